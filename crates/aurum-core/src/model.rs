@@ -1,0 +1,68 @@
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What a model predicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Binary classification: a probability for the positive class and a label at a threshold.
+    Binary,
+}
+
+impl Task {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Binary => "binary",
+        }
+    }
+}
+
+/// A model family. The string forms (`as_str`) are the public names used by the CLI and API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// Regularised (L1 / L2) logistic regression on the preprocessed features.
+    Logistic,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown model kind `{0}` (known kinds: logistic)")]
+pub struct UnknownModelKind(pub String);
+
+impl ModelKind {
+    pub const ALL: [ModelKind; 1] = [ModelKind::Logistic];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Logistic => "logistic",
+        }
+    }
+
+    pub fn task(self) -> Task {
+        match self {
+            ModelKind::Logistic => Task::Binary,
+        }
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = UnknownModelKind;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "logistic" | "logistic_regression" | "logreg" => Ok(ModelKind::Logistic),
+            _ => Err(UnknownModelKind(s.to_string())),
+        }
+    }
+}
+
+/// Raw, unvalidated training parameters (`key=value` pairs from the CLI or the API).
+///
+/// Each model family validates these into its own typed parameter struct and rejects unknown keys.
+pub type Params = BTreeMap<String, String>;

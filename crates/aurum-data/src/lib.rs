@@ -1,0 +1,1 @@
+//! Dataset ingest (CSV, Parquet), schema inference, column profiles, validation and splits.
