@@ -1,1 +1,57 @@
-//! Dataset ingest (CSV, Parquet), schema inference, column profiles, validation and splits.
+//! Dataset ingest (CSV, Parquet), schema inference, column profiles, binary targets and splits.
+//!
+//! This crate is where untrusted bytes become an `aurum_core::Table`. Everything above it —
+//! models, the registry, the service — may assume a table is well-formed and typed, because every
+//! way a file can be wrong is caught here and reported as a [`DataError`] that names the line,
+//! column and value involved. A person uploading a 10 000-row CSV should be able to fix their file
+//! from the error message alone.
+//!
+//! The pieces, in the order a training run uses them:
+//!
+//! * [`read_csv`], [`read_parquet`] and [`read_auto`] (which sniffs the [`Format`]) read bytes with
+//!   [`ReadOptions`] into a `Table`. Types are inferred unless overridden; a stored dataset is
+//!   re-read with its stored schema so it gets exactly the same types. The inference rules
+//!   (missing-value tokens [`MISSING_TOKENS`], categorical versus text by [`categorical_limit`])
+//!   are documented once, in the `infer` module, and shared by both formats.
+//! * [`profile`] summarises each column and flags the usual modelling hazards
+//!   ([`ColumnWarning`]); the profile is stored as JSON in the registry.
+//! * [`binary_target`] encodes the target column as 0/1 with a documented positive-class rule.
+//! * [`stratified_split`], [`random_split`] and [`time_ordered_split`] produce reproducible
+//!   train/test row indices.
+//!
+//! Deliberately absent: file-system and network IO (callers hand over bytes, so the registry
+//! decides where data lives), async, logging, and any wire format other than the stored profile.
+
+mod csv_read;
+mod error;
+mod infer;
+mod options;
+mod parquet_read;
+mod profile;
+mod split;
+mod target;
+
+pub use csv_read::read_csv;
+pub use error::{ColumnRef, DataError, Location};
+pub use infer::{MISSING_TOKENS, categorical_limit};
+pub use options::{Format, ReadOptions};
+pub use parquet_read::read_parquet;
+pub use profile::{
+    ColumnProfile, ColumnWarning, DatasetProfile, NumericSummary, TOP_VALUES, profile,
+};
+pub use split::{Split, random_split, stratified_split, time_ordered_split};
+pub use target::{POSITIVE_LABELS, binary_target};
+
+use aurum_core::Table;
+
+/// Reads `bytes` as Parquet if they start with the `PAR1` magic, as CSV otherwise.
+///
+/// # Errors
+///
+/// Those of [`read_parquet`] or [`read_csv`].
+pub fn read_auto(bytes: &[u8], opts: &ReadOptions) -> Result<Table, DataError> {
+    match Format::detect(bytes) {
+        Format::Csv => read_csv(bytes, opts),
+        Format::Parquet => read_parquet(bytes, opts),
+    }
+}

@@ -1,1 +1,137 @@
-//! Model families behind one contract (fit, predict, explain, save, load), preprocessing pipelines, versioned artifacts and evaluation metrics.
+//! Model families behind one contract (fit, predict, explain, save, load), the preprocessing
+//! pipeline they share, the versioned artifact format and evaluation metrics.
+//!
+//! Why one contract: the service layer trains, caches, serves and explains models without knowing
+//! which family it holds. Each family (today [`logistic`]) implements [`ModelFamily`] (validate
+//! parameters, fit, load) and produces a [`FittedModel`] (predict, explain, serialise);
+//! [`family`] maps a [`ModelKind`] to its implementation. Adding a family means one new module and
+//! one new arm in [`family`].
+//!
+//! Why parameters are validated up front ([`ModelFamily::validate_params`]): a training job should
+//! fail in milliseconds on `lamda=0.1`, not after ingesting a file, and the canonical typed form
+//! it returns (every key, defaults filled in) is what gets recorded in the artifact manifest.
+//!
+//! What this crate deliberately does not know: HTTP, gRPC, wire formats, storage, async runtimes,
+//! logging. It turns tables into models and models into bytes ([`artifact`]); where the bytes go
+//! is the registry's business. Fitting is synchronous CPU work that reports [`Progress`] and stops
+//! on a [`CancelToken`]; the caller decides which thread runs it.
+
+mod error;
+
+pub mod artifact;
+pub mod logistic;
+pub mod metrics;
+pub mod pipeline;
+
+use aurum_core::{
+    BinaryTarget, CancelToken, Explanation, ModelKind, Params, Prediction, Progress, Schema, Table,
+    Value,
+};
+
+pub use artifact::{Manifest, ManifestInput, decode_artifact, encode_artifact};
+pub use error::ModelError;
+
+/// What a fit needs besides data and parameters.
+pub struct FitContext<'a> {
+    /// Receives `(stage, fraction)` reports while fitting.
+    pub progress: &'a dyn Progress,
+    /// Checked at every iteration; when set the fit returns [`ModelError::Cancelled`].
+    pub cancel: &'a CancelToken,
+    /// Seed for any randomness a family uses, so fits are reproducible.
+    pub seed: u64,
+}
+
+impl FitContext<'_> {
+    pub(crate) fn check_cancelled(&self) -> Result<(), ModelError> {
+        if self.cancel.is_cancelled() {
+            Err(ModelError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A model family: validates its parameters, fits models, and loads them back from payloads.
+pub trait ModelFamily: Send + Sync {
+    fn kind(&self) -> ModelKind;
+
+    /// The parameter names the family accepts.
+    fn param_names(&self) -> &'static [&'static str];
+
+    /// Validates raw `key=value` parameters and returns their canonical typed form (every key,
+    /// defaults filled in). An unknown key is [`ModelError::UnknownParam`] listing the allowed
+    /// keys; a bad value is [`ModelError::InvalidParam`] naming key, value and expectation.
+    fn validate_params(&self, params: &Params) -> Result<serde_json::Value, ModelError>;
+
+    /// Fits a model on `features` (the input columns only, target removed) and `target`.
+    fn fit(
+        &self,
+        features: &Table,
+        target: &BinaryTarget,
+        params: &Params,
+        ctx: &FitContext<'_>,
+    ) -> Result<Box<dyn FittedModel>, ModelError>;
+
+    /// Rebuilds a model from the bytes its [`FittedModel::payload`] produced. Never panics on
+    /// arbitrary bytes; anything unusable is [`ModelError::InvalidArtifact`].
+    fn load_payload(&self, payload: &[u8]) -> Result<Box<dyn FittedModel>, ModelError>;
+}
+
+/// A fitted binary classifier, ready to serve.
+///
+/// Rows are `&[Value]` aligned to [`FittedModel::input_schema`]; how a category unseen in training
+/// is handled is documented in [`pipeline`] (it never fails).
+pub trait FittedModel: Send + Sync + std::fmt::Debug {
+    fn kind(&self) -> ModelKind;
+
+    /// The raw feature columns the model consumes, in row order.
+    fn input_schema(&self) -> &Schema;
+
+    /// Probability at or above which the positive label is predicted.
+    fn threshold(&self) -> f64;
+
+    /// `(positive, negative)` class labels.
+    fn labels(&self) -> (&str, &str);
+
+    /// Scores a batch. An invalid row fails the batch with an error naming the row and feature.
+    fn predict(&self, rows: &[Vec<Value>]) -> Result<Vec<Prediction>, ModelError>;
+
+    /// Probability of the positive class for one row.
+    fn predict_proba_one(&self, row: &[Value]) -> Result<f64, ModelError>;
+
+    /// Probabilities for every row of a table holding (at least) the input columns by name; the
+    /// efficient path for evaluation and batch scoring.
+    fn predict_proba_table(&self, table: &Table) -> Result<Vec<f64>, ModelError>;
+
+    /// Additive per-feature explanation of one row.
+    fn explain(&self, row: &[Value]) -> Result<Explanation, ModelError>;
+
+    /// Canonical typed parameters, as [`ModelFamily::validate_params`] returned them.
+    fn params(&self) -> serde_json::Value;
+
+    /// A human-oriented description (coefficients, convergence, dropped columns). Informative
+    /// only: not a stable format.
+    fn summary(&self) -> serde_json::Value;
+
+    /// The model's own serialisation, read back by [`ModelFamily::load_payload`].
+    fn payload(&self) -> Result<Vec<u8>, ModelError>;
+}
+
+/// The implementation of a model kind.
+pub fn family(kind: ModelKind) -> &'static dyn ModelFamily {
+    match kind {
+        ModelKind::Logistic => &logistic::LogisticFamily,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_family() {
+        for kind in ModelKind::ALL {
+            assert_eq!(family(kind).kind(), kind);
+        }
+    }
+}

@@ -1,1 +1,35 @@
-//! Model registry, artifact store, API keys, training-job records and the hash-chained audit log, over SQLite (PostgreSQL later) and local disk (S3 later).
+//! Model registry, artifact store, API keys, training-job records and the hash-chained audit log,
+//! over SQLite (PostgreSQL later) and local disk (S3 later).
+//!
+//! Why this crate exists: everything aurum must remember between restarts lives here, behind two
+//! object-safe traits, so that the service layer composes `Arc<dyn MetadataStore>` and
+//! `Arc<dyn ArtifactStore>` and never learns which database or disk sits underneath.
+//!
+//! - [`MetadataStore`]: datasets, registered models and their numbered versions,
+//!   aliases (`champion`, `challenger`, ...) with a move history, training jobs and API keys.
+//!   Implemented by [`SqliteStore`].
+//! - [`ArtifactStore`]: model bytes by key, written atomically and read back through
+//!   [`get_verified`], which refuses bytes whose SHA-256 differs from the registered
+//!   one. Implemented by [`LocalArtifactStore`].
+//! - [`audit`]: the append-only, hash-chained audit log.
+//!
+//! The public API is flat: every type is re-exported here and the modules stay private.
+//!
+//! The crate knows nothing about HTTP or wire formats: records are plain Rust types without
+//! `Serialize`, and errors carry a stable [`RegistryError::code`] for the server to map.
+
+mod artifact;
+pub mod audit;
+mod error;
+mod keys;
+mod metadata;
+mod sqlite;
+
+pub use artifact::{ArtifactStore, LocalArtifactStore, MAX_KEY_LEN, get_verified, validate_key};
+pub use error::{Entity, RegistryError, Result};
+pub use metadata::{
+    AliasHistoryRecord, AliasMove, AliasRecord, DatasetRecord, INTERRUPTED_JOB_ERROR, JobRecord,
+    JobState, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob, NewVersion, Role,
+    VersionRecord,
+};
+pub use sqlite::SqliteStore;

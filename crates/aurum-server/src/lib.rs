@@ -1,1 +1,203 @@
-//! The only crate that speaks HTTP: axum router, wire types, auth, error mapping, OpenAPI, metrics.
+//! The only crate of aurum that speaks HTTP.
+//!
+//! [`router`] builds the axum application over an [`AppState`] holding the
+//! [`aurum_service::Platform`]; [`serve`] runs it on a listener with graceful shutdown. Handlers
+//! are thin adapters: they parse wire types ([`wire`]), check permissions ([`auth`]), call the
+//! service layer and render. Every error goes through the one mapping in [`error`]. The OpenAPI
+//! 3.1 document served at `/openapi.json` is generated from the handler annotations.
+
+pub mod auth;
+pub mod error;
+pub mod middleware;
+pub mod routes;
+pub mod wire;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use aurum_service::Platform;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::wire::HealthOut;
+
+/// Shared state of the HTTP application.
+#[derive(Clone)]
+pub struct AppState {
+    pub platform: Platform,
+    ready: Arc<AtomicBool>,
+    metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(platform: Platform) -> Self {
+        AppState { platform, ready: Arc::new(AtomicBool::new(true)), metrics: prometheus() }
+    }
+
+    /// Marks the server ready (or not): `/readyz` answers 503 while not ready, e.g. while draining.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once; later calls share it).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0])
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (tests); then this handle only renders ours.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("aurum API key").build()),
+        );
+    }
+}
+
+/// The OpenAPI document, generated from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "aurum", description = "Financial AI models as a service: datasets, training, registry, scoring, audit."),
+    paths(
+        routes::datasets::import, routes::datasets::list, routes::datasets::get,
+        routes::training::submit, routes::training::list, routes::training::get, routes::training::cancel,
+        routes::models::list, routes::models::get, routes::models::versions, routes::models::version,
+        routes::models::set_alias, routes::models::alias_history, routes::models::archive,
+        routes::predict::champion, routes::predict::by_version, routes::predict::by_alias,
+        routes::admin::create_key, routes::admin::list_keys, routes::admin::revoke_key,
+        routes::admin::audit, routes::admin::verify,
+        healthz, readyz,
+    ),
+    modifiers(&SecurityAddon),
+    tags((name = "datasets"), (name = "training"), (name = "models"), (name = "predict"), (name = "keys"), (name = "audit"), (name = "health"))
+)]
+pub struct ApiDoc;
+
+/// Liveness: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = HealthOut)))]
+async fn healthz() -> Json<HealthOut> {
+    Json(HealthOut { status: "ok".into() })
+}
+
+/// Readiness: the server accepts traffic (503 while starting or draining).
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = HealthOut), (status = 503, body = HealthOut)))]
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, Json(HealthOut { status: "ready".into() }))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(HealthOut { status: "not_ready".into() }))
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::invalid_not_found()
+}
+
+impl error::ApiError {
+    fn invalid_not_found() -> Self {
+        error::ApiError(aurum_service::ServiceError::NotFound { resource: "route", name: "this path".into() })
+    }
+}
+
+/// Builds the application router.
+pub fn router(state: AppState) -> Router {
+    let limit = state.platform.config().server.body_limit_bytes;
+    let v1 = Router::new()
+        .route("/v1/datasets", post(routes::datasets::import).get(routes::datasets::list))
+        .route("/v1/datasets/{name}", get(routes::datasets::get))
+        .route("/v1/training-jobs", post(routes::training::submit).get(routes::training::list))
+        .route("/v1/training-jobs/{id}", get(routes::training::get))
+        .route("/v1/training-jobs/{id}/cancel", post(routes::training::cancel))
+        .route("/v1/models", get(routes::models::list))
+        .route("/v1/models/{name}", get(routes::models::get))
+        .route("/v1/models/{name}/versions", get(routes::models::versions))
+        .route("/v1/models/{name}/versions/{version}", get(routes::models::version))
+        .route("/v1/models/{name}/versions/{version}/archive", post(routes::models::archive))
+        .route("/v1/models/{name}/aliases", get(routes::models::alias_history))
+        .route("/v1/models/{name}/aliases/{alias}", put(routes::models::set_alias))
+        .route("/v1/models/{name}/predict", post(routes::predict::champion))
+        .route("/v1/models/{name}/versions/{version}/predict", post(routes::predict::by_version))
+        .route("/v1/models/{name}/aliases/{alias}/predict", post(routes::predict::by_alias))
+        .route("/v1/keys", post(routes::admin::create_key).get(routes::admin::list_keys))
+        .route("/v1/keys/{name}", axum::routing::delete(routes::admin::revoke_key))
+        .route("/v1/audit", get(routes::admin::audit))
+        .route("/v1/audit/verify", get(routes::admin::verify))
+        .route("/openapi.json", get(openapi_json))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .merge(v1)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::body_limit_ext))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::outer))
+        .with_state(state)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` resolves, then stops accepting and
+/// drains in-flight requests (bounded by `server.shutdown_grace_s`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let grace = std::time::Duration::from_secs(state.platform.config().server.shutdown_grace_s);
+    let platform = state.platform.clone();
+    let ready = state.clone();
+    let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        ready.set_ready(false);
+        tracing::info!("shutdown requested: draining in-flight requests");
+        let _ = drain_tx.send(());
+    };
+    let app = router(state);
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let server = tokio::spawn(async move { server.await });
+    tokio::pin!(server);
+    let result = tokio::select! {
+        r = &mut server => r.map_err(std::io::Error::other)?,
+        _ = async { let _ = drain_rx.await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_s = grace.as_secs(), "grace period over; stopping with requests in flight");
+            Ok(())
+        }
+    };
+    platform.shutdown().await;
+    result
+}

@@ -1,1 +1,37 @@
-//! The application service layer shared by the REST server and the CLI: datasets, training jobs, model cache, prediction, audit. No HTTP.
+//! The application service layer shared by the REST server and the CLI.
+//!
+//! [`Platform`] composes the lower crates into the product's operations: import a dataset, run a
+//! training job, register a version, move an alias, answer a prediction, record every step in the
+//! audit log. It knows nothing about HTTP, gRPC or JSON wire formats: the server crate parses
+//! requests into these calls and renders their results, and the CLI calls the same methods in
+//! process. Keeping one layer for both is what makes `aurum train` on the command line and
+//! `POST /v1/training-jobs` behave identically.
+
+pub mod config;
+mod error;
+mod keys;
+mod models;
+mod platform;
+mod predict;
+mod training;
+
+pub use config::{Config, ConfigError, ConfigLayer, UnknownFields};
+pub use error::{ErrorClass, ServiceError};
+pub use keys::{Principal, Role};
+pub use models::{LoadedModel, ModelRef, Selector};
+pub use platform::{CallContext, DatasetImport, Platform};
+pub use predict::{PredictOptions, PredictOutput, RecordOutput};
+pub use training::TrainRequest;
+
+/// Re-exported lower-layer types that appear in this crate's signatures, so adapters do not
+/// depend on the lower crates directly.
+pub mod types {
+    pub use aurum_core::{
+        ColumnType, Contribution, Explanation, Field, ModelKind, Params, Schema, SchemaError, UnknownModelKind, Value,
+    };
+    pub use aurum_data::{ColumnProfile, ColumnWarning, DatasetProfile};
+    pub use aurum_registry::audit::{AuditQuery, AuditRecord, VerifyReport};
+    pub use aurum_registry::{
+        AliasHistoryRecord, DatasetRecord, JobRecord, JobState, KeyRecord, ModelRecord, VersionRecord,
+    };
+}

@@ -1,0 +1,150 @@
+//! Command-line syntax (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "aurum", version, about = "Financial AI models as a service: train, register, serve, explain and audit.")]
+pub struct Cli {
+    /// Data directory (registry, audit log, artifacts). Overrides AURUM_DATA_DIR and the config file.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Config file (default: ./aurum.toml when it exists; AURUM_CONFIG also names one).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the REST API.
+    Serve(ServeArgs),
+    /// Create a demo data dir, train a credit model, and serve it (the quick start).
+    Quickstart(ServeArgs),
+    /// Import and inspect datasets.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Train a model version from a dataset and register it.
+    Train(TrainArgs),
+    /// Score records from a JSON file with a registered model (in process).
+    Predict(PredictArgs),
+    /// Registered models, versions and aliases.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Import a CSV or Parquet file as a named, immutable dataset.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// Type override `column:type` (repeatable): float, integer, boolean, categorical, date, datetime, text.
+        #[arg(long = "type", value_name = "COLUMN:TYPE")]
+        types: Vec<String>,
+    },
+    /// Show a dataset's schema and column profile.
+    Show { name: String },
+    /// List datasets.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[arg(long)]
+    pub dataset: String,
+    #[arg(long)]
+    pub target: String,
+    /// Model family (logistic).
+    #[arg(long)]
+    pub kind: String,
+    /// Registered model name for the new version.
+    #[arg(long)]
+    pub model: String,
+    /// Training parameter `key=value` (repeatable), e.g. `--param penalty=l1 --param lambda=0.01`.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Target label to treat as the positive (event) class.
+    #[arg(long)]
+    pub positive_label: Option<String>,
+    /// Alias to point at the new version when training succeeds (e.g. champion).
+    #[arg(long)]
+    pub alias: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// `NAME` (champion), `NAME@ALIAS` or `NAME@VERSION`.
+    pub model: String,
+    /// JSON file with `{"records": [...]}` or a JSON array of records.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Include per-feature contributions.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List registered models.
+    List,
+    /// Show a model's versions with metrics and lineage.
+    Show { name: String },
+    /// Point an alias at a version.
+    Alias { name: String, alias: String, version: u32 },
+    /// Show every alias move of a model.
+    History { name: String },
+    /// Archive a version.
+    Archive { name: String, version: u32 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key; it is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["admin", "analyst", "client"])]
+        role: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by name or id.
+    Revoke { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain; exit code 3 names the first broken record.
+    Verify,
+    /// Print the last records.
+    Tail {
+        #[arg(short = 'n', long, default_value_t = 20)]
+        n: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (secrets redacted).
+    Show,
+}

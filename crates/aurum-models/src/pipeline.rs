@@ -1,0 +1,1085 @@
+//! The preprocessing pipeline: raw feature values in, a dense `f64` vector out.
+//!
+//! Why it lives here and is stored *inside* the model: training/serving skew is the classic way a
+//! credit model goes wrong in production. The pipeline is fitted once on the training feature
+//! [`Table`] and its every statistic (medians, means, standard deviations, category levels) is
+//! saved in the model payload, so serving applies exactly the transforms that training saw and
+//! nothing is recomputed from serving traffic.
+//!
+//! What it does, per raw column type:
+//!
+//! * **float / integer**: missing values are imputed with the training median, then the column is
+//!   standardised with the training mean and (population) standard deviation of the imputed
+//!   column; a standard deviation of 0 is replaced by 1. A `<name>__missing` 0/1 indicator column
+//!   is added only if the training column had missing values.
+//! * **categorical / boolean**: one-hot over the categories seen in training (booleans have the
+//!   categories `false` and `true`). Categories seen fewer than `min_frequency` times fold into
+//!   one `__other__` level; missing values get their own `__missing__` level when training had
+//!   any.
+//! * **text, date, datetime**: not used as features. They are left out of
+//!   [`Pipeline::input_schema`] and listed with the reason in [`Pipeline::dropped`]. So are
+//!   columns with no non-missing value in training.
+//!
+//! # Unseen categories and unexpected missing values (public contract)
+//!
+//! Scoring never fails because the world moved on since training:
+//!
+//! * a category not seen in training maps to the feature's `__other__` level if it has one, and
+//!   otherwise to all-zero indicators for that feature, i.e. the average effect of its levels
+//!   (the logistic solver keeps each feature's one-hot coefficients summing to zero under the L2
+//!   penalty or none, so all-zero scores exactly the unweighted mean of the level scores);
+//! * a missing value in a categorical or boolean column that had no missing values in training
+//!   goes the same way (`__other__` if present, else all zeros);
+//! * a missing value in a numeric column that had no missing values in training is imputed with
+//!   the training median (there is no indicator column to set).
+//!
+//! Wrong *types* are still errors naming the feature: a string for a numeric feature, a number for
+//! a categorical one, NaN or an infinity in a numeric feature. `Integer` is accepted for a float
+//! feature and `Float` for an integer one. A categorical feature takes only `Str`, a boolean one
+//! only `Boolean`; the empty string is an ordinary (probably unseen) category, not "missing".
+//!
+//! The encoded layout is deterministic: features in input order; a numeric feature takes one
+//! column (plus its indicator), a categorical one its levels in sorted order, then `__other__`,
+//! then `__missing__`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aurum_core::{ColumnData, ColumnType, Field, Schema, Table, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::ModelError;
+
+/// Name of the level that rare and unseen categories fold into.
+pub const OTHER_LEVEL: &str = "__other__";
+/// Name of the level for missing categorical values.
+pub const MISSING_LEVEL: &str = "__missing__";
+/// Suffix of a numeric feature's missing-indicator column name.
+pub const MISSING_INDICATOR_SUFFIX: &str = "__missing";
+
+/// Options of [`Pipeline::fit_transform`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PipelineOptions {
+    /// Categories seen fewer times than this in training fold into `__other__` (at least 1).
+    pub min_frequency: usize,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        Self { min_frequency: 1 }
+    }
+}
+
+/// Why a training column is not a model feature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// Text, date and datetime columns are not encoded.
+    UnsupportedType,
+    /// The column had no non-missing value in training.
+    AllMissing,
+}
+
+impl DropReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::UnsupportedType => "unsupported_type",
+            DropReason::AllMissing => "all_missing",
+        }
+    }
+}
+
+/// A training column that the pipeline does not use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DroppedColumn {
+    pub name: String,
+    pub ty: ColumnType,
+    pub reason: DropReason,
+}
+
+/// A dense row-major matrix of encoded rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matrix {
+    n_rows: usize,
+    n_cols: usize,
+    data: Vec<f64>,
+}
+
+impl Matrix {
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    pub fn n_cols(&self) -> usize {
+        self.n_cols
+    }
+
+    /// Row `i` (panics if out of bounds, like slice indexing).
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.data[i * self.n_cols..(i + 1) * self.n_cols]
+    }
+
+    /// All rows in order.
+    pub fn rows(&self) -> impl Iterator<Item = &[f64]> {
+        (0..self.n_rows).map(|i| self.row(i))
+    }
+
+    /// The row-major values.
+    pub fn as_slice(&self) -> &[f64] {
+        &self.data
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct NumericEncoder {
+    median: f64,
+    mean: f64,
+    std: f64,
+    indicator: bool,
+}
+
+impl NumericEncoder {
+    fn width(&self) -> usize {
+        1 + usize::from(self.indicator)
+    }
+
+    /// Writes the encoded value of `x` (`None` = missing) into `out[..self.width()]`.
+    #[inline]
+    fn put(&self, x: Option<f64>, out: &mut [f64]) {
+        out[0] = (x.unwrap_or(self.median) - self.mean) / self.std;
+        if self.indicator {
+            out[1] = if x.is_none() { 1.0 } else { 0.0 };
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct CategoricalEncoder {
+    levels: Vec<String>,
+    index: HashMap<String, usize>,
+    other: bool,
+    missing: bool,
+}
+
+impl CategoricalEncoder {
+    fn new(levels: Vec<String>, other: bool, missing: bool) -> Self {
+        let index = levels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.clone(), i))
+            .collect();
+        Self {
+            levels,
+            index,
+            other,
+            missing,
+        }
+    }
+
+    fn width(&self) -> usize {
+        self.levels.len() + usize::from(self.other) + usize::from(self.missing)
+    }
+
+    fn other_slot(&self) -> Option<usize> {
+        self.other.then_some(self.levels.len())
+    }
+
+    fn missing_slot(&self) -> Option<usize> {
+        self.missing
+            .then(|| self.levels.len() + usize::from(self.other))
+    }
+
+    /// The unseen-category rule lives here: unknown → `__other__` or nothing.
+    #[inline]
+    fn slot(&self, category: Option<&str>) -> Option<usize> {
+        match category {
+            None => self.missing_slot().or(self.other_slot()),
+            Some(c) => self.index.get(c).copied().or(self.other_slot()),
+        }
+    }
+
+    /// Writes the one-hot encoding of `category` into `out[..self.width()]`.
+    #[inline]
+    fn put(&self, category: Option<&str>, out: &mut [f64]) {
+        out.fill(0.0);
+        if let Some(s) = self.slot(category) {
+            out[s] = 1.0;
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Encoder {
+    Numeric(NumericEncoder),
+    Categorical(CategoricalEncoder),
+}
+
+impl Encoder {
+    fn width(&self) -> usize {
+        match self {
+            Encoder::Numeric(e) => e.width(),
+            Encoder::Categorical(e) => e.width(),
+        }
+    }
+}
+
+/// A fitted preprocessing pipeline (see the module docs for what it does and the unseen-category
+/// rule).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pipeline {
+    input_schema: Schema,
+    /// One per input field: the first encoded column and the encoder.
+    encoders: Vec<(usize, Encoder)>,
+    encoded_names: Vec<String>,
+    encoded_to_raw: Vec<usize>,
+    encoded_means: Vec<f64>,
+    dropped: Vec<DroppedColumn>,
+}
+
+fn bool_category(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
+fn input_error(feature: &str, reason: impl Into<String>) -> ModelError {
+    ModelError::InvalidInput {
+        feature: feature.to_string(),
+        row: None,
+        reason: reason.into(),
+    }
+}
+
+impl Pipeline {
+    /// Fits the pipeline on the training features and returns it with the encoded training
+    /// matrix (which the model is then fitted on).
+    pub fn fit_transform(
+        features: &Table,
+        options: &PipelineOptions,
+    ) -> Result<(Pipeline, Matrix), ModelError> {
+        if options.min_frequency == 0 {
+            return Err(ModelError::invalid_param(
+                "min_frequency",
+                0,
+                "an integer >= 1",
+            ));
+        }
+        if features.n_rows() == 0 {
+            return Err(ModelError::NotEnoughData {
+                reason: "the feature table has no rows".into(),
+            });
+        }
+        let mut fields = Vec::new();
+        let mut encoders = Vec::new();
+        let mut dropped = Vec::new();
+        for col in features.columns() {
+            let ty = col.data.column_type();
+            let encoder = match &col.data {
+                ColumnData::Float(v) => fit_numeric(&col.name, v.iter().copied())?,
+                ColumnData::Integer(v) => {
+                    fit_numeric(&col.name, v.iter().map(|x| x.map(|i| i as f64)))?
+                }
+                ColumnData::Boolean(v) => fit_categorical(
+                    v.iter().map(|b| b.map(bool_category)),
+                    options.min_frequency,
+                ),
+                ColumnData::Categorical(v) => {
+                    fit_categorical(v.iter().map(|s| s.as_deref()), options.min_frequency)
+                }
+                ColumnData::Text(_) | ColumnData::Date(_) | ColumnData::DateTime(_) => {
+                    dropped.push(DroppedColumn {
+                        name: col.name.clone(),
+                        ty,
+                        reason: DropReason::UnsupportedType,
+                    });
+                    continue;
+                }
+            };
+            match encoder {
+                Some(e) => {
+                    fields.push(Field::new(col.name.clone(), ty));
+                    encoders.push(e);
+                }
+                None => dropped.push(DroppedColumn {
+                    name: col.name.clone(),
+                    ty,
+                    reason: DropReason::AllMissing,
+                }),
+            }
+        }
+        if encoders.is_empty() {
+            let reason = if dropped.is_empty() {
+                "the feature table has no columns".to_string()
+            } else {
+                let list: Vec<String> = dropped
+                    .iter()
+                    .map(|d| format!("{} ({}: {})", d.name, d.ty, d.reason.as_str()))
+                    .collect();
+                format!("every column was dropped: {}", list.join(", "))
+            };
+            return Err(ModelError::NoUsableFeatures { reason });
+        }
+        let mut pipeline = Pipeline::assemble(Schema { fields }, encoders, dropped);
+        let matrix = pipeline.transform_table(features)?;
+        let n = matrix.n_rows() as f64;
+        let mut means = vec![0.0; matrix.n_cols()];
+        for row in matrix.rows() {
+            for (m, x) in means.iter_mut().zip(row) {
+                *m += x;
+            }
+        }
+        for m in &mut means {
+            *m /= n;
+        }
+        pipeline.encoded_means = means;
+        Ok((pipeline, matrix))
+    }
+
+    /// Lays out the encoded columns. `encoded_means` is left at zero for the caller to fill.
+    fn assemble(input_schema: Schema, encoders: Vec<Encoder>, dropped: Vec<DroppedColumn>) -> Self {
+        let mut with_offsets = Vec::with_capacity(encoders.len());
+        let mut names = Vec::new();
+        let mut to_raw = Vec::new();
+        for (raw, (field, enc)) in input_schema.fields.iter().zip(encoders).enumerate() {
+            with_offsets.push((names.len(), enc.clone()));
+            match &enc {
+                Encoder::Numeric(e) => {
+                    names.push(field.name.clone());
+                    if e.indicator {
+                        names.push(format!("{}{MISSING_INDICATOR_SUFFIX}", field.name));
+                    }
+                }
+                Encoder::Categorical(e) => {
+                    for l in &e.levels {
+                        names.push(format!("{}={l}", field.name));
+                    }
+                    if e.other {
+                        names.push(format!("{}={OTHER_LEVEL}", field.name));
+                    }
+                    if e.missing {
+                        names.push(format!("{}={MISSING_LEVEL}", field.name));
+                    }
+                }
+            }
+            to_raw.resize(names.len(), raw);
+        }
+        let n_encoded = names.len();
+        Pipeline {
+            input_schema,
+            encoders: with_offsets,
+            encoded_names: names,
+            encoded_to_raw: to_raw,
+            encoded_means: vec![0.0; n_encoded],
+            dropped,
+        }
+    }
+
+    /// The raw feature columns the model consumes, in order. Prediction rows are aligned to it.
+    pub fn input_schema(&self) -> &Schema {
+        &self.input_schema
+    }
+
+    /// Number of encoded columns.
+    pub fn n_encoded(&self) -> usize {
+        self.encoded_names.len()
+    }
+
+    /// Names of the encoded columns (`age`, `age__missing`, `purpose=car`, `purpose=__other__`).
+    pub fn encoded_names(&self) -> &[String] {
+        &self.encoded_names
+    }
+
+    /// For each encoded column, the index of the raw feature (in [`Pipeline::input_schema`]) it
+    /// came from.
+    pub fn encoded_to_raw(&self) -> &[usize] {
+        &self.encoded_to_raw
+    }
+
+    /// Mean of each encoded column over the training rows (the reference point of explanations).
+    pub fn encoded_means(&self) -> &[f64] {
+        &self.encoded_means
+    }
+
+    /// The encoded column ranges of each categorical or boolean feature. On the training rows
+    /// exactly one column of each range is 1 and the others 0, so every range is collinear with
+    /// the intercept; solvers use this to remove that flat direction.
+    pub(crate) fn one_hot_groups(&self) -> Vec<std::ops::Range<usize>> {
+        self.encoders
+            .iter()
+            .filter_map(|(offset, enc)| match enc {
+                Encoder::Categorical(e) => Some(*offset..*offset + e.width()),
+                Encoder::Numeric(_) => None,
+            })
+            .collect()
+    }
+
+    /// Training columns that are not features, with the reason.
+    pub fn dropped(&self) -> &[DroppedColumn] {
+        &self.dropped
+    }
+
+    /// Encodes one row aligned to [`Pipeline::input_schema`] into `out` (cleared first).
+    ///
+    /// This is the serving hot path: it allocates nothing once `out` has grown to
+    /// [`Pipeline::n_encoded`], except to build an error.
+    pub fn transform_row(&self, row: &[Value], out: &mut Vec<f64>) -> Result<(), ModelError> {
+        if row.len() != self.input_schema.len() {
+            return Err(ModelError::RowLength {
+                row: None,
+                expected: self.input_schema.len(),
+                got: row.len(),
+            });
+        }
+        out.clear();
+        out.resize(self.n_encoded(), 0.0);
+        for ((field, (offset, enc)), value) in
+            self.input_schema.fields.iter().zip(&self.encoders).zip(row)
+        {
+            let slot = &mut out[*offset..*offset + enc.width()];
+            match enc {
+                Encoder::Numeric(e) => {
+                    let x = match value {
+                        Value::Null => None,
+                        Value::Float(x) if x.is_finite() => Some(*x),
+                        Value::Float(x) => {
+                            return Err(input_error(
+                                &field.name,
+                                format!("{x} is not a finite number"),
+                            ));
+                        }
+                        Value::Integer(i) => Some(*i as f64),
+                        other => return Err(type_error(field, other)),
+                    };
+                    e.put(x, slot);
+                }
+                Encoder::Categorical(e) => {
+                    let category = match (field.ty, value) {
+                        (_, Value::Null) => None,
+                        (ColumnType::Boolean, Value::Boolean(b)) => Some(bool_category(*b)),
+                        (ColumnType::Categorical, Value::Str(s)) => Some(s.as_str()),
+                        (_, other) => return Err(type_error(field, other)),
+                    };
+                    e.put(category, slot);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes every row of `table`, which must hold (at least) the input columns, found by name,
+    /// with compatible types. Float NaN cells count as missing, as everywhere in `aurum-core`.
+    pub fn transform_table(&self, table: &Table) -> Result<Matrix, ModelError> {
+        let n_rows = table.n_rows();
+        let n_cols = self.n_encoded();
+        let mut data = vec![0.0; n_rows * n_cols];
+        for (field, (offset, enc)) in self.input_schema.fields.iter().zip(&self.encoders) {
+            let col = table
+                .column(&field.name)
+                .ok_or_else(|| input_error(&field.name, "the column is missing from the table"))?;
+            let width = enc.width();
+            let rows = data
+                .chunks_exact_mut(n_cols.max(1))
+                .map(|r| &mut r[*offset..*offset + width]);
+            match (enc, &col.data) {
+                (Encoder::Numeric(e), ColumnData::Float(v)) => {
+                    for (i, (out, x)) in rows.zip(v).enumerate() {
+                        let x = match x {
+                            Some(x) if x.is_infinite() => {
+                                return Err(ModelError::InvalidInput {
+                                    feature: field.name.clone(),
+                                    row: Some(i),
+                                    reason: format!("{x} is not a finite number"),
+                                });
+                            }
+                            Some(x) if x.is_nan() => None,
+                            other => *other,
+                        };
+                        e.put(x, out);
+                    }
+                }
+                (Encoder::Numeric(e), ColumnData::Integer(v)) => {
+                    for (out, x) in rows.zip(v) {
+                        e.put(x.map(|i| i as f64), out);
+                    }
+                }
+                (Encoder::Categorical(e), ColumnData::Categorical(v))
+                    if field.ty == ColumnType::Categorical =>
+                {
+                    for (out, c) in rows.zip(v) {
+                        e.put(c.as_deref(), out);
+                    }
+                }
+                (Encoder::Categorical(e), ColumnData::Boolean(v))
+                    if field.ty == ColumnType::Boolean =>
+                {
+                    for (out, b) in rows.zip(v) {
+                        e.put(b.map(bool_category), out);
+                    }
+                }
+                (_, data) => {
+                    return Err(input_error(
+                        &field.name,
+                        format!("expected a {} column, got {}", field.ty, data.column_type()),
+                    ));
+                }
+            }
+        }
+        Ok(Matrix {
+            n_rows,
+            n_cols,
+            data,
+        })
+    }
+
+    pub(crate) fn to_stored(&self) -> StoredPipeline {
+        let features = self
+            .input_schema
+            .fields
+            .iter()
+            .zip(&self.encoders)
+            .map(|(field, (_, enc))| match enc {
+                Encoder::Numeric(e) => StoredFeature::Numeric {
+                    name: field.name.clone(),
+                    ty: field.ty,
+                    median: e.median,
+                    mean: e.mean,
+                    std: e.std,
+                    missing_indicator: e.indicator,
+                },
+                Encoder::Categorical(e) => StoredFeature::Categorical {
+                    name: field.name.clone(),
+                    ty: field.ty,
+                    levels: e.levels.clone(),
+                    other: e.other,
+                    missing: e.missing,
+                },
+            })
+            .collect();
+        let dropped = self
+            .dropped
+            .iter()
+            .map(|d| StoredDropped {
+                name: d.name.clone(),
+                ty: d.ty,
+                reason: match d.reason {
+                    DropReason::UnsupportedType => StoredDropReason::UnsupportedType,
+                    DropReason::AllMissing => StoredDropReason::AllMissing,
+                },
+            })
+            .collect();
+        StoredPipeline {
+            features,
+            dropped,
+            encoded_means: self.encoded_means.clone(),
+        }
+    }
+
+    /// Rebuilds a pipeline from its stored form, checking everything a later `transform_row`
+    /// relies on, so that a damaged payload is refused here rather than panicking at serving.
+    pub(crate) fn from_stored(stored: StoredPipeline) -> Result<Self, ModelError> {
+        let bad = |msg: String| Err(ModelError::invalid_artifact(format!("pipeline: {msg}")));
+        if stored.features.is_empty() {
+            return bad("no features".into());
+        }
+        let mut fields = Vec::with_capacity(stored.features.len());
+        let mut encoders = Vec::with_capacity(stored.features.len());
+        for f in stored.features {
+            match f {
+                StoredFeature::Numeric {
+                    name,
+                    ty,
+                    median,
+                    mean,
+                    std,
+                    missing_indicator,
+                } => {
+                    if !ty.is_numeric() {
+                        return bad(format!("numeric feature `{name}` has type {ty}"));
+                    }
+                    if !(median.is_finite() && mean.is_finite() && std.is_finite() && std > 0.0) {
+                        return bad(format!("feature `{name}` has invalid statistics"));
+                    }
+                    fields.push(Field::new(name, ty));
+                    encoders.push(Encoder::Numeric(NumericEncoder {
+                        median,
+                        mean,
+                        std,
+                        indicator: missing_indicator,
+                    }));
+                }
+                StoredFeature::Categorical {
+                    name,
+                    ty,
+                    levels,
+                    other,
+                    missing,
+                } => {
+                    match ty {
+                        ColumnType::Categorical => {}
+                        ColumnType::Boolean => {
+                            if levels.iter().any(|l| l != "true" && l != "false") {
+                                return bad(format!(
+                                    "boolean feature `{name}` has a non-boolean level"
+                                ));
+                            }
+                        }
+                        _ => return bad(format!("categorical feature `{name}` has type {ty}")),
+                    }
+                    let enc = CategoricalEncoder::new(levels, other, missing);
+                    if enc.index.len() != enc.levels.len() {
+                        return bad(format!("feature `{name}` has duplicate levels"));
+                    }
+                    if enc.width() == 0 {
+                        return bad(format!("feature `{name}` has no levels"));
+                    }
+                    fields.push(Field::new(name, ty));
+                    encoders.push(Encoder::Categorical(enc));
+                }
+            }
+        }
+        let schema = match Schema::new(fields) {
+            Ok(s) => s,
+            Err(e) => return bad(e.to_string()),
+        };
+        let dropped = stored
+            .dropped
+            .into_iter()
+            .map(|d| DroppedColumn {
+                name: d.name,
+                ty: d.ty,
+                reason: match d.reason {
+                    StoredDropReason::UnsupportedType => DropReason::UnsupportedType,
+                    StoredDropReason::AllMissing => DropReason::AllMissing,
+                },
+            })
+            .collect();
+        let mut pipeline = Pipeline::assemble(schema, encoders, dropped);
+        if stored.encoded_means.len() != pipeline.n_encoded() {
+            return bad(format!(
+                "{} encoded means for {} encoded columns",
+                stored.encoded_means.len(),
+                pipeline.n_encoded()
+            ));
+        }
+        if stored.encoded_means.iter().any(|m| !m.is_finite()) {
+            return bad("non-finite encoded mean".into());
+        }
+        pipeline.encoded_means = stored.encoded_means;
+        Ok(pipeline)
+    }
+}
+
+fn type_error(field: &Field, got: &Value) -> ModelError {
+    let got = match got {
+        Value::Null => "null",
+        Value::Float(_) => "a float",
+        Value::Integer(_) => "an integer",
+        Value::Boolean(_) => "a boolean",
+        Value::Str(_) => "a string",
+        Value::Date(_) => "a date",
+        Value::DateTime(_) => "a datetime",
+    };
+    let expected = match field.ty {
+        ColumnType::Float | ColumnType::Integer => "a number",
+        ColumnType::Boolean => "a boolean",
+        ColumnType::Categorical => "a string",
+        ColumnType::Date | ColumnType::DateTime | ColumnType::Text => "nothing (not a feature)",
+    };
+    input_error(
+        &field.name,
+        format!("expected {expected} ({} feature), got {got}", field.ty),
+    )
+}
+
+/// `None` when the column has no usable value.
+fn fit_numeric(
+    name: &str,
+    values: impl ExactSizeIterator<Item = Option<f64>>,
+) -> Result<Option<Encoder>, ModelError> {
+    let n = values.len();
+    let mut present = Vec::with_capacity(n);
+    for (i, x) in values.enumerate() {
+        match x {
+            Some(x) if x.is_infinite() => {
+                return Err(ModelError::InvalidInput {
+                    feature: name.to_string(),
+                    row: Some(i),
+                    reason: format!("{x} is not a finite number"),
+                });
+            }
+            Some(x) if !x.is_nan() => present.push(x),
+            _ => {}
+        }
+    }
+    if present.is_empty() {
+        return Ok(None);
+    }
+    let n_missing = n - present.len();
+    present.sort_unstable_by(f64::total_cmp);
+    let k = present.len();
+    let median = if k % 2 == 1 {
+        present[k / 2]
+    } else {
+        present[k / 2 - 1] / 2.0 + present[k / 2] / 2.0
+    };
+    let nf = n as f64;
+    let mean = (present.iter().sum::<f64>() + n_missing as f64 * median) / nf;
+    let ss = present.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>()
+        + n_missing as f64 * (median - mean) * (median - mean);
+    let std = (ss / nf).sqrt();
+    if !(mean.is_finite() && std.is_finite()) {
+        return Err(input_error(name, "values are too large to standardise"));
+    }
+    // A constant column (up to rounding in the mean) is centred but not scaled.
+    let std = if std > 1e-12 * mean.abs() && std > 0.0 {
+        std
+    } else {
+        1.0
+    };
+    Ok(Some(Encoder::Numeric(NumericEncoder {
+        median,
+        mean,
+        std,
+        indicator: n_missing > 0,
+    })))
+}
+
+/// `None` when the column has no usable value.
+fn fit_categorical<'a>(
+    values: impl Iterator<Item = Option<&'a str>>,
+    min_frequency: usize,
+) -> Option<Encoder> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut n_missing = 0usize;
+    for v in values {
+        match v {
+            Some(c) => *counts.entry(c).or_default() += 1,
+            None => n_missing += 1,
+        }
+    }
+    if counts.is_empty() {
+        return None;
+    }
+    let levels: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| **n >= min_frequency)
+        .map(|(c, _)| c.to_string())
+        .collect();
+    let other = levels.len() < counts.len();
+    Some(Encoder::Categorical(CategoricalEncoder::new(
+        levels,
+        other,
+        n_missing > 0,
+    )))
+}
+
+/// The stored form of a [`Pipeline`], inside each model payload. Changing it means a new payload
+/// version of every family that embeds it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoredPipeline {
+    features: Vec<StoredFeature>,
+    dropped: Vec<StoredDropped>,
+    encoded_means: Vec<f64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "encoder", rename_all = "snake_case", deny_unknown_fields)]
+enum StoredFeature {
+    Numeric {
+        name: String,
+        #[serde(rename = "type")]
+        ty: ColumnType,
+        median: f64,
+        mean: f64,
+        std: f64,
+        missing_indicator: bool,
+    },
+    Categorical {
+        name: String,
+        #[serde(rename = "type")]
+        ty: ColumnType,
+        levels: Vec<String>,
+        other: bool,
+        missing: bool,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredDropped {
+    name: String,
+    #[serde(rename = "type")]
+    ty: ColumnType,
+    reason: StoredDropReason,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StoredDropReason {
+    UnsupportedType,
+    AllMissing,
+}
+
+#[cfg(test)]
+mod tests {
+    use aurum_core::Column;
+
+    use super::*;
+
+    fn col(name: &str, data: ColumnData) -> Column {
+        Column {
+            name: name.into(),
+            data,
+        }
+    }
+
+    fn cats(v: &[Option<&str>]) -> ColumnData {
+        ColumnData::Categorical(v.iter().map(|s| s.map(String::from)).collect())
+    }
+
+    fn s(x: &str) -> Value {
+        Value::Str(x.into())
+    }
+
+    fn encode(p: &Pipeline, row: &[Value]) -> Vec<f64> {
+        let mut out = Vec::new();
+        p.transform_row(row, &mut out).unwrap();
+        out
+    }
+
+    fn close(a: &[f64], b: &[f64]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12)
+    }
+
+    #[test]
+    fn numeric_impute_standardise_indicator() {
+        // x = [1, 2, NaN→missing, 5]: median of {1,2,5} = 2; imputed column [1,2,2,5];
+        // mean = 10/4 = 2.5; variance = (2.25+0.25+0.25+6.25)/4 = 2.25; std = 1.5.
+        // y = [3, 3, 3, 3] has no missing value and std 0 → 1, no indicator.
+        let t = Table::new(vec![
+            col(
+                "x",
+                ColumnData::Float(vec![Some(1.0), Some(2.0), Some(f64::NAN), Some(5.0)]),
+            ),
+            col("y", ColumnData::Integer(vec![Some(3); 4])),
+        ])
+        .unwrap();
+        let (p, m) = Pipeline::fit_transform(&t, &PipelineOptions::default()).unwrap();
+        assert_eq!(p.encoded_names(), ["x", "x__missing", "y"]);
+        assert_eq!(p.encoded_to_raw(), [0, 0, 1]);
+        assert!(close(m.row(0), &[-1.0, 0.0, 0.0]));
+        assert!(close(m.row(2), &[-1.0 / 3.0, 1.0, 0.0]));
+        assert!(close(m.row(3), &[5.0 / 3.0, 0.0, 0.0]));
+        assert!(close(p.encoded_means(), &[0.0, 0.25, 0.0]));
+        // Serving: Integer is fine for a float feature; missing y (never missing in training) is
+        // imputed with the median 3.
+        assert!(close(
+            &encode(&p, &[Value::Integer(4), Value::Null]),
+            &[1.0, 0.0, 0.0]
+        ));
+        assert!(close(
+            &encode(&p, &[Value::Null, Value::Float(7.0)]),
+            &[-1.0 / 3.0, 1.0, 4.0]
+        ));
+    }
+
+    #[test]
+    fn categorical_levels_other_and_missing() {
+        // a×3, b×2, c×1, missing×1 with min_frequency 2 → levels a, b; c folds into __other__.
+        let t = Table::new(vec![col(
+            "c",
+            cats(&[
+                Some("a"),
+                Some("b"),
+                Some("a"),
+                Some("c"),
+                None,
+                Some("b"),
+                Some("a"),
+            ]),
+        )])
+        .unwrap();
+        let opts = PipelineOptions { min_frequency: 2 };
+        let (p, m) = Pipeline::fit_transform(&t, &opts).unwrap();
+        assert_eq!(
+            p.encoded_names(),
+            ["c=a", "c=b", "c=__other__", "c=__missing__"]
+        );
+        assert_eq!(m.row(3), [0.0, 0.0, 1.0, 0.0]);
+        assert_eq!(m.row(4), [0.0, 0.0, 0.0, 1.0]);
+        assert!(close(
+            p.encoded_means(),
+            &[3.0 / 7.0, 2.0 / 7.0, 1.0 / 7.0, 1.0 / 7.0]
+        ));
+        // Unseen → __other__; missing → __missing__.
+        assert_eq!(encode(&p, &[s("zzz")]), [0.0, 0.0, 1.0, 0.0]);
+        assert_eq!(encode(&p, &[Value::Null]), [0.0, 0.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn unseen_without_other_is_all_zero() {
+        let t = Table::new(vec![
+            col("c", cats(&[Some("a"), Some("b")])),
+            col("flag", ColumnData::Boolean(vec![Some(true), Some(false)])),
+        ])
+        .unwrap();
+        let (p, _) = Pipeline::fit_transform(&t, &PipelineOptions::default()).unwrap();
+        assert_eq!(p.encoded_names(), ["c=a", "c=b", "flag=false", "flag=true"]);
+        assert_eq!(
+            encode(&p, &[s("zzz"), Value::Boolean(true)]),
+            [0.0, 0.0, 0.0, 1.0]
+        );
+        assert_eq!(encode(&p, &[Value::Null, Value::Null]), [0.0; 4]);
+        assert_eq!(
+            encode(&p, &[s(""), Value::Boolean(false)]),
+            [0.0, 0.0, 1.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn wrong_types_and_non_finite_name_the_feature() {
+        let t = Table::new(vec![
+            col("amount", ColumnData::Float(vec![Some(1.0), Some(2.0)])),
+            col("purpose", cats(&[Some("car"), Some("tv")])),
+            col("flag", ColumnData::Boolean(vec![Some(true), Some(false)])),
+        ])
+        .unwrap();
+        let (p, _) = Pipeline::fit_transform(&t, &PipelineOptions::default()).unwrap();
+        let mut out = Vec::new();
+        let err = |row: &[Value], out: &mut Vec<f64>| p.transform_row(row, out).unwrap_err();
+        let ok = [Value::Float(1.0), s("car"), Value::Boolean(true)];
+        for (i, bad) in [s("1.0"), Value::Integer(1), Value::Integer(1)]
+            .into_iter()
+            .enumerate()
+        {
+            let mut row = ok.to_vec();
+            row[i] = bad;
+            let e = err(&row, &mut out);
+            let ModelError::InvalidInput { feature, .. } = &e else {
+                panic!("{e:?}")
+            };
+            assert_eq!(feature, &p.input_schema().fields[i].name);
+        }
+        for x in [f64::NAN, f64::INFINITY] {
+            let e = err(&[Value::Float(x), s("car"), Value::Boolean(true)], &mut out);
+            assert_eq!(e.code(), "invalid_input");
+            assert!(e.to_string().contains("`amount`"), "{e}");
+        }
+        let e = err(&ok[..2], &mut out);
+        assert_eq!(
+            e,
+            ModelError::RowLength {
+                row: None,
+                expected: 3,
+                got: 2
+            }
+        );
+        let e = err(&[Value::Float(1.0), s("car"), s("true")], &mut out);
+        assert_eq!(
+            e.to_string(),
+            "invalid value for feature `flag`: expected a boolean (boolean feature), got a string"
+        );
+    }
+
+    #[test]
+    fn unsupported_and_empty_columns_are_dropped_and_recorded() {
+        let date = chrono::NaiveDate::from_ymd_opt(2024, 1, 1);
+        let t = Table::new(vec![
+            col("note", ColumnData::Text(vec![Some("hi".into()), None])),
+            col("opened", ColumnData::Date(vec![date, date])),
+            col("empty", ColumnData::Float(vec![None, Some(f64::NAN)])),
+            col("x", ColumnData::Integer(vec![Some(1), Some(2)])),
+        ])
+        .unwrap();
+        let (p, _) = Pipeline::fit_transform(&t, &PipelineOptions::default()).unwrap();
+        assert_eq!(
+            p.input_schema().fields,
+            [Field::new("x", ColumnType::Integer)]
+        );
+        let dropped: Vec<_> = p
+            .dropped()
+            .iter()
+            .map(|d| (d.name.as_str(), d.reason))
+            .collect();
+        assert_eq!(
+            dropped,
+            [
+                ("note", DropReason::UnsupportedType),
+                ("opened", DropReason::UnsupportedType),
+                ("empty", DropReason::AllMissing)
+            ]
+        );
+        let only_text = t.take(&[0, 1]).drop_column("x").unwrap();
+        let e = Pipeline::fit_transform(&only_text, &PipelineOptions::default()).unwrap_err();
+        assert_eq!(e.code(), "no_usable_features");
+        assert!(
+            e.to_string().contains("note (text: unsupported_type)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn training_infinity_is_an_error_naming_feature_and_row() {
+        let t = Table::new(vec![col(
+            "x",
+            ColumnData::Float(vec![Some(1.0), Some(f64::INFINITY)]),
+        )])
+        .unwrap();
+        let e = Pipeline::fit_transform(&t, &PipelineOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid value for feature `x` (row 1): inf is not a finite number"
+        );
+    }
+
+    #[test]
+    fn table_and_row_paths_agree_and_extra_columns_are_ignored() {
+        let t = Table::new(vec![
+            col("x", ColumnData::Float(vec![Some(1.0), None, Some(4.0)])),
+            col("c", cats(&[Some("a"), None, Some("b")])),
+            col("target", cats(&[Some("good"), Some("bad"), Some("good")])),
+        ])
+        .unwrap();
+        let features = t.drop_column("target").unwrap();
+        let (p, m) = Pipeline::fit_transform(&features, &PipelineOptions::default()).unwrap();
+        let m2 = p.transform_table(&t).unwrap();
+        assert_eq!(m, m2);
+        for i in 0..t.n_rows() {
+            assert_eq!(encode(&p, &features.row(i)), m.row(i));
+        }
+        let wrong = Table::new(vec![
+            col("x", cats(&[Some("1")])),
+            col("c", cats(&[Some("a")])),
+        ])
+        .unwrap();
+        let e = p.transform_table(&wrong).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid value for feature `x`: expected a float column, got categorical"
+        );
+        let e = p
+            .transform_table(&wrong.drop_column("x").unwrap())
+            .unwrap_err();
+        assert!(e.to_string().contains("missing from the table"), "{e}");
+    }
+
+    #[test]
+    fn stored_form_round_trips_and_is_checked() {
+        let t = Table::new(vec![
+            col("x", ColumnData::Float(vec![Some(1.0), None, Some(4.0)])),
+            col("c", cats(&[Some("a"), None, Some("b")])),
+            col("d", ColumnData::Text(vec![None, None, None])),
+        ])
+        .unwrap();
+        let (p, _) = Pipeline::fit_transform(&t, &PipelineOptions::default()).unwrap();
+        let json = serde_json::to_string(&p.to_stored()).unwrap();
+        let back = Pipeline::from_stored(serde_json::from_str(&json).unwrap()).unwrap();
+        assert_eq!(back, p);
+
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["encoded_means"].as_array_mut().unwrap().pop();
+        let e = Pipeline::from_stored(serde_json::from_value(v).unwrap()).unwrap_err();
+        assert_eq!(e.code(), "invalid_artifact");
+
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["features"][0]["std"] = 0.0.into();
+        assert!(Pipeline::from_stored(serde_json::from_value(v).unwrap()).is_err());
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests of `aurum-models`: one test binary, one module per concern.
+
+mod artifact_fuzz;
+mod german_credit;

@@ -1,0 +1,675 @@
+//! The tamper-evident audit log: every state change and every prediction, append-only and
+//! hash-chained, in its own SQLite file (the service opens `<data_dir>/audit.db`).
+//!
+//! # Why a hash chain
+//!
+//! Regulators and incident reviews ask "which model scored this input, when, for whom, and was
+//! anything changed afterwards?". The log answers the first three; the chain answers the last.
+//! Each [`AuditRecord`] stores `prev_hash`, the `hash` of the record before it, and its own
+//! `hash` covers every other field including `prev_hash`. Altering, inserting or deleting a record
+//! in the middle therefore breaks the chain at that point, and [`AuditLog::verify`] names the first
+//! broken record and why. SQL triggers also refuse `UPDATE` and `DELETE` on the table, but they
+//! only stop accidents: anyone who can write the file can drop them, and the chain is what catches
+//! that. What the chain cannot catch on its own is *truncation* of the newest records; keep
+//! [`VerifyReport::head`] (or [`AuditLog::head`]) somewhere else and compare.
+//!
+//! # Hash-chain format (format version 1)
+//!
+//! `seq` runs 1, 2, 3… without gaps; record 1 has `prev_hash` = 64 zeros. `hash` is the
+//! lowercase hex SHA-256 of the canonical JSON array
+//! `[1, seq, ts, event, actor, request_id, model, version, input_sha256, details, prev_hash]`
+//! (absent optional fields as `null`, `ts` as stored: RFC 3339 UTC with microseconds and `Z`).
+//! Canonical means no whitespace, object keys sorted recursively, one spelling per number and
+//! string; see [`canonical_json`]. `details` is hashed in canonical form, so key order (in the
+//! caller's `Value` or in storage) never matters. The leading `1` is the format version, also
+//! stored per row: a future change of encoding bumps it, and verification refuses versions it does
+//! not know instead of reporting false tampering. The schema is versioned by the migrations in
+//! `migrations/audit`; a binary older than the file refuses to open it ([`AuditError::Migrate`]).
+//!
+//! # Durability and batching
+//!
+//! One writer task owns the only write connection (WAL, `synchronous=FULL`) and the chain head.
+//! [`AuditLog::append`] queues the entry with a reply channel; the writer takes everything queued
+//! (up to 512 entries), assigns seq, ts, `prev_hash` and `hash` in queue order, inserts the whole
+//! batch in **one** transaction and commits, and only then answers every waiter. Entries that
+//! arrive while a commit is in flight form the next batch, so under load many appends share one
+//! fsync (group commit) and an idle log commits each entry immediately, without any timer.
+//!
+//! - **`append(..).await` returned `Ok`**: the record is committed and the WAL fsynced. It
+//!   survives a process crash, and a power loss to the extent SQLite and the disk honour fsync.
+//!   It is visible to every connection opened afterwards.
+//! - **`append` returned `Err`**: the record was not written (the whole batch was rolled back) and
+//!   the chain did not advance; the next batch continues from the last committed record.
+//! - **[`AuditLog::append_nowait`] returned `Ok`**: the entry is queued, nothing more. It is
+//!   usually committed within one commit time (milliseconds), but it is lost if the process dies
+//!   first, and if its batch fails it is dropped, logged at `error` and counted in
+//!   [`AuditStats::nowait_lost`]. It becomes durable when a later [`AuditLog::flush`] (or
+//!   [`AuditLog::close`]) returns `Ok`. The queue holds 16 384 entries; when it is full,
+//!   `append_nowait` refuses with [`AuditError::QueueFull`] instead of blocking or dropping.
+//! - **Shutdown**: `close().await` flushes; when it is the last handle it also waits for the
+//!   writer to finish and close the file. Dropping the last handle lets the writer drain the queue
+//!   in the background, which only completes if the Tokio runtime keeps running, so call `close`.
+//!
+//! # Input privacy
+//!
+//! By default a prediction record stores only [`hash_input`] of the input, never the input
+//! itself. [`mask_fields`] builds the part an operator explicitly allowed in clear (none by
+//! default) for `details`.
+//!
+//! # Backends
+//!
+//! SQLite today. The SQL in `rows` is standard with `$n` placeholders, seq is assigned by the
+//! single writer rather than by the database, and the hash does not depend on how the database
+//! stores JSON, so a PostgreSQL backend needs its own migration (a PL/pgSQL trigger instead of
+//! `RAISE(ABORT)`) and connection setup, not a different design.
+
+mod canonical;
+mod rows;
+mod verify;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{Connection as _, Row as _};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use canonical::{canonical_json, hash_input, mask_fields};
+pub use verify::{BreakReason, BrokenRecord, VerifyReport};
+
+use self::rows::RawRow;
+use self::verify::ChainChecker;
+use self::writer::{Command, Counters, Writer};
+
+/// Format version of the records this code writes (see the module docs).
+const FORMAT_VERSION: i64 = 1;
+/// `prev_hash` of record 1.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Entries that may wait for the writer before [`AuditLog::append_nowait`] refuses.
+const QUEUE_CAPACITY: usize = 16_384;
+/// The most records one read ([`AuditLog::list`], [`AuditLog::tail`]) returns.
+pub const MAX_READ: u32 = 10_000;
+/// Rows per page while verifying: memory stays flat however long the log is.
+const VERIFY_PAGE: i64 = 256;
+/// Read connections; reads never block the writer (WAL).
+const READERS: u32 = 4;
+
+/// Event names used by aurum. The log accepts any dotted lowercase name; these are the ones the
+/// service writes.
+pub mod event {
+    pub const DATASET_IMPORT: &str = "dataset.import";
+    pub const TRAINING_START: &str = "training.start";
+    pub const TRAINING_FINISH: &str = "training.finish";
+    pub const MODEL_REGISTER: &str = "model.register";
+    pub const ALIAS_MOVE: &str = "alias.move";
+    pub const KEY_CREATE: &str = "key.create";
+    pub const KEY_REVOKE: &str = "key.revoke";
+    pub const PREDICTION: &str = "prediction";
+}
+
+/// The actor recorded for actions taken through the command line rather than with an API key.
+pub const ACTOR_CLI: &str = "cli";
+
+/// Errors of the audit log, grouped by who is at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The caller's entry is malformed. Caller's fault; retrying will not help.
+    #[error("invalid audit entry: {0}")]
+    InvalidEntry(String),
+    /// The writer cannot keep up: `capacity` entries are already waiting. Back off or `append`.
+    #[error("audit queue is full ({capacity} entries waiting)")]
+    QueueFull { capacity: usize },
+    /// The writer has stopped (the runtime is shutting down). Nothing was written.
+    #[error("audit log is closed")]
+    Closed,
+    /// The directory that should hold the file could not be created.
+    #[error("cannot create the directory of audit log {}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file could not be opened or configured.
+    #[error("cannot open audit log {}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The schema could not be brought up to date.
+    #[error("cannot migrate audit log {}", path.display())]
+    Migrate {
+        path: PathBuf,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A read failed.
+    #[error("reading audit log {} failed", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The batch this entry was in could not be committed; none of it was written.
+    #[error("writing a batch of {batch} records to audit log {} failed", path.display())]
+    Write {
+        path: PathBuf,
+        batch: usize,
+        #[source]
+        source: Arc<sqlx::Error>,
+    },
+    /// A stored record cannot be decoded (edited file, or a newer format).
+    #[error("audit log {}: record {seq} cannot be decoded: {detail}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        seq: i64,
+        detail: String,
+    },
+}
+
+/// What a caller records; the log adds seq, ts and the hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// Dotted lowercase name, for example [`event::PREDICTION`].
+    pub event: String,
+    /// API key name, or [`ACTOR_CLI`].
+    pub actor: String,
+    pub request_id: Option<String>,
+    pub model: Option<String>,
+    pub version: Option<u32>,
+    /// [`hash_input`] of the prediction input, or of an imported dataset.
+    pub input_sha256: Option<String>,
+    /// A JSON object: outputs, reasons, `latency_us`, masked fields…
+    pub details: Value,
+}
+
+impl AuditEntry {
+    /// An entry with no optional fields and empty `details`.
+    pub fn new(event: impl Into<String>, actor: impl Into<String>) -> Self {
+        Self {
+            event: event.into(),
+            actor: actor.into(),
+            request_id: None,
+            model: None,
+            version: None,
+            input_sha256: None,
+            details: Value::Object(serde_json::Map::new()),
+        }
+    }
+
+    pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request_id = Some(request_id.into());
+        self
+    }
+
+    pub fn with_model(mut self, model: impl Into<String>, version: Option<u32>) -> Self {
+        self.model = Some(model.into());
+        self.version = version;
+        self
+    }
+
+    pub fn with_input_sha256(mut self, input_sha256: impl Into<String>) -> Self {
+        self.input_sha256 = Some(input_sha256.into());
+        self
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    fn validate(&self) -> Result<(), AuditError> {
+        let invalid = |message: String| Err(AuditError::InvalidEntry(message));
+        let dotted_name = self.event.len() <= 64
+            && self.event.split('.').all(|part| {
+                part.starts_with(|c: char| c.is_ascii_lowercase())
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            });
+        if !dotted_name {
+            return invalid(format!(
+                "event {:?} must be dotted lowercase words (a-z, 0-9, _), at most 64 bytes",
+                self.event
+            ));
+        }
+        if self.actor.is_empty() || self.actor.len() > 256 {
+            return invalid("actor must be 1 to 256 bytes".to_owned());
+        }
+        if self
+            .request_id
+            .as_ref()
+            .is_some_and(|id| id.is_empty() || id.len() > 256)
+        {
+            return invalid("request_id must be 1 to 256 bytes".to_owned());
+        }
+        if self
+            .model
+            .as_ref()
+            .is_some_and(|model| model.is_empty() || model.len() > 256)
+        {
+            return invalid("model must be 1 to 256 bytes".to_owned());
+        }
+        let is_sha256 =
+            |h: &String| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if self.input_sha256.as_ref().is_some_and(|h| !is_sha256(h)) {
+            return invalid("input_sha256 must be 64 lowercase hex digits".to_owned());
+        }
+        if !self.details.is_object() {
+            return invalid("details must be a JSON object".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// One committed record of the chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub seq: u64,
+    /// When the writer chained the record, UTC, microsecond precision.
+    pub ts: DateTime<Utc>,
+    pub event: String,
+    pub actor: String,
+    pub request_id: Option<String>,
+    pub model: Option<String>,
+    pub version: Option<u32>,
+    pub input_sha256: Option<String>,
+    pub details: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditRecord {
+    /// The hash this record's contents call for; equals `hash` unless the record was altered.
+    pub fn compute_hash(&self) -> String {
+        canonical::HashedFields {
+            format_version: FORMAT_VERSION,
+            seq: self.seq,
+            ts: &self.ts.to_rfc3339_opts(SecondsFormat::Micros, true),
+            event: &self.event,
+            actor: &self.actor,
+            request_id: self.request_id.as_deref(),
+            model: self.model.as_deref(),
+            version: self.version.map(i64::from),
+            input_sha256: self.input_sha256.as_deref(),
+            details: &canonical_json(&self.details),
+            prev_hash: &self.prev_hash,
+        }
+        .hash()
+    }
+}
+
+/// Filter for [`AuditLog::list`]: records with `seq > after_seq`, ascending, at most `limit`
+/// (capped at [`MAX_READ`]; 0 returns nothing), optionally only one `event` and/or one `model`.
+/// Page by passing the last seq received as the next `after_seq`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub after_seq: u64,
+    pub limit: u32,
+    pub event: Option<String>,
+    pub model: Option<String>,
+}
+
+/// The newest record's position in the chain: the value to keep elsewhere to detect truncation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// Writer counters since this log was opened, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditStats {
+    /// Committed transactions; each holds one or more records.
+    pub batches_committed: u64,
+    pub records_committed: u64,
+    pub batches_failed: u64,
+    /// [`AuditLog::append_nowait`] entries dropped because their batch failed.
+    pub nowait_lost: u64,
+}
+
+/// Handle to an open audit log. Cheap to clone; all clones share one writer.
+#[derive(Clone)]
+pub struct AuditLog {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    path: PathBuf,
+    queue: mpsc::Sender<Command>,
+    readers: SqlitePool,
+    counters: Arc<Counters>,
+    writer: JoinHandle<()>,
+}
+
+impl AuditLog {
+    /// Opens (creating it and its directory if needed) the audit log at `path`, migrates it,
+    /// reads the chain head and starts the writer task. Must be called inside a Tokio runtime.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, AuditError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs_err::create_dir_all(parent).map_err(|source| AuditError::CreateDir {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let open_error = |source| AuditError::Open {
+            path: path.clone(),
+            source,
+        };
+
+        let write_options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5));
+        let mut conn = SqliteConnection::connect_with(&write_options)
+            .await
+            .map_err(open_error)?;
+        sqlx::migrate!("./migrations/audit")
+            .run(&mut conn)
+            .await
+            .map_err(|source| AuditError::Migrate {
+                path: path.clone(),
+                source,
+            })?;
+        let head = writer::read_head(&mut conn).await.map_err(open_error)?;
+
+        // Readers are read-only: the writer's connection is the only one that can change the file.
+        let read_options = SqliteConnectOptions::new()
+            .filename(&path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(5));
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(read_options)
+            .await
+            .map_err(open_error)?;
+
+        tracing::info!(
+            path = %path.display(),
+            head_seq = head.seq,
+            head_hash = %head.hash,
+            "audit log opened"
+        );
+        let counters = Arc::new(Counters::default());
+        let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let writer = Writer {
+            conn,
+            head: Some(head),
+            path: path.clone(),
+            counters: Arc::clone(&counters),
+        };
+        let writer = tokio::spawn(writer.run(receiver));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                queue,
+                readers,
+                counters,
+                writer,
+            }),
+        })
+    }
+
+    /// The file this log writes.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Appends `entry` and returns the committed record once it is durable on disk.
+    /// See the module docs for the exact guarantee and for batching. Dropping the future after
+    /// the entry was queued does not withdraw it: it is still written.
+    pub async fn append(&self, entry: AuditEntry) -> Result<AuditRecord, AuditError> {
+        entry.validate()?;
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .queue
+            .send(Command::Append {
+                entry,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        answer.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Queues `entry` without waiting for it to be written. `Ok` means queued, not durable:
+    /// see the module docs. Never blocks; refuses with [`AuditError::QueueFull`] under overload.
+    pub fn append_nowait(&self, entry: AuditEntry) -> Result<(), AuditError> {
+        entry.validate()?;
+        self.inner
+            .queue
+            .try_send(Command::Append { entry, reply: None })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => AuditError::QueueFull {
+                    capacity: QUEUE_CAPACITY,
+                },
+                mpsc::error::TrySendError::Closed(_) => AuditError::Closed,
+            })
+    }
+
+    /// Returns once every entry queued before this call (by any handle) has been processed: after
+    /// `Ok`, those entries are durable, except `append_nowait` entries whose batch failed, which
+    /// are counted in [`AuditStats::nowait_lost`]. `Err` when the batch this flush rode in failed.
+    pub async fn flush(&self) -> Result<(), AuditError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .queue
+            .send(Command::Flush { reply })
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        answer.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Flushes, then gives up this handle. When it is the last one, also waits for the writer to
+    /// finish and close the file.
+    pub async fn close(self) -> Result<(), AuditError> {
+        let flushed = self.flush().await;
+        if let Ok(inner) = Arc::try_unwrap(self.inner) {
+            let Inner {
+                path,
+                queue,
+                readers,
+                writer,
+                ..
+            } = inner;
+            // Readers first, so that the writer's connection is the last one open and can
+            // checkpoint the WAL into the main file as it closes.
+            readers.close().await;
+            drop(queue);
+            if let Err(error) = writer.await
+                && error.is_panic()
+            {
+                std::panic::resume_unwind(error.into_panic());
+            }
+            tracing::debug!(path = %path.display(), "audit log closed");
+        }
+        flushed
+    }
+
+    /// Writer counters since open.
+    pub fn stats(&self) -> AuditStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// The record with this seq.
+    pub async fn get(&self, seq: u64) -> Result<Option<AuditRecord>, AuditError> {
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(None);
+        };
+        let row = sqlx::query(rows::GET)
+            .bind(seq)
+            .fetch_optional(&self.inner.readers)
+            .await
+            .map_err(|source| self.read_error(source))?;
+        row.map(|row| self.decode(&row)).transpose()
+    }
+
+    /// The newest `n` records (at most [`MAX_READ`]), in ascending seq.
+    pub async fn tail(&self, n: u32) -> Result<Vec<AuditRecord>, AuditError> {
+        let rows = sqlx::query(rows::TAIL)
+            .bind(i64::from(n.min(MAX_READ)))
+            .fetch_all(&self.inner.readers)
+            .await
+            .map_err(|source| self.read_error(source))?;
+        rows.iter().map(|row| self.decode(row)).collect()
+    }
+
+    /// Records matching `query`, in ascending seq.
+    pub async fn list(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, AuditError> {
+        let after = i64::try_from(query.after_seq).unwrap_or(i64::MAX);
+        let limit = i64::from(query.limit.min(MAX_READ));
+        let statement = match (&query.event, &query.model) {
+            (None, None) => sqlx::query(rows::LIST).bind(after).bind(limit),
+            (Some(event), None) => sqlx::query(rows::LIST_BY_EVENT)
+                .bind(after)
+                .bind(limit)
+                .bind(event),
+            (None, Some(model)) => sqlx::query(rows::LIST_BY_MODEL)
+                .bind(after)
+                .bind(limit)
+                .bind(model),
+            (Some(event), Some(model)) => sqlx::query(rows::LIST_BY_EVENT_AND_MODEL)
+                .bind(after)
+                .bind(limit)
+                .bind(event)
+                .bind(model),
+        };
+        let rows = statement
+            .fetch_all(&self.inner.readers)
+            .await
+            .map_err(|source| self.read_error(source))?;
+        rows.iter().map(|row| self.decode(row)).collect()
+    }
+
+    /// Number of records stored.
+    pub async fn count(&self) -> Result<u64, AuditError> {
+        let count: i64 = sqlx::query(rows::COUNT)
+            .fetch_one(&self.inner.readers)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(|source| self.read_error(source))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// The newest committed record's seq and hash; `None` for an empty log.
+    pub async fn head(&self) -> Result<Option<ChainHead>, AuditError> {
+        let row = sqlx::query(rows::HEAD)
+            .fetch_optional(&self.inner.readers)
+            .await
+            .map_err(|source| self.read_error(source))?;
+        row.map(|row| {
+            let seq: i64 = row.try_get(0).map_err(|source| self.read_error(source))?;
+            let hash: String = row.try_get(1).map_err(|source| self.read_error(source))?;
+            let seq =
+                u64::try_from(seq).map_err(|_| self.corrupt(seq, "negative seq".to_owned()))?;
+            Ok(ChainHead { seq, hash })
+        })
+        .transpose()
+    }
+
+    /// Checks the whole chain, from seq 1 to the newest record at the time of the call, a page at
+    /// a time: memory does not grow with the log, hashing runs on the blocking pool (off the async
+    /// threads) while the next page is read. Stops at the first broken record. Records appended
+    /// during verification are not checked.
+    pub async fn verify(&self) -> Result<VerifyReport, AuditError> {
+        let last: Option<i64> = sqlx::query(rows::MAX_SEQ)
+            .fetch_one(&self.inner.readers)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(|source| self.read_error(source))?;
+        let last = last.unwrap_or(0);
+        let mut checker = ChainChecker::new();
+        let mut page = self.verify_page(0, last).await?;
+        while let Some(after) = page.last().map(|row| row.seq) {
+            let check = tokio::task::spawn_blocking(move || {
+                let intact = checker.check_page(&page);
+                (checker, intact)
+            });
+            let (checked, next) = tokio::join!(check, self.verify_page(after, last));
+            let intact;
+            (checker, intact) = match checked {
+                Ok(result) => result,
+                Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                Err(_) => return Err(AuditError::Closed),
+            };
+            if !intact {
+                break;
+            }
+            page = next?;
+        }
+        let report = checker.into_report();
+        match &report.first_broken {
+            None => tracing::info!(
+                path = %self.inner.path.display(),
+                records = report.records_checked,
+                "audit chain verified"
+            ),
+            Some(broken) => tracing::warn!(
+                path = %self.inner.path.display(),
+                seq = broken.seq,
+                reason = %broken.reason,
+                "audit chain broken"
+            ),
+        }
+        Ok(report)
+    }
+
+    /// Up to [`VERIFY_PAGE`] rows with `after < seq <= last`, ascending.
+    async fn verify_page(&self, after: i64, last: i64) -> Result<Vec<RawRow>, AuditError> {
+        if after >= last {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(rows::VERIFY_PAGE)
+            .bind(after)
+            .bind(last)
+            .bind(VERIFY_PAGE)
+            .fetch_all(&self.inner.readers)
+            .await
+            .map_err(|source| self.read_error(source))?;
+        rows.iter()
+            .map(RawRow::from_row)
+            .collect::<Result<_, _>>()
+            .map_err(|source| self.read_error(source))
+    }
+
+    fn decode(&self, row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, AuditError> {
+        let raw = RawRow::from_row(row).map_err(|source| self.read_error(source))?;
+        let seq = raw.seq;
+        raw.into_record()
+            .map_err(|detail| self.corrupt(seq, detail))
+    }
+
+    fn read_error(&self, source: sqlx::Error) -> AuditError {
+        AuditError::Read {
+            path: self.inner.path.clone(),
+            source,
+        }
+    }
+
+    fn corrupt(&self, seq: i64, detail: String) -> AuditError {
+        AuditError::Corrupt {
+            path: self.inner.path.clone(),
+            seq,
+            detail,
+        }
+    }
+}

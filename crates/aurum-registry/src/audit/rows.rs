@@ -1,0 +1,174 @@
+//! The SQL the audit log runs, and decoding of its rows.
+//!
+//! Every statement uses `$n` placeholders and standard SQL so that a PostgreSQL backend can reuse
+//! the text unchanged; SQLite-only details (pragmas, triggers, `BEGIN IMMEDIATE`) live in the
+//! migration and in the writer's connection setup.
+
+use std::fmt::Write as _;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::Row as _;
+use sqlx::sqlite::SqliteRow;
+
+use super::canonical::{HashedFields, canonical_json};
+use super::{AuditRecord, FORMAT_VERSION};
+
+/// The columns of `audit_log` in the order [`RawRow::from_row`] expects, prefixed to a query tail.
+macro_rules! select_records {
+    ($tail:literal) => {
+        concat!(
+            "SELECT seq, format_version, ts, event, actor, request_id, model, model_version, ",
+            "input_sha256, details, prev_hash, hash FROM audit_log ",
+            $tail
+        )
+    };
+}
+
+/// Rows per `INSERT` statement: one statement per 32 records instead of one per record, and
+/// 384 parameters, well under every backend's limit (SQLite's old default is 999).
+pub(super) const ROWS_PER_INSERT: usize = 32;
+const INSERT_COLUMNS: usize = 12;
+
+/// `INSERTS[k - 1]` inserts `k` rows of [`INSERT_COLUMNS`] parameters each, numbered `$1`…
+/// Built once; only placeholders, never data.
+static INSERTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    (1..=ROWS_PER_INSERT)
+        .map(|rows| {
+            let mut sql = String::from(
+                "INSERT INTO audit_log (seq, format_version, ts, event, actor, request_id, model, \
+                 model_version, input_sha256, details, prev_hash, hash) VALUES ",
+            );
+            for row in 0..rows {
+                sql.push_str(if row == 0 { "(" } else { ", (" });
+                for column in 0..INSERT_COLUMNS {
+                    let separator = if column == 0 { "" } else { ", " };
+                    let _ = write!(sql, "{separator}${}", row * INSERT_COLUMNS + column + 1);
+                }
+                sql.push(')');
+            }
+            sql
+        })
+        .collect()
+});
+
+/// The statement inserting `rows` records, `1..=ROWS_PER_INSERT`.
+pub(super) fn insert_rows(rows: usize) -> &'static str {
+    INSERTS[rows.clamp(1, ROWS_PER_INSERT) - 1].as_str()
+}
+
+pub(super) const HEAD: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+pub(super) const COUNT: &str = "SELECT COUNT(*) FROM audit_log";
+pub(super) const MAX_SEQ: &str = "SELECT MAX(seq) FROM audit_log";
+
+pub(super) const GET: &str = select_records!("WHERE seq = $1");
+pub(super) const TAIL: &str = concat!(
+    "SELECT * FROM (",
+    select_records!("ORDER BY seq DESC LIMIT $1"),
+    ") AS newest ORDER BY seq"
+);
+pub(super) const LIST: &str = select_records!("WHERE seq > $1 ORDER BY seq LIMIT $2");
+pub(super) const LIST_BY_EVENT: &str =
+    select_records!("WHERE seq > $1 AND event = $3 ORDER BY seq LIMIT $2");
+pub(super) const LIST_BY_MODEL: &str =
+    select_records!("WHERE seq > $1 AND model = $3 ORDER BY seq LIMIT $2");
+pub(super) const LIST_BY_EVENT_AND_MODEL: &str =
+    select_records!("WHERE seq > $1 AND event = $3 AND model = $4 ORDER BY seq LIMIT $2");
+pub(super) const VERIFY_PAGE: &str =
+    select_records!("WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3");
+
+/// One `audit_log` row exactly as stored: no parsing beyond SQL types, so that verification hashes
+/// the stored text itself and a row that cannot be decoded can still be reported by seq.
+#[derive(Debug, Clone)]
+pub(super) struct RawRow {
+    pub seq: i64,
+    pub format_version: i64,
+    pub ts: String,
+    pub event: String,
+    pub actor: String,
+    pub request_id: Option<String>,
+    pub model: Option<String>,
+    pub model_version: Option<i64>,
+    pub input_sha256: Option<String>,
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl RawRow {
+    pub(super) fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            seq: row.try_get(0)?,
+            format_version: row.try_get(1)?,
+            ts: row.try_get(2)?,
+            event: row.try_get(3)?,
+            actor: row.try_get(4)?,
+            request_id: row.try_get(5)?,
+            model: row.try_get(6)?,
+            model_version: row.try_get(7)?,
+            input_sha256: row.try_get(8)?,
+            details: row.try_get(9)?,
+            prev_hash: row.try_get(10)?,
+            hash: row.try_get(11)?,
+        })
+    }
+
+    /// The hash this row's contents call for (independent of its stored `hash`).
+    ///
+    /// Hashes the stored `ts` text as is and the canonical form of the stored `details`, so a
+    /// backend that re-orders JSON keys (PostgreSQL `jsonb`) still verifies, while any change of
+    /// meaning does not. Fails when `details` is not JSON.
+    pub(super) fn expected_hash(&self) -> Result<String, String> {
+        let details: Value = serde_json::from_str(&self.details)
+            .map_err(|e| format!("details are not valid JSON: {e}"))?;
+        Ok(HashedFields {
+            format_version: self.format_version,
+            seq: u64::try_from(self.seq).map_err(|_| format!("seq {} is negative", self.seq))?,
+            ts: &self.ts,
+            event: &self.event,
+            actor: &self.actor,
+            request_id: self.request_id.as_deref(),
+            model: self.model.as_deref(),
+            version: self.model_version,
+            input_sha256: self.input_sha256.as_deref(),
+            details: &canonical_json(&details),
+            prev_hash: &self.prev_hash,
+        }
+        .hash())
+    }
+
+    /// The row as an [`AuditRecord`], or why it cannot be one.
+    pub(super) fn into_record(self) -> Result<AuditRecord, String> {
+        if self.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "unsupported format version {}",
+                self.format_version
+            ));
+        }
+        let seq = u64::try_from(self.seq).map_err(|_| format!("seq {} is negative", self.seq))?;
+        let ts = DateTime::parse_from_rfc3339(&self.ts)
+            .map_err(|e| format!("ts {:?} is not RFC 3339: {e}", self.ts))?
+            .with_timezone(&Utc);
+        let version = self
+            .model_version
+            .map(u32::try_from)
+            .transpose()
+            .map_err(|_| format!("model version {:?} is out of range", self.model_version))?;
+        let details = serde_json::from_str(&self.details)
+            .map_err(|e| format!("details are not valid JSON: {e}"))?;
+        Ok(AuditRecord {
+            seq,
+            ts,
+            event: self.event,
+            actor: self.actor,
+            request_id: self.request_id,
+            model: self.model,
+            version,
+            input_sha256: self.input_sha256,
+            details,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}

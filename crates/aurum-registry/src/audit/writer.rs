@@ -1,0 +1,277 @@
+//! The single writer task: owns the write connection, the chain head, and group commit.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{SecondsFormat, SubsecRound as _, Utc};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection as _, Row as _};
+use tokio::sync::{mpsc, oneshot};
+
+use super::canonical::{HashedFields, canonical_json};
+use super::{AuditEntry, AuditError, AuditRecord, AuditStats, FORMAT_VERSION, GENESIS_HASH, rows};
+
+/// The most commands one batch takes from the queue (and so the most rows per transaction).
+pub(super) const MAX_BATCH: usize = 512;
+
+/// Where an appended record's outcome goes: `None` for [`AuditLog::append_nowait`](super::AuditLog::append_nowait).
+pub(super) type Reply = Option<oneshot::Sender<Result<AuditRecord, AuditError>>>;
+
+pub(super) enum Command {
+    Append {
+        entry: AuditEntry,
+        reply: Reply,
+    },
+    /// Answered once every command queued before it has been committed or failed.
+    Flush {
+        reply: oneshot::Sender<Result<(), AuditError>>,
+    },
+}
+
+/// Counters shared between the writer and every handle.
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    batches_committed: AtomicU64,
+    records_committed: AtomicU64,
+    batches_failed: AtomicU64,
+    nowait_lost: AtomicU64,
+}
+
+impl Counters {
+    pub(super) fn snapshot(&self) -> AuditStats {
+        AuditStats {
+            batches_committed: self.batches_committed.load(Ordering::Relaxed),
+            records_committed: self.records_committed.load(Ordering::Relaxed),
+            batches_failed: self.batches_failed.load(Ordering::Relaxed),
+            nowait_lost: self.nowait_lost.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The last committed record: the next one gets `seq + 1` and `prev_hash = hash`.
+/// `seq == 0` with the genesis hash stands for an empty log.
+#[derive(Debug, Clone)]
+pub(super) struct Head {
+    pub seq: u64,
+    pub hash: String,
+}
+
+pub(super) async fn read_head(conn: &mut SqliteConnection) -> Result<Head, sqlx::Error> {
+    let row = sqlx::query(rows::HEAD).fetch_optional(&mut *conn).await?;
+    match row {
+        None => Ok(Head {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+        }),
+        Some(row) => {
+            let seq: i64 = row.try_get(0)?;
+            let seq = u64::try_from(seq).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            Ok(Head {
+                seq,
+                hash: row.try_get(1)?,
+            })
+        }
+    }
+}
+
+pub(super) struct Writer {
+    pub conn: SqliteConnection,
+    /// `None` after a failed batch: the database, not memory, then says where the chain is.
+    pub head: Option<Head>,
+    pub path: PathBuf,
+    pub counters: Arc<Counters>,
+}
+
+impl Writer {
+    /// Runs until every handle is gone and the queue is empty, then closes the connection.
+    pub(super) async fn run(mut self, mut queue: mpsc::Receiver<Command>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        // Everything that queued up while the previous batch was committing becomes the next
+        // batch: this is the group commit, and it needs no timer.
+        while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            self.process(&mut batch).await;
+        }
+        if let Err(error) = self.conn.close().await {
+            tracing::warn!(path = %self.path.display(), error = %error, "closing the audit log failed");
+        }
+        tracing::debug!(path = %self.path.display(), "audit writer stopped");
+    }
+
+    async fn process(&mut self, batch: &mut Vec<Command>) {
+        let mut entries = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut flushes = Vec::new();
+        for command in batch.drain(..) {
+            match command {
+                Command::Append { entry, reply } => {
+                    entries.push(entry);
+                    replies.push(reply);
+                }
+                Command::Flush { reply } => flushes.push(reply),
+            }
+        }
+        if entries.is_empty() {
+            for flush in flushes {
+                let _ = flush.send(Ok(()));
+            }
+            return;
+        }
+
+        let size = entries.len();
+        match self.commit(entries).await {
+            Ok(records) => {
+                self.counters
+                    .batches_committed
+                    .fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .records_committed
+                    .fetch_add(size as u64, Ordering::Relaxed);
+                tracing::debug!(
+                    batch = size,
+                    first_seq = records.first().map(|r| r.seq),
+                    last_seq = records.last().map(|r| r.seq),
+                    "audit batch committed"
+                );
+                for (record, reply) in records.into_iter().zip(replies) {
+                    if let Some(reply) = reply {
+                        // The caller may have gone away; the record is committed regardless.
+                        let _ = reply.send(Ok(record));
+                    }
+                }
+                for flush in flushes {
+                    let _ = flush.send(Ok(()));
+                }
+            }
+            Err(source) => {
+                // Nothing of the batch is in the chain; the next batch re-reads the head.
+                self.head = None;
+                let source = Arc::new(source);
+                let lost = replies.iter().filter(|reply| reply.is_none()).count();
+                self.counters.batches_failed.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .nowait_lost
+                    .fetch_add(lost as u64, Ordering::Relaxed);
+                tracing::error!(
+                    path = %self.path.display(),
+                    batch = size,
+                    nowait_lost = lost,
+                    error = %source,
+                    "audit batch failed; none of its records were written"
+                );
+                let error = || AuditError::Write {
+                    path: self.path.clone(),
+                    batch: size,
+                    source: Arc::clone(&source),
+                };
+                for reply in replies.into_iter().flatten() {
+                    let _ = reply.send(Err(error()));
+                }
+                for flush in flushes {
+                    let _ = flush.send(Err(error()));
+                }
+            }
+        }
+    }
+
+    /// Chains `entries` onto the head and writes them in one transaction. On success the head
+    /// moves to the last record; on failure it is left untouched (and the caller forgets it).
+    async fn commit(&mut self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, sqlx::Error> {
+        let mut head = match self.head.take() {
+            Some(head) => head,
+            None => read_head(&mut self.conn).await?,
+        };
+        let chained: Vec<Chained> = entries
+            .into_iter()
+            .map(|entry| chain(&mut head, entry))
+            .collect();
+
+        // IMMEDIATE takes the write lock up front rather than on the first INSERT.
+        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in chained.chunks(rows::ROWS_PER_INSERT) {
+            insert(&mut tx, chunk).await?;
+        }
+        // With WAL and synchronous=FULL, COMMIT returns after the WAL is fsynced.
+        tx.commit().await?;
+
+        self.head = Some(head);
+        Ok(chained.into_iter().map(|c| c.record).collect())
+    }
+}
+
+/// A record with the exact text stored (and hashed) for `ts` and `details`.
+struct Chained {
+    record: AuditRecord,
+    ts: String,
+    details: String,
+}
+
+/// Assigns seq, ts, prev_hash and hash to `entry`, advancing `head`.
+fn chain(head: &mut Head, entry: AuditEntry) -> Chained {
+    let seq = head.seq + 1;
+    let ts = Utc::now().trunc_subsecs(6);
+    let ts_text = ts.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let details_text = canonical_json(&entry.details);
+    let hash = HashedFields {
+        format_version: FORMAT_VERSION,
+        seq,
+        ts: &ts_text,
+        event: &entry.event,
+        actor: &entry.actor,
+        request_id: entry.request_id.as_deref(),
+        model: entry.model.as_deref(),
+        version: entry.version.map(i64::from),
+        input_sha256: entry.input_sha256.as_deref(),
+        details: &details_text,
+        prev_hash: &head.hash,
+    }
+    .hash();
+    let prev_hash = std::mem::replace(&mut head.hash, hash.clone());
+    head.seq = seq;
+    let record = AuditRecord {
+        seq,
+        ts,
+        event: entry.event,
+        actor: entry.actor,
+        request_id: entry.request_id,
+        model: entry.model,
+        version: entry.version,
+        input_sha256: entry.input_sha256,
+        details: entry.details,
+        prev_hash,
+        hash,
+    };
+    Chained {
+        record,
+        ts: ts_text,
+        details: details_text,
+    }
+}
+
+/// Inserts `chunk` (at most [`rows::ROWS_PER_INSERT`] records) with one statement.
+async fn insert(conn: &mut SqliteConnection, chunk: &[Chained]) -> Result<(), sqlx::Error> {
+    let mut statement = sqlx::query(rows::insert_rows(chunk.len()));
+    for Chained {
+        record,
+        ts,
+        details,
+    } in chunk
+    {
+        let seq = i64::try_from(record.seq).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        statement = statement
+            .bind(seq)
+            .bind(FORMAT_VERSION)
+            .bind(ts.as_str())
+            .bind(record.event.as_str())
+            .bind(record.actor.as_str())
+            .bind(record.request_id.as_deref())
+            .bind(record.model.as_deref())
+            .bind(record.version.map(i64::from))
+            .bind(record.input_sha256.as_deref())
+            .bind(details.as_str())
+            .bind(record.prev_hash.as_str())
+            .bind(record.hash.as_str());
+    }
+    statement.execute(conn).await?;
+    Ok(())
+}

@@ -1,0 +1,475 @@
+//! The metadata store: what the registry knows about datasets, models, versions, aliases,
+//! training jobs and API keys.
+//!
+//! Why a trait: the server runs on SQLite today ([`crate::SqliteStore`]) and will run on
+//! PostgreSQL later; the service layer holds an `Arc<dyn MetadataStore>` and never sees a
+//! database type. The trait therefore speaks only in typed records (`chrono` timestamps, enums,
+//! `u32` version numbers), and every invariant lives behind it, enforced inside the backend's
+//! own transactions:
+//!
+//! - a dataset name is bound to one content hash forever (re-importing the same bytes is a no-op);
+//! - version numbers of a model are `1, 2, 3, ...` with no gaps or duplicates, even under
+//!   concurrent writers;
+//! - an alias never points at an archived version, and every alias move is recorded in a history;
+//! - a training job only moves along `queued → running → succeeded | failed`, with `cancelled`
+//!   reachable from either live state;
+//! - an API key's secret is never stored: only an argon2id hash of the whole key.
+//!
+//! JSON payloads (`schema_json`, `params_json`, ...) are stored as text the registry does not
+//! interpret; helpers on the records parse them back into `aurum_core` types.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use aurum_core::{Metrics, ModelKind, Params, Schema};
+
+use crate::error::{RegistryError, Result};
+
+/// A registered dataset: an immutable, content-addressed import.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetRecord {
+    pub name: String,
+    /// SHA-256 (lowercase hex) of the imported bytes.
+    pub sha256: String,
+    /// Source format (`csv`, `parquet`).
+    pub format: String,
+    pub size_bytes: u64,
+    pub rows: u64,
+    pub columns: u64,
+    /// The dataset's [`Schema`] as JSON.
+    pub schema_json: String,
+    /// The ingest profile (column statistics) as JSON.
+    pub profile_json: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+impl DatasetRecord {
+    /// Parses [`DatasetRecord::schema_json`].
+    pub fn schema(&self) -> Result<Schema> {
+        parse_json("dataset schema", &self.schema_json)
+    }
+}
+
+/// What [`MetadataStore::insert_dataset`] needs; the store assigns `created_at`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewDataset {
+    pub name: String,
+    pub sha256: String,
+    pub format: String,
+    pub size_bytes: u64,
+    pub rows: u64,
+    pub columns: u64,
+    pub schema_json: String,
+    pub profile_json: String,
+    pub created_by: String,
+}
+
+/// A registered model: a name under which versions accumulate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelRecord {
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    /// The highest version number (archived or not).
+    pub latest_version: u32,
+    /// Aliases of this model, ordered by alias name.
+    pub aliases: Vec<AliasRecord>,
+}
+
+/// One immutable trained version of a model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VersionRecord {
+    pub model: String,
+    pub version: u32,
+    pub kind: ModelKind,
+    /// Key of the artifact in the [`crate::ArtifactStore`].
+    pub artifact_key: String,
+    /// SHA-256 of the artifact bytes, checked on every load.
+    pub artifact_sha256: String,
+    pub dataset_name: String,
+    pub dataset_sha256: String,
+    pub target: String,
+    pub params_json: String,
+    pub metrics_json: String,
+    /// The aurum version that trained it.
+    pub aurum_version: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    /// The training job that produced it, when there was one.
+    pub job_id: Option<String>,
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+impl VersionRecord {
+    pub fn is_archived(&self) -> bool {
+        self.archived_at.is_some()
+    }
+
+    /// Parses [`VersionRecord::params_json`].
+    pub fn params(&self) -> Result<Params> {
+        parse_json("version params", &self.params_json)
+    }
+
+    /// Parses [`VersionRecord::metrics_json`].
+    pub fn metrics(&self) -> Result<Metrics> {
+        parse_json("version metrics", &self.metrics_json)
+    }
+}
+
+/// What [`MetadataStore::create_version`] needs; the store assigns the version number and
+/// `created_at`, and creates the model on first use.
+///
+/// The version number is not known before the call, so artifact keys should not contain it:
+/// content-addressed keys (`models/<name>/<sha256>`) fit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewVersion {
+    pub model: String,
+    pub kind: ModelKind,
+    pub artifact_key: String,
+    pub artifact_sha256: String,
+    /// Must name a registered dataset whose hash is `dataset_sha256`.
+    pub dataset_name: String,
+    pub dataset_sha256: String,
+    pub target: String,
+    pub params_json: String,
+    pub metrics_json: String,
+    pub aurum_version: String,
+    pub created_by: String,
+    pub job_id: Option<String>,
+}
+
+/// Where an alias points now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AliasRecord {
+    pub alias: String,
+    pub version: u32,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+}
+
+/// The result of [`MetadataStore::set_alias`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AliasMove {
+    /// The version the alias pointed at before, `None` when it is new.
+    pub from: Option<u32>,
+    pub to: u32,
+}
+
+/// One recorded alias move, oldest first in [`MetadataStore::alias_history`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct AliasHistoryRecord {
+    pub alias: String,
+    pub from_version: Option<u32>,
+    pub to_version: u32,
+    pub moved_by: String,
+    pub moved_at: DateTime<Utc>,
+}
+
+/// The life cycle of a training job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 5] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+
+    /// The stored and displayed form (`queued`, `running`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the job has finished (no transition leaves this state).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
+    }
+
+    /// The legal transitions: queued → running | cancelled, running → succeeded | failed |
+    /// cancelled.
+    pub fn can_transition_to(self, to: JobState) -> bool {
+        matches!(
+            (self, to),
+            (JobState::Queued, JobState::Running | JobState::Cancelled)
+                | (
+                    JobState::Running,
+                    JobState::Succeeded | JobState::Failed | JobState::Cancelled
+                )
+        )
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = RegistryError;
+    fn from_str(s: &str) -> Result<Self> {
+        JobState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| RegistryError::InvalidInput(format!("unknown job state `{s}`")))
+    }
+}
+
+/// The error recorded by [`MetadataStore::fail_interrupted_jobs`].
+pub const INTERRUPTED_JOB_ERROR: &str = "interrupted: the server stopped before the job finished";
+
+/// A training job as recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobRecord {
+    /// A UUID (v4) string.
+    pub id: String,
+    pub state: JobState,
+    pub dataset: String,
+    pub target: String,
+    pub kind: ModelKind,
+    /// The model the resulting version is registered under.
+    pub model: String,
+    pub params_json: String,
+    /// Fraction done, in `[0, 1]`.
+    pub progress: f64,
+    /// A short human label of the current stage (`queued`, `fitting`, ...).
+    pub stage: String,
+    pub error: Option<String>,
+    pub result_version: Option<u32>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub created_by: String,
+}
+
+impl JobRecord {
+    /// Parses [`JobRecord::params_json`].
+    pub fn params(&self) -> Result<Params> {
+        parse_json("job params", &self.params_json)
+    }
+}
+
+/// What [`MetadataStore::create_job`] needs; the store assigns the id, state `queued`, progress 0
+/// and `created_at`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewJob {
+    /// Must name a registered dataset.
+    pub dataset: String,
+    pub target: String,
+    pub kind: ModelKind,
+    pub model: String,
+    pub params_json: String,
+    pub created_by: String,
+}
+
+/// What an API key may do. The meaning of each role is enforced by the service layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Everything, including key management.
+    Admin,
+    /// Datasets, training, registry changes and predictions.
+    Analyst,
+    /// Predictions and read-only model information.
+    Client,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Analyst, Role::Client];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Analyst => "analyst",
+            Role::Client => "client",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = RegistryError;
+    fn from_str(s: &str) -> Result<Self> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| {
+                RegistryError::InvalidInput(format!(
+                    "unknown role `{s}` (expected admin, analyst or client)"
+                ))
+            })
+    }
+}
+
+/// An API key as stored. It never contains the secret or its hash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyRecord {
+    /// The 12-character public key id (the `<keyid>` in `aurum_<keyid>_<secret>`).
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl KeyRecord {
+    pub fn is_active(&self) -> bool {
+        self.revoked_at.is_none()
+    }
+}
+
+/// The registry's metadata, behind one object-safe trait (`Arc<dyn MetadataStore>`).
+///
+/// Names (datasets, models, aliases, keys) are validated with [`aurum_core::validate_name`] on
+/// every write. Lookups of unknown resources return [`RegistryError::NotFound`].
+#[async_trait]
+pub trait MetadataStore: Send + Sync {
+    // ---- datasets ----
+
+    /// Registers a dataset and returns `(record, created)`. The same name with the same hash
+    /// returns the existing record unchanged with `created == false` (re-importing is a no-op);
+    /// the same name with another hash is a [`RegistryError::Conflict`].
+    async fn insert_dataset(&self, dataset: NewDataset) -> Result<(DatasetRecord, bool)>;
+    async fn get_dataset(&self, name: &str) -> Result<DatasetRecord>;
+    /// All datasets, by name.
+    async fn list_datasets(&self) -> Result<Vec<DatasetRecord>>;
+
+    // ---- models and versions ----
+
+    /// Creates the next version of `new.model` (creating the model on first use) in one
+    /// transaction: the number is the previous maximum plus one, safe under concurrent callers.
+    async fn create_version(&self, new: NewVersion) -> Result<VersionRecord>;
+    async fn get_model(&self, name: &str) -> Result<ModelRecord>;
+    /// All models, by name, each with its latest version number and aliases.
+    async fn list_models(&self) -> Result<Vec<ModelRecord>>;
+    async fn get_version(&self, model: &str, version: u32) -> Result<VersionRecord>;
+    /// All versions of a model, oldest first.
+    async fn list_versions(&self, model: &str) -> Result<Vec<VersionRecord>>;
+    /// Archives a version (idempotent). Refused with [`RegistryError::Conflict`] while an alias
+    /// points at it, so that no alias ever resolves to an archived version.
+    async fn archive_version(&self, model: &str, version: u32) -> Result<VersionRecord>;
+    /// Makes an archived version usable again (idempotent).
+    async fn unarchive_version(&self, model: &str, version: u32) -> Result<VersionRecord>;
+
+    // ---- aliases ----
+
+    /// Points `alias` at `version` and appends the move to the history, in one transaction.
+    /// Setting an alias to the version it already points at changes nothing and records nothing.
+    /// An archived version is refused with [`RegistryError::ArchivedVersion`].
+    async fn set_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        version: u32,
+        moved_by: &str,
+    ) -> Result<AliasMove>;
+    /// The version `alias` points at, `None` when the model has no such alias.
+    async fn resolve_alias(&self, model: &str, alias: &str) -> Result<Option<u32>>;
+    /// The model's aliases, by alias name.
+    async fn list_aliases(&self, model: &str) -> Result<Vec<AliasRecord>>;
+    /// Every alias move of the model, oldest first.
+    async fn alias_history(&self, model: &str) -> Result<Vec<AliasHistoryRecord>>;
+
+    // ---- training jobs ----
+
+    async fn create_job(&self, new: NewJob) -> Result<JobRecord>;
+    async fn get_job(&self, id: &str) -> Result<JobRecord>;
+    /// The `limit` most recent jobs, newest first.
+    async fn list_jobs(&self, limit: u32) -> Result<Vec<JobRecord>>;
+    /// Records progress (`0..=1`) and stage of a running job. Returns `false`, recording nothing,
+    /// when the job is no longer running (a worker takes that as a signal to stop).
+    async fn update_job_progress(&self, id: &str, progress: f64, stage: &str) -> Result<bool>;
+    /// Moves a job to `to`, refusing illegal moves with [`RegistryError::InvalidTransition`]
+    /// (see [`JobState::can_transition_to`]). Sets `started_at` on `running` and `finished_at`
+    /// on terminal states; `error` and `result_version` are recorded when given.
+    async fn transition_job(
+        &self,
+        id: &str,
+        to: JobState,
+        error: Option<String>,
+        result_version: Option<u32>,
+    ) -> Result<JobRecord>;
+    /// Marks every queued or running job as failed with [`INTERRUPTED_JOB_ERROR`]; called at
+    /// start-up, when no job of this process can be live yet. Returns how many it failed.
+    async fn fail_interrupted_jobs(&self) -> Result<u64>;
+
+    // ---- API keys ----
+
+    /// Creates a key and returns its record and the plaintext `aurum_<keyid>_<secret>`, which
+    /// is shown once and never stored. Key names are unique ([`RegistryError::Conflict`]).
+    async fn create_key(&self, name: &str, role: Role) -> Result<(KeyRecord, String)>;
+    /// All keys, revoked ones included, oldest first.
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>>;
+    /// Revokes the key with this id or name (idempotent); returns its record.
+    async fn revoke_key(&self, name_or_id: &str) -> Result<KeyRecord>;
+    async fn count_active_keys(&self) -> Result<u64>;
+    /// The active key matching `plaintext`, `None` when the key is malformed, unknown, revoked
+    /// or wrong. Slow by design (argon2); callers cache positive answers briefly.
+    async fn verify_key(&self, plaintext: &str) -> Result<Option<KeyRecord>>;
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T> {
+    serde_json::from_str(json)
+        .map_err(|e| RegistryError::CorruptRecord(format!("{what} is not valid JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_transitions() {
+        use JobState::*;
+        let legal = [
+            (Queued, Running),
+            (Queued, Cancelled),
+            (Running, Succeeded),
+            (Running, Failed),
+            (Running, Cancelled),
+        ];
+        for from in JobState::ALL {
+            for to in JobState::ALL {
+                assert_eq!(
+                    from.can_transition_to(to),
+                    legal.contains(&(from, to)),
+                    "{from}->{to}"
+                );
+            }
+        }
+        for state in JobState::ALL {
+            assert_eq!(state.as_str().parse::<JobState>().unwrap(), state);
+            assert_eq!(state.is_terminal(), !matches!(state, Queued | Running));
+        }
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+}

@@ -1,0 +1,1166 @@
+//! [`MetadataStore`] on a single SQLite file.
+//!
+//! Why SQLite: a model server on one machine needs a durable, transactional store with zero
+//! operations work. The file runs in WAL mode (readers never block the writer) with
+//! `synchronous=FULL` (a committed alias move or key revocation survives power loss), foreign
+//! keys on, and a busy timeout so that concurrent writers queue instead of failing.
+//!
+//! Every transaction that writes starts with `BEGIN IMMEDIATE`: it takes SQLite's write lock up
+//! front, so a read-then-write sequence (next version number, current alias) cannot be
+//! interleaved with another writer, and lock waits go through the busy timeout rather than
+//! failing with `SQLITE_BUSY` on lock upgrade. The SQL itself sticks to what PostgreSQL also
+//! accepts (`ON CONFLICT`, `RETURNING`, `COALESCE`), apart from the `?` placeholders.
+//!
+//! The schema is versioned by the migrations in `migrations/sqlite/`, embedded at compile time
+//! and applied by [`SqliteStore::open`]. A database written by a newer aurum (with migrations
+//! this build does not know) is refused rather than used.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
+
+use aurum_core::ModelKind;
+
+use crate::error::{Entity, RegistryError, Result, check_name, check_sha256};
+use crate::keys;
+use crate::metadata::{
+    AliasHistoryRecord, AliasMove, AliasRecord, DatasetRecord, INTERRUPTED_JOB_ERROR, JobRecord,
+    JobState, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob, NewVersion, Role,
+    VersionRecord,
+};
+
+/// The table that records applied migrations of this store. Not sqlx's default name, so that
+/// other migrators sharing the file (the audit log) keep their own bookkeeping.
+const MIGRATIONS_TABLE: &str = "_aurum_registry_migrations";
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_CONNECTIONS: u32 = 8;
+
+/// The SQLite metadata store. Cheap to clone (a connection pool).
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directory when missing) the database at `path` and
+    /// applies pending migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs_err::create_dir_all(parent)?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        let mut migrator = sqlx::migrate!("./migrations/sqlite");
+        migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+        migrator.run(&pool).await?;
+        tracing::info!(path = %path.display(), "registry database opened");
+        Ok(SqliteStore { pool })
+    }
+
+    /// The connection pool, for components that keep their own tables in the same file
+    /// (the audit log).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes every connection; later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// `NotFound` unless the model exists. Takes the caller's connection: a caller inside a
+    /// transaction must not wait for a second pooled connection.
+    async fn ensure_model(conn: &mut SqliteConnection, name: &str) -> Result<()> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM models WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?;
+        match found {
+            Some(_) => Ok(()),
+            None => Err(RegistryError::not_found(Entity::Model, name)),
+        }
+    }
+
+    async fn fetch_version(
+        conn: &mut SqliteConnection,
+        model: &str,
+        version: u32,
+    ) -> Result<Option<VersionRecord>> {
+        let row: Option<VersionRow> = sqlx::query_as(
+            "SELECT model, version, kind, artifact_key, artifact_sha256, dataset_name, \
+             dataset_sha256, target, params_json, metrics_json, aurum_version, created_at, \
+             created_by, job_id, archived_at FROM model_versions WHERE model = ? AND version = ?",
+        )
+        .bind(model)
+        .bind(i64::from(version))
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.map(VersionRecord::try_from).transpose()
+    }
+
+    /// The version, or `NotFound` for the model or the version, whichever is missing.
+    async fn require_version(
+        conn: &mut SqliteConnection,
+        model: &str,
+        version: u32,
+    ) -> Result<VersionRecord> {
+        match Self::fetch_version(conn, model, version).await? {
+            Some(record) => Ok(record),
+            None => {
+                Self::ensure_model(conn, model).await?;
+                Err(RegistryError::not_found(
+                    Entity::Version,
+                    format!("{model}@v{version}"),
+                ))
+            }
+        }
+    }
+
+    async fn fetch_aliases(&self, model: &str) -> Result<Vec<AliasRecord>> {
+        let rows: Vec<AliasRow> = sqlx::query_as(
+            "SELECT model, alias, version, updated_at, updated_by FROM model_aliases \
+             WHERE model = ? ORDER BY alias",
+        )
+        .bind(model)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(AliasRecord::try_from).collect()
+    }
+
+    async fn fetch_job(&self, id: &str) -> Result<Option<JobRecord>> {
+        let row: Option<JobRow> = sqlx::query_as(
+            "SELECT id, state, dataset, target, kind, model, params_json, progress, stage, error, \
+             result_version, created_at, started_at, finished_at, created_by FROM jobs WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(JobRecord::try_from).transpose()
+    }
+
+    async fn fetch_key(conn: &mut SqliteConnection, id: &str) -> Result<Option<KeyRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, name, role, key_hash, created_at, revoked_at FROM api_keys WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?)
+    }
+}
+
+#[async_trait]
+impl MetadataStore for SqliteStore {
+    async fn insert_dataset(&self, new: NewDataset) -> Result<(DatasetRecord, bool)> {
+        check_name(&new.name)?;
+        check_sha256("dataset sha256", &new.sha256)?;
+        if new.format.is_empty() {
+            return Err(RegistryError::InvalidInput(
+                "dataset format must not be empty".into(),
+            ));
+        }
+        let size_bytes = to_db_count("size_bytes", new.size_bytes)?;
+        let rows = to_db_count("rows", new.rows)?;
+        let columns = to_db_count("columns", new.columns)?;
+
+        let mut tx = self.write_tx().await?;
+        let existing: Option<DatasetRow> = sqlx::query_as(
+            "SELECT name, sha256, format, size_bytes, row_count, column_count, schema_json, \
+             profile_json, created_at, created_by FROM datasets WHERE name = ?",
+        )
+        .bind(&new.name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(existing) = existing {
+            let existing = DatasetRecord::try_from(existing)?;
+            if existing.sha256 == new.sha256 {
+                tracing::debug!(dataset = %new.name, "dataset already registered with this hash");
+                return Ok((existing, false));
+            }
+            return Err(RegistryError::Conflict(format!(
+                "dataset `{}` already exists with different content (sha256 {}, not {}); \
+                 import it under another name",
+                new.name, existing.sha256, new.sha256
+            )));
+        }
+
+        let created_at = now();
+        sqlx::query(
+            "INSERT INTO datasets (name, sha256, format, size_bytes, row_count, column_count, \
+             schema_json, profile_json, created_at, created_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&new.name)
+        .bind(&new.sha256)
+        .bind(&new.format)
+        .bind(size_bytes)
+        .bind(rows)
+        .bind(columns)
+        .bind(&new.schema_json)
+        .bind(&new.profile_json)
+        .bind(ts(&created_at))
+        .bind(&new.created_by)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(dataset = %new.name, sha256 = %new.sha256, rows = new.rows, "dataset registered");
+
+        let NewDataset {
+            name,
+            sha256,
+            format,
+            size_bytes,
+            rows,
+            columns,
+            schema_json,
+            profile_json,
+            created_by,
+        } = new;
+        Ok((
+            DatasetRecord {
+                name,
+                sha256,
+                format,
+                size_bytes,
+                rows,
+                columns,
+                schema_json,
+                profile_json,
+                created_at,
+                created_by,
+            },
+            true,
+        ))
+    }
+
+    async fn get_dataset(&self, name: &str) -> Result<DatasetRecord> {
+        let row: Option<DatasetRow> = sqlx::query_as(
+            "SELECT name, sha256, format, size_bytes, row_count, column_count, schema_json, \
+             profile_json, created_at, created_by FROM datasets WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(DatasetRecord::try_from)
+            .transpose()?
+            .ok_or_else(|| RegistryError::not_found(Entity::Dataset, name))
+    }
+
+    async fn list_datasets(&self) -> Result<Vec<DatasetRecord>> {
+        let rows: Vec<DatasetRow> = sqlx::query_as(
+            "SELECT name, sha256, format, size_bytes, row_count, column_count, schema_json, \
+             profile_json, created_at, created_by FROM datasets ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(DatasetRecord::try_from).collect()
+    }
+
+    async fn create_version(&self, new: NewVersion) -> Result<VersionRecord> {
+        check_name(&new.model)?;
+        check_sha256("artifact sha256", &new.artifact_sha256)?;
+        check_sha256("dataset sha256", &new.dataset_sha256)?;
+        crate::artifact::validate_key(&new.artifact_key)?;
+        if new.aurum_version.is_empty() {
+            return Err(RegistryError::InvalidInput(
+                "aurum_version must not be empty".into(),
+            ));
+        }
+
+        let mut tx = self.write_tx().await?;
+        let dataset_sha: Option<String> =
+            sqlx::query_scalar("SELECT sha256 FROM datasets WHERE name = ?")
+                .bind(&new.dataset_name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match dataset_sha {
+            None => return Err(RegistryError::not_found(Entity::Dataset, &new.dataset_name)),
+            Some(sha) if sha != new.dataset_sha256 => {
+                return Err(RegistryError::Conflict(format!(
+                    "dataset `{}` has sha256 {sha}, not {}",
+                    new.dataset_name, new.dataset_sha256
+                )));
+            }
+            Some(_) => {}
+        }
+        if let Some(job_id) = &new.job_id {
+            let job: Option<i64> = sqlx::query_scalar("SELECT 1 FROM jobs WHERE id = ?")
+                .bind(job_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if job.is_none() {
+                return Err(RegistryError::not_found(Entity::Job, job_id));
+            }
+        }
+
+        let created_at = now();
+        let created_at_text = ts(&created_at);
+        sqlx::query(
+            "INSERT INTO models (name, created_at, created_by) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&new.model)
+        .bind(&created_at_text)
+        .bind(&new.created_by)
+        .execute(&mut *tx)
+        .await?;
+        let next: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE model = ?",
+        )
+        .bind(&new.model)
+        .fetch_one(&mut *tx)
+        .await?;
+        let version = from_db_version(next)?;
+        sqlx::query(
+            "INSERT INTO model_versions (model, version, kind, artifact_key, artifact_sha256, \
+             dataset_name, dataset_sha256, target, params_json, metrics_json, aurum_version, \
+             created_at, created_by, job_id, archived_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        )
+        .bind(&new.model)
+        .bind(next)
+        .bind(new.kind.as_str())
+        .bind(&new.artifact_key)
+        .bind(&new.artifact_sha256)
+        .bind(&new.dataset_name)
+        .bind(&new.dataset_sha256)
+        .bind(&new.target)
+        .bind(&new.params_json)
+        .bind(&new.metrics_json)
+        .bind(&new.aurum_version)
+        .bind(&created_at_text)
+        .bind(&new.created_by)
+        .bind(&new.job_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(model = %new.model, version, kind = %new.kind, "model version created");
+
+        let NewVersion {
+            model,
+            kind,
+            artifact_key,
+            artifact_sha256,
+            dataset_name,
+            dataset_sha256,
+            target,
+            params_json,
+            metrics_json,
+            aurum_version,
+            created_by,
+            job_id,
+        } = new;
+        Ok(VersionRecord {
+            model,
+            version,
+            kind,
+            artifact_key,
+            artifact_sha256,
+            dataset_name,
+            dataset_sha256,
+            target,
+            params_json,
+            metrics_json,
+            aurum_version,
+            created_at,
+            created_by,
+            job_id,
+            archived_at: None,
+        })
+    }
+
+    async fn get_model(&self, name: &str) -> Result<ModelRecord> {
+        let row: Option<ModelRow> = sqlx::query_as(
+            "SELECT m.name, m.created_at, m.created_by, COALESCE(MAX(v.version), 0) AS latest \
+             FROM models m LEFT JOIN model_versions v ON v.model = m.name \
+             WHERE m.name = ? GROUP BY m.name, m.created_at, m.created_by",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        let row = row.ok_or_else(|| RegistryError::not_found(Entity::Model, name))?;
+        let aliases = self.fetch_aliases(name).await?;
+        row.into_record(aliases)
+    }
+
+    async fn list_models(&self) -> Result<Vec<ModelRecord>> {
+        let rows: Vec<ModelRow> = sqlx::query_as(
+            "SELECT m.name, m.created_at, m.created_by, COALESCE(MAX(v.version), 0) AS latest \
+             FROM models m LEFT JOIN model_versions v ON v.model = m.name \
+             GROUP BY m.name, m.created_at, m.created_by ORDER BY m.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let alias_rows: Vec<AliasRow> = sqlx::query_as(
+            "SELECT model, alias, version, updated_at, updated_by FROM model_aliases \
+             ORDER BY model, alias",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut aliases: std::collections::HashMap<String, Vec<AliasRecord>> =
+            std::collections::HashMap::new();
+        for row in alias_rows {
+            let model = row.model.clone();
+            aliases
+                .entry(model)
+                .or_default()
+                .push(AliasRecord::try_from(row)?);
+        }
+        rows.into_iter()
+            .map(|row| {
+                let model_aliases = aliases.remove(&row.name).unwrap_or_default();
+                row.into_record(model_aliases)
+            })
+            .collect()
+    }
+
+    async fn get_version(&self, model: &str, version: u32) -> Result<VersionRecord> {
+        let mut conn = self.pool.acquire().await?;
+        Self::require_version(&mut conn, model, version).await
+    }
+
+    async fn list_versions(&self, model: &str) -> Result<Vec<VersionRecord>> {
+        Self::ensure_model(&mut *self.pool.acquire().await?, model).await?;
+        let rows: Vec<VersionRow> = sqlx::query_as(
+            "SELECT model, version, kind, artifact_key, artifact_sha256, dataset_name, \
+             dataset_sha256, target, params_json, metrics_json, aurum_version, created_at, \
+             created_by, job_id, archived_at FROM model_versions WHERE model = ? ORDER BY version",
+        )
+        .bind(model)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(VersionRecord::try_from).collect()
+    }
+
+    async fn archive_version(&self, model: &str, version: u32) -> Result<VersionRecord> {
+        let mut tx = self.write_tx().await?;
+        let mut record = Self::require_version(&mut tx, model, version).await?;
+        if record.is_archived() {
+            return Ok(record);
+        }
+        let aliases: Vec<String> = sqlx::query_scalar(
+            "SELECT alias FROM model_aliases WHERE model = ? AND version = ? ORDER BY alias",
+        )
+        .bind(model)
+        .bind(i64::from(version))
+        .fetch_all(&mut *tx)
+        .await?;
+        if !aliases.is_empty() {
+            return Err(RegistryError::Conflict(format!(
+                "version {version} of model `{model}` is the target of alias(es) {}; \
+                 move them to another version before archiving it",
+                aliases.join(", ")
+            )));
+        }
+        let archived_at = now();
+        sqlx::query("UPDATE model_versions SET archived_at = ? WHERE model = ? AND version = ?")
+            .bind(ts(&archived_at))
+            .bind(model)
+            .bind(i64::from(version))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(model, version, "model version archived");
+        record.archived_at = Some(archived_at);
+        Ok(record)
+    }
+
+    async fn unarchive_version(&self, model: &str, version: u32) -> Result<VersionRecord> {
+        let mut tx = self.write_tx().await?;
+        let mut record = Self::require_version(&mut tx, model, version).await?;
+        if !record.is_archived() {
+            return Ok(record);
+        }
+        sqlx::query("UPDATE model_versions SET archived_at = NULL WHERE model = ? AND version = ?")
+            .bind(model)
+            .bind(i64::from(version))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(model, version, "model version unarchived");
+        record.archived_at = None;
+        Ok(record)
+    }
+
+    async fn set_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        version: u32,
+        moved_by: &str,
+    ) -> Result<AliasMove> {
+        check_name(alias)?;
+        let mut tx = self.write_tx().await?;
+        let target = Self::require_version(&mut tx, model, version).await?;
+        if target.is_archived() {
+            return Err(RegistryError::ArchivedVersion {
+                model: model.to_string(),
+                version,
+            });
+        }
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM model_aliases WHERE model = ? AND alias = ?")
+                .bind(model)
+                .bind(alias)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let from = current.map(from_db_version).transpose()?;
+        if from == Some(version) {
+            return Ok(AliasMove { from, to: version });
+        }
+        let moved_at = ts(&now());
+        sqlx::query(
+            "INSERT INTO model_aliases (model, alias, version, updated_at, updated_by) \
+             VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version, \
+             updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        )
+        .bind(model)
+        .bind(alias)
+        .bind(i64::from(version))
+        .bind(&moved_at)
+        .bind(moved_by)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO alias_history (model, alias, from_version, to_version, moved_by, moved_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(model)
+        .bind(alias)
+        .bind(current)
+        .bind(i64::from(version))
+        .bind(moved_by)
+        .bind(&moved_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(model, alias, from = ?from, to = version, moved_by, "alias moved");
+        Ok(AliasMove { from, to: version })
+    }
+
+    async fn resolve_alias(&self, model: &str, alias: &str) -> Result<Option<u32>> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM model_aliases WHERE model = ? AND alias = ?")
+                .bind(model)
+                .bind(alias)
+                .fetch_optional(&self.pool)
+                .await?;
+        match version {
+            Some(v) => Ok(Some(from_db_version(v)?)),
+            None => {
+                Self::ensure_model(&mut *self.pool.acquire().await?, model).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn list_aliases(&self, model: &str) -> Result<Vec<AliasRecord>> {
+        let aliases = self.fetch_aliases(model).await?;
+        if aliases.is_empty() {
+            Self::ensure_model(&mut *self.pool.acquire().await?, model).await?;
+        }
+        Ok(aliases)
+    }
+
+    async fn alias_history(&self, model: &str) -> Result<Vec<AliasHistoryRecord>> {
+        let rows: Vec<AliasHistoryRow> = sqlx::query_as(
+            "SELECT alias, from_version, to_version, moved_by, moved_at FROM alias_history \
+             WHERE model = ? ORDER BY id",
+        )
+        .bind(model)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            Self::ensure_model(&mut *self.pool.acquire().await?, model).await?;
+        }
+        rows.into_iter().map(AliasHistoryRecord::try_from).collect()
+    }
+
+    async fn create_job(&self, new: NewJob) -> Result<JobRecord> {
+        check_name(&new.model)?;
+        let dataset: Option<i64> = sqlx::query_scalar("SELECT 1 FROM datasets WHERE name = ?")
+            .bind(&new.dataset)
+            .fetch_optional(&self.pool)
+            .await?;
+        if dataset.is_none() {
+            return Err(RegistryError::not_found(Entity::Dataset, &new.dataset));
+        }
+        let record = JobRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            state: JobState::Queued,
+            dataset: new.dataset,
+            target: new.target,
+            kind: new.kind,
+            model: new.model,
+            params_json: new.params_json,
+            progress: 0.0,
+            stage: JobState::Queued.as_str().to_string(),
+            error: None,
+            result_version: None,
+            created_at: now(),
+            started_at: None,
+            finished_at: None,
+            created_by: new.created_by,
+        };
+        sqlx::query(
+            "INSERT INTO jobs (id, state, dataset, target, kind, model, params_json, progress, \
+             stage, error, result_version, created_at, started_at, finished_at, created_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, NULL, NULL, ?)",
+        )
+        .bind(&record.id)
+        .bind(record.state.as_str())
+        .bind(&record.dataset)
+        .bind(&record.target)
+        .bind(record.kind.as_str())
+        .bind(&record.model)
+        .bind(&record.params_json)
+        .bind(record.progress)
+        .bind(&record.stage)
+        .bind(ts(&record.created_at))
+        .bind(&record.created_by)
+        .execute(&self.pool)
+        .await?;
+        tracing::info!(job = %record.id, model = %record.model, dataset = %record.dataset, "training job queued");
+        Ok(record)
+    }
+
+    async fn get_job(&self, id: &str) -> Result<JobRecord> {
+        self.fetch_job(id)
+            .await?
+            .ok_or_else(|| RegistryError::not_found(Entity::Job, id))
+    }
+
+    async fn list_jobs(&self, limit: u32) -> Result<Vec<JobRecord>> {
+        let rows: Vec<JobRow> = sqlx::query_as(
+            "SELECT id, state, dataset, target, kind, model, params_json, progress, stage, error, \
+             result_version, created_at, started_at, finished_at, created_by FROM jobs \
+             ORDER BY created_at DESC, id DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(JobRecord::try_from).collect()
+    }
+
+    async fn update_job_progress(&self, id: &str, progress: f64, stage: &str) -> Result<bool> {
+        if !(0.0..=1.0).contains(&progress) {
+            return Err(RegistryError::InvalidInput(format!(
+                "job progress must be between 0 and 1, got {progress}"
+            )));
+        }
+        let updated = sqlx::query(
+            "UPDATE jobs SET progress = ?, stage = ? WHERE id = ? AND state = 'running'",
+        )
+        .bind(progress)
+        .bind(stage)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if updated == 1 {
+            return Ok(true);
+        }
+        self.get_job(id).await.map(|_| false)
+    }
+
+    async fn transition_job(
+        &self,
+        id: &str,
+        to: JobState,
+        error: Option<String>,
+        result_version: Option<u32>,
+    ) -> Result<JobRecord> {
+        // Compare-and-set on the state: if another caller moved the job between our read and our
+        // write, the update matches no row and we re-check against the new state. States only
+        // move forward, so this loops at most a few times.
+        loop {
+            let current = self.get_job(id).await?;
+            if !current.state.can_transition_to(to) {
+                return Err(RegistryError::InvalidTransition {
+                    id: id.to_string(),
+                    from: current.state,
+                    to,
+                });
+            }
+            let mut next = current.clone();
+            let at = now();
+            next.state = to;
+            if to == JobState::Running {
+                next.started_at = Some(at);
+                next.stage = to.as_str().to_string();
+            }
+            if to.is_terminal() {
+                next.finished_at = Some(at);
+                next.stage = to.as_str().to_string();
+            }
+            if to == JobState::Succeeded {
+                next.progress = 1.0;
+            }
+            if error.is_some() {
+                next.error.clone_from(&error);
+            }
+            if result_version.is_some() {
+                next.result_version = result_version;
+            }
+            let updated = sqlx::query(
+                "UPDATE jobs SET state = ?, progress = ?, stage = ?, error = ?, result_version = ?, \
+                 started_at = ?, finished_at = ? WHERE id = ? AND state = ?",
+            )
+            .bind(next.state.as_str())
+            .bind(next.progress)
+            .bind(&next.stage)
+            .bind(&next.error)
+            .bind(next.result_version.map(i64::from))
+            .bind(next.started_at.as_ref().map(ts))
+            .bind(next.finished_at.as_ref().map(ts))
+            .bind(id)
+            .bind(current.state.as_str())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if updated == 1 {
+                tracing::info!(job = %id, from = %current.state, to = %to, "training job state changed");
+                return Ok(next);
+            }
+        }
+    }
+
+    async fn fail_interrupted_jobs(&self) -> Result<u64> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE jobs SET state = 'failed', error = ?, finished_at = ? \
+             WHERE state IN ('queued', 'running') RETURNING id",
+        )
+        .bind(INTERRUPTED_JOB_ERROR)
+        .bind(ts(&now()))
+        .fetch_all(&self.pool)
+        .await?;
+        if !ids.is_empty() {
+            tracing::warn!(count = ids.len(), jobs = ?ids, "marked interrupted training jobs as failed");
+        }
+        Ok(ids.len() as u64)
+    }
+
+    async fn create_key(&self, name: &str, role: Role) -> Result<(KeyRecord, String)> {
+        check_name(name)?;
+        let duplicate = |name: &str| {
+            RegistryError::Conflict(format!("an API key named `{name}` already exists"))
+        };
+        let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM api_keys WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        if taken.is_some() {
+            return Err(duplicate(name));
+        }
+        let generated = keys::generate();
+        let plaintext = generated.plaintext;
+        let hash = {
+            let plaintext = plaintext.clone();
+            spawn_blocking(move || keys::hash(&plaintext)).await??
+        };
+        let record = KeyRecord {
+            id: generated.id,
+            name: name.to_string(),
+            role,
+            created_at: now(),
+            revoked_at: None,
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO api_keys (id, name, role, key_hash, created_at, revoked_at) \
+             VALUES (?, ?, ?, ?, ?, NULL)",
+        )
+        .bind(&record.id)
+        .bind(&record.name)
+        .bind(record.role.as_str())
+        .bind(&hash)
+        .bind(ts(&record.created_at))
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(duplicate(name)),
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(key_id = %record.id, name, role = %role, "API key created");
+        Ok((record, plaintext))
+    }
+
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
+        let rows: Vec<KeyRow> = sqlx::query_as(
+            "SELECT id, name, role, key_hash, created_at, revoked_at FROM api_keys \
+             ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(KeyRecord::try_from).collect()
+    }
+
+    async fn revoke_key(&self, name_or_id: &str) -> Result<KeyRecord> {
+        let mut tx = self.write_tx().await?;
+        let mut row = Self::fetch_key(&mut tx, name_or_id).await?;
+        if row.is_none() {
+            row = sqlx::query_as(
+                "SELECT id, name, role, key_hash, created_at, revoked_at FROM api_keys \
+                 WHERE name = ?",
+            )
+            .bind(name_or_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        }
+        let mut record = row
+            .map(KeyRecord::try_from)
+            .transpose()?
+            .ok_or_else(|| RegistryError::not_found(Entity::Key, name_or_id))?;
+        if !record.is_active() {
+            return Ok(record);
+        }
+        let revoked_at = now();
+        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ?")
+            .bind(ts(&revoked_at))
+            .bind(&record.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(key_id = %record.id, name = %record.name, "API key revoked");
+        record.revoked_at = Some(revoked_at);
+        Ok(record)
+    }
+
+    async fn count_active_keys(&self) -> Result<u64> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        u64::try_from(count).map_err(|_| RegistryError::CorruptRecord("negative key count".into()))
+    }
+
+    async fn verify_key(&self, plaintext: &str) -> Result<Option<KeyRecord>> {
+        let Some(id) = keys::parse_key_id(plaintext) else {
+            return Ok(None);
+        };
+        let mut conn = self.pool.acquire().await?;
+        let Some(row) = Self::fetch_key(&mut conn, id).await? else {
+            return Ok(None);
+        };
+        drop(conn);
+        if row.revoked_at.is_some() {
+            tracing::debug!(key_id = %id, "revoked API key presented");
+            return Ok(None);
+        }
+        let hash = row.key_hash.clone();
+        let candidate = plaintext.to_string();
+        let matches = spawn_blocking(move || keys::verify(&candidate, &hash)).await??;
+        if !matches {
+            tracing::debug!(key_id = %id, "API key with a wrong secret presented");
+            return Ok(None);
+        }
+        KeyRecord::try_from(row).map(Some)
+    }
+}
+
+// ---- conversions between rows and records ----
+
+/// The current time, truncated to the microsecond precision timestamps are stored with, so that
+/// a record returned by a write equals the one read back later.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Fixed-width RFC 3339 in UTC: sorts lexicographically in time order.
+fn ts(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|e| RegistryError::CorruptRecord(format!("bad timestamp `{text}`: {e}")))
+}
+
+fn parse_opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
+    text.as_deref().map(parse_ts).transpose()
+}
+
+fn from_db_version(v: i64) -> Result<u32> {
+    u32::try_from(v)
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| RegistryError::CorruptRecord(format!("bad version number {v}")))
+}
+
+fn from_db_count(what: &str, v: i64) -> Result<u64> {
+    u64::try_from(v).map_err(|_| RegistryError::CorruptRecord(format!("negative {what} {v}")))
+}
+
+fn to_db_count(what: &str, v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| RegistryError::InvalidInput(format!("{what} {v} is too large")))
+}
+
+fn parse_kind(text: &str) -> Result<ModelKind> {
+    ModelKind::from_str(text).map_err(|e| RegistryError::CorruptRecord(e.to_string()))
+}
+
+fn parse_stored<T: FromStr<Err = RegistryError>>(text: &str) -> Result<T> {
+    text.parse()
+        .map_err(|e: RegistryError| RegistryError::CorruptRecord(e.to_string()))
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|db| db.is_unique_violation())
+}
+
+async fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RegistryError::Internal(format!("blocking task failed: {e}")))
+}
+
+#[derive(sqlx::FromRow)]
+struct DatasetRow {
+    name: String,
+    sha256: String,
+    format: String,
+    size_bytes: i64,
+    row_count: i64,
+    column_count: i64,
+    schema_json: String,
+    profile_json: String,
+    created_at: String,
+    created_by: String,
+}
+
+impl TryFrom<DatasetRow> for DatasetRecord {
+    type Error = RegistryError;
+    fn try_from(row: DatasetRow) -> Result<Self> {
+        Ok(DatasetRecord {
+            size_bytes: from_db_count("size_bytes", row.size_bytes)?,
+            rows: from_db_count("row count", row.row_count)?,
+            columns: from_db_count("column count", row.column_count)?,
+            created_at: parse_ts(&row.created_at)?,
+            name: row.name,
+            sha256: row.sha256,
+            format: row.format,
+            schema_json: row.schema_json,
+            profile_json: row.profile_json,
+            created_by: row.created_by,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ModelRow {
+    name: String,
+    created_at: String,
+    created_by: String,
+    latest: i64,
+}
+
+impl ModelRow {
+    fn into_record(self, aliases: Vec<AliasRecord>) -> Result<ModelRecord> {
+        Ok(ModelRecord {
+            latest_version: u32::try_from(self.latest).map_err(|_| {
+                RegistryError::CorruptRecord(format!("bad version number {}", self.latest))
+            })?,
+            created_at: parse_ts(&self.created_at)?,
+            name: self.name,
+            created_by: self.created_by,
+            aliases,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct VersionRow {
+    model: String,
+    version: i64,
+    kind: String,
+    artifact_key: String,
+    artifact_sha256: String,
+    dataset_name: String,
+    dataset_sha256: String,
+    target: String,
+    params_json: String,
+    metrics_json: String,
+    aurum_version: String,
+    created_at: String,
+    created_by: String,
+    job_id: Option<String>,
+    archived_at: Option<String>,
+}
+
+impl TryFrom<VersionRow> for VersionRecord {
+    type Error = RegistryError;
+    fn try_from(row: VersionRow) -> Result<Self> {
+        Ok(VersionRecord {
+            version: from_db_version(row.version)?,
+            kind: parse_kind(&row.kind)?,
+            created_at: parse_ts(&row.created_at)?,
+            archived_at: parse_opt_ts(row.archived_at)?,
+            model: row.model,
+            artifact_key: row.artifact_key,
+            artifact_sha256: row.artifact_sha256,
+            dataset_name: row.dataset_name,
+            dataset_sha256: row.dataset_sha256,
+            target: row.target,
+            params_json: row.params_json,
+            metrics_json: row.metrics_json,
+            aurum_version: row.aurum_version,
+            created_by: row.created_by,
+            job_id: row.job_id,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AliasRow {
+    model: String,
+    alias: String,
+    version: i64,
+    updated_at: String,
+    updated_by: String,
+}
+
+impl TryFrom<AliasRow> for AliasRecord {
+    type Error = RegistryError;
+    fn try_from(row: AliasRow) -> Result<Self> {
+        Ok(AliasRecord {
+            version: from_db_version(row.version)?,
+            updated_at: parse_ts(&row.updated_at)?,
+            alias: row.alias,
+            updated_by: row.updated_by,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AliasHistoryRow {
+    alias: String,
+    from_version: Option<i64>,
+    to_version: i64,
+    moved_by: String,
+    moved_at: String,
+}
+
+impl TryFrom<AliasHistoryRow> for AliasHistoryRecord {
+    type Error = RegistryError;
+    fn try_from(row: AliasHistoryRow) -> Result<Self> {
+        Ok(AliasHistoryRecord {
+            from_version: row.from_version.map(from_db_version).transpose()?,
+            to_version: from_db_version(row.to_version)?,
+            moved_at: parse_ts(&row.moved_at)?,
+            alias: row.alias,
+            moved_by: row.moved_by,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: String,
+    state: String,
+    dataset: String,
+    target: String,
+    kind: String,
+    model: String,
+    params_json: String,
+    progress: f64,
+    stage: String,
+    error: Option<String>,
+    result_version: Option<i64>,
+    created_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    created_by: String,
+}
+
+impl TryFrom<JobRow> for JobRecord {
+    type Error = RegistryError;
+    fn try_from(row: JobRow) -> Result<Self> {
+        Ok(JobRecord {
+            state: parse_stored(&row.state)?,
+            kind: parse_kind(&row.kind)?,
+            result_version: row.result_version.map(from_db_version).transpose()?,
+            created_at: parse_ts(&row.created_at)?,
+            started_at: parse_opt_ts(row.started_at)?,
+            finished_at: parse_opt_ts(row.finished_at)?,
+            id: row.id,
+            dataset: row.dataset,
+            target: row.target,
+            model: row.model,
+            params_json: row.params_json,
+            progress: row.progress,
+            stage: row.stage,
+            error: row.error,
+            created_by: row.created_by,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: String,
+    name: String,
+    role: String,
+    key_hash: String,
+    created_at: String,
+    revoked_at: Option<String>,
+}
+
+impl TryFrom<KeyRow> for KeyRecord {
+    type Error = RegistryError;
+    fn try_from(row: KeyRow) -> Result<Self> {
+        Ok(KeyRecord {
+            role: parse_stored(&row.role)?,
+            created_at: parse_ts(&row.created_at)?,
+            revoked_at: parse_opt_ts(row.revoked_at)?,
+            id: row.id,
+            name: row.name,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_and_sort() {
+        let a = now();
+        let text = ts(&a);
+        assert_eq!(text.len(), "2025-01-01T00:00:00.000000Z".len());
+        assert_eq!(parse_ts(&text).unwrap(), a);
+        let later = a + chrono::Duration::microseconds(1);
+        assert!(ts(&later) > text);
+        assert!(parse_ts("yesterday").is_err());
+    }
+
+    #[test]
+    fn db_numbers_are_checked() {
+        assert_eq!(from_db_version(3).unwrap(), 3);
+        assert!(from_db_version(0).is_err());
+        assert!(from_db_version(-1).is_err());
+        assert!(to_db_count("rows", u64::MAX).is_err());
+        assert!(from_db_count("rows", -1).is_err());
+    }
+}

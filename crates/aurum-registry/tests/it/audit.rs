@@ -1,0 +1,468 @@
+//! The audit log against a real SQLite file: group commit, reopening, tampering, durability.
+
+use std::path::{Path, PathBuf};
+
+use aurum_registry::audit::{
+    AuditEntry, AuditError, AuditLog, AuditQuery, BreakReason, GENESIS_HASH, canonical_json, event,
+    hash_input, mask_fields,
+};
+use serde_json::{Value, json};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{Connection as _, Row as _};
+
+fn db_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("audit.db")
+}
+
+fn prediction(n: u64) -> AuditEntry {
+    AuditEntry::new(event::PREDICTION, "ops-key")
+        .with_request_id(format!("req-{n}"))
+        .with_model("churn", Some(3))
+        .with_input_sha256(hash_input(&json!({ "n": n })))
+        .with_details(json!({ "outputs": { "score": 0.25 }, "latency_us": n }))
+}
+
+/// A connection that bypasses `AuditLog`: what someone with access to the file can do.
+async fn raw_connection(path: &Path) -> SqliteConnection {
+    SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(path))
+        .await
+        .expect("raw connection")
+}
+
+async fn log_with(path: &Path, records: u64) -> AuditLog {
+    let log = AuditLog::open(path).await.expect("open");
+    for n in 1..=records {
+        log.append(prediction(n)).await.expect("append");
+    }
+    log
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_are_gapless_share_commits_and_verify() {
+    const TASKS: u64 = 16;
+    const APPENDS: u64 = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(db_path(&dir)).await.unwrap();
+
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            let mut n = task;
+            while n < APPENDS {
+                seqs.push(log.append(prediction(n)).await.unwrap().seq);
+                n += TASKS;
+            }
+            seqs
+        }));
+    }
+    let mut seqs = Vec::new();
+    for task in tasks {
+        seqs.extend(task.await.unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=APPENDS).collect::<Vec<_>>(),
+        "every append got its own seq, no gaps"
+    );
+
+    let stats = log.stats();
+    assert_eq!(stats.records_committed, APPENDS);
+    assert_eq!(stats.batches_failed, 0);
+    assert!(
+        stats.batches_committed < APPENDS / 2,
+        "group commit should share transactions, got {} batches for {APPENDS} appends",
+        stats.batches_committed
+    );
+
+    let report = log.verify().await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.records_checked, APPENDS);
+    assert_eq!(report.head.unwrap().seq, APPENDS);
+    assert_eq!(log.count().await.unwrap(), APPENDS);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn reopening_continues_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data").join("audit.db");
+    let log = log_with(&path, 10).await;
+    let before = log.get(10).await.unwrap().unwrap();
+    log.close().await.unwrap();
+
+    let log = AuditLog::open(&path).await.unwrap();
+    assert_eq!(log.head().await.unwrap().unwrap().hash, before.hash);
+    let next = log.append(prediction(11)).await.unwrap();
+    assert_eq!(next.seq, 11);
+    assert_eq!(next.prev_hash, before.hash);
+    for n in 12..=15 {
+        log.append(prediction(n)).await.unwrap();
+    }
+    let report = log.verify().await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.records_checked, 15);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn first_record_links_to_genesis_and_hashes_recompute() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(&db_path(&dir), 2).await;
+    let records = log.tail(10).await.unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].prev_hash, GENESIS_HASH);
+    assert_eq!(records[1].prev_hash, records[0].hash);
+    for record in &records {
+        assert_eq!(record.compute_hash(), record.hash);
+        let ts = record
+            .ts
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        assert_eq!(ts.len(), "2025-01-02T03:04:05.123456Z".len(), "{ts}");
+    }
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn altered_details_are_named_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(&db_path(&dir), 12).await;
+
+    let mut raw = raw_connection(&db_path(&dir)).await;
+    sqlx::query("DROP TRIGGER audit_log_no_update")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::query(r#"UPDATE audit_log SET details = '{"outputs":{"score":0.99}}' WHERE seq = 7"#)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+
+    let report = log.verify().await.unwrap();
+    assert!(!report.ok);
+    assert_eq!(report.records_checked, 6);
+    let broken = report.first_broken.unwrap();
+    assert_eq!(broken.seq, 7);
+    assert_eq!(broken.reason, BreakReason::HashMismatch);
+    assert_eq!(
+        broken.reason.to_string(),
+        "hash mismatch: record contents were altered"
+    );
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn altered_record_with_recomputed_hash_breaks_the_next_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(&db_path(&dir), 8).await;
+    let mut forged = log.get(4).await.unwrap().unwrap();
+    forged.actor = "mallory".to_owned();
+    let forged_hash = forged.compute_hash();
+
+    let mut raw = raw_connection(&db_path(&dir)).await;
+    sqlx::query("DROP TRIGGER audit_log_no_update")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET actor = $1, hash = $2 WHERE seq = 4")
+        .bind("mallory")
+        .bind(&forged_hash)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+
+    let broken = log.verify().await.unwrap().first_broken.unwrap();
+    assert_eq!(broken.seq, 5);
+    assert_eq!(
+        broken.reason.to_string(),
+        "prev_hash does not match record 4"
+    );
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn deleted_middle_record_is_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(&db_path(&dir), 9).await;
+
+    let mut raw = raw_connection(&db_path(&dir)).await;
+    sqlx::query("DROP TRIGGER audit_log_no_delete")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE seq = 5")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+
+    let report = log.verify().await.unwrap();
+    assert_eq!(report.records_checked, 4);
+    let broken = report.first_broken.unwrap();
+    assert_eq!(broken.seq, 5);
+    assert_eq!(broken.reason, BreakReason::Gap { first: 5, last: 5 });
+    assert_eq!(broken.reason.to_string(), "gap: record 5 missing");
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn update_and_delete_are_refused_while_the_triggers_stand() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(&db_path(&dir), 3).await;
+
+    let mut raw = raw_connection(&db_path(&dir)).await;
+    let update = sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+        .execute(&mut raw)
+        .await
+        .unwrap_err();
+    assert!(update.to_string().contains("append-only"), "{update}");
+    let delete = sqlx::query("DELETE FROM audit_log WHERE seq = 2")
+        .execute(&mut raw)
+        .await
+        .unwrap_err();
+    assert!(delete.to_string().contains("append-only"), "{delete}");
+
+    assert!(log.verify().await.unwrap().ok);
+    assert_eq!(log.count().await.unwrap(), 3);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn hashes_do_not_depend_on_key_order() {
+    let a: Value = serde_json::from_str(r#"{"z":1,"a":{"y":[1,{"k":2,"b":3}],"x":0.5}}"#).unwrap();
+    let b: Value = serde_json::from_str(r#"{"a":{"x":0.5,"y":[1,{"b":3,"k":2}]},"z":1}"#).unwrap();
+    assert_eq!(hash_input(&a), hash_input(&b));
+    assert_eq!(canonical_json(&a), canonical_json(&b));
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(db_path(&dir)).await.unwrap();
+    let record = log
+        .append(AuditEntry::new(event::MODEL_REGISTER, "cli").with_details(a))
+        .await
+        .unwrap();
+    let mut reordered = record.clone();
+    reordered.details = b;
+    assert_eq!(reordered.compute_hash(), record.hash);
+
+    // Storage may re-order keys too (as PostgreSQL jsonb does): the chain still verifies.
+    let mut raw = raw_connection(&db_path(&dir)).await;
+    sqlx::query("DROP TRIGGER audit_log_no_update")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::query(r#"UPDATE audit_log SET details = '{ "z": 1, "a": {"y": [1, {"k": 2, "b": 3}], "x": 0.5} }'"#)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    assert!(log.verify().await.unwrap().ok);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn append_returns_only_after_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(db_path(&dir)).await.unwrap();
+    let mut check = raw_connection(&db_path(&dir)).await;
+    let journal: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(&mut check)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(journal, "wal");
+    for n in 1..=5 {
+        let record = log.append(prediction(n)).await.unwrap();
+        // A fresh, independent connection sees the record as soon as append returns.
+        let mut reader = raw_connection(&db_path(&dir)).await;
+        let row = sqlx::query("SELECT hash FROM audit_log WHERE seq = $1")
+            .bind(i64::try_from(record.seq).unwrap())
+            .fetch_one(&mut reader)
+            .await
+            .unwrap();
+        assert_eq!(row.get::<String, _>(0), record.hash);
+        reader.close().await.unwrap();
+    }
+    log.close().await.unwrap();
+}
+
+/// A batch that cannot be written fails every waiter in it and does not advance the chain.
+/// Single-threaded runtime: the writer cannot run until this task yields, so the four entries
+/// below are deterministically one batch.
+#[tokio::test(flavor = "current_thread")]
+async fn failing_batch_fails_every_waiter_and_keeps_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(&db_path(&dir), 3).await;
+    let head = log.head().await.unwrap().unwrap();
+
+    let mut raw = raw_connection(&db_path(&dir)).await;
+    sqlx::query(
+        "CREATE TRIGGER poison BEFORE INSERT ON audit_log WHEN NEW.event = 'test.poison' \
+         BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+    )
+    .execute(&mut raw)
+    .await
+    .unwrap();
+
+    log.append_nowait(prediction(4)).unwrap();
+    log.append_nowait(prediction(5)).unwrap();
+    let (healthy, poisoned) = tokio::join!(
+        log.append(prediction(6)),
+        log.append(AuditEntry::new("test.poison", "cli")),
+    );
+    assert!(
+        matches!(healthy, Err(AuditError::Write { batch: 4, .. })),
+        "{healthy:?}"
+    );
+    assert!(
+        matches!(poisoned, Err(AuditError::Write { batch: 4, .. })),
+        "{poisoned:?}"
+    );
+    let stats = log.stats();
+    assert_eq!((stats.batches_failed, stats.nowait_lost), (1, 2));
+    assert_eq!(log.head().await.unwrap().unwrap(), head);
+
+    sqlx::query("DROP TRIGGER poison")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let next = log.append(prediction(7)).await.unwrap();
+    assert_eq!(next.seq, 4);
+    assert_eq!(next.prev_hash, head.hash);
+    assert!(log.verify().await.unwrap().ok);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn nowait_entries_are_durable_after_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(db_path(&dir)).await.unwrap();
+    let other = log.clone();
+    for n in 1..=100 {
+        other.append_nowait(prediction(n)).unwrap();
+    }
+    other.close().await.unwrap(); // not the last handle: flushes only
+    assert_eq!(log.count().await.unwrap(), 100);
+    for n in 101..=150 {
+        log.append_nowait(prediction(n)).unwrap();
+    }
+    log.close().await.unwrap();
+    // The last handle's close waited for the writer: the WAL is checkpointed and gone.
+    assert!(!dir.path().join("audit.db-wal").exists());
+
+    let reopened = AuditLog::open(db_path(&dir)).await.unwrap();
+    assert_eq!(reopened.count().await.unwrap(), 150);
+    assert!(reopened.verify().await.unwrap().ok);
+    reopened.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn reads_filter_and_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(db_path(&dir)).await.unwrap();
+    for n in 1..=6 {
+        log.append(prediction(n)).await.unwrap();
+        log.append(
+            AuditEntry::new(event::ALIAS_MOVE, "cli")
+                .with_model(if n % 2 == 0 { "churn" } else { "fraud" }, Some(1))
+                .with_details(json!({ "alias": "prod" })),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(log.count().await.unwrap(), 12);
+    assert_eq!(log.get(0).await.unwrap(), None);
+    assert_eq!(log.get(13).await.unwrap(), None);
+    assert_eq!(log.get(2).await.unwrap().unwrap().event, event::ALIAS_MOVE);
+
+    let seqs = |records: Vec<aurum_registry::audit::AuditRecord>| {
+        records.into_iter().map(|r| r.seq).collect::<Vec<_>>()
+    };
+    assert_eq!(seqs(log.tail(3).await.unwrap()), [10, 11, 12]);
+    assert_eq!(seqs(log.tail(100).await.unwrap()).len(), 12);
+
+    let page = |after_seq, event: Option<&str>, model: Option<&str>| AuditQuery {
+        after_seq,
+        limit: 4,
+        event: event.map(str::to_owned),
+        model: model.map(str::to_owned),
+    };
+    assert_eq!(
+        seqs(log.list(&page(0, None, None)).await.unwrap()),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(
+        seqs(log.list(&page(4, None, None)).await.unwrap()),
+        [5, 6, 7, 8]
+    );
+    assert_eq!(
+        seqs(
+            log.list(&page(0, Some(event::ALIAS_MOVE), None))
+                .await
+                .unwrap()
+        ),
+        [2, 4, 6, 8]
+    );
+    assert_eq!(
+        seqs(log.list(&page(0, None, Some("fraud"))).await.unwrap()),
+        [2, 6, 10]
+    );
+    assert_eq!(
+        seqs(
+            log.list(&page(0, Some(event::PREDICTION), Some("churn")))
+                .await
+                .unwrap()
+        ),
+        [1, 3, 5, 7]
+    );
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn invalid_entries_are_refused_before_queueing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(db_path(&dir)).await.unwrap();
+    let refused = [
+        AuditEntry::new("Prediction", "cli"),
+        AuditEntry::new("model..register", "cli"),
+        AuditEntry::new(event::PREDICTION, ""),
+        AuditEntry::new(event::PREDICTION, "cli").with_details(json!([1, 2])),
+        AuditEntry::new(event::PREDICTION, "cli").with_input_sha256("not-a-hash"),
+    ];
+    for entry in refused {
+        let error = log.append(entry.clone()).await.unwrap_err();
+        assert!(
+            matches!(error, AuditError::InvalidEntry(_)),
+            "{entry:?}: {error:?}"
+        );
+        assert!(matches!(
+            log.append_nowait(entry),
+            Err(AuditError::InvalidEntry(_))
+        ));
+    }
+    assert_eq!(log.count().await.unwrap(), 0);
+    assert_eq!(log.head().await.unwrap(), None);
+    let report = log.verify().await.unwrap();
+    assert!(report.ok && report.records_checked == 0);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn prediction_records_store_the_input_hash_and_only_allowed_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(db_path(&dir)).await.unwrap();
+    let input = json!({ "age": 41, "income": 52000.0, "name": "Ada Lovelace" });
+    let entry = AuditEntry::new(event::PREDICTION, "ops-key")
+        .with_input_sha256(hash_input(&input))
+        .with_details(json!({ "input": mask_fields(&input, &["age".to_owned()]) }));
+    log.append(entry).await.unwrap();
+
+    let mut raw = raw_connection(&db_path(&dir)).await;
+    let stored: String = sqlx::query("SELECT details FROM audit_log WHERE seq = 1")
+        .fetch_one(&mut raw)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, r#"{"input":{"age":41}}"#);
+    assert!(!stored.contains("Ada"));
+    log.close().await.unwrap();
+}

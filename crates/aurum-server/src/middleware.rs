@@ -1,0 +1,131 @@
+//! Cross-cutting request handling: request ids, tracing span, timeout, panic capture, metrics,
+//! and the body extractors that turn transport problems into documented 4xx errors.
+
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use aurum_service::ServiceError;
+use futures_util::FutureExt;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+
+/// The request id: the caller's `x-request-id` when it is sane, else a new UUID.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+fn sane_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    (!s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)))
+        .then(|| s.to_string())
+}
+
+/// Outermost layer: request id, span, timeout, panic capture and request metrics.
+pub async fn outer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let rid = req
+        .headers()
+        .get("x-request-id")
+        .and_then(sane_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(rid.clone()));
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", request_id = %rid, method = %method, route = %route);
+    let timeout = Duration::from_millis(state.platform.config().server.request_timeout_ms);
+    let fut = AssertUnwindSafe(tokio::time::timeout(timeout, next.run(req))).catch_unwind();
+    let mut resp = match fut.instrument(span.clone()).await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(_elapsed)) => ApiError(ServiceError::Timeout { ms: timeout.as_millis() as u64 }).into_response(),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            span.in_scope(|| tracing::error!(panic = %what, "handler panicked"));
+            metrics::counter!("aurum_panics_total").increment(1);
+            let body = ErrorBody {
+                code: "internal".into(),
+                message: format!("internal error (request id {rid})"),
+                kind: "internal".into(),
+                details: serde_json::json!({"request_id": rid}),
+            };
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    let status = resp.status().as_u16().to_string();
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics::counter!("aurum_http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status).increment(1);
+    metrics::histogram!("aurum_http_request_duration_seconds", "route" => route).record(elapsed);
+    resp
+}
+
+/// A JSON body whose problems become documented errors: 413 `payload_too_large` over the limit,
+/// 400 `malformed_json` (with line and column) for bad JSON, 400 `invalid_field` when the JSON
+/// does not fit the expected shape (naming the field).
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Reads the body within the configured limit.
+pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let limit = req.extensions().get::<BodyLimit>().map(|l| l.0).unwrap_or(usize::MAX);
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError(ServiceError::PayloadTooLarge { limit })
+        } else {
+            ApiError::invalid("unreadable_body", None, rejection.body_text())
+        }
+    })
+}
+
+/// The configured body limit, stored in request extensions for error messages.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ApiError::invalid("malformed_json", None, "request body is empty; expected a JSON object"));
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::invalid("malformed_json", None, format!("request body is not valid JSON: {e}"))
+    })?;
+    serde_json::from_value(value).map_err(|e| {
+        let msg = e.to_string();
+        let field = msg
+            .split('`')
+            .nth(1)
+            .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"))
+            .map(String::from);
+        let code = if msg.starts_with("unknown field") { "unknown_field" } else { "invalid_field" };
+        ApiError(ServiceError::Invalid { code, field, message: format!("invalid request: {msg}") })
+    })
+}
+
+/// Adds the body limit to the request extensions.
+pub async fn body_limit_ext(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    req.extensions_mut().insert(BodyLimit(state.platform.config().server.body_limit_bytes));
+    next.run(req).await
+}

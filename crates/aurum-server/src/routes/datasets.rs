@@ -1,0 +1,126 @@
+//! `/v1/datasets`: import (raw body or multipart) and read with profile.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::StatusCode;
+use aurum_service::types::ColumnType;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::AppState;
+use crate::auth::{Caller, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::middleware::read_body;
+use crate::wire::{DatasetList, DatasetOut};
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ImportParams {
+    /// Dataset name (letters, digits, `.`, `_`, `-`). Multipart uploads may send it as a `name` part instead.
+    pub name: Option<String>,
+    /// Type overrides, `column:type` pairs separated by commas (types: float, integer, boolean,
+    /// categorical, date, datetime, text).
+    pub types: Option<String>,
+}
+
+fn parse_overrides(spec: Option<&str>) -> ApiResult<BTreeMap<String, ColumnType>> {
+    let mut out = BTreeMap::new();
+    for pair in spec.unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (col, ty) = pair.rsplit_once(':').ok_or_else(|| {
+            ApiError::invalid("invalid_field", Some("types"), format!("`{pair}` is not `column:type`"))
+        })?;
+        let ty: ColumnType =
+            ty.parse().map_err(|e: aurum_service::types::SchemaError| ApiError::invalid("invalid_field", Some("types"), e.to_string()))?;
+        out.insert(col.to_string(), ty);
+    }
+    Ok(out)
+}
+
+/// Import a CSV or Parquet dataset.
+///
+/// The body is the file itself (`text/csv`, `application/octet-stream`, `application/vnd.apache.parquet`)
+/// or `multipart/form-data` with a `file` part (and optionally `name` and `types` parts).
+/// Importing the same bytes under the same name again returns the existing dataset (200).
+#[utoipa::path(post, path = "/v1/datasets", tag = "datasets", params(ImportParams),
+    request_body(content = Vec<u8>, content_type = "text/csv"),
+    responses((status = 201, body = DatasetOut), (status = 200, body = DatasetOut, description = "already imported"),
+              (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+              (status = 413, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ImportParams>,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<DatasetOut>)> {
+    caller.require(Permission::Datasets)?;
+    let is_multipart = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let mut name = params.name;
+    let mut types = params.types;
+    let bytes = if is_multipart {
+        let mut mp = Multipart::from_request(req, &state)
+            .await
+            .map_err(|e| ApiError::invalid("invalid_multipart", None, e.body_text()))?;
+        let mut file = None;
+        while let Some(field) = mp.next_field().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError(aurum_service::ServiceError::PayloadTooLarge {
+                    limit: state.platform.config().server.body_limit_bytes,
+                })
+            } else {
+                ApiError::invalid("invalid_multipart", None, e.body_text())
+            }
+        })? {
+            let part = field.name().unwrap_or("").to_string();
+            let data = field.bytes().await.map_err(|e| ApiError::invalid("invalid_multipart", Some(&part), e.body_text()))?;
+            match part.as_str() {
+                "file" => file = Some(data.to_vec()),
+                "name" => name = Some(String::from_utf8_lossy(&data).trim().to_string()),
+                "types" => types = Some(String::from_utf8_lossy(&data).trim().to_string()),
+                other => {
+                    return Err(ApiError::invalid(
+                        "unknown_field",
+                        Some(other),
+                        format!("unexpected multipart part `{other}` (expected file, name, types)"),
+                    ));
+                }
+            }
+        }
+        file.ok_or_else(|| ApiError::invalid("missing_field", Some("file"), "multipart body has no `file` part"))?
+    } else {
+        read_body(req, &state).await?.to_vec()
+    };
+    let name = name.ok_or_else(|| {
+        ApiError::invalid("missing_field", Some("name"), "the dataset needs a name: add `?name=NAME`")
+    })?;
+    let overrides = parse_overrides(types.as_deref())?;
+    let import = state.platform.import_dataset(&caller.ctx(), &name, bytes, overrides).await?;
+    let mut out = DatasetOut::from_record(&import.record, true);
+    out.created = Some(import.created);
+    let status = if import.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(out)))
+}
+
+/// List datasets.
+#[utoipa::path(get, path = "/v1/datasets", tag = "datasets",
+    responses((status = 200, body = DatasetList)), security(("bearer" = [])))]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<DatasetList>> {
+    caller.require(Permission::Datasets)?;
+    let records = state.platform.list_datasets().await?;
+    Ok(Json(DatasetList { datasets: records.iter().map(|r| DatasetOut::from_record(r, false)).collect() }))
+}
+
+/// A dataset with its schema and column profile.
+#[utoipa::path(get, path = "/v1/datasets/{name}", tag = "datasets", params(("name" = String, Path)),
+    responses((status = 200, body = DatasetOut), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<DatasetOut>> {
+    caller.require(Permission::Datasets)?;
+    let (record, _) = state.platform.get_dataset(&name).await?;
+    Ok(Json(DatasetOut::from_record(&record, true)))
+}

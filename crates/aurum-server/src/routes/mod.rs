@@ -1,0 +1,8 @@
+//! Route handlers, one module per resource. Handlers are thin: parse, check the permission,
+//! call the [`aurum_service::Platform`], render.
+
+pub mod admin;
+pub mod datasets;
+pub mod models;
+pub mod predict;
+pub mod training;

@@ -1,0 +1,136 @@
+//! `/v1/models`: registered models, versions with metrics and lineage, aliases.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use aurum_service::types::ModelRecord;
+
+use crate::AppState;
+use crate::auth::{Caller, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::middleware::JsonBody;
+use crate::wire::{AliasHistory, AliasIn, AliasMoveOut, AliasOut, ModelList, ModelOut, VersionList, VersionOut, schema_out};
+
+async fn model_out(state: &AppState, m: &ModelRecord, with_versions: bool) -> ApiResult<ModelOut> {
+    let aliases = state.platform.list_aliases(&m.name).await?;
+    let versions = if with_versions {
+        let vs = state.platform.list_versions(&m.name).await?;
+        Some(vs.iter().map(|v| VersionOut::from_record(v, &aliases)).collect())
+    } else {
+        None
+    };
+    Ok(ModelOut {
+        name: m.name.clone(),
+        created_at: m.created_at.to_rfc3339(),
+        latest_version: (m.latest_version > 0).then_some(m.latest_version),
+        aliases: aliases.into_iter().collect::<BTreeMap<_, _>>(),
+        versions,
+    })
+}
+
+/// Registered models with their latest version and aliases.
+#[utoipa::path(get, path = "/v1/models", tag = "models", responses((status = 200, body = ModelList)),
+    security(("bearer" = [])))]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ModelList>> {
+    caller.require(Permission::ReadModels)?;
+    let mut models = Vec::new();
+    for m in state.platform.list_models().await? {
+        models.push(model_out(&state, &m, false).await?);
+    }
+    Ok(Json(ModelList { models }))
+}
+
+/// A registered model with all its versions.
+#[utoipa::path(get, path = "/v1/models/{name}", tag = "models", params(("name" = String, Path)),
+    responses((status = 200, body = ModelOut), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<ModelOut>> {
+    caller.require(Permission::ReadModels)?;
+    let m = state.platform.get_model(&name).await?;
+    Ok(Json(model_out(&state, &m, true).await?))
+}
+
+/// All versions of a model.
+#[utoipa::path(get, path = "/v1/models/{name}/versions", tag = "models", params(("name" = String, Path)),
+    responses((status = 200, body = VersionList), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn versions(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<VersionList>> {
+    caller.require(Permission::ReadModels)?;
+    let aliases = state.platform.list_aliases(&name).await?;
+    let vs = state.platform.list_versions(&name).await?;
+    Ok(Json(VersionList { versions: vs.iter().map(|v| VersionOut::from_record(v, &aliases)).collect() }))
+}
+
+/// One version: metrics, lineage, aliases and input schema.
+#[utoipa::path(get, path = "/v1/models/{name}/versions/{version}", tag = "models",
+    params(("name" = String, Path), ("version" = u32, Path)),
+    responses((status = 200, body = VersionOut), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Json<VersionOut>> {
+    caller.require(Permission::ReadModels)?;
+    let version = parse_version(&version)?;
+    let record = state.platform.get_version(&name, version).await?;
+    let aliases = state.platform.list_aliases(&name).await?;
+    let mut out = VersionOut::from_record(&record, &aliases);
+    if !record.is_archived() {
+        let loaded = state.platform.resolve(&aurum_service::ModelRef::version(&name, version)).await?;
+        out.input_schema = Some(schema_out(loaded.input_schema()));
+    }
+    Ok(Json(out))
+}
+
+pub fn parse_version(s: &str) -> ApiResult<u32> {
+    s.parse::<u32>().ok().filter(|v| *v > 0).ok_or_else(|| {
+        ApiError::invalid("invalid_version", Some("version"), format!("`{s}` is not a version number (1, 2, ...)"))
+    })
+}
+
+/// Point an alias (e.g. `champion`) at a version. The new version is loaded and verified first;
+/// requests in flight finish on the version they started with.
+#[utoipa::path(put, path = "/v1/models/{name}/aliases/{alias}", tag = "models",
+    params(("name" = String, Path), ("alias" = String, Path)), request_body = AliasIn,
+    responses((status = 200, body = AliasOut), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn set_alias(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, alias)): Path<(String, String)>,
+    JsonBody(body): JsonBody<AliasIn>,
+) -> ApiResult<Json<AliasOut>> {
+    caller.require(Permission::ManageModels)?;
+    let previous = state.platform.set_alias(&caller.ctx(), &name, &alias, body.version).await?;
+    Ok(Json(AliasOut { model: name, alias, version: body.version, previous_version: previous }))
+}
+
+/// Every alias move of a model, oldest first.
+#[utoipa::path(get, path = "/v1/models/{name}/aliases", tag = "models", params(("name" = String, Path)),
+    responses((status = 200, body = AliasHistory), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn alias_history(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<AliasHistory>> {
+    caller.require(Permission::ReadModels)?;
+    let history = state.platform.alias_history(&name).await?;
+    Ok(Json(AliasHistory { model: name, history: history.iter().map(AliasMoveOut::from).collect() }))
+}
+
+/// Archive a version (it keeps its record and artifact but cannot take an alias).
+#[utoipa::path(post, path = "/v1/models/{name}/versions/{version}/archive", tag = "models",
+    params(("name" = String, Path), ("version" = u32, Path)),
+    responses((status = 200, body = VersionOut), (status = 409, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn archive(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Json<VersionOut>> {
+    caller.require(Permission::ManageModels)?;
+    let version = parse_version(&version)?;
+    state.platform.archive_version(&caller.ctx(), &name, version).await?;
+    let record = state.platform.get_version(&name, version).await?;
+    Ok(Json(VersionOut::from_record(&record, &[])))
+}

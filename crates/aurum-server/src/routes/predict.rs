@@ -1,0 +1,226 @@
+//! `POST /v1/models/{name}[/versions/{v} | /aliases/{alias}]/predict`.
+//!
+//! Records arrive as JSON objects keyed by feature name and are converted against the model's
+//! input schema here, at the edge, so every problem names its field: `records[2].age`.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use aurum_service::types::{ColumnType, Value};
+use aurum_service::{LoadedModel, ModelRef, PredictOptions, UnknownFields};
+
+use crate::AppState;
+use crate::auth::{Caller, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::middleware::{parse_json, read_body};
+use crate::routes::models::parse_version;
+use crate::wire::{ContributionOut, ExplanationOut, PredictIn, PredictOut, PredictionOut};
+
+/// Converts one JSON value to a cell of type `ty`.
+fn cell(ty: ColumnType, v: &serde_json::Value, path: &str) -> ApiResult<Value> {
+    use serde_json::Value as J;
+    let wrong = |expected: &str| {
+        ApiError::invalid(
+            "invalid_type",
+            Some(path),
+            format!("`{path}` must be {expected}, got {}", describe(v)),
+        )
+    };
+    Ok(match (ty, v) {
+        (_, J::Null) => Value::Null,
+        (ColumnType::Float, J::Number(n)) => Value::Float(n.as_f64().ok_or_else(|| wrong("a number"))?),
+        (ColumnType::Integer, J::Number(n)) => match n.as_i64() {
+            Some(i) => Value::Integer(i),
+            None => {
+                let f = n.as_f64().ok_or_else(|| wrong("an integer"))?;
+                if f.fract() == 0.0 && f.abs() < 9.0e15 { Value::Integer(f as i64) } else { return Err(wrong("an integer")) }
+            }
+        },
+        (ColumnType::Float | ColumnType::Integer, J::String(s)) => {
+            let t = s.trim().to_ascii_lowercase();
+            if matches!(t.as_str(), "nan" | "inf" | "+inf" | "-inf" | "infinity" | "+infinity" | "-infinity") {
+                return Err(ApiError::invalid(
+                    "non_finite_number",
+                    Some(path),
+                    format!("`{path}` must be a finite number, got {s:?}"),
+                ));
+            }
+            return Err(wrong(if ty == ColumnType::Float { "a number" } else { "an integer" }));
+        }
+        (ColumnType::Boolean, J::Bool(b)) => Value::Boolean(*b),
+        (ColumnType::Boolean, J::String(s)) => match s.as_str() {
+            "true" | "True" | "TRUE" => Value::Boolean(true),
+            "false" | "False" | "FALSE" => Value::Boolean(false),
+            _ => return Err(wrong("a boolean")),
+        },
+        (ColumnType::Categorical | ColumnType::Text, J::String(s)) => Value::Str(s.clone()),
+        (ColumnType::Categorical | ColumnType::Text, J::Number(n)) => Value::Str(n.to_string()),
+        (ColumnType::Categorical | ColumnType::Text, J::Bool(b)) => Value::Str(b.to_string()),
+        (ColumnType::Date, J::String(s)) => Value::Date(
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| wrong("a date YYYY-MM-DD"))?,
+        ),
+        (ColumnType::DateTime, J::String(s)) => Value::DateTime(
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|d| d.naive_utc())
+                .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
+                .map_err(|_| wrong("an RFC 3339 date-time"))?,
+        ),
+        (ColumnType::Float, _) => return Err(wrong("a number")),
+        (ColumnType::Integer, _) => return Err(wrong("an integer")),
+        (ColumnType::Boolean, _) => return Err(wrong("a boolean")),
+        (ColumnType::Categorical | ColumnType::Text, _) => return Err(wrong("a string")),
+        (ColumnType::Date, _) => return Err(wrong("a date string")),
+        (ColumnType::DateTime, _) => return Err(wrong("a date-time string")),
+    })
+}
+
+fn describe(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "null".into(),
+        serde_json::Value::Bool(b) => format!("boolean {b}"),
+        serde_json::Value::Number(n) => format!("number {n}"),
+        serde_json::Value::String(s) if s.len() <= 40 => format!("string {s:?}"),
+        serde_json::Value::String(_) => "a string".into(),
+        serde_json::Value::Array(_) => "an array".into(),
+        serde_json::Value::Object(_) => "an object".into(),
+    }
+}
+
+/// Converts request records to rows aligned with the model's input schema.
+pub fn records_to_rows(
+    model: &LoadedModel,
+    records: &[serde_json::Value],
+    prefix: &str,
+    single: bool,
+    unknown: UnknownFields,
+) -> ApiResult<Vec<Vec<Value>>> {
+    let schema = model.input_schema();
+    let mut rows = Vec::with_capacity(records.len());
+    for (i, rec) in records.iter().enumerate() {
+        let at = if single { prefix.to_string() } else { format!("{prefix}[{i}]") };
+        let obj = rec.as_object().ok_or_else(|| {
+            ApiError::invalid("invalid_type", Some(&at), format!("`{at}` must be an object of feature values, got {}", describe(rec)))
+        })?;
+        if unknown == UnknownFields::Reject {
+            if let Some(extra) = obj.keys().find(|k| !model.feature_index.contains_key(k.as_str())) {
+                let path = format!("{at}.{extra}");
+                return Err(ApiError::invalid(
+                    "unknown_field",
+                    Some(&path),
+                    format!("`{path}` is not a feature of {} v{} (the server rejects unknown fields)", model.name, model.version),
+                ));
+            }
+        }
+        let mut row = Vec::with_capacity(schema.len());
+        for f in &schema.fields {
+            let path = format!("{at}.{}", f.name);
+            let v = obj.get(&f.name).ok_or_else(|| {
+                ApiError::invalid("missing_feature", Some(&path), format!("`{path}` is missing (send null for an unknown value)"))
+            })?;
+            row.push(cell(f.ty, v, &path)?);
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+async fn predict_with(state: AppState, caller: Caller, target: ModelRef, req: Request) -> ApiResult<Json<PredictOut>> {
+    let started = Instant::now();
+    caller.require(Permission::Predict)?;
+    let bytes = read_body(req, &state).await?;
+    let body: PredictIn = parse_json(&bytes)?;
+    let (records, prefix, single) = match (body.records, body.record) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid("invalid_field", Some("records"), "send either `records` or `record`, not both"));
+        }
+        (Some(rs), None) => (rs, "records", false),
+        (None, Some(r)) => (vec![r], "record", true),
+        (None, None) => {
+            return Err(ApiError::invalid("missing_field", Some("records"), "the body needs `records` (an array of objects) or `record`"));
+        }
+    };
+    if records.is_empty() {
+        return Err(ApiError::invalid("empty_batch", Some("records"), "`records` is empty: send at least one record"));
+    }
+    let max = state.platform.config().server.max_batch_records;
+    if records.len() > max {
+        return Err(ApiError::invalid(
+            "batch_too_large",
+            Some("records"),
+            format!("{} records is more than the limit of {max} per request", records.len()),
+        ));
+    }
+    let model = state.platform.resolve(&target).await?;
+    let rows = records_to_rows(&model, &records, prefix, single, state.platform.config().server.unknown_fields)?;
+    let input = serde_json::Value::Array(records);
+    let out = state
+        .platform
+        .predict(&caller.ctx(), model, rows, &input, PredictOptions { explain: body.explain, started: Some(started) })
+        .await?;
+    Ok(Json(PredictOut {
+        model: out.model,
+        version: out.version,
+        request_id: caller.request_id.clone(),
+        threshold: out.threshold,
+        predictions: out
+            .records
+            .into_iter()
+            .map(|r| PredictionOut {
+                probability: r.probability,
+                label: r.label,
+                positive: r.positive,
+                explanation: r.explanation.map(|e| ExplanationOut {
+                    space: e.space,
+                    base_value: e.base_value,
+                    contributions: e
+                        .contributions
+                        .into_iter()
+                        .map(|c| ContributionOut { feature: c.feature, contribution: c.contribution })
+                        .collect(),
+                }),
+            })
+            .collect(),
+    }))
+}
+
+/// Score records with the model's `champion` version.
+#[utoipa::path(post, path = "/v1/models/{name}/predict", tag = "predict", params(("name" = String, Path)),
+    request_body = PredictIn,
+    responses((status = 200, body = PredictOut), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn champion(State(state): State<AppState>, caller: Caller, Path(name): Path<String>, req: Request) -> ApiResult<Json<PredictOut>> {
+    predict_with(state, caller, ModelRef::champion(&name), req).await
+}
+
+/// Score records with a specific version.
+#[utoipa::path(post, path = "/v1/models/{name}/versions/{version}/predict", tag = "predict",
+    params(("name" = String, Path), ("version" = u32, Path)), request_body = PredictIn,
+    responses((status = 200, body = PredictOut), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn by_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+    req: Request,
+) -> ApiResult<Json<PredictOut>> {
+    let v = parse_version(&version)?;
+    predict_with(state, caller, ModelRef::version(&name, v), req).await
+}
+
+/// Score records with the version an alias points at.
+#[utoipa::path(post, path = "/v1/models/{name}/aliases/{alias}/predict", tag = "predict",
+    params(("name" = String, Path), ("alias" = String, Path)), request_body = PredictIn,
+    responses((status = 200, body = PredictOut), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn by_alias(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, alias)): Path<(String, String)>,
+    req: Request,
+) -> ApiResult<Json<PredictOut>> {
+    predict_with(state, caller, ModelRef::alias(&name, &alias), req).await
+}

@@ -1,0 +1,416 @@
+//! Wire types: the JSON shapes of the REST API.
+//!
+//! These are deliberately separate from the domain and registry types: a field renamed inside
+//! aurum must not silently change the API. Conversions from service types live here.
+
+use std::collections::BTreeMap;
+
+use aurum_service::types::{
+    AliasHistoryRecord, AuditRecord, DatasetRecord, JobRecord, KeyRecord, Schema, VersionRecord,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldOut {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+pub fn schema_out(s: &Schema) -> Vec<FieldOut> {
+    s.fields.iter().map(|f| FieldOut { name: f.name.clone(), ty: f.ty.as_str().to_string() }).collect()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatasetOut {
+    pub name: String,
+    /// SHA-256 of the imported bytes: the dataset's identity.
+    pub sha256: String,
+    pub format: String,
+    pub size_bytes: u64,
+    pub rows: u64,
+    pub columns: u64,
+    pub created_at: String,
+    pub created_by: String,
+    /// Only on import: `false` when the same bytes were already imported under this name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<bool>,
+    pub schema: Vec<FieldOut>,
+    /// Per-column profile (type, missing %, distinct count, numeric summary, top values, warnings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub profile: Option<serde_json::Value>,
+}
+
+impl DatasetOut {
+    pub fn from_record(r: &DatasetRecord, with_profile: bool) -> Self {
+        let schema: Schema = serde_json::from_str(&r.schema_json).unwrap_or_default();
+        DatasetOut {
+            name: r.name.clone(),
+            sha256: r.sha256.clone(),
+            format: r.format.clone(),
+            size_bytes: r.size_bytes,
+            rows: r.rows,
+            columns: r.columns,
+            created_at: r.created_at.to_rfc3339(),
+            created_by: r.created_by.clone(),
+            created: None,
+            schema: schema_out(&schema),
+            profile: with_profile.then(|| serde_json::from_str(&r.profile_json).unwrap_or_default()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatasetList {
+    pub datasets: Vec<DatasetOut>,
+}
+
+/// A training parameter value: string, number or boolean.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+}
+
+impl ParamValue {
+    pub fn into_string(self) -> String {
+        match self {
+            ParamValue::Str(s) => s,
+            ParamValue::Num(n) => n.to_string(),
+            ParamValue::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingJobIn {
+    pub dataset: String,
+    pub target: String,
+    /// Model family, e.g. `logistic`.
+    pub kind: String,
+    /// Registered model name the new version belongs to.
+    pub model: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamValue>,
+    /// Target label treated as the positive (event) class.
+    #[serde(default)]
+    pub positive_label: Option<String>,
+    /// Alias to point at the new version on success, e.g. `champion`.
+    #[serde(default)]
+    pub alias: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobOut {
+    pub id: String,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub state: String,
+    pub dataset: String,
+    pub target: String,
+    pub kind: String,
+    pub model: String,
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+    pub progress: f64,
+    pub stage: String,
+    pub error: Option<String>,
+    pub version: Option<u32>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub created_by: String,
+}
+
+impl From<&JobRecord> for JobOut {
+    fn from(j: &JobRecord) -> Self {
+        JobOut {
+            id: j.id.clone(),
+            state: j.state.as_str().to_string(),
+            dataset: j.dataset.clone(),
+            target: j.target.clone(),
+            kind: j.kind.as_str().to_string(),
+            model: j.model.clone(),
+            params: serde_json::from_str(&j.params_json).unwrap_or_default(),
+            progress: j.progress,
+            stage: j.stage.clone(),
+            error: j.error.clone(),
+            version: j.result_version,
+            created_at: j.created_at.to_rfc3339(),
+            started_at: j.started_at.map(|t| t.to_rfc3339()),
+            finished_at: j.finished_at.map(|t| t.to_rfc3339()),
+            created_by: j.created_by.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobList {
+    pub jobs: Vec<JobOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Lineage {
+    pub dataset: String,
+    pub dataset_sha256: String,
+    pub target: String,
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+    pub aurum_version: String,
+    pub job_id: Option<String>,
+    pub artifact_sha256: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionOut {
+    pub model: String,
+    pub version: u32,
+    pub kind: String,
+    /// `active` or `archived`.
+    pub status: String,
+    pub created_at: String,
+    pub created_by: String,
+    /// Held-out metrics measured when the version was trained.
+    #[schema(value_type = Object)]
+    pub metrics: serde_json::Value,
+    pub lineage: Lineage,
+    /// Aliases currently pointing at this version.
+    pub aliases: Vec<String>,
+    /// Input features the version expects (only on the single-version endpoint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Vec<FieldOut>>,
+}
+
+impl VersionOut {
+    pub fn from_record(v: &VersionRecord, aliases: &[(String, u32)]) -> Self {
+        VersionOut {
+            model: v.model.clone(),
+            version: v.version,
+            kind: v.kind.as_str().to_string(),
+            status: if v.is_archived() { "archived" } else { "active" }.to_string(),
+            created_at: v.created_at.to_rfc3339(),
+            created_by: v.created_by.clone(),
+            metrics: serde_json::from_str(&v.metrics_json).unwrap_or_default(),
+            lineage: Lineage {
+                dataset: v.dataset_name.clone(),
+                dataset_sha256: v.dataset_sha256.clone(),
+                target: v.target.clone(),
+                params: serde_json::from_str(&v.params_json).unwrap_or_default(),
+                aurum_version: v.aurum_version.clone(),
+                job_id: v.job_id.clone(),
+                artifact_sha256: v.artifact_sha256.clone(),
+            },
+            aliases: aliases.iter().filter(|(_, n)| *n == v.version).map(|(a, _)| a.clone()).collect(),
+            input_schema: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelOut {
+    pub name: String,
+    pub created_at: String,
+    pub latest_version: Option<u32>,
+    /// Alias → version.
+    pub aliases: BTreeMap<String, u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Vec<VersionOut>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelList {
+    pub models: Vec<ModelOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionList {
+    pub versions: Vec<VersionOut>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AliasIn {
+    pub version: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AliasOut {
+    pub model: String,
+    pub alias: String,
+    pub version: u32,
+    pub previous_version: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AliasMoveOut {
+    pub alias: String,
+    pub from_version: Option<u32>,
+    pub to_version: u32,
+    pub moved_by: String,
+    pub moved_at: String,
+}
+
+impl From<&AliasHistoryRecord> for AliasMoveOut {
+    fn from(h: &AliasHistoryRecord) -> Self {
+        AliasMoveOut {
+            alias: h.alias.clone(),
+            from_version: h.from_version,
+            to_version: h.to_version,
+            moved_by: h.moved_by.clone(),
+            moved_at: h.moved_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AliasHistory {
+    pub model: String,
+    pub history: Vec<AliasMoveOut>,
+}
+
+/// A predict request: `records` (one or many) or a single `record`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PredictIn {
+    /// Records as JSON objects mapping feature name to value.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub records: Option<Vec<serde_json::Value>>,
+    /// A single record.
+    #[schema(value_type = Option<Object>)]
+    pub record: Option<serde_json::Value>,
+    /// Return per-feature contributions (log-odds) with each prediction.
+    #[serde(default)]
+    pub explain: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContributionOut {
+    pub feature: String,
+    pub contribution: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplanationOut {
+    pub space: String,
+    pub base_value: f64,
+    pub contributions: Vec<ContributionOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PredictionOut {
+    /// Probability of the positive class.
+    pub probability: f64,
+    /// Predicted label at the model's threshold.
+    pub label: String,
+    /// Whether `label` is the positive class.
+    pub positive: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<ExplanationOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PredictOut {
+    pub model: String,
+    pub version: u32,
+    pub request_id: String,
+    pub threshold: f64,
+    pub predictions: Vec<PredictionOut>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyIn {
+    pub name: String,
+    /// `admin`, `analyst` or `client`.
+    pub role: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyOut {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    /// The key itself: returned once, on creation only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl KeyOut {
+    pub fn from_record(k: &KeyRecord, key: Option<String>) -> Self {
+        KeyOut {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            role: k.role.as_str().to_string(),
+            created_at: k.created_at.to_rfc3339(),
+            revoked_at: k.revoked_at.map(|t| t.to_rfc3339()),
+            key,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<KeyOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditOut {
+    pub seq: u64,
+    pub ts: String,
+    pub event: String,
+    pub actor: String,
+    pub request_id: Option<String>,
+    pub model: Option<String>,
+    pub version: Option<u32>,
+    pub input_sha256: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<&AuditRecord> for AuditOut {
+    fn from(r: &AuditRecord) -> Self {
+        AuditOut {
+            seq: r.seq,
+            ts: r.ts.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            event: r.event.clone(),
+            actor: r.actor.clone(),
+            request_id: r.request_id.clone(),
+            model: r.model.clone(),
+            version: r.version,
+            input_sha256: r.input_sha256.clone(),
+            details: r.details.clone(),
+            prev_hash: r.prev_hash.clone(),
+            hash: r.hash.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditList {
+    pub records: Vec<AuditOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BrokenOut {
+    pub seq: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyOut {
+    pub ok: bool,
+    pub records_checked: u64,
+    pub first_broken: Option<BrokenOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthOut {
+    pub status: String,
+}

@@ -1,0 +1,126 @@
+//! Test fixtures: a platform in a temporary data dir with the German credit data, a trained
+//! champion and one key per role.
+
+use std::time::Duration;
+
+use aurum_server::AppState;
+use aurum_service::{CallContext, Config, Platform, Role};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+pub const GERMAN: &[u8] = include_bytes!("../../../../data/demo/german_credit.csv");
+
+pub struct Fixture {
+    pub _dir: tempfile::TempDir,
+    pub platform: Platform,
+    pub app: Router,
+    pub admin: String,
+    pub analyst: String,
+    pub client: String,
+}
+
+pub async fn fixture_with(edit: impl FnOnce(&mut Config)) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.data_dir = dir.path().join("data");
+    edit(&mut config);
+    let platform = Platform::open(config).await.unwrap();
+    let ctx = CallContext::cli();
+    let admin = platform.create_key(&ctx, "admin", Role::Admin).await.unwrap().1;
+    let analyst = platform.create_key(&ctx, "analyst", Role::Analyst).await.unwrap().1;
+    let client = platform.create_key(&ctx, "client", Role::Client).await.unwrap().1;
+    let app = aurum_server::router(AppState::new(platform.clone()));
+    Fixture { _dir: dir, platform, app, admin, analyst, client }
+}
+
+pub async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub json: serde_json::Value,
+    pub headers: axum::http::HeaderMap,
+}
+
+pub async fn call(app: &Router, method: Method, uri: &str, key: Option<&str>, body: Body, content_type: &str) -> Resp {
+    let mut req = Request::builder().method(method).uri(uri).header("content-type", content_type);
+    if let Some(k) = key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+    Resp { status, json, headers }
+}
+
+pub async fn get(app: &Router, uri: &str, key: Option<&str>) -> Resp {
+    call(app, Method::GET, uri, key, Body::empty(), "application/json").await
+}
+
+pub async fn post_json(app: &Router, uri: &str, key: Option<&str>, body: &serde_json::Value) -> Resp {
+    call(app, Method::POST, uri, key, Body::from(body.to_string()), "application/json").await
+}
+
+pub async fn put_json(app: &Router, uri: &str, key: Option<&str>, body: &serde_json::Value) -> Resp {
+    call(app, Method::PUT, uri, key, Body::from(body.to_string()), "application/json").await
+}
+
+/// Imports German credit as `german` through the API.
+pub async fn import_german(f: &Fixture) -> Resp {
+    call(&f.app, Method::POST, "/v1/datasets?name=german", Some(&f.analyst), Body::from(GERMAN), "text/csv").await
+}
+
+/// Submits a training job and waits for it to finish; returns the final job JSON.
+pub async fn train(f: &Fixture, model: &str, params: serde_json::Value, alias: Option<&str>) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "dataset": "german", "target": "creditability", "kind": "logistic", "model": model, "params": params,
+    });
+    if let Some(a) = alias {
+        body["alias"] = a.into();
+    }
+    let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &body).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
+    let id = r.json["id"].as_str().unwrap().to_string();
+    for _ in 0..600 {
+        let j = get(&f.app, &format!("/v1/training-jobs/{id}"), Some(&f.analyst)).await.json;
+        match j["state"].as_str().unwrap() {
+            "succeeded" | "failed" | "cancelled" => return j,
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    panic!("training job {id} did not finish in 30 s");
+}
+
+/// A ready fixture: data imported and `credit` v1 trained and set as champion.
+pub async fn trained() -> Fixture {
+    let f = fixture().await;
+    assert_eq!(import_german(&f).await.status, StatusCode::CREATED);
+    let job = train(&f, "credit", serde_json::json!({}), Some("champion")).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    f
+}
+
+/// The first German credit applicant, without the target, as a JSON record.
+pub fn applicant() -> serde_json::Value {
+    let mut rdr = csv::Reader::from_reader(GERMAN);
+    let headers = rdr.headers().unwrap().clone();
+    let row = rdr.records().next().unwrap().unwrap();
+    let mut obj = serde_json::Map::new();
+    for (h, v) in headers.iter().zip(row.iter()) {
+        if h == "creditability" {
+            continue;
+        }
+        let value = match v.parse::<i64>() {
+            Ok(i) => serde_json::json!(i),
+            Err(_) => serde_json::json!(v),
+        };
+        obj.insert(h.to_string(), value);
+    }
+    serde_json::Value::Object(obj)
+}

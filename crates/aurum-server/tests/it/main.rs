@@ -1,0 +1,5 @@
+//! Integration tests of the HTTP API: the router in process (most tests) and a real socket.
+
+mod api;
+mod common;
+mod e2e;

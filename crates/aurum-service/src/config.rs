@@ -1,0 +1,399 @@
+//! Layered configuration: built-in defaults → `aurum.toml` → `AURUM_*` environment → flags.
+//!
+//! Every layer is a partial overlay ([`ConfigLayer`]) applied on top of the previous one, so a
+//! value set in the file survives unless the environment or a flag names it again. The result is
+//! validated once, and every problem is reported together ([`ConfigError::Invalid`]).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// What to do with request fields the model does not know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownFields {
+    /// Answer 400 `unknown_field` naming the field (default: a typo should not silently change a decision).
+    Reject,
+    /// Ignore fields the model does not use.
+    Ignore,
+}
+
+/// The effective configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Where registry, audit log, artifacts and datasets live.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub training: TrainingConfig,
+    pub audit: AuditConfig,
+    pub log: LogConfig,
+    pub registry: RegistryConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Per-request timeout, in milliseconds (answers 408 `request_timeout`).
+    pub request_timeout_ms: u64,
+    /// How long graceful shutdown waits for in-flight requests, in seconds.
+    pub shutdown_grace_s: u64,
+    pub unknown_fields: UnknownFields,
+    /// Largest number of records in one predict call.
+    pub max_batch_records: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingConfig {
+    /// Share of rows held out (stratified) to measure a new version's metrics.
+    pub test_fraction: f64,
+    /// Seed for the held-out split and any randomised fitting.
+    pub seed: u64,
+    /// Training jobs run at the same time; the rest wait queued.
+    pub max_concurrent_jobs: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditConfig {
+    /// Input fields stored in clear in prediction audit records. Empty (default): only the input
+    /// hash is stored.
+    pub fields_in_clear: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A `tracing` env-filter directive, e.g. `info,aurum=debug`.
+    pub level: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegistryConfig {
+    /// `sqlite` (default, a file in the data dir).
+    pub backend: String,
+    /// Connection URL for a server database; a secret (it may hold a password), never printed.
+    pub database_url: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./aurum-data"),
+            server: ServerConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+                body_limit_bytes: 16 * 1024 * 1024,
+                request_timeout_ms: 30_000,
+                shutdown_grace_s: 30,
+                unknown_fields: UnknownFields::Reject,
+                max_batch_records: 10_000,
+            },
+            training: TrainingConfig { test_fraction: 0.3, seed: 42, max_concurrent_jobs: 1 },
+            audit: AuditConfig { fields_in_clear: Vec::new() },
+            log: LogConfig { format: "text".into(), level: "info".into() },
+            registry: RegistryConfig { backend: "sqlite".into(), database_url: None },
+        }
+    }
+}
+
+/// A partial configuration: what one layer (file, environment, flags) sets.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigLayer {
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub server: ServerLayer,
+    #[serde(default)]
+    pub training: TrainingLayer,
+    #[serde(default)]
+    pub audit: AuditLayer,
+    #[serde(default)]
+    pub log: LogLayer,
+    #[serde(default)]
+    pub registry: RegistryLayer,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerLayer {
+    pub listen: Option<String>,
+    pub body_limit_bytes: Option<usize>,
+    pub request_timeout_ms: Option<u64>,
+    pub shutdown_grace_s: Option<u64>,
+    pub unknown_fields: Option<String>,
+    pub max_batch_records: Option<usize>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingLayer {
+    pub test_fraction: Option<f64>,
+    pub seed: Option<u64>,
+    pub max_concurrent_jobs: Option<usize>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditLayer {
+    pub fields_in_clear: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogLayer {
+    pub format: Option<String>,
+    pub level: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryLayer {
+    pub backend: Option<String>,
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+/// The environment variables read by [`ConfigLayer::from_env`], with the setting each one sets.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("AURUM_DATA_DIR", "data_dir"),
+    ("AURUM_LISTEN", "server.listen"),
+    ("AURUM_BODY_LIMIT_BYTES", "server.body_limit_bytes"),
+    ("AURUM_REQUEST_TIMEOUT_MS", "server.request_timeout_ms"),
+    ("AURUM_SHUTDOWN_GRACE_S", "server.shutdown_grace_s"),
+    ("AURUM_UNKNOWN_FIELDS", "server.unknown_fields"),
+    ("AURUM_MAX_BATCH_RECORDS", "server.max_batch_records"),
+    ("AURUM_TRAINING_TEST_FRACTION", "training.test_fraction"),
+    ("AURUM_TRAINING_SEED", "training.seed"),
+    ("AURUM_TRAINING_MAX_CONCURRENT_JOBS", "training.max_concurrent_jobs"),
+    ("AURUM_AUDIT_FIELDS_IN_CLEAR", "audit.fields_in_clear"),
+    ("AURUM_LOG_FORMAT", "log.format"),
+    ("AURUM_LOG", "log.level"),
+    ("AURUM_REGISTRY_BACKEND", "registry.backend"),
+    ("AURUM_DATABASE_URL", "registry.database_url"),
+];
+
+impl ConfigLayer {
+    /// Parses a TOML config file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
+    }
+
+    /// Reads the `AURUM_*` variables from `vars` (pass `std::env::vars()`).
+    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let vars: BTreeMap<String, String> =
+            vars.into_iter().filter(|(k, _)| k.starts_with("AURUM_")).collect();
+        let mut problems = Vec::new();
+        let mut num = |key: &str| -> Option<u64> {
+            let v = vars.get(key)?;
+            match v.trim().parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    problems.push(format!("{key}={v:?} is not a non-negative integer"));
+                    None
+                }
+            }
+        };
+        let mut layer = ConfigLayer::default();
+        layer.server.body_limit_bytes = num("AURUM_BODY_LIMIT_BYTES").map(|n| n as usize);
+        layer.server.request_timeout_ms = num("AURUM_REQUEST_TIMEOUT_MS");
+        layer.server.shutdown_grace_s = num("AURUM_SHUTDOWN_GRACE_S");
+        layer.server.max_batch_records = num("AURUM_MAX_BATCH_RECORDS").map(|n| n as usize);
+        layer.training.seed = num("AURUM_TRAINING_SEED");
+        layer.training.max_concurrent_jobs =
+            num("AURUM_TRAINING_MAX_CONCURRENT_JOBS").map(|n| n as usize);
+        layer.data_dir = vars.get("AURUM_DATA_DIR").map(PathBuf::from);
+        layer.server.listen = vars.get("AURUM_LISTEN").cloned();
+        layer.server.unknown_fields = vars.get("AURUM_UNKNOWN_FIELDS").cloned();
+        if let Some(v) = vars.get("AURUM_TRAINING_TEST_FRACTION") {
+            match v.trim().parse::<f64>() {
+                Ok(x) => layer.training.test_fraction = Some(x),
+                Err(_) => problems.push(format!("AURUM_TRAINING_TEST_FRACTION={v:?} is not a number")),
+            }
+        }
+        layer.audit.fields_in_clear = vars.get("AURUM_AUDIT_FIELDS_IN_CLEAR").map(|v| {
+            v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+        });
+        layer.log.format = vars.get("AURUM_LOG_FORMAT").cloned();
+        layer.log.level = vars.get("AURUM_LOG").cloned();
+        layer.registry.backend = vars.get("AURUM_REGISTRY_BACKEND").cloned();
+        layer.registry.database_url = vars.get("AURUM_DATABASE_URL").cloned();
+        if problems.is_empty() { Ok(layer) } else { Err(ConfigError::Invalid(problems)) }
+    }
+}
+
+impl Config {
+    /// Applies `layer` on top of `self`, collecting problems instead of stopping at the first.
+    pub fn apply(&mut self, layer: ConfigLayer, problems: &mut Vec<String>) {
+        if let Some(v) = layer.data_dir {
+            self.data_dir = v;
+        }
+        let s = layer.server;
+        if let Some(v) = s.listen {
+            match v.parse() {
+                Ok(addr) => self.server.listen = addr,
+                Err(_) => problems.push(format!("server.listen: `{v}` is not an address like 127.0.0.1:8080")),
+            }
+        }
+        if let Some(v) = s.body_limit_bytes {
+            self.server.body_limit_bytes = v;
+        }
+        if let Some(v) = s.request_timeout_ms {
+            self.server.request_timeout_ms = v;
+        }
+        if let Some(v) = s.shutdown_grace_s {
+            self.server.shutdown_grace_s = v;
+        }
+        if let Some(v) = s.max_batch_records {
+            self.server.max_batch_records = v;
+        }
+        if let Some(v) = s.unknown_fields {
+            match v.as_str() {
+                "reject" => self.server.unknown_fields = UnknownFields::Reject,
+                "ignore" => self.server.unknown_fields = UnknownFields::Ignore,
+                _ => problems.push(format!("server.unknown_fields: `{v}` must be `reject` or `ignore`")),
+            }
+        }
+        let t = layer.training;
+        if let Some(v) = t.test_fraction {
+            self.training.test_fraction = v;
+        }
+        if let Some(v) = t.seed {
+            self.training.seed = v;
+        }
+        if let Some(v) = t.max_concurrent_jobs {
+            self.training.max_concurrent_jobs = v;
+        }
+        if let Some(v) = layer.audit.fields_in_clear {
+            self.audit.fields_in_clear = v;
+        }
+        if let Some(v) = layer.log.format {
+            self.log.format = v;
+        }
+        if let Some(v) = layer.log.level {
+            self.log.level = v;
+        }
+        if let Some(v) = layer.registry.backend {
+            self.registry.backend = v;
+        }
+        if let Some(v) = layer.registry.database_url {
+            self.registry.database_url = Some(v);
+        }
+    }
+
+    /// Checks the whole configuration and reports every problem at once.
+    pub fn validate(&self, mut problems: Vec<String>) -> Result<(), ConfigError> {
+        if self.server.body_limit_bytes < 1024 {
+            problems.push("server.body_limit_bytes must be at least 1024".into());
+        }
+        if self.server.request_timeout_ms == 0 {
+            problems.push("server.request_timeout_ms must be positive".into());
+        }
+        if self.server.max_batch_records == 0 {
+            problems.push("server.max_batch_records must be positive".into());
+        }
+        if !(self.training.test_fraction > 0.0 && self.training.test_fraction < 1.0) {
+            problems.push(format!(
+                "training.test_fraction must be strictly between 0 and 1, got {}",
+                self.training.test_fraction
+            ));
+        }
+        if self.training.max_concurrent_jobs == 0 {
+            problems.push("training.max_concurrent_jobs must be at least 1".into());
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            problems.push(format!("log.format must be `text` or `json`, got `{}`", self.log.format));
+        }
+        if self.registry.backend != "sqlite" {
+            problems.push(format!(
+                "registry.backend `{}` is not available in this build (supported: sqlite)",
+                self.registry.backend
+            ));
+        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+    }
+
+    /// Builds the effective configuration from its layers, lowest priority first.
+    pub fn from_layers(layers: Vec<ConfigLayer>) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        let mut problems = Vec::new();
+        for layer in layers {
+            config.apply(layer, &mut problems);
+        }
+        config.validate(problems)?;
+        Ok(config)
+    }
+
+    /// The configuration as TOML with secrets replaced by `"<redacted>"`.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.registry.database_url.is_some() {
+            shown.registry.database_url = Some("<redacted>".into());
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let file: ConfigLayer = toml::from_str(
+            "data_dir = \"/from-file\"\n[server]\nlisten = \"127.0.0.1:9000\"\nbody_limit_bytes = 2048\n",
+        )
+        .unwrap();
+        let env = ConfigLayer::from_env(env(&[("AURUM_LISTEN", "127.0.0.1:9100")])).unwrap();
+        let flags = ConfigLayer { data_dir: Some("/from-flag".into()), ..Default::default() };
+        let c = Config::from_layers(vec![file, env, flags]).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/from-flag"));
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:9100");
+        assert_eq!(c.server.body_limit_bytes, 2048);
+        assert_eq!(c.server.request_timeout_ms, 30_000);
+    }
+
+    #[test]
+    fn every_problem_reported_together() {
+        let env = ConfigLayer::from_env(env(&[
+            ("AURUM_LISTEN", "nowhere"),
+            ("AURUM_TRAINING_TEST_FRACTION", "1.5"),
+            ("AURUM_UNKNOWN_FIELDS", "maybe"),
+        ]))
+        .unwrap();
+        let err = Config::from_layers(vec![env]).unwrap_err().to_string();
+        assert!(err.contains("server.listen"), "{err}");
+        assert!(err.contains("test_fraction"), "{err}");
+        assert!(err.contains("unknown_fields"), "{err}");
+    }
+
+    #[test]
+    fn secrets_redacted_and_unknown_file_keys_rejected() {
+        let env = ConfigLayer::from_env(env(&[("AURUM_DATABASE_URL", "postgres://u:hunter2@h/db")]))
+            .unwrap();
+        let c = Config::from_layers(vec![env]);
+        // sqlite backend with a URL is fine; the URL must never be shown.
+        let shown = c.unwrap().to_redacted_toml();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+        assert!(toml::from_str::<ConfigLayer>("[server]\nlisen = \"x\"\n").is_err());
+    }
+}

@@ -1,0 +1,158 @@
+//! The service layer's error type and its classification.
+//!
+//! Every failure that can reach a caller is a [`ServiceError`]. Adapters (REST, gRPC, CLI) never
+//! inspect variants to decide a status: they call [`ServiceError::class`] (exhaustive, no `_` arm)
+//! and [`ServiceError::code`] (a stable machine code that clients may switch on).
+
+use aurum_data::DataError;
+use aurum_models::ModelError;
+use aurum_registry::RegistryError;
+use aurum_registry::audit::AuditError;
+
+/// Who is at fault and how an adapter should answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The request is malformed or invalid (400).
+    BadRequest,
+    /// The caller gave no valid credentials (401).
+    Unauthenticated,
+    /// The caller's role does not allow this (403).
+    Forbidden,
+    /// A named resource does not exist (404).
+    NotFound,
+    /// The request conflicts with the current state (409).
+    Conflict,
+    /// The request body is over the configured limit (413).
+    PayloadTooLarge,
+    /// The request took longer than the configured timeout (408).
+    Timeout,
+    /// The service cannot answer now, e.g. while starting or stopping (503).
+    Unavailable,
+    /// Our failure, not the caller's (500). The message shown to the caller is generic.
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A request that fails validation; `field` names the offending field when there is one.
+    #[error("{message}")]
+    Invalid { code: &'static str, field: Option<String>, message: String },
+    #[error("{resource} `{name}` not found")]
+    NotFound { resource: &'static str, name: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("this operation needs the {needed} role; the key `{key}` has the {role} role")]
+    Forbidden { key: String, role: &'static str, needed: &'static str },
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the request did not finish within {ms} ms")]
+    Timeout { ms: u64 },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn invalid(code: &'static str, field: Option<&str>, message: impl Into<String>) -> Self {
+        ServiceError::Invalid { code, field: field.map(String::from), message: message.into() }
+    }
+
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ServiceError::Invalid { .. } => ErrorClass::BadRequest,
+            ServiceError::NotFound { .. } => ErrorClass::NotFound,
+            ServiceError::Conflict(_) => ErrorClass::Conflict,
+            ServiceError::Unauthenticated(_) => ErrorClass::Unauthenticated,
+            ServiceError::Forbidden { .. } => ErrorClass::Forbidden,
+            ServiceError::PayloadTooLarge { .. } => ErrorClass::PayloadTooLarge,
+            ServiceError::Timeout { .. } => ErrorClass::Timeout,
+            ServiceError::Unavailable(_) => ErrorClass::Unavailable,
+            ServiceError::Data(e) => {
+                if e.is_user_error() { ErrorClass::BadRequest } else { ErrorClass::Internal }
+            }
+            ServiceError::Model(e) => {
+                if e.is_user_error() { ErrorClass::BadRequest } else { ErrorClass::Internal }
+            }
+            ServiceError::Registry(e) => registry_class(e),
+            ServiceError::Audit(_) => ErrorClass::Internal,
+            ServiceError::Internal(_) => ErrorClass::Internal,
+        }
+    }
+
+    /// A stable snake_case machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::Invalid { code, .. } => code,
+            ServiceError::NotFound { resource, .. } => match *resource {
+                "model" => "model_not_found",
+                "version" => "version_not_found",
+                "alias" => "alias_not_found",
+                "dataset" => "dataset_not_found",
+                "job" => "job_not_found",
+                "key" => "key_not_found",
+                _ => "not_found",
+            },
+            ServiceError::Conflict(_) => "conflict",
+            ServiceError::Unauthenticated(_) => "unauthenticated",
+            ServiceError::Forbidden { .. } => "forbidden",
+            ServiceError::PayloadTooLarge { .. } => "payload_too_large",
+            ServiceError::Timeout { .. } => "request_timeout",
+            ServiceError::Unavailable(_) => "unavailable",
+            ServiceError::Data(e) => e.code(),
+            ServiceError::Model(e) => e.code(),
+            ServiceError::Registry(e) => e.code(),
+            ServiceError::Audit(_) => "audit_error",
+            ServiceError::Internal(_) => "internal",
+        }
+    }
+
+    /// The field the error is about, when there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ServiceError::Invalid { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The message a caller may see: the error text for caller errors, a generic text for ours.
+    pub fn public_message(&self) -> String {
+        match self.class() {
+            ErrorClass::Internal => match self {
+                ServiceError::Registry(RegistryError::ArtifactCorrupt { .. }) => {
+                    "the model artifact failed its integrity check and was not served".into()
+                }
+                _ => "internal error".into(),
+            },
+            _ => self.to_string(),
+        }
+    }
+}
+
+/// How each registry failure is answered. Exhaustive: a new variant must be classified here.
+fn registry_class(e: &RegistryError) -> ErrorClass {
+    match e {
+        RegistryError::NotFound { .. } => ErrorClass::NotFound,
+        RegistryError::Conflict(_)
+        | RegistryError::InvalidTransition { .. }
+        | RegistryError::ArchivedVersion { .. } => ErrorClass::Conflict,
+        RegistryError::InvalidName { .. } | RegistryError::InvalidInput(_) => ErrorClass::BadRequest,
+        RegistryError::InvalidArtifactKey { .. }
+        | RegistryError::ArtifactCorrupt { .. }
+        | RegistryError::CorruptRecord(_)
+        | RegistryError::Database(_)
+        | RegistryError::Migration(_)
+        | RegistryError::Io(_)
+        | RegistryError::Internal(_) => ErrorClass::Internal,
+    }
+}

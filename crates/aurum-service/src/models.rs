@@ -1,0 +1,219 @@
+//! Registered models: the loaded-model cache, alias resolution and atomic alias moves.
+//!
+//! A model version is loaded (artifact fetched, SHA-256 checked, decoded) once and shared as
+//! `Arc<LoadedModel>`; requests never copy a model. Aliases resolve through a copy-on-write map
+//! held in an [`ArcSwap`]: a request reads the map without locking, and an alias move loads and
+//! verifies the new version *before* it publishes a new map, so every request is answered by
+//! either the old or the new version and none fails during the swap. A version whose artifact
+//! fails its integrity check is never published.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use aurum_core::{Schema, validate_name};
+use aurum_models::{FittedModel, Manifest};
+use aurum_registry::{AliasHistoryRecord, ModelRecord, VersionRecord, get_verified};
+
+use crate::platform::join_error;
+use crate::{CallContext, Platform, ServiceError};
+
+/// Which version of a model a request addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    Version(u32),
+    Alias(String),
+}
+
+/// A model name plus a selector. The bare model name means the `champion` alias.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelRef {
+    pub name: String,
+    pub selector: Selector,
+}
+
+impl ModelRef {
+    pub fn champion(name: &str) -> Self {
+        ModelRef { name: name.into(), selector: Selector::Alias("champion".into()) }
+    }
+    pub fn version(name: &str, v: u32) -> Self {
+        ModelRef { name: name.into(), selector: Selector::Version(v) }
+    }
+    pub fn alias(name: &str, alias: &str) -> Self {
+        ModelRef { name: name.into(), selector: Selector::Alias(alias.into()) }
+    }
+}
+
+/// A verified, decoded model version ready to serve.
+#[derive(Debug)]
+pub struct LoadedModel {
+    pub name: String,
+    pub version: u32,
+    pub manifest: Manifest,
+    pub model: Box<dyn FittedModel>,
+    /// Feature name → position in the input schema.
+    pub feature_index: HashMap<String, usize>,
+}
+
+impl LoadedModel {
+    pub fn input_schema(&self) -> &Schema {
+        self.model.input_schema()
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct ModelCache {
+    versions: Mutex<HashMap<(String, u32), Arc<LoadedModel>>>,
+    aliases: ArcSwap<HashMap<(String, String), Arc<LoadedModel>>>,
+    /// Serialises alias publications so two concurrent moves cannot lose one another's update.
+    publish: tokio::sync::Mutex<()>,
+}
+
+impl Platform {
+    pub async fn list_models(&self) -> Result<Vec<ModelRecord>, ServiceError> {
+        Ok(self.inner.meta.list_models().await?)
+    }
+
+    pub async fn get_model(&self, name: &str) -> Result<ModelRecord, ServiceError> {
+        Ok(self.inner.meta.get_model(name).await?)
+    }
+
+    pub async fn list_versions(&self, name: &str) -> Result<Vec<VersionRecord>, ServiceError> {
+        self.get_model(name).await?;
+        Ok(self.inner.meta.list_versions(name).await?)
+    }
+
+    pub async fn get_version(&self, name: &str, version: u32) -> Result<VersionRecord, ServiceError> {
+        Ok(self.inner.meta.get_version(name, version).await?)
+    }
+
+    pub async fn alias_history(&self, name: &str) -> Result<Vec<AliasHistoryRecord>, ServiceError> {
+        self.get_model(name).await?;
+        Ok(self.inner.meta.alias_history(name).await?)
+    }
+
+    /// Resolves a reference to its loaded model, loading and verifying it on first use.
+    pub async fn resolve(&self, r: &ModelRef) -> Result<Arc<LoadedModel>, ServiceError> {
+        match &r.selector {
+            Selector::Version(v) => self.load_version(&r.name, *v).await,
+            Selector::Alias(alias) => {
+                let key = (r.name.clone(), alias.clone());
+                if let Some(m) = self.inner.models.aliases.load().get(&key) {
+                    return Ok(m.clone());
+                }
+                let version = self.alias_target(&r.name, alias).await?;
+                let loaded = self.load_version(&r.name, version).await?;
+                let _guard = self.inner.models.publish.lock().await;
+                // Publish only if nobody moved the alias meanwhile.
+                if self.inner.meta.resolve_alias(&r.name, alias).await? == Some(version) {
+                    self.publish_alias(&r.name, alias, loaded.clone());
+                }
+                Ok(loaded)
+            }
+        }
+    }
+
+    async fn alias_target(&self, name: &str, alias: &str) -> Result<u32, ServiceError> {
+        if let Some(v) = self.inner.meta.resolve_alias(name, alias).await? {
+            return Ok(v);
+        }
+        self.get_model(name).await?;
+        Err(ServiceError::NotFound {
+            resource: "alias",
+            name: format!(
+                "{name}@{alias} (set it with PUT /v1/models/{name}/aliases/{alias} or `aurum models alias`)"
+            ),
+        })
+    }
+
+    fn publish_alias(&self, name: &str, alias: &str, loaded: Arc<LoadedModel>) {
+        let current = self.inner.models.aliases.load();
+        let mut next: HashMap<_, _> = (**current).clone();
+        next.insert((name.to_string(), alias.to_string()), loaded);
+        self.inner.models.aliases.store(Arc::new(next));
+    }
+
+    /// Loads (or returns the cached) version, checking the artifact's SHA-256 first.
+    pub(crate) async fn load_version(&self, name: &str, version: u32) -> Result<Arc<LoadedModel>, ServiceError> {
+        let key = (name.to_string(), version);
+        if let Some(m) = self.inner.models.versions.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(m.clone());
+        }
+        let record = self.get_version(name, version).await?;
+        let bytes =
+            get_verified(self.inner.artifacts.as_ref(), &record.artifact_key, &record.artifact_sha256)
+                .await?;
+        let (manifest, model) = tokio::task::spawn_blocking(move || aurum_models::decode_artifact(&bytes))
+            .await
+            .map_err(join_error)??;
+        let feature_index = model
+            .input_schema()
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.clone(), i))
+            .collect();
+        let loaded = Arc::new(LoadedModel {
+            name: name.to_string(),
+            version,
+            manifest,
+            model,
+            feature_index,
+        });
+        tracing::info!(model = name, version, "model version loaded");
+        metrics::counter!("aurum_model_loads_total").increment(1);
+        let mut versions = self.inner.models.versions.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(versions.entry(key).or_insert(loaded).clone())
+    }
+
+    /// Points `alias` at `version`. The new version is loaded and verified before the alias
+    /// moves, and in-flight requests keep the model they resolved.
+    pub async fn set_alias(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        alias: &str,
+        version: u32,
+    ) -> Result<Option<u32>, ServiceError> {
+        validate_name(alias).map_err(|e| ServiceError::invalid("invalid_name", Some("alias"), e.to_string()))?;
+        let record = self.get_version(name, version).await?;
+        if record.is_archived() {
+            return Err(ServiceError::Conflict(format!(
+                "version {version} of `{name}` is archived and cannot take an alias"
+            )));
+        }
+        let loaded = self.load_version(name, version).await?;
+        let _guard = self.inner.models.publish.lock().await;
+        let moved = self.inner.meta.set_alias(name, alias, version, &ctx.actor).await?;
+        self.publish_alias(name, alias, loaded);
+        metrics::counter!("aurum_alias_moves_total").increment(1);
+        self.audit(
+            ctx,
+            "alias.move",
+            Some((name, Some(version))),
+            serde_json::json!({"alias": alias, "from": moved.from, "to": moved.to}),
+        )
+        .await?;
+        tracing::info!(model = name, alias, from = ?moved.from, to = version, "alias moved");
+        Ok(moved.from)
+    }
+
+    pub async fn archive_version(&self, ctx: &CallContext, name: &str, version: u32) -> Result<(), ServiceError> {
+        self.get_version(name, version).await?;
+        let aliases = self.list_aliases(name).await?;
+        if let Some((alias, _)) = aliases.iter().find(|(_, v)| *v == version) {
+            return Err(ServiceError::Conflict(format!(
+                "version {version} of `{name}` is the target of alias `{alias}`; move the alias first"
+            )));
+        }
+        self.inner.meta.archive_version(name, version).await?;
+        self.audit(ctx, "model.archive", Some((name, Some(version))), serde_json::json!({})).await?;
+        Ok(())
+    }
+
+    /// Aliases of a model as `(alias, version)`.
+    pub async fn list_aliases(&self, name: &str) -> Result<Vec<(String, u32)>, ServiceError> {
+        let aliases = self.inner.meta.list_aliases(name).await?;
+        Ok(aliases.into_iter().map(|a| (a.alias, a.version)).collect())
+    }
+}

@@ -1,0 +1,266 @@
+//! [`Platform`]: opening the stores and the dataset operations.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aurum_core::{ColumnType, Schema, Table, sha256_hex, validate_name};
+use aurum_data::{DatasetProfile, Format, ReadOptions};
+use aurum_registry::audit::{AuditEntry, AuditLog};
+use aurum_registry::{
+    ArtifactStore, DatasetRecord, LocalArtifactStore, MetadataStore, NewDataset, RegistryError, SqliteStore,
+    get_verified,
+};
+use tokio::sync::Semaphore;
+
+use crate::keys::KeyCache;
+use crate::models::ModelCache;
+use crate::training::JobControl;
+use crate::{Config, ServiceError};
+
+/// Who is calling and under which request id; recorded in every audit record.
+#[derive(Clone, Debug)]
+pub struct CallContext {
+    /// The API key name, or `cli` for local commands.
+    pub actor: String,
+    pub request_id: Option<String>,
+}
+
+impl CallContext {
+    pub fn cli() -> Self {
+        CallContext { actor: "cli".into(), request_id: None }
+    }
+}
+
+/// The result of a dataset import.
+#[derive(Clone, Debug)]
+pub struct DatasetImport {
+    pub record: DatasetRecord,
+    /// `false` when the same bytes were already registered under this name (a no-op).
+    pub created: bool,
+}
+
+/// The platform: stores, caches and the operations over them. Cheap to clone.
+#[derive(Clone)]
+pub struct Platform {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) meta: Arc<dyn MetadataStore>,
+    pub(crate) artifacts: Arc<dyn ArtifactStore>,
+    pub(crate) audit: AuditLog,
+    pub(crate) models: ModelCache,
+    pub(crate) keys: KeyCache,
+    pub(crate) jobs: JobControl,
+    pub(crate) job_slots: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform").field("data_dir", &self.inner.config.data_dir).finish()
+    }
+}
+
+impl Platform {
+    /// Opens (creating if needed) the data directory: registry, audit log and artifact store.
+    ///
+    /// Jobs left queued or running by a process that stopped are marked failed.
+    pub async fn open(config: Config) -> Result<Platform, ServiceError> {
+        let dir = config.data_dir.clone();
+        fs_err::create_dir_all(&dir)
+            .map_err(|e| ServiceError::Internal(format!("cannot create data dir: {e}")))?;
+        let meta = SqliteStore::open(&dir.join("registry.db")).await?;
+        let artifacts = LocalArtifactStore::new(dir.join("artifacts"))?;
+        let audit = AuditLog::open(&dir.join("audit.db")).await?;
+        let interrupted = meta.fail_interrupted_jobs().await?;
+        if interrupted > 0 {
+            tracing::warn!(jobs = interrupted, "marked jobs interrupted by a previous stop as failed");
+        }
+        let slots = config.training.max_concurrent_jobs.max(1);
+        Ok(Platform {
+            inner: Arc::new(Inner {
+                config,
+                meta: Arc::new(meta),
+                artifacts: Arc::new(artifacts),
+                audit,
+                models: ModelCache::default(),
+                keys: KeyCache::default(),
+                jobs: JobControl::default(),
+                job_slots: Arc::new(Semaphore::new(slots)),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.inner.config.data_dir.clone()
+    }
+
+    /// Flushes the audit log; call before the process exits.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.inner.audit.flush().await {
+            tracing::error!(error = %e, "cannot flush the audit log");
+        }
+    }
+
+    pub(crate) async fn audit(
+        &self,
+        ctx: &CallContext,
+        event: &str,
+        model: Option<(&str, Option<u32>)>,
+        details: serde_json::Value,
+    ) -> Result<(), ServiceError> {
+        let entry = AuditEntry {
+            event: event.to_string(),
+            actor: ctx.actor.clone(),
+            request_id: ctx.request_id.clone(),
+            model: model.map(|(m, _)| m.to_string()),
+            version: model.and_then(|(_, v)| v),
+            input_sha256: None,
+            details,
+        };
+        self.inner.audit.append(entry).await?;
+        Ok(())
+    }
+
+    // ----- datasets -----
+
+    /// Imports a CSV or Parquet file under `name`. Importing the same bytes under the same name
+    /// again returns the existing dataset without change.
+    pub async fn import_dataset(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        bytes: Vec<u8>,
+        overrides: BTreeMap<String, ColumnType>,
+    ) -> Result<DatasetImport, ServiceError> {
+        validate_name(name).map_err(|e| ServiceError::invalid("invalid_name", Some("name"), e.to_string()))?;
+        let sha = sha256_hex(&bytes);
+        let existing = match self.inner.meta.get_dataset(name).await {
+            Ok(record) => Some(record),
+            Err(RegistryError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(existing) = existing {
+            if existing.sha256 == sha {
+                return Ok(DatasetImport { record: existing, created: false });
+            }
+            return Err(ServiceError::Conflict(format!(
+                "dataset `{name}` already exists with different content (sha256 {}); datasets are \
+                 immutable: import under a new name",
+                existing.sha256
+            )));
+        }
+        let format = Format::detect(&bytes);
+        let (table, profile, bytes) = tokio::task::spawn_blocking(move || {
+            let opts = ReadOptions { overrides, ..ReadOptions::default() };
+            let table = aurum_data::read_auto(&bytes, &opts)?;
+            let profile = aurum_data::profile(&table);
+            Ok::<_, ServiceError>((table, profile, bytes))
+        })
+        .await
+        .map_err(join_error)??;
+        let ext = match format {
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        };
+        let key = format!("datasets/{sha}.{ext}");
+        if !self.inner.artifacts.exists(&key).await? {
+            self.inner.artifacts.put(&key, bytes.clone()).await?;
+        }
+        let schema = table.schema();
+        let new = NewDataset {
+            name: name.to_string(),
+            sha256: sha.clone(),
+            format: ext.to_string(),
+            size_bytes: bytes.len() as u64,
+            rows: table.n_rows() as u64,
+            columns: table.n_cols() as u64,
+            schema_json: serde_json::to_string(&schema).map_err(internal)?,
+            profile_json: serde_json::to_string(&profile).map_err(internal)?,
+            created_by: ctx.actor.clone(),
+        };
+        let (record, created) = self.inner.meta.insert_dataset(new).await?;
+        if created {
+            self.audit(
+                ctx,
+                "dataset.import",
+                None,
+                serde_json::json!({"dataset": name, "sha256": sha, "rows": record.rows,
+                                   "columns": record.columns, "format": ext}),
+            )
+            .await?;
+            tracing::info!(dataset = name, sha256 = %sha, rows = record.rows, "dataset imported");
+        }
+        Ok(DatasetImport { record, created })
+    }
+
+    pub async fn get_dataset(&self, name: &str) -> Result<(DatasetRecord, DatasetProfile), ServiceError> {
+        let record = self.dataset_record(name).await?;
+        let profile: DatasetProfile = serde_json::from_str(&record.profile_json).map_err(internal)?;
+        Ok((record, profile))
+    }
+
+    pub async fn list_datasets(&self) -> Result<Vec<DatasetRecord>, ServiceError> {
+        Ok(self.inner.meta.list_datasets().await?)
+    }
+
+    pub(crate) async fn dataset_record(&self, name: &str) -> Result<DatasetRecord, ServiceError> {
+        Ok(self.inner.meta.get_dataset(name).await?)
+    }
+
+    /// Loads a stored dataset back into a table with exactly its recorded schema.
+    pub(crate) async fn load_dataset(&self, record: &DatasetRecord) -> Result<Table, ServiceError> {
+        let key = format!("datasets/{}.{}", record.sha256, record.format);
+        let bytes = get_verified(self.inner.artifacts.as_ref(), &key, &record.sha256).await?;
+        let schema: Schema = serde_json::from_str(&record.schema_json).map_err(internal)?;
+        tokio::task::spawn_blocking(move || {
+            let opts = ReadOptions { schema: Some(schema), ..ReadOptions::default() };
+            Ok(aurum_data::read_auto(&bytes, &opts)?)
+        })
+        .await
+        .map_err(join_error)?
+    }
+}
+
+pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Internal(e.to_string())
+}
+
+pub(crate) fn join_error(e: tokio::task::JoinError) -> ServiceError {
+    if e.is_panic() {
+        ServiceError::Internal("a worker task panicked".into())
+    } else {
+        ServiceError::Internal("a worker task was cancelled".into())
+    }
+}
+
+impl Platform {
+    /// The first `n` rows of a dataset as `(column, value)` pairs, without `skip` (e.g. the target).
+    /// Used to print ready-to-paste examples.
+    pub async fn sample_rows(
+        &self,
+        dataset: &str,
+        n: usize,
+        skip: &str,
+    ) -> Result<Vec<Vec<(String, aurum_core::Value)>>, ServiceError> {
+        let record = self.dataset_record(dataset).await?;
+        let table = self.load_dataset(&record).await?;
+        let names: Vec<String> = table.columns().iter().map(|c| c.name.clone()).collect();
+        Ok((0..n.min(table.n_rows()))
+            .map(|i| {
+                names
+                    .iter()
+                    .cloned()
+                    .zip(table.row(i))
+                    .filter(|(name, _)| name != skip)
+                    .collect()
+            })
+            .collect())
+    }
+}

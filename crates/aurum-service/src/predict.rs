@@ -1,0 +1,139 @@
+//! Prediction: scoring rows with a loaded model and recording the decision in the audit log.
+//!
+//! Scoring is CPU work measured in microseconds per row, so small batches are scored on the
+//! calling task and large ones on the blocking pool (never stalling the async runtime for
+//! long). The audit record is appended with group commit and awaited: when `predict` returns
+//! Ok, its audit record is on disk. Inputs are not stored in clear: the record holds the SHA-256
+//! of the canonical input and only the fields listed in `audit.fields_in_clear`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use aurum_core::{Explanation, Value};
+use aurum_registry::audit::{AuditEntry, hash_input, mask_fields};
+
+use crate::platform::join_error;
+use crate::{CallContext, LoadedModel, Platform, ServiceError};
+
+/// Rows up to this count are scored inline on the request task.
+const INLINE_ROWS: usize = 64;
+
+#[derive(Clone, Debug, Default)]
+pub struct PredictOptions {
+    /// Return per-feature contributions with each record.
+    pub explain: bool,
+    /// When the request started (for the recorded latency); defaults to the call time.
+    pub started: Option<Instant>,
+}
+
+/// The answer for one record.
+#[derive(Clone, Debug)]
+pub struct RecordOutput {
+    pub probability: f64,
+    pub label: String,
+    pub positive: bool,
+    pub explanation: Option<Explanation>,
+}
+
+/// The answer for a predict call.
+#[derive(Clone, Debug)]
+pub struct PredictOutput {
+    pub model: String,
+    pub version: u32,
+    pub threshold: f64,
+    pub records: Vec<RecordOutput>,
+    pub audit_seq: u64,
+}
+
+fn score(model: &LoadedModel, rows: &[Vec<Value>], explain: bool) -> Result<Vec<RecordOutput>, ServiceError> {
+    let preds = model.model.predict(rows)?;
+    let mut out = Vec::with_capacity(preds.len());
+    for (p, row) in preds.into_iter().zip(rows) {
+        let explanation = if explain { Some(model.model.explain(row)?) } else { None };
+        out.push(RecordOutput { probability: p.probability, label: p.label, positive: p.positive, explanation });
+    }
+    Ok(out)
+}
+
+impl Platform {
+    /// Scores `rows` (aligned to the model's input schema) and writes the audit record.
+    ///
+    /// `input` is the request's records as the caller sent them; it is hashed (and masked per
+    /// configuration) for the audit record, never stored in clear by default.
+    pub async fn predict(
+        &self,
+        ctx: &CallContext,
+        model: Arc<LoadedModel>,
+        rows: Vec<Vec<Value>>,
+        input: &serde_json::Value,
+        opts: PredictOptions,
+    ) -> Result<PredictOutput, ServiceError> {
+        let started = opts.started.unwrap_or_else(Instant::now);
+        if rows.is_empty() {
+            return Err(ServiceError::invalid("empty_batch", Some("records"), "no records to score"));
+        }
+        let n = rows.len();
+        let records = if n <= INLINE_ROWS {
+            score(&model, &rows, opts.explain)?
+        } else {
+            let m = model.clone();
+            let explain = opts.explain;
+            tokio::task::spawn_blocking(move || score(&m, &rows, explain)).await.map_err(join_error)??
+        };
+        let latency_us = started.elapsed().as_micros() as u64;
+        let outputs: Vec<serde_json::Value> = records
+            .iter()
+            .map(|r| serde_json::json!({"probability": r.probability, "label": r.label}))
+            .collect();
+        let mut details = serde_json::json!({
+            "records": n,
+            "outputs": outputs,
+            "threshold": model.model.threshold(),
+            "latency_us": latency_us,
+        });
+        let clear = &self.inner.config.audit.fields_in_clear;
+        if !clear.is_empty() {
+            let masked: Vec<serde_json::Value> = match input {
+                serde_json::Value::Array(items) => items.iter().map(|i| mask_fields(i, clear)).collect(),
+                other => vec![mask_fields(other, clear)],
+            };
+            details["inputs_in_clear"] = serde_json::Value::Array(masked);
+        }
+        let entry = AuditEntry {
+            event: "prediction".into(),
+            actor: ctx.actor.clone(),
+            request_id: ctx.request_id.clone(),
+            model: Some(model.name.clone()),
+            version: Some(model.version),
+            input_sha256: Some(hash_input(input)),
+            details,
+        };
+        let record = self.inner.audit.append(entry).await?;
+        metrics::counter!("aurum_predictions_total", "model" => model.name.clone()).increment(n as u64);
+        metrics::histogram!("aurum_predict_batch_rows").record(n as f64);
+        Ok(PredictOutput {
+            model: model.name.clone(),
+            version: model.version,
+            threshold: model.model.threshold(),
+            records,
+            audit_seq: record.seq,
+        })
+    }
+
+    // ----- audit reads -----
+
+    pub async fn audit_tail(&self, n: usize) -> Result<Vec<aurum_registry::audit::AuditRecord>, ServiceError> {
+        Ok(self.inner.audit.tail(n.min(u32::MAX as usize) as u32).await?)
+    }
+
+    pub async fn audit_list(
+        &self,
+        q: aurum_registry::audit::AuditQuery,
+    ) -> Result<Vec<aurum_registry::audit::AuditRecord>, ServiceError> {
+        Ok(self.inner.audit.list(&q).await?)
+    }
+
+    pub async fn audit_verify(&self) -> Result<aurum_registry::audit::VerifyReport, ServiceError> {
+        Ok(self.inner.audit.verify().await?)
+    }
+}

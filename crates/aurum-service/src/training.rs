@@ -1,0 +1,362 @@
+//! Training jobs: validated up front, run off the request path, persisted at every state change.
+//!
+//! `submit_training` checks everything that can be checked cheaply and synchronously (dataset,
+//! target column, binary target, model name, parameters) so the caller gets a 4xx at once rather
+//! than a failed job later; the job itself then runs on the blocking pool under a concurrency
+//! limit. A job is `queued → running → succeeded | failed | cancelled`; a succeeded job has
+//! registered exactly one new version, measured on a stratified, seeded held-out split.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aurum_core::{BinaryTarget, CancelToken, ModelKind, Params, Progress, Table, validate_name};
+use aurum_models::{FitContext, ManifestInput};
+use aurum_registry::{JobRecord, JobState, NewJob, NewVersion, VersionRecord};
+
+use crate::platform::{internal, join_error};
+use crate::{CallContext, Platform, ServiceError};
+
+/// A request to train and register a new model version.
+#[derive(Clone, Debug)]
+pub struct TrainRequest {
+    pub dataset: String,
+    pub target: String,
+    pub kind: ModelKind,
+    /// The registered model the new version belongs to.
+    pub model: String,
+    pub params: Params,
+    /// The target label to treat as the positive class (default: see `aurum_data::binary_target`).
+    pub positive_label: Option<String>,
+    /// An alias to point at the new version when the job succeeds (e.g. `champion`).
+    pub alias: Option<String>,
+}
+
+#[derive(Default)]
+pub(crate) struct JobControl {
+    tokens: Mutex<HashMap<String, CancelToken>>,
+}
+
+impl JobControl {
+    fn insert(&self, id: &str, token: CancelToken) {
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), token);
+    }
+    fn remove(&self, id: &str) {
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+    fn get(&self, id: &str) -> Option<CancelToken> {
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+    }
+}
+
+/// Progress shared between the fitting thread, the persister and an optional observer.
+struct JobProgress {
+    fraction_bits: AtomicU64,
+    stage: Mutex<String>,
+    observer: Option<Arc<dyn Progress>>,
+}
+
+impl JobProgress {
+    fn new(observer: Option<Arc<dyn Progress>>) -> Self {
+        JobProgress { fraction_bits: AtomicU64::new(0f64.to_bits()), stage: Mutex::new("queued".into()), observer }
+    }
+    fn snapshot(&self) -> (f64, String) {
+        let f = f64::from_bits(self.fraction_bits.load(Ordering::Relaxed));
+        (f, self.stage.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+}
+
+impl Progress for JobProgress {
+    fn report(&self, stage: &str, fraction: f64) {
+        self.fraction_bits.store(fraction.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+        let mut s = self.stage.lock().unwrap_or_else(|p| p.into_inner());
+        if s.as_str() != stage {
+            *s = stage.to_string();
+        }
+        drop(s);
+        if let Some(o) = &self.observer {
+            o.report(stage, fraction);
+        }
+    }
+}
+
+/// Everything a job needs, checked before it is queued.
+struct Prepared {
+    req: TrainRequest,
+    table: Table,
+    target: BinaryTarget,
+    dataset_sha256: String,
+    canonical_params: serde_json::Value,
+}
+
+/// What a finished fit produced (computed on the blocking pool).
+struct Fitted {
+    artifact: Vec<u8>,
+    artifact_sha256: String,
+    metrics_json: String,
+    params_json: String,
+}
+
+impl Platform {
+    async fn prepare(&self, req: TrainRequest) -> Result<Prepared, ServiceError> {
+        validate_name(&req.model).map_err(|e| ServiceError::invalid("invalid_name", Some("model"), e.to_string()))?;
+        if let Some(a) = &req.alias {
+            validate_name(a).map_err(|e| ServiceError::invalid("invalid_name", Some("alias"), e.to_string()))?;
+        }
+        let family = aurum_models::family(req.kind);
+        let canonical_params = family.validate_params(&req.params)?;
+        let record = self.dataset_record(&req.dataset).await?;
+        let table = self.load_dataset(&record).await?;
+        let positive = req.positive_label.clone();
+        let target_name = req.target.clone();
+        let (table, target) = tokio::task::spawn_blocking(move || {
+            let target = aurum_data::binary_target(&table, &target_name, positive.as_deref())?;
+            let features = table.drop_column(&target_name).map_err(internal)?;
+            Ok::<_, ServiceError>((features, target))
+        })
+        .await
+        .map_err(join_error)??;
+        Ok(Prepared { req, table, target, dataset_sha256: record.sha256, canonical_params })
+    }
+
+    /// Validates and queues a training job; it runs in the background.
+    pub async fn submit_training(&self, ctx: &CallContext, req: TrainRequest) -> Result<JobRecord, ServiceError> {
+        let prepared = self.prepare(req).await?;
+        let job = self.create_job_row(ctx, &prepared).await?;
+        let this = self.clone();
+        let ctx = ctx.clone();
+        let id = job.id.clone();
+        let cancel = CancelToken::new();
+        self.inner.jobs.insert(&id, cancel.clone());
+        tokio::spawn(async move {
+            let progress = Arc::new(JobProgress::new(None));
+            let _ = this.execute(&ctx, &id, prepared, progress, cancel).await;
+        });
+        Ok(job)
+    }
+
+    /// Runs a training job to completion on the calling task (the CLI's `aurum train`),
+    /// reporting progress to `observer`. The job is persisted like a submitted one.
+    pub async fn run_training(
+        &self,
+        ctx: &CallContext,
+        req: TrainRequest,
+        observer: Arc<dyn Progress>,
+    ) -> Result<(JobRecord, VersionRecord), ServiceError> {
+        let prepared = self.prepare(req).await?;
+        let job = self.create_job_row(ctx, &prepared).await?;
+        let cancel = CancelToken::new();
+        self.inner.jobs.insert(&job.id, cancel.clone());
+        let progress = Arc::new(JobProgress::new(Some(observer)));
+        let version = self.execute(ctx, &job.id, prepared, progress, cancel).await?;
+        Ok((self.get_job(&job.id).await?, version))
+    }
+
+    async fn create_job_row(&self, ctx: &CallContext, p: &Prepared) -> Result<JobRecord, ServiceError> {
+        let job = self
+            .inner
+            .meta
+            .create_job(NewJob {
+                dataset: p.req.dataset.clone(),
+                target: p.req.target.clone(),
+                kind: p.req.kind,
+                model: p.req.model.clone(),
+                params_json: p.canonical_params.to_string(),
+                created_by: ctx.actor.clone(),
+            })
+            .await?;
+        self.audit(
+            ctx,
+            "training.submit",
+            Some((&p.req.model, None)),
+            serde_json::json!({"job_id": job.id, "dataset": p.req.dataset, "dataset_sha256": p.dataset_sha256,
+                               "target": p.req.target, "kind": p.req.kind.as_str(), "params": p.canonical_params}),
+        )
+        .await?;
+        Ok(job)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &CallContext,
+        id: &str,
+        prepared: Prepared,
+        progress: Arc<JobProgress>,
+        cancel: CancelToken,
+    ) -> Result<VersionRecord, ServiceError> {
+        let result = self.execute_inner(ctx, id, prepared, progress, cancel.clone()).await;
+        self.inner.jobs.remove(id);
+        let (state, error, version) = match &result {
+            Ok(v) => (JobState::Succeeded, None, Some(v.version)),
+            Err(ServiceError::Model(e)) if e.code() == "cancelled" || cancel.is_cancelled() => {
+                (JobState::Cancelled, Some("cancelled by request".to_string()), None)
+            }
+            Err(e) => (JobState::Failed, Some(format!("{}: {}", e.code(), e.public_message())), None),
+        };
+        if let Err(e) = self.inner.meta.transition_job(id, state, error.clone(), version).await {
+            tracing::error!(job = id, error = %e, "cannot record job outcome");
+        }
+        let details = serde_json::json!({"job_id": id, "state": state.as_str(), "error": error, "version": version});
+        if let Err(e) = self.audit(ctx, "training.finish", None, details).await {
+            tracing::error!(job = id, error = %e, "cannot audit job outcome");
+        }
+        match &result {
+            Ok(v) => tracing::info!(job = id, model = %v.model, version = v.version, "training job succeeded"),
+            Err(e) => tracing::warn!(job = id, code = e.code(), error = %e, "training job did not succeed"),
+        }
+        result
+    }
+
+    async fn execute_inner(
+        &self,
+        ctx: &CallContext,
+        id: &str,
+        prepared: Prepared,
+        progress: Arc<JobProgress>,
+        cancel: CancelToken,
+    ) -> Result<VersionRecord, ServiceError> {
+        let _slot = self.inner.job_slots.clone().acquire_owned().await.map_err(internal)?;
+        if cancel.is_cancelled() {
+            return Err(ServiceError::Model(aurum_models::ModelError::Cancelled));
+        }
+        self.inner.meta.transition_job(id, JobState::Running, None, None).await?;
+        // Persist progress about once a second while the fit runs.
+        let persister = {
+            let meta = self.inner.meta.clone();
+            let progress = progress.clone();
+            let id = id.to_string();
+            tokio::spawn(async move {
+                let mut last = (-1.0, String::new());
+                loop {
+                    tokio::time::sleep(Duration::from_millis(1000)).await;
+                    let now = progress.snapshot();
+                    if now != last {
+                        let _ = meta.update_job_progress(&id, now.0, &now.1).await;
+                        last = now;
+                    }
+                }
+            })
+        };
+        let req = prepared.req.clone();
+        let cfg = self.inner.config.training.clone();
+        let dataset_sha = prepared.dataset_sha256.clone();
+        let p = progress.clone();
+        let fitted = tokio::task::spawn_blocking(move || fit_and_evaluate(prepared, &cfg, p.as_ref(), &cancel))
+            .await
+            .map_err(join_error);
+        persister.abort();
+        let fitted = fitted??;
+        let (f, stage) = progress.snapshot();
+        let _ = self.inner.meta.update_job_progress(id, f, &stage).await;
+
+        let key = format!("models/{}/{}.aurum", req.model, id);
+        self.inner.artifacts.put(&key, fitted.artifact).await?;
+        let version = self
+            .inner
+            .meta
+            .create_version(NewVersion {
+                model: req.model.clone(),
+                kind: req.kind,
+                artifact_key: key,
+                artifact_sha256: fitted.artifact_sha256.clone(),
+                dataset_name: req.dataset.clone(),
+                dataset_sha256: dataset_sha.clone(),
+                target: req.target.clone(),
+                params_json: fitted.params_json,
+                metrics_json: fitted.metrics_json.clone(),
+                aurum_version: aurum_core::AURUM_VERSION.to_string(),
+                created_by: ctx.actor.clone(),
+                job_id: Some(id.to_string()),
+            })
+            .await?;
+        self.audit(
+            ctx,
+            "model.register",
+            Some((&req.model, Some(version.version))),
+            serde_json::json!({"job_id": id, "kind": req.kind.as_str(), "dataset_sha256": dataset_sha,
+                               "artifact_sha256": fitted.artifact_sha256,
+                               "metrics": serde_json::from_str::<serde_json::Value>(&fitted.metrics_json).unwrap_or_default()}),
+        )
+        .await?;
+        if let Some(alias) = &req.alias {
+            self.set_alias(ctx, &req.model, alias, version.version).await?;
+        }
+        Ok(version)
+    }
+
+    pub async fn get_job(&self, id: &str) -> Result<JobRecord, ServiceError> {
+        Ok(self.inner.meta.get_job(id).await?)
+    }
+
+    pub async fn list_jobs(&self, limit: u32) -> Result<Vec<JobRecord>, ServiceError> {
+        Ok(self.inner.meta.list_jobs(limit).await?)
+    }
+
+    /// Asks a queued or running job to stop. Finished jobs answer `Conflict`.
+    pub async fn cancel_job(&self, ctx: &CallContext, id: &str) -> Result<JobRecord, ServiceError> {
+        let job = self.get_job(id).await?;
+        if !matches!(job.state, JobState::Queued | JobState::Running) {
+            return Err(ServiceError::Conflict(format!(
+                "job {id} is already {}; only queued or running jobs can be cancelled",
+                job.state.as_str()
+            )));
+        }
+        match self.inner.jobs.get(id) {
+            Some(token) => token.cancel(),
+            None => {
+                // Not running in this process (e.g. another replica's): record the cancellation.
+                self.inner.meta.transition_job(id, JobState::Cancelled, Some("cancelled by request".into()), None).await?;
+            }
+        }
+        self.audit(ctx, "training.cancel", Some((&job.model, None)), serde_json::json!({"job_id": id})).await?;
+        self.get_job(id).await
+    }
+}
+
+fn fit_and_evaluate(
+    p: Prepared,
+    cfg: &crate::config::TrainingConfig,
+    progress: &dyn Progress,
+    cancel: &CancelToken,
+) -> Result<Fitted, ServiceError> {
+    progress.report("splitting", 0.0);
+    let split = aurum_data::stratified_split(&p.target.y, cfg.test_fraction, cfg.seed)?;
+    let train_x = p.table.take(&split.train);
+    let train_y = p.target.take(&split.train);
+    let test_x = p.table.take(&split.test);
+    let test_y = p.target.take(&split.test);
+    let family = aurum_models::family(p.req.kind);
+    let ctx = FitContext { progress, cancel, seed: cfg.seed };
+    let model = family.fit(&train_x, &train_y, &p.req.params, &ctx)?;
+    progress.report("evaluating", 0.95);
+    let threshold = model.threshold();
+    let proba = |t: &Table| -> Result<Vec<f64>, ServiceError> {
+        (0..t.n_rows()).map(|i| Ok(model.predict_proba_one(&t.row(i))?)).collect()
+    };
+    let test_p = proba(&test_x)?;
+    let train_p = proba(&train_x)?;
+    let mut metrics = aurum_models::metrics::evaluate_binary(&test_y.y, &test_p, threshold);
+    let train_metrics = aurum_models::metrics::evaluate_binary(&train_y.y, &train_p, threshold);
+    if let Some(auc) = train_metrics.get("auc") {
+        metrics.insert("train_auc".into(), *auc);
+    }
+    metrics.insert("train_rows".into(), split.train.len() as f64);
+    metrics.insert("test_rows".into(), split.test.len() as f64);
+    metrics.insert("test_fraction".into(), cfg.test_fraction);
+    let (manifest, artifact) = aurum_models::encode_artifact(
+        ManifestInput {
+            metrics: metrics.clone(),
+            dataset_sha256: p.dataset_sha256.clone(),
+            target: p.req.target.clone(),
+        },
+        model.as_ref(),
+    )?;
+    progress.report("done", 1.0);
+    Ok(Fitted {
+        artifact_sha256: aurum_core::sha256_hex(&artifact),
+        artifact,
+        metrics_json: serde_json::to_string(&metrics).map_err(internal)?,
+        params_json: serde_json::to_string(&manifest.params).map_err(internal)?,
+    })
+}
