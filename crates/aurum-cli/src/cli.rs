@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "aurum", version, about = "Financial AI models as a service: train, register, serve, explain and audit.")]
+#[command(
+    name = "aurum",
+    version,
+    about = "Financial AI models as a service: train, register, serve, explain and audit."
+)]
 pub struct Cli {
     /// Data directory (registry, audit log, artifacts). Overrides AURUM_DATA_DIR and the config file.
     #[arg(long, global = true, value_name = "DIR")]
@@ -110,7 +114,11 @@ pub enum ModelsCommand {
     /// Show a model's versions with metrics and lineage.
     Show { name: String },
     /// Point an alias at a version.
-    Alias { name: String, alias: String, version: u32 },
+    Alias {
+        name: String,
+        alias: String,
+        version: u32,
+    },
     /// Show every alias move of a model.
     History { name: String },
     /// Archive a version.

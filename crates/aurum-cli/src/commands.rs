@@ -9,9 +9,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use aurum_core::{ColumnType, ModelKind, Progress, Value};
 use aurum_server::AppState;
-use aurum_service::{CallContext, Config, ConfigLayer, ModelRef, Platform, PredictOptions, Role, TrainRequest};
+use aurum_service::{
+    CallContext, Config, ConfigLayer, ModelRef, Platform, PredictOptions, Role, TrainRequest,
+};
 
-use crate::cli::{AuditCommand, Cli, Command, ConfigCommand, DataCommand, KeysCommand, ModelsCommand, ServeArgs, TrainArgs};
+use crate::cli::{
+    AuditCommand, Cli, Command, ConfigCommand, DataCommand, KeysCommand, ModelsCommand, ServeArgs,
+    TrainArgs,
+};
 use crate::output;
 
 /// The demo dataset embedded for `aurum quickstart` (UCI Statlog German Credit, CC BY 4.0).
@@ -24,12 +29,19 @@ pub fn load_config(cli: &Cli, listen: Option<&str>) -> Result<Config> {
         .config
         .clone()
         .or_else(|| std::env::var_os("AURUM_CONFIG").map(PathBuf::from))
-        .or_else(|| Path::new("aurum.toml").exists().then(|| PathBuf::from("aurum.toml")));
+        .or_else(|| {
+            Path::new("aurum.toml")
+                .exists()
+                .then(|| PathBuf::from("aurum.toml"))
+        });
     if let Some(path) = file {
         layers.push(ConfigLayer::from_file(&path)?);
     }
     layers.push(ConfigLayer::from_env(std::env::vars())?);
-    let mut flags = ConfigLayer { data_dir: cli.data_dir.clone(), ..Default::default() };
+    let mut flags = ConfigLayer {
+        data_dir: cli.data_dir.clone(),
+        ..Default::default()
+    };
     flags.server.listen = listen.map(String::from);
     layers.push(flags);
     Ok(Config::from_layers(layers)?)
@@ -38,15 +50,27 @@ pub fn load_config(cli: &Cli, listen: Option<&str>) -> Result<Config> {
 fn init_tracing(config: &Config, serving: bool) {
     use tracing_subscriber::EnvFilter;
     // Interactive commands stay quiet unless AURUM_LOG asks otherwise.
-    let level = if serving || std::env::var_os("AURUM_LOG").is_some() { config.log.level.clone() } else { "warn".into() };
+    let level = if serving || std::env::var_os("AURUM_LOG").is_some() {
+        config.log.level.clone()
+    } else {
+        "warn".into()
+    };
     let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if config.log.format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let listen = match &cli.command {
-        Command::Serve(ServeArgs { listen }) | Command::Quickstart(ServeArgs { listen }) => listen.clone(),
+        Command::Serve(ServeArgs { listen }) | Command::Quickstart(ServeArgs { listen }) => {
+            listen.clone()
+        }
         _ => None,
     };
     let config = load_config(&cli, listen.as_deref())?;
@@ -73,11 +97,19 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
         Command::Data(DataCommand::Import { file, name, types }) => {
             let bytes = fs_err::read(&file)?;
             let overrides = parse_types(&types)?;
-            let import = platform.import_dataset(&ctx, &name, bytes, overrides).await?;
+            let import = platform
+                .import_dataset(&ctx, &name, bytes, overrides)
+                .await?;
             if import.created {
-                println!("imported dataset `{}` ({} rows, {} columns, sha256 {})", name, import.record.rows, import.record.columns, import.record.sha256);
+                println!(
+                    "imported dataset `{}` ({} rows, {} columns, sha256 {})",
+                    name, import.record.rows, import.record.columns, import.record.sha256
+                );
             } else {
-                println!("dataset `{}` already holds these bytes (sha256 {}); nothing changed", name, import.record.sha256);
+                println!(
+                    "dataset `{}` already holds these bytes (sha256 {}); nothing changed",
+                    name, import.record.sha256
+                );
             }
             let (_, profile) = platform.get_dataset(&name).await?;
             output::print_profile(&profile);
@@ -85,13 +117,28 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
         }
         Command::Data(DataCommand::Show { name }) => {
             let (record, profile) = platform.get_dataset(&name).await?;
-            println!("dataset `{}`: {} rows, {} columns, {} ({} bytes), sha256 {}", record.name, record.rows, record.columns, record.format, record.size_bytes, record.sha256);
+            println!(
+                "dataset `{}`: {} rows, {} columns, {} ({} bytes), sha256 {}",
+                record.name,
+                record.rows,
+                record.columns,
+                record.format,
+                record.size_bytes,
+                record.sha256
+            );
             output::print_profile(&profile);
             Ok(ExitCode::SUCCESS)
         }
         Command::Data(DataCommand::List) => {
             for d in platform.list_datasets().await? {
-                println!("{:<30} {:>8} rows {:>4} cols  {}  {}", d.name, d.rows, d.columns, &d.sha256[..12], d.created_at.to_rfc3339());
+                println!(
+                    "{:<30} {:>8} rows {:>4} cols  {}  {}",
+                    d.name,
+                    d.rows,
+                    d.columns,
+                    &d.sha256[..12],
+                    d.created_at.to_rfc3339()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -99,16 +146,33 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
         Command::Predict(args) => predict(platform, &ctx, args).await,
         Command::Models(cmd) => models(platform, &ctx, cmd).await,
         Command::Keys(KeysCommand::Create { name, role }) => {
-            let role: Role = role.parse().map_err(|_| anyhow!("role must be admin, analyst or client"))?;
+            let role: Role = role
+                .parse()
+                .map_err(|_| anyhow!("role must be admin, analyst or client"))?;
             let (record, key) = platform.create_key(&ctx, &name, role).await?;
-            println!("created {} key `{}` (id {}). It is shown only now:", role.as_str(), record.name, record.id);
+            println!(
+                "created {} key `{}` (id {}). It is shown only now:",
+                role.as_str(),
+                record.name,
+                record.id
+            );
             println!("{key}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys(KeysCommand::List) => {
             for k in platform.list_keys().await? {
-                let state = k.revoked_at.map(|t| format!("revoked {}", t.to_rfc3339())).unwrap_or_else(|| "active".into());
-                println!("{:<24} {:<8} {:<14} created {}  {}", k.name, k.role.as_str(), k.id, k.created_at.to_rfc3339(), state);
+                let state = k
+                    .revoked_at
+                    .map(|t| format!("revoked {}", t.to_rfc3339()))
+                    .unwrap_or_else(|| "active".into());
+                println!(
+                    "{:<24} {:<8} {:<14} created {}  {}",
+                    k.name,
+                    k.role.as_str(),
+                    k.id,
+                    k.created_at.to_rfc3339(),
+                    state
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -125,7 +189,10 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(b) => {
-                    println!("audit chain BROKEN at record {}: {} ({} records checked)", b.seq, b.reason, r.records_checked);
+                    println!(
+                        "audit chain BROKEN at record {}: {} ({} records checked)",
+                        b.seq, b.reason, r.records_checked
+                    );
                     Ok(ExitCode::from(3))
                 }
             }
@@ -137,7 +204,10 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
                     (Some(m), None) => format!(" {m}"),
                     _ => String::new(),
                 };
-                println!("{:>6} {} {:<18} {:<12}{} {}", r.seq, r.ts, r.event, r.actor, model, r.details);
+                println!(
+                    "{:>6} {} {:<18} {:<12}{} {}",
+                    r.seq, r.ts, r.event, r.actor, model, r.details
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -152,7 +222,9 @@ fn parse_types(specs: &[String]) -> Result<BTreeMap<String, ColumnType>> {
     specs
         .iter()
         .map(|s| {
-            let (col, ty) = s.rsplit_once(':').ok_or_else(|| anyhow!("--type `{s}` must be COLUMN:TYPE"))?;
+            let (col, ty) = s
+                .rsplit_once(':')
+                .ok_or_else(|| anyhow!("--type `{s}` must be COLUMN:TYPE"))?;
             Ok((col.to_string(), ty.parse::<ColumnType>()?))
         })
         .collect()
@@ -162,7 +234,9 @@ fn parse_params(specs: &[String]) -> Result<BTreeMap<String, String>> {
     specs
         .iter()
         .map(|s| {
-            let (k, v) = s.split_once('=').ok_or_else(|| anyhow!("--param `{s}` must be KEY=VALUE"))?;
+            let (k, v) = s
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--param `{s}` must be KEY=VALUE"))?;
             Ok((k.trim().to_string(), v.trim().to_string()))
         })
         .collect()
@@ -190,14 +264,21 @@ async fn train(platform: &Platform, ctx: &CallContext, args: TrainArgs) -> Resul
     };
     let bar = indicatif::ProgressBar::new(1000);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
-    let result = platform.run_training(ctx, req, Arc::new(Bar(bar.clone()))).await;
+    let result = platform
+        .run_training(ctx, req, Arc::new(Bar(bar.clone())))
+        .await;
     bar.finish_and_clear();
     let (job, version) = result?;
-    println!("job {} succeeded: registered {} version {}", job.id, version.model, version.version);
+    println!(
+        "job {} succeeded: registered {} version {}",
+        job.id, version.model, version.version
+    );
     output::print_metrics(&version.metrics_json);
     Ok(ExitCode::SUCCESS)
 }
@@ -212,9 +293,14 @@ pub fn parse_model_ref(s: &str) -> Result<ModelRef> {
     })
 }
 
-async fn predict(platform: &Platform, ctx: &CallContext, args: crate::cli::PredictArgs) -> Result<ExitCode> {
+async fn predict(
+    platform: &Platform,
+    ctx: &CallContext,
+    args: crate::cli::PredictArgs,
+) -> Result<ExitCode> {
     let text = fs_err::read_to_string(&args.input)?;
-    let json: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", args.input.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", args.input.display()))?;
     let records = match json {
         serde_json::Value::Array(items) => items,
         serde_json::Value::Object(mut o) => match o.remove("records") {
@@ -224,11 +310,31 @@ async fn predict(platform: &Platform, ctx: &CallContext, args: crate::cli::Predi
         _ => bail!("the input must be a JSON array of records or an object with `records`"),
     };
     let model = platform.resolve(&parse_model_ref(&args.model)?).await?;
-    let rows = aurum_server::routes::predict::records_to_rows(&model, &records, "records", false, platform.config().server.unknown_fields)
-        .map_err(|e| anyhow!("{}", e.0))?;
+    let rows = aurum_server::routes::predict::records_to_rows(
+        &model,
+        &records,
+        "records",
+        false,
+        platform.config().server.unknown_fields,
+    )
+    .map_err(|e| anyhow!("{}", e.0))?;
     let input = serde_json::Value::Array(records);
-    let out = platform.predict(ctx, model, rows, &input, PredictOptions { explain: args.explain, started: None }).await?;
-    println!("model {} version {} (threshold {})", out.model, out.version, out.threshold);
+    let out = platform
+        .predict(
+            ctx,
+            model,
+            rows,
+            &input,
+            PredictOptions {
+                explain: args.explain,
+                started: None,
+            },
+        )
+        .await?;
+    println!(
+        "model {} version {} (threshold {})",
+        out.model, out.version, out.threshold
+    );
     for (i, r) in out.records.iter().enumerate() {
         println!("[{i}] probability {:.6}  label {}", r.probability, r.label);
         if let Some(e) = &r.explanation {
@@ -245,23 +351,49 @@ async fn models(platform: &Platform, ctx: &CallContext, cmd: ModelsCommand) -> R
         ModelsCommand::List => {
             for m in platform.list_models().await? {
                 let aliases = platform.list_aliases(&m.name).await?;
-                let aliases: Vec<String> = aliases.iter().map(|(a, v)| format!("{a}=v{v}")).collect();
-                println!("{:<30} latest v{}  {}", m.name, m.latest_version, aliases.join(" "));
+                let aliases: Vec<String> =
+                    aliases.iter().map(|(a, v)| format!("{a}=v{v}")).collect();
+                println!(
+                    "{:<30} latest v{}  {}",
+                    m.name,
+                    m.latest_version,
+                    aliases.join(" ")
+                );
             }
         }
         ModelsCommand::Show { name } => {
             let aliases = platform.list_aliases(&name).await?;
             for v in platform.list_versions(&name).await? {
-                let here: Vec<&str> = aliases.iter().filter(|(_, n)| *n == v.version).map(|(a, _)| a.as_str()).collect();
+                let here: Vec<&str> = aliases
+                    .iter()
+                    .filter(|(_, n)| *n == v.version)
+                    .map(|(a, _)| a.as_str())
+                    .collect();
                 println!(
                     "{} v{} [{}] {} dataset {} ({}) target {} by {} at {} {}",
-                    v.model, v.version, v.kind, if v.is_archived() { "archived" } else { "active" }, v.dataset_name,
-                    &v.dataset_sha256[..12], v.target, v.created_by, v.created_at.to_rfc3339(), here.join(",")
+                    v.model,
+                    v.version,
+                    v.kind,
+                    if v.is_archived() {
+                        "archived"
+                    } else {
+                        "active"
+                    },
+                    v.dataset_name,
+                    &v.dataset_sha256[..12],
+                    v.target,
+                    v.created_by,
+                    v.created_at.to_rfc3339(),
+                    here.join(",")
                 );
                 output::print_metrics(&v.metrics_json);
             }
         }
-        ModelsCommand::Alias { name, alias, version } => {
+        ModelsCommand::Alias {
+            name,
+            alias,
+            version,
+        } => {
             let from = platform.set_alias(ctx, &name, &alias, version).await?;
             match from {
                 Some(f) => println!("{name}@{alias}: v{f} -> v{version}"),
@@ -270,8 +402,18 @@ async fn models(platform: &Platform, ctx: &CallContext, cmd: ModelsCommand) -> R
         }
         ModelsCommand::History { name } => {
             for h in platform.alias_history(&name).await? {
-                let from = h.from_version.map(|v| format!("v{v}")).unwrap_or_else(|| "-".into());
-                println!("{} {:<12} {} -> v{} by {}", h.moved_at.to_rfc3339(), h.alias, from, h.to_version, h.moved_by);
+                let from = h
+                    .from_version
+                    .map(|v| format!("v{v}"))
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{} {:<12} {} -> v{} by {}",
+                    h.moved_at.to_rfc3339(),
+                    h.alias,
+                    from,
+                    h.to_version,
+                    h.moved_by
+                );
             }
         }
         ModelsCommand::Archive { name, version } => {
@@ -301,13 +443,21 @@ async fn shutdown_signal() {
 }
 
 /// Binds, prints the bootstrap key if one was created, and serves until SIGINT/SIGTERM.
-async fn serve(platform: &Platform, after_bind: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>) -> Result<ExitCode> {
+async fn serve(
+    platform: &Platform,
+    after_bind: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
+) -> Result<ExitCode> {
     if let Some(key) = platform.ensure_bootstrap_admin().await? {
-        println!("No API keys existed: created admin key (shown once; also saved to {} with mode 0600):", platform.data_dir().join("admin.key").display());
+        println!(
+            "No API keys existed: created admin key (shown once; also saved to {} with mode 0600):",
+            platform.data_dir().join("admin.key").display()
+        );
         println!("{key}");
     }
     let addr = platform.config().server.listen;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, "aurum listening");
     println!("aurum listening on http://{local}");
@@ -323,10 +473,23 @@ async fn quickstart(platform: &Platform) -> Result<ExitCode> {
     let ctx = CallContext::cli();
     let dataset = "german-credit";
     let model = "credit-default";
-    println!("aurum quickstart — data dir {}", platform.data_dir().display());
-    let import = platform.import_dataset(&ctx, dataset, DEMO_DATASET.to_vec(), BTreeMap::new()).await?;
-    println!("1. dataset `{dataset}`: {} rows, {} columns (UCI German Credit, CC BY 4.0){}", import.record.rows, import.record.columns,
-        if import.created { "" } else { " — already imported" });
+    println!(
+        "aurum quickstart — data dir {}",
+        platform.data_dir().display()
+    );
+    let import = platform
+        .import_dataset(&ctx, dataset, DEMO_DATASET.to_vec(), BTreeMap::new())
+        .await?;
+    println!(
+        "1. dataset `{dataset}`: {} rows, {} columns (UCI German Credit, CC BY 4.0){}",
+        import.record.rows,
+        import.record.columns,
+        if import.created {
+            ""
+        } else {
+            " — already imported"
+        }
+    );
     let has_champion = platform.resolve(&ModelRef::champion(model)).await.is_ok();
     if has_champion {
         println!("2. model `{model}` already has a champion; skipping training");
@@ -341,10 +504,15 @@ async fn quickstart(platform: &Platform) -> Result<ExitCode> {
             alias: Some("champion".into()),
         };
         let bar = indicatif::ProgressBar::new(1000);
-        let result = platform.run_training(&ctx, req, Arc::new(Bar(bar.clone()))).await;
+        let result = platform
+            .run_training(&ctx, req, Arc::new(Bar(bar.clone())))
+            .await;
         bar.finish_and_clear();
         let (_, version) = result?;
-        println!("2. trained logistic regression `{model}` v{} (probability of `bad`), set as champion", version.version);
+        println!(
+            "2. trained logistic regression `{model}` v{} (probability of `bad`), set as champion",
+            version.version
+        );
         output::print_metrics(&version.metrics_json);
     }
     let key = match platform.ensure_bootstrap_admin().await? {
@@ -363,14 +531,20 @@ async fn quickstart(platform: &Platform) -> Result<ExitCode> {
     let sample = platform.sample_rows(dataset, 1, "creditability").await?;
     let record: serde_json::Map<String, serde_json::Value> = sample
         .first()
-        .map(|row| row.iter().map(|(k, v)| (k.clone(), value_json(v))).collect())
+        .map(|row| {
+            row.iter()
+                .map(|(k, v)| (k.clone(), value_json(v)))
+                .collect()
+        })
         .unwrap_or_default();
     let body = serde_json::json!({"records": [record], "explain": true}).to_string();
     let body_quoted = body.replace('\'', "'\\''");
     let after_bind: Box<dyn FnOnce(std::net::SocketAddr) + Send> = Box::new(move |addr| {
         println!("3. admin API key: {key}");
         println!("4. try it:\n");
-        println!("curl -s -X POST http://{addr}/v1/models/{model}/predict \\\n  -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n  -d '{body_quoted}'\n");
+        println!(
+            "curl -s -X POST http://{addr}/v1/models/{model}/predict \\\n  -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n  -d '{body_quoted}'\n"
+        );
         println!("Press Ctrl-C to stop.");
     });
     serve(platform, Some(after_bind)).await

@@ -65,10 +65,17 @@ impl BinaryTarget {
     }
     /// Rows at `indices`, in order.
     pub fn take(&self, indices: &[usize]) -> BinaryTarget {
-        BinaryTarget { y: indices.iter().map(|&i| self.y[i]).collect(), ..self.clone() }
+        BinaryTarget {
+            y: indices.iter().map(|&i| self.y[i]).collect(),
+            ..self.clone()
+        }
     }
     /// The label for a class indicator.
     pub fn label(&self, positive: bool) -> &str {
-        if positive { &self.positive_label } else { &self.negative_label }
+        if positive {
+            &self.positive_label
+        } else {
+            &self.negative_label
+        }
     }
 }

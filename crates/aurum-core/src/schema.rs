@@ -73,7 +73,10 @@ pub struct Field {
 
 impl Field {
     pub fn new(name: impl Into<String>, ty: ColumnType) -> Self {
-        Self { name: name.into(), ty }
+        Self {
+            name: name.into(),
+            ty,
+        }
     }
 }
 
@@ -85,7 +88,9 @@ pub struct Schema {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SchemaError {
-    #[error("unknown column type `{0}` (expected one of float, integer, boolean, categorical, date, datetime, text)")]
+    #[error(
+        "unknown column type `{0}` (expected one of float, integer, boolean, categorical, date, datetime, text)"
+    )]
     UnknownType(String),
     #[error("duplicate column name `{0}`")]
     DuplicateName(String),
@@ -128,7 +133,14 @@ impl Schema {
 
     /// A copy without the named column (used to turn a dataset schema into a model input schema).
     pub fn without(&self, name: &str) -> Schema {
-        Schema { fields: self.fields.iter().filter(|f| f.name != name).cloned().collect() }
+        Schema {
+            fields: self
+                .fields
+                .iter()
+                .filter(|f| f.name != name)
+                .cloned()
+                .collect(),
+        }
     }
 }
 
@@ -137,17 +149,29 @@ impl Schema {
 /// Names are 1–128 characters of `[A-Za-z0-9._-]`, start with a letter or digit, and are never
 /// joined onto a storage path without passing through here.
 pub fn validate_name(name: &str) -> Result<(), SchemaError> {
-    let bad = |reason| Err(SchemaError::InvalidName { name: name.to_string(), reason });
+    let bad = |reason| {
+        Err(SchemaError::InvalidName {
+            name: name.to_string(),
+            reason,
+        })
+    };
     if name.is_empty() {
         return bad("must not be empty");
     }
     if name.len() > 128 {
         return bad("must be at most 128 characters");
     }
-    if !name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
+    if !name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+    {
         return bad("must start with a letter or digit");
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
         return bad("may contain only letters, digits, '.', '_' and '-'");
     }
     Ok(())
@@ -169,6 +193,9 @@ mod tests {
     #[test]
     fn duplicate_fields_rejected() {
         let f = Field::new("a", ColumnType::Float);
-        assert_eq!(Schema::new(vec![f.clone(), f]), Err(SchemaError::DuplicateName("a".into())));
+        assert_eq!(
+            Schema::new(vec![f.clone(), f]),
+            Err(SchemaError::DuplicateName("a".into()))
+        );
     }
 }

@@ -50,9 +50,9 @@ impl ColumnData {
             ColumnData::Float(v) => v[row].map_or(Value::Null, Value::Float),
             ColumnData::Integer(v) => v[row].map_or(Value::Null, Value::Integer),
             ColumnData::Boolean(v) => v[row].map_or(Value::Null, Value::Boolean),
-            ColumnData::Categorical(v) | ColumnData::Text(v) => {
-                v[row].as_ref().map_or(Value::Null, |s| Value::Str(s.clone()))
-            }
+            ColumnData::Categorical(v) | ColumnData::Text(v) => v[row]
+                .as_ref()
+                .map_or(Value::Null, |s| Value::Str(s.clone())),
             ColumnData::Date(v) => v[row].map_or(Value::Null, Value::Date),
             ColumnData::DateTime(v) => v[row].map_or(Value::Null, Value::DateTime),
         }
@@ -103,7 +103,11 @@ pub struct Table {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TableError {
     #[error("column `{name}` has {got} rows but the table has {expected}")]
-    RaggedColumn { name: String, expected: usize, got: usize },
+    RaggedColumn {
+        name: String,
+        expected: usize,
+        got: usize,
+    },
     #[error("duplicate column name `{0}`")]
     DuplicateName(String),
     #[error("unknown column `{0}`")]
@@ -166,7 +170,10 @@ impl Table {
             columns: self
                 .columns
                 .iter()
-                .map(|c| Column { name: c.name.clone(), data: c.data.take(indices) })
+                .map(|c| Column {
+                    name: c.name.clone(),
+                    data: c.data.take(indices),
+                })
                 .collect(),
             n_rows: indices.len(),
         }
@@ -178,7 +185,12 @@ impl Table {
             return Err(TableError::UnknownColumn(name.to_string()));
         }
         Ok(Table {
-            columns: self.columns.iter().filter(|c| c.name != name).cloned().collect(),
+            columns: self
+                .columns
+                .iter()
+                .filter(|c| c.name != name)
+                .cloned()
+                .collect(),
             n_rows: self.n_rows,
         })
     }
@@ -190,9 +202,18 @@ mod tests {
 
     #[test]
     fn ragged_rejected_and_take_works() {
-        let a = Column { name: "a".into(), data: ColumnData::Float(vec![Some(1.0), None]) };
-        let b = Column { name: "b".into(), data: ColumnData::Integer(vec![Some(1)]) };
-        assert!(matches!(Table::new(vec![a.clone(), b]), Err(TableError::RaggedColumn { .. })));
+        let a = Column {
+            name: "a".into(),
+            data: ColumnData::Float(vec![Some(1.0), None]),
+        };
+        let b = Column {
+            name: "b".into(),
+            data: ColumnData::Integer(vec![Some(1)]),
+        };
+        assert!(matches!(
+            Table::new(vec![a.clone(), b]),
+            Err(TableError::RaggedColumn { .. })
+        ));
         let c = Column {
             name: "c".into(),
             data: ColumnData::Categorical(vec![Some("x".into()), Some("y".into())]),

@@ -5,11 +5,11 @@
 //! (403 when the role lacks it). The matrix lives in one function, [`allows`], so it can be read
 //! and tested as a table.
 
+use aurum_service::{CallContext, Principal, Role, ServiceError};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use aurum_service::{CallContext, Principal, Role, ServiceError};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -79,8 +79,14 @@ fn needed_role(p: Permission) -> &'static str {
 
 /// Resolves the bearer key; rejects with 401 before any handler runs.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let header = req.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let Some(key) = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) else {
+    let header = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(key) = header.and_then(|h| {
+        h.strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+    }) else {
         return ApiError(ServiceError::Unauthenticated(
             "missing API key: send `Authorization: Bearer <key>`".into(),
         ))
@@ -117,7 +123,10 @@ impl Caller {
     }
 
     pub fn ctx(&self) -> CallContext {
-        CallContext { actor: self.principal.name.clone(), request_id: Some(self.request_id.clone()) }
+        CallContext {
+            actor: self.principal.name.clone(),
+            request_id: Some(self.request_id.clone()),
+        }
     }
 }
 
@@ -125,11 +134,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let principal = parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
-            ApiError(ServiceError::Unauthenticated("missing API key".into()))
-        })?;
-        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-        Ok(Caller { principal, request_id })
+        let principal = parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError(ServiceError::Unauthenticated("missing API key".into())))?;
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        Ok(Caller {
+            principal,
+            request_id,
+        })
     }
 }
 
@@ -140,12 +158,23 @@ mod tests {
     #[test]
     fn matrix() {
         use Permission::*;
-        let all = [Datasets, Training, ReadModels, ManageModels, Predict, ReadAudit, ManageKeys];
+        let all = [
+            Datasets,
+            Training,
+            ReadModels,
+            ManageModels,
+            Predict,
+            ReadAudit,
+            ManageKeys,
+        ];
         for p in all {
             assert!(allows(Role::Admin, p));
         }
         let analyst: Vec<_> = all.iter().filter(|p| allows(Role::Analyst, **p)).collect();
-        assert_eq!(analyst, [&Datasets, &Training, &ReadModels, &ManageModels, &ReadAudit]);
+        assert_eq!(
+            analyst,
+            [&Datasets, &Training, &ReadModels, &ManageModels, &ReadAudit]
+        );
         let client: Vec<_> = all.iter().filter(|p| allows(Role::Client, **p)).collect();
         assert_eq!(client, [&ReadModels, &Predict]);
     }

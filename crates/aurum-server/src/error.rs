@@ -5,10 +5,10 @@
 //! and `details.field` names the offending field when there is one. Internal failures show a
 //! generic message; the detail goes to the log with the request id.
 
+use aurum_service::{ErrorClass, ServiceError};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use aurum_service::{ErrorClass, ServiceError};
 use serde::Serialize;
 use utoipa::ToSchema;
 

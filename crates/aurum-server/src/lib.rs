@@ -16,13 +16,13 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use aurum_service::Platform;
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
-use aurum_service::Platform;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -39,7 +39,11 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(platform: Platform) -> Self {
-        AppState { platform, ready: Arc::new(AtomicBool::new(true)), metrics: prometheus() }
+        AppState {
+            platform,
+            ready: Arc::new(AtomicBool::new(true)),
+            metrics: prometheus(),
+        }
     }
 
     /// Marks the server ready (or not): `/readyz` answers 503 while not ready, e.g. while draining.
@@ -54,7 +58,9 @@ fn prometheus() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
-                .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0])
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+                ])
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -72,7 +78,12 @@ impl utoipa::Modify for SecurityAddon {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("aurum API key").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("aurum API key")
+                    .build(),
+            ),
         );
     }
 }
@@ -99,22 +110,37 @@ pub struct ApiDoc;
 /// Liveness: the process is up.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = HealthOut)))]
 async fn healthz() -> Json<HealthOut> {
-    Json(HealthOut { status: "ok".into() })
+    Json(HealthOut {
+        status: "ok".into(),
+    })
 }
 
 /// Readiness: the server accepts traffic (503 while starting or draining).
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = HealthOut), (status = 503, body = HealthOut)))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, Json(HealthOut { status: "ready".into() }))
+        (
+            StatusCode::OK,
+            Json(HealthOut {
+                status: "ready".into(),
+            }),
+        )
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(HealthOut { status: "not_ready".into() }))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(HealthOut {
+                status: "not_ready".into(),
+            }),
+        )
     }
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         state.metrics.render(),
     )
 }
@@ -129,7 +155,10 @@ async fn not_found() -> error::ApiError {
 
 impl error::ApiError {
     fn invalid_not_found() -> Self {
-        error::ApiError(aurum_service::ServiceError::NotFound { resource: "route", name: "this path".into() })
+        error::ApiError(aurum_service::ServiceError::NotFound {
+            resource: "route",
+            name: "this path".into(),
+        })
     }
 }
 
@@ -137,27 +166,63 @@ impl error::ApiError {
 pub fn router(state: AppState) -> Router {
     let limit = state.platform.config().server.body_limit_bytes;
     let v1 = Router::new()
-        .route("/v1/datasets", post(routes::datasets::import).get(routes::datasets::list))
+        .route(
+            "/v1/datasets",
+            post(routes::datasets::import).get(routes::datasets::list),
+        )
         .route("/v1/datasets/{name}", get(routes::datasets::get))
-        .route("/v1/training-jobs", post(routes::training::submit).get(routes::training::list))
+        .route(
+            "/v1/training-jobs",
+            post(routes::training::submit).get(routes::training::list),
+        )
         .route("/v1/training-jobs/{id}", get(routes::training::get))
-        .route("/v1/training-jobs/{id}/cancel", post(routes::training::cancel))
+        .route(
+            "/v1/training-jobs/{id}/cancel",
+            post(routes::training::cancel),
+        )
         .route("/v1/models", get(routes::models::list))
         .route("/v1/models/{name}", get(routes::models::get))
         .route("/v1/models/{name}/versions", get(routes::models::versions))
-        .route("/v1/models/{name}/versions/{version}", get(routes::models::version))
-        .route("/v1/models/{name}/versions/{version}/archive", post(routes::models::archive))
-        .route("/v1/models/{name}/aliases", get(routes::models::alias_history))
-        .route("/v1/models/{name}/aliases/{alias}", put(routes::models::set_alias))
+        .route(
+            "/v1/models/{name}/versions/{version}",
+            get(routes::models::version),
+        )
+        .route(
+            "/v1/models/{name}/versions/{version}/archive",
+            post(routes::models::archive),
+        )
+        .route(
+            "/v1/models/{name}/aliases",
+            get(routes::models::alias_history),
+        )
+        .route(
+            "/v1/models/{name}/aliases/{alias}",
+            put(routes::models::set_alias),
+        )
         .route("/v1/models/{name}/predict", post(routes::predict::champion))
-        .route("/v1/models/{name}/versions/{version}/predict", post(routes::predict::by_version))
-        .route("/v1/models/{name}/aliases/{alias}/predict", post(routes::predict::by_alias))
-        .route("/v1/keys", post(routes::admin::create_key).get(routes::admin::list_keys))
-        .route("/v1/keys/{name}", axum::routing::delete(routes::admin::revoke_key))
+        .route(
+            "/v1/models/{name}/versions/{version}/predict",
+            post(routes::predict::by_version),
+        )
+        .route(
+            "/v1/models/{name}/aliases/{alias}/predict",
+            post(routes::predict::by_alias),
+        )
+        .route(
+            "/v1/keys",
+            post(routes::admin::create_key).get(routes::admin::list_keys),
+        )
+        .route(
+            "/v1/keys/{name}",
+            axum::routing::delete(routes::admin::revoke_key),
+        )
         .route("/v1/audit", get(routes::admin::audit))
         .route("/v1/audit/verify", get(routes::admin::verify))
         .route("/openapi.json", get(openapi_json))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -165,8 +230,14 @@ pub fn router(state: AppState) -> Router {
         .merge(v1)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::body_limit_ext))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::outer))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::body_limit_ext,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::outer,
+        ))
         .with_state(state)
 }
 

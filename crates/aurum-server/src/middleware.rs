@@ -4,12 +4,12 @@
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
+use aurum_service::ServiceError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use aurum_service::ServiceError;
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
@@ -23,8 +23,11 @@ pub struct RequestId(pub String);
 
 fn sane_request_id(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
-    (!s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)))
-        .then(|| s.to_string())
+    (!s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)))
+    .then(|| s.to_string())
 }
 
 /// Outermost layer: request id, span, timeout, panic capture and request metrics.
@@ -47,7 +50,10 @@ pub async fn outer(State(state): State<AppState>, mut req: Request, next: Next) 
     let fut = AssertUnwindSafe(tokio::time::timeout(timeout, next.run(req))).catch_unwind();
     let mut resp = match fut.instrument(span.clone()).await {
         Ok(Ok(resp)) => resp,
-        Ok(Err(_elapsed)) => ApiError(ServiceError::Timeout { ms: timeout.as_millis() as u64 }).into_response(),
+        Ok(Err(_elapsed)) => ApiError(ServiceError::Timeout {
+            ms: timeout.as_millis() as u64,
+        })
+        .into_response(),
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
@@ -91,7 +97,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
 /// Reads the body within the configured limit.
 pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    let limit = req.extensions().get::<BodyLimit>().map(|l| l.0).unwrap_or(usize::MAX);
+    let limit = req
+        .extensions()
+        .get::<BodyLimit>()
+        .map(|l| l.0)
+        .unwrap_or(usize::MAX);
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError(ServiceError::PayloadTooLarge { limit })
@@ -107,10 +117,18 @@ pub struct BodyLimit(pub usize);
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(ApiError::invalid("malformed_json", None, "request body is empty; expected a JSON object"));
+        return Err(ApiError::invalid(
+            "malformed_json",
+            None,
+            "request body is empty; expected a JSON object",
+        ));
     }
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::invalid("malformed_json", None, format!("request body is not valid JSON: {e}"))
+        ApiError::invalid(
+            "malformed_json",
+            None,
+            format!("request body is not valid JSON: {e}"),
+        )
     })?;
     serde_json::from_value(value).map_err(|e| {
         let msg = e.to_string();
@@ -119,13 +137,26 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             .nth(1)
             .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"))
             .map(String::from);
-        let code = if msg.starts_with("unknown field") { "unknown_field" } else { "invalid_field" };
-        ApiError(ServiceError::Invalid { code, field, message: format!("invalid request: {msg}") })
+        let code = if msg.starts_with("unknown field") {
+            "unknown_field"
+        } else {
+            "invalid_field"
+        };
+        ApiError(ServiceError::Invalid {
+            code,
+            field,
+            message: format!("invalid request: {msg}"),
+        })
     })
 }
 
 /// Adds the body limit to the request extensions.
-pub async fn body_limit_ext(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    req.extensions_mut().insert(BodyLimit(state.platform.config().server.body_limit_bytes));
+pub async fn body_limit_ext(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    req.extensions_mut()
+        .insert(BodyLimit(state.platform.config().server.body_limit_bytes));
     next.run(req).await
 }

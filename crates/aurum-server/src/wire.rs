@@ -19,7 +19,13 @@ pub struct FieldOut {
 }
 
 pub fn schema_out(s: &Schema) -> Vec<FieldOut> {
-    s.fields.iter().map(|f| FieldOut { name: f.name.clone(), ty: f.ty.as_str().to_string() }).collect()
+    s.fields
+        .iter()
+        .map(|f| FieldOut {
+            name: f.name.clone(),
+            ty: f.ty.as_str().to_string(),
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -57,7 +63,8 @@ impl DatasetOut {
             created_by: r.created_by.clone(),
             created: None,
             schema: schema_out(&schema),
-            profile: with_profile.then(|| serde_json::from_str(&r.profile_json).unwrap_or_default()),
+            profile: with_profile
+                .then(|| serde_json::from_str(&r.profile_json).unwrap_or_default()),
         }
     }
 }
@@ -191,7 +198,12 @@ impl VersionOut {
             model: v.model.clone(),
             version: v.version,
             kind: v.kind.as_str().to_string(),
-            status: if v.is_archived() { "archived" } else { "active" }.to_string(),
+            status: if v.is_archived() {
+                "archived"
+            } else {
+                "active"
+            }
+            .to_string(),
             created_at: v.created_at.to_rfc3339(),
             created_by: v.created_by.clone(),
             metrics: serde_json::from_str(&v.metrics_json).unwrap_or_default(),
@@ -204,7 +216,11 @@ impl VersionOut {
                 job_id: v.job_id.clone(),
                 artifact_sha256: v.artifact_sha256.clone(),
             },
-            aliases: aliases.iter().filter(|(_, n)| *n == v.version).map(|(a, _)| a.clone()).collect(),
+            aliases: aliases
+                .iter()
+                .filter(|(_, n)| *n == v.version)
+                .map(|(a, _)| a.clone())
+                .collect(),
             input_schema: None,
         }
     }

@@ -91,10 +91,22 @@ impl Default for Config {
                 unknown_fields: UnknownFields::Reject,
                 max_batch_records: 10_000,
             },
-            training: TrainingConfig { test_fraction: 0.3, seed: 42, max_concurrent_jobs: 1 },
-            audit: AuditConfig { fields_in_clear: Vec::new() },
-            log: LogConfig { format: "text".into(), level: "info".into() },
-            registry: RegistryConfig { backend: "sqlite".into(), database_url: None },
+            training: TrainingConfig {
+                test_fraction: 0.3,
+                seed: 42,
+                max_concurrent_jobs: 1,
+            },
+            audit: AuditConfig {
+                fields_in_clear: Vec::new(),
+            },
+            log: LogConfig {
+                format: "text".into(),
+                level: "info".into(),
+            },
+            registry: RegistryConfig {
+                backend: "sqlite".into(),
+                database_url: None,
+            },
         }
     }
 }
@@ -158,7 +170,10 @@ pub struct RegistryLayer {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
@@ -176,7 +191,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("AURUM_MAX_BATCH_RECORDS", "server.max_batch_records"),
     ("AURUM_TRAINING_TEST_FRACTION", "training.test_fraction"),
     ("AURUM_TRAINING_SEED", "training.seed"),
-    ("AURUM_TRAINING_MAX_CONCURRENT_JOBS", "training.max_concurrent_jobs"),
+    (
+        "AURUM_TRAINING_MAX_CONCURRENT_JOBS",
+        "training.max_concurrent_jobs",
+    ),
     ("AURUM_AUDIT_FIELDS_IN_CLEAR", "audit.fields_in_clear"),
     ("AURUM_LOG_FORMAT", "log.format"),
     ("AURUM_LOG", "log.level"),
@@ -187,16 +205,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
 impl ConfigLayer {
     /// Parses a TOML config file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
     }
 
     /// Reads the `AURUM_*` variables from `vars` (pass `std::env::vars()`).
     pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
-        let vars: BTreeMap<String, String> =
-            vars.into_iter().filter(|(k, _)| k.starts_with("AURUM_")).collect();
+        let vars: BTreeMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("AURUM_"))
+            .collect();
         let mut problems = Vec::new();
         let mut num = |key: &str| -> Option<u64> {
             let v = vars.get(key)?;
@@ -222,17 +246,27 @@ impl ConfigLayer {
         if let Some(v) = vars.get("AURUM_TRAINING_TEST_FRACTION") {
             match v.trim().parse::<f64>() {
                 Ok(x) => layer.training.test_fraction = Some(x),
-                Err(_) => problems.push(format!("AURUM_TRAINING_TEST_FRACTION={v:?} is not a number")),
+                Err(_) => problems.push(format!(
+                    "AURUM_TRAINING_TEST_FRACTION={v:?} is not a number"
+                )),
             }
         }
         layer.audit.fields_in_clear = vars.get("AURUM_AUDIT_FIELDS_IN_CLEAR").map(|v| {
-            v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
         });
         layer.log.format = vars.get("AURUM_LOG_FORMAT").cloned();
         layer.log.level = vars.get("AURUM_LOG").cloned();
         layer.registry.backend = vars.get("AURUM_REGISTRY_BACKEND").cloned();
         layer.registry.database_url = vars.get("AURUM_DATABASE_URL").cloned();
-        if problems.is_empty() { Ok(layer) } else { Err(ConfigError::Invalid(problems)) }
+        if problems.is_empty() {
+            Ok(layer)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
     }
 }
 
@@ -246,7 +280,9 @@ impl Config {
         if let Some(v) = s.listen {
             match v.parse() {
                 Ok(addr) => self.server.listen = addr,
-                Err(_) => problems.push(format!("server.listen: `{v}` is not an address like 127.0.0.1:8080")),
+                Err(_) => problems.push(format!(
+                    "server.listen: `{v}` is not an address like 127.0.0.1:8080"
+                )),
             }
         }
         if let Some(v) = s.body_limit_bytes {
@@ -265,7 +301,9 @@ impl Config {
             match v.as_str() {
                 "reject" => self.server.unknown_fields = UnknownFields::Reject,
                 "ignore" => self.server.unknown_fields = UnknownFields::Ignore,
-                _ => problems.push(format!("server.unknown_fields: `{v}` must be `reject` or `ignore`")),
+                _ => problems.push(format!(
+                    "server.unknown_fields: `{v}` must be `reject` or `ignore`"
+                )),
             }
         }
         let t = layer.training;
@@ -316,7 +354,10 @@ impl Config {
             problems.push("training.max_concurrent_jobs must be at least 1".into());
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
-            problems.push(format!("log.format must be `text` or `json`, got `{}`", self.log.format));
+            problems.push(format!(
+                "log.format must be `text` or `json`, got `{}`",
+                self.log.format
+            ));
         }
         if self.registry.backend != "sqlite" {
             problems.push(format!(
@@ -324,7 +365,11 @@ impl Config {
                 self.registry.backend
             ));
         }
-        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
     }
 
     /// Builds the effective configuration from its layers, lowest priority first.
@@ -353,7 +398,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -363,7 +411,10 @@ mod tests {
         )
         .unwrap();
         let env = ConfigLayer::from_env(env(&[("AURUM_LISTEN", "127.0.0.1:9100")])).unwrap();
-        let flags = ConfigLayer { data_dir: Some("/from-flag".into()), ..Default::default() };
+        let flags = ConfigLayer {
+            data_dir: Some("/from-flag".into()),
+            ..Default::default()
+        };
         let c = Config::from_layers(vec![file, env, flags]).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/from-flag"));
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:9100");
@@ -387,8 +438,9 @@ mod tests {
 
     #[test]
     fn secrets_redacted_and_unknown_file_keys_rejected() {
-        let env = ConfigLayer::from_env(env(&[("AURUM_DATABASE_URL", "postgres://u:hunter2@h/db")]))
-            .unwrap();
+        let env =
+            ConfigLayer::from_env(env(&[("AURUM_DATABASE_URL", "postgres://u:hunter2@h/db")]))
+                .unwrap();
         let c = Config::from_layers(vec![env]);
         // sqlite backend with a URL is fine; the URL must never be shown.
         let shown = c.unwrap().to_redacted_toml();

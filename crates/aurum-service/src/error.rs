@@ -36,15 +36,26 @@ pub enum ErrorClass {
 pub enum ServiceError {
     /// A request that fails validation; `field` names the offending field when there is one.
     #[error("{message}")]
-    Invalid { code: &'static str, field: Option<String>, message: String },
+    Invalid {
+        code: &'static str,
+        field: Option<String>,
+        message: String,
+    },
     #[error("{resource} `{name}` not found")]
-    NotFound { resource: &'static str, name: String },
+    NotFound {
+        resource: &'static str,
+        name: String,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     Unauthenticated(String),
     #[error("this operation needs the {needed} role; the key `{key}` has the {role} role")]
-    Forbidden { key: String, role: &'static str, needed: &'static str },
+    Forbidden {
+        key: String,
+        role: &'static str,
+        needed: &'static str,
+    },
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the request did not finish within {ms} ms")]
@@ -65,7 +76,11 @@ pub enum ServiceError {
 
 impl ServiceError {
     pub fn invalid(code: &'static str, field: Option<&str>, message: impl Into<String>) -> Self {
-        ServiceError::Invalid { code, field: field.map(String::from), message: message.into() }
+        ServiceError::Invalid {
+            code,
+            field: field.map(String::from),
+            message: message.into(),
+        }
     }
 
     pub fn class(&self) -> ErrorClass {
@@ -79,10 +94,18 @@ impl ServiceError {
             ServiceError::Timeout { .. } => ErrorClass::Timeout,
             ServiceError::Unavailable(_) => ErrorClass::Unavailable,
             ServiceError::Data(e) => {
-                if e.is_user_error() { ErrorClass::BadRequest } else { ErrorClass::Internal }
+                if e.is_user_error() {
+                    ErrorClass::BadRequest
+                } else {
+                    ErrorClass::Internal
+                }
             }
             ServiceError::Model(e) => {
-                if e.is_user_error() { ErrorClass::BadRequest } else { ErrorClass::Internal }
+                if e.is_user_error() {
+                    ErrorClass::BadRequest
+                } else {
+                    ErrorClass::Internal
+                }
             }
             ServiceError::Registry(e) => registry_class(e),
             ServiceError::Audit(_) => ErrorClass::Internal,
@@ -146,7 +169,9 @@ fn registry_class(e: &RegistryError) -> ErrorClass {
         RegistryError::Conflict(_)
         | RegistryError::InvalidTransition { .. }
         | RegistryError::ArchivedVersion { .. } => ErrorClass::Conflict,
-        RegistryError::InvalidName { .. } | RegistryError::InvalidInput(_) => ErrorClass::BadRequest,
+        RegistryError::InvalidName { .. } | RegistryError::InvalidInput(_) => {
+            ErrorClass::BadRequest
+        }
         RegistryError::InvalidArtifactKey { .. }
         | RegistryError::ArtifactCorrupt { .. }
         | RegistryError::CorruptRecord(_)

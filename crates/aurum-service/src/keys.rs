@@ -46,7 +46,11 @@ impl KeyCache {
     fn get(&self, digest: &str) -> Option<Option<Principal>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let (principal, at) = entries.get(digest)?;
-        let ttl = if principal.is_some() { KEY_CACHE_TTL } else { NEGATIVE_TTL };
+        let ttl = if principal.is_some() {
+            KEY_CACHE_TTL
+        } else {
+            NEGATIVE_TTL
+        };
         (at.elapsed() < ttl).then(|| principal.clone())
     }
 
@@ -54,7 +58,12 @@ impl KeyCache {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= MAX_CACHE_ENTRIES {
             entries.retain(|_, (p, at)| {
-                at.elapsed() < if p.is_some() { KEY_CACHE_TTL } else { NEGATIVE_TTL }
+                at.elapsed()
+                    < if p.is_some() {
+                        KEY_CACHE_TTL
+                    } else {
+                        NEGATIVE_TTL
+                    }
             });
             if entries.len() >= MAX_CACHE_ENTRIES {
                 entries.clear();
@@ -64,12 +73,19 @@ impl KeyCache {
     }
 
     fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 
 fn principal(record: &KeyRecord) -> Principal {
-    Principal { key_id: record.id.clone(), name: record.name.clone(), role: record.role }
+    Principal {
+        key_id: record.id.clone(),
+        name: record.name.clone(),
+        role: record.role,
+    }
 }
 
 impl Platform {
@@ -96,7 +112,8 @@ impl Platform {
         name: &str,
         role: Role,
     ) -> Result<(KeyRecord, String), ServiceError> {
-        validate_name(name).map_err(|e| ServiceError::invalid("invalid_name", Some("name"), e.to_string()))?;
+        validate_name(name)
+            .map_err(|e| ServiceError::invalid("invalid_name", Some("name"), e.to_string()))?;
         let (record, plaintext) = self.inner.meta.create_key(name, role).await?;
         self.audit(
             ctx,
@@ -114,7 +131,11 @@ impl Platform {
     }
 
     /// Revokes a key by name or id; it stops working in this process at once.
-    pub async fn revoke_key(&self, ctx: &CallContext, name_or_id: &str) -> Result<KeyRecord, ServiceError> {
+    pub async fn revoke_key(
+        &self,
+        ctx: &CallContext,
+        name_or_id: &str,
+    ) -> Result<KeyRecord, ServiceError> {
         let record = self.inner.meta.revoke_key(name_or_id).await?;
         self.inner.keys.clear();
         self.audit(
@@ -141,7 +162,9 @@ impl Platform {
             n += 1;
             name = format!("admin-{n}");
         }
-        let (_, plaintext) = self.create_key(&CallContext::cli(), &name, Role::Admin).await?;
+        let (_, plaintext) = self
+            .create_key(&CallContext::cli(), &name, Role::Admin)
+            .await?;
         let path = self.data_dir().join("admin.key");
         write_secret_file(&path, &plaintext)
             .map_err(|e| ServiceError::Internal(format!("cannot write {}: {e}", path.display())))?;

@@ -27,11 +27,13 @@ pub use training::TrainRequest;
 /// depend on the lower crates directly.
 pub mod types {
     pub use aurum_core::{
-        ColumnType, Contribution, Explanation, Field, ModelKind, Params, Schema, SchemaError, UnknownModelKind, Value,
+        ColumnType, Contribution, Explanation, Field, ModelKind, Params, Schema, SchemaError,
+        UnknownModelKind, Value,
     };
     pub use aurum_data::{ColumnProfile, ColumnWarning, DatasetProfile};
     pub use aurum_registry::audit::{AuditQuery, AuditRecord, VerifyReport};
     pub use aurum_registry::{
-        AliasHistoryRecord, DatasetRecord, JobRecord, JobState, KeyRecord, ModelRecord, VersionRecord,
+        AliasHistoryRecord, DatasetRecord, JobRecord, JobState, KeyRecord, ModelRecord,
+        VersionRecord,
     };
 }

@@ -34,13 +34,22 @@ pub struct ModelRef {
 
 impl ModelRef {
     pub fn champion(name: &str) -> Self {
-        ModelRef { name: name.into(), selector: Selector::Alias("champion".into()) }
+        ModelRef {
+            name: name.into(),
+            selector: Selector::Alias("champion".into()),
+        }
     }
     pub fn version(name: &str, v: u32) -> Self {
-        ModelRef { name: name.into(), selector: Selector::Version(v) }
+        ModelRef {
+            name: name.into(),
+            selector: Selector::Version(v),
+        }
     }
     pub fn alias(name: &str, alias: &str) -> Self {
-        ModelRef { name: name.into(), selector: Selector::Alias(alias.into()) }
+        ModelRef {
+            name: name.into(),
+            selector: Selector::Alias(alias.into()),
+        }
     }
 }
 
@@ -83,7 +92,11 @@ impl Platform {
         Ok(self.inner.meta.list_versions(name).await?)
     }
 
-    pub async fn get_version(&self, name: &str, version: u32) -> Result<VersionRecord, ServiceError> {
+    pub async fn get_version(
+        &self,
+        name: &str,
+        version: u32,
+    ) -> Result<VersionRecord, ServiceError> {
         Ok(self.inner.meta.get_version(name, version).await?)
     }
 
@@ -134,18 +147,33 @@ impl Platform {
     }
 
     /// Loads (or returns the cached) version, checking the artifact's SHA-256 first.
-    pub(crate) async fn load_version(&self, name: &str, version: u32) -> Result<Arc<LoadedModel>, ServiceError> {
+    pub(crate) async fn load_version(
+        &self,
+        name: &str,
+        version: u32,
+    ) -> Result<Arc<LoadedModel>, ServiceError> {
         let key = (name.to_string(), version);
-        if let Some(m) = self.inner.models.versions.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(m) = self
+            .inner
+            .models
+            .versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return Ok(m.clone());
         }
         let record = self.get_version(name, version).await?;
-        let bytes =
-            get_verified(self.inner.artifacts.as_ref(), &record.artifact_key, &record.artifact_sha256)
-                .await?;
-        let (manifest, model) = tokio::task::spawn_blocking(move || aurum_models::decode_artifact(&bytes))
-            .await
-            .map_err(join_error)??;
+        let bytes = get_verified(
+            self.inner.artifacts.as_ref(),
+            &record.artifact_key,
+            &record.artifact_sha256,
+        )
+        .await?;
+        let (manifest, model) =
+            tokio::task::spawn_blocking(move || aurum_models::decode_artifact(&bytes))
+                .await
+                .map_err(join_error)??;
         let feature_index = model
             .input_schema()
             .fields
@@ -162,7 +190,12 @@ impl Platform {
         });
         tracing::info!(model = name, version, "model version loaded");
         metrics::counter!("aurum_model_loads_total").increment(1);
-        let mut versions = self.inner.models.versions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut versions = self
+            .inner
+            .models
+            .versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         Ok(versions.entry(key).or_insert(loaded).clone())
     }
 
@@ -175,7 +208,8 @@ impl Platform {
         alias: &str,
         version: u32,
     ) -> Result<Option<u32>, ServiceError> {
-        validate_name(alias).map_err(|e| ServiceError::invalid("invalid_name", Some("alias"), e.to_string()))?;
+        validate_name(alias)
+            .map_err(|e| ServiceError::invalid("invalid_name", Some("alias"), e.to_string()))?;
         let record = self.get_version(name, version).await?;
         if record.is_archived() {
             return Err(ServiceError::Conflict(format!(
@@ -184,7 +218,11 @@ impl Platform {
         }
         let loaded = self.load_version(name, version).await?;
         let _guard = self.inner.models.publish.lock().await;
-        let moved = self.inner.meta.set_alias(name, alias, version, &ctx.actor).await?;
+        let moved = self
+            .inner
+            .meta
+            .set_alias(name, alias, version, &ctx.actor)
+            .await?;
         self.publish_alias(name, alias, loaded);
         metrics::counter!("aurum_alias_moves_total").increment(1);
         self.audit(
@@ -198,7 +236,12 @@ impl Platform {
         Ok(moved.from)
     }
 
-    pub async fn archive_version(&self, ctx: &CallContext, name: &str, version: u32) -> Result<(), ServiceError> {
+    pub async fn archive_version(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        version: u32,
+    ) -> Result<(), ServiceError> {
         self.get_version(name, version).await?;
         let aliases = self.list_aliases(name).await?;
         if let Some((alias, _)) = aliases.iter().find(|(_, v)| *v == version) {
@@ -207,7 +250,13 @@ impl Platform {
             )));
         }
         self.inner.meta.archive_version(name, version).await?;
-        self.audit(ctx, "model.archive", Some((name, Some(version))), serde_json::json!({})).await?;
+        self.audit(
+            ctx,
+            "model.archive",
+            Some((name, Some(version))),
+            serde_json::json!({}),
+        )
+        .await?;
         Ok(())
     }
 

@@ -8,8 +8,8 @@ use aurum_core::{ColumnType, Schema, Table, sha256_hex, validate_name};
 use aurum_data::{DatasetProfile, Format, ReadOptions};
 use aurum_registry::audit::{AuditEntry, AuditLog};
 use aurum_registry::{
-    ArtifactStore, DatasetRecord, LocalArtifactStore, MetadataStore, NewDataset, RegistryError, SqliteStore,
-    get_verified,
+    ArtifactStore, DatasetRecord, LocalArtifactStore, MetadataStore, NewDataset, RegistryError,
+    SqliteStore, get_verified,
 };
 use tokio::sync::Semaphore;
 
@@ -28,7 +28,10 @@ pub struct CallContext {
 
 impl CallContext {
     pub fn cli() -> Self {
-        CallContext { actor: "cli".into(), request_id: None }
+        CallContext {
+            actor: "cli".into(),
+            request_id: None,
+        }
     }
 }
 
@@ -59,7 +62,9 @@ pub(crate) struct Inner {
 
 impl std::fmt::Debug for Platform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Platform").field("data_dir", &self.inner.config.data_dir).finish()
+        f.debug_struct("Platform")
+            .field("data_dir", &self.inner.config.data_dir)
+            .finish()
     }
 }
 
@@ -76,7 +81,10 @@ impl Platform {
         let audit = AuditLog::open(&dir.join("audit.db")).await?;
         let interrupted = meta.fail_interrupted_jobs().await?;
         if interrupted > 0 {
-            tracing::warn!(jobs = interrupted, "marked jobs interrupted by a previous stop as failed");
+            tracing::warn!(
+                jobs = interrupted,
+                "marked jobs interrupted by a previous stop as failed"
+            );
         }
         let slots = config.training.max_concurrent_jobs.max(1);
         Ok(Platform {
@@ -139,7 +147,8 @@ impl Platform {
         bytes: Vec<u8>,
         overrides: BTreeMap<String, ColumnType>,
     ) -> Result<DatasetImport, ServiceError> {
-        validate_name(name).map_err(|e| ServiceError::invalid("invalid_name", Some("name"), e.to_string()))?;
+        validate_name(name)
+            .map_err(|e| ServiceError::invalid("invalid_name", Some("name"), e.to_string()))?;
         let sha = sha256_hex(&bytes);
         let existing = match self.inner.meta.get_dataset(name).await {
             Ok(record) => Some(record),
@@ -148,7 +157,10 @@ impl Platform {
         };
         if let Some(existing) = existing {
             if existing.sha256 == sha {
-                return Ok(DatasetImport { record: existing, created: false });
+                return Ok(DatasetImport {
+                    record: existing,
+                    created: false,
+                });
             }
             return Err(ServiceError::Conflict(format!(
                 "dataset `{name}` already exists with different content (sha256 {}); datasets are \
@@ -158,7 +170,10 @@ impl Platform {
         }
         let format = Format::detect(&bytes);
         let (table, profile, bytes) = tokio::task::spawn_blocking(move || {
-            let opts = ReadOptions { overrides, ..ReadOptions::default() };
+            let opts = ReadOptions {
+                overrides,
+                ..ReadOptions::default()
+            };
             let table = aurum_data::read_auto(&bytes, &opts)?;
             let profile = aurum_data::profile(&table);
             Ok::<_, ServiceError>((table, profile, bytes))
@@ -200,9 +215,13 @@ impl Platform {
         Ok(DatasetImport { record, created })
     }
 
-    pub async fn get_dataset(&self, name: &str) -> Result<(DatasetRecord, DatasetProfile), ServiceError> {
+    pub async fn get_dataset(
+        &self,
+        name: &str,
+    ) -> Result<(DatasetRecord, DatasetProfile), ServiceError> {
         let record = self.dataset_record(name).await?;
-        let profile: DatasetProfile = serde_json::from_str(&record.profile_json).map_err(internal)?;
+        let profile: DatasetProfile =
+            serde_json::from_str(&record.profile_json).map_err(internal)?;
         Ok((record, profile))
     }
 
@@ -220,7 +239,10 @@ impl Platform {
         let bytes = get_verified(self.inner.artifacts.as_ref(), &key, &record.sha256).await?;
         let schema: Schema = serde_json::from_str(&record.schema_json).map_err(internal)?;
         tokio::task::spawn_blocking(move || {
-            let opts = ReadOptions { schema: Some(schema), ..ReadOptions::default() };
+            let opts = ReadOptions {
+                schema: Some(schema),
+                ..ReadOptions::default()
+            };
             Ok(aurum_data::read_auto(&bytes, &opts)?)
         })
         .await

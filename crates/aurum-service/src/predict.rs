@@ -45,12 +45,25 @@ pub struct PredictOutput {
     pub audit_seq: u64,
 }
 
-fn score(model: &LoadedModel, rows: &[Vec<Value>], explain: bool) -> Result<Vec<RecordOutput>, ServiceError> {
+fn score(
+    model: &LoadedModel,
+    rows: &[Vec<Value>],
+    explain: bool,
+) -> Result<Vec<RecordOutput>, ServiceError> {
     let preds = model.model.predict(rows)?;
     let mut out = Vec::with_capacity(preds.len());
     for (p, row) in preds.into_iter().zip(rows) {
-        let explanation = if explain { Some(model.model.explain(row)?) } else { None };
-        out.push(RecordOutput { probability: p.probability, label: p.label, positive: p.positive, explanation });
+        let explanation = if explain {
+            Some(model.model.explain(row)?)
+        } else {
+            None
+        };
+        out.push(RecordOutput {
+            probability: p.probability,
+            label: p.label,
+            positive: p.positive,
+            explanation,
+        });
     }
     Ok(out)
 }
@@ -70,7 +83,11 @@ impl Platform {
     ) -> Result<PredictOutput, ServiceError> {
         let started = opts.started.unwrap_or_else(Instant::now);
         if rows.is_empty() {
-            return Err(ServiceError::invalid("empty_batch", Some("records"), "no records to score"));
+            return Err(ServiceError::invalid(
+                "empty_batch",
+                Some("records"),
+                "no records to score",
+            ));
         }
         let n = rows.len();
         let records = if n <= INLINE_ROWS {
@@ -78,7 +95,9 @@ impl Platform {
         } else {
             let m = model.clone();
             let explain = opts.explain;
-            tokio::task::spawn_blocking(move || score(&m, &rows, explain)).await.map_err(join_error)??
+            tokio::task::spawn_blocking(move || score(&m, &rows, explain))
+                .await
+                .map_err(join_error)??
         };
         let latency_us = started.elapsed().as_micros() as u64;
         let outputs: Vec<serde_json::Value> = records
@@ -94,7 +113,9 @@ impl Platform {
         let clear = &self.inner.config.audit.fields_in_clear;
         if !clear.is_empty() {
             let masked: Vec<serde_json::Value> = match input {
-                serde_json::Value::Array(items) => items.iter().map(|i| mask_fields(i, clear)).collect(),
+                serde_json::Value::Array(items) => {
+                    items.iter().map(|i| mask_fields(i, clear)).collect()
+                }
                 other => vec![mask_fields(other, clear)],
             };
             details["inputs_in_clear"] = serde_json::Value::Array(masked);
@@ -109,7 +130,8 @@ impl Platform {
             details,
         };
         let record = self.inner.audit.append(entry).await?;
-        metrics::counter!("aurum_predictions_total", "model" => model.name.clone()).increment(n as u64);
+        metrics::counter!("aurum_predictions_total", "model" => model.name.clone())
+            .increment(n as u64);
         metrics::histogram!("aurum_predict_batch_rows").record(n as f64);
         Ok(PredictOutput {
             model: model.name.clone(),
@@ -122,8 +144,15 @@ impl Platform {
 
     // ----- audit reads -----
 
-    pub async fn audit_tail(&self, n: usize) -> Result<Vec<aurum_registry::audit::AuditRecord>, ServiceError> {
-        Ok(self.inner.audit.tail(n.min(u32::MAX as usize) as u32).await?)
+    pub async fn audit_tail(
+        &self,
+        n: usize,
+    ) -> Result<Vec<aurum_registry::audit::AuditRecord>, ServiceError> {
+        Ok(self
+            .inner
+            .audit
+            .tail(n.min(u32::MAX as usize) as u32)
+            .await?)
     }
 
     pub async fn audit_list(

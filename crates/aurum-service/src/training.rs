@@ -40,13 +40,23 @@ pub(crate) struct JobControl {
 
 impl JobControl {
     fn insert(&self, id: &str, token: CancelToken) {
-        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), token);
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), token);
     }
     fn remove(&self, id: &str) {
-        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
     fn get(&self, id: &str) -> Option<CancelToken> {
-        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
     }
 }
 
@@ -59,17 +69,25 @@ struct JobProgress {
 
 impl JobProgress {
     fn new(observer: Option<Arc<dyn Progress>>) -> Self {
-        JobProgress { fraction_bits: AtomicU64::new(0f64.to_bits()), stage: Mutex::new("queued".into()), observer }
+        JobProgress {
+            fraction_bits: AtomicU64::new(0f64.to_bits()),
+            stage: Mutex::new("queued".into()),
+            observer,
+        }
     }
     fn snapshot(&self) -> (f64, String) {
         let f = f64::from_bits(self.fraction_bits.load(Ordering::Relaxed));
-        (f, self.stage.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        (
+            f,
+            self.stage.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        )
     }
 }
 
 impl Progress for JobProgress {
     fn report(&self, stage: &str, fraction: f64) {
-        self.fraction_bits.store(fraction.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+        self.fraction_bits
+            .store(fraction.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
         let mut s = self.stage.lock().unwrap_or_else(|p| p.into_inner());
         if s.as_str() != stage {
             *s = stage.to_string();
@@ -100,9 +118,11 @@ struct Fitted {
 
 impl Platform {
     async fn prepare(&self, req: TrainRequest) -> Result<Prepared, ServiceError> {
-        validate_name(&req.model).map_err(|e| ServiceError::invalid("invalid_name", Some("model"), e.to_string()))?;
+        validate_name(&req.model)
+            .map_err(|e| ServiceError::invalid("invalid_name", Some("model"), e.to_string()))?;
         if let Some(a) = &req.alias {
-            validate_name(a).map_err(|e| ServiceError::invalid("invalid_name", Some("alias"), e.to_string()))?;
+            validate_name(a)
+                .map_err(|e| ServiceError::invalid("invalid_name", Some("alias"), e.to_string()))?;
         }
         let family = aurum_models::family(req.kind);
         let canonical_params = family.validate_params(&req.params)?;
@@ -117,11 +137,21 @@ impl Platform {
         })
         .await
         .map_err(join_error)??;
-        Ok(Prepared { req, table, target, dataset_sha256: record.sha256, canonical_params })
+        Ok(Prepared {
+            req,
+            table,
+            target,
+            dataset_sha256: record.sha256,
+            canonical_params,
+        })
     }
 
     /// Validates and queues a training job; it runs in the background.
-    pub async fn submit_training(&self, ctx: &CallContext, req: TrainRequest) -> Result<JobRecord, ServiceError> {
+    pub async fn submit_training(
+        &self,
+        ctx: &CallContext,
+        req: TrainRequest,
+    ) -> Result<JobRecord, ServiceError> {
         let prepared = self.prepare(req).await?;
         let job = self.create_job_row(ctx, &prepared).await?;
         let this = self.clone();
@@ -149,11 +179,17 @@ impl Platform {
         let cancel = CancelToken::new();
         self.inner.jobs.insert(&job.id, cancel.clone());
         let progress = Arc::new(JobProgress::new(Some(observer)));
-        let version = self.execute(ctx, &job.id, prepared, progress, cancel).await?;
+        let version = self
+            .execute(ctx, &job.id, prepared, progress, cancel)
+            .await?;
         Ok((self.get_job(&job.id).await?, version))
     }
 
-    async fn create_job_row(&self, ctx: &CallContext, p: &Prepared) -> Result<JobRecord, ServiceError> {
+    async fn create_job_row(
+        &self,
+        ctx: &CallContext,
+        p: &Prepared,
+    ) -> Result<JobRecord, ServiceError> {
         let job = self
             .inner
             .meta
@@ -185,16 +221,29 @@ impl Platform {
         progress: Arc<JobProgress>,
         cancel: CancelToken,
     ) -> Result<VersionRecord, ServiceError> {
-        let result = self.execute_inner(ctx, id, prepared, progress, cancel.clone()).await;
+        let result = self
+            .execute_inner(ctx, id, prepared, progress, cancel.clone())
+            .await;
         self.inner.jobs.remove(id);
         let (state, error, version) = match &result {
             Ok(v) => (JobState::Succeeded, None, Some(v.version)),
-            Err(ServiceError::Model(e)) if e.code() == "cancelled" || cancel.is_cancelled() => {
-                (JobState::Cancelled, Some("cancelled by request".to_string()), None)
-            }
-            Err(e) => (JobState::Failed, Some(format!("{}: {}", e.code(), e.public_message())), None),
+            Err(ServiceError::Model(e)) if e.code() == "cancelled" || cancel.is_cancelled() => (
+                JobState::Cancelled,
+                Some("cancelled by request".to_string()),
+                None,
+            ),
+            Err(e) => (
+                JobState::Failed,
+                Some(format!("{}: {}", e.code(), e.public_message())),
+                None,
+            ),
         };
-        if let Err(e) = self.inner.meta.transition_job(id, state, error.clone(), version).await {
+        if let Err(e) = self
+            .inner
+            .meta
+            .transition_job(id, state, error.clone(), version)
+            .await
+        {
             tracing::error!(job = id, error = %e, "cannot record job outcome");
         }
         let details = serde_json::json!({"job_id": id, "state": state.as_str(), "error": error, "version": version});
@@ -202,8 +251,12 @@ impl Platform {
             tracing::error!(job = id, error = %e, "cannot audit job outcome");
         }
         match &result {
-            Ok(v) => tracing::info!(job = id, model = %v.model, version = v.version, "training job succeeded"),
-            Err(e) => tracing::warn!(job = id, code = e.code(), error = %e, "training job did not succeed"),
+            Ok(v) => {
+                tracing::info!(job = id, model = %v.model, version = v.version, "training job succeeded")
+            }
+            Err(e) => {
+                tracing::warn!(job = id, code = e.code(), error = %e, "training job did not succeed")
+            }
         }
         result
     }
@@ -216,11 +269,20 @@ impl Platform {
         progress: Arc<JobProgress>,
         cancel: CancelToken,
     ) -> Result<VersionRecord, ServiceError> {
-        let _slot = self.inner.job_slots.clone().acquire_owned().await.map_err(internal)?;
+        let _slot = self
+            .inner
+            .job_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(internal)?;
         if cancel.is_cancelled() {
             return Err(ServiceError::Model(aurum_models::ModelError::Cancelled));
         }
-        self.inner.meta.transition_job(id, JobState::Running, None, None).await?;
+        self.inner
+            .meta
+            .transition_job(id, JobState::Running, None, None)
+            .await?;
         // Persist progress about once a second while the fit runs.
         let persister = {
             let meta = self.inner.meta.clone();
@@ -242,9 +304,11 @@ impl Platform {
         let cfg = self.inner.config.training.clone();
         let dataset_sha = prepared.dataset_sha256.clone();
         let p = progress.clone();
-        let fitted = tokio::task::spawn_blocking(move || fit_and_evaluate(prepared, &cfg, p.as_ref(), &cancel))
-            .await
-            .map_err(join_error);
+        let fitted = tokio::task::spawn_blocking(move || {
+            fit_and_evaluate(prepared, &cfg, p.as_ref(), &cancel)
+        })
+        .await
+        .map_err(join_error);
         persister.abort();
         let fitted = fitted??;
         let (f, stage) = progress.snapshot();
@@ -280,7 +344,8 @@ impl Platform {
         )
         .await?;
         if let Some(alias) = &req.alias {
-            self.set_alias(ctx, &req.model, alias, version.version).await?;
+            self.set_alias(ctx, &req.model, alias, version.version)
+                .await?;
         }
         Ok(version)
     }
@@ -306,10 +371,24 @@ impl Platform {
             Some(token) => token.cancel(),
             None => {
                 // Not running in this process (e.g. another replica's): record the cancellation.
-                self.inner.meta.transition_job(id, JobState::Cancelled, Some("cancelled by request".into()), None).await?;
+                self.inner
+                    .meta
+                    .transition_job(
+                        id,
+                        JobState::Cancelled,
+                        Some("cancelled by request".into()),
+                        None,
+                    )
+                    .await?;
             }
         }
-        self.audit(ctx, "training.cancel", Some((&job.model, None)), serde_json::json!({"job_id": id})).await?;
+        self.audit(
+            ctx,
+            "training.cancel",
+            Some((&job.model, None)),
+            serde_json::json!({"job_id": id}),
+        )
+        .await?;
         self.get_job(id).await
     }
 }
@@ -327,12 +406,18 @@ fn fit_and_evaluate(
     let test_x = p.table.take(&split.test);
     let test_y = p.target.take(&split.test);
     let family = aurum_models::family(p.req.kind);
-    let ctx = FitContext { progress, cancel, seed: cfg.seed };
+    let ctx = FitContext {
+        progress,
+        cancel,
+        seed: cfg.seed,
+    };
     let model = family.fit(&train_x, &train_y, &p.req.params, &ctx)?;
     progress.report("evaluating", 0.95);
     let threshold = model.threshold();
     let proba = |t: &Table| -> Result<Vec<f64>, ServiceError> {
-        (0..t.n_rows()).map(|i| Ok(model.predict_proba_one(&t.row(i))?)).collect()
+        (0..t.n_rows())
+            .map(|i| Ok(model.predict_proba_one(&t.row(i))?))
+            .collect()
     };
     let test_p = proba(&test_x)?;
     let train_p = proba(&train_x)?;

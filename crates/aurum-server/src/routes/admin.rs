@@ -1,10 +1,10 @@
 //! `/v1/keys` (admin) and `/v1/audit` (admin, analyst).
 
+use aurum_service::Role;
+use aurum_service::types::AuditQuery;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use aurum_service::Role;
-use aurum_service::types::AuditQuery;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -18,13 +18,27 @@ use crate::wire::{AuditList, AuditOut, BrokenOut, KeyIn, KeyList, KeyOut, Verify
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = KeyIn,
     responses((status = 201, body = KeyOut), (status = 409, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn create_key(State(state): State<AppState>, caller: Caller, JsonBody(body): JsonBody<KeyIn>) -> ApiResult<(StatusCode, Json<KeyOut>)> {
+pub async fn create_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<KeyIn>,
+) -> ApiResult<(StatusCode, Json<KeyOut>)> {
     caller.require(Permission::ManageKeys)?;
     let role: Role = body.role.parse().map_err(|_| {
-        ApiError::invalid("invalid_field", Some("role"), format!("role `{}` must be admin, analyst or client", body.role))
+        ApiError::invalid(
+            "invalid_field",
+            Some("role"),
+            format!("role `{}` must be admin, analyst or client", body.role),
+        )
     })?;
-    let (record, plaintext) = state.platform.create_key(&caller.ctx(), &body.name, role).await?;
-    Ok((StatusCode::CREATED, Json(KeyOut::from_record(&record, Some(plaintext)))))
+    let (record, plaintext) = state
+        .platform
+        .create_key(&caller.ctx(), &body.name, role)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(KeyOut::from_record(&record, Some(plaintext))),
+    ))
 }
 
 /// List API keys (never their secrets).
@@ -33,14 +47,20 @@ pub async fn create_key(State(state): State<AppState>, caller: Caller, JsonBody(
 pub async fn list_keys(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<KeyList>> {
     caller.require(Permission::ManageKeys)?;
     let keys = state.platform.list_keys().await?;
-    Ok(Json(KeyList { keys: keys.iter().map(|k| KeyOut::from_record(k, None)).collect() }))
+    Ok(Json(KeyList {
+        keys: keys.iter().map(|k| KeyOut::from_record(k, None)).collect(),
+    }))
 }
 
 /// Revoke an API key by name or id.
 #[utoipa::path(delete, path = "/v1/keys/{name}", tag = "keys", params(("name" = String, Path)),
     responses((status = 200, body = KeyOut), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn revoke_key(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<KeyOut>> {
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<KeyOut>> {
     caller.require(Permission::ManageKeys)?;
     let record = state.platform.revoke_key(&caller.ctx(), &name).await?;
     Ok(Json(KeyOut::from_record(&record, None)))
@@ -63,7 +83,11 @@ pub struct AuditParams {
 /// Read audit records in sequence order.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditParams),
     responses((status = 200, body = AuditList)), security(("bearer" = [])))]
-pub async fn audit(State(state): State<AppState>, caller: Caller, Query(q): Query<AuditParams>) -> ApiResult<Json<AuditList>> {
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AuditParams>,
+) -> ApiResult<Json<AuditList>> {
     caller.require(Permission::ReadAudit)?;
     let records = match q.tail {
         Some(n) => state.platform.audit_tail(n.min(1000) as usize).await?,
@@ -79,7 +103,9 @@ pub async fn audit(State(state): State<AppState>, caller: Caller, Query(q): Quer
                 .await?
         }
     };
-    Ok(Json(AuditList { records: records.iter().map(AuditOut::from).collect() }))
+    Ok(Json(AuditList {
+        records: records.iter().map(AuditOut::from).collect(),
+    }))
 }
 
 /// Verify the whole audit hash chain; names the first broken record.
@@ -91,6 +117,9 @@ pub async fn verify(State(state): State<AppState>, caller: Caller) -> ApiResult<
     Ok(Json(VerifyOut {
         ok: r.ok,
         records_checked: r.records_checked,
-        first_broken: r.first_broken.map(|b| BrokenOut { seq: b.seq, reason: b.reason.to_string() }),
+        first_broken: r.first_broken.map(|b| BrokenOut {
+            seq: b.seq,
+            reason: b.reason.to_string(),
+        }),
     }))
 }

@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use aurum_service::types::ColumnType;
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::StatusCode;
-use aurum_service::types::ColumnType;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -26,12 +26,22 @@ pub struct ImportParams {
 
 fn parse_overrides(spec: Option<&str>) -> ApiResult<BTreeMap<String, ColumnType>> {
     let mut out = BTreeMap::new();
-    for pair in spec.unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for pair in spec
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let (col, ty) = pair.rsplit_once(':').ok_or_else(|| {
-            ApiError::invalid("invalid_field", Some("types"), format!("`{pair}` is not `column:type`"))
+            ApiError::invalid(
+                "invalid_field",
+                Some("types"),
+                format!("`{pair}` is not `column:type`"),
+            )
         })?;
-        let ty: ColumnType =
-            ty.parse().map_err(|e: aurum_service::types::SchemaError| ApiError::invalid("invalid_field", Some("types"), e.to_string()))?;
+        let ty: ColumnType = ty.parse().map_err(|e: aurum_service::types::SchemaError| {
+            ApiError::invalid("invalid_field", Some("types"), e.to_string())
+        })?;
         out.insert(col.to_string(), ty);
     }
     Ok(out)
@@ -77,7 +87,10 @@ pub async fn import(
             }
         })? {
             let part = field.name().unwrap_or("").to_string();
-            let data = field.bytes().await.map_err(|e| ApiError::invalid("invalid_multipart", Some(&part), e.body_text()))?;
+            let data = field
+                .bytes()
+                .await
+                .map_err(|e| ApiError::invalid("invalid_multipart", Some(&part), e.body_text()))?;
             match part.as_str() {
                 "file" => file = Some(data.to_vec()),
                 "name" => name = Some(String::from_utf8_lossy(&data).trim().to_string()),
@@ -91,18 +104,35 @@ pub async fn import(
                 }
             }
         }
-        file.ok_or_else(|| ApiError::invalid("missing_field", Some("file"), "multipart body has no `file` part"))?
+        file.ok_or_else(|| {
+            ApiError::invalid(
+                "missing_field",
+                Some("file"),
+                "multipart body has no `file` part",
+            )
+        })?
     } else {
         read_body(req, &state).await?.to_vec()
     };
     let name = name.ok_or_else(|| {
-        ApiError::invalid("missing_field", Some("name"), "the dataset needs a name: add `?name=NAME`")
+        ApiError::invalid(
+            "missing_field",
+            Some("name"),
+            "the dataset needs a name: add `?name=NAME`",
+        )
     })?;
     let overrides = parse_overrides(types.as_deref())?;
-    let import = state.platform.import_dataset(&caller.ctx(), &name, bytes, overrides).await?;
+    let import = state
+        .platform
+        .import_dataset(&caller.ctx(), &name, bytes, overrides)
+        .await?;
     let mut out = DatasetOut::from_record(&import.record, true);
     out.created = Some(import.created);
-    let status = if import.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if import.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(out)))
 }
 
@@ -112,14 +142,23 @@ pub async fn import(
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<DatasetList>> {
     caller.require(Permission::Datasets)?;
     let records = state.platform.list_datasets().await?;
-    Ok(Json(DatasetList { datasets: records.iter().map(|r| DatasetOut::from_record(r, false)).collect() }))
+    Ok(Json(DatasetList {
+        datasets: records
+            .iter()
+            .map(|r| DatasetOut::from_record(r, false))
+            .collect(),
+    }))
 }
 
 /// A dataset with its schema and column profile.
 #[utoipa::path(get, path = "/v1/datasets/{name}", tag = "datasets", params(("name" = String, Path)),
     responses((status = 200, body = DatasetOut), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<DatasetOut>> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<DatasetOut>> {
     caller.require(Permission::Datasets)?;
     let (record, _) = state.platform.get_dataset(&name).await?;
     Ok(Json(DatasetOut::from_record(&record, true)))

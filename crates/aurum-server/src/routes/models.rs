@@ -2,21 +2,28 @@
 
 use std::collections::BTreeMap;
 
+use aurum_service::types::ModelRecord;
 use axum::Json;
 use axum::extract::{Path, State};
-use aurum_service::types::ModelRecord;
 
 use crate::AppState;
 use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::middleware::JsonBody;
-use crate::wire::{AliasHistory, AliasIn, AliasMoveOut, AliasOut, ModelList, ModelOut, VersionList, VersionOut, schema_out};
+use crate::wire::{
+    AliasHistory, AliasIn, AliasMoveOut, AliasOut, ModelList, ModelOut, VersionList, VersionOut,
+    schema_out,
+};
 
 async fn model_out(state: &AppState, m: &ModelRecord, with_versions: bool) -> ApiResult<ModelOut> {
     let aliases = state.platform.list_aliases(&m.name).await?;
     let versions = if with_versions {
         let vs = state.platform.list_versions(&m.name).await?;
-        Some(vs.iter().map(|v| VersionOut::from_record(v, &aliases)).collect())
+        Some(
+            vs.iter()
+                .map(|v| VersionOut::from_record(v, &aliases))
+                .collect(),
+        )
     } else {
         None
     };
@@ -45,7 +52,11 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 #[utoipa::path(get, path = "/v1/models/{name}", tag = "models", params(("name" = String, Path)),
     responses((status = 200, body = ModelOut), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<ModelOut>> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ModelOut>> {
     caller.require(Permission::ReadModels)?;
     let m = state.platform.get_model(&name).await?;
     Ok(Json(model_out(&state, &m, true).await?))
@@ -55,11 +66,20 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(name): Path
 #[utoipa::path(get, path = "/v1/models/{name}/versions", tag = "models", params(("name" = String, Path)),
     responses((status = 200, body = VersionList), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn versions(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<VersionList>> {
+pub async fn versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<VersionList>> {
     caller.require(Permission::ReadModels)?;
     let aliases = state.platform.list_aliases(&name).await?;
     let vs = state.platform.list_versions(&name).await?;
-    Ok(Json(VersionList { versions: vs.iter().map(|v| VersionOut::from_record(v, &aliases)).collect() }))
+    Ok(Json(VersionList {
+        versions: vs
+            .iter()
+            .map(|v| VersionOut::from_record(v, &aliases))
+            .collect(),
+    }))
 }
 
 /// One version: metrics, lineage, aliases and input schema.
@@ -78,7 +98,10 @@ pub async fn version(
     let aliases = state.platform.list_aliases(&name).await?;
     let mut out = VersionOut::from_record(&record, &aliases);
     if !record.is_archived() {
-        let loaded = state.platform.resolve(&aurum_service::ModelRef::version(&name, version)).await?;
+        let loaded = state
+            .platform
+            .resolve(&aurum_service::ModelRef::version(&name, version))
+            .await?;
         out.input_schema = Some(schema_out(loaded.input_schema()));
     }
     Ok(Json(out))
@@ -86,7 +109,11 @@ pub async fn version(
 
 pub fn parse_version(s: &str) -> ApiResult<u32> {
     s.parse::<u32>().ok().filter(|v| *v > 0).ok_or_else(|| {
-        ApiError::invalid("invalid_version", Some("version"), format!("`{s}` is not a version number (1, 2, ...)"))
+        ApiError::invalid(
+            "invalid_version",
+            Some("version"),
+            format!("`{s}` is not a version number (1, 2, ...)"),
+        )
     })
 }
 
@@ -104,18 +131,33 @@ pub async fn set_alias(
     JsonBody(body): JsonBody<AliasIn>,
 ) -> ApiResult<Json<AliasOut>> {
     caller.require(Permission::ManageModels)?;
-    let previous = state.platform.set_alias(&caller.ctx(), &name, &alias, body.version).await?;
-    Ok(Json(AliasOut { model: name, alias, version: body.version, previous_version: previous }))
+    let previous = state
+        .platform
+        .set_alias(&caller.ctx(), &name, &alias, body.version)
+        .await?;
+    Ok(Json(AliasOut {
+        model: name,
+        alias,
+        version: body.version,
+        previous_version: previous,
+    }))
 }
 
 /// Every alias move of a model, oldest first.
 #[utoipa::path(get, path = "/v1/models/{name}/aliases", tag = "models", params(("name" = String, Path)),
     responses((status = 200, body = AliasHistory), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn alias_history(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> ApiResult<Json<AliasHistory>> {
+pub async fn alias_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<AliasHistory>> {
     caller.require(Permission::ReadModels)?;
     let history = state.platform.alias_history(&name).await?;
-    Ok(Json(AliasHistory { model: name, history: history.iter().map(AliasMoveOut::from).collect() }))
+    Ok(Json(AliasHistory {
+        model: name,
+        history: history.iter().map(AliasMoveOut::from).collect(),
+    }))
 }
 
 /// Archive a version (it keeps its record and artifact but cannot take an alias).
@@ -130,7 +172,10 @@ pub async fn archive(
 ) -> ApiResult<Json<VersionOut>> {
     caller.require(Permission::ManageModels)?;
     let version = parse_version(&version)?;
-    state.platform.archive_version(&caller.ctx(), &name, version).await?;
+    state
+        .platform
+        .archive_version(&caller.ctx(), &name, version)
+        .await?;
     let record = state.platform.get_version(&name, version).await?;
     Ok(Json(VersionOut::from_record(&record, &[])))
 }

@@ -5,10 +5,10 @@
 
 use std::time::Instant;
 
-use axum::Json;
-use axum::extract::{Path, Request, State};
 use aurum_service::types::{ColumnType, Value};
 use aurum_service::{LoadedModel, ModelRef, PredictOptions, UnknownFields};
+use axum::Json;
+use axum::extract::{Path, Request, State};
 
 use crate::AppState;
 use crate::auth::{Caller, Permission};
@@ -29,24 +29,37 @@ fn cell(ty: ColumnType, v: &serde_json::Value, path: &str) -> ApiResult<Value> {
     };
     Ok(match (ty, v) {
         (_, J::Null) => Value::Null,
-        (ColumnType::Float, J::Number(n)) => Value::Float(n.as_f64().ok_or_else(|| wrong("a number"))?),
+        (ColumnType::Float, J::Number(n)) => {
+            Value::Float(n.as_f64().ok_or_else(|| wrong("a number"))?)
+        }
         (ColumnType::Integer, J::Number(n)) => match n.as_i64() {
             Some(i) => Value::Integer(i),
             None => {
                 let f = n.as_f64().ok_or_else(|| wrong("an integer"))?;
-                if f.fract() == 0.0 && f.abs() < 9.0e15 { Value::Integer(f as i64) } else { return Err(wrong("an integer")) }
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    Value::Integer(f as i64)
+                } else {
+                    return Err(wrong("an integer"));
+                }
             }
         },
         (ColumnType::Float | ColumnType::Integer, J::String(s)) => {
             let t = s.trim().to_ascii_lowercase();
-            if matches!(t.as_str(), "nan" | "inf" | "+inf" | "-inf" | "infinity" | "+infinity" | "-infinity") {
+            if matches!(
+                t.as_str(),
+                "nan" | "inf" | "+inf" | "-inf" | "infinity" | "+infinity" | "-infinity"
+            ) {
                 return Err(ApiError::invalid(
                     "non_finite_number",
                     Some(path),
                     format!("`{path}` must be a finite number, got {s:?}"),
                 ));
             }
-            return Err(wrong(if ty == ColumnType::Float { "a number" } else { "an integer" }));
+            return Err(wrong(if ty == ColumnType::Float {
+                "a number"
+            } else {
+                "an integer"
+            }));
         }
         (ColumnType::Boolean, J::Bool(b)) => Value::Boolean(*b),
         (ColumnType::Boolean, J::String(s)) => match s.as_str() {
@@ -58,7 +71,8 @@ fn cell(ty: ColumnType, v: &serde_json::Value, path: &str) -> ApiResult<Value> {
         (ColumnType::Categorical | ColumnType::Text, J::Number(n)) => Value::Str(n.to_string()),
         (ColumnType::Categorical | ColumnType::Text, J::Bool(b)) => Value::Str(b.to_string()),
         (ColumnType::Date, J::String(s)) => Value::Date(
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| wrong("a date YYYY-MM-DD"))?,
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| wrong("a date YYYY-MM-DD"))?,
         ),
         (ColumnType::DateTime, J::String(s)) => Value::DateTime(
             chrono::DateTime::parse_from_rfc3339(s)
@@ -98,17 +112,34 @@ pub fn records_to_rows(
     let schema = model.input_schema();
     let mut rows = Vec::with_capacity(records.len());
     for (i, rec) in records.iter().enumerate() {
-        let at = if single { prefix.to_string() } else { format!("{prefix}[{i}]") };
+        let at = if single {
+            prefix.to_string()
+        } else {
+            format!("{prefix}[{i}]")
+        };
         let obj = rec.as_object().ok_or_else(|| {
-            ApiError::invalid("invalid_type", Some(&at), format!("`{at}` must be an object of feature values, got {}", describe(rec)))
+            ApiError::invalid(
+                "invalid_type",
+                Some(&at),
+                format!(
+                    "`{at}` must be an object of feature values, got {}",
+                    describe(rec)
+                ),
+            )
         })?;
         if unknown == UnknownFields::Reject {
-            if let Some(extra) = obj.keys().find(|k| !model.feature_index.contains_key(k.as_str())) {
+            if let Some(extra) = obj
+                .keys()
+                .find(|k| !model.feature_index.contains_key(k.as_str()))
+            {
                 let path = format!("{at}.{extra}");
                 return Err(ApiError::invalid(
                     "unknown_field",
                     Some(&path),
-                    format!("`{path}` is not a feature of {} v{} (the server rejects unknown fields)", model.name, model.version),
+                    format!(
+                        "`{path}` is not a feature of {} v{} (the server rejects unknown fields)",
+                        model.name, model.version
+                    ),
                 ));
             }
         }
@@ -116,7 +147,11 @@ pub fn records_to_rows(
         for f in &schema.fields {
             let path = format!("{at}.{}", f.name);
             let v = obj.get(&f.name).ok_or_else(|| {
-                ApiError::invalid("missing_feature", Some(&path), format!("`{path}` is missing (send null for an unknown value)"))
+                ApiError::invalid(
+                    "missing_feature",
+                    Some(&path),
+                    format!("`{path}` is missing (send null for an unknown value)"),
+                )
             })?;
             row.push(cell(f.ty, v, &path)?);
         }
@@ -125,38 +160,73 @@ pub fn records_to_rows(
     Ok(rows)
 }
 
-async fn predict_with(state: AppState, caller: Caller, target: ModelRef, req: Request) -> ApiResult<Json<PredictOut>> {
+async fn predict_with(
+    state: AppState,
+    caller: Caller,
+    target: ModelRef,
+    req: Request,
+) -> ApiResult<Json<PredictOut>> {
     let started = Instant::now();
     caller.require(Permission::Predict)?;
     let bytes = read_body(req, &state).await?;
     let body: PredictIn = parse_json(&bytes)?;
     let (records, prefix, single) = match (body.records, body.record) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::invalid("invalid_field", Some("records"), "send either `records` or `record`, not both"));
+            return Err(ApiError::invalid(
+                "invalid_field",
+                Some("records"),
+                "send either `records` or `record`, not both",
+            ));
         }
         (Some(rs), None) => (rs, "records", false),
         (None, Some(r)) => (vec![r], "record", true),
         (None, None) => {
-            return Err(ApiError::invalid("missing_field", Some("records"), "the body needs `records` (an array of objects) or `record`"));
+            return Err(ApiError::invalid(
+                "missing_field",
+                Some("records"),
+                "the body needs `records` (an array of objects) or `record`",
+            ));
         }
     };
     if records.is_empty() {
-        return Err(ApiError::invalid("empty_batch", Some("records"), "`records` is empty: send at least one record"));
+        return Err(ApiError::invalid(
+            "empty_batch",
+            Some("records"),
+            "`records` is empty: send at least one record",
+        ));
     }
     let max = state.platform.config().server.max_batch_records;
     if records.len() > max {
         return Err(ApiError::invalid(
             "batch_too_large",
             Some("records"),
-            format!("{} records is more than the limit of {max} per request", records.len()),
+            format!(
+                "{} records is more than the limit of {max} per request",
+                records.len()
+            ),
         ));
     }
     let model = state.platform.resolve(&target).await?;
-    let rows = records_to_rows(&model, &records, prefix, single, state.platform.config().server.unknown_fields)?;
+    let rows = records_to_rows(
+        &model,
+        &records,
+        prefix,
+        single,
+        state.platform.config().server.unknown_fields,
+    )?;
     let input = serde_json::Value::Array(records);
     let out = state
         .platform
-        .predict(&caller.ctx(), model, rows, &input, PredictOptions { explain: body.explain, started: Some(started) })
+        .predict(
+            &caller.ctx(),
+            model,
+            rows,
+            &input,
+            PredictOptions {
+                explain: body.explain,
+                started: Some(started),
+            },
+        )
         .await?;
     Ok(Json(PredictOut {
         model: out.model,
@@ -176,7 +246,10 @@ async fn predict_with(state: AppState, caller: Caller, target: ModelRef, req: Re
                     contributions: e
                         .contributions
                         .into_iter()
-                        .map(|c| ContributionOut { feature: c.feature, contribution: c.contribution })
+                        .map(|c| ContributionOut {
+                            feature: c.feature,
+                            contribution: c.contribution,
+                        })
                         .collect(),
                 }),
             })
@@ -190,7 +263,12 @@ async fn predict_with(state: AppState, caller: Caller, target: ModelRef, req: Re
     responses((status = 200, body = PredictOut), (status = 400, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn champion(State(state): State<AppState>, caller: Caller, Path(name): Path<String>, req: Request) -> ApiResult<Json<PredictOut>> {
+pub async fn champion(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    req: Request,
+) -> ApiResult<Json<PredictOut>> {
     predict_with(state, caller, ModelRef::champion(&name), req).await
 }
 

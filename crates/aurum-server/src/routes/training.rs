@@ -1,10 +1,10 @@
 //! `/v1/training-jobs`: submit, read, list and cancel.
 
+use aurum_service::TrainRequest;
+use aurum_service::types::ModelKind;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use aurum_service::TrainRequest;
-use aurum_service::types::ModelKind;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -26,16 +26,22 @@ pub async fn submit(
     JsonBody(body): JsonBody<TrainingJobIn>,
 ) -> ApiResult<(StatusCode, Json<JobOut>)> {
     caller.require(Permission::Training)?;
-    let kind: ModelKind = body
-        .kind
-        .parse()
-        .map_err(|e: aurum_service::types::UnknownModelKind| ApiError::invalid("unknown_model_kind", Some("kind"), e.to_string()))?;
+    let kind: ModelKind =
+        body.kind
+            .parse()
+            .map_err(|e: aurum_service::types::UnknownModelKind| {
+                ApiError::invalid("unknown_model_kind", Some("kind"), e.to_string())
+            })?;
     let req = TrainRequest {
         dataset: body.dataset,
         target: body.target,
         kind,
         model: body.model,
-        params: body.params.into_iter().map(|(k, v)| (k, v.into_string())).collect(),
+        params: body
+            .params
+            .into_iter()
+            .map(|(k, v)| (k, v.into_string()))
+            .collect(),
         positive_label: body.positive_label,
         alias: body.alias,
     };
@@ -47,7 +53,11 @@ pub async fn submit(
 #[utoipa::path(get, path = "/v1/training-jobs/{id}", tag = "training", params(("id" = String, Path)),
     responses((status = 200, body = JobOut), (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<JobOut>> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobOut>> {
     caller.require(Permission::Training)?;
     Ok(Json(JobOut::from(&state.platform.get_job(&id).await?)))
 }
@@ -61,10 +71,19 @@ pub struct ListParams {
 /// Recent training jobs.
 #[utoipa::path(get, path = "/v1/training-jobs", tag = "training", params(ListParams),
     responses((status = 200, body = JobList)), security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, caller: Caller, Query(q): Query<ListParams>) -> ApiResult<Json<JobList>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListParams>,
+) -> ApiResult<Json<JobList>> {
     caller.require(Permission::Training)?;
-    let jobs = state.platform.list_jobs(q.limit.unwrap_or(50).min(1000)).await?;
-    Ok(Json(JobList { jobs: jobs.iter().map(JobOut::from).collect() }))
+    let jobs = state
+        .platform
+        .list_jobs(q.limit.unwrap_or(50).min(1000))
+        .await?;
+    Ok(Json(JobList {
+        jobs: jobs.iter().map(JobOut::from).collect(),
+    }))
 }
 
 /// Cancel a queued or running job (409 when it already finished).
@@ -72,7 +91,13 @@ pub async fn list(State(state): State<AppState>, caller: Caller, Query(q): Query
     responses((status = 200, body = JobOut), (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn cancel(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<JobOut>> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobOut>> {
     caller.require(Permission::Training)?;
-    Ok(Json(JobOut::from(&state.platform.cancel_job(&caller.ctx(), &id).await?)))
+    Ok(Json(JobOut::from(
+        &state.platform.cancel_job(&caller.ctx(), &id).await?,
+    )))
 }

@@ -16,7 +16,10 @@ async fn import_profiles_german_credit_and_is_idempotent() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
     assert_eq!(r.json["rows"], 1000);
     assert_eq!(r.json["columns"], 21);
-    assert_eq!(r.json["sha256"], "01f2981fc8f44de5ed05b904318afb1e78390c34def2cb46015e0c3f99be286c");
+    assert_eq!(
+        r.json["sha256"],
+        "01f2981fc8f44de5ed05b904318afb1e78390c34def2cb46015e0c3f99be286c"
+    );
     let cols = r.json["profile"]["columns"].as_array().unwrap();
     let amount = cols.iter().find(|c| c["name"] == "credit_amount").unwrap();
     assert_eq!(amount["column_type"], "integer");
@@ -29,7 +32,15 @@ async fn import_profiles_german_credit_and_is_idempotent() {
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.json["created"], false);
     // Different bytes under the same name: 409.
-    let other = call(&f.app, Method::POST, "/v1/datasets?name=german", Some(&f.analyst), Body::from("a,b\n1,2\n"), "text/csv").await;
+    let other = call(
+        &f.app,
+        Method::POST,
+        "/v1/datasets?name=german",
+        Some(&f.analyst),
+        Body::from("a,b\n1,2\n"),
+        "text/csv",
+    )
+    .await;
     assert_eq!(other.status, StatusCode::CONFLICT, "{}", other.json);
     let shown = get(&f.app, "/v1/datasets/german", Some(&f.analyst)).await;
     assert_eq!(shown.status, StatusCode::OK);
@@ -46,10 +57,22 @@ async fn bad_files_name_line_and_column() {
         ("utf8", b"a,b\n1,\xff\xfe\n", "invalid_utf8", "line 2"),
     ];
     for (name, bytes, code, needle) in cases {
-        let r = call(&f.app, Method::POST, &format!("/v1/datasets?name={name}"), Some(&f.analyst), Body::from(bytes.to_vec()), "text/csv").await;
+        let r = call(
+            &f.app,
+            Method::POST,
+            &format!("/v1/datasets?name={name}"),
+            Some(&f.analyst),
+            Body::from(bytes.to_vec()),
+            "text/csv",
+        )
+        .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.json);
         assert_eq!(r.json["code"], *code, "{name}: {}", r.json);
-        assert!(r.json["message"].as_str().unwrap().contains(needle), "{name}: {}", r.json);
+        assert!(
+            r.json["message"].as_str().unwrap().contains(needle),
+            "{name}: {}",
+            r.json
+        );
     }
     // Nothing was registered by the failures.
     let list = get(&f.app, "/v1/datasets", Some(&f.analyst)).await;
@@ -64,7 +87,10 @@ async fn training_registers_a_version_with_held_out_metrics_and_lineage() {
     let auc = v.json["metrics"]["auc"].as_f64().unwrap();
     assert!(auc > 0.70, "held-out AUC {auc}");
     assert_eq!(v.json["metrics"]["test_rows"].as_f64(), Some(300.0));
-    assert_eq!(v.json["lineage"]["dataset_sha256"], "01f2981fc8f44de5ed05b904318afb1e78390c34def2cb46015e0c3f99be286c");
+    assert_eq!(
+        v.json["lineage"]["dataset_sha256"],
+        "01f2981fc8f44de5ed05b904318afb1e78390c34def2cb46015e0c3f99be286c"
+    );
     assert_eq!(v.json["lineage"]["target"], "creditability");
     assert_eq!(v.json["aliases"], json!(["champion"]));
     assert_eq!(v.json["input_schema"].as_array().unwrap().len(), 20);
@@ -76,38 +102,67 @@ async fn training_registers_a_version_with_held_out_metrics_and_lineage() {
 async fn training_input_errors_are_400_before_any_job() {
     let f = fixture().await;
     import_german(&f).await;
-    let base = json!({"dataset": "german", "target": "creditability", "kind": "logistic", "model": "m"});
+    let base =
+        json!({"dataset": "german", "target": "creditability", "kind": "logistic", "model": "m"});
     let mut no_target = base.clone();
     no_target["target"] = "nope".into();
     let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &no_target).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
-    assert!(r.json["message"].as_str().unwrap().contains("nope"), "{}", r.json);
+    assert!(
+        r.json["message"].as_str().unwrap().contains("nope"),
+        "{}",
+        r.json
+    );
     let mut non_binary = base.clone();
     non_binary["target"] = "purpose".into();
     let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &non_binary).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
     assert_eq!(r.json["code"], "non_binary_target", "{}", r.json);
-    assert!(r.json["message"].as_str().unwrap().contains("line"), "{}", r.json);
+    assert!(
+        r.json["message"].as_str().unwrap().contains("line"),
+        "{}",
+        r.json
+    );
     let mut bad_param = base.clone();
     bad_param["params"] = json!({"penalty": "l3"});
     let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &bad_param).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
-    assert!(r.json["message"].as_str().unwrap().contains("penalty"), "{}", r.json);
+    assert!(
+        r.json["message"].as_str().unwrap().contains("penalty"),
+        "{}",
+        r.json
+    );
     let mut bad_kind = base.clone();
     bad_kind["kind"] = "forest".into();
     let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &bad_kind).await;
     assert_eq!(r.json["code"], "unknown_model_kind");
-    let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &json!({"dataset": "missing", "target": "x", "kind": "logistic", "model": "m"})).await;
+    let r = post_json(
+        &f.app,
+        "/v1/training-jobs",
+        Some(&f.analyst),
+        &json!({"dataset": "missing", "target": "x", "kind": "logistic", "model": "m"}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json["code"], "dataset_not_found");
     let jobs = get(&f.app, "/v1/training-jobs", Some(&f.analyst)).await;
-    assert_eq!(jobs.json["jobs"].as_array().unwrap().len(), 0, "no job was created for invalid requests");
+    assert_eq!(
+        jobs.json["jobs"].as_array().unwrap().len(),
+        0,
+        "no job was created for invalid requests"
+    );
 }
 
 #[tokio::test]
 async fn predict_answers_with_probability_label_and_version() {
     let f = trained().await;
-    let r = post_json(&f.app, "/v1/models/credit/predict", Some(&f.client), &json!({"records": [applicant(), applicant()], "explain": true})).await;
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/predict",
+        Some(&f.client),
+        &json!({"records": [applicant(), applicant()], "explain": true}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["model"], "credit");
     assert_eq!(r.json["version"], 1);
@@ -117,21 +172,50 @@ async fn predict_answers_with_probability_label_and_version() {
     assert!((0.0..=1.0).contains(&p));
     let label = preds[0]["label"].as_str().unwrap();
     assert!(label == "good" || label == "bad");
-    assert_eq!(preds[0]["positive"], p >= r.json["threshold"].as_f64().unwrap());
+    assert_eq!(
+        preds[0]["positive"],
+        p >= r.json["threshold"].as_f64().unwrap()
+    );
     // The explanation adds up to the log-odds.
     let e = &preds[0]["explanation"];
     let sum: f64 = e["base_value"].as_f64().unwrap()
-        + e["contributions"].as_array().unwrap().iter().map(|c| c["contribution"].as_f64().unwrap()).sum::<f64>();
-    assert!((sum - (p / (1.0 - p)).ln()).abs() < 1e-6, "{sum} vs logit({p})");
+        + e["contributions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["contribution"].as_f64().unwrap())
+            .sum::<f64>();
+    assert!(
+        (sum - (p / (1.0 - p)).ln()).abs() < 1e-6,
+        "{sum} vs logit({p})"
+    );
     // Version and alias routes answer the same.
-    let by_v = post_json(&f.app, "/v1/models/credit/versions/1/predict", Some(&f.client), &json!({"record": applicant()})).await;
+    let by_v = post_json(
+        &f.app,
+        "/v1/models/credit/versions/1/predict",
+        Some(&f.client),
+        &json!({"record": applicant()}),
+    )
+    .await;
     assert_eq!(by_v.json["predictions"][0]["probability"].as_f64(), Some(p));
-    let by_a = post_json(&f.app, "/v1/models/credit/aliases/champion/predict", Some(&f.client), &json!({"record": applicant()})).await;
+    let by_a = post_json(
+        &f.app,
+        "/v1/models/credit/aliases/champion/predict",
+        Some(&f.client),
+        &json!({"record": applicant()}),
+    )
+    .await;
     assert_eq!(by_a.json["predictions"][0]["probability"].as_f64(), Some(p));
     // An unseen category does not fail.
     let mut odd = applicant();
     odd["purpose"] = "spaceship".into();
-    let r = post_json(&f.app, "/v1/models/credit/predict", Some(&f.client), &json!({"record": odd})).await;
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/predict",
+        Some(&f.client),
+        &json!({"record": odd}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
 }
 
@@ -142,7 +226,17 @@ async fn bad_predict_input_gets_documented_4xx() {
     let key = Some(f.client.as_str());
     let send = |body: String| {
         let app = f.app.clone();
-        async move { call(&app, Method::POST, url, key, Body::from(body), "application/json").await }
+        async move {
+            call(
+                &app,
+                Method::POST,
+                url,
+                key,
+                Body::from(body),
+                "application/json",
+            )
+            .await
+        }
     };
     let with = |field: &str, v: serde_json::Value| {
         let mut a = applicant();
@@ -154,16 +248,66 @@ async fn bad_predict_input_gets_documented_4xx() {
     let mut extra = applicant();
     extra["favourite_colour"] = "blue".into();
     let cases: Vec<(String, StatusCode, &str, Option<&str>)> = vec![
-        ("{\"records\": [".into(), StatusCode::BAD_REQUEST, "malformed_json", None),
-        (json!({"records": [missing]}).to_string(), StatusCode::BAD_REQUEST, "missing_feature", Some("records[0].age_in_years")),
-        (with("credit_amount", "abc".into()), StatusCode::BAD_REQUEST, "invalid_type", Some("records[0].credit_amount")),
-        (with("credit_amount", "NaN".into()), StatusCode::BAD_REQUEST, "non_finite_number", Some("records[0].credit_amount")),
-        (with("credit_amount", "Infinity".into()), StatusCode::BAD_REQUEST, "non_finite_number", Some("records[0].credit_amount")),
-        (json!({"records": [extra]}).to_string(), StatusCode::BAD_REQUEST, "unknown_field", Some("records[0].favourite_colour")),
-        (json!({"records": []}).to_string(), StatusCode::BAD_REQUEST, "empty_batch", Some("records")),
-        ("{\"records\": [{\"a\": NaN}]}".into(), StatusCode::BAD_REQUEST, "malformed_json", None),
-        (json!({"records": [1]}).to_string(), StatusCode::BAD_REQUEST, "invalid_type", Some("records[0]")),
-        (json!({"rows": []}).to_string(), StatusCode::BAD_REQUEST, "missing_field", Some("records")),
+        (
+            "{\"records\": [".into(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            None,
+        ),
+        (
+            json!({"records": [missing]}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "missing_feature",
+            Some("records[0].age_in_years"),
+        ),
+        (
+            with("credit_amount", "abc".into()),
+            StatusCode::BAD_REQUEST,
+            "invalid_type",
+            Some("records[0].credit_amount"),
+        ),
+        (
+            with("credit_amount", "NaN".into()),
+            StatusCode::BAD_REQUEST,
+            "non_finite_number",
+            Some("records[0].credit_amount"),
+        ),
+        (
+            with("credit_amount", "Infinity".into()),
+            StatusCode::BAD_REQUEST,
+            "non_finite_number",
+            Some("records[0].credit_amount"),
+        ),
+        (
+            json!({"records": [extra]}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+            Some("records[0].favourite_colour"),
+        ),
+        (
+            json!({"records": []}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "empty_batch",
+            Some("records"),
+        ),
+        (
+            "{\"records\": [{\"a\": NaN}]}".into(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            None,
+        ),
+        (
+            json!({"records": [1]}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_type",
+            Some("records[0]"),
+        ),
+        (
+            json!({"rows": []}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "missing_field",
+            Some("records"),
+        ),
     ];
     for (body, status, code, field) in cases {
         let r = send(body.clone()).await;
@@ -172,15 +316,38 @@ async fn bad_predict_input_gets_documented_4xx() {
         assert_eq!(r.json["type"], "invalid_request");
         if let Some(field) = field {
             assert_eq!(r.json["details"]["field"], field, "{body}: {}", r.json);
-            assert!(r.json["message"].as_str().unwrap().contains(field.rsplit('.').next().unwrap()));
+            assert!(
+                r.json["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(field.rsplit('.').next().unwrap())
+            );
         }
     }
-    let r = post_json(&f.app, "/v1/models/nope/predict", key, &json!({"record": applicant()})).await;
+    let r = post_json(
+        &f.app,
+        "/v1/models/nope/predict",
+        key,
+        &json!({"record": applicant()}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json["code"], "model_not_found");
-    let r = post_json(&f.app, "/v1/models/credit/versions/9/predict", key, &json!({"record": applicant()})).await;
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/versions/9/predict",
+        key,
+        &json!({"record": applicant()}),
+    )
+    .await;
     assert_eq!(r.json["code"], "version_not_found");
-    let r = post_json(&f.app, "/v1/models/credit/aliases/shadow/predict", key, &json!({"record": applicant()})).await;
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/aliases/shadow/predict",
+        key,
+        &json!({"record": applicant()}),
+    )
+    .await;
     assert_eq!(r.json["code"], "alias_not_found");
 }
 
@@ -195,18 +362,42 @@ async fn oversized_body_is_413_and_unknown_fields_can_be_ignored() {
     let list = get(&f.app, "/v1/datasets", Some(&f.analyst)).await;
     assert_eq!(list.json["datasets"].as_array().unwrap().len(), 0);
     let big = "x".repeat(100 * 1024);
-    let r = post_json(&f.app, "/v1/models/credit/predict", Some(&f.client), &json!({"record": {"a": big}})).await;
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/predict",
+        Some(&f.client),
+        &json!({"record": {"a": big}}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.json);
     assert_eq!(r.json["code"], "payload_too_large");
     // Small enough dataset to train with the limit, then an extra field is ignored.
-    let small: Vec<&str> = std::str::from_utf8(GERMAN).unwrap().lines().take(200).collect();
-    let r = call(&f.app, Method::POST, "/v1/datasets?name=german", Some(&f.analyst), Body::from(small.join("\n")), "text/csv").await;
+    let small: Vec<&str> = std::str::from_utf8(GERMAN)
+        .unwrap()
+        .lines()
+        .take(200)
+        .collect();
+    let r = call(
+        &f.app,
+        Method::POST,
+        "/v1/datasets?name=german",
+        Some(&f.analyst),
+        Body::from(small.join("\n")),
+        "text/csv",
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
     let job = train(&f, "credit", json!({}), Some("champion")).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     let mut extra = applicant();
     extra["favourite_colour"] = "blue".into();
-    let r = post_json(&f.app, "/v1/models/credit/predict", Some(&f.client), &json!({"record": extra})).await;
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/predict",
+        Some(&f.client),
+        &json!({"record": extra}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
 }
 
@@ -219,13 +410,26 @@ async fn authentication_and_roles() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.json["code"], "unauthenticated");
     assert_eq!(r.headers["www-authenticate"], "Bearer");
-    let r = post_json(&f.app, "/v1/models/credit/predict", Some("aurum_xxxxxxxxxxxx_nottherightsecret"), &pred).await;
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/predict",
+        Some("aurum_xxxxxxxxxxxx_nottherightsecret"),
+        &pred,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // Health, readiness and metrics are open.
     for path in ["/healthz", "/readyz", "/metrics"] {
-        assert_eq!(get(&f.app, path, None).await.status, StatusCode::OK, "{path}");
+        assert_eq!(
+            get(&f.app, path, None).await.status,
+            StatusCode::OK,
+            "{path}"
+        );
     }
-    assert_eq!(get(&f.app, "/openapi.json", None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get(&f.app, "/openapi.json", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // Role matrix: (key, method, path, expected).
     let cases = [
         (&f.client, "GET", "/v1/datasets", StatusCode::FORBIDDEN),
@@ -236,28 +440,69 @@ async fn authentication_and_roles() {
         (&f.analyst, "GET", "/v1/datasets", StatusCode::OK),
         (&f.analyst, "GET", "/v1/audit", StatusCode::OK),
         (&f.analyst, "GET", "/v1/keys", StatusCode::FORBIDDEN),
-        (&f.analyst, "POST", "/v1/models/credit/predict", StatusCode::FORBIDDEN),
+        (
+            &f.analyst,
+            "POST",
+            "/v1/models/credit/predict",
+            StatusCode::FORBIDDEN,
+        ),
         (&f.admin, "GET", "/v1/keys", StatusCode::OK),
-        (&f.admin, "POST", "/v1/models/credit/predict", StatusCode::OK),
+        (
+            &f.admin,
+            "POST",
+            "/v1/models/credit/predict",
+            StatusCode::OK,
+        ),
         (&f.admin, "GET", "/v1/audit", StatusCode::OK),
     ];
     for (key, method, path, expected) in cases {
-        let r = if method == "GET" { get(&f.app, path, Some(key)).await } else { post_json(&f.app, path, Some(key), &pred).await };
+        let r = if method == "GET" {
+            get(&f.app, path, Some(key)).await
+        } else {
+            post_json(&f.app, path, Some(key), &pred).await
+        };
         assert_eq!(r.status, expected, "{method} {path}: {}", r.json);
         if expected == StatusCode::FORBIDDEN {
             assert_eq!(r.json["code"], "forbidden");
         }
     }
     // Revocation takes effect at once.
-    let created = post_json(&f.app, "/v1/keys", Some(&f.admin), &json!({"name": "temp", "role": "client"})).await;
+    let created = post_json(
+        &f.app,
+        "/v1/keys",
+        Some(&f.admin),
+        &json!({"name": "temp", "role": "client"}),
+    )
+    .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
     let temp = created.json["key"].as_str().unwrap().to_string();
-    assert_eq!(post_json(&f.app, "/v1/models/credit/predict", Some(&temp), &pred).await.status, StatusCode::OK);
-    let r = call(&f.app, Method::DELETE, "/v1/keys/temp", Some(&f.admin), Body::empty(), "application/json").await;
+    assert_eq!(
+        post_json(&f.app, "/v1/models/credit/predict", Some(&temp), &pred)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = call(
+        &f.app,
+        Method::DELETE,
+        "/v1/keys/temp",
+        Some(&f.admin),
+        Body::empty(),
+        "application/json",
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
-    assert_eq!(post_json(&f.app, "/v1/models/credit/predict", Some(&temp), &pred).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        post_json(&f.app, "/v1/models/credit/predict", Some(&temp), &pred)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
     let listed = get(&f.app, "/v1/keys", Some(&f.admin)).await;
-    assert!(!listed.json.to_string().contains(&temp), "key secrets are never listed");
+    assert!(
+        !listed.json.to_string().contains(&temp),
+        "key secrets are never listed"
+    );
 }
 
 #[tokio::test]
@@ -270,11 +515,23 @@ async fn alias_move_under_concurrent_requests_fails_nothing() {
     let seen = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let (app, key, stop, failures, seen) = (f.app.clone(), f.client.clone(), stop.clone(), failures.clone(), seen.clone());
+        let (app, key, stop, failures, seen) = (
+            f.app.clone(),
+            f.client.clone(),
+            stop.clone(),
+            failures.clone(),
+            seen.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut n = 0;
             while !stop.load(Ordering::SeqCst) || n < 5 {
-                let r = post_json(&app, "/v1/models/credit/predict", Some(&key), &json!({"record": applicant()})).await;
+                let r = post_json(
+                    &app,
+                    "/v1/models/credit/predict",
+                    Some(&key),
+                    &json!({"record": applicant()}),
+                )
+                .await;
                 if r.status != StatusCode::OK {
                     failures.fetch_add(1, Ordering::SeqCst);
                 } else {
@@ -287,7 +544,13 @@ async fn alias_move_under_concurrent_requests_fails_nothing() {
     }
     for i in 0..10 {
         let v = if i % 2 == 0 { 2 } else { 1 };
-        let r = put_json(&f.app, "/v1/models/credit/aliases/champion", Some(&f.analyst), &json!({"version": v})).await;
+        let r = put_json(
+            &f.app,
+            "/v1/models/credit/aliases/champion",
+            Some(&f.analyst),
+            &json!({"version": v}),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.json);
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
@@ -296,7 +559,10 @@ async fn alias_move_under_concurrent_requests_fails_nothing() {
         t.await.unwrap();
     }
     assert_eq!(failures.load(Ordering::SeqCst), 0);
-    assert!(seen[0].load(Ordering::SeqCst) > 0 && seen[1].load(Ordering::SeqCst) > 0, "both versions answered");
+    assert!(
+        seen[0].load(Ordering::SeqCst) > 0 && seen[1].load(Ordering::SeqCst) > 0,
+        "both versions answered"
+    );
     let history = get(&f.app, "/v1/models/credit/aliases", Some(&f.analyst)).await;
     let moves = history.json["history"].as_array().unwrap();
     assert_eq!(moves.len(), 11, "the initial move plus ten");
@@ -320,21 +586,45 @@ async fn corrupted_artifact_is_refused_and_never_served() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x01;
     std::fs::write(&path, bytes).unwrap();
-    let r = post_json(&f.app, "/v1/models/credit/versions/2/predict", Some(&f.client), &json!({"record": applicant()})).await;
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/versions/2/predict",
+        Some(&f.client),
+        &json!({"record": applicant()}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.json);
     assert_eq!(r.json["code"], "artifact_corrupt");
     assert!(r.json["message"].as_str().unwrap().contains("integrity"));
-    let r = put_json(&f.app, "/v1/models/credit/aliases/champion", Some(&f.analyst), &json!({"version": 2})).await;
+    let r = put_json(
+        &f.app,
+        "/v1/models/credit/aliases/champion",
+        Some(&f.analyst),
+        &json!({"version": 2}),
+    )
+    .await;
     assert_eq!(r.json["code"], "artifact_corrupt", "{}", r.json);
     // The champion still answers with version 1.
-    let r = post_json(&f.app, "/v1/models/credit/predict", Some(&f.client), &json!({"record": applicant()})).await;
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/predict",
+        Some(&f.client),
+        &json!({"record": applicant()}),
+    )
+    .await;
     assert_eq!(r.json["version"], 1);
 }
 
 #[tokio::test]
 async fn audit_chain_records_predictions_and_verifies() {
     let f = trained().await;
-    let r = post_json(&f.app, "/v1/models/credit/predict", Some(&f.client), &json!({"record": applicant()})).await;
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/predict",
+        Some(&f.client),
+        &json!({"record": applicant()}),
+    )
+    .await;
     let rid = r.headers["x-request-id"].to_str().unwrap().to_string();
     let audit = get(&f.app, "/v1/audit?event=prediction", Some(&f.analyst)).await;
     let recs = audit.json["records"].as_array().unwrap();
@@ -346,14 +636,27 @@ async fn audit_chain_records_predictions_and_verifies() {
     assert_eq!(rec["version"], 1);
     assert_eq!(rec["input_sha256"].as_str().unwrap().len(), 64);
     assert!(rec["details"]["latency_us"].as_u64().is_some());
-    assert!(!rec.to_string().contains("critical account"), "inputs are not stored in clear by default");
-    let events: Vec<String> = get(&f.app, "/v1/audit?limit=1000", Some(&f.analyst)).await.json["records"]
+    assert!(
+        !rec.to_string().contains("critical account"),
+        "inputs are not stored in clear by default"
+    );
+    let events: Vec<String> = get(&f.app, "/v1/audit?limit=1000", Some(&f.analyst))
+        .await
+        .json["records"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["event"].as_str().unwrap().to_string())
         .collect();
-    for e in ["key.create", "dataset.import", "training.submit", "model.register", "alias.move", "training.finish", "prediction"] {
+    for e in [
+        "key.create",
+        "dataset.import",
+        "training.submit",
+        "model.register",
+        "alias.move",
+        "training.finish",
+        "prediction",
+    ] {
         assert!(events.iter().any(|x| x == e), "missing {e} in {events:?}");
     }
     let v = get(&f.app, "/v1/audit/verify", Some(&f.analyst)).await;
@@ -366,10 +669,23 @@ async fn openapi_document_is_generated_from_the_routes() {
     let r = get(&f.app, "/openapi.json", Some(&f.client)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.json["openapi"].as_str().unwrap().starts_with("3.1"));
-    for p in ["/v1/models/{name}/predict", "/v1/datasets", "/v1/training-jobs/{id}", "/v1/models/{name}/aliases/{alias}", "/v1/audit/verify"] {
-        assert!(r.json["paths"].get(p).is_some(), "{p} missing from the OpenAPI document");
+    for p in [
+        "/v1/models/{name}/predict",
+        "/v1/datasets",
+        "/v1/training-jobs/{id}",
+        "/v1/models/{name}/aliases/{alias}",
+        "/v1/audit/verify",
+    ] {
+        assert!(
+            r.json["paths"].get(p).is_some(),
+            "{p} missing from the OpenAPI document"
+        );
     }
     assert!(r.json["components"]["schemas"].get("ErrorBody").is_some());
+}
+
+async fn boom() -> &'static str {
+    panic!("boom")
 }
 
 #[tokio::test]
@@ -377,14 +693,20 @@ async fn a_panicking_handler_becomes_a_500_with_the_request_id() {
     let f = fixture().await;
     let state = aurum_server::AppState::new(f.platform.clone());
     let app = axum::Router::new()
-        .route("/boom", axum::routing::get(|| async { panic!("boom") }))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), aurum_server::middleware::outer))
+        .route("/boom", axum::routing::get(boom))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            aurum_server::middleware::outer,
+        ))
         .with_state(state);
     let r = get(&app, "/boom", None).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     let rid = r.headers["x-request-id"].to_str().unwrap();
     assert_eq!(r.json["details"]["request_id"], rid);
-    assert!(!r.json["message"].as_str().unwrap().contains("boom"), "panic text is not shown to the client");
+    assert!(
+        !r.json["message"].as_str().unwrap().contains("boom"),
+        "panic text is not shown to the client"
+    );
 }
 
 #[tokio::test]
@@ -394,8 +716,19 @@ async fn unknown_routes_and_cancel_of_finished_job() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let jobs = get(&f.app, "/v1/training-jobs", Some(&f.analyst)).await;
     let id = jobs.json["jobs"][0]["id"].as_str().unwrap().to_string();
-    let r = post_json(&f.app, &format!("/v1/training-jobs/{id}/cancel"), Some(&f.analyst), &json!({})).await;
+    let r = post_json(
+        &f.app,
+        &format!("/v1/training-jobs/{id}/cancel"),
+        Some(&f.analyst),
+        &json!({}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.json);
-    let r = get(&f.app, "/v1/training-jobs/00000000-0000-0000-0000-000000000000", Some(&f.analyst)).await;
+    let r = get(
+        &f.app,
+        "/v1/training-jobs/00000000-0000-0000-0000-000000000000",
+        Some(&f.analyst),
+    )
+    .await;
     assert_eq!(r.json["code"], "job_not_found");
 }

@@ -29,11 +29,30 @@ pub async fn fixture_with(edit: impl FnOnce(&mut Config)) -> Fixture {
     edit(&mut config);
     let platform = Platform::open(config).await.unwrap();
     let ctx = CallContext::cli();
-    let admin = platform.create_key(&ctx, "admin", Role::Admin).await.unwrap().1;
-    let analyst = platform.create_key(&ctx, "analyst", Role::Analyst).await.unwrap().1;
-    let client = platform.create_key(&ctx, "client", Role::Client).await.unwrap().1;
+    let admin = platform
+        .create_key(&ctx, "admin", Role::Admin)
+        .await
+        .unwrap()
+        .1;
+    let analyst = platform
+        .create_key(&ctx, "analyst", Role::Analyst)
+        .await
+        .unwrap()
+        .1;
+    let client = platform
+        .create_key(&ctx, "client", Role::Client)
+        .await
+        .unwrap()
+        .1;
     let app = aurum_server::router(AppState::new(platform.clone()));
-    Fixture { _dir: dir, platform, app, admin, analyst, client }
+    Fixture {
+        _dir: dir,
+        platform,
+        app,
+        admin,
+        analyst,
+        client,
+    }
 }
 
 pub async fn fixture() -> Fixture {
@@ -46,8 +65,18 @@ pub struct Resp {
     pub headers: axum::http::HeaderMap,
 }
 
-pub async fn call(app: &Router, method: Method, uri: &str, key: Option<&str>, body: Body, content_type: &str) -> Resp {
-    let mut req = Request::builder().method(method).uri(uri).header("content-type", content_type);
+pub async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    key: Option<&str>,
+    body: Body,
+    content_type: &str,
+) -> Resp {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", content_type);
     if let Some(k) = key {
         req = req.header("authorization", format!("Bearer {k}"));
     }
@@ -55,29 +84,81 @@ pub async fn call(app: &Router, method: Method, uri: &str, key: Option<&str>, bo
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
-    Resp { status, json, headers }
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+    Resp {
+        status,
+        json,
+        headers,
+    }
 }
 
 pub async fn get(app: &Router, uri: &str, key: Option<&str>) -> Resp {
-    call(app, Method::GET, uri, key, Body::empty(), "application/json").await
+    call(
+        app,
+        Method::GET,
+        uri,
+        key,
+        Body::empty(),
+        "application/json",
+    )
+    .await
 }
 
-pub async fn post_json(app: &Router, uri: &str, key: Option<&str>, body: &serde_json::Value) -> Resp {
-    call(app, Method::POST, uri, key, Body::from(body.to_string()), "application/json").await
+pub async fn post_json(
+    app: &Router,
+    uri: &str,
+    key: Option<&str>,
+    body: &serde_json::Value,
+) -> Resp {
+    call(
+        app,
+        Method::POST,
+        uri,
+        key,
+        Body::from(body.to_string()),
+        "application/json",
+    )
+    .await
 }
 
-pub async fn put_json(app: &Router, uri: &str, key: Option<&str>, body: &serde_json::Value) -> Resp {
-    call(app, Method::PUT, uri, key, Body::from(body.to_string()), "application/json").await
+pub async fn put_json(
+    app: &Router,
+    uri: &str,
+    key: Option<&str>,
+    body: &serde_json::Value,
+) -> Resp {
+    call(
+        app,
+        Method::PUT,
+        uri,
+        key,
+        Body::from(body.to_string()),
+        "application/json",
+    )
+    .await
 }
 
 /// Imports German credit as `german` through the API.
 pub async fn import_german(f: &Fixture) -> Resp {
-    call(&f.app, Method::POST, "/v1/datasets?name=german", Some(&f.analyst), Body::from(GERMAN), "text/csv").await
+    call(
+        &f.app,
+        Method::POST,
+        "/v1/datasets?name=german",
+        Some(&f.analyst),
+        Body::from(GERMAN),
+        "text/csv",
+    )
+    .await
 }
 
 /// Submits a training job and waits for it to finish; returns the final job JSON.
-pub async fn train(f: &Fixture, model: &str, params: serde_json::Value, alias: Option<&str>) -> serde_json::Value {
+pub async fn train(
+    f: &Fixture,
+    model: &str,
+    params: serde_json::Value,
+    alias: Option<&str>,
+) -> serde_json::Value {
     let mut body = serde_json::json!({
         "dataset": "german", "target": "creditability", "kind": "logistic", "model": model, "params": params,
     });
@@ -88,7 +169,9 @@ pub async fn train(f: &Fixture, model: &str, params: serde_json::Value, alias: O
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
     let id = r.json["id"].as_str().unwrap().to_string();
     for _ in 0..600 {
-        let j = get(&f.app, &format!("/v1/training-jobs/{id}"), Some(&f.analyst)).await.json;
+        let j = get(&f.app, &format!("/v1/training-jobs/{id}"), Some(&f.analyst))
+            .await
+            .json;
         match j["state"].as_str().unwrap() {
             "succeeded" | "failed" | "cancelled" => return j,
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
