@@ -47,10 +47,12 @@ pub fn load_config(cli: &Cli, listen: Option<&str>) -> Result<Config> {
     Ok(Config::from_layers(layers)?)
 }
 
-fn init_tracing(config: &Config, serving: bool) {
+/// `serve` logs at the configured level; `quickstart` and interactive commands log warnings only
+/// (their output is for a person), unless `AURUM_LOG` asks for more.
+fn init_tracing(config: &Config, serving: bool, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     // Interactive commands stay quiet unless AURUM_LOG asks otherwise.
-    let level = if serving || std::env::var_os("AURUM_LOG").is_some() {
+    let level = if (serving && !quiet) || std::env::var_os("AURUM_LOG").is_some() {
         config.log.level.clone()
     } else {
         "warn".into()
@@ -75,7 +77,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     };
     let config = load_config(&cli, listen.as_deref())?;
     let serving = matches!(cli.command, Command::Serve(_) | Command::Quickstart(_));
-    init_tracing(&config, serving);
+    let quiet = matches!(cli.command, Command::Quickstart(_));
+    init_tracing(&config, serving, quiet);
     if let Command::Config(ConfigCommand::Show) = cli.command {
         print!("{}", config.to_redacted_toml());
         return Ok(ExitCode::SUCCESS);

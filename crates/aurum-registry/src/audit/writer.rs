@@ -176,18 +176,21 @@ impl Writer {
 
     /// Chains `entries` onto the head and writes them in one transaction. On success the head
     /// moves to the last record; on failure it is left untouched (and the caller forgets it).
+    ///
+    /// The head is read *inside* the write transaction (`BEGIN IMMEDIATE` holds SQLite's write
+    /// lock), so another process appending to the same file — `aurum keys create` while
+    /// `aurum serve` runs — cannot fork the chain or make this batch fail: each batch links to
+    /// whatever record is last when it takes the lock. The cached head is only a fallback
+    /// for logging; the database is always the authority.
     async fn commit(&mut self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, sqlx::Error> {
-        let mut head = match self.head.take() {
-            Some(head) => head,
-            None => read_head(&mut self.conn).await?,
-        };
+        self.head = None;
+        // IMMEDIATE takes the write lock up front rather than on the first INSERT.
+        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
+        let mut head = read_head(&mut tx).await?;
         let chained: Vec<Chained> = entries
             .into_iter()
             .map(|entry| chain(&mut head, entry))
             .collect();
-
-        // IMMEDIATE takes the write lock up front rather than on the first INSERT.
-        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
         for chunk in chained.chunks(rows::ROWS_PER_INSERT) {
             insert(&mut tx, chunk).await?;
         }

@@ -466,3 +466,30 @@ async fn prediction_records_store_the_input_hash_and_only_allowed_fields() {
     assert!(!stored.contains("Ada"));
     log.close().await.unwrap();
 }
+
+/// Two independent writers on one file (a running server and a CLI command, say) interleave
+/// without forking the chain or failing an append.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_writers_on_one_file_share_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let a = AuditLog::open(&path).await.expect("open a");
+    let b = AuditLog::open(&path).await.expect("open b");
+    let mut tasks = Vec::new();
+    for (i, log) in [a.clone(), b.clone()].into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for n in 0..50u64 {
+                log.append(prediction(i as u64 * 1000 + n))
+                    .await
+                    .expect("no append fails");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let report = a.verify().await.unwrap();
+    assert!(report.ok, "{:?}", report.first_broken);
+    assert_eq!(report.records_checked, 100);
+    assert_eq!(b.count().await.unwrap(), 100);
+}

@@ -127,21 +127,22 @@ pub fn records_to_rows(
                 ),
             )
         })?;
-        if unknown == UnknownFields::Reject {
-            if let Some(extra) = obj
+        let extra = match unknown {
+            UnknownFields::Reject => obj
                 .keys()
-                .find(|k| !model.feature_index.contains_key(k.as_str()))
-            {
-                let path = format!("{at}.{extra}");
-                return Err(ApiError::invalid(
-                    "unknown_field",
-                    Some(&path),
-                    format!(
-                        "`{path}` is not a feature of {} v{} (the server rejects unknown fields)",
-                        model.name, model.version
-                    ),
-                ));
-            }
+                .find(|k| !model.feature_index.contains_key(k.as_str())),
+            UnknownFields::Ignore => None,
+        };
+        if let Some(extra) = extra {
+            let path = format!("{at}.{extra}");
+            return Err(ApiError::invalid(
+                "unknown_field",
+                Some(&path),
+                format!(
+                    "`{path}` is not a feature of {} v{} (the server rejects unknown fields)",
+                    model.name, model.version
+                ),
+            ));
         }
         let mut row = Vec::with_capacity(schema.len());
         for f in &schema.fields {

@@ -24,8 +24,10 @@ pub struct Fixture {
 
 pub async fn fixture_with(edit: impl FnOnce(&mut Config)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data_dir = dir.path().join("data");
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        ..Default::default()
+    };
     edit(&mut config);
     let platform = Platform::open(config).await.unwrap();
     let ctx = CallContext::cli();
