@@ -331,6 +331,7 @@ async fn predict(
             PredictOptions {
                 explain: args.explain,
                 started: None,
+                ..Default::default()
             },
         )
         .await?;

@@ -20,7 +20,7 @@ pub use error::{ErrorClass, ServiceError};
 pub use keys::{Principal, Role};
 pub use models::{LoadedModel, ModelRef, Selector};
 pub use platform::{CallContext, DatasetImport, Platform};
-pub use predict::{PredictOptions, PredictOutput, RecordOutput};
+pub use predict::{AuditDurability, PredictOptions, PredictOutput, RecordOutput};
 pub use training::TrainRequest;
 
 /// Re-exported lower-layer types that appear in this crate's signatures, so adapters do not

@@ -18,8 +18,22 @@ use crate::{CallContext, LoadedModel, Platform, ServiceError};
 /// Rows up to this count are scored inline on the request task.
 const INLINE_ROWS: usize = 64;
 
+/// When a prediction's audit record must be on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuditDurability {
+    /// The call returns after the record is committed and fsynced (group commit). Default.
+    #[default]
+    Sync,
+    /// The record is queued and committed with the next batch (within the writer's flush, which
+    /// runs as soon as the previous batch commits); the call does not wait. A crash can lose
+    /// the records of the last moments; `Platform::shutdown` flushes them.
+    Buffered,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct PredictOptions {
+    /// When the audit record must be durable.
+    pub durability: AuditDurability,
     /// Return per-feature contributions with each record.
     pub explain: bool,
     /// When the request started (for the recorded latency); defaults to the call time.
@@ -42,7 +56,8 @@ pub struct PredictOutput {
     pub version: u32,
     pub threshold: f64,
     pub records: Vec<RecordOutput>,
-    pub audit_seq: u64,
+    /// The audit record's sequence number (`None` when buffered).
+    pub audit_seq: Option<u64>,
 }
 
 fn score(
@@ -129,7 +144,13 @@ impl Platform {
             input_sha256: Some(hash_input(input)),
             details,
         };
-        let record = self.inner.audit.append(entry).await?;
+        let audit_seq = match opts.durability {
+            AuditDurability::Sync => Some(self.inner.audit.append(entry).await?.seq),
+            AuditDurability::Buffered => {
+                self.inner.audit.append_nowait(entry)?;
+                None
+            }
+        };
         metrics::counter!("aurum_predictions_total", "model" => model.name.clone())
             .increment(n as u64);
         metrics::histogram!("aurum_predict_batch_rows").record(n as f64);
@@ -138,7 +159,7 @@ impl Platform {
             version: model.version,
             threshold: model.model.threshold(),
             records,
-            audit_seq: record.seq,
+            audit_seq,
         })
     }
 

@@ -226,6 +226,7 @@ async fn predict_with(
             PredictOptions {
                 explain: body.explain,
                 started: Some(started),
+                ..Default::default()
             },
         )
         .await?;
