@@ -23,7 +23,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the REST API.
+    /// Serve the REST API (and the Open Inference Protocol over gRPC with --grpc-listen).
     Serve(ServeArgs),
     /// Create a demo data dir, train a credit model, and serve it (the quick start).
     Quickstart(ServeArgs),
@@ -53,6 +53,9 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Also serve the Open Inference Protocol over gRPC on this address (default: no gRPC).
+    #[arg(long, value_name = "ADDR")]
+    pub grpc_listen: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

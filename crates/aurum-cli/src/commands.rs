@@ -23,7 +23,7 @@ use crate::output;
 const DEMO_DATASET: &[u8] = include_bytes!("../../../data/demo/german_credit.csv");
 
 /// Builds the effective configuration: defaults → file → environment → flags.
-pub fn load_config(cli: &Cli, listen: Option<&str>) -> Result<Config> {
+pub fn load_config(cli: &Cli, serve_args: Option<&ServeArgs>) -> Result<Config> {
     let mut layers = Vec::new();
     let file = cli
         .config
@@ -42,7 +42,8 @@ pub fn load_config(cli: &Cli, listen: Option<&str>) -> Result<Config> {
         data_dir: cli.data_dir.clone(),
         ..Default::default()
     };
-    flags.server.listen = listen.map(String::from);
+    flags.server.listen = serve_args.and_then(|s| s.listen.clone());
+    flags.server.grpc_listen = serve_args.and_then(|s| s.grpc_listen.clone());
     layers.push(flags);
     Ok(Config::from_layers(layers)?)
 }
@@ -69,13 +70,11 @@ fn init_tracing(config: &Config, serving: bool, quiet: bool) {
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let listen = match &cli.command {
-        Command::Serve(ServeArgs { listen }) | Command::Quickstart(ServeArgs { listen }) => {
-            listen.clone()
-        }
+    let serve_args = match &cli.command {
+        Command::Serve(args) | Command::Quickstart(args) => Some(args),
         _ => None,
     };
-    let config = load_config(&cli, listen.as_deref())?;
+    let config = load_config(&cli, serve_args)?;
     let serving = matches!(cli.command, Command::Serve(_) | Command::Quickstart(_));
     let quiet = matches!(cli.command, Command::Quickstart(_));
     init_tracing(&config, serving, quiet);
@@ -465,6 +464,9 @@ async fn serve(
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, "aurum listening");
     println!("aurum listening on http://{local}");
+    if let Some(grpc) = platform.config().server.grpc_listen {
+        println!("aurum gRPC (Open Inference Protocol) on {grpc}");
+    }
     if let Some(f) = after_bind {
         f(local);
     }

@@ -5,10 +5,16 @@
 //! are thin adapters: they parse wire types ([`wire`]), check permissions ([`auth`]), call the
 //! service layer and render. Every error goes through the one mapping in [`error`]. The OpenAPI
 //! 3.1 document served at `/openapi.json` is generated from the handler annotations.
+//!
+//! The KServe Open Inference Protocol (v2) is served beside `/v1` by [`oip`] (REST under `/v2`,
+//! with its own `{"error": ...}` rendering) and [`grpc`] (tonic, started by [`serve`] when
+//! `server.grpc_listen` is set); both adapt the same [`aurum_service::Platform`] calls.
 
 pub mod auth;
 pub mod error;
+pub mod grpc;
 pub mod middleware;
+pub mod oip;
 pub mod routes;
 pub mod wire;
 
@@ -228,6 +234,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .merge(v1)
+        .merge(oip::router(state.clone()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
@@ -243,6 +250,9 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves, then stops accepting and
 /// drains in-flight requests (bounded by `server.shutdown_grace_s`).
+///
+/// When `server.grpc_listen` is set, the Open Inference Protocol gRPC server ([`grpc::serve`])
+/// runs beside it on the same state and stops with it.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -252,10 +262,28 @@ pub async fn serve(
     let platform = state.platform.clone();
     let ready = state.clone();
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let grpc = match state.platform.config().server.grpc_listen {
+        Some(addr) => {
+            let grpc_listener = tokio::net::TcpListener::bind(addr).await?;
+            tracing::info!(addr = %grpc_listener.local_addr()?, "aurum gRPC listening");
+            let mut stop = stop_rx;
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            Some(tokio::spawn(grpc::serve(
+                grpc_listener,
+                state.clone(),
+                stopped,
+            )))
+        }
+        None => None,
+    };
     let signal = async move {
         shutdown.await;
         ready.set_ready(false);
         tracing::info!("shutdown requested: draining in-flight requests");
+        let _ = stop_tx.send(true);
         let _ = drain_tx.send(());
     };
     let app = router(state);
@@ -269,6 +297,14 @@ pub async fn serve(
             Ok(())
         }
     };
+    if let Some(grpc) = grpc {
+        match tokio::time::timeout(grace, grpc).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "gRPC server failed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "gRPC server task failed"),
+            Err(_) => tracing::warn!("gRPC calls still in flight after the grace period"),
+        }
+    }
     platform.shutdown().await;
     result
 }

@@ -35,6 +35,9 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// Where the Open Inference Protocol gRPC server listens; `None` (default) serves no gRPC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc_listen: Option<SocketAddr>,
     /// Largest accepted request body, in bytes.
     pub body_limit_bytes: usize,
     /// Per-request timeout, in milliseconds (answers 408 `request_timeout`).
@@ -85,6 +88,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./aurum-data"),
             server: ServerConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+                grpc_listen: None,
                 body_limit_bytes: 16 * 1024 * 1024,
                 request_timeout_ms: 30_000,
                 shutdown_grace_s: 30,
@@ -132,6 +136,7 @@ pub struct ConfigLayer {
 #[serde(deny_unknown_fields)]
 pub struct ServerLayer {
     pub listen: Option<String>,
+    pub grpc_listen: Option<String>,
     pub body_limit_bytes: Option<usize>,
     pub request_timeout_ms: Option<u64>,
     pub shutdown_grace_s: Option<u64>,
@@ -184,6 +189,7 @@ pub enum ConfigError {
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("AURUM_DATA_DIR", "data_dir"),
     ("AURUM_LISTEN", "server.listen"),
+    ("AURUM_GRPC_LISTEN", "server.grpc_listen"),
     ("AURUM_BODY_LIMIT_BYTES", "server.body_limit_bytes"),
     ("AURUM_REQUEST_TIMEOUT_MS", "server.request_timeout_ms"),
     ("AURUM_SHUTDOWN_GRACE_S", "server.shutdown_grace_s"),
@@ -242,6 +248,7 @@ impl ConfigLayer {
             num("AURUM_TRAINING_MAX_CONCURRENT_JOBS").map(|n| n as usize);
         layer.data_dir = vars.get("AURUM_DATA_DIR").map(PathBuf::from);
         layer.server.listen = vars.get("AURUM_LISTEN").cloned();
+        layer.server.grpc_listen = vars.get("AURUM_GRPC_LISTEN").cloned();
         layer.server.unknown_fields = vars.get("AURUM_UNKNOWN_FIELDS").cloned();
         if let Some(v) = vars.get("AURUM_TRAINING_TEST_FRACTION") {
             match v.trim().parse::<f64>() {
@@ -282,6 +289,14 @@ impl Config {
                 Ok(addr) => self.server.listen = addr,
                 Err(_) => problems.push(format!(
                     "server.listen: `{v}` is not an address like 127.0.0.1:8080"
+                )),
+            }
+        }
+        if let Some(v) = s.grpc_listen {
+            match v.parse() {
+                Ok(addr) => self.server.grpc_listen = Some(addr),
+                Err(_) => problems.push(format!(
+                    "server.grpc_listen: `{v}` is not an address like 127.0.0.1:8081"
                 )),
             }
         }

@@ -1,0 +1,387 @@
+//! `inference.GRPCInferenceService` over the shared OIP operations.
+
+use std::time::Instant;
+
+use aurum_service::ServiceError;
+use prost::bytes::Bytes;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
+
+use super::proto::grpc_inference_service_server::GrpcInferenceService;
+use super::proto::model_infer_request::InferInputTensor;
+use super::proto::model_infer_response::InferOutputTensor;
+use super::proto::model_metadata_response::TensorMetadata;
+use super::proto::repository_index_response::ModelIndex;
+use super::proto::{
+    InferTensorContents, ModelInferRequest, ModelInferResponse, ModelMetadataRequest,
+    ModelMetadataResponse, ModelReadyRequest, ModelReadyResponse, RepositoryIndexRequest,
+    RepositoryIndexResponse, RepositoryModelLoadRequest, RepositoryModelLoadResponse,
+    RepositoryModelUnloadRequest, RepositoryModelUnloadResponse, ServerLiveRequest,
+    ServerLiveResponse, ServerMetadataRequest, ServerMetadataResponse, ServerReadyRequest,
+    ServerReadyResponse,
+};
+use super::status_of;
+use crate::AppState;
+use crate::auth::{Caller, Permission};
+use crate::oip::infer::{self, InferOutputs, OutputKind};
+use crate::oip::tensor::{
+    DataType, Tensor, TensorData, checked_shape, decode_raw, element_count, encode_bytes,
+    encode_fp64, invalid,
+};
+
+/// The gRPC service: the shared application state, nothing else.
+#[derive(Clone)]
+pub struct InferenceService {
+    state: AppState,
+}
+
+impl InferenceService {
+    pub fn new(state: AppState) -> Self {
+        InferenceService { state }
+    }
+
+    /// Resolves `authorization: Bearer KEY` and checks the permission.
+    async fn caller(&self, metadata: &MetadataMap, needed: Permission) -> Result<Caller, Status> {
+        let key = metadata
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::oip::bearer_key)
+            .ok_or_else(|| {
+                status_of(&ServiceError::Unauthenticated(
+                    "missing API key: send the metadata entry `authorization: Bearer <key>`".into(),
+                ))
+            })?;
+        let principal = self
+            .state
+            .platform
+            .authenticate(key)
+            .await
+            .map_err(|e| status_of(&e))?;
+        let caller = Caller {
+            principal,
+            request_id: request_id(metadata),
+        };
+        caller.require(needed).map_err(|e| status_of(&e.0))?;
+        Ok(caller)
+    }
+}
+
+/// The caller's `x-request-id` when it is sane, else a new UUID (as over HTTP).
+fn request_id(metadata: &MetadataMap) -> String {
+    metadata
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| {
+            !s.is_empty()
+                && s.len() <= 128
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        })
+        .map(String::from)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn version_arg(v: &str) -> Option<&str> {
+    (!v.is_empty()).then_some(v)
+}
+
+fn err(e: ServiceError) -> Status {
+    status_of(&e)
+}
+
+#[tonic::async_trait]
+impl GrpcInferenceService for InferenceService {
+    async fn server_live(
+        &self,
+        _request: Request<ServerLiveRequest>,
+    ) -> Result<Response<ServerLiveResponse>, Status> {
+        Ok(Response::new(ServerLiveResponse { live: true }))
+    }
+
+    async fn server_ready(
+        &self,
+        _request: Request<ServerReadyRequest>,
+    ) -> Result<Response<ServerReadyResponse>, Status> {
+        let ready = self.state.ready.load(std::sync::atomic::Ordering::SeqCst);
+        Ok(Response::new(ServerReadyResponse { ready }))
+    }
+
+    async fn model_ready(
+        &self,
+        request: Request<ModelReadyRequest>,
+    ) -> Result<Response<ModelReadyResponse>, Status> {
+        self.caller(request.metadata(), Permission::ReadModels)
+            .await?;
+        let r = request.into_inner();
+        let target = infer::model_ref(&r.name, version_arg(&r.version)).map_err(err)?;
+        // Unknown models are NotFound; a model that exists but cannot load is not ready.
+        let ready = match self.state.platform.resolve(&target).await {
+            Ok(_) => true,
+            Err(e) if e.class() == aurum_service::ErrorClass::NotFound => return Err(err(e)),
+            Err(_) => false,
+        };
+        Ok(Response::new(ModelReadyResponse { ready }))
+    }
+
+    async fn server_metadata(
+        &self,
+        request: Request<ServerMetadataRequest>,
+    ) -> Result<Response<ServerMetadataResponse>, Status> {
+        self.caller(request.metadata(), Permission::ReadModels)
+            .await?;
+        Ok(Response::new(ServerMetadataResponse {
+            name: infer::SERVER_NAME.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            extensions: infer::EXTENSIONS.iter().map(|s| s.to_string()).collect(),
+        }))
+    }
+
+    async fn model_metadata(
+        &self,
+        request: Request<ModelMetadataRequest>,
+    ) -> Result<Response<ModelMetadataResponse>, Status> {
+        self.caller(request.metadata(), Permission::ReadModels)
+            .await?;
+        let r = request.into_inner();
+        let target = infer::model_ref(&r.name, version_arg(&r.version)).map_err(err)?;
+        let meta = infer::model_metadata(&self.state.platform, &target)
+            .await
+            .map_err(err)?;
+        let tensors = |ts: Vec<infer::TensorMeta>| {
+            ts.into_iter()
+                .map(|t| TensorMetadata {
+                    name: t.name,
+                    datatype: t.datatype.as_str().into(),
+                    shape: t.shape,
+                })
+                .collect()
+        };
+        Ok(Response::new(ModelMetadataResponse {
+            name: meta.name,
+            versions: meta.versions,
+            platform: meta.platform,
+            inputs: tensors(meta.inputs),
+            outputs: tensors(meta.outputs),
+        }))
+    }
+
+    async fn model_infer(
+        &self,
+        request: Request<ModelInferRequest>,
+    ) -> Result<Response<ModelInferResponse>, Status> {
+        let started = Instant::now();
+        let caller = self.caller(request.metadata(), Permission::Predict).await?;
+        let r = request.into_inner();
+        let target = infer::model_ref(&r.model_name, version_arg(&r.model_version)).map_err(err)?;
+        let kinds =
+            infer::select_outputs(r.outputs.iter().map(|o| o.name.as_str())).map_err(err)?;
+        // Answer in the form the caller used: raw contents in, raw contents out (tritonclient
+        // always sends raw contents and reads raw outputs); typed contents otherwise.
+        let raw_out = !r.raw_input_contents.is_empty();
+        let inputs = decode_inputs(r.inputs, r.raw_input_contents).map_err(err)?;
+        let out = infer::infer(
+            &self.state.platform,
+            &caller.ctx(),
+            &target,
+            inputs,
+            started,
+        )
+        .await
+        .map_err(err)?;
+        let mut resp = Response::new(render(out, r.id, &kinds, raw_out));
+        if let Ok(v) = caller.request_id.parse() {
+            resp.metadata_mut().insert("x-request-id", v);
+        }
+        Ok(resp)
+    }
+
+    async fn repository_index(
+        &self,
+        request: Request<RepositoryIndexRequest>,
+    ) -> Result<Response<RepositoryIndexResponse>, Status> {
+        self.caller(request.metadata(), Permission::ReadModels)
+            .await?;
+        let r = request.into_inner();
+        let entries = infer::repository_index(&self.state.platform, r.ready)
+            .await
+            .map_err(err)?;
+        Ok(Response::new(RepositoryIndexResponse {
+            models: entries
+                .into_iter()
+                .map(|e| ModelIndex {
+                    name: e.name,
+                    version: e.version,
+                    state: e.state.into(),
+                    reason: e.reason,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn repository_model_load(
+        &self,
+        request: Request<RepositoryModelLoadRequest>,
+    ) -> Result<Response<RepositoryModelLoadResponse>, Status> {
+        self.caller(request.metadata(), Permission::ReadModels)
+            .await?;
+        let r = request.into_inner();
+        let target = infer::model_ref(&r.model_name, None).map_err(err)?;
+        self.state.platform.resolve(&target).await.map_err(err)?;
+        Ok(Response::new(RepositoryModelLoadResponse {}))
+    }
+
+    async fn repository_model_unload(
+        &self,
+        request: Request<RepositoryModelUnloadRequest>,
+    ) -> Result<Response<RepositoryModelUnloadResponse>, Status> {
+        self.caller(request.metadata(), Permission::ReadModels)
+            .await?;
+        let r = request.into_inner();
+        self.state
+            .platform
+            .get_model(&r.model_name)
+            .await
+            .map_err(err)?;
+        let mut resp = Response::new(RepositoryModelUnloadResponse {});
+        resp.metadata_mut().insert(
+            "aurum-note",
+            tonic::metadata::MetadataValue::from_static(infer::UNLOAD_NOTE),
+        );
+        Ok(resp)
+    }
+}
+
+/// Decodes the request's tensors from typed `contents` or from `raw_input_contents`.
+fn decode_inputs(
+    inputs: Vec<InferInputTensor>,
+    raw: Vec<Bytes>,
+) -> Result<Vec<Tensor>, ServiceError> {
+    if !raw.is_empty() && raw.len() != inputs.len() {
+        return Err(invalid(
+            "binary_size_mismatch",
+            format!(
+                "raw_input_contents has {} entries but the request has {} inputs; send one per input, in order",
+                raw.len(),
+                inputs.len()
+            ),
+        ));
+    }
+    let mut raw = raw.into_iter();
+    let mut out = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let datatype = DataType::parse(&input.datatype, &input.name)?;
+        let data = match (raw.next(), input.contents) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "conflicting_data",
+                    format!(
+                        "input `{}` sets `contents` while the request uses raw_input_contents; use one form for every input",
+                        input.name
+                    ),
+                ));
+            }
+            (Some(bytes), None) => {
+                let shape = checked_shape(&input.name, &input.shape)?;
+                let count = element_count(&input.name, &shape)?;
+                decode_raw(&input.name, datatype, count, &bytes)?
+            }
+            (None, Some(contents)) => from_contents(&input.name, datatype, contents)?,
+            (None, None) => {
+                return Err(invalid(
+                    "missing_data",
+                    format!(
+                        "input `{}` has no contents (set `contents` or raw_input_contents)",
+                        input.name
+                    ),
+                ));
+            }
+        };
+        out.push(Tensor::new(input.name, datatype, &input.shape, data)?);
+    }
+    Ok(out)
+}
+
+/// Takes the contents field that matches the datatype, range-checking narrow integer types.
+fn from_contents(
+    name: &str,
+    datatype: DataType,
+    c: InferTensorContents,
+) -> Result<TensorData, ServiceError> {
+    let range = |lo: i64, hi: i64, v: Vec<i64>| -> Result<TensorData, ServiceError> {
+        match v.iter().position(|x| !(lo..=hi).contains(x)) {
+            Some(i) => Err(invalid(
+                "value_out_of_range",
+                format!(
+                    "tensor `{name}` element {i} is {}, outside the range of {}",
+                    v[i],
+                    datatype.as_str()
+                ),
+            )),
+            None => Ok(TensorData::Int(v)),
+        }
+    };
+    let ints = |v: &[i32]| v.iter().map(|&x| i64::from(x)).collect::<Vec<_>>();
+    let uints = |v: &[u32]| v.iter().map(|&x| i64::from(x)).collect::<Vec<_>>();
+    let data = match datatype {
+        DataType::Bool => TensorData::Bool(c.bool_contents),
+        DataType::Int8 => range(i8::MIN.into(), i8::MAX.into(), ints(&c.int_contents))?,
+        DataType::Int16 => range(i16::MIN.into(), i16::MAX.into(), ints(&c.int_contents))?,
+        DataType::Int32 => TensorData::Int(ints(&c.int_contents)),
+        DataType::Int64 => TensorData::Int(c.int64_contents),
+        DataType::Uint8 => range(0, u8::MAX.into(), uints(&c.uint_contents))?,
+        DataType::Uint16 => range(0, u16::MAX.into(), uints(&c.uint_contents))?,
+        DataType::Uint32 => TensorData::Int(uints(&c.uint_contents)),
+        DataType::Uint64 => TensorData::UInt(c.uint64_contents),
+        DataType::Fp32 => TensorData::Float(c.fp32_contents.into_iter().map(f64::from).collect()),
+        DataType::Fp64 => TensorData::Float(c.fp64_contents),
+        DataType::Bytes => TensorData::Bytes(c.bytes_contents),
+        DataType::Fp16 => {
+            return Err(invalid(
+                "datatype_mismatch",
+                format!("tensor `{name}` is FP16, which travels only in raw_input_contents"),
+            ));
+        }
+    };
+    Ok(data)
+}
+
+fn render(out: InferOutputs, id: String, kinds: &[OutputKind], raw: bool) -> ModelInferResponse {
+    let batch = out.probability.len() as i64;
+    let mut outputs = Vec::with_capacity(kinds.len());
+    let mut raw_contents = Vec::new();
+    for &kind in kinds {
+        let contents = if raw {
+            raw_contents.push(Bytes::from(match kind {
+                OutputKind::Probability => encode_fp64(&out.probability),
+                OutputKind::Label => encode_bytes(&out.label),
+            }));
+            None
+        } else {
+            Some(match kind {
+                OutputKind::Probability => InferTensorContents {
+                    fp64_contents: out.probability.clone(),
+                    ..Default::default()
+                },
+                OutputKind::Label => InferTensorContents {
+                    bytes_contents: out.label.iter().map(|s| s.clone().into_bytes()).collect(),
+                    ..Default::default()
+                },
+            })
+        };
+        outputs.push(InferOutputTensor {
+            name: kind.name().into(),
+            datatype: kind.datatype().as_str().into(),
+            shape: vec![batch],
+            parameters: Default::default(),
+            contents,
+        });
+    }
+    ModelInferResponse {
+        model_name: out.model,
+        model_version: out.version.to_string(),
+        id,
+        parameters: Default::default(),
+        outputs,
+        raw_output_contents: raw_contents,
+    }
+}

@@ -1,0 +1,646 @@
+//! Protocol-neutral Open Inference Protocol operations, shared by the REST handlers
+//! (`oip::rest`) and the gRPC service ([`crate::grpc`]): model addressing, metadata,
+//! the repository index, and inference from decoded [`Tensor`]s to the two outputs.
+//!
+//! A tabular model is fed in one of two layouts:
+//! - one tensor per feature, named as the feature, shape `[batch]` or `[batch, 1]`: BYTES for
+//!   categorical, text, date and date-time features, BOOL (or BYTES `"true"`/`"false"`) for
+//!   booleans, any integer or floating type for numeric features;
+//! - one FP32/FP64 tensor `[batch, n_features]` whose columns follow the input schema, under any
+//!   name that is not a feature's, accepted only when every feature is numeric.
+
+use std::time::Instant;
+
+use aurum_service::types::{ColumnType, Field, Value};
+use aurum_service::{
+    AuditDurability, CallContext, LoadedModel, ModelRef, Platform, PredictOptions, ServiceError,
+};
+
+use super::tensor::{DataType, Tensor, TensorData, invalid};
+
+/// The server name reported by server metadata.
+pub const SERVER_NAME: &str = "aurum";
+/// The protocol extensions implemented.
+pub const EXTENSIONS: [&str; 2] = ["binary_tensor_data", "model_repository"];
+
+/// What an unload request answers: aurum has nothing to unload on request.
+pub const UNLOAD_NOTE: &str = "aurum loads model versions on first use and keeps them cached \
+     while the server runs; unload is accepted and does nothing";
+
+/// The model outputs, in the order they are returned when the request names none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    /// Probability of the positive class, FP64 `[batch]`.
+    Probability,
+    /// The predicted label at the model's threshold, BYTES `[batch]`.
+    Label,
+}
+
+impl OutputKind {
+    pub const ALL: [OutputKind; 2] = [OutputKind::Probability, OutputKind::Label];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputKind::Probability => "probability",
+            OutputKind::Label => "label",
+        }
+    }
+
+    pub fn datatype(self) -> DataType {
+        match self {
+            OutputKind::Probability => DataType::Fp64,
+            OutputKind::Label => DataType::Bytes,
+        }
+    }
+}
+
+/// Resolves the outputs a request names (in its order); none named means all of them.
+pub fn select_outputs<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<OutputKind>, ServiceError> {
+    let mut out = Vec::new();
+    for name in names {
+        let kind = OutputKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| {
+                invalid(
+                    "unknown_output",
+                    format!(
+                        "unknown output `{name}`; the model's outputs are probability and label"
+                    ),
+                )
+            })?;
+        if out.contains(&kind) {
+            return Err(invalid(
+                "duplicate_output",
+                format!("output `{name}` is requested twice"),
+            ));
+        }
+        out.push(kind);
+    }
+    if out.is_empty() {
+        out.extend(OutputKind::ALL);
+    }
+    Ok(out)
+}
+
+/// Addresses a model as the protocol does: no (or an empty) version means the `champion`
+/// alias, a number is a version, and any other string is taken as an alias name.
+pub fn model_ref(name: &str, version: Option<&str>) -> Result<ModelRef, ServiceError> {
+    if name.is_empty() {
+        return Err(invalid(
+            "missing_model_name",
+            "the model name is required".into(),
+        ));
+    }
+    Ok(match version.map(str::trim).filter(|v| !v.is_empty()) {
+        None => ModelRef::champion(name),
+        Some(v) if v.bytes().all(|b| b.is_ascii_digit()) => {
+            let n = v.parse::<u32>().map_err(|_| {
+                invalid(
+                    "invalid_version",
+                    format!("model version `{v}` is out of range"),
+                )
+            })?;
+            ModelRef::version(name, n)
+        }
+        Some(alias) => ModelRef::alias(name, alias),
+    })
+}
+
+/// Metadata of one tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorMeta {
+    pub name: String,
+    pub datatype: DataType,
+    pub shape: Vec<i64>,
+}
+
+/// Model metadata in protocol terms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelMeta {
+    pub name: String,
+    pub versions: Vec<String>,
+    pub platform: String,
+    pub inputs: Vec<TensorMeta>,
+    pub outputs: Vec<TensorMeta>,
+}
+
+/// The datatype a feature is described with (a per-feature tensor may use other types too:
+/// any integer or floating type for numeric features).
+pub fn feature_datatype(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Float => DataType::Fp64,
+        ColumnType::Integer => DataType::Int64,
+        ColumnType::Boolean => DataType::Bool,
+        ColumnType::Categorical | ColumnType::Text | ColumnType::Date | ColumnType::DateTime => {
+            DataType::Bytes
+        }
+    }
+}
+
+/// The metadata of the addressed model: inputs from its input schema, the two outputs, and the
+/// versions that can be addressed (every version not archived).
+pub async fn model_metadata(
+    platform: &Platform,
+    target: &ModelRef,
+) -> Result<ModelMeta, ServiceError> {
+    let model = platform.resolve(target).await?;
+    let versions = platform
+        .list_versions(&model.name)
+        .await?
+        .into_iter()
+        .filter(|v| !v.is_archived())
+        .map(|v| v.version.to_string())
+        .collect();
+    Ok(ModelMeta {
+        name: model.name.clone(),
+        versions,
+        platform: format!("aurum_{}", model.manifest.model_kind.as_str()),
+        inputs: model
+            .input_schema()
+            .fields
+            .iter()
+            .map(|f| TensorMeta {
+                name: f.name.clone(),
+                datatype: feature_datatype(f.ty),
+                shape: vec![-1],
+            })
+            .collect(),
+        outputs: OutputKind::ALL
+            .into_iter()
+            .map(|k| TensorMeta {
+                name: k.name().into(),
+                datatype: k.datatype(),
+                shape: vec![-1],
+            })
+            .collect(),
+    })
+}
+
+/// One entry of the repository index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexEntry {
+    pub name: String,
+    pub version: String,
+    pub state: &'static str,
+    pub reason: String,
+}
+
+/// Every model version: READY unless archived (versions load on first use, so a version that
+/// is not archived can answer), UNAVAILABLE with the reason otherwise.
+pub async fn repository_index(
+    platform: &Platform,
+    ready_only: bool,
+) -> Result<Vec<IndexEntry>, ServiceError> {
+    let mut out = Vec::new();
+    for model in platform.list_models().await? {
+        for v in platform.list_versions(&model.name).await? {
+            let archived = v.is_archived();
+            if ready_only && archived {
+                continue;
+            }
+            out.push(IndexEntry {
+                name: model.name.clone(),
+                version: v.version.to_string(),
+                state: if archived { "UNAVAILABLE" } else { "READY" },
+                reason: if archived {
+                    "archived".into()
+                } else {
+                    String::new()
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The answer of one inference call, in batch order.
+#[derive(Clone, Debug)]
+pub struct InferOutputs {
+    pub model: String,
+    pub version: u32,
+    pub probability: Vec<f64>,
+    pub label: Vec<String>,
+}
+
+/// Resolves the model, converts the tensors to rows and scores them through
+/// [`Platform::predict`].
+///
+/// The audit record is written with [`AuditDurability::Buffered`]: the call does not wait for
+/// the fsync, and the record is durable once the audit writer commits its next batch (which it
+/// starts as soon as the previous one is on disk). The audited input is the rows in the same
+/// record form `/v1` uses (`[{feature: value}, ...]`), so its hash does not depend on the
+/// protocol or tensor layout a caller chose.
+pub async fn infer(
+    platform: &Platform,
+    ctx: &CallContext,
+    target: &ModelRef,
+    inputs: Vec<Tensor>,
+    started: Instant,
+) -> Result<InferOutputs, ServiceError> {
+    let model = platform.resolve(target).await?;
+    let max = platform.config().server.max_batch_records;
+    let rows = tensors_to_rows(&model, inputs, max)?;
+    let audit_input = audit_records(&model.input_schema().fields, &rows);
+    let out = platform
+        .predict(
+            ctx,
+            model,
+            rows,
+            &audit_input,
+            PredictOptions {
+                durability: AuditDurability::Buffered,
+                explain: false,
+                started: Some(started),
+            },
+        )
+        .await?;
+    let (probability, label) = out
+        .records
+        .into_iter()
+        .map(|r| (r.probability, r.label))
+        .unzip();
+    Ok(InferOutputs {
+        model: out.model,
+        version: out.version,
+        probability,
+        label,
+    })
+}
+
+fn audit_records(fields: &[Field], rows: &[Vec<Value>]) -> serde_json::Value {
+    serde_json::Value::Array(
+        rows.iter()
+            .map(|row| {
+                serde_json::Value::Object(
+                    fields
+                        .iter()
+                        .zip(row)
+                        .map(|(f, v)| (f.name.clone(), value_json(v)))
+                        .collect(),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn value_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Float(x) => serde_json::Number::from_f64(*x)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
+        Value::Integer(i) => (*i).into(),
+        Value::Boolean(b) => (*b).into(),
+        Value::Str(s) => s.clone().into(),
+        Value::Date(_) | Value::DateTime(_) => v.to_string().into(),
+    }
+}
+
+/// Converts the request tensors into rows aligned with the model's input schema.
+pub fn tensors_to_rows(
+    model: &LoadedModel,
+    inputs: Vec<Tensor>,
+    max_batch: usize,
+) -> Result<Vec<Vec<Value>>, ServiceError> {
+    let schema = model.input_schema();
+    let who = format!("model `{}` v{}", model.name, model.version);
+    if inputs.is_empty() {
+        return Err(invalid(
+            "missing_input",
+            format!(
+                "the request has no inputs; {who} takes one tensor per feature: {}",
+                schema.names().collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    let matrix = inputs.len() == 1
+        && inputs[0].shape.len() == 2
+        && !model.feature_index.contains_key(&inputs[0].name);
+    if matrix {
+        let Some(tensor) = inputs.into_iter().next() else {
+            return Ok(Vec::new());
+        };
+        return matrix_to_rows(&who, &schema.fields, tensor, max_batch);
+    }
+
+    // One tensor per feature: check names first, then shapes, then convert.
+    let mut by_feature: Vec<Option<Tensor>> = vec![None; schema.len()];
+    for t in inputs {
+        let Some(&pos) = model.feature_index.get(&t.name) else {
+            return Err(invalid(
+                "unknown_input",
+                format!(
+                    "`{}` is not an input of {who}; its inputs are the features {}",
+                    t.name,
+                    schema.names().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        };
+        if by_feature[pos].is_some() {
+            return Err(invalid(
+                "duplicate_input",
+                format!("input `{}` appears more than once", t.name),
+            ));
+        }
+        by_feature[pos] = Some(t);
+    }
+    let missing: Vec<String> = schema
+        .fields
+        .iter()
+        .zip(&by_feature)
+        .filter(|(_, t)| t.is_none())
+        .map(|(f, _)| format!("{} ({})", f.name, feature_datatype(f.ty).as_str()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(invalid(
+            "missing_input",
+            format!(
+                "{who} needs one tensor per feature; missing: {}",
+                missing.join(", ")
+            ),
+        ));
+    }
+    let tensors: Vec<Tensor> = by_feature.into_iter().flatten().collect();
+    let mut batch = None;
+    for t in &tensors {
+        let n = match t.shape.as_slice() {
+            [n] | [n, 1] => *n,
+            _ => {
+                return Err(invalid(
+                    "invalid_shape",
+                    format!(
+                        "input `{}` has shape {:?}; a feature tensor has shape [batch] or [batch, 1]",
+                        t.name, t.shape
+                    ),
+                ));
+            }
+        };
+        match batch {
+            None => batch = Some((n, t.name.clone())),
+            Some((b, ref first)) if b != n => {
+                return Err(invalid(
+                    "batch_mismatch",
+                    format!(
+                        "input `{}` has {n} rows but input `{first}` has {b}; every feature tensor needs the same batch size",
+                        t.name
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let batch = batch.map(|(b, _)| b).unwrap_or(0);
+    check_batch(batch, max_batch)?;
+    let mut rows = vec![vec![Value::Null; schema.len()]; batch];
+    for (pos, (field, t)) in schema.fields.iter().zip(tensors).enumerate() {
+        let column = feature_column(field, t)?;
+        for (row, v) in rows.iter_mut().zip(column) {
+            row[pos] = v;
+        }
+    }
+    Ok(rows)
+}
+
+fn check_batch(batch: usize, max: usize) -> Result<(), ServiceError> {
+    if batch == 0 {
+        return Err(invalid(
+            "empty_batch",
+            "the inputs hold no rows: send at least one".into(),
+        ));
+    }
+    if batch > max {
+        return Err(invalid(
+            "batch_too_large",
+            format!("{batch} rows is more than the limit of {max} per request"),
+        ));
+    }
+    Ok(())
+}
+
+fn matrix_to_rows(
+    who: &str,
+    fields: &[Field],
+    t: Tensor,
+    max_batch: usize,
+) -> Result<Vec<Vec<Value>>, ServiceError> {
+    let non_numeric: Vec<String> = fields
+        .iter()
+        .filter(|f| !f.ty.is_numeric())
+        .map(|f| format!("{} ({})", f.name, f.ty))
+        .collect();
+    if !non_numeric.is_empty() {
+        return Err(invalid(
+            "per_feature_tensors_required",
+            format!(
+                "`{}` is not a feature name, so it was read as one [batch, n_features] matrix, but {who} has non-numeric features ({}); send one tensor per feature, named as the feature (see the model metadata)",
+                t.name,
+                non_numeric.join(", ")
+            ),
+        ));
+    }
+    let (batch, cols) = (t.shape[0], t.shape[1]);
+    if !matches!(t.datatype, DataType::Fp32 | DataType::Fp64) {
+        return Err(invalid(
+            "datatype_mismatch",
+            format!(
+                "matrix input `{}` is {}; a [batch, n_features] matrix must be FP32 or FP64",
+                t.name,
+                t.datatype.as_str()
+            ),
+        ));
+    }
+    if cols != fields.len() {
+        return Err(invalid(
+            "invalid_shape",
+            format!(
+                "matrix input `{}` has {cols} columns but {who} has {} features (in input-schema order: {})",
+                t.name,
+                fields.len(),
+                fields
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    check_batch(batch, max_batch)?;
+    let TensorData::Float(values) = t.data else {
+        return Err(invalid(
+            "datatype_mismatch",
+            format!("matrix input `{}` must hold floating-point data", t.name),
+        ));
+    };
+    let mut rows = Vec::with_capacity(batch);
+    for (r, chunk) in values.chunks_exact(cols).enumerate() {
+        let row = chunk
+            .iter()
+            .zip(fields)
+            .map(|(&x, f)| numeric_value(f, x, &format!("{}[{r}]", t.name)))
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// A numeric feature's value from a float: finite, and integral for integer features.
+fn numeric_value(f: &Field, x: f64, at: &str) -> Result<Value, ServiceError> {
+    if !x.is_finite() {
+        return Err(invalid(
+            "non_finite_number",
+            format!(
+                "{at}: feature `{}` must be a finite number, got {x}",
+                f.name
+            ),
+        ));
+    }
+    match f.ty {
+        ColumnType::Integer if x.fract() == 0.0 && x.abs() < 9.0e15 => Ok(Value::Integer(x as i64)),
+        ColumnType::Integer => Err(invalid(
+            "invalid_type",
+            format!("{at}: feature `{}` is an integer, got {x}", f.name),
+        )),
+        _ => Ok(Value::Float(x)),
+    }
+}
+
+/// Converts one feature tensor to its column of cells.
+fn feature_column(field: &Field, t: Tensor) -> Result<Vec<Value>, ServiceError> {
+    let name = t.name;
+    let dt = t.datatype.as_str();
+    let wrong = |expected: &str| {
+        invalid(
+            "datatype_mismatch",
+            format!(
+                "input `{name}` is a {} feature and must be {expected}, got {dt}",
+                field.ty
+            ),
+        )
+    };
+    match (field.ty, t.data) {
+        (ColumnType::Float | ColumnType::Integer, TensorData::Float(v)) => v
+            .into_iter()
+            .map(|x| numeric_value(field, x, &format!("input `{name}`")))
+            .collect(),
+        (ColumnType::Float, TensorData::Int(v)) => {
+            Ok(v.into_iter().map(|i| Value::Float(i as f64)).collect())
+        }
+        (ColumnType::Float, TensorData::UInt(v)) => {
+            Ok(v.into_iter().map(|u| Value::Float(u as f64)).collect())
+        }
+        (ColumnType::Integer, TensorData::Int(v)) => Ok(v.into_iter().map(Value::Integer).collect()),
+        (ColumnType::Integer, TensorData::UInt(v)) => v
+            .into_iter()
+            .map(|u| {
+                i64::try_from(u).map(Value::Integer).map_err(|_| {
+                    invalid(
+                        "value_out_of_range",
+                        format!("input `{name}`: {u} does not fit a 64-bit signed integer"),
+                    )
+                })
+            })
+            .collect(),
+        (ColumnType::Float | ColumnType::Integer, TensorData::Bool(_) | TensorData::Bytes(_)) => {
+            Err(wrong("an integer or floating-point tensor (INT*, UINT*, FP*)"))
+        }
+        (ColumnType::Boolean, TensorData::Bool(v)) => {
+            Ok(v.into_iter().map(Value::Boolean).collect())
+        }
+        (ColumnType::Boolean, TensorData::Bytes(v)) => v
+            .into_iter()
+            .map(|b| match b.as_slice() {
+                b"true" | b"True" | b"TRUE" => Ok(Value::Boolean(true)),
+                b"false" | b"False" | b"FALSE" => Ok(Value::Boolean(false)),
+                _ => Err(invalid(
+                    "invalid_type",
+                    format!(
+                        "input `{name}`: {:?} is not a boolean (send BOOL, or BYTES \"true\"/\"false\")",
+                        String::from_utf8_lossy(&b)
+                    ),
+                )),
+            })
+            .collect(),
+        (ColumnType::Boolean, TensorData::Int(_) | TensorData::UInt(_) | TensorData::Float(_)) => {
+            Err(wrong("BOOL"))
+        }
+        (ColumnType::Categorical | ColumnType::Text, TensorData::Bytes(v)) => v
+            .into_iter()
+            .map(|b| utf8(&name, b).map(Value::Str))
+            .collect(),
+        (ColumnType::Date, TensorData::Bytes(v)) => v
+            .into_iter()
+            .map(|b| {
+                let s = utf8(&name, b)?;
+                chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                    .map(Value::Date)
+                    .map_err(|_| {
+                        invalid(
+                            "invalid_type",
+                            format!("input `{name}`: {s:?} is not a date YYYY-MM-DD"),
+                        )
+                    })
+            })
+            .collect(),
+        (ColumnType::DateTime, TensorData::Bytes(v)) => v
+            .into_iter()
+            .map(|b| {
+                let s = utf8(&name, b)?;
+                chrono::DateTime::parse_from_rfc3339(&s)
+                    .map(|d| d.naive_utc())
+                    .or_else(|_| chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S"))
+                    .map(Value::DateTime)
+                    .map_err(|_| {
+                        invalid(
+                            "invalid_type",
+                            format!("input `{name}`: {s:?} is not an RFC 3339 date-time"),
+                        )
+                    })
+            })
+            .collect(),
+        (
+            ColumnType::Categorical | ColumnType::Text | ColumnType::Date | ColumnType::DateTime,
+            TensorData::Bool(_) | TensorData::Int(_) | TensorData::UInt(_) | TensorData::Float(_),
+        ) => Err(wrong("BYTES")),
+    }
+}
+
+fn utf8(name: &str, b: Vec<u8>) -> Result<String, ServiceError> {
+    String::from_utf8(b).map_err(|_| {
+        invalid(
+            "invalid_utf8",
+            format!("input `{name}` holds an element that is not UTF-8 text"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_and_aliases() {
+        assert_eq!(model_ref("m", None).unwrap(), ModelRef::champion("m"));
+        assert_eq!(model_ref("m", Some("")).unwrap(), ModelRef::champion("m"));
+        assert_eq!(
+            model_ref("m", Some("3")).unwrap(),
+            ModelRef::version("m", 3)
+        );
+        assert_eq!(
+            model_ref("m", Some("challenger")).unwrap(),
+            ModelRef::alias("m", "challenger")
+        );
+        assert!(model_ref("m", Some("99999999999")).is_err());
+        assert!(model_ref("", None).is_err());
+    }
+
+    #[test]
+    fn outputs_selected_in_request_order() {
+        assert_eq!(select_outputs([]).unwrap(), OutputKind::ALL);
+        assert_eq!(select_outputs(["label"]).unwrap(), [OutputKind::Label]);
+        assert!(select_outputs(["score"]).is_err());
+        assert!(select_outputs(["label", "label"]).is_err());
+    }
+}

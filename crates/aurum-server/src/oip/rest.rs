@@ -1,0 +1,496 @@
+//! REST handlers of the Open Inference Protocol and their JSON wire types.
+
+use std::time::Instant;
+
+use aurum_service::ServiceError;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::OipCaller;
+use super::binary::{self, BinaryReader};
+use super::error::{OipError, OipResult};
+use super::infer::{self, InferOutputs, OutputKind};
+use super::tensor::{
+    DataType, Elements, Tensor, checked_shape, decode_raw, element_count, invalid,
+};
+use crate::AppState;
+use crate::auth::{Caller, Permission};
+use crate::middleware::read_body;
+
+// ----- wire types -----
+
+#[derive(Deserialize)]
+struct InferRequestJson {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    parameters: Option<RequestParams>,
+    inputs: Vec<InputJson>,
+    #[serde(default)]
+    outputs: Option<Vec<RequestedOutputJson>>,
+}
+
+#[derive(Default, Deserialize)]
+struct RequestParams {
+    #[serde(default)]
+    binary_data_output: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct InputJson {
+    name: String,
+    shape: Vec<i64>,
+    datatype: String,
+    #[serde(default)]
+    parameters: Option<InputParams>,
+    /// Flattened while parsing (see [`Elements`]); never a `serde_json::Value` tree.
+    #[serde(default)]
+    data: Option<Elements>,
+}
+
+#[derive(Default, Deserialize)]
+struct InputParams {
+    #[serde(default)]
+    binary_data_size: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct RequestedOutputJson {
+    name: String,
+    #[serde(default)]
+    parameters: Option<OutputParams>,
+}
+
+#[derive(Default, Deserialize)]
+struct OutputParams {
+    /// tritonclient's name for the per-output flag.
+    #[serde(default)]
+    binary_data: Option<bool>,
+    #[serde(default)]
+    binary_data_output: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct InferResponseJson<'a> {
+    model_name: &'a str,
+    model_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    outputs: Vec<OutputJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct OutputJson<'a> {
+    name: &'static str,
+    datatype: &'static str,
+    shape: [usize; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameters: Option<BinaryParams>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<OutData<'a>>,
+}
+
+#[derive(Serialize)]
+struct BinaryParams {
+    binary_data_size: usize,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutData<'a> {
+    F64(&'a [f64]),
+    Str(&'a [String]),
+}
+
+#[derive(Serialize)]
+struct ServerMetadataJson {
+    name: &'static str,
+    version: &'static str,
+    extensions: [&'static str; 2],
+}
+
+#[derive(Serialize)]
+struct TensorMetaJson {
+    name: String,
+    datatype: &'static str,
+    shape: Vec<i64>,
+}
+
+#[derive(Serialize)]
+struct ModelMetadataJson {
+    name: String,
+    versions: Vec<String>,
+    platform: String,
+    inputs: Vec<TensorMetaJson>,
+    outputs: Vec<TensorMetaJson>,
+}
+
+#[derive(Default, Deserialize)]
+struct IndexRequestJson {
+    #[serde(default)]
+    ready: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct IndexEntryJson {
+    name: String,
+    version: String,
+    state: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct UnloadJson {
+    model: String,
+    unloaded: bool,
+    message: &'static str,
+}
+
+fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T, ServiceError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| invalid("malformed_request", format!("invalid {what}: {e}")))
+}
+
+// ----- health and metadata -----
+
+/// `GET /v2/health/live`: 200 while the process runs.
+pub async fn live() -> StatusCode {
+    StatusCode::OK
+}
+
+/// `GET /v2/health/ready`: 200 when ready, 503 while starting or draining.
+pub async fn ready(State(state): State<AppState>) -> StatusCode {
+    if state.ready.load(std::sync::atomic::Ordering::SeqCst) {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+/// `GET /v2`.
+pub async fn server_metadata(OipCaller(caller): OipCaller) -> OipResult<Response> {
+    caller.require(Permission::ReadModels)?;
+    Ok(Json(ServerMetadataJson {
+        name: infer::SERVER_NAME,
+        version: env!("CARGO_PKG_VERSION"),
+        extensions: infer::EXTENSIONS,
+    })
+    .into_response())
+}
+
+async fn metadata_with(
+    state: AppState,
+    caller: Caller,
+    name: &str,
+    version: Option<&str>,
+) -> OipResult<Response> {
+    caller.require(Permission::ReadModels)?;
+    let target = infer::model_ref(name, version)?;
+    let meta = infer::model_metadata(&state.platform, &target).await?;
+    let tensors = |ts: Vec<infer::TensorMeta>| {
+        ts.into_iter()
+            .map(|t| TensorMetaJson {
+                name: t.name,
+                datatype: t.datatype.as_str(),
+                shape: t.shape,
+            })
+            .collect()
+    };
+    Ok(Json(ModelMetadataJson {
+        name: meta.name,
+        versions: meta.versions,
+        platform: meta.platform,
+        inputs: tensors(meta.inputs),
+        outputs: tensors(meta.outputs),
+    })
+    .into_response())
+}
+
+/// `GET /v2/models/{name}`: the champion's metadata.
+pub async fn model_metadata(
+    State(state): State<AppState>,
+    OipCaller(caller): OipCaller,
+    Path(name): Path<String>,
+) -> OipResult<Response> {
+    metadata_with(state, caller, &name, None).await
+}
+
+/// `GET /v2/models/{name}/versions/{version}`.
+pub async fn model_metadata_version(
+    State(state): State<AppState>,
+    OipCaller(caller): OipCaller,
+    Path((name, version)): Path<(String, String)>,
+) -> OipResult<Response> {
+    metadata_with(state, caller, &name, Some(&version)).await
+}
+
+async fn ready_with(
+    state: AppState,
+    caller: Caller,
+    name: &str,
+    version: Option<&str>,
+) -> OipResult<StatusCode> {
+    caller.require(Permission::ReadModels)?;
+    let target = infer::model_ref(name, version)?;
+    state.platform.resolve(&target).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `GET /v2/models/{name}/ready`: 200 when the model loads and verifies.
+pub async fn model_ready(
+    State(state): State<AppState>,
+    OipCaller(caller): OipCaller,
+    Path(name): Path<String>,
+) -> OipResult<StatusCode> {
+    ready_with(state, caller, &name, None).await
+}
+
+/// `GET /v2/models/{name}/versions/{version}/ready`.
+pub async fn model_ready_version(
+    State(state): State<AppState>,
+    OipCaller(caller): OipCaller,
+    Path((name, version)): Path<(String, String)>,
+) -> OipResult<StatusCode> {
+    ready_with(state, caller, &name, Some(&version)).await
+}
+
+// ----- inference -----
+
+/// `POST /v2/models/{name}/infer`: the champion answers.
+pub async fn infer(
+    State(state): State<AppState>,
+    OipCaller(caller): OipCaller,
+    Path(name): Path<String>,
+    req: Request,
+) -> OipResult<Response> {
+    infer_with(state, caller, &name, None, req).await
+}
+
+/// `POST /v2/models/{name}/versions/{version}/infer`.
+pub async fn infer_version(
+    State(state): State<AppState>,
+    OipCaller(caller): OipCaller,
+    Path((name, version)): Path<(String, String)>,
+    req: Request,
+) -> OipResult<Response> {
+    infer_with(state, caller, &name, Some(&version), req).await
+}
+
+async fn infer_with(
+    state: AppState,
+    caller: Caller,
+    name: &str,
+    version: Option<&str>,
+    req: Request,
+) -> OipResult<Response> {
+    let started = Instant::now();
+    caller.require(Permission::Predict)?;
+    let target = infer::model_ref(name, version)?;
+    let header_len = binary::header_length(req.headers())?;
+    let body: Bytes = read_body(req, &state).await?;
+    let (json, bin) = binary::split(&body, header_len)?;
+    let request: InferRequestJson = parse(json, "inference request")?;
+
+    // Outputs: which, in which order, and which as binary.
+    let wide_binary = request
+        .parameters
+        .as_ref()
+        .and_then(|p| p.binary_data_output)
+        .unwrap_or(false);
+    let requested = request.outputs.unwrap_or_default();
+    let kinds = infer::select_outputs(requested.iter().map(|o| o.name.as_str()))?;
+    let binary_flags: Vec<bool> = if requested.is_empty() {
+        vec![wide_binary; kinds.len()]
+    } else {
+        requested
+            .iter()
+            .map(|o| {
+                let p = o.parameters.as_ref();
+                p.and_then(|p| p.binary_data.or(p.binary_data_output))
+                    .unwrap_or(wide_binary)
+            })
+            .collect()
+    };
+
+    // Inputs: JSON `data` or a slice of the binary part.
+    let mut reader = BinaryReader::new(bin, header_len.is_some());
+    let mut inputs = Vec::with_capacity(request.inputs.len());
+    for input in request.inputs {
+        let datatype = DataType::parse(&input.datatype, &input.name)?;
+        let size = input.parameters.as_ref().and_then(|p| p.binary_data_size);
+        let data = match (size, input.data) {
+            (Some(_), Some(_)) => {
+                return Err(OipError(invalid(
+                    "conflicting_data",
+                    format!(
+                        "input `{}` has both `data` and parameters.binary_data_size; send one",
+                        input.name
+                    ),
+                )));
+            }
+            (Some(size), None) => {
+                let raw = reader.take(&input.name, size)?;
+                let shape = checked_shape(&input.name, &input.shape)?;
+                let count = element_count(&input.name, &shape)?;
+                decode_raw(&input.name, datatype, count, raw)?
+            }
+            (None, Some(elements)) => elements.into_data(&input.name, datatype)?,
+            (None, None) => {
+                return Err(OipError(invalid(
+                    "missing_data",
+                    format!(
+                        "input `{}` has no `data` (or parameters.binary_data_size with binary data)",
+                        input.name
+                    ),
+                )));
+            }
+        };
+        inputs.push(Tensor::new(input.name, datatype, &input.shape, data)?);
+    }
+    reader.finish()?;
+
+    let out = infer::infer(&state.platform, &caller.ctx(), &target, inputs, started).await?;
+    render_infer(&out, request.id.as_deref(), &kinds, &binary_flags)
+}
+
+fn render_infer(
+    out: &InferOutputs,
+    id: Option<&str>,
+    kinds: &[OutputKind],
+    binary_flags: &[bool],
+) -> OipResult<Response> {
+    let batch = out.probability.len();
+    let mut raw = Vec::new();
+    let mut any_binary = false;
+    let outputs = kinds
+        .iter()
+        .zip(binary_flags)
+        .map(|(&kind, &binary)| {
+            let (parameters, data) = if binary {
+                any_binary = true;
+                let bytes = match kind {
+                    OutputKind::Probability => super::tensor::encode_fp64(&out.probability),
+                    OutputKind::Label => super::tensor::encode_bytes(&out.label),
+                };
+                let size = bytes.len();
+                raw.extend_from_slice(&bytes);
+                (
+                    Some(BinaryParams {
+                        binary_data_size: size,
+                    }),
+                    None,
+                )
+            } else {
+                let data = match kind {
+                    OutputKind::Probability => OutData::F64(&out.probability),
+                    OutputKind::Label => OutData::Str(&out.label),
+                };
+                (None, Some(data))
+            };
+            OutputJson {
+                name: kind.name(),
+                datatype: kind.datatype().as_str(),
+                shape: [batch],
+                parameters,
+                data,
+            }
+        })
+        .collect();
+    let body = InferResponseJson {
+        model_name: &out.model,
+        model_version: out.version.to_string(),
+        id,
+        outputs,
+    };
+    let mut json = serde_json::to_vec(&body).map_err(|e| {
+        OipError(ServiceError::Internal(format!(
+            "cannot render response: {e}"
+        )))
+    })?;
+    if !any_binary {
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            json,
+        )
+            .into_response());
+    }
+    let json_len = json.len();
+    json.extend_from_slice(&raw);
+    let mut resp = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        )],
+        json,
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert(binary::HEADER, HeaderValue::from(json_len));
+    Ok(resp)
+}
+
+// ----- model repository extension -----
+
+/// `POST /v2/repository/index`: every model version and its state.
+pub async fn repository_index(
+    State(state): State<AppState>,
+    OipCaller(caller): OipCaller,
+    req: Request,
+) -> OipResult<Response> {
+    caller.require(Permission::ReadModels)?;
+    let body = read_body(req, &state).await?;
+    let request: IndexRequestJson = if body.iter().all(u8::is_ascii_whitespace) {
+        IndexRequestJson::default()
+    } else {
+        parse(&body, "repository index request")?
+    };
+    let entries = infer::repository_index(&state.platform, request.ready.unwrap_or(false)).await?;
+    let entries: Vec<IndexEntryJson> = entries
+        .into_iter()
+        .map(|e| IndexEntryJson {
+            name: e.name,
+            version: e.version,
+            state: e.state,
+            reason: e.reason,
+        })
+        .collect();
+    Ok(Json(entries).into_response())
+}
+
+/// `POST /v2/repository/models/{name}/load`: loads and verifies the champion into the cache.
+pub async fn repository_load(
+    State(state): State<AppState>,
+    OipCaller(caller): OipCaller,
+    Path(name): Path<String>,
+) -> OipResult<StatusCode> {
+    caller.require(Permission::ReadModels)?;
+    state
+        .platform
+        .resolve(&infer::model_ref(&name, None)?)
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// `POST /v2/repository/models/{name}/unload`: accepted as a no-op, which the body says.
+pub async fn repository_unload(
+    State(state): State<AppState>,
+    OipCaller(caller): OipCaller,
+    Path(name): Path<String>,
+) -> OipResult<Response> {
+    caller.require(Permission::ReadModels)?;
+    state.platform.get_model(&name).await?;
+    Ok(Json(UnloadJson {
+        model: name,
+        unloaded: false,
+        message: infer::UNLOAD_NOTE,
+    })
+    .into_response())
+}
