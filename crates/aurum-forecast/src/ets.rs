@@ -1,0 +1,422 @@
+//! Exponential smoothing state-space models with additive errors (Hyndman et al. 2008; fpp3 ch. 8),
+//! with automatic selection by AICc.
+//!
+//! Implemented: ETS(A,N,N), (A,A,N), (A,Ad,N), (A,N,A), (A,A,A), (A,Ad,A). These are the "class 1"
+//! models whose forecast variance is analytic: `σ²(1 + Σ_{j<h} c_j²)` with
+//! `c_j = α + β φ_j + γ 1[j ≡ 0 mod m]`, `φ_j = φ + … + φ^j` (fpp3 §8.7, table 8.8).
+//! Multiplicative patterns are handled by fitting these models under a log or Box–Cox transform
+//! (see [`crate::Transform`]), which keeps every interval analytic.
+//!
+//! Why not `augurs-ets` 0.10: its seasonal models are unimplemented (`unimplemented!` on fit) and
+//! several interval paths `todo!()`; the fitted model is not serialisable either, and the service
+//! needs a stored state to forecast from and to update.
+//!
+//! Estimation: for fixed smoothing parameters the one-step errors are linear in the initial state,
+//! so the initial state (level, slope, m − 1 free seasonal terms summing to zero) is profiled out
+//! by least squares, and Nelder–Mead searches only (α, β, γ, φ) within R's "usual" bounds:
+//! `0 < α < 1`, `0 < β < α`, `0 < γ < 1 − α`, `0.8 ≤ φ ≤ 0.98`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ForecastError, check_finite, too_few};
+use crate::optim::nelder_mead;
+
+/// Trend component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EtsTrend {
+    /// No trend (N).
+    None,
+    /// Additive trend (A).
+    Additive,
+    /// Additive damped trend (Ad).
+    Damped,
+}
+
+/// Seasonal component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EtsSeason {
+    /// No seasonality (N).
+    None,
+    /// Additive seasonality (A).
+    Additive,
+}
+
+/// What to fit; `None` components are chosen by AICc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EtsSpec {
+    /// Seasonal period (1 = non-seasonal).
+    pub period: usize,
+    /// Trend, or `None` to select.
+    #[serde(default)]
+    pub trend: Option<EtsTrend>,
+    /// Season, or `None` to select.
+    #[serde(default)]
+    pub season: Option<EtsSeason>,
+}
+
+impl EtsSpec {
+    /// Automatic selection for `period`.
+    pub fn auto(period: usize) -> Self {
+        Self {
+            period,
+            trend: None,
+            season: None,
+        }
+    }
+}
+
+/// A fitted ETS model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EtsFit {
+    /// Trend component.
+    pub trend: EtsTrend,
+    /// Seasonal component.
+    pub season: EtsSeason,
+    /// Seasonal period.
+    pub period: usize,
+    /// Level smoothing.
+    pub alpha: f64,
+    /// Slope smoothing (0 without trend).
+    pub beta: f64,
+    /// Seasonal smoothing (0 without season).
+    pub gamma: f64,
+    /// Damping (1 unless damped).
+    pub phi: f64,
+    /// Residual variance, `SSE / (n − k)` (as R's `ets`), used for intervals.
+    pub sigma2: f64,
+    /// Gaussian log-likelihood at the MLE of σ².
+    pub loglik: f64,
+    /// AIC.
+    pub aic: f64,
+    /// AICc.
+    pub aicc: f64,
+    /// BIC.
+    pub bic: f64,
+    /// Observations used.
+    pub n: usize,
+    /// Level after the last observation.
+    pub(crate) level: f64,
+    /// Slope after the last observation.
+    pub(crate) slope: f64,
+    /// Last m seasonal terms, oldest first.
+    pub(crate) seasonal: Vec<f64>,
+}
+
+impl fmt::Display for EtsFit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = match self.trend {
+            EtsTrend::None => "N",
+            EtsTrend::Additive => "A",
+            EtsTrend::Damped => "Ad",
+        };
+        let s = match self.season {
+            EtsSeason::None => "N",
+            EtsSeason::Additive => "A",
+        };
+        write!(f, "ETS(A,{t},{s})")
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Smoothing {
+    alpha: f64,
+    beta: f64,
+    gamma: f64,
+    phi: f64,
+}
+
+struct State {
+    level: f64,
+    slope: f64,
+    seasonal: Vec<f64>,
+    head: usize,
+}
+
+/// Runs the recursions, writing one-step errors to `errors` (if given); returns the SSE.
+fn run(y: &[f64], sm: Smoothing, st: &mut State, errors: Option<&mut Vec<f64>>) -> f64 {
+    let m = st.seasonal.len();
+    let mut sse = 0.0;
+    let mut errs = errors;
+    for &yt in y {
+        let s_old = if m > 0 { st.seasonal[st.head] } else { 0.0 };
+        let e = yt - (st.level + sm.phi * st.slope + s_old);
+        st.level += sm.phi * st.slope + sm.alpha * e;
+        st.slope = sm.phi * st.slope + sm.beta * e;
+        if m > 0 {
+            st.seasonal[st.head] = s_old + sm.gamma * e;
+            st.head = (st.head + 1) % m;
+        }
+        sse += e * e;
+        if let Some(v) = errs.as_deref_mut() {
+            v.push(e);
+        }
+    }
+    sse
+}
+
+struct Config {
+    trend: EtsTrend,
+    season: EtsSeason,
+    m: usize,
+}
+
+impl Config {
+    fn n_smoothing(&self) -> usize {
+        1 + match self.trend {
+            EtsTrend::None => 0,
+            EtsTrend::Additive => 1,
+            EtsTrend::Damped => 2,
+        } + usize::from(self.season == EtsSeason::Additive)
+    }
+
+    fn n_initial(&self) -> usize {
+        1 + usize::from(self.trend != EtsTrend::None)
+            + if self.season == EtsSeason::Additive {
+                self.m - 1
+            } else {
+                0
+            }
+    }
+
+    fn smoothing(&self, u: &[f64]) -> Smoothing {
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let lo = 1e-4;
+        let alpha = lo + (0.9999 - lo) * sig(u[0]);
+        let mut i = 1;
+        let (mut beta, mut gamma, mut phi) = (0.0, 0.0, 1.0);
+        if self.trend != EtsTrend::None {
+            beta = lo * 0.5 + (alpha - lo * 0.5) * sig(u[i]);
+            i += 1;
+        }
+        if self.trend == EtsTrend::Damped {
+            phi = 0.8 + 0.18 * sig(u[i]);
+            i += 1;
+        }
+        if self.season == EtsSeason::Additive {
+            gamma = lo * 0.5 + (1.0 - alpha - lo * 0.5) * sig(u[i]);
+        }
+        Smoothing {
+            alpha,
+            beta,
+            gamma,
+            phi,
+        }
+    }
+
+    fn state(&self, x0: &[f64]) -> State {
+        let has_trend = self.trend != EtsTrend::None;
+        let seasonal = if self.season == EtsSeason::Additive {
+            // Free terms x0[k..k+m-1] for the oldest m − 1 seasons; the newest makes the sum zero.
+            let k = 1 + usize::from(has_trend);
+            let mut s: Vec<f64> = x0[k..k + self.m - 1].to_vec();
+            s.push(-s.iter().sum::<f64>());
+            s
+        } else {
+            Vec::new()
+        };
+        State {
+            level: x0[0],
+            slope: if has_trend { x0[1] } else { 0.0 },
+            seasonal,
+            head: 0,
+        }
+    }
+
+    /// Least-squares initial state for the given smoothing parameters; returns (x0, SSE).
+    fn profile(&self, y: &[f64], sm: Smoothing) -> Option<(Vec<f64>, f64)> {
+        let k = self.n_initial();
+        let mut e0 = Vec::with_capacity(y.len());
+        run(y, sm, &mut self.state(&vec![0.0; k]), Some(&mut e0));
+        let zeros = vec![0.0; y.len()];
+        let mut cols = Vec::with_capacity(k);
+        for j in 0..k {
+            let mut basis = vec![0.0; k];
+            basis[j] = 1.0;
+            let mut d = Vec::with_capacity(y.len());
+            run(&zeros, sm, &mut self.state(&basis), Some(&mut d));
+            cols.push(d);
+        }
+        let target: Vec<f64> = e0.iter().map(|v| -v).collect();
+        let x0 = crate::stats::least_squares(&cols, &target)?;
+        let sse = run(y, sm, &mut self.state(&x0), None);
+        sse.is_finite().then_some((x0, sse))
+    }
+}
+
+fn fit_one(y: &[f64], cfg: &Config) -> Option<EtsFit> {
+    let n = y.len();
+    let n_sm = cfg.n_smoothing();
+    let k = n_sm + cfg.n_initial() + 1;
+    if n <= k + 1 {
+        return None;
+    }
+    let objective = |u: &[f64]| -> f64 {
+        match cfg.profile(y, cfg.smoothing(u)) {
+            Some((_, sse)) if sse > 0.0 => (sse / n as f64).ln(),
+            Some(_) => -1e10,
+            None => f64::INFINITY,
+        }
+    };
+    // Start near R's defaults (α = 0.1·… is too timid for many series): α ≈ 0.3, small β and γ.
+    let mut u0 = vec![-0.85];
+    if cfg.trend != EtsTrend::None {
+        u0.push(-2.0);
+    }
+    if cfg.trend == EtsTrend::Damped {
+        u0.push(1.5);
+    }
+    if cfg.season == EtsSeason::Additive {
+        u0.push(-2.0);
+    }
+    let first = nelder_mead(objective, &u0, 1.0, 2000, 1e-10);
+    let best = nelder_mead(objective, &first.x, 0.3, 2000, 1e-12);
+    let sm = cfg.smoothing(&best.x);
+    let (x0, sse) = cfg.profile(y, sm)?;
+    let mut st = cfg.state(&x0);
+    run(y, sm, &mut st, None);
+    let nf = n as f64;
+    let kf = k as f64;
+    let sigma2_mle = (sse / nf).max(1e-300);
+    let loglik = -0.5 * nf * ((2.0 * std::f64::consts::PI * sigma2_mle).ln() + 1.0);
+    let aic = -2.0 * loglik + 2.0 * kf;
+    let aicc = if nf - kf - 1.0 > 0.0 {
+        aic + 2.0 * kf * (kf + 1.0) / (nf - kf - 1.0)
+    } else {
+        f64::INFINITY
+    };
+    // Rotate the seasonal ring so that index 0 is the oldest term.
+    let m = st.seasonal.len();
+    let seasonal: Vec<f64> = (0..m).map(|j| st.seasonal[(st.head + j) % m]).collect();
+    Some(EtsFit {
+        trend: cfg.trend,
+        season: cfg.season,
+        period: cfg.m,
+        alpha: sm.alpha,
+        beta: sm.beta,
+        gamma: sm.gamma,
+        phi: sm.phi,
+        sigma2: sse / (nf - kf),
+        loglik,
+        aic,
+        aicc,
+        bic: -2.0 * loglik + kf * nf.ln(),
+        n,
+        level: st.level,
+        slope: st.slope,
+        seasonal,
+    })
+}
+
+/// Fits ETS, selecting unspecified components by AICc.
+///
+/// # Errors
+///
+/// Non-finite values, a seasonal model on fewer than two seasons, or too few observations for
+/// any candidate.
+pub fn fit_ets(y: &[f64], spec: &EtsSpec) -> Result<EtsFit, ForecastError> {
+    check_finite(y)?;
+    let m = spec.period.max(1);
+    if spec.season == Some(EtsSeason::Additive) {
+        if m < 2 {
+            return Err(ForecastError::InvalidParameter(
+                "seasonal ETS needs a period of at least 2".into(),
+            ));
+        }
+        if y.len() < 2 * m {
+            return Err(too_few(
+                format!("seasonal ETS with period {m}"),
+                2 * m,
+                y.len(),
+            ));
+        }
+    }
+    let trends = match spec.trend {
+        Some(t) => vec![t],
+        None => vec![EtsTrend::None, EtsTrend::Additive, EtsTrend::Damped],
+    };
+    let seasons = match spec.season {
+        Some(s) => vec![s],
+        None if m > 1 && y.len() >= 2 * m => vec![EtsSeason::None, EtsSeason::Additive],
+        None => vec![EtsSeason::None],
+    };
+    let mut best: Option<EtsFit> = None;
+    for &trend in &trends {
+        for &season in &seasons {
+            let cfg = Config { trend, season, m };
+            if let Some(f) = fit_one(y, &cfg)
+                && best.as_ref().is_none_or(|b| f.aicc < b.aicc)
+            {
+                best = Some(f);
+            }
+        }
+    }
+    best.ok_or_else(|| too_few("ETS", 4, y.len()))
+}
+
+impl EtsFit {
+    /// Point forecasts and forecast variances for `h` steps.
+    pub(crate) fn forecast_moments(&self, h: usize) -> (Vec<f64>, Vec<f64>) {
+        let m = self.seasonal.len();
+        let mut means = Vec::with_capacity(h);
+        let mut vars = Vec::with_capacity(h);
+        let mut phi_h = 0.0;
+        let mut phi_pow = 1.0;
+        let mut var_sum = 0.0;
+        for step in 1..=h {
+            phi_pow *= self.phi;
+            phi_h += phi_pow;
+            let trend = if self.trend == EtsTrend::None {
+                0.0
+            } else {
+                phi_h * self.slope
+            };
+            let s = if m > 0 {
+                self.seasonal[(step - 1) % m]
+            } else {
+                0.0
+            };
+            means.push(self.level + trend + s);
+            vars.push(self.sigma2 * (1.0 + var_sum));
+            // c_j for j = step (used from the next horizon on).
+            let season_hit = m > 0 && step % m == 0;
+            let c = self.alpha
+                + self.beta
+                    * if self.trend == EtsTrend::None {
+                        0.0
+                    } else {
+                        phi_h
+                    }
+                + if season_hit { self.gamma } else { 0.0 };
+            var_sum += c * c;
+        }
+        (means, vars)
+    }
+
+    /// Updates the state with new observations, parameters fixed.
+    pub(crate) fn update(&mut self, new: &[f64]) -> Result<(), ForecastError> {
+        check_finite(new)?;
+        let sm = Smoothing {
+            alpha: self.alpha,
+            beta: self.beta,
+            gamma: self.gamma,
+            phi: self.phi,
+        };
+        let mut st = State {
+            level: self.level,
+            slope: self.slope,
+            seasonal: self.seasonal.clone(),
+            head: 0,
+        };
+        run(new, sm, &mut st, None);
+        let m = st.seasonal.len();
+        self.seasonal = (0..m).map(|j| st.seasonal[(st.head + j) % m]).collect();
+        self.level = st.level;
+        self.slope = st.slope;
+        self.n += new.len();
+        Ok(())
+    }
+}

@@ -1,0 +1,18 @@
+//! Integration tests for `aurum-forecast`, as one test binary (one link instead of one per file).
+//!
+//! `arima_reference` checks the ARIMA estimates, likelihood and forecasts against statsmodels
+//! fixtures (`tests/fixtures`, written by `scripts/forecast-reference/arima_reference.py`);
+//! `auto_arima` the Hyndman–Khandakar search on the airline data; `baselines` the benchmark
+//! intervals against hand-computed values; `series_csv` ingest, frequency inference, fill policies
+//! and every error case; `backtest` the metric formulas; `ets`, `transforms` and `artifacts` the
+//! rest of the public API.
+
+mod arima_reference;
+mod artifacts;
+mod auto_arima;
+mod backtest;
+mod baselines;
+mod common;
+mod ets;
+mod series_csv;
+mod transforms;
