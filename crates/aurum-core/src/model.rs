@@ -24,24 +24,31 @@ impl Task {
 pub enum ModelKind {
     /// Regularised (L1 / L2) logistic regression on the preprocessed features.
     Logistic,
+    /// Credit scorecard: optimal WoE binning, logistic regression on the WoE values, and points
+    /// scaled by base score, base odds and points-to-double-odds.
+    Scorecard,
+    /// Gradient-boosted decision trees on the log-odds.
+    Gbdt,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown model kind `{0}` (known kinds: logistic)")]
+#[error("unknown model kind `{0}` (known kinds: logistic, scorecard, gbdt)")]
 pub struct UnknownModelKind(pub String);
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 1] = [ModelKind::Logistic];
+    pub const ALL: [ModelKind; 3] = [ModelKind::Logistic, ModelKind::Scorecard, ModelKind::Gbdt];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ModelKind::Logistic => "logistic",
+            ModelKind::Scorecard => "scorecard",
+            ModelKind::Gbdt => "gbdt",
         }
     }
 
     pub fn task(self) -> Task {
         match self {
-            ModelKind::Logistic => Task::Binary,
+            ModelKind::Logistic | ModelKind::Scorecard | ModelKind::Gbdt => Task::Binary,
         }
     }
 }
@@ -57,6 +64,8 @@ impl std::str::FromStr for ModelKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "logistic" | "logistic_regression" | "logreg" => Ok(ModelKind::Logistic),
+            "scorecard" => Ok(ModelKind::Scorecard),
+            "gbdt" | "gbm" | "gradient_boosting" => Ok(ModelKind::Gbdt),
             _ => Err(UnknownModelKind(s.to_string())),
         }
     }

@@ -2,7 +2,7 @@
 //! pipeline they share, the versioned artifact format and evaluation metrics.
 //!
 //! Why one contract: the service layer trains, caches, serves and explains models without knowing
-//! which family it holds. Each family (today [`logistic`]) implements [`ModelFamily`] (validate
+//! which family it holds. Each family ([`logistic`], [`scorecard`], [`gbdt`]) implements [`ModelFamily`] (validate
 //! parameters, fit, load) and produces a [`FittedModel`] (predict, explain, serialise);
 //! [`family`] maps a [`ModelKind`] to its implementation. Adding a family means one new module and
 //! one new arm in [`family`].
@@ -10,6 +10,13 @@
 //! Why parameters are validated up front ([`ModelFamily::validate_params`]): a training job should
 //! fail in milliseconds on `lamda=0.1`, not after ingesting a file, and the canonical typed form
 //! it returns (every key, defaults filled in) is what gets recorded in the artifact manifest.
+//!
+//! Credit decisions sit on the same contract: [`FittedModel::decide`] turns a row into a PD, a
+//! score ([`policy`]: 600 points at 50:1 good:bad odds, 20 points to double the odds, unless the
+//! model was trained with other scaling), an approve / refer / decline decision under the policy
+//! stored with the model, and adverse-action reason codes ([`reasons`]). The credit families
+//! ([`scorecard`] on [`binning`], [`gbdt`]) store their own policy, scaling and reason texts;
+//! every other family gets defaults from the trait, so it needs no code to take part.
 //!
 //! What this crate deliberately does not know: HTTP, gRPC, wire formats, storage, async runtimes,
 //! logging. It turns tables into models and models into bytes ([`artifact`]); where the bytes go
@@ -19,9 +26,15 @@
 mod error;
 
 pub mod artifact;
+pub mod binning;
+pub mod gbdt;
 pub mod logistic;
 pub mod metrics;
 pub mod pipeline;
+pub mod policy;
+pub mod reasons;
+pub mod report;
+pub mod scorecard;
 
 use aurum_core::{
     BinaryTarget, CancelToken, Explanation, ModelKind, Params, Prediction, Progress, Schema, Table,
@@ -30,6 +43,9 @@ use aurum_core::{
 
 pub use artifact::{Manifest, ManifestInput, decode_artifact, encode_artifact};
 pub use error::ModelError;
+
+use crate::policy::{CreditDecision, Decision, DecisionPolicy, ScoreScaling};
+use crate::reasons::{Reason, ReasonTable};
 
 /// What a fit needs besides data and parameters.
 pub struct FitContext<'a> {
@@ -115,12 +131,69 @@ pub trait FittedModel: Send + Sync + std::fmt::Debug {
 
     /// The model's own serialisation, read back by [`ModelFamily::load_payload`].
     fn payload(&self) -> Result<Vec<u8>, ModelError>;
+
+    /// Family-specific tables for reports: binning tables and points for scorecards, gain
+    /// importance for trees. Informative only, not a stable format; `{}` when the family has
+    /// nothing to add to [`FittedModel::summary`].
+    fn details(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+
+    /// The credit score of one row, in points (see [`policy`] for the scaling). Scorecards sum
+    /// their attribute points; by default the PD is mapped through the default
+    /// [`ScoreScaling`] (600 points at 50:1 good:bad odds, 20 points to double the odds).
+    /// `None` for a family without a meaningful score.
+    fn score_points(&self, row: &[Value]) -> Result<Option<f64>, ModelError> {
+        let pd = self.predict_proba_one(row)?;
+        Ok(Some(ScoreScaling::default().score_from_pd(pd)))
+    }
+
+    /// The decision policy stored with the model; by default decline at `PD >= threshold`, no
+    /// refer band, 4 reasons.
+    fn policy(&self) -> DecisionPolicy {
+        DecisionPolicy::at_threshold(self.threshold())
+    }
+
+    /// Up to `max` adverse reasons for one row, most adverse first (see [`reasons`]). By default
+    /// the positive log-odds contributions of [`FittedModel::explain`], with texts derived from
+    /// the feature names.
+    fn reasons(&self, row: &[Value], max: usize) -> Result<Vec<Reason>, ModelError> {
+        let e = self.explain(row)?;
+        Ok(reasons::rank_adverse(
+            e.contributions
+                .iter()
+                .map(|c| (c.feature.as_str(), c.contribution)),
+            &ReasonTable::new(),
+            max,
+        ))
+    }
+
+    /// PD, score, decision under [`FittedModel::policy`], and (for refer and decline) the
+    /// adverse reasons.
+    fn decide(&self, row: &[Value]) -> Result<CreditDecision, ModelError> {
+        let pd = self.predict_proba_one(row)?;
+        let score = self.score_points(row)?;
+        let policy = self.policy();
+        let decision = policy.decide(pd, score);
+        let reasons = match decision {
+            Decision::Approve => Vec::new(),
+            Decision::Refer | Decision::Decline => self.reasons(row, policy.max_reasons)?,
+        };
+        Ok(CreditDecision {
+            pd,
+            score,
+            decision,
+            reasons,
+        })
+    }
 }
 
 /// The implementation of a model kind.
 pub fn family(kind: ModelKind) -> &'static dyn ModelFamily {
     match kind {
         ModelKind::Logistic => &logistic::LogisticFamily,
+        ModelKind::Scorecard => &scorecard::ScorecardFamily,
+        ModelKind::Gbdt => &gbdt::GbdtFamily,
     }
 }
 

@@ -222,7 +222,7 @@ impl LogisticParams {
     }
 
     /// Re-checks typed parameters built by hand rather than by [`LogisticParams::from_params`].
-    fn check(&self) -> Result<(), ModelError> {
+    pub(crate) fn check(&self) -> Result<(), ModelError> {
         let bad =
             |k: &str, v: &dyn std::fmt::Display, e: &str| Err(ModelError::invalid_param(k, v, e));
         if !(self.lambda.is_finite() && self.lambda >= 0.0) {
@@ -374,8 +374,61 @@ pub fn fit(
     })
 }
 
+/// The coefficients of a logistic fit on a dense design (see [`fit_dense`]).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct DenseFit {
+    pub(crate) intercept: f64,
+    pub(crate) coefficients: Vec<f64>,
+    pub(crate) iterations: u32,
+    pub(crate) converged: bool,
+}
+
+/// Fits the logistic objective of the module docs on an already encoded design `x` (no one-hot
+/// groups, no standardisation): the solver shared with families that build their own columns,
+/// such as the scorecard on WoE values. `params.threshold` and `params.min_frequency` are
+/// ignored; `y` must hold both classes (see [`check_target`]).
+pub(crate) fn fit_dense(
+    x: &crate::pipeline::Matrix,
+    y: &[f64],
+    params: &LogisticParams,
+    ctx: &FitContext<'_>,
+) -> Result<DenseFit, ModelError> {
+    params.check()?;
+    let n = x.n_rows();
+    let n_pos = y.iter().filter(|&&v| v == 1.0).count();
+    let n_neg = n - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return Err(ModelError::NotEnoughData {
+            reason: "the target needs both classes".into(),
+        });
+    }
+    let weights: Vec<f64> = match params.class_weight {
+        ClassWeight::None => vec![1.0 / n as f64; n],
+        ClassWeight::Balanced => y
+            .iter()
+            .map(|&y| 1.0 / (2.0 * if y == 1.0 { n_pos } else { n_neg } as f64))
+            .collect(),
+    };
+    let design = Design::from_rows(x, Vec::new());
+    let sol = solve(&design, y, &weights, params, ctx)?;
+    if !sol.intercept.is_finite() || sol.beta.iter().any(|b| !b.is_finite()) {
+        return Err(ModelError::Numerical {
+            reason: "coefficients are not finite".into(),
+        });
+    }
+    Ok(DenseFit {
+        intercept: sol.intercept,
+        coefficients: sol.beta,
+        iterations: sol.iterations,
+        converged: sol.converged,
+    })
+}
+
 /// Returns the class counts `(positives, negatives)`.
-fn check_target(features: &Table, target: &BinaryTarget) -> Result<(usize, usize), ModelError> {
+pub(crate) fn check_target(
+    features: &Table,
+    target: &BinaryTarget,
+) -> Result<(usize, usize), ModelError> {
     if target.len() != features.n_rows() {
         return Err(ModelError::InvalidTarget {
             reason: format!(
@@ -664,7 +717,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// `1 / (1 + e^{-z})` without overflow.
 #[inline]
-fn sigmoid(z: f64) -> f64 {
+pub(crate) fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {
         1.0 / (1.0 + (-z).exp())
     } else {

@@ -126,6 +126,16 @@ impl Matrix {
     pub fn as_slice(&self) -> &[f64] {
         &self.data
     }
+
+    /// A matrix over row-major `data` (panics unless `data.len() == n_rows * n_cols`).
+    pub(crate) fn from_row_major(n_rows: usize, n_cols: usize, data: Vec<f64>) -> Self {
+        assert_eq!(data.len(), n_rows * n_cols, "matrix shape");
+        Matrix {
+            n_rows,
+            n_cols,
+            data,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -433,30 +443,8 @@ impl Pipeline {
         {
             let slot = &mut out[*offset..*offset + enc.width()];
             match enc {
-                Encoder::Numeric(e) => {
-                    let x = match value {
-                        Value::Null => None,
-                        Value::Float(x) if x.is_finite() => Some(*x),
-                        Value::Float(x) => {
-                            return Err(input_error(
-                                &field.name,
-                                format!("{x} is not a finite number"),
-                            ));
-                        }
-                        Value::Integer(i) => Some(*i as f64),
-                        other => return Err(type_error(field, other)),
-                    };
-                    e.put(x, slot);
-                }
-                Encoder::Categorical(e) => {
-                    let category = match (field.ty, value) {
-                        (_, Value::Null) => None,
-                        (ColumnType::Boolean, Value::Boolean(b)) => Some(bool_category(*b)),
-                        (ColumnType::Categorical, Value::Str(s)) => Some(s.as_str()),
-                        (_, other) => return Err(type_error(field, other)),
-                    };
-                    e.put(category, slot);
-                }
+                Encoder::Numeric(e) => e.put(read_numeric(field, value)?, slot),
+                Encoder::Categorical(e) => e.put(read_category(field, value)?, slot),
             }
         }
         Ok(())
@@ -662,6 +650,103 @@ impl Pipeline {
         }
         pipeline.encoded_means = stored.encoded_means;
         Ok(pipeline)
+    }
+}
+
+/// Reads one serving value of a numeric feature (the pipeline's rules: `Integer` and `Float` are
+/// both accepted, `Null` is missing, NaN and infinities are errors naming the feature).
+pub(crate) fn read_numeric(field: &Field, value: &Value) -> Result<Option<f64>, ModelError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Float(x) if x.is_finite() => Ok(Some(*x)),
+        Value::Float(x) => Err(input_error(
+            &field.name,
+            format!("{x} is not a finite number"),
+        )),
+        Value::Integer(i) => Ok(Some(*i as f64)),
+        other => Err(type_error(field, other)),
+    }
+}
+
+/// Reads one serving value of a categorical or boolean feature as its category (`"true"` /
+/// `"false"` for booleans); `Null` is missing.
+pub(crate) fn read_category<'a>(
+    field: &Field,
+    value: &'a Value,
+) -> Result<Option<&'a str>, ModelError> {
+    match (field.ty, value) {
+        (_, Value::Null) => Ok(None),
+        (ColumnType::Boolean, Value::Boolean(b)) => Ok(Some(bool_category(*b))),
+        (ColumnType::Categorical, Value::Str(s)) => Ok(Some(s.as_str())),
+        (_, other) => Err(type_error(field, other)),
+    }
+}
+
+/// A training or scoring column read as numbers (`None` = missing, NaN counts as missing), with
+/// infinities refused naming the feature and row. `None` when the column is not numeric.
+pub(crate) fn numeric_column(
+    name: &str,
+    data: &ColumnData,
+) -> Option<Result<Vec<Option<f64>>, ModelError>> {
+    let finite = |i: usize, x: f64| -> Result<Option<f64>, ModelError> {
+        if x.is_infinite() {
+            Err(ModelError::InvalidInput {
+                feature: name.to_string(),
+                row: Some(i),
+                reason: format!("{x} is not a finite number"),
+            })
+        } else if x.is_nan() {
+            Ok(None)
+        } else {
+            Ok(Some(x))
+        }
+    };
+    match data {
+        ColumnData::Float(v) => Some(
+            v.iter()
+                .enumerate()
+                .map(|(i, x)| x.map_or(Ok(None), |x| finite(i, x)))
+                .collect(),
+        ),
+        ColumnData::Integer(v) => Some(Ok(v.iter().map(|x| x.map(|i| i as f64)).collect())),
+        _ => None,
+    }
+}
+
+/// A categorical or boolean column read as categories (`"true"` / `"false"` for booleans).
+/// `None` when the column is neither.
+pub(crate) fn category_column(data: &ColumnData) -> Option<Vec<Option<&str>>> {
+    match data {
+        ColumnData::Categorical(v) => Some(v.iter().map(|s| s.as_deref()).collect()),
+        ColumnData::Boolean(v) => Some(v.iter().map(|b| b.map(bool_category)).collect()),
+        _ => None,
+    }
+}
+
+/// Checks that `table` has a column named like `field` with a compatible type (the rule of
+/// [`Pipeline::transform_table`]) and returns it.
+pub(crate) fn table_column<'a>(
+    table: &'a Table,
+    field: &Field,
+) -> Result<&'a ColumnData, ModelError> {
+    let col = table
+        .column(&field.name)
+        .ok_or_else(|| input_error(&field.name, "the column is missing from the table"))?;
+    let ok = match field.ty {
+        ColumnType::Float | ColumnType::Integer => col.data.column_type().is_numeric(),
+        ty => col.data.column_type() == ty,
+    };
+    if ok {
+        Ok(&col.data)
+    } else {
+        Err(input_error(
+            &field.name,
+            format!(
+                "expected a {} column, got {}",
+                field.ty,
+                col.data.column_type()
+            ),
+        ))
     }
 }
 

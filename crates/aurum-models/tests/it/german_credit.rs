@@ -16,17 +16,17 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-const CSV_PATH: &str = concat!(
+pub(crate) const CSV_PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../data/demo/german_credit.csv"
 );
 const TARGET: &str = "creditability";
 
-struct Split {
-    train: Table,
-    train_y: BinaryTarget,
-    test: Table,
-    test_y: BinaryTarget,
+pub(crate) struct Split {
+    pub(crate) train: Table,
+    pub(crate) train_y: BinaryTarget,
+    pub(crate) test: Table,
+    pub(crate) test_y: BinaryTarget,
 }
 
 /// Columns whose every value parses as a number become Float, the rest Categorical.
@@ -70,7 +70,7 @@ fn load() -> (Table, BinaryTarget) {
 }
 
 /// Stratified 70/30: each class is shuffled with a seeded ChaCha8 and split 70/30 on its own.
-fn split() -> &'static Split {
+pub(crate) fn split() -> &'static Split {
     static SPLIT: OnceLock<Split> = OnceLock::new();
     SPLIT.get_or_init(|| {
         let (table, target) = load();
