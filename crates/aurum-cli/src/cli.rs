@@ -34,6 +34,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Score records from a JSON file with a registered model (in process).
     Predict(PredictArgs),
+    /// Write a version's evaluation report (HTML, or JSON with --json).
+    Report(ReportArgs),
     /// Registered models, versions and aliases.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -81,7 +83,10 @@ pub struct TrainArgs {
     pub dataset: String,
     #[arg(long)]
     pub target: String,
-    /// Model family (logistic).
+    /// Task: `credit` (binary default prediction with decisions and reason codes) or `binary`.
+    #[arg(long, default_value = "credit", value_parser = ["credit", "binary"])]
+    pub task: String,
+    /// Model family: logistic, scorecard or gbdt.
     #[arg(long)]
     pub kind: String,
     /// Registered model name for the new version.
@@ -96,6 +101,18 @@ pub struct TrainArgs {
     /// Alias to point at the new version when training succeeds (e.g. champion).
     #[arg(long)]
     pub alias: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// `NAME` (champion), `NAME@ALIAS` or `NAME@VERSION`.
+    pub model: String,
+    /// Output file (default: `<name>-v<version>-report.html` or `.json`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write the JSON report instead of HTML.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -146,6 +146,7 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
         }
         Command::Train(args) => train(platform, &ctx, args).await,
         Command::Predict(args) => predict(platform, &ctx, args).await,
+        Command::Report(args) => report(platform, args).await,
         Command::Models(cmd) => models(platform, &ctx, cmd).await,
         Command::Keys(KeysCommand::Create { name, role }) => {
             let role: Role = role
@@ -255,6 +256,11 @@ impl Progress for Bar {
 
 async fn train(platform: &Platform, ctx: &CallContext, args: TrainArgs) -> Result<ExitCode> {
     let kind: ModelKind = args.kind.parse()?;
+    // Every family is a binary (default-probability) model with a decision policy; `--task`
+    // documents intent and is checked against the family.
+    if kind.task() != aurum_core::Task::Binary {
+        bail!("--task {} does not fit kind {}", args.task, kind);
+    }
     let req = TrainRequest {
         dataset: args.dataset,
         target: args.target,
@@ -282,6 +288,28 @@ async fn train(platform: &Platform, ctx: &CallContext, args: TrainArgs) -> Resul
         job.id, version.model, version.version
     );
     output::print_metrics(&version.metrics_json);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn report(platform: &Platform, args: crate::cli::ReportArgs) -> Result<ExitCode> {
+    let model = platform.resolve(&parse_model_ref(&args.model)?).await?;
+    let report = platform.version_report(&model.name, model.version).await?;
+    let ext = if args.json { "json" } else { "html" };
+    let out = args.out.unwrap_or_else(|| {
+        PathBuf::from(format!("{}-v{}-report.{ext}", model.name, model.version))
+    });
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)?
+    } else {
+        aurum_service::types::report_html(&report)
+    };
+    fs_err::write(&out, text)?;
+    println!(
+        "wrote the evaluation report of {} v{} to {}",
+        model.name,
+        model.version,
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -339,7 +367,19 @@ async fn predict(
         out.model, out.version, out.threshold
     );
     for (i, r) in out.records.iter().enumerate() {
-        println!("[{i}] probability {:.6}  label {}", r.probability, r.label);
+        let score = r
+            .score
+            .map(|s| format!("  score {s:.1}"))
+            .unwrap_or_default();
+        println!(
+            "[{i}] probability {:.6}  label {}{score}  decision {}",
+            r.probability,
+            r.label,
+            r.decision.as_str()
+        );
+        for reason in &r.reasons {
+            println!("      reason {:<40} {}", reason.code, reason.text);
+        }
         if let Some(e) = &r.explanation {
             for c in e.contributions.iter().take(5) {
                 println!("      {:<50} {:+.4}", c.feature, c.contribution);

@@ -102,7 +102,8 @@ impl utoipa::Modify for SecurityAddon {
         routes::datasets::import, routes::datasets::list, routes::datasets::get,
         routes::training::submit, routes::training::list, routes::training::get, routes::training::cancel,
         routes::models::list, routes::models::get, routes::models::versions, routes::models::version,
-        routes::models::set_alias, routes::models::alias_history, routes::models::archive,
+        routes::models::set_alias, routes::models::alias_history,
+        routes::models::report, routes::models::archive,
         routes::predict::champion, routes::predict::by_version, routes::predict::by_alias,
         routes::admin::create_key, routes::admin::list_keys, routes::admin::revoke_key,
         routes::admin::audit, routes::admin::verify,
@@ -192,6 +193,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/models/{name}/versions/{version}",
             get(routes::models::version),
+        )
+        .route(
+            "/v1/models/{name}/versions/{version}/report",
+            get(routes::models::report),
         )
         .route(
             "/v1/models/{name}/versions/{version}/archive",

@@ -315,14 +315,34 @@ pub struct ExplanationOut {
     pub contributions: Vec<ContributionOut>,
 }
 
+/// An adverse-action reason.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReasonOut {
+    /// Stable reason code.
+    pub code: String,
+    /// The input feature behind the reason.
+    pub feature: String,
+    /// Text for the adverse-action notice.
+    pub text: String,
+    /// How far the feature moved the applicant toward default: points below the feature's
+    /// maximum for scorecards, log-odds against the baseline for other families.
+    pub contribution: f64,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PredictionOut {
-    /// Probability of the positive class.
+    /// Probability of the positive class (for credit models: the probability of default, PD).
     pub probability: f64,
     /// Predicted label at the model's threshold.
     pub label: String,
     /// Whether `label` is the positive class.
     pub positive: bool,
+    /// Score in points (base score / base odds / points-to-double-odds scaling).
+    pub score: Option<f64>,
+    /// `approve`, `refer` or `decline` under the version's decision policy.
+    pub decision: String,
+    /// Up to four adverse-action reasons for refer and decline, most adverse first.
+    pub reasons: Vec<ReasonOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<ExplanationOut>,
 }

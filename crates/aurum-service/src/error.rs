@@ -124,6 +124,7 @@ impl ServiceError {
                 "dataset" => "dataset_not_found",
                 "job" => "job_not_found",
                 "key" => "key_not_found",
+                "report" => "report_not_found",
                 _ => "not_found",
             },
             ServiceError::Conflict(_) => "conflict",

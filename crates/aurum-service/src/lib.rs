@@ -31,6 +31,7 @@ pub mod types {
         UnknownModelKind, Value,
     };
     pub use aurum_data::{ColumnProfile, ColumnWarning, DatasetProfile};
+    pub use aurum_models::report::{CreditReport, html as report_html};
     pub use aurum_registry::audit::{AuditQuery, AuditRecord, VerifyReport};
     pub use aurum_registry::{
         AliasHistoryRecord, DatasetRecord, JobRecord, JobState, KeyRecord, ModelRecord,

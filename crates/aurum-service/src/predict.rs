@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aurum_core::{Explanation, Value};
+use aurum_models::policy::Decision;
+use aurum_models::reasons::Reason;
 use aurum_registry::audit::{AuditEntry, hash_input, mask_fields};
 
 use crate::platform::join_error;
@@ -46,6 +48,12 @@ pub struct RecordOutput {
     pub probability: f64,
     pub label: String,
     pub positive: bool,
+    /// Score in points (scorecards, and other families through the same scaling).
+    pub score: Option<f64>,
+    /// The decision under the version's policy.
+    pub decision: Decision,
+    /// Adverse-action reasons (refer and decline), most adverse first.
+    pub reasons: Vec<Reason>,
     pub explanation: Option<Explanation>,
 }
 
@@ -73,10 +81,14 @@ fn score(
         } else {
             None
         };
+        let d = model.model.decide(row)?;
         out.push(RecordOutput {
             probability: p.probability,
             label: p.label,
             positive: p.positive,
+            score: d.score,
+            decision: d.decision,
+            reasons: d.reasons,
             explanation,
         });
     }
@@ -117,7 +129,15 @@ impl Platform {
         let latency_us = started.elapsed().as_micros() as u64;
         let outputs: Vec<serde_json::Value> = records
             .iter()
-            .map(|r| serde_json::json!({"probability": r.probability, "label": r.label}))
+            .map(|r| {
+                serde_json::json!({
+                    "probability": r.probability,
+                    "label": r.label,
+                    "score": r.score,
+                    "decision": r.decision.as_str(),
+                    "reasons": r.reasons.iter().map(|x| &x.code).collect::<Vec<_>>(),
+                })
+            })
             .collect();
         let mut details = serde_json::json!({
             "records": n,

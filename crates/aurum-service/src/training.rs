@@ -114,6 +114,8 @@ struct Fitted {
     artifact_sha256: String,
     metrics_json: String,
     params_json: String,
+    /// What the evaluation report is built from once the version number is known.
+    report: Option<aurum_models::report::ReportInput>,
 }
 
 impl Platform {
@@ -343,11 +345,47 @@ impl Platform {
                                "metrics": serde_json::from_str::<serde_json::Value>(&fitted.metrics_json).unwrap_or_default()}),
         )
         .await?;
+        if let Some(mut input) = fitted.report {
+            input.model.version = version.version.to_string();
+            match tokio::task::spawn_blocking(move || aurum_models::report::credit_report(input))
+                .await
+            {
+                Ok(Ok(report)) => {
+                    let bytes = serde_json::to_vec(&report).map_err(internal)?;
+                    self.inner
+                        .artifacts
+                        .put(&report_key(&version.artifact_key), bytes)
+                        .await?;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(model = %req.model, version = version.version, error = %e, "no evaluation report for this version");
+                }
+                Err(e) => return Err(join_error(e)),
+            }
+        }
         if let Some(alias) = &req.alias {
             self.set_alias(ctx, &req.model, alias, version.version)
                 .await?;
         }
         Ok(version)
+    }
+
+    /// The stored evaluation report of a version.
+    pub async fn version_report(
+        &self,
+        name: &str,
+        version: u32,
+    ) -> Result<aurum_models::report::CreditReport, ServiceError> {
+        let record = self.get_version(name, version).await?;
+        let key = report_key(&record.artifact_key);
+        if !self.inner.artifacts.exists(&key).await? {
+            return Err(ServiceError::NotFound {
+                resource: "report",
+                name: format!("{name}/versions/{version}/report"),
+            });
+        }
+        let bytes = self.inner.artifacts.get(&key).await?;
+        serde_json::from_slice(&bytes).map_err(internal)
     }
 
     pub async fn get_job(&self, id: &str) -> Result<JobRecord, ServiceError> {
@@ -422,6 +460,13 @@ fn fit_and_evaluate(
     let test_p = proba(&test_x)?;
     let train_p = proba(&train_x)?;
     let mut metrics = aurum_models::metrics::evaluate_binary(&test_y.y, &test_p, threshold);
+    let scores_test: Option<Vec<f64>> = (0..test_x.n_rows())
+        .map(|i| model.score_points(&test_x.row(i)))
+        .collect::<Result<Option<Vec<f64>>, _>>()?;
+    let cutoff = match model.policy().cutoff {
+        aurum_models::policy::Cutoff::Pd(pd) => pd,
+        aurum_models::policy::Cutoff::Score(_) => threshold,
+    };
     let train_metrics = aurum_models::metrics::evaluate_binary(&train_y.y, &train_p, threshold);
     if let Some(auc) = train_metrics.get("auc") {
         metrics.insert("train_auc".into(), *auc);
@@ -437,11 +482,38 @@ fn fit_and_evaluate(
         },
         model.as_ref(),
     )?;
+    let report = aurum_models::report::ReportInput {
+        model: aurum_models::report::ModelInfo {
+            name: p.req.model.clone(),
+            version: String::new(),
+            kind: p.req.kind.as_str().to_string(),
+        },
+        y_train: train_y.y.clone(),
+        p_train: train_p,
+        y_test: test_y.y.clone(),
+        p_test: test_p,
+        scores_test,
+        threshold: cutoff,
+        split: aurum_models::report::SplitInfo {
+            method: aurum_models::report::SplitMethod::Stratified,
+            seed: Some(cfg.seed),
+            train_fraction: 1.0 - cfg.test_fraction,
+            test_fraction: cfg.test_fraction,
+        },
+        details: model.details(),
+    };
     progress.report("done", 1.0);
     Ok(Fitted {
+        report: Some(report),
         artifact_sha256: aurum_core::sha256_hex(&artifact),
         artifact,
         metrics_json: serde_json::to_string(&metrics).map_err(internal)?,
         params_json: serde_json::to_string(&manifest.params).map_err(internal)?,
     })
+}
+
+/// Where a version's evaluation report is stored, next to its artifact.
+fn report_key(artifact_key: &str) -> String {
+    let stem = artifact_key.strip_suffix(".aurum").unwrap_or(artifact_key);
+    format!("{stem}.report.json")
 }

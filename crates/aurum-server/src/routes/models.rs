@@ -179,3 +179,42 @@ pub async fn archive(
     let record = state.platform.get_version(&name, version).await?;
     Ok(Json(VersionOut::from_record(&record, &[])))
 }
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct ReportParams {
+    /// `json` (default) or `html` (a standalone page with ROC, KS, score-distribution and
+    /// calibration plots).
+    pub format: Option<String>,
+}
+
+/// The evaluation report measured on the held-out split when the version was trained: AUC,
+/// Gini, KS and its cut-off, PR-AUC, threshold metrics, Brier score, calibration by decile,
+/// lift and gains, confusion matrix, train/test PSI, the overfitting flag, and the model's own
+/// tables (WoE binning, points, importance).
+#[utoipa::path(get, path = "/v1/models/{name}/versions/{version}/report", tag = "models",
+    params(("name" = String, Path), ("version" = u32, Path), ReportParams),
+    responses((status = 200, description = "the report as JSON, or HTML with `format=html`"),
+              (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<ReportParams>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    caller.require(Permission::ReadModels)?;
+    let version = parse_version(&version)?;
+    let report = state.platform.version_report(&name, version).await?;
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => Ok(Json(report).into_response()),
+        "html" => {
+            Ok(axum::response::Html(aurum_service::types::report_html(&report)).into_response())
+        }
+        other => Err(ApiError::invalid(
+            "invalid_field",
+            Some("format"),
+            format!("format `{other}` must be `json` or `html`"),
+        )),
+    }
+}

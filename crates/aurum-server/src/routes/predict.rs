@@ -15,7 +15,9 @@ use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ApiResult};
 use crate::middleware::{parse_json, read_body};
 use crate::routes::models::parse_version;
-use crate::wire::{ContributionOut, ExplanationOut, PredictIn, PredictOut, PredictionOut};
+use crate::wire::{
+    ContributionOut, ExplanationOut, PredictIn, PredictOut, PredictionOut, ReasonOut,
+};
 
 /// Converts one JSON value to a cell of type `ty`.
 fn cell(ty: ColumnType, v: &serde_json::Value, path: &str) -> ApiResult<Value> {
@@ -242,6 +244,18 @@ async fn predict_with(
                 probability: r.probability,
                 label: r.label,
                 positive: r.positive,
+                score: r.score,
+                decision: r.decision.as_str().to_string(),
+                reasons: r
+                    .reasons
+                    .into_iter()
+                    .map(|x| ReasonOut {
+                        code: x.code,
+                        feature: x.feature,
+                        text: x.text,
+                        contribution: x.contribution,
+                    })
+                    .collect(),
                 explanation: r.explanation.map(|e| ExplanationOut {
                     space: e.space,
                     base_value: e.base_value,

@@ -580,7 +580,10 @@ async fn corrupted_artifact_is_refused_and_never_served() {
     let path = std::fs::read_dir(&artifacts)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().contains(job["id"].as_str().unwrap()))
+        .find(|p| {
+            let name = p.to_string_lossy();
+            name.contains(job["id"].as_str().unwrap()) && name.ends_with(".aurum")
+        })
         .unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
     let mid = bytes.len() / 2;
@@ -731,4 +734,153 @@ async fn unknown_routes_and_cancel_of_finished_job() {
     )
     .await;
     assert_eq!(r.json["code"], "job_not_found");
+}
+
+#[tokio::test]
+async fn credit_families_decide_with_reasons_and_serve_their_report() {
+    let f = fixture().await;
+    import_german(&f).await;
+    for (model, kind) in [("card", "scorecard"), ("trees", "gbdt")] {
+        let body = json!({"dataset": "german", "target": "creditability", "kind": kind, "model": model,
+                          "alias": "champion", "params": {"policy_pd_cutoff": 0.3}});
+        let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &body).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
+        let id = r.json["id"].as_str().unwrap().to_string();
+        let mut job = json!({});
+        for _ in 0..1200 {
+            job = get(&f.app, &format!("/v1/training-jobs/{id}"), Some(&f.analyst))
+                .await
+                .json;
+            if job["state"] != "queued" && job["state"] != "running" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(job["state"], "succeeded", "{job}");
+        let v = get(
+            &f.app,
+            &format!("/v1/models/{model}/versions/1"),
+            Some(&f.client),
+        )
+        .await;
+        let auc = v.json["metrics"]["auc"].as_f64().unwrap();
+        assert!(auc > 0.70, "{kind} held-out AUC {auc}");
+        // Score many applicants: every decline carries 1..=4 reasons, approvals none.
+        let mut rdr = csv::Reader::from_reader(GERMAN);
+        let headers = rdr.headers().unwrap().clone();
+        let records: Vec<serde_json::Value> = rdr
+            .records()
+            .take(60)
+            .map(|row| {
+                let row = row.unwrap();
+                let mut o = serde_json::Map::new();
+                for (h, v) in headers.iter().zip(row.iter()) {
+                    if h != "creditability" {
+                        let value = v
+                            .parse::<i64>()
+                            .map(|i| json!(i))
+                            .unwrap_or_else(|_| json!(v));
+                        o.insert(h.to_string(), value);
+                    }
+                }
+                serde_json::Value::Object(o)
+            })
+            .collect();
+        let r = post_json(
+            &f.app,
+            &format!("/v1/models/{model}/predict"),
+            Some(&f.client),
+            &json!({"records": records}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        let mut declines = 0;
+        for p in r.json["predictions"].as_array().unwrap() {
+            let pd = p["probability"].as_f64().unwrap();
+            let reasons = p["reasons"].as_array().unwrap();
+            match p["decision"].as_str().unwrap() {
+                "decline" => {
+                    declines += 1;
+                    assert!(pd >= 0.3, "{p}");
+                    assert!((1..=4).contains(&reasons.len()), "{p}");
+                    let c: Vec<f64> = reasons
+                        .iter()
+                        .map(|x| x["contribution"].as_f64().unwrap())
+                        .collect();
+                    assert!(
+                        c.windows(2).all(|w| w[0] >= w[1]) && c[0] > 0.0,
+                        "most adverse first: {p}"
+                    );
+                    assert!(!reasons[0]["text"].as_str().unwrap().is_empty());
+                }
+                "approve" => {
+                    assert!(pd < 0.3, "{p}");
+                    assert!(reasons.is_empty(), "{p}");
+                }
+                other => panic!("unexpected decision {other}"),
+            }
+            if kind == "scorecard" {
+                assert!(p["score"].as_f64().is_some(), "scorecards give points: {p}");
+            }
+        }
+        assert!(
+            declines > 0,
+            "{kind}: some of 60 applicants are declined at PD >= 0.3"
+        );
+        // The prediction's audit record carries the decisions and reasons.
+        let audit = get(
+            &f.app,
+            &format!("/v1/audit?event=prediction&model={model}"),
+            Some(&f.analyst),
+        )
+        .await;
+        let outputs = &audit.json["records"][0]["details"]["outputs"];
+        assert!(outputs.as_array().unwrap().iter().any(|o| o["decision"] == "decline" && !o["reasons"].as_array().unwrap().is_empty()), "{outputs}");
+        // The report, as JSON and HTML.
+        let rep = get(
+            &f.app,
+            &format!("/v1/models/{model}/versions/1/report"),
+            Some(&f.client),
+        )
+        .await;
+        assert_eq!(rep.status, StatusCode::OK, "{}", rep.json);
+        assert_eq!(rep.json["model"]["kind"], kind);
+        assert!(
+            (rep.json["metrics"]["auc"].as_f64().unwrap() - auc).abs() < 1e-9,
+            "report and registry agree"
+        );
+        for key in [
+            "calibration",
+            "lift_gains",
+            "roc_curve",
+            "ks_curve",
+            "confusion_matrix",
+            "stability",
+        ] {
+            assert!(rep.json.get(key).is_some(), "{key} missing");
+        }
+        let html = call(
+            &f.app,
+            Method::GET,
+            &format!("/v1/models/{model}/versions/1/report?format=html"),
+            Some(&f.client),
+            Body::empty(),
+            "text/html",
+        )
+        .await;
+        assert_eq!(html.status, StatusCode::OK);
+        let page = html.json.as_str().unwrap();
+        assert_eq!(
+            page.matches("<svg").count(),
+            4,
+            "ROC, KS, score distributions, calibration"
+        );
+    }
+    let r = get(
+        &f.app,
+        "/v1/models/card/versions/1/report?format=pdf",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
