@@ -87,6 +87,8 @@ pub struct VersionRecord {
     pub artifact_key: String,
     /// SHA-256 of the artifact bytes, checked on every load.
     pub artifact_sha256: String,
+    /// The aurum dataset the version was trained on; empty for a version imported from outside
+    /// aurum, whose `dataset_sha256` is then the SHA-256 of the imported model file.
     pub dataset_name: String,
     pub dataset_sha256: String,
     pub target: String,

@@ -287,20 +287,24 @@ impl MetadataStore for SqliteStore {
         }
 
         let mut tx = self.write_tx().await?;
-        let dataset_sha: Option<String> =
-            sqlx::query_scalar("SELECT sha256 FROM datasets WHERE name = ?")
-                .bind(&new.dataset_name)
-                .fetch_optional(&mut *tx)
-                .await?;
-        match dataset_sha {
-            None => return Err(RegistryError::not_found(Entity::Dataset, &new.dataset_name)),
-            Some(sha) if sha != new.dataset_sha256 => {
-                return Err(RegistryError::Conflict(format!(
-                    "dataset `{}` has sha256 {sha}, not {}",
-                    new.dataset_name, new.dataset_sha256
-                )));
+        // An empty dataset name marks a version imported from outside aurum; its lineage is the
+        // SHA-256 of the imported file (in `dataset_sha256`), not an aurum dataset.
+        if !new.dataset_name.is_empty() {
+            let dataset_sha: Option<String> =
+                sqlx::query_scalar("SELECT sha256 FROM datasets WHERE name = ?")
+                    .bind(&new.dataset_name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match dataset_sha {
+                None => return Err(RegistryError::not_found(Entity::Dataset, &new.dataset_name)),
+                Some(sha) if sha != new.dataset_sha256 => {
+                    return Err(RegistryError::Conflict(format!(
+                        "dataset `{}` has sha256 {sha}, not {}",
+                        new.dataset_name, new.dataset_sha256
+                    )));
+                }
+                Some(_) => {}
             }
-            Some(_) => {}
         }
         if let Some(job_id) = &new.job_id {
             let job: Option<i64> = sqlx::query_scalar("SELECT 1 FROM jobs WHERE id = ?")
@@ -341,7 +345,7 @@ impl MetadataStore for SqliteStore {
         .bind(new.kind.as_str())
         .bind(&new.artifact_key)
         .bind(&new.artifact_sha256)
-        .bind(&new.dataset_name)
+        .bind((!new.dataset_name.is_empty()).then_some(&new.dataset_name))
         .bind(&new.dataset_sha256)
         .bind(&new.target)
         .bind(&new.params_json)
@@ -997,7 +1001,7 @@ struct VersionRow {
     kind: String,
     artifact_key: String,
     artifact_sha256: String,
-    dataset_name: String,
+    dataset_name: Option<String>,
     dataset_sha256: String,
     target: String,
     params_json: String,
@@ -1020,7 +1024,7 @@ impl TryFrom<VersionRow> for VersionRecord {
             model: row.model,
             artifact_key: row.artifact_key,
             artifact_sha256: row.artifact_sha256,
-            dataset_name: row.dataset_name,
+            dataset_name: row.dataset_name.unwrap_or_default(),
             dataset_sha256: row.dataset_sha256,
             target: row.target,
             params_json: row.params_json,

@@ -828,3 +828,59 @@ async fn get_verified_detects_corruption_on_disk() {
         Entity::Artifact,
     );
 }
+
+/// A version imported from outside aurum has no dataset: its lineage is the imported file's hash.
+#[tokio::test]
+async fn imported_versions_need_no_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = aurum_registry::SqliteStore::open(&dir.path().join("r.db"))
+        .await
+        .unwrap();
+    let sha = "a".repeat(64);
+    let v = aurum_registry::MetadataStore::create_version(
+        &store,
+        aurum_registry::NewVersion {
+            model: "imported".into(),
+            kind: aurum_core::ModelKind::Logistic,
+            artifact_key: "models/imported/x.aurum".into(),
+            artifact_sha256: sha.clone(),
+            dataset_name: String::new(),
+            dataset_sha256: sha.clone(),
+            target: String::new(),
+            params_json: "{}".into(),
+            metrics_json: "{}".into(),
+            aurum_version: "0.1.0".into(),
+            created_by: "cli".into(),
+            job_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(v.version, 1);
+    assert_eq!(v.dataset_name, "");
+    let again = aurum_registry::MetadataStore::get_version(&store, "imported", 1)
+        .await
+        .unwrap();
+    assert_eq!(again.dataset_sha256, sha);
+    // A named dataset must still exist.
+    let err = aurum_registry::MetadataStore::create_version(
+        &store,
+        aurum_registry::NewVersion {
+            model: "imported".into(),
+            kind: aurum_core::ModelKind::Logistic,
+            artifact_key: "models/imported/y.aurum".into(),
+            artifact_sha256: sha.clone(),
+            dataset_name: "nope".into(),
+            dataset_sha256: sha,
+            target: String::new(),
+            params_json: "{}".into(),
+            metrics_json: "{}".into(),
+            aurum_version: "0.1.0".into(),
+            created_by: "cli".into(),
+            job_id: None,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "dataset_not_found");
+}
