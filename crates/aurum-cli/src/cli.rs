@@ -36,6 +36,8 @@ pub enum Command {
     Predict(PredictArgs),
     /// Write a version's evaluation report (HTML, or JSON with --json).
     Report(ReportArgs),
+    /// Import a model trained elsewhere (LightGBM text, XGBoost JSON) as a new version.
+    Import(ImportArgs),
     /// Registered models, versions and aliases.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -99,6 +101,24 @@ pub struct TrainArgs {
     #[arg(long)]
     pub positive_label: Option<String>,
     /// Alias to point at the new version when training succeeds (e.g. champion).
+    #[arg(long)]
+    pub alias: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The model file.
+    pub file: PathBuf,
+    /// `lightgbm` (text model, `Booster.save_model`) or `xgboost` (JSON, `save_model("m.json")`).
+    #[arg(long, value_parser = ["lightgbm", "xgboost"])]
+    pub format: String,
+    /// Registered model name for the new version.
+    #[arg(long)]
+    pub model: String,
+    /// Label threshold on the probability (default 0.5).
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Alias to point at the new version (e.g. champion).
     #[arg(long)]
     pub alias: Option<String>,
 }

@@ -147,6 +147,33 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
         Command::Train(args) => train(platform, &ctx, args).await,
         Command::Predict(args) => predict(platform, &ctx, args).await,
         Command::Report(args) => report(platform, args).await,
+        Command::Import(args) => {
+            let kind: ModelKind = args.format.parse()?;
+            let bytes = fs_err::read(&args.file)?;
+            let v = platform
+                .import_model(
+                    &ctx,
+                    &args.model,
+                    kind,
+                    bytes,
+                    args.threshold,
+                    args.alias.as_deref(),
+                )
+                .await?;
+            let schema = platform
+                .resolve(&ModelRef::version(&args.model, v.version))
+                .await?;
+            println!(
+                "imported {} model {} as {} version {} ({} features; file sha256 {})",
+                args.format,
+                args.file.display(),
+                v.model,
+                v.version,
+                schema.input_schema().len(),
+                v.dataset_sha256
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Models(cmd) => models(platform, &ctx, cmd).await,
         Command::Keys(KeysCommand::Create { name, role }) => {
             let role: Role = role

@@ -29,26 +29,42 @@ pub enum ModelKind {
     Scorecard,
     /// Gradient-boosted decision trees on the log-odds.
     Gbdt,
+    /// A LightGBM model trained elsewhere and imported from its text format.
+    Lightgbm,
+    /// An XGBoost model trained elsewhere and imported from its JSON format.
+    Xgboost,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown model kind `{0}` (known kinds: logistic, scorecard, gbdt)")]
+#[error("unknown model kind `{0}` (known kinds: logistic, scorecard, gbdt, lightgbm, xgboost)")]
 pub struct UnknownModelKind(pub String);
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 3] = [ModelKind::Logistic, ModelKind::Scorecard, ModelKind::Gbdt];
+    pub const ALL: [ModelKind; 5] = [
+        ModelKind::Logistic,
+        ModelKind::Scorecard,
+        ModelKind::Gbdt,
+        ModelKind::Lightgbm,
+        ModelKind::Xgboost,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ModelKind::Logistic => "logistic",
             ModelKind::Scorecard => "scorecard",
             ModelKind::Gbdt => "gbdt",
+            ModelKind::Lightgbm => "lightgbm",
+            ModelKind::Xgboost => "xgboost",
         }
     }
 
     pub fn task(self) -> Task {
         match self {
-            ModelKind::Logistic | ModelKind::Scorecard | ModelKind::Gbdt => Task::Binary,
+            ModelKind::Logistic
+            | ModelKind::Scorecard
+            | ModelKind::Gbdt
+            | ModelKind::Lightgbm
+            | ModelKind::Xgboost => Task::Binary,
         }
     }
 }
@@ -66,6 +82,8 @@ impl std::str::FromStr for ModelKind {
             "logistic" | "logistic_regression" | "logreg" => Ok(ModelKind::Logistic),
             "scorecard" => Ok(ModelKind::Scorecard),
             "gbdt" | "gbm" | "gradient_boosting" => Ok(ModelKind::Gbdt),
+            "lightgbm" => Ok(ModelKind::Lightgbm),
+            "xgboost" => Ok(ModelKind::Xgboost),
             _ => Err(UnknownModelKind(s.to_string())),
         }
     }

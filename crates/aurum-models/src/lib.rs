@@ -28,6 +28,7 @@ mod error;
 pub mod artifact;
 pub mod binning;
 pub mod gbdt;
+pub mod imported;
 pub mod logistic;
 pub mod metrics;
 pub mod pipeline;
@@ -194,6 +195,8 @@ pub fn family(kind: ModelKind) -> &'static dyn ModelFamily {
         ModelKind::Logistic => &logistic::LogisticFamily,
         ModelKind::Scorecard => &scorecard::ScorecardFamily,
         ModelKind::Gbdt => &gbdt::GbdtFamily,
+        ModelKind::Lightgbm => &imported::LIGHTGBM,
+        ModelKind::Xgboost => &imported::XGBOOST,
     }
 }
 

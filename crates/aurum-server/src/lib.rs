@@ -103,7 +103,8 @@ impl utoipa::Modify for SecurityAddon {
         routes::training::submit, routes::training::list, routes::training::get, routes::training::cancel,
         routes::models::list, routes::models::get, routes::models::versions, routes::models::version,
         routes::models::set_alias, routes::models::alias_history,
-        routes::models::report, routes::models::archive,
+        routes::models::report,
+        routes::models::import, routes::models::archive,
         routes::predict::champion, routes::predict::by_version, routes::predict::by_alias,
         routes::admin::create_key, routes::admin::list_keys, routes::admin::revoke_key,
         routes::admin::audit, routes::admin::verify,
@@ -194,6 +195,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/models/{name}/versions/{version}",
             get(routes::models::version),
         )
+        .route("/v1/models/{name}/import", post(routes::models::import))
         .route(
             "/v1/models/{name}/versions/{version}/report",
             get(routes::models::report),

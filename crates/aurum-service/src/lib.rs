@@ -28,7 +28,7 @@ pub use training::TrainRequest;
 pub mod types {
     pub use aurum_core::{
         ColumnType, Contribution, Explanation, Field, ModelKind, Params, Schema, SchemaError,
-        UnknownModelKind, Value,
+        UnknownModelKind, Value, sha256_hex,
     };
     pub use aurum_data::{ColumnProfile, ColumnWarning, DatasetProfile};
     pub use aurum_models::report::{CreditReport, html as report_html};

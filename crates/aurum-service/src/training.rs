@@ -517,3 +517,83 @@ fn report_key(artifact_key: &str) -> String {
     let stem = artifact_key.strip_suffix(".aurum").unwrap_or(artifact_key);
     format!("{stem}.report.json")
 }
+
+impl Platform {
+    /// Registers a model trained elsewhere (LightGBM text or XGBoost JSON, by `kind`) as a new
+    /// version of `model`. Its lineage is the SHA-256 of the imported file; an optional `alias`
+    /// (e.g. `champion`) is moved to it.
+    pub async fn import_model(
+        &self,
+        ctx: &CallContext,
+        model: &str,
+        kind: ModelKind,
+        bytes: Vec<u8>,
+        threshold: Option<f64>,
+        alias: Option<&str>,
+    ) -> Result<VersionRecord, ServiceError> {
+        validate_name(model)
+            .map_err(|e| ServiceError::invalid("invalid_name", Some("model"), e.to_string()))?;
+        if !matches!(kind, ModelKind::Lightgbm | ModelKind::Xgboost) {
+            return Err(ServiceError::invalid(
+                "invalid_field",
+                Some("format"),
+                format!("format `{kind}` cannot be imported: use lightgbm or xgboost"),
+            ));
+        }
+        let file_sha = aurum_core::sha256_hex(&bytes);
+        let sha = file_sha.clone();
+        let (artifact, params_json) = tokio::task::spawn_blocking(move || {
+            let fitted =
+                aurum_models::imported::import_tree_model(kind, &bytes, threshold.unwrap_or(0.5))?;
+            let (manifest, artifact) = aurum_models::encode_artifact(
+                ManifestInput {
+                    metrics: Default::default(),
+                    dataset_sha256: sha,
+                    target: String::new(),
+                },
+                fitted.as_ref(),
+            )?;
+            Ok::<_, ServiceError>((artifact, manifest.params.to_string()))
+        })
+        .await
+        .map_err(join_error)??;
+        let key = format!("models/{model}/import-{}.aurum", uuid::Uuid::new_v4());
+        let artifact_sha256 = aurum_core::sha256_hex(&artifact);
+        self.inner.artifacts.put(&key, artifact).await?;
+        let version = self
+            .inner
+            .meta
+            .create_version(NewVersion {
+                model: model.to_string(),
+                kind,
+                artifact_key: key,
+                artifact_sha256: artifact_sha256.clone(),
+                dataset_name: String::new(),
+                dataset_sha256: file_sha.clone(),
+                target: String::new(),
+                params_json,
+                metrics_json: "{}".into(),
+                aurum_version: aurum_core::AURUM_VERSION.to_string(),
+                created_by: ctx.actor.clone(),
+                job_id: None,
+            })
+            .await?;
+        self.audit(
+            ctx,
+            "model.import",
+            Some((model, Some(version.version))),
+            serde_json::json!({"format": kind.as_str(), "file_sha256": file_sha, "artifact_sha256": artifact_sha256}),
+        )
+        .await?;
+        if let Some(alias) = alias {
+            self.set_alias(ctx, model, alias, version.version).await?;
+        }
+        tracing::info!(
+            model,
+            version = version.version,
+            format = kind.as_str(),
+            "model imported"
+        );
+        Ok(version)
+    }
+}

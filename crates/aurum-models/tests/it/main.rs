@@ -4,4 +4,5 @@ mod artifact_fuzz;
 mod binning;
 mod credit;
 mod german_credit;
+mod imported;
 mod report;

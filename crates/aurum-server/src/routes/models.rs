@@ -218,3 +218,58 @@ pub async fn report(
         )),
     }
 }
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct ImportParams {
+    /// `lightgbm` (text model) or `xgboost` (JSON model).
+    pub format: String,
+    /// Label threshold on the probability (default 0.5).
+    pub threshold: Option<f64>,
+    /// Alias to point at the new version, e.g. `champion`.
+    pub alias: Option<String>,
+}
+
+/// Import a model trained elsewhere (the body is the model file) as a new version. Its
+/// lineage records the SHA-256 of the imported file.
+#[utoipa::path(post, path = "/v1/models/{name}/import", tag = "models",
+    params(("name" = String, Path), ImportParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = VersionOut), (status = 400, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<ImportParams>,
+    req: axum::extract::Request,
+) -> ApiResult<(axum::http::StatusCode, Json<VersionOut>)> {
+    caller.require(Permission::ManageModels)?;
+    let kind: aurum_service::types::ModelKind = match q.format.as_str() {
+        "lightgbm" => aurum_service::types::ModelKind::Lightgbm,
+        "xgboost" => aurum_service::types::ModelKind::Xgboost,
+        other => {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                Some("format"),
+                format!("format `{other}` must be `lightgbm` or `xgboost`"),
+            ));
+        }
+    };
+    let bytes = crate::middleware::read_body(req, &state).await?;
+    let version = state
+        .platform
+        .import_model(
+            &caller.ctx(),
+            &name,
+            kind,
+            bytes.to_vec(),
+            q.threshold,
+            q.alias.as_deref(),
+        )
+        .await?;
+    let aliases = state.platform.list_aliases(&name).await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(VersionOut::from_record(&version, &aliases)),
+    ))
+}

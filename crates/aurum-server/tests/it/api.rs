@@ -884,3 +884,87 @@ async fn credit_families_decide_with_reasons_and_serve_their_report() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn imported_lightgbm_model_serves_the_library_probabilities() {
+    let f = fixture().await;
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../aurum-trees/tests/fixtures/"
+    );
+    let model = std::fs::read(format!("{dir}lgb_binary.txt")).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{dir}lgb_binary.expected.json")).unwrap())
+            .unwrap();
+    let r = call(
+        &f.app,
+        Method::POST,
+        "/v1/models/lgb/import?format=lightgbm&alias=champion",
+        Some(&f.analyst),
+        Body::from(model.clone()),
+        "application/octet-stream",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    assert_eq!(r.json["kind"], "lightgbm");
+    assert_eq!(
+        r.json["lineage"]["dataset_sha256"],
+        aurum_service::types::sha256_hex(&model)
+    );
+    let names: Vec<String> = expected["feature_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    let records: Vec<serde_json::Value> = expected["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            serde_json::Value::Object(
+                names
+                    .iter()
+                    .cloned()
+                    .zip(row.as_array().unwrap().iter().cloned())
+                    .collect(),
+            )
+        })
+        .collect();
+    let r = post_json(
+        &f.app,
+        "/v1/models/lgb/predict",
+        Some(&f.client),
+        &json!({"records": records}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    for (p, want) in r.json["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(expected["predict"].as_array().unwrap())
+    {
+        assert!((p["probability"].as_f64().unwrap() - want.as_f64().unwrap()).abs() <= 1e-6);
+    }
+    let bad = call(
+        &f.app,
+        Method::POST,
+        "/v1/models/lgb/import?format=lightgbm",
+        Some(&f.analyst),
+        Body::from("not a model"),
+        "application/octet-stream",
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.json);
+    let bad = call(
+        &f.app,
+        Method::POST,
+        "/v1/models/lgb/import?format=onnx",
+        Some(&f.analyst),
+        Body::from("x"),
+        "application/octet-stream",
+    )
+    .await;
+    assert_eq!(bad.json["details"]["field"], "format");
+}

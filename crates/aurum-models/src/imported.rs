@@ -1,0 +1,365 @@
+//! Models trained elsewhere: LightGBM text models and XGBoost JSON models, evaluated by
+//! [`aurum_trees`] exactly as the libraries do, behind the same [`FittedModel`] contract as
+//! native families (predict, TreeSHAP explanations, reasons, decisions, versioned artifacts).
+//!
+//! Inputs: one numeric feature per model feature, named as in the model file; a missing value
+//! (`null`) is NaN and takes the tree's default direction, exactly as in the library. Categorical
+//! features of such models take their integer category codes. Only binary-objective models are
+//! imported (the predicted probability is of class `1`).
+
+use aurum_core::{
+    BinaryTarget, ColumnType, Contribution, Explanation, Field, ModelKind, Params, Prediction,
+    Schema, Table, Value,
+};
+use aurum_trees::{Objective, TreeModel};
+use serde::{Deserialize, Serialize};
+
+use crate::{FitContext, FittedModel, ModelError, ModelFamily};
+
+const PAYLOAD_VERSION: u32 = 1;
+const PARAM_NAMES: &[&str] = &["threshold"];
+
+/// The family of imported LightGBM models.
+pub static LIGHTGBM: ImportedFamily = ImportedFamily(ModelKind::Lightgbm);
+/// The family of imported XGBoost models.
+pub static XGBOOST: ImportedFamily = ImportedFamily(ModelKind::Xgboost);
+
+/// Imported tree ensembles of one library.
+#[derive(Debug)]
+pub struct ImportedFamily(ModelKind);
+
+/// Parses a model file of `kind` (`Lightgbm`: text format; `Xgboost`: JSON) into a servable
+/// model with label threshold `threshold`.
+pub fn import_tree_model(
+    kind: ModelKind,
+    bytes: &[u8],
+    threshold: f64,
+) -> Result<Box<dyn FittedModel>, ModelError> {
+    check_threshold(threshold)?;
+    let trees = match kind {
+        ModelKind::Lightgbm => {
+            let text = std::str::from_utf8(bytes).map_err(|e| ModelError::InvalidInput {
+                feature: "model file".into(),
+                row: None,
+                reason: format!("a LightGBM text model must be UTF-8: {e}"),
+            })?;
+            TreeModel::from_lightgbm_text(text)
+        }
+        ModelKind::Xgboost => TreeModel::from_xgboost_json(bytes),
+        ModelKind::Logistic | ModelKind::Scorecard | ModelKind::Gbdt => {
+            return Err(ModelError::InvalidParam {
+                name: "format".into(),
+                value: kind.as_str().into(),
+                expected: "lightgbm or xgboost".into(),
+            });
+        }
+    }
+    .map_err(|e| ModelError::InvalidInput {
+        feature: "model file".into(),
+        row: None,
+        reason: e.to_string(),
+    })?;
+    Ok(Box::new(ImportedModel::new(kind, trees, threshold)?))
+}
+
+fn check_threshold(t: f64) -> Result<(), ModelError> {
+    if t.is_finite() && t > 0.0 && t < 1.0 {
+        Ok(())
+    } else {
+        Err(ModelError::InvalidParam {
+            name: "threshold".into(),
+            value: t.to_string(),
+            expected: "a number strictly between 0 and 1".into(),
+        })
+    }
+}
+
+fn parse_threshold(params: &Params) -> Result<f64, ModelError> {
+    if let Some(k) = params.keys().find(|k| !PARAM_NAMES.contains(&k.as_str())) {
+        return Err(ModelError::UnknownParam {
+            model: "imported",
+            name: k.clone(),
+            allowed: PARAM_NAMES.to_vec(),
+        });
+    }
+    let t = match params.get("threshold") {
+        None => 0.5,
+        Some(v) => v
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| ModelError::InvalidParam {
+                name: "threshold".into(),
+                value: v.clone(),
+                expected: "a number strictly between 0 and 1".into(),
+            })?,
+    };
+    check_threshold(t)?;
+    Ok(t)
+}
+
+impl ModelFamily for ImportedFamily {
+    fn kind(&self) -> ModelKind {
+        self.0
+    }
+
+    fn param_names(&self) -> &'static [&'static str] {
+        PARAM_NAMES
+    }
+
+    fn validate_params(&self, params: &Params) -> Result<serde_json::Value, ModelError> {
+        Ok(serde_json::json!({ "threshold": parse_threshold(params)? }))
+    }
+
+    fn fit(
+        &self,
+        _features: &Table,
+        _target: &BinaryTarget,
+        _params: &Params,
+        _ctx: &FitContext<'_>,
+    ) -> Result<Box<dyn FittedModel>, ModelError> {
+        Err(ModelError::InvalidParam {
+            name: "kind".into(),
+            value: self.0.as_str().into(),
+            expected: "a family aurum trains (logistic, scorecard, gbdt); bring LightGBM and \
+                       XGBoost models trained elsewhere with `aurum import`"
+                .into(),
+        })
+    }
+
+    fn load_payload(&self, payload: &[u8]) -> Result<Box<dyn FittedModel>, ModelError> {
+        let stored: StoredImported =
+            serde_json::from_slice(payload).map_err(|e| ModelError::InvalidArtifact {
+                reason: format!("imported model payload: {e}"),
+            })?;
+        if stored.payload_version != PAYLOAD_VERSION {
+            return Err(ModelError::InvalidArtifact {
+                reason: format!(
+                    "imported model payload version {} is not supported (this aurum reads {PAYLOAD_VERSION})",
+                    stored.payload_version
+                ),
+            });
+        }
+        let bytes = serde_json::to_vec(&stored.trees).map_err(|e| ModelError::InvalidArtifact {
+            reason: e.to_string(),
+        })?;
+        let trees = TreeModel::from_bytes(&bytes).map_err(|e| ModelError::InvalidArtifact {
+            reason: e.to_string(),
+        })?;
+        check_threshold(stored.threshold).map_err(|e| ModelError::InvalidArtifact {
+            reason: e.to_string(),
+        })?;
+        Ok(Box::new(
+            ImportedModel::new(self.0, trees, stored.threshold).map_err(|e| {
+                ModelError::InvalidArtifact {
+                    reason: e.to_string(),
+                }
+            })?,
+        ))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredImported {
+    payload_version: u32,
+    threshold: f64,
+    trees: serde_json::Value,
+}
+
+/// A servable imported tree ensemble.
+#[derive(Debug)]
+pub struct ImportedModel {
+    kind: ModelKind,
+    trees: TreeModel,
+    schema: Schema,
+    threshold: f64,
+}
+
+impl ImportedModel {
+    fn new(kind: ModelKind, trees: TreeModel, threshold: f64) -> Result<Self, ModelError> {
+        if trees.objective() != Objective::Binary {
+            return Err(ModelError::InvalidInput {
+                feature: "model file".into(),
+                row: None,
+                reason: "only binary-classification models can be imported (this one is a regression model)".into(),
+            });
+        }
+        let fields = trees
+            .feature_names()
+            .iter()
+            .map(|n| Field::new(n.clone(), ColumnType::Float))
+            .collect();
+        let schema = Schema::new(fields).map_err(|e| ModelError::InvalidInput {
+            feature: "model file".into(),
+            row: None,
+            reason: e.to_string(),
+        })?;
+        Ok(ImportedModel {
+            kind,
+            trees,
+            schema,
+            threshold,
+        })
+    }
+
+    /// The underlying evaluator (for batch scoring of numeric matrices).
+    pub fn trees(&self) -> &TreeModel {
+        &self.trees
+    }
+
+    fn numeric_row(&self, row: &[Value], out: &mut Vec<f64>) -> Result<(), ModelError> {
+        if row.len() != self.schema.len() {
+            return Err(ModelError::RowLength {
+                row: None,
+                expected: self.schema.len(),
+                got: row.len(),
+            });
+        }
+        out.clear();
+        for (v, f) in row.iter().zip(&self.schema.fields) {
+            out.push(match v {
+                Value::Null => f64::NAN,
+                Value::Float(x) if x.is_finite() => *x,
+                Value::Integer(i) => *i as f64,
+                Value::Boolean(b) => f64::from(u8::from(*b)),
+                Value::Float(_) => {
+                    return Err(ModelError::InvalidInput {
+                        feature: f.name.clone(),
+                        row: None,
+                        reason: "must be a finite number (send null for missing)".into(),
+                    });
+                }
+                Value::Str(_) | Value::Date(_) | Value::DateTime(_) => {
+                    return Err(ModelError::InvalidInput {
+                        feature: f.name.clone(),
+                        row: None,
+                        reason: "must be a number (imported models take category codes)".into(),
+                    });
+                }
+            });
+        }
+        Ok(())
+    }
+
+    fn proba(&self, x: &[f64]) -> Result<f64, ModelError> {
+        self.trees.predict(x).map_err(|e| ModelError::InvalidInput {
+            feature: "row".into(),
+            row: None,
+            reason: e.to_string(),
+        })
+    }
+}
+
+impl FittedModel for ImportedModel {
+    fn kind(&self) -> ModelKind {
+        self.kind
+    }
+
+    fn input_schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    fn labels(&self) -> (&str, &str) {
+        ("1", "0")
+    }
+
+    fn predict(&self, rows: &[Vec<Value>]) -> Result<Vec<Prediction>, ModelError> {
+        let mut buf = Vec::with_capacity(self.schema.len());
+        rows.iter()
+            .map(|row| {
+                self.numeric_row(row, &mut buf)?;
+                let p = self.proba(&buf)?;
+                let positive = p >= self.threshold;
+                Ok(Prediction {
+                    probability: p,
+                    label: if positive { "1" } else { "0" }.to_string(),
+                    positive,
+                })
+            })
+            .collect()
+    }
+
+    fn predict_proba_one(&self, row: &[Value]) -> Result<f64, ModelError> {
+        let mut buf = Vec::with_capacity(self.schema.len());
+        self.numeric_row(row, &mut buf)?;
+        self.proba(&buf)
+    }
+
+    fn predict_proba_table(&self, table: &Table) -> Result<Vec<f64>, ModelError> {
+        (0..table.n_rows())
+            .map(|i| self.predict_proba_one(&table.row(i)))
+            .collect()
+    }
+
+    fn explain(&self, row: &[Value]) -> Result<Explanation, ModelError> {
+        let mut buf = Vec::with_capacity(self.schema.len());
+        self.numeric_row(row, &mut buf)?;
+        let phi = self
+            .trees
+            .contributions(&buf)
+            .map_err(|e| ModelError::InvalidInput {
+                feature: "row".into(),
+                row: None,
+                reason: e.to_string(),
+            })?;
+        let base_value = phi.last().copied().unwrap_or(0.0);
+        let mut contributions: Vec<Contribution> = self
+            .schema
+            .fields
+            .iter()
+            .zip(row)
+            .zip(&phi)
+            .map(|((f, v), c)| Contribution {
+                feature: f.name.clone(),
+                value: v.clone(),
+                contribution: *c,
+            })
+            .collect();
+        contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        Ok(Explanation {
+            space: "log_odds".into(),
+            base_value,
+            contributions,
+        })
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::json!({ "threshold": self.threshold })
+    }
+
+    fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "library": self.kind.as_str(),
+            "trees": self.trees.n_trees(),
+            "features": self.trees.n_features(),
+        })
+    }
+
+    fn details(&self) -> serde_json::Value {
+        self.summary()
+    }
+
+    fn payload(&self) -> Result<Vec<u8>, ModelError> {
+        let bytes = self
+            .trees
+            .to_bytes()
+            .map_err(|e| ModelError::Serialization {
+                reason: e.to_string(),
+            })?;
+        let trees: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| ModelError::Serialization {
+                reason: e.to_string(),
+            })?;
+        serde_json::to_vec(&StoredImported {
+            payload_version: PAYLOAD_VERSION,
+            threshold: self.threshold,
+            trees,
+        })
+        .map_err(|e| ModelError::Serialization {
+            reason: e.to_string(),
+        })
+    }
+}
