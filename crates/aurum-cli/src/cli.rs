@@ -38,6 +38,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Import a model trained elsewhere (LightGBM text, XGBoost JSON) as a new version.
     Import(ImportArgs),
+    /// Forecast a column of a CSV file: prints a table and writes an HTML plot.
+    Forecast(ForecastArgs),
     /// Registered models, versions and aliases.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -103,6 +105,37 @@ pub struct TrainArgs {
     /// Alias to point at the new version when training succeeds (e.g. champion).
     #[arg(long)]
     pub alias: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    /// CSV file with a date column and value column(s).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Date column.
+    #[arg(long)]
+    pub date: String,
+    /// Value column.
+    #[arg(long)]
+    pub value: String,
+    /// Steps ahead.
+    #[arg(long)]
+    pub horizon: usize,
+    /// auto, auto_arima, ets, naive, seasonal_naive, drift, mean, moving_average.
+    #[arg(long, default_value = "auto")]
+    pub model: String,
+    /// Seasonal period (default from the frequency).
+    #[arg(long)]
+    pub season_period: Option<usize>,
+    /// none, log or box_cox.
+    #[arg(long, default_value = "none")]
+    pub transform: String,
+    /// Missing-value policy: none, ffill, linear, zero, drop.
+    #[arg(long, default_value = "none")]
+    pub fill: String,
+    /// Where to write the HTML plot (default: forecast.html).
+    #[arg(long, default_value = "forecast.html")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

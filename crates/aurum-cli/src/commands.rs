@@ -147,6 +147,24 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
         Command::Train(args) => train(platform, &ctx, args).await,
         Command::Predict(args) => predict(platform, &ctx, args).await,
         Command::Report(args) => report(platform, args).await,
+        Command::Forecast(args) => {
+            let bytes = fs_err::read(&args.data)?;
+            let spec = aurum_service::ForecastSpec {
+                model: args.model.clone(),
+                horizon: args.horizon,
+                season_period: args.season_period,
+                transform: args.transform.clone(),
+                fill: args.fill.clone(),
+                ..Default::default()
+            };
+            let out = platform
+                .forecast_csv(bytes, &args.date, &args.value, spec)
+                .await?;
+            output::print_forecast(&out);
+            fs_err::write(&args.out, output::forecast_html(&args.value, &out))?;
+            println!("plot written to {}", args.out.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Import(args) => {
             let kind: ModelKind = args.format.parse()?;
             let bytes = fs_err::read(&args.file)?;

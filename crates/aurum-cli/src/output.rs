@@ -68,3 +68,153 @@ pub fn print_metrics(metrics_json: &str) {
     .collect();
     println!("   held-out metrics: {}", shown.join("  "));
 }
+
+pub fn print_forecast(out: &aurum_service::ForecastOutput) {
+    println!(
+        "model {} ({} frequency, {} points{})",
+        out.model,
+        out.frequency,
+        out.history.len(),
+        if out.filled_points > 0 {
+            format!(", {} filled", out.filled_points)
+        } else {
+            String::new()
+        }
+    );
+    for (name, mase) in &out.candidates {
+        println!(
+            "   candidate {:<16} backtest MASE {}",
+            name,
+            mase.map(|m| format!("{m:.3}"))
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    let mut header = format!("{:<12} {:>12}", "period", "forecast");
+    for (level, _, _) in &out.intervals {
+        header.push_str(&format!(
+            " {:>12} {:>12}",
+            format!("lo {level}"),
+            format!("hi {level}")
+        ));
+    }
+    println!("{header}");
+    for (i, t) in out.timestamps.iter().enumerate() {
+        let mut line = format!("{:<12} {:>12.4}", t, out.mean[i]);
+        for (_, lo, hi) in &out.intervals {
+            line.push_str(&format!(" {:>12.4} {:>12.4}", lo[i], hi[i]));
+        }
+        println!("{line}");
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A standalone page (inline SVG, no scripts) with history, forecast and interval bands.
+pub fn forecast_html(title: &str, out: &aurum_service::ForecastOutput) -> String {
+    let (w, h, pad) = (960.0_f64, 420.0_f64, 50.0_f64);
+    let n_hist = out.history.len();
+    let n = n_hist + out.mean.len();
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for v in out
+        .history
+        .iter()
+        .map(|(_, v)| *v)
+        .chain(out.mean.iter().copied())
+        .chain(
+            out.intervals
+                .iter()
+                .flat_map(|(_, l, u)| l.iter().chain(u.iter()).copied()),
+        )
+    {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
+        hi = lo + 1.0;
+    }
+    let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (n.max(2) - 1) as f64;
+    let y = |v: f64| h - pad - (h - 2.0 * pad) * (v - lo) / (hi - lo);
+    let path = |pts: Vec<(f64, f64)>| {
+        pts.iter()
+            .enumerate()
+            .map(|(k, (a, b))| format!("{}{a:.1},{b:.1}", if k == 0 { "M" } else { "L" }))
+            .collect::<String>()
+    };
+    let mut svg = String::new();
+    for (k, (level, l, u)) in out.intervals.iter().enumerate().rev() {
+        let mut pts: Vec<(f64, f64)> = u
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (x(n_hist + i), y(*v)))
+            .collect();
+        pts.extend(
+            l.iter()
+                .enumerate()
+                .rev()
+                .map(|(i, v)| (x(n_hist + i), y(*v))),
+        );
+        let opacity = 0.18 + 0.14 * k as f64;
+        svg.push_str(&format!("<path d=\"{}Z\" fill=\"#2563eb\" fill-opacity=\"{opacity:.2}\"><title>{level}% interval</title></path>", path(pts)));
+    }
+    svg.push_str(&format!(
+        "<path d=\"{}\" fill=\"none\" stroke=\"#111827\" stroke-width=\"1.5\"/>",
+        path(
+            out.history
+                .iter()
+                .enumerate()
+                .map(|(i, (_, v))| (x(i), y(*v)))
+                .collect()
+        )
+    ));
+    let mut fc: Vec<(f64, f64)> = Vec::new();
+    if let Some((_, last)) = out.history.last() {
+        fc.push((x(n_hist - 1), y(*last)));
+    }
+    fc.extend(
+        out.mean
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (x(n_hist + i), y(*v))),
+    );
+    svg.push_str(&format!(
+        "<path d=\"{}\" fill=\"none\" stroke=\"#2563eb\" stroke-width=\"2\"/>",
+        path(fc)
+    ));
+    for k in 0..=4 {
+        let v = lo + (hi - lo) * k as f64 / 4.0;
+        svg.push_str(&format!("<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\" fill=\"#6b7280\">{v:.1}</text>", pad - 6.0, y(v) + 4.0));
+    }
+    let first = out.history.first().map(|(t, _)| t.as_str()).unwrap_or("");
+    let last = out.timestamps.last().map(String::as_str).unwrap_or("");
+    svg.push_str(&format!(
+        "<text x=\"{pad}\" y=\"{:.1}\" font-size=\"11\" fill=\"#6b7280\">{}</text>",
+        h - 18.0,
+        esc(first)
+    ));
+    svg.push_str(&format!("<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\" fill=\"#6b7280\">{}</text>", w - pad, h - 18.0, esc(last)));
+    let levels: Vec<String> = out
+        .intervals
+        .iter()
+        .map(|(l, _, _)| format!("{l}%"))
+        .collect();
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Forecast of {t}</title>\
+         <style>body{{font-family:system-ui,sans-serif;margin:24px;color:#111827}}p{{color:#4b5563}}</style></head><body>\
+         <h1>Forecast of {t}</h1><p>{m} · {f} · history {nh} points · horizon {hz} · intervals {lv}</p>\
+         <svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"history, forecast and prediction intervals\">\
+         <rect x=\"0\" y=\"0\" width=\"{w}\" height=\"{h}\" fill=\"white\"/>{svg}</svg>\
+         <p>Black: history. Blue: point forecast; shaded: prediction intervals.</p></body></html>",
+        t = esc(title),
+        m = esc(&out.model),
+        f = esc(&out.frequency),
+        nh = n_hist,
+        hz = out.mean.len(),
+        lv = levels.join(", "),
+    )
+}

@@ -8,12 +8,15 @@ use serde::{Deserialize, Serialize};
 pub enum Task {
     /// Binary classification: a probability for the positive class and a label at a threshold.
     Binary,
+    /// Time-series forecasting: point forecasts with prediction intervals.
+    Forecast,
 }
 
 impl Task {
     pub fn as_str(self) -> &'static str {
         match self {
             Task::Binary => "binary",
+            Task::Forecast => "forecast",
         }
     }
 }
@@ -33,19 +36,24 @@ pub enum ModelKind {
     Lightgbm,
     /// An XGBoost model trained elsewhere and imported from its JSON format.
     Xgboost,
+    /// A fitted time-series forecasting model (ARIMA, ETS, baselines) with its data window.
+    Forecast,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown model kind `{0}` (known kinds: logistic, scorecard, gbdt, lightgbm, xgboost)")]
+#[error(
+    "unknown model kind `{0}` (known kinds: logistic, scorecard, gbdt, lightgbm, xgboost, forecast)"
+)]
 pub struct UnknownModelKind(pub String);
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 5] = [
+    pub const ALL: [ModelKind; 6] = [
         ModelKind::Logistic,
         ModelKind::Scorecard,
         ModelKind::Gbdt,
         ModelKind::Lightgbm,
         ModelKind::Xgboost,
+        ModelKind::Forecast,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +63,7 @@ impl ModelKind {
             ModelKind::Gbdt => "gbdt",
             ModelKind::Lightgbm => "lightgbm",
             ModelKind::Xgboost => "xgboost",
+            ModelKind::Forecast => "forecast",
         }
     }
 
@@ -65,6 +74,7 @@ impl ModelKind {
             | ModelKind::Gbdt
             | ModelKind::Lightgbm
             | ModelKind::Xgboost => Task::Binary,
+            ModelKind::Forecast => Task::Forecast,
         }
     }
 }
@@ -84,6 +94,7 @@ impl std::str::FromStr for ModelKind {
             "gbdt" | "gbm" | "gradient_boosting" => Ok(ModelKind::Gbdt),
             "lightgbm" => Ok(ModelKind::Lightgbm),
             "xgboost" => Ok(ModelKind::Xgboost),
+            "forecast" => Ok(ModelKind::Forecast),
             _ => Err(UnknownModelKind(s.to_string())),
         }
     }

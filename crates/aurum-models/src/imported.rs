@@ -24,6 +24,10 @@ pub static LIGHTGBM: ImportedFamily = ImportedFamily(ModelKind::Lightgbm);
 /// The family of imported XGBoost models.
 pub static XGBOOST: ImportedFamily = ImportedFamily(ModelKind::Xgboost);
 
+/// Stands in for kinds that are not tabular models (forecasting models live in
+/// `aurum-forecast`): every operation is refused with a clear error.
+pub static NOT_TABULAR: ImportedFamily = ImportedFamily(ModelKind::Forecast);
+
 /// Imported tree ensembles of one library.
 #[derive(Debug)]
 pub struct ImportedFamily(ModelKind);
@@ -46,7 +50,7 @@ pub fn import_tree_model(
             TreeModel::from_lightgbm_text(text)
         }
         ModelKind::Xgboost => TreeModel::from_xgboost_json(bytes),
-        ModelKind::Logistic | ModelKind::Scorecard | ModelKind::Gbdt => {
+        ModelKind::Logistic | ModelKind::Scorecard | ModelKind::Gbdt | ModelKind::Forecast => {
             return Err(ModelError::InvalidParam {
                 name: "format".into(),
                 value: kind.as_str().into(),
@@ -127,6 +131,12 @@ impl ModelFamily for ImportedFamily {
     }
 
     fn load_payload(&self, payload: &[u8]) -> Result<Box<dyn FittedModel>, ModelError> {
+        if self.0 == ModelKind::Forecast {
+            return Err(ModelError::InvalidArtifact {
+                reason: "a forecasting model is not a tabular model: use its /forecast endpoint"
+                    .into(),
+            });
+        }
         let stored: StoredImported =
             serde_json::from_slice(payload).map_err(|e| ModelError::InvalidArtifact {
                 reason: format!("imported model payload: {e}"),

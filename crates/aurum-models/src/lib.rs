@@ -197,6 +197,7 @@ pub fn family(kind: ModelKind) -> &'static dyn ModelFamily {
         ModelKind::Gbdt => &gbdt::GbdtFamily,
         ModelKind::Lightgbm => &imported::LIGHTGBM,
         ModelKind::Xgboost => &imported::XGBOOST,
+        ModelKind::Forecast => &imported::NOT_TABULAR,
     }
 }
 

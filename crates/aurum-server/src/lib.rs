@@ -104,14 +104,15 @@ impl utoipa::Modify for SecurityAddon {
         routes::models::list, routes::models::get, routes::models::versions, routes::models::version,
         routes::models::set_alias, routes::models::alias_history,
         routes::models::report,
-        routes::models::import, routes::models::archive,
+        routes::models::import,
+        routes::forecast::once, routes::forecast::decompose, routes::forecast::register, routes::forecast::by_model, routes::models::archive,
         routes::predict::champion, routes::predict::by_version, routes::predict::by_alias,
         routes::admin::create_key, routes::admin::list_keys, routes::admin::revoke_key,
         routes::admin::audit, routes::admin::verify,
         healthz, readyz,
     ),
     modifiers(&SecurityAddon),
-    tags((name = "datasets"), (name = "training"), (name = "models"), (name = "predict"), (name = "keys"), (name = "audit"), (name = "health"))
+    tags((name = "datasets"), (name = "training"), (name = "models"), (name = "predict"), (name = "forecast"), (name = "keys"), (name = "audit"), (name = "health"))
 )]
 pub struct ApiDoc;
 
@@ -196,6 +197,13 @@ pub fn router(state: AppState) -> Router {
             get(routes::models::version),
         )
         .route("/v1/models/{name}/import", post(routes::models::import))
+        .route(
+            "/v1/models/{name}/forecast",
+            post(routes::forecast::by_model),
+        )
+        .route("/v1/forecast", post(routes::forecast::once))
+        .route("/v1/decompose", post(routes::forecast::decompose))
+        .route("/v1/forecast-models", post(routes::forecast::register))
         .route(
             "/v1/models/{name}/versions/{version}/report",
             get(routes::models::report),

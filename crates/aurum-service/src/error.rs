@@ -5,6 +5,7 @@
 //! and [`ServiceError::code`] (a stable machine code that clients may switch on).
 
 use aurum_data::DataError;
+use aurum_forecast::ForecastError;
 use aurum_models::ModelError;
 use aurum_registry::RegistryError;
 use aurum_registry::audit::AuditError;
@@ -70,6 +71,8 @@ pub enum ServiceError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error(transparent)]
+    Forecast(#[from] ForecastError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -109,6 +112,13 @@ impl ServiceError {
             }
             ServiceError::Registry(e) => registry_class(e),
             ServiceError::Audit(_) => ErrorClass::Internal,
+            ServiceError::Forecast(e) => {
+                if e.is_user_error() {
+                    ErrorClass::BadRequest
+                } else {
+                    ErrorClass::Internal
+                }
+            }
             ServiceError::Internal(_) => ErrorClass::Internal,
         }
     }
@@ -137,6 +147,7 @@ impl ServiceError {
             ServiceError::Model(e) => e.code(),
             ServiceError::Registry(e) => e.code(),
             ServiceError::Audit(_) => "audit_error",
+            ServiceError::Forecast(e) => e.code(),
             ServiceError::Internal(_) => "internal",
         }
     }

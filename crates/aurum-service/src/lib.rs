@@ -9,6 +9,7 @@
 
 pub mod config;
 mod error;
+mod forecast;
 mod keys;
 mod models;
 mod platform;
@@ -17,6 +18,7 @@ mod training;
 
 pub use config::{Config, ConfigError, ConfigLayer, UnknownFields};
 pub use error::{ErrorClass, ServiceError};
+pub use forecast::{DecompositionOutput, ForecastOutput, ForecastSpec, SeriesInput};
 pub use keys::{Principal, Role};
 pub use models::{LoadedModel, ModelRef, Selector};
 pub use platform::{CallContext, DatasetImport, Platform};

@@ -164,6 +164,15 @@ impl Platform {
             return Ok(m.clone());
         }
         let record = self.get_version(name, version).await?;
+        if record.kind == aurum_core::ModelKind::Forecast {
+            return Err(ServiceError::invalid(
+                "wrong_model_kind",
+                Some("model"),
+                format!(
+                    "{name} v{version} is a forecasting model: use POST /v1/models/{name}/forecast"
+                ),
+            ));
+        }
         let bytes = get_verified(
             self.inner.artifacts.as_ref(),
             &record.artifact_key,

@@ -340,3 +340,57 @@ fn quickstart_serves_and_its_printed_curl_works() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn forecast_prints_a_table_and_writes_a_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/timeseries/airline_passengers.csv"
+    );
+    let plot = dir.path().join("plot.html");
+    let out = aurum(
+        &dir.path().join("d"),
+        &[
+            "forecast",
+            "--data",
+            data,
+            "--date",
+            "Date",
+            "--value",
+            "Passengers",
+            "--horizon",
+            "12",
+            "--model",
+            "auto_arima",
+            "--transform",
+            "log",
+            "--out",
+            plot.to_str().unwrap(),
+        ],
+    );
+    let text = ok(&out);
+    assert!(text.contains("ARIMA(0,1,1)(0,1,1)[12]"), "{text}");
+    assert!(text.contains("1961-12-01"), "{text}");
+    let html = std::fs::read_to_string(&plot).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("95% interval"),
+        "{html}"
+    );
+    let bad = aurum(
+        &dir.path().join("d"),
+        &[
+            "forecast",
+            "--data",
+            data,
+            "--date",
+            "Date",
+            "--value",
+            "Nope",
+            "--horizon",
+            "3",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Nope"));
+}

@@ -968,3 +968,186 @@ async fn imported_lightgbm_model_serves_the_library_probabilities() {
     .await;
     assert_eq!(bad.json["details"]["field"], "format");
 }
+
+fn airline() -> (Vec<String>, Vec<f64>) {
+    let text = include_str!("../../../../data/timeseries/airline_passengers.csv");
+    let mut ts = Vec::new();
+    let mut vs = Vec::new();
+    for line in text.lines().skip(1) {
+        let (t, v) = line.split_once(',').unwrap();
+        let t = t.trim_matches('"');
+        ts.push(if t.len() == 7 {
+            format!("{t}-01")
+        } else {
+            t.to_string()
+        });
+        vs.push(v.trim().parse::<f64>().unwrap());
+    }
+    (ts, vs)
+}
+
+#[tokio::test]
+async fn one_shot_forecast_decomposition_and_registered_forecasting_models() {
+    let f = fixture().await;
+    let (ts, vs) = airline();
+    let body = json!({"series": {"timestamps": ts, "values": vs}, "horizon": 12, "model": "auto_arima", "transform": "log"});
+    let r = post_json(&f.app, "/v1/forecast", Some(&f.client), &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert!(
+        r.json["model"]
+            .as_str()
+            .unwrap()
+            .contains("(0,1,1)(0,1,1)[12]"),
+        "{}",
+        r.json["model"]
+    );
+    assert_eq!(r.json["frequency"], "monthly");
+    assert_eq!(r.json["timestamps"][0], "1961-01-01");
+    assert_eq!(r.json["mean"].as_array().unwrap().len(), 12);
+    let ivs = r.json["intervals"].as_array().unwrap();
+    assert_eq!(ivs.len(), 2);
+    #[allow(clippy::needless_range_loop)]
+    for i in 0..12 {
+        let m = r.json["mean"][i].as_f64().unwrap();
+        let (l80, u80) = (
+            ivs[0]["lower"][i].as_f64().unwrap(),
+            ivs[0]["upper"][i].as_f64().unwrap(),
+        );
+        let (l95, u95) = (
+            ivs[1]["lower"][i].as_f64().unwrap(),
+            ivs[1]["upper"][i].as_f64().unwrap(),
+        );
+        assert!(
+            l95 < l80 && l80 < m && m < u80 && u80 < u95,
+            "nested intervals at step {i}"
+        );
+    }
+    // auto selects by backtest and reports the candidates.
+    let auto = post_json(
+        &f.app,
+        "/v1/forecast",
+        Some(&f.client),
+        &json!({"series": {"timestamps": ts, "values": vs}, "horizon": 6}),
+    )
+    .await;
+    assert_eq!(auto.status, StatusCode::OK, "{}", auto.json);
+    assert!(auto.json["candidates"].as_array().unwrap().len() >= 3);
+    // Bad input gets a 4xx naming the problem.
+    let mut unordered = ts.clone();
+    unordered.swap(10, 11);
+    let mut missing = serde_json::to_value(&vs).unwrap();
+    missing[5] = serde_json::Value::Null;
+    let cases = [
+        (
+            json!({"series": {"timestamps": ts, "values": vs}, "horizon": 0}),
+            "invalid_field",
+            "horizon",
+        ),
+        (
+            json!({"series": {"timestamps": unordered, "values": vs}, "horizon": 3}),
+            "forecast_non_monotonic_timestamps",
+            "",
+        ),
+        (
+            json!({"series": {"timestamps": ts, "values": missing}, "horizon": 3}),
+            "forecast_missing_value",
+            "",
+        ),
+        (
+            json!({"series": {"timestamps": ts[..10].to_vec(), "values": vs[..10].to_vec()}, "horizon": 3, "model": "seasonal_naive", "season_period": 12}),
+            "forecast_too_few_points",
+            "",
+        ),
+    ];
+    for (body, code, field) in cases {
+        let r = post_json(&f.app, "/v1/forecast", Some(&f.client), &body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{code}: {}", r.json);
+        assert_eq!(r.json["code"], code, "{}", r.json);
+        if !field.is_empty() {
+            assert_eq!(r.json["details"]["field"], field);
+        }
+    }
+    // With a fill policy, the missing value is filled and reported.
+    let filled = post_json(&f.app, "/v1/forecast", Some(&f.client), &json!({"series": {"timestamps": ts, "values": missing}, "horizon": 3, "model": "naive", "fill": "linear"})).await;
+    assert_eq!(filled.status, StatusCode::OK, "{}", filled.json);
+    assert_eq!(filled.json["filled_points"], 1);
+    // Decomposition.
+    let d = post_json(
+        &f.app,
+        "/v1/decompose",
+        Some(&f.client),
+        &json!({"series": {"timestamps": ts, "values": vs}}),
+    )
+    .await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.json);
+    assert_eq!(d.json["periods"], json!([12]));
+    let i = 40;
+    let sum = d.json["trend"][i].as_f64().unwrap()
+        + d.json["seasonal"][0][i].as_f64().unwrap()
+        + d.json["remainder"][i].as_f64().unwrap();
+    assert!(
+        (sum - vs[i]).abs() < 1e-6,
+        "trend + seasonal + remainder = series"
+    );
+    // A registered forecasting model: fitted on an imported dataset, forecast with new observations.
+    let csv = std::iter::once("month,passengers".to_string())
+        .chain(
+            ts.iter()
+                .zip(&vs)
+                .take(132)
+                .map(|(t, v)| format!("{t},{v}")),
+        )
+        .collect::<Vec<_>>()
+        .join("\n");
+    let r = call(
+        &f.app,
+        Method::POST,
+        "/v1/datasets?name=air",
+        Some(&f.analyst),
+        Body::from(csv),
+        "text/csv",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    let r = post_json(&f.app, "/v1/forecast-models", Some(&f.analyst), &json!({"name": "air", "model": "auto_arima", "dataset": "air", "date_column": "month", "value_column": "passengers", "horizon": 12, "transform": "log", "alias": "champion"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    assert_eq!(r.json["version"], 1);
+    let base = post_json(
+        &f.app,
+        "/v1/models/air/forecast",
+        Some(&f.client),
+        &json!({"horizon": 12}),
+    )
+    .await;
+    assert_eq!(base.status, StatusCode::OK, "{}", base.json);
+    assert_eq!(base.json["timestamps"][0], "1960-01-01");
+    let updated = post_json(
+        &f.app,
+        "/v1/models/air/forecast",
+        Some(&f.client),
+        &json!({"horizon": 6, "new_observations": vs[132..].to_vec()}),
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.json);
+    assert_eq!(
+        updated.json["timestamps"][0], "1961-01-01",
+        "the state moved past the new observations"
+    );
+    let bad = post_json(
+        &f.app,
+        "/v1/models/air/forecast",
+        Some(&f.client),
+        &json!({"horizon": -1}),
+    )
+    .await;
+    assert_eq!(bad.json["details"]["field"], "horizon");
+    let wrong = post_json(
+        &f.app,
+        "/v1/models/air/predict",
+        Some(&f.client),
+        &json!({"record": {}}),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.json);
+    assert_eq!(wrong.json["code"], "wrong_model_kind");
+}

@@ -1,0 +1,313 @@
+//! Forecasting routes: `POST /v1/forecast` (one-shot), `POST /v1/decompose`,
+//! `POST /v1/forecast-models` (fit and register) and `POST /v1/models/{name}/forecast`.
+
+use aurum_service::{DecompositionOutput, ForecastOutput, ForecastSpec, SeriesInput};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::{Caller, Permission};
+use crate::error::{ApiError, ApiResult};
+use crate::middleware::JsonBody;
+
+/// A series: timestamps (ISO dates or date-times, strictly increasing) and values (`null` =
+/// missing, handled by `fill`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesIn {
+    pub timestamps: Vec<String>,
+    pub values: Vec<Option<f64>>,
+}
+
+/// How to forecast.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SpecIn {
+    /// Steps ahead (≥ 1).
+    pub horizon: i64,
+    /// `auto` (default: backtest selection), `auto_arima`, `arima`, `ets`, `naive`,
+    /// `seasonal_naive`, `drift`, `mean`, `moving_average`.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Interval levels in percent (default [80, 95]).
+    #[serde(default)]
+    pub levels: Option<Vec<f64>>,
+    #[serde(default)]
+    pub season_period: Option<usize>,
+    /// `[p, d, q]` for `arima`.
+    #[serde(default)]
+    pub order: Option<[usize; 3]>,
+    /// `[P, D, Q, s]` for `arima`.
+    #[serde(default)]
+    pub seasonal_order: Option<[usize; 4]>,
+    #[serde(default)]
+    pub window: Option<usize>,
+    /// `none` (default), `log` or `box_cox`.
+    #[serde(default)]
+    pub transform: Option<String>,
+    /// `none` (default: missing values and gaps are errors), `ffill`, `linear`, `zero`, `drop`.
+    #[serde(default)]
+    pub fill: Option<String>,
+    #[serde(default)]
+    pub frequency: Option<String>,
+}
+
+impl SpecIn {
+    fn into_spec(self) -> ApiResult<ForecastSpec> {
+        if self.horizon <= 0 {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                Some("horizon"),
+                format!("horizon must be at least 1, got {}", self.horizon),
+            ));
+        }
+        let d = ForecastSpec::default();
+        Ok(ForecastSpec {
+            model: self.model.unwrap_or(d.model),
+            horizon: self.horizon as usize,
+            levels: self.levels.unwrap_or(d.levels),
+            season_period: self.season_period,
+            order: self.order,
+            seasonal_order: self.seasonal_order,
+            window: self.window,
+            transform: self.transform.unwrap_or(d.transform),
+            fill: self.fill.unwrap_or(d.fill),
+            frequency: self.frequency,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ForecastIn {
+    pub series: SeriesIn,
+    #[serde(flatten)]
+    pub spec: SpecIn,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntervalOut {
+    pub level: f64,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CandidateOut {
+    pub model: String,
+    /// Mean MASE over the rolling-origin backtest windows.
+    pub backtest_mase: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForecastOut {
+    /// The fitted model, e.g. `ARIMA(0,1,1)(0,1,1)[12]`.
+    pub model: String,
+    pub frequency: String,
+    pub last_timestamp: String,
+    pub timestamps: Vec<String>,
+    pub mean: Vec<f64>,
+    pub intervals: Vec<IntervalOut>,
+    pub aicc: Option<f64>,
+    /// Points supplied by the fill policy.
+    pub filled_points: usize,
+    /// With `model = auto`: the candidates and their backtest scores.
+    pub candidates: Vec<CandidateOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+}
+
+pub fn forecast_out(o: ForecastOutput, version: Option<u32>) -> ForecastOut {
+    ForecastOut {
+        model: o.model,
+        frequency: o.frequency,
+        last_timestamp: o.last_timestamp,
+        timestamps: o.timestamps,
+        mean: o.mean,
+        intervals: o
+            .intervals
+            .into_iter()
+            .map(|(level, lower, upper)| IntervalOut {
+                level,
+                lower,
+                upper,
+            })
+            .collect(),
+        aicc: o.aicc,
+        filled_points: o.filled_points,
+        candidates: o
+            .candidates
+            .into_iter()
+            .map(|(model, backtest_mase)| CandidateOut {
+                model,
+                backtest_mase,
+            })
+            .collect(),
+        version,
+    }
+}
+
+fn series(s: SeriesIn) -> SeriesInput {
+    SeriesInput {
+        timestamps: s.timestamps,
+        values: s.values,
+    }
+}
+
+/// Forecast a series given in the request (nothing is stored).
+#[utoipa::path(post, path = "/v1/forecast", tag = "forecast", request_body = ForecastIn,
+    responses((status = 200, body = ForecastOut), (status = 400, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn once(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<ForecastIn>,
+) -> ApiResult<Json<ForecastOut>> {
+    caller.require(Permission::Predict)?;
+    let spec = body.spec.into_spec()?;
+    let out = state
+        .platform
+        .forecast_once(series(body.series), spec)
+        .await?;
+    Ok(Json(forecast_out(out, None)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecomposeIn {
+    pub series: SeriesIn,
+    /// Seasonal periods (one: STL; several: MSTL). Default: from the frequency.
+    #[serde(default)]
+    pub periods: Vec<usize>,
+    #[serde(default)]
+    pub fill: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecomposeOut {
+    pub timestamps: Vec<String>,
+    pub periods: Vec<usize>,
+    pub trend: Vec<f64>,
+    /// One seasonal component per period.
+    pub seasonal: Vec<Vec<f64>>,
+    pub remainder: Vec<f64>,
+}
+
+/// STL / MSTL decomposition of a series into trend, seasonal and remainder.
+#[utoipa::path(post, path = "/v1/decompose", tag = "forecast", request_body = DecomposeIn,
+    responses((status = 200, body = DecomposeOut), (status = 400, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn decompose(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<DecomposeIn>,
+) -> ApiResult<Json<DecomposeOut>> {
+    caller.require(Permission::Predict)?;
+    let d: DecompositionOutput = state
+        .platform
+        .decompose(
+            series(body.series),
+            body.periods,
+            body.fill.unwrap_or_else(|| "none".into()),
+        )
+        .await?;
+    Ok(Json(DecomposeOut {
+        timestamps: d.timestamps,
+        periods: d.periods,
+        trend: d.trend,
+        seasonal: d.seasonal,
+        remainder: d.remainder,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ForecastModelIn {
+    /// Registered model name (`model` is the forecasting method, as in `/v1/forecast`).
+    pub name: String,
+    /// An imported CSV dataset.
+    pub dataset: String,
+    pub date_column: String,
+    pub value_column: String,
+    #[serde(default)]
+    pub alias: Option<String>,
+    #[serde(flatten)]
+    pub spec: SpecIn,
+}
+
+/// Fit a forecasting model on a dataset's columns and register it as a new version.
+#[utoipa::path(post, path = "/v1/forecast-models", tag = "forecast", request_body = ForecastModelIn,
+    responses((status = 201, body = ForecastOut), (status = 400, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn register(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<ForecastModelIn>,
+) -> ApiResult<(StatusCode, Json<ForecastOut>)> {
+    caller.require(Permission::Training)?;
+    let spec = body.spec.into_spec()?;
+    let (version, out) = state
+        .platform
+        .train_forecast(
+            &caller.ctx(),
+            &body.name,
+            &body.dataset,
+            &body.date_column,
+            &body.value_column,
+            spec,
+            body.alias.as_deref(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(forecast_out(out, Some(version.version))),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelForecastIn {
+    pub horizon: i64,
+    #[serde(default)]
+    pub levels: Option<Vec<f64>>,
+    /// Observations after the model's data window: they update the state without refitting.
+    #[serde(default)]
+    pub new_observations: Vec<f64>,
+    /// A version; default: the `champion` alias.
+    #[serde(default)]
+    pub version: Option<u32>,
+}
+
+/// Forecast with a registered forecasting model.
+#[utoipa::path(post, path = "/v1/models/{name}/forecast", tag = "forecast", params(("name" = String, Path)),
+    request_body = ModelForecastIn,
+    responses((status = 200, body = ForecastOut), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn by_model(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<ModelForecastIn>,
+) -> ApiResult<Json<ForecastOut>> {
+    caller.require(Permission::Predict)?;
+    if body.horizon <= 0 {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            Some("horizon"),
+            format!("horizon must be at least 1, got {}", body.horizon),
+        ));
+    }
+    let (version, out) = state
+        .platform
+        .forecast_registered(
+            &caller.ctx(),
+            &name,
+            body.version,
+            "champion",
+            body.new_observations,
+            body.horizon as usize,
+            body.levels.unwrap_or_else(|| vec![80.0, 95.0]),
+        )
+        .await?;
+    Ok(Json(forecast_out(out, Some(version))))
+}
