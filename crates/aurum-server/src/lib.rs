@@ -105,7 +105,7 @@ impl utoipa::Modify for SecurityAddon {
         routes::models::set_alias, routes::models::alias_history,
         routes::models::report,
         routes::models::import,
-        routes::forecast::once, routes::forecast::decompose, routes::forecast::register, routes::forecast::by_model, routes::models::archive,
+        routes::forecast::once, routes::forecast::backtest, routes::forecast::decompose, routes::forecast::register, routes::forecast::by_model, routes::models::archive,
         routes::predict::champion, routes::predict::by_version, routes::predict::by_alias,
         routes::admin::create_key, routes::admin::list_keys, routes::admin::revoke_key,
         routes::admin::audit, routes::admin::verify,
@@ -203,6 +203,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/forecast", post(routes::forecast::once))
         .route("/v1/decompose", post(routes::forecast::decompose))
+        .route("/v1/backtest", post(routes::forecast::backtest))
         .route("/v1/forecast-models", post(routes::forecast::register))
         .route(
             "/v1/models/{name}/versions/{version}/report",

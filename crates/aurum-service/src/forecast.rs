@@ -48,6 +48,8 @@ pub struct ForecastSpec {
     pub fill: String,
     /// Frequency override (`daily`, `business_daily`, `weekly`, `monthly`, `quarterly`, `yearly`).
     pub frequency: Option<String>,
+    /// For market series: model `simple` or `log` returns of the prices instead of the prices.
+    pub returns: Option<String>,
 }
 
 impl Default for ForecastSpec {
@@ -63,6 +65,7 @@ impl Default for ForecastSpec {
             transform: "none".into(),
             fill: "none".into(),
             frequency: None,
+            returns: None,
         }
     }
 }
@@ -194,9 +197,44 @@ fn series_from_input(
         ..CsvOptions::default()
     };
     let mut parsed = aurum_forecast::read_csv(csv.as_bytes(), &opts)?;
-    parsed
+    let series = parsed
         .pop()
-        .ok_or_else(|| bad("series", "no series in the request"))
+        .ok_or_else(|| bad("series", "no series in the request"))?;
+    to_returns(series, spec.returns.as_deref())
+}
+
+/// Replaces prices by their simple or log returns (one point shorter).
+fn to_returns(mut parsed: ParsedSeries, kind: Option<&str>) -> Result<ParsedSeries, ServiceError> {
+    let kind = match kind {
+        None | Some("none") => return Ok(parsed),
+        Some("simple") => aurum_forecast::ReturnKind::Simple,
+        Some("log") => aurum_forecast::ReturnKind::Log,
+        Some(other) => {
+            return Err(bad(
+                "returns",
+                format!("returns `{other}` must be none, simple or log"),
+            ));
+        }
+    };
+    let r = aurum_forecast::returns(&parsed.series.values, kind)?;
+    parsed.series.values = r;
+    parsed.series.timestamps.remove(0);
+    Ok(parsed)
+}
+
+/// Rolling-origin backtest figures of one model.
+#[derive(Clone, Debug)]
+pub struct BacktestOutput {
+    pub model: String,
+    pub windows: usize,
+    pub horizon: usize,
+    pub mae: f64,
+    pub rmse: f64,
+    pub mape: Option<f64>,
+    pub smape: Option<f64>,
+    pub mase: Option<f64>,
+    /// `(level, share of actuals inside the interval)`.
+    pub coverage: Vec<(f64, f64)>,
 }
 
 fn transform(s: &str) -> Result<Transform, ServiceError> {
@@ -413,6 +451,68 @@ impl Platform {
                 .unwrap_or_else(|| series.series.frequency.default_season_period());
             let (fitted, candidates) = fit(&spec, &series.series.values, period)?;
             output(&fitted, &series, &spec, candidates)
+        })
+        .await
+        .map_err(join_error)?
+    }
+
+    /// Rolling-origin cross-validation of each model named in `models` (as in
+    /// [`ForecastSpec::model`], `auto` excluded) on a series given in the request.
+    pub async fn backtest(
+        &self,
+        input: SeriesInput,
+        spec: ForecastSpec,
+        models: Vec<String>,
+        windows: usize,
+        step: usize,
+    ) -> Result<Vec<BacktestOutput>, ServiceError> {
+        check_spec(&spec)?;
+        if windows == 0 || windows > 500 {
+            return Err(bad("windows", "windows must be between 1 and 500"));
+        }
+        if step == 0 {
+            return Err(bad("step", "step must be at least 1"));
+        }
+        if models.is_empty() || models.iter().any(|m| m == "auto") {
+            return Err(bad(
+                "models",
+                "name one or more models (auto is not a model)",
+            ));
+        }
+        tokio::task::spawn_blocking(move || {
+            let series = series_from_input(&input, &spec)?;
+            let period = spec
+                .season_period
+                .unwrap_or_else(|| series.series.frequency.default_season_period());
+            let cfg = BacktestConfig {
+                horizon: spec.horizon,
+                step,
+                windows,
+                levels: spec.levels.clone(),
+                season_period: period,
+            };
+            models
+                .iter()
+                .map(|m| {
+                    let one = ForecastSpec {
+                        model: m.clone(),
+                        ..spec.clone()
+                    };
+                    let pipeline = pipelines(&one, period)?.remove(0);
+                    let r = aurum_forecast::backtest(&series.series.values, &pipeline, m, &cfg)?;
+                    Ok(BacktestOutput {
+                        model: m.clone(),
+                        windows: r.windows.len(),
+                        horizon: spec.horizon,
+                        mae: r.metrics.mae,
+                        rmse: r.metrics.rmse,
+                        mape: r.metrics.mape,
+                        smape: r.metrics.smape,
+                        mase: r.metrics.mase,
+                        coverage: r.metrics.coverage,
+                    })
+                })
+                .collect()
         })
         .await
         .map_err(join_error)?

@@ -18,7 +18,9 @@ mod training;
 
 pub use config::{Config, ConfigError, ConfigLayer, UnknownFields};
 pub use error::{ErrorClass, ServiceError};
-pub use forecast::{DecompositionOutput, ForecastOutput, ForecastSpec, SeriesInput};
+pub use forecast::{
+    BacktestOutput, DecompositionOutput, ForecastOutput, ForecastSpec, SeriesInput,
+};
 pub use keys::{Principal, Role};
 pub use models::{LoadedModel, ModelRef, Selector};
 pub use platform::{CallContext, DatasetImport, Platform};

@@ -52,6 +52,9 @@ pub struct SpecIn {
     pub fill: Option<String>,
     #[serde(default)]
     pub frequency: Option<String>,
+    /// Market series: model `simple` or `log` returns of the prices.
+    #[serde(default)]
+    pub returns: Option<String>,
 }
 
 impl SpecIn {
@@ -75,6 +78,7 @@ impl SpecIn {
             transform: self.transform.unwrap_or(d.transform),
             fill: self.fill.unwrap_or(d.fill),
             frequency: self.frequency,
+            returns: self.returns,
         })
     }
 }
@@ -310,4 +314,82 @@ pub async fn by_model(
         )
         .await?;
     Ok(Json(forecast_out(out, Some(version))))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BacktestIn {
+    pub series: SeriesIn,
+    /// Models to evaluate, e.g. `["auto_arima", "ets", "seasonal_naive"]`.
+    pub models: Vec<String>,
+    /// Number of forecast origins.
+    pub windows: usize,
+    /// Steps between origins (default: the horizon).
+    #[serde(default)]
+    pub step: Option<usize>,
+    #[serde(flatten)]
+    pub spec: SpecIn,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CoverageOut {
+    pub level: f64,
+    /// Share of actuals inside the interval.
+    pub coverage: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BacktestModelOut {
+    pub model: String,
+    pub windows: usize,
+    pub horizon: usize,
+    pub mae: f64,
+    pub rmse: f64,
+    pub mape: Option<f64>,
+    pub smape: Option<f64>,
+    pub mase: Option<f64>,
+    pub coverage: Vec<CoverageOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BacktestOut {
+    pub results: Vec<BacktestModelOut>,
+}
+
+/// Rolling-origin cross-validation (windows, horizon, step) of one or more models: MAE, RMSE,
+/// MAPE, sMAPE, MASE and interval coverage.
+#[utoipa::path(post, path = "/v1/backtest", tag = "forecast", request_body = BacktestIn,
+    responses((status = 200, body = BacktestOut), (status = 400, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn backtest(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<BacktestIn>,
+) -> ApiResult<Json<BacktestOut>> {
+    caller.require(Permission::Predict)?;
+    let spec = body.spec.into_spec()?;
+    let step = body.step.unwrap_or(spec.horizon);
+    let results = state
+        .platform
+        .backtest(series(body.series), spec, body.models, body.windows, step)
+        .await?;
+    Ok(Json(BacktestOut {
+        results: results
+            .into_iter()
+            .map(|r| BacktestModelOut {
+                model: r.model,
+                windows: r.windows,
+                horizon: r.horizon,
+                mae: r.mae,
+                rmse: r.rmse,
+                mape: r.mape,
+                smape: r.smape,
+                mase: r.mase,
+                coverage: r
+                    .coverage
+                    .into_iter()
+                    .map(|(level, coverage)| CoverageOut { level, coverage })
+                    .collect(),
+            })
+            .collect(),
+    }))
 }

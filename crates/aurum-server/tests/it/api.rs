@@ -1071,6 +1071,29 @@ async fn one_shot_forecast_decomposition_and_registered_forecasting_models() {
     let filled = post_json(&f.app, "/v1/forecast", Some(&f.client), &json!({"series": {"timestamps": ts, "values": missing}, "horizon": 3, "model": "naive", "fill": "linear"})).await;
     assert_eq!(filled.status, StatusCode::OK, "{}", filled.json);
     assert_eq!(filled.json["filled_points"], 1);
+    // Rolling-origin backtest of several models.
+    let bt = post_json(&f.app, "/v1/backtest", Some(&f.client), &json!({"series": {"timestamps": ts, "values": vs}, "horizon": 12, "windows": 3, "models": ["seasonal_naive", "auto_arima"], "transform": "log"})).await;
+    assert_eq!(bt.status, StatusCode::OK, "{}", bt.json);
+    let res = bt.json["results"].as_array().unwrap();
+    assert_eq!(res.len(), 2);
+    assert_eq!(res[0]["windows"], 3);
+    let (snaive, arima) = (
+        res[0]["mase"].as_f64().unwrap(),
+        res[1]["mase"].as_f64().unwrap(),
+    );
+    assert!(
+        arima < snaive,
+        "auto-ARIMA beats seasonal naive on airline: {arima} vs {snaive}"
+    );
+    assert_eq!(res[1]["coverage"].as_array().unwrap().len(), 2);
+    // Prices to log returns for market series.
+    let rets = post_json(&f.app, "/v1/forecast", Some(&f.client), &json!({"series": {"timestamps": ts, "values": vs}, "horizon": 3, "model": "mean", "returns": "log"})).await;
+    assert_eq!(rets.status, StatusCode::OK, "{}", rets.json);
+    assert!(
+        rets.json["mean"][0].as_f64().unwrap().abs() < 0.1,
+        "a mean log return, not a price: {}",
+        rets.json["mean"]
+    );
     // Decomposition.
     let d = post_json(
         &f.app,
