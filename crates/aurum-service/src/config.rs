@@ -30,6 +30,18 @@ pub struct Config {
     pub audit: AuditConfig,
     pub log: LogConfig,
     pub registry: RegistryConfig,
+    pub batching: BatchingConfig,
+}
+
+/// Dynamic batching: concurrent predict calls to the listed models are coalesced into one
+/// scoring call of up to `max_batch_size` rows, waiting at most `max_queue_delay_us` for
+/// company. Off by default: for cheap models the wait costs more than the batch saves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BatchingConfig {
+    /// Model names that batch; empty = none.
+    pub models: Vec<String>,
+    pub max_batch_size: usize,
+    pub max_queue_delay_us: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -111,6 +123,11 @@ impl Default for Config {
                 backend: "sqlite".into(),
                 database_url: None,
             },
+            batching: BatchingConfig {
+                models: Vec::new(),
+                max_batch_size: 256,
+                max_queue_delay_us: 500,
+            },
         }
     }
 }
@@ -130,6 +147,16 @@ pub struct ConfigLayer {
     pub log: LogLayer,
     #[serde(default)]
     pub registry: RegistryLayer,
+    #[serde(default)]
+    pub batching: BatchingLayer,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchingLayer {
+    pub models: Option<Vec<String>>,
+    pub max_batch_size: Option<usize>,
+    pub max_queue_delay_us: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -206,6 +233,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("AURUM_LOG", "log.level"),
     ("AURUM_REGISTRY_BACKEND", "registry.backend"),
     ("AURUM_DATABASE_URL", "registry.database_url"),
+    ("AURUM_BATCHING_MODELS", "batching.models"),
+    ("AURUM_BATCHING_MAX_BATCH_SIZE", "batching.max_batch_size"),
+    ("AURUM_BATCHING_MAX_QUEUE_DELAY_US", "batching.max_queue_delay_us"),
 ];
 
 impl ConfigLayer {
@@ -244,6 +274,8 @@ impl ConfigLayer {
         layer.server.shutdown_grace_s = num("AURUM_SHUTDOWN_GRACE_S");
         layer.server.max_batch_records = num("AURUM_MAX_BATCH_RECORDS").map(|n| n as usize);
         layer.training.seed = num("AURUM_TRAINING_SEED");
+        layer.batching.max_batch_size = num("AURUM_BATCHING_MAX_BATCH_SIZE").map(|n| n as usize);
+        layer.batching.max_queue_delay_us = num("AURUM_BATCHING_MAX_QUEUE_DELAY_US");
         layer.training.max_concurrent_jobs =
             num("AURUM_TRAINING_MAX_CONCURRENT_JOBS").map(|n| n as usize);
         layer.data_dir = vars.get("AURUM_DATA_DIR").map(PathBuf::from);
@@ -264,6 +296,9 @@ impl ConfigLayer {
                 .filter(|s| !s.is_empty())
                 .map(String::from)
                 .collect()
+        });
+        layer.batching.models = vars.get("AURUM_BATCHING_MODELS").map(|v| {
+            v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
         });
         layer.log.format = vars.get("AURUM_LOG_FORMAT").cloned();
         layer.log.level = vars.get("AURUM_LOG").cloned();
@@ -346,6 +381,15 @@ impl Config {
         if let Some(v) = layer.registry.database_url {
             self.registry.database_url = Some(v);
         }
+        if let Some(v) = layer.batching.models {
+            self.batching.models = v;
+        }
+        if let Some(v) = layer.batching.max_batch_size {
+            self.batching.max_batch_size = v;
+        }
+        if let Some(v) = layer.batching.max_queue_delay_us {
+            self.batching.max_queue_delay_us = v;
+        }
     }
 
     /// Checks the whole configuration and reports every problem at once.
@@ -364,6 +408,12 @@ impl Config {
                 "training.test_fraction must be strictly between 0 and 1, got {}",
                 self.training.test_fraction
             ));
+        }
+        if self.batching.max_batch_size == 0 {
+            problems.push("batching.max_batch_size must be at least 1".into());
+        }
+        if self.batching.max_queue_delay_us > 1_000_000 {
+            problems.push("batching.max_queue_delay_us must be at most 1000000 (1 s)".into());
         }
         if self.training.max_concurrent_jobs == 0 {
             problems.push("training.max_concurrent_jobs must be at least 1".into());

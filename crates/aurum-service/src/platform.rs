@@ -58,6 +58,7 @@ pub(crate) struct Inner {
     pub(crate) keys: KeyCache,
     pub(crate) jobs: JobControl,
     pub(crate) job_slots: Arc<Semaphore>,
+    pub(crate) batchers: crate::batching::Batchers,
 }
 
 impl std::fmt::Debug for Platform {
@@ -97,6 +98,7 @@ impl Platform {
                 keys: KeyCache::default(),
                 jobs: JobControl::default(),
                 job_slots: Arc::new(Semaphore::new(slots)),
+                batchers: Default::default(),
             }),
         })
     }

@@ -68,7 +68,7 @@ pub struct PredictOutput {
     pub audit_seq: Option<u64>,
 }
 
-fn score(
+pub(crate) fn score(
     model: &LoadedModel,
     rows: &[Vec<Value>],
     explain: bool,
@@ -117,7 +117,19 @@ impl Platform {
             ));
         }
         let n = rows.len();
-        let records = if n <= INLINE_ROWS {
+        let batching = &self.inner.config.batching;
+        let records = if batching.models.iter().any(|m| m == &model.name) {
+            self.inner
+                .batchers
+                .submit(
+                    &model,
+                    rows,
+                    opts.explain,
+                    batching.max_batch_size,
+                    std::time::Duration::from_micros(batching.max_queue_delay_us),
+                )
+                .await?
+        } else if n <= INLINE_ROWS {
             score(&model, &rows, opts.explain)?
         } else {
             let m = model.clone();

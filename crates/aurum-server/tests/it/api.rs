@@ -1174,3 +1174,80 @@ async fn one_shot_forecast_decomposition_and_registered_forecasting_models() {
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.json);
     assert_eq!(wrong.json["code"], "wrong_model_kind");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamic_batching_answers_each_caller_exactly() {
+    let f = fixture_with(|c| {
+        c.batching.models = vec!["credit".into()];
+        c.batching.max_queue_delay_us = 20_000;
+    })
+    .await;
+    import_german(&f).await;
+    let job = train(&f, "credit", json!({}), Some("champion")).await;
+    assert_eq!(job["state"], "succeeded");
+    let mut rdr = csv::Reader::from_reader(GERMAN);
+    let headers = rdr.headers().unwrap().clone();
+    let records: Vec<serde_json::Value> = rdr
+        .records()
+        .take(24)
+        .map(|row| {
+            let row = row.unwrap();
+            serde_json::Value::Object(
+                headers
+                    .iter()
+                    .zip(row.iter())
+                    .filter(|(h, _)| *h != "creditability")
+                    .map(|(h, v)| {
+                        (
+                            h.to_string(),
+                            v.parse::<i64>()
+                                .map(|i| json!(i))
+                                .unwrap_or_else(|_| json!(v)),
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    // The unbatched answer for all 24 in one call.
+    let whole = post_json(
+        &f.app,
+        "/v1/models/credit/predict",
+        Some(&f.client),
+        &json!({"records": records}),
+    )
+    .await;
+    assert_eq!(whole.status, StatusCode::OK, "{}", whole.json);
+    // 24 concurrent single-record calls, coalesced by the batcher.
+    let mut tasks = Vec::new();
+    for r in &records {
+        let r = r.clone();
+        let (app, key) = (f.app.clone(), f.client.clone());
+        tasks.push(tokio::spawn(async move {
+            post_json(
+                &app,
+                "/v1/models/credit/predict",
+                Some(&key),
+                &json!({"record": r}),
+            )
+            .await
+        }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        assert_eq!(
+            r.json["predictions"][0]["probability"], whole.json["predictions"][i]["probability"],
+            "call {i} got its own answer"
+        );
+    }
+    let metrics = get(&f.app, "/metrics", None).await;
+    assert!(
+        metrics
+            .json
+            .as_str()
+            .unwrap()
+            .contains("aurum_dynamic_batch_rows"),
+        "batches were formed"
+    );
+}
