@@ -303,6 +303,14 @@ pub async fn serve(
         let _ = drain_tx.send(());
     };
     let app = router(state);
+    // TCP_NODELAY: a response written in more than one segment must not wait for the client's
+    // delayed ACK (Nagle), which would add tens of milliseconds to small requests.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     let server = tokio::spawn(async move { server.await });
     tokio::pin!(server);

@@ -22,6 +22,7 @@ use crate::{LoadedModel, ServiceError};
 struct Call {
     rows: Vec<Vec<Value>>,
     explain: bool,
+    skip_reasons: bool,
     reply: oneshot::Sender<Result<Vec<RecordOutput>, ServiceError>>,
 }
 
@@ -37,6 +38,7 @@ impl Batchers {
         model: &Arc<LoadedModel>,
         rows: Vec<Vec<Value>>,
         explain: bool,
+        skip_reasons: bool,
         max_rows: usize,
         delay: Duration,
     ) -> Result<Vec<RecordOutput>, ServiceError> {
@@ -54,16 +56,26 @@ impl Batchers {
             }
         };
         let (reply, answer) = oneshot::channel();
-        tx.send(Call { rows, explain, reply })
-            .await
-            .map_err(|_| ServiceError::Unavailable("the batching queue is closed".into()))?;
+        tx.send(Call {
+            rows,
+            explain,
+            skip_reasons,
+            reply,
+        })
+        .await
+        .map_err(|_| ServiceError::Unavailable("the batching queue is closed".into()))?;
         answer
             .await
             .map_err(|_| ServiceError::Internal("the batcher stopped before answering".into()))?
     }
 }
 
-async fn run(model: Arc<LoadedModel>, mut rx: mpsc::Receiver<Call>, max_rows: usize, delay: Duration) {
+async fn run(
+    model: Arc<LoadedModel>,
+    mut rx: mpsc::Receiver<Call>,
+    max_rows: usize,
+    delay: Duration,
+) {
     while let Some(first) = rx.recv().await {
         let deadline = tokio::time::Instant::now() + delay;
         let mut rows = first.rows.len();
@@ -87,12 +99,18 @@ async fn run(model: Arc<LoadedModel>, mut rx: mpsc::Receiver<Call>, max_rows: us
 }
 
 fn score_calls(model: &LoadedModel, calls: Vec<Call>) {
-    if calls.len() == 1 || calls.iter().any(|c| c.explain) {
+    let uniform = calls
+        .iter()
+        .all(|c| !c.explain && c.skip_reasons == calls[0].skip_reasons);
+    if calls.len() == 1 || !uniform {
         for c in calls {
-            let _ = c.reply.send(score(model, &c.rows, c.explain));
+            let _ = c
+                .reply
+                .send(score(model, &c.rows, c.explain, c.skip_reasons));
         }
         return;
     }
+    let skip = calls[0].skip_reasons;
     let sizes: Vec<usize> = calls.iter().map(|c| c.rows.len()).collect();
     let mut all = Vec::with_capacity(sizes.iter().sum());
     let mut replies = Vec::with_capacity(calls.len());
@@ -100,7 +118,7 @@ fn score_calls(model: &LoadedModel, calls: Vec<Call>) {
         all.extend(c.rows);
         replies.push(c.reply);
     }
-    match score(model, &all, false) {
+    match score(model, &all, false, skip) {
         Ok(mut out) => {
             for (reply, n) in replies.into_iter().zip(sizes).rev() {
                 let mine = out.split_off(out.len() - n);
@@ -111,7 +129,7 @@ fn score_calls(model: &LoadedModel, calls: Vec<Call>) {
             // Attribute the failure: score each call alone.
             let mut start = 0;
             for (reply, n) in replies.into_iter().zip(sizes) {
-                let _ = reply.send(score(model, &all[start..start + n], false));
+                let _ = reply.send(score(model, &all[start..start + n], false, skip));
                 start += n;
             }
         }

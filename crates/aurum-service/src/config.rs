@@ -235,7 +235,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("AURUM_DATABASE_URL", "registry.database_url"),
     ("AURUM_BATCHING_MODELS", "batching.models"),
     ("AURUM_BATCHING_MAX_BATCH_SIZE", "batching.max_batch_size"),
-    ("AURUM_BATCHING_MAX_QUEUE_DELAY_US", "batching.max_queue_delay_us"),
+    (
+        "AURUM_BATCHING_MAX_QUEUE_DELAY_US",
+        "batching.max_queue_delay_us",
+    ),
 ];
 
 impl ConfigLayer {
@@ -298,7 +301,11 @@ impl ConfigLayer {
                 .collect()
         });
         layer.batching.models = vars.get("AURUM_BATCHING_MODELS").map(|v| {
-            v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
         });
         layer.log.format = vars.get("AURUM_LOG_FORMAT").cloned();
         layer.log.level = vars.get("AURUM_LOG").cloned();

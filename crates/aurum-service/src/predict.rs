@@ -36,6 +36,10 @@ pub enum AuditDurability {
 pub struct PredictOptions {
     /// When the audit record must be durable.
     pub durability: AuditDurability,
+    /// Skip scores and adverse-action reasons (protocols that return only probabilities and
+    /// labels, such as the Open Inference Protocol): reasons need a per-row explanation, which
+    /// for tree models costs far more than the prediction. The decision then follows the label.
+    pub skip_reasons: bool,
     /// Return per-feature contributions with each record.
     pub explain: bool,
     /// When the request started (for the recorded latency); defaults to the call time.
@@ -72,6 +76,7 @@ pub(crate) fn score(
     model: &LoadedModel,
     rows: &[Vec<Value>],
     explain: bool,
+    skip_reasons: bool,
 ) -> Result<Vec<RecordOutput>, ServiceError> {
     let preds = model.model.predict(rows)?;
     let mut out = Vec::with_capacity(preds.len());
@@ -81,7 +86,20 @@ pub(crate) fn score(
         } else {
             None
         };
-        let d = model.model.decide(row)?;
+        let d = if skip_reasons {
+            aurum_models::policy::CreditDecision {
+                pd: p.probability,
+                score: None,
+                decision: if p.positive {
+                    Decision::Decline
+                } else {
+                    Decision::Approve
+                },
+                reasons: Vec::new(),
+            }
+        } else {
+            model.model.decide(row)?
+        };
         out.push(RecordOutput {
             probability: p.probability,
             label: p.label,
@@ -125,16 +143,17 @@ impl Platform {
                     &model,
                     rows,
                     opts.explain,
+                    opts.skip_reasons,
                     batching.max_batch_size,
                     std::time::Duration::from_micros(batching.max_queue_delay_us),
                 )
                 .await?
         } else if n <= INLINE_ROWS {
-            score(&model, &rows, opts.explain)?
+            score(&model, &rows, opts.explain, opts.skip_reasons)?
         } else {
             let m = model.clone();
-            let explain = opts.explain;
-            tokio::task::spawn_blocking(move || score(&m, &rows, explain))
+            let (explain, skip) = (opts.explain, opts.skip_reasons);
+            tokio::task::spawn_blocking(move || score(&m, &rows, explain, skip))
                 .await
                 .map_err(join_error)??
         };

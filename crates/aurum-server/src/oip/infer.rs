@@ -252,6 +252,7 @@ pub async fn infer(
             &audit_input,
             PredictOptions {
                 durability: AuditDurability::Buffered,
+                skip_reasons: true,
                 explain: false,
                 started: Some(started),
             },
