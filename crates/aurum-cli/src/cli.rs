@@ -105,6 +105,9 @@ pub struct TrainArgs {
     /// Alias to point at the new version when training succeeds (e.g. champion).
     #[arg(long)]
     pub alias: Option<String>,
+    /// Date column: hold out the latest rows (time-ordered split) instead of a stratified sample.
+    #[arg(long)]
+    pub date_column: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -314,6 +314,7 @@ async fn train(platform: &Platform, ctx: &CallContext, args: TrainArgs) -> Resul
         params: parse_params(&args.params)?,
         positive_label: args.positive_label,
         alias: args.alias,
+        date_column: args.date_column,
     };
     let bar = indicatif::ProgressBar::new(1000);
     bar.set_style(
@@ -593,6 +594,7 @@ async fn quickstart(platform: &Platform) -> Result<ExitCode> {
             params: BTreeMap::from([("penalty".to_string(), "l2".to_string())]),
             positive_label: Some("bad".into()),
             alias: Some("champion".into()),
+            date_column: None,
         };
         let bar = indicatif::ProgressBar::new(1000);
         let result = platform

@@ -110,6 +110,9 @@ pub struct TrainingJobIn {
     /// Alias to point at the new version on success, e.g. `champion`.
     #[serde(default)]
     pub alias: Option<String>,
+    /// A date column: the held-out split is then time-ordered (latest rows tested).
+    #[serde(default)]
+    pub date_column: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

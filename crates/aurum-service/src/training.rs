@@ -31,6 +31,10 @@ pub struct TrainRequest {
     pub positive_label: Option<String>,
     /// An alias to point at the new version when the job succeeds (e.g. `champion`).
     pub alias: Option<String>,
+    /// A date (or date-time, or integer period) column: the held-out split is then
+    /// time-ordered (the latest rows are the test set) instead of stratified, and the column is
+    /// not used as a feature.
+    pub date_column: Option<String>,
 }
 
 #[derive(Default)]
@@ -106,6 +110,8 @@ struct Prepared {
     target: BinaryTarget,
     dataset_sha256: String,
     canonical_params: serde_json::Value,
+    /// Time-order keys when a date column was declared.
+    order_keys: Option<Vec<i64>>,
 }
 
 /// What a finished fit produced (computed on the blocking pool).
@@ -132,10 +138,19 @@ impl Platform {
         let table = self.load_dataset(&record).await?;
         let positive = req.positive_label.clone();
         let target_name = req.target.clone();
-        let (table, target) = tokio::task::spawn_blocking(move || {
+        let date_column = req.date_column.clone();
+        let (table, target, order_keys) = tokio::task::spawn_blocking(move || {
             let target = aurum_data::binary_target(&table, &target_name, positive.as_deref())?;
-            let features = table.drop_column(&target_name).map_err(internal)?;
-            Ok::<_, ServiceError>((features, target))
+            let mut features = table.drop_column(&target_name).map_err(internal)?;
+            let order_keys = match date_column {
+                None => None,
+                Some(col) => {
+                    let keys = order_keys(&features, &col)?;
+                    features = features.drop_column(&col).map_err(internal)?;
+                    Some(keys)
+                }
+            };
+            Ok::<_, ServiceError>((features, target, order_keys))
         })
         .await
         .map_err(join_error)??;
@@ -145,6 +160,7 @@ impl Platform {
             target,
             dataset_sha256: record.sha256,
             canonical_params,
+            order_keys,
         })
     }
 
@@ -438,7 +454,10 @@ fn fit_and_evaluate(
     cancel: &CancelToken,
 ) -> Result<Fitted, ServiceError> {
     progress.report("splitting", 0.0);
-    let split = aurum_data::stratified_split(&p.target.y, cfg.test_fraction, cfg.seed)?;
+    let split = match &p.order_keys {
+        Some(keys) => aurum_data::time_ordered_split(keys, cfg.test_fraction)?,
+        None => aurum_data::stratified_split(&p.target.y, cfg.test_fraction, cfg.seed)?,
+    };
     let train_x = p.table.take(&split.train);
     let train_y = p.target.take(&split.train);
     let test_x = p.table.take(&split.test);
@@ -495,8 +514,12 @@ fn fit_and_evaluate(
         scores_test,
         threshold: cutoff,
         split: aurum_models::report::SplitInfo {
-            method: aurum_models::report::SplitMethod::Stratified,
-            seed: Some(cfg.seed),
+            method: if p.order_keys.is_some() {
+                aurum_models::report::SplitMethod::TimeOrdered
+            } else {
+                aurum_models::report::SplitMethod::Stratified
+            },
+            seed: p.order_keys.is_none().then_some(cfg.seed),
             train_fraction: 1.0 - cfg.test_fraction,
             test_fraction: cfg.test_fraction,
         },
@@ -595,5 +618,57 @@ impl Platform {
             "model imported"
         );
         Ok(version)
+    }
+}
+
+/// Sort keys for a time-ordered split from a date, date-time or integer column. A missing value
+/// is an error naming the row: a row without a date has no place in time.
+fn order_keys(table: &Table, column: &str) -> Result<Vec<i64>, ServiceError> {
+    use aurum_core::ColumnData;
+    let col = table.column(column).ok_or_else(|| {
+        ServiceError::invalid(
+            "unknown_column",
+            Some("date_column"),
+            format!("date column `{column}` does not exist"),
+        )
+    })?;
+    let missing = |row: usize| {
+        ServiceError::invalid(
+            "missing_date",
+            Some("date_column"),
+            format!(
+                "date column `{column}` is missing on data row {} (line {})",
+                row + 1,
+                row + 2
+            ),
+        )
+    };
+    match &col.data {
+        ColumnData::Date(v) => v
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                d.map(|d| i64::from(chrono::Datelike::num_days_from_ce(&d)))
+                    .ok_or_else(|| missing(i))
+            })
+            .collect(),
+        ColumnData::DateTime(v) => v
+            .iter()
+            .enumerate()
+            .map(|(i, d)| d.map(|d| d.and_utc().timestamp()).ok_or_else(|| missing(i)))
+            .collect(),
+        ColumnData::Integer(v) => v
+            .iter()
+            .enumerate()
+            .map(|(i, d)| d.ok_or_else(|| missing(i)))
+            .collect(),
+        other => Err(ServiceError::invalid(
+            "invalid_field",
+            Some("date_column"),
+            format!(
+                "date column `{column}` is {}, not a date, date-time or integer period",
+                other.column_type()
+            ),
+        )),
     }
 }

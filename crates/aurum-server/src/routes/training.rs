@@ -44,6 +44,7 @@ pub async fn submit(
             .collect(),
         positive_label: body.positive_label,
         alias: body.alias,
+        date_column: body.date_column,
     };
     let job = state.platform.submit_training(&caller.ctx(), req).await?;
     Ok((StatusCode::ACCEPTED, Json(JobOut::from(&job))))

@@ -1251,3 +1251,75 @@ async fn dynamic_batching_answers_each_caller_exactly() {
         "batches were formed"
     );
 }
+
+#[tokio::test]
+async fn a_declared_date_column_makes_the_held_out_split_time_ordered() {
+    let f = fixture().await;
+    // German credit with an application date: row i applied on day i.
+    let text = std::str::from_utf8(GERMAN).unwrap();
+    let start = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
+    let dated: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            if i == 0 {
+                format!("application_date,{line}")
+            } else {
+                format!("{},{line}", start + chrono::Days::new(i as u64))
+            }
+        })
+        .collect();
+    let r = call(
+        &f.app,
+        Method::POST,
+        "/v1/datasets?name=dated",
+        Some(&f.analyst),
+        Body::from(dated.join("\n")),
+        "text/csv",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    let body = json!({"dataset": "dated", "target": "creditability", "kind": "scorecard", "model": "dated", "date_column": "application_date"});
+    let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &body).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
+    let id = r.json["id"].as_str().unwrap().to_string();
+    let mut job = json!({});
+    for _ in 0..600 {
+        job = get(&f.app, &format!("/v1/training-jobs/{id}"), Some(&f.analyst))
+            .await
+            .json;
+        if job["state"] != "queued" && job["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let rep = get(
+        &f.app,
+        "/v1/models/dated/versions/1/report",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(
+        rep.json["split"]["method"], "time_ordered",
+        "{}",
+        rep.json["split"]
+    );
+    assert_eq!(rep.json["split"]["seed"], serde_json::Value::Null);
+    let v = get(&f.app, "/v1/models/dated/versions/1", Some(&f.client)).await;
+    let schema: Vec<&str> = v.json["input_schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !schema.contains(&"application_date"),
+        "the date column is not a feature"
+    );
+    let mut bad = body.clone();
+    bad["date_column"] = "purpose".into();
+    let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "date_column");
+}
