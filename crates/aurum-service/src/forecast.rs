@@ -327,6 +327,37 @@ fn check_spec(spec: &ForecastSpec) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// One column of a CSV file as a checked series (fill policy, frequency, returns applied).
+fn read_column(
+    bytes: &[u8],
+    date: String,
+    value: String,
+    spec: &ForecastSpec,
+) -> Result<ParsedSeries, ServiceError> {
+    let opts = CsvOptions {
+        time: TimeColumn::Named(date),
+        value_columns: vec![value],
+        fill: parse_fill(&spec.fill)?,
+        frequency: spec.frequency.as_deref().map(parse_frequency).transpose()?,
+        ..CsvOptions::default()
+    };
+    let series = aurum_forecast::read_csv(bytes, &opts)?
+        .pop()
+        .ok_or_else(|| bad("value_column", "no series found"))?;
+    to_returns(series, spec.returns.as_deref())
+}
+
+/// Fits the spec on a series, with the season period from the spec or the frequency.
+fn fit_series(
+    spec: &ForecastSpec,
+    series: &ParsedSeries,
+) -> Result<(FittedModel, Candidates), ServiceError> {
+    let period = spec
+        .season_period
+        .unwrap_or_else(|| series.series.frequency.default_season_period());
+    fit(spec, &series.series.values, period)
+}
+
 /// Fits the spec on `y` (selecting by backtest for `auto`).
 fn fit(
     spec: &ForecastSpec,
@@ -415,10 +446,7 @@ impl Platform {
         check_spec(&spec)?;
         tokio::task::spawn_blocking(move || {
             let series = series_from_input(&input, &spec)?;
-            let period = spec
-                .season_period
-                .unwrap_or_else(|| series.series.frequency.default_season_period());
-            let (fitted, candidates) = fit(&spec, &series.series.values, period)?;
+            let (fitted, candidates) = fit_series(&spec, &series)?;
             output(&fitted, &series, &spec, candidates)
         })
         .await
@@ -436,20 +464,8 @@ impl Platform {
         check_spec(&spec)?;
         let (date, value) = (date_column.to_string(), value_column.to_string());
         tokio::task::spawn_blocking(move || {
-            let opts = CsvOptions {
-                time: TimeColumn::Named(date),
-                value_columns: vec![value],
-                fill: parse_fill(&spec.fill)?,
-                frequency: spec.frequency.as_deref().map(parse_frequency).transpose()?,
-                ..CsvOptions::default()
-            };
-            let series = aurum_forecast::read_csv(&bytes, &opts)?
-                .pop()
-                .ok_or_else(|| bad("value_column", "no series found"))?;
-            let period = spec
-                .season_period
-                .unwrap_or_else(|| series.series.frequency.default_season_period());
-            let (fitted, candidates) = fit(&spec, &series.series.values, period)?;
+            let series = read_column(&bytes, date, value, &spec)?;
+            let (fitted, candidates) = fit_series(&spec, &series)?;
             output(&fitted, &series, &spec, candidates)
         })
         .await
@@ -581,20 +597,8 @@ impl Platform {
         let bytes = get_verified(self.inner.artifacts.as_ref(), &key, &record.sha256).await?;
         let (date, value) = (date_column.to_string(), value_column.to_string());
         let (artifact, out, describe) = tokio::task::spawn_blocking(move || {
-            let opts = CsvOptions {
-                time: TimeColumn::Named(date),
-                value_columns: vec![value],
-                fill: parse_fill(&spec.fill)?,
-                frequency: spec.frequency.as_deref().map(parse_frequency).transpose()?,
-                ..CsvOptions::default()
-            };
-            let series = aurum_forecast::read_csv(&bytes, &opts)?
-                .pop()
-                .ok_or_else(|| bad("value_column", "no series found"))?;
-            let period = spec
-                .season_period
-                .unwrap_or_else(|| series.series.frequency.default_season_period());
-            let (fitted, candidates) = fit(&spec, &series.series.values, period)?;
+            let series = read_column(&bytes, date, value, &spec)?;
+            let (fitted, candidates) = fit_series(&spec, &series)?;
             let out = output(&fitted, &series, &spec, candidates)?;
             let stored = StoredForecast {
                 format_version: 1,

@@ -743,19 +743,7 @@ async fn credit_families_decide_with_reasons_and_serve_their_report() {
     for (model, kind) in [("card", "scorecard"), ("trees", "gbdt")] {
         let body = json!({"dataset": "german", "target": "creditability", "kind": kind, "model": model,
                           "alias": "champion", "params": {"policy_pd_cutoff": 0.3}});
-        let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &body).await;
-        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
-        let id = r.json["id"].as_str().unwrap().to_string();
-        let mut job = json!({});
-        for _ in 0..1200 {
-            job = get(&f.app, &format!("/v1/training-jobs/{id}"), Some(&f.analyst))
-                .await
-                .json;
-            if job["state"] != "queued" && job["state"] != "running" {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        let job = train_with(&f, &body).await;
         assert_eq!(job["state"], "succeeded", "{job}");
         let v = get(
             &f.app,
@@ -1280,19 +1268,7 @@ async fn a_declared_date_column_makes_the_held_out_split_time_ordered() {
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
     let body = json!({"dataset": "dated", "target": "creditability", "kind": "scorecard", "model": "dated", "date_column": "application_date"});
-    let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &body).await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
-    let id = r.json["id"].as_str().unwrap().to_string();
-    let mut job = json!({});
-    for _ in 0..600 {
-        job = get(&f.app, &format!("/v1/training-jobs/{id}"), Some(&f.analyst))
-            .await
-            .json;
-        if job["state"] != "queued" && job["state"] != "running" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let job = train_with(&f, &body).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     let rep = get(
         &f.app,

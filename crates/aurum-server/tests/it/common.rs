@@ -154,6 +154,23 @@ pub async fn import_german(f: &Fixture) -> Resp {
     .await
 }
 
+/// Submits a training job with `body` and waits for it to finish; returns the final job JSON.
+pub async fn train_with(f: &Fixture, body: &serde_json::Value) -> serde_json::Value {
+    let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), body).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
+    let id = r.json["id"].as_str().unwrap().to_string();
+    for _ in 0..1200 {
+        let j = get(&f.app, &format!("/v1/training-jobs/{id}"), Some(&f.analyst))
+            .await
+            .json;
+        match j["state"].as_str().unwrap() {
+            "succeeded" | "failed" | "cancelled" => return j,
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    panic!("training job {id} did not finish in 60 s");
+}
+
 /// Submits a training job and waits for it to finish; returns the final job JSON.
 pub async fn train(
     f: &Fixture,
