@@ -64,7 +64,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aurum_core::{
     BinaryTarget, ColumnData, ColumnType, Contribution, Explanation, Field, ModelKind, Params,
-    Prediction, Schema, Table, Value,
+    Schema, Table, Value,
 };
 use forust_ml::binning::bin_matrix;
 use forust_ml::constraints::{Constraint, ConstraintMap};
@@ -1500,14 +1500,6 @@ impl GbdtModel {
             })
             .collect()
     }
-
-    fn label_for(&self, positive: bool) -> &str {
-        if positive {
-            &self.positive_label
-        } else {
-            &self.negative_label
-        }
-    }
 }
 
 impl FittedModel for GbdtModel {
@@ -1525,21 +1517,6 @@ impl FittedModel for GbdtModel {
 
     fn labels(&self) -> (&str, &str) {
         (&self.positive_label, &self.negative_label)
-    }
-
-    fn predict(&self, rows: &[Vec<Value>]) -> Result<Vec<Prediction>, ModelError> {
-        rows.iter()
-            .enumerate()
-            .map(|(i, row)| {
-                let probability = self.predict_proba_one(row).map_err(|e| e.at_row(i))?;
-                let positive = probability >= self.params.threshold;
-                Ok(Prediction {
-                    probability,
-                    label: self.label_for(positive).to_string(),
-                    positive,
-                })
-            })
-            .collect()
     }
 
     fn predict_proba_one(&self, row: &[Value]) -> Result<f64, ModelError> {

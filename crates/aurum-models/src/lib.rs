@@ -111,7 +111,29 @@ pub trait FittedModel: Send + Sync + std::fmt::Debug {
     fn labels(&self) -> (&str, &str);
 
     /// Scores a batch. An invalid row fails the batch with an error naming the row and feature.
-    fn predict(&self, rows: &[Vec<Value>]) -> Result<Vec<Prediction>, ModelError>;
+    /// The default scores row by row through [`FittedModel::predict_proba_one`] and labels at
+    /// [`FittedModel::threshold`]; families with a faster batch path override it.
+    fn predict(&self, rows: &[Vec<Value>]) -> Result<Vec<Prediction>, ModelError> {
+        let threshold = self.threshold();
+        let (positive_label, negative_label) = self.labels();
+        rows.iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let probability = self.predict_proba_one(row).map_err(|e| e.at_row(i))?;
+                let positive = probability >= threshold;
+                let label = if positive {
+                    positive_label
+                } else {
+                    negative_label
+                };
+                Ok(Prediction {
+                    probability,
+                    label: label.to_string(),
+                    positive,
+                })
+            })
+            .collect()
+    }
 
     /// Probability of the positive class for one row.
     fn predict_proba_one(&self, row: &[Value]) -> Result<f64, ModelError>;

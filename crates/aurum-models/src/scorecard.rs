@@ -35,8 +35,8 @@
 //! [`crate::reasons`]).
 
 use aurum_core::{
-    BinaryTarget, ColumnData, Contribution, Explanation, Field, ModelKind, Params, Prediction,
-    Schema, Table, Value,
+    BinaryTarget, ColumnData, Contribution, Explanation, Field, ModelKind, Params, Schema, Table,
+    Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -754,21 +754,6 @@ impl FittedModel for ScorecardModel {
         (&self.positive_label, &self.negative_label)
     }
 
-    fn predict(&self, rows: &[Vec<Value>]) -> Result<Vec<Prediction>, ModelError> {
-        rows.iter()
-            .enumerate()
-            .map(|(i, row)| {
-                let probability = self.predict_proba_one(row).map_err(|e| e.at_row(i))?;
-                let positive = probability >= self.params.threshold;
-                Ok(Prediction {
-                    probability,
-                    label: self.labels_for(positive).to_string(),
-                    positive,
-                })
-            })
-            .collect()
-    }
-
     fn predict_proba_one(&self, row: &[Value]) -> Result<f64, ModelError> {
         self.decision_function(row).map(sigmoid)
     }
@@ -950,16 +935,6 @@ impl FittedModel for ScorecardModel {
             &self.params.credit.reason_texts,
             max,
         ))
-    }
-}
-
-impl ScorecardModel {
-    fn labels_for(&self, positive: bool) -> &str {
-        if positive {
-            &self.positive_label
-        } else {
-            &self.negative_label
-        }
     }
 }
 
