@@ -23,13 +23,15 @@ pub mod audit;
 mod error;
 mod keys;
 mod metadata;
+mod private_file;
 mod sqlite;
 
 pub use artifact::{ArtifactStore, LocalArtifactStore, MAX_KEY_LEN, get_verified, validate_key};
 pub use error::{Entity, RegistryError, Result};
+pub use keys::{StoredKeyHash, digests_equal, key_digest, parse_key_id, verify_argon2};
 pub use metadata::{
     AliasHistoryRecord, AliasMove, AliasRecord, DatasetRecord, INTERRUPTED_JOB_ERROR, JobRecord,
-    JobState, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob, NewVersion, Role,
-    VersionRecord,
+    JobState, KeyCredential, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob, NewVersion,
+    Role, VersionRecord,
 };
 pub use sqlite::SqliteStore;

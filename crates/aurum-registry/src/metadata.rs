@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use aurum_core::{Metrics, ModelKind, Params, Schema};
 
 use crate::error::{RegistryError, Result};
+use crate::keys::StoredKeyHash;
 
 /// A registered dataset: an immutable, content-addressed import.
 #[derive(Clone, Debug, PartialEq)]
@@ -281,6 +282,8 @@ pub struct NewJob {
     pub model: String,
     pub params_json: String,
     pub created_by: String,
+    /// The id of the process instance that will run the job; it keeps the job's heartbeat.
+    pub owner: String,
 }
 
 /// What an API key may do. The meaning of each role is enforced by the service layer.
@@ -341,6 +344,13 @@ impl KeyRecord {
     pub fn is_active(&self) -> bool {
         self.revoked_at.is_none()
     }
+}
+
+/// An active key with its stored hash: what authentication compares a presented key against.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyCredential {
+    pub record: KeyRecord,
+    pub hash: StoredKeyHash,
 }
 
 /// The registry's metadata, behind one object-safe trait (`Arc<dyn MetadataStore>`).
@@ -414,9 +424,20 @@ pub trait MetadataStore: Send + Sync {
         error: Option<String>,
         result_version: Option<u32>,
     ) -> Result<JobRecord>;
-    /// Marks every queued or running job as failed with [`INTERRUPTED_JOB_ERROR`]; called at
-    /// start-up, when no job of this process can be live yet. Returns how many it failed.
-    async fn fail_interrupted_jobs(&self) -> Result<u64>;
+    /// Marks as failed, with [`INTERRUPTED_JOB_ERROR`], every queued or running job whose owner
+    /// has not sent a heartbeat for `stale_after` (or never did): its process is gone. Jobs of
+    /// live processes (a CLI training job while a server starts) are left alone. Returns how many
+    /// it failed.
+    async fn fail_interrupted_jobs(&self, stale_after: std::time::Duration) -> Result<u64>;
+    /// Records that `owner` is alive: refreshes the heartbeat of its queued and running jobs.
+    async fn heartbeat_jobs(&self, owner: &str) -> Result<u64>;
+
+    // ---- coherence ----
+
+    /// A number that grows with every alias move, version registration or archive, and key
+    /// creation or revocation, by any process sharing the store. Caches compare it to decide
+    /// when to refresh.
+    async fn change_epoch(&self) -> Result<i64>;
 
     // ---- API keys ----
 
@@ -425,12 +446,19 @@ pub trait MetadataStore: Send + Sync {
     async fn create_key(&self, name: &str, role: Role) -> Result<(KeyRecord, String)>;
     /// All keys, revoked ones included, oldest first.
     async fn list_keys(&self) -> Result<Vec<KeyRecord>>;
-    /// Revokes the key with this id or name (idempotent); returns its record.
+    /// Revokes the key with this id or name (idempotent); returns its record. Revoking the last
+    /// active admin key is refused with [`RegistryError::Conflict`]: nobody could manage keys
+    /// afterwards without shell access.
     async fn revoke_key(&self, name_or_id: &str) -> Result<KeyRecord>;
     async fn count_active_keys(&self) -> Result<u64>;
     /// The active key matching `plaintext`, `None` when the key is malformed, unknown, revoked
-    /// or wrong. Slow by design (argon2); callers cache positive answers briefly.
+    /// or wrong. A legacy argon2 hash that matches is upgraded to the fast form.
     async fn verify_key(&self, plaintext: &str) -> Result<Option<KeyRecord>>;
+    /// Every active key with its stored hash (the in-memory key ring of the service).
+    async fn key_credentials(&self) -> Result<Vec<KeyCredential>>;
+    /// Replaces key `id`'s stored hash `from` by `to` (compare-and-set; `false` when the row no
+    /// longer holds `from`). Used to upgrade legacy argon2 hashes after a successful check.
+    async fn upgrade_key_hash(&self, id: &str, from: &str, to: &str) -> Result<bool>;
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T> {

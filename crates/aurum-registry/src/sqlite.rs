@@ -29,11 +29,11 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 use aurum_core::ModelKind;
 
 use crate::error::{Entity, RegistryError, Result, check_name, check_sha256};
-use crate::keys;
+use crate::keys::{self, StoredKeyHash};
 use crate::metadata::{
     AliasHistoryRecord, AliasMove, AliasRecord, DatasetRecord, INTERRUPTED_JOB_ERROR, JobRecord,
-    JobState, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob, NewVersion, Role,
-    VersionRecord,
+    JobState, KeyCredential, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob, NewVersion,
+    Role, VersionRecord,
 };
 
 /// The table that records applied migrations of this store. Not sqlx's default name, so that
@@ -55,6 +55,7 @@ impl SqliteStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs_err::create_dir_all(parent)?;
         }
+        crate::private_file::prepare(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -624,12 +625,13 @@ impl MetadataStore for SqliteStore {
             created_at: now(),
             started_at: None,
             finished_at: None,
-            created_by: new.created_by,
+            created_by: new.created_by.clone(),
         };
         sqlx::query(
             "INSERT INTO jobs (id, state, dataset, target, kind, model, params_json, progress, \
-             stage, error, result_version, created_at, started_at, finished_at, created_by) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, NULL, NULL, ?)",
+             stage, error, result_version, created_at, started_at, finished_at, created_by, \
+             owner, heartbeat_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, NULL, NULL, ?, ?, ?)",
         )
         .bind(&record.id)
         .bind(record.state.as_str())
@@ -642,6 +644,8 @@ impl MetadataStore for SqliteStore {
         .bind(&record.stage)
         .bind(ts(&record.created_at))
         .bind(&record.created_by)
+        .bind(&new.owner)
+        .bind(ts(&record.created_at))
         .execute(&self.pool)
         .await?;
         tracing::info!(job = %record.id, model = %record.model, dataset = %record.dataset, "training job queued");
@@ -749,19 +753,43 @@ impl MetadataStore for SqliteStore {
         }
     }
 
-    async fn fail_interrupted_jobs(&self) -> Result<u64> {
+    async fn fail_interrupted_jobs(&self, stale_after: Duration) -> Result<u64> {
+        let stale = chrono::Duration::from_std(stale_after)
+            .map_err(|e| RegistryError::InvalidInput(format!("stale_after: {e}")))?;
+        let cutoff = ts(&(now() - stale));
         let ids: Vec<String> = sqlx::query_scalar(
             "UPDATE jobs SET state = 'failed', error = ?, finished_at = ? \
-             WHERE state IN ('queued', 'running') RETURNING id",
+             WHERE state IN ('queued', 'running') \
+             AND (heartbeat_at IS NULL OR heartbeat_at < ?) RETURNING id",
         )
         .bind(INTERRUPTED_JOB_ERROR)
         .bind(ts(&now()))
+        .bind(cutoff)
         .fetch_all(&self.pool)
         .await?;
         if !ids.is_empty() {
             tracing::warn!(count = ids.len(), jobs = ?ids, "marked interrupted training jobs as failed");
         }
         Ok(ids.len() as u64)
+    }
+
+    async fn heartbeat_jobs(&self, owner: &str) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE jobs SET heartbeat_at = ? WHERE owner = ? AND state IN ('queued', 'running')",
+        )
+        .bind(ts(&now()))
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn change_epoch(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT epoch FROM registry_changes WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn create_key(&self, name: &str, role: Role) -> Result<(KeyRecord, String)> {
@@ -778,10 +806,7 @@ impl MetadataStore for SqliteStore {
         }
         let generated = keys::generate();
         let plaintext = generated.plaintext;
-        let hash = {
-            let plaintext = plaintext.clone();
-            spawn_blocking(move || keys::hash(&plaintext)).await??
-        };
+        let hash = keys::hash(&plaintext);
         let record = KeyRecord {
             id: generated.id,
             name: name.to_string(),
@@ -838,6 +863,19 @@ impl MetadataStore for SqliteStore {
         if !record.is_active() {
             return Ok(record);
         }
+        if record.role == Role::Admin {
+            let admins: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if admins <= 1 {
+                return Err(RegistryError::Conflict(format!(
+                    "`{}` is the last active admin key; create another admin key before revoking it",
+                    record.name
+                )));
+            }
+        }
         let revoked_at = now();
         sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ?")
             .bind(ts(&revoked_at))
@@ -871,14 +909,58 @@ impl MetadataStore for SqliteStore {
             tracing::debug!(key_id = %id, "revoked API key presented");
             return Ok(None);
         }
-        let hash = row.key_hash.clone();
+        let stored = StoredKeyHash::parse(&row.key_hash)?;
         let candidate = plaintext.to_string();
-        let matches = spawn_blocking(move || keys::verify(&candidate, &hash)).await??;
+        let legacy = matches!(stored, StoredKeyHash::Argon2(_));
+        let matches = if legacy {
+            spawn_blocking(move || keys::verify(&candidate, &stored)).await??
+        } else {
+            keys::verify(&candidate, &stored)?
+        };
         if !matches {
             tracing::debug!(key_id = %id, "API key with a wrong secret presented");
             return Ok(None);
         }
+        if legacy {
+            self.upgrade_key_hash(&row.id, &row.key_hash, &keys::hash(plaintext))
+                .await?;
+        }
         KeyRecord::try_from(row).map(Some)
+    }
+
+    async fn key_credentials(&self) -> Result<Vec<KeyCredential>> {
+        let rows: Vec<KeyRow> = sqlx::query_as(
+            "SELECT id, name, role, key_hash, created_at, revoked_at FROM api_keys \
+             WHERE revoked_at IS NULL ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let hash = StoredKeyHash::parse(&row.key_hash)?;
+                Ok(KeyCredential {
+                    record: KeyRecord::try_from(row)?,
+                    hash,
+                })
+            })
+            .collect()
+    }
+
+    async fn upgrade_key_hash(&self, id: &str, from: &str, to: &str) -> Result<bool> {
+        StoredKeyHash::parse(to)?;
+        let updated = sqlx::query(
+            "UPDATE api_keys SET key_hash = ? WHERE id = ? AND key_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(to)
+        .bind(id)
+        .bind(from)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if updated == 1 {
+            tracing::info!(key_id = %id, "API key hash upgraded to the fast form");
+        }
+        Ok(updated == 1)
     }
 }
 

@@ -92,7 +92,15 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         ))
         .into_response();
     };
-    match state.platform.authenticate(key.trim()).await {
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    match state
+        .platform
+        .authenticate_from(key.trim(), client.as_deref())
+        .await
+    {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
             next.run(req).await

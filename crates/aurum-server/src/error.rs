@@ -52,6 +52,7 @@ pub fn status_of(class: ErrorClass) -> (StatusCode, &'static str) {
         ErrorClass::Conflict => (StatusCode::CONFLICT, "conflict"),
         ErrorClass::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
         ErrorClass::Timeout => (StatusCode::REQUEST_TIMEOUT, "invalid_request"),
+        ErrorClass::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "rate_limit"),
         ErrorClass::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         ErrorClass::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
@@ -75,11 +76,18 @@ impl IntoResponse for ApiError {
             kind: kind.to_string(),
             details: serde_json::Value::Object(details),
         };
+        let retry_after = e.retry_after_s();
         let mut resp = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if let Some(s) = retry_after {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(s),
             );
         }
         resp

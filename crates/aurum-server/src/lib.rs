@@ -264,6 +264,67 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Accepts connections until `signal` resolves, then waits for open connections to finish.
+///
+/// Each connection is served by hyper's HTTP/1 server with a header-read timeout: a client that
+/// does not finish sending a request's headers within `header_timeout` (one byte at a time, or
+/// nothing at all on an idle keep-alive connection) is disconnected, so slow clients cannot hold
+/// sockets forever. The peer address is put in each request as `ConnectInfo` (the
+/// failed-authentication limit is per address), and `TCP_NODELAY` is set so that a response
+/// written in more than one segment does not wait for the client's delayed ACK.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: std::time::Duration,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Some(header_timeout))
+        .keep_alive(true);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(signal);
+    loop {
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let app = app.clone();
+        let svc = tower::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(remote));
+            app.clone().oneshot(req)
+        });
+        let conn = http.serve_connection(
+            TokioIo::new(tcp),
+            hyper_util::service::TowerToHyperService::new(svc),
+        );
+        let watched = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = watched.await {
+                tracing::debug!(peer = %remote, error = %e, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
 /// Serves `router(state)` on `listener` until `shutdown` resolves, then stops accepting and
 /// drains in-flight requests (bounded by `server.shutdown_grace_s`).
 ///
@@ -302,17 +363,10 @@ pub async fn serve(
         let _ = stop_tx.send(true);
         let _ = drain_tx.send(());
     };
-    let app = router(state);
-    // TCP_NODELAY: a response written in more than one segment must not wait for the client's
-    // delayed ACK (Nagle), which would add tens of milliseconds to small requests.
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
-    let server = tokio::spawn(async move { server.await });
+    let app = router(state.clone());
+    let header_timeout =
+        std::time::Duration::from_millis(state.platform.config().server.header_read_timeout_ms);
+    let server = tokio::spawn(accept_loop(listener, app, header_timeout, signal));
     tokio::pin!(server);
     let result = tokio::select! {
         r = &mut server => r.map_err(std::io::Error::other)?,

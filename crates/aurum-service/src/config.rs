@@ -59,6 +59,31 @@ pub struct ServerConfig {
     pub unknown_fields: UnknownFields,
     /// Largest number of records in one predict call.
     pub max_batch_records: usize,
+    /// How long a client may take to send a request's headers, in milliseconds; the connection
+    /// is closed after it. Also bounds how long an idle keep-alive connection waits for its next
+    /// request.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// Failed authentications one client address may make per minute before it gets 429
+    /// `too_many_requests` (with `Retry-After`) without any key check.
+    #[serde(default = "default_auth_failures_per_minute")]
+    pub auth_failures_per_minute: u32,
+    /// Most model versions kept loaded in memory; the least recently used one is dropped first
+    /// (versions behind an alias stay loaded through the alias).
+    #[serde(default = "default_max_loaded_versions")]
+    pub max_loaded_versions: usize,
+}
+
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_auth_failures_per_minute() -> u32 {
+    60
+}
+
+fn default_max_loaded_versions() -> usize {
+    32
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -106,6 +131,9 @@ impl Default for Config {
                 shutdown_grace_s: 30,
                 unknown_fields: UnknownFields::Reject,
                 max_batch_records: 10_000,
+                header_read_timeout_ms: default_header_read_timeout_ms(),
+                auth_failures_per_minute: default_auth_failures_per_minute(),
+                max_loaded_versions: default_max_loaded_versions(),
             },
             training: TrainingConfig {
                 test_fraction: 0.3,
@@ -169,6 +197,9 @@ pub struct ServerLayer {
     pub shutdown_grace_s: Option<u64>,
     pub unknown_fields: Option<String>,
     pub max_batch_records: Option<usize>,
+    pub header_read_timeout_ms: Option<u64>,
+    pub auth_failures_per_minute: Option<u32>,
+    pub max_loaded_versions: Option<usize>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -222,6 +253,15 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("AURUM_SHUTDOWN_GRACE_S", "server.shutdown_grace_s"),
     ("AURUM_UNKNOWN_FIELDS", "server.unknown_fields"),
     ("AURUM_MAX_BATCH_RECORDS", "server.max_batch_records"),
+    (
+        "AURUM_HEADER_READ_TIMEOUT_MS",
+        "server.header_read_timeout_ms",
+    ),
+    (
+        "AURUM_AUTH_FAILURES_PER_MINUTE",
+        "server.auth_failures_per_minute",
+    ),
+    ("AURUM_MAX_LOADED_VERSIONS", "server.max_loaded_versions"),
     ("AURUM_TRAINING_TEST_FRACTION", "training.test_fraction"),
     ("AURUM_TRAINING_SEED", "training.seed"),
     (
@@ -276,6 +316,10 @@ impl ConfigLayer {
         layer.server.request_timeout_ms = num("AURUM_REQUEST_TIMEOUT_MS");
         layer.server.shutdown_grace_s = num("AURUM_SHUTDOWN_GRACE_S");
         layer.server.max_batch_records = num("AURUM_MAX_BATCH_RECORDS").map(|n| n as usize);
+        layer.server.header_read_timeout_ms = num("AURUM_HEADER_READ_TIMEOUT_MS");
+        layer.server.auth_failures_per_minute =
+            num("AURUM_AUTH_FAILURES_PER_MINUTE").map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        layer.server.max_loaded_versions = num("AURUM_MAX_LOADED_VERSIONS").map(|n| n as usize);
         layer.training.seed = num("AURUM_TRAINING_SEED");
         layer.batching.max_batch_size = num("AURUM_BATCHING_MAX_BATCH_SIZE").map(|n| n as usize);
         layer.batching.max_queue_delay_us = num("AURUM_BATCHING_MAX_QUEUE_DELAY_US");
@@ -354,6 +398,15 @@ impl Config {
         if let Some(v) = s.max_batch_records {
             self.server.max_batch_records = v;
         }
+        if let Some(v) = s.header_read_timeout_ms {
+            self.server.header_read_timeout_ms = v;
+        }
+        if let Some(v) = s.auth_failures_per_minute {
+            self.server.auth_failures_per_minute = v;
+        }
+        if let Some(v) = s.max_loaded_versions {
+            self.server.max_loaded_versions = v;
+        }
         if let Some(v) = s.unknown_fields {
             match v.as_str() {
                 "reject" => self.server.unknown_fields = UnknownFields::Reject,
@@ -403,6 +456,12 @@ impl Config {
     pub fn validate(&self, mut problems: Vec<String>) -> Result<(), ConfigError> {
         if self.server.body_limit_bytes < 1024 {
             problems.push("server.body_limit_bytes must be at least 1024".into());
+        }
+        if self.server.header_read_timeout_ms == 0 {
+            problems.push("server.header_read_timeout_ms must be positive".into());
+        }
+        if self.server.max_loaded_versions == 0 {
+            problems.push("server.max_loaded_versions must be positive".into());
         }
         if self.server.request_timeout_ms == 0 {
             problems.push("server.request_timeout_ms must be positive".into());

@@ -27,6 +27,8 @@ pub enum ErrorClass {
     PayloadTooLarge,
     /// The request took longer than the configured timeout (408).
     Timeout,
+    /// The caller sent too many requests of a kind that is limited (429, with `Retry-After`).
+    TooManyRequests,
     /// The service cannot answer now, e.g. while starting or stopping (503).
     Unavailable,
     /// Our failure, not the caller's (500). The message shown to the caller is generic.
@@ -47,6 +49,11 @@ pub enum ServiceError {
         resource: &'static str,
         name: String,
     },
+    /// An alias the model does not have; the message says how to set it.
+    #[error(
+        "alias `{model}@{alias}` not found (set it with PUT /v1/models/{model}/aliases/{alias} or `aurum models alias`)"
+    )]
+    AliasNotFound { model: String, alias: String },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -63,6 +70,10 @@ pub enum ServiceError {
     Timeout { ms: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// Too many requests of a limited kind (failed authentications from one client, legacy key
+    /// checks waiting for the bounded pool); retry after `retry_after_s` seconds.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after_s: u64 },
     #[error(transparent)]
     Data(#[from] DataError),
     #[error(transparent)]
@@ -89,13 +100,16 @@ impl ServiceError {
     pub fn class(&self) -> ErrorClass {
         match self {
             ServiceError::Invalid { .. } => ErrorClass::BadRequest,
-            ServiceError::NotFound { .. } => ErrorClass::NotFound,
+            ServiceError::NotFound { .. } | ServiceError::AliasNotFound { .. } => {
+                ErrorClass::NotFound
+            }
             ServiceError::Conflict(_) => ErrorClass::Conflict,
             ServiceError::Unauthenticated(_) => ErrorClass::Unauthenticated,
             ServiceError::Forbidden { .. } => ErrorClass::Forbidden,
             ServiceError::PayloadTooLarge { .. } => ErrorClass::PayloadTooLarge,
             ServiceError::Timeout { .. } => ErrorClass::Timeout,
             ServiceError::Unavailable(_) => ErrorClass::Unavailable,
+            ServiceError::RateLimited { .. } => ErrorClass::TooManyRequests,
             ServiceError::Data(e) => {
                 if e.is_user_error() {
                     ErrorClass::BadRequest
@@ -137,18 +151,28 @@ impl ServiceError {
                 "report" => "report_not_found",
                 _ => "not_found",
             },
+            ServiceError::AliasNotFound { .. } => "alias_not_found",
             ServiceError::Conflict(_) => "conflict",
             ServiceError::Unauthenticated(_) => "unauthenticated",
             ServiceError::Forbidden { .. } => "forbidden",
             ServiceError::PayloadTooLarge { .. } => "payload_too_large",
             ServiceError::Timeout { .. } => "request_timeout",
             ServiceError::Unavailable(_) => "unavailable",
+            ServiceError::RateLimited { .. } => "too_many_requests",
             ServiceError::Data(e) => e.code(),
             ServiceError::Model(e) => e.code(),
             ServiceError::Registry(e) => e.code(),
             ServiceError::Audit(_) => "audit_error",
             ServiceError::Forecast(e) => e.code(),
             ServiceError::Internal(_) => "internal",
+        }
+    }
+
+    /// Seconds a caller should wait before retrying, for errors that say so.
+    pub fn retry_after_s(&self) -> Option<u64> {
+        match self {
+            ServiceError::RateLimited { retry_after_s, .. } => Some(*retry_after_s),
+            _ => None,
         }
     }
 

@@ -691,9 +691,9 @@ impl Platform {
                 .meta
                 .resolve_alias(model, alias)
                 .await?
-                .ok_or_else(|| ServiceError::NotFound {
-                    resource: "alias",
-                    name: format!("{model}@{alias}"),
+                .ok_or_else(|| ServiceError::AliasNotFound {
+                    model: model.to_string(),
+                    alias: alias.to_string(),
                 })?,
         };
         let record = self.get_version(model, version).await?;

@@ -1,26 +1,48 @@
-//! API keys: creation, revocation and authentication with a verification cache.
+//! API keys: creation, revocation and authentication against an in-memory key ring.
 //!
-//! Keys are stored as argon2id hashes, which makes one verification cost milliseconds by
-//! design. A serving path cannot pay that per request, so a successful verification is cached
-//! under the SHA-256 of the presented key for [`KEY_CACHE_TTL`]; revocation through this process
-//! clears the cache at once, and revocation by another replica takes effect within the TTL.
-//! Failed lookups are cached briefly too, so a flood of bad keys cannot pin the CPU on argon2.
+//! Keys are 256-bit random secrets stored as a domain-separated SHA-256 (see the registry's key
+//! module for why a slow password hash is the wrong tool here). Checking one costs a hash and a
+//! constant-time comparison, microseconds, so there is no verification cache to expire and no
+//! herd of re-verifications when it does.
+//!
+//! - **Key ring.** Every active key's id, role and stored hash sit in a copy-on-write map
+//!   ([`ArcSwap`]): a request reads it without locking and without touching the database. The
+//!   ring is reloaded when this process creates or revokes a key and whenever the registry's
+//!   change epoch moves (another process did), which the platform polls several times a second.
+//! - **Constant shape.** Every presented key is hashed and compared, whether its id is
+//!   malformed, unknown, revoked or known: the work, and so the time, does not tell an attacker
+//!   which key ids exist.
+//! - **Legacy argon2 hashes** (keys created by earlier versions) are checked on a bounded pool:
+//!   at most [`LEGACY_VERIFY_PERMITS`] run at once and at most [`LEGACY_VERIFY_QUEUE`] wait;
+//!   beyond that the caller gets 429 with `Retry-After`. The first successful check stores the
+//!   fast hash instead, so a legacy key pays argon2 once.
+//! - **Failed-authentication limit.** Each client address may fail
+//!   `server.auth_failures_per_minute` times a minute; after that its failures answer 429 with
+//!   `Retry-After` and legacy checks are refused before any argon2 work. A valid key from the
+//!   same address keeps working.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aurum_core::{sha256_hex, validate_name};
-use aurum_registry::KeyRecord;
+use arc_swap::ArcSwap;
+use aurum_core::validate_name;
+use aurum_registry::{KeyRecord, StoredKeyHash, digests_equal, key_digest, parse_key_id};
+use tokio::sync::Semaphore;
 
 pub use aurum_registry::Role;
 
+use crate::platform::join_error;
 use crate::{CallContext, Platform, ServiceError};
 
-/// How long a verified key is trusted without re-checking the store.
-pub const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
-const NEGATIVE_TTL: Duration = Duration::from_secs(5);
-const MAX_CACHE_ENTRIES: usize = 10_000;
+/// Legacy (argon2) verifications that may run at once.
+pub const LEGACY_VERIFY_PERMITS: usize = 2;
+/// Legacy verifications that may wait for a permit; more get 429.
+pub const LEGACY_VERIFY_QUEUE: usize = 8;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+const MAX_TRACKED_CLIENTS: usize = 100_000;
 
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,72 +59,168 @@ impl Principal {
     }
 }
 
-#[derive(Default)]
-pub(crate) struct KeyCache {
-    entries: Mutex<HashMap<String, (Option<Principal>, Instant)>>,
+struct Credential {
+    principal: Principal,
+    hash: StoredKeyHash,
 }
 
-impl KeyCache {
-    fn get(&self, digest: &str) -> Option<Option<Principal>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (principal, at) = entries.get(digest)?;
-        let ttl = if principal.is_some() {
-            KEY_CACHE_TTL
-        } else {
-            NEGATIVE_TTL
-        };
-        (at.elapsed() < ttl).then(|| principal.clone())
+pub(crate) struct KeyRing {
+    by_id: ArcSwap<HashMap<String, Arc<Credential>>>,
+    /// Serialises reloads so that a slow one cannot overwrite a newer one.
+    reload: tokio::sync::Mutex<()>,
+    legacy: Semaphore,
+    legacy_waiting: AtomicUsize,
+    failures: Mutex<HashMap<String, (Instant, u32)>>,
+    failures_per_minute: u32,
+}
+
+impl KeyRing {
+    pub(crate) fn new(failures_per_minute: u32) -> Self {
+        KeyRing {
+            by_id: ArcSwap::from_pointee(HashMap::new()),
+            reload: tokio::sync::Mutex::new(()),
+            legacy: Semaphore::new(LEGACY_VERIFY_PERMITS),
+            legacy_waiting: AtomicUsize::new(0),
+            failures: Mutex::new(HashMap::new()),
+            failures_per_minute,
+        }
     }
 
-    fn put(&self, digest: String, principal: Option<Principal>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= MAX_CACHE_ENTRIES {
-            entries.retain(|_, (p, at)| {
-                at.elapsed()
-                    < if p.is_some() {
-                        KEY_CACHE_TTL
-                    } else {
-                        NEGATIVE_TTL
-                    }
-            });
-            if entries.len() >= MAX_CACHE_ENTRIES {
-                entries.clear();
+    /// Seconds until `client` may fail again, when it is over its limit.
+    fn blocked_for(&self, client: Option<&str>) -> Option<u64> {
+        let client = client?;
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let (start, count) = failures.get(client)?;
+        let elapsed = start.elapsed();
+        (elapsed < FAILURE_WINDOW && *count >= self.failures_per_minute)
+            .then(|| (FAILURE_WINDOW - elapsed).as_secs().max(1))
+    }
+
+    fn record_failure(&self, client: Option<&str>) {
+        let Some(client) = client else { return };
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() >= MAX_TRACKED_CLIENTS {
+            failures.retain(|_, (start, _)| start.elapsed() < FAILURE_WINDOW);
+            if failures.len() >= MAX_TRACKED_CLIENTS {
+                failures.clear();
             }
         }
-        entries.insert(digest, (principal, Instant::now()));
-    }
-
-    fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-    }
-}
-
-fn principal(record: &KeyRecord) -> Principal {
-    Principal {
-        key_id: record.id.clone(),
-        name: record.name.clone(),
-        role: record.role,
+        let entry = failures
+            .entry(client.to_string())
+            .or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= FAILURE_WINDOW {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
     }
 }
+
+/// Compared against when the presented key id is unknown, so that the work is the same.
+const DUMMY_DIGEST: [u8; 32] = [0x5a; 32];
 
 impl Platform {
     /// Resolves a presented API key to its principal, or `Unauthenticated`.
     pub async fn authenticate(&self, presented: &str) -> Result<Principal, ServiceError> {
-        let digest = sha256_hex(presented.as_bytes());
-        let cached = self.inner.keys.get(&digest);
-        let found = match cached {
-            Some(p) => p,
+        self.authenticate_from(presented, None).await
+    }
+
+    /// [`Platform::authenticate`] for a request from `client` (an address), which is subject to
+    /// the failed-authentication limit.
+    pub async fn authenticate_from(
+        &self,
+        presented: &str,
+        client: Option<&str>,
+    ) -> Result<Principal, ServiceError> {
+        let ring = &self.inner.keys;
+        let digest = key_digest(presented);
+        let cred = parse_key_id(presented).and_then(|id| ring.by_id.load().get(id).cloned());
+        let verified = match cred.as_deref() {
+            Some(Credential {
+                hash: StoredKeyHash::Sha256(stored),
+                ..
+            }) => digests_equal(&digest, stored),
+            Some(Credential {
+                hash: StoredKeyHash::Argon2(phc),
+                principal,
+            }) => {
+                if let Some(retry) = ring.blocked_for(client) {
+                    return Err(too_many_failures(retry));
+                }
+                self.verify_legacy(presented, phc, &principal.key_id)
+                    .await?
+            }
             None => {
-                let record = self.inner.meta.verify_key(presented).await?;
-                let p = record.as_ref().map(principal);
-                self.inner.keys.put(digest, p.clone());
-                p
+                let _ = digests_equal(&digest, &DUMMY_DIGEST);
+                false
             }
         };
-        found.ok_or_else(|| ServiceError::Unauthenticated("invalid or revoked API key".into()))
+        match (verified, cred) {
+            (true, Some(cred)) => Ok(cred.principal.clone()),
+            _ => {
+                ring.record_failure(client);
+                if let Some(retry) = ring.blocked_for(client) {
+                    metrics::counter!("aurum_auth_failures_limited_total").increment(1);
+                    return Err(too_many_failures(retry));
+                }
+                metrics::counter!("aurum_auth_failures_total").increment(1);
+                Err(ServiceError::Unauthenticated(
+                    "invalid or revoked API key".into(),
+                ))
+            }
+        }
+    }
+
+    /// Checks a key against a legacy argon2 hash on the bounded pool, and on success stores the
+    /// fast hash in its place.
+    async fn verify_legacy(
+        &self,
+        presented: &str,
+        phc: &str,
+        key_id: &str,
+    ) -> Result<bool, ServiceError> {
+        let ring = &self.inner.keys;
+        if ring.legacy_waiting.fetch_add(1, Ordering::SeqCst) >= LEGACY_VERIFY_QUEUE {
+            ring.legacy_waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(ServiceError::RateLimited {
+                message: "too many key checks in progress; retry shortly".into(),
+                retry_after_s: 1,
+            });
+        }
+        let permit = ring.legacy.acquire().await;
+        ring.legacy_waiting.fetch_sub(1, Ordering::SeqCst);
+        let _permit = permit.map_err(|_| ServiceError::Unavailable("shutting down".into()))?;
+        let (candidate, stored) = (presented.to_string(), phc.to_string());
+        let ok =
+            tokio::task::spawn_blocking(move || aurum_registry::verify_argon2(&candidate, &stored))
+                .await
+                .map_err(join_error)??;
+        if ok {
+            let fast = StoredKeyHash::Sha256(key_digest(presented)).to_stored();
+            self.inner.meta.upgrade_key_hash(key_id, phc, &fast).await?;
+            self.reload_keys().await?;
+        }
+        Ok(ok)
+    }
+
+    /// Reloads the key ring from the store.
+    pub(crate) async fn reload_keys(&self) -> Result<(), ServiceError> {
+        let ring = &self.inner.keys;
+        let _guard = ring.reload.lock().await;
+        let creds = self.inner.meta.key_credentials().await?;
+        let map: HashMap<String, Arc<Credential>> = creds
+            .into_iter()
+            .map(|c| {
+                (
+                    c.record.id.clone(),
+                    Arc::new(Credential {
+                        principal: principal(&c.record),
+                        hash: c.hash,
+                    }),
+                )
+            })
+            .collect();
+        ring.by_id.store(Arc::new(map));
+        Ok(())
     }
 
     /// Creates a key; the plaintext is returned once and never stored.
@@ -115,6 +233,7 @@ impl Platform {
         validate_name(name)
             .map_err(|e| ServiceError::invalid("invalid_name", Some("name"), e.to_string()))?;
         let (record, plaintext) = self.inner.meta.create_key(name, role).await?;
+        self.reload_keys().await?;
         self.audit(
             ctx,
             "key.create",
@@ -130,14 +249,15 @@ impl Platform {
         Ok(self.inner.meta.list_keys().await?)
     }
 
-    /// Revokes a key by name or id; it stops working in this process at once.
+    /// Revokes a key by name or id; it stops working in this process at once and in every other
+    /// process sharing the registry within the change-poll interval.
     pub async fn revoke_key(
         &self,
         ctx: &CallContext,
         name_or_id: &str,
     ) -> Result<KeyRecord, ServiceError> {
         let record = self.inner.meta.revoke_key(name_or_id).await?;
-        self.inner.keys.clear();
+        self.reload_keys().await?;
         self.audit(
             ctx,
             "key.revoke",
@@ -169,6 +289,21 @@ impl Platform {
         write_secret_file(&path, &plaintext)
             .map_err(|e| ServiceError::Internal(format!("cannot write {}: {e}", path.display())))?;
         Ok(Some(plaintext))
+    }
+}
+
+fn too_many_failures(retry_after_s: u64) -> ServiceError {
+    ServiceError::RateLimited {
+        message: "too many failed authentications from this client; retry later".into(),
+        retry_after_s,
+    }
+}
+
+fn principal(record: &KeyRecord) -> Principal {
+    Principal {
+        key_id: record.id.clone(),
+        name: record.name.clone(),
+        role: record.role,
     }
 }
 

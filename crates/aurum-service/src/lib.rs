@@ -8,6 +8,7 @@
 //! `POST /v1/training-jobs` behave identically.
 
 mod batching;
+mod coherence;
 pub mod config;
 mod error;
 mod forecast;
@@ -24,7 +25,7 @@ pub use forecast::{
 };
 pub use keys::{Principal, Role};
 pub use models::{LoadedModel, ModelRef, Selector};
-pub use platform::{CallContext, DatasetImport, Platform};
+pub use platform::{CallContext, DatasetImport, JOB_STALE_AFTER, Platform};
 pub use predict::{AuditDurability, PredictOptions, PredictOutput, RecordOutput};
 pub use training::TrainRequest;
 

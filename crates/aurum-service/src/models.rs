@@ -70,12 +70,84 @@ impl LoadedModel {
     }
 }
 
-#[derive(Default)]
+/// Loaded versions (bounded, least recently used dropped first) and published aliases.
 pub(crate) struct ModelCache {
-    versions: Mutex<HashMap<(String, u32), Arc<LoadedModel>>>,
+    versions: Mutex<VersionCache>,
     aliases: ArcSwap<HashMap<(String, String), Arc<LoadedModel>>>,
     /// Serialises alias publications so two concurrent moves cannot lose one another's update.
     publish: tokio::sync::Mutex<()>,
+}
+
+struct VersionCache {
+    entries: HashMap<(String, u32), (Arc<LoadedModel>, u64)>,
+    tick: u64,
+    capacity: usize,
+}
+
+impl VersionCache {
+    fn get(&mut self, key: &(String, u32)) -> Option<Arc<LoadedModel>> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.entries.get_mut(key).map(|(m, used)| {
+            *used = tick;
+            m.clone()
+        })
+    }
+
+    /// Inserts (or returns the entry another caller inserted first), then drops least recently
+    /// used versions over capacity. A version still published under an alias is kept alive by
+    /// the alias map anyway, so only versions nobody addresses by alias are worth dropping.
+    fn insert(
+        &mut self,
+        key: (String, u32),
+        model: Arc<LoadedModel>,
+        aliased: &HashMap<(String, String), Arc<LoadedModel>>,
+    ) -> Arc<LoadedModel> {
+        self.tick += 1;
+        let tick = self.tick;
+        let model = self.entries.entry(key).or_insert((model, tick)).0.clone();
+        while self.entries.len() > self.capacity {
+            let victim = self
+                .entries
+                .iter()
+                .filter(|(_, (m, _))| !aliased.values().any(|a| Arc::ptr_eq(a, m)))
+                .filter(|(_, (m, _))| !Arc::ptr_eq(m, &model))
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone());
+            match victim {
+                Some(k) => {
+                    self.entries.remove(&k);
+                    tracing::info!(model = %k.0, version = k.1, "model version evicted from the cache");
+                    metrics::counter!("aurum_model_evictions_total").increment(1);
+                }
+                None => break,
+            }
+        }
+        model
+    }
+}
+
+impl ModelCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        ModelCache {
+            versions: Mutex::new(VersionCache {
+                entries: HashMap::new(),
+                tick: 0,
+                capacity: capacity.max(1),
+            }),
+            aliases: ArcSwap::from_pointee(HashMap::new()),
+            publish: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// How many versions are loaded in the version cache.
+    pub(crate) fn loaded_versions(&self) -> usize {
+        self.versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entries
+            .len()
+    }
 }
 
 impl Platform {
@@ -131,11 +203,9 @@ impl Platform {
             return Ok(v);
         }
         self.get_model(name).await?;
-        Err(ServiceError::NotFound {
-            resource: "alias",
-            name: format!(
-                "{name}@{alias} (set it with PUT /v1/models/{name}/aliases/{alias} or `aurum models alias`)"
-            ),
+        Err(ServiceError::AliasNotFound {
+            model: name.to_string(),
+            alias: alias.to_string(),
         })
     }
 
@@ -161,7 +231,7 @@ impl Platform {
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
         {
-            return Ok(m.clone());
+            return Ok(m);
         }
         let record = self.get_version(name, version).await?;
         if record.kind == aurum_core::ModelKind::Forecast {
@@ -199,13 +269,69 @@ impl Platform {
         });
         tracing::info!(model = name, version, "model version loaded");
         metrics::counter!("aurum_model_loads_total").increment(1);
+        let aliased = self.inner.models.aliases.load();
         let mut versions = self
             .inner
             .models
             .versions
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        Ok(versions.entry(key).or_insert(loaded).clone())
+        Ok(versions.insert(key, loaded, &aliased))
+    }
+
+    /// How many model versions this process holds loaded (bounded by
+    /// `server.max_loaded_versions`, plus versions published under an alias).
+    pub fn loaded_version_count(&self) -> usize {
+        self.inner.models.loaded_versions()
+    }
+
+    /// Re-resolves every published alias against the registry: an alias moved by another
+    /// process is loaded and republished, one that no longer exists is dropped. A version that
+    /// fails to load is dropped too (the next request resolves it again and gets the error).
+    pub(crate) async fn refresh_aliases(&self) -> Result<(), ServiceError> {
+        let published: Vec<((String, String), u32)> = self
+            .inner
+            .models
+            .aliases
+            .load()
+            .iter()
+            .map(|(k, m)| (k.clone(), m.version))
+            .collect();
+        for ((name, alias), cached) in published {
+            let current = self.inner.meta.resolve_alias(&name, &alias).await?;
+            if current == Some(cached) {
+                continue;
+            }
+            let loaded = match current {
+                Some(v) => match self.load_version(&name, v).await {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        tracing::warn!(model = %name, alias = %alias, version = v, error = %e,
+                            "alias moved elsewhere to a version that cannot be loaded");
+                        None
+                    }
+                },
+                None => None,
+            };
+            let _guard = self.inner.models.publish.lock().await;
+            // Re-check under the publication lock: a move in this process may have won.
+            if self.inner.meta.resolve_alias(&name, &alias).await? != current {
+                continue;
+            }
+            let mut next: HashMap<_, _> = (**self.inner.models.aliases.load()).clone();
+            match loaded {
+                Some(m) => {
+                    tracing::info!(model = %name, alias = %alias, from = cached, to = m.version,
+                        "alias moved by another process; now serving the new version");
+                    next.insert((name.clone(), alias.clone()), m);
+                }
+                None => {
+                    next.remove(&(name.clone(), alias.clone()));
+                }
+            }
+            self.inner.models.aliases.store(Arc::new(next));
+        }
+        Ok(())
     }
 
     /// Points `alias` at `version`. The new version is loaded and verified before the alias

@@ -13,10 +13,13 @@ use aurum_registry::{
 };
 use tokio::sync::Semaphore;
 
-use crate::keys::KeyCache;
+use crate::keys::KeyRing;
 use crate::models::ModelCache;
 use crate::training::JobControl;
 use crate::{Config, ServiceError};
+
+/// A job whose owner has not sent a heartbeat for this long is taken as interrupted.
+pub const JOB_STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Who is calling and under which request id; recorded in every audit record.
 #[derive(Clone, Debug)]
@@ -55,8 +58,10 @@ pub(crate) struct Inner {
     pub(crate) artifacts: Arc<dyn ArtifactStore>,
     pub(crate) audit: AuditLog,
     pub(crate) models: ModelCache,
-    pub(crate) keys: KeyCache,
+    pub(crate) keys: KeyRing,
     pub(crate) jobs: JobControl,
+    /// This process instance's id: the owner recorded on the jobs it runs.
+    pub(crate) instance: String,
     pub(crate) job_slots: Arc<Semaphore>,
     pub(crate) batchers: crate::batching::Batchers,
 }
@@ -72,7 +77,10 @@ impl std::fmt::Debug for Platform {
 impl Platform {
     /// Opens (creating if needed) the data directory: registry, audit log and artifact store.
     ///
-    /// Jobs left queued or running by a process that stopped are marked failed.
+    /// Jobs left queued or running by a process that is gone (no heartbeat for
+    /// [`JOB_STALE_AFTER`]) are marked failed; jobs of live processes are left alone. A
+    /// background task then keeps this process coherent with the others sharing the data dir
+    /// (see [`crate::coherence`]).
     pub async fn open(config: Config) -> Result<Platform, ServiceError> {
         let dir = config.data_dir.clone();
         fs_err::create_dir_all(&dir)
@@ -80,7 +88,7 @@ impl Platform {
         let meta = SqliteStore::open(&dir.join("registry.db")).await?;
         let artifacts = LocalArtifactStore::new(dir.join("artifacts"))?;
         let audit = AuditLog::open(&dir.join("audit.db")).await?;
-        let interrupted = meta.fail_interrupted_jobs().await?;
+        let interrupted = meta.fail_interrupted_jobs(JOB_STALE_AFTER).await?;
         if interrupted > 0 {
             tracing::warn!(
                 jobs = interrupted,
@@ -88,19 +96,26 @@ impl Platform {
             );
         }
         let slots = config.training.max_concurrent_jobs.max(1);
-        Ok(Platform {
+        let epoch = meta.change_epoch().await?;
+        let keys = KeyRing::new(config.server.auth_failures_per_minute);
+        let models = ModelCache::new(config.server.max_loaded_versions);
+        let platform = Platform {
             inner: Arc::new(Inner {
                 config,
                 meta: Arc::new(meta),
                 artifacts: Arc::new(artifacts),
                 audit,
-                models: ModelCache::default(),
-                keys: KeyCache::default(),
+                models,
+                keys,
                 jobs: JobControl::default(),
+                instance: uuid::Uuid::new_v4().to_string(),
                 job_slots: Arc::new(Semaphore::new(slots)),
                 batchers: Default::default(),
             }),
-        })
+        };
+        platform.reload_keys().await?;
+        crate::coherence::spawn(&platform, epoch);
+        Ok(platform)
     }
 
     pub fn config(&self) -> &Config {

@@ -218,6 +218,7 @@ impl Platform {
                 model: p.req.model.clone(),
                 params_json: p.canonical_params.to_string(),
                 created_by: ctx.actor.clone(),
+                owner: self.inner.instance.clone(),
             })
             .await?;
         self.audit(
@@ -243,8 +244,26 @@ impl Platform {
             .execute_inner(ctx, id, prepared, progress, cancel.clone())
             .await;
         self.inner.jobs.remove(id);
+        // Once a version is registered the job has succeeded, whatever happens after (the
+        // report, the alias): the job record must agree with the registry. A later step's
+        // failure is recorded on the job and returned to the caller.
+        let (result, after) = match result {
+            Ok((v, after)) => (Ok(v), after),
+            Err(e) => (Err(e), None),
+        };
         let (state, error, version) = match &result {
-            Ok(v) => (JobState::Succeeded, None, Some(v.version)),
+            Ok(v) => (
+                JobState::Succeeded,
+                after.as_ref().map(|e| {
+                    format!(
+                        "registered as version {}, but then {}: {}",
+                        v.version,
+                        e.code(),
+                        e.public_message()
+                    )
+                }),
+                Some(v.version),
+            ),
             Err(ServiceError::Model(e)) if e.code() == "cancelled" || cancel.is_cancelled() => (
                 JobState::Cancelled,
                 Some("cancelled by request".to_string()),
@@ -276,7 +295,10 @@ impl Platform {
                 tracing::warn!(job = id, code = e.code(), error = %e, "training job did not succeed")
             }
         }
-        result
+        match after {
+            Some(e) => Err(e),
+            None => result,
+        }
     }
 
     async fn execute_inner(
@@ -286,7 +308,7 @@ impl Platform {
         prepared: Prepared,
         progress: Arc<JobProgress>,
         cancel: CancelToken,
-    ) -> Result<VersionRecord, ServiceError> {
+    ) -> Result<(VersionRecord, Option<ServiceError>), ServiceError> {
         let _slot = self
             .inner
             .job_slots
@@ -361,7 +383,22 @@ impl Platform {
                                "metrics": serde_json::from_str::<serde_json::Value>(&fitted.metrics_json).unwrap_or_default()}),
         )
         .await?;
-        if let Some(mut input) = fitted.report {
+        let after = self
+            .after_registration(ctx, &req, fitted.report, &version)
+            .await
+            .err();
+        Ok((version, after))
+    }
+
+    /// The steps after a version is registered: its evaluation report and the requested alias.
+    async fn after_registration(
+        &self,
+        ctx: &CallContext,
+        req: &TrainRequest,
+        report: Option<aurum_models::report::ReportInput>,
+        version: &VersionRecord,
+    ) -> Result<(), ServiceError> {
+        if let Some(mut input) = report {
             input.model.version = version.version.to_string();
             match tokio::task::spawn_blocking(move || aurum_models::report::credit_report(input))
                 .await
@@ -383,7 +420,7 @@ impl Platform {
             self.set_alias(ctx, &req.model, alias, version.version)
                 .await?;
         }
-        Ok(version)
+        Ok(())
     }
 
     /// The stored evaluation report of a version.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use aurum_core::{ModelKind, sha256_hex};
 use aurum_registry::{
     AliasMove, ArtifactStore, Entity, INTERRUPTED_JOB_ERROR, JobState, LocalArtifactStore,
-    MetadataStore, NewDataset, NewJob, NewVersion, RegistryError, Role, SqliteStore, get_verified,
+    MetadataStore, NewDataset, NewJob, NewVersion, RegistryError, Role, SqliteStore, StoredKeyHash,
+    get_verified, key_digest,
 };
 
 fn db_path(dir: &tempfile::TempDir) -> PathBuf {
@@ -416,6 +417,7 @@ fn new_job(dataset: &str) -> NewJob {
         model: "m".to_string(),
         params_json: "{}".to_string(),
         created_by: "alice".to_string(),
+        owner: "process-a".to_string(),
     }
 }
 
@@ -575,9 +577,26 @@ async fn interrupted_jobs_fail_at_startup() {
         .unwrap();
     store.close().await;
 
-    // "Restart": a new process opens the same file.
+    // "Restart": a new process opens the same file. While the owner's heartbeat is fresh,
+    // its jobs are left alone; once it is stale, they fail.
     let store = open(&dir).await;
-    assert_eq!(store.fail_interrupted_jobs().await.unwrap(), 2);
+    assert_eq!(
+        store
+            .fail_interrupted_jobs(std::time::Duration::from_secs(60))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.heartbeat_jobs("process-a").await.unwrap(), 2);
+    assert_eq!(store.heartbeat_jobs("process-b").await.unwrap(), 0);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(
+        store
+            .fail_interrupted_jobs(std::time::Duration::from_millis(5))
+            .await
+            .unwrap(),
+        2
+    );
     for id in [&queued.id, &running.id] {
         let job = store.get_job(id).await.unwrap();
         assert_eq!(job.state, JobState::Failed);
@@ -588,7 +607,13 @@ async fn interrupted_jobs_fail_at_startup() {
         store.get_job(&finished.id).await.unwrap().state,
         JobState::Cancelled
     );
-    assert_eq!(store.fail_interrupted_jobs().await.unwrap(), 0);
+    assert_eq!(
+        store
+            .fail_interrupted_jobs(std::time::Duration::ZERO)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -643,17 +668,24 @@ async fn api_keys_verify_until_revoked() {
     );
     assert_eq!(store.count_active_keys().await.unwrap(), 2);
 
+    // The last active admin key cannot revoke itself away.
+    let err = store.revoke_key("ops").await.unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Conflict(ref m) if m.contains("last active admin")),
+        "{err:?}"
+    );
+    store.create_key("ops-2", Role::Admin).await.unwrap();
     let revoked = store.revoke_key("ops").await.unwrap();
     assert!(!revoked.is_active());
     assert_eq!(store.verify_key(&plaintext).await.unwrap(), None);
-    assert_eq!(store.count_active_keys().await.unwrap(), 1);
+    assert_eq!(store.count_active_keys().await.unwrap(), 2);
     // Revoking is idempotent and works by id too.
     assert_eq!(
         store.revoke_key(&admin.id).await.unwrap().revoked_at,
         revoked.revoked_at
     );
     store.revoke_key(&client.id).await.unwrap();
-    assert_eq!(store.count_active_keys().await.unwrap(), 0);
+    assert_eq!(store.count_active_keys().await.unwrap(), 1);
     assert_not_found(store.revoke_key("nobody").await.unwrap_err(), Entity::Key);
 
     let names: Vec<String> = store
@@ -663,7 +695,108 @@ async fn api_keys_verify_until_revoked() {
         .into_iter()
         .map(|k| k.name)
         .collect();
-    assert_eq!(names, ["ops", "web-app"]);
+    assert_eq!(names, ["ops", "web-app", "ops-2"]);
+}
+
+#[tokio::test]
+async fn key_credentials_and_change_epoch_follow_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let e0 = store.change_epoch().await.unwrap();
+    let (admin, admin_key) = store.create_key("ops", Role::Admin).await.unwrap();
+    let e1 = store.change_epoch().await.unwrap();
+    assert!(e1 > e0);
+    let (client, _) = store.create_key("app", Role::Client).await.unwrap();
+    let creds = store.key_credentials().await.unwrap();
+    assert_eq!(creds.len(), 2);
+    let cred = creds.iter().find(|c| c.record.id == admin.id).unwrap();
+    match &cred.hash {
+        StoredKeyHash::Sha256(d) => assert_eq!(*d, key_digest(&admin_key)),
+        other => panic!("new keys use the fast hash, got {other:?}"),
+    }
+    let e2 = store.change_epoch().await.unwrap();
+    store.revoke_key(&client.id).await.unwrap();
+    assert!(store.change_epoch().await.unwrap() > e2);
+    assert_eq!(store.key_credentials().await.unwrap().len(), 1);
+
+    // Another process (a second pool on the same file) sees the same epoch move.
+    let other = open(&dir).await;
+    let before = other.change_epoch().await.unwrap();
+    let (_, _) = store_with_versions_on(&store).await;
+    assert!(other.change_epoch().await.unwrap() > before);
+}
+
+/// Adds a dataset, a model with one version and a `champion` alias to `store`.
+async fn store_with_versions_on(store: &SqliteStore) -> (String, u32) {
+    let ds = dataset("epoch-data", "x,y\n2,false\n");
+    store.insert_dataset(ds.clone()).await.unwrap();
+    let v = store
+        .create_version(version("epoch-model", &ds, b"epoch artifact"))
+        .await
+        .unwrap();
+    store
+        .set_alias("epoch-model", "champion", v.version, "t")
+        .await
+        .unwrap();
+    ("epoch-model".to_string(), v.version)
+}
+
+#[tokio::test]
+async fn legacy_argon2_key_hashes_verify_and_are_upgraded() {
+    use argon2::password_hash::PasswordHasher;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let (admin, key) = store.create_key("ops", Role::Admin).await.unwrap();
+    let phc = argon2::Argon2::default()
+        .hash_password(key.as_bytes())
+        .unwrap()
+        .to_string();
+    let fast = StoredKeyHash::Sha256(key_digest(&key)).to_stored();
+    // Put the key back in the form an earlier version stored.
+    assert!(
+        store
+            .upgrade_key_hash(&admin.id, &fast, &phc)
+            .await
+            .unwrap()
+    );
+    let cred = &store.key_credentials().await.unwrap()[0];
+    assert!(matches!(cred.hash, StoredKeyHash::Argon2(_)));
+    // A wrong secret neither verifies nor upgrades.
+    let wrong = format!("aurum_{}_{}", admin.id, "0".repeat(64));
+    assert_eq!(store.verify_key(&wrong).await.unwrap(), None);
+    assert!(matches!(
+        store.key_credentials().await.unwrap()[0].hash,
+        StoredKeyHash::Argon2(_)
+    ));
+    // The right one verifies once through argon2, then is stored in the fast form.
+    assert_eq!(store.verify_key(&key).await.unwrap().unwrap().id, admin.id);
+    assert_eq!(
+        store.key_credentials().await.unwrap()[0].hash,
+        StoredKeyHash::Sha256(key_digest(&key))
+    );
+    // Compare-and-set: a stale `from` changes nothing.
+    assert!(
+        !store
+            .upgrade_key_hash(&admin.id, &phc, &fast)
+            .await
+            .unwrap()
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn registry_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    store.create_key("ops", Role::Admin).await.unwrap();
+    for file in files_under(dir.path()) {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("registry.db") {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{name} has mode {mode:o}");
+        }
+    }
 }
 
 #[tokio::test]

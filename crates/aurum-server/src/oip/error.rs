@@ -39,6 +39,7 @@ pub fn http_status(class: ErrorClass) -> StatusCode {
         ErrorClass::Conflict => StatusCode::CONFLICT,
         ErrorClass::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorClass::Timeout => StatusCode::REQUEST_TIMEOUT,
+        ErrorClass::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorClass::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -62,10 +63,15 @@ impl IntoResponse for OipError {
             error: e.public_message(),
             code: e.code(),
         };
+        let retry_after = e.retry_after_s();
         let mut resp = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(s) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         resp
     }
