@@ -510,10 +510,7 @@ async fn drop_trigger(raw: &mut SqliteConnection, name: &'static str) {
         "audit_log_no_delete" => "DROP TRIGGER audit_log_no_delete",
         _ => "DROP TRIGGER audit_log_no_update",
     };
-    sqlx::query(sql)
-        .execute(raw)
-        .await
-        .unwrap();
+    sqlx::query(sql).execute(raw).await.unwrap();
 }
 
 #[tokio::test]
