@@ -1,5 +1,7 @@
 //! End-to-end tests of the `aurum` binary: real processes, real files, a real socket.
 
+mod audit;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
