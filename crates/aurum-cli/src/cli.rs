@@ -222,7 +222,8 @@ pub enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the whole hash chain; exit code 3 names the first broken record.
+    /// Check the whole hash chain and its signed anchor; exit code 3 names the first broken record,
+    /// or a truncated or rewritten log.
     Verify,
     /// Print the last records.
     Tail {
