@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// Also serve the Open Inference Protocol over gRPC on this address (default: no gRPC).
     #[arg(long, value_name = "ADDR")]
     pub grpc_listen: Option<String>,
+    /// When predictions are acknowledged: `sync` (after their audit record is on disk; default)
+    /// or `buffered` (before; a crash can lose the last moments' records).
+    #[arg(long, value_name = "MODE")]
+    pub audit_durability: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,7 +222,8 @@ pub enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the whole hash chain; exit code 3 names the first broken record.
+    /// Check the whole hash chain and its signed anchor; exit code 3 names the first broken record,
+    /// or a truncated or rewritten log.
     Verify,
     /// Print the last records.
     Tail {

@@ -44,6 +44,7 @@ pub fn load_config(cli: &Cli, serve_args: Option<&ServeArgs>) -> Result<Config> 
     };
     flags.server.listen = serve_args.and_then(|s| s.listen.clone());
     flags.server.grpc_listen = serve_args.and_then(|s| s.grpc_listen.clone());
+    flags.audit.durability = serve_args.and_then(|s| s.audit_durability.clone());
     layers.push(flags);
     Ok(Config::from_layers(layers)?)
 }
@@ -231,18 +232,24 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
         }
         Command::Audit(AuditCommand::Verify) => {
             let r = platform.audit_verify().await?;
-            match r.first_broken {
-                None => {
-                    println!("audit chain OK: {} records verified", r.records_checked);
-                    Ok(ExitCode::SUCCESS)
-                }
-                Some(b) => {
-                    println!(
-                        "audit chain BROKEN at record {}: {} ({} records checked)",
-                        b.seq, b.reason, r.records_checked
-                    );
-                    Ok(ExitCode::from(3))
-                }
+            if let Some(b) = &r.first_broken {
+                println!(
+                    "audit chain BROKEN at record {}: {} ({} records checked)",
+                    b.seq, b.reason, r.records_checked
+                );
+            }
+            if let Some(problem) = &r.anchor_problem {
+                println!("audit log BROKEN: {problem}");
+            }
+            if r.ok {
+                let anchored = r.anchor.as_ref().map_or(0, |a| a.seq);
+                println!(
+                    "audit chain OK: {} records verified, signed anchor at seq {anchored}",
+                    r.records_checked
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(3))
             }
         }
         Command::Audit(AuditCommand::Tail { n }) => {

@@ -3,7 +3,8 @@
 //! Every subcommand runs against a data directory (`--data-dir`, default `./aurum-data`) through
 //! the same service layer the HTTP server uses, so a model trained here is the model served there.
 //!
-//! Exit codes: 0 success; 1 error; 2 usage error; 3 `audit verify` found a broken chain.
+//! Exit codes: 0 success; 1 error; 2 usage error; 3 `audit verify` found a broken chain or a log
+//! that disagrees with its signed anchor.
 
 // The binary's job is to print; libraries may not (workspace lint).
 #![allow(clippy::print_stdout)]

@@ -10,8 +10,10 @@
 //! in the middle therefore breaks the chain at that point, and [`AuditLog::verify`] names the first
 //! broken record and why. SQL triggers also refuse `UPDATE` and `DELETE` on the table, but they
 //! only stop accidents: anyone who can write the file can drop them, and the chain is what catches
-//! that. What the chain cannot catch on its own is *truncation* of the newest records; keep
-//! [`VerifyReport::head`] (or [`AuditLog::head`]) somewhere else and compare.
+//! that. What the chain cannot catch on its own is *truncation* of the newest records, or a
+//! rewrite that recomputes every hash after an edited record (the chain has no secret): the
+//! signed anchor outside the database catches both (see [`anchor`](self::anchor) and
+//! [`AnchorOptions`]), and [`AuditLog::verify`] checks it.
 //!
 //! # Hash-chain format (format version 1)
 //!
@@ -35,9 +37,12 @@
 //! arrive while a commit is in flight form the next batch, so under load many appends share one
 //! fsync (group commit) and an idle log commits each entry immediately, without any timer.
 //!
-//! - **`append(..).await` returned `Ok`**: the record is committed and the WAL fsynced. It
-//!   survives a process crash, and a power loss to the extent SQLite and the disk honour fsync.
-//!   It is visible to every connection opened afterwards.
+//! - **`append(..).await` returned `Ok`**: the record is committed and the WAL fsynced, and the
+//!   signed anchor covers it. It survives a process crash, and a power loss to the extent SQLite
+//!   and the disk honour fsync. It is visible to every connection opened afterwards.
+//! - **`append` returned [`AuditError::Anchor`]**: the record was committed but the anchor could
+//!   not be moved over it (it is missing or not authentic, or the disk failed); the caller must
+//!   not treat the record as acknowledged.
 //! - **`append` returned `Err`**: the record was not written (the whole batch was rolled back) and
 //!   the chain did not advance; the next batch continues from the last committed record.
 //! - **[`AuditLog::append_nowait`] returned `Ok`**: the entry is queued, nothing more. It is
@@ -63,6 +68,7 @@
 //! stores JSON, so a PostgreSQL backend needs its own migration (a PL/pgSQL trigger instead of
 //! `RAISE(ABORT)`) and connection setup, not a different design.
 
+mod anchor;
 mod canonical;
 mod rows;
 mod verify;
@@ -82,8 +88,11 @@ use sqlx::{Connection as _, Row as _};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+pub use anchor::{AnchorKey, AnchorOptions, MIN_KEY_BYTES};
 pub use canonical::{canonical_json, hash_input, mask_fields};
-pub use verify::{BreakReason, BrokenRecord, VerifyReport};
+pub use verify::{AnchorProblem, BreakReason, BrokenRecord, VerifyReport};
+
+use self::anchor::{Anchor, Found};
 
 use self::rows::RawRow;
 use self::verify::ChainChecker;
@@ -166,6 +175,13 @@ pub enum AuditError {
         #[source]
         source: Arc<sqlx::Error>,
     },
+    /// The anchor key could not be read or created, or is too short.
+    #[error("audit anchor key: {detail}")]
+    AnchorKey { detail: String },
+    /// The batch was committed, but the signed anchor could not be moved over it: it is missing or
+    /// not authentic (refused rather than replaced), or writing it failed. Not acknowledged.
+    #[error("audit anchor: {detail}")]
+    Anchor { detail: String },
     /// A stored record cannot be decoded (edited file, or a newer format).
     #[error("audit log {}: record {seq} cannot be decoded: {detail}", path.display())]
     Corrupt {
@@ -352,6 +368,7 @@ impl std::fmt::Debug for AuditLog {
 
 struct Inner {
     path: PathBuf,
+    anchor: Arc<Anchor>,
     queue: mpsc::Sender<Command>,
     readers: SqlitePool,
     counters: Arc<Counters>,
@@ -360,8 +377,22 @@ struct Inner {
 
 impl AuditLog {
     /// Opens (creating it and its directory if needed) the audit log at `path`, migrates it,
-    /// reads the chain head and starts the writer task. Must be called inside a Tokio runtime.
+    /// reads the chain head and starts the writer task, anchored with the defaults of
+    /// [`AnchorOptions::beside`]. Must be called inside a Tokio runtime.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, AuditError> {
+        let anchor = AnchorOptions::beside(path.as_ref());
+        Self::open_with(path, anchor).await
+    }
+
+    /// [`AuditLog::open`] with the anchor's file and key given. The database and its `-wal` and
+    /// `-shm` files are made private to the owner (mode 0600). A new log is anchored at seq 0; a
+    /// log that was never anchored (no anchor, no lock file) is anchored at its head once its
+    /// chain verified. A missing or unauthentic anchor is logged, not repaired: appends then fail
+    /// with [`AuditError::Anchor`] and [`AuditLog::verify`] names the problem.
+    pub async fn open_with(
+        path: impl AsRef<Path>,
+        anchor: AnchorOptions,
+    ) -> Result<Self, AuditError> {
         let path = path.as_ref().to_path_buf();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs_err::create_dir_all(parent).map_err(|source| AuditError::CreateDir {
@@ -373,6 +404,12 @@ impl AuditLog {
             path: path.clone(),
             source,
         };
+        make_private(&path).map_err(|e| open_error(sqlx::Error::Io(e)))?;
+        let opened = tokio::task::spawn_blocking(move || Anchor::open(&anchor))
+            .await
+            .map_err(|_| AuditError::Closed)?
+            .map_err(|detail| AuditError::AnchorKey { detail })?;
+        let anchor = Arc::new(opened.anchor);
 
         let write_options = SqliteConnectOptions::new()
             .filename(&path)
@@ -411,22 +448,92 @@ impl AuditLog {
         );
         let counters = Arc::new(Counters::default());
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let head_seq = head.seq;
         let writer = Writer {
             conn,
             head: Some(head),
             path: path.clone(),
+            anchor: Arc::clone(&anchor),
             counters: Arc::clone(&counters),
         };
         let writer = tokio::spawn(writer.run(receiver));
-        Ok(Self {
+        let log = Self {
             inner: Arc::new(Inner {
                 path,
+                anchor,
                 queue,
                 readers,
                 counters,
                 writer,
             }),
-        })
+        };
+        log.check_anchor_at_open(opened.found, opened.first_use, head_seq)
+            .await?;
+        Ok(log)
+    }
+
+    /// Anchors a new log, or an old one that never was; reports (does not repair) anything else.
+    async fn check_anchor_at_open(
+        &self,
+        found: Found,
+        first_use: bool,
+        head_seq: u64,
+    ) -> Result<(), AuditError> {
+        let anchor_path = self.inner.anchor.path().display().to_string();
+        match found {
+            Found::Valid(anchored) if anchored.seq > head_seq => tracing::error!(
+                path = %self.inner.path.display(),
+                anchor_seq = anchored.seq,
+                head_seq,
+                "audit log is shorter than its signed anchor: records were removed"
+            ),
+            Found::Valid(_) => {}
+            Found::Invalid(detail) => tracing::error!(
+                anchor = %anchor_path,
+                detail = %detail,
+                "audit anchor is not authentic; appends will fail until it is investigated"
+            ),
+            Found::Missing if head_seq == 0 => self.advance_anchor(anchor::genesis(), true).await?,
+            Found::Missing if first_use => {
+                // A log written before anchoring existed: anchor what verifies, once.
+                let report = self.verify_chain().await?.0;
+                match (report.ok, report.head) {
+                    (true, Some(head)) => {
+                        self.advance_anchor(
+                            ChainHead {
+                                seq: head.seq,
+                                hash: head.hash,
+                            },
+                            true,
+                        )
+                        .await?;
+                        tracing::warn!(
+                            anchor = %anchor_path,
+                            seq = head.seq,
+                            "existing audit log verified and anchored for the first time"
+                        );
+                    }
+                    _ => tracing::error!(
+                        anchor = %anchor_path,
+                        "existing audit log does not verify; not anchoring it (appends will fail)"
+                    ),
+                }
+            }
+            Found::Missing => tracing::error!(
+                anchor = %anchor_path,
+                head_seq,
+                "audit anchor is missing although this log was anchored before; appends will fail"
+            ),
+        }
+        Ok(())
+    }
+
+    async fn advance_anchor(&self, head: ChainHead, create: bool) -> Result<(), AuditError> {
+        let anchor = Arc::clone(&self.inner.anchor);
+        tokio::task::spawn_blocking(move || anchor.advance(&head, create))
+            .await
+            .map_err(|_| AuditError::Closed)?
+            .map_err(|detail| AuditError::Anchor { detail })
     }
 
     /// The file this log writes.
@@ -590,7 +697,65 @@ impl AuditLog {
     /// a time: memory does not grow with the log, hashing runs on the blocking pool (off the async
     /// threads) while the next page is read. Stops at the first broken record. Records appended
     /// during verification are not checked.
+    ///
+    /// Then checks the signed anchor (read *before* the chain, so that a concurrent append cannot
+    /// make it look ahead of the log): it must be authentic, the log must reach its seq, and the
+    /// record there must have its hash. A problem is in [`VerifyReport::anchor_problem`].
     pub async fn verify(&self) -> Result<VerifyReport, AuditError> {
+        let anchor = Arc::clone(&self.inner.anchor);
+        let found = tokio::task::spawn_blocking(move || anchor.read())
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        let (mut report, last) = self.verify_chain().await?;
+        let last = u64::try_from(last).unwrap_or(0);
+        report.anchor_problem = match found {
+            Found::Missing if last == 0 => None,
+            Found::Missing => Some(AnchorProblem::Missing {
+                path: self.inner.anchor.path().to_path_buf(),
+                last_seq: last,
+            }),
+            Found::Invalid(detail) => Some(AnchorProblem::Invalid { detail }),
+            Found::Valid(anchored) => {
+                let problem = if anchored.seq > last {
+                    Some(AnchorProblem::Truncated {
+                        anchor_seq: anchored.seq,
+                        last_seq: last,
+                    })
+                } else if anchored.seq == 0 {
+                    None
+                } else {
+                    let stored = self.hash_at(anchored.seq).await?;
+                    (stored.as_deref() != Some(anchored.hash.as_str()))
+                        .then_some(AnchorProblem::Rewritten { seq: anchored.seq })
+                };
+                report.anchor = Some(anchored);
+                problem
+            }
+        };
+        if let Some(problem) = &report.anchor_problem {
+            report.ok = false;
+            tracing::warn!(
+                path = %self.inner.path.display(),
+                problem = %problem,
+                "audit anchor check failed"
+            );
+        }
+        Ok(report)
+    }
+
+    /// The stored hash of record `seq`, as text, without decoding the rest of the row.
+    async fn hash_at(&self, seq: u64) -> Result<Option<String>, AuditError> {
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        sqlx::query(rows::HASH_AT)
+            .bind(seq)
+            .fetch_optional(&self.inner.readers)
+            .await
+            .and_then(|row| row.map(|row| row.try_get(0)).transpose())
+            .map_err(|source| self.read_error(source))
+    }
+
+    /// The chain part of [`AuditLog::verify`], and the last seq it covered.
+    async fn verify_chain(&self) -> Result<(VerifyReport, i64), AuditError> {
         let last: Option<i64> = sqlx::query(rows::MAX_SEQ)
             .fetch_one(&self.inner.readers)
             .await
@@ -630,7 +795,7 @@ impl AuditLog {
                 "audit chain broken"
             ),
         }
-        Ok(report)
+        Ok((report, last))
     }
 
     /// Up to [`VERIFY_PAGE`] rows with `after < seq <= last`, ascending.
@@ -672,4 +837,34 @@ impl AuditLog {
             detail,
         }
     }
+}
+
+/// Creates `path` if needed and makes it and its `-wal` / `-shm` companions mode 0600 (SQLite
+/// creates the companions with the database's mode, so a private database keeps them private).
+fn make_private(path: &Path) -> std::io::Result<()> {
+    drop(
+        anchor::private_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?,
+    );
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = PathBuf::from(name);
+        match std::fs::metadata(&file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |e| std::io::Error::new(e.kind(), format!("{}: {e}", file.display())),
+                )?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

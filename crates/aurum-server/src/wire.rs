@@ -447,6 +447,10 @@ pub struct VerifyOut {
     pub ok: bool,
     pub records_checked: u64,
     pub first_broken: Option<BrokenOut>,
+    /// The seq the signed anchor covers (absent when there is no authentic anchor).
+    pub anchor_seq: Option<u64>,
+    /// Truncation, rewrite, or a forged or missing anchor, in words.
+    pub anchor_problem: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

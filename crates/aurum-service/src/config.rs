@@ -96,11 +96,39 @@ pub struct TrainingConfig {
     pub max_concurrent_jobs: usize,
 }
 
+/// When a prediction is acknowledged relative to its audit record reaching disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditDurability {
+    /// Every protocol answers after the record is committed and fsynced (group commit), so an
+    /// acknowledged decision survives a crash or a power loss. Default.
+    #[default]
+    Sync,
+    /// The record is queued and committed with the writer's next batch; the answer does not wait
+    /// for it. A crash (`kill -9`, OOM, power loss) loses the decisions of the last moments —
+    /// those queued but not yet committed, typically one or two commit times (milliseconds), up to
+    /// the 16 384 queued entries under overload — although their callers were answered.
+    Buffered,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditConfig {
     /// Input fields stored in clear in prediction audit records. Empty (default): only the input
     /// hash is stored.
     pub fields_in_clear: Vec<String>,
+    /// When predictions are acknowledged: `sync` (default) or `buffered`.
+    pub durability: AuditDurability,
+    /// The signed anchor of the chain head; default `<data_dir>/audit.anchor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_file: Option<PathBuf>,
+    /// The anchor's HMAC key as hex, created (mode 0600) on first use; default
+    /// `<data_dir>/audit.key`. Keep it where whoever can edit the data directory cannot read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_key_file: Option<PathBuf>,
+    /// The anchor key itself (at least 32 bytes), from `AURUM_AUDIT_ANCHOR_KEY` only; a secret,
+    /// never printed. When set, `anchor_key_file` is not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_key: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,6 +170,10 @@ impl Default for Config {
             },
             audit: AuditConfig {
                 fields_in_clear: Vec::new(),
+                durability: AuditDurability::Sync,
+                anchor_file: None,
+                anchor_key_file: None,
+                anchor_key: None,
             },
             log: LogConfig {
                 format: "text".into(),
@@ -214,6 +246,12 @@ pub struct TrainingLayer {
 #[serde(deny_unknown_fields)]
 pub struct AuditLayer {
     pub fields_in_clear: Option<Vec<String>>,
+    pub durability: Option<String>,
+    pub anchor_file: Option<PathBuf>,
+    pub anchor_key_file: Option<PathBuf>,
+    /// Environment only: a secret does not belong in a config file.
+    #[serde(skip)]
+    pub anchor_key: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -269,6 +307,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "training.max_concurrent_jobs",
     ),
     ("AURUM_AUDIT_FIELDS_IN_CLEAR", "audit.fields_in_clear"),
+    ("AURUM_AUDIT_DURABILITY", "audit.durability"),
+    ("AURUM_AUDIT_ANCHOR_FILE", "audit.anchor_file"),
+    ("AURUM_AUDIT_ANCHOR_KEY_FILE", "audit.anchor_key_file"),
+    ("AURUM_AUDIT_ANCHOR_KEY", "audit.anchor_key"),
     ("AURUM_LOG_FORMAT", "log.format"),
     ("AURUM_LOG", "log.level"),
     ("AURUM_REGISTRY_BACKEND", "registry.backend"),
@@ -344,6 +386,10 @@ impl ConfigLayer {
                 .map(String::from)
                 .collect()
         });
+        layer.audit.durability = vars.get("AURUM_AUDIT_DURABILITY").cloned();
+        layer.audit.anchor_file = vars.get("AURUM_AUDIT_ANCHOR_FILE").map(PathBuf::from);
+        layer.audit.anchor_key_file = vars.get("AURUM_AUDIT_ANCHOR_KEY_FILE").map(PathBuf::from);
+        layer.audit.anchor_key = vars.get("AURUM_AUDIT_ANCHOR_KEY").cloned();
         layer.batching.models = vars.get("AURUM_BATCHING_MODELS").map(|v| {
             v.split(',')
                 .map(str::trim)
@@ -429,6 +475,24 @@ impl Config {
         if let Some(v) = layer.audit.fields_in_clear {
             self.audit.fields_in_clear = v;
         }
+        if let Some(v) = layer.audit.durability {
+            match v.trim() {
+                "sync" => self.audit.durability = AuditDurability::Sync,
+                "buffered" => self.audit.durability = AuditDurability::Buffered,
+                _ => problems.push(format!(
+                    "audit.durability: `{v}` must be `sync` or `buffered`"
+                )),
+            }
+        }
+        if let Some(v) = layer.audit.anchor_file {
+            self.audit.anchor_file = Some(v);
+        }
+        if let Some(v) = layer.audit.anchor_key_file {
+            self.audit.anchor_key_file = Some(v);
+        }
+        if let Some(v) = layer.audit.anchor_key {
+            self.audit.anchor_key = Some(v);
+        }
         if let Some(v) = layer.log.format {
             self.log.format = v;
         }
@@ -490,6 +554,17 @@ impl Config {
                 self.log.format
             ));
         }
+        if self
+            .audit
+            .anchor_key
+            .as_ref()
+            .is_some_and(|k| k.len() < aurum_registry::audit::MIN_KEY_BYTES)
+        {
+            problems.push(format!(
+                "audit.anchor_key (AURUM_AUDIT_ANCHOR_KEY) must be at least {} bytes",
+                aurum_registry::audit::MIN_KEY_BYTES
+            ));
+        }
         if self.registry.backend != "sqlite" {
             problems.push(format!(
                 "registry.backend `{}` is not available in this build (supported: sqlite)",
@@ -519,6 +594,9 @@ impl Config {
         let mut shown = self.clone();
         if shown.registry.database_url.is_some() {
             shown.registry.database_url = Some("<redacted>".into());
+        }
+        if shown.audit.anchor_key.is_some() {
+            shown.audit.anchor_key = Some("<redacted>".into());
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
@@ -568,6 +646,20 @@ mod tests {
     }
 
     #[test]
+    fn audit_durability_defaults_to_sync_and_layers() {
+        assert_eq!(Config::default().audit.durability, AuditDurability::Sync);
+        let file: ConfigLayer = toml::from_str("[audit]\ndurability = \"buffered\"\n").unwrap();
+        let c = Config::from_layers(vec![file.clone()]).unwrap();
+        assert_eq!(c.audit.durability, AuditDurability::Buffered);
+        let sync = ConfigLayer::from_env(env(&[("AURUM_AUDIT_DURABILITY", "sync")])).unwrap();
+        let c = Config::from_layers(vec![file, sync]).unwrap();
+        assert_eq!(c.audit.durability, AuditDurability::Sync);
+        let bad = ConfigLayer::from_env(env(&[("AURUM_AUDIT_DURABILITY", "eventually")])).unwrap();
+        let err = Config::from_layers(vec![bad]).unwrap_err().to_string();
+        assert!(err.contains("audit.durability"), "{err}");
+    }
+
+    #[test]
     fn secrets_redacted_and_unknown_file_keys_rejected() {
         let env =
             ConfigLayer::from_env(env(&[("AURUM_DATABASE_URL", "postgres://u:hunter2@h/db")]))
@@ -578,5 +670,18 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("<redacted>"));
         assert!(toml::from_str::<ConfigLayer>("[server]\nlisen = \"x\"\n").is_err());
+        let secret = "s3cret-anchor-key-of-at-least-32-bytes";
+        let keyed =
+            ConfigLayer::from_env(self::env(&[("AURUM_AUDIT_ANCHOR_KEY", secret)])).unwrap();
+        let shown = Config::from_layers(vec![keyed]).unwrap().to_redacted_toml();
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(
+            toml::from_str::<ConfigLayer>("[audit]\nanchor_key = \"x\"\n").is_err(),
+            "the file cannot set the secret"
+        );
+        let short =
+            ConfigLayer::from_env(self::env(&[("AURUM_AUDIT_ANCHOR_KEY", "short")])).unwrap();
+        let err = Config::from_layers(vec![short]).unwrap_err().to_string();
+        assert!(err.contains("anchor_key"), "{err}");
     }
 }

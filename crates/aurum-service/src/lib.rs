@@ -18,7 +18,7 @@ mod platform;
 mod predict;
 mod training;
 
-pub use config::{Config, ConfigError, ConfigLayer, UnknownFields};
+pub use config::{AuditDurability, Config, ConfigError, ConfigLayer, UnknownFields};
 pub use error::{ErrorClass, ServiceError};
 pub use forecast::{
     BacktestOutput, DecompositionOutput, ForecastOutput, ForecastSpec, SeriesInput,
@@ -26,7 +26,7 @@ pub use forecast::{
 pub use keys::{Principal, Role};
 pub use models::{LoadedModel, ModelRef, Selector};
 pub use platform::{CallContext, DatasetImport, JOB_STALE_AFTER, Platform};
-pub use predict::{AuditDurability, PredictOptions, PredictOutput, RecordOutput};
+pub use predict::{PredictOptions, PredictOutput, RecordOutput};
 pub use training::TrainRequest;
 
 /// Re-exported lower-layer types that appear in this crate's signatures, so adapters do not

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aurum_core::{ColumnType, Schema, Table, sha256_hex, validate_name};
 use aurum_data::{DatasetProfile, Format, ReadOptions};
-use aurum_registry::audit::{AuditEntry, AuditLog};
+use aurum_registry::audit::{AnchorKey, AnchorOptions, AuditEntry, AuditLog};
 use aurum_registry::{
     ArtifactStore, DatasetRecord, LocalArtifactStore, MetadataStore, NewDataset, RegistryError,
     SqliteStore, get_verified,
@@ -74,6 +74,28 @@ impl std::fmt::Debug for Platform {
     }
 }
 
+/// Where the audit anchor lives and where its key comes from: the secret if one was given, else
+/// the key file (both default to the data directory).
+fn anchor_options(config: &Config) -> AnchorOptions {
+    let audit = &config.audit;
+    let dir = &config.data_dir;
+    AnchorOptions {
+        path: audit
+            .anchor_file
+            .clone()
+            .unwrap_or_else(|| dir.join("audit.anchor")),
+        key: match &audit.anchor_key {
+            Some(secret) => AnchorKey::Secret(secret.as_bytes().to_vec()),
+            None => AnchorKey::File(
+                audit
+                    .anchor_key_file
+                    .clone()
+                    .unwrap_or_else(|| dir.join("audit.key")),
+            ),
+        },
+    }
+}
+
 impl Platform {
     /// Opens (creating if needed) the data directory: registry, audit log and artifact store.
     ///
@@ -87,7 +109,7 @@ impl Platform {
             .map_err(|e| ServiceError::Internal(format!("cannot create data dir: {e}")))?;
         let meta = SqliteStore::open(&dir.join("registry.db")).await?;
         let artifacts = LocalArtifactStore::new(dir.join("artifacts"))?;
-        let audit = AuditLog::open(&dir.join("audit.db")).await?;
+        let audit = AuditLog::open_with(dir.join("audit.db"), anchor_options(&config)).await?;
         let interrupted = meta.fail_interrupted_jobs(JOB_STALE_AFTER).await?;
         if interrupted > 0 {
             tracing::warn!(

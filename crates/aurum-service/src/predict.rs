@@ -2,8 +2,9 @@
 //!
 //! Scoring is CPU work measured in microseconds per row, so small batches are scored on the
 //! calling task and large ones on the blocking pool (never stalling the async runtime for
-//! long). The audit record is appended with group commit and awaited: when `predict` returns
-//! Ok, its audit record is on disk. Inputs are not stored in clear: the record holds the SHA-256
+//! long). The audit record is appended with group commit and, by default
+//! (`audit.durability = "sync"`), awaited: when `predict` returns Ok, its audit record is on disk,
+//! whichever protocol asked. `"buffered"` only queues it (see [`crate::AuditDurability`]). Inputs are not stored in clear: the record holds the SHA-256
 //! of the canonical input and only the fields listed in `audit.fields_in_clear`.
 
 use std::sync::Arc;
@@ -14,28 +15,17 @@ use aurum_models::policy::Decision;
 use aurum_models::reasons::Reason;
 use aurum_registry::audit::{AuditEntry, hash_input, mask_fields};
 
+use crate::config::AuditDurability;
 use crate::platform::join_error;
 use crate::{CallContext, LoadedModel, Platform, ServiceError};
 
 /// Rows up to this count are scored inline on the request task.
 const INLINE_ROWS: usize = 64;
 
-/// When a prediction's audit record must be on disk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum AuditDurability {
-    /// The call returns after the record is committed and fsynced (group commit). Default.
-    #[default]
-    Sync,
-    /// The record is queued and committed with the next batch (within the writer's flush, which
-    /// runs as soon as the previous batch commits); the call does not wait. A crash can lose
-    /// the records of the last moments; `Platform::shutdown` flushes them.
-    Buffered,
-}
-
+/// Per-call options. When the audit record must be durable is not one of them: that is the
+/// operator's choice (`audit.durability`), the same for every protocol.
 #[derive(Clone, Debug, Default)]
 pub struct PredictOptions {
-    /// When the audit record must be durable.
-    pub durability: AuditDurability,
     /// Skip scores and adverse-action reasons (protocols that return only probabilities and
     /// labels, such as the Open Inference Protocol): reasons need a per-row explanation, which
     /// for tree models costs far more than the prediction. The decision then follows the label.
@@ -68,7 +58,7 @@ pub struct PredictOutput {
     pub version: u32,
     pub threshold: f64,
     pub records: Vec<RecordOutput>,
-    /// The audit record's sequence number (`None` when buffered).
+    /// The audit record's sequence number (`None` with `audit.durability = "buffered"`).
     pub audit_seq: Option<u64>,
 }
 
@@ -195,7 +185,7 @@ impl Platform {
             input_sha256: Some(hash_input(input)),
             details,
         };
-        let audit_seq = match opts.durability {
+        let audit_seq = match self.inner.config.audit.durability {
             AuditDurability::Sync => Some(self.inner.audit.append(entry).await?.seq),
             AuditDurability::Buffered => {
                 self.inner.audit.append_nowait(entry)?;

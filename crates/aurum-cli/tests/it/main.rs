@@ -1,5 +1,6 @@
 //! End-to-end tests of the `aurum` binary: real processes, real files, a real socket.
 
+mod audit;
 mod coherence;
 
 use std::io::{BufRead, BufReader};

@@ -61,6 +61,7 @@ pub(super) fn insert_rows(rows: usize) -> &'static str {
 pub(super) const HEAD: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
 pub(super) const COUNT: &str = "SELECT COUNT(*) FROM audit_log";
 pub(super) const MAX_SEQ: &str = "SELECT MAX(seq) FROM audit_log";
+pub(super) const HASH_AT: &str = "SELECT hash FROM audit_log WHERE seq = $1";
 
 pub(super) const GET: &str = select_records!("WHERE seq = $1");
 pub(super) const TAIL: &str = concat!(

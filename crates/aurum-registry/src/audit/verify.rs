@@ -2,6 +2,7 @@
 //! [`AuditLog::verify`](super::AuditLog::verify).
 
 use std::fmt;
+use std::path::PathBuf;
 
 use super::rows::RawRow;
 use super::{ChainHead, FORMAT_VERSION, GENESIS_HASH};
@@ -11,13 +12,53 @@ use super::{ChainHead, FORMAT_VERSION, GENESIS_HASH};
 pub struct VerifyReport {
     /// Records that passed every check, from seq 1 up to the first broken one (or the end).
     pub records_checked: u64,
-    /// `true` when the whole chain verified.
+    /// `true` when the whole chain verified and the signed anchor matches it.
     pub ok: bool,
     /// The first record that does not verify, and why. Later records are not examined.
     pub first_broken: Option<BrokenRecord>,
-    /// The last verified record: keep it outside the log (a ticket, a second system) and compare
-    /// it later, because dropping the newest records leaves a shorter chain that still verifies.
+    /// The last verified record.
     pub head: Option<ChainHead>,
+    /// The authentic signed anchor found outside the database, if any.
+    pub anchor: Option<ChainHead>,
+    /// What the anchor says is wrong with the log, or what is wrong with the anchor itself.
+    pub anchor_problem: Option<AnchorProblem>,
+}
+
+/// A disagreement between the log and its signed anchor. `Display` gives the human wording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnchorProblem {
+    /// The anchor covers records the log no longer has: the newest records were removed.
+    Truncated { anchor_seq: u64, last_seq: u64 },
+    /// The record at the anchored seq has another hash: the chain was rewritten up to there.
+    Rewritten { seq: u64 },
+    /// The anchor cannot be read or its HMAC does not match: forged, corrupt, or another key.
+    Invalid { detail: String },
+    /// The log has records but no anchor: it was deleted (or never written, see `AuditLog::open`).
+    Missing { path: PathBuf, last_seq: u64 },
+}
+
+impl fmt::Display for AnchorProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated {
+                anchor_seq,
+                last_seq,
+            } => write!(
+                f,
+                "audit log truncated: anchor covers seq {anchor_seq} but the log ends at {last_seq}"
+            ),
+            Self::Rewritten { seq } => write!(
+                f,
+                "audit log rewritten: record {seq} does not have the hash the signed anchor covers"
+            ),
+            Self::Invalid { detail } => write!(f, "audit anchor forged or corrupt: {detail}"),
+            Self::Missing { path, last_seq } => write!(
+                f,
+                "audit anchor missing: the log ends at seq {last_seq} but {} does not exist",
+                path.display()
+            ),
+        }
+    }
 }
 
 /// A record at which the chain is broken.
@@ -146,6 +187,8 @@ impl ChainChecker {
             ok: self.broken.is_none(),
             first_broken: self.broken,
             head,
+            anchor: None,
+            anchor_problem: None,
         }
     }
 }

@@ -9,8 +9,11 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection as _, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
+use super::anchor::Anchor;
 use super::canonical::{HashedFields, canonical_json};
-use super::{AuditEntry, AuditError, AuditRecord, AuditStats, FORMAT_VERSION, GENESIS_HASH, rows};
+use super::{
+    AuditEntry, AuditError, AuditRecord, AuditStats, ChainHead, FORMAT_VERSION, GENESIS_HASH, rows,
+};
 
 /// The most commands one batch takes from the queue (and so the most rows per transaction).
 pub(super) const MAX_BATCH: usize = 512;
@@ -80,6 +83,7 @@ pub(super) struct Writer {
     /// `None` after a failed batch: the database, not memory, then says where the chain is.
     pub head: Option<Head>,
     pub path: PathBuf,
+    pub anchor: Arc<Anchor>,
     pub counters: Arc<Counters>,
 }
 
@@ -119,14 +123,12 @@ impl Writer {
         }
 
         let size = entries.len();
-        match self.commit(entries).await {
-            Ok(records) => {
-                self.counters
-                    .batches_committed
-                    .fetch_add(1, Ordering::Relaxed);
-                self.counters
-                    .records_committed
-                    .fetch_add(size as u64, Ordering::Relaxed);
+        let committed = match self.commit(entries).await {
+            Ok(records) => Ok(self.anchor(records).await),
+            Err(source) => Err(source),
+        };
+        match committed {
+            Ok(Ok(records)) => {
                 tracing::debug!(
                     batch = size,
                     first_seq = records.first().map(|r| r.seq),
@@ -141,6 +143,24 @@ impl Writer {
                 }
                 for flush in flushes {
                     let _ = flush.send(Ok(()));
+                }
+            }
+            Ok(Err(detail)) => {
+                // Committed but not covered by the anchor: nobody is told it is safe.
+                tracing::error!(
+                    path = %self.path.display(),
+                    batch = size,
+                    detail = %detail,
+                    "audit batch committed but the anchor was not moved; failing its callers"
+                );
+                let error = || AuditError::Anchor {
+                    detail: detail.clone(),
+                };
+                for reply in replies.into_iter().flatten() {
+                    let _ = reply.send(Err(error()));
+                }
+                for flush in flushes {
+                    let _ = flush.send(Err(error()));
                 }
             }
             Err(source) => {
@@ -172,6 +192,29 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Moves the signed anchor over the last of the committed `records` (before anyone hears of
+    /// them); `Err` carries why it could not. The counters count the batch as committed either way.
+    async fn anchor(&self, records: Vec<AuditRecord>) -> Result<Vec<AuditRecord>, String> {
+        self.counters
+            .batches_committed
+            .fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .records_committed
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        let Some(last) = records.last() else {
+            return Ok(records);
+        };
+        let head = ChainHead {
+            seq: last.seq,
+            hash: last.hash.clone(),
+        };
+        let anchor = Arc::clone(&self.anchor);
+        let moved = tokio::task::spawn_blocking(move || anchor.advance(&head, false))
+            .await
+            .unwrap_or_else(|e| Err(format!("anchor task failed: {e}")));
+        moved.map(|()| records)
     }
 
     /// Chains `entries` onto the head and writes them in one transaction. On success the head

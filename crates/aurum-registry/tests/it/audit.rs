@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use aurum_registry::audit::{
-    AuditEntry, AuditError, AuditLog, AuditQuery, BreakReason, GENESIS_HASH, canonical_json, event,
-    hash_input, mask_fields,
+    AnchorKey, AnchorOptions, AnchorProblem, AuditEntry, AuditError, AuditLog, AuditQuery,
+    BreakReason, GENESIS_HASH, canonical_json, event, hash_input, mask_fields,
 };
 use serde_json::{Value, json};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -489,7 +489,252 @@ async fn two_writers_on_one_file_share_one_chain() {
         t.await.unwrap();
     }
     let report = a.verify().await.unwrap();
-    assert!(report.ok, "{:?}", report.first_broken);
+    assert!(
+        report.ok,
+        "{:?} {:?}",
+        report.first_broken, report.anchor_problem
+    );
     assert_eq!(report.records_checked, 100);
     assert_eq!(b.count().await.unwrap(), 100);
+    // Each writer moved the anchor after its own batches; it only ever moved forward, so it ends
+    // on the newest record whichever process committed it.
+    assert_eq!(report.anchor, report.head);
+    assert_eq!(report.anchor.unwrap().seq, 100);
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+/// Drops a trigger the way someone with write access to the file would.
+async fn drop_trigger(raw: &mut SqliteConnection, name: &'static str) {
+    let sql = match name {
+        "audit_log_no_delete" => "DROP TRIGGER audit_log_no_delete",
+        _ => "DROP TRIGGER audit_log_no_update",
+    };
+    sqlx::query(sql).execute(raw).await.unwrap();
+}
+
+#[tokio::test]
+async fn untampered_log_verifies_against_its_anchor() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(&db_path(&dir), 5).await;
+    let report = log.verify().await.unwrap();
+    assert!(report.ok, "{:?}", report.anchor_problem);
+    assert_eq!(
+        report.anchor,
+        Some(log.head().await.unwrap().unwrap()),
+        "the anchor covers the newest acknowledged record"
+    );
+    let text = std::fs::read_to_string(dir.path().join("audit.anchor")).unwrap();
+    assert!(text.starts_with("aurum-audit-anchor v1\nseq 5\n"), "{text}");
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn deleting_the_newest_records_is_named_as_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(&db_path(&dir), 8).await;
+    let mut raw = raw_connection(&db_path(&dir)).await;
+    drop_trigger(&mut raw, "audit_log_no_delete").await;
+    sqlx::query("DELETE FROM audit_log WHERE seq > 6")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+
+    let report = log.verify().await.unwrap();
+    assert!(!report.ok);
+    assert_eq!(report.first_broken, None, "what is left is a valid chain");
+    assert_eq!(
+        report.anchor_problem,
+        Some(AnchorProblem::Truncated {
+            anchor_seq: 8,
+            last_seq: 6
+        })
+    );
+    assert_eq!(
+        report.anchor_problem.unwrap().to_string(),
+        "audit log truncated: anchor covers seq 8 but the log ends at 6"
+    );
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn editing_a_record_and_rehashing_the_rest_is_named_as_a_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(&db_path(&dir), 8).await;
+    let mut raw = raw_connection(&db_path(&dir)).await;
+    drop_trigger(&mut raw, "audit_log_no_update").await;
+    // Edit record 4, then recompute every hash after it: a chain with no secret cannot tell.
+    let mut prev_hash = log.get(3).await.unwrap().unwrap().hash;
+    for seq in 4..=8 {
+        let mut record = log.get(seq).await.unwrap().unwrap();
+        if seq == 4 {
+            record.actor = "mallory".to_owned();
+        }
+        record.prev_hash = prev_hash;
+        record.hash = record.compute_hash();
+        sqlx::query("UPDATE audit_log SET actor = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
+            .bind(&record.actor)
+            .bind(&record.prev_hash)
+            .bind(&record.hash)
+            .bind(i64::try_from(seq).unwrap())
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        prev_hash = record.hash;
+    }
+
+    let report = log.verify().await.unwrap();
+    assert_eq!(
+        report.first_broken, None,
+        "the rewritten chain is self-consistent"
+    );
+    assert_eq!(report.records_checked, 8);
+    assert!(!report.ok);
+    let problem = report.anchor_problem.unwrap();
+    assert_eq!(problem, AnchorProblem::Rewritten { seq: 8 });
+    assert!(problem.to_string().contains("rewritten"), "{problem}");
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_forged_anchor_is_named_and_appends_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(&db_path(&dir), 6).await;
+    // Truncate and move the anchor back to match, without the key.
+    let anchor = dir.path().join("audit.anchor");
+    let text = std::fs::read_to_string(&anchor).unwrap();
+    let hash4 = log.get(4).await.unwrap().unwrap().hash;
+    let hash6 = log.get(6).await.unwrap().unwrap().hash;
+    std::fs::write(
+        &anchor,
+        text.replace("seq 6", "seq 4").replace(&hash6, &hash4),
+    )
+    .unwrap();
+
+    let problem = log.verify().await.unwrap().anchor_problem.unwrap();
+    assert!(
+        matches!(problem, AnchorProblem::Invalid { .. }),
+        "{problem:?}"
+    );
+    assert!(
+        problem
+            .to_string()
+            .starts_with("audit anchor forged or corrupt"),
+        "{problem}"
+    );
+    // The writer does not paper over it: the record is committed but not acknowledged.
+    let refused = log.append(prediction(7)).await.unwrap_err();
+    assert!(matches!(refused, AuditError::Anchor { .. }), "{refused:?}");
+    assert_eq!(log.count().await.unwrap(), 7);
+    assert_eq!(
+        std::fs::read_to_string(&anchor).unwrap(),
+        text.replace("seq 6", "seq 4").replace(&hash6, &hash4),
+        "the evidence is left as found"
+    );
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_deleted_anchor_is_named_and_not_recreated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    log_with(&path, 3).await.close().await.unwrap();
+    std::fs::remove_file(dir.path().join("audit.anchor")).unwrap();
+
+    let log = AuditLog::open(&path).await.unwrap();
+    let problem = log.verify().await.unwrap().anchor_problem.unwrap();
+    assert!(
+        matches!(problem, AnchorProblem::Missing { last_seq: 3, .. }),
+        "{problem:?}"
+    );
+    assert!(
+        matches!(
+            log.append(prediction(4)).await,
+            Err(AuditError::Anchor { .. })
+        ),
+        "appends fail rather than anchor a log that may have been cut"
+    );
+    assert!(!dir.path().join("audit.anchor").exists());
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_log_from_before_anchoring_is_anchored_once_it_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    log_with(&path, 4).await.close().await.unwrap();
+    // What a data directory written before anchoring looks like.
+    for name in ["audit.anchor", "audit.anchor.lock", "audit.key"] {
+        std::fs::remove_file(dir.path().join(name)).unwrap();
+    }
+
+    let log = AuditLog::open(&path).await.unwrap();
+    let report = log.verify().await.unwrap();
+    assert!(report.ok, "{:?}", report.anchor_problem);
+    assert_eq!(report.anchor.map(|a| a.seq), Some(4));
+    log.append(prediction(5)).await.unwrap();
+    assert_eq!(log.verify().await.unwrap().anchor.map(|a| a.seq), Some(5));
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_anchor_key_from_the_environment_must_be_the_same_to_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let options = |secret: &[u8]| AnchorOptions {
+        path: dir.path().join("elsewhere.anchor"),
+        key: AnchorKey::Secret(secret.to_vec()),
+    };
+    let secret = [b'k'; 32];
+    let log = AuditLog::open_with(&path, options(&secret)).await.unwrap();
+    log.append(prediction(1)).await.unwrap();
+    assert!(log.verify().await.unwrap().ok);
+    log.close().await.unwrap();
+    assert!(
+        !dir.path().join("audit.key").exists(),
+        "no key file with a secret"
+    );
+
+    let other = AuditLog::open_with(&path, options(&[b'x'; 32]))
+        .await
+        .unwrap();
+    let problem = other.verify().await.unwrap().anchor_problem.unwrap();
+    assert!(
+        matches!(problem, AnchorProblem::Invalid { .. }),
+        "{problem:?}"
+    );
+    other.close().await.unwrap();
+    assert!(matches!(
+        AuditLog::open_with(&path, options(b"too short")).await,
+        Err(AuditError::AnchorKey { .. })
+    ));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_log_and_its_anchor_files_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(&db_path(&dir), 2).await;
+    for name in [
+        "audit.db",
+        "audit.db-wal",
+        "audit.db-shm",
+        "audit.key",
+        "audit.anchor",
+        "audit.anchor.lock",
+    ] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} is mode {:o}", mode & 0o777);
+    }
+    log.close().await.unwrap();
+    // A file left world-readable by an older version is tightened at the next open.
+    let db = db_path(&dir);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    AuditLog::open(&db).await.unwrap().close().await.unwrap();
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
 }

@@ -12,9 +12,7 @@
 use std::time::Instant;
 
 use aurum_service::types::{ColumnType, Field, Value};
-use aurum_service::{
-    AuditDurability, CallContext, LoadedModel, ModelRef, Platform, PredictOptions, ServiceError,
-};
+use aurum_service::{CallContext, LoadedModel, ModelRef, Platform, PredictOptions, ServiceError};
 
 use super::tensor::{DataType, Tensor, TensorData, invalid};
 
@@ -228,9 +226,8 @@ pub struct InferOutputs {
 /// Resolves the model, converts the tensors to rows and scores them through
 /// [`Platform::predict`].
 ///
-/// The audit record is written with [`AuditDurability::Buffered`]: the call does not wait for
-/// the fsync, and the record is durable once the audit writer commits its next batch (which it
-/// starts as soon as the previous one is on disk). The audited input is the rows in the same
+/// The audit record is written as `/v1` writes it, with the configured `audit.durability`: by
+/// default the call returns only once the record is on disk. The audited input is the rows in the same
 /// record form `/v1` uses (`[{feature: value}, ...]`), so its hash does not depend on the
 /// protocol or tensor layout a caller chose.
 pub async fn infer(
@@ -251,7 +248,6 @@ pub async fn infer(
             rows,
             &audit_input,
             PredictOptions {
-                durability: AuditDurability::Buffered,
                 skip_reasons: true,
                 explain: false,
                 started: Some(started),

@@ -108,7 +108,8 @@ pub async fn audit(
     }))
 }
 
-/// Verify the whole audit hash chain; names the first broken record.
+/// Verify the whole audit hash chain and its signed anchor; names the first broken record, or a
+/// truncated or rewritten log.
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", responses((status = 200, body = VerifyOut)),
     security(("bearer" = [])))]
 pub async fn verify(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<VerifyOut>> {
@@ -121,5 +122,7 @@ pub async fn verify(State(state): State<AppState>, caller: Caller) -> ApiResult<
             seq: b.seq,
             reason: b.reason.to_string(),
         }),
+        anchor_seq: r.anchor.map(|a| a.seq),
+        anchor_problem: r.anchor_problem.map(|p| p.to_string()),
     }))
 }
