@@ -12,7 +12,9 @@
 
 pub mod auth;
 pub mod error;
+pub mod extract;
 pub mod grpc;
+pub mod json;
 pub mod middleware;
 pub mod oip;
 pub mod routes;
@@ -26,8 +28,8 @@ use aurum_service::Platform;
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use utoipa::OpenApi;
@@ -158,16 +160,32 @@ async fn openapi_json() -> impl IntoResponse {
     Json(ApiDoc::openapi())
 }
 
-async fn not_found() -> error::ApiError {
-    error::ApiError::invalid_not_found()
+/// Unknown routes: 404 `route_not_found`, in the protocol's shape under `/v2`.
+async fn not_found(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    let e = aurum_service::ServiceError::NotFound {
+        resource: "route",
+        name: format!("{method} {path}"),
+    };
+    render_for(path, e)
 }
 
-impl error::ApiError {
-    fn invalid_not_found() -> Self {
-        error::ApiError(aurum_service::ServiceError::NotFound {
-            resource: "route",
-            name: "this path".into(),
-        })
+/// A route that exists but not for this method: 405 `method_not_allowed` (axum adds `Allow`).
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    let e = aurum_service::ServiceError::MethodNotAllowed {
+        method: method.to_string(),
+        path: path.to_string(),
+    };
+    render_for(path, e)
+}
+
+/// Renders an error raised outside any handler in the format of the API the path belongs to.
+fn render_for(path: &str, e: aurum_service::ServiceError) -> Response {
+    if path == "/v2" || path.starts_with("/v2/") {
+        oip::OipError(e).into_response()
+    } else {
+        error::ApiError(e).into_response()
     }
 }
 
@@ -252,6 +270,7 @@ pub fn router(state: AppState) -> Router {
         .merge(v1)
         .merge(oip::router(state.clone()))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

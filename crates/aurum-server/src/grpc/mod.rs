@@ -42,6 +42,7 @@ pub fn code_of(class: ErrorClass) -> Code {
         ErrorClass::Conflict => Code::FailedPrecondition,
         ErrorClass::PayloadTooLarge => Code::ResourceExhausted,
         ErrorClass::Timeout => Code::DeadlineExceeded,
+        ErrorClass::MethodNotAllowed => Code::Unimplemented,
         ErrorClass::Unavailable => Code::Unavailable,
         ErrorClass::Internal => Code::Internal,
     }

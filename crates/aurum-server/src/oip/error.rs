@@ -39,6 +39,7 @@ pub fn http_status(class: ErrorClass) -> StatusCode {
         ErrorClass::Conflict => StatusCode::CONFLICT,
         ErrorClass::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorClass::Timeout => StatusCode::REQUEST_TIMEOUT,
+        ErrorClass::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorClass::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -99,6 +99,21 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     }
 }
 
+/// Path parameters, rejecting in the protocol's format (the same checks as
+/// [`crate::extract::Path`]).
+pub struct OipPath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for OipPath<T> {
+    type Rejection = OipError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| OipPath(p.0))
+            .map_err(|r| OipError::from(crate::extract::path_error(r)))
+    }
+}
+
 /// The authenticated caller, rejecting in the protocol's format.
 pub struct OipCaller(pub Caller);
 

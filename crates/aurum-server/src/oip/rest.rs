@@ -5,18 +5,18 @@ use std::time::Instant;
 use aurum_service::ServiceError;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::OipCaller;
 use super::binary::{self, BinaryReader};
 use super::error::{OipError, OipResult};
 use super::infer::{self, InferOutputs, OutputKind};
 use super::tensor::{
     DataType, Elements, Tensor, checked_shape, decode_raw, element_count, invalid,
 };
+use super::{OipCaller, OipPath as Path};
 use crate::AppState;
 use crate::auth::{Caller, Permission};
 use crate::middleware::read_body;
@@ -151,9 +151,36 @@ struct UnloadJson {
     message: &'static str,
 }
 
+/// Parses a JSON request. The wire structs are derived, so serde refuses a repeated field at
+/// any depth; that becomes 400 `duplicate_key` naming its path (found by a second, path-tracking
+/// parse that only failing requests pay for). Keys the protocol does not define are skipped
+/// unread, so a repeated one cannot change the answer.
 fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T, ServiceError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| invalid("malformed_request", format!("invalid {what}: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        if !e.to_string().starts_with("duplicate field") {
+            return invalid("malformed_request", format!("invalid {what}: {e}"));
+        }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let path = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Err(pe) => {
+                let parent = pe.path().to_string();
+                let key = e.to_string().split('`').nth(1).unwrap_or_default().to_string();
+                if parent == "." {
+                    key
+                } else {
+                    format!("{parent}.{key}")
+                }
+            }
+            Ok(_) => String::new(),
+        };
+        ServiceError::Invalid {
+            code: "duplicate_key",
+            field: Some(path.clone()),
+            message: format!(
+                "invalid {what}: `{path}` appears more than once in the same object; send each key once"
+            ),
+        }
+    })
 }
 
 // ----- health and metadata -----
