@@ -23,7 +23,7 @@ pub use forecast::{
     BacktestOutput, DecompositionOutput, ForecastOutput, ForecastSpec, SeriesInput,
 };
 pub use keys::{Principal, Role};
-pub use models::{LoadedModel, ModelRef, Selector};
+pub use models::{LoadedModel, ModelRef, Selector, VersionState};
 pub use platform::{CallContext, DatasetImport, Platform};
 pub use predict::{AuditDurability, PredictOptions, PredictOutput, RecordOutput};
 pub use training::TrainRequest;

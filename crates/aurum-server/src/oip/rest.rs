@@ -264,11 +264,16 @@ async fn ready_with(
 ) -> OipResult<StatusCode> {
     caller.require(Permission::ReadModels)?;
     let target = infer::model_ref(name, version)?;
-    state.platform.resolve(&target).await?;
-    Ok(StatusCode::OK)
+    match infer::model_ready(&state.platform, &target).await? {
+        None => Ok(StatusCode::OK),
+        Some(reason) => Err(OipError(ServiceError::Unavailable(format!(
+            "model `{name}` is not ready: {reason}"
+        )))),
+    }
 }
 
-/// `GET /v2/models/{name}/ready`: 200 when the model loads and verifies.
+/// `GET /v2/models/{name}/ready`: 200 when the model loads and its artifact verifies, 503
+/// `unavailable` with the reason when it does not.
 pub async fn model_ready(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,

@@ -96,12 +96,20 @@ pub async fn version(
     let record = state.platform.get_version(&name, version).await?;
     let aliases = state.platform.list_aliases(&name).await?;
     let mut out = VersionOut::from_record(&record, &aliases);
-    if !record.is_archived() {
-        let loaded = state
-            .platform
-            .resolve(&aurum_service::ModelRef::version(&name, version))
-            .await?;
-        out.input_schema = Some(schema_out(loaded.input_schema()));
+    match state.platform.version_state(&record).await? {
+        aurum_service::VersionState::Archived => {}
+        aurum_service::VersionState::Failed(reason) => {
+            out.status = "failed".into();
+            out.status_reason = Some(reason);
+        }
+        aurum_service::VersionState::Ready if record.kind.as_str() == "forecast" => {}
+        aurum_service::VersionState::Ready => {
+            let loaded = state
+                .platform
+                .resolve(&aurum_service::ModelRef::version(&name, version))
+                .await?;
+            out.input_schema = Some(schema_out(loaded.input_schema()));
+        }
     }
     Ok(Json(out))
 }
