@@ -45,9 +45,12 @@ pub fn http_status(class: ErrorClass) -> StatusCode {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody {
+/// The protocol's error body, with aurum's stable code beside it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OipErrorBody {
+    /// Human-readable explanation (the protocol's field).
     error: String,
+    /// Stable machine-readable code, as under `/v1`.
     code: &'static str,
 }
 
@@ -59,7 +62,7 @@ impl IntoResponse for OipError {
             tracing::error!(code = e.code(), error = %e, "internal error");
         }
         let status = http_status(class);
-        let body = ErrorBody {
+        let body = OipErrorBody {
             error: e.public_message(),
             code: e.code(),
         };

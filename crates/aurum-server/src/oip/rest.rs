@@ -186,11 +186,13 @@ fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T, Servi
 // ----- health and metadata -----
 
 /// `GET /v2/health/live`: 200 while the process runs.
+#[utoipa::path(get, path = "/v2/health/live", tag = "oip", responses((status = 200, description = "the process is up")))]
 pub async fn live() -> StatusCode {
     StatusCode::OK
 }
 
 /// `GET /v2/health/ready`: 200 when ready, 503 while starting or draining.
+#[utoipa::path(get, path = "/v2/health/ready", tag = "oip", responses((status = 200, description = "ready"), (status = 503, description = "starting or draining")))]
 pub async fn ready(State(state): State<AppState>) -> StatusCode {
     if state.ready.load(std::sync::atomic::Ordering::SeqCst) {
         StatusCode::OK
@@ -200,6 +202,7 @@ pub async fn ready(State(state): State<AppState>) -> StatusCode {
 }
 
 /// `GET /v2`.
+#[utoipa::path(get, path = "/v2", tag = "oip", responses((status = 200, description = "server name, version and extensions", body = Object)), security(("bearer" = [])))]
 pub async fn server_metadata(OipCaller(caller): OipCaller) -> OipResult<Response> {
     caller.require(Permission::ReadModels)?;
     Ok(Json(ServerMetadataJson {
@@ -239,6 +242,7 @@ async fn metadata_with(
 }
 
 /// `GET /v2/models/{name}`: the champion's metadata.
+#[utoipa::path(get, path = "/v2/models/{name}", tag = "oip", params(("name" = String, Path)), responses((status = 200, description = "the champion's inputs and outputs", body = Object)), security(("bearer" = [])))]
 pub async fn model_metadata(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -248,6 +252,7 @@ pub async fn model_metadata(
 }
 
 /// `GET /v2/models/{name}/versions/{version}`.
+#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}", tag = "oip", params(("name" = String, Path), ("version" = String, Path)), responses((status = 200, description = "the version's inputs and outputs", body = Object)), security(("bearer" = [])))]
 pub async fn model_metadata_version(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -274,6 +279,7 @@ async fn ready_with(
 
 /// `GET /v2/models/{name}/ready`: 200 when the model loads and its artifact verifies, 503
 /// `unavailable` with the reason when it does not.
+#[utoipa::path(get, path = "/v2/models/{name}/ready", tag = "oip", params(("name" = String, Path)), responses((status = 200, description = "ready"), (status = 503, description = "exists but cannot answer (e.g. its artifact fails verification)", body = super::error::OipErrorBody)), security(("bearer" = [])))]
 pub async fn model_ready(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -283,6 +289,7 @@ pub async fn model_ready(
 }
 
 /// `GET /v2/models/{name}/versions/{version}/ready`.
+#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}/ready", tag = "oip", params(("name" = String, Path), ("version" = String, Path)), responses((status = 200, description = "ready"), (status = 503, description = "exists but cannot answer (e.g. its artifact fails verification)", body = super::error::OipErrorBody)), security(("bearer" = [])))]
 pub async fn model_ready_version(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -294,6 +301,7 @@ pub async fn model_ready_version(
 // ----- inference -----
 
 /// `POST /v2/models/{name}/infer`: the champion answers.
+#[utoipa::path(post, path = "/v2/models/{name}/infer", tag = "oip", params(("name" = String, Path)), request_body(content = Object, description = "an inference request (`inputs`, optional `outputs`, `parameters`, `id`); with `Inference-Header-Content-Length`, JSON followed by binary tensor data"), responses((status = 200, description = "outputs `probability` (FP64) and `label` (BYTES)", body = Object)), security(("bearer" = [])))]
 pub async fn infer(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -304,6 +312,7 @@ pub async fn infer(
 }
 
 /// `POST /v2/models/{name}/versions/{version}/infer`.
+#[utoipa::path(post, path = "/v2/models/{name}/versions/{version}/infer", tag = "oip", params(("name" = String, Path), ("version" = String, Path)), request_body(content = Object, description = "an inference request, as for the champion"), responses((status = 200, description = "outputs `probability` (FP64) and `label` (BYTES)", body = Object)), security(("bearer" = [])))]
 pub async fn infer_version(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -472,6 +481,7 @@ fn render_infer(
 // ----- model repository extension -----
 
 /// `POST /v2/repository/index`: every model version and its state.
+#[utoipa::path(post, path = "/v2/repository/index", tag = "oip", request_body(content = Option<Object>, description = "optional `{\"ready\": true}`: only ready versions"), responses((status = 200, description = "every version with its state (READY or UNAVAILABLE) and the reason", body = Vec<Object>)), security(("bearer" = [])))]
 pub async fn repository_index(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -498,6 +508,7 @@ pub async fn repository_index(
 }
 
 /// `POST /v2/repository/models/{name}/load`: loads and verifies the champion into the cache.
+#[utoipa::path(post, path = "/v2/repository/models/{name}/load", tag = "oip", params(("name" = String, Path)), responses((status = 200, description = "the champion is loaded and verified")), security(("bearer" = [])))]
 pub async fn repository_load(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -512,6 +523,7 @@ pub async fn repository_load(
 }
 
 /// `POST /v2/repository/models/{name}/unload`: accepted as a no-op, which the body says.
+#[utoipa::path(post, path = "/v2/repository/models/{name}/unload", tag = "oip", params(("name" = String, Path)), responses((status = 200, description = "accepted as a no-op (the body says so)", body = Object)), security(("bearer" = [])))]
 pub async fn repository_unload(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,

@@ -685,6 +685,63 @@ async fn openapi_document_is_generated_from_the_routes() {
         );
     }
     assert!(r.json["components"]["schemas"].get("ErrorBody").is_some());
+    assert!(
+        r.json["components"]["schemas"]
+            .get("OipErrorBody")
+            .is_some()
+    );
+    // The /v2 routes are described too.
+    for p in [
+        "/v2",
+        "/v2/health/ready",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/ready",
+        "/v2/repository/index",
+    ] {
+        assert!(r.json["paths"].get(p).is_some(), "{p} missing");
+    }
+    // Every operation lists the statuses its shape implies.
+    let mut operations = 0;
+    for (path, item) in r.json["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let codes = op["responses"].as_object().unwrap();
+            let has = |c: &str| codes.contains_key(c);
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let in_path = params.iter().any(|p| p["in"] == "path");
+            let body = op.get("requestBody").is_some();
+            let at = format!("{method} {path}");
+            assert!(has("408") && has("500"), "{at}: {codes:?}");
+            assert_eq!(
+                secured,
+                path != "/healthz" && path != "/readyz" && !path.starts_with("/v2/health"),
+                "{at}"
+            );
+            if secured {
+                assert!(has("401") && has("403"), "{at}");
+            }
+            if in_path {
+                assert!(has("400") && has("404"), "{at}");
+            }
+            if body {
+                assert!(has("400") && has("413"), "{at}");
+            }
+            let error_schema = if path.starts_with("/v2") {
+                "OipErrorBody"
+            } else {
+                "ErrorBody"
+            };
+            if secured {
+                assert_eq!(
+                    codes["401"]["content"]["application/json"]["schema"]["$ref"],
+                    format!("#/components/schemas/{error_schema}"),
+                    "{at}"
+                );
+            }
+        }
+    }
+    assert!(operations >= 43, "{operations} operations");
 }
 
 async fn boom() -> &'static str {
