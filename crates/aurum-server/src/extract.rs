@@ -93,6 +93,7 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
         let field = if path == "." {
             inner
                 .strip_prefix("missing field `")
+                .or_else(|| inner.strip_prefix("unknown field `"))
                 .and_then(|rest| rest.split('`').next())
                 .map(String::from)
         } else {
@@ -101,6 +102,9 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
         let message = match &field {
             Some(f) if inner.starts_with("missing field") => {
                 format!("query parameter `{f}` is required")
+            }
+            Some(f) if inner.starts_with("unknown field") => {
+                format!("unknown query parameter `{f}`: {inner}")
             }
             Some(f) => format!("query parameter `{f}`: {inner}"),
             None => format!("invalid query string: {inner}"),
@@ -166,6 +170,7 @@ mod tests {
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Q {
         format: String,
         limit: Option<u32>,
@@ -179,6 +184,8 @@ mod tests {
         let e = parse_query::<Q>("limit=3").unwrap_err().0;
         assert_eq!(e.field(), Some("format"));
         assert!(e.to_string().contains("required"), "{e}");
+        let e = parse_query::<Q>("format=json&=false").unwrap_err().0;
+        assert_eq!((e.code(), e.field()), ("invalid_query", Some("")));
         let ok = parse_query::<Q>("format=json&limit=3").unwrap();
         assert_eq!((ok.format.as_str(), ok.limit), ("json", Some(3)));
     }

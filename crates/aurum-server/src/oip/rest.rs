@@ -480,8 +480,9 @@ fn render_infer(
 
 // ----- model repository extension -----
 
-/// `POST /v2/repository/index`: every model version and its state.
-#[utoipa::path(post, path = "/v2/repository/index", tag = "oip", request_body(content = Option<Object>, description = "optional `{\"ready\": true}`: only ready versions"), responses((status = 200, description = "every version with its state (READY or UNAVAILABLE) and the reason", body = Vec<Object>)), security(("bearer" = [])))]
+/// `POST /v2/repository/index`: every model version and its state. The body is optional;
+/// `{"ready": true}` lists only ready versions.
+#[utoipa::path(post, path = "/v2/repository/index", tag = "oip", responses((status = 200, description = "every version with its state (READY or UNAVAILABLE) and the reason", body = Vec<Object>)), security(("bearer" = [])))]
 pub async fn repository_index(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,

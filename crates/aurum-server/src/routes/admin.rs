@@ -67,6 +67,7 @@ pub async fn revoke_key(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// Only records with a sequence number greater than this.
     pub after: Option<u64>,

@@ -16,6 +16,7 @@ use crate::middleware::read_body;
 use crate::wire::{DatasetList, DatasetOut};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ImportParams {
     /// Dataset name (letters, digits, `.`, `_`, `-`). Multipart uploads may send it as a `name` part instead.
     pub name: Option<String>,
@@ -53,7 +54,7 @@ fn parse_overrides(spec: Option<&str>) -> ApiResult<BTreeMap<String, ColumnType>
 /// or `multipart/form-data` with a `file` part (and optionally `name` and `types` parts).
 /// Importing the same bytes under the same name again returns the existing dataset (200).
 #[utoipa::path(post, path = "/v1/datasets", tag = "datasets", params(ImportParams),
-    request_body(content = Vec<u8>, content_type = "text/csv"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = DatasetOut), (status = 200, body = DatasetOut, description = "already imported"),
               (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
               (status = 413, body = crate::error::ErrorBody)),

@@ -185,6 +185,7 @@ pub async fn archive(
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ReportParams {
     /// `json` (default) or `html` (a standalone page with ROC, KS, score-distribution and
     /// calibration plots).
@@ -223,6 +224,7 @@ pub async fn report(
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ImportParams {
     /// `lightgbm` (text model) or `xgboost` (JSON model).
     pub format: String,

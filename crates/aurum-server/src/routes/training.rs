@@ -62,6 +62,7 @@ pub async fn get(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Most recent jobs first; at most this many (default 50).
     pub limit: Option<u32>,
