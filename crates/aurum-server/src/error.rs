@@ -53,6 +53,7 @@ pub fn status_of(class: ErrorClass) -> (StatusCode, &'static str) {
         ErrorClass::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
         ErrorClass::Timeout => (StatusCode::REQUEST_TIMEOUT, "invalid_request"),
         ErrorClass::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "rate_limit"),
+        ErrorClass::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "invalid_request"),
         ErrorClass::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         ErrorClass::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }

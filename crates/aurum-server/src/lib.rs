@@ -12,7 +12,9 @@
 
 pub mod auth;
 pub mod error;
+pub mod extract;
 pub mod grpc;
+pub mod json;
 pub mod middleware;
 pub mod oip;
 pub mod routes;
@@ -26,8 +28,8 @@ use aurum_service::Platform;
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use utoipa::OpenApi;
@@ -155,19 +157,121 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn openapi_json() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+    Json(openapi())
 }
 
-async fn not_found() -> error::ApiError {
-    error::ApiError::invalid_not_found()
+/// The served OpenAPI document: the `/v1` and `/v2` routes, each operation with every status
+/// it can answer. The statuses that follow from an operation's shape are added here, in one
+/// place, rather than repeated on each handler (so a new route cannot forget them):
+/// - 401 and 403 when it needs a key, and 429 (with `Retry-After`) once a client address has
+///   failed authentication too often;
+/// - 400 when it takes a path parameter, a query string or a body (`invalid_path`,
+///   `invalid_query`, `malformed_json`, `duplicate_key`, ...);
+/// - 404 when it takes a path parameter (the model, version, dataset, ... is unknown);
+/// - 413 when it takes a body;
+/// - 503 for scoring and readiness (the batching queue is closed while draining);
+/// - 408 (the request timeout) and 500 (with the request id) for every operation.
+///
+/// Error bodies are `ErrorBody` under `/v1` and the protocol's `OipErrorBody` under `/v2`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let mut doc = ApiDoc::openapi();
+    doc.merge(oip::OipDoc::openapi());
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let oip = path == "/v2" || path.starts_with("/v2/");
+        let schema = if oip { "OipErrorBody" } else { "ErrorBody" };
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            let params = op.parameters.as_deref().unwrap_or_default();
+            let in_path = params
+                .iter()
+                .any(|p| matches!(p.parameter_in, ParameterIn::Path));
+            let in_query = params
+                .iter()
+                .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+            let body = op.request_body.is_some();
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let scoring =
+                path.ends_with("/predict") || path.ends_with("/infer") || path.ends_with("/ready");
+            let statuses: [(&str, bool, &str); 9] = [
+                (
+                    "400",
+                    in_path || in_query || body,
+                    "the request is invalid (the code and details.field name the problem)",
+                ),
+                ("401", secured, "no key, or an unknown or revoked key"),
+                ("403", secured, "the key's role lacks the permission"),
+                (
+                    "429",
+                    secured,
+                    "too many failed authentications from this client (see Retry-After)",
+                ),
+                ("404", in_path, "the named resource does not exist"),
+                (
+                    "408",
+                    true,
+                    "the request took longer than the server's timeout",
+                ),
+                ("413", body, "the body is over the server's limit"),
+                (
+                    "500",
+                    true,
+                    "our failure; the log has the detail under the request id",
+                ),
+                ("503", scoring, "not ready (starting or draining)"),
+            ];
+            for (status, applies, description) in statuses {
+                if applies && !op.responses.responses.contains_key(status) {
+                    let content = ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name(schema)))
+                        .build();
+                    let response = ResponseBuilder::new()
+                        .description(description)
+                        .content("application/json", content)
+                        .build();
+                    op.responses
+                        .responses
+                        .insert(status.to_string(), response.into());
+                }
+            }
+        }
+    }
+    doc
 }
 
-impl error::ApiError {
-    fn invalid_not_found() -> Self {
-        error::ApiError(aurum_service::ServiceError::NotFound {
-            resource: "route",
-            name: "this path".into(),
-        })
+/// Unknown routes: 404 `route_not_found`, in the protocol's shape under `/v2`.
+async fn not_found(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    let e = aurum_service::ServiceError::NotFound {
+        resource: "route",
+        name: format!("{method} {path}"),
+    };
+    render_for(path, e)
+}
+
+/// A route that exists but not for this method: 405 `method_not_allowed` (axum adds `Allow`).
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    let e = aurum_service::ServiceError::MethodNotAllowed {
+        method: method.to_string(),
+        path: path.to_string(),
+    };
+    render_for(path, e)
+}
+
+/// Renders an error raised outside any handler in the format of the API the path belongs to.
+fn render_for(path: &str, e: aurum_service::ServiceError) -> Response {
+    if path == "/v2" || path.starts_with("/v2/") {
+        oip::OipError(e).into_response()
+    } else {
+        error::ApiError(e).into_response()
     }
 }
 
@@ -252,6 +356,7 @@ pub fn router(state: AppState) -> Router {
         .merge(v1)
         .merge(oip::router(state.clone()))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::json::StrictError;
 
 /// The request id: the caller's `x-request-id` when it is sane, else a new UUID.
 #[derive(Clone, Debug)]
@@ -115,7 +116,15 @@ pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes,
 #[derive(Clone, Copy, Debug)]
 pub struct BodyLimit(pub usize);
 
+/// Parses a JSON body into `T`: 400 `malformed_json` (line and column) when it is not JSON,
+/// 400 `duplicate_key` (naming the path) when an object repeats a key, and the errors of
+/// [`from_json_value`] when it does not fit `T`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    from_json_value(parse_json_value(bytes)?)
+}
+
+/// Parses a JSON body strictly (see [`crate::json`]) without giving it a shape.
+pub fn parse_json_value(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ApiError::invalid(
             "malformed_json",
@@ -123,29 +132,52 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "request body is empty; expected a JSON object",
         ));
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::invalid(
+    crate::json::parse_strict(bytes).map_err(|e| match e {
+        StrictError::Syntax(e) => ApiError::invalid(
             "malformed_json",
             None,
             format!("request body is not valid JSON: {e}"),
-        )
-    })?;
-    serde_json::from_value(value).map_err(|e| {
-        let msg = e.to_string();
-        let field = msg
+        ),
+        StrictError::DuplicateKey(path) => ApiError::invalid(
+            "duplicate_key",
+            Some(&path),
+            format!("`{path}` appears more than once in the same object; send each key once"),
+        ),
+    })
+}
+
+/// Converts a parsed body to `T`: 400 `unknown_field` or `missing_field` naming the field, 400
+/// `invalid_field` for a value of the wrong shape.
+pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.inner().to_string();
+        let named = msg
             .split('`')
             .nth(1)
-            .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"))
-            .map(String::from);
-        let code = if msg.starts_with("unknown field") {
-            "unknown_field"
+            .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"));
+        let join = |name: &str| {
+            if path == "." {
+                name.to_string()
+            } else {
+                format!("{path}.{name}")
+            }
+        };
+        let (code, field) = if msg.starts_with("unknown field") {
+            ("unknown_field", named.map(join))
+        } else if msg.starts_with("missing field") {
+            ("missing_field", named.map(join))
         } else {
-            "invalid_field"
+            ("invalid_field", (path != ".").then_some(path.clone()))
+        };
+        let message = match &field {
+            Some(f) if code == "invalid_field" => format!("invalid request: `{f}`: {msg}"),
+            _ => format!("invalid request: {msg}"),
         };
         ApiError(ServiceError::Invalid {
             code,
             field,
-            message: format!("invalid request: {msg}"),
+            message,
         })
     })
 }

@@ -180,8 +180,12 @@ pub struct VersionOut {
     pub model: String,
     pub version: u32,
     pub kind: String,
-    /// `active` or `archived`.
+    /// `active` or `archived`; on the single-version endpoint, which checks the artifact,
+    /// `failed` when the artifact is missing or fails its SHA-256 check.
     pub status: String,
+    /// Why the status is `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
     pub created_at: String,
     pub created_by: String,
     /// Held-out metrics measured when the version was trained.
@@ -207,6 +211,7 @@ impl VersionOut {
                 "active"
             }
             .to_string(),
+            status_reason: None,
             created_at: v.created_at.to_rfc3339(),
             created_by: v.created_by.clone(),
             metrics: serde_json::from_str(&v.metrics_json).unwrap_or_default(),

@@ -21,6 +21,8 @@ pub enum ErrorClass {
     Forbidden,
     /// A named resource does not exist (404).
     NotFound,
+    /// The resource exists but does not answer this method (405).
+    MethodNotAllowed,
     /// The request conflicts with the current state (409).
     Conflict,
     /// The request body is over the configured limit (413).
@@ -56,6 +58,8 @@ pub enum ServiceError {
     AliasNotFound { model: String, alias: String },
     #[error("{0}")]
     Conflict(String),
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
     #[error("{0}")]
     Unauthenticated(String),
     #[error("this operation needs the {needed} role; the key `{key}` has the {role} role")]
@@ -104,6 +108,7 @@ impl ServiceError {
                 ErrorClass::NotFound
             }
             ServiceError::Conflict(_) => ErrorClass::Conflict,
+            ServiceError::MethodNotAllowed { .. } => ErrorClass::MethodNotAllowed,
             ServiceError::Unauthenticated(_) => ErrorClass::Unauthenticated,
             ServiceError::Forbidden { .. } => ErrorClass::Forbidden,
             ServiceError::PayloadTooLarge { .. } => ErrorClass::PayloadTooLarge,
@@ -149,10 +154,12 @@ impl ServiceError {
                 "job" => "job_not_found",
                 "key" => "key_not_found",
                 "report" => "report_not_found",
+                "route" => "route_not_found",
                 _ => "not_found",
             },
             ServiceError::AliasNotFound { .. } => "alias_not_found",
             ServiceError::Conflict(_) => "conflict",
+            ServiceError::MethodNotAllowed { .. } => "method_not_allowed",
             ServiceError::Unauthenticated(_) => "unauthenticated",
             ServiceError::Forbidden { .. } => "forbidden",
             ServiceError::PayloadTooLarge { .. } => "payload_too_large",

@@ -24,7 +24,7 @@ pub use forecast::{
     BacktestOutput, DecompositionOutput, ForecastOutput, ForecastSpec, SeriesInput,
 };
 pub use keys::{Principal, Role};
-pub use models::{LoadedModel, ModelRef, Selector};
+pub use models::{LoadedModel, ModelRef, Selector, VersionState};
 pub use platform::{CallContext, DatasetImport, JOB_STALE_AFTER, Platform};
 pub use predict::{PredictOptions, PredictOutput, RecordOutput};
 pub use training::TrainRequest;

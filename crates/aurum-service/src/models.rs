@@ -70,6 +70,17 @@ impl LoadedModel {
     }
 }
 
+/// Whether a version can answer, as model status endpoints report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VersionState {
+    /// Not archived, and its artifact verifies.
+    Ready,
+    /// Archived: it keeps its record and artifact but does not serve.
+    Archived,
+    /// Its artifact is missing or fails its SHA-256 check; the reason says which.
+    Failed(String),
+}
+
 /// Loaded versions (bounded, least recently used dropped first) and published aliases.
 pub(crate) struct ModelCache {
     versions: Mutex<VersionCache>,
@@ -175,6 +186,37 @@ impl Platform {
     pub async fn alias_history(&self, name: &str) -> Result<Vec<AliasHistoryRecord>, ServiceError> {
         self.get_model(name).await?;
         Ok(self.inner.meta.alias_history(name).await?)
+    }
+
+    /// Checks a version's artifact now (read and SHA-256, no decode) and reports whether the
+    /// version can answer. A version loaded earlier keeps serving from memory, but a corrupt
+    /// artifact on disk means the next process cannot load it, so it is reported `Failed`.
+    /// This reads the whole artifact: call it for one version or a repository index, not on
+    /// the scoring path.
+    pub async fn version_state(
+        &self,
+        record: &VersionRecord,
+    ) -> Result<VersionState, ServiceError> {
+        use aurum_registry::RegistryError;
+        if record.is_archived() {
+            return Ok(VersionState::Archived);
+        }
+        match get_verified(
+            self.inner.artifacts.as_ref(),
+            &record.artifact_key,
+            &record.artifact_sha256,
+        )
+        .await
+        {
+            Ok(_) => Ok(VersionState::Ready),
+            Err(RegistryError::ArtifactCorrupt { .. }) => Ok(VersionState::Failed(
+                "the artifact failed its SHA-256 check".into(),
+            )),
+            Err(RegistryError::NotFound { .. } | RegistryError::Io(_)) => {
+                Ok(VersionState::Failed("the artifact cannot be read".into()))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Resolves a reference to its loaded model, loading and verifying it on first use.

@@ -43,6 +43,7 @@ pub fn code_of(class: ErrorClass) -> Code {
         ErrorClass::PayloadTooLarge => Code::ResourceExhausted,
         ErrorClass::Timeout => Code::DeadlineExceeded,
         ErrorClass::TooManyRequests => Code::ResourceExhausted,
+        ErrorClass::MethodNotAllowed => Code::Unimplemented,
         ErrorClass::Unavailable => Code::Unavailable,
         ErrorClass::Internal => Code::Internal,
     }

@@ -114,12 +114,12 @@ impl GrpcInferenceService for InferenceService {
             .await?;
         let r = request.into_inner();
         let target = infer::model_ref(&r.name, version_arg(&r.version)).map_err(err)?;
-        // Unknown models are NotFound; a model that exists but cannot load is not ready.
-        let ready = match self.state.platform.resolve(&target).await {
-            Ok(_) => true,
-            Err(e) if e.class() == aurum_service::ErrorClass::NotFound => return Err(err(e)),
-            Err(_) => false,
-        };
+        // Unknown models are NotFound; a model that exists but cannot load, or whose artifact
+        // fails verification, is not ready.
+        let ready = infer::model_ready(&self.state.platform, &target)
+            .await
+            .map_err(err)?
+            .is_none();
         Ok(Response::new(ModelReadyResponse { ready }))
     }
 

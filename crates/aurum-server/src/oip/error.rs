@@ -40,14 +40,18 @@ pub fn http_status(class: ErrorClass) -> StatusCode {
         ErrorClass::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorClass::Timeout => StatusCode::REQUEST_TIMEOUT,
         ErrorClass::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        ErrorClass::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorClass::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorClass::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody {
+/// The protocol's error body, with aurum's stable code beside it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OipErrorBody {
+    /// Human-readable explanation (the protocol's field).
     error: String,
+    /// Stable machine-readable code, as under `/v1`.
     code: &'static str,
 }
 
@@ -59,7 +63,7 @@ impl IntoResponse for OipError {
             tracing::error!(code = e.code(), error = %e, "internal error");
         }
         let status = http_status(class);
-        let body = ErrorBody {
+        let body = OipErrorBody {
             error: e.public_message(),
             code: e.code(),
         };

@@ -12,7 +12,10 @@
 use std::time::Instant;
 
 use aurum_service::types::{ColumnType, Field, Value};
-use aurum_service::{CallContext, LoadedModel, ModelRef, Platform, PredictOptions, ServiceError};
+use aurum_service::{
+    CallContext, ErrorClass, LoadedModel, ModelRef, Platform, PredictOptions, ServiceError,
+    VersionState,
+};
 
 use super::tensor::{DataType, Tensor, TensorData, invalid};
 
@@ -186,8 +189,8 @@ pub struct IndexEntry {
     pub reason: String,
 }
 
-/// Every model version: READY unless archived (versions load on first use, so a version that
-/// is not archived can answer), UNAVAILABLE with the reason otherwise.
+/// Every model version: READY when its artifact verifies, UNAVAILABLE with the reason
+/// otherwise (archived, or an artifact that is missing or fails its SHA-256 check).
 pub async fn repository_index(
     platform: &Platform,
     ready_only: bool,
@@ -195,23 +198,43 @@ pub async fn repository_index(
     let mut out = Vec::new();
     for model in platform.list_models().await? {
         for v in platform.list_versions(&model.name).await? {
-            let archived = v.is_archived();
-            if ready_only && archived {
+            let (state, reason) = match platform.version_state(&v).await? {
+                VersionState::Ready => ("READY", String::new()),
+                VersionState::Archived => ("UNAVAILABLE", "archived".into()),
+                VersionState::Failed(reason) => ("UNAVAILABLE", reason),
+            };
+            if ready_only && state != "READY" {
                 continue;
             }
             out.push(IndexEntry {
                 name: model.name.clone(),
                 version: v.version.to_string(),
-                state: if archived { "UNAVAILABLE" } else { "READY" },
-                reason: if archived {
-                    "archived".into()
-                } else {
-                    String::new()
-                },
+                state,
+                reason,
             });
         }
     }
     Ok(out)
+}
+
+/// Whether the addressed version can answer: `Ok(None)` when ready, `Ok(Some(reason))` when it
+/// exists but cannot (its artifact fails verification, or it does not load); unknown models,
+/// versions and aliases are errors.
+pub async fn model_ready(
+    platform: &Platform,
+    target: &ModelRef,
+) -> Result<Option<String>, ServiceError> {
+    let loaded = match platform.resolve(target).await {
+        Ok(m) => m,
+        Err(e) if e.class() == ErrorClass::NotFound => return Err(e),
+        Err(e) => return Ok(Some(e.public_message())),
+    };
+    let record = platform.get_version(&loaded.name, loaded.version).await?;
+    Ok(match platform.version_state(&record).await? {
+        VersionState::Ready => None,
+        VersionState::Archived => Some("archived".into()),
+        VersionState::Failed(reason) => Some(reason),
+    })
 }
 
 /// The answer of one inference call, in batch order.

@@ -13,7 +13,7 @@
 //! ([`aurum_service::Platform::authenticate`]) but answers in the protocol's format.
 
 pub mod binary;
-mod error;
+pub(crate) mod error;
 pub mod infer;
 mod rest;
 pub mod tensor;
@@ -31,6 +31,19 @@ pub use error::{OipError, OipResult, http_status};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::middleware::RequestId;
+
+/// The OpenAPI description of the `/v2` REST routes (merged into `/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        rest::live, rest::ready, rest::server_metadata, rest::model_metadata,
+        rest::model_metadata_version, rest::model_ready, rest::model_ready_version, rest::infer,
+        rest::infer_version, rest::repository_index, rest::repository_load, rest::repository_unload,
+    ),
+    components(schemas(error::OipErrorBody)),
+    tags((name = "oip", description = "KServe Open Inference Protocol v2 (errors: `{\"error\", \"code\"}`)"))
+)]
+pub struct OipDoc;
 
 /// The `/v2` routes: health open, everything else behind a bearer key.
 pub fn router(state: AppState) -> Router<AppState> {
@@ -96,6 +109,21 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
             next.run(req).await
         }
         Err(e) => OipError(e).into_response(),
+    }
+}
+
+/// Path parameters, rejecting in the protocol's format (the same checks as
+/// [`crate::extract::Path`]).
+pub struct OipPath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for OipPath<T> {
+    type Rejection = OipError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| OipPath(p.0))
+            .map_err(|r| OipError::from(crate::extract::path_error(r)))
     }
 }
 

@@ -5,18 +5,18 @@ use std::time::Instant;
 use aurum_service::ServiceError;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::OipCaller;
 use super::binary::{self, BinaryReader};
 use super::error::{OipError, OipResult};
 use super::infer::{self, InferOutputs, OutputKind};
 use super::tensor::{
     DataType, Elements, Tensor, checked_shape, decode_raw, element_count, invalid,
 };
+use super::{OipCaller, OipPath as Path};
 use crate::AppState;
 use crate::auth::{Caller, Permission};
 use crate::middleware::read_body;
@@ -151,19 +151,48 @@ struct UnloadJson {
     message: &'static str,
 }
 
+/// Parses a JSON request. The wire structs are derived, so serde refuses a repeated field at
+/// any depth; that becomes 400 `duplicate_key` naming its path (found by a second, path-tracking
+/// parse that only failing requests pay for). Keys the protocol does not define are skipped
+/// unread, so a repeated one cannot change the answer.
 fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T, ServiceError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| invalid("malformed_request", format!("invalid {what}: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        if !e.to_string().starts_with("duplicate field") {
+            return invalid("malformed_request", format!("invalid {what}: {e}"));
+        }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let path = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Err(pe) => {
+                let parent = pe.path().to_string();
+                let key = e.to_string().split('`').nth(1).unwrap_or_default().to_string();
+                if parent == "." {
+                    key
+                } else {
+                    format!("{parent}.{key}")
+                }
+            }
+            Ok(_) => String::new(),
+        };
+        ServiceError::Invalid {
+            code: "duplicate_key",
+            field: Some(path.clone()),
+            message: format!(
+                "invalid {what}: `{path}` appears more than once in the same object; send each key once"
+            ),
+        }
+    })
 }
 
 // ----- health and metadata -----
 
 /// `GET /v2/health/live`: 200 while the process runs.
+#[utoipa::path(get, path = "/v2/health/live", tag = "oip", responses((status = 200, description = "the process is up")))]
 pub async fn live() -> StatusCode {
     StatusCode::OK
 }
 
 /// `GET /v2/health/ready`: 200 when ready, 503 while starting or draining.
+#[utoipa::path(get, path = "/v2/health/ready", tag = "oip", responses((status = 200, description = "ready"), (status = 503, description = "starting or draining")))]
 pub async fn ready(State(state): State<AppState>) -> StatusCode {
     if state.ready.load(std::sync::atomic::Ordering::SeqCst) {
         StatusCode::OK
@@ -173,6 +202,7 @@ pub async fn ready(State(state): State<AppState>) -> StatusCode {
 }
 
 /// `GET /v2`.
+#[utoipa::path(get, path = "/v2", tag = "oip", responses((status = 200, description = "server name, version and extensions", body = Object)), security(("bearer" = [])))]
 pub async fn server_metadata(OipCaller(caller): OipCaller) -> OipResult<Response> {
     caller.require(Permission::ReadModels)?;
     Ok(Json(ServerMetadataJson {
@@ -212,6 +242,7 @@ async fn metadata_with(
 }
 
 /// `GET /v2/models/{name}`: the champion's metadata.
+#[utoipa::path(get, path = "/v2/models/{name}", tag = "oip", params(("name" = String, Path)), responses((status = 200, description = "the champion's inputs and outputs", body = Object)), security(("bearer" = [])))]
 pub async fn model_metadata(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -221,6 +252,7 @@ pub async fn model_metadata(
 }
 
 /// `GET /v2/models/{name}/versions/{version}`.
+#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}", tag = "oip", params(("name" = String, Path), ("version" = String, Path)), responses((status = 200, description = "the version's inputs and outputs", body = Object)), security(("bearer" = [])))]
 pub async fn model_metadata_version(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -237,11 +269,17 @@ async fn ready_with(
 ) -> OipResult<StatusCode> {
     caller.require(Permission::ReadModels)?;
     let target = infer::model_ref(name, version)?;
-    state.platform.resolve(&target).await?;
-    Ok(StatusCode::OK)
+    match infer::model_ready(&state.platform, &target).await? {
+        None => Ok(StatusCode::OK),
+        Some(reason) => Err(OipError(ServiceError::Unavailable(format!(
+            "model `{name}` is not ready: {reason}"
+        )))),
+    }
 }
 
-/// `GET /v2/models/{name}/ready`: 200 when the model loads and verifies.
+/// `GET /v2/models/{name}/ready`: 200 when the model loads and its artifact verifies, 503
+/// `unavailable` with the reason when it does not.
+#[utoipa::path(get, path = "/v2/models/{name}/ready", tag = "oip", params(("name" = String, Path)), responses((status = 200, description = "ready"), (status = 503, description = "exists but cannot answer (e.g. its artifact fails verification)", body = super::error::OipErrorBody)), security(("bearer" = [])))]
 pub async fn model_ready(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -251,6 +289,7 @@ pub async fn model_ready(
 }
 
 /// `GET /v2/models/{name}/versions/{version}/ready`.
+#[utoipa::path(get, path = "/v2/models/{name}/versions/{version}/ready", tag = "oip", params(("name" = String, Path), ("version" = String, Path)), responses((status = 200, description = "ready"), (status = 503, description = "exists but cannot answer (e.g. its artifact fails verification)", body = super::error::OipErrorBody)), security(("bearer" = [])))]
 pub async fn model_ready_version(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -262,6 +301,7 @@ pub async fn model_ready_version(
 // ----- inference -----
 
 /// `POST /v2/models/{name}/infer`: the champion answers.
+#[utoipa::path(post, path = "/v2/models/{name}/infer", tag = "oip", params(("name" = String, Path)), request_body(content = Object, description = "an inference request (`inputs`, optional `outputs`, `parameters`, `id`); with `Inference-Header-Content-Length`, JSON followed by binary tensor data"), responses((status = 200, description = "outputs `probability` (FP64) and `label` (BYTES)", body = Object)), security(("bearer" = [])))]
 pub async fn infer(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -272,6 +312,7 @@ pub async fn infer(
 }
 
 /// `POST /v2/models/{name}/versions/{version}/infer`.
+#[utoipa::path(post, path = "/v2/models/{name}/versions/{version}/infer", tag = "oip", params(("name" = String, Path), ("version" = String, Path)), request_body(content = Object, description = "an inference request, as for the champion"), responses((status = 200, description = "outputs `probability` (FP64) and `label` (BYTES)", body = Object)), security(("bearer" = [])))]
 pub async fn infer_version(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -439,7 +480,9 @@ fn render_infer(
 
 // ----- model repository extension -----
 
-/// `POST /v2/repository/index`: every model version and its state.
+/// `POST /v2/repository/index`: every model version and its state. The body is optional;
+/// `{"ready": true}` lists only ready versions.
+#[utoipa::path(post, path = "/v2/repository/index", tag = "oip", responses((status = 200, description = "every version with its state (READY or UNAVAILABLE) and the reason", body = Vec<Object>)), security(("bearer" = [])))]
 pub async fn repository_index(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -466,6 +509,7 @@ pub async fn repository_index(
 }
 
 /// `POST /v2/repository/models/{name}/load`: loads and verifies the champion into the cache.
+#[utoipa::path(post, path = "/v2/repository/models/{name}/load", tag = "oip", params(("name" = String, Path)), responses((status = 200, description = "the champion is loaded and verified")), security(("bearer" = [])))]
 pub async fn repository_load(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -480,6 +524,7 @@ pub async fn repository_load(
 }
 
 /// `POST /v2/repository/models/{name}/unload`: accepted as a no-op, which the body says.
+#[utoipa::path(post, path = "/v2/repository/models/{name}/unload", tag = "oip", params(("name" = String, Path)), responses((status = 200, description = "accepted as a no-op (the body says so)", body = Object)), security(("bearer" = [])))]
 pub async fn repository_unload(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,

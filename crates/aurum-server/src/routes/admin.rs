@@ -3,14 +3,14 @@
 use aurum_service::Role;
 use aurum_service::types::AuditQuery;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::AppState;
-use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Authorized, Path, Query, perm};
 use crate::middleware::JsonBody;
 use crate::wire::{AuditList, AuditOut, BrokenOut, KeyIn, KeyList, KeyOut, VerifyOut};
 
@@ -20,10 +20,9 @@ use crate::wire::{AuditList, AuditOut, BrokenOut, KeyIn, KeyList, KeyOut, Verify
     security(("bearer" = [])))]
 pub async fn create_key(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::ManageKeys>,
     JsonBody(body): JsonBody<KeyIn>,
 ) -> ApiResult<(StatusCode, Json<KeyOut>)> {
-    caller.require(Permission::ManageKeys)?;
     let role: Role = body.role.parse().map_err(|_| {
         ApiError::invalid(
             "invalid_field",
@@ -44,8 +43,10 @@ pub async fn create_key(
 /// List API keys (never their secrets).
 #[utoipa::path(get, path = "/v1/keys", tag = "keys", responses((status = 200, body = KeyList)),
     security(("bearer" = [])))]
-pub async fn list_keys(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<KeyList>> {
-    caller.require(Permission::ManageKeys)?;
+pub async fn list_keys(
+    State(state): State<AppState>,
+    _: Authorized<perm::ManageKeys>,
+) -> ApiResult<Json<KeyList>> {
     let keys = state.platform.list_keys().await?;
     Ok(Json(KeyList {
         keys: keys.iter().map(|k| KeyOut::from_record(k, None)).collect(),
@@ -58,15 +59,15 @@ pub async fn list_keys(State(state): State<AppState>, caller: Caller) -> ApiResu
     security(("bearer" = [])))]
 pub async fn revoke_key(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::ManageKeys>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<KeyOut>> {
-    caller.require(Permission::ManageKeys)?;
     let record = state.platform.revoke_key(&caller.ctx(), &name).await?;
     Ok(Json(KeyOut::from_record(&record, None)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// Only records with a sequence number greater than this.
     pub after: Option<u64>,
@@ -85,10 +86,9 @@ pub struct AuditParams {
     responses((status = 200, body = AuditList)), security(("bearer" = [])))]
 pub async fn audit(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<perm::ReadAudit>,
     Query(q): Query<AuditParams>,
 ) -> ApiResult<Json<AuditList>> {
-    caller.require(Permission::ReadAudit)?;
     let records = match q.tail {
         Some(n) => state.platform.audit_tail(n.min(1000) as usize).await?,
         None => {
@@ -112,8 +112,10 @@ pub async fn audit(
 /// truncated or rewritten log.
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", responses((status = 200, body = VerifyOut)),
     security(("bearer" = [])))]
-pub async fn verify(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<VerifyOut>> {
-    caller.require(Permission::ReadAudit)?;
+pub async fn verify(
+    State(state): State<AppState>,
+    _: Authorized<perm::ReadAudit>,
+) -> ApiResult<Json<VerifyOut>> {
     let r = state.platform.audit_verify().await?;
     Ok(Json(VerifyOut {
         ok: r.ok,

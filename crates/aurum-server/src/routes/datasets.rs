@@ -4,18 +4,19 @@ use std::collections::BTreeMap;
 
 use aurum_service::types::ColumnType;
 use axum::Json;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::AppState;
-use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Authorized, Path, Query, perm};
 use crate::middleware::read_body;
 use crate::wire::{DatasetList, DatasetOut};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ImportParams {
     /// Dataset name (letters, digits, `.`, `_`, `-`). Multipart uploads may send it as a `name` part instead.
     pub name: Option<String>,
@@ -53,18 +54,17 @@ fn parse_overrides(spec: Option<&str>) -> ApiResult<BTreeMap<String, ColumnType>
 /// or `multipart/form-data` with a `file` part (and optionally `name` and `types` parts).
 /// Importing the same bytes under the same name again returns the existing dataset (200).
 #[utoipa::path(post, path = "/v1/datasets", tag = "datasets", params(ImportParams),
-    request_body(content = Vec<u8>, content_type = "text/csv"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = DatasetOut), (status = 200, body = DatasetOut, description = "already imported"),
               (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
               (status = 413, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn import(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::Datasets>,
     Query(params): Query<ImportParams>,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<DatasetOut>)> {
-    caller.require(Permission::Datasets)?;
     let is_multipart = req
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -139,8 +139,10 @@ pub async fn import(
 /// List datasets.
 #[utoipa::path(get, path = "/v1/datasets", tag = "datasets",
     responses((status = 200, body = DatasetList)), security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<DatasetList>> {
-    caller.require(Permission::Datasets)?;
+pub async fn list(
+    State(state): State<AppState>,
+    _: Authorized<perm::Datasets>,
+) -> ApiResult<Json<DatasetList>> {
     let records = state.platform.list_datasets().await?;
     Ok(Json(DatasetList {
         datasets: records
@@ -156,10 +158,9 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<perm::Datasets>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<DatasetOut>> {
-    caller.require(Permission::Datasets)?;
     let (record, _) = state.platform.get_dataset(&name).await?;
     Ok(Json(DatasetOut::from_record(&record, true)))
 }

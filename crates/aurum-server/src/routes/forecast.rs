@@ -3,14 +3,14 @@
 
 use aurum_service::{DecompositionOutput, ForecastOutput, ForecastSpec, SeriesInput};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Authorized, Path, perm};
 use crate::middleware::JsonBody;
 
 /// A series: timestamps (ISO dates or date-times, strictly increasing) and values (`null` =
@@ -165,10 +165,9 @@ fn series(s: SeriesIn) -> SeriesInput {
     security(("bearer" = [])))]
 pub async fn once(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<perm::Predict>,
     JsonBody(body): JsonBody<ForecastIn>,
 ) -> ApiResult<Json<ForecastOut>> {
-    caller.require(Permission::Predict)?;
     let spec = body.spec.into_spec()?;
     let out = state
         .platform
@@ -204,10 +203,9 @@ pub struct DecomposeOut {
     security(("bearer" = [])))]
 pub async fn decompose(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<perm::Predict>,
     JsonBody(body): JsonBody<DecomposeIn>,
 ) -> ApiResult<Json<DecomposeOut>> {
-    caller.require(Permission::Predict)?;
     let d: DecompositionOutput = state
         .platform
         .decompose(
@@ -245,10 +243,9 @@ pub struct ForecastModelIn {
     security(("bearer" = [])))]
 pub async fn register(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::Training>,
     JsonBody(body): JsonBody<ForecastModelIn>,
 ) -> ApiResult<(StatusCode, Json<ForecastOut>)> {
-    caller.require(Permission::Training)?;
     let spec = body.spec.into_spec()?;
     let (version, out) = state
         .platform
@@ -289,11 +286,10 @@ pub struct ModelForecastIn {
     security(("bearer" = [])))]
 pub async fn by_model(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::Predict>,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<ModelForecastIn>,
 ) -> ApiResult<Json<ForecastOut>> {
-    caller.require(Permission::Predict)?;
     if body.horizon <= 0 {
         return Err(ApiError::invalid(
             "invalid_field",
@@ -362,10 +358,9 @@ pub struct BacktestOut {
     security(("bearer" = [])))]
 pub async fn backtest(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<perm::Predict>,
     JsonBody(body): JsonBody<BacktestIn>,
 ) -> ApiResult<Json<BacktestOut>> {
-    caller.require(Permission::Predict)?;
     let spec = body.spec.into_spec()?;
     let step = body.step.unwrap_or(spec.horizon);
     let results = state

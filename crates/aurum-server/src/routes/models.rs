@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use aurum_service::types::ModelRecord;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 use crate::AppState;
-use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Authorized, Path, Query, perm};
 use crate::middleware::JsonBody;
 use crate::wire::{
     AliasHistory, AliasIn, AliasMoveOut, AliasOut, ModelList, ModelOut, VersionList, VersionOut,
@@ -39,8 +39,10 @@ async fn model_out(state: &AppState, m: &ModelRecord, with_versions: bool) -> Ap
 /// Registered models with their latest version and aliases.
 #[utoipa::path(get, path = "/v1/models", tag = "models", responses((status = 200, body = ModelList)),
     security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ModelList>> {
-    caller.require(Permission::ReadModels)?;
+pub async fn list(
+    State(state): State<AppState>,
+    _: Authorized<perm::ReadModels>,
+) -> ApiResult<Json<ModelList>> {
     let mut models = Vec::new();
     for m in state.platform.list_models().await? {
         models.push(model_out(&state, &m, false).await?);
@@ -54,10 +56,9 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<perm::ReadModels>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<ModelOut>> {
-    caller.require(Permission::ReadModels)?;
     let m = state.platform.get_model(&name).await?;
     Ok(Json(model_out(&state, &m, true).await?))
 }
@@ -68,10 +69,9 @@ pub async fn get(
     security(("bearer" = [])))]
 pub async fn versions(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<perm::ReadModels>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<VersionList>> {
-    caller.require(Permission::ReadModels)?;
     let aliases = state.platform.list_aliases(&name).await?;
     let vs = state.platform.list_versions(&name).await?;
     Ok(Json(VersionList {
@@ -89,20 +89,27 @@ pub async fn versions(
     security(("bearer" = [])))]
 pub async fn version(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<perm::ReadModels>,
     Path((name, version)): Path<(String, String)>,
 ) -> ApiResult<Json<VersionOut>> {
-    caller.require(Permission::ReadModels)?;
     let version = parse_version(&version)?;
     let record = state.platform.get_version(&name, version).await?;
     let aliases = state.platform.list_aliases(&name).await?;
     let mut out = VersionOut::from_record(&record, &aliases);
-    if !record.is_archived() {
-        let loaded = state
-            .platform
-            .resolve(&aurum_service::ModelRef::version(&name, version))
-            .await?;
-        out.input_schema = Some(schema_out(loaded.input_schema()));
+    match state.platform.version_state(&record).await? {
+        aurum_service::VersionState::Archived => {}
+        aurum_service::VersionState::Failed(reason) => {
+            out.status = "failed".into();
+            out.status_reason = Some(reason);
+        }
+        aurum_service::VersionState::Ready if record.kind.as_str() == "forecast" => {}
+        aurum_service::VersionState::Ready => {
+            let loaded = state
+                .platform
+                .resolve(&aurum_service::ModelRef::version(&name, version))
+                .await?;
+            out.input_schema = Some(schema_out(loaded.input_schema()));
+        }
     }
     Ok(Json(out))
 }
@@ -126,11 +133,10 @@ pub fn parse_version(s: &str) -> ApiResult<u32> {
     security(("bearer" = [])))]
 pub async fn set_alias(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::ManageModels>,
     Path((name, alias)): Path<(String, String)>,
     JsonBody(body): JsonBody<AliasIn>,
 ) -> ApiResult<Json<AliasOut>> {
-    caller.require(Permission::ManageModels)?;
     let previous = state
         .platform
         .set_alias(&caller.ctx(), &name, &alias, body.version)
@@ -149,10 +155,9 @@ pub async fn set_alias(
     security(("bearer" = [])))]
 pub async fn alias_history(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<perm::ReadModels>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<AliasHistory>> {
-    caller.require(Permission::ReadModels)?;
     let history = state.platform.alias_history(&name).await?;
     Ok(Json(AliasHistory {
         model: name,
@@ -167,10 +172,9 @@ pub async fn alias_history(
     security(("bearer" = [])))]
 pub async fn archive(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::ManageModels>,
     Path((name, version)): Path<(String, String)>,
 ) -> ApiResult<Json<VersionOut>> {
-    caller.require(Permission::ManageModels)?;
     let version = parse_version(&version)?;
     state
         .platform
@@ -181,6 +185,7 @@ pub async fn archive(
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ReportParams {
     /// `json` (default) or `html` (a standalone page with ROC, KS, score-distribution and
     /// calibration plots).
@@ -198,12 +203,11 @@ pub struct ReportParams {
     security(("bearer" = [])))]
 pub async fn report(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<perm::ReadModels>,
     Path((name, version)): Path<(String, String)>,
-    axum::extract::Query(q): axum::extract::Query<ReportParams>,
+    Query(q): Query<ReportParams>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    caller.require(Permission::ReadModels)?;
     let version = parse_version(&version)?;
     let report = state.platform.version_report(&name, version).await?;
     match q.format.as_deref().unwrap_or("json") {
@@ -220,6 +224,7 @@ pub async fn report(
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ImportParams {
     /// `lightgbm` (text model) or `xgboost` (JSON model).
     pub format: String,
@@ -238,12 +243,11 @@ pub struct ImportParams {
     security(("bearer" = [])))]
 pub async fn import(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::ManageModels>,
     Path(name): Path<String>,
-    axum::extract::Query(q): axum::extract::Query<ImportParams>,
+    Query(q): Query<ImportParams>,
     req: axum::extract::Request,
 ) -> ApiResult<(axum::http::StatusCode, Json<VersionOut>)> {
-    caller.require(Permission::ManageModels)?;
     let kind: aurum_service::types::ModelKind = match q.format.as_str() {
         "lightgbm" => aurum_service::types::ModelKind::Lightgbm,
         "xgboost" => aurum_service::types::ModelKind::Xgboost,

@@ -8,12 +8,13 @@ use std::time::Instant;
 use aurum_service::types::{ColumnType, Value};
 use aurum_service::{LoadedModel, ModelRef, PredictOptions, UnknownFields};
 use axum::Json;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 
 use crate::AppState;
-use crate::auth::{Caller, Permission};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::middleware::{parse_json, read_body};
+use crate::extract::{Authorized, Path, perm};
+use crate::middleware::{from_json_value, parse_json_value, read_body};
 use crate::routes::models::parse_version;
 use crate::wire::{
     ContributionOut, ExplanationOut, PredictIn, PredictOut, PredictionOut, ReasonOut,
@@ -163,6 +164,9 @@ pub fn records_to_rows(
     Ok(rows)
 }
 
+/// The top-level fields of a predict body ([`PredictIn`]).
+const PREDICT_FIELDS: [&str; 3] = ["records", "record", "explain"];
+
 async fn predict_with(
     state: AppState,
     caller: Caller,
@@ -170,9 +174,22 @@ async fn predict_with(
     req: Request,
 ) -> ApiResult<Json<PredictOut>> {
     let started = Instant::now();
-    caller.require(Permission::Predict)?;
     let bytes = read_body(req, &state).await?;
-    let body: PredictIn = parse_json(&bytes)?;
+    let body = parse_json_value(&bytes)?;
+    let unknown = state.platform.config().server.unknown_fields;
+    if let (UnknownFields::Reject, Some(obj)) = (unknown, body.as_object())
+        && let Some(extra) = obj.keys().find(|k| !PREDICT_FIELDS.contains(&k.as_str()))
+    {
+        return Err(ApiError::invalid(
+            "unknown_field",
+            Some(extra),
+            format!(
+                "`{extra}` is not a predict field (expected {}; the server rejects unknown fields)",
+                PREDICT_FIELDS.join(", ")
+            ),
+        ));
+    }
+    let body: PredictIn = from_json_value(body)?;
     let (records, prefix, single) = match (body.records, body.record) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
@@ -210,13 +227,7 @@ async fn predict_with(
         ));
     }
     let model = state.platform.resolve(&target).await?;
-    let rows = records_to_rows(
-        &model,
-        &records,
-        prefix,
-        single,
-        state.platform.config().server.unknown_fields,
-    )?;
+    let rows = records_to_rows(&model, &records, prefix, single, unknown)?;
     let input = serde_json::Value::Array(records);
     let out = state
         .platform
@@ -281,11 +292,11 @@ async fn predict_with(
     security(("bearer" = [])))]
 pub async fn champion(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::Predict>,
     Path(name): Path<String>,
     req: Request,
 ) -> ApiResult<Json<PredictOut>> {
-    predict_with(state, caller, ModelRef::champion(&name), req).await
+    predict_with(state, caller.0, ModelRef::champion(&name), req).await
 }
 
 /// Score records with a specific version.
@@ -296,12 +307,12 @@ pub async fn champion(
     security(("bearer" = [])))]
 pub async fn by_version(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::Predict>,
     Path((name, version)): Path<(String, String)>,
     req: Request,
 ) -> ApiResult<Json<PredictOut>> {
     let v = parse_version(&version)?;
-    predict_with(state, caller, ModelRef::version(&name, v), req).await
+    predict_with(state, caller.0, ModelRef::version(&name, v), req).await
 }
 
 /// Score records with the version an alias points at.
@@ -312,9 +323,9 @@ pub async fn by_version(
     security(("bearer" = [])))]
 pub async fn by_alias(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::Predict>,
     Path((name, alias)): Path<(String, String)>,
     req: Request,
 ) -> ApiResult<Json<PredictOut>> {
-    predict_with(state, caller, ModelRef::alias(&name, &alias), req).await
+    predict_with(state, caller.0, ModelRef::alias(&name, &alias), req).await
 }

@@ -3,14 +3,14 @@
 use aurum_service::TrainRequest;
 use aurum_service::types::ModelKind;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::AppState;
-use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Authorized, Path, Query, perm};
 use crate::middleware::JsonBody;
 use crate::wire::{JobList, JobOut, TrainingJobIn};
 
@@ -22,10 +22,9 @@ use crate::wire::{JobList, JobOut, TrainingJobIn};
     security(("bearer" = [])))]
 pub async fn submit(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::Training>,
     JsonBody(body): JsonBody<TrainingJobIn>,
 ) -> ApiResult<(StatusCode, Json<JobOut>)> {
-    caller.require(Permission::Training)?;
     let kind: ModelKind =
         body.kind
             .parse()
@@ -56,14 +55,14 @@ pub async fn submit(
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<perm::Training>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobOut>> {
-    caller.require(Permission::Training)?;
     Ok(Json(JobOut::from(&state.platform.get_job(&id).await?)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Most recent jobs first; at most this many (default 50).
     pub limit: Option<u32>,
@@ -74,10 +73,9 @@ pub struct ListParams {
     responses((status = 200, body = JobList)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<perm::Training>,
     Query(q): Query<ListParams>,
 ) -> ApiResult<Json<JobList>> {
-    caller.require(Permission::Training)?;
     let jobs = state
         .platform
         .list_jobs(q.limit.unwrap_or(50).min(1000))
@@ -94,10 +92,9 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Authorized<perm::Training>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobOut>> {
-    caller.require(Permission::Training)?;
     Ok(Json(JobOut::from(
         &state.platform.cancel_job(&caller.ctx(), &id).await?,
     )))

@@ -303,7 +303,7 @@ async fn bad_predict_input_gets_documented_4xx() {
             Some("records[0]"),
         ),
         (
-            json!({"rows": []}).to_string(),
+            json!({"explain": true}).to_string(),
             StatusCode::BAD_REQUEST,
             "missing_field",
             Some("records"),
@@ -685,6 +685,63 @@ async fn openapi_document_is_generated_from_the_routes() {
         );
     }
     assert!(r.json["components"]["schemas"].get("ErrorBody").is_some());
+    assert!(
+        r.json["components"]["schemas"]
+            .get("OipErrorBody")
+            .is_some()
+    );
+    // The /v2 routes are described too.
+    for p in [
+        "/v2",
+        "/v2/health/ready",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/ready",
+        "/v2/repository/index",
+    ] {
+        assert!(r.json["paths"].get(p).is_some(), "{p} missing");
+    }
+    // Every operation lists the statuses its shape implies.
+    let mut operations = 0;
+    for (path, item) in r.json["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let codes = op["responses"].as_object().unwrap();
+            let has = |c: &str| codes.contains_key(c);
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let in_path = params.iter().any(|p| p["in"] == "path");
+            let body = op.get("requestBody").is_some();
+            let at = format!("{method} {path}");
+            assert!(has("408") && has("500"), "{at}: {codes:?}");
+            assert_eq!(
+                secured,
+                path != "/healthz" && path != "/readyz" && !path.starts_with("/v2/health"),
+                "{at}"
+            );
+            if secured {
+                assert!(has("401") && has("403"), "{at}");
+            }
+            if in_path {
+                assert!(has("400") && has("404"), "{at}");
+            }
+            if body {
+                assert!(has("400") && has("413"), "{at}");
+            }
+            let error_schema = if path.starts_with("/v2") {
+                "OipErrorBody"
+            } else {
+                "ErrorBody"
+            };
+            if secured {
+                assert_eq!(
+                    codes["401"]["content"]["application/json"]["schema"]["$ref"],
+                    format!("#/components/schemas/{error_schema}"),
+                    "{at}"
+                );
+            }
+        }
+    }
+    assert!(operations >= 43, "{operations} operations");
 }
 
 async fn boom() -> &'static str {
@@ -1298,4 +1355,240 @@ async fn a_declared_date_column_makes_the_held_out_split_time_ordered() {
     let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &bad).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
     assert_eq!(r.json["details"]["field"], "date_column");
+}
+
+/// Every rejection outside a handler (unknown route, wrong method, bad query string, bad path
+/// parameter) has the documented JSON body with a stable code naming the problem.
+#[tokio::test]
+async fn transport_rejections_have_the_documented_error_shape() {
+    let f = fixture().await;
+    let shape = |r: &Resp, status: StatusCode, code: &str, field: Option<&str>| {
+        assert_eq!(r.status, status, "{}", r.json);
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{:?}",
+            r.headers
+        );
+        assert_eq!(r.json["code"], code, "{}", r.json);
+        assert!(r.json["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(r.json["type"].is_string(), "{}", r.json);
+        assert_eq!(r.json["details"]["field"].as_str(), field, "{}", r.json);
+    };
+    // Unknown routes.
+    let r = get(&f.app, "/v1/nothing", Some(&f.admin)).await;
+    shape(&r, StatusCode::NOT_FOUND, "route_not_found", None);
+    let r = get(&f.app, "/nothing", None).await;
+    shape(&r, StatusCode::NOT_FOUND, "route_not_found", None);
+    // A route that exists, with the wrong method: 405 with `Allow`.
+    let r = call(
+        &f.app,
+        Method::DELETE,
+        "/v1/datasets",
+        Some(&f.admin),
+        Body::empty(),
+        "application/json",
+    )
+    .await;
+    shape(
+        &r,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        None,
+    );
+    let allow = r.headers["allow"].to_str().unwrap();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    let r = call(
+        &f.app,
+        Method::PUT,
+        "/healthz",
+        None,
+        Body::empty(),
+        "application/json",
+    )
+    .await;
+    shape(
+        &r,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        None,
+    );
+    // Query strings: a value of the wrong type, and a required parameter missing.
+    let r = get(&f.app, "/v1/audit?limit=lots", Some(&f.admin)).await;
+    shape(&r, StatusCode::BAD_REQUEST, "invalid_query", Some("limit"));
+    let r = get(&f.app, "/v1/training-jobs?limit=-1", Some(&f.admin)).await;
+    shape(&r, StatusCode::BAD_REQUEST, "invalid_query", Some("limit"));
+    let r = call(
+        &f.app,
+        Method::POST,
+        "/v1/models/m/import",
+        Some(&f.admin),
+        Body::from("x"),
+        "application/octet-stream",
+    )
+    .await;
+    shape(&r, StatusCode::BAD_REQUEST, "invalid_query", Some("format"));
+    // A path parameter that is not UTF-8 once decoded.
+    let r = get(&f.app, "/v1/datasets/%FF%FE", Some(&f.admin)).await;
+    shape(&r, StatusCode::BAD_REQUEST, "invalid_path", Some("name"));
+    // JSON bodies: the shape error names the field.
+    let r = put_json(
+        &f.app,
+        "/v1/models/m/aliases/champion",
+        Some(&f.admin),
+        &json!({"version": "one"}),
+    )
+    .await;
+    shape(
+        &r,
+        StatusCode::BAD_REQUEST,
+        "invalid_field",
+        Some("version"),
+    );
+    let r = post_json(
+        &f.app,
+        "/v1/keys",
+        Some(&f.admin),
+        &json!({"role": "client"}),
+    )
+    .await;
+    shape(&r, StatusCode::BAD_REQUEST, "missing_field", Some("name"));
+}
+
+/// Duplicate keys anywhere in a JSON body are refused with the path of the repeat, and a
+/// predict body's unknown top-level fields follow `server.unknown_fields`.
+#[tokio::test]
+async fn duplicate_keys_and_unknown_predict_fields_are_400() {
+    let f = trained().await;
+    let rec = applicant().to_string();
+    let first_key = applicant()
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let send = |body: String| {
+        let app = f.app.clone();
+        let key = f.client.clone();
+        async move {
+            call(
+                &app,
+                Method::POST,
+                "/v1/models/credit/predict",
+                Some(&key),
+                Body::from(body),
+                "application/json",
+            )
+            .await
+        }
+    };
+    // Sanity: the record as sent is fine.
+    let ok = send(format!(r#"{{"records": [{rec}]}}"#)).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.json);
+    // A repeated feature inside a record.
+    let inner = rec.trim_end_matches('}');
+    let dup = format!(r#"{{"records": [{rec}, {inner}, "{first_key}": 99}}]}}"#);
+    let r = send(dup).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["code"], "duplicate_key", "{}", r.json);
+    assert_eq!(
+        r.json["details"]["field"],
+        format!("records[1].{first_key}"),
+        "{}",
+        r.json
+    );
+    // A repeated top-level field.
+    let r = send(format!(
+        r#"{{"explain": false, "records": [{rec}], "explain": true}}"#
+    ))
+    .await;
+    assert_eq!(r.json["code"], "duplicate_key", "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "explain");
+    // Other JSON bodies too.
+    let r = call(
+        &f.app,
+        Method::POST,
+        "/v1/keys",
+        Some(&f.admin),
+        Body::from(r#"{"name": "a", "role": "client", "name": "b"}"#),
+        "application/json",
+    )
+    .await;
+    assert_eq!(r.json["code"], "duplicate_key", "{}", r.json);
+    // Unknown top-level predict fields are refused by default...
+    let r = send(format!(r#"{{"records": [{rec}], "explian": true}}"#)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["code"], "unknown_field");
+    assert_eq!(r.json["details"]["field"], "explian");
+    // ...and ignored when the server is configured to ignore unknown fields.
+    let g = fixture_with(|c| c.server.unknown_fields = aurum_service::UnknownFields::Ignore).await;
+    assert_eq!(import_german(&g).await.status, StatusCode::CREATED);
+    let job = train(&g, "credit", json!({}), Some("champion")).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let r = post_json(
+        &g.app,
+        "/v1/models/credit/predict",
+        Some(&g.client),
+        &json!({"records": [applicant()], "explian": true}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+}
+
+/// A caller without the permission gets 403 before anything about the request is checked:
+/// every mutating route, with a key whose role lacks it and an invalid body, path and query.
+#[tokio::test]
+async fn permission_is_checked_before_the_request_is_validated() {
+    let f = fixture().await;
+    let bad = "{not json";
+    let routes: &[(Method, &str, &str)] = &[
+        (Method::POST, "/v1/datasets?types=nonsense", "client"),
+        (Method::POST, "/v1/training-jobs", "client"),
+        (Method::POST, "/v1/training-jobs/nope/cancel", "client"),
+        (Method::POST, "/v1/models/m/import?threshold=x", "client"),
+        (Method::POST, "/v1/forecast-models", "client"),
+        (Method::POST, "/v1/models/m/versions/zero/archive", "client"),
+        (Method::PUT, "/v1/models/m/aliases/champion", "client"),
+        (Method::POST, "/v1/keys", "client"),
+        (Method::POST, "/v1/keys", "analyst"),
+        (Method::DELETE, "/v1/keys/%FF", "analyst"),
+        (Method::GET, "/v1/audit?limit=x", "client"),
+        (Method::POST, "/v1/models/m/predict", "analyst"),
+        (
+            Method::POST,
+            "/v1/models/m/versions/zero/predict",
+            "analyst",
+        ),
+        (Method::POST, "/v1/models/m/aliases/a/predict", "analyst"),
+        (Method::POST, "/v1/models/m/forecast", "analyst"),
+        (Method::POST, "/v1/forecast", "analyst"),
+        (Method::POST, "/v1/decompose", "analyst"),
+        (Method::POST, "/v1/backtest", "analyst"),
+    ];
+    for (method, uri, role) in routes {
+        let key = if *role == "client" {
+            &f.client
+        } else {
+            &f.analyst
+        };
+        let r = call(
+            &f.app,
+            method.clone(),
+            uri,
+            Some(key),
+            Body::from(bad),
+            "application/json",
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "{method} {uri}: {}",
+            r.json
+        );
+        assert_eq!(r.json["code"], "forbidden", "{method} {uri}");
+    }
 }

@@ -1212,3 +1212,134 @@ async fn serve_starts_and_stops_grpc_with_http() {
         "the gRPC listener is closed"
     );
 }
+
+/// Under `/v2`, unknown routes, wrong methods and bad path parameters answer in the protocol's
+/// `{"error": ...}` shape, and a repeated key in an inference request is 400 `duplicate_key`.
+#[tokio::test]
+async fn v2_rejections_use_the_protocol_shape_and_duplicate_keys_are_refused() {
+    let f = trained().await;
+    let r = get(&f.app, "/v2/nothing", Some(&f.client)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.json);
+    assert_eq!(r.json["code"], "route_not_found");
+    assert!(r.json["error"].is_string(), "{}", r.json);
+    let r = get(&f.app, "/v2/models/credit/infer", Some(&f.client)).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{}", r.json);
+    assert_eq!(r.json["code"], "method_not_allowed");
+    assert!(r.json["error"].is_string(), "{}", r.json);
+    assert_eq!(r.headers["allow"], "POST");
+    let r = get(&f.app, "/v2/models/%FF", Some(&f.client)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["code"], "invalid_path");
+    assert!(r.json["error"].is_string(), "{}", r.json);
+
+    let records = applicants(1);
+    let inputs = feature_tensors(&records);
+    let good = json!({"inputs": inputs}).to_string();
+    let ok = raw_post(
+        &f.app,
+        "/v2/models/credit/infer",
+        Some(&f.client),
+        &[],
+        good.into(),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    // `datatype` twice in the first input: the second would win without the check.
+    let first = inputs[0].to_string();
+    let repeated = first.replacen("\"datatype\"", "\"datatype\":\"FP64\",\"datatype\"", 1);
+    let mut body = json!({"inputs": inputs}).to_string();
+    body = body.replacen(&first, &repeated, 1);
+    let r = raw_post(
+        &f.app,
+        "/v2/models/credit/infer",
+        Some(&f.client),
+        &[],
+        body.into(),
+    )
+    .await;
+    let j: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{j}");
+    assert_eq!(j["code"], "duplicate_key", "{j}");
+    assert!(
+        j["error"].as_str().unwrap().contains("inputs[0].datatype"),
+        "{j}"
+    );
+    let body = format!(r#"{{"id": "a", "inputs": {}, "id": "b"}}"#, json!(inputs));
+    let r = raw_post(
+        &f.app,
+        "/v2/models/credit/infer",
+        Some(&f.client),
+        &[],
+        body.into(),
+    )
+    .await;
+    let j: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(j["code"], "duplicate_key", "{j}");
+}
+
+/// A version whose artifact fails its SHA-256 check is reported not ready everywhere the
+/// model status is read: `/v2/models/{name}/ready`, the repository index and `/v1` version.
+#[tokio::test]
+async fn a_corrupt_artifact_is_reported_not_ready() {
+    let f = trained().await;
+    let ready = get(
+        &f.app,
+        "/v2/models/credit/versions/1/ready",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(ready.status, StatusCode::OK);
+    // Flip one byte of version 1's artifact on disk (after it was loaded and served).
+    let artifacts = f.platform.data_dir().join("artifacts/models/credit");
+    let path = std::fs::read_dir(&artifacts)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".aurum"))
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+
+    for uri in [
+        "/v2/models/credit/ready",
+        "/v2/models/credit/versions/1/ready",
+    ] {
+        let r = get(&f.app, uri, Some(&f.client)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{uri}: {}",
+            r.json
+        );
+        assert_eq!(r.json["code"], "unavailable", "{uri}");
+        assert!(
+            r.json["error"].as_str().unwrap().contains("SHA-256"),
+            "{}",
+            r.json
+        );
+    }
+    let index = raw_post(&f.app, "/v2/repository/index", Some(&f.client), &[], vec![]).await;
+    let j: Value = serde_json::from_slice(&index.body).unwrap();
+    assert_eq!(j[0]["state"], "UNAVAILABLE", "{j}");
+    assert!(j[0]["reason"].as_str().unwrap().contains("SHA-256"), "{j}");
+    let ready_only = raw_post(
+        &f.app,
+        "/v2/repository/index",
+        Some(&f.client),
+        &[],
+        br#"{"ready": true}"#.to_vec(),
+    )
+    .await;
+    let j: Value = serde_json::from_slice(&ready_only.body).unwrap();
+    assert_eq!(j, json!([]));
+    let v = get(&f.app, "/v1/models/credit/versions/1", Some(&f.client)).await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.json);
+    assert_eq!(v.json["status"], "failed", "{}", v.json);
+    assert!(
+        v.json["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("SHA-256")
+    );
+}
