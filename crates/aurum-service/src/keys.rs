@@ -157,11 +157,11 @@ impl Platform {
         match (verified, cred) {
             (true, Some(cred)) => Ok(cred.principal.clone()),
             _ => {
-                ring.record_failure(client);
                 if let Some(retry) = ring.blocked_for(client) {
                     metrics::counter!("aurum_auth_failures_limited_total").increment(1);
                     return Err(too_many_failures(retry));
                 }
+                ring.record_failure(client);
                 metrics::counter!("aurum_auth_failures_total").increment(1);
                 Err(ServiceError::Unauthenticated(
                     "invalid or revoked API key".into(),
