@@ -230,6 +230,17 @@ impl Platform {
         name: &str,
         role: Role,
     ) -> Result<(KeyRecord, String), ServiceError> {
+        let (this, ctx, name) = (self.clone(), ctx.clone(), name.to_string());
+        self.detached(async move { this.create_key_now(&ctx, &name, role).await })
+            .await
+    }
+
+    async fn create_key_now(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        role: Role,
+    ) -> Result<(KeyRecord, String), ServiceError> {
         validate_name(name)
             .map_err(|e| ServiceError::invalid("invalid_name", Some("name"), e.to_string()))?;
         let (record, plaintext) = self.inner.meta.create_key(name, role).await?;
@@ -252,6 +263,16 @@ impl Platform {
     /// Revokes a key by name or id; it stops working in this process at once and in every other
     /// process sharing the registry within the change-poll interval.
     pub async fn revoke_key(
+        &self,
+        ctx: &CallContext,
+        name_or_id: &str,
+    ) -> Result<KeyRecord, ServiceError> {
+        let (this, ctx, key) = (self.clone(), ctx.clone(), name_or_id.to_string());
+        self.detached(async move { this.revoke_key_now(&ctx, &key).await })
+            .await
+    }
+
+    async fn revoke_key_now(
         &self,
         ctx: &CallContext,
         name_or_id: &str,

@@ -385,6 +385,19 @@ impl Platform {
         alias: &str,
         version: u32,
     ) -> Result<Option<u32>, ServiceError> {
+        let (this, ctx) = (self.clone(), ctx.clone());
+        let (name, alias) = (name.to_string(), alias.to_string());
+        self.detached(async move { this.set_alias_now(&ctx, &name, &alias, version).await })
+            .await
+    }
+
+    async fn set_alias_now(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        alias: &str,
+        version: u32,
+    ) -> Result<Option<u32>, ServiceError> {
         validate_name(alias)
             .map_err(|e| ServiceError::invalid("invalid_name", Some("alias"), e.to_string()))?;
         let record = self.get_version(name, version).await?;
@@ -414,6 +427,17 @@ impl Platform {
     }
 
     pub async fn archive_version(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        version: u32,
+    ) -> Result<(), ServiceError> {
+        let (this, ctx, name) = (self.clone(), ctx.clone(), name.to_string());
+        self.detached(async move { this.archive_version_now(&ctx, &name, version).await })
+            .await
+    }
+
+    async fn archive_version_now(
         &self,
         ctx: &CallContext,
         name: &str,

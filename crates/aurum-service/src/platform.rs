@@ -155,6 +155,17 @@ impl Platform {
         }
     }
 
+    /// Runs `work` (a state change and its audit record) as its own task and waits for it. If
+    /// the caller stops waiting (a request timeout, a dropped connection), the work still runs to
+    /// the end, so a state change is never left without its audit record.
+    pub(crate) async fn detached<T, F>(&self, work: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, ServiceError>> + Send + 'static,
+    {
+        tokio::spawn(work).await.map_err(join_error)?
+    }
+
     pub(crate) async fn audit(
         &self,
         ctx: &CallContext,

@@ -170,6 +170,16 @@ impl Platform {
         ctx: &CallContext,
         req: TrainRequest,
     ) -> Result<JobRecord, ServiceError> {
+        let (this, ctx) = (self.clone(), ctx.clone());
+        self.detached(async move { this.submit_training_now(&ctx, req).await })
+            .await
+    }
+
+    async fn submit_training_now(
+        &self,
+        ctx: &CallContext,
+        req: TrainRequest,
+    ) -> Result<JobRecord, ServiceError> {
         let prepared = self.prepare(req).await?;
         let job = self.create_job_row(ctx, &prepared).await?;
         let this = self.clone();
@@ -451,6 +461,12 @@ impl Platform {
 
     /// Asks a queued or running job to stop. Finished jobs answer `Conflict`.
     pub async fn cancel_job(&self, ctx: &CallContext, id: &str) -> Result<JobRecord, ServiceError> {
+        let (this, ctx, id) = (self.clone(), ctx.clone(), id.to_string());
+        self.detached(async move { this.cancel_job_now(&ctx, &id).await })
+            .await
+    }
+
+    async fn cancel_job_now(&self, ctx: &CallContext, id: &str) -> Result<JobRecord, ServiceError> {
         let job = self.get_job(id).await?;
         if !matches!(job.state, JobState::Queued | JobState::Running) {
             return Err(ServiceError::Conflict(format!(
@@ -583,6 +599,24 @@ impl Platform {
     /// version of `model`. Its lineage is the SHA-256 of the imported file; an optional `alias`
     /// (e.g. `champion`) is moved to it.
     pub async fn import_model(
+        &self,
+        ctx: &CallContext,
+        model: &str,
+        kind: ModelKind,
+        bytes: Vec<u8>,
+        threshold: Option<f64>,
+        alias: Option<&str>,
+    ) -> Result<VersionRecord, ServiceError> {
+        let (this, ctx, model) = (self.clone(), ctx.clone(), model.to_string());
+        let alias = alias.map(str::to_string);
+        self.detached(async move {
+            this.import_model_now(&ctx, &model, kind, bytes, threshold, alias.as_deref())
+                .await
+        })
+        .await
+    }
+
+    async fn import_model_now(
         &self,
         ctx: &CallContext,
         model: &str,

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
@@ -552,7 +553,7 @@ async fn alias_move_under_concurrent_requests_fails_nothing() {
         )
         .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.json);
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.store(true, Ordering::SeqCst);
     for t in tasks {
@@ -1591,4 +1592,79 @@ async fn permission_is_checked_before_the_request_is_validated() {
         );
         assert_eq!(r.json["code"], "forbidden", "{method} {uri}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_change_cut_off_by_a_timeout_still_has_its_audit_record() {
+    use aurum_service::types::AuditQuery;
+    use aurum_service::{CallContext, Role};
+    let f = trained().await;
+    let job = train(&f, "credit", json!({"penalty": "l1", "lambda": 0.02}), None).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let ctx = CallContext::cli();
+    // Cut alias moves and key creations off at many points, from before their first await to
+    // after their end, as a request timeout or a dropped connection would.
+    for i in 0..40u64 {
+        let target = if i % 2 == 0 { 2 } else { 1 };
+        let cutoff = Duration::from_micros(i * 150);
+        let _ = tokio::time::timeout(
+            cutoff,
+            f.platform.set_alias(&ctx, "credit", "challenger", target),
+        )
+        .await;
+        let _ = tokio::time::timeout(
+            cutoff,
+            f.platform
+                .create_key(&ctx, &format!("cut-{i}"), Role::Client),
+        )
+        .await;
+    }
+    // Let any work that outlived its caller finish.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let moves = f
+        .platform
+        .alias_history("credit")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.alias == "challenger")
+        .count();
+    let audit = f
+        .platform
+        .audit_list(AuditQuery {
+            after_seq: 0,
+            limit: 10_000,
+            event: None,
+            model: None,
+        })
+        .await
+        .unwrap();
+    let audited_moves = audit
+        .iter()
+        .filter(|r| r.event == "alias.move" && r.details["alias"] == "challenger")
+        .count();
+    assert!(moves > 0);
+    assert_eq!(
+        moves, audited_moves,
+        "every alias move has its audit record"
+    );
+    let keys = f
+        .platform
+        .list_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.name.starts_with("cut-"))
+        .count();
+    let audited_keys = audit
+        .iter()
+        .filter(|r| {
+            r.event == "key.create"
+                && r.details["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("cut-"))
+        })
+        .count();
+    assert_eq!(keys, audited_keys, "every created key has its audit record");
+    assert!(f.platform.audit_verify().await.unwrap().ok);
 }
