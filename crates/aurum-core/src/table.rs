@@ -179,6 +179,23 @@ impl Table {
         }
     }
 
+    /// A new table holding the named columns, in that order (a model's input schema applied to
+    /// a dataset: rows of the result align with the schema).
+    pub fn select<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Table, TableError> {
+        let columns = names
+            .into_iter()
+            .map(|name| {
+                self.column(name)
+                    .cloned()
+                    .ok_or_else(|| TableError::UnknownColumn(name.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Table::new(columns)
+    }
+
     /// A new table without the named column.
     pub fn drop_column(&self, name: &str) -> Result<Table, TableError> {
         if self.column(name).is_none() {
@@ -220,6 +237,15 @@ mod tests {
         };
         let t = Table::new(vec![a, c]).unwrap();
         let t2 = t.take(&[1, 0]);
+        let picked = t.select(["c", "a"]).unwrap();
+        assert_eq!(
+            picked.row(0),
+            vec![Value::Str("x".into()), Value::Float(1.0)]
+        );
+        assert_eq!(
+            t.select(["zz"]),
+            Err(TableError::UnknownColumn("zz".into()))
+        );
         assert_eq!(t2.row(0), vec![Value::Null, Value::Str("y".into())]);
         assert_eq!(t2.row(1), vec![Value::Float(1.0), Value::Str("x".into())]);
     }

@@ -21,7 +21,7 @@ use csv::ByteRecord;
 
 use crate::error::{ColumnRef, Location};
 use crate::infer::{self, RawColumn};
-use crate::{DataError, ReadOptions};
+use crate::{CellFormat, ColumnFormats, DataError, ReadOptions};
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -38,6 +38,19 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// errors [`DataError::UnknownColumn`], [`DataError::MissingColumn`],
 /// [`DataError::UnexpectedColumn`]. Each names the line and column involved.
 pub fn read_csv(bytes: &[u8], opts: &ReadOptions) -> Result<Table, DataError> {
+    read_csv_with_formats(bytes, opts).map(|(table, _)| table)
+}
+
+/// [`read_csv`], also returning the [`CellFormat`] of each column whose values were spelled as
+/// currency, percentages or non-ISO dates (or read with an explicit date format).
+///
+/// # Errors
+///
+/// Those of [`read_csv`].
+pub fn read_csv_with_formats(
+    bytes: &[u8],
+    opts: &ReadOptions,
+) -> Result<(Table, ColumnFormats), DataError> {
     let body = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(DataError::EmptyFile);
@@ -86,19 +99,35 @@ pub fn read_csv(bytes: &[u8], opts: &ReadOptions) -> Result<Table, DataError> {
     }
 
     let mut out = Vec::with_capacity(names.len());
+    let mut formats = ColumnFormats::new();
     for (i, ((name, raw), forced)) in names.into_iter().zip(&columns).zip(forced).enumerate() {
-        let ty = forced.unwrap_or_else(|| infer::infer(raw));
-        let data = infer::convert(raw, ty).map_err(|(row, value)| DataError::BadValue {
-            location: Location::Line(lines[row]),
-            column: ColumnRef::new(&name, i),
-            value: infer::excerpt(&value),
-            expected: ty,
-        })?;
+        let date_format = opts.date_format(&name);
+        let (ty, format) = match forced {
+            Some(ty) => (ty, None),
+            None => infer::infer(raw),
+        };
+        let format = match date_format {
+            Some(pattern) => Some(CellFormat::Date {
+                pattern: pattern.to_string(),
+            }),
+            None => format,
+        };
+        if let Some(format) = format {
+            formats.insert(name.clone(), format);
+        }
+        let data =
+            infer::convert(raw, ty, date_format).map_err(|(row, value)| DataError::BadValue {
+                location: Location::Line(lines[row]),
+                column: ColumnRef::new(&name, i),
+                value: infer::excerpt(&value),
+                expected: ty,
+            })?;
         out.push(Column { name, data });
     }
-    Table::new(out).map_err(|e| DataError::Internal {
+    let table = Table::new(out).map_err(|e| DataError::Internal {
         message: e.to_string(),
-    })
+    })?;
+    Ok((table, formats))
 }
 
 /// Reads the next record; `false` at the end of the input.

@@ -145,6 +145,14 @@ pub enum DataError {
         available: Vec<String>,
     },
 
+    /// An explicit date format ([`crate::ReadOptions::date_formats`]) that cannot be used.
+    #[error("date format `{format}` for column `{column}` cannot be used: {reason}")]
+    InvalidDateFormat {
+        column: String,
+        format: String,
+        reason: &'static str,
+    },
+
     /// A column the forced schema declares but the file lacks.
     #[error("column `{name}` is in the dataset's schema but missing from the file")]
     MissingColumn { name: String },
@@ -231,16 +239,7 @@ pub enum DataError {
 }
 
 fn hint_suffix(expected: ColumnType) -> &'static str {
-    match expected {
-        ColumnType::Date => " (expected YYYY-MM-DD)",
-        ColumnType::DateTime => {
-            " (expected RFC 3339, `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS`)"
-        }
-        ColumnType::Boolean => " (expected true/false, yes/no, y/n, t/f or 1/0)",
-        ColumnType::Integer => " (expected a whole number that fits in 64 bits)",
-        ColumnType::Float => " (expected a finite number)",
-        ColumnType::Categorical | ColumnType::Text => "",
-    }
+    crate::infer::expected_spelling(expected)
 }
 
 fn at_line(line: Option<u64>) -> String {
@@ -286,6 +285,7 @@ impl DataError {
             | DataError::InvalidUtf8 { .. }
             | DataError::BadValue { .. }
             | DataError::UnknownColumn { .. }
+            | DataError::InvalidDateFormat { .. }
             | DataError::MissingColumn { .. }
             | DataError::UnexpectedColumn { .. }
             | DataError::UnsupportedType { .. }
@@ -313,6 +313,7 @@ impl DataError {
             DataError::InvalidUtf8 { .. } => "invalid_utf8",
             DataError::BadValue { .. } => "bad_value",
             DataError::UnknownColumn { .. } => "unknown_column",
+            DataError::InvalidDateFormat { .. } => "invalid_date_format",
             DataError::MissingColumn { .. } => "missing_column",
             DataError::UnexpectedColumn { .. } => "unexpected_column",
             DataError::UnsupportedType { .. } => "unsupported_type",

@@ -12,7 +12,9 @@
 //!   [`ReadOptions`] into a `Table`. Types are inferred unless overridden; a stored dataset is
 //!   re-read with its stored schema so it gets exactly the same types. The inference rules
 //!   (missing-value tokens [`MISSING_TOKENS`], categorical versus text by [`categorical_limit`])
-//!   are documented once, in the `infer` module, and shared by both formats.
+//!   are documented once, in the `infer` module, and shared by both formats. [`parse_cell`] is
+//!   the same cell parser for one string, for the serving paths: a request cell means what the
+//!   same text meant in the training file.
 //! * [`profile`] summarises each column and flags the usual modelling hazards
 //!   ([`ColumnWarning`]); the profile is stored as JSON in the registry.
 //! * [`binary_target`] encodes the target column as 0/1 with a documented positive-class rule.
@@ -31,18 +33,27 @@ mod profile;
 mod split;
 mod target;
 
-pub use csv_read::read_csv;
+pub use csv_read::{read_csv, read_csv_with_formats};
 pub use error::{ColumnRef, DataError, Location};
-pub use infer::{MISSING_TOKENS, categorical_limit};
+pub use infer::{
+    CellError, CellFormat, MISSING_TOKENS, TWO_DIGIT_YEAR_PIVOT, categorical_limit,
+    expected_spelling, is_missing, parse_cell,
+};
 pub use options::{Format, ReadOptions};
 pub use parquet_read::read_parquet;
 pub use profile::{
     ColumnProfile, ColumnWarning, DatasetProfile, NumericSummary, TOP_VALUES, profile,
+    profile_with_formats,
 };
 pub use split::{Split, random_split, stratified_split, time_ordered_split};
 pub use target::{POSITIVE_LABELS, binary_target};
 
+use std::collections::BTreeMap;
+
 use aurum_core::Table;
+
+/// The [`CellFormat`] of each column that has one, by column name.
+pub type ColumnFormats = BTreeMap<String, CellFormat>;
 
 /// Reads `bytes` as Parquet if they start with the `PAR1` magic, as CSV otherwise.
 ///
@@ -53,5 +64,34 @@ pub fn read_auto(bytes: &[u8], opts: &ReadOptions) -> Result<Table, DataError> {
     match Format::detect(bytes) {
         Format::Csv => read_csv(bytes, opts),
         Format::Parquet => read_parquet(bytes, opts),
+    }
+}
+
+/// [`read_auto`], also returning the [`CellFormat`]s worth recording in the profile. Parquet
+/// columns record only an explicit date format.
+///
+/// # Errors
+///
+/// Those of [`read_parquet`] or [`read_csv`].
+pub fn read_auto_with_formats(
+    bytes: &[u8],
+    opts: &ReadOptions,
+) -> Result<(Table, ColumnFormats), DataError> {
+    match Format::detect(bytes) {
+        Format::Csv => read_csv_with_formats(bytes, opts),
+        Format::Parquet => {
+            let table = read_parquet(bytes, opts)?;
+            let formats = opts
+                .date_formats
+                .iter()
+                .map(|(name, pattern)| {
+                    let format = CellFormat::Date {
+                        pattern: pattern.clone(),
+                    };
+                    (name.clone(), format)
+                })
+                .collect();
+            Ok((table, formats))
+        }
     }
 }

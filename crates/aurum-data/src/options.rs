@@ -24,6 +24,13 @@ pub struct ReadOptions {
     /// types it was imported with. The file must have exactly these columns (any order);
     /// otherwise [`DataError::MissingColumn`] or [`DataError::UnexpectedColumn`].
     pub schema: Option<Schema>,
+    /// An explicit chrono strftime format per column name (`"%d.%m.%Y"`, `"%d/%m/%Y"`), for date
+    /// layouts the built-in ones do not cover (see the `infer` module). The column is read as a
+    /// date (or a datetime, when its type is forced to datetime) with this format only. Naming a
+    /// column the file lacks is [`DataError::UnknownColumn`]; a format chrono cannot parse with,
+    /// or a column forced to a type other than date or datetime, is
+    /// [`DataError::InvalidDateFormat`].
+    pub date_formats: BTreeMap<String, String>,
 }
 
 impl Default for ReadOptions {
@@ -32,6 +39,7 @@ impl Default for ReadOptions {
             delimiter: b',',
             overrides: BTreeMap::new(),
             schema: None,
+            date_formats: BTreeMap::new(),
         }
     }
 }
@@ -68,7 +76,7 @@ impl ReadOptions {
                 }
             }
         }
-        Ok(names
+        let forced: Vec<Option<ColumnType>> = names
             .iter()
             .map(|name| {
                 self.overrides.get(name).copied().or_else(|| {
@@ -78,7 +86,45 @@ impl ReadOptions {
                         .map(|f| f.ty)
                 })
             })
+            .collect();
+        for (name, format) in &self.date_formats {
+            let Some(i) = names.iter().position(|n| n == name) else {
+                return Err(DataError::UnknownColumn {
+                    name: name.clone(),
+                    context: "date format",
+                    available: names.to_vec(),
+                });
+            };
+            let bad = |reason| {
+                Err(DataError::InvalidDateFormat {
+                    column: name.clone(),
+                    format: format.clone(),
+                    reason,
+                })
+            };
+            if !crate::infer::valid_format(format) {
+                return bad("it is not a chrono strftime format");
+            }
+            if forced[i].is_some_and(|ty| !matches!(ty, ColumnType::Date | ColumnType::DateTime)) {
+                return bad("the column's type is neither date nor datetime");
+            }
+        }
+        Ok(forced
+            .into_iter()
+            .zip(names)
+            .map(|(ty, name)| {
+                ty.or_else(|| {
+                    self.date_formats
+                        .contains_key(name)
+                        .then_some(ColumnType::Date)
+                })
+            })
             .collect())
+    }
+
+    /// The explicit date format of a column, if one was given.
+    pub(crate) fn date_format(&self, name: &str) -> Option<&str> {
+        self.date_formats.get(name).map(String::as_str)
     }
 }
 
@@ -158,6 +204,33 @@ mod tests {
         let err = opts.forced_types(&names(&["age"])).unwrap_err();
         assert_eq!(err.code(), "unknown_column");
         assert!(err.to_string().contains("`agee`"), "{err}");
+    }
+
+    #[test]
+    fn date_formats_are_checked_and_force_a_date() {
+        let opts = |format: &str, ty: Option<ColumnType>| ReadOptions {
+            date_formats: [("d".to_string(), format.to_string())].into(),
+            overrides: ty.map(|t| ("d".to_string(), t)).into_iter().collect(),
+            ..ReadOptions::default()
+        };
+        assert_eq!(
+            opts("%d.%m.%Y", None)
+                .forced_types(&names(&["d", "x"]))
+                .unwrap(),
+            vec![Some(ColumnType::Date), None]
+        );
+        assert_eq!(
+            opts("%d.%m.%Y", Some(ColumnType::DateTime))
+                .forced_types(&names(&["d"]))
+                .unwrap(),
+            vec![Some(ColumnType::DateTime)]
+        );
+        for (format, ty) in [("%Q", None), ("%d.%m.%Y", Some(ColumnType::Float))] {
+            let err = opts(format, ty).forced_types(&names(&["d"])).unwrap_err();
+            assert_eq!(err.code(), "invalid_date_format", "{err}");
+        }
+        let err = opts("%d", None).forced_types(&names(&["x"])).unwrap_err();
+        assert_eq!(err.code(), "unknown_column");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! | `Int8`…`Int64`, `UInt8`…`UInt64` | integer (a `UInt64` above `i64::MAX` is an error) |
 //! | `Float16`/`32`/`64`, `Decimal*` | float (`NaN` is missing; ±∞ is an error) |
 //! | `Boolean` | boolean |
-//! | `Utf8`, `LargeUtf8`, `Utf8View`, dictionary of those | categorical or text, by [`crate::categorical_limit`] |
+//! | `Utf8`, `LargeUtf8`, `Utf8View`, dictionary of those | by the cell parser, as CSV cells: numbers (currency, percent), dates, else categorical or text by [`crate::categorical_limit`] |
 //! | `Date32`, `Date64` | date |
 //! | `Timestamp` (any unit; a time zone is converted to UTC) | datetime |
 //! | `Null` | categorical, all missing |
@@ -20,9 +20,11 @@
 //! panic on a malformed file must become a [`DataError::Parquet`] for the caller, not unwind into
 //! (and take down) whatever thread the server was using.
 //!
-//! Parquet strings are taken verbatim: only real nulls are missing (no trimming, no missing-value
-//! tokens — those exist to recover structure that CSV lacks). Errors name a 1-based data *row*,
-//! as a Parquet file has no lines.
+//! Parquet string columns go through the same cell parser as CSV cells (trimmed, missing-value
+//! tokens, amounts, percentages, dates): files exported by spreadsheets and finance systems carry
+//! `"$50,000.00"` and `"NA"` as strings whatever the container, and serving reads string inputs
+//! with the same parser, so a Parquet dataset and its CSV twin train the same model. Errors name a
+//! 1-based data *row*, as a Parquet file has no lines.
 
 use std::collections::HashMap;
 
@@ -91,10 +93,17 @@ fn read(bytes: &[u8], opts: &ReadOptions) -> Result<Table, DataError> {
         let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
         let array = concat(&parts).map_err(internal)?;
         let column = ColumnRef::new(&name, i);
-        let natural = convert_array(&array, &column)?;
-        let data = match forced {
-            Some(ty) if ty != natural.column_type() => coerce(natural, ty, &column)?,
-            _ => natural,
+        let date_format = opts.date_format(&name);
+        let data = if is_string(array.data_type()) {
+            string_column(&array, &column, forced, date_format)?
+        } else {
+            let natural = convert_array(&array, &column)?;
+            match forced {
+                Some(ty) if ty != natural.column_type() => {
+                    coerce(natural, ty, &column, date_format)?
+                }
+                _ => natural,
+            }
         };
         columns.push(Column { name, data });
     }
@@ -233,15 +242,7 @@ fn convert_array(array: &ArrayRef, column: &ColumnRef) -> Result<ColumnData, Dat
                 .collect::<Result<_, _>>()?;
             ColumnData::Float(values)
         }
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => strings(array, column)?,
-        DataType::Dictionary(_, value)
-            if matches!(
-                value.as_ref(),
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-            ) =>
-        {
-            strings(array, column)?
-        }
+        ty if is_string(ty) => string_column(array, column, None, None)?,
         DataType::Date32 | DataType::Date64 => {
             let c = cast_to(array, &DataType::Date32, column)?;
             let a = c
@@ -269,18 +270,31 @@ fn convert_array(array: &ArrayRef, column: &ColumnRef) -> Result<ColumnData, Dat
     })
 }
 
-fn strings(array: &dyn Array, column: &ColumnRef) -> Result<ColumnData, DataError> {
+fn is_string(ty: &DataType) -> bool {
+    match ty {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, value) => is_string(value),
+        _ => false,
+    }
+}
+
+/// A string column through the cell parser: the forced type or the inferred one.
+fn string_column(
+    array: &dyn Array,
+    column: &ColumnRef,
+    forced: Option<ColumnType>,
+    date_format: Option<&str>,
+) -> Result<ColumnData, DataError> {
     let c = cast_to(array, &DataType::LargeUtf8, column)?;
     let a = c
         .as_string_opt::<i64>()
         .ok_or_else(|| downcast_failed(column))?;
-    let ty = infer::infer_string(a.iter().flatten());
-    let values = a.iter().map(|v| v.map(str::to_string)).collect();
-    Ok(if ty == ColumnType::Text {
-        ColumnData::Text(values)
-    } else {
-        ColumnData::Categorical(values)
-    })
+    let mut raw = RawColumn::with_capacity(a.len());
+    for v in a.iter() {
+        raw.push(v.map(str::trim));
+    }
+    let ty = forced.unwrap_or_else(|| infer::infer(&raw).0);
+    infer::convert(&raw, ty, date_format).map_err(|(row, value)| bad_value(row, column, value, ty))
 }
 
 /// Timestamps as UTC wall-clock time (the stored value is UTC whatever the time zone says).
@@ -305,7 +319,12 @@ fn timestamps<T: ArrowTimestampType>(
 
 /// Converts a column to a forced type: string kinds just relabel, anything else goes through
 /// the text parsers so that Parquet and CSV agree on what converts.
-fn coerce(data: ColumnData, ty: ColumnType, column: &ColumnRef) -> Result<ColumnData, DataError> {
+fn coerce(
+    data: ColumnData,
+    ty: ColumnType,
+    column: &ColumnRef,
+    date_format: Option<&str>,
+) -> Result<ColumnData, DataError> {
     match (data, ty) {
         (ColumnData::Categorical(v) | ColumnData::Text(v), ColumnType::Text) => {
             Ok(ColumnData::Text(v))
@@ -320,7 +339,8 @@ fn coerce(data: ColumnData, ty: ColumnType, column: &ColumnRef) -> Result<Column
                 let text = (!value.is_null()).then(|| value.to_string());
                 raw.push(text.as_deref().map(str::trim));
             }
-            infer::convert(&raw, ty).map_err(|(row, value)| bad_value(row, column, value, ty))
+            infer::convert(&raw, ty, date_format)
+                .map_err(|(row, value)| bad_value(row, column, value, ty))
         }
     }
 }

@@ -16,6 +16,8 @@ use std::hash::Hash;
 use aurum_core::{ColumnData, ColumnType, Table};
 use serde::{Deserialize, Serialize};
 
+use crate::{CellFormat, ColumnFormats};
+
 /// How many most frequent values a profile lists.
 pub const TOP_VALUES: usize = 10;
 
@@ -52,6 +54,11 @@ pub struct ColumnProfile {
     pub top_values: Vec<(String, u64)>,
     #[serde(default)]
     pub warnings: Vec<ColumnWarning>,
+    /// How the column's values were spelled in the file, when that was more than plain numbers,
+    /// ISO dates or strings: currency amounts, percentages, a date layout (see
+    /// [`crate::CellFormat`]). Serving reads string inputs with the same cell parser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<CellFormat>,
 }
 
 /// Summary statistics of a numeric column's non-missing values.
@@ -81,11 +88,20 @@ pub enum ColumnWarning {
 
 /// Profiles every column of `table`. Linear in the number of cells (plus hashing).
 pub fn profile(table: &Table) -> DatasetProfile {
+    profile_with_formats(table, &ColumnFormats::new())
+}
+
+/// [`profile`], recording the cell formats a reader found ([`crate::read_auto_with_formats`]).
+pub fn profile_with_formats(table: &Table, formats: &ColumnFormats) -> DatasetProfile {
     let rows = table.n_rows();
     let columns = table
         .columns()
         .iter()
-        .map(|c| profile_column(&c.name, &c.data, rows))
+        .map(|c| {
+            let mut p = profile_column(&c.name, &c.data, rows);
+            p.format = formats.get(&c.name).cloned();
+            p
+        })
         .collect();
     DatasetProfile { rows, columns }
 }
@@ -154,6 +170,7 @@ fn profile_column(name: &str, data: &ColumnData, rows: usize) -> ColumnProfile {
         numeric: stats.numeric,
         range: stats.range,
         top_values: stats.top_values,
+        format: None,
     }
 }
 

@@ -82,6 +82,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             test_fraction: TEST_FRACTION,
         },
         details,
+        features: model.input_schema().names().map(String::from).collect(),
+        excluded_columns: Vec::new(),
     })?;
 
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -57,7 +57,9 @@ use aurum_core::{ColumnData, ColumnType, Field, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
-use crate::pipeline::{category_column, numeric_column, read_category, read_numeric};
+use crate::pipeline::{
+    category_column, numeric_column, read_category, read_numeric, value_of_number,
+};
 
 /// Default smallest share of training rows in a (non-missing) bin.
 pub const DEFAULT_MIN_BIN_SHARE: f64 = 0.05;
@@ -757,12 +759,7 @@ impl FeatureBinning {
             BinIndex::Missing => Some(Value::Null),
             BinIndex::Bin(i) => match &self.rule {
                 BinRule::Numeric { ranges, .. } => {
-                    let x = ranges.get(i)?.0;
-                    Some(if self.field.ty == ColumnType::Integer {
-                        Value::Integer(x as i64)
-                    } else {
-                        Value::Float(x)
-                    })
+                    Some(value_of_number(&self.field, ranges.get(i)?.0))
                 }
                 BinRule::Categorical { groups, .. } => {
                     let c = groups.get(i)?.first()?;
@@ -842,7 +839,12 @@ impl FeatureBinning {
             return bad("non-finite WoE or IV");
         }
         let rule = match (s.ty, s.edges, s.ranges, s.groups) {
-            (ColumnType::Float | ColumnType::Integer, Some(edges), Some(ranges), None) => {
+            (
+                ColumnType::Float | ColumnType::Integer | ColumnType::Date,
+                Some(edges),
+                Some(ranges),
+                None,
+            ) => {
                 if edges.len() + 1 != s.bins.len() || ranges.len() != s.bins.len() {
                     return bad("edges do not match the bins");
                 }

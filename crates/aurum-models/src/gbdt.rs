@@ -74,7 +74,9 @@ use forust_ml::splitter::MissingImputerSplitter;
 use serde::{Deserialize, Serialize};
 
 use crate::logistic::{ClassWeight, check_target, sigmoid};
-use crate::pipeline::{category_column, numeric_column, read_category, read_numeric, table_column};
+use crate::pipeline::{
+    category_column, numeric_column, read_category, read_numeric, table_column, value_of_number,
+};
 use crate::policy::{
     CreditParams, DecisionPolicy, ParamReader, ScoreScaling, monotone_to_param, params_from_json,
     parse_monotone,
@@ -873,10 +875,7 @@ pub fn fit(
     let mut dropped = Vec::new();
     for col in features.columns() {
         let ty = col.data.column_type();
-        if matches!(
-            ty,
-            ColumnType::Text | ColumnType::Date | ColumnType::DateTime
-        ) {
+        if matches!(ty, ColumnType::Text | ColumnType::DateTime) {
             dropped.push((col.name.clone(), "unsupported_type"));
             continue;
         }
@@ -1211,6 +1210,9 @@ impl GbdtModel {
             (FeatureEncoder::Numeric { median, .. }, ColumnType::Boolean) => {
                 Value::Boolean(*median >= 0.5)
             }
+            (FeatureEncoder::Numeric { median, .. }, ColumnType::Date) => {
+                value_of_number(&self.input_schema.fields[j], *median)
+            }
             (FeatureEncoder::Numeric { median, .. }, _) => Value::Float(*median),
             (FeatureEncoder::Categorical { levels, .. }, _) => Value::Str(levels.first()?.clone()),
         })
@@ -1362,7 +1364,13 @@ impl GbdtModel {
         let mut encoders = Vec::with_capacity(stored.features.len());
         for f in stored.features {
             let enc = match (f.ty, f.levels) {
-                (ColumnType::Float | ColumnType::Integer | ColumnType::Boolean, None) => {
+                (
+                    ColumnType::Float
+                    | ColumnType::Integer
+                    | ColumnType::Date
+                    | ColumnType::Boolean,
+                    None,
+                ) => {
                     let median = f
                         .median
                         .ok_or_else(|| bad(format!("`{}` has no median", f.name)))?;

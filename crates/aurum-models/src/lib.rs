@@ -155,6 +155,23 @@ pub trait FittedModel: Send + Sync + std::fmt::Debug {
     /// The model's own serialisation, read back by [`ModelFamily::load_payload`].
     fn payload(&self) -> Result<Vec<u8>, ModelError>;
 
+    /// Training columns the model does not use, with the family's reason (`unsupported_type`,
+    /// `all_missing`, `low_iv`, ...), read from the `dropped_columns` list every family puts in
+    /// its [`FittedModel::summary`].
+    fn dropped_columns(&self) -> Vec<(String, String)> {
+        let summary = self.summary();
+        let Some(list) = summary["dropped_columns"].as_array() else {
+            return Vec::new();
+        };
+        list.iter()
+            .filter_map(|d| {
+                let name = d["name"].as_str()?;
+                let reason = d["reason"].as_str().unwrap_or("not used by the model");
+                Some((name.to_string(), reason.to_string()))
+            })
+            .collect()
+    }
+
     /// Family-specific tables for reports: binning tables and points for scorecards, gain
     /// importance for trees. Informative only, not a stable format; `{}` when the family has
     /// nothing to add to [`FittedModel::summary`].

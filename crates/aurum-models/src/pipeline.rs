@@ -16,7 +16,11 @@
 //!   categories `false` and `true`). Categories seen fewer than `min_frequency` times fold into
 //!   one `__other__` level; missing values get their own `__missing__` level when training had
 //!   any.
-//! * **text, date, datetime**: not used as features. They are left out of
+//! * **date**: encoded as a number, its ordinal ([`date_ordinal`]: days since 1970-01-01), then
+//!   treated exactly like a float column (median imputation, standardisation, indicator). Every
+//!   family reads dates this way (the scorecard bins the ordinal, GBDT splits on it), so a date
+//!   feature is one raw column everywhere and serving sends it as a date.
+//! * **text, datetime**: not used as features. They are left out of
 //!   [`Pipeline::input_schema`] and listed with the reason in [`Pipeline::dropped`]. So are
 //!   columns with no non-missing value in training.
 //!
@@ -45,6 +49,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aurum_core::{ColumnData, ColumnType, Field, Schema, Table, Value};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
@@ -69,10 +74,40 @@ impl Default for PipelineOptions {
     }
 }
 
+/// A date as a number for models: days since 1970-01-01 (negative before).
+pub fn date_ordinal(d: NaiveDate) -> f64 {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    (d - epoch).num_days() as f64
+}
+
+/// The date of an ordinal, rounded to the nearest day (`None` out of chrono's range).
+pub(crate) fn date_of_ordinal(x: f64) -> Option<NaiveDate> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    if !x.is_finite() || x.abs() > 1e8 {
+        return None;
+    }
+    epoch.checked_add_signed(chrono::TimeDelta::try_days(x.round() as i64)?)
+}
+
+/// Whether a feature of this type is encoded as one number (float, integer, date).
+pub(crate) fn is_numeric_feature(ty: ColumnType) -> bool {
+    ty.is_numeric() || ty == ColumnType::Date
+}
+
+/// A number of a numeric feature back as a value of the feature's type (integers truncated,
+/// date ordinals as dates).
+pub(crate) fn value_of_number(field: &Field, x: f64) -> Value {
+    match field.ty {
+        ColumnType::Integer => Value::Integer(x as i64),
+        ColumnType::Date => date_of_ordinal(x).map_or(Value::Float(x), Value::Date),
+        _ => Value::Float(x),
+    }
+}
+
 /// Why a training column is not a model feature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DropReason {
-    /// Text, date and datetime columns are not encoded.
+    /// Text and datetime columns are not encoded.
     UnsupportedType,
     /// The column had no non-missing value in training.
     AllMissing,
@@ -292,7 +327,10 @@ impl Pipeline {
                 ColumnData::Categorical(v) => {
                     fit_categorical(v.iter().map(|s| s.as_deref()), options.min_frequency)
                 }
-                ColumnData::Text(_) | ColumnData::Date(_) | ColumnData::DateTime(_) => {
+                ColumnData::Date(v) => {
+                    fit_numeric(&col.name, v.iter().map(|d| d.map(date_ordinal)))?
+                }
+                ColumnData::Text(_) | ColumnData::DateTime(_) => {
                     dropped.push(DroppedColumn {
                         name: col.name.clone(),
                         ty,
@@ -465,7 +503,7 @@ impl Pipeline {
                 .chunks_exact_mut(n_cols.max(1))
                 .map(|r| &mut r[*offset..*offset + width]);
             match (enc, &col.data) {
-                (Encoder::Numeric(e), ColumnData::Float(v)) => {
+                (Encoder::Numeric(e), ColumnData::Float(v)) if field.ty.is_numeric() => {
                     for (i, (out, x)) in rows.zip(v).enumerate() {
                         let x = match x {
                             Some(x) if x.is_infinite() => {
@@ -481,9 +519,14 @@ impl Pipeline {
                         e.put(x, out);
                     }
                 }
-                (Encoder::Numeric(e), ColumnData::Integer(v)) => {
+                (Encoder::Numeric(e), ColumnData::Integer(v)) if field.ty.is_numeric() => {
                     for (out, x) in rows.zip(v) {
                         e.put(x.map(|i| i as f64), out);
+                    }
+                }
+                (Encoder::Numeric(e), ColumnData::Date(v)) if field.ty == ColumnType::Date => {
+                    for (out, d) in rows.zip(v) {
+                        e.put(d.map(date_ordinal), out);
                     }
                 }
                 (Encoder::Categorical(e), ColumnData::Categorical(v))
@@ -577,7 +620,7 @@ impl Pipeline {
                     std,
                     missing_indicator,
                 } => {
-                    if !ty.is_numeric() {
+                    if !is_numeric_feature(ty) {
                         return bad(format!("numeric feature `{name}` has type {ty}"));
                     }
                     if !(median.is_finite() && mean.is_finite() && std.is_finite() && std > 0.0) {
@@ -654,8 +697,16 @@ impl Pipeline {
 }
 
 /// Reads one serving value of a numeric feature (the pipeline's rules: `Integer` and `Float` are
-/// both accepted, `Null` is missing, NaN and infinities are errors naming the feature).
+/// both accepted, `Null` is missing, NaN and infinities are errors naming the feature; a date
+/// feature takes a `Date`, read as its [`date_ordinal`]).
 pub(crate) fn read_numeric(field: &Field, value: &Value) -> Result<Option<f64>, ModelError> {
+    if field.ty == ColumnType::Date {
+        return match value {
+            Value::Null => Ok(None),
+            Value::Date(d) => Ok(Some(date_ordinal(*d))),
+            other => Err(type_error(field, other)),
+        };
+    }
     match value {
         Value::Null => Ok(None),
         Value::Float(x) if x.is_finite() => Ok(Some(*x)),
@@ -709,6 +760,7 @@ pub(crate) fn numeric_column(
                 .collect(),
         ),
         ColumnData::Integer(v) => Some(Ok(v.iter().map(|x| x.map(|i| i as f64)).collect())),
+        ColumnData::Date(v) => Some(Ok(v.iter().map(|d| d.map(date_ordinal)).collect())),
         _ => None,
     }
 }
@@ -764,7 +816,8 @@ fn type_error(field: &Field, got: &Value) -> ModelError {
         ColumnType::Float | ColumnType::Integer => "a number",
         ColumnType::Boolean => "a boolean",
         ColumnType::Categorical => "a string",
-        ColumnType::Date | ColumnType::DateTime | ColumnType::Text => "nothing (not a feature)",
+        ColumnType::Date => "a date",
+        ColumnType::DateTime | ColumnType::Text => "nothing (not a feature)",
     };
     input_error(
         &field.name,
@@ -1076,7 +1129,10 @@ mod tests {
         let (p, _) = Pipeline::fit_transform(&t, &PipelineOptions::default()).unwrap();
         assert_eq!(
             p.input_schema().fields,
-            [Field::new("x", ColumnType::Integer)]
+            [
+                Field::new("opened", ColumnType::Date),
+                Field::new("x", ColumnType::Integer)
+            ]
         );
         let dropped: Vec<_> = p
             .dropped()
@@ -1087,11 +1143,15 @@ mod tests {
             dropped,
             [
                 ("note", DropReason::UnsupportedType),
-                ("opened", DropReason::UnsupportedType),
                 ("empty", DropReason::AllMissing)
             ]
         );
-        let only_text = t.take(&[0, 1]).drop_column("x").unwrap();
+        let only_text = t
+            .take(&[0, 1])
+            .drop_column("x")
+            .unwrap()
+            .drop_column("opened")
+            .unwrap();
         let e = Pipeline::fit_transform(&only_text, &PipelineOptions::default()).unwrap_err();
         assert_eq!(e.code(), "no_usable_features");
         assert!(

@@ -35,8 +35,8 @@
 //! [`crate::reasons`]).
 
 use aurum_core::{
-    BinaryTarget, ColumnData, Contribution, Explanation, Field, ModelKind, Params, Schema, Table,
-    Value,
+    BinaryTarget, ColumnData, ColumnType, Contribution, Explanation, Field, ModelKind, Params,
+    Schema, Table, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -286,7 +286,7 @@ impl ModelFamily for ScorecardFamily {
 /// Why a training column has no points.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScorecardDrop {
-    /// Text, date or datetime column.
+    /// Text or datetime column.
     UnsupportedType,
     /// No non-missing value in training.
     AllMissing,
@@ -362,7 +362,7 @@ pub fn fit(
     check_target(features, target)?;
     for (name, _) in &params.monotone {
         match features.column(name).map(|c| c.data.column_type()) {
-            Some(t) if t.is_numeric() => {}
+            Some(t) if t.is_numeric() || t == ColumnType::Date => {}
             Some(t) => {
                 return Err(ModelError::invalid_param(
                     "monotone",
@@ -393,10 +393,7 @@ pub fn fit(
         ctx.check_cancelled()?;
         ctx.progress.report("binning", k as f64 / n_cols as f64);
         let ty = col.data.column_type();
-        if matches!(
-            col.data,
-            ColumnData::Text(_) | ColumnData::Date(_) | ColumnData::DateTime(_)
-        ) {
+        if matches!(col.data, ColumnData::Text(_) | ColumnData::DateTime(_)) {
             dropped.push((col.name.clone(), ScorecardDrop::UnsupportedType));
             continue;
         }

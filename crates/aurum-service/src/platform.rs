@@ -224,8 +224,8 @@ impl Platform {
                 overrides,
                 ..ReadOptions::default()
             };
-            let table = aurum_data::read_auto(&bytes, &opts)?;
-            let profile = aurum_data::profile(&table);
+            let (table, formats) = aurum_data::read_auto_with_formats(&bytes, &opts)?;
+            let profile = aurum_data::profile_with_formats(&table, &formats);
             Ok::<_, ServiceError>((table, profile, bytes))
         })
         .await

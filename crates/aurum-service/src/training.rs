@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aurum_core::{BinaryTarget, CancelToken, ModelKind, Params, Progress, Table, validate_name};
+use aurum_models::report::ExcludedColumn;
 use aurum_models::{FitContext, ManifestInput};
 use aurum_registry::{JobRecord, JobState, NewJob, NewVersion, VersionRecord};
 
@@ -112,6 +113,8 @@ struct Prepared {
     canonical_params: serde_json::Value,
     /// Time-order keys when a date column was declared.
     order_keys: Option<Vec<i64>>,
+    /// Dataset columns left out of `table` before fitting, with the reason.
+    excluded: Vec<ExcludedColumn>,
 }
 
 /// What a finished fit produced (computed on the blocking pool).
@@ -139,18 +142,22 @@ impl Platform {
         let positive = req.positive_label.clone();
         let target_name = req.target.clone();
         let date_column = req.date_column.clone();
-        let (table, target, order_keys) = tokio::task::spawn_blocking(move || {
+        let (table, target, order_keys, excluded) = tokio::task::spawn_blocking(move || {
             let target = aurum_data::binary_target(&table, &target_name, positive.as_deref())?;
             let mut features = table.drop_column(&target_name).map_err(internal)?;
+            let mut excluded = vec![excluded_column(&target_name, "target")];
             let order_keys = match date_column {
                 None => None,
                 Some(col) => {
                     let keys = order_keys(&features, &col)?;
                     features = features.drop_column(&col).map_err(internal)?;
+                    excluded.push(excluded_column(&col, "split date column"));
                     Some(keys)
                 }
             };
-            Ok::<_, ServiceError>((features, target, order_keys))
+            let (features, not_features) = candidate_features(features)?;
+            excluded.extend(not_features);
+            Ok::<_, ServiceError>((features, target, order_keys, excluded))
         })
         .await
         .map_err(join_error)??;
@@ -161,6 +168,7 @@ impl Platform {
             dataset_sha256: record.sha256,
             canonical_params,
             order_keys,
+            excluded,
         })
     }
 
@@ -523,6 +531,22 @@ fn fit_and_evaluate(
     };
     let model = family.fit(&train_x, &train_y, &p.req.params, &ctx)?;
     progress.report("evaluating", 0.95);
+    // Evaluation sees exactly what serving sees: the held-out rows projected to the model's
+    // input schema, so a column the model left out can never shift a row's values.
+    let inputs = || model.input_schema().names();
+    let train_x = train_x.select(inputs()).map_err(internal)?;
+    let test_x = test_x.select(inputs()).map_err(internal)?;
+    let mut excluded = p.excluded.clone();
+    let dropped = model.dropped_columns();
+    for name in p.table.schema().names() {
+        if model.input_schema().field(name).is_none() {
+            let reason = dropped
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or("not used by the model", |(_, r)| r.as_str());
+            excluded.push(excluded_column(name, reason));
+        }
+    }
     let threshold = model.threshold();
     let proba = |t: &Table| -> Result<Vec<f64>, ServiceError> {
         (0..t.n_rows())
@@ -577,6 +601,8 @@ fn fit_and_evaluate(
             test_fraction: cfg.test_fraction,
         },
         details: model.details(),
+        features: model.input_schema().names().map(String::from).collect(),
+        excluded_columns: excluded,
     };
     progress.report("done", 1.0);
     Ok(Fitted {
@@ -690,6 +716,67 @@ impl Platform {
         );
         Ok(version)
     }
+}
+
+fn excluded_column(name: &str, reason: impl Into<String>) -> ExcludedColumn {
+    ExcludedColumn {
+        column: name.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// The columns that can be features, and the others with the reason. This is the one rule of
+/// what is not a feature, applied before any family sees the table, so fit, held-out evaluation
+/// and serving agree (the model's input schema is a subset of what is kept here):
+///
+/// * text columns (free text, names, identifiers: too many distinct values to be a category);
+/// * datetime columns (dates are features, timestamps are not encoded);
+/// * columns with no value at all, and constant columns (one value, never missing).
+///
+/// The target and the split date column are removed by the caller.
+fn candidate_features(table: Table) -> Result<(Table, Vec<ExcludedColumn>), ServiceError> {
+    let profile = aurum_data::profile(&table);
+    let mut excluded = Vec::new();
+    for c in &profile.columns {
+        let reason = match c.column_type {
+            aurum_core::ColumnType::Text => {
+                Some(format!("text: {} distinct values", c.distinct_count))
+            }
+            aurum_core::ColumnType::DateTime => Some("datetime: not encoded".to_string()),
+            _ if c.distinct_count == 0 => Some("all missing".to_string()),
+            _ if c.distinct_count == 1 && c.missing_count == 0 => Some("constant".to_string()),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            excluded.push(excluded_column(&c.name, reason));
+        }
+    }
+    let kept: Vec<&str> = table
+        .columns()
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|n| !excluded.iter().any(|e| e.column == *n))
+        .collect();
+    if kept.is_empty() {
+        let list: Vec<String> = excluded
+            .iter()
+            .map(|e| format!("{} ({})", e.column, e.reason))
+            .collect();
+        return Err(ServiceError::invalid(
+            "no_usable_features",
+            None,
+            format!(
+                "no column can be a feature: {}",
+                if list.is_empty() {
+                    "the dataset has only the target".to_string()
+                } else {
+                    list.join(", ")
+                }
+            ),
+        ));
+    }
+    let features = table.select(kept).map_err(internal)?;
+    Ok((features, excluded))
 }
 
 /// Sort keys for a time-ordered split from a date, date-time or integer column. A missing value

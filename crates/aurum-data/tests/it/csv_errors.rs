@@ -222,7 +222,11 @@ fn bad_value_for_forced_schema() {
             if *column == col("d", 1) && value == "2024-13-01"),
         "{err:?}"
     );
-    assert!(err.to_string().contains("(expected YYYY-MM-DD)"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("(expected a date such as 2024-02-28"),
+        "{err}"
+    );
 }
 
 #[test]

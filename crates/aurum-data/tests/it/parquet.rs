@@ -129,10 +129,10 @@ fn small_file_round_trips_every_supported_type() {
         data("flag"),
         ColumnData::Boolean(vec![Some(true), Some(false), None])
     );
-    // Parquet strings are verbatim: no trimming.
+    // Parquet strings go through the cell parser, as CSV cells do: trimmed.
     assert_eq!(
         data("name"),
-        ColumnData::Categorical(vec![Some("a b".into()), None, Some(" c ".into())])
+        ColumnData::Categorical(vec![Some("a b".into()), None, Some("c".into())])
     );
     assert_eq!(
         data("purpose"),
@@ -277,4 +277,40 @@ fn corrupted_files_are_errors_not_panics() {
             assert!(err.is_user_error(), "{err}");
         }
     }
+}
+
+#[test]
+fn string_columns_use_the_cell_parser() {
+    let strings = |v: Vec<Option<&str>>| Arc::new(StringArray::from(v)) as ArrayRef;
+    let columns = vec![
+        (
+            "amount",
+            strings(vec![Some("$50,000.00"), Some("(1,200.00)"), None]),
+        ),
+        ("rate", strings(vec![Some("12.5%"), Some("NA"), Some("3%")])),
+        (
+            "approved",
+            strings(vec![Some("28-Feb-97"), Some("1-Mar-05"), Some("")]),
+        ),
+        ("grade", strings(vec![Some("A"), Some("NA"), Some("B")])),
+    ];
+    let bytes = write_parquet(columns, 3);
+    let t = read_parquet(&bytes, &ReadOptions::default()).unwrap();
+    let d = NaiveDate::from_ymd_opt;
+    assert_eq!(
+        t.column("amount").unwrap().data,
+        ColumnData::Float(vec![Some(50_000.0), Some(-1200.0), None])
+    );
+    assert_eq!(
+        t.column("rate").unwrap().data,
+        ColumnData::Float(vec![Some(12.5), None, Some(3.0)])
+    );
+    assert_eq!(
+        t.column("approved").unwrap().data,
+        ColumnData::Date(vec![d(1997, 2, 28), d(2005, 3, 1), None])
+    );
+    assert_eq!(
+        t.column("grade").unwrap().data,
+        ColumnData::Categorical(vec![Some("A".into()), None, Some("B".into())])
+    );
 }

@@ -31,7 +31,11 @@ use serde::{Deserialize, Serialize};
 use crate::metrics;
 
 /// Version of the [`CreditReport`] format; bumped on any change to its shape or meaning.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// * 1: the first released shape.
+/// * 2: adds [`CreditReport::features`] and [`CreditReport::excluded_columns`]. A version 1
+///   report still loads, with both lists empty.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A train–test AUC gap above this sets [`Stability::overfitting_flag`].
 pub const OVERFITTING_GAP: f64 = 0.05;
@@ -65,6 +69,20 @@ pub struct ReportInput {
     /// Model-specific tables (WoE binning, points, coefficients, importance), embedded verbatim.
     /// [`html`] renders objects as key–value tables and arrays of objects as tables.
     pub details: serde_json::Value,
+    /// The model's input features, in input order.
+    pub features: Vec<String>,
+    /// The dataset columns that are not features, with the reason.
+    pub excluded_columns: Vec<ExcludedColumn>,
+}
+
+/// A dataset column the model does not take, and why (`{"column": "name", "reason": "text:
+/// 20000 distinct values"}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExcludedColumn {
+    pub column: String,
+    /// A short reason for a person: `target`, `split date column`, `text: 20000 distinct
+    /// values`, `constant`, `all missing`, or the family's own (`low_iv`, ...).
+    pub reason: String,
 }
 
 /// Which model the report is about.
@@ -138,6 +156,13 @@ pub struct CreditReport {
     pub score_distribution: ScoreDistribution,
     /// [`ReportInput::details`], verbatim.
     pub details: serde_json::Value,
+    /// The model's input features, in input order (empty in a version 1 report).
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// The dataset columns that are not features, with the reason (empty in a version 1
+    /// report).
+    #[serde(default)]
+    pub excluded_columns: Vec<ExcludedColumn>,
 }
 
 /// Sizes and bad rates of the two samples.
@@ -277,6 +302,8 @@ pub fn credit_report(input: ReportInput) -> Result<CreditReport, ReportError> {
         threshold,
         split,
         details,
+        features,
+        excluded_columns,
     } = input;
     let (bads_train, _) = check_sample("train", &y_train, &p_train)?;
     let (bads_test, _) = check_sample("test", &y_test, &p_test)?;
@@ -409,6 +436,8 @@ pub fn credit_report(input: ReportInput) -> Result<CreditReport, ReportError> {
             bads: hist.bads,
         },
         details,
+        features,
+        excluded_columns,
     })
 }
 

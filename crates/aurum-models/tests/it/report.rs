@@ -4,8 +4,8 @@
 //! figures and its escaping of user-supplied text.
 
 use aurum_models::report::{
-    CreditReport, MAX_CURVE_POINTS, ModelInfo, ReportError, ReportInput, ScoreKind, SplitInfo,
-    SplitMethod, credit_report, html,
+    CreditReport, ExcludedColumn, MAX_CURVE_POINTS, ModelInfo, ReportError, ReportInput, ScoreKind,
+    SplitInfo, SplitMethod, credit_report, html,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -67,6 +67,11 @@ fn input(n_train: usize, n_test: usize) -> ReportInput {
                 { "feature": HOSTILE, "coefficient": -1.5, "woe_bins": 3 }
             ],
         }),
+        features: vec!["age".into(), HOSTILE.into()],
+        excluded_columns: vec![ExcludedColumn {
+            column: "name".into(),
+            reason: "text: 20000 distinct values".into(),
+        }],
     }
 }
 
@@ -87,6 +92,23 @@ fn rounded(v: Value) -> Value {
         }
         other => other,
     }
+}
+
+#[test]
+fn version_1_reports_still_load() {
+    let mut v = serde_json::to_value(report()).unwrap();
+    assert_eq!(v["format_version"], 2);
+    assert_eq!(
+        v["excluded_columns"],
+        json!([{"column": "name", "reason": "text: 20000 distinct values"}])
+    );
+    let map = v.as_object_mut().unwrap();
+    map.remove("features");
+    map.remove("excluded_columns");
+    map.insert("format_version".into(), json!(1));
+    let old: CreditReport = serde_json::from_value(v).unwrap();
+    assert_eq!(old.format_version, 1);
+    assert!(old.features.is_empty() && old.excluded_columns.is_empty());
 }
 
 #[test]

@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use aurum_service::types::{ColumnType, Field, Value};
+use aurum_service::types::{CellError, ColumnType, Field, Value, parse_cell};
 use aurum_service::{
     CallContext, ErrorClass, LoadedModel, ModelRef, Platform, PredictOptions, ServiceError,
     VersionState,
@@ -551,7 +551,9 @@ fn feature_column(field: &Field, t: Tensor) -> Result<Vec<Value>, ServiceError> 
         (ColumnType::Float, TensorData::UInt(v)) => {
             Ok(v.into_iter().map(|u| Value::Float(u as f64)).collect())
         }
-        (ColumnType::Integer, TensorData::Int(v)) => Ok(v.into_iter().map(Value::Integer).collect()),
+        (ColumnType::Integer, TensorData::Int(v)) => {
+            Ok(v.into_iter().map(Value::Integer).collect())
+        }
         (ColumnType::Integer, TensorData::UInt(v)) => v
             .into_iter()
             .map(|u| {
@@ -563,63 +565,36 @@ fn feature_column(field: &Field, t: Tensor) -> Result<Vec<Value>, ServiceError> 
                 })
             })
             .collect(),
-        (ColumnType::Float | ColumnType::Integer, TensorData::Bool(_) | TensorData::Bytes(_)) => {
-            Err(wrong("an integer or floating-point tensor (INT*, UINT*, FP*)"))
-        }
+        // BYTES elements are cells: the dataset cell parser reads them, as it read the training
+        // file ("NA" is missing in every type, "$1,200.00" is 1200, "28-Feb-97" a date).
+        (ty, TensorData::Bytes(v)) => v
+            .into_iter()
+            .map(|b| {
+                let s = utf8(&name, b)?;
+                parse_cell(&s, ty).map_err(|e| match e {
+                    CellError::NonFinite => invalid(
+                        "non_finite_number",
+                        format!(
+                            "input `{name}`: feature `{}` must be a finite number, got {s:?}",
+                            field.name
+                        ),
+                    ),
+                    CellError::Invalid { .. } => invalid(
+                        "invalid_type",
+                        format!("input `{name}`: {s:?} is not a {} value ({e})", field.ty),
+                    ),
+                })
+            })
+            .collect(),
+        (ColumnType::Float | ColumnType::Integer, TensorData::Bool(_)) => Err(wrong(
+            "an integer or floating-point tensor (INT*, UINT*, FP*) or BYTES",
+        )),
         (ColumnType::Boolean, TensorData::Bool(v)) => {
             Ok(v.into_iter().map(Value::Boolean).collect())
         }
-        (ColumnType::Boolean, TensorData::Bytes(v)) => v
-            .into_iter()
-            .map(|b| match b.as_slice() {
-                b"true" | b"True" | b"TRUE" => Ok(Value::Boolean(true)),
-                b"false" | b"False" | b"FALSE" => Ok(Value::Boolean(false)),
-                _ => Err(invalid(
-                    "invalid_type",
-                    format!(
-                        "input `{name}`: {:?} is not a boolean (send BOOL, or BYTES \"true\"/\"false\")",
-                        String::from_utf8_lossy(&b)
-                    ),
-                )),
-            })
-            .collect(),
         (ColumnType::Boolean, TensorData::Int(_) | TensorData::UInt(_) | TensorData::Float(_)) => {
             Err(wrong("BOOL"))
         }
-        (ColumnType::Categorical | ColumnType::Text, TensorData::Bytes(v)) => v
-            .into_iter()
-            .map(|b| utf8(&name, b).map(Value::Str))
-            .collect(),
-        (ColumnType::Date, TensorData::Bytes(v)) => v
-            .into_iter()
-            .map(|b| {
-                let s = utf8(&name, b)?;
-                chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-                    .map(Value::Date)
-                    .map_err(|_| {
-                        invalid(
-                            "invalid_type",
-                            format!("input `{name}`: {s:?} is not a date YYYY-MM-DD"),
-                        )
-                    })
-            })
-            .collect(),
-        (ColumnType::DateTime, TensorData::Bytes(v)) => v
-            .into_iter()
-            .map(|b| {
-                let s = utf8(&name, b)?;
-                chrono::DateTime::parse_from_rfc3339(&s)
-                    .map(|d| d.naive_utc())
-                    .or_else(|_| chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S"))
-                    .map(Value::DateTime)
-                    .map_err(|_| {
-                        invalid(
-                            "invalid_type",
-                            format!("input `{name}`: {s:?} is not an RFC 3339 date-time"),
-                        )
-                    })
-            })
-            .collect(),
         (
             ColumnType::Categorical | ColumnType::Text | ColumnType::Date | ColumnType::DateTime,
             TensorData::Bool(_) | TensorData::Int(_) | TensorData::UInt(_) | TensorData::Float(_),

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use aurum_service::types::{ColumnType, Value};
+use aurum_service::types::{CellError, ColumnType, Value, parse_cell};
 use aurum_service::{LoadedModel, ModelRef, PredictOptions, UnknownFields};
 use axum::Json;
 use axum::extract::{Request, State};
@@ -46,43 +46,23 @@ fn cell(ty: ColumnType, v: &serde_json::Value, path: &str) -> ApiResult<Value> {
                 }
             }
         },
-        (ColumnType::Float | ColumnType::Integer, J::String(s)) => {
-            let t = s.trim().to_ascii_lowercase();
-            if matches!(
-                t.as_str(),
-                "nan" | "inf" | "+inf" | "-inf" | "infinity" | "+infinity" | "-infinity"
-            ) {
+        // Strings go through the dataset cell parser, so a request cell means what the same
+        // text meant in the training file: "NA" is missing, "$1,200.00" is 1200, "28-Feb-97" a
+        // date.
+        (_, J::String(s)) => match parse_cell(s, ty) {
+            Ok(v) => v,
+            Err(CellError::NonFinite) => {
                 return Err(ApiError::invalid(
                     "non_finite_number",
                     Some(path),
                     format!("`{path}` must be a finite number, got {s:?}"),
                 ));
             }
-            return Err(wrong(if ty == ColumnType::Float {
-                "a number"
-            } else {
-                "an integer"
-            }));
-        }
-        (ColumnType::Boolean, J::Bool(b)) => Value::Boolean(*b),
-        (ColumnType::Boolean, J::String(s)) => match s.as_str() {
-            "true" | "True" | "TRUE" => Value::Boolean(true),
-            "false" | "False" | "FALSE" => Value::Boolean(false),
-            _ => return Err(wrong("a boolean")),
+            Err(CellError::Invalid { .. }) => return Err(wrong(expected(ty))),
         },
-        (ColumnType::Categorical | ColumnType::Text, J::String(s)) => Value::Str(s.clone()),
+        (ColumnType::Boolean, J::Bool(b)) => Value::Boolean(*b),
         (ColumnType::Categorical | ColumnType::Text, J::Number(n)) => Value::Str(n.to_string()),
         (ColumnType::Categorical | ColumnType::Text, J::Bool(b)) => Value::Str(b.to_string()),
-        (ColumnType::Date, J::String(s)) => Value::Date(
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map_err(|_| wrong("a date YYYY-MM-DD"))?,
-        ),
-        (ColumnType::DateTime, J::String(s)) => Value::DateTime(
-            chrono::DateTime::parse_from_rfc3339(s)
-                .map(|d| d.naive_utc())
-                .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
-                .map_err(|_| wrong("an RFC 3339 date-time"))?,
-        ),
         (ColumnType::Float, _) => return Err(wrong("a number")),
         (ColumnType::Integer, _) => return Err(wrong("an integer")),
         (ColumnType::Boolean, _) => return Err(wrong("a boolean")),
@@ -90,6 +70,18 @@ fn cell(ty: ColumnType, v: &serde_json::Value, path: &str) -> ApiResult<Value> {
         (ColumnType::Date, _) => return Err(wrong("a date string")),
         (ColumnType::DateTime, _) => return Err(wrong("a date-time string")),
     })
+}
+
+/// What a feature of type `ty` takes, for error messages.
+fn expected(ty: ColumnType) -> &'static str {
+    match ty {
+        ColumnType::Float => "a number",
+        ColumnType::Integer => "an integer",
+        ColumnType::Boolean => "a boolean",
+        ColumnType::Categorical | ColumnType::Text => "a string",
+        ColumnType::Date => "a date (2024-02-28, 28-Feb-24, 28-Feb-2024 or 02/28/2024)",
+        ColumnType::DateTime => "an RFC 3339 date-time",
+    }
 }
 
 fn describe(v: &serde_json::Value) -> String {

@@ -155,6 +155,38 @@ async fn training_input_errors_are_400_before_any_job() {
 }
 
 #[tokio::test]
+async fn string_cells_are_read_as_the_training_file_was() {
+    let f = trained().await;
+    let with = |purpose: serde_json::Value, amount: serde_json::Value| {
+        let mut a = applicant();
+        a["purpose"] = purpose;
+        a["credit_amount"] = amount;
+        a
+    };
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/predict",
+        Some(&f.client),
+        &json!({"records": [
+            with(json!(null), json!(1169)),
+            with(json!("NA"), json!("$1,169.00")),
+            with(json!(" "), json!(" 1169 ")),
+        ]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let p: Vec<f64> = r.json["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["probability"].as_f64().unwrap())
+        .collect();
+    // A missing token is missing in a categorical column, as at training; an amount is a number.
+    assert_eq!(p[0], p[1]);
+    assert_eq!(p[0], p[2]);
+}
+
+#[tokio::test]
 async fn predict_answers_with_probability_label_and_version() {
     let f = trained().await;
     let r = post_json(
@@ -268,7 +300,8 @@ async fn bad_predict_input_gets_documented_4xx() {
             Some("records[0].credit_amount"),
         ),
         (
-            with("credit_amount", "NaN".into()),
+            // "NaN" is a missing-value token, as in a training file; infinities are errors.
+            with("credit_amount", "-inf".into()),
             StatusCode::BAD_REQUEST,
             "non_finite_number",
             Some("records[0].credit_amount"),

@@ -1,0 +1,3 @@
+//! Integration tests of the service layer (one test binary, modules per topic).
+
+mod real_files;
