@@ -41,7 +41,13 @@ impl InferenceService {
     }
 
     /// Resolves `authorization: Bearer KEY` and checks the permission.
-    async fn caller(&self, metadata: &MetadataMap, needed: Permission) -> Result<Caller, Status> {
+    async fn caller<T>(
+        &self,
+        request: &tonic::Request<T>,
+        needed: Permission,
+    ) -> Result<Caller, Status> {
+        let metadata: &MetadataMap = request.metadata();
+        let client = request.remote_addr().map(|a| a.ip().to_string());
         let key = metadata
             .get("authorization")
             .and_then(|v| v.to_str().ok())
@@ -54,7 +60,7 @@ impl InferenceService {
         let principal = self
             .state
             .platform
-            .authenticate(key)
+            .authenticate_from(key, client.as_deref())
             .await
             .map_err(|e| status_of(&e))?;
         let caller = Caller {
@@ -110,8 +116,7 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<ModelReadyRequest>,
     ) -> Result<Response<ModelReadyResponse>, Status> {
-        self.caller(request.metadata(), Permission::ReadModels)
-            .await?;
+        self.caller(&request, Permission::ReadModels).await?;
         let r = request.into_inner();
         let target = infer::model_ref(&r.name, version_arg(&r.version)).map_err(err)?;
         // Unknown models are NotFound; a model that exists but cannot load, or whose artifact
@@ -127,8 +132,7 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<ServerMetadataRequest>,
     ) -> Result<Response<ServerMetadataResponse>, Status> {
-        self.caller(request.metadata(), Permission::ReadModels)
-            .await?;
+        self.caller(&request, Permission::ReadModels).await?;
         Ok(Response::new(ServerMetadataResponse {
             name: infer::SERVER_NAME.into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -140,8 +144,7 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<ModelMetadataRequest>,
     ) -> Result<Response<ModelMetadataResponse>, Status> {
-        self.caller(request.metadata(), Permission::ReadModels)
-            .await?;
+        self.caller(&request, Permission::ReadModels).await?;
         let r = request.into_inner();
         let target = infer::model_ref(&r.name, version_arg(&r.version)).map_err(err)?;
         let meta = infer::model_metadata(&self.state.platform, &target)
@@ -170,7 +173,7 @@ impl GrpcInferenceService for InferenceService {
         request: Request<ModelInferRequest>,
     ) -> Result<Response<ModelInferResponse>, Status> {
         let started = Instant::now();
-        let caller = self.caller(request.metadata(), Permission::Predict).await?;
+        let caller = self.caller(&request, Permission::Predict).await?;
         let r = request.into_inner();
         let target = infer::model_ref(&r.model_name, version_arg(&r.model_version)).map_err(err)?;
         let kinds =
@@ -199,8 +202,7 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<RepositoryIndexRequest>,
     ) -> Result<Response<RepositoryIndexResponse>, Status> {
-        self.caller(request.metadata(), Permission::ReadModels)
-            .await?;
+        self.caller(&request, Permission::ReadModels).await?;
         let r = request.into_inner();
         let entries = infer::repository_index(&self.state.platform, r.ready)
             .await
@@ -222,8 +224,7 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<RepositoryModelLoadRequest>,
     ) -> Result<Response<RepositoryModelLoadResponse>, Status> {
-        self.caller(request.metadata(), Permission::ReadModels)
-            .await?;
+        self.caller(&request, Permission::ReadModels).await?;
         let r = request.into_inner();
         let target = infer::model_ref(&r.model_name, None).map_err(err)?;
         self.state.platform.resolve(&target).await.map_err(err)?;
@@ -234,8 +235,7 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<RepositoryModelUnloadRequest>,
     ) -> Result<Response<RepositoryModelUnloadResponse>, Status> {
-        self.caller(request.metadata(), Permission::ReadModels)
-            .await?;
+        self.caller(&request, Permission::ReadModels).await?;
         let r = request.into_inner();
         self.state
             .platform
