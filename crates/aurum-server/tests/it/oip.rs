@@ -598,8 +598,8 @@ async fn bad_inputs_are_400_with_an_error_message() {
         ("no inputs", json!({"inputs": []}), "no inputs"),
         (
             "unknown output",
-            json!({"inputs": good.clone(), "outputs": [{"name": "score"}]}),
-            "unknown output `score`",
+            json!({"inputs": good.clone(), "outputs": [{"name": "reasons"}]}),
+            "unknown output `reasons`",
         ),
         (
             "missing field",
@@ -1090,7 +1090,7 @@ async fn grpc_infer_matches_v1_and_maps_errors() {
         ("unknown output", {
             let mut r = infer_request(typed_inputs(&records), Vec::new());
             r.outputs = vec![InferRequestedOutputTensor {
-                name: "score".into(),
+                name: "reasons".into(),
                 parameters: Default::default(),
             }];
             r
