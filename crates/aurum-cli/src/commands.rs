@@ -401,17 +401,14 @@ async fn predict(
         platform.config().server.unknown_fields,
     )
     .map_err(|e| anyhow!("{}", e.0))?;
-    let input = serde_json::Value::Array(records);
     let out = platform
         .predict(
             ctx,
             model,
             rows,
-            &input,
             PredictOptions {
                 explain: args.explain,
                 started: None,
-                ..Default::default()
             },
         )
         .await?;
@@ -438,6 +435,10 @@ async fn predict(
                 println!("      {:<50} {:+.4}", c.feature, c.contribution);
             }
         }
+    }
+    match out.audit_seq {
+        Some(seq) => println!("audit record {seq} input_sha256 {}", out.input_sha256),
+        None => println!("audit record queued input_sha256 {}", out.input_sha256),
     }
     Ok(ExitCode::SUCCESS)
 }

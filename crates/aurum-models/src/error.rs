@@ -131,7 +131,7 @@ impl ModelError {
     }
 
     /// The same error attributed to prediction row `row` (for batch calls).
-    pub(crate) fn at_row(self, row: usize) -> Self {
+    pub fn at_row(self, row: usize) -> Self {
         match self {
             ModelError::InvalidInput {
                 feature, reason, ..

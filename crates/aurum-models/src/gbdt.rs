@@ -78,11 +78,11 @@ use crate::pipeline::{
     category_column, numeric_column, read_category, read_numeric, table_column, value_of_number,
 };
 use crate::policy::{
-    CreditParams, DecisionPolicy, ParamReader, ScoreScaling, monotone_to_param, params_from_json,
-    parse_monotone,
+    CreditDecision, CreditParams, Decision, DecisionPolicy, ParamReader, ScoreScaling,
+    monotone_to_param, params_from_json, parse_monotone,
 };
 use crate::reasons::{Reason, rank_adverse};
-use crate::{FitContext, FittedModel, ModelError, ModelFamily};
+use crate::{Assessment, FitContext, FittedModel, ModelError, ModelFamily};
 
 /// Parameter names, sorted.
 pub const PARAM_NAMES: &[&str] = &[
@@ -1563,24 +1563,36 @@ impl FittedModel for GbdtModel {
     /// (cover-weighted) log-odds, so base + contributions = log-odds to rounding.
     fn explain(&self, row: &[Value]) -> Result<Explanation, ModelError> {
         let x = self.encode_row(row)?;
-        let phi = self.shap(&x);
-        let mut contributions: Vec<Contribution> = self
-            .input_schema
-            .fields
-            .iter()
-            .zip(row)
-            .zip(phi)
-            .map(|((f, v), c)| Contribution {
-                feature: f.name.clone(),
-                value: v.clone(),
-                contribution: c,
-            })
-            .collect();
-        contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
-        Ok(Explanation {
-            space: "log_odds".into(),
-            base_value: self.expected_value,
-            contributions,
+        Ok(self.explanation_of(row, &self.shap(&x)))
+    }
+
+    /// One encode, one walk through the trees for the PD and score, and one TreeSHAP pass shared
+    /// by the reasons and the explanation, only when either is needed.
+    fn assess(&self, row: &[Value], explain: bool) -> Result<Assessment, ModelError> {
+        let x = self.encode_row(row)?;
+        let z = self.raw(&x);
+        let pd = sigmoid(z);
+        let score = Some(self.params.credit.scaling.score_from_log_odds(z));
+        let policy = &self.params.credit.policy;
+        let decision = policy.decide(pd, score);
+        let adverse = decision != Decision::Approve;
+        let phi = (explain || adverse).then(|| self.shap(&x));
+        let reasons = match &phi {
+            Some(phi) if adverse => self.reasons_of(phi, policy.max_reasons),
+            _ => Vec::new(),
+        };
+        let explanation = match phi {
+            Some(phi) if explain => Some(self.explanation_of(row, &phi)),
+            _ => None,
+        };
+        Ok(Assessment {
+            decision: CreditDecision {
+                pd,
+                score,
+                decision,
+                reasons,
+            },
+            explanation,
         })
     }
 
@@ -1694,16 +1706,7 @@ impl FittedModel for GbdtModel {
     /// Positive TreeSHAP contributions (towards default), largest first.
     fn reasons(&self, row: &[Value], max: usize) -> Result<Vec<Reason>, ModelError> {
         let x = self.encode_row(row)?;
-        let phi = self.shap(&x);
-        Ok(rank_adverse(
-            self.input_schema
-                .fields
-                .iter()
-                .map(|f| f.name.as_str())
-                .zip(phi),
-            &self.params.credit.reason_texts,
-            max,
-        ))
+        Ok(self.reasons_of(&self.shap(&x), max))
     }
 }
 
@@ -1711,6 +1714,41 @@ impl GbdtModel {
     /// The score scaling of this model.
     pub fn scaling(&self) -> ScoreScaling {
         self.params.credit.scaling
+    }
+
+    /// The adverse reasons for TreeSHAP values `phi` (input-schema order).
+    fn reasons_of(&self, phi: &[f64], max: usize) -> Vec<Reason> {
+        rank_adverse(
+            self.input_schema
+                .fields
+                .iter()
+                .map(|f| f.name.as_str())
+                .zip(phi.iter().copied()),
+            &self.params.credit.reason_texts,
+            max,
+        )
+    }
+
+    /// The explanation of `row` from its TreeSHAP values `phi`.
+    fn explanation_of(&self, row: &[Value], phi: &[f64]) -> Explanation {
+        let mut contributions: Vec<Contribution> = self
+            .input_schema
+            .fields
+            .iter()
+            .zip(row)
+            .zip(phi)
+            .map(|((f, v), &c)| Contribution {
+                feature: f.name.clone(),
+                value: v.clone(),
+                contribution: c,
+            })
+            .collect();
+        contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        Explanation {
+            space: "log_odds".into(),
+            base_value: self.expected_value,
+            contributions,
+        }
     }
 }
 
@@ -1815,6 +1853,29 @@ mod tests {
             negative_label: "good".into(),
         };
         (Table::new(columns).unwrap(), target)
+    }
+
+    /// The one-encode serving path agrees exactly with `decide` + `explain`, for every
+    /// decision (a refer band and a cut-off that give all three on this data).
+    #[test]
+    fn assess_matches_decide_and_explain() {
+        let (m, t) = fitted(&[
+            ("policy_pd_cutoff", "0.6"),
+            ("refer_low", "0.3"),
+            ("refer_high", "0.6"),
+        ]);
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..t.n_rows() {
+            let row = t.row(i);
+            let a = m.assess(&row, true).unwrap();
+            assert_eq!(a.decision, m.decide(&row).unwrap());
+            assert_eq!(a.explanation, Some(m.explain(&row).unwrap()));
+            let quiet = m.assess(&row, false).unwrap();
+            assert_eq!(quiet.decision, a.decision);
+            assert_eq!(quiet.explanation, None);
+            seen.insert(a.decision.decision);
+        }
+        assert_eq!(seen.len(), 3, "{seen:?}");
     }
 
     fn fitted(extra: &[(&str, &str)]) -> (GbdtModel, Table) {

@@ -208,6 +208,27 @@ pub trait FittedModel: Send + Sync + std::fmt::Debug {
         ))
     }
 
+    /// Everything served for one row: PD, score, decision under [`FittedModel::policy`], the
+    /// adverse reasons for refer and decline, and (when `explain`) the explanation. This is the
+    /// serving path; it must agree exactly with [`FittedModel::decide`] and
+    /// [`FittedModel::explain`].
+    ///
+    /// The default composes those two. A family whose reasons come from the same per-feature
+    /// attribution as its explanation overrides it to encode the row once, walk the model once
+    /// and attribute at most once (trees: one TreeSHAP pass shared by reasons and explanation).
+    fn assess(&self, row: &[Value], explain: bool) -> Result<Assessment, ModelError> {
+        let decision = self.decide(row)?;
+        let explanation = if explain {
+            Some(self.explain(row)?)
+        } else {
+            None
+        };
+        Ok(Assessment {
+            decision,
+            explanation,
+        })
+    }
+
     /// PD, score, decision under [`FittedModel::policy`], and (for refer and decline) the
     /// adverse reasons.
     fn decide(&self, row: &[Value]) -> Result<CreditDecision, ModelError> {
@@ -226,6 +247,15 @@ pub trait FittedModel: Send + Sync + std::fmt::Debug {
             reasons,
         })
     }
+}
+
+/// What [`FittedModel::assess`] gives for one row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assessment {
+    /// PD, score, decision and reasons, as [`FittedModel::decide`] gives them.
+    pub decision: CreditDecision,
+    /// The explanation, when it was asked for, as [`FittedModel::explain`] gives it.
+    pub explanation: Option<Explanation>,
 }
 
 /// The implementation of a model kind.

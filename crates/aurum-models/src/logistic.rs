@@ -37,7 +37,9 @@ use aurum_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::{Pipeline, PipelineOptions, StoredPipeline};
-use crate::{FitContext, FittedModel, ModelError, ModelFamily};
+use crate::policy::{CreditDecision, Decision, ScoreScaling};
+use crate::reasons::{ReasonTable, rank_adverse};
+use crate::{Assessment, FitContext, FittedModel, ModelError, ModelFamily};
 
 /// Parameter names, sorted.
 pub const PARAM_NAMES: &[&str] = &[
@@ -511,6 +513,36 @@ impl LogisticModel {
         self.intercept + dot(&self.coefficients, x)
     }
 
+    /// The explanation of `row` from its encoded form `x` (see [`FittedModel::explain`]).
+    fn explanation_of(&self, row: &[Value], x: &[f64]) -> Explanation {
+        let means = self.pipeline.encoded_means();
+        let base_value = self.intercept + dot(&self.coefficients, means);
+        let mut per_feature = vec![0.0; row.len()];
+        for (j, &raw) in self.pipeline.encoded_to_raw().iter().enumerate() {
+            per_feature[raw] += self.coefficients[j] * (x[j] - means[j]);
+        }
+        let mut contributions: Vec<Contribution> = self
+            .pipeline
+            .input_schema()
+            .fields
+            .iter()
+            .zip(row)
+            .zip(per_feature)
+            .map(|((field, value), contribution)| Contribution {
+                feature: field.name.clone(),
+                value: value.clone(),
+                contribution,
+            })
+            .collect();
+        // Stable: ties keep input order.
+        contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        Explanation {
+            space: "log_odds".into(),
+            base_value,
+            contributions,
+        }
+    }
+
     /// Rebuilds a model from [`FittedModel::payload`] bytes, checking every invariant serving
     /// relies on.
     pub fn from_payload(bytes: &[u8]) -> Result<Self, ModelError> {
@@ -615,31 +647,38 @@ impl FittedModel for LogisticModel {
     fn explain(&self, row: &[Value]) -> Result<Explanation, ModelError> {
         let mut x = Vec::with_capacity(self.pipeline.n_encoded());
         self.pipeline.transform_row(row, &mut x)?;
-        let means = self.pipeline.encoded_means();
-        let base_value = self.intercept + dot(&self.coefficients, means);
-        let mut per_feature = vec![0.0; row.len()];
-        for (j, &raw) in self.pipeline.encoded_to_raw().iter().enumerate() {
-            per_feature[raw] += self.coefficients[j] * (x[j] - means[j]);
-        }
-        let mut contributions: Vec<Contribution> = self
-            .pipeline
-            .input_schema()
-            .fields
-            .iter()
-            .zip(row)
-            .zip(per_feature)
-            .map(|((field, value), contribution)| Contribution {
-                feature: field.name.clone(),
-                value: value.clone(),
-                contribution,
-            })
-            .collect();
-        // Stable: ties keep input order.
-        contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
-        Ok(Explanation {
-            space: "log_odds".into(),
-            base_value,
-            contributions,
+        Ok(self.explanation_of(row, &x))
+    }
+
+    /// One encode for the PD, the score (the default scaling of the PD) and, when reasons or an
+    /// explanation are needed, one explanation shared by both.
+    fn assess(&self, row: &[Value], explain: bool) -> Result<Assessment, ModelError> {
+        let mut x = Vec::with_capacity(self.pipeline.n_encoded());
+        self.pipeline.transform_row(row, &mut x)?;
+        let pd = sigmoid(self.linear(&x));
+        let score = Some(ScoreScaling::default().score_from_pd(pd));
+        let policy = self.policy();
+        let decision = policy.decide(pd, score);
+        let adverse = decision != Decision::Approve;
+        let explanation = (explain || adverse).then(|| self.explanation_of(row, &x));
+        let reasons = match &explanation {
+            Some(e) if adverse => rank_adverse(
+                e.contributions
+                    .iter()
+                    .map(|c| (c.feature.as_str(), c.contribution)),
+                &ReasonTable::new(),
+                policy.max_reasons,
+            ),
+            _ => Vec::new(),
+        };
+        Ok(Assessment {
+            decision: CreditDecision {
+                pd,
+                score,
+                decision,
+                reasons,
+            },
+            explanation: explanation.filter(|_| explain),
         })
     }
 
@@ -1320,6 +1359,23 @@ mod tests {
             assert!(abs.windows(2).all(|w| w[0] >= w[1]));
             assert_eq!(e.contributions.len(), 3);
         }
+    }
+
+    #[test]
+    fn assess_matches_decide_and_explain() {
+        let (t, y) = spector();
+        let cancel = CancelToken::new();
+        let model = fit(&t, &y, &LogisticParams::default(), &ctx(&cancel)).unwrap();
+        let mut declined = 0;
+        for i in 0..t.n_rows() {
+            let row = t.row(i);
+            let a = model.assess(&row, true).unwrap();
+            assert_eq!(a.decision, model.decide(&row).unwrap());
+            assert_eq!(a.explanation, Some(model.explain(&row).unwrap()));
+            assert_eq!(model.assess(&row, false).unwrap().explanation, None);
+            declined += usize::from(!a.decision.reasons.is_empty());
+        }
+        assert!(declined > 0);
     }
 
     #[test]

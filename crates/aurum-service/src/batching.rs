@@ -3,7 +3,7 @@
 //!
 //! One task per batched model version owns a queue. It takes the first waiting call, then keeps
 //! taking calls until the batch holds `max_batch_size` rows or `max_queue_delay_us` has passed
-//! since the first, scores all rows in one `FittedModel::predict` on the blocking pool, and
+//! since the first, scores all rows in one scoring call on the blocking pool, and
 //! answers every caller with its own rows. If the batch fails (one caller sent a row the model
 //! refuses), each call is re-scored alone so the error reaches only the caller who caused it.
 //! Off by default (`batching.models` is empty): for cheap models the wait costs more than the
@@ -22,7 +22,6 @@ use crate::{LoadedModel, ServiceError};
 struct Call {
     rows: Vec<Vec<Value>>,
     explain: bool,
-    skip_reasons: bool,
     reply: oneshot::Sender<Result<Vec<RecordOutput>, ServiceError>>,
 }
 
@@ -38,7 +37,6 @@ impl Batchers {
         model: &Arc<LoadedModel>,
         rows: Vec<Vec<Value>>,
         explain: bool,
-        skip_reasons: bool,
         max_rows: usize,
         delay: Duration,
     ) -> Result<Vec<RecordOutput>, ServiceError> {
@@ -59,7 +57,6 @@ impl Batchers {
         tx.send(Call {
             rows,
             explain,
-            skip_reasons,
             reply,
         })
         .await
@@ -99,18 +96,13 @@ async fn run(
 }
 
 fn score_calls(model: &LoadedModel, calls: Vec<Call>) {
-    let uniform = calls
-        .iter()
-        .all(|c| !c.explain && c.skip_reasons == calls[0].skip_reasons);
+    let uniform = calls.iter().all(|c| !c.explain);
     if calls.len() == 1 || !uniform {
         for c in calls {
-            let _ = c
-                .reply
-                .send(score(model, &c.rows, c.explain, c.skip_reasons));
+            let _ = c.reply.send(score(model, &c.rows, c.explain));
         }
         return;
     }
-    let skip = calls[0].skip_reasons;
     let sizes: Vec<usize> = calls.iter().map(|c| c.rows.len()).collect();
     let mut all = Vec::with_capacity(sizes.iter().sum());
     let mut replies = Vec::with_capacity(calls.len());
@@ -118,7 +110,7 @@ fn score_calls(model: &LoadedModel, calls: Vec<Call>) {
         all.extend(c.rows);
         replies.push(c.reply);
     }
-    match score(model, &all, false, skip) {
+    match score(model, &all, false) {
         Ok(mut out) => {
             for (reply, n) in replies.into_iter().zip(sizes).rev() {
                 let mine = out.split_off(out.len() - n);
@@ -129,7 +121,7 @@ fn score_calls(model: &LoadedModel, calls: Vec<Call>) {
             // Attribute the failure: score each call alone.
             let mut start = 0;
             for (reply, n) in replies.into_iter().zip(sizes) {
-                let _ = reply.send(score(model, &all[start..start + n], false, skip));
+                let _ = reply.send(score(model, &all[start..start + n], false));
                 start += n;
             }
         }

@@ -26,7 +26,7 @@ pub use forecast::{
 pub use keys::{Principal, Role};
 pub use models::{LoadedModel, ModelRef, Selector, VersionState};
 pub use platform::{CallContext, DatasetImport, JOB_STALE_AFTER, Platform};
-pub use predict::{PredictOptions, PredictOutput, RecordOutput};
+pub use predict::{PredictOptions, PredictOutput, RecordOutput, canonical_value, input_sha256};
 pub use training::TrainRequest;
 
 /// Re-exported lower-layer types that appear in this crate's signatures, so adapters do not

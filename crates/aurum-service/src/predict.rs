@@ -1,19 +1,31 @@
 //! Prediction: scoring rows with a loaded model and recording the decision in the audit log.
 //!
+//! This is the one scoring path. Every protocol (`/v1` JSON, the Open Inference Protocol over
+//! REST JSON, binary tensors and gRPC, and `aurum predict`) converts its request into typed rows
+//! aligned to the model's input schema and calls [`Platform::predict`]; nothing here sees a
+//! request body. Each row goes through [`aurum_models::FittedModel::assess`] once: PD, score,
+//! the decision under the version's policy (cut-off and refer band), the adverse reasons and,
+//! when asked, the explanation. So an applicant gets the same decision on every protocol.
+//!
 //! Scoring is CPU work measured in microseconds per row, so small batches are scored on the
 //! calling task and large ones on the blocking pool (never stalling the async runtime for
 //! long). The audit record is appended with group commit and, by default
 //! (`audit.durability = "sync"`), awaited: when `predict` returns Ok, its audit record is on disk,
-//! whichever protocol asked. `"buffered"` only queues it (see [`crate::AuditDurability`]). Inputs are not stored in clear: the record holds the SHA-256
-//! of the canonical input and only the fields listed in `audit.fields_in_clear`.
+//! whichever protocol asked. `"buffered"` only queues it (see [`crate::AuditDurability`]).
+//!
+//! Inputs are not stored in clear: the record holds [`input_sha256`] of the typed rows (the
+//! canonical form is documented there and in ARCHITECTURE.md) and only the fields listed in
+//! `audit.fields_in_clear`. Because the hash is taken over typed values in schema order, not over
+//! the caller's bytes, it does not depend on the protocol, the tensor layout, key order or
+//! features the server ignored.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use aurum_core::{Explanation, Value};
+use aurum_core::{Explanation, Schema, Value};
 use aurum_models::policy::Decision;
 use aurum_models::reasons::Reason;
-use aurum_registry::audit::{AuditEntry, hash_input, mask_fields};
+use aurum_registry::audit::{AuditEntry, hash_input};
 
 use crate::config::AuditDurability;
 use crate::platform::join_error;
@@ -23,13 +35,10 @@ use crate::{CallContext, LoadedModel, Platform, ServiceError};
 const INLINE_ROWS: usize = 64;
 
 /// Per-call options. When the audit record must be durable is not one of them: that is the
-/// operator's choice (`audit.durability`), the same for every protocol.
+/// operator's choice (`audit.durability`), the same for every protocol. Nor is whether the
+/// policy applies: every call is decided under the version's policy.
 #[derive(Clone, Debug, Default)]
 pub struct PredictOptions {
-    /// Skip scores and adverse-action reasons (protocols that return only probabilities and
-    /// labels, such as the Open Inference Protocol): reasons need a per-row explanation, which
-    /// for tree models costs far more than the prediction. The decision then follows the label.
-    pub skip_reasons: bool,
     /// Return per-feature contributions with each record.
     pub explain: bool,
     /// When the request started (for the recorded latency); defaults to the call time.
@@ -60,60 +69,135 @@ pub struct PredictOutput {
     pub records: Vec<RecordOutput>,
     /// The audit record's sequence number (`None` with `audit.durability = "buffered"`).
     pub audit_seq: Option<u64>,
+    /// The audited input hash ([`input_sha256`] of the rows).
+    pub input_sha256: String,
 }
 
+/// Scores rows: one [`aurum_models::FittedModel::assess`] per row, labelled at the model's
+/// threshold. An invalid row fails the batch with an error naming the row.
 pub(crate) fn score(
     model: &LoadedModel,
     rows: &[Vec<Value>],
     explain: bool,
-    skip_reasons: bool,
 ) -> Result<Vec<RecordOutput>, ServiceError> {
-    let preds = model.model.predict(rows)?;
-    let mut out = Vec::with_capacity(preds.len());
-    for (p, row) in preds.into_iter().zip(rows) {
-        let explanation = if explain {
-            Some(model.model.explain(row)?)
-        } else {
-            None
-        };
-        let d = if skip_reasons {
-            aurum_models::policy::CreditDecision {
-                pd: p.probability,
-                score: None,
-                decision: if p.positive {
-                    Decision::Decline
+    let m = &model.model;
+    let threshold = m.threshold();
+    let (positive_label, negative_label) = m.labels();
+    rows.iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let a = m.assess(row, explain).map_err(|e| e.at_row(i))?;
+            let d = a.decision;
+            let positive = d.pd >= threshold;
+            Ok(RecordOutput {
+                probability: d.pd,
+                label: if positive {
+                    positive_label
                 } else {
-                    Decision::Approve
-                },
-                reasons: Vec::new(),
-            }
-        } else {
-            model.model.decide(row)?
-        };
-        out.push(RecordOutput {
-            probability: p.probability,
-            label: p.label,
-            positive: p.positive,
-            score: d.score,
-            decision: d.decision,
-            reasons: d.reasons,
-            explanation,
-        });
+                    negative_label
+                }
+                .to_string(),
+                positive,
+                score: d.score,
+                decision: d.decision,
+                reasons: d.reasons,
+                explanation: a.explanation,
+            })
+        })
+        .collect()
+}
+
+/// The canonical form of one typed cell: `null` for a missing value; otherwise a JSON number
+/// for floats and integers (a finite float stays a float, `3e1`, and an integer stays an
+/// integer, `30`, in the canonical encoding), `true`/`false`, a string for categories and text,
+/// `YYYY-MM-DD` for dates and `YYYY-MM-DDTHH:MM:SS[.fff…]` (UTC, no offset) for date-times. A
+/// non-finite float, which no model accepts, is the string `NaN`, `inf` or `-inf`.
+pub fn canonical_value(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Null => J::Null,
+        Value::Float(x) => match serde_json::Number::from_f64(*x) {
+            Some(n) => J::Number(n),
+            None => J::String(x.to_string()),
+        },
+        Value::Integer(i) => (*i).into(),
+        Value::Boolean(b) => (*b).into(),
+        Value::Str(s) => s.clone().into(),
+        Value::Date(d) => d.format("%Y-%m-%d").to_string().into(),
+        Value::DateTime(t) => t.format("%Y-%m-%dT%H:%M:%S%.f").to_string().into(),
     }
-    Ok(out)
+}
+
+/// The audited input hash of a predict call: lowercase hex SHA-256 of the canonical JSON
+/// (`aurum_registry::audit::canonical_json`: no whitespace, shortest round-trip floats in `{:e}`
+/// form) of
+///
+/// ```text
+/// [ [ [name, type, value], … one per input feature, in input-schema order ], … one per row ]
+/// ```
+///
+/// where `type` is the feature's declared type (`float`, `integer`, `boolean`, `categorical`,
+/// `text`, `date`, `datetime`) and `value` is [`canonical_value`]. Anyone holding the applicant's
+/// typed values and the model's input schema can recompute it, whatever protocol was used.
+pub fn input_sha256(schema: &Schema, rows: &[Vec<Value>]) -> String {
+    let records = rows
+        .iter()
+        .map(|row| {
+            serde_json::Value::Array(
+                schema
+                    .fields
+                    .iter()
+                    .zip(row)
+                    .map(|(f, v)| {
+                        serde_json::Value::Array(vec![
+                            f.name.clone().into(),
+                            f.ty.as_str().into(),
+                            canonical_value(v),
+                        ])
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    hash_input(&serde_json::Value::Array(records))
+}
+
+/// The fields named in `audit.fields_in_clear`, per row, as `{name: canonical value}`.
+fn inputs_in_clear(schema: &Schema, rows: &[Vec<Value>], clear: &[String]) -> serde_json::Value {
+    let kept: Vec<(usize, &str)> = schema
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| clear.iter().any(|c| c == &f.name))
+        .map(|(i, f)| (i, f.name.as_str()))
+        .collect();
+    serde_json::Value::Array(
+        rows.iter()
+            .map(|row| {
+                serde_json::Value::Object(
+                    kept.iter()
+                        .filter_map(|&(i, name)| {
+                            row.get(i).map(|v| (name.to_string(), canonical_value(v)))
+                        })
+                        .collect(),
+                )
+            })
+            .collect(),
+    )
 }
 
 impl Platform {
-    /// Scores `rows` (aligned to the model's input schema) and writes the audit record.
+    /// Scores `rows` and writes the audit record.
     ///
-    /// `input` is the request's records as the caller sent them; it is hashed (and masked per
-    /// configuration) for the audit record, never stored in clear by default.
+    /// `rows` are typed values aligned to the model's input schema (the adapters convert
+    /// requests at the edge, naming the field in every error). The audit record holds
+    /// [`input_sha256`] of them, never the input in clear unless `audit.fields_in_clear`
+    /// names fields.
     pub async fn predict(
         &self,
         ctx: &CallContext,
         model: Arc<LoadedModel>,
         rows: Vec<Vec<Value>>,
-        input: &serde_json::Value,
         opts: PredictOptions,
     ) -> Result<PredictOutput, ServiceError> {
         let started = opts.started.unwrap_or_else(Instant::now);
@@ -125,6 +209,12 @@ impl Platform {
             ));
         }
         let n = rows.len();
+        // Taken before the rows move into scoring; a row the model refuses fails the call below,
+        // and the hash is then dropped with it.
+        let schema = model.input_schema();
+        let input_sha256 = input_sha256(schema, &rows);
+        let clear = &self.inner.config.audit.fields_in_clear;
+        let in_clear = (!clear.is_empty()).then(|| inputs_in_clear(schema, &rows, clear));
         let batching = &self.inner.config.batching;
         let records = if batching.models.iter().any(|m| m == &model.name) {
             self.inner
@@ -133,17 +223,16 @@ impl Platform {
                     &model,
                     rows,
                     opts.explain,
-                    opts.skip_reasons,
                     batching.max_batch_size,
                     std::time::Duration::from_micros(batching.max_queue_delay_us),
                 )
                 .await?
         } else if n <= INLINE_ROWS {
-            score(&model, &rows, opts.explain, opts.skip_reasons)?
+            score(&model, &rows, opts.explain)?
         } else {
             let m = model.clone();
-            let (explain, skip) = (opts.explain, opts.skip_reasons);
-            tokio::task::spawn_blocking(move || score(&m, &rows, explain, skip))
+            let explain = opts.explain;
+            tokio::task::spawn_blocking(move || score(&m, &rows, explain))
                 .await
                 .map_err(join_error)??
         };
@@ -166,15 +255,8 @@ impl Platform {
             "threshold": model.model.threshold(),
             "latency_us": latency_us,
         });
-        let clear = &self.inner.config.audit.fields_in_clear;
-        if !clear.is_empty() {
-            let masked: Vec<serde_json::Value> = match input {
-                serde_json::Value::Array(items) => {
-                    items.iter().map(|i| mask_fields(i, clear)).collect()
-                }
-                other => vec![mask_fields(other, clear)],
-            };
-            details["inputs_in_clear"] = serde_json::Value::Array(masked);
+        if let Some(in_clear) = in_clear {
+            details["inputs_in_clear"] = in_clear;
         }
         let entry = AuditEntry {
             event: "prediction".into(),
@@ -182,7 +264,7 @@ impl Platform {
             request_id: ctx.request_id.clone(),
             model: Some(model.name.clone()),
             version: Some(model.version),
-            input_sha256: Some(hash_input(input)),
+            input_sha256: Some(input_sha256.clone()),
             details,
         };
         let audit_seq = match self.inner.config.audit.durability {
@@ -201,6 +283,7 @@ impl Platform {
             threshold: model.model.threshold(),
             records,
             audit_seq,
+            input_sha256,
         })
     }
 
@@ -226,5 +309,83 @@ impl Platform {
 
     pub async fn audit_verify(&self) -> Result<aurum_registry::audit::VerifyReport, ServiceError> {
         Ok(self.inner.audit.verify().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aurum_core::{ColumnType, Field, sha256_hex};
+
+    use super::*;
+
+    fn schema() -> Schema {
+        Schema::new(vec![
+            Field::new("age", ColumnType::Integer),
+            Field::new("income", ColumnType::Float),
+            Field::new("purpose", ColumnType::Categorical),
+            Field::new("opened", ColumnType::Date),
+            Field::new("owner", ColumnType::Boolean),
+        ])
+        .unwrap()
+    }
+
+    /// The canonical form is a stored contract (ARCHITECTURE.md): pin it byte for byte.
+    #[test]
+    fn input_hash_is_sha256_of_the_documented_canonical_form() {
+        let rows = vec![
+            vec![
+                Value::Integer(30),
+                Value::Float(52000.5),
+                Value::Str("car".into()),
+                Value::Null,
+                Value::Boolean(true),
+            ],
+            vec![
+                Value::Integer(41),
+                Value::Float(30.0),
+                Value::Str("t\u{e9}l\u{e9} \"x\"".into()),
+                Value::Date(chrono::NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()),
+                Value::Null,
+            ],
+        ];
+        let canonical = concat!(
+            r#"[[["age","integer",30],["income","float",5.20005e4],["purpose","categorical","car"],"#,
+            r#"["opened","date",null],["owner","boolean",true]],"#,
+            r#"[["age","integer",41],["income","float",3e1],["purpose","categorical","télé \"x\""],"#,
+            r#"["opened","date","2024-02-29"],["owner","boolean",null]]]"#,
+        );
+        assert_eq!(
+            input_sha256(&schema(), &rows),
+            sha256_hex(canonical.as_bytes())
+        );
+    }
+
+    #[test]
+    fn a_float_and_an_integer_hash_differently() {
+        let mut a = vec![vec![
+            Value::Integer(30),
+            Value::Float(1.0),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ]];
+        let h = input_sha256(&schema(), &a);
+        a[0][1] = Value::Integer(1);
+        assert_ne!(input_sha256(&schema(), &a), h);
+        a[0][1] = Value::Float(1.0);
+        assert_eq!(input_sha256(&schema(), &a), h);
+    }
+
+    #[test]
+    fn only_named_fields_are_kept_in_clear() {
+        let rows = vec![vec![
+            Value::Integer(30),
+            Value::Float(1.5),
+            Value::Str("car".into()),
+            Value::Null,
+            Value::Boolean(false),
+        ]];
+        let kept = inputs_in_clear(&schema(), &rows, &["purpose".into(), "nope".into()]);
+        assert_eq!(kept, serde_json::json!([{ "purpose": "car" }]));
     }
 }

@@ -548,13 +548,9 @@ fn fit_and_evaluate(
         }
     }
     let threshold = model.threshold();
-    let proba = |t: &Table| -> Result<Vec<f64>, ServiceError> {
-        (0..t.n_rows())
-            .map(|i| Ok(model.predict_proba_one(&t.row(i))?))
-            .collect()
-    };
-    let test_p = proba(&test_x)?;
-    let train_p = proba(&train_x)?;
+    // The family's batch path (columnar encode, no per-row `Vec<Value>`).
+    let test_p = model.predict_proba_table(&test_x)?;
+    let train_p = model.predict_proba_table(&train_x)?;
     let mut metrics = aurum_models::metrics::evaluate_binary(&test_y.y, &test_p, threshold);
     let scores_test: Option<Vec<f64>> = (0..test_x.n_rows())
         .map(|i| model.score_points(&test_x.row(i)))

@@ -2,6 +2,7 @@
 
 mod audit;
 mod coherence;
+mod scoring;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -346,7 +346,7 @@ fn from_contents(
 }
 
 fn render(out: InferOutputs, id: String, kinds: &[OutputKind], raw: bool) -> ModelInferResponse {
-    let batch = out.probability.len() as i64;
+    let batch = out.len() as i64;
     let mut outputs = Vec::with_capacity(kinds.len());
     let mut raw_contents = Vec::new();
     for &kind in kinds {
@@ -354,6 +354,8 @@ fn render(out: InferOutputs, id: String, kinds: &[OutputKind], raw: bool) -> Mod
             raw_contents.push(Bytes::from(match kind {
                 OutputKind::Probability => encode_fp64(&out.probability),
                 OutputKind::Label => encode_bytes(&out.label),
+                OutputKind::Decision => encode_bytes(&out.decision),
+                OutputKind::Score => encode_fp64(&out.score),
             }));
             None
         } else {
@@ -364,6 +366,18 @@ fn render(out: InferOutputs, id: String, kinds: &[OutputKind], raw: bool) -> Mod
                 },
                 OutputKind::Label => InferTensorContents {
                     bytes_contents: out.label.iter().map(|s| s.clone().into_bytes()).collect(),
+                    ..Default::default()
+                },
+                OutputKind::Decision => InferTensorContents {
+                    bytes_contents: out
+                        .decision
+                        .iter()
+                        .map(|s| s.clone().into_bytes())
+                        .collect(),
+                    ..Default::default()
+                },
+                OutputKind::Score => InferTensorContents {
+                    fp64_contents: out.score.clone(),
                     ..Default::default()
                 },
             })

@@ -1,6 +1,6 @@
 //! Protocol-neutral Open Inference Protocol operations, shared by the REST handlers
 //! (`oip::rest`) and the gRPC service ([`crate::grpc`]): model addressing, metadata,
-//! the repository index, and inference from decoded [`Tensor`]s to the two outputs.
+//! the repository index, and inference from decoded [`Tensor`]s to the outputs.
 //!
 //! A tabular model is fed in one of two layouts:
 //! - one tensor per feature, named as the feature, shape `[batch]` or `[batch, 1]`: BYTES for
@@ -35,22 +35,34 @@ pub enum OutputKind {
     Probability,
     /// The predicted label at the model's threshold, BYTES `[batch]`.
     Label,
+    /// The decision under the version's policy (`approve`, `refer`, `decline`), BYTES `[batch]`.
+    Decision,
+    /// The credit score in points, FP64 `[batch]`; NaN (`null` in JSON) where the model has no
+    /// score.
+    Score,
 }
 
 impl OutputKind {
-    pub const ALL: [OutputKind; 2] = [OutputKind::Probability, OutputKind::Label];
+    pub const ALL: [OutputKind; 4] = [
+        OutputKind::Probability,
+        OutputKind::Label,
+        OutputKind::Decision,
+        OutputKind::Score,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             OutputKind::Probability => "probability",
             OutputKind::Label => "label",
+            OutputKind::Decision => "decision",
+            OutputKind::Score => "score",
         }
     }
 
     pub fn datatype(self) -> DataType {
         match self {
-            OutputKind::Probability => DataType::Fp64,
-            OutputKind::Label => DataType::Bytes,
+            OutputKind::Probability | OutputKind::Score => DataType::Fp64,
+            OutputKind::Label | OutputKind::Decision => DataType::Bytes,
         }
     }
 }
@@ -68,7 +80,7 @@ pub fn select_outputs<'a>(
                 invalid(
                     "unknown_output",
                     format!(
-                        "unknown output `{name}`; the model's outputs are probability and label"
+                        "unknown output `{name}`; the model's outputs are probability, label, decision and score"
                     ),
                 )
             })?;
@@ -141,7 +153,7 @@ pub fn feature_datatype(ty: ColumnType) -> DataType {
     }
 }
 
-/// The metadata of the addressed model: inputs from its input schema, the two outputs, and the
+/// The metadata of the addressed model: inputs from its input schema, the outputs, and the
 /// versions that can be addressed (every version not archived).
 pub async fn model_metadata(
     platform: &Platform,
@@ -244,15 +256,27 @@ pub struct InferOutputs {
     pub version: u32,
     pub probability: Vec<f64>,
     pub label: Vec<String>,
+    pub decision: Vec<String>,
+    /// NaN where the model has no score.
+    pub score: Vec<f64>,
+}
+
+impl InferOutputs {
+    /// The batch size.
+    pub fn len(&self) -> usize {
+        self.probability.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.probability.is_empty()
+    }
 }
 
 /// Resolves the model, converts the tensors to rows and scores them through
-/// [`Platform::predict`].
-///
-/// The audit record is written as `/v1` writes it, with the configured `audit.durability`: by
-/// default the call returns only once the record is on disk. The audited input is the rows in the same
-/// record form `/v1` uses (`[{feature: value}, ...]`), so its hash does not depend on the
-/// protocol or tensor layout a caller chose.
+/// [`Platform::predict`], the scoring path every protocol shares: the decision comes from the
+/// version's policy (cut-off and refer band) and the audit record, with its input hash over the
+/// typed rows, is the one `/v1` writes for the same applicant. It is written with the configured
+/// `audit.durability`: by default the call returns only once the record is on disk.
 pub async fn infer(
     platform: &Platform,
     ctx: &CallContext,
@@ -263,60 +287,33 @@ pub async fn infer(
     let model = platform.resolve(target).await?;
     let max = platform.config().server.max_batch_records;
     let rows = tensors_to_rows(&model, inputs, max)?;
-    let audit_input = audit_records(&model.input_schema().fields, &rows);
     let out = platform
         .predict(
             ctx,
             model,
             rows,
-            &audit_input,
             PredictOptions {
-                skip_reasons: true,
                 explain: false,
                 started: Some(started),
             },
         )
         .await?;
-    let (probability, label) = out
-        .records
-        .into_iter()
-        .map(|r| (r.probability, r.label))
-        .unzip();
-    Ok(InferOutputs {
+    let n = out.records.len();
+    let mut outputs = InferOutputs {
         model: out.model,
         version: out.version,
-        probability,
-        label,
-    })
-}
-
-fn audit_records(fields: &[Field], rows: &[Vec<Value>]) -> serde_json::Value {
-    serde_json::Value::Array(
-        rows.iter()
-            .map(|row| {
-                serde_json::Value::Object(
-                    fields
-                        .iter()
-                        .zip(row)
-                        .map(|(f, v)| (f.name.clone(), value_json(v)))
-                        .collect(),
-                )
-            })
-            .collect(),
-    )
-}
-
-fn value_json(v: &Value) -> serde_json::Value {
-    match v {
-        Value::Null => serde_json::Value::Null,
-        Value::Float(x) => serde_json::Number::from_f64(*x)
-            .map(serde_json::Value::Number)
-            .unwrap_or(serde_json::Value::Null),
-        Value::Integer(i) => (*i).into(),
-        Value::Boolean(b) => (*b).into(),
-        Value::Str(s) => s.clone().into(),
-        Value::Date(_) | Value::DateTime(_) => v.to_string().into(),
+        probability: Vec::with_capacity(n),
+        label: Vec::with_capacity(n),
+        decision: Vec::with_capacity(n),
+        score: Vec::with_capacity(n),
+    };
+    for r in out.records {
+        outputs.probability.push(r.probability);
+        outputs.label.push(r.label);
+        outputs.decision.push(r.decision.as_str().to_string());
+        outputs.score.push(r.score.unwrap_or(f64::NAN));
     }
+    Ok(outputs)
 }
 
 /// Converts the request tensors into rows aligned with the model's input schema.
@@ -635,7 +632,11 @@ mod tests {
     fn outputs_selected_in_request_order() {
         assert_eq!(select_outputs([]).unwrap(), OutputKind::ALL);
         assert_eq!(select_outputs(["label"]).unwrap(), [OutputKind::Label]);
-        assert!(select_outputs(["score"]).is_err());
+        assert_eq!(
+            select_outputs(["score", "decision"]).unwrap(),
+            [OutputKind::Score, OutputKind::Decision]
+        );
+        assert!(select_outputs(["reasons"]).is_err());
         assert!(select_outputs(["label", "label"]).is_err());
     }
 }

@@ -301,7 +301,7 @@ pub async fn model_ready_version(
 // ----- inference -----
 
 /// `POST /v2/models/{name}/infer`: the champion answers.
-#[utoipa::path(post, path = "/v2/models/{name}/infer", tag = "oip", params(("name" = String, Path)), request_body(content = Object, description = "an inference request (`inputs`, optional `outputs`, `parameters`, `id`); with `Inference-Header-Content-Length`, JSON followed by binary tensor data"), responses((status = 200, description = "outputs `probability` (FP64) and `label` (BYTES)", body = Object)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v2/models/{name}/infer", tag = "oip", params(("name" = String, Path)), request_body(content = Object, description = "an inference request (`inputs`, optional `outputs`, `parameters`, `id`); with `Inference-Header-Content-Length`, JSON followed by binary tensor data"), responses((status = 200, description = "outputs `probability` (FP64), `label` (BYTES), `decision` (BYTES: approve, refer or decline under the version's policy) and `score` (FP64, null where the model has none)", body = Object)), security(("bearer" = [])))]
 pub async fn infer(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -312,7 +312,7 @@ pub async fn infer(
 }
 
 /// `POST /v2/models/{name}/versions/{version}/infer`.
-#[utoipa::path(post, path = "/v2/models/{name}/versions/{version}/infer", tag = "oip", params(("name" = String, Path), ("version" = String, Path)), request_body(content = Object, description = "an inference request, as for the champion"), responses((status = 200, description = "outputs `probability` (FP64) and `label` (BYTES)", body = Object)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v2/models/{name}/versions/{version}/infer", tag = "oip", params(("name" = String, Path), ("version" = String, Path)), request_body(content = Object, description = "an inference request, as for the champion"), responses((status = 200, description = "outputs `probability` (FP64), `label` (BYTES), `decision` (BYTES: approve, refer or decline under the version's policy) and `score` (FP64, null where the model has none)", body = Object)), security(("bearer" = [])))]
 pub async fn infer_version(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -405,7 +405,7 @@ fn render_infer(
     kinds: &[OutputKind],
     binary_flags: &[bool],
 ) -> OipResult<Response> {
-    let batch = out.probability.len();
+    let batch = out.len();
     let mut raw = Vec::new();
     let mut any_binary = false;
     let outputs = kinds
@@ -417,6 +417,8 @@ fn render_infer(
                 let bytes = match kind {
                     OutputKind::Probability => super::tensor::encode_fp64(&out.probability),
                     OutputKind::Label => super::tensor::encode_bytes(&out.label),
+                    OutputKind::Decision => super::tensor::encode_bytes(&out.decision),
+                    OutputKind::Score => super::tensor::encode_fp64(&out.score),
                 };
                 let size = bytes.len();
                 raw.extend_from_slice(&bytes);
@@ -430,6 +432,8 @@ fn render_infer(
                 let data = match kind {
                     OutputKind::Probability => OutData::F64(&out.probability),
                     OutputKind::Label => OutData::Str(&out.label),
+                    OutputKind::Decision => OutData::Str(&out.decision),
+                    OutputKind::Score => OutData::F64(&out.score),
                 };
                 (None, Some(data))
             };

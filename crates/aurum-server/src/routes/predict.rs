@@ -220,18 +220,16 @@ async fn predict_with(
     }
     let model = state.platform.resolve(&target).await?;
     let rows = records_to_rows(&model, &records, prefix, single, unknown)?;
-    let input = serde_json::Value::Array(records);
+    drop(records);
     let out = state
         .platform
         .predict(
             &caller.ctx(),
             model,
             rows,
-            &input,
             PredictOptions {
                 explain: body.explain,
                 started: Some(started),
-                ..Default::default()
             },
         )
         .await?;

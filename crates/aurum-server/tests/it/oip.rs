@@ -246,7 +246,9 @@ async fn health_metadata_and_repository() {
     assert_eq!(
         meta.json["outputs"],
         json!([{"name": "probability", "datatype": "FP64", "shape": [-1]},
-               {"name": "label", "datatype": "BYTES", "shape": [-1]}])
+               {"name": "label", "datatype": "BYTES", "shape": [-1]},
+               {"name": "decision", "datatype": "BYTES", "shape": [-1]},
+               {"name": "score", "datatype": "FP64", "shape": [-1]}])
     );
     let v1 = get(&f.app, "/v2/models/credit/versions/1", Some(&f.client)).await;
     assert_eq!(v1.json, meta.json);
@@ -461,7 +463,7 @@ async fn binary_tensors_in_and_out() {
     assert_eq!(fp64s(&r.body[header_len..]), probs);
     assert_eq!(output(&head, "label")["data"], json!(labels));
 
-    // Request-wide binary_data_output with no outputs named: both outputs binary, in order.
+    // Request-wide binary_data_output with no outputs named: every output binary, in order.
     let (body, json_len) = binary_request(
         &records,
         json!({"parameters": {"binary_data_output": true}}),
@@ -492,10 +494,17 @@ async fn binary_tensors_in_and_out() {
     let l_size = output(&head, "label")["parameters"]["binary_data_size"]
         .as_u64()
         .unwrap() as usize;
+    let d_size = output(&head, "decision")["parameters"]["binary_data_size"]
+        .as_u64()
+        .unwrap() as usize;
+    let s_size = output(&head, "score")["parameters"]["binary_data_size"]
+        .as_u64()
+        .unwrap() as usize;
     let rest = &r.body[header_len..];
-    assert_eq!(rest.len(), p_size + l_size);
+    assert_eq!(rest.len(), p_size + l_size + d_size + s_size);
     assert_eq!(fp64s(&rest[..p_size]), probs);
-    assert_eq!(raw_strings(&rest[p_size..]), labels);
+    assert_eq!(raw_strings(&rest[p_size..p_size + l_size]), labels);
+    assert_eq!(s_size, 8 * labels.len());
 
     // Binary inputs without binary outputs answer plain JSON.
     let (body, json_len) = binary_request(&records, json!({}));
@@ -589,8 +598,8 @@ async fn bad_inputs_are_400_with_an_error_message() {
         ("no inputs", json!({"inputs": []}), "no inputs"),
         (
             "unknown output",
-            json!({"inputs": good.clone(), "outputs": [{"name": "score"}]}),
-            "unknown output `score`",
+            json!({"inputs": good.clone(), "outputs": [{"name": "reasons"}]}),
+            "unknown output `reasons`",
         ),
         (
             "missing field",
@@ -1081,7 +1090,7 @@ async fn grpc_infer_matches_v1_and_maps_errors() {
         ("unknown output", {
             let mut r = infer_request(typed_inputs(&records), Vec::new());
             r.outputs = vec![InferRequestedOutputTensor {
-                name: "score".into(),
+                name: "reasons".into(),
                 parameters: Default::default(),
             }];
             r
