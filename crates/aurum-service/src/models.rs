@@ -414,6 +414,10 @@ impl Platform {
             .set_alias(name, alias, version, &ctx.actor)
             .await?;
         self.publish_alias(name, alias, loaded);
+        if moved.from == Some(version) {
+            // Already there: the registry recorded nothing, and neither does the audit log.
+            return Ok(moved.from);
+        }
         metrics::counter!("aurum_alias_moves_total").increment(1);
         self.audit(
             ctx,

@@ -1629,7 +1629,6 @@ async fn permission_is_checked_before_the_request_is_validated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_change_cut_off_by_a_timeout_still_has_its_audit_record() {
-    use aurum_service::types::AuditQuery;
     use aurum_service::{CallContext, Role};
     let f = trained().await;
     let job = train(&f, "credit", json!({"penalty": "l1", "lambda": 0.02}), None).await;
@@ -1652,8 +1651,29 @@ async fn a_state_change_cut_off_by_a_timeout_still_has_its_audit_record() {
         )
         .await;
     }
-    // Let any work that outlived its caller finish.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Work that outlived its caller finishes on its own; wait for it (bounded), then every
+    // change must have its record. Without detached state changes the counts never meet.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (moves, audited_moves, keys, audited_keys) = change_and_audit_counts(&f).await;
+        let done = moves == audited_moves && keys == audited_keys;
+        if done || std::time::Instant::now() > deadline {
+            assert!(moves > 0);
+            assert_eq!(
+                moves, audited_moves,
+                "every alias move has its audit record"
+            );
+            assert_eq!(keys, audited_keys, "every created key has its audit record");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(f.platform.audit_verify().await.unwrap().ok);
+}
+
+/// `(alias moves of challenger, their audit records, keys named cut-*, their audit records)`.
+async fn change_and_audit_counts(f: &Fixture) -> (usize, usize, usize, usize) {
+    use aurum_service::types::AuditQuery;
     let moves = f
         .platform
         .alias_history("credit")
@@ -1676,11 +1696,6 @@ async fn a_state_change_cut_off_by_a_timeout_still_has_its_audit_record() {
         .iter()
         .filter(|r| r.event == "alias.move" && r.details["alias"] == "challenger")
         .count();
-    assert!(moves > 0);
-    assert_eq!(
-        moves, audited_moves,
-        "every alias move has its audit record"
-    );
     let keys = f
         .platform
         .list_keys()
@@ -1698,6 +1713,5 @@ async fn a_state_change_cut_off_by_a_timeout_still_has_its_audit_record() {
                     .is_some_and(|n| n.starts_with("cut-"))
         })
         .count();
-    assert_eq!(keys, audited_keys, "every created key has its audit record");
-    assert!(f.platform.audit_verify().await.unwrap().ok);
+    (moves, audited_moves, keys, audited_keys)
 }
