@@ -62,6 +62,9 @@ pub struct LoadedModel {
     pub model: Box<dyn FittedModel>,
     /// Feature name → position in the input schema.
     pub feature_index: HashMap<String, usize>,
+    /// Rows this loaded version has scored (an operational counter; scoring that stops because
+    /// its caller went away stops counting too).
+    pub rows_scored: std::sync::atomic::AtomicU64,
 }
 
 impl LoadedModel {
@@ -308,6 +311,7 @@ impl Platform {
             manifest,
             model,
             feature_index,
+            rows_scored: Default::default(),
         });
         tracing::info!(model = name, version, "model version loaded");
         metrics::counter!("aurum_model_loads_total").increment(1);

@@ -22,7 +22,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use aurum_core::{Explanation, Schema, Value};
+use aurum_core::{CancelToken, Explanation, Schema, Value};
 use aurum_models::policy::Decision;
 use aurum_models::reasons::Reason;
 use aurum_registry::audit::{AuditEntry, hash_input};
@@ -33,6 +33,18 @@ use crate::{CallContext, LoadedModel, Platform, ServiceError};
 
 /// Rows up to this count are scored inline on the request task.
 const INLINE_ROWS: usize = 64;
+/// How often a long scoring run checks whether its caller is still waiting.
+const CANCEL_CHECK_ROWS: usize = 32;
+
+/// Cancels its token when dropped: held by a request future, it stops the blocking work that
+/// future started when the future is dropped (timeout, disconnect).
+struct CancelOnDrop(CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
 
 /// Per-call options. When the audit record must be durable is not one of them: that is the
 /// operator's choice (`audit.durability`), the same for every protocol. Nor is whether the
@@ -80,12 +92,30 @@ pub(crate) fn score(
     rows: &[Vec<Value>],
     explain: bool,
 ) -> Result<Vec<RecordOutput>, ServiceError> {
+    score_until(model, rows, explain, None)
+}
+
+/// [`score`], checking `cancel` every [`CANCEL_CHECK_ROWS`] rows: when the caller has gone (a
+/// request timeout, a closed connection), the rest of the batch is not scored.
+fn score_until(
+    model: &LoadedModel,
+    rows: &[Vec<Value>],
+    explain: bool,
+    cancel: Option<&CancelToken>,
+) -> Result<Vec<RecordOutput>, ServiceError> {
     let m = &model.model;
     let threshold = m.threshold();
     let (positive_label, negative_label) = m.labels();
     rows.iter()
         .enumerate()
         .map(|(i, row)| {
+            if i % CANCEL_CHECK_ROWS == 0 && cancel.is_some_and(CancelToken::is_cancelled) {
+                metrics::counter!("aurum_scoring_cancelled_total").increment(1);
+                return Err(ServiceError::Model(aurum_models::ModelError::Cancelled));
+            }
+            model
+                .rows_scored
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let a = m.assess(row, explain).map_err(|e| e.at_row(i))?;
             let d = a.decision;
             let positive = d.pd >= threshold;
@@ -209,32 +239,46 @@ impl Platform {
             ));
         }
         let n = rows.len();
-        // Taken before the rows move into scoring; a row the model refuses fails the call below,
-        // and the hash is then dropped with it.
-        let schema = model.input_schema();
-        let input_sha256 = input_sha256(schema, &rows);
-        let clear = &self.inner.config.audit.fields_in_clear;
-        let in_clear = (!clear.is_empty()).then(|| inputs_in_clear(schema, &rows, clear));
+        let clear = self.inner.config.audit.fields_in_clear.clone();
         let batching = &self.inner.config.batching;
-        let records = if batching.models.iter().any(|m| m == &model.name) {
-            self.inner
-                .batchers
-                .submit(
-                    &model,
-                    rows,
-                    opts.explain,
-                    batching.max_batch_size,
-                    std::time::Duration::from_micros(batching.max_queue_delay_us),
-                )
-                .await?
-        } else if n <= INLINE_ROWS {
-            score(&model, &rows, opts.explain)?
-        } else {
+        // The hash is taken before scoring; a row the model refuses fails the call, and the
+        // hash is then dropped with it. Large inputs are hashed and scored on the blocking pool,
+        // never on the async workers, and stop early when the caller goes away.
+        let (records, input_sha256, in_clear) = if n > INLINE_ROWS
+            && !batching.models.iter().any(|m| m == &model.name)
+        {
             let m = model.clone();
             let explain = opts.explain;
-            tokio::task::spawn_blocking(move || score(&m, &rows, explain))
-                .await
-                .map_err(join_error)??
+            let cancel = CancelToken::new();
+            let _guard = CancelOnDrop(cancel.clone());
+            tokio::task::spawn_blocking(move || {
+                let schema = m.input_schema();
+                let hash = input_sha256(schema, &rows);
+                let in_clear = (!clear.is_empty()).then(|| inputs_in_clear(schema, &rows, &clear));
+                let records = score_until(&m, &rows, explain, Some(&cancel))?;
+                Ok::<_, ServiceError>((records, hash, in_clear))
+            })
+            .await
+            .map_err(join_error)??
+        } else {
+            let schema = model.input_schema();
+            let hash = input_sha256(schema, &rows);
+            let in_clear = (!clear.is_empty()).then(|| inputs_in_clear(schema, &rows, &clear));
+            let records = if batching.models.iter().any(|m| m == &model.name) {
+                self.inner
+                    .batchers
+                    .submit(
+                        &model,
+                        rows,
+                        opts.explain,
+                        batching.max_batch_size,
+                        std::time::Duration::from_micros(batching.max_queue_delay_us),
+                    )
+                    .await?
+            } else {
+                score(&model, &rows, opts.explain)?
+            };
+            (records, hash, in_clear)
         };
         let latency_us = started.elapsed().as_micros() as u64;
         let outputs: Vec<serde_json::Value> = records

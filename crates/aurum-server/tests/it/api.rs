@@ -1715,3 +1715,72 @@ async fn change_and_audit_counts(f: &Fixture) -> (usize, usize, usize, usize) {
         .count();
     (moves, audited_moves, keys, audited_keys)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoring_stops_when_its_caller_stops_waiting() {
+    use aurum_service::{CallContext, ModelRef, PredictOptions, UnknownFields};
+    let f = fixture().await;
+    assert_eq!(import_german(&f).await.status, StatusCode::CREATED);
+    // GBDT explanations (TreeSHAP on every row) make a 10 000-row request take a while.
+    let job = train_with(
+        &f,
+        &json!({"dataset": "german", "target": "creditability", "kind": "gbdt",
+                "model": "trees", "params": {"n_estimators": 300}}),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let model = f
+        .platform
+        .resolve(&ModelRef::version("trees", 1))
+        .await
+        .unwrap();
+    let records: Vec<serde_json::Value> = (0..10_000).map(|_| applicant()).collect();
+    let rows = aurum_server::routes::predict::records_to_rows(
+        &model,
+        &records,
+        "records",
+        false,
+        UnknownFields::Reject,
+    )
+    .unwrap();
+    // Measure how long the whole request takes when nobody gives up...
+    let started = std::time::Instant::now();
+    let full = f
+        .platform
+        .predict(
+            &CallContext::cli(),
+            model.clone(),
+            rows.clone(),
+            PredictOptions {
+                explain: true,
+                started: None,
+            },
+        )
+        .await
+        .unwrap();
+    let full_time = started.elapsed();
+    assert_eq!(full.records.len(), 10_000);
+    let before = model.rows_scored.load(std::sync::atomic::Ordering::Relaxed);
+    // ...then cut the same request off early, as a request timeout does.
+    let cut = tokio::time::timeout(
+        full_time / 10,
+        f.platform.predict(
+            &CallContext::cli(),
+            model.clone(),
+            rows,
+            PredictOptions {
+                explain: true,
+                started: None,
+            },
+        ),
+    )
+    .await;
+    assert!(cut.is_err(), "the call was cut off");
+    // Give abandoned work more than the full run's time to show itself.
+    tokio::time::sleep(full_time + Duration::from_millis(200)).await;
+    let scored = model.rows_scored.load(std::sync::atomic::Ordering::Relaxed) - before;
+    assert!(
+        scored < 10_000,
+        "scoring went on after its caller left: {scored} of 10000 rows in {full_time:?}"
+    );
+}
