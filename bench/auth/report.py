@@ -122,13 +122,15 @@ def main() -> None:
         )
     out.append("")
     worst_rss = max(v[1] for k, v in rss.items() if k in runs)
-    worst_p99 = max(legit.p99 for _, legit in runs.values())
     legit_err = sum(legit.errors for _, legit in runs.values())
+    p99_limited, p99_nolimit = runs["limited"][1].p99, runs["nolimit"][1].p99
     out.append(
         f"- Targets: server peak RSS < {RSS_TARGET_MB} MB: **{worst_rss:.0f} MiB** "
         f"({'met' if worst_rss * 1.048576 < RSS_TARGET_MB else 'MISSED'}); legitimate p99 under "
-        f"flood < {P99_TARGET_MS} ms: **{worst_p99:.2f} ms** "
-        f"({'met' if worst_p99 < P99_TARGET_MS else 'MISSED'}); legitimate errors: **{legit_err}**."
+        f"flood < {P99_TARGET_MS} ms at the default limit: **{p99_limited:.2f} ms** "
+        f"({'met' if p99_limited < P99_TARGET_MS else 'MISSED'}), with the limit out of the way: "
+        f"**{p99_nolimit:.2f} ms** ({'met' if p99_nolimit < P99_TARGET_MS else 'MISSED'}); "
+        f"legitimate errors: **{legit_err}**."
     )
     out.append("")
 

@@ -18,7 +18,7 @@ HERE="$ROOT/bench/auth"
 WORK=${BENCH_WORK:-/tmp/aurum-bench-auth}
 PORT=${BENCH_PORT:-18181}
 FLOOD_S=30; NODIP_S=60; ALONE_S=10; TIMING_N=2000; RECORD=0; NOTE=""; QUICK=0
-COMMAND="bench/auth/run.sh $*"
+COMMAND=$(python3 -c 'import shlex, sys; print(shlex.join(["bench/auth/run.sh", *sys.argv[1:]]))' "$@")
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1; FLOOD_S=8; NODIP_S=15; ALONE_S=3; TIMING_N=300 ;;
