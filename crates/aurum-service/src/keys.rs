@@ -20,6 +20,12 @@
 //!   `server.auth_failures_per_minute` times a minute; after that its failures answer 429 with
 //!   `Retry-After` and legacy checks are refused before any argon2 work. A valid key from the
 //!   same address keeps working.
+//! - **Late refusals.** A failure over the limit is answered only after [`OVER_LIMIT_DELAY`].
+//!   Refusing costs microseconds, but a client that ignores `Retry-After` and resends at once
+//!   would still take a core's worth of them from the valid keys (`bench/auth/run.sh` measured a
+//!   128-connection flood at 50 000 refusals a second pushing a legitimate client's p99 from
+//!   22 ms to 146 ms on two cores). Held back, each of its connections costs one request a
+//!   second; a waiting refusal is a sleeping task, bounded by the number of connections.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,6 +47,8 @@ use crate::{CallContext, Platform, ServiceError};
 pub const LEGACY_VERIFY_PERMITS: usize = 2;
 /// Legacy verifications that may wait for a permit; more get 429.
 pub const LEGACY_VERIFY_QUEUE: usize = 8;
+/// How long a failed authentication over the client's limit waits before its 429.
+pub const OVER_LIMIT_DELAY: Duration = Duration::from_secs(1);
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 const MAX_TRACKED_CLIENTS: usize = 100_000;
 
@@ -144,7 +152,7 @@ impl Platform {
                 principal,
             }) => {
                 if let Some(retry) = ring.blocked_for(client) {
-                    return Err(too_many_failures(retry));
+                    return Err(refuse_over_limit(retry).await);
                 }
                 self.verify_legacy(presented, phc, &principal.key_id)
                     .await?
@@ -157,9 +165,11 @@ impl Platform {
         match (verified, cred) {
             (true, Some(cred)) => Ok(cred.principal.clone()),
             _ => {
+                // Over the limit already: this failure is refused. Checked before counting it,
+                // so that the limit's own failures are all answered 401.
                 if let Some(retry) = ring.blocked_for(client) {
                     metrics::counter!("aurum_auth_failures_limited_total").increment(1);
-                    return Err(too_many_failures(retry));
+                    return Err(refuse_over_limit(retry).await);
                 }
                 ring.record_failure(client);
                 metrics::counter!("aurum_auth_failures_total").increment(1);
@@ -311,6 +321,12 @@ impl Platform {
             .map_err(|e| ServiceError::Internal(format!("cannot write {}: {e}", path.display())))?;
         Ok(Some(plaintext))
     }
+}
+
+/// The error for a failure over the client's limit, given after [`OVER_LIMIT_DELAY`].
+async fn refuse_over_limit(retry_after_s: u64) -> ServiceError {
+    tokio::time::sleep(OVER_LIMIT_DELAY).await;
+    too_many_failures(retry_after_s)
 }
 
 fn too_many_failures(retry_after_s: u64) -> ServiceError {

@@ -23,7 +23,7 @@ pub use error::{ErrorClass, ServiceError};
 pub use forecast::{
     BacktestOutput, DecompositionOutput, ForecastOutput, ForecastSpec, SeriesInput,
 };
-pub use keys::{Principal, Role};
+pub use keys::{OVER_LIMIT_DELAY, Principal, Role};
 pub use models::{LoadedModel, ModelRef, Selector, VersionState};
 pub use platform::{CallContext, DatasetImport, JOB_STALE_AFTER, Platform};
 pub use predict::{PredictOptions, PredictOutput, RecordOutput, canonical_value, input_sha256};
