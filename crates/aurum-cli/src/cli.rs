@@ -78,6 +78,11 @@ pub enum DataCommand {
         /// Type override `column:type` (repeatable): float, integer, boolean, categorical, date, datetime, text.
         #[arg(long = "type", value_name = "COLUMN:TYPE")]
         types: Vec<String>,
+        /// Explicit date format `column:format` (repeatable), chrono strftime syntax, e.g.
+        /// `opened:%d.%m.%Y`. Stored with the dataset and its models, so serving parses the
+        /// column the same way.
+        #[arg(long = "date-format", value_name = "COLUMN:FORMAT")]
+        date_formats: Vec<String>,
     },
     /// Show a dataset's schema and column profile.
     Show { name: String },

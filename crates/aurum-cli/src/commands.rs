@@ -97,11 +97,17 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
         Command::Config(ConfigCommand::Show) => unreachable_config(),
         Command::Serve(_) => serve(platform, None).await,
         Command::Quickstart(_) => quickstart(platform).await,
-        Command::Data(DataCommand::Import { file, name, types }) => {
+        Command::Data(DataCommand::Import {
+            file,
+            name,
+            types,
+            date_formats,
+        }) => {
             let bytes = fs_err::read(&file)?;
             let overrides = parse_types(&types)?;
+            let date_formats = parse_date_formats(&date_formats)?;
             let import = platform
-                .import_dataset(&ctx, &name, bytes, overrides)
+                .import_dataset(&ctx, &name, bytes, overrides, date_formats)
                 .await?;
             if import.created {
                 println!(
@@ -283,6 +289,23 @@ fn parse_types(specs: &[String]) -> Result<BTreeMap<String, ColumnType>> {
             Ok((col.to_string(), ty.parse::<ColumnType>()?))
         })
         .collect()
+}
+
+fn parse_date_formats(specs: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for s in specs {
+        let (col, format) = s
+            .split_once(':')
+            .filter(|(c, f)| !c.trim().is_empty() && !f.trim().is_empty())
+            .ok_or_else(|| anyhow!("--date-format `{s}` must be COLUMN:FORMAT"))?;
+        if out
+            .insert(col.trim().to_string(), format.trim().to_string())
+            .is_some()
+        {
+            return Err(anyhow!("--date-format names column `{col}` twice"));
+        }
+    }
+    Ok(out)
 }
 
 fn parse_params(specs: &[String]) -> Result<BTreeMap<String, String>> {
@@ -578,7 +601,13 @@ async fn quickstart(platform: &Platform) -> Result<ExitCode> {
         platform.data_dir().display()
     );
     let import = platform
-        .import_dataset(&ctx, dataset, DEMO_DATASET.to_vec(), BTreeMap::new())
+        .import_dataset(
+            &ctx,
+            dataset,
+            DEMO_DATASET.to_vec(),
+            BTreeMap::new(),
+            BTreeMap::new(),
+        )
         .await?;
     println!(
         "1. dataset `{dataset}`: {} rows, {} columns (UCI German Credit, CC BY 4.0){}",

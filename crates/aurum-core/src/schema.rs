@@ -69,6 +69,12 @@ pub struct Field {
     pub name: String,
     #[serde(rename = "type")]
     pub ty: ColumnType,
+    /// An explicit chrono strftime format for a date or datetime column (`%d.%m.%Y`), chosen at
+    /// import. It travels with the dataset schema and the model's input schema, so re-reading
+    /// the file and parsing a served string cell use the same layout. Absent (and not stored)
+    /// when the built-in layouts apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
 }
 
 impl Field {
@@ -76,7 +82,14 @@ impl Field {
         Self {
             name: name.into(),
             ty,
+            format: None,
         }
+    }
+
+    /// This field with an explicit date format.
+    pub fn with_format(mut self, format: impl Into<String>) -> Self {
+        self.format = Some(format.into());
+        self
     }
 }
 

@@ -63,7 +63,7 @@
 
 use std::collections::HashSet;
 
-use aurum_core::{ColumnData, ColumnType, Value};
+use aurum_core::{ColumnData, ColumnType, Field, Value};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
@@ -132,6 +132,21 @@ pub fn expected_spelling(ty: ColumnType) -> &'static str {
 /// [`CellError::NonFinite`] for `inf`-like spellings in a numeric type, [`CellError::Invalid`]
 /// for anything else that does not parse.
 pub fn parse_cell(text: &str, ty: ColumnType) -> Result<Value, CellError> {
+    parse_cell_with(text, ty, None)
+}
+
+/// [`parse_cell`] for a field of a stored schema: a date or datetime field with an explicit
+/// format (`Field::format`, chosen at import) is read with that format only, exactly as the
+/// training file was. Serving paths call this with the model's input field.
+///
+/// # Errors
+///
+/// Those of [`parse_cell`].
+pub fn parse_field_cell(text: &str, field: &Field) -> Result<Value, CellError> {
+    parse_cell_with(text, field.ty, field.format.as_deref())
+}
+
+fn parse_cell_with(text: &str, ty: ColumnType, format: Option<&str>) -> Result<Value, CellError> {
     let s = text.trim();
     if is_missing(s) {
         return Ok(Value::Null);
@@ -142,8 +157,11 @@ pub fn parse_cell(text: &str, ty: ColumnType) -> Result<Value, CellError> {
         ColumnType::Float => parse_number(s).map(|(x, _)| Value::Float(x)),
         ColumnType::Integer => parse_int_forced(s).map(Value::Integer),
         ColumnType::Boolean => parse_bool_forced(s).map(Value::Boolean),
-        ColumnType::Date => parse_date_auto(s).map(|(d, _)| Value::Date(d)),
-        ColumnType::DateTime => parse_datetime_forced(s, None).map(Value::DateTime),
+        ColumnType::Date => match format {
+            Some(f) => parse_date_with(s, f).map(Value::Date),
+            None => parse_date_auto(s).map(|(d, _)| Value::Date(d)),
+        },
+        ColumnType::DateTime => parse_datetime_forced(s, format).map(Value::DateTime),
     };
     parsed.ok_or_else(|| {
         if ty.is_numeric() && is_non_finite_spelling(s) {
@@ -996,6 +1014,27 @@ mod tests {
         assert_eq!(
             convert(&raw(&["1997-02-28"]), ColumnType::Date, Some("%d.%m.%Y")),
             Err((0, "1997-02-28".into()))
+        );
+    }
+
+    #[test]
+    fn field_cells_use_the_fields_date_format() {
+        let field = Field::new("d", ColumnType::Date).with_format("%d.%m.%Y");
+        let day = NaiveDate::from_ymd_opt(1997, 2, 28).unwrap();
+        assert_eq!(
+            parse_field_cell(" 28.02.1997 ", &field),
+            Ok(Value::Date(day))
+        );
+        assert_eq!(parse_field_cell("NA", &field), Ok(Value::Null));
+        // With a format, that format only (as the training file was read).
+        assert!(parse_field_cell("1997-02-28", &field).is_err());
+        let plain = Field::new("d", ColumnType::Date);
+        assert_eq!(parse_field_cell("28-Feb-97", &plain), Ok(Value::Date(day)));
+        assert!(parse_field_cell("28.02.1997", &plain).is_err());
+        let dt = Field::new("t", ColumnType::DateTime).with_format("%d.%m.%Y");
+        assert_eq!(
+            parse_field_cell("28.02.1997", &dt),
+            Ok(Value::DateTime(day.and_hms_opt(0, 0, 0).unwrap()))
         );
     }
 

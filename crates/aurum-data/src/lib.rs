@@ -37,7 +37,7 @@ pub use csv_read::{read_csv, read_csv_with_formats};
 pub use error::{ColumnRef, DataError, Location};
 pub use infer::{
     CellError, CellFormat, MISSING_TOKENS, TWO_DIGIT_YEAR_PIVOT, categorical_limit,
-    expected_spelling, is_missing, parse_cell,
+    expected_spelling, is_missing, parse_cell, parse_field_cell,
 };
 pub use options::{Format, ReadOptions};
 pub use parquet_read::read_parquet;

@@ -21,7 +21,7 @@ pub struct ReadOptions {
     /// that the file does not have is an [`DataError::UnknownColumn`] error.
     pub overrides: BTreeMap<String, ColumnType>,
     /// A full schema to force, used when a stored dataset is re-read so that it gets exactly the
-    /// types it was imported with. The file must have exactly these columns (any order);
+    /// types (and explicit date formats, `Field::format`) it was imported with. The file must have exactly these columns (any order);
     /// otherwise [`DataError::MissingColumn`] or [`DataError::UnexpectedColumn`].
     pub schema: Option<Schema>,
     /// An explicit chrono strftime format per column name (`"%d.%m.%Y"`, `"%d/%m/%Y"`), for date
@@ -122,9 +122,15 @@ impl ReadOptions {
             .collect())
     }
 
-    /// The explicit date format of a column, if one was given.
+    /// The explicit date format of a column, if one was given: in `date_formats`, else in the
+    /// forced schema's field (a dataset re-read with the format it was imported with).
     pub(crate) fn date_format(&self, name: &str) -> Option<&str> {
-        self.date_formats.get(name).map(String::as_str)
+        self.date_formats.get(name).map(String::as_str).or_else(|| {
+            self.schema
+                .as_ref()
+                .and_then(|s| s.field(name))
+                .and_then(|f| f.format.as_deref())
+        })
     }
 }
 
@@ -231,6 +237,26 @@ mod tests {
         }
         let err = opts("%d", None).forced_types(&names(&["x"])).unwrap_err();
         assert_eq!(err.code(), "unknown_column");
+    }
+
+    #[test]
+    fn a_forced_schema_carries_its_date_formats() {
+        let opts = ReadOptions {
+            schema: Some(Schema {
+                fields: vec![
+                    Field::new("d", ColumnType::Date).with_format("%d.%m.%Y"),
+                    Field::new("x", ColumnType::Float),
+                ],
+            }),
+            ..ReadOptions::default()
+        };
+        assert_eq!(opts.date_format("d"), Some("%d.%m.%Y"));
+        assert_eq!(opts.date_format("x"), None);
+        let table = crate::read_csv(b"d,x\n28.02.1997,1\nNA,2\n", &opts).unwrap();
+        assert_eq!(
+            table.column("d").unwrap().data,
+            aurum_core::ColumnData::Date(vec![chrono::NaiveDate::from_ymd_opt(1997, 2, 28), None])
+        );
     }
 
     #[test]

@@ -22,7 +22,9 @@
 //! its manifest ([`ModelError::InvalidArtifact`]). A future format version comes with a reader for
 //! the old one here (or a clear refusal), never a silent reinterpretation.
 
-use aurum_core::{AURUM_VERSION, Metrics, ModelKind, Schema, Task, sha256_hex};
+use std::collections::BTreeMap;
+
+use aurum_core::{AURUM_VERSION, ColumnType, Metrics, ModelKind, Schema, Task, sha256_hex};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +75,38 @@ pub struct ManifestInput {
     pub dataset_sha256: String,
     /// Name of the target column.
     pub target: String,
+    /// The explicit date formats of the training dataset's columns (column → chrono format).
+    /// Those of the model's date features are written into the manifest's input schema, so a
+    /// served string cell is parsed with the layout the training file used.
+    pub date_formats: BTreeMap<String, String>,
+}
+
+/// `schema` with the explicit format of each date or datetime field that has one.
+fn with_date_formats(schema: &Schema, formats: &BTreeMap<String, String>) -> Schema {
+    let fields = schema
+        .fields
+        .iter()
+        .map(|f| {
+            let mut f = f.clone();
+            if matches!(f.ty, ColumnType::Date | ColumnType::DateTime)
+                && let Some(format) = formats.get(&f.name)
+            {
+                f.format = Some(format.clone());
+            }
+            f
+        })
+        .collect();
+    Schema { fields }
+}
+
+/// Whether two schemas have the same columns and types, in order (formats aside: they live only
+/// in the manifest's copy).
+fn same_columns(a: &Schema, b: &Schema) -> bool {
+    a.fields.len() == b.fields.len()
+        && a.fields
+            .iter()
+            .zip(&b.fields)
+            .all(|(x, y)| x.name == y.name && x.ty == y.ty)
 }
 
 /// Serialises `model` with its manifest into one artifact blob, stamped with the current time.
@@ -100,7 +134,7 @@ pub fn encode_artifact_at(
         format_version: FORMAT_VERSION,
         model_kind: model.kind(),
         task: model.kind().task(),
-        input_schema: model.input_schema().clone(),
+        input_schema: with_date_formats(model.input_schema(), &input.date_formats),
         params: model.params(),
         metrics: input.metrics,
         dataset_sha256: input.dataset_sha256,
@@ -196,7 +230,7 @@ pub fn decode_artifact(bytes: &[u8]) -> Result<(Manifest, Box<dyn FittedModel>),
     if manifest.task != manifest.model_kind.task() || model.kind() != manifest.model_kind {
         return disagree("model kind");
     }
-    if model.input_schema() != &manifest.input_schema {
+    if !same_columns(model.input_schema(), &manifest.input_schema) {
         return disagree("input schema");
     }
     if model.threshold() != manifest.threshold {
@@ -264,6 +298,7 @@ mod tests {
             metrics: [("auc".to_string(), 0.75)].into_iter().collect(),
             dataset_sha256: sha256_hex(b"data"),
             target: "y".into(),
+            date_formats: Default::default(),
         }
     }
 

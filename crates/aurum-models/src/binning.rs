@@ -413,7 +413,14 @@ fn optimise(
     }
 }
 
-fn fmt_edge(x: f64) -> String {
+fn fmt_edge(x: f64, ty: ColumnType) -> String {
+    // A date feature is binned on its day ordinal; `x >= edge` first holds on day ceil(edge),
+    // so that day names the edge, as a date a person can read.
+    if ty == ColumnType::Date
+        && let Some(d) = crate::pipeline::date_of_ordinal(x.ceil())
+    {
+        return d.format("%Y-%m-%d").to_string();
+    }
     format!("{x}")
 }
 
@@ -642,7 +649,7 @@ impl FeatureBinning {
             .map(|(i, g)| {
                 let (woe, iv) = woe_iv(g.goods, g.bads, tg, tb);
                 Bin {
-                    label: rule.label(i),
+                    label: rule.label(i, field.ty),
                     goods: g.goods,
                     bads: g.bads,
                     woe,
@@ -880,7 +887,7 @@ impl FeatureBinning {
         };
         let field = Field::new(s.name, s.ty);
         let to_bin = |i: Option<usize>, b: StoredBin| Bin {
-            label: i.map_or_else(|| "missing".to_string(), |i| rule.label(i)),
+            label: i.map_or_else(|| "missing".to_string(), |i| rule.label(i, s.ty)),
             goods: b.goods,
             bads: b.bads,
             woe: b.woe,
@@ -928,16 +935,17 @@ impl BinRule {
     }
 
     /// The label of bin `i`: `(-inf, a)`, `[a, b)`, `[b, inf)` or the comma-separated categories.
-    pub fn label(&self, i: usize) -> String {
+    /// The edges of a date feature (`ty`) are shown as dates (`[1997-02-28, 2004-03-03)`).
+    pub fn label(&self, i: usize, ty: ColumnType) -> String {
         match self {
             BinRule::Numeric { edges, .. } => {
                 let lo = i
                     .checked_sub(1)
                     .and_then(|j| edges.get(j))
-                    .map_or_else(|| "(-inf".to_string(), |e| format!("[{}", fmt_edge(*e)));
+                    .map_or_else(|| "(-inf".to_string(), |e| format!("[{}", fmt_edge(*e, ty)));
                 let hi = edges
                     .get(i)
-                    .map_or_else(|| "inf)".to_string(), |e| format!("{})", fmt_edge(*e)));
+                    .map_or_else(|| "inf)".to_string(), |e| format!("{})", fmt_edge(*e, ty)));
                 format!("{lo}, {hi}")
             }
             BinRule::Categorical { groups, .. } => {
@@ -1021,9 +1029,19 @@ mod tests {
             edges: vec![12.0, 24.5],
             ranges: vec![(4.0, 11.0), (12.0, 24.0), (30.0, 72.0)],
         };
-        assert_eq!(r.label(0), "(-inf, 12)");
-        assert_eq!(r.label(1), "[12, 24.5)");
-        assert_eq!(r.label(2), "[24.5, inf)");
+        let f = ColumnType::Float;
+        assert_eq!(r.label(0, f), "(-inf, 12)");
+        assert_eq!(r.label(1, f), "[12, 24.5)");
+        assert_eq!(r.label(2, f), "[24.5, inf)");
+        // Date features are binned on day ordinals and labelled with dates (the first day on
+        // each side of an edge: 9920.5 → 1997-03-01).
+        let d = BinRule::Numeric {
+            edges: vec![9920.0, 9920.5],
+            ranges: vec![(9000.0, 9919.0), (9920.0, 9920.0), (9921.0, 9990.0)],
+        };
+        assert_eq!(d.label(0, ColumnType::Date), "(-inf, 1997-02-28)");
+        assert_eq!(d.label(1, ColumnType::Date), "[1997-02-28, 1997-03-01)");
+        assert_eq!(d.label(2, ColumnType::Date), "[1997-03-01, inf)");
         assert_eq!(r.len(), 3);
     }
 }

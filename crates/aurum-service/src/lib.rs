@@ -36,7 +36,9 @@ pub mod types {
         ColumnType, Contribution, Explanation, Field, ModelKind, Params, Schema, SchemaError,
         UnknownModelKind, Value, sha256_hex,
     };
-    pub use aurum_data::{CellError, ColumnProfile, ColumnWarning, DatasetProfile, parse_cell};
+    pub use aurum_data::{
+        CellError, ColumnProfile, ColumnWarning, DatasetProfile, parse_cell, parse_field_cell,
+    };
     pub use aurum_models::report::{CreditReport, html as report_html};
     pub use aurum_registry::audit::{AuditQuery, AuditRecord, VerifyReport};
     pub use aurum_registry::{

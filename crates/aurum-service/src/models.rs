@@ -68,8 +68,10 @@ pub struct LoadedModel {
 }
 
 impl LoadedModel {
+    /// The model's input schema as its manifest records it: the model's columns, with the
+    /// explicit date format of each date feature imported with one.
     pub fn input_schema(&self) -> &Schema {
-        self.model.input_schema()
+        &self.manifest.input_schema
     }
 }
 

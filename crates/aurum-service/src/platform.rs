@@ -188,14 +188,17 @@ impl Platform {
 
     // ----- datasets -----
 
-    /// Imports a CSV or Parquet file under `name`. Importing the same bytes under the same name
-    /// again returns the existing dataset without change.
+    /// Imports a CSV or Parquet file under `name`, with type overrides and explicit date formats
+    /// (column → chrono format). The formats are stored in the dataset's schema, so re-reading
+    /// the file and serving a model trained on it use them. Importing the same bytes under the
+    /// same name again returns the existing dataset without change.
     pub async fn import_dataset(
         &self,
         ctx: &CallContext,
         name: &str,
         bytes: Vec<u8>,
         overrides: BTreeMap<String, ColumnType>,
+        date_formats: BTreeMap<String, String>,
     ) -> Result<DatasetImport, ServiceError> {
         validate_name(name)
             .map_err(|e| ServiceError::invalid("invalid_name", Some("name"), e.to_string()))?;
@@ -219,14 +222,19 @@ impl Platform {
             )));
         }
         let format = Format::detect(&bytes);
-        let (table, profile, bytes) = tokio::task::spawn_blocking(move || {
+        let (schema, table, profile, bytes) = tokio::task::spawn_blocking(move || {
             let opts = ReadOptions {
                 overrides,
+                date_formats,
                 ..ReadOptions::default()
             };
             let (table, formats) = aurum_data::read_auto_with_formats(&bytes, &opts)?;
             let profile = aurum_data::profile_with_formats(&table, &formats);
-            Ok::<_, ServiceError>((table, profile, bytes))
+            let mut schema = table.schema();
+            for field in &mut schema.fields {
+                field.format = opts.date_formats.get(&field.name).cloned();
+            }
+            Ok::<_, ServiceError>((schema, table, profile, bytes))
         })
         .await
         .map_err(join_error)??;
@@ -238,7 +246,6 @@ impl Platform {
         if !self.inner.artifacts.exists(&key).await? {
             self.inner.artifacts.put(&key, bytes.clone()).await?;
         }
-        let schema = table.schema();
         let new = NewDataset {
             name: name.to_string(),
             sha256: sha.clone(),
@@ -298,6 +305,18 @@ impl Platform {
         .await
         .map_err(join_error)?
     }
+}
+
+/// The explicit date formats recorded in a dataset's stored schema (column → chrono format).
+pub(crate) fn dataset_date_formats(
+    record: &DatasetRecord,
+) -> Result<std::collections::BTreeMap<String, String>, ServiceError> {
+    let schema: Schema = serde_json::from_str(&record.schema_json).map_err(internal)?;
+    Ok(schema
+        .fields
+        .into_iter()
+        .filter_map(|f| Some((f.name, f.format?)))
+        .collect())
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {

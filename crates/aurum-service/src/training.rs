@@ -16,7 +16,7 @@ use aurum_models::report::ExcludedColumn;
 use aurum_models::{FitContext, ManifestInput};
 use aurum_registry::{JobRecord, JobState, NewJob, NewVersion, VersionRecord};
 
-use crate::platform::{internal, join_error};
+use crate::platform::{dataset_date_formats, internal, join_error};
 use crate::{CallContext, Platform, ServiceError};
 
 /// A request to train and register a new model version.
@@ -115,6 +115,8 @@ struct Prepared {
     order_keys: Option<Vec<i64>>,
     /// Dataset columns left out of `table` before fitting, with the reason.
     excluded: Vec<ExcludedColumn>,
+    /// The dataset's explicit date formats (column → chrono format), for the model's manifest.
+    date_formats: std::collections::BTreeMap<String, String>,
 }
 
 /// What a finished fit produced (computed on the blocking pool).
@@ -139,6 +141,7 @@ impl Platform {
         let canonical_params = family.validate_params(&req.params)?;
         let record = self.dataset_record(&req.dataset).await?;
         let table = self.load_dataset(&record).await?;
+        let date_formats = dataset_date_formats(&record)?;
         let positive = req.positive_label.clone();
         let target_name = req.target.clone();
         let date_column = req.date_column.clone();
@@ -169,6 +172,7 @@ impl Platform {
             canonical_params,
             order_keys,
             excluded,
+            date_formats,
         })
     }
 
@@ -571,6 +575,7 @@ fn fit_and_evaluate(
             metrics: metrics.clone(),
             dataset_sha256: p.dataset_sha256.clone(),
             target: p.req.target.clone(),
+            date_formats: p.date_formats.clone(),
         },
         model.as_ref(),
     )?;
@@ -666,6 +671,7 @@ impl Platform {
                     metrics: Default::default(),
                     dataset_sha256: sha,
                     target: String::new(),
+                    date_formats: Default::default(),
                 },
                 fitted.as_ref(),
             )?;

@@ -144,6 +144,7 @@ pub(super) fn render(r: &CreditReport) -> String {
     metrics_and_confusion(&mut o, r);
     lift(&mut o, r);
     calibration_and_sample(&mut o, r);
+    inputs(&mut o, r);
     let _ = write!(o, "<section>\n<h2>Model details</h2>\n");
     details(&mut o, &r.details, 0);
     o.push_str("</section>\n");
@@ -471,6 +472,39 @@ fn calibration_and_sample(o: &mut String, r: &CreditReport) {
 }
 
 /// `dropped_columns` → `Dropped columns`.
+/// The model's features and the dataset columns left out, each with its reason. A version 1
+/// report has neither list, and shows no section.
+fn inputs(o: &mut String, r: &CreditReport) {
+    if r.features.is_empty() && r.excluded_columns.is_empty() {
+        return;
+    }
+    o.push_str("<section>\n<h2>Inputs</h2>\n");
+    let names: Vec<String> = r.features.iter().map(|f| escape(f)).collect();
+    let _ = writeln!(
+        o,
+        "<p>{} features: {}</p>",
+        count(r.features.len()),
+        names.join(", ")
+    );
+    if !r.excluded_columns.is_empty() {
+        let _ = writeln!(
+            o,
+            "<h3>Excluded columns</h3>\n<div class=\"scroll\"><table>\n\
+             <tr><th>Column</th><th>Reason</th></tr>"
+        );
+        for e in &r.excluded_columns {
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td></tr>",
+                escape(&e.column),
+                escape(&e.reason)
+            );
+        }
+        o.push_str("</table></div>\n");
+    }
+    o.push_str("</section>\n");
+}
+
 fn humanize(key: &str) -> String {
     let spaced = key.replace('_', " ");
     let mut chars = spaced.chars();

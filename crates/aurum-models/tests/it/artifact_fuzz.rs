@@ -117,6 +117,7 @@ fn fixture() -> &'static (Vec<u8>, Vec<u8>) {
             metrics: Default::default(),
             dataset_sha256: "0".repeat(64),
             target: "y".into(),
+            date_formats: Default::default(),
         };
         let created = "2025-01-01T00:00:00Z".parse().unwrap();
         let (_, bytes) = encode_artifact_at(info, model.as_ref(), created).unwrap();

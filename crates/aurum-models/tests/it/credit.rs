@@ -538,6 +538,7 @@ fn artifacts_round_trip_both_families() {
             metrics: [("auc".to_string(), auc(&d.test_y.y, &p).unwrap())].into(),
             dataset_sha256: sha256_hex(b"german"),
             target: "creditability".into(),
+            date_formats: Default::default(),
         };
         let (manifest, bytes) = encode_artifact(info, m).unwrap();
         assert_eq!(manifest.model_kind, m.kind());

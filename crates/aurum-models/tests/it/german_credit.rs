@@ -184,6 +184,7 @@ fn artifact() -> (aurum_models::Manifest, Vec<u8>) {
         metrics: evaluate_binary(&s.test_y.y, &p, m.threshold()),
         dataset_sha256: sha256_hex(&std::fs::read(CSV_PATH).unwrap()),
         target: TARGET.into(),
+        date_formats: Default::default(),
     };
     encode_artifact(info, m).unwrap()
 }

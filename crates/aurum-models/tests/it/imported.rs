@@ -53,6 +53,7 @@ fn imported_models_match_the_library_after_an_artifact_round_trip() {
                 metrics: Default::default(),
                 dataset_sha256: aurum_core::sha256_hex(&bytes),
                 target: String::new(),
+                date_formats: Default::default(),
             },
             model.as_ref(),
         )

@@ -199,7 +199,12 @@ fn invalid_input_is_refused_with_a_reason() {
 
 #[test]
 fn html_page_is_standalone_with_four_plots_and_escaped_text() {
-    let r = report();
+    let mut input = input(140, 60);
+    input.excluded_columns.push(ExcludedColumn {
+        column: "<b>notes</b>".into(),
+        reason: "text: \"free\" & <i>long</i>".into(),
+    });
+    let r = credit_report(input).unwrap();
     let page = html(&r);
     assert!(page.starts_with("<!DOCTYPE html>"));
     assert_eq!(page.matches("<svg").count(), 4);
@@ -235,4 +240,12 @@ fn html_page_is_standalone_with_four_plots_and_escaped_text() {
     assert!(page.contains("Confusion matrix at PD ≥ 0.400"));
     assert!(page.contains("Lift and gains by risk decile"));
     assert!(page.contains("<th>Feature</th>"));
+    // The excluded columns with their reasons, escaped.
+    assert!(page.contains("<h3>Excluded columns</h3>"));
+    assert!(page.contains("<tr><td>name</td><td>text: 20000 distinct values</td></tr>"));
+    assert!(page.contains(
+        "<tr><td>&lt;b&gt;notes&lt;/b&gt;</td><td>text: &quot;free&quot; &amp; \
+         &lt;i&gt;long&lt;/i&gt;</td></tr>"
+    ));
+    assert!(!page.contains("<b>notes"));
 }

@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use aurum_service::types::{CellError, ColumnType, Field, Value, parse_cell};
+use aurum_service::types::{CellError, ColumnType, Field, Value, parse_field_cell};
 use aurum_service::{
     CallContext, ErrorClass, LoadedModel, ModelRef, Platform, PredictOptions, ServiceError,
     VersionState,
@@ -564,11 +564,11 @@ fn feature_column(field: &Field, t: Tensor) -> Result<Vec<Value>, ServiceError> 
             .collect(),
         // BYTES elements are cells: the dataset cell parser reads them, as it read the training
         // file ("NA" is missing in every type, "$1,200.00" is 1200, "28-Feb-97" a date).
-        (ty, TensorData::Bytes(v)) => v
+        (_, TensorData::Bytes(v)) => v
             .into_iter()
             .map(|b| {
                 let s = utf8(&name, b)?;
-                parse_cell(&s, ty).map_err(|e| match e {
+                parse_field_cell(&s, field).map_err(|e| match e {
                     CellError::NonFinite => invalid(
                         "non_finite_number",
                         format!(

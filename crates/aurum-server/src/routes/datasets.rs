@@ -23,6 +23,30 @@ pub struct ImportParams {
     /// Type overrides, `column:type` pairs separated by commas (types: float, integer, boolean,
     /// categorical, date, datetime, text).
     pub types: Option<String>,
+    /// Explicit date formats, `column:format` pairs separated by commas, the format in chrono's
+    /// strftime syntax (`opened:%d.%m.%Y`). The column is read as a date with that format only;
+    /// the format is stored with the dataset and with every model trained on it, so serving
+    /// parses the column's string cells the same way. Multipart uploads may send one
+    /// `date_format` part per column instead. An unusable format is 400 `invalid_date_format`.
+    pub date_format: Option<String>,
+}
+
+/// Adds `column:format` pairs (comma-separated) to `out`. A column named twice is an error.
+fn parse_date_formats(spec: &str, out: &mut BTreeMap<String, String>) -> ApiResult<()> {
+    for pair in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = |message: String| {
+            ApiError::invalid("invalid_date_format", Some("date_format"), message)
+        };
+        let (col, format) = pair
+            .split_once(':')
+            .map(|(c, f)| (c.trim(), f.trim()))
+            .filter(|(c, f)| !c.is_empty() && !f.is_empty())
+            .ok_or_else(|| bad(format!("`{pair}` is not `column:format`")))?;
+        if out.insert(col.to_string(), format.to_string()).is_some() {
+            return Err(bad(format!("column `{col}` has more than one date format")));
+        }
+    }
+    Ok(())
 }
 
 fn parse_overrides(spec: Option<&str>) -> ApiResult<BTreeMap<String, ColumnType>> {
@@ -51,7 +75,8 @@ fn parse_overrides(spec: Option<&str>) -> ApiResult<BTreeMap<String, ColumnType>
 /// Import a CSV or Parquet dataset.
 ///
 /// The body is the file itself (`text/csv`, `application/octet-stream`, `application/vnd.apache.parquet`)
-/// or `multipart/form-data` with a `file` part (and optionally `name` and `types` parts).
+/// or `multipart/form-data` with a `file` part (and optionally `name`, `types` and `date_format`
+/// parts). Date formats (`date_format=opened:%d.%m.%Y`) are stored with the dataset's schema.
 /// Importing the same bytes under the same name again returns the existing dataset (200).
 #[utoipa::path(post, path = "/v1/datasets", tag = "datasets", params(ImportParams),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
@@ -72,6 +97,10 @@ pub async fn import(
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     let mut name = params.name;
     let mut types = params.types;
+    let mut date_formats = BTreeMap::new();
+    if let Some(spec) = &params.date_format {
+        parse_date_formats(spec, &mut date_formats)?;
+    }
     let bytes = if is_multipart {
         let mut mp = Multipart::from_request(req, &state)
             .await
@@ -95,11 +124,17 @@ pub async fn import(
                 "file" => file = Some(data.to_vec()),
                 "name" => name = Some(String::from_utf8_lossy(&data).trim().to_string()),
                 "types" => types = Some(String::from_utf8_lossy(&data).trim().to_string()),
+                "date_format" => {
+                    parse_date_formats(&String::from_utf8_lossy(&data), &mut date_formats)?;
+                }
                 other => {
                     return Err(ApiError::invalid(
                         "unknown_field",
                         Some(other),
-                        format!("unexpected multipart part `{other}` (expected file, name, types)"),
+                        format!(
+                            "unexpected multipart part `{other}` (expected file, name, types, \
+                             date_format)"
+                        ),
                     ));
                 }
             }
@@ -124,7 +159,7 @@ pub async fn import(
     let overrides = parse_overrides(types.as_deref())?;
     let import = state
         .platform
-        .import_dataset(&caller.ctx(), &name, bytes, overrides)
+        .import_dataset(&caller.ctx(), &name, bytes, overrides, date_formats)
         .await?;
     let mut out = DatasetOut::from_record(&import.record, true);
     out.created = Some(import.created);

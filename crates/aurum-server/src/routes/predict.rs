@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use aurum_service::types::{CellError, ColumnType, Value, parse_cell};
+use aurum_service::types::{CellError, ColumnType, Field, Value, parse_field_cell};
 use aurum_service::{LoadedModel, ModelRef, PredictOptions, UnknownFields};
 use axum::Json;
 use axum::extract::{Request, State};
@@ -20,9 +20,10 @@ use crate::wire::{
     ContributionOut, ExplanationOut, PredictIn, PredictOut, PredictionOut, ReasonOut,
 };
 
-/// Converts one JSON value to a cell of type `ty`.
-fn cell(ty: ColumnType, v: &serde_json::Value, path: &str) -> ApiResult<Value> {
+/// Converts one JSON value to a cell of `field` (its type, and its date format if it has one).
+fn cell(field: &Field, v: &serde_json::Value, path: &str) -> ApiResult<Value> {
     use serde_json::Value as J;
+    let ty = field.ty;
     let wrong = |expected: &str| {
         ApiError::invalid(
             "invalid_type",
@@ -49,7 +50,7 @@ fn cell(ty: ColumnType, v: &serde_json::Value, path: &str) -> ApiResult<Value> {
         // Strings go through the dataset cell parser, so a request cell means what the same
         // text meant in the training file: "NA" is missing, "$1,200.00" is 1200, "28-Feb-97" a
         // date.
-        (_, J::String(s)) => match parse_cell(s, ty) {
+        (_, J::String(s)) => match parse_field_cell(s, field) {
             Ok(v) => v,
             Err(CellError::NonFinite) => {
                 return Err(ApiError::invalid(
@@ -58,7 +59,10 @@ fn cell(ty: ColumnType, v: &serde_json::Value, path: &str) -> ApiResult<Value> {
                     format!("`{path}` must be a finite number, got {s:?}"),
                 ));
             }
-            Err(CellError::Invalid { .. }) => return Err(wrong(expected(ty))),
+            Err(CellError::Invalid { .. }) => match &field.format {
+                Some(format) => return Err(wrong(&format!("a date in the format `{format}`"))),
+                None => return Err(wrong(expected(ty))),
+            },
         },
         (ColumnType::Boolean, J::Bool(b)) => Value::Boolean(*b),
         (ColumnType::Categorical | ColumnType::Text, J::Number(n)) => Value::Str(n.to_string()),
@@ -149,7 +153,7 @@ pub fn records_to_rows(
                     format!("`{path}` is missing (send null for an unknown value)"),
                 )
             })?;
-            row.push(cell(f.ty, v, &path)?);
+            row.push(cell(f, v, &path)?);
         }
         rows.push(row);
     }

@@ -1352,3 +1352,145 @@ async fn a_corrupt_artifact_is_reported_not_ready() {
             .contains("SHA-256")
     );
 }
+
+/// Finance-system spellings read the same on every path: BYTES tensor cells (`NA`, `$1,169.00`,
+/// a `dd-Mon-yy` date, a day-first date in the column's imported format) score exactly as the
+/// same strings sent to `/v1` and as the typed values the CSV importer reads from those cells.
+#[tokio::test]
+async fn bytes_cells_parse_like_v1_strings_and_csv_import() {
+    let f = fixture().await;
+    let start = chrono::NaiveDate::from_ymd_opt(1995, 1, 1).unwrap();
+    let mut csv = String::from("amount,opened,settled,grade,default\n");
+    for i in 0..300i64 {
+        let amount = if i % 17 == 0 {
+            "NA".to_string()
+        } else {
+            format!("\"${},{:03}.00\"", 1 + i % 9, (i * 37) % 1000)
+        };
+        let opened = start + chrono::Duration::days(i * 11);
+        let settled = opened + chrono::Duration::days(30 + i % 50);
+        csv.push_str(&format!(
+            "{amount},{},{},{},{}\n",
+            opened.format("%d-%b-%y"),
+            settled.format("%d.%m.%Y"),
+            ["A", "B", "C"][(i % 3) as usize],
+            u8::from((i * 7919) % 100 < 15 + i / 10)
+        ));
+    }
+    let import = |query: &str| {
+        let (uri, body) = (format!("/v1/datasets?name=loans&{query}"), csv.clone());
+        let (app, key) = (f.app.clone(), f.analyst.clone());
+        async move {
+            call(
+                &app,
+                Method::POST,
+                &uri,
+                Some(&key),
+                Body::from(body),
+                "text/csv",
+            )
+            .await
+        }
+    };
+    // Day-first dates need the column's format; an unusable one is a 400 naming the column.
+    let r = import("date_format=settled:%25Q").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["code"], "invalid_date_format", "{}", r.json);
+    assert!(
+        r.json["message"].as_str().unwrap().contains("settled"),
+        "{}",
+        r.json
+    );
+    let r = import("date_format=settled").await;
+    assert_eq!(r.json["code"], "invalid_date_format", "{}", r.json);
+    let r = import("date_format=settled:%25d.%25m.%25Y").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    let job = train_with(
+        &f,
+        &json!({"dataset": "loans", "target": "default", "kind": "logistic", "model": "loans", "alias": "champion"}),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let meta = get(&f.app, "/v2/models/loans", Some(&f.client)).await;
+    assert_eq!(meta.status, StatusCode::OK, "{}", meta.json);
+
+    let cells = [
+        ("amount", ["$1,169.00", "NA"]),
+        ("opened", ["28-Feb-97", "3-Mar-04"]),
+        ("settled", ["28.02.1997", "03.04.2004"]),
+        ("grade", ["A", "NA"]),
+    ];
+    let probabilities = |r: &Resp, at: &str| -> Vec<f64> {
+        assert_eq!(r.status, StatusCode::OK, "{at}: {}", r.json);
+        let data = if at == "oip" {
+            output(&r.json, "probability")["data"].clone()
+        } else {
+            Value::Array(
+                r.json["predictions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["probability"].clone())
+                    .collect(),
+            )
+        };
+        data.as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let strings: Vec<Value> = (0..2)
+        .map(|i| {
+            Value::Object(
+                cells
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), json!(v[i])))
+                    .collect(),
+            )
+        })
+        .collect();
+    let v1 = post_json(
+        &f.app,
+        "/v1/models/loans/predict",
+        Some(&f.client),
+        &json!({ "records": strings }),
+    )
+    .await;
+    let v1 = probabilities(&v1, "v1");
+
+    // What the CSV importer reads from the same cells: 1169, null, ISO dates (a JSON string for
+    // `settled` is read with its format only, so it is sent as the file spells it).
+    let typed = json!({"records": [
+        {"amount": 1169.0, "opened": "1997-02-28", "settled": "28.02.1997", "grade": "A"},
+        {"amount": null, "opened": "2004-03-03", "settled": "03.04.2004", "grade": null},
+    ]});
+    let csv_typed = post_json(&f.app, "/v1/models/loans/predict", Some(&f.client), &typed).await;
+    assert_eq!(probabilities(&csv_typed, "typed"), v1);
+    let iso = json!({"records": [{"amount": 1, "opened": "1997-02-28", "settled": "1997-02-28", "grade": "A"}]});
+    let r = post_json(&f.app, "/v1/models/loans/predict", Some(&f.client), &iso).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert!(
+        r.json["message"].as_str().unwrap().contains("%d.%m.%Y"),
+        "{}",
+        r.json
+    );
+
+    let inputs: Vec<Value> = cells
+        .iter()
+        .map(|(k, v)| json!({"name": k, "datatype": "BYTES", "shape": [2], "data": v}))
+        .collect();
+    let oip = post_json(
+        &f.app,
+        "/v2/models/loans/infer",
+        Some(&f.client),
+        &json!({ "inputs": inputs }),
+    )
+    .await;
+    assert_eq!(
+        probabilities(&oip, "oip"),
+        v1,
+        "BYTES cells score as /v1 strings"
+    );
+    assert_ne!(v1[0], v1[1]);
+}

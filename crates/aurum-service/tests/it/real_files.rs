@@ -85,7 +85,13 @@ async fn a_loan_file_trains_with_every_credit_family() {
     .unwrap();
     let ctx = CallContext::cli();
     platform
-        .import_dataset(&ctx, "loans", loan_file(), Default::default())
+        .import_dataset(
+            &ctx,
+            "loans",
+            loan_file(),
+            Default::default(),
+            Default::default(),
+        )
         .await
         .unwrap();
     let (_, profile) = platform.get_dataset("loans").await.unwrap();
@@ -179,4 +185,92 @@ async fn a_loan_file_trains_with_every_credit_family() {
         let p = model.model.predict_proba_one(&row).unwrap();
         assert!((0.0..=1.0).contains(&p), "{kind}: {p}");
     }
+}
+
+/// A day-first date column imported with an explicit format: the format is stored with the
+/// dataset, re-reading the dataset for training uses it, and the model's input schema carries it
+/// so serving parses the column's strings the same way. An unusable format names the column.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_explicit_date_format_travels_from_import_to_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = Platform::open(Config {
+        data_dir: dir.path().join("data"),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ctx = CallContext::cli();
+    let mut file = String::from("opened,amount,default\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2001, 1, 1).unwrap();
+    for i in 0..400i64 {
+        let opened = start + chrono::Duration::days(i * 9);
+        let default = u8::from((i * 7919) % 100 < 20 + i / 10);
+        file.push_str(&format!(
+            "{},{},{default}\n",
+            opened.format("%d.%m.%Y"),
+            1_000 + (i * 37) % 500
+        ));
+    }
+    let formats = |f: &str| [("opened".to_string(), f.to_string())].into();
+    let err = platform
+        .import_dataset(
+            &ctx,
+            "bad",
+            file.clone().into_bytes(),
+            Default::default(),
+            formats("%Q"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_date_format");
+    assert!(err.to_string().contains("opened"), "{err}");
+
+    platform
+        .import_dataset(
+            &ctx,
+            "opened",
+            file.into_bytes(),
+            Default::default(),
+            formats("%d.%m.%Y"),
+        )
+        .await
+        .unwrap();
+    let (record, profile) = platform.get_dataset("opened").await.unwrap();
+    assert!(
+        record.schema_json.contains("%d.%m.%Y"),
+        "{}",
+        record.schema_json
+    );
+    let opened = profile.columns.iter().find(|c| c.name == "opened").unwrap();
+    assert_eq!(opened.column_type.as_str(), "date");
+    let (_, version) = platform
+        .run_training(
+            &ctx,
+            TrainRequest {
+                dataset: "opened".into(),
+                target: "default".into(),
+                kind: ModelKind::Logistic,
+                model: "opened".into(),
+                params: Default::default(),
+                positive_label: None,
+                alias: None,
+                date_column: None,
+            },
+            Arc::new(NoProgress),
+        )
+        .await
+        .unwrap();
+    let model = platform
+        .resolve(&aurum_service::ModelRef {
+            name: version.model.clone(),
+            selector: aurum_service::Selector::Version(version.version),
+        })
+        .await
+        .unwrap();
+    let field = model.input_schema().field("opened").unwrap();
+    assert_eq!(field.format.as_deref(), Some("%d.%m.%Y"));
+    assert_eq!(
+        aurum_data::parse_field_cell("28.02.2005", field).unwrap(),
+        Value::Date(chrono::NaiveDate::from_ymd_opt(2005, 2, 28).unwrap())
+    );
 }
