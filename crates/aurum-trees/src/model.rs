@@ -733,8 +733,13 @@ fn validate_tree(tree: &RawTree, n_features: usize) -> Result<usize, String> {
                     tree.cat_sets.len()
                 ));
             }
-        } else if n.threshold.is_nan() {
-            return Err(format!("node {i} has a NaN threshold"));
+        } else if !n.threshold.is_finite() {
+            // Neither library writes an infinite threshold, and the stored form (JSON) could
+            // not keep one: refuse it here, as for every other non-finite value.
+            return Err(format!(
+                "node {i} has a non-finite threshold {}",
+                n.threshold
+            ));
         }
     }
     if n_nodes == 0 {

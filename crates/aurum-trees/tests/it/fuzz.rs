@@ -215,3 +215,16 @@ fn mutate_json(v: &mut serde_json::Value, rng: &mut ChaCha8Rng) {
         }
     }
 }
+
+#[test]
+fn regression_mutated_lightgbm_round_trips() {
+    let mut rng = ChaCha8Rng::seed_from_u64(10308825610346476293);
+    let text = mutate_lines(&lightgbm_seed(), &mut rng, 4);
+    if let Ok(model) = TreeModel::from_lightgbm_text(&text) {
+        let bytes = model.to_bytes().unwrap();
+        match TreeModel::from_bytes(&bytes) {
+            Ok(back) => assert_eq!(&back, &model),
+            Err(e) => panic!("stored form does not load back: {e}\n{text}"),
+        }
+    }
+}
