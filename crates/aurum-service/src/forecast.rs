@@ -583,6 +583,37 @@ impl Platform {
         spec: ForecastSpec,
         alias: Option<&str>,
     ) -> Result<(VersionRecord, ForecastOutput), ServiceError> {
+        let this = self.clone();
+        let ctx = ctx.clone();
+        let (model, dataset) = (model.to_string(), dataset.to_string());
+        let (date_column, value_column) = (date_column.to_string(), value_column.to_string());
+        let alias = alias.map(str::to_string);
+        self.detached(async move {
+            this.train_forecast_now(
+                &ctx,
+                &model,
+                &dataset,
+                &date_column,
+                &value_column,
+                spec,
+                alias.as_deref(),
+            )
+            .await
+        })
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn train_forecast_now(
+        &self,
+        ctx: &CallContext,
+        model: &str,
+        dataset: &str,
+        date_column: &str,
+        value_column: &str,
+        spec: ForecastSpec,
+        alias: Option<&str>,
+    ) -> Result<(VersionRecord, ForecastOutput), ServiceError> {
         validate_name(model)
             .map_err(|e| ServiceError::invalid("invalid_name", Some("model"), e.to_string()))?;
         check_spec(&spec)?;

@@ -200,6 +200,22 @@ impl Platform {
         overrides: BTreeMap<String, ColumnType>,
         date_formats: BTreeMap<String, String>,
     ) -> Result<DatasetImport, ServiceError> {
+        let (this, ctx, name) = (self.clone(), ctx.clone(), name.to_string());
+        self.detached(async move {
+            this.import_dataset_now(&ctx, &name, bytes, overrides, date_formats)
+                .await
+        })
+        .await
+    }
+
+    async fn import_dataset_now(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        bytes: Vec<u8>,
+        overrides: BTreeMap<String, ColumnType>,
+        date_formats: BTreeMap<String, String>,
+    ) -> Result<DatasetImport, ServiceError> {
         validate_name(name)
             .map_err(|e| ServiceError::invalid("invalid_name", Some("name"), e.to_string()))?;
         let sha = sha256_hex(&bytes);
