@@ -531,6 +531,113 @@ struct Tree {
     nodes: Vec<Node>,
 }
 
+/// Trees up to this depth are evaluated in batch as complete trees ([`DenseTree`]); deeper ones
+/// (`max_depth` allows 16) as [`FlatNode`]s.
+const DENSE_MAX_DEPTH: usize = 8;
+
+/// A tree prepared for [`GbdtModel::raw_batch`].
+enum BatchTree {
+    Dense(DenseTree),
+    Flat(Vec<FlatNode>),
+}
+
+impl BatchTree {
+    fn new(tree: &Tree) -> BatchTree {
+        match DenseTree::new(tree) {
+            Some(d) => BatchTree::Dense(d),
+            None => BatchTree::Flat(FlatNode::tree(tree)),
+        }
+    }
+}
+
+/// A tree padded to a complete binary tree of depth `depth` in heap order (the children of
+/// node `k` are `2k + 1` and `2k + 2`), so every row takes exactly `depth` steps and the step
+/// has no branch on the data. A leaf above the bottom level heads a subtree of always-left
+/// nodes (threshold +∞ and missing values left: encoded inputs are finite or NaN) whose leaves
+/// all hold its value.
+struct DenseTree {
+    depth: usize,
+    feature: Vec<u32>,
+    threshold: Vec<f64>,
+    missing_left: Vec<bool>,
+    leaf: Vec<f64>,
+}
+
+impl DenseTree {
+    /// `None` when the tree is deeper than [`DENSE_MAX_DEPTH`].
+    fn new(tree: &Tree) -> Option<DenseTree> {
+        // Depth by a bounded walk (edges from the root to the deepest leaf).
+        let mut depth = 0;
+        let mut stack = vec![(0usize, 0usize)];
+        while let Some((i, d)) = stack.pop() {
+            let node = tree.nodes.get(i)?;
+            if node.feature.is_some() {
+                if d + 1 > DENSE_MAX_DEPTH {
+                    return None;
+                }
+                stack.push((node.left, d + 1));
+                stack.push((node.right, d + 1));
+            } else {
+                depth = depth.max(d);
+            }
+        }
+        let internal = (1usize << depth) - 1;
+        let mut dense = DenseTree {
+            depth,
+            feature: vec![0; internal],
+            threshold: vec![f64::INFINITY; internal],
+            missing_left: vec![true; internal],
+            leaf: vec![0.0; 1 << depth],
+        };
+        dense.fill(tree, 0, 0);
+        Some(dense)
+    }
+
+    fn fill(&mut self, tree: &Tree, i: usize, k: usize) {
+        let node = &tree.nodes[i];
+        let internal = self.feature.len();
+        match node.feature {
+            Some(f) => {
+                self.feature[k] = f as u32;
+                self.threshold[k] = node.threshold;
+                self.missing_left[k] = node.missing_left;
+                self.fill(tree, node.left, 2 * k + 1);
+                self.fill(tree, node.right, 2 * k + 2);
+            }
+            None => {
+                // The bottom-level leaves under heap node `k`: a contiguous range.
+                let (mut lo, mut hi) = (k, k);
+                while lo < internal {
+                    lo = 2 * lo + 1;
+                    hi = 2 * hi + 2;
+                }
+                self.leaf[lo - internal..=hi - internal].fill(node.value);
+            }
+        }
+    }
+
+    /// Adds this tree's leaf value to `z[i]` for each row `i` of `x` (row-major, `p` wide).
+    fn add_to(&self, x: &[f64], p: usize, z: &mut [f64]) {
+        const LANES: usize = 8;
+        let internal = self.feature.len();
+        for (c, zc) in z.chunks_mut(LANES).enumerate() {
+            let rows = &x[c * LANES * p..];
+            let mut k = [0usize; LANES];
+            for _ in 0..self.depth {
+                for (r, kr) in k.iter_mut().enumerate().take(zc.len()) {
+                    let node = *kr;
+                    let v = rows[r * p + self.feature[node] as usize];
+                    let left = (v < self.threshold[node]) | (v.is_nan() & self.missing_left[node]);
+                    *kr = 2 * node + 2 - usize::from(left);
+                }
+            }
+            for (zr, kr) in zc.iter_mut().zip(k) {
+                *zr += self.leaf[kr - internal];
+            }
+        }
+    }
+}
+
 /// A node of a tree laid out for batch evaluation ([`GbdtModel::raw_batch`]): the fields a walk
 /// reads, children as `u32`, leaves marked by `feature == FlatNode::LEAF`.
 #[derive(Clone, Copy, Debug)]
@@ -1310,12 +1417,13 @@ impl GbdtModel {
 
     /// Log-odds of `n` encoded rows held column-major in `cols` (`cols[j * n + i]`): the same
     /// additions in the same order as [`GbdtModel::raw`] row by row, so the same bits, but tree
-    /// by tree over blocks of rows on compact nodes. One tree then stays in cache for a whole
-    /// block, and the walks of neighbouring rows are independent, so the CPU overlaps them;
-    /// row by row, every row walks every tree's 72-byte training nodes.
+    /// by tree over blocks of rows. One tree then stays in cache for a whole block, and trees up
+    /// to [`DENSE_MAX_DEPTH`] deep are walked as complete trees ([`DenseTree`]): a fixed number
+    /// of steps with no branch on the data, several rows in lockstep. Row by row, every row
+    /// walks every tree's 72-byte training nodes with a mispredicted branch per step.
     fn raw_batch(&self, cols: &[f64], n: usize, p: usize) -> Vec<f64> {
-        const BLOCK: usize = 128;
-        let trees: Vec<Vec<FlatNode>> = self.trees.iter().map(FlatNode::tree).collect();
+        const BLOCK: usize = 256;
+        let trees: Vec<BatchTree> = self.trees.iter().map(BatchTree::new).collect();
         let mut z = vec![self.base_score; n];
         let mut x = vec![0.0; BLOCK * p.max(1)];
         for start in (0..n).step_by(BLOCK) {
@@ -1327,8 +1435,13 @@ impl GbdtModel {
             }
             let zb = &mut z[start..start + m];
             for tree in &trees {
-                for (i, zi) in zb.iter_mut().enumerate() {
-                    *zi += FlatNode::walk(tree, &x[i * p..(i + 1) * p]);
+                match tree {
+                    BatchTree::Dense(t) => t.add_to(&x, p, zb),
+                    BatchTree::Flat(t) => {
+                        for (i, zi) in zb.iter_mut().enumerate() {
+                            *zi += FlatNode::walk(t, &x[i * p..(i + 1) * p]);
+                        }
+                    }
                 }
             }
         }
@@ -1930,15 +2043,55 @@ mod tests {
     /// across block boundaries (600 rows = 4 full blocks and a partial one).
     #[test]
     fn batch_probabilities_are_the_row_path_bit_for_bit() {
-        let (m, t) = fitted(&[]);
-        let batch = m.predict_proba_table(&t).unwrap();
-        assert_eq!(batch.len(), t.n_rows());
-        for (i, p) in batch.iter().enumerate() {
-            assert_eq!(
-                p.to_bits(),
-                m.predict_proba_one(&t.row(i)).unwrap().to_bits(),
-                "row {i}"
-            );
+        for depth in ["4", "12"] {
+            let (m, t) = fitted(&[("max_depth", depth)]);
+            let batch = m.predict_proba_table(&t).unwrap();
+            assert_eq!(batch.len(), t.n_rows());
+            for (i, p) in batch.iter().enumerate() {
+                let one = m.predict_proba_one(&t.row(i)).unwrap();
+                assert_eq!(p.to_bits(), one.to_bits(), "max_depth {depth}, row {i}");
+            }
+        }
+    }
+
+    /// A tree deeper than `DENSE_MAX_DEPTH` is walked node by node; that walk reaches the leaf
+    /// `Tree::predict` reaches, NaN included.
+    #[test]
+    fn deep_trees_fall_back_to_the_node_walk() {
+        // A chain: split k on feature 0 at k, left to a leaf worth k, right onwards.
+        let leaf = |value: f64| Node {
+            feature: None,
+            threshold: 0.0,
+            left: 0,
+            right: 0,
+            missing_left: false,
+            value,
+            cover: 1.0,
+            gain: 0.0,
+        };
+        let splits = DENSE_MAX_DEPTH + 2;
+        let mut nodes = Vec::new();
+        for k in 0..splits {
+            let at = nodes.len();
+            nodes.push(Node {
+                feature: Some(0),
+                threshold: k as f64,
+                left: at + 1,
+                right: at + 2,
+                missing_left: k % 2 == 1,
+                value: 0.0,
+                cover: 1.0,
+                gain: 0.0,
+            });
+            nodes.push(leaf(k as f64));
+        }
+        nodes.push(leaf(-1.0));
+        let tree = Tree { nodes };
+        assert!(DenseTree::new(&tree).is_none());
+        let flat = FlatNode::tree(&tree);
+        for v in [-1.0, 0.5, 3.0, 7.5, 100.0, f64::NAN] {
+            let want = tree.predict(&[v]);
+            assert_eq!(FlatNode::walk(&flat, &[v]).to_bits(), want.to_bits(), "{v}");
         }
     }
 
