@@ -557,10 +557,17 @@ impl BatchTree {
 /// all hold its value.
 struct DenseTree {
     depth: usize,
-    feature: Vec<u32>,
-    threshold: Vec<f64>,
-    missing_left: Vec<bool>,
+    /// Internal nodes in heap order.
+    split: Vec<DenseSplit>,
     leaf: Vec<f64>,
+}
+
+/// One internal node of a [`DenseTree`], 16 bytes: the three fields a step reads, together.
+#[derive(Clone, Copy, Debug)]
+struct DenseSplit {
+    threshold: f64,
+    feature: u32,
+    missing_left: bool,
 }
 
 impl DenseTree {
@@ -582,11 +589,14 @@ impl DenseTree {
             }
         }
         let internal = (1usize << depth) - 1;
+        let always_left = DenseSplit {
+            threshold: f64::INFINITY,
+            feature: 0,
+            missing_left: true,
+        };
         let mut dense = DenseTree {
             depth,
-            feature: vec![0; internal],
-            threshold: vec![f64::INFINITY; internal],
-            missing_left: vec![true; internal],
+            split: vec![always_left; internal],
             leaf: vec![0.0; 1 << depth],
         };
         dense.fill(tree, 0, 0);
@@ -595,12 +605,14 @@ impl DenseTree {
 
     fn fill(&mut self, tree: &Tree, i: usize, k: usize) {
         let node = &tree.nodes[i];
-        let internal = self.feature.len();
+        let internal = self.split.len();
         match node.feature {
             Some(f) => {
-                self.feature[k] = f as u32;
-                self.threshold[k] = node.threshold;
-                self.missing_left[k] = node.missing_left;
+                self.split[k] = DenseSplit {
+                    threshold: node.threshold,
+                    feature: f as u32,
+                    missing_left: node.missing_left,
+                };
                 self.fill(tree, node.left, 2 * k + 1);
                 self.fill(tree, node.right, 2 * k + 2);
             }
@@ -618,17 +630,17 @@ impl DenseTree {
 
     /// Adds this tree's leaf value to `z[i]` for each row `i` of `x` (row-major, `p` wide).
     fn add_to(&self, x: &[f64], p: usize, z: &mut [f64]) {
-        const LANES: usize = 8;
-        let internal = self.feature.len();
+        const LANES: usize = 16;
+        let internal = self.split.len();
         for (c, zc) in z.chunks_mut(LANES).enumerate() {
-            let rows = &x[c * LANES * p..];
+            let rows = &x[c * LANES * p..(c * LANES + zc.len()) * p];
             let mut k = [0usize; LANES];
             for _ in 0..self.depth {
-                for (r, kr) in k.iter_mut().enumerate().take(zc.len()) {
-                    let node = *kr;
-                    let v = rows[r * p + self.feature[node] as usize];
-                    let left = (v < self.threshold[node]) | (v.is_nan() & self.missing_left[node]);
-                    *kr = 2 * node + 2 - usize::from(left);
+                for (kr, row) in k.iter_mut().zip(rows.chunks_exact(p)) {
+                    let s = self.split[*kr];
+                    let v = row[s.feature as usize];
+                    let left = (v < s.threshold) | (v.is_nan() & s.missing_left);
+                    *kr = 2 * *kr + 2 - usize::from(left);
                 }
             }
             for (zr, kr) in zc.iter_mut().zip(k) {
