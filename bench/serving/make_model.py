@@ -1,5 +1,8 @@
 """Trains the benchmark LightGBM model (200 trees, 20 features, 50 000 synthetic rows) and writes
-the model, an MLServer model-settings.json, and request bodies for both servers."""
+the model, an MLServer model-settings.json, request bodies for both servers (OIP JSON), and for
+aurum the same rows as OIP binary-tensor requests (`body_<rows>.bin`: the JSON header followed by
+the raw little-endian FP32 tensor; `body_<rows>.hlen`: the JSON header's length, sent as
+`Inference-Header-Content-Length`) and as raw FP32 (`rows_256.f32`, for the in-process ceiling)."""
 import json
 import os
 import sys
@@ -29,6 +32,15 @@ for rows in (1, 256):
     body = {"inputs": [{"name": "input-0", "shape": [rows, f], "datatype": "FP32", "data": data.ravel().tolist()}]}
     with open(f"{out}/body_{rows}.json", "w") as fh:
         json.dump(body, fh)
+    raw = data.astype("<f4").tobytes()
+    header = json.dumps({"inputs": [{"name": "input-0", "shape": [rows, f], "datatype": "FP32",
+                                     "parameters": {"binary_data_size": len(raw)}}],
+                         "parameters": {"binary_data_output": True}}, separators=(",", ":")).encode()
+    with open(f"{out}/body_{rows}.bin", "wb") as fh:
+        fh.write(header + raw)
+    with open(f"{out}/body_{rows}.hlen", "w") as fh:
+        fh.write(str(len(header)))
+X[:256].astype("<f4").tofile(f"{out}/rows_256.f32")
 # In-process cost of the model itself, for reference.
 import time
 row = X[:1]

@@ -14,7 +14,9 @@ use aurum_core::{
 use aurum_trees::{Objective, TreeModel};
 use serde::{Deserialize, Serialize};
 
-use crate::{FitContext, FittedModel, ModelError, ModelFamily};
+use crate::policy::{CreditDecision, Decision, ScoreScaling};
+use crate::reasons::{ReasonTable, rank_adverse};
+use crate::{Assessment, FitContext, FittedModel, ModelError, ModelFamily};
 
 const PAYLOAD_VERSION: u32 = 1;
 const PARAM_NAMES: &[&str] = &["threshold"];
@@ -250,6 +252,40 @@ impl ImportedModel {
         Ok(())
     }
 
+    /// TreeSHAP log-odds contributions of a converted row, the bias last.
+    fn contributions(&self, x: &[f64]) -> Result<Vec<f64>, ModelError> {
+        self.trees
+            .contributions(x)
+            .map_err(|e| ModelError::InvalidInput {
+                feature: "row".into(),
+                row: None,
+                reason: e.to_string(),
+            })
+    }
+
+    /// The explanation of `row` from its contributions `phi` (bias last), largest first.
+    fn explanation_of(&self, row: &[Value], phi: &[f64]) -> Explanation {
+        let base_value = phi.last().copied().unwrap_or(0.0);
+        let mut contributions: Vec<Contribution> = self
+            .schema
+            .fields
+            .iter()
+            .zip(row)
+            .zip(phi)
+            .map(|((f, v), c)| Contribution {
+                feature: f.name.clone(),
+                value: v.clone(),
+                contribution: *c,
+            })
+            .collect();
+        contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        Explanation {
+            space: "log_odds".into(),
+            base_value,
+            contributions,
+        }
+    }
+
     fn proba(&self, x: &[f64]) -> Result<f64, ModelError> {
         self.trees.predict(x).map_err(|e| ModelError::InvalidInput {
             feature: "row".into(),
@@ -307,32 +343,49 @@ impl FittedModel for ImportedModel {
     fn explain(&self, row: &[Value]) -> Result<Explanation, ModelError> {
         let mut buf = Vec::with_capacity(self.schema.len());
         self.numeric_row(row, &mut buf)?;
-        let phi = self
-            .trees
-            .contributions(&buf)
-            .map_err(|e| ModelError::InvalidInput {
-                feature: "row".into(),
-                row: None,
-                reason: e.to_string(),
-            })?;
-        let base_value = phi.last().copied().unwrap_or(0.0);
-        let mut contributions: Vec<Contribution> = self
-            .schema
-            .fields
-            .iter()
-            .zip(row)
-            .zip(&phi)
-            .map(|((f, v), c)| Contribution {
-                feature: f.name.clone(),
-                value: v.clone(),
-                contribution: *c,
-            })
-            .collect();
-        contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
-        Ok(Explanation {
-            space: "log_odds".into(),
-            base_value,
-            contributions,
+        Ok(self.explanation_of(row, &self.contributions(&buf)?))
+    }
+
+    /// One conversion, one walk through the trees, and one TreeSHAP pass shared by the reasons
+    /// and the explanation, only when either is needed: the answer of `decide` and `explain`
+    /// (tested), without scoring the row twice and explaining it a third time.
+    fn assess(&self, row: &[Value], explain: bool) -> Result<Assessment, ModelError> {
+        let mut x = Vec::with_capacity(self.schema.len());
+        self.numeric_row(row, &mut x)?;
+        let pd = self.proba(&x)?;
+        let score = Some(ScoreScaling::default().score_from_pd(pd));
+        let policy = self.policy();
+        let decision = policy.decide(pd, score);
+        let adverse = decision != Decision::Approve;
+        let phi = if explain || adverse {
+            Some(self.contributions(&x)?)
+        } else {
+            None
+        };
+        let reasons = match &phi {
+            Some(phi) if adverse => rank_adverse(
+                self.schema
+                    .fields
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .zip(phi.iter().copied()),
+                &ReasonTable::new(),
+                policy.max_reasons,
+            ),
+            _ => Vec::new(),
+        };
+        let explanation = match phi {
+            Some(phi) if explain => Some(self.explanation_of(row, &phi)),
+            _ => None,
+        };
+        Ok(Assessment {
+            decision: CreditDecision {
+                pd,
+                score,
+                decision,
+                reasons,
+            },
+            explanation,
         })
     }
 

@@ -69,7 +69,7 @@
 //! `RAISE(ABORT)`) and connection setup, not a different design.
 
 mod anchor;
-mod canonical;
+pub mod canonical;
 mod rows;
 mod verify;
 mod writer;

@@ -25,7 +25,9 @@ use std::time::Instant;
 use aurum_core::{CancelToken, Explanation, Schema, Value};
 use aurum_models::policy::Decision;
 use aurum_models::reasons::Reason;
-use aurum_registry::audit::{AuditEntry, hash_input};
+use aurum_registry::audit::AuditEntry;
+#[cfg(test)]
+use aurum_registry::audit::hash_input;
 
 use crate::config::AuditDurability;
 use crate::platform::join_error;
@@ -169,7 +171,64 @@ pub fn canonical_value(v: &Value) -> serde_json::Value {
 /// where `type` is the feature's declared type (`float`, `integer`, `boolean`, `categorical`,
 /// `text`, `date`, `datetime`) and `value` is [`canonical_value`]. Anyone holding the applicant's
 /// typed values and the model's input schema can recompute it, whatever protocol was used.
+///
+/// The canonical text is written directly from the typed values (the same bytes as
+/// `canonical_json` of the [`canonical_value`] tree, tested), not through a `serde_json::Value`
+/// tree: this runs on every prediction, and a 256-row batch would otherwise build thousands of
+/// small arrays and strings.
 pub fn input_sha256(schema: &Schema, rows: &[Vec<Value>]) -> String {
+    use aurum_registry::audit::canonical::{push_f64, push_i64, push_str};
+    // `["name","type",` per field, written once per call.
+    let prefixes: Vec<String> = schema
+        .fields
+        .iter()
+        .map(|f| {
+            let mut p = String::from("[");
+            push_str(&mut p, &f.name);
+            p.push(',');
+            push_str(&mut p, f.ty.as_str());
+            p.push(',');
+            p
+        })
+        .collect();
+    let per_row: usize = prefixes.iter().map(|p| p.len() + 24).sum::<usize>() + 2;
+    let mut out = String::with_capacity(per_row * rows.len() + 2);
+    out.push('[');
+    for (r, row) in rows.iter().enumerate() {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        for (i, (prefix, v)) in prefixes.iter().zip(row).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(prefix);
+            match v {
+                Value::Null => out.push_str("null"),
+                Value::Float(x) if x.is_finite() => push_f64(&mut out, *x),
+                Value::Float(x) => push_str(&mut out, &x.to_string()),
+                Value::Integer(i) => push_i64(&mut out, *i),
+                Value::Boolean(true) => out.push_str("true"),
+                Value::Boolean(false) => out.push_str("false"),
+                Value::Str(s) => push_str(&mut out, s),
+                Value::Date(_) | Value::DateTime(_) => match canonical_value(v) {
+                    serde_json::Value::String(s) => push_str(&mut out, &s),
+                    other => out.push_str(&aurum_registry::audit::canonical_json(&other)),
+                },
+            }
+            out.push(']');
+        }
+        out.push(']');
+    }
+    out.push(']');
+    aurum_core::sha256_hex(out.as_bytes())
+}
+
+/// [`input_sha256`] through a `serde_json::Value` tree and `canonical_json`: the definition the
+/// direct writer must agree with.
+#[cfg(test)]
+fn input_sha256_via_tree(schema: &Schema, rows: &[Vec<Value>]) -> String {
     let records = rows
         .iter()
         .map(|row| {
@@ -402,6 +461,72 @@ mod tests {
             input_sha256(&schema(), &rows),
             sha256_hex(canonical.as_bytes())
         );
+    }
+
+    /// The direct writer gives the bytes of the `Value`-tree definition, for every value kind,
+    /// including escapes, non-finite floats, large and negative numbers and date-times.
+    #[test]
+    fn direct_hash_matches_the_tree_definition() {
+        let at = chrono::NaiveDate::from_ymd_opt(2024, 2, 29)
+            .unwrap()
+            .and_hms_milli_opt(13, 5, 9, 250)
+            .unwrap();
+        let schema = Schema::new(vec![
+            Field::new("a\"\\\n\u{1}", ColumnType::Float),
+            Field::new("n", ColumnType::Integer),
+            Field::new("s", ColumnType::Text),
+            Field::new("t", ColumnType::DateTime),
+            Field::new("b", ColumnType::Boolean),
+        ])
+        .unwrap();
+        let rows = vec![
+            vec![
+                Value::Float(0.1),
+                Value::Integer(i64::MIN),
+                Value::Str("x\ty".into()),
+                Value::DateTime(at),
+                Value::Boolean(false),
+            ],
+            vec![
+                Value::Float(f64::NAN),
+                Value::Integer(7),
+                Value::Str(String::new()),
+                Value::Null,
+                Value::Boolean(true),
+            ],
+            vec![
+                Value::Float(-1e300),
+                Value::Integer(0),
+                Value::Str("é\u{7f}".into()),
+                Value::Date(at.date()),
+                Value::Null,
+            ],
+            vec![
+                Value::Float(f64::INFINITY),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+            ],
+            vec![
+                Value::Float(5e-324),
+                Value::Integer(i64::MAX),
+                Value::Str("\"".into()),
+                Value::Null,
+                Value::Null,
+            ],
+        ];
+        assert_eq!(
+            input_sha256(&schema, &rows),
+            input_sha256_via_tree(&schema, &rows)
+        );
+        for r in &rows {
+            let one = vec![r.clone()];
+            assert_eq!(
+                input_sha256(&schema, &one),
+                input_sha256_via_tree(&schema, &one)
+            );
+        }
     }
 
     #[test]

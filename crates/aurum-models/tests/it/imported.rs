@@ -93,3 +93,27 @@ fn regression_models_and_garbage_are_refused_with_a_clear_error() {
     assert_eq!(err.code(), "invalid_input");
     assert!(import_tree_model(ModelKind::Lightgbm, b"tree\n", 1.5).is_err());
 }
+
+/// The serving path's one-pass `assess` gives exactly `decide` and `explain`, for approvals and
+/// declines (which carry reasons), with and without the explanation.
+#[test]
+fn assess_matches_decide_and_explain() {
+    for (name, kind) in [
+        ("lgb_binary", ModelKind::Lightgbm),
+        ("xgb_binary", ModelKind::Xgboost),
+    ] {
+        let (bytes, expected) = fixture(name);
+        let model = import_tree_model(kind, &bytes, 0.5).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for row in rows(&expected) {
+            let a = model.assess(&row, true).unwrap();
+            assert_eq!(a.decision, model.decide(&row).unwrap(), "{name}");
+            assert_eq!(a.explanation, Some(model.explain(&row).unwrap()), "{name}");
+            let quiet = model.assess(&row, false).unwrap();
+            assert_eq!(quiet.decision, a.decision, "{name}");
+            assert_eq!(quiet.explanation, None);
+            seen.insert(a.decision.decision);
+        }
+        assert_eq!(seen.len(), 2, "{name}: {seen:?}");
+    }
+}

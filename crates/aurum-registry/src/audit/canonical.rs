@@ -91,6 +91,24 @@ pub fn hash_input(canonical_json: &Value) -> String {
     aurum_core::sha256_hex(self::canonical_json(canonical_json).as_bytes())
 }
 
+/// Appends `text` as a canonical JSON string, for callers that write a canonical form directly
+/// instead of building a [`Value`] tree first (the prediction input hash, per request).
+pub fn push_str(out: &mut String, text: &str) {
+    write_str(out, text);
+}
+
+/// Appends a finite `f64` as a canonical JSON float (shortest round trip, `{:e}` form: `3e1`,
+/// `1.5e0`), exactly as [`canonical_json`] writes a non-integer number.
+pub fn push_f64(out: &mut String, value: f64) {
+    debug_assert!(value.is_finite());
+    let _ = write!(out, "{value:e}");
+}
+
+/// Appends an integer in canonical (plain decimal) form.
+pub fn push_i64(out: &mut String, value: i64) {
+    write_i64(out, value);
+}
+
 /// The top-level fields of `input` named in `fields_in_clear`, and nothing else.
 ///
 /// Fields not named are omitted, not replaced by placeholders, so nothing about their values

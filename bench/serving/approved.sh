@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Single approved applicant (PD below the threshold: no reasons, so no TreeSHAP) at concurrency 8,
+# OIP JSON and binary tensors, 10 s per cell, three repeats, with sync then buffered audit, and the
+# empty handler in the same windows. Run after bench/serving/run.sh, which leaves the model, data
+# directory, bodies and wrk scripts in $BENCH_WORK (default /tmp/aurum-bench); prints raw lines
+# `<audit> <body> <req/s> <p50 ms> <p99 ms> <non-2xx>`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+W=${BENCH_WORK:-/tmp/aurum-bench}; A="$(pwd)/target/release/aurum"; D=$W/aurum-data
+"$W/venv/bin/python" - "$W" <<'PY'
+import json, sys
+import numpy as np
+w = sys.argv[1]
+X, p = np.load(f"{w}/X_check.npy"), np.load(f"{w}/p_check.npy")
+i = int(np.argmax(p < 0.5))
+data = X[i:i + 1].astype(np.float32)
+json.dump({"inputs": [{"name": "input-0", "shape": [1, 20], "datatype": "FP32", "data": data.ravel().tolist()}]},
+          open(f"{w}/approve_1.json", "w"))
+raw = data.astype("<f4").tobytes()
+h = json.dumps({"inputs": [{"name": "input-0", "shape": [1, 20], "datatype": "FP32", "parameters": {"binary_data_size": len(raw)}}],
+                "parameters": {"binary_data_output": True}}, separators=(",", ":")).encode()
+open(f"{w}/approve_1.bin", "wb").write(h + raw)
+open(f"{w}/approve_1.hlen", "w").write(str(len(h)))
+print(f"approved applicant: row {i}, PD {p[i]:.3f}")
+PY
+KEY=$("$A" --data-dir "$D" keys create --name bench-approved --role client | tail -1)
+for mode in sync buffered; do
+  AURUM_LOG=warn AURUM_AUDIT_DURABILITY=$mode "$A" --data-dir "$D" serve --listen 127.0.0.1:18081 >/dev/null 2>&1 &
+  P=$!
+  for _ in $(seq 1 200); do curl -sf -o /dev/null http://127.0.0.1:18081/readyz && break; sleep 0.05; done
+  for rep in 1 2 3; do
+    for body in approve_1.json approve_1.bin; do
+      s=$W/post.lua; [ "${body%.bin}" != "$body" ] && s=$W/post_bin.lua
+      r=$(BODY=$W/$body HLEN=$W/${body%.*}.hlen KEY=$KEY wrk -t2 -c8 -d10s -s "$s" http://127.0.0.1:18081/v2/models/bench/infer 2>/dev/null | awk '/^RESULT/{print $2, $3, $4, $5}')
+      echo "$mode $body $r"
+    done
+    echo "$mode healthz $(wrk -t2 -c8 -d10s http://127.0.0.1:18081/healthz 2>/dev/null | awk '/Requests\/sec/{print $2}')"
+  done
+  kill $P; wait $P 2>/dev/null || true
+done
+echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"
