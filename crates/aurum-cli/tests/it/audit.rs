@@ -1,9 +1,6 @@
 //! The audit log under the real binary: an acknowledged decision survives `kill -9` on every
 //! protocol, and `audit verify` names a log whose newest records were removed.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,16 +12,8 @@ use aurum_server::grpc::proto::model_infer_request::InferInputTensor;
 use serde_json::{Map, Value, json};
 use sqlx::Connection as _;
 
+use crate::server::{applicant, start_server};
 use crate::{GERMAN, aurum, ok};
-
-/// One German credit applicant, as `/v1` records take it.
-fn applicant() -> Map<String, Value> {
-    let record = json!({"status_of_existing_checking_account": "... < 0 DM", "duration_in_month": 48, "credit_history": "existing credits paid back duly till now", "purpose": "radio/television", "credit_amount": 5951, "savings_account_and_bonds": "... < 100 DM", "present_employment_since": "1 <= ... < 4 years", "installment_rate_in_percentage_of_disposable_income": 2, "personal_status_and_sex": "female : divorced/separated/married", "other_debtors_or_guarantors": "none", "present_residence_since": 2, "property": "real estate", "age_in_years": 22, "other_installment_plans": "none", "housing": "own", "number_of_existing_credits_at_this_bank": 1, "job": "skilled employee / official", "number_of_people_being_liable_to_provide_maintenance_for": 1, "telephone": "none", "foreign_worker": "yes"});
-    match record {
-        Value::Object(map) => map,
-        _ => unreachable!(),
-    }
-}
 
 /// The applicant as OIP JSON tensors of shape [1]: INT64 for numbers, BYTES for strings.
 fn json_tensors(record: &Map<String, Value>) -> Value {
@@ -100,42 +89,6 @@ fn grpc_request(record: &Map<String, Value>) -> ModelInferRequest {
     }
 }
 
-/// Starts `aurum serve` on a free HTTP port and `grpc`, returning the child and the HTTP base URL.
-fn start_server(data: &Path, grpc: std::net::SocketAddr) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aurum"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0", "--grpc-listen"])
-        .arg(grpc.to_string())
-        .env_remove("AURUM_LOG")
-        .env_remove("AURUM_DATA_DIR")
-        .env_remove("AURUM_AUDIT_DURABILITY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start aurum serve");
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200))
-            && let Some(url) = line.strip_prefix("aurum listening on ")
-        {
-            return (child, url.trim().to_owned());
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("aurum serve did not start");
-}
-
 /// Request ids the server acknowledged (answered with success), across all workers.
 type Acked = Arc<Mutex<Vec<String>>>;
 
@@ -168,16 +121,13 @@ async fn acknowledged_decisions_survive_kill_9_on_every_protocol() {
         &["keys", "create", "--name", "client", "--role", "client"],
     ));
     let key = created.lines().last().unwrap().trim().to_owned();
-    let grpc_addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let (mut server, base) = start_server(&data, grpc_addr);
+    let mut server = start_server(&data, &[]);
+    let base = server.base.clone();
 
     let channel = {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            match tonic::transport::Channel::from_shared(format!("http://{grpc_addr}"))
+            match tonic::transport::Channel::from_shared(server.grpc.clone())
                 .unwrap()
                 .connect()
                 .await
@@ -260,8 +210,8 @@ async fn acknowledged_decisions_survive_kill_9_on_every_protocol() {
 
     // Let the stream run, then kill the server in the middle of it.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    server.kill().expect("SIGKILL the server");
-    server.wait().unwrap();
+    server.child.kill().expect("SIGKILL the server");
+    server.child.wait().unwrap();
     stop.store(true, Ordering::Relaxed);
     for worker in workers {
         worker.await.unwrap();

@@ -1,54 +1,12 @@
 //! Several processes on one data directory: a running `aurum serve` and CLI commands beside it
 //! must agree on aliases, keys and training jobs.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::server::{applicant, start_server};
 use crate::{GERMAN, aurum, ok};
-
-/// A real `aurum serve` child process, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aurum"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("AURUM_LOG")
-        .env_remove("AURUM_DATA_DIR")
-        // The polls below fail authentication from one address many times on purpose (a key not
-        // yet seen, a revoked key); the per-address failure limit is tested in aurum-server.
-        .env("AURUM_AUTH_FAILURES_PER_MINUTE", "1000000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start aurum serve");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("aurum listening on ") {
-                let _ = tx.send(addr.trim().to_string());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server prints its address");
-    Server { child, base }
-}
 
 fn train(data: &Path, model: &str, kind: &str, extra: &[&str]) -> String {
     let mut args = vec![
@@ -66,16 +24,12 @@ fn train(data: &Path, model: &str, kind: &str, extra: &[&str]) -> String {
     ok(&aurum(data, &args))
 }
 
-fn applicant() -> serde_json::Value {
-    serde_json::json!({"records": [{"status_of_existing_checking_account": "... < 0 DM", "duration_in_month": 48, "credit_history": "existing credits paid back duly till now", "purpose": "radio/television", "credit_amount": 5951, "savings_account_and_bonds": "... < 100 DM", "present_employment_since": "1 <= ... < 4 years", "installment_rate_in_percentage_of_disposable_income": 2, "personal_status_and_sex": "female : divorced/separated/married", "other_debtors_or_guarantors": "none", "present_residence_since": 2, "property": "real estate", "age_in_years": 22, "other_installment_plans": "none", "housing": "own", "number_of_existing_credits_at_this_bank": 1, "job": "skilled employee / official", "number_of_people_being_liable_to_provide_maintenance_for": 1, "telephone": "none", "foreign_worker": "yes"}]})
-}
-
 /// `(status, version)` of one predict call on the champion.
 async fn predict(client: &reqwest::Client, base: &str, key: &str) -> (u16, Option<u64>) {
     let r = client
         .post(format!("{base}/v1/models/credit/predict"))
         .bearer_auth(key)
-        .json(&applicant())
+        .json(&serde_json::json!({ "records": [applicant()] }))
         .send()
         .await
         .unwrap();
@@ -117,7 +71,12 @@ async fn cli_alias_moves_and_key_changes_reach_a_running_server_within_a_second(
         &["keys", "create", "--name", "app", "--role", "client"],
     ));
     let key = created.lines().last().unwrap().trim().to_string();
-    let server = start_server(&data);
+    let server = start_server(
+        &data,
+        // The polls below fail authentication from one address many times on purpose (a key not
+        // yet seen, a revoked key); the per-address failure limit is tested in aurum-server.
+        &[("AURUM_AUTH_FAILURES_PER_MINUTE", "1000000")],
+    );
     let client = reqwest::Client::new();
     assert_eq!(predict(&client, &server.base, &key).await, (200, Some(1)));
 
@@ -204,7 +163,12 @@ async fn a_server_starting_beside_a_cli_training_job_leaves_it_alone() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let server = start_server(&data);
+    let server = start_server(
+        &data,
+        // The polls below fail authentication from one address many times on purpose (a key not
+        // yet seen, a revoked key); the per-address failure limit is tested in aurum-server.
+        &[("AURUM_AUTH_FAILURES_PER_MINUTE", "1000000")],
+    );
     assert!(
         job.try_wait().unwrap().is_none(),
         "the training job must still run when the server has started"

@@ -3,6 +3,7 @@
 mod audit;
 mod coherence;
 mod scoring;
+mod server;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -2,9 +2,7 @@
 //! (REST JSON, REST binary tensors, gRPC) and `aurum predict`, gets the same probability, score
 //! and decision under the version's policy, and the same audited input hash, on every protocol.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aurum_server::grpc::proto::grpc_inference_service_client::GrpcInferenceServiceClient;
@@ -12,62 +10,8 @@ use aurum_server::grpc::proto::model_infer_request::InferInputTensor;
 use aurum_server::grpc::proto::{InferTensorContents, ModelInferRequest};
 use serde_json::{Map, Value, json};
 
+use crate::server::{Server, applicant, start_server};
 use crate::{GERMAN, aurum, ok};
-
-/// A real `aurum serve` child process (REST and gRPC), killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-    grpc: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(data: &Path) -> Server {
-    // A free port for gRPC (the server prints only the REST address it bound).
-    let grpc = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aurum"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0", "--grpc-listen", &grpc])
-        .env_remove("AURUM_LOG")
-        .env_remove("AURUM_DATA_DIR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start aurum serve");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("aurum listening on ") {
-                let _ = tx.send(addr.trim().to_string());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server prints its address");
-    Server {
-        child,
-        base,
-        grpc: format!("http://{grpc}"),
-    }
-}
-
-fn applicant() -> Map<String, Value> {
-    let v = json!({"status_of_existing_checking_account": "... < 0 DM", "duration_in_month": 48, "credit_history": "existing credits paid back duly till now", "purpose": "radio/television", "credit_amount": 5951, "savings_account_and_bonds": "... < 100 DM", "present_employment_since": "1 <= ... < 4 years", "installment_rate_in_percentage_of_disposable_income": 2, "personal_status_and_sex": "female : divorced/separated/married", "other_debtors_or_guarantors": "none", "present_residence_since": 2, "property": "real estate", "age_in_years": 22, "other_installment_plans": "none", "housing": "own", "number_of_existing_credits_at_this_bank": 1, "job": "skilled employee / official", "number_of_people_being_liable_to_provide_maintenance_for": 1, "telephone": "none", "foreign_worker": "yes"});
-    v.as_object().unwrap().clone()
-}
 
 /// What one protocol answered for the applicant.
 #[derive(Debug, PartialEq)]
@@ -376,7 +320,7 @@ async fn one_applicant_scores_decides_and_audits_the_same_on_every_protocol() {
         &["keys", "create", "--name", "ops", "--role", "admin"],
     ));
     let key = created.lines().last().unwrap().trim().to_string();
-    let server = start_server(&data);
+    let server = start_server(&data, &[]);
     let client = reqwest::Client::new();
 
     for (model, decision) in [("plain", plain_decision.as_str()), ("banded", "refer")] {
