@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use sqlx::Connection as _;
 
 use crate::server::{applicant, start_server};
-use crate::{GERMAN, aurum, ok};
+use crate::{GERMAN, aurum, ok, tamper_audit_db};
 
 /// The applicant as OIP JSON tensors of shape [1]: INT64 for numbers, BYTES for strings.
 fn json_tensors(record: &Map<String, Value>) -> Value {
@@ -270,23 +270,14 @@ async fn verify_names_a_log_whose_newest_records_were_removed() {
         verified.contains("audit chain OK: 4 records verified, signed anchor at seq 4"),
         "{verified}"
     );
-    {
-        let mut conn = sqlx::SqliteConnection::connect(&format!(
-            "sqlite://{}",
-            data.join("audit.db").display()
-        ))
-        .await
-        .unwrap();
-        sqlx::query("DROP TRIGGER audit_log_no_delete")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::query("DELETE FROM audit_log WHERE seq > 2")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
-    }
+    tamper_audit_db(
+        &data,
+        &[
+            "DROP TRIGGER audit_log_no_delete",
+            "DELETE FROM audit_log WHERE seq > 2",
+        ],
+    )
+    .await;
     let broken = aurum(&data, &["audit", "verify"]);
     let text = String::from_utf8_lossy(&broken.stdout);
     assert_eq!(broken.status.code(), Some(3), "{text}");

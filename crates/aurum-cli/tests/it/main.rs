@@ -26,6 +26,17 @@ fn aurum(data_dir: &Path, args: &[&str]) -> Output {
         .expect("run aurum")
 }
 
+/// Runs `statements` directly on `<data>/audit.db`, as someone editing the file would.
+async fn tamper_audit_db(data: &Path, statements: &[&'static str]) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", data.join("audit.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for &sql in statements {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+}
+
 fn ok(out: &Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
@@ -229,24 +240,14 @@ async fn import_train_alias_keys_and_a_tampered_audit_log() {
     }
     let verified = ok(&aurum(&data, &["audit", "verify"]));
     assert!(verified.contains("audit chain OK"), "{verified}");
-    {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&format!(
-            "sqlite://{}",
-            data.join("audit.db").display()
-        ))
-        .await
-        .unwrap();
-        sqlx::query("DROP TRIGGER audit_log_no_update")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
-    }
+    tamper_audit_db(
+        &data,
+        &[
+            "DROP TRIGGER audit_log_no_update",
+            "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3",
+        ],
+    )
+    .await;
     let broken = aurum(&data, &["audit", "verify"]);
     assert_eq!(
         broken.status.code(),
