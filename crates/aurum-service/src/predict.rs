@@ -251,6 +251,19 @@ fn input_sha256_via_tree(schema: &Schema, rows: &[Vec<Value>]) -> String {
     hash_input(&serde_json::Value::Array(records))
 }
 
+/// What the audit record keeps of the inputs: their hash, and the fields named in
+/// `audit.fields_in_clear` (none by default).
+fn audited_inputs(
+    model: &LoadedModel,
+    rows: &[Vec<Value>],
+    clear: &[String],
+) -> (String, Option<serde_json::Value>) {
+    let schema = model.input_schema();
+    let hash = input_sha256(schema, rows);
+    let in_clear = (!clear.is_empty()).then(|| inputs_in_clear(schema, rows, clear));
+    (hash, in_clear)
+}
+
 /// The fields named in `audit.fields_in_clear`, per row, as `{name: canonical value}`.
 fn inputs_in_clear(schema: &Schema, rows: &[Vec<Value>], clear: &[String]) -> serde_json::Value {
     let kept: Vec<(usize, &str)> = schema
@@ -303,42 +316,37 @@ impl Platform {
         // The hash is taken before scoring; a row the model refuses fails the call, and the
         // hash is then dropped with it. Large inputs are hashed and scored on the blocking pool,
         // never on the async workers, and stop early when the caller goes away.
-        let (records, input_sha256, in_clear) = if n > INLINE_ROWS
-            && !batching.models.iter().any(|m| m == &model.name)
-        {
-            let m = model.clone();
-            let explain = opts.explain;
-            let cancel = CancelToken::new();
-            let _guard = CancelOnDrop(cancel.clone());
-            tokio::task::spawn_blocking(move || {
-                let schema = m.input_schema();
-                let hash = input_sha256(schema, &rows);
-                let in_clear = (!clear.is_empty()).then(|| inputs_in_clear(schema, &rows, &clear));
-                let records = score_until(&m, &rows, explain, Some(&cancel))?;
-                Ok::<_, ServiceError>((records, hash, in_clear))
-            })
-            .await
-            .map_err(join_error)??
-        } else {
-            let schema = model.input_schema();
-            let hash = input_sha256(schema, &rows);
-            let in_clear = (!clear.is_empty()).then(|| inputs_in_clear(schema, &rows, &clear));
-            let records = if batching.models.iter().any(|m| m == &model.name) {
-                self.inner
-                    .batchers
-                    .submit(
-                        &model,
-                        rows,
-                        opts.explain,
-                        batching.max_batch_size,
-                        std::time::Duration::from_micros(batching.max_queue_delay_us),
-                    )
-                    .await?
+        let (records, input_sha256, in_clear) =
+            if n > INLINE_ROWS && !batching.models.iter().any(|m| m == &model.name) {
+                let m = model.clone();
+                let explain = opts.explain;
+                let cancel = CancelToken::new();
+                let _guard = CancelOnDrop(cancel.clone());
+                tokio::task::spawn_blocking(move || {
+                    let (hash, in_clear) = audited_inputs(&m, &rows, &clear);
+                    let records = score_until(&m, &rows, explain, Some(&cancel))?;
+                    Ok::<_, ServiceError>((records, hash, in_clear))
+                })
+                .await
+                .map_err(join_error)??
             } else {
-                score(&model, &rows, opts.explain)?
+                let (hash, in_clear) = audited_inputs(&model, &rows, &clear);
+                let records = if batching.models.iter().any(|m| m == &model.name) {
+                    self.inner
+                        .batchers
+                        .submit(
+                            &model,
+                            rows,
+                            opts.explain,
+                            batching.max_batch_size,
+                            std::time::Duration::from_micros(batching.max_queue_delay_us),
+                        )
+                        .await?
+                } else {
+                    score(&model, &rows, opts.explain)?
+                };
+                (records, hash, in_clear)
             };
-            (records, hash, in_clear)
-        };
         let latency_us = started.elapsed().as_micros() as u64;
         let outputs: Vec<serde_json::Value> = records
             .iter()
