@@ -96,10 +96,12 @@ pub struct TrainArgs {
     pub dataset: String,
     #[arg(long)]
     pub target: String,
-    /// Task: `credit` (binary default prediction with decisions and reason codes) or `binary`.
-    #[arg(long, default_value = "credit", value_parser = ["credit", "binary"])]
-    pub task: String,
-    /// Model family: logistic, scorecard or gbdt.
+    /// Task, checked against the family's: `credit` (binary default prediction with decisions
+    /// and reason codes), `binary`, `multiclass`, `regression`, `forecast`, `anomaly`, `ranking`
+    /// or `sequence_classification`. By default the family's own task.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Model family by name (`aurum families` lists them): logistic, scorecard, gbdt, forecast, …
     #[arg(long)]
     pub kind: String,
     /// Registered model name for the new version.

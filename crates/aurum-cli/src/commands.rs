@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use aurum_core::{ColumnType, ModelKind, Progress, Value};
+use aurum_core::{ColumnType, FamilyName, Progress, Value};
 use aurum_server::AppState;
 use aurum_service::{
     CallContext, Config, ConfigLayer, ModelRef, Platform, PredictOptions, Role, TrainRequest,
@@ -173,7 +173,7 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(args) => {
-            let kind: ModelKind = args.format.parse()?;
+            let kind: FamilyName = args.format.parse()?;
             let bytes = fs_err::read(&args.file)?;
             let v = platform
                 .import_model(
@@ -330,11 +330,18 @@ impl Progress for Bar {
 }
 
 async fn train(platform: &Platform, ctx: &CallContext, args: TrainArgs) -> Result<ExitCode> {
-    let kind: ModelKind = args.kind.parse()?;
-    // Every family is a binary (default-probability) model with a decision policy; `--task`
-    // documents intent and is checked against the family.
-    if kind.task() != aurum_core::Task::Binary {
-        bail!("--task {} does not fit kind {}", args.task, kind);
+    let family = platform.families().get(&args.kind)?;
+    let (kind, task): (FamilyName, _) = (family.spec().name.parse()?, family.spec().task);
+    // `--task` documents intent and is checked against the family's task.
+    if let Some(asked) = &args.task {
+        let asked_task = if asked == "credit" {
+            "binary"
+        } else {
+            asked.as_str()
+        };
+        if asked_task != task.as_str() {
+            bail!("--task {asked} does not fit kind {kind}, a {task} family");
+        }
     }
     let req = TrainRequest {
         dataset: args.dataset,
@@ -626,7 +633,7 @@ async fn quickstart(platform: &Platform) -> Result<ExitCode> {
         let req = TrainRequest {
             dataset: dataset.into(),
             target: "creditability".into(),
-            kind: ModelKind::Logistic,
+            kind: FamilyName::new("logistic")?,
             model: model.into(),
             params: BTreeMap::from([("penalty".to_string(), "l2".to_string())]),
             positive_label: Some("bad".into()),

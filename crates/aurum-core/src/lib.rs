@@ -19,8 +19,11 @@ mod value;
 
 pub use cancel::{CancelToken, NoProgress, Progress};
 pub use hash::{Sha256Hex, sha256_hex};
-pub use model::{ModelKind, Params, Task, UnknownModelKind};
-pub use prediction::{BinaryTarget, Contribution, Explanation, Metrics, Prediction};
+pub use model::{FamilyName, InvalidFamilyName, Params, Task};
+pub use prediction::{
+    BinaryTarget, ClassTarget, Contribution, Explanation, Metrics, NumericTarget, Prediction,
+    Target,
+};
 pub use schema::{ColumnType, Field, Schema, SchemaError, validate_name};
 pub use table::{Column, ColumnData, Table, TableError};
 pub use value::Value;

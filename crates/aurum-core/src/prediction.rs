@@ -79,3 +79,60 @@ impl BinaryTarget {
         }
     }
 }
+
+/// A multiclass target: one class index per row into `classes` (sorted labels).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassTarget {
+    /// Name of the target column.
+    pub column: String,
+    /// The class labels, sorted; `y[i]` indexes into it.
+    pub classes: Vec<String>,
+    pub y: Vec<u32>,
+}
+
+/// A numeric target (regression, forecasting): one finite value per row, or NaN where the
+/// cell was missing (families that cannot use a missing target refuse it by name).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NumericTarget {
+    /// Name of the target column.
+    pub column: String,
+    pub y: Vec<f64>,
+}
+
+/// What a fit learns from, by task.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    Binary(BinaryTarget),
+    Classes(ClassTarget),
+    Numeric(NumericTarget),
+    /// Unsupervised tasks (anomaly scoring) fit on the features alone.
+    None,
+}
+
+impl Target {
+    /// The target column, if there is one.
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            Target::Binary(t) => Some(&t.column),
+            Target::Classes(t) => Some(&t.column),
+            Target::Numeric(t) => Some(&t.column),
+            Target::None => None,
+        }
+    }
+
+    /// Rows at `indices`, in order.
+    pub fn take(&self, indices: &[usize]) -> Target {
+        match self {
+            Target::Binary(t) => Target::Binary(t.take(indices)),
+            Target::Classes(t) => Target::Classes(ClassTarget {
+                y: indices.iter().map(|&i| t.y[i]).collect(),
+                ..t.clone()
+            }),
+            Target::Numeric(t) => Target::Numeric(NumericTarget {
+                y: indices.iter().map(|&i| t.y[i]).collect(),
+                column: t.column.clone(),
+            }),
+            Target::None => Target::None,
+        }
+    }
+}

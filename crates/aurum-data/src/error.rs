@@ -205,6 +205,14 @@ pub enum DataError {
     #[error("target column `{column}` has a single class (`{label}`); a binary target needs two")]
     SingleClass { column: String, label: String },
 
+    /// A numeric task (regression, forecasting) given a target column that is not numeric.
+    #[error("target column `{column}` is {ty}, but this task needs a numeric target")]
+    NonNumericTarget { column: String, ty: String },
+
+    /// A multiclass target with more classes than a classifier takes.
+    #[error("target column `{column}` has more than {limit} distinct labels")]
+    TooManyClasses { column: String, limit: usize },
+
     /// The requested positive label is not one of the target's two labels.
     #[error("positive label `{label}` does not occur in target column `{column}` (its labels are `{}` and `{}`)", labels[0], labels[1])]
     UnknownLabel {
@@ -294,6 +302,8 @@ impl DataError {
             | DataError::MissingTarget { .. }
             | DataError::NonBinaryTarget { .. }
             | DataError::SingleClass { .. }
+            | DataError::NonNumericTarget { .. }
+            | DataError::TooManyClasses { .. }
             | DataError::UnknownLabel { .. }
             | DataError::InvalidFraction { .. }
             | DataError::ClassTooSmall { .. }
@@ -322,6 +332,8 @@ impl DataError {
             DataError::MissingTarget { .. } => "missing_target",
             DataError::NonBinaryTarget { .. } => "non_binary_target",
             DataError::SingleClass { .. } => "single_class",
+            DataError::NonNumericTarget { .. } => "non_numeric_target",
+            DataError::TooManyClasses { .. } => "too_many_classes",
             DataError::UnknownLabel { .. } => "unknown_label",
             DataError::InvalidFraction { .. } => "invalid_fraction",
             DataError::ClassTooSmall { .. } => "class_too_small",

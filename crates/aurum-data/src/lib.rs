@@ -46,7 +46,7 @@ pub use profile::{
     profile_with_formats,
 };
 pub use split::{Split, random_split, stratified_split, time_ordered_split};
-pub use target::{POSITIVE_LABELS, binary_target};
+pub use target::{MAX_CLASSES, POSITIVE_LABELS, binary_target, class_target, numeric_target};
 
 use std::collections::BTreeMap;
 

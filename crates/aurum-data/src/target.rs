@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use aurum_core::{BinaryTarget, ColumnData, ColumnType, Table};
+use aurum_core::{BinaryTarget, ClassTarget, ColumnData, ColumnType, NumericTarget, Table};
 
 use crate::DataError;
 
@@ -172,6 +172,84 @@ fn positive_index(
         std::cmp::Ordering::Less => 0,
         std::cmp::Ordering::Greater => 1,
         std::cmp::Ordering::Equal => usize::from(labels[1] > labels[0]),
+    })
+}
+
+fn target_column<'a>(table: &'a Table, column: &str) -> Result<&'a ColumnData, DataError> {
+    table
+        .column(column)
+        .map(|c| &c.data)
+        .ok_or_else(|| DataError::UnknownColumn {
+            name: column.to_string(),
+            context: "target",
+            available: table.columns().iter().map(|c| c.name.clone()).collect(),
+        })
+}
+
+/// The numeric target of a regression or forecasting task: the column's values, NaN where a cell
+/// is missing. A column that is not numeric is [`DataError::NonNumericTarget`].
+pub fn numeric_target(table: &Table, column: &str) -> Result<NumericTarget, DataError> {
+    let y = match target_column(table, column)? {
+        ColumnData::Float(v) => v.iter().map(|x| x.unwrap_or(f64::NAN)).collect(),
+        ColumnData::Integer(v) => v.iter().map(|x| x.map_or(f64::NAN, |i| i as f64)).collect(),
+        other => {
+            return Err(DataError::NonNumericTarget {
+                column: column.to_string(),
+                ty: other.column_type().to_string(),
+            });
+        }
+    };
+    Ok(NumericTarget {
+        column: column.to_string(),
+        y,
+    })
+}
+
+/// Most classes a multiclass target may have.
+pub const MAX_CLASSES: usize = 1000;
+
+/// The multiclass target: labels sorted, one class index per row. A missing cell is
+/// [`DataError::MissingTarget`]; one label only is [`DataError::SingleClass`].
+pub fn class_target(table: &Table, column: &str) -> Result<ClassTarget, DataError> {
+    let data = target_column(table, column)?;
+    let mut labels = Vec::with_capacity(data.len());
+    for row in 0..data.len() {
+        if data.is_missing(row) {
+            return Err(DataError::MissingTarget {
+                column: column.to_string(),
+                row: row + 1,
+                line: row + 2,
+            });
+        }
+        labels.push(data.get(row).to_string());
+    }
+    let mut classes: Vec<String> = labels.clone();
+    classes.sort_unstable();
+    classes.dedup();
+    match classes.len() {
+        0 => return Err(DataError::NoDataRows),
+        1 => {
+            return Err(DataError::SingleClass {
+                column: column.to_string(),
+                label: classes[0].clone(),
+            });
+        }
+        n if n > MAX_CLASSES => {
+            return Err(DataError::TooManyClasses {
+                column: column.to_string(),
+                limit: MAX_CLASSES,
+            });
+        }
+        _ => {}
+    }
+    let y = labels
+        .iter()
+        .map(|l| classes.binary_search(l).map_or(0, |i| i as u32))
+        .collect();
+    Ok(ClassTarget {
+        column: column.to_string(),
+        classes,
+        y,
     })
 }
 

@@ -159,6 +159,14 @@ pub enum ForecastError {
     /// Fitting failed for a reason that is ours, not the input's.
     #[error("model fitting failed: {0}")]
     FitFailed(String),
+
+    /// A forecasting option or parameter has a value outside what it accepts; names the field.
+    #[error("{message}")]
+    InvalidField {
+        /// The option or parameter (`model`, `order`, `fill`, `date_column`, …).
+        field: String,
+        message: String,
+    },
 }
 
 impl ForecastError {
@@ -179,7 +187,8 @@ impl ForecastError {
             | ForecastError::TooFewPoints { .. }
             | ForecastError::NonFinite { .. }
             | ForecastError::InvalidParameter(_)
-            | ForecastError::BadArtifact(_) => true,
+            | ForecastError::BadArtifact(_)
+            | ForecastError::InvalidField { .. } => true,
             ForecastError::FitFailed(_) => false,
         }
     }
@@ -202,6 +211,7 @@ impl ForecastError {
             ForecastError::InvalidParameter(_) => "forecast_invalid_parameter",
             ForecastError::BadArtifact(_) => "forecast_bad_artifact",
             ForecastError::FitFailed(_) => "forecast_fit_failed",
+            ForecastError::InvalidField { .. } => "invalid_field",
         }
     }
 }

@@ -29,10 +29,12 @@ mod baseline;
 mod decompose;
 mod error;
 mod ets;
+pub mod family;
 mod frequency;
 mod model;
 mod optim;
 mod series;
+pub mod spec;
 mod stats;
 mod transform;
 

@@ -21,7 +21,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use aurum_core::{Metrics, ModelKind, Params, Schema};
+use aurum_core::{FamilyName, Metrics, Params, Schema};
 
 use crate::error::{RegistryError, Result};
 use crate::keys::StoredKeyHash;
@@ -83,7 +83,7 @@ pub struct ModelRecord {
 pub struct VersionRecord {
     pub model: String,
     pub version: u32,
-    pub kind: ModelKind,
+    pub kind: FamilyName,
     /// Key of the artifact in the [`crate::ArtifactStore`].
     pub artifact_key: String,
     /// SHA-256 of the artifact bytes, checked on every load.
@@ -128,7 +128,7 @@ impl VersionRecord {
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewVersion {
     pub model: String,
-    pub kind: ModelKind,
+    pub kind: FamilyName,
     pub artifact_key: String,
     pub artifact_sha256: String,
     /// Must name a registered dataset whose hash is `dataset_sha256`.
@@ -248,7 +248,7 @@ pub struct JobRecord {
     pub state: JobState,
     pub dataset: String,
     pub target: String,
-    pub kind: ModelKind,
+    pub kind: FamilyName,
     /// The model the resulting version is registered under.
     pub model: String,
     pub params_json: String,
@@ -278,7 +278,7 @@ pub struct NewJob {
     /// Must name a registered dataset.
     pub dataset: String,
     pub target: String,
-    pub kind: ModelKind,
+    pub kind: FamilyName,
     pub model: String,
     pub params_json: String,
     pub created_by: String,

@@ -26,7 +26,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
-use aurum_core::ModelKind;
+use aurum_core::FamilyName;
 
 use crate::error::{Entity, RegistryError, Result, check_name, check_sha256};
 use crate::keys::{self, StoredKeyHash};
@@ -1002,8 +1002,8 @@ fn to_db_count(what: &str, v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| RegistryError::InvalidInput(format!("{what} {v} is too large")))
 }
 
-fn parse_kind(text: &str) -> Result<ModelKind> {
-    ModelKind::from_str(text).map_err(|e| RegistryError::CorruptRecord(e.to_string()))
+fn parse_kind(text: &str) -> Result<FamilyName> {
+    FamilyName::from_str(text).map_err(|e| RegistryError::CorruptRecord(e.to_string()))
 }
 
 fn parse_stored<T: FromStr<Err = RegistryError>>(text: &str) -> Result<T> {

@@ -4,9 +4,9 @@
 //! inspect variants to decide a status: they call [`ServiceError::class`] (exhaustive, no `_` arm)
 //! and [`ServiceError::code`] (a stable machine code that clients may switch on).
 
+use aurum_credit::ModelError;
 use aurum_data::DataError;
 use aurum_forecast::ForecastError;
-use aurum_models::ModelError;
 use aurum_registry::RegistryError;
 use aurum_registry::audit::AuditError;
 

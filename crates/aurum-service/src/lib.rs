@@ -18,28 +18,32 @@ mod platform;
 mod predict;
 mod training;
 
+pub use aurum_forecast::spec::ForecastSpec;
 pub use config::{AuditDurability, Config, ConfigError, ConfigLayer, UnknownFields};
 pub use error::{ErrorClass, ServiceError};
-pub use forecast::{
-    BacktestOutput, DecompositionOutput, ForecastOutput, ForecastSpec, SeriesInput,
-};
+pub use forecast::{BacktestOutput, DecompositionOutput, ForecastOutput, SeriesInput};
 pub use keys::{OVER_LIMIT_DELAY, Principal, Role};
 pub use models::{LoadedModel, ModelRef, Selector, VersionState};
 pub use platform::{CallContext, DatasetImport, JOB_STALE_AFTER, Platform};
-pub use predict::{PredictOptions, PredictOutput, RecordOutput, canonical_value, input_sha256};
+pub use predict::{
+    PredictOptions, PredictOutput, RecordOutput, TaskPredictOutput, canonical_value, input_sha256,
+    output_json,
+};
 pub use training::TrainRequest;
 
 /// Re-exported lower-layer types that appear in this crate's signatures, so adapters do not
 /// depend on the lower crates directly.
 pub mod types {
+    pub use aurum_contract::Output;
+    pub use aurum_contract::families::{FamilyInfo, FamilySpec};
     pub use aurum_core::{
-        ColumnType, Contribution, Explanation, Field, ModelKind, Params, Schema, SchemaError,
-        UnknownModelKind, Value, sha256_hex,
+        ColumnType, Contribution, Explanation, FamilyName, Field, InvalidFamilyName, Params,
+        Schema, SchemaError, Task, Value, sha256_hex,
     };
+    pub use aurum_credit::report::{CreditReport, html as report_html};
     pub use aurum_data::{
         CellError, ColumnProfile, ColumnWarning, DatasetProfile, parse_cell, parse_field_cell,
     };
-    pub use aurum_models::report::{CreditReport, html as report_html};
     pub use aurum_registry::audit::{AuditQuery, AuditRecord, VerifyReport};
     pub use aurum_registry::{
         AliasHistoryRecord, DatasetRecord, JobRecord, JobState, KeyRecord, ModelRecord,

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use aurum_contract::{BinaryClassifier, FittedModel, Forecaster, Manifest, Task};
 use aurum_core::{Schema, validate_name};
-use aurum_models::{FittedModel, Manifest};
 use aurum_registry::{AliasHistoryRecord, ModelRecord, VersionRecord, get_verified};
 
 use crate::platform::join_error;
@@ -72,6 +72,39 @@ impl LoadedModel {
     /// explicit date format of each date feature imported with one.
     pub fn input_schema(&self) -> &Schema {
         &self.manifest.input_schema
+    }
+
+    pub fn task(&self) -> Task {
+        self.manifest.task
+    }
+
+    /// The binary-classification view, or a 400 `wrong_model_kind` saying where this model's
+    /// task is served.
+    pub fn binary(&self) -> Result<&dyn BinaryClassifier, ServiceError> {
+        self.model
+            .as_binary()
+            .ok_or_else(|| self.wrong_task("predict"))
+    }
+
+    /// The forecasting view, or a 400 `wrong_model_kind`.
+    pub fn forecaster(&self) -> Result<&dyn Forecaster, ServiceError> {
+        self.model
+            .as_forecaster()
+            .ok_or_else(|| self.wrong_task("forecast"))
+    }
+
+    fn wrong_task(&self, operation: &str) -> ServiceError {
+        let (name, version, task) = (&self.name, self.version, self.manifest.task);
+        let hint = match task {
+            Task::Forecast => format!(": use POST /v1/models/{name}/forecast"),
+            Task::Binary => format!(": use POST /v1/models/{name}/predict"),
+            _ => String::new(),
+        };
+        ServiceError::invalid(
+            "wrong_model_kind",
+            Some("model"),
+            format!("{name} v{version} is a {task} model and cannot {operation}{hint}"),
+        )
     }
 }
 
@@ -281,23 +314,25 @@ impl Platform {
             return Ok(m);
         }
         let record = self.get_version(name, version).await?;
-        if record.kind == aurum_core::ModelKind::Forecast {
-            return Err(ServiceError::invalid(
-                "wrong_model_kind",
-                Some("model"),
-                format!(
-                    "{name} v{version} is a forecasting model: use POST /v1/models/{name}/forecast"
-                ),
-            ));
-        }
         let bytes = get_verified(
             self.inner.artifacts.as_ref(),
             &record.artifact_key,
             &record.artifact_sha256,
         )
         .await?;
+        if !bytes.starts_with(aurum_contract::artifact::MAGIC) && record.kind == "forecast" {
+            return Err(ServiceError::invalid(
+                "unsupported_artifact",
+                Some("version"),
+                format!(
+                    "{name} v{version} is a forecasting model stored by an earlier aurum in a form \
+                     that is no longer served; train it again (aurum forecast train)"
+                ),
+            ));
+        }
+        let families = self.inner.families.clone();
         let (manifest, model) =
-            tokio::task::spawn_blocking(move || aurum_models::decode_artifact(&bytes))
+            tokio::task::spawn_blocking(move || aurum_contract::decode_artifact(&bytes, &families))
                 .await
                 .map_err(join_error)??;
         let feature_index = model

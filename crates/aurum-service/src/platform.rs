@@ -54,6 +54,8 @@ pub struct Platform {
 
 pub(crate) struct Inner {
     pub(crate) config: Config,
+    /// Every model family this process can train, import and load, by name.
+    pub(crate) families: Arc<aurum_contract::Families>,
     pub(crate) meta: Arc<dyn MetadataStore>,
     pub(crate) artifacts: Arc<dyn ArtifactStore>,
     pub(crate) audit: AuditLog,
@@ -104,6 +106,15 @@ impl Platform {
     /// background task then keeps this process coherent with the others sharing the data dir
     /// (see [`crate::coherence`]).
     pub async fn open(config: Config) -> Result<Platform, ServiceError> {
+        Self::open_with_families(config, aurum_families::builtin()).await
+    }
+
+    /// [`Platform::open`] with an explicit family registry (the built-in families plus others,
+    /// or a subset).
+    pub async fn open_with_families(
+        config: Config,
+        families: aurum_contract::Families,
+    ) -> Result<Platform, ServiceError> {
         let dir = config.data_dir.clone();
         fs_err::create_dir_all(&dir)
             .map_err(|e| ServiceError::Internal(format!("cannot create data dir: {e}")))?;
@@ -124,6 +135,7 @@ impl Platform {
         let platform = Platform {
             inner: Arc::new(Inner {
                 config,
+                families: Arc::new(families),
                 meta: Arc::new(meta),
                 artifacts: Arc::new(artifacts),
                 audit,
@@ -142,6 +154,11 @@ impl Platform {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The model families this process knows.
+    pub fn families(&self) -> &aurum_contract::Families {
+        &self.inner.families
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -3,7 +3,7 @@
 //! This is the one scoring path. Every protocol (`/v1` JSON, the Open Inference Protocol over
 //! REST JSON, binary tensors and gRPC, and `aurum predict`) converts its request into typed rows
 //! aligned to the model's input schema and calls [`Platform::predict`]; nothing here sees a
-//! request body. Each row goes through [`aurum_models::FittedModel::assess`] once: PD, score,
+//! request body. Each row goes through [`aurum_credit::FittedModel::assess`] once: PD, score,
 //! the decision under the version's policy (cut-off and refer band), the adverse reasons and,
 //! when asked, the explanation. So an applicant gets the same decision on every protocol.
 //!
@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aurum_core::{CancelToken, Explanation, Schema, Value};
-use aurum_models::policy::Decision;
-use aurum_models::reasons::Reason;
+use aurum_credit::policy::Decision;
+use aurum_credit::reasons::Reason;
 use aurum_registry::audit::AuditEntry;
 #[cfg(test)]
 use aurum_registry::audit::hash_input;
@@ -87,7 +87,7 @@ pub struct PredictOutput {
     pub input_sha256: String,
 }
 
-/// Scores rows: one [`aurum_models::FittedModel::assess`] per row, labelled at the model's
+/// Scores rows: one [`aurum_credit::FittedModel::assess`] per row, labelled at the model's
 /// threshold. An invalid row fails the batch with an error naming the row.
 pub(crate) fn score(
     model: &LoadedModel,
@@ -105,7 +105,7 @@ fn score_until(
     explain: bool,
     cancel: Option<&CancelToken>,
 ) -> Result<Vec<RecordOutput>, ServiceError> {
-    let m = &model.model;
+    let m = model.binary()?;
     let threshold = m.threshold();
     let (positive_label, negative_label) = m.labels();
     rows.iter()
@@ -113,7 +113,7 @@ fn score_until(
         .map(|(i, row)| {
             if i % CANCEL_CHECK_ROWS == 0 && cancel.is_some_and(CancelToken::is_cancelled) {
                 metrics::counter!("aurum_scoring_cancelled_total").increment(1);
-                return Err(ServiceError::Model(aurum_models::ModelError::Cancelled));
+                return Err(ServiceError::Model(aurum_contract::ModelError::Cancelled));
             }
             model
                 .rows_scored
@@ -363,7 +363,7 @@ impl Platform {
         let mut details = serde_json::json!({
             "records": n,
             "outputs": outputs,
-            "threshold": model.model.threshold(),
+            "threshold": model.binary()?.threshold(),
             "latency_us": latency_us,
         });
         if let Some(in_clear) = in_clear {
@@ -378,20 +378,14 @@ impl Platform {
             input_sha256: Some(input_sha256.clone()),
             details,
         };
-        let audit_seq = match self.inner.config.audit.durability {
-            AuditDurability::Sync => Some(self.inner.audit.append(entry).await?.seq),
-            AuditDurability::Buffered => {
-                self.inner.audit.append_nowait(entry)?;
-                None
-            }
-        };
+        let audit_seq = self.append_prediction(entry).await?;
         metrics::counter!("aurum_predictions_total", "model" => model.name.clone())
             .increment(n as u64);
         metrics::histogram!("aurum_predict_batch_rows").record(n as f64);
         Ok(PredictOutput {
             model: model.name.clone(),
             version: model.version,
-            threshold: model.model.threshold(),
+            threshold: model.binary()?.threshold(),
             records,
             audit_seq,
             input_sha256,
@@ -564,5 +558,113 @@ mod tests {
         ]];
         let kept = inputs_in_clear(&schema(), &rows, &["purpose".into(), "nope".into()]);
         assert_eq!(kept, serde_json::json!([{ "purpose": "car" }]));
+    }
+}
+
+/// The answer of a model of any task (see [`Platform::predict_outputs`]).
+#[derive(Clone, Debug)]
+pub struct TaskPredictOutput {
+    pub model: String,
+    pub version: u32,
+    pub task: aurum_contract::Task,
+    pub outputs: Vec<aurum_contract::Output>,
+    /// The audit record's sequence number (`None` with `audit.durability = "buffered"`).
+    pub audit_seq: Option<u64>,
+    /// The audited input hash ([`input_sha256`] of the rows).
+    pub input_sha256: String,
+}
+
+/// One output as the audit record (and the wire) writes it.
+pub fn output_json(o: &aurum_contract::Output) -> serde_json::Value {
+    use aurum_contract::Output;
+    match o {
+        Output::Binary(p) => serde_json::json!({"probability": p.probability, "label": p.label}),
+        Output::Class {
+            label,
+            probabilities,
+        } => serde_json::json!({"label": label, "probabilities": probabilities}),
+        Output::Value(v) => serde_json::json!({"value": v}),
+        Output::Anomaly { score, anomalous } => {
+            serde_json::json!({"score": score, "anomalous": anomalous})
+        }
+    }
+}
+
+impl Platform {
+    /// Writes a prediction's audit record under `audit.durability`: its sequence number once
+    /// durable (`sync`), or `None` once queued (`buffered`). The one place that applies the
+    /// setting, for every task and protocol.
+    async fn append_prediction(&self, entry: AuditEntry) -> Result<Option<u64>, ServiceError> {
+        Ok(match self.inner.config.audit.durability {
+            AuditDurability::Sync => Some(self.inner.audit.append(entry).await?.seq),
+            AuditDurability::Buffered => {
+                self.inner.audit.append_nowait(entry)?;
+                None
+            }
+        })
+    }
+
+    /// Scores rows with a model of any task through its generic row scoring, with the same
+    /// input hashing, off-runtime scoring of large inputs and audit record as
+    /// [`Platform::predict`]. Binary models answer through [`Platform::predict`], which adds
+    /// the credit decision; this path serves regression, multiclass and anomaly models.
+    pub async fn predict_outputs(
+        &self,
+        ctx: &CallContext,
+        model: Arc<LoadedModel>,
+        rows: Vec<Vec<Value>>,
+    ) -> Result<TaskPredictOutput, ServiceError> {
+        if rows.is_empty() {
+            return Err(ServiceError::invalid(
+                "empty_batch",
+                Some("records"),
+                "no records to score",
+            ));
+        }
+        let n = rows.len();
+        let clear = self.inner.config.audit.fields_in_clear.clone();
+        let m = model.clone();
+        let work = move || {
+            let (hash, in_clear) = audited_inputs(&m, &rows, &clear);
+            let outputs = m.model.predict_rows(&rows)?;
+            m.rows_scored
+                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            Ok::<_, ServiceError>((outputs, hash, in_clear))
+        };
+        let (outputs, input_sha256, in_clear) = if n > INLINE_ROWS {
+            tokio::task::spawn_blocking(work)
+                .await
+                .map_err(join_error)??
+        } else {
+            work()?
+        };
+        let mut details = serde_json::json!({
+            "records": n,
+            "task": model.task().as_str(),
+            "outputs": outputs.iter().map(output_json).collect::<Vec<_>>(),
+        });
+        if let Some(in_clear) = in_clear {
+            details["inputs_in_clear"] = in_clear;
+        }
+        let entry = AuditEntry {
+            event: "prediction".into(),
+            actor: ctx.actor.clone(),
+            request_id: ctx.request_id.clone(),
+            model: Some(model.name.clone()),
+            version: Some(model.version),
+            input_sha256: Some(input_sha256.clone()),
+            details,
+        };
+        let audit_seq = self.append_prediction(entry).await?;
+        metrics::counter!("aurum_predictions_total", "model" => model.name.clone())
+            .increment(n as u64);
+        Ok(TaskPredictOutput {
+            model: model.name.clone(),
+            version: model.version,
+            task: model.task(),
+            outputs,
+            audit_seq,
+            input_sha256,
+        })
     }
 }

@@ -11,9 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aurum_core::{BinaryTarget, CancelToken, ModelKind, Params, Progress, Table, validate_name};
-use aurum_models::report::ExcludedColumn;
-use aurum_models::{FitContext, ManifestInput};
+use aurum_contract::{FitContext, FittedModel, ManifestInput, ModelError, Output, TrainingData};
+use aurum_core::{
+    CancelToken, FamilyName, Metrics, Params, Progress, Table, Target, Task, validate_name,
+};
+use aurum_credit::report::ExcludedColumn;
 use aurum_registry::{JobRecord, JobState, NewJob, NewVersion, VersionRecord};
 
 use crate::platform::{dataset_date_formats, internal, join_error};
@@ -24,7 +26,8 @@ use crate::{CallContext, Platform, ServiceError};
 pub struct TrainRequest {
     pub dataset: String,
     pub target: String,
-    pub kind: ModelKind,
+    /// The family, by name or alias (see `aurum_families::builtin`).
+    pub kind: FamilyName,
     /// The registered model the new version belongs to.
     pub model: String,
     pub params: Params,
@@ -108,7 +111,8 @@ impl Progress for JobProgress {
 struct Prepared {
     req: TrainRequest,
     table: Table,
-    target: BinaryTarget,
+    target: Target,
+    task: Task,
     dataset_sha256: String,
     canonical_params: serde_json::Value,
     /// Time-order keys when a date column was declared.
@@ -126,7 +130,7 @@ struct Fitted {
     metrics_json: String,
     params_json: String,
     /// What the evaluation report is built from once the version number is known.
-    report: Option<aurum_models::report::ReportInput>,
+    report: Option<aurum_credit::report::ReportInput>,
 }
 
 impl Platform {
@@ -137,7 +141,22 @@ impl Platform {
             validate_name(a)
                 .map_err(|e| ServiceError::invalid("invalid_name", Some("alias"), e.to_string()))?;
         }
-        let family = aurum_models::family(req.kind);
+        let mut req = req;
+        let family = self.inner.families.get(req.kind.as_str())?;
+        let spec = *family.spec();
+        if !spec.trainable {
+            return Err(ServiceError::invalid(
+                "invalid_field",
+                Some("kind"),
+                format!(
+                    "{} models are trained elsewhere and imported (aurum import --format {}), not trained here",
+                    spec.name, spec.name
+                ),
+            ));
+        }
+        // Aliases (`gbm`) are accepted on input; the family's own name is what is stored.
+        req.kind = FamilyName::new(spec.name).map_err(internal)?;
+        let task = spec.task;
         let canonical_params = family.validate_params(&req.params)?;
         let record = self.dataset_record(&req.dataset).await?;
         let table = self.load_dataset(&record).await?;
@@ -146,9 +165,29 @@ impl Platform {
         let target_name = req.target.clone();
         let date_column = req.date_column.clone();
         let (table, target, order_keys, excluded) = tokio::task::spawn_blocking(move || {
-            let target = aurum_data::binary_target(&table, &target_name, positive.as_deref())?;
-            let mut features = table.drop_column(&target_name).map_err(internal)?;
+            let target = match task {
+                Task::Binary => Target::Binary(aurum_data::binary_target(
+                    &table,
+                    &target_name,
+                    positive.as_deref(),
+                )?),
+                Task::Multiclass | Task::SequenceClassification => {
+                    Target::Classes(aurum_data::class_target(&table, &target_name)?)
+                }
+                Task::Regression | Task::Forecast => {
+                    Target::Numeric(aurum_data::numeric_target(&table, &target_name)?)
+                }
+                Task::Anomaly | Task::Ranking => Target::None,
+            };
+            let mut features = match target {
+                Target::None if table.column(&target_name).is_none() => table,
+                _ => table.drop_column(&target_name).map_err(internal)?,
+            };
             let mut excluded = vec![excluded_column(&target_name, "target")];
+            if task == Task::Forecast {
+                // A series is its time column and its values: nothing is profiled away.
+                return Ok::<_, ServiceError>((features, target, None, excluded));
+            }
             let order_keys = match date_column {
                 None => None,
                 Some(col) => {
@@ -168,6 +207,7 @@ impl Platform {
             req,
             table,
             target,
+            task,
             dataset_sha256: record.sha256,
             canonical_params,
             order_keys,
@@ -236,7 +276,7 @@ impl Platform {
             .create_job(NewJob {
                 dataset: p.req.dataset.clone(),
                 target: p.req.target.clone(),
-                kind: p.req.kind,
+                kind: p.req.kind.clone(),
                 model: p.req.model.clone(),
                 params_json: p.canonical_params.to_string(),
                 created_by: ctx.actor.clone(),
@@ -339,7 +379,7 @@ impl Platform {
             .await
             .map_err(internal)?;
         if cancel.is_cancelled() {
-            return Err(ServiceError::Model(aurum_models::ModelError::Cancelled));
+            return Err(ServiceError::Model(ModelError::Cancelled));
         }
         self.inner
             .meta
@@ -364,10 +404,11 @@ impl Platform {
         };
         let req = prepared.req.clone();
         let cfg = self.inner.config.training.clone();
+        let families = self.inner.families.clone();
         let dataset_sha = prepared.dataset_sha256.clone();
         let p = progress.clone();
         let fitted = tokio::task::spawn_blocking(move || {
-            fit_and_evaluate(prepared, &cfg, p.as_ref(), &cancel)
+            fit_and_evaluate(&families, prepared, &cfg, p.as_ref(), &cancel)
         })
         .await
         .map_err(join_error);
@@ -383,7 +424,7 @@ impl Platform {
             .meta
             .create_version(NewVersion {
                 model: req.model.clone(),
-                kind: req.kind,
+                kind: req.kind.clone(),
                 artifact_key: key,
                 artifact_sha256: fitted.artifact_sha256.clone(),
                 dataset_name: req.dataset.clone(),
@@ -417,12 +458,12 @@ impl Platform {
         &self,
         ctx: &CallContext,
         req: &TrainRequest,
-        report: Option<aurum_models::report::ReportInput>,
+        report: Option<aurum_credit::report::ReportInput>,
         version: &VersionRecord,
     ) -> Result<(), ServiceError> {
         if let Some(mut input) = report {
             input.model.version = version.version.to_string();
-            match tokio::task::spawn_blocking(move || aurum_models::report::credit_report(input))
+            match tokio::task::spawn_blocking(move || aurum_credit::report::credit_report(input))
                 .await
             {
                 Ok(Ok(report)) => {
@@ -450,7 +491,7 @@ impl Platform {
         &self,
         name: &str,
         version: u32,
-    ) -> Result<aurum_models::report::CreditReport, ServiceError> {
+    ) -> Result<aurum_credit::report::CreditReport, ServiceError> {
         let record = self.get_version(name, version).await?;
         let key = report_key(&record.artifact_key);
         if !self.inner.artifacts.exists(&key).await? {
@@ -513,27 +554,182 @@ impl Platform {
 }
 
 fn fit_and_evaluate(
+    families: &aurum_contract::Families,
     p: Prepared,
     cfg: &crate::config::TrainingConfig,
     progress: &dyn Progress,
     cancel: &CancelToken,
 ) -> Result<Fitted, ServiceError> {
-    progress.report("splitting", 0.0);
-    let split = match &p.order_keys {
-        Some(keys) => aurum_data::time_ordered_split(keys, cfg.test_fraction)?,
-        None => aurum_data::stratified_split(&p.target.y, cfg.test_fraction, cfg.seed)?,
-    };
-    let train_x = p.table.take(&split.train);
-    let train_y = p.target.take(&split.train);
-    let test_x = p.table.take(&split.test);
-    let test_y = p.target.take(&split.test);
-    let family = aurum_models::family(p.req.kind);
+    let family = families.get(p.req.kind.as_str())?;
     let ctx = FitContext {
         progress,
         cancel,
         seed: cfg.seed,
     };
-    let model = family.fit(&train_x, &train_y, &p.req.params, &ctx)?;
+    match p.task {
+        Task::Binary => fit_binary(family, p, cfg, &ctx),
+        // A forecaster is fitted on the whole series: its own backtest (in its fit metrics)
+        // is the held-out measure.
+        Task::Forecast => {
+            let model = family.fit(&TrainingData::new(&p.table, &p.target), &p.req.params, &ctx)?;
+            let metrics = model.fit_metrics();
+            finish(&p, model.as_ref(), metrics, None, progress)
+        }
+        _ => fit_generic(family, p, cfg, &ctx),
+    }
+}
+
+/// Encodes the artifact of a fitted model with its metrics.
+fn finish(
+    p: &Prepared,
+    model: &dyn FittedModel,
+    metrics: Metrics,
+    report: Option<aurum_credit::report::ReportInput>,
+    progress: &dyn Progress,
+) -> Result<Fitted, ServiceError> {
+    let (manifest, artifact) = aurum_contract::encode_artifact(
+        ManifestInput {
+            metrics: metrics.clone(),
+            dataset_sha256: p.dataset_sha256.clone(),
+            target: p.req.target.clone(),
+            date_formats: p.date_formats.clone(),
+        },
+        model,
+    )?;
+    progress.report("done", 1.0);
+    Ok(Fitted {
+        report,
+        artifact_sha256: aurum_core::sha256_hex(&artifact),
+        artifact,
+        metrics_json: serde_json::to_string(&metrics).map_err(internal)?,
+        params_json: serde_json::to_string(&manifest.params).map_err(internal)?,
+    })
+}
+
+/// The held-out split of a non-binary task: time-ordered with a date column, else a seeded
+/// random split.
+fn plain_split(
+    p: &Prepared,
+    cfg: &crate::config::TrainingConfig,
+) -> Result<aurum_data::Split, ServiceError> {
+    Ok(match &p.order_keys {
+        Some(keys) => aurum_data::time_ordered_split(keys, cfg.test_fraction)?,
+        None => aurum_data::random_split(p.table.n_rows(), cfg.test_fraction, cfg.seed)?,
+    })
+}
+
+/// Regression, multiclass, anomaly and other tasks: fit on the training rows, score the held-out
+/// rows through the same generic row scoring serving uses, and measure by task.
+fn fit_generic(
+    family: &dyn aurum_contract::ModelFamily,
+    p: Prepared,
+    cfg: &crate::config::TrainingConfig,
+    ctx: &FitContext<'_>,
+) -> Result<Fitted, ServiceError> {
+    ctx.progress.report("splitting", 0.0);
+    let split = plain_split(&p, cfg)?;
+    let train_x = p.table.take(&split.train);
+    let train_y = p.target.take(&split.train);
+    let test_x = p.table.take(&split.test);
+    let test_y = p.target.take(&split.test);
+    let model = family.fit(&TrainingData::new(&train_x, &train_y), &p.req.params, ctx)?;
+    ctx.progress.report("evaluating", 0.95);
+    let test_x = test_x
+        .select(model.input_schema().names())
+        .map_err(internal)?;
+    let rows: Vec<_> = (0..test_x.n_rows()).map(|i| test_x.row(i)).collect();
+    let outputs = model.predict_rows(&rows)?;
+    let mut metrics = model.fit_metrics();
+    metrics.extend(task_metrics(&test_y, &outputs));
+    metrics.insert("train_rows".into(), split.train.len() as f64);
+    metrics.insert("test_rows".into(), split.test.len() as f64);
+    metrics.insert("test_fraction".into(), cfg.test_fraction);
+    metrics.retain(|_, v| v.is_finite());
+    finish(&p, model.as_ref(), metrics, None, ctx.progress)
+}
+
+/// Held-out figures of a non-binary task: RMSE, MAE and R² for a numeric target; accuracy and
+/// log loss for classes.
+fn task_metrics(target: &Target, outputs: &[Output]) -> Metrics {
+    let mut m = Metrics::new();
+    match target {
+        Target::Numeric(t) => {
+            let pairs: Vec<(f64, f64)> =
+                t.y.iter()
+                    .zip(outputs)
+                    .filter_map(|(y, o)| match o {
+                        Output::Value(v) if y.is_finite() => Some((*y, *v)),
+                        _ => None,
+                    })
+                    .collect();
+            if pairs.is_empty() {
+                return m;
+            }
+            let n = pairs.len() as f64;
+            let mean = pairs.iter().map(|(y, _)| y).sum::<f64>() / n;
+            let sse: f64 = pairs.iter().map(|(y, v)| (y - v).powi(2)).sum();
+            let sst: f64 = pairs.iter().map(|(y, _)| (y - mean).powi(2)).sum();
+            m.insert("rmse".into(), (sse / n).sqrt());
+            m.insert(
+                "mae".into(),
+                pairs.iter().map(|(y, v)| (y - v).abs()).sum::<f64>() / n,
+            );
+            if sst > 0.0 {
+                m.insert("r2".into(), 1.0 - sse / sst);
+            }
+        }
+        Target::Classes(t) => {
+            let mut correct = 0usize;
+            let mut log_loss = 0.0;
+            for (y, o) in t.y.iter().zip(outputs) {
+                if let Output::Class {
+                    label,
+                    probabilities,
+                } = o
+                {
+                    let truth = &t.classes[*y as usize];
+                    correct += usize::from(label == truth);
+                    let p = probabilities.get(*y as usize).copied().unwrap_or(0.0);
+                    log_loss -= p.clamp(1e-15, 1.0).ln();
+                }
+            }
+            let n = t.y.len().max(1) as f64;
+            m.insert("accuracy".into(), correct as f64 / n);
+            m.insert("log_loss".into(), log_loss / n);
+        }
+        Target::Binary(_) | Target::None => {}
+    }
+    m
+}
+
+fn fit_binary(
+    family: &dyn aurum_contract::ModelFamily,
+    p: Prepared,
+    cfg: &crate::config::TrainingConfig,
+    ctx: &FitContext<'_>,
+) -> Result<Fitted, ServiceError> {
+    let progress = ctx.progress;
+    let Target::Binary(target) = &p.target else {
+        return Err(internal("a binary family was given a non-binary target"));
+    };
+    progress.report("splitting", 0.0);
+    let split = match &p.order_keys {
+        Some(keys) => aurum_data::time_ordered_split(keys, cfg.test_fraction)?,
+        None => aurum_data::stratified_split(&target.y, cfg.test_fraction, cfg.seed)?,
+    };
+    let train_x = p.table.take(&split.train);
+    let train_target = p.target.take(&split.train);
+    let train_y = target.take(&split.train);
+    let test_x = p.table.take(&split.test);
+    let test_y = target.take(&split.test);
+    let fitted = family.fit(
+        &TrainingData::new(&train_x, &train_target),
+        &p.req.params,
+        ctx,
+    )?;
+    let model = fitted
+        .as_binary()
+        .ok_or_else(|| internal("a binary family fitted a model without a binary view"))?;
     progress.report("evaluating", 0.95);
     // Evaluation sees exactly what serving sees: the held-out rows projected to the model's
     // input schema, so a column the model left out can never shift a row's values.
@@ -555,32 +751,23 @@ fn fit_and_evaluate(
     // The family's batch path (columnar encode, no per-row `Vec<Value>`).
     let test_p = model.predict_proba_table(&test_x)?;
     let train_p = model.predict_proba_table(&train_x)?;
-    let mut metrics = aurum_models::metrics::evaluate_binary(&test_y.y, &test_p, threshold);
+    let mut metrics = aurum_credit::metrics::evaluate_binary(&test_y.y, &test_p, threshold);
     let scores_test: Option<Vec<f64>> = (0..test_x.n_rows())
         .map(|i| model.score_points(&test_x.row(i)))
         .collect::<Result<Option<Vec<f64>>, _>>()?;
     let cutoff = match model.policy().cutoff {
-        aurum_models::policy::Cutoff::Pd(pd) => pd,
-        aurum_models::policy::Cutoff::Score(_) => threshold,
+        aurum_credit::policy::Cutoff::Pd(pd) => pd,
+        aurum_credit::policy::Cutoff::Score(_) => threshold,
     };
-    let train_metrics = aurum_models::metrics::evaluate_binary(&train_y.y, &train_p, threshold);
+    let train_metrics = aurum_credit::metrics::evaluate_binary(&train_y.y, &train_p, threshold);
     if let Some(auc) = train_metrics.get("auc") {
         metrics.insert("train_auc".into(), *auc);
     }
     metrics.insert("train_rows".into(), split.train.len() as f64);
     metrics.insert("test_rows".into(), split.test.len() as f64);
     metrics.insert("test_fraction".into(), cfg.test_fraction);
-    let (manifest, artifact) = aurum_models::encode_artifact(
-        ManifestInput {
-            metrics: metrics.clone(),
-            dataset_sha256: p.dataset_sha256.clone(),
-            target: p.req.target.clone(),
-            date_formats: p.date_formats.clone(),
-        },
-        model.as_ref(),
-    )?;
-    let report = aurum_models::report::ReportInput {
-        model: aurum_models::report::ModelInfo {
+    let report = aurum_credit::report::ReportInput {
+        model: aurum_credit::report::ModelInfo {
             name: p.req.model.clone(),
             version: String::new(),
             kind: p.req.kind.as_str().to_string(),
@@ -591,11 +778,11 @@ fn fit_and_evaluate(
         p_test: test_p,
         scores_test,
         threshold: cutoff,
-        split: aurum_models::report::SplitInfo {
+        split: aurum_credit::report::SplitInfo {
             method: if p.order_keys.is_some() {
-                aurum_models::report::SplitMethod::TimeOrdered
+                aurum_credit::report::SplitMethod::TimeOrdered
             } else {
-                aurum_models::report::SplitMethod::Stratified
+                aurum_credit::report::SplitMethod::Stratified
             },
             seed: p.order_keys.is_none().then_some(cfg.seed),
             train_fraction: 1.0 - cfg.test_fraction,
@@ -605,14 +792,7 @@ fn fit_and_evaluate(
         features: model.input_schema().names().map(String::from).collect(),
         excluded_columns: excluded,
     };
-    progress.report("done", 1.0);
-    Ok(Fitted {
-        report: Some(report),
-        artifact_sha256: aurum_core::sha256_hex(&artifact),
-        artifact,
-        metrics_json: serde_json::to_string(&metrics).map_err(internal)?,
-        params_json: serde_json::to_string(&manifest.params).map_err(internal)?,
-    })
+    finish(&p, fitted.as_ref(), metrics, Some(report), progress)
 }
 
 /// Where a version's evaluation report is stored, next to its artifact.
@@ -629,7 +809,7 @@ impl Platform {
         &self,
         ctx: &CallContext,
         model: &str,
-        kind: ModelKind,
+        kind: FamilyName,
         bytes: Vec<u8>,
         threshold: Option<f64>,
         alias: Option<&str>,
@@ -647,26 +827,45 @@ impl Platform {
         &self,
         ctx: &CallContext,
         model: &str,
-        kind: ModelKind,
+        kind: FamilyName,
         bytes: Vec<u8>,
         threshold: Option<f64>,
         alias: Option<&str>,
     ) -> Result<VersionRecord, ServiceError> {
         validate_name(model)
             .map_err(|e| ServiceError::invalid("invalid_name", Some("model"), e.to_string()))?;
-        if !matches!(kind, ModelKind::Lightgbm | ModelKind::Xgboost) {
-            return Err(ServiceError::invalid(
-                "invalid_field",
-                Some("format"),
-                format!("format `{kind}` cannot be imported: use lightgbm or xgboost"),
-            ));
+        let families = self.inner.families.clone();
+        let importable: Vec<&str> = families
+            .describe()
+            .iter()
+            .filter(|f| f.spec.importable)
+            .map(|f| f.spec.name)
+            .collect();
+        let family = match families.get(kind.as_str()) {
+            Ok(f) if f.spec().importable => f,
+            _ => {
+                return Err(ServiceError::invalid(
+                    "invalid_field",
+                    Some("format"),
+                    format!(
+                        "format `{kind}` cannot be imported: use {}",
+                        importable.join(" or ")
+                    ),
+                ));
+            }
+        };
+        let kind = FamilyName::new(family.spec().name).map_err(internal)?;
+        let mut params = Params::new();
+        if let Some(t) = threshold {
+            params.insert("threshold".into(), t.to_string());
         }
         let file_sha = aurum_core::sha256_hex(&bytes);
         let sha = file_sha.clone();
+        let name = kind.clone();
         let (artifact, params_json) = tokio::task::spawn_blocking(move || {
-            let fitted =
-                aurum_models::imported::import_tree_model(kind, &bytes, threshold.unwrap_or(0.5))?;
-            let (manifest, artifact) = aurum_models::encode_artifact(
+            let family = families.get(name.as_str())?;
+            let fitted = family.import(&bytes, &params)?;
+            let (manifest, artifact) = aurum_contract::encode_artifact(
                 ManifestInput {
                     metrics: Default::default(),
                     dataset_sha256: sha,
@@ -687,7 +886,7 @@ impl Platform {
             .meta
             .create_version(NewVersion {
                 model: model.to_string(),
-                kind,
+                kind: kind.clone(),
                 artifact_key: key,
                 artifact_sha256: artifact_sha256.clone(),
                 dataset_name: String::new(),

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aurum_core::{ModelKind, sha256_hex};
+use aurum_core::{FamilyName, sha256_hex};
 use aurum_registry::{
     AliasMove, ArtifactStore, Entity, INTERRUPTED_JOB_ERROR, JobState, LocalArtifactStore,
     MetadataStore, NewDataset, NewJob, NewVersion, RegistryError, Role, SqliteStore, StoredKeyHash,
@@ -39,7 +39,7 @@ fn version(model: &str, dataset: &NewDataset, artifact: &[u8]) -> NewVersion {
     let sha = sha256_hex(artifact);
     NewVersion {
         model: model.to_string(),
-        kind: ModelKind::Logistic,
+        kind: FamilyName::new("logistic").unwrap(),
         artifact_key: format!("models/{model}/{sha}.bin"),
         artifact_sha256: sha,
         dataset_name: dataset.name.clone(),
@@ -225,7 +225,7 @@ async fn versions_record_lineage_and_refuse_unknown_or_mismatched_datasets() {
     let (store, ds) = store_with_versions(&dir, 1).await;
 
     let v1 = store.get_version("m", 1).await.unwrap();
-    assert_eq!(v1.kind, ModelKind::Logistic);
+    assert_eq!(v1.kind, FamilyName::new("logistic").unwrap());
     assert_eq!(v1.dataset_sha256, ds.sha256);
     assert_eq!(v1.metrics().unwrap()["auc"], 0.75);
     assert_eq!(v1.params().unwrap()["l2"], "1.0");
@@ -413,7 +413,7 @@ fn new_job(dataset: &str) -> NewJob {
     NewJob {
         dataset: dataset.to_string(),
         target: "y".to_string(),
-        kind: ModelKind::Logistic,
+        kind: FamilyName::new("logistic").unwrap(),
         model: "m".to_string(),
         params_json: "{}".to_string(),
         created_by: "alice".to_string(),
@@ -974,7 +974,7 @@ async fn imported_versions_need_no_dataset() {
         &store,
         aurum_registry::NewVersion {
             model: "imported".into(),
-            kind: aurum_core::ModelKind::Logistic,
+            kind: aurum_core::FamilyName::new("logistic").unwrap(),
             artifact_key: "models/imported/x.aurum".into(),
             artifact_sha256: sha.clone(),
             dataset_name: String::new(),
@@ -1000,7 +1000,7 @@ async fn imported_versions_need_no_dataset() {
         &store,
         aurum_registry::NewVersion {
             model: "imported".into(),
-            kind: aurum_core::ModelKind::Logistic,
+            kind: aurum_core::FamilyName::new("logistic").unwrap(),
             artifact_key: "models/imported/y.aurum".into(),
             artifact_sha256: sha.clone(),
             dataset_name: "nope".into(),

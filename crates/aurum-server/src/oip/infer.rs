@@ -170,7 +170,7 @@ pub async fn model_metadata(
     Ok(ModelMeta {
         name: model.name.clone(),
         versions,
-        platform: format!("aurum_{}", model.manifest.model_kind.as_str()),
+        platform: format!("aurum_{}", model.manifest.family.as_str()),
         inputs: model
             .input_schema()
             .fields

@@ -102,7 +102,12 @@ pub async fn version(
             out.status = "failed".into();
             out.status_reason = Some(reason);
         }
-        aurum_service::VersionState::Ready if record.kind.as_str() == "forecast" => {}
+        aurum_service::VersionState::Ready
+            if state
+                .platform
+                .families()
+                .get(record.kind.as_str())
+                .is_ok_and(|f| f.spec().task != aurum_service::types::Task::Binary) => {}
         aurum_service::VersionState::Ready => {
             let loaded = state
                 .platform
@@ -248,14 +253,33 @@ pub async fn import(
     Query(q): Query<ImportParams>,
     req: axum::extract::Request,
 ) -> ApiResult<(axum::http::StatusCode, Json<VersionOut>)> {
-    let kind: aurum_service::types::ModelKind = match q.format.as_str() {
-        "lightgbm" => aurum_service::types::ModelKind::Lightgbm,
-        "xgboost" => aurum_service::types::ModelKind::Xgboost,
-        other => {
+    let importable: Vec<&str> = state
+        .platform
+        .families()
+        .describe()
+        .iter()
+        .filter(|f| f.spec.importable)
+        .map(|f| f.spec.name)
+        .collect();
+    let kind: aurum_service::types::FamilyName = match state.platform.families().get(&q.format) {
+        Ok(f) if f.spec().importable => f
+            .spec()
+            .name
+            .parse()
+            .map_err(|e| ApiError::invalid("invalid_field", Some("format"), format!("{e}")))?,
+        _ => {
             return Err(ApiError::invalid(
                 "invalid_field",
                 Some("format"),
-                format!("format `{other}` must be `lightgbm` or `xgboost`"),
+                format!(
+                    "format `{}` must be {}",
+                    q.format,
+                    importable
+                        .iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
             ));
         }
     };

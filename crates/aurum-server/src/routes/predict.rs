@@ -168,7 +168,8 @@ async fn predict_with(
     caller: Caller,
     target: ModelRef,
     req: Request,
-) -> ApiResult<Json<PredictOut>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     let started = Instant::now();
     let bytes = read_body(req, &state).await?;
     let body = parse_json_value(&bytes)?;
@@ -223,6 +224,33 @@ async fn predict_with(
         ));
     }
     let model = state.platform.resolve(&target).await?;
+    match model.task() {
+        aurum_service::types::Task::Binary => {}
+        // A forecaster takes no rows: say where it is served before reading any.
+        aurum_service::types::Task::Forecast => {
+            return Err(match model.binary() {
+                Err(e) => ApiError::from(e),
+                Ok(_) => ApiError::invalid("wrong_model_kind", Some("model"), "not a row model"),
+            });
+        }
+        task => {
+            // Regression, multiclass, anomaly: the model's outputs, audited the same way.
+            let rows = records_to_rows(&model, &records, prefix, single, unknown)?;
+            drop(records);
+            let out = state
+                .platform
+                .predict_outputs(&caller.ctx(), model, rows)
+                .await?;
+            return Ok(Json(serde_json::json!({
+                "model": out.model,
+                "version": out.version,
+                "request_id": caller.request_id,
+                "task": task.as_str(),
+                "outputs": out.outputs.iter().map(aurum_service::output_json).collect::<Vec<_>>(),
+            }))
+            .into_response());
+        }
+    }
     let rows = records_to_rows(&model, &records, prefix, single, unknown)?;
     drop(records);
     let out = state
@@ -275,7 +303,8 @@ async fn predict_with(
                 }),
             })
             .collect(),
-    }))
+    })
+    .into_response())
 }
 
 /// Score records with the model's `champion` version.
@@ -289,7 +318,7 @@ pub async fn champion(
     caller: Authorized<perm::Predict>,
     Path(name): Path<String>,
     req: Request,
-) -> ApiResult<Json<PredictOut>> {
+) -> ApiResult<axum::response::Response> {
     predict_with(state, caller.0, ModelRef::champion(&name), req).await
 }
 
@@ -304,7 +333,7 @@ pub async fn by_version(
     caller: Authorized<perm::Predict>,
     Path((name, version)): Path<(String, String)>,
     req: Request,
-) -> ApiResult<Json<PredictOut>> {
+) -> ApiResult<axum::response::Response> {
     let v = parse_version(&version)?;
     predict_with(state, caller.0, ModelRef::version(&name, v), req).await
 }
@@ -320,6 +349,6 @@ pub async fn by_alias(
     caller: Authorized<perm::Predict>,
     Path((name, alias)): Path<(String, String)>,
     req: Request,
-) -> ApiResult<Json<PredictOut>> {
+) -> ApiResult<axum::response::Response> {
     predict_with(state, caller.0, ModelRef::alias(&name, &alias), req).await
 }

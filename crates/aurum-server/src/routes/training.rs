@@ -1,7 +1,7 @@
 //! `/v1/training-jobs`: submit, read, list and cancel.
 
 use aurum_service::TrainRequest;
-use aurum_service::types::ModelKind;
+use aurum_service::types::FamilyName;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -25,12 +25,15 @@ pub async fn submit(
     caller: Authorized<perm::Training>,
     JsonBody(body): JsonBody<TrainingJobIn>,
 ) -> ApiResult<(StatusCode, Json<JobOut>)> {
-    let kind: ModelKind =
-        body.kind
+    let unknown = |message: String| ApiError::invalid("unknown_model_kind", Some("kind"), message);
+    let kind: FamilyName = match state.platform.families().get(&body.kind) {
+        Ok(family) => family
+            .spec()
+            .name
             .parse()
-            .map_err(|e: aurum_service::types::UnknownModelKind| {
-                ApiError::invalid("unknown_model_kind", Some("kind"), e.to_string())
-            })?;
+            .map_err(|e| unknown(format!("{e}")))?,
+        Err(e) => return Err(unknown(e.to_string())),
+    };
     let req = TrainRequest {
         dataset: body.dataset,
         target: body.target,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aurum_core::{ModelKind, NoProgress, Value};
+use aurum_core::{FamilyName, NoProgress, Value};
 use aurum_data::CellFormat;
 use aurum_service::{CallContext, Config, Platform, TrainRequest};
 
@@ -111,14 +111,14 @@ async fn a_loan_file_trains_with_every_credit_family() {
     assert!(col("grade").missing_count > 0, "NA cells are missing");
     assert_eq!(col("name").column_type.as_str(), "text");
 
-    for kind in [ModelKind::Logistic, ModelKind::Scorecard, ModelKind::Gbdt] {
+    for kind in ["logistic", "scorecard", "gbdt"].map(|k| FamilyName::new(k).unwrap()) {
         let (_, version) = platform
             .run_training(
                 &ctx,
                 TrainRequest {
                     dataset: "loans".into(),
                     target: "default".into(),
-                    kind,
+                    kind: kind.clone(),
                     model: format!("loans-{kind}"),
                     params: Default::default(),
                     positive_label: None,
@@ -182,7 +182,7 @@ async fn a_loan_file_trains_with_every_credit_family() {
                 aurum_data::parse_cell(text, f.ty).unwrap()
             })
             .collect();
-        let p = model.model.predict_proba_one(&row).unwrap();
+        let p = model.binary().unwrap().predict_proba_one(&row).unwrap();
         assert!((0.0..=1.0).contains(&p), "{kind}: {p}");
     }
 }
@@ -249,7 +249,7 @@ async fn an_explicit_date_format_travels_from_import_to_the_model() {
             TrainRequest {
                 dataset: "opened".into(),
                 target: "default".into(),
-                kind: ModelKind::Logistic,
+                kind: FamilyName::new("logistic").unwrap(),
                 model: "opened".into(),
                 params: Default::default(),
                 positive_label: None,

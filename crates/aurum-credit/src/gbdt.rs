@@ -63,8 +63,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aurum_core::{
-    BinaryTarget, ColumnData, ColumnType, Contribution, Explanation, Field, ModelKind, Params,
-    Schema, Table, Value,
+    BinaryTarget, ColumnData, ColumnType, Contribution, Explanation, Field, Params, Schema, Table,
+    Value,
 };
 use forust_ml::binning::bin_matrix;
 use forust_ml::constraints::{Constraint, ConstraintMap};
@@ -83,6 +83,7 @@ use crate::policy::{
 };
 use crate::reasons::{Reason, rank_adverse};
 use crate::{Assessment, FitContext, FittedModel, ModelError, ModelFamily};
+use aurum_contract::{BinaryClassifier, FamilySpec, Task, TrainingData};
 
 /// Parameter names, sorted.
 pub const PARAM_NAMES: &[&str] = &[
@@ -303,17 +304,24 @@ impl GbdtParams {
     }
 }
 
-/// The [`ModelFamily`] of [`ModelKind::Gbdt`].
+/// The `gbdt` family.
+/// What the `gbdt` family is.
+pub const SPEC: FamilySpec = FamilySpec {
+    name: "gbdt",
+    aliases: &["gbm", "gradient_boosting"],
+    task: Task::Binary,
+    summary: "Gradient-boosted decision trees on the log-odds, with monotone constraints.",
+    params: PARAM_NAMES,
+    trainable: true,
+    importable: false,
+};
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GbdtFamily;
 
 impl ModelFamily for GbdtFamily {
-    fn kind(&self) -> ModelKind {
-        ModelKind::Gbdt
-    }
-
-    fn param_names(&self) -> &'static [&'static str] {
-        PARAM_NAMES
+    fn spec(&self) -> &FamilySpec {
+        &SPEC
     }
 
     fn validate_params(&self, params: &Params) -> Result<serde_json::Value, ModelError> {
@@ -322,11 +330,11 @@ impl ModelFamily for GbdtFamily {
 
     fn fit(
         &self,
-        features: &Table,
-        target: &BinaryTarget,
+        data: &TrainingData<'_>,
         params: &Params,
         ctx: &FitContext<'_>,
     ) -> Result<Box<dyn FittedModel>, ModelError> {
+        let (features, target) = (data.features, data.binary()?);
         let params = GbdtParams::from_params(params)?;
         Ok(Box::new(fit(features, target, &params, ctx)?))
     }
@@ -1709,85 +1717,16 @@ impl GbdtModel {
 }
 
 impl FittedModel for GbdtModel {
-    fn kind(&self) -> ModelKind {
-        ModelKind::Gbdt
+    fn family(&self) -> &str {
+        "gbdt"
+    }
+
+    fn task(&self) -> Task {
+        Task::Binary
     }
 
     fn input_schema(&self) -> &Schema {
         &self.input_schema
-    }
-
-    fn threshold(&self) -> f64 {
-        self.params.threshold
-    }
-
-    fn labels(&self) -> (&str, &str) {
-        (&self.positive_label, &self.negative_label)
-    }
-
-    fn predict_proba_one(&self, row: &[Value]) -> Result<f64, ModelError> {
-        self.decision_function(row).map(sigmoid)
-    }
-
-    fn predict_proba_table(&self, table: &Table) -> Result<Vec<f64>, ModelError> {
-        let n = table.n_rows();
-        let p = self.encoders.len();
-        let mut cols = vec![0.0; n * p];
-        for (j, (field, enc)) in self
-            .input_schema
-            .fields
-            .iter()
-            .zip(&self.encoders)
-            .enumerate()
-        {
-            enc.encode_column(
-                field,
-                table_column(table, field)?,
-                &mut cols[j * n..(j + 1) * n],
-            )?;
-        }
-        Ok(self
-            .raw_batch(&cols, n, p)
-            .into_iter()
-            .map(sigmoid)
-            .collect())
-    }
-
-    /// TreeSHAP log-odds contributions per raw feature; the base value is the expected
-    /// (cover-weighted) log-odds, so base + contributions = log-odds to rounding.
-    fn explain(&self, row: &[Value]) -> Result<Explanation, ModelError> {
-        let x = self.encode_row(row)?;
-        Ok(self.explanation_of(row, &self.shap(&x)))
-    }
-
-    /// One encode, one walk through the trees for the PD and score, and one TreeSHAP pass shared
-    /// by the reasons and the explanation, only when either is needed.
-    fn assess(&self, row: &[Value], explain: bool) -> Result<Assessment, ModelError> {
-        let x = self.encode_row(row)?;
-        let z = self.raw(&x);
-        let pd = sigmoid(z);
-        let score = Some(self.params.credit.scaling.score_from_log_odds(z));
-        let policy = &self.params.credit.policy;
-        let decision = policy.decide(pd, score);
-        let adverse = decision != Decision::Approve;
-        let phi = (explain || adverse).then(|| self.shap(&x));
-        let reasons = match &phi {
-            Some(phi) if adverse => self.reasons_of(phi, policy.max_reasons),
-            _ => Vec::new(),
-        };
-        let explanation = match phi {
-            Some(phi) if explain => Some(self.explanation_of(row, &phi)),
-            _ => None,
-        };
-        Ok(Assessment {
-            decision: CreditDecision {
-                pd,
-                score,
-                decision,
-                reasons,
-            },
-            explanation,
-        })
     }
 
     fn params(&self) -> serde_json::Value {
@@ -1884,6 +1823,89 @@ impl FittedModel for GbdtModel {
         };
         serde_json::to_vec(&stored).map_err(|e| ModelError::Serialization {
             reason: e.to_string(),
+        })
+    }
+
+    fn as_binary(&self) -> Option<&dyn BinaryClassifier> {
+        Some(self)
+    }
+
+    fn into_binary(self: Box<Self>) -> Option<Box<dyn BinaryClassifier>> {
+        Some(self)
+    }
+}
+
+impl BinaryClassifier for GbdtModel {
+    fn threshold(&self) -> f64 {
+        self.params.threshold
+    }
+
+    fn labels(&self) -> (&str, &str) {
+        (&self.positive_label, &self.negative_label)
+    }
+
+    fn predict_proba_one(&self, row: &[Value]) -> Result<f64, ModelError> {
+        self.decision_function(row).map(sigmoid)
+    }
+
+    fn predict_proba_table(&self, table: &Table) -> Result<Vec<f64>, ModelError> {
+        let n = table.n_rows();
+        let p = self.encoders.len();
+        let mut cols = vec![0.0; n * p];
+        for (j, (field, enc)) in self
+            .input_schema
+            .fields
+            .iter()
+            .zip(&self.encoders)
+            .enumerate()
+        {
+            enc.encode_column(
+                field,
+                table_column(table, field)?,
+                &mut cols[j * n..(j + 1) * n],
+            )?;
+        }
+        Ok(self
+            .raw_batch(&cols, n, p)
+            .into_iter()
+            .map(sigmoid)
+            .collect())
+    }
+
+    /// TreeSHAP log-odds contributions per raw feature; the base value is the expected
+    /// (cover-weighted) log-odds, so base + contributions = log-odds to rounding.
+    fn explain(&self, row: &[Value]) -> Result<Explanation, ModelError> {
+        let x = self.encode_row(row)?;
+        Ok(self.explanation_of(row, &self.shap(&x)))
+    }
+
+    /// One encode, one walk through the trees for the PD and score, and one TreeSHAP pass shared
+    /// by the reasons and the explanation, only when either is needed.
+    fn assess(&self, row: &[Value], explain: bool) -> Result<Assessment, ModelError> {
+        let x = self.encode_row(row)?;
+        let z = self.raw(&x);
+        let pd = sigmoid(z);
+        let score = Some(self.params.credit.scaling.score_from_log_odds(z));
+        let policy = &self.params.credit.policy;
+        let decision = policy.decide(pd, score);
+        let adverse = decision != Decision::Approve;
+        let phi = (explain || adverse).then(|| self.shap(&x));
+        let reasons = match &phi {
+            Some(phi) if adverse => self.reasons_of(phi, policy.max_reasons),
+            _ => Vec::new(),
+        };
+        let explanation = match phi {
+            Some(phi) if explain => Some(self.explanation_of(row, &phi)),
+            _ => None,
+        };
+        Ok(Assessment {
+            decision: CreditDecision {
+                pd,
+                score,
+                decision,
+                reasons,
+            },
+            explanation,
         })
     }
 

@@ -5,7 +5,8 @@
 //! how well it did) together with the payload (the family's own serialisation) means neither can
 //! be lost or swapped without the other, and the SHA-256 in the manifest pins the payload.
 //!
-//! Layout, format version 1:
+//! Layout, format version 2 (version 1, written before the contract was opened to other tasks,
+//! is still read: its `model_kind` is the family and its labels and threshold the outputs):
 //!
 //! ```text
 //! AURUM-ARTIFACT\n                 15 bytes of magic
@@ -24,16 +25,18 @@
 
 use std::collections::BTreeMap;
 
-use aurum_core::{AURUM_VERSION, ColumnType, Metrics, ModelKind, Schema, Task, sha256_hex};
+use aurum_core::{AURUM_VERSION, ColumnType, FamilyName, Metrics, Schema, Task, sha256_hex};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{FittedModel, ModelError, family};
+use crate::{Families, FittedModel, ModelError, OutputSpec};
 
 /// The first bytes of every artifact.
 pub const MAGIC: &[u8] = b"AURUM-ARTIFACT\n";
 /// The artifact format version this crate writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest artifact format version this crate reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
 const LEN_BYTES: usize = 8;
 
@@ -43,7 +46,9 @@ const LEN_BYTES: usize = 8;
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub format_version: u32,
-    pub model_kind: ModelKind,
+    /// The family that fitted (or imported) the model; `model_kind` in format version 1.
+    #[serde(alias = "model_kind")]
+    pub family: FamilyName,
     pub task: Task,
     /// The raw feature columns prediction rows are aligned to.
     pub input_schema: Schema,
@@ -53,11 +58,20 @@ pub struct Manifest {
     pub metrics: Metrics,
     /// SHA-256 of the training dataset as ingested.
     pub dataset_sha256: String,
-    /// Name of the target column.
+    /// Name of the target column (empty for unsupervised tasks).
     pub target: String,
-    pub positive_label: String,
-    pub negative_label: String,
-    pub threshold: f64,
+    /// Binary models: the label of class 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positive_label: Option<String>,
+    /// Binary models: the label of class 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_label: Option<String>,
+    /// Binary models: the probability at or above which the positive label is predicted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// Multiclass models: the class labels in output order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
     /// The aurum version that wrote the artifact.
     pub aurum_version: String,
     /// When the model was trained (RFC 3339, UTC).
@@ -67,7 +81,7 @@ pub struct Manifest {
 }
 
 /// The manifest fields the model cannot tell about itself; [`encode_artifact`] fills in the rest
-/// (kind, task, schema, params, labels, threshold, versions, time, payload hash).
+/// (family, task, schema, params, outputs, versions, time, payload hash).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ManifestInput {
     /// Held-out evaluation figures; every value must be finite.
@@ -129,19 +143,23 @@ pub fn encode_artifact_at(
         });
     }
     let payload = model.payload()?;
-    let (positive, negative) = model.labels();
+    let family = FamilyName::new(model.family()).map_err(|e| ModelError::Serialization {
+        reason: e.to_string(),
+    })?;
+    let (positive_label, negative_label, threshold, classes) = outputs_of(model);
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
-        model_kind: model.kind(),
-        task: model.kind().task(),
+        family,
+        task: model.task(),
         input_schema: with_date_formats(model.input_schema(), &input.date_formats),
         params: model.params(),
         metrics: input.metrics,
         dataset_sha256: input.dataset_sha256,
         target: input.target,
-        positive_label: positive.to_string(),
-        negative_label: negative.to_string(),
-        threshold: model.threshold(),
+        positive_label,
+        negative_label,
+        threshold,
+        classes,
         aurum_version: AURUM_VERSION.to_string(),
         created_at,
         payload_sha256: sha256_hex(&payload),
@@ -183,7 +201,7 @@ fn split(bytes: &[u8]) -> Result<(Manifest, &[u8]), ModelError> {
         .get("format_version")
         .and_then(serde_json::Value::as_u64)
     {
-        Some(v) if v == u64::from(FORMAT_VERSION) => {}
+        Some(v) if (u64::from(OLDEST_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&v) => {}
         Some(v) if v > u64::from(FORMAT_VERSION) => {
             return Err(ModelError::UnsupportedFormatVersion {
                 found: v,
@@ -211,8 +229,12 @@ pub fn read_manifest(bytes: &[u8]) -> Result<Manifest, ModelError> {
     split(bytes).map(|(m, _)| m)
 }
 
-/// Verifies and loads an artifact written by [`encode_artifact`].
-pub fn decode_artifact(bytes: &[u8]) -> Result<(Manifest, Box<dyn FittedModel>), ModelError> {
+/// Verifies and loads an artifact written by [`encode_artifact`], with the family of `families`
+/// its manifest names.
+pub fn decode_artifact(
+    bytes: &[u8],
+    families: &Families,
+) -> Result<(Manifest, Box<dyn FittedModel>), ModelError> {
     let (manifest, payload) = split(bytes)?;
     let actual = sha256_hex(payload);
     if actual != manifest.payload_sha256 {
@@ -221,25 +243,31 @@ pub fn decode_artifact(bytes: &[u8]) -> Result<(Manifest, Box<dyn FittedModel>),
             actual,
         });
     }
-    let model = family(manifest.model_kind).load_payload(payload)?;
+    let family = families.get(manifest.family.as_str())?;
+    let model = family.load_payload(payload)?;
     let disagree = |what: &str| {
         Err(ModelError::invalid_artifact(format!(
             "manifest and payload disagree on the {what}"
         )))
     };
-    if manifest.task != manifest.model_kind.task() || model.kind() != manifest.model_kind {
-        return disagree("model kind");
+    if manifest.task != family.spec().task
+        || model.task() != manifest.task
+        || manifest.family != model.family()
+    {
+        return disagree("model family");
     }
     if !same_columns(model.input_schema(), &manifest.input_schema) {
         return disagree("input schema");
     }
-    if model.threshold() != manifest.threshold {
+    let (positive_label, negative_label, threshold, classes) = outputs_of(model.as_ref());
+    if threshold != manifest.threshold {
         return disagree("threshold");
     }
-    if model.labels()
+    if (positive_label, negative_label, classes)
         != (
-            manifest.positive_label.as_str(),
-            manifest.negative_label.as_str(),
+            manifest.positive_label.clone(),
+            manifest.negative_label.clone(),
+            manifest.classes.clone(),
         )
     {
         return disagree("labels");
@@ -250,143 +278,24 @@ pub fn decode_artifact(bytes: &[u8]) -> Result<(Manifest, Box<dyn FittedModel>),
     Ok((manifest, model))
 }
 
-#[cfg(test)]
-mod tests {
-    use aurum_core::{
-        BinaryTarget, CancelToken, Column, ColumnData, NoProgress, Params, Table, Value,
-    };
+/// The manifest's output fields of `model`: binary labels and threshold, or classes.
+type OutputFields = (Option<String>, Option<String>, Option<f64>, Vec<String>);
 
-    use super::*;
-    use crate::FitContext;
-
-    fn model() -> Box<dyn FittedModel> {
-        let t = Table::new(vec![
-            Column {
-                name: "x".into(),
-                data: ColumnData::Float(vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0)]),
-            },
-            Column {
-                name: "c".into(),
-                data: ColumnData::Categorical(
-                    ["a", "b", "a", "b"]
-                        .iter()
-                        .map(|s| Some(s.to_string()))
-                        .collect(),
-                ),
-            },
-        ])
-        .unwrap();
-        let y = BinaryTarget {
-            column: "y".into(),
-            y: vec![0.0, 1.0, 0.0, 1.0],
-            positive_label: "bad".into(),
-            negative_label: "good".into(),
-        };
-        let cancel = CancelToken::new();
-        let ctx = FitContext {
-            progress: &NoProgress,
-            cancel: &cancel,
-            seed: 1,
-        };
-        family(ModelKind::Logistic)
-            .fit(&t, &y, &Params::new(), &ctx)
-            .unwrap()
-    }
-
-    fn info() -> ManifestInput {
-        ManifestInput {
-            metrics: [("auc".to_string(), 0.75)].into_iter().collect(),
-            dataset_sha256: sha256_hex(b"data"),
-            target: "y".into(),
-            date_formats: Default::default(),
+fn outputs_of(model: &dyn FittedModel) -> OutputFields {
+    match model.output_spec() {
+        OutputSpec::Binary {
+            positive_label,
+            negative_label,
+            threshold,
+        } => (
+            Some(positive_label),
+            Some(negative_label),
+            Some(threshold),
+            Vec::new(),
+        ),
+        OutputSpec::Classes(classes) => (None, None, None, classes),
+        OutputSpec::Value | OutputSpec::Anomaly | OutputSpec::Forecast => {
+            (None, None, None, Vec::new())
         }
-    }
-
-    fn encode(
-        input: ManifestInput,
-        model: &dyn FittedModel,
-    ) -> Result<(Manifest, Vec<u8>), ModelError> {
-        encode_artifact_at(input, model, "2025-01-02T03:04:05Z".parse().unwrap())
-    }
-
-    /// Rewrites the manifest JSON of an artifact with `edit`, keeping the payload.
-    fn with_manifest(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
-        let len = u64::from_le_bytes(bytes[15..23].try_into().unwrap()) as usize;
-        let mut v: serde_json::Value = serde_json::from_slice(&bytes[23..23 + len]).unwrap();
-        edit(&mut v);
-        let json = serde_json::to_vec(&v).unwrap();
-        let mut out = MAGIC.to_vec();
-        out.extend_from_slice(&(json.len() as u64).to_le_bytes());
-        out.extend_from_slice(&json);
-        out.extend_from_slice(&bytes[23 + len..]);
-        out
-    }
-
-    #[test]
-    fn round_trip() {
-        let m = model();
-        let (manifest, bytes) = encode(info(), m.as_ref()).unwrap();
-        assert!(bytes.starts_with(b"AURUM-ARTIFACT\n"));
-        assert_eq!(manifest.format_version, 1);
-        assert_eq!(manifest.aurum_version, AURUM_VERSION);
-        assert_eq!(manifest.positive_label, "bad");
-        let json = serde_json::to_value(&manifest).unwrap();
-        assert_eq!(json["created_at"], "2025-01-02T03:04:05Z");
-        assert_eq!(json["model_kind"], "logistic");
-        let (back, loaded) = decode_artifact(&bytes).unwrap();
-        assert_eq!(back, manifest);
-        assert_eq!(read_manifest(&bytes).unwrap(), manifest);
-        let row = [Value::Float(2.5), Value::Str("b".into())];
-        assert_eq!(
-            loaded.predict_proba_one(&row).unwrap(),
-            m.predict_proba_one(&row).unwrap()
-        );
-    }
-
-    #[test]
-    fn refusals() {
-        let (_, bytes) = encode(info(), model().as_ref()).unwrap();
-        let code = |b: &[u8]| decode_artifact(b).unwrap_err().code();
-
-        assert_eq!(code(b"PK\x03\x04"), "invalid_artifact");
-        assert_eq!(code(&bytes[..10]), "invalid_artifact");
-        assert_eq!(code(&bytes[..20]), "invalid_artifact");
-        assert_eq!(code(&bytes[..100]), "invalid_artifact");
-        // Truncating the payload changes its hash.
-        assert_eq!(code(&bytes[..bytes.len() - 1]), "artifact_corrupt");
-
-        let newer = with_manifest(&bytes, |v| v["format_version"] = 7.into());
-        let e = decode_artifact(&newer).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "artifact format version 7 is newer than this aurum supports (1)"
-        );
-        // Even when the rest of the manifest is unreadable to us.
-        let newer = with_manifest(&bytes, |v| *v = serde_json::json!({"format_version": 9}));
-        assert_eq!(code(&newer), "unsupported_format_version");
-        let zero = with_manifest(&bytes, |v| v["format_version"] = 0.into());
-        assert_eq!(code(&zero), "invalid_artifact");
-
-        let mut tampered = bytes.clone();
-        let last = tampered.len() - 2;
-        tampered[last] ^= 0x01;
-        assert_eq!(code(&tampered), "artifact_corrupt");
-
-        let other_threshold = with_manifest(&bytes, |v| v["threshold"] = 0.9.into());
-        let e = decode_artifact(&other_threshold).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "invalid artifact: manifest and payload disagree on the threshold"
-        );
-        let unknown_kind = with_manifest(&bytes, |v| v["model_kind"] = "xgboost".into());
-        assert_eq!(code(&unknown_kind), "invalid_artifact");
-    }
-
-    #[test]
-    fn non_finite_metrics_are_not_stored() {
-        let mut i = info();
-        i.metrics.insert("auc".into(), f64::NAN);
-        let e = encode(i, model().as_ref()).unwrap_err();
-        assert_eq!(e.code(), "serialization_failed");
     }
 }

@@ -19,8 +19,8 @@
 use std::error::Error;
 use std::time::Instant;
 
-use aurum_core::{ModelKind, Value};
-use aurum_models::policy::Decision;
+use aurum_core::Value;
+use aurum_credit::policy::Decision;
 use aurum_trees::TreeModel;
 
 const BATCH: usize = 256;
@@ -76,8 +76,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             .expect("predict_batch");
     });
 
-    let model =
-        aurum_models::imported::import_tree_model(ModelKind::Lightgbm, text.as_bytes(), 0.5)?;
+    let model = aurum_credit::imported::import_tree_model(
+        aurum_credit::imported::Library::Lightgbm,
+        text.as_bytes(),
+        0.5,
+    )?
+    .into_binary()
+    .ok_or("an imported LightGBM model is binary")?;
     let rows: Vec<Vec<Value>> = x
         .chunks_exact(nf)
         .map(|r| r.iter().map(|&v| Value::Float(v)).collect())

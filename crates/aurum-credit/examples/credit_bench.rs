@@ -22,9 +22,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use aurum_core::{BinaryTarget, CancelToken, ModelKind, NoProgress, Params, Table};
-use aurum_models::metrics::auc;
-use aurum_models::{FitContext, FittedModel, family};
+use aurum_core::{BinaryTarget, CancelToken, NoProgress, Params, Table};
+use aurum_credit::metrics::auc;
+use aurum_credit::{BinaryClassifier, FitContext, ModelFamily};
 use credit_data::{load_csv, stratified};
 
 mod credit_data;
@@ -110,20 +110,20 @@ fn main() -> Result<(), Box<dyn Error>> {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let gbdt = family(ModelKind::Gbdt);
+        let gbdt = aurum_credit::gbdt::GbdtFamily;
         // aurum's GBDT defaults are the comparable setting; fit it once if they still coincide.
-        let mut runs = vec![("gbdt (defaults)", ModelKind::Gbdt, Params::new())];
+        let mut runs = vec![("gbdt (defaults)", "gbdt", Params::new())];
         if gbdt.validate_params(&comparable)? == gbdt.validate_params(&Params::new())? {
             runs[0].0 = "gbdt (defaults = comparable)";
         } else {
-            runs.push(("gbdt (comparable)", ModelKind::Gbdt, comparable));
+            runs.push(("gbdt (comparable)", "gbdt", comparable));
         }
-        runs.push(("scorecard (defaults)", ModelKind::Scorecard, Params::new()));
-        runs.push(("logistic (defaults)", ModelKind::Logistic, Params::new()));
+        runs.push(("scorecard (defaults)", "scorecard", Params::new()));
+        runs.push(("logistic (defaults)", "logistic", Params::new()));
 
         for (label, kind, params) in runs {
             let mut times = Vec::with_capacity(REPEATS);
-            let mut model: Option<Box<dyn FittedModel>> = None;
+            let mut model: Option<Box<dyn BinaryClassifier>> = None;
             for _ in 0..REPEATS {
                 let cancel = CancelToken::new();
                 let ctx = FitContext {
@@ -132,7 +132,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                     seed: FIT_SEED,
                 };
                 let t0 = Instant::now();
-                let m = family(kind).fit(&train_x, &train_y, &params, &ctx)?;
+                let m = aurum_credit::fit_binary(kind, &train_x, &train_y, &params, &ctx)?;
                 times.push(t0.elapsed().as_secs_f64());
                 model = Some(m);
             }

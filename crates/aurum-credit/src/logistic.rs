@@ -32,7 +32,7 @@
 //! every outer iteration and every coordinate-descent sweep.
 
 use aurum_core::{
-    BinaryTarget, Contribution, Explanation, ModelKind, Params, Prediction, Schema, Table, Value,
+    BinaryTarget, Contribution, Explanation, Params, Prediction, Schema, Table, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +40,7 @@ use crate::pipeline::{Pipeline, PipelineOptions, StoredPipeline};
 use crate::policy::{CreditDecision, Decision, ScoreScaling};
 use crate::reasons::{ReasonTable, rank_adverse};
 use crate::{Assessment, FitContext, FittedModel, ModelError, ModelFamily};
+use aurum_contract::{BinaryClassifier, FamilySpec, Task, TrainingData};
 
 /// Parameter names, sorted.
 pub const PARAM_NAMES: &[&str] = &[
@@ -283,17 +284,24 @@ impl LogisticParams {
     }
 }
 
-/// The [`ModelFamily`] of [`ModelKind::Logistic`].
+/// The `logistic` family.
+/// What the `logistic` family is.
+pub const SPEC: FamilySpec = FamilySpec {
+    name: "logistic",
+    aliases: &["logistic_regression", "logreg"],
+    task: Task::Binary,
+    summary: "Regularised (L1 / L2) logistic regression on the preprocessed features.",
+    params: PARAM_NAMES,
+    trainable: true,
+    importable: false,
+};
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LogisticFamily;
 
 impl ModelFamily for LogisticFamily {
-    fn kind(&self) -> ModelKind {
-        ModelKind::Logistic
-    }
-
-    fn param_names(&self) -> &'static [&'static str] {
-        PARAM_NAMES
+    fn spec(&self) -> &FamilySpec {
+        &SPEC
     }
 
     fn validate_params(&self, params: &Params) -> Result<serde_json::Value, ModelError> {
@@ -302,11 +310,11 @@ impl ModelFamily for LogisticFamily {
 
     fn fit(
         &self,
-        features: &Table,
-        target: &BinaryTarget,
+        data: &TrainingData<'_>,
         params: &Params,
         ctx: &FitContext<'_>,
     ) -> Result<Box<dyn FittedModel>, ModelError> {
+        let (features, target) = (data.features, data.binary()?);
         let params = LogisticParams::from_params(params)?;
         Ok(Box::new(fit(features, target, &params, ctx)?))
     }
@@ -593,14 +601,75 @@ impl LogisticModel {
 }
 
 impl FittedModel for LogisticModel {
-    fn kind(&self) -> ModelKind {
-        ModelKind::Logistic
+    fn family(&self) -> &str {
+        "logistic"
+    }
+
+    fn task(&self) -> Task {
+        Task::Binary
     }
 
     fn input_schema(&self) -> &Schema {
         self.pipeline.input_schema()
     }
 
+    fn params(&self) -> serde_json::Value {
+        self.params.to_json()
+    }
+
+    fn summary(&self) -> serde_json::Value {
+        let coefficients: Vec<_> = self
+            .pipeline
+            .encoded_names()
+            .iter()
+            .zip(&self.coefficients)
+            .map(|(name, c)| serde_json::json!({ "name": name, "coefficient": c }))
+            .collect();
+        let dropped: Vec<_> = self
+            .pipeline
+            .dropped()
+            .iter()
+            .map(|d| {
+                serde_json::json!({ "name": d.name, "type": d.ty.as_str(), "reason": d.reason.as_str() })
+            })
+            .collect();
+        serde_json::json!({
+            "intercept": self.intercept,
+            "coefficients": coefficients,
+            "nonzero_coefficients": self.coefficients.iter().filter(|c| **c != 0.0).count(),
+            "iterations": self.iterations,
+            "converged": self.converged,
+            "dropped_columns": dropped,
+        })
+    }
+
+    fn payload(&self) -> Result<Vec<u8>, ModelError> {
+        let stored = StoredLogistic {
+            payload_version: PAYLOAD_VERSION,
+            params: self.params.to_json(),
+            pipeline: self.pipeline.to_stored(),
+            intercept: self.intercept,
+            coefficients: self.coefficients.clone(),
+            positive_label: self.positive_label.clone(),
+            negative_label: self.negative_label.clone(),
+            iterations: self.iterations,
+            converged: self.converged,
+        };
+        serde_json::to_vec(&stored).map_err(|e| ModelError::Serialization {
+            reason: e.to_string(),
+        })
+    }
+
+    fn as_binary(&self) -> Option<&dyn BinaryClassifier> {
+        Some(self)
+    }
+
+    fn into_binary(self: Box<Self>) -> Option<Box<dyn BinaryClassifier>> {
+        Some(self)
+    }
+}
+
+impl BinaryClassifier for LogisticModel {
     fn threshold(&self) -> f64 {
         self.params.threshold
     }
@@ -681,53 +750,6 @@ impl FittedModel for LogisticModel {
             explanation: explanation.filter(|_| explain),
         })
     }
-
-    fn params(&self) -> serde_json::Value {
-        self.params.to_json()
-    }
-
-    fn summary(&self) -> serde_json::Value {
-        let coefficients: Vec<_> = self
-            .pipeline
-            .encoded_names()
-            .iter()
-            .zip(&self.coefficients)
-            .map(|(name, c)| serde_json::json!({ "name": name, "coefficient": c }))
-            .collect();
-        let dropped: Vec<_> = self
-            .pipeline
-            .dropped()
-            .iter()
-            .map(|d| {
-                serde_json::json!({ "name": d.name, "type": d.ty.as_str(), "reason": d.reason.as_str() })
-            })
-            .collect();
-        serde_json::json!({
-            "intercept": self.intercept,
-            "coefficients": coefficients,
-            "nonzero_coefficients": self.coefficients.iter().filter(|c| **c != 0.0).count(),
-            "iterations": self.iterations,
-            "converged": self.converged,
-            "dropped_columns": dropped,
-        })
-    }
-
-    fn payload(&self) -> Result<Vec<u8>, ModelError> {
-        let stored = StoredLogistic {
-            payload_version: PAYLOAD_VERSION,
-            params: self.params.to_json(),
-            pipeline: self.pipeline.to_stored(),
-            intercept: self.intercept,
-            coefficients: self.coefficients.clone(),
-            positive_label: self.positive_label.clone(),
-            negative_label: self.negative_label.clone(),
-            iterations: self.iterations,
-            converged: self.converged,
-        };
-        serde_json::to_vec(&stored).map_err(|e| ModelError::Serialization {
-            reason: e.to_string(),
-        })
-    }
 }
 
 /// Version of [`StoredLogistic`], independent of the artifact container's format version.
@@ -754,16 +776,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// `1 / (1 + e^{-z})` without overflow.
-#[inline]
-pub(crate) fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
+pub use aurum_contract::policy::sigmoid;
 
 /// `log(1 + e^z)` without overflow.
 #[inline]
@@ -1483,7 +1496,9 @@ mod tests {
             cancel: &cancel,
             seed: 0,
         };
-        LogisticFamily.fit(&t, &y, &Params::new(), &c).unwrap();
+        let y = aurum_core::Target::Binary(y);
+        let data = TrainingData::new(&t, &y);
+        LogisticFamily.fit(&data, &Params::new(), &c).unwrap();
         let reports = rec.0.lock().unwrap().clone();
         assert_eq!(reports.first().map(|r| r.0.as_str()), Some("preprocess"));
         assert_eq!(reports.last(), Some(&("fit".to_string(), 1.0)));
@@ -1491,7 +1506,7 @@ mod tests {
         assert!(reports.windows(2).all(|w| w[0].1 <= w[1].1));
 
         cancel.cancel();
-        let e = LogisticFamily.fit(&t, &y, &Params::new(), &c).unwrap_err();
+        let e = LogisticFamily.fit(&data, &Params::new(), &c).unwrap_err();
         assert_eq!(e, ModelError::Cancelled);
     }
 

@@ -2,7 +2,7 @@
 //! monotone WoE) on random data.
 
 use aurum_core::{ColumnData, ColumnType, Field, Value};
-use aurum_models::binning::{BinIndex, BinningOptions, FeatureBinning, Trend, woe_iv};
+use aurum_credit::binning::{BinIndex, BinningOptions, FeatureBinning, Trend, woe_iv};
 use proptest::prelude::*;
 
 fn options(min_bin_share: f64, trend: Trend) -> BinningOptions {

@@ -1,8 +1,10 @@
 //! Imported LightGBM / XGBoost models behind the model contract: predictions equal the
 //! library's, survive the artifact round trip, and explain additively.
+use crate::{ModelKind, decode_artifact_with};
 
-use aurum_core::{ModelKind, Value};
-use aurum_models::{ManifestInput, decode_artifact, encode_artifact, imported::import_tree_model};
+use aurum_contract::{ManifestInput, encode_artifact};
+use aurum_core::Value;
+use aurum_credit::imported::import_tree_model;
 
 fn fixture(name: &str) -> (Vec<u8>, serde_json::Value) {
     let dir = concat!(
@@ -43,7 +45,10 @@ fn imported_models_match_the_library_after_an_artifact_round_trip() {
         ("xgb_binary", ModelKind::Xgboost),
     ] {
         let (bytes, expected) = fixture(name);
-        let model = import_tree_model(kind, &bytes, 0.5).unwrap();
+        let model = import_tree_model(kind.library(), &bytes, 0.5)
+            .unwrap()
+            .into_binary()
+            .unwrap();
         assert_eq!(
             model.input_schema().len(),
             expected["n_features"].as_u64().unwrap() as usize
@@ -58,8 +63,8 @@ fn imported_models_match_the_library_after_an_artifact_round_trip() {
             model.as_ref(),
         )
         .unwrap();
-        assert_eq!(manifest.model_kind, kind);
-        let (_, loaded) = decode_artifact(&artifact).unwrap();
+        assert_eq!(manifest.family, kind.name());
+        let (_, loaded) = decode_artifact_with(&artifact).unwrap();
         let rows = rows(&expected);
         let preds = loaded.predict(&rows).unwrap();
         for (i, (p, want)) in preds
@@ -87,11 +92,11 @@ fn imported_models_match_the_library_after_an_artifact_round_trip() {
 #[test]
 fn regression_models_and_garbage_are_refused_with_a_clear_error() {
     let (bytes, _) = fixture("lgb_regression");
-    let err = import_tree_model(ModelKind::Lightgbm, &bytes, 0.5).unwrap_err();
+    let err = import_tree_model(ModelKind::Lightgbm.library(), &bytes, 0.5).unwrap_err();
     assert!(err.to_string().contains("binary"), "{err}");
-    let err = import_tree_model(ModelKind::Xgboost, b"{not json", 0.5).unwrap_err();
+    let err = import_tree_model(ModelKind::Xgboost.library(), b"{not json", 0.5).unwrap_err();
     assert_eq!(err.code(), "invalid_input");
-    assert!(import_tree_model(ModelKind::Lightgbm, b"tree\n", 1.5).is_err());
+    assert!(import_tree_model(ModelKind::Lightgbm.library(), b"tree\n", 1.5).is_err());
 }
 
 /// The serving path's one-pass `assess` gives exactly `decide` and `explain`, for approvals and
@@ -103,7 +108,10 @@ fn assess_matches_decide_and_explain() {
         ("xgb_binary", ModelKind::Xgboost),
     ] {
         let (bytes, expected) = fixture(name);
-        let model = import_tree_model(kind, &bytes, 0.5).unwrap();
+        let model = import_tree_model(kind.library(), &bytes, 0.5)
+            .unwrap()
+            .into_binary()
+            .unwrap();
         let mut seen = std::collections::HashSet::new();
         for row in rows(&expected) {
             let a = model.assess(&row, true).unwrap();

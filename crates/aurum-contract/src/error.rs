@@ -59,6 +59,19 @@ pub enum ModelError {
     #[error("cancelled")]
     Cancelled,
 
+    /// No registered family answers to this name.
+    #[error("unknown model family `{name}` (known families: {known})")]
+    UnknownFamily { name: String, known: String },
+
+    /// The operation does not apply to models of this task (forecasting a credit model,
+    /// scoring rows with a forecaster).
+    #[error("{family} is a {task} model: {operation} does not apply to it")]
+    WrongTask {
+        family: String,
+        task: aurum_core::Task,
+        operation: &'static str,
+    },
+
     // ---- stored artifacts ---------------------------------------------------------------
     /// The payload does not hash to the SHA-256 recorded in the manifest.
     #[error("artifact is corrupt: payload SHA-256 is {actual} but the manifest records {expected}")]
@@ -98,6 +111,8 @@ impl ModelError {
             ModelError::NotEnoughData { .. } => "not_enough_data",
             ModelError::NoUsableFeatures { .. } => "no_usable_features",
             ModelError::Cancelled => "cancelled",
+            ModelError::UnknownFamily { .. } => "unknown_family",
+            ModelError::WrongTask { .. } => "wrong_task",
             ModelError::ArtifactCorrupt { .. } => "artifact_corrupt",
             ModelError::UnsupportedFormatVersion { .. } => "unsupported_format_version",
             ModelError::InvalidArtifact { .. } => "invalid_artifact",
@@ -121,7 +136,9 @@ impl ModelError {
             | ModelError::InvalidTarget { .. }
             | ModelError::NotEnoughData { .. }
             | ModelError::NoUsableFeatures { .. }
-            | ModelError::Cancelled => true,
+            | ModelError::Cancelled
+            | ModelError::UnknownFamily { .. }
+            | ModelError::WrongTask { .. } => true,
             ModelError::ArtifactCorrupt { .. }
             | ModelError::UnsupportedFormatVersion { .. }
             | ModelError::InvalidArtifact { .. }
@@ -149,7 +166,7 @@ impl ModelError {
         }
     }
 
-    pub(crate) fn invalid_param(
+    pub fn invalid_param(
         name: &str,
         value: impl std::fmt::Display,
         expected: impl Into<String>,
@@ -161,7 +178,7 @@ impl ModelError {
         }
     }
 
-    pub(crate) fn invalid_artifact(reason: impl Into<String>) -> Self {
+    pub fn invalid_artifact(reason: impl Into<String>) -> Self {
         ModelError::InvalidArtifact {
             reason: reason.into(),
         }
@@ -194,6 +211,15 @@ mod tests {
             ModelError::NotEnoughData { reason: "r".into() },
             ModelError::NoUsableFeatures { reason: "r".into() },
             ModelError::Cancelled,
+            ModelError::UnknownFamily {
+                name: "x".into(),
+                known: "gbdt".into(),
+            },
+            ModelError::WrongTask {
+                family: "ets".into(),
+                task: aurum_core::Task::Forecast,
+                operation: "row scoring",
+            },
             ModelError::ArtifactCorrupt {
                 expected: "a".into(),
                 actual: "b".into(),
@@ -240,7 +266,9 @@ mod tests {
                 "invalid_target",
                 "not_enough_data",
                 "no_usable_features",
-                "cancelled"
+                "cancelled",
+                "unknown_family",
+                "wrong_task"
             ]
         );
     }

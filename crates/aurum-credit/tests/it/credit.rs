@@ -1,21 +1,20 @@
 //! Credit families end to end: scorecard and GBDT on German credit (UCI Statlog, 1000 rows) and
 //! Lending Club (R modeldata, 9857 rows, 5% bad), each split 70/30 stratified with a fixed seed:
 //! held-out AUC, decisions and reason codes, monotone constraints, and the artifact round trip.
+use crate::{ModelKind, decode_artifact_with, family};
 
 use std::sync::OnceLock;
 
+use aurum_contract::{ManifestInput, encode_artifact};
 use aurum_core::{
-    BinaryTarget, CancelToken, Column, ColumnData, ModelKind, NoProgress, Params, Table, Value,
-    sha256_hex,
+    BinaryTarget, CancelToken, Column, ColumnData, NoProgress, Params, Table, Value, sha256_hex,
 };
-use aurum_models::gbdt::{GbdtModel, GbdtParams};
-use aurum_models::metrics::auc;
-use aurum_models::policy::{Cutoff, Decision};
-use aurum_models::reasons::default_text;
-use aurum_models::scorecard::{ScorecardModel, ScorecardParams};
-use aurum_models::{
-    FitContext, FittedModel, ManifestInput, decode_artifact, encode_artifact, family,
-};
+use aurum_credit::gbdt::{GbdtModel, GbdtParams};
+use aurum_credit::metrics::auc;
+use aurum_credit::policy::{Cutoff, Decision};
+use aurum_credit::reasons::default_text;
+use aurum_credit::scorecard::{ScorecardModel, ScorecardParams};
+use aurum_credit::{BinaryClassifier, FitContext, FittedModel};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -138,7 +137,7 @@ pub(crate) fn params(pairs: &[(&str, &str)]) -> Params {
         .collect()
 }
 
-pub(crate) fn fit(kind: ModelKind, data: &Data, p: &Params) -> Box<dyn FittedModel> {
+pub(crate) fn fit(kind: ModelKind, data: &Data, p: &Params) -> Box<dyn BinaryClassifier> {
     let cancel = CancelToken::new();
     let ctx = FitContext {
         progress: &NoProgress,
@@ -150,7 +149,7 @@ pub(crate) fn fit(kind: ModelKind, data: &Data, p: &Params) -> Box<dyn FittedMod
         .unwrap()
 }
 
-pub(crate) fn test_auc(m: &dyn FittedModel, data: &Data) -> f64 {
+pub(crate) fn test_auc(m: &dyn BinaryClassifier, data: &Data) -> f64 {
     let p = m.predict_proba_table(&data.test).unwrap();
     auc(&data.test_y.y, &p).unwrap()
 }
@@ -166,12 +165,12 @@ fn ctx_fit<T>(f: impl FnOnce(&FitContext<'_>) -> T) -> T {
 
 fn scorecard(data: &Data, pairs: &[(&str, &str)]) -> ScorecardModel {
     let p = ScorecardParams::from_params(&params(pairs)).unwrap();
-    ctx_fit(|ctx| aurum_models::scorecard::fit(&data.train, &data.train_y, &p, ctx)).unwrap()
+    ctx_fit(|ctx| aurum_credit::scorecard::fit(&data.train, &data.train_y, &p, ctx)).unwrap()
 }
 
 fn gbdt(data: &Data, pairs: &[(&str, &str)]) -> GbdtModel {
     let p = GbdtParams::from_params(&params(pairs)).unwrap();
-    ctx_fit(|ctx| aurum_models::gbdt::fit(&data.train, &data.train_y, &p, ctx)).unwrap()
+    ctx_fit(|ctx| aurum_credit::gbdt::fit(&data.train, &data.train_y, &p, ctx)).unwrap()
 }
 
 /// Default-parameter models with a PD cutoff of 0.3 (so the test set has declines).
@@ -432,7 +431,7 @@ fn refer_band_and_score_cutoff() {
 
 /// PD along a sweep of `feature` for the first `n` test rows, everything else fixed.
 fn sweeps(
-    m: &dyn FittedModel,
+    m: &dyn BinaryClassifier,
     data: &Data,
     feature: &str,
     grid: &[f64],
@@ -499,8 +498,8 @@ fn explanations_add_up_to_the_log_odds() {
     let gb = german_gbdt();
     for row in rows(&d.test) {
         for (m, tol) in [
-            (sc as &dyn FittedModel, 1e-9),
-            (gb as &dyn FittedModel, 1e-6),
+            (sc as &dyn BinaryClassifier, 1e-9),
+            (gb as &dyn BinaryClassifier, 1e-6),
         ] {
             let e = m.explain(&row).unwrap();
             assert_eq!(e.space, "log_odds");
@@ -510,7 +509,7 @@ fn explanations_add_up_to_the_log_odds() {
             assert!(
                 (total - log_odds(p)).abs() < tol,
                 "{:?}: {total} vs {}",
-                m.kind(),
+                m.family(),
                 log_odds(p)
             );
         }
@@ -530,8 +529,8 @@ fn artifacts_round_trip_both_families() {
     let d = german();
     let test_rows = rows(&d.test);
     for m in [
-        german_scorecard() as &dyn FittedModel,
-        german_gbdt() as &dyn FittedModel,
+        german_scorecard() as &dyn BinaryClassifier,
+        german_gbdt() as &dyn BinaryClassifier,
     ] {
         let p = m.predict_proba_table(&d.test).unwrap();
         let info = ManifestInput {
@@ -541,8 +540,8 @@ fn artifacts_round_trip_both_families() {
             date_formats: Default::default(),
         };
         let (manifest, bytes) = encode_artifact(info, m).unwrap();
-        assert_eq!(manifest.model_kind, m.kind());
-        let (back, loaded) = decode_artifact(&bytes).unwrap();
+        assert_eq!(manifest.family, m.family());
+        let (back, loaded) = decode_artifact_with(&bytes).unwrap();
         assert_eq!(back, manifest);
         assert_eq!(loaded.params(), m.params());
         assert_eq!(
@@ -565,8 +564,8 @@ fn artifacts_round_trip_both_families() {
 fn unseen_categories_and_missing_values_do_not_fail() {
     let d = german();
     for m in [
-        german_scorecard() as &dyn FittedModel,
-        german_gbdt() as &dyn FittedModel,
+        german_scorecard() as &dyn BinaryClassifier,
+        german_gbdt() as &dyn BinaryClassifier,
     ] {
         let schema = m.input_schema();
         let mut row = d.test.row(0);
@@ -655,7 +654,7 @@ fn fits_are_seeded_cancellable_and_report_progress() {
     use std::sync::Mutex;
 
     use aurum_core::Progress;
-    use aurum_models::ModelError;
+    use aurum_credit::ModelError;
 
     #[derive(Default)]
     struct Recorder(Mutex<Vec<(String, f64)>>);
@@ -701,7 +700,7 @@ fn fits_are_seeded_cancellable_and_report_progress() {
 #[test]
 fn balanced_class_weight_raises_the_predicted_default_rate() {
     let d = german();
-    let mean = |m: &dyn FittedModel| {
+    let mean = |m: &dyn BinaryClassifier| {
         let p = m.predict_proba_table(&d.test).unwrap();
         p.iter().sum::<f64>() / p.len() as f64
     };

@@ -16,8 +16,8 @@ use std::error::Error;
 use std::path::Path;
 use std::time::Instant;
 
-use aurum_core::{CancelToken, ModelKind, NoProgress, Params, Table};
-use aurum_models::{FitContext, FittedModel, family};
+use aurum_core::{CancelToken, NoProgress, Params, Table};
+use aurum_credit::{BinaryClassifier, FitContext};
 use credit_data::{load_csv, stratified};
 
 mod credit_data;
@@ -63,14 +63,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         let (train, test) = stratified(&y.y, SPLIT_SEED);
         let (train_x, train_y) = (table.take(&train), y.take(&train));
         let test_x = table.take(&test);
-        for kind in [ModelKind::Gbdt, ModelKind::Scorecard, ModelKind::Logistic] {
+        for kind in ["gbdt", "scorecard", "logistic"] {
             let cancel = CancelToken::new();
             let ctx = FitContext {
                 progress: &NoProgress,
                 cancel: &cancel,
                 seed: FIT_SEED,
             };
-            let model = family(kind).fit(&train_x, &train_y, &Params::new(), &ctx)?;
+            let model = aurum_credit::fit_binary(kind, &train_x, &train_y, &Params::new(), &ctx)?;
             // What the training job scores: both splits, projected to the input schema.
             let inputs: Vec<&str> = model.input_schema().names().collect();
             let parts = [
@@ -78,7 +78,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 test_x.select(inputs.iter().copied())?,
             ];
             let n: usize = parts.iter().map(Table::n_rows).sum();
-            let m: &dyn FittedModel = model.as_ref();
+            let m: &dyn BinaryClassifier = model.as_ref();
             let (batch, pb) = median_secs(|| {
                 let mut p = Vec::with_capacity(n);
                 for t in &parts {
@@ -105,7 +105,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             }
             println!(
                 "| {name} | {} | {n} | {:.2} | {:.2} | {:.1}× |",
-                kind.as_str(),
+                kind,
                 batch * 1e3,
                 rows * 1e3,
                 rows / batch

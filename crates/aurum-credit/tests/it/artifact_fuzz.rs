@@ -1,13 +1,13 @@
 //! Artifact decoding is a parser of untrusted bytes: it must answer every input with a value or
 //! an error, never a panic, and a model it does accept must be safe to serve.
+use crate::{ModelKind, decode_artifact_with, family};
 
 use std::sync::OnceLock;
 
-use aurum_core::{
-    BinaryTarget, CancelToken, Column, ColumnData, ModelKind, NoProgress, Params, Table, Value,
-};
-use aurum_models::artifact::{MAGIC, encode_artifact_at};
-use aurum_models::{FitContext, FittedModel, ManifestInput, decode_artifact, family};
+use aurum_contract::ManifestInput;
+use aurum_contract::artifact::{MAGIC, encode_artifact_at};
+use aurum_core::{BinaryTarget, CancelToken, Column, ColumnData, NoProgress, Params, Table, Value};
+use aurum_credit::{BinaryClassifier, FitContext};
 use proptest::prelude::*;
 
 /// The table and target of the fixtures: a numeric column with missing values, a categorical
@@ -126,7 +126,7 @@ fn fixture() -> &'static (Vec<u8>, Vec<u8>) {
 }
 
 /// Serving a model that loaded must not panic either.
-fn exercise(model: &dyn FittedModel) {
+fn exercise(model: &dyn BinaryClassifier) {
     let row = vec![
         Value::Float(3.0),
         Value::Str("level2".into()),
@@ -152,10 +152,10 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        prop_assert!(decode_artifact(&bytes).is_err());
+        prop_assert!(decode_artifact_with(&bytes).is_err());
         let mut with_magic = MAGIC.to_vec();
         with_magic.extend_from_slice(&bytes);
-        prop_assert!(decode_artifact(&with_magic).is_err());
+        prop_assert!(decode_artifact_with(&with_magic).is_err());
     }
 
     #[test]
@@ -173,7 +173,7 @@ proptest! {
         if truncate {
             b.truncate(cut.index(b.len()));
         }
-        if let Ok((_, model)) = decode_artifact(&b) {
+        if let Ok((_, model)) = decode_artifact_with(&b) {
             exercise(model.as_ref());
         }
     }
@@ -226,7 +226,7 @@ fn credit_fixtures_round_trip() {
 #[test]
 fn fixture_round_trips() {
     let (bytes, payload) = fixture();
-    let (_, model) = decode_artifact(bytes).unwrap();
+    let (_, model) = decode_artifact_with(bytes).unwrap();
     assert_eq!(&model.payload().unwrap(), payload);
     exercise(model.as_ref());
 }

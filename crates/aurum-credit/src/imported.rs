@@ -8,8 +8,7 @@
 //! imported (the predicted probability is of class `1`).
 
 use aurum_core::{
-    BinaryTarget, ColumnType, Contribution, Explanation, Field, ModelKind, Params, Prediction,
-    Schema, Table, Value,
+    ColumnType, Contribution, Explanation, Field, Params, Prediction, Schema, Table, Value,
 };
 use aurum_trees::{Objective, TreeModel};
 use serde::{Deserialize, Serialize};
@@ -17,33 +16,73 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{CreditDecision, Decision, ScoreScaling};
 use crate::reasons::{ReasonTable, rank_adverse};
 use crate::{Assessment, FitContext, FittedModel, ModelError, ModelFamily};
+use aurum_contract::{BinaryClassifier, FamilySpec, Task, TrainingData};
 
 const PAYLOAD_VERSION: u32 = 1;
 const PARAM_NAMES: &[&str] = &["threshold"];
 
-/// The family of imported LightGBM models.
-pub static LIGHTGBM: ImportedFamily = ImportedFamily(ModelKind::Lightgbm);
-/// The family of imported XGBoost models.
-pub static XGBOOST: ImportedFamily = ImportedFamily(ModelKind::Xgboost);
+/// The library a tree ensemble was trained with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Library {
+    /// LightGBM, text model format.
+    Lightgbm,
+    /// XGBoost, JSON model format.
+    Xgboost,
+}
 
-/// Stands in for kinds that are not tabular models (forecasting models live in
-/// `aurum-forecast`): every operation is refused with a clear error.
-pub static NOT_TABULAR: ImportedFamily = ImportedFamily(ModelKind::Forecast);
+impl Library {
+    /// The family name of this library's imported models.
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    fn spec(self) -> &'static FamilySpec {
+        match self {
+            Library::Lightgbm => &LIGHTGBM_SPEC,
+            Library::Xgboost => &XGBOOST_SPEC,
+        }
+    }
+}
+
+const LIGHTGBM_SPEC: FamilySpec = FamilySpec {
+    name: "lightgbm",
+    aliases: &[],
+    task: Task::Binary,
+    summary: "A LightGBM binary model trained elsewhere, imported from its text format.",
+    params: PARAM_NAMES,
+    trainable: false,
+    importable: true,
+};
+
+const XGBOOST_SPEC: FamilySpec = FamilySpec {
+    name: "xgboost",
+    aliases: &[],
+    task: Task::Binary,
+    summary: "An XGBoost binary model trained elsewhere, imported from its JSON format.",
+    params: PARAM_NAMES,
+    trainable: false,
+    importable: true,
+};
+
+/// The family of imported LightGBM models.
+pub const LIGHTGBM: ImportedFamily = ImportedFamily(Library::Lightgbm);
+/// The family of imported XGBoost models.
+pub const XGBOOST: ImportedFamily = ImportedFamily(Library::Xgboost);
 
 /// Imported tree ensembles of one library.
-#[derive(Debug)]
-pub struct ImportedFamily(ModelKind);
+#[derive(Clone, Copy, Debug)]
+pub struct ImportedFamily(pub Library);
 
-/// Parses a model file of `kind` (`Lightgbm`: text format; `Xgboost`: JSON) into a servable
+/// Parses a model file of `library` (LightGBM: text format; XGBoost: JSON) into a servable
 /// model with label threshold `threshold`.
 pub fn import_tree_model(
-    kind: ModelKind,
+    library: Library,
     bytes: &[u8],
     threshold: f64,
 ) -> Result<Box<dyn FittedModel>, ModelError> {
     check_threshold(threshold)?;
-    let trees = match kind {
-        ModelKind::Lightgbm => {
+    let trees = match library {
+        Library::Lightgbm => {
             let text = std::str::from_utf8(bytes).map_err(|e| ModelError::InvalidInput {
                 feature: "model file".into(),
                 row: None,
@@ -51,21 +90,14 @@ pub fn import_tree_model(
             })?;
             TreeModel::from_lightgbm_text(text)
         }
-        ModelKind::Xgboost => TreeModel::from_xgboost_json(bytes),
-        ModelKind::Logistic | ModelKind::Scorecard | ModelKind::Gbdt | ModelKind::Forecast => {
-            return Err(ModelError::InvalidParam {
-                name: "format".into(),
-                value: kind.as_str().into(),
-                expected: "lightgbm or xgboost".into(),
-            });
-        }
+        Library::Xgboost => TreeModel::from_xgboost_json(bytes),
     }
     .map_err(|e| ModelError::InvalidInput {
         feature: "model file".into(),
         row: None,
         reason: e.to_string(),
     })?;
-    Ok(Box::new(ImportedModel::new(kind, trees, threshold)?))
+    Ok(Box::new(ImportedModel::new(library, trees, threshold)?))
 }
 
 fn check_threshold(t: f64) -> Result<(), ModelError> {
@@ -104,28 +136,27 @@ fn parse_threshold(params: &Params) -> Result<f64, ModelError> {
 }
 
 impl ModelFamily for ImportedFamily {
-    fn kind(&self) -> ModelKind {
-        self.0
-    }
-
-    fn param_names(&self) -> &'static [&'static str] {
-        PARAM_NAMES
+    fn spec(&self) -> &FamilySpec {
+        self.0.spec()
     }
 
     fn validate_params(&self, params: &Params) -> Result<serde_json::Value, ModelError> {
         Ok(serde_json::json!({ "threshold": parse_threshold(params)? }))
     }
 
+    fn import(&self, bytes: &[u8], params: &Params) -> Result<Box<dyn FittedModel>, ModelError> {
+        import_tree_model(self.0, bytes, parse_threshold(params)?)
+    }
+
     fn fit(
         &self,
-        _features: &Table,
-        _target: &BinaryTarget,
+        _data: &TrainingData<'_>,
         _params: &Params,
         _ctx: &FitContext<'_>,
     ) -> Result<Box<dyn FittedModel>, ModelError> {
         Err(ModelError::InvalidParam {
             name: "kind".into(),
-            value: self.0.as_str().into(),
+            value: self.0.name().into(),
             expected: "a family aurum trains (logistic, scorecard, gbdt); bring LightGBM and \
                        XGBoost models trained elsewhere with `aurum import`"
                 .into(),
@@ -133,12 +164,6 @@ impl ModelFamily for ImportedFamily {
     }
 
     fn load_payload(&self, payload: &[u8]) -> Result<Box<dyn FittedModel>, ModelError> {
-        if self.0 == ModelKind::Forecast {
-            return Err(ModelError::InvalidArtifact {
-                reason: "a forecasting model is not a tabular model: use its /forecast endpoint"
-                    .into(),
-            });
-        }
         let stored: StoredImported =
             serde_json::from_slice(payload).map_err(|e| ModelError::InvalidArtifact {
                 reason: format!("imported model payload: {e}"),
@@ -180,14 +205,14 @@ struct StoredImported {
 /// A servable imported tree ensemble.
 #[derive(Debug)]
 pub struct ImportedModel {
-    kind: ModelKind,
+    library: Library,
     trees: TreeModel,
     schema: Schema,
     threshold: f64,
 }
 
 impl ImportedModel {
-    fn new(kind: ModelKind, trees: TreeModel, threshold: f64) -> Result<Self, ModelError> {
+    fn new(library: Library, trees: TreeModel, threshold: f64) -> Result<Self, ModelError> {
         if trees.objective() != Objective::Binary {
             return Err(ModelError::InvalidInput {
                 feature: "model file".into(),
@@ -206,7 +231,7 @@ impl ImportedModel {
             reason: e.to_string(),
         })?;
         Ok(ImportedModel {
-            kind,
+            library,
             trees,
             schema,
             threshold,
@@ -296,14 +321,65 @@ impl ImportedModel {
 }
 
 impl FittedModel for ImportedModel {
-    fn kind(&self) -> ModelKind {
-        self.kind
+    fn family(&self) -> &str {
+        self.library.name()
+    }
+
+    fn task(&self) -> Task {
+        Task::Binary
     }
 
     fn input_schema(&self) -> &Schema {
         &self.schema
     }
 
+    fn params(&self) -> serde_json::Value {
+        serde_json::json!({ "threshold": self.threshold })
+    }
+
+    fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "library": self.library.name(),
+            "trees": self.trees.n_trees(),
+            "features": self.trees.n_features(),
+        })
+    }
+
+    fn details(&self) -> serde_json::Value {
+        self.summary()
+    }
+
+    fn payload(&self) -> Result<Vec<u8>, ModelError> {
+        let bytes = self
+            .trees
+            .to_bytes()
+            .map_err(|e| ModelError::Serialization {
+                reason: e.to_string(),
+            })?;
+        let trees: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| ModelError::Serialization {
+                reason: e.to_string(),
+            })?;
+        serde_json::to_vec(&StoredImported {
+            payload_version: PAYLOAD_VERSION,
+            threshold: self.threshold,
+            trees,
+        })
+        .map_err(|e| ModelError::Serialization {
+            reason: e.to_string(),
+        })
+    }
+
+    fn as_binary(&self) -> Option<&dyn BinaryClassifier> {
+        Some(self)
+    }
+
+    fn into_binary(self: Box<Self>) -> Option<Box<dyn BinaryClassifier>> {
+        Some(self)
+    }
+}
+
+impl BinaryClassifier for ImportedModel {
     fn threshold(&self) -> f64 {
         self.threshold
     }
@@ -386,43 +462,6 @@ impl FittedModel for ImportedModel {
                 reasons,
             },
             explanation,
-        })
-    }
-
-    fn params(&self) -> serde_json::Value {
-        serde_json::json!({ "threshold": self.threshold })
-    }
-
-    fn summary(&self) -> serde_json::Value {
-        serde_json::json!({
-            "library": self.kind.as_str(),
-            "trees": self.trees.n_trees(),
-            "features": self.trees.n_features(),
-        })
-    }
-
-    fn details(&self) -> serde_json::Value {
-        self.summary()
-    }
-
-    fn payload(&self) -> Result<Vec<u8>, ModelError> {
-        let bytes = self
-            .trees
-            .to_bytes()
-            .map_err(|e| ModelError::Serialization {
-                reason: e.to_string(),
-            })?;
-        let trees: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| ModelError::Serialization {
-                reason: e.to_string(),
-            })?;
-        serde_json::to_vec(&StoredImported {
-            payload_version: PAYLOAD_VERSION,
-            threshold: self.threshold,
-            trees,
-        })
-        .map_err(|e| ModelError::Serialization {
-            reason: e.to_string(),
         })
     }
 }

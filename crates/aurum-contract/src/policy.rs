@@ -93,7 +93,7 @@ impl ScoreScaling {
     /// The PD of a score (inverse of [`ScoreScaling::score_from_log_odds`]).
     pub fn pd_from_score(&self, score: f64) -> f64 {
         let z = (self.offset() - score) / self.factor();
-        crate::logistic::sigmoid(z)
+        sigmoid(z)
     }
 
     fn check(&self) -> Result<(), ModelError> {
@@ -259,8 +259,7 @@ impl DecisionPolicy {
 // ---- parameters shared by the credit families ---------------------------------------------------
 
 /// Parameter names every credit family (scorecard, gbdt) accepts besides its own.
-#[cfg(test)]
-pub(crate) const CREDIT_PARAM_NAMES: &[&str] = &[
+pub const CREDIT_PARAM_NAMES: &[&str] = &[
     "base_odds",
     "base_score",
     "max_reasons",
@@ -292,7 +291,7 @@ impl CreditParams {
 
     /// Reads the shared credit parameters (scaling, policy, reason texts) from `r`; `threshold`
     /// is the default PD cutoff.
-    pub(crate) fn read(r: &ParamReader<'_>, threshold: f64) -> Result<Self, ModelError> {
+    pub fn read(r: &ParamReader<'_>, threshold: f64) -> Result<Self, ModelError> {
         let mut p = Self::at_threshold(threshold);
         if let Some(x) = r.f64("base_score", |x| x.is_finite(), "a finite number")? {
             p.scaling.base_score = x;
@@ -351,13 +350,13 @@ impl CreditParams {
         Ok(p)
     }
 
-    pub(crate) fn check(&self) -> Result<(), ModelError> {
+    pub fn check(&self) -> Result<(), ModelError> {
         self.scaling.check()?;
         self.policy.check()
     }
 
     /// The canonical entries (every key; `null` for an unset cutoff or band).
-    pub(crate) fn write_json(&self, out: &mut serde_json::Map<String, serde_json::Value>) {
+    pub fn write_json(&self, out: &mut serde_json::Map<String, serde_json::Value>) {
         use serde_json::Value as J;
         let (pd, score) = match self.policy.cutoff {
             Cutoff::Pd(c) => (J::from(c), J::Null),
@@ -379,10 +378,7 @@ impl CreditParams {
     }
 
     /// Checks that every feature named in `reason_texts` is an input feature.
-    pub(crate) fn check_features(
-        &self,
-        mut known: impl FnMut(&str) -> bool,
-    ) -> Result<(), ModelError> {
+    pub fn check_features(&self, mut known: impl FnMut(&str) -> bool) -> Result<(), ModelError> {
         if let Some(f) = self.reason_texts.features().find(|f| !known(f)) {
             return Err(ModelError::invalid_param(
                 "reason_texts",
@@ -395,13 +391,13 @@ impl CreditParams {
 }
 
 /// Typed reading of raw `key=value` parameters, shared by the credit families.
-pub(crate) struct ParamReader<'a> {
+pub struct ParamReader<'a> {
     params: &'a Params,
 }
 
 impl<'a> ParamReader<'a> {
     /// Refuses keys outside `allowed` with [`ModelError::UnknownParam`].
-    pub(crate) fn new(
+    pub fn new(
         model: &'static str,
         params: &'a Params,
         allowed: &'static [&'static str],
@@ -417,12 +413,12 @@ impl<'a> ParamReader<'a> {
     }
 
     /// The trimmed value of `key`, if given.
-    pub(crate) fn str(&self, key: &str) -> Option<&'a str> {
+    pub fn str(&self, key: &str) -> Option<&'a str> {
         self.params.get(key).map(|v| v.trim())
     }
 
     /// A finite number satisfying `ok`.
-    pub(crate) fn f64(
+    pub fn f64(
         &self,
         key: &str,
         ok: impl Fn(f64) -> bool,
@@ -439,7 +435,7 @@ impl<'a> ParamReader<'a> {
     }
 
     /// An integer in `range`.
-    pub(crate) fn usize(
+    pub fn usize(
         &self,
         key: &str,
         range: std::ops::RangeInclusive<usize>,
@@ -461,7 +457,7 @@ impl<'a> ParamReader<'a> {
     }
 
     /// One of `options` (case-insensitive).
-    pub(crate) fn choice<T: Copy>(
+    pub fn choice<T: Copy>(
         &self,
         key: &str,
         options: &[(&str, T)],
@@ -484,7 +480,7 @@ impl<'a> ParamReader<'a> {
 
 /// Turns canonical JSON parameters back into raw parameters (numbers and strings as text, `null`
 /// as absent), so stored parameters pass through the same validation as user input.
-pub(crate) fn params_from_json(family: &str, v: &serde_json::Value) -> Result<Params, ModelError> {
+pub fn params_from_json(family: &str, v: &serde_json::Value) -> Result<Params, ModelError> {
     let obj = v.as_object().ok_or_else(|| {
         ModelError::invalid_artifact(format!("{family} params are not an object"))
     })?;
@@ -508,7 +504,7 @@ pub(crate) fn params_from_json(family: &str, v: &serde_json::Value) -> Result<Pa
 
 /// Parses `name:+1,name:-1` (signs `+1`, `1`, `-1`, `0`) into `(feature, sign)` pairs, each
 /// feature at most once.
-pub(crate) fn parse_monotone(value: &str) -> Result<Vec<(String, i8)>, ModelError> {
+pub fn parse_monotone(value: &str) -> Result<Vec<(String, i8)>, ModelError> {
     let mut out: Vec<(String, i8)> = Vec::new();
     for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let bad = || {
@@ -542,7 +538,7 @@ pub(crate) fn parse_monotone(value: &str) -> Result<Vec<(String, i8)>, ModelErro
 }
 
 /// The canonical form of a [`parse_monotone`] list (input order kept).
-pub(crate) fn monotone_to_param(list: &[(String, i8)]) -> String {
+pub fn monotone_to_param(list: &[(String, i8)]) -> String {
     list.iter()
         .map(|(n, s)| {
             let s = match s {
@@ -554,6 +550,17 @@ pub(crate) fn monotone_to_param(list: &[(String, i8)]) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// `1 / (1 + e^{-z})` without overflow.
+#[inline]
+pub fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
 }
 
 #[cfg(test)]

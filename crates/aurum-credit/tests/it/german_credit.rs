@@ -1,17 +1,16 @@
 //! End to end on the German credit data (UCI Statlog, 1000 applicants, 30% `bad`): fit a
 //! logistic regression on a stratified 70/30 split, check held-out ranking power, and check that
 //! the artifact round trip, tamper detection and the unseen-category rule hold on real data.
+use crate::{ModelKind, decode_artifact_with, family};
 
 use std::sync::OnceLock;
 
+use aurum_contract::{ManifestInput, encode_artifact};
 use aurum_core::{
-    BinaryTarget, CancelToken, Column, ColumnData, ModelKind, NoProgress, Params, Table, Value,
-    sha256_hex,
+    BinaryTarget, CancelToken, Column, ColumnData, NoProgress, Params, Table, Value, sha256_hex,
 };
-use aurum_models::metrics::evaluate_binary;
-use aurum_models::{
-    FitContext, FittedModel, ManifestInput, ModelError, decode_artifact, encode_artifact, family,
-};
+use aurum_credit::metrics::evaluate_binary;
+use aurum_credit::{BinaryClassifier, FitContext, ModelError};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -94,7 +93,7 @@ pub(crate) fn split() -> &'static Split {
     })
 }
 
-fn fit_with(params: &Params) -> Box<dyn FittedModel> {
+fn fit_with(params: &Params) -> Box<dyn BinaryClassifier> {
     let s = split();
     let cancel = CancelToken::new();
     let ctx = FitContext {
@@ -107,8 +106,8 @@ fn fit_with(params: &Params) -> Box<dyn FittedModel> {
         .unwrap()
 }
 
-fn model() -> &'static dyn FittedModel {
-    static MODEL: OnceLock<Box<dyn FittedModel>> = OnceLock::new();
+fn model() -> &'static dyn BinaryClassifier {
+    static MODEL: OnceLock<Box<dyn BinaryClassifier>> = OnceLock::new();
     MODEL.get_or_init(|| fit_with(&Params::new())).as_ref()
 }
 
@@ -176,7 +175,7 @@ fn explanations_add_up_on_real_rows() {
     }
 }
 
-fn artifact() -> (aurum_models::Manifest, Vec<u8>) {
+fn artifact() -> (aurum_contract::Manifest, Vec<u8>) {
     let s = split();
     let m = model();
     let p = m.predict_proba_table(&s.test).unwrap();
@@ -192,7 +191,7 @@ fn artifact() -> (aurum_models::Manifest, Vec<u8>) {
 #[test]
 fn artifact_round_trip_predicts_identically() {
     let (manifest, bytes) = artifact();
-    let (back, loaded) = decode_artifact(&bytes).unwrap();
+    let (back, loaded) = decode_artifact_with(&bytes).unwrap();
     assert_eq!(back, manifest);
     assert_eq!(loaded.input_schema(), model().input_schema());
     let rows = test_rows();
@@ -212,7 +211,7 @@ fn tampered_payload_is_refused() {
     let mut tampered = bytes.clone();
     let i = tampered.len() - 100;
     tampered[i] = tampered[i].wrapping_add(1);
-    let err = decode_artifact(&tampered).unwrap_err();
+    let err = decode_artifact_with(&tampered).unwrap_err();
     assert!(matches!(err, ModelError::ArtifactCorrupt { .. }), "{err}");
     assert!(!err.is_user_error());
 }

@@ -3,7 +3,7 @@
 //! `ln` between platforms cannot fail it), and the HTML page is checked for its plots, its key
 //! figures and its escaping of user-supplied text.
 
-use aurum_models::report::{
+use aurum_credit::report::{
     CreditReport, ExcludedColumn, MAX_CURVE_POINTS, ModelInfo, ReportError, ReportInput, ScoreKind,
     SplitInfo, SplitMethod, credit_report, html,
 };

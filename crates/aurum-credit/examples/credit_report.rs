@@ -12,11 +12,9 @@
 use std::error::Error;
 use std::path::PathBuf;
 
-use aurum_core::{
-    BinaryTarget, CancelToken, Column, ColumnData, ModelKind, NoProgress, Params, Table,
-};
-use aurum_models::report::{ModelInfo, ReportInput, SplitInfo, SplitMethod, credit_report, html};
-use aurum_models::{FitContext, family};
+use aurum_core::{BinaryTarget, CancelToken, Column, ColumnData, NoProgress, Params, Table};
+use aurum_credit::FitContext;
+use aurum_credit::report::{ModelInfo, ReportInput, SplitInfo, SplitMethod, credit_report, html};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -45,7 +43,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         cancel: &cancel,
         seed: SEED,
     };
-    let model = family(ModelKind::Logistic).fit(&train_x, &train_y, &Params::new(), &ctx)?;
+    let model = aurum_credit::fit_binary("logistic", &train_x, &train_y, &Params::new(), &ctx)?;
     let p_train = model.predict_proba_table(&train_x)?;
     let p_test = model.predict_proba_table(&test_x)?;
 
@@ -67,7 +65,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         model: ModelInfo {
             name: "german-credit-demo".into(),
             version: "1".into(),
-            kind: model.kind().as_str().into(),
+            kind: model.family().into(),
         },
         y_train: train_y.y.clone(),
         p_train,

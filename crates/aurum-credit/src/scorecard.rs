@@ -35,8 +35,8 @@
 //! [`crate::reasons`]).
 
 use aurum_core::{
-    BinaryTarget, ColumnData, ColumnType, Contribution, Explanation, Field, ModelKind, Params,
-    Schema, Table, Value,
+    BinaryTarget, ColumnData, ColumnType, Contribution, Explanation, Field, Params, Schema, Table,
+    Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,7 @@ use crate::policy::{
 };
 use crate::reasons::{Reason, rank_adverse};
 use crate::{FitContext, FittedModel, ModelError, ModelFamily};
+use aurum_contract::{BinaryClassifier, FamilySpec, Task, TrainingData};
 
 /// Parameter names, sorted.
 pub const PARAM_NAMES: &[&str] = &[
@@ -250,17 +251,24 @@ impl ScorecardParams {
     }
 }
 
-/// The [`ModelFamily`] of [`ModelKind::Scorecard`].
+/// The `scorecard` family.
+/// What the `scorecard` family is.
+pub const SPEC: FamilySpec = FamilySpec {
+    name: "scorecard",
+    aliases: &[],
+    task: Task::Binary,
+    summary: "Credit scorecard: optimal WoE binning, logistic regression on the WoE values, points scaled by base score, base odds and points to double the odds.",
+    params: PARAM_NAMES,
+    trainable: true,
+    importable: false,
+};
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ScorecardFamily;
 
 impl ModelFamily for ScorecardFamily {
-    fn kind(&self) -> ModelKind {
-        ModelKind::Scorecard
-    }
-
-    fn param_names(&self) -> &'static [&'static str] {
-        PARAM_NAMES
+    fn spec(&self) -> &FamilySpec {
+        &SPEC
     }
 
     fn validate_params(&self, params: &Params) -> Result<serde_json::Value, ModelError> {
@@ -269,11 +277,11 @@ impl ModelFamily for ScorecardFamily {
 
     fn fit(
         &self,
-        features: &Table,
-        target: &BinaryTarget,
+        data: &TrainingData<'_>,
         params: &Params,
         ctx: &FitContext<'_>,
     ) -> Result<Box<dyn FittedModel>, ModelError> {
+        let (features, target) = (data.features, data.binary()?);
         let params = ScorecardParams::from_params(params)?;
         Ok(Box::new(fit(features, target, &params, ctx)?))
     }
@@ -735,73 +743,16 @@ impl ScorecardModel {
 }
 
 impl FittedModel for ScorecardModel {
-    fn kind(&self) -> ModelKind {
-        ModelKind::Scorecard
+    fn family(&self) -> &str {
+        "scorecard"
+    }
+
+    fn task(&self) -> Task {
+        Task::Binary
     }
 
     fn input_schema(&self) -> &Schema {
         &self.input_schema
-    }
-
-    fn threshold(&self) -> f64 {
-        self.params.threshold
-    }
-
-    fn labels(&self) -> (&str, &str) {
-        (&self.positive_label, &self.negative_label)
-    }
-
-    fn predict_proba_one(&self, row: &[Value]) -> Result<f64, ModelError> {
-        self.decision_function(row).map(sigmoid)
-    }
-
-    fn predict_proba_table(&self, table: &Table) -> Result<Vec<f64>, ModelError> {
-        let mut z = vec![self.intercept; table.n_rows()];
-        for (j, (field, b)) in self
-            .input_schema
-            .fields
-            .iter()
-            .zip(&self.binnings)
-            .enumerate()
-        {
-            let woe = woe_column(b, table_column(table, field)?)?;
-            for (z, w) in z.iter_mut().zip(woe) {
-                *z += self.coefficients[j] * w;
-            }
-        }
-        Ok(z.into_iter().map(sigmoid).collect())
-    }
-
-    /// Log-odds contributions `β_j · (WoE_j(x) − mean_j)`; the base value is
-    /// `β_0 + Σ_j β_j · mean_j`, so base + contributions = log-odds exactly.
-    fn explain(&self, row: &[Value]) -> Result<Explanation, ModelError> {
-        let bins = self.bins_of_row(row)?;
-        let base_value = self.intercept
-            + self
-                .coefficients
-                .iter()
-                .zip(&self.woe_means)
-                .map(|(b, m)| b * m)
-                .sum::<f64>();
-        let mut contributions: Vec<Contribution> = self
-            .input_schema
-            .fields
-            .iter()
-            .zip(row)
-            .enumerate()
-            .map(|(j, (f, v))| Contribution {
-                feature: f.name.clone(),
-                value: v.clone(),
-                contribution: self.coefficients[j]
-                    * (self.binnings[j].woe(bins[j]) - self.woe_means[j]),
-            })
-            .collect();
-        contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
-        Ok(Explanation {
-            space: "log_odds".into(),
-            base_value,
-            contributions,
-        })
     }
 
     fn params(&self) -> serde_json::Value {
@@ -901,6 +852,77 @@ impl FittedModel for ScorecardModel {
         };
         serde_json::to_vec(&stored).map_err(|e| ModelError::Serialization {
             reason: e.to_string(),
+        })
+    }
+
+    fn as_binary(&self) -> Option<&dyn BinaryClassifier> {
+        Some(self)
+    }
+
+    fn into_binary(self: Box<Self>) -> Option<Box<dyn BinaryClassifier>> {
+        Some(self)
+    }
+}
+
+impl BinaryClassifier for ScorecardModel {
+    fn threshold(&self) -> f64 {
+        self.params.threshold
+    }
+
+    fn labels(&self) -> (&str, &str) {
+        (&self.positive_label, &self.negative_label)
+    }
+
+    fn predict_proba_one(&self, row: &[Value]) -> Result<f64, ModelError> {
+        self.decision_function(row).map(sigmoid)
+    }
+
+    fn predict_proba_table(&self, table: &Table) -> Result<Vec<f64>, ModelError> {
+        let mut z = vec![self.intercept; table.n_rows()];
+        for (j, (field, b)) in self
+            .input_schema
+            .fields
+            .iter()
+            .zip(&self.binnings)
+            .enumerate()
+        {
+            let woe = woe_column(b, table_column(table, field)?)?;
+            for (z, w) in z.iter_mut().zip(woe) {
+                *z += self.coefficients[j] * w;
+            }
+        }
+        Ok(z.into_iter().map(sigmoid).collect())
+    }
+
+    /// Log-odds contributions `β_j · (WoE_j(x) − mean_j)`; the base value is
+    /// `β_0 + Σ_j β_j · mean_j`, so base + contributions = log-odds exactly.
+    fn explain(&self, row: &[Value]) -> Result<Explanation, ModelError> {
+        let bins = self.bins_of_row(row)?;
+        let base_value = self.intercept
+            + self
+                .coefficients
+                .iter()
+                .zip(&self.woe_means)
+                .map(|(b, m)| b * m)
+                .sum::<f64>();
+        let mut contributions: Vec<Contribution> = self
+            .input_schema
+            .fields
+            .iter()
+            .zip(row)
+            .enumerate()
+            .map(|(j, (f, v))| Contribution {
+                feature: f.name.clone(),
+                value: v.clone(),
+                contribution: self.coefficients[j]
+                    * (self.binnings[j].woe(bins[j]) - self.woe_means[j]),
+            })
+            .collect();
+        contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        Ok(Explanation {
+            space: "log_odds".into(),
+            base_value,
+            contributions,
         })
     }
 

@@ -1,0 +1,426 @@
+//! The open model contract: what every model family shares, so that the job runner, the
+//! registry, the model cache, the scoring path and the audit log work for any family without
+//! knowing it.
+//!
+//! - [`Task`] says what a model predicts (binary, multiclass, regression, forecast, anomaly,
+//!   ranking, sequence classification). A fit takes the [`Target`] its task needs; serving gives
+//!   the [`Output`] of its task.
+//! - [`ModelFamily`] is one family: its [`FamilySpec`] (name, aliases, task, parameters),
+//!   parameter validation, `fit`, `load_payload` and, for families brought from elsewhere,
+//!   `import`. [`Families`] is the registry keyed by family name; the application builds one at
+//!   start-up from one registration line per family crate.
+//! - [`FittedModel`] is the task-generic fitted model: schema, parameters, payload, generic row
+//!   scoring. Task-specific capabilities are views: [`FittedModel::as_binary`] gives a
+//!   [`BinaryClassifier`] (probabilities, threshold, credit decisions under a [`policy`],
+//!   adverse-action [`reasons`]), [`FittedModel::as_forecaster`] a [`Forecaster`].
+//! - [`artifact`] is the task-generic envelope every version is stored in: a manifest (family,
+//!   task, input schema, parameters, metrics, lineage, outputs) plus the family's payload.
+//!
+//! Why a crate of its own: a new family (fraud, neural, recommendation) depends on this crate
+//! and on nothing else of aurum's upper layers; the service depends on this crate and never on a
+//! family's internals. What this crate deliberately does not know: any concrete family, HTTP,
+//! storage, async runtimes, logging.
+
+mod error;
+
+pub mod artifact;
+pub mod families;
+pub mod policy;
+pub mod reasons;
+
+pub use aurum_core::{
+    BinaryTarget, ClassTarget, FamilyName, NumericTarget, Params, Prediction, Target, Task,
+};
+use aurum_core::{CancelToken, Explanation, Metrics, Progress, Schema, Table, Value};
+
+pub use artifact::{Manifest, ManifestInput, decode_artifact, encode_artifact};
+pub use error::ModelError;
+pub use families::{Families, FamilySpec};
+pub use policy::ParamReader;
+
+use crate::policy::{CreditDecision, Decision, DecisionPolicy, ScoreScaling};
+use crate::reasons::{Reason, ReasonTable};
+
+/// What a fit needs besides data and parameters.
+pub struct FitContext<'a> {
+    /// Receives `(stage, fraction)` reports while fitting.
+    pub progress: &'a dyn Progress,
+    /// Checked at every iteration; when set the fit returns [`ModelError::Cancelled`].
+    pub cancel: &'a CancelToken,
+    /// Seed for any randomness a family uses, so fits are reproducible.
+    pub seed: u64,
+}
+
+impl FitContext<'_> {
+    /// [`ModelError::Cancelled`] once the job was cancelled.
+    pub fn check_cancelled(&self) -> Result<(), ModelError> {
+        if self.cancel.is_cancelled() {
+            Err(ModelError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The data a fit learns from: the candidate feature columns (target and excluded columns
+/// removed) and the target in the form the family's task takes.
+#[derive(Clone, Copy, Debug)]
+pub struct TrainingData<'a> {
+    pub features: &'a Table,
+    pub target: &'a Target,
+}
+
+impl<'a> TrainingData<'a> {
+    pub fn new(features: &'a Table, target: &'a Target) -> Self {
+        Self { features, target }
+    }
+
+    /// The binary target, or [`ModelError::InvalidTarget`] naming the task it is not.
+    pub fn binary(&self) -> Result<&'a BinaryTarget, ModelError> {
+        match self.target {
+            Target::Binary(t) => Ok(t),
+            _ => Err(ModelError::InvalidTarget {
+                reason: "this family needs a binary target (two classes)".into(),
+            }),
+        }
+    }
+
+    /// The numeric target, or [`ModelError::InvalidTarget`].
+    pub fn numeric(&self) -> Result<&'a NumericTarget, ModelError> {
+        match self.target {
+            Target::Numeric(t) => Ok(t),
+            _ => Err(ModelError::InvalidTarget {
+                reason: "this family needs a numeric target".into(),
+            }),
+        }
+    }
+
+    /// The multiclass target, or [`ModelError::InvalidTarget`].
+    pub fn classes(&self) -> Result<&'a ClassTarget, ModelError> {
+        match self.target {
+            Target::Classes(t) => Ok(t),
+            _ => Err(ModelError::InvalidTarget {
+                reason: "this family needs a class target".into(),
+            }),
+        }
+    }
+}
+
+/// A model family: validates its parameters, fits models, and loads them back from payloads.
+pub trait ModelFamily: Send + Sync {
+    /// Name, aliases, task and parameter names.
+    fn spec(&self) -> &FamilySpec;
+
+    /// Validates raw `key=value` parameters and returns their canonical typed form (every key,
+    /// defaults filled in). An unknown key is [`ModelError::UnknownParam`] listing the allowed
+    /// keys; a bad value is [`ModelError::InvalidParam`] naming key, value and expectation.
+    fn validate_params(&self, params: &Params) -> Result<serde_json::Value, ModelError>;
+
+    /// Fits a model. `data.target` is the target of [`FamilySpec::task`] (the job runner builds
+    /// it from the task); a family that is only imported refuses with
+    /// [`ModelError::InvalidParam`] on `kind`.
+    fn fit(
+        &self,
+        data: &TrainingData<'_>,
+        params: &Params,
+        ctx: &FitContext<'_>,
+    ) -> Result<Box<dyn FittedModel>, ModelError>;
+
+    /// Rebuilds a model from the bytes its [`FittedModel::payload`] produced. Never panics on
+    /// arbitrary bytes; anything unusable is [`ModelError::InvalidArtifact`].
+    fn load_payload(&self, payload: &[u8]) -> Result<Box<dyn FittedModel>, ModelError>;
+
+    /// Turns a model file trained elsewhere into a servable model (families listed with
+    /// [`FamilySpec::importable`]). By default the family imports nothing.
+    fn import(&self, bytes: &[u8], params: &Params) -> Result<Box<dyn FittedModel>, ModelError> {
+        let _ = (bytes, params);
+        Err(ModelError::InvalidParam {
+            name: "format".into(),
+            value: self.spec().name.into(),
+            expected: "a family that imports model files".into(),
+        })
+    }
+}
+
+/// What a model answers for one row, by task.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Binary classification.
+    Binary(Prediction),
+    /// Multiclass classification: the predicted label and one probability per class, in the
+    /// order of [`OutputSpec::Classes`].
+    Class {
+        label: String,
+        probabilities: Vec<f64>,
+    },
+    /// Regression.
+    Value(f64),
+    /// Anomaly scoring: higher is more unusual; `anomalous` at the model's own threshold.
+    Anomaly { score: f64, anomalous: bool },
+}
+
+/// What a model's outputs are, as its artifact manifest records them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OutputSpec {
+    Binary {
+        positive_label: String,
+        negative_label: String,
+        threshold: f64,
+    },
+    Classes(Vec<String>),
+    Value,
+    Anomaly,
+    Forecast,
+}
+
+/// A fitted model of any task, ready to serve.
+///
+/// Rows are `&[Value]` aligned to [`FittedModel::input_schema`]. Task-specific capabilities are
+/// reached through the `as_*` views; the job runner, registry and cache need nothing else.
+pub trait FittedModel: Send + Sync + std::fmt::Debug {
+    /// The family name this model was fitted (or imported) by, as registered in [`Families`].
+    fn family(&self) -> &str;
+
+    fn task(&self) -> Task;
+
+    /// The raw feature columns the model consumes, in row order.
+    fn input_schema(&self) -> &Schema;
+
+    /// Canonical typed parameters, as [`ModelFamily::validate_params`] returned them.
+    fn params(&self) -> serde_json::Value;
+
+    /// A human-oriented description (coefficients, convergence, dropped columns). Informative
+    /// only: not a stable format.
+    fn summary(&self) -> serde_json::Value;
+
+    /// Family-specific tables for reports: binning tables and points for scorecards, gain
+    /// importance for trees. Informative only; `{}` when the family has nothing to add.
+    fn details(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+
+    /// The model's own serialisation, read back by [`ModelFamily::load_payload`].
+    fn payload(&self) -> Result<Vec<u8>, ModelError>;
+
+    /// What the outputs are (labels and threshold, classes, a value). By default the binary
+    /// view's labels and threshold, [`OutputSpec::Forecast`] for forecasters and
+    /// [`OutputSpec::Value`] otherwise.
+    fn output_spec(&self) -> OutputSpec {
+        if let Some(b) = self.as_binary() {
+            let (p, n) = b.labels();
+            OutputSpec::Binary {
+                positive_label: p.to_string(),
+                negative_label: n.to_string(),
+                threshold: b.threshold(),
+            }
+        } else if self.as_forecaster().is_some() {
+            OutputSpec::Forecast
+        } else {
+            OutputSpec::Value
+        }
+    }
+
+    /// Scores rows into the outputs of the model's task. An invalid row fails the batch with an
+    /// error naming the row and feature. By default the binary view's `predict`.
+    fn predict_rows(&self, rows: &[Vec<Value>]) -> Result<Vec<Output>, ModelError> {
+        match self.as_binary() {
+            Some(b) => Ok(b.predict(rows)?.into_iter().map(Output::Binary).collect()),
+            None => Err(ModelError::WrongTask {
+                family: self.family().to_string(),
+                task: self.task(),
+                operation: "row scoring",
+            }),
+        }
+    }
+
+    /// Figures the fit itself produced (information criteria, in-sample or backtest errors),
+    /// recorded beside the held-out metrics. Empty by default.
+    fn fit_metrics(&self) -> Metrics {
+        Metrics::new()
+    }
+
+    /// Training columns the model does not use, with the family's reason (`unsupported_type`,
+    /// `all_missing`, `low_iv`, ...), read from the `dropped_columns` list a family puts in its
+    /// [`FittedModel::summary`].
+    fn dropped_columns(&self) -> Vec<(String, String)> {
+        let summary = self.summary();
+        let Some(list) = summary["dropped_columns"].as_array() else {
+            return Vec::new();
+        };
+        list.iter()
+            .filter_map(|d| {
+                let name = d["name"].as_str()?;
+                let reason = d["reason"].as_str().unwrap_or("not used by the model");
+                Some((name.to_string(), reason.to_string()))
+            })
+            .collect()
+    }
+
+    /// The binary-classification view, for models of [`Task::Binary`].
+    fn as_binary(&self) -> Option<&dyn BinaryClassifier> {
+        None
+    }
+
+    /// The forecasting view, for models of [`Task::Forecast`].
+    fn as_forecaster(&self) -> Option<&dyn Forecaster> {
+        None
+    }
+
+    /// The owned binary view (tools and tests that keep a fitted binary model by itself).
+    fn into_binary(self: Box<Self>) -> Option<Box<dyn BinaryClassifier>> {
+        None
+    }
+}
+
+/// A fitted binary classifier: probabilities, a label threshold, and credit decisions.
+///
+/// How a category unseen in training is handled is the family's pipeline's business (it never
+/// fails).
+pub trait BinaryClassifier: FittedModel {
+    /// Probability at or above which the positive label is predicted.
+    fn threshold(&self) -> f64;
+
+    /// `(positive, negative)` class labels.
+    fn labels(&self) -> (&str, &str);
+
+    /// Scores a batch. An invalid row fails the batch with an error naming the row and feature.
+    /// The default scores row by row through [`BinaryClassifier::predict_proba_one`] and labels
+    /// at [`BinaryClassifier::threshold`]; families with a faster batch path override it.
+    fn predict(&self, rows: &[Vec<Value>]) -> Result<Vec<Prediction>, ModelError> {
+        let threshold = self.threshold();
+        let (positive_label, negative_label) = self.labels();
+        rows.iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let probability = self.predict_proba_one(row).map_err(|e| e.at_row(i))?;
+                let positive = probability >= threshold;
+                let label = if positive {
+                    positive_label
+                } else {
+                    negative_label
+                };
+                Ok(Prediction {
+                    probability,
+                    label: label.to_string(),
+                    positive,
+                })
+            })
+            .collect()
+    }
+
+    /// Probability of the positive class for one row.
+    fn predict_proba_one(&self, row: &[Value]) -> Result<f64, ModelError>;
+
+    /// Probabilities for every row of a table holding (at least) the input columns by name; the
+    /// efficient path for evaluation and batch scoring.
+    fn predict_proba_table(&self, table: &Table) -> Result<Vec<f64>, ModelError>;
+
+    /// Additive per-feature explanation of one row.
+    fn explain(&self, row: &[Value]) -> Result<Explanation, ModelError>;
+
+    /// The credit score of one row, in points (see [`policy`] for the scaling). Scorecards sum
+    /// their attribute points; by default the PD is mapped through the default
+    /// [`ScoreScaling`] (600 points at 50:1 good:bad odds, 20 points to double the odds).
+    /// `None` for a family without a meaningful score.
+    fn score_points(&self, row: &[Value]) -> Result<Option<f64>, ModelError> {
+        let pd = self.predict_proba_one(row)?;
+        Ok(Some(ScoreScaling::default().score_from_pd(pd)))
+    }
+
+    /// The decision policy stored with the model; by default decline at `PD >= threshold`, no
+    /// refer band, 4 reasons.
+    fn policy(&self) -> DecisionPolicy {
+        DecisionPolicy::at_threshold(self.threshold())
+    }
+
+    /// Up to `max` adverse reasons for one row, most adverse first (see [`reasons`]). By default
+    /// the positive log-odds contributions of [`BinaryClassifier::explain`], with texts derived
+    /// from the feature names.
+    fn reasons(&self, row: &[Value], max: usize) -> Result<Vec<Reason>, ModelError> {
+        let e = self.explain(row)?;
+        Ok(reasons::rank_adverse(
+            e.contributions
+                .iter()
+                .map(|c| (c.feature.as_str(), c.contribution)),
+            &ReasonTable::new(),
+            max,
+        ))
+    }
+
+    /// Everything served for one row: PD, score, decision under [`BinaryClassifier::policy`],
+    /// the adverse reasons for refer and decline, and (when `explain`) the explanation. This is
+    /// the serving path; it must agree exactly with [`BinaryClassifier::decide`] and
+    /// [`BinaryClassifier::explain`].
+    ///
+    /// The default composes those two. A family whose reasons come from the same per-feature
+    /// attribution as its explanation overrides it to encode the row once, walk the model once
+    /// and attribute at most once (trees: one TreeSHAP pass shared by reasons and explanation).
+    fn assess(&self, row: &[Value], explain: bool) -> Result<Assessment, ModelError> {
+        let decision = self.decide(row)?;
+        let explanation = if explain {
+            Some(self.explain(row)?)
+        } else {
+            None
+        };
+        Ok(Assessment {
+            decision,
+            explanation,
+        })
+    }
+
+    /// PD, score, decision under [`BinaryClassifier::policy`], and (for refer and decline) the
+    /// adverse reasons.
+    fn decide(&self, row: &[Value]) -> Result<CreditDecision, ModelError> {
+        let pd = self.predict_proba_one(row)?;
+        let score = self.score_points(row)?;
+        let policy = self.policy();
+        let decision = policy.decide(pd, score);
+        let reasons = match decision {
+            Decision::Approve => Vec::new(),
+            Decision::Refer | Decision::Decline => self.reasons(row, policy.max_reasons)?,
+        };
+        Ok(CreditDecision {
+            pd,
+            score,
+            decision,
+            reasons,
+        })
+    }
+}
+
+/// What [`BinaryClassifier::assess`] gives for one row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assessment {
+    /// PD, score, decision and reasons, as [`BinaryClassifier::decide`] gives them.
+    pub decision: CreditDecision,
+    /// The explanation, when it was asked for, as [`BinaryClassifier::explain`] gives it.
+    pub explanation: Option<Explanation>,
+}
+
+/// A fitted forecasting model with its data window.
+pub trait Forecaster: FittedModel {
+    /// Forecasts `horizon` steps past the end of the data window, after updating the state with
+    /// `new_values` (observations that follow the window; the parameters stay fixed), with
+    /// intervals at each of `levels` (percent).
+    fn forecast(
+        &self,
+        horizon: usize,
+        levels: &[f64],
+        new_values: &[f64],
+    ) -> Result<SeriesForecast, ModelError>;
+}
+
+/// A forecast of a registered forecasting model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesForecast {
+    /// The fitted model, e.g. `ARIMA(0,1,1)(0,1,1)[12]`.
+    pub model: String,
+    pub frequency: String,
+    /// The last observed timestamp (after the new observations).
+    pub last_timestamp: chrono::NaiveDateTime,
+    pub timestamps: Vec<chrono::NaiveDateTime>,
+    pub mean: Vec<f64>,
+    /// `(level, lower, upper)`.
+    pub intervals: Vec<(f64, Vec<f64>, Vec<f64>)>,
+    pub aicc: Option<f64>,
+}

@@ -1,0 +1,52 @@
+//! The model families built into aurum.
+//!
+//! Why a crate of its own: this is the one place that names every family crate. The service
+//! receives a [`Families`] registry and never a concrete family; adding a family is its crate
+//! plus one line in [`builtin`] (see ARCHITECTURE.md, "Adding a model family").
+
+pub use aurum_contract::Families;
+
+/// Every family this build of aurum trains, imports or serves.
+pub fn builtin() -> Families {
+    Families::new()
+        .with(aurum_credit::logistic::LogisticFamily)
+        .with(aurum_credit::scorecard::ScorecardFamily)
+        .with(aurum_credit::gbdt::GbdtFamily)
+        .with(aurum_credit::imported::LIGHTGBM)
+        .with(aurum_credit::imported::XGBOOST)
+        .with(aurum_forecast::family::ForecastFamily)
+}
+
+#[cfg(test)]
+mod tests {
+    use aurum_contract::Task;
+
+    #[test]
+    fn every_builtin_family_is_registered_once_with_its_task() {
+        let families = super::builtin();
+        assert_eq!(
+            families.names(),
+            [
+                "logistic",
+                "scorecard",
+                "gbdt",
+                "lightgbm",
+                "xgboost",
+                "forecast"
+            ]
+        );
+        for alias in ["logreg", "gbm", "gradient_boosting"] {
+            assert!(families.get(alias).is_ok(), "{alias}");
+        }
+        assert_eq!(families.get("gbdt").unwrap().spec().task, Task::Binary);
+        assert_eq!(
+            families.get("forecast").unwrap().spec().task,
+            Task::Forecast
+        );
+        let e = families.get("svm").err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast)"
+        );
+    }
+}
