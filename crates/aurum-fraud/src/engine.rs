@@ -543,8 +543,8 @@ fn fill(spec: &CompiledSpec, c: usize, st: &EntityState, e: &Event, amount: f64,
                 let agg = match aggs.iter().find(|(g, _)| g == group) {
                     Some((_, a)) => *a,
                     None => {
-                        let w = spec.groups[*group].1;
-                        let a = Agg::of(window(st, t - w, t).map(|r| r.amount));
+                        let (_, w, d) = spec.groups[*group];
+                        let a = Agg::of(window(st, t - d - w, t - d).map(|r| r.amount));
                         aggs.push((*group, a));
                         a
                     }

@@ -81,7 +81,8 @@ pub struct FeatureDef {
 
 /// The feature kinds. Fields: `entity` for all but `amount`; `window` for the window kinds and
 /// the fraud kinds; `of` (another entity key) for `distinct` and `first_seen`; `delay` for the
-/// fraud kinds.
+/// fraud kinds, and optionally for `count`, `sum`, `mean`, `max` and `std` (the window then ends
+/// `delay` before the event, as the handbook's terminal counts do).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeatureKind {
@@ -143,6 +144,18 @@ impl FeatureKind {
         matches!(self, FeatureKind::FraudCount | FeatureKind::FraudRate)
     }
 
+    fn may_delay(self) -> bool {
+        self.needs_delay()
+            || matches!(
+                self,
+                FeatureKind::Count
+                    | FeatureKind::Sum
+                    | FeatureKind::Mean
+                    | FeatureKind::Max
+                    | FeatureKind::Std
+            )
+    }
+
     fn needs_amount(self) -> bool {
         matches!(
             self,
@@ -186,8 +199,8 @@ pub struct CompiledSpec {
     pub(crate) source: FeatureSpec,
     pub(crate) names: Vec<String>,
     pub(crate) features: Vec<Compiled>,
-    /// Distinct (entity, window) pairs whose summary statistics some feature reads.
-    pub(crate) groups: Vec<(usize, i64)>,
+    /// Distinct (entity, window, delay) triples whose summary statistics some feature reads.
+    pub(crate) groups: Vec<(usize, i64, i64)>,
     /// Per entity key: how long an event must be kept (longest window, plus delay).
     pub(crate) horizon: Vec<i64>,
     /// Per entity key: whether its events are kept at all (some window feature reads them).
@@ -418,7 +431,9 @@ impl FeatureSpec {
             check("entity", f.entity.is_some(), kind != FeatureKind::Amount)?;
             check("window", f.window.is_some(), kind.needs_window())?;
             check("of", f.of.is_some(), kind.needs_of())?;
-            check("delay", f.delay.is_some(), kind.needs_delay())?;
+            if !(f.delay.is_some() && kind.may_delay()) {
+                check("delay", f.delay.is_some(), kind.needs_delay())?;
+            }
             if kind.needs_amount() && s.amount.is_none() {
                 return Err(FraudError::spec(
                     at("kind"),
@@ -449,8 +464,19 @@ impl FeatureSpec {
                 None => None,
             };
             let e_slug = slug(entity_name);
+            let delay = match &f.delay {
+                Some(d) => duration_field(&at("delay"), d, true)?,
+                None => 0,
+            };
+            // "_delay_7d" for delayed windows, nothing otherwise.
+            let delay_suffix = f
+                .delay
+                .as_deref()
+                .map(|d| format!("_delay_{d}"))
+                .unwrap_or_default();
+            let w = format!("{window_text}{delay_suffix}");
             let mut group = |stat: Stat| -> Compiled {
-                let key = (entity.unwrap_or(0), window);
+                let key = (entity.unwrap_or(0), window, delay);
                 let g = match out.groups.iter().position(|x| *x == key) {
                     Some(g) => g,
                     None => {
@@ -465,23 +491,11 @@ impl FeatureSpec {
                     slug(s.amount.as_deref().unwrap_or("amount")),
                     Compiled::Amount,
                 ),
-                FeatureKind::Count => (format!("{e_slug}_count_{window_text}"), group(Stat::Count)),
-                FeatureKind::Sum => (
-                    format!("{e_slug}_amount_sum_{window_text}"),
-                    group(Stat::Sum),
-                ),
-                FeatureKind::Mean => (
-                    format!("{e_slug}_amount_mean_{window_text}"),
-                    group(Stat::Mean),
-                ),
-                FeatureKind::Max => (
-                    format!("{e_slug}_amount_max_{window_text}"),
-                    group(Stat::Max),
-                ),
-                FeatureKind::Std => (
-                    format!("{e_slug}_amount_std_{window_text}"),
-                    group(Stat::Std),
-                ),
+                FeatureKind::Count => (format!("{e_slug}_count_{w}"), group(Stat::Count)),
+                FeatureKind::Sum => (format!("{e_slug}_amount_sum_{w}"), group(Stat::Sum)),
+                FeatureKind::Mean => (format!("{e_slug}_amount_mean_{w}"), group(Stat::Mean)),
+                FeatureKind::Max => (format!("{e_slug}_amount_max_{w}"), group(Stat::Max)),
+                FeatureKind::Std => (format!("{e_slug}_amount_std_{w}"), group(Stat::Std)),
                 FeatureKind::AmountToMean => (
                     format!("{e_slug}_amount_to_mean_{window_text}"),
                     group(Stat::ToMean),
@@ -516,11 +530,9 @@ impl FeatureSpec {
                     )
                 }
                 FeatureKind::FraudCount | FeatureKind::FraudRate => {
-                    let delay_text = f.delay.as_deref().unwrap_or("");
-                    let delay = duration_field(&at("delay"), delay_text, true)?;
                     let rate = kind == FeatureKind::FraudRate;
                     let what = if rate { "fraud_rate" } else { "fraud_count" };
-                    let name = format!("{e_slug}_{what}_{window_text}_delay_{delay_text}");
+                    let name = format!("{e_slug}_{what}_{w}");
                     (
                         name,
                         Compiled::Fraud {
@@ -539,8 +551,8 @@ impl FeatureSpec {
             }
             if let Some(e) = entity {
                 let reach = match compiled {
-                    Compiled::Fraud { window, delay, .. } => window + delay,
-                    Compiled::Window { .. } | Compiled::Distinct { .. } => window,
+                    Compiled::Fraud { .. } | Compiled::Window { .. } => window + delay,
+                    Compiled::Distinct { .. } => window,
                     Compiled::Amount | Compiled::SinceLast | Compiled::FirstSeen { .. } => 0,
                 };
                 if reach > 0 {
@@ -609,6 +621,11 @@ entity = "customer_id"
 of = "terminal_id"
 [[features]]
 kind = "amount"
+[[features]]
+kind = "count"
+entity = "terminal_id"
+window = "30d"
+delay = "7d"
 "#,
         )
         .unwrap();
@@ -618,10 +635,11 @@ kind = "amount"
                 "customer_id_count_1d",
                 "terminal_id_fraud_rate_7d_delay_7d",
                 "customer_id_first_terminal_id",
-                "amount"
+                "amount",
+                "terminal_id_count_30d_delay_7d",
             ]
         );
-        assert_eq!(c.horizon, vec![86_400, 14 * 86_400]);
+        assert_eq!(c.horizon, vec![86_400, 37 * 86_400]);
     }
 
     #[test]
