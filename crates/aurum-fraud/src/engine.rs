@@ -63,10 +63,13 @@ pub enum LabelOutcome {
     NotFound,
 }
 
+/// An event's entity values, in `schema.entities` order.
+type Keys = Box<[Box<str>]>;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct IdEntry {
     ts: i64,
-    keys: Box<[Box<str>]>,
+    keys: Keys,
 }
 
 /// Engine-wide state: the watermark and an index from event id to (time, keys) for labels.
@@ -134,7 +137,9 @@ struct Agg {
 }
 
 impl Agg {
-    fn of(recs: impl Iterator<Item = f64> + Clone) -> Agg {
+    /// `with_std`: the second pass for the standard deviation is skipped when no feature of the
+    /// group reads it.
+    fn of(recs: impl Iterator<Item = f64> + Clone, with_std: bool) -> Agg {
         let (mut n, mut sum, mut max) = (0usize, 0.0, f64::NEG_INFINITY);
         for a in recs.clone() {
             n += 1;
@@ -142,7 +147,7 @@ impl Agg {
             max = max.max(a);
         }
         let mean = if n > 0 { sum / n as f64 } else { 0.0 };
-        let std = if n > 1 {
+        let std = if n > 1 && with_std {
             (recs.map(|a| (a - mean) * (a - mean)).sum::<f64>() / (n - 1) as f64).sqrt()
         } else {
             0.0
@@ -376,7 +381,7 @@ impl FeatureEngine {
     /// features of an event at time `t` use it only if `known_at <= t`.
     pub fn add_label(&self, target: &LabelRef, fraud: bool, known_at: i64) -> Result<LabelOutcome> {
         let mut meta = self.meta();
-        let matches: Vec<(i64, Box<[Box<str>]>, u64)> = match target {
+        let matches: Vec<(i64, Keys, u64)> = match target {
             LabelRef::EventId(id) => match meta.ids.get(id.as_str()) {
                 Some(entry) => vec![(entry.ts, entry.keys.clone(), fnv1a(id.as_bytes()))],
                 None => Vec::new(),
@@ -544,7 +549,10 @@ fn fill(spec: &CompiledSpec, c: usize, st: &EntityState, e: &Event, amount: f64,
                     Some((_, a)) => *a,
                     None => {
                         let (_, w, d) = spec.groups[*group];
-                        let a = Agg::of(window(st, t - d - w, t - d).map(|r| r.amount));
+                        let a = Agg::of(
+                            window(st, t - d - w, t - d).map(|r| r.amount),
+                            spec.group_std[*group],
+                        );
                         aggs.push((*group, a));
                         a
                     }

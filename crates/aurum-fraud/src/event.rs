@@ -208,8 +208,8 @@ fn parse_label(field: &str, v: &Value) -> Result<Option<bool>> {
         Value::Null => Ok(None),
         Value::Bool(b) => Ok(Some(*b)),
         Value::Number(n) => match n.as_f64() {
-            Some(x) if x == 0.0 => Ok(Some(false)),
-            Some(x) if x == 1.0 => Ok(Some(true)),
+            Some(0.0) => Ok(Some(false)),
+            Some(1.0) => Ok(Some(true)),
             _ => Err(bad()),
         },
         Value::String(s) => match s.trim() {

@@ -201,6 +201,8 @@ pub struct CompiledSpec {
     pub(crate) features: Vec<Compiled>,
     /// Distinct (entity, window, delay) triples whose summary statistics some feature reads.
     pub(crate) groups: Vec<(usize, i64, i64)>,
+    /// Per group: whether a feature reads its standard deviation (std or z-score).
+    pub(crate) group_std: Vec<bool>,
     /// Per entity key: how long an event must be kept (longest window, plus delay).
     pub(crate) horizon: Vec<i64>,
     /// Per entity key: whether its events are kept at all (some window feature reads them).
@@ -402,6 +404,7 @@ impl FeatureSpec {
             names: Vec::new(),
             features: Vec::new(),
             groups: Vec::new(),
+            group_std: Vec::new(),
             horizon: vec![0; n],
             keeps_events: vec![false; n],
             distinct_of: vec![Vec::new(); n],
@@ -484,6 +487,10 @@ impl FeatureSpec {
                         out.groups.len() - 1
                     }
                 };
+                if out.group_std.len() < out.groups.len() {
+                    out.group_std.resize(out.groups.len(), false);
+                }
+                out.group_std[g] |= matches!(stat, Stat::Std | Stat::Zscore);
                 Compiled::Window { group: g, stat }
             };
             let (name, compiled) = match kind {
