@@ -1,0 +1,252 @@
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use aurum_fraud::{DurableEngine, FeatureEngine, LabelRef};
+
+use crate::common::{DAY, TempDir, event, rich_spec};
+
+const CHILD_ENV: &str = "AURUM_FRAUD_CRASH_CHILD_DIR";
+
+fn nth_event(i: usize) -> aurum_fraud::Event {
+    event(
+        &format!("e{i}"),
+        i as i64 * 30,
+        &format!("c{}", i % 7),
+        &format!("t{}", i % 5),
+        1.0 + (i % 13) as f64,
+    )
+}
+
+fn last_segment(dir: &Path) -> PathBuf {
+    let mut segs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .collect();
+    segs.sort();
+    segs.pop().unwrap()
+}
+
+/// Offsets at which each complete record of a segment ends (the documented record format).
+fn record_ends(bytes: &[u8]) -> Vec<usize> {
+    let mut at = 8;
+    let mut ends = Vec::new();
+    while at + 12 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        at += 12 + len;
+        if at > bytes.len() {
+            break;
+        }
+        ends.push(at);
+    }
+    ends
+}
+
+/// Write N events (with snapshots on the way), cut the log mid-record, recover: exactly the
+/// fully written events are back, the state equals a reference engine's, and writing resumes.
+#[test]
+fn recovery_after_a_torn_write_keeps_every_complete_event() {
+    let spec = rich_spec();
+    let n = 230;
+    for cut_from_end in [1usize, 7, 40, 200, 900] {
+        let dir = TempDir::new("torn");
+        {
+            let (d, report) = DurableEngine::recover(&dir.0, &spec, Some(64)).unwrap();
+            assert_eq!(report.events_replayed, 0);
+            for i in 0..n {
+                d.score_and_apply(&nth_event(i)).unwrap();
+            }
+            d.add_label(&LabelRef::EventId("e200".into()), true, 200 * 30 + 5)
+                .unwrap();
+        }
+        let seg = last_segment(&dir.0);
+        let bytes = std::fs::read(&seg).unwrap();
+        let ends = record_ends(&bytes);
+        let cut = bytes.len() - cut_from_end;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .unwrap()
+            .set_len(cut as u64)
+            .unwrap();
+        let complete_in_segment = ends.iter().filter(|&&e| e <= cut).count();
+        let (d, report) = DurableEngine::recover(&dir.0, &spec, Some(64)).unwrap();
+        assert!(
+            report.snapshot_loaded && report.torn_tail_bytes > 0,
+            "{report:?}"
+        );
+        assert_eq!(
+            report.events_replayed + report.labels_replayed,
+            complete_in_segment as u64
+        );
+        // The segment holds the last `ends.len()` records: events, then the label.
+        let lost = ends.len() - complete_in_segment;
+        let events_lost = lost.saturating_sub(1);
+        assert!(
+            cut_from_end < 200 || events_lost > 0,
+            "the cut at {cut_from_end} should reach an event"
+        );
+        let kept = n - events_lost;
+        for i in 0..n {
+            assert_eq!(
+                d.engine().contains_event(&format!("e{i}")),
+                i < kept,
+                "cut {cut_from_end}: e{i}"
+            );
+        }
+        let reference = FeatureEngine::new(&spec).unwrap();
+        for i in 0..kept {
+            reference.apply(&nth_event(i)).unwrap();
+        }
+        if lost == 0 {
+            reference
+                .add_label(&LabelRef::EventId("e200".into()), true, 200 * 30 + 5)
+                .unwrap();
+        }
+        let probe = event("probe", n as i64 * 30 + 3 * DAY, "c1", "t1", 5.0);
+        assert_eq!(
+            d.engine().features(&probe).unwrap(),
+            reference.features(&probe).unwrap()
+        );
+        // Writing resumes after the cut, and a second recovery sees it.
+        d.score_and_apply(&nth_event(n + 1)).unwrap();
+        drop(d);
+        let (again, report) = DurableEngine::recover(&dir.0, &spec, None).unwrap();
+        assert_eq!(report.torn_tail_bytes, 0);
+        assert!(again.engine().contains_event(&format!("e{}", n + 1)));
+    }
+}
+
+/// The child half of the SIGKILL test: appends until killed, printing each acknowledged id.
+/// Without the environment variable (a normal test run) it has nothing to do.
+#[test]
+fn crash_child_appends_until_killed() {
+    let Some(dir) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let (d, _) = DurableEngine::recover(Path::new(&dir), &rich_spec(), Some(100)).unwrap();
+    let mut out = std::io::stdout().lock();
+    for i in 0..1_000_000 {
+        d.score_and_apply(&nth_event(i)).unwrap();
+        writeln!(out, "acked e{i}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+/// A child process appends and is killed with SIGKILL mid-stream; recovery has every event
+/// whose append returned.
+#[test]
+fn sigkill_during_appends_loses_no_acknowledged_event() {
+    let dir = TempDir::new("kill");
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args([
+            "durable::crash_child_appends_until_killed",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, &dir.0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acked = HashSet::new();
+    while acked.len() < 450 {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(id) = line.strip_prefix("acked ") {
+                    acked.insert(id.to_string());
+                }
+            }
+            _ => panic!("the child stopped after {} acknowledgements", acked.len()),
+        }
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    // Acknowledgements already in the pipe count too: their appends had returned.
+    for line in lines.map_while(Result::ok) {
+        if let Some(id) = line.strip_prefix("acked ") {
+            acked.insert(id.to_string());
+        }
+    }
+    let (d, report) = DurableEngine::recover(&dir.0, &rich_spec(), None).unwrap();
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|id| !d.engine().contains_event(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "lost acknowledged events {missing:?} ({report:?})"
+    );
+    assert!(report.snapshot_loaded, "{report:?}");
+}
+
+#[test]
+fn a_snapshot_under_another_spec_is_refused() {
+    let dir = TempDir::new("spec");
+    {
+        let (d, _) = DurableEngine::recover(&dir.0, &rich_spec(), None).unwrap();
+        d.score_and_apply(&nth_event(0)).unwrap();
+        d.snapshot().unwrap();
+    }
+    let mut other = rich_spec();
+    other.features.pop();
+    let err = DurableEngine::recover(&dir.0, &other, None).unwrap_err();
+    assert_eq!(err.code(), "fraud_spec_mismatch");
+    assert!(
+        err.to_string().contains("rebuild the state from history"),
+        "{err}"
+    );
+    // Rebuilding from history into a fresh directory works and matches live.
+    let fresh = TempDir::new("rebuild");
+    let events: Vec<_> = (0..50).map(nth_event).collect();
+    let rebuilt = DurableEngine::rebuild(&fresh.0, &other, &events, &[], DAY, None).unwrap();
+    let live = FeatureEngine::new(&other).unwrap();
+    for e in &events {
+        live.apply(e).unwrap();
+    }
+    let probe = nth_event(60);
+    assert_eq!(
+        rebuilt.engine().features(&probe).unwrap(),
+        live.features(&probe).unwrap()
+    );
+    drop(rebuilt);
+    let (reopened, report) = DurableEngine::recover(&fresh.0, &other, None).unwrap();
+    assert!(report.snapshot_loaded && report.events_replayed == 0);
+    assert_eq!(
+        reopened.engine().features(&probe).unwrap(),
+        live.features(&probe).unwrap()
+    );
+}
+
+#[test]
+fn refused_events_are_not_logged() {
+    let dir = TempDir::new("refused");
+    let spec = rich_spec();
+    {
+        let (d, _) = DurableEngine::recover(&dir.0, &spec, None).unwrap();
+        let results = d
+            .score_and_apply_batch(&[
+                nth_event(5),
+                nth_event(1),
+                event("neg", 200, "c", "t", -1.0),
+            ])
+            .unwrap();
+        assert!(results[0].is_ok());
+        assert_eq!(
+            results[1].as_ref().unwrap_err().code(),
+            "fraud_out_of_order"
+        );
+        assert_eq!(
+            results[2].as_ref().unwrap_err().code(),
+            "fraud_invalid_field"
+        );
+    }
+    let (d, report) = DurableEngine::recover(&dir.0, &spec, None).unwrap();
+    assert_eq!(report.events_replayed, 1);
+    assert!(d.engine().contains_event("e5") && !d.engine().contains_event("e1"));
+}

@@ -1,0 +1,141 @@
+//! The handbook feature spec on the real (simulated) transaction file, checked against a
+//! brute-force reference that recomputes every feature from the raw rows.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use aurum_fraud::{Event, FeatureSpec, labels_from_events, replay};
+use serde_json::Value;
+
+use crate::common::DAY;
+
+fn repo_file(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
+fn handbook_spec() -> FeatureSpec {
+    FeatureSpec::from_toml_str(
+        &std::fs::read_to_string(repo_file("data/fraud/handbook_features.toml")).unwrap(),
+    )
+    .unwrap()
+}
+
+/// The rows of the first `customers` customers (whole histories, in file order).
+fn load(spec: &FeatureSpec, customers: u32) -> Vec<Event> {
+    let compiled = spec.compile().unwrap();
+    let mut rdr =
+        csv::Reader::from_path(repo_file("data/fraud/handbook_sim_transactions.csv")).unwrap();
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(str::to_string).collect();
+    let cust = header.iter().position(|h| h == "CUSTOMER_ID").unwrap();
+    let mut out = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        if rec[cust].parse::<u32>().unwrap() >= customers {
+            continue;
+        }
+        let values: Vec<Value> = rec.iter().map(|c| Value::String(c.to_string())).collect();
+        out.push(
+            Event::from_map(
+                &compiled,
+                header.iter().map(String::as_str).zip(values.iter()),
+            )
+            .unwrap(),
+        );
+    }
+    out
+}
+
+#[test]
+fn handbook_spec_names() {
+    let c = handbook_spec().compile().unwrap();
+    assert_eq!(
+        c.feature_names(),
+        [
+            "tx_amount",
+            "customer_id_count_1d",
+            "customer_id_amount_mean_1d",
+            "customer_id_count_7d",
+            "customer_id_amount_mean_7d",
+            "customer_id_count_30d",
+            "customer_id_amount_mean_30d",
+            "terminal_id_count_1d_delay_7d",
+            "terminal_id_fraud_rate_1d_delay_7d",
+            "terminal_id_count_7d_delay_7d",
+            "terminal_id_fraud_rate_7d_delay_7d",
+            "terminal_id_count_30d_delay_7d",
+            "terminal_id_fraud_rate_30d_delay_7d",
+        ]
+    );
+}
+
+#[test]
+fn handbook_features_match_a_brute_force_reference() {
+    let spec = handbook_spec();
+    let events = load(&spec, 160);
+    assert!(events.len() > 7_000, "{}", events.len());
+    let delay = 7 * DAY;
+    let m = replay(&spec, &events, &labels_from_events(&events), delay).unwrap();
+    let mut by_customer: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_terminal: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut frauds_seen = 0;
+    for (i, e) in events.iter().enumerate() {
+        let row = &m.rows[i];
+        let t = e.ts;
+        let mut expect = vec![e.amount.unwrap()];
+        let prior_c = by_customer
+            .get(e.keys[0].as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        for w in [1, 7, 30] {
+            let xs: Vec<f64> = prior_c
+                .iter()
+                .filter(|&&j| events[j].ts > t - w * DAY)
+                .map(|&j| events[j].amount.unwrap())
+                .collect();
+            let sum: f64 = xs.iter().sum();
+            expect.push(xs.len() as f64);
+            expect.push(if xs.is_empty() {
+                0.0
+            } else {
+                sum / xs.len() as f64
+            });
+        }
+        let prior_t = by_terminal
+            .get(e.keys[1].as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        for w in [1, 7, 30] {
+            let (lo, hi) = (t - delay - w * DAY, t - delay);
+            let in_window: Vec<usize> = prior_t
+                .iter()
+                .copied()
+                .filter(|&j| events[j].ts > lo && events[j].ts <= hi)
+                .collect();
+            // Every label in (lo, hi] is known by t: it arrived 7 days after its event.
+            let frauds = in_window
+                .iter()
+                .filter(|&&j| events[j].label == Some(true))
+                .count();
+            frauds_seen += frauds;
+            expect.push(in_window.len() as f64);
+            expect.push(if in_window.is_empty() {
+                0.0
+            } else {
+                frauds as f64 / in_window.len() as f64
+            });
+        }
+        for (k, (a, b)) in row.iter().zip(&expect).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                "row {i} ({}) {}: {a} vs {b}",
+                e.id,
+                m.names[k]
+            );
+        }
+        by_customer.entry(e.keys[0].as_str()).or_default().push(i);
+        by_terminal.entry(e.keys[1].as_str()).or_default().push(i);
+    }
+    assert!(frauds_seen > 50, "{frauds_seen}");
+}
