@@ -256,9 +256,9 @@ pub(crate) fn rank(
         .collect()
 }
 
-/// Turns `(index, contribution)` pairs into the `n` largest positive [`Reason`]s.
+/// Turns `(name, contribution)` pairs into the `n` largest non-zero [`Reason`]s.
 pub(crate) fn top_reasons(mut c: Vec<(String, f32)>, n: usize) -> Vec<Reason> {
-    c.retain(|(_, v)| v.is_finite() && *v > 0.0);
+    c.retain(|(_, v)| v.is_finite() && *v != 0.0);
     c.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     c.into_iter()
         .take(n)
@@ -343,14 +343,17 @@ mod tests {
     }
 
     #[test]
-    fn reasons_keep_positive_largest() {
-        let r = top_reasons(
-            vec![("x".into(), 0.2), ("y".into(), -1.0), ("z".into(), 0.5)],
-            5,
-        );
+    fn reasons_are_largest_first_without_zeros() {
+        let c = vec![
+            ("x".into(), 0.2),
+            ("y".into(), -1.0),
+            ("z".into(), 0.5),
+            ("w".into(), 0.0),
+        ];
+        let r = top_reasons(c, 5);
         assert_eq!(
             r.iter().map(|r| r.because.as_str()).collect::<Vec<_>>(),
-            vec!["z", "x"]
+            vec!["z", "x", "y"]
         );
     }
 }

@@ -233,6 +233,18 @@ impl Als {
                 )));
             }
         }
+        // A last user step solved to convergence against the final item factors: every stored
+        // user vector is then the exact least-squares answer, which is what `explain` splits.
+        pool.install(|| {
+            half_step(
+                &mut x,
+                &y,
+                data.user_items(),
+                f,
+                params.regularization,
+                2 * f,
+            )
+        });
         ctl.step("als", 1.0)?;
         Ok(Als {
             history: data.history(),
@@ -292,9 +304,10 @@ impl Als {
             .collect())
     }
 
-    /// "Because you hold X": the exact split of the score of `item` over the user's held items.
-    /// With `A` the user's normal matrix, `x_u = A⁻¹ Σ_j c_j y_j`, so `score = Σ_j c_j (A⁻¹yᵢ)·y_j`
-    /// (as `implicit`'s `explain`; exact for the converged user vector).
+    /// "Because you hold X": the split of the score of `item` over the user's held items, largest
+    /// first (negative shares included when `n` reaches them). With `A` the user's normal matrix,
+    /// `x_u = A⁻¹ Σ_j c_j y_j`, so `score = Σ_j c_j (A⁻¹yᵢ)·y_j` (as `implicit`'s `explain`); the
+    /// fit ends with a converged user step, so the shares add up to the score.
     pub fn explain(&self, user: &str, item: &str, n: usize) -> Result<Vec<Reason>, RecoError> {
         let u = self.history.users.resolve("user", &[user])?[0];
         let i = self.history.items.resolve("item", &[item])?[0];

@@ -1,1 +1,7 @@
-mod smoke {}
+//! Integration tests for aurum-reco: one binary, one module per concern.
+
+mod cold_start;
+mod common;
+mod evaluation;
+mod filters;
+mod reproducibility;
