@@ -157,10 +157,10 @@ fn main() -> Result<(), Fail> {
 
     if tune {
         let mut best = (0.0, String::new());
-        for alpha in [1.0f32, 5.0, 10.0, 20.0, 40.0] {
+        for alpha in [1.0f32, 5.0, 10.0] {
             let s = split_for(alpha)?;
             for factors in [32usize, 64, 128] {
-                for reg in [0.01f32, 0.1, 1.0, 5.0, 20.0] {
+                for reg in [0.1f32, 1.0, 5.0, 20.0, 50.0] {
                     let p = AlsParams {
                         factors,
                         regularization: reg,
