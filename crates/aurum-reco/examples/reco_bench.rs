@@ -31,9 +31,9 @@ use aurum_reco::{
 };
 
 /// ALS settings chosen with `--tune` on this split (see the module docs).
-const ALS_FACTORS: usize = 64;
-const ALS_REG: f32 = 5.0;
-const ALS_ALPHA: f32 = 10.0;
+const ALS_FACTORS: usize = 128;
+const ALS_REG: f32 = 20.0;
+const ALS_ALPHA: f32 = 5.0;
 const ALS_ITERATIONS: usize = 15;
 
 type Fail = Box<dyn std::error::Error>;
