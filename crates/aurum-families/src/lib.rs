@@ -15,6 +15,7 @@ pub fn builtin() -> Families {
         .with(aurum_credit::imported::LIGHTGBM)
         .with(aurum_credit::imported::XGBOOST)
         .with(aurum_forecast::family::ForecastFamily)
+        .with(aurum_fraud::family::IsolationForestFamily)
 }
 
 #[cfg(test)]
@@ -32,7 +33,8 @@ mod tests {
                 "gbdt",
                 "lightgbm",
                 "xgboost",
-                "forecast"
+                "forecast",
+                "isolation_forest"
             ]
         );
         for alias in ["logreg", "gbm", "gradient_boosting"] {
@@ -46,7 +48,7 @@ mod tests {
         let e = families.get("svm").err().unwrap();
         assert_eq!(
             e.to_string(),
-            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast)"
+            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest)"
         );
     }
 }

@@ -25,6 +25,7 @@ mod durable;
 mod engine;
 mod error;
 mod event;
+pub mod family;
 mod iforest;
 pub mod metrics;
 mod replay;
