@@ -27,7 +27,6 @@
 //! as a bit mask (slot `s` of a path is the `s`-th distinct feature from the root), and each leaf
 //! costs `d` table reads and additions. The recursion's sums are regrouped, so results differ
 //! from it by rounding only (tested to 1e-9 against it on random trees and on the fixtures).
-//! Unlike the recursion this never divides by a fraction, so a zero cover cannot produce NaN.
 //!
 //! # Memory bound
 //!
@@ -56,15 +55,28 @@ pub(crate) struct ShapTables {
     tabled: Vec<bool>,
     /// Most steps in one tree (the size of the per-row scratch state).
     max_steps: usize,
-    /// Per leaf: `[first slot, table offset]` into `slot_feature` / `slot_one_minus_z` and `table`.
-    leaf_at: Vec<[u32; 2]>,
-    /// Per leaf: how many distinct features its path has.
-    leaf_d: Vec<u8>,
-    slot_feature: Vec<u32>,
-    /// `1 − z` per slot of every leaf.
-    slot_one_minus_z: Vec<f64>,
+    /// Per leaf: where its slots and table are.
+    leaves: Vec<LeafAt>,
+    /// Every leaf's slots, in path order.
+    slots: Vec<Slot>,
     /// Per leaf, `2^d` values `v · F(Q)` indexed by the mask of `Q`.
     table: Vec<f64>,
+}
+
+/// Where a leaf's slots and table are (`d` distinct path features: `slots[slot..slot + d]`,
+/// `table[table..table + 2^d]`).
+#[derive(Clone, Copy, Debug, Default)]
+struct LeafAt {
+    slot: u32,
+    table: u32,
+    d: u32,
+}
+
+/// One distinct feature of a leaf's path, and `1 − z` for it.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    one_minus_z: f64,
+    feature: u32,
 }
 
 /// One node or leaf of a tabled tree, reached from its parent (preorder, so the parent's state
@@ -101,8 +113,7 @@ impl ShapTables {
         let n_leaves = model.leaf_values.len();
         let mut tables = ShapTables {
             tree_steps: vec![0],
-            leaf_at: vec![[0, 0]; n_leaves],
-            leaf_d: vec![0; n_leaves],
+            leaves: vec![LeafAt::default(); n_leaves],
             tabled: vec![false; model.roots.len()],
             ..ShapTables::default()
         };
@@ -133,8 +144,7 @@ impl ShapTables {
             tables.tree_steps.push(tables.steps.len() as u32);
         }
         tables.steps.shrink_to_fit();
-        tables.slot_feature.shrink_to_fit();
-        tables.slot_one_minus_z.shrink_to_fit();
+        tables.slots.shrink_to_fit();
         tables.table.shrink_to_fit();
         tables
     }
@@ -144,10 +154,8 @@ impl ShapTables {
         self.tree_steps.len() * 4
             + self.steps.len() * std::mem::size_of::<Step>()
             + self.tabled.len()
-            + self.leaf_at.len() * 8
-            + self.leaf_d.len()
-            + self.slot_feature.len() * 4
-            + self.slot_one_minus_z.len() * 8
+            + self.leaves.len() * std::mem::size_of::<LeafAt>()
+            + self.slots.len() * std::mem::size_of::<Slot>()
             + self.table.len() * 8
     }
 
@@ -162,11 +170,16 @@ impl ShapTables {
         if child < 0 {
             let leaf = (!child) as usize;
             let d = path.len();
-            self.leaf_at[leaf] = [self.slot_feature.len() as u32, self.table.len() as u32];
-            self.leaf_d[leaf] = d as u8;
-            for &(f, z) in path.iter() {
-                self.slot_feature.push(f);
-                self.slot_one_minus_z.push(1.0 - z);
+            self.leaves[leaf] = LeafAt {
+                slot: self.slots.len() as u32,
+                table: self.table.len() as u32,
+                d: d as u32,
+            };
+            for &(feature, z) in path.iter() {
+                self.slots.push(Slot {
+                    one_minus_z: 1.0 - z,
+                    feature,
+                });
             }
             let start = self.table.len();
             self.table.resize(start + (1 << d), 0.0);
@@ -239,7 +252,8 @@ impl ShapTables {
             let set = ((parent.mask >> step.slot) & 1) as usize;
             let hot = usize::from(parent.goes_left == step.left);
             // Bit clear: the feature is already off the path, every split on it counts in Z.
-            // Set and hot: nothing yet. Set and cold: the feature leaves the path here.
+            // Set and hot: nothing yet. Set and cold: the feature leaves the path here. (A select
+            // by index measured faster here than branches or multiplying by 0 and 1.)
             let factor = [step.fraction, step.first_cold, 1.0][set * (1 + hot)];
             let mask = parent.mask & !(((1 - hot) as u64) << step.slot);
             let zc = parent.zc * factor;
@@ -266,21 +280,20 @@ impl ShapTables {
     /// Adds one leaf's part: `mask` is `P`, `zc` is `Z(P)` (see the module docs).
     #[inline(always)]
     fn leaf(&self, leaf: usize, mask: u64, zc: f64, phi: &mut [f64]) {
-        let d = self.leaf_d[leaf] as usize;
+        let at = self.leaves[leaf];
+        let d = at.d as usize;
         if d == 0 {
             return;
         }
-        let [first, at] = self.leaf_at[leaf];
-        let features = &self.slot_feature[first as usize..first as usize + d];
-        let one_minus_z = &self.slot_one_minus_z[first as usize..first as usize + d];
-        let table = &self.table[at as usize..at as usize + (1 << d)];
+        let slots = &self.slots[at.slot as usize..at.slot as usize + d];
+        let table = &self.table[at.table as usize..at.table as usize + (1 << d)];
         let p = (mask & ((1u64 << d) - 1)) as usize;
         let off = -table[p] * zc;
-        for (s, (&f, &omz)) in features.iter().zip(one_minus_z).enumerate() {
+        for (s, slot) in slots.iter().enumerate() {
             let in_p = (p >> s) & 1;
             // Both candidates, then a select by index: no branch on the row's data.
-            let on = omz * zc * table[p & !(1 << s)];
-            phi[f as usize] += [off, on][in_p];
+            let on = slot.one_minus_z * zc * table[p & !(1 << s)];
+            phi[slot.feature as usize] += [off, on][in_p];
         }
     }
 }
