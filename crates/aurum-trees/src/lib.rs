@@ -41,7 +41,7 @@ mod xgboost;
 
 pub use error::TreeError;
 pub use model::{Library, MAX_FEATURES, MAX_TREE_DEPTH, Objective, TreeModel};
-pub use shap_tables::{MAX_TABLE_FEATURES, TABLE_BUDGET_BYTES};
+pub use shap_tables::{MAX_TABLE_FEATURES, ShapNode, ShapTree, TABLE_BUDGET_BYTES, TreeShap};
 pub use stored::TREE_MODEL_FORMAT_VERSION;
 
 impl TreeModel {

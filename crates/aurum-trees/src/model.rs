@@ -781,7 +781,7 @@ impl TreeModel {
 
 /// Checks that `tree` is a proper binary tree rooted at node 0 (or a single leaf) whose
 /// references are all in range, and returns its depth.
-fn validate_tree(tree: &RawTree, n_features: usize) -> Result<usize, String> {
+pub(crate) fn validate_tree(tree: &RawTree, n_features: usize) -> Result<usize, String> {
     let n_nodes = tree.nodes.len();
     let n_leaves = tree.leaf_values.len();
     if n_leaves != n_nodes + 1 {

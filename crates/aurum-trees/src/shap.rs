@@ -82,7 +82,7 @@ pub(crate) fn contributions(model: &TreeModel, row: &[f64], phi: &mut [f64]) {
     let mut state = tables.scratch();
     let mut path = Vec::new();
     for t in 0..model.roots.len() {
-        if !tables.add_tree(model, t, row, phi, &mut state) {
+        if !tables.add_tree(t, decide(model, row), phi, &mut state) {
             add_tree_recursive(model, t, row, phi, &mut path);
         }
     }
@@ -101,13 +101,22 @@ pub(crate) fn contributions_batch(model: &TreeModel, rows: &[f64], out: &mut [f6
     let mut path = Vec::new();
     for t in 0..model.roots.len() {
         for (row, phi) in rows.chunks_exact(n).zip(out.chunks_exact_mut(n + 1)) {
-            if !tables.add_tree(model, t, row, phi, &mut state) {
+            if !tables.add_tree(t, decide(model, row), phi, &mut state) {
                 add_tree_recursive(model, t, row, phi, &mut path);
             }
         }
     }
     for phi in out.chunks_exact_mut(n + 1) {
         phi[n] = model.expected_value;
+    }
+}
+
+/// The row's direction at a split node, by the model's own rule.
+#[inline(always)]
+fn decide<'a>(model: &'a TreeModel, row: &'a [f64]) -> impl FnMut(usize) -> bool + 'a {
+    move |i| {
+        let node = &model.nodes[i];
+        model.goes_left(i, node, row[node.feature as usize])
     }
 }
 

@@ -36,7 +36,43 @@
 //! ([`crate::shap`]), so memory is bounded whatever an untrusted file holds and the answer is
 //! the same either way. Typical: LightGBM 31 leaves (d ≈ 5–9) costs 2–8 KiB per tree.
 
+use crate::TreeError;
 use crate::model::TreeModel;
+
+/// What the tables are built from: trees whose split nodes and leaves are numbered globally,
+/// children `>= 0` a split node and `< 0` a leaf (`!child`), as in [`TreeModel`].
+pub(crate) trait Forest {
+    fn roots(&self) -> &[i32];
+    fn n_leaves(&self) -> usize;
+    /// The feature split node `node` tests, and its `[left, right]` children.
+    fn split(&self, node: usize) -> (u32, [i32; 2]);
+    /// The share of `node`'s cover that goes to its child on `side` (0 left, 1 right).
+    fn fraction(&self, node: usize, side: usize) -> f64;
+    fn leaf_value(&self, leaf: usize) -> f64;
+}
+
+impl Forest for TreeModel {
+    fn roots(&self) -> &[i32] {
+        &self.roots
+    }
+
+    fn n_leaves(&self) -> usize {
+        self.leaf_values.len()
+    }
+
+    fn split(&self, node: usize) -> (u32, [i32; 2]) {
+        let n = &self.nodes[node];
+        (n.feature, n.children)
+    }
+
+    fn fraction(&self, node: usize, side: usize) -> f64 {
+        cover(self, self.nodes[node].children[side]) / self.node_cover[node]
+    }
+
+    fn leaf_value(&self, leaf: usize) -> f64 {
+        self.leaf_values[leaf]
+    }
+}
 
 /// Deepest distinct-feature path a table is built for (2^12 f64 = 32 KiB per leaf).
 pub const MAX_TABLE_FEATURES: usize = 12;
@@ -109,16 +145,16 @@ pub(crate) struct StepState {
 
 impl ShapTables {
     /// Builds the tables of every tree that fits the bounds (see the module docs).
-    pub(crate) fn build(model: &TreeModel) -> ShapTables {
-        let n_leaves = model.leaf_values.len();
+    pub(crate) fn build(model: &impl Forest) -> ShapTables {
+        let n_leaves = model.n_leaves();
         let mut tables = ShapTables {
             tree_steps: vec![0],
             leaves: vec![LeafAt::default(); n_leaves],
-            tabled: vec![false; model.roots.len()],
+            tabled: vec![false; model.roots().len()],
             ..ShapTables::default()
         };
         let mut budget = TABLE_BUDGET_BYTES / 8;
-        for (t, &root) in model.roots.iter().enumerate() {
+        for (t, &root) in model.roots().iter().enumerate() {
             if root < 0 {
                 // A single leaf: no feature gets anything; the bias carries it.
                 tables.tabled[t] = true;
@@ -166,7 +202,7 @@ impl ShapTables {
 
     /// Appends the steps below `child` (whose own step is `at`, within the tree) and the tables
     /// of its leaves; `path` holds the distinct features `(feature, z)` above `child`.
-    fn fill(&mut self, model: &TreeModel, child: i32, at: usize, path: &mut Vec<(u32, f64)>) {
+    fn fill(&mut self, model: &impl Forest, child: i32, at: usize, path: &mut Vec<(u32, f64)>) {
         if child < 0 {
             let leaf = (!child) as usize;
             let d = path.len();
@@ -185,17 +221,16 @@ impl ShapTables {
             self.table.resize(start + (1 << d), 0.0);
             leaf_table(
                 path,
-                model.leaf_values[leaf],
+                model.leaf_value(leaf),
                 &mut self.table[start..start + (1 << d)],
             );
             return;
         }
         let tree_start = *self.tree_steps.last().unwrap_or(&0) as usize;
-        let node = &model.nodes[child as usize];
-        let w = cover(model, child);
-        let slot = path.iter().position(|&(f, _)| f == node.feature);
-        for (side, c) in node.children.into_iter().enumerate() {
-            let fraction = cover(model, c) / w;
+        let (feature, children) = model.split(child as usize);
+        let slot = path.iter().position(|&(f, _)| f == feature);
+        for (side, c) in children.into_iter().enumerate() {
+            let fraction = model.fraction(child as usize, side);
             let before = slot.map_or(1.0, |s| path[s].1);
             self.steps.push(Step {
                 child: c,
@@ -213,7 +248,7 @@ impl ShapTables {
                     path[s].1 = before;
                 }
                 None => {
-                    path.push((node.feature, fraction));
+                    path.push((feature, fraction));
                     self.fill(model, c, step, path);
                     path.pop();
                 }
@@ -221,15 +256,15 @@ impl ShapTables {
         }
     }
 
-    /// Adds the contributions of tree `t` for `row` to `phi` (the bias is not touched), with
-    /// `state` from [`ShapTables::scratch`]. `false` when the tree is not tabled and the caller
-    /// must use the recursion.
+    /// Adds the contributions of tree `t` to `phi` (the bias is not touched), with `state` from
+    /// [`ShapTables::scratch`]; `goes_left(node)` is the row's direction at split node `node`
+    /// (a global index). `false` when the tree is not tabled and the caller must use the
+    /// recursion.
     #[inline]
     pub(crate) fn add_tree(
         &self,
-        model: &TreeModel,
         t: usize,
-        row: &[f64],
+        mut goes_left: impl FnMut(usize) -> bool,
         phi: &mut [f64],
         state: &mut [StepState],
     ) -> bool {
@@ -244,7 +279,7 @@ impl ShapTables {
         state[0] = StepState {
             mask: u64::MAX,
             zc: 1.0,
-            goes_left: self.goes_left(model, root.child, row),
+            goes_left: goes_left(root.child as usize),
         };
         for (k, step) in steps.iter().enumerate() {
             let parent = state[step.parent as usize];
@@ -261,7 +296,7 @@ impl ShapTables {
                 state[k + 1] = StepState {
                     mask,
                     zc,
-                    goes_left: self.goes_left(model, step.child, row),
+                    goes_left: goes_left(step.child as usize),
                 };
             } else {
                 self.leaf((!step.child) as usize, mask, zc, phi);
@@ -270,11 +305,9 @@ impl ShapTables {
         true
     }
 
-    #[inline(always)]
-    fn goes_left(&self, model: &TreeModel, child: i32, row: &[f64]) -> bool {
-        let i = child as usize;
-        let node = &model.nodes[i];
-        model.goes_left(i, node, row[node.feature as usize])
+    /// Whether tree `t` has tables.
+    pub(crate) fn is_tabled(&self, t: usize) -> bool {
+        self.tabled[t]
     }
 
     /// Adds one leaf's part: `mask` is `P`, `zc` is `Z(P)` (see the module docs).
@@ -298,6 +331,177 @@ impl ShapTables {
     }
 }
 
+/// One split node of a [`ShapTree`]: the feature it tests, its children (`>= 0` a split node
+/// of the same tree, `< 0` a leaf `!child`, indices local to the tree) and the share of the
+/// node's cover that goes to each child (TreeSHAP's zero fractions: the two add up to 1, up to
+/// rounding, for a tree trained on data).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ShapNode {
+    pub feature: u32,
+    pub children: [i32; 2],
+    pub fractions: [f64; 2],
+}
+
+/// A tree described for [`TreeShap`]: split node 0 is the root; with no split nodes the tree
+/// is the single leaf 0.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ShapTree {
+    pub nodes: Vec<ShapNode>,
+    pub leaf_values: Vec<f64>,
+}
+
+/// Path-dependent TreeSHAP from tables, for trees this crate does not evaluate itself (a model
+/// family with its own tree type and decision rule): built once per model from [`ShapTree`]s,
+/// then each row's directions come from the caller. Same values as the recursion of
+/// Lundberg et al. (regrouped sums; see the `shap_tables` module docs) and as
+/// [`TreeModel::contributions`] for the same trees.
+///
+/// Trees with a leaf of more than [`MAX_TABLE_FEATURES`] distinct path features, or beyond
+/// [`TABLE_BUDGET_BYTES`], get no tables ([`TreeShap::is_tabled`] is `false`) and
+/// [`TreeShap::add_contributions`] skips them: the caller explains those with its own
+/// recursion.
+#[derive(Clone, Debug)]
+pub struct TreeShap {
+    forest: Plain,
+    tables: ShapTables,
+}
+
+/// The trees of a [`TreeShap`], numbered globally.
+#[derive(Clone, Debug, Default)]
+struct Plain {
+    roots: Vec<i32>,
+    /// Per tree: its first global split node.
+    node_base: Vec<usize>,
+    nodes: Vec<ShapNode>,
+    leaf_values: Vec<f64>,
+}
+
+impl Forest for Plain {
+    fn roots(&self) -> &[i32] {
+        &self.roots
+    }
+
+    fn n_leaves(&self) -> usize {
+        self.leaf_values.len()
+    }
+
+    fn split(&self, node: usize) -> (u32, [i32; 2]) {
+        let n = &self.nodes[node];
+        (n.feature, n.children)
+    }
+
+    fn fraction(&self, node: usize, side: usize) -> f64 {
+        self.nodes[node].fractions[side]
+    }
+
+    fn leaf_value(&self, leaf: usize) -> f64 {
+        self.leaf_values[leaf]
+    }
+}
+
+impl TreeShap {
+    /// Checks the trees (proper binary trees, features below `n_features`, finite leaf values,
+    /// finite non-negative fractions) and builds their tables. Errors name the tree.
+    pub fn new(n_features: usize, trees: &[ShapTree]) -> Result<TreeShap, TreeError> {
+        let mut forest = Plain::default();
+        for (t, tree) in trees.iter().enumerate() {
+            let invalid = |reason: String| TreeError::Parse {
+                format: "TreeSHAP",
+                location: format!("tree {t}"),
+                reason,
+            };
+            let raw = crate::model::RawTree {
+                nodes: tree
+                    .nodes
+                    .iter()
+                    .map(|n| crate::model::RawNode {
+                        feature: n.feature,
+                        threshold: 0.0,
+                        left: n.children[0],
+                        right: n.children[1],
+                        kind: crate::model::SplitKind::Numeric,
+                        nan_left: false,
+                        cat_set: 0,
+                    })
+                    .collect(),
+                leaf_values: tree.leaf_values.clone(),
+                node_cover: vec![1.0; tree.nodes.len()],
+                leaf_cover: vec![1.0; tree.leaf_values.len()],
+                cat_sets: Vec::new(),
+            };
+            crate::model::validate_tree(&raw, n_features).map_err(invalid)?;
+            if let Some(f) = tree
+                .nodes
+                .iter()
+                .flat_map(|n| n.fractions)
+                .find(|f| !(f.is_finite() && *f >= 0.0))
+            {
+                return Err(invalid(format!(
+                    "cover fraction {f} is not a non-negative number"
+                )));
+            }
+            let node_base = forest.nodes.len() as i32;
+            let leaf_base = forest.leaf_values.len() as i32;
+            if node_base as usize + tree.nodes.len() >= i32::MAX as usize
+                || leaf_base as usize + tree.leaf_values.len() >= i32::MAX as usize
+            {
+                return Err(invalid("too many nodes".into()));
+            }
+            let rebase = |c: i32| {
+                if c >= 0 {
+                    c + node_base
+                } else {
+                    !((!c) + leaf_base)
+                }
+            };
+            forest.roots.push(if tree.nodes.is_empty() {
+                rebase(!0)
+            } else {
+                node_base
+            });
+            forest.node_base.push(node_base as usize);
+            forest.nodes.extend(tree.nodes.iter().map(|n| ShapNode {
+                children: n.children.map(rebase),
+                ..*n
+            }));
+            forest.leaf_values.extend_from_slice(&tree.leaf_values);
+        }
+        let tables = ShapTables::build(&forest);
+        Ok(TreeShap { forest, tables })
+    }
+
+    /// How many trees.
+    pub fn n_trees(&self) -> usize {
+        self.forest.roots.len()
+    }
+
+    /// Whether tree `t` has tables (else [`TreeShap::add_contributions`] skips it).
+    pub fn is_tabled(&self, t: usize) -> bool {
+        self.tables.is_tabled(t)
+    }
+
+    /// Bytes the tables hold.
+    pub fn table_bytes(&self) -> usize {
+        self.tables.bytes()
+    }
+
+    /// Adds one row's contributions from every tabled tree to `phi` (one value per feature;
+    /// the caller adds its own bias). `goes_left(tree, node)` is the row's direction at split
+    /// node `node` (local to the tree), by the caller's decision rule.
+    pub fn add_contributions(
+        &self,
+        mut goes_left: impl FnMut(usize, usize) -> bool,
+        phi: &mut [f64],
+    ) {
+        let mut state = self.tables.scratch();
+        for t in 0..self.n_trees() {
+            let base = self.forest.node_base[t];
+            self.tables
+                .add_tree(t, |i| goes_left(t, i - base), phi, &mut state);
+        }
+    }
+}
+
 #[inline]
 fn cover(model: &TreeModel, child: i32) -> f64 {
     if child >= 0 {
@@ -309,21 +513,21 @@ fn cover(model: &TreeModel, child: i32) -> f64 {
 
 /// Table entries tree `root` needs, or `None` when one of its leaves has more than
 /// [`MAX_TABLE_FEATURES`] distinct path features.
-fn tree_cost(model: &TreeModel, root: i32) -> Option<usize> {
-    fn walk(model: &TreeModel, child: i32, path: &mut Vec<u32>, total: &mut usize) -> bool {
+fn tree_cost(model: &impl Forest, root: i32) -> Option<usize> {
+    fn walk(model: &impl Forest, child: i32, path: &mut Vec<u32>, total: &mut usize) -> bool {
         if child < 0 {
             *total += 1 << path.len();
             return true;
         }
-        let node = &model.nodes[child as usize];
-        let new = !path.contains(&node.feature);
+        let (feature, children) = model.split(child as usize);
+        let new = !path.contains(&feature);
         if new {
             if path.len() == MAX_TABLE_FEATURES {
                 return false;
             }
-            path.push(node.feature);
+            path.push(feature);
         }
-        let ok = node.children.iter().all(|&c| walk(model, c, path, total));
+        let ok = children.iter().all(|&c| walk(model, c, path, total));
         if new {
             path.pop();
         }
@@ -568,6 +772,76 @@ mod tests {
         phi
     }
 
+    /// The model's trees as a caller of [`TreeShap`] would describe them.
+    fn shap_trees(model: &TreeModel) -> Vec<ShapTree> {
+        (0..model.roots.len())
+            .map(|t| {
+                let [n0, l0, _] = model.offsets[t];
+                let [n1, l1, _] = model.offsets[t + 1];
+                let local = |c: i32| {
+                    if c >= 0 {
+                        c - n0 as i32
+                    } else {
+                        !((!c) - l0 as i32)
+                    }
+                };
+                ShapTree {
+                    nodes: (n0 as usize..n1 as usize)
+                        .map(|i| {
+                            let node = &model.nodes[i];
+                            ShapNode {
+                                feature: node.feature,
+                                children: node.children.map(local),
+                                fractions: [0, 1].map(|side| model.fraction(i, side)),
+                            }
+                        })
+                        .collect(),
+                    leaf_values: model.leaf_values[l0 as usize..l1 as usize].to_vec(),
+                }
+            })
+            .collect()
+    }
+
+    /// [`TreeShap`] on the model's own trees and directions gives `contributions` bit for bit.
+    fn assert_tree_shap_matches(model: &TreeModel, row: &[f64]) {
+        let shap = TreeShap::new(model.n_features(), &shap_trees(model)).unwrap();
+        let mut phi = vec![0.0; model.n_features() + 1];
+        shap.add_contributions(
+            |t, i| {
+                let i = i + model.offsets[t][0] as usize;
+                let node = &model.nodes[i];
+                model.goes_left(i, node, row[node.feature as usize])
+            },
+            &mut phi,
+        );
+        *phi.last_mut().unwrap() = model.expected_value;
+        assert_eq!(phi, model.contributions(row).unwrap());
+    }
+
+    #[test]
+    fn tree_shap_refuses_malformed_trees() {
+        let node = |children, fractions| ShapNode {
+            feature: 0,
+            children,
+            fractions,
+        };
+        let tree = |nodes| ShapTree {
+            nodes,
+            leaf_values: vec![1.0, 2.0],
+        };
+        assert!(TreeShap::new(1, &[tree(vec![node([!0, !1], [0.25, 0.75])])]).is_ok());
+        for bad in [
+            tree(vec![node([!0, !2], [0.25, 0.75])]),
+            tree(vec![node([!0, !0], [0.25, 0.75])]),
+            tree(vec![node([!0, !1], [-0.5, 0.75])]),
+            tree(vec![node([!0, !1], [f64::NAN, 0.75])]),
+        ] {
+            let err = TreeShap::new(1, &[bad]).unwrap_err();
+            assert!(err.to_string().contains("tree 0"), "{err}");
+        }
+        assert!(TreeShap::new(0, &[tree(vec![node([!0, !1], [0.5, 0.5])])]).is_err());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -587,6 +861,7 @@ mod tests {
                 assert_close(&fast, &reference, &format!("seed {seed}"));
                 assert_close(&fast, &brute_force(&model, row), &format!("seed {seed}, brute force"));
                 prop_assert_eq!(&fast, &phi_batch.to_vec());
+                assert_tree_shap_matches(&model, row);
             }
         }
     }
@@ -623,6 +898,7 @@ mod tests {
                 let fast = model.contributions(&row).unwrap();
                 let reference = crate::shap::reference_contributions(model, &row);
                 assert_close(&fast, &reference, model.library().as_str());
+                assert_tree_shap_matches(model, &row);
             }
         }
     }
