@@ -20,7 +20,7 @@
 //!   to the f64 sum of its f32 leaves, which differs from XGBoost's own f32-accumulated margin by
 //!   f32 rounding (about 1e-7 relative). They are computed from per-leaf tables built once per
 //!   model (Fast TreeSHAP v2's idea; the `shap_tables` module proves the identity and bounds the
-//!   memory), about 10× cheaper per row than the libraries' recursion, which stays as the
+//!   memory), 5–10× cheaper per row than the libraries' recursion, which stays as the
 //!   reference and for trees too deep to table.
 //!
 //! Prediction ([`TreeModel::predict_batch`]) allocates nothing and walks contiguous node arrays.
