@@ -140,7 +140,8 @@ impl Writer {
                     let (_, head) = in_flight.take().expect("guarded");
                     self.deferred_done(done, head);
                 }
-                () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                // Built only when polled: a zero interval never needs the runtime's timer.
+                () = async { tokio::time::sleep_until(due.expect("guarded")).await }, if due.is_some() => {
                     self.lag.in_flight = in_flight;
                     self.start_deferred();
                 }
