@@ -230,6 +230,8 @@ impl ImportedModel {
             row: None,
             reason: e.to_string(),
         })?;
+        // The TreeSHAP tables are built now, at load, not by the first declined applicant.
+        trees.prepare_contributions();
         Ok(ImportedModel {
             library,
             trees,

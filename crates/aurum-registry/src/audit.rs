@@ -37,9 +37,12 @@
 //! arrive while a commit is in flight form the next batch, so under load many appends share one
 //! fsync (group commit) and an idle log commits each entry immediately, without any timer.
 //!
-//! - **`append(..).await` returned `Ok`**: the record is committed and the WAL fsynced, and the
-//!   signed anchor covers it. It survives a process crash, and a power loss to the extent SQLite
-//!   and the disk honour fsync. It is visible to every connection opened afterwards.
+//! - **`append(..).await` returned `Ok`**: the record is committed and the WAL fsynced. It
+//!   survives a process crash, and a power loss to the extent SQLite and the disk honour fsync.
+//!   It is visible to every connection opened afterwards. With the default
+//!   [`AuditOptions::anchor_interval`] (zero) the signed anchor covers it too; with an interval,
+//!   the anchor follows within that interval, at [`AuditLog::flush`] / [`AuditLog::close`], or
+//!   at the next open (see [`AuditOptions`] for the window this leaves).
 //! - **`append` returned [`AuditError::Anchor`]**: the record was committed but the anchor could
 //!   not be moved over it (it is missing or not authentic, or the disk failed); the caller must
 //!   not treat the record as acknowledged.
@@ -352,6 +355,27 @@ pub struct AuditStats {
     pub nowait_lost: u64,
 }
 
+/// How an audit log is run; [`AuditLog::open_with_options`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditOptions {
+    /// How far the signed anchor may lag behind the committed records.
+    ///
+    /// - **Zero (the default)**: the anchor is moved after every committed batch and before its
+    ///   callers are answered, so every acknowledged record is anchored. A commit costs three
+    ///   fsyncs: the WAL, the anchor's temporary file and its directory.
+    /// - **Above zero**: callers are answered once the WAL is fsynced (the record survives a
+    ///   crash exactly as before); the anchor is moved in the background at most this long
+    ///   after the previous anchor write started, by [`AuditLog::flush`] and [`AuditLog::close`],
+    ///   and at the next open. A commit costs one fsync. While the process runs, the anchor
+    ///   covers every record committed more than about one interval (plus one anchor write)
+    ///   ago; records inside that window are protected by the chain only, so removing them or
+    ///   rewriting them with recomputed hashes is not detected until the anchor has moved over
+    ///   them. After a crash the window is whatever was committed in the last interval; the next
+    ///   open checks that the chain continues intact from the anchored record to the head before
+    ///   it anchors the head.
+    pub anchor_interval: Duration,
+}
+
 /// Handle to an open audit log. Cheap to clone; all clones share one writer.
 #[derive(Clone)]
 pub struct AuditLog {
@@ -392,6 +416,15 @@ impl AuditLog {
     pub async fn open_with(
         path: impl AsRef<Path>,
         anchor: AnchorOptions,
+    ) -> Result<Self, AuditError> {
+        Self::open_with_options(path, anchor, AuditOptions::default()).await
+    }
+
+    /// [`AuditLog::open_with`] with [`AuditOptions`] (how far the anchor may lag).
+    pub async fn open_with_options(
+        path: impl AsRef<Path>,
+        anchor: AnchorOptions,
+        options: AuditOptions,
     ) -> Result<Self, AuditError> {
         let path = path.as_ref().to_path_buf();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -455,6 +488,14 @@ impl AuditLog {
             path: path.clone(),
             anchor: Arc::clone(&anchor),
             counters: Arc::clone(&counters),
+            interval: options.anchor_interval,
+            // Not authentic, or missing from a log with records: the first batch anchors before
+            // answering (and fails while the problem stands), whatever the interval.
+            lag: writer::Lag::new(match opened.found {
+                Found::Valid(_) => false,
+                Found::Missing => head_seq > 0,
+                Found::Invalid(_) => true,
+            }),
         };
         let writer = tokio::spawn(writer.run(receiver));
         let log = Self {
@@ -472,7 +513,8 @@ impl AuditLog {
         Ok(log)
     }
 
-    /// Anchors a new log, or an old one that never was; reports (does not repair) anything else.
+    /// Anchors a new log, or an old one that never was; moves a lagging anchor over an intact
+    /// chain ([`AuditLog::catch_up`]); reports (does not repair) anything else.
     async fn check_anchor_at_open(
         &self,
         found: Found,
@@ -487,6 +529,7 @@ impl AuditLog {
                 head_seq,
                 "audit log is shorter than its signed anchor: records were removed"
             ),
+            Found::Valid(anchored) if anchored.seq < head_seq => self.catch_up(anchored).await?,
             Found::Valid(_) => {}
             Found::Invalid(detail) => tracing::error!(
                 anchor = %anchor_path,
@@ -523,6 +566,58 @@ impl AuditLog {
                 anchor = %anchor_path,
                 head_seq,
                 "audit anchor is missing although this log was anchored before; appends will fail"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Moves an anchor that lags behind the head (a crash before a deferred or synchronous
+    /// anchor write) over the records after it, once the record at the anchored seq has the
+    /// anchored hash and the chain continues intact from there to the head. Otherwise leaves it
+    /// where it is, for [`AuditLog::verify`] to name.
+    async fn catch_up(&self, anchored: ChainHead) -> Result<(), AuditError> {
+        if anchored.seq > 0 && self.hash_at(anchored.seq).await?.as_deref() != Some(&anchored.hash)
+        {
+            tracing::error!(
+                seq = anchored.seq,
+                "audit record at the anchored seq does not have the anchored hash; not moving the anchor"
+            );
+            return Ok(());
+        }
+        let hash = if anchored.seq == 0 {
+            GENESIS_HASH
+        } else {
+            &anchored.hash
+        };
+        let mut checker = ChainChecker::after(anchored.seq, hash);
+        let after = i64::try_from(anchored.seq).unwrap_or(i64::MAX);
+        let last: Option<i64> = sqlx::query(rows::MAX_SEQ)
+            .fetch_one(&self.inner.readers)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(|source| self.read_error(source))?;
+        let last = last.unwrap_or(0);
+        let mut page = self.verify_page(after, last).await?;
+        while let Some(next) = page.last().map(|row| row.seq) {
+            if !checker.check_page(&page) {
+                break;
+            }
+            page = self.verify_page(next, last).await?;
+        }
+        let report = checker.into_report();
+        match (report.ok, report.head) {
+            (true, Some(head)) => {
+                let from = anchored.seq;
+                self.advance_anchor(head.clone(), false).await?;
+                tracing::warn!(
+                    from,
+                    to = head.seq,
+                    "audit anchor was behind the log (the process stopped before moving it); moved over the intact records"
+                );
+            }
+            _ => tracing::error!(
+                seq = anchored.seq,
+                "audit chain after the anchored record does not verify; not moving the anchor"
             ),
         }
         Ok(())

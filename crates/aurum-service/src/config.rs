@@ -118,6 +118,12 @@ pub struct AuditConfig {
     pub fields_in_clear: Vec<String>,
     /// When predictions are acknowledged: `sync` (default) or `buffered`.
     pub durability: AuditDurability,
+    /// How often the signed anchor follows the chain head, in ms. `0` (default): after every
+    /// committed batch, before any caller is answered. Above 0: callers are answered after the
+    /// WAL commit alone and the anchor follows within the interval (always at shutdown), so the
+    /// newest records of that window are protected by the hash chain only until it moves.
+    #[serde(default)]
+    pub anchor_interval_ms: u64,
     /// The signed anchor of the chain head; default `<data_dir>/audit.anchor`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor_file: Option<PathBuf>,
@@ -171,6 +177,7 @@ impl Default for Config {
             audit: AuditConfig {
                 fields_in_clear: Vec::new(),
                 durability: AuditDurability::Sync,
+                anchor_interval_ms: 0,
                 anchor_file: None,
                 anchor_key_file: None,
                 anchor_key: None,
@@ -247,6 +254,7 @@ pub struct TrainingLayer {
 pub struct AuditLayer {
     pub fields_in_clear: Option<Vec<String>>,
     pub durability: Option<String>,
+    pub anchor_interval_ms: Option<u64>,
     pub anchor_file: Option<PathBuf>,
     pub anchor_key_file: Option<PathBuf>,
     /// Environment only: a secret does not belong in a config file.
@@ -308,6 +316,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     ("AURUM_AUDIT_FIELDS_IN_CLEAR", "audit.fields_in_clear"),
     ("AURUM_AUDIT_DURABILITY", "audit.durability"),
+    ("AURUM_AUDIT_ANCHOR_INTERVAL_MS", "audit.anchor_interval_ms"),
     ("AURUM_AUDIT_ANCHOR_FILE", "audit.anchor_file"),
     ("AURUM_AUDIT_ANCHOR_KEY_FILE", "audit.anchor_key_file"),
     ("AURUM_AUDIT_ANCHOR_KEY", "audit.anchor_key"),
@@ -359,6 +368,7 @@ impl ConfigLayer {
         layer.server.shutdown_grace_s = num("AURUM_SHUTDOWN_GRACE_S");
         layer.server.max_batch_records = num("AURUM_MAX_BATCH_RECORDS").map(|n| n as usize);
         layer.server.header_read_timeout_ms = num("AURUM_HEADER_READ_TIMEOUT_MS");
+        layer.audit.anchor_interval_ms = num("AURUM_AUDIT_ANCHOR_INTERVAL_MS");
         layer.server.auth_failures_per_minute =
             num("AURUM_AUTH_FAILURES_PER_MINUTE").map(|n| u32::try_from(n).unwrap_or(u32::MAX));
         layer.server.max_loaded_versions = num("AURUM_MAX_LOADED_VERSIONS").map(|n| n as usize);
@@ -483,6 +493,9 @@ impl Config {
                     "audit.durability: `{v}` must be `sync` or `buffered`"
                 )),
             }
+        }
+        if let Some(v) = layer.audit.anchor_interval_ms {
+            self.audit.anchor_interval_ms = v;
         }
         if let Some(v) = layer.audit.anchor_file {
             self.audit.anchor_file = Some(v);
@@ -648,6 +661,14 @@ mod tests {
     #[test]
     fn audit_durability_defaults_to_sync_and_layers() {
         assert_eq!(Config::default().audit.durability, AuditDurability::Sync);
+        assert_eq!(Config::default().audit.anchor_interval_ms, 0);
+        let file: ConfigLayer = toml::from_str("[audit]\nanchor_interval_ms = 100\n").unwrap();
+        let env_ms =
+            ConfigLayer::from_env(env(&[("AURUM_AUDIT_ANCHOR_INTERVAL_MS", "250")])).unwrap();
+        let c = Config::from_layers(vec![file.clone()]).unwrap();
+        assert_eq!(c.audit.anchor_interval_ms, 100);
+        let c = Config::from_layers(vec![file, env_ms]).unwrap();
+        assert_eq!(c.audit.anchor_interval_ms, 250);
         let file: ConfigLayer = toml::from_str("[audit]\ndurability = \"buffered\"\n").unwrap();
         let c = Config::from_layers(vec![file.clone()]).unwrap();
         assert_eq!(c.audit.durability, AuditDurability::Buffered);

@@ -120,7 +120,14 @@ impl Platform {
             .map_err(|e| ServiceError::Internal(format!("cannot create data dir: {e}")))?;
         let meta = SqliteStore::open(&dir.join("registry.db")).await?;
         let artifacts = LocalArtifactStore::new(dir.join("artifacts"))?;
-        let audit = AuditLog::open_with(dir.join("audit.db"), anchor_options(&config)).await?;
+        let audit = AuditLog::open_with_options(
+            dir.join("audit.db"),
+            anchor_options(&config),
+            aurum_registry::audit::AuditOptions {
+                anchor_interval: std::time::Duration::from_millis(config.audit.anchor_interval_ms),
+            },
+        )
+        .await?;
         let interrupted = meta.fail_interrupted_jobs(JOB_STALE_AFTER).await?;
         if interrupted > 0 {
             tracing::warn!(

@@ -19,7 +19,10 @@
 //! LightGBM MissingType::Zero (0 and NaN are missing) and the two categorical rules keep their own
 //! [`SplitKind`].
 
+use std::sync::OnceLock;
+
 use crate::TreeError;
+use crate::shap_tables::ShapTables;
 
 /// Deepest tree accepted (root-to-leaf edges). TreeSHAP recurses once per level and keeps
 /// O(depth²) path state, so an untrusted file must not choose an unbounded depth. LightGBM and
@@ -220,6 +223,29 @@ pub struct TreeModel {
     pub(crate) max_depth: usize,
     /// TreeSHAP bias: base score plus every tree's cover-weighted mean leaf value.
     pub(crate) expected_value: f64,
+    /// TreeSHAP tables, built on the first explanation (or [`TreeModel::prepare_contributions`]).
+    pub(crate) shap: ShapCache,
+}
+
+/// The model's TreeSHAP tables, computed at most once. Derived from the other fields, so two
+/// models compare equal whether or not either has built them.
+#[derive(Clone, Default)]
+pub(crate) struct ShapCache(OnceLock<ShapTables>);
+
+impl PartialEq for ShapCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for ShapCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "ShapCache(built)"
+        } else {
+            "ShapCache(empty)"
+        })
+    }
 }
 
 impl TreeModel {
@@ -289,6 +315,7 @@ impl TreeModel {
             depths: Vec::with_capacity(parts.trees.len()),
             max_depth: 0,
             expected_value: 0.0,
+            shap: ShapCache::default(),
         };
 
         for (t, tree) in parts.trees.iter().enumerate() {
@@ -544,11 +571,70 @@ impl TreeModel {
     /// Exact path-dependent TreeSHAP values of `row` in raw (margin) space: `n_features + 1`
     /// values, one per feature and the bias ([`TreeModel::expected_value`]) last. They add up to
     /// the raw margin (for XGBoost, to the f64 sum of its f32 leaf values: see the crate docs).
+    ///
+    /// The first call builds the model's TreeSHAP tables (see
+    /// [`TreeModel::prepare_contributions`]); later calls cost O(nodes + Σ leaf path features)
+    /// per tree.
     pub fn contributions(&self, row: &[f64]) -> Result<Vec<f64>, TreeError> {
         self.check_row(row)?;
         let mut phi = vec![0.0; self.n_features() + 1];
         crate::shap::contributions(self, row, &mut phi);
         Ok(phi)
+    }
+
+    /// [`TreeModel::contributions`] for `rows.len() / n_features` rows stored row-major in
+    /// `rows`, written row-major into `out` (`n_features + 1` values per row, the bias last).
+    /// Each row's values equal [`TreeModel::contributions`]' bit for bit; the batch walks tree
+    /// by tree so that one tree's tables stay in cache. Allocates nothing once the tables exist.
+    pub fn contributions_batch(
+        &self,
+        rows: &[f64],
+        n_features: usize,
+        out: &mut [f64],
+    ) -> Result<(), TreeError> {
+        if n_features != self.n_features() {
+            return Err(TreeError::RowLength {
+                expected: self.n_features(),
+                got: n_features,
+            });
+        }
+        let n_rows = rows.len() / n_features;
+        if n_rows * n_features != rows.len()
+            || n_rows.checked_mul(n_features + 1) != Some(out.len())
+        {
+            return Err(TreeError::BatchShape {
+                reason: format!(
+                    "{} values and {} outputs do not make rows of {} features and {} contributions",
+                    rows.len(),
+                    out.len(),
+                    n_features,
+                    n_features + 1
+                ),
+            });
+        }
+        crate::shap::contributions_batch(self, rows, out);
+        Ok(())
+    }
+
+    /// Builds the TreeSHAP tables now (at model load, say) instead of on the first explanation,
+    /// and returns the bytes they hold. Idempotent and thread-safe: the tables are built once.
+    /// Bounded by [`crate::TABLE_BUDGET_BYTES`]; trees beyond it (or with more than
+    /// [`crate::MAX_TABLE_FEATURES`] distinct features on a path) are explained by the
+    /// recursion, with the same values.
+    pub fn prepare_contributions(&self) -> usize {
+        self.shap_tables().bytes()
+    }
+
+    /// [`TreeModel::contributions`] by the libraries' own recursion (LightGBM's
+    /// `Tree::TreeSHAP`) for every tree, without the tables: the reference the tables are tested
+    /// against, and the baseline of the `shap_speed` example. O(leaves · depth²) per tree.
+    pub fn contributions_recursive(&self, row: &[f64]) -> Result<Vec<f64>, TreeError> {
+        self.check_row(row)?;
+        Ok(crate::shap::reference_contributions(self, row))
+    }
+
+    pub(crate) fn shap_tables(&self) -> &ShapTables {
+        self.shap.0.get_or_init(|| ShapTables::build(self))
     }
 
     pub(crate) fn check_row(&self, row: &[f64]) -> Result<(), TreeError> {
@@ -695,7 +781,7 @@ impl TreeModel {
 
 /// Checks that `tree` is a proper binary tree rooted at node 0 (or a single leaf) whose
 /// references are all in range, and returns its depth.
-fn validate_tree(tree: &RawTree, n_features: usize) -> Result<usize, String> {
+pub(crate) fn validate_tree(tree: &RawTree, n_features: usize) -> Result<usize, String> {
     let n_nodes = tree.nodes.len();
     let n_leaves = tree.leaf_values.len();
     if n_leaves != n_nodes + 1 {

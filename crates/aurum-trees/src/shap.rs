@@ -1,4 +1,6 @@
-//! Exact path-dependent TreeSHAP (Lundberg, Erion & Lee 2018, Algorithm 2).
+//! Exact path-dependent TreeSHAP (Lundberg, Erion & Lee 2018, Algorithm 2), the reference: the
+//! explainer answers through per-leaf tables ([`crate::shap_tables`]), which give these values
+//! regrouped, and uses this recursion only for trees too deep to table (and tests compare both).
 //!
 //! This is the algorithm of LightGBM's `Tree::TreeSHAP` (`pred_contrib=True`) and of shap's
 //! `tree_shap`, transcribed operation for operation in f64 so that LightGBM's contributions are
@@ -72,23 +74,85 @@ fn cover(model: &TreeModel, child: i32) -> f64 {
     }
 }
 
-/// SHAP values of `row` (already length-checked) into `phi` (`n_features + 1` zeros).
+/// SHAP values of `row` (already length-checked) into `phi` (`n_features + 1` zeros): every
+/// tree through its tables ([`crate::shap_tables`]) when it has them, else through the
+/// recursion below; the bias last.
 pub(crate) fn contributions(model: &TreeModel, row: &[f64], phi: &mut [f64]) {
-    let len = model.max_depth + 2;
-    let mut path = vec![PathElement::default(); len * (len + 1) / 2];
-    for &root in &model.roots {
-        if root >= 0 {
-            let mut walk = Walk {
-                model,
-                row,
-                phi,
-                path: &mut path,
-            };
-            walk.recurse(root, 0, 0, 1.0, 1.0, -1);
+    let tables = model.shap_tables();
+    let mut state = tables.scratch();
+    let mut path = Vec::new();
+    for t in 0..model.roots.len() {
+        if !tables.add_tree(t, decide(model, row), phi, &mut state) {
+            add_tree_recursive(model, t, row, phi, &mut path);
         }
     }
     let n = phi.len() - 1;
     phi[n] = model.expected_value;
+}
+
+/// [`contributions`] for `out.len() / (n_features + 1)` rows, row-major in `rows` and `out`
+/// (shapes checked by the caller). Trees outer, rows inner, so one tree's tables stay in cache
+/// while every row goes through it; each row still adds its trees in model order.
+pub(crate) fn contributions_batch(model: &TreeModel, rows: &[f64], out: &mut [f64]) {
+    let n = model.n_features();
+    let tables = model.shap_tables();
+    out.fill(0.0);
+    let mut state = tables.scratch();
+    let mut path = Vec::new();
+    for t in 0..model.roots.len() {
+        for (row, phi) in rows.chunks_exact(n).zip(out.chunks_exact_mut(n + 1)) {
+            if !tables.add_tree(t, decide(model, row), phi, &mut state) {
+                add_tree_recursive(model, t, row, phi, &mut path);
+            }
+        }
+    }
+    for phi in out.chunks_exact_mut(n + 1) {
+        phi[n] = model.expected_value;
+    }
+}
+
+/// The row's direction at a split node, by the model's own rule.
+#[inline(always)]
+fn decide<'a>(model: &'a TreeModel, row: &'a [f64]) -> impl FnMut(usize) -> bool + 'a {
+    move |i| {
+        let node = &model.nodes[i];
+        model.goes_left(i, node, row[node.feature as usize])
+    }
+}
+
+/// Adds tree `t`'s recursive TreeSHAP values of `row` to `phi`; `path` is scratch space.
+fn add_tree_recursive(
+    model: &TreeModel,
+    t: usize,
+    row: &[f64],
+    phi: &mut [f64],
+    path: &mut Vec<PathElement>,
+) {
+    let root = model.roots[t];
+    if root < 0 {
+        return;
+    }
+    let len = model.max_depth + 2;
+    path.resize(len * (len + 1) / 2, PathElement::default());
+    let mut walk = Walk {
+        model,
+        row,
+        phi,
+        path,
+    };
+    walk.recurse(root, 0, 0, 1.0, 1.0, -1);
+}
+
+/// The recursion alone over every tree: the reference the tables are tested against.
+pub(crate) fn reference_contributions(model: &TreeModel, row: &[f64]) -> Vec<f64> {
+    let mut phi = vec![0.0; model.n_features() + 1];
+    let mut path = Vec::new();
+    for t in 0..model.roots.len() {
+        add_tree_recursive(model, t, row, &mut phi, &mut path);
+    }
+    let n = phi.len() - 1;
+    phi[n] = model.expected_value;
+    phi
 }
 
 struct Walk<'a> {

@@ -18,8 +18,15 @@
 //!
 //! # Protocol
 //!
-//! - The writer moves the anchor after each committed batch and *before* answering the batch's
-//!   callers, so every acknowledged record is covered.
+//! - By default the writer moves the anchor after each committed batch and *before* answering
+//!   the batch's callers, so every acknowledged record is covered. With
+//!   [`AuditOptions::anchor_interval`](super::AuditOptions::anchor_interval) above zero it moves
+//!   it in the background at most once per interval (and at flush, close and the next open), so
+//!   the anchor may be behind the head by the records of one interval; verification accepts an
+//!   anchor behind the head (the chain covers the rest) and still names a log shorter than its
+//!   anchor, a different hash at the anchored seq, and an anchor that is not authentic.
+//! - An anchor found behind the head at open (a crash before it moved) is moved over the records
+//!   after it only once the record at its seq has its hash and the chain from there verifies.
 //! - Several processes append to one file (the server and a CLI command), so the anchor is only
 //!   ever moved forward: under an exclusive lock on `<anchor>.lock` the current anchor is read and
 //!   replaced only by a higher seq. The new file is written beside it, fsynced, renamed over it,

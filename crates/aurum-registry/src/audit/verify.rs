@@ -123,6 +123,17 @@ impl ChainChecker {
         }
     }
 
+    /// A checker that continues the chain after record `seq` with hash `hash` (an anchored
+    /// record already known to be good), for the records after it only.
+    pub(super) fn after(seq: u64, hash: &str) -> Self {
+        Self {
+            next_seq: seq + 1,
+            prev_hash: hash.to_owned(),
+            checked: 0,
+            broken: None,
+        }
+    }
+
     /// Checks `rows` (ascending seq, continuing the previous page). Returns `false` once the
     /// chain is broken; further rows are then ignored.
     pub(super) fn check_page(&mut self, rows: &[RawRow]) -> bool {

@@ -3,11 +3,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use chrono::{SecondsFormat, SubsecRound as _, Utc};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection as _, Row as _};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::anchor::Anchor;
 use super::canonical::{HashedFields, canonical_json};
@@ -85,21 +88,151 @@ pub(super) struct Writer {
     pub path: PathBuf,
     pub anchor: Arc<Anchor>,
     pub counters: Arc<Counters>,
+    /// [`AuditOptions::anchor_interval`](super::AuditOptions::anchor_interval): zero anchors
+    /// every batch before answering it; above zero the anchor follows within this interval.
+    pub interval: Duration,
+    pub lag: Lag,
+}
+
+/// The deferred anchor's state (an `anchor_interval` above zero).
+#[derive(Debug)]
+pub(super) struct Lag {
+    /// The newest committed head that no anchor write (finished or running) covers yet.
+    pending: Option<ChainHead>,
+    /// The anchor write running on the blocking pool, and the head it covers.
+    in_flight: Option<(JoinHandle<Result<(), String>>, ChainHead)>,
+    /// When the last deferred write started.
+    last_start: Instant,
+    /// A deferred write failed: anchor before answering (as with a zero interval), failing the
+    /// callers while it keeps failing, until one succeeds.
+    failed: bool,
+}
+
+impl Lag {
+    /// `failed` when the anchor was found missing or unauthentic at open: then appends fail
+    /// from the first batch on, as they do with a zero interval.
+    pub(super) fn new(failed: bool) -> Self {
+        Self {
+            pending: None,
+            in_flight: None,
+            last_start: Instant::now(),
+            failed,
+        }
+    }
 }
 
 impl Writer {
-    /// Runs until every handle is gone and the queue is empty, then closes the connection.
+    /// Runs until every handle is gone and the queue is empty, then moves the anchor over
+    /// everything committed and closes the connection.
     pub(super) async fn run(mut self, mut queue: mpsc::Receiver<Command>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         // Everything that queued up while the previous batch was committing becomes the next
-        // batch: this is the group commit, and it needs no timer.
-        while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            self.process(&mut batch).await;
+        // batch: this is the group commit, and it needs no timer. The only timer is the
+        // deferred anchor's.
+        loop {
+            let mut in_flight = self.lag.in_flight.take();
+            let due = (self.lag.pending.is_some() && in_flight.is_none())
+                .then(|| self.lag.last_start + self.interval);
+            tokio::select! {
+                done = async { (&mut in_flight.as_mut().expect("guarded").0).await },
+                    if in_flight.is_some() =>
+                {
+                    let (_, head) = in_flight.take().expect("guarded");
+                    self.deferred_done(done, head);
+                }
+                // Built only when polled: a zero interval never needs the runtime's timer.
+                () = async { tokio::time::sleep_until(due.expect("guarded")).await }, if due.is_some() => {
+                    self.lag.in_flight = in_flight;
+                    self.start_deferred();
+                }
+                received = queue.recv_many(&mut batch, MAX_BATCH) => {
+                    self.lag.in_flight = in_flight;
+                    if received == 0 {
+                        break;
+                    }
+                    self.process(&mut batch).await;
+                }
+            }
+        }
+        if let Err(detail) = self.anchor_now().await {
+            tracing::error!(
+                path = %self.path.display(),
+                detail = %detail,
+                "the audit anchor could not be moved over the last records at shutdown"
+            );
         }
         if let Err(error) = self.conn.close().await {
             tracing::warn!(path = %self.path.display(), error = %error, "closing the audit log failed");
         }
         tracing::debug!(path = %self.path.display(), "audit writer stopped");
+    }
+
+    /// Starts a background anchor write over the pending head (deferred mode).
+    fn start_deferred(&mut self) {
+        if self.lag.in_flight.is_some() {
+            return;
+        }
+        if let Some(head) = self.lag.pending.take() {
+            self.lag.last_start = Instant::now();
+            let anchor = Arc::clone(&self.anchor);
+            let covered = head.clone();
+            let task = tokio::task::spawn_blocking(move || anchor.advance(&covered, false));
+            self.lag.in_flight = Some((task, head));
+        }
+    }
+
+    /// Records the outcome of a background anchor write.
+    fn deferred_done(
+        &mut self,
+        done: Result<Result<(), String>, tokio::task::JoinError>,
+        head: ChainHead,
+    ) {
+        let outcome = done.unwrap_or_else(|e| Err(format!("anchor task failed: {e}")));
+        if let Err(detail) = outcome {
+            tracing::error!(
+                path = %self.path.display(),
+                seq = head.seq,
+                detail = %detail,
+                "the deferred audit anchor could not be moved; anchoring before answering until it can"
+            );
+            self.lag.failed = true;
+            if self.lag.pending.is_none() {
+                self.lag.pending = Some(head);
+            }
+        }
+    }
+
+    /// Waits for a running anchor write, then moves the anchor over every committed record
+    /// (flush, close). `Err` carries why it could not.
+    async fn anchor_now(&mut self) -> Result<(), String> {
+        if let Some((task, head)) = self.lag.in_flight.take() {
+            let done = task.await;
+            self.deferred_done(done, head);
+        }
+        let Some(head) = self.lag.pending.take() else {
+            return Ok(());
+        };
+        let anchor = Arc::clone(&self.anchor);
+        let covered = head.clone();
+        let moved = tokio::task::spawn_blocking(move || anchor.advance(&covered, false))
+            .await
+            .unwrap_or_else(|e| Err(format!("anchor task failed: {e}")));
+        match moved {
+            Ok(()) => {
+                self.lag.failed = false;
+                Ok(())
+            }
+            Err(detail) => {
+                self.lag.failed = true;
+                if !self.interval.is_zero() {
+                    // Deferred: its callers were answered, so the head stays owed to the anchor
+                    // and flush and close report the problem. Anchoring before answering, the
+                    // failed batch's own callers were told and the next batch anchors its head.
+                    self.lag.pending = Some(head);
+                }
+                Err(detail)
+            }
+        }
     }
 
     async fn process(&mut self, batch: &mut Vec<Command>) {
@@ -116,15 +249,28 @@ impl Writer {
             }
         }
         if entries.is_empty() {
+            let anchored = if flushes.is_empty() {
+                Ok(())
+            } else {
+                self.anchor_now().await
+            };
             for flush in flushes {
-                let _ = flush.send(Ok(()));
+                let _ = flush.send(
+                    anchored
+                        .clone()
+                        .map_err(|detail| AuditError::Anchor { detail }),
+                );
             }
             return;
         }
 
         let size = entries.len();
         let committed = match self.commit(entries).await {
-            Ok(records) => Ok(self.anchor(records).await),
+            Ok(records) => Ok(match self.anchor(records).await {
+                // A flush also waits for the anchor to cover everything committed.
+                Ok(records) if !flushes.is_empty() => self.anchor_now().await.map(|()| records),
+                other => other,
+            }),
             Err(source) => Err(source),
         };
         match committed {
@@ -194,9 +340,11 @@ impl Writer {
         }
     }
 
-    /// Moves the signed anchor over the last of the committed `records` (before anyone hears of
-    /// them); `Err` carries why it could not. The counters count the batch as committed either way.
-    async fn anchor(&self, records: Vec<AuditRecord>) -> Result<Vec<AuditRecord>, String> {
+    /// Moves the signed anchor over the last of the committed `records` before anyone hears of
+    /// them (a zero interval, or after a deferred write failed), or schedules it (deferred: at
+    /// most `interval` after the previous anchor write started); `Err` carries why it could not.
+    /// The counters count the batch as committed either way.
+    async fn anchor(&mut self, records: Vec<AuditRecord>) -> Result<Vec<AuditRecord>, String> {
         self.counters
             .batches_committed
             .fetch_add(1, Ordering::Relaxed);
@@ -210,11 +358,15 @@ impl Writer {
             seq: last.seq,
             hash: last.hash.clone(),
         };
-        let anchor = Arc::clone(&self.anchor);
-        let moved = tokio::task::spawn_blocking(move || anchor.advance(&head, false))
-            .await
-            .unwrap_or_else(|e| Err(format!("anchor task failed: {e}")));
-        moved.map(|()| records)
+        if self.interval.is_zero() || self.lag.failed {
+            self.lag.pending = Some(head);
+            return self.anchor_now().await.map(|()| records);
+        }
+        self.lag.pending = Some(head);
+        if self.lag.last_start.elapsed() >= self.interval {
+            self.start_deferred();
+        }
+        Ok(records)
     }
 
     /// Chains `entries` onto the head and writes them in one transaction. On success the head

@@ -2,9 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use aurum_registry::audit::{
-    AnchorKey, AnchorOptions, AnchorProblem, AuditEntry, AuditError, AuditLog, AuditQuery,
-    BreakReason, GENESIS_HASH, canonical_json, event, hash_input, mask_fields,
+    AnchorKey, AnchorOptions, AnchorProblem, AuditEntry, AuditError, AuditLog, AuditOptions,
+    AuditQuery, BreakReason, GENESIS_HASH, canonical_json, event, hash_input, mask_fields,
 };
 use serde_json::{Value, json};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -737,4 +739,225 @@ async fn the_log_and_its_anchor_files_are_private() {
     AuditLog::open(&db).await.unwrap().close().await.unwrap();
     let mode = std::fs::metadata(&db).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+// ---- deferred anchor (`AuditOptions::anchor_interval` above zero) ----------------------------
+
+/// A log whose anchor moves at most every `interval`.
+async fn deferred(path: &Path, interval: Duration) -> AuditLog {
+    let options = AuditOptions {
+        anchor_interval: interval,
+    };
+    AuditLog::open_with_options(path, AnchorOptions::beside(path), options)
+        .await
+        .expect("open")
+}
+
+/// The seq the anchor file holds.
+fn anchored_seq(dir: &tempfile::TempDir) -> u64 {
+    let text = std::fs::read_to_string(dir.path().join("audit.anchor")).unwrap();
+    let line = text.lines().nth(1).unwrap();
+    line.strip_prefix("seq ").unwrap().parse().unwrap()
+}
+
+const LONG: Duration = Duration::from_secs(3600);
+
+#[tokio::test]
+async fn a_deferred_anchor_lags_and_covers_everything_at_flush_and_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let log = deferred(&path, LONG).await;
+    for n in 1..=5 {
+        log.append(prediction(n)).await.unwrap();
+    }
+    assert_eq!(anchored_seq(&dir), 0, "acknowledged before anchored");
+    let report = log.verify().await.unwrap();
+    assert!(report.ok, "an anchor behind the head verifies: {report:?}");
+    log.flush().await.unwrap();
+    assert_eq!(anchored_seq(&dir), 5, "flush anchors");
+    log.append(prediction(6)).await.unwrap();
+    log.append_nowait(prediction(7)).unwrap();
+    log.close().await.unwrap();
+    assert_eq!(anchored_seq(&dir), 7, "close anchors");
+    let log = AuditLog::open(&path).await.unwrap();
+    assert!(log.verify().await.unwrap().ok);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_deferred_anchor_follows_within_its_interval_without_a_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = deferred(&db_path(&dir), Duration::from_millis(20)).await;
+    for n in 1..=3 {
+        log.append(prediction(n)).await.unwrap();
+    }
+    let mut waited = Duration::ZERO;
+    while anchored_seq(&dir) < 3 && waited < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += Duration::from_millis(10);
+    }
+    assert_eq!(anchored_seq(&dir), 3, "the timer moved the anchor");
+    let commits = log.stats().batches_committed;
+    assert!(commits >= 1);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn truncation_below_a_lagging_anchor_is_detected_and_inside_its_window_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = deferred(&db_path(&dir), LONG).await;
+    for n in 1..=4 {
+        log.append(prediction(n)).await.unwrap();
+    }
+    log.flush().await.unwrap();
+    for n in 5..=8 {
+        log.append(prediction(n)).await.unwrap();
+    }
+    assert_eq!(anchored_seq(&dir), 4);
+    let mut raw = raw_connection(&db_path(&dir)).await;
+    drop_trigger(&mut raw, "audit_log_no_delete").await;
+
+    // The documented window: records the anchor does not cover yet are protected by the chain
+    // alone, so cutting them off leaves a log that verifies.
+    sqlx::query("DELETE FROM audit_log WHERE seq > 6")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let report = log.verify().await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.anchor.map(|a| a.seq), Some(4));
+
+    // Below the anchor: named.
+    sqlx::query("DELETE FROM audit_log WHERE seq > 3")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.verify().await.unwrap().anchor_problem,
+        Some(AnchorProblem::Truncated {
+            anchor_seq: 4,
+            last_seq: 3
+        })
+    );
+    drop(log);
+}
+
+#[tokio::test]
+async fn a_forged_anchor_stops_deferred_acknowledgements() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = deferred(&db_path(&dir), Duration::from_millis(10)).await;
+    log.append(prediction(1)).await.unwrap();
+    log.flush().await.unwrap();
+    let anchor = dir.path().join("audit.anchor");
+    let forged = std::fs::read_to_string(&anchor)
+        .unwrap()
+        .replace("seq 1", "seq 0");
+    std::fs::write(&anchor, &forged).unwrap();
+    assert!(matches!(
+        log.verify().await.unwrap().anchor_problem,
+        Some(AnchorProblem::Invalid { .. })
+    ));
+    // The next deferred write finds it; from then on appends are refused, as without a window.
+    let mut refused = None;
+    for n in 2..200 {
+        match log.append(prediction(n)).await {
+            Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    assert!(
+        matches!(refused, Some(AuditError::Anchor { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&anchor).unwrap(),
+        forged,
+        "left as found"
+    );
+    assert!(matches!(log.flush().await, Err(AuditError::Anchor { .. })));
+    drop(log);
+}
+
+/// What a kill -9 between a commit and its deferred anchor write leaves: the anchor behind the
+/// head. The next open moves it over the records only if the chain from it is intact.
+#[tokio::test]
+async fn a_lagging_anchor_is_caught_up_at_open_only_over_an_intact_chain() {
+    async fn crashed_with_anchor_at_3(dir: &tempfile::TempDir) -> String {
+        let path = db_path(dir);
+        let log = deferred(&path, LONG).await;
+        for n in 1..=3 {
+            log.append(prediction(n)).await.unwrap();
+        }
+        log.flush().await.unwrap();
+        let at_3 = std::fs::read_to_string(dir.path().join("audit.anchor")).unwrap();
+        for n in 4..=6 {
+            log.append(prediction(n)).await.unwrap();
+        }
+        log.close().await.unwrap();
+        // The anchor write over 4..=6 never happened.
+        std::fs::write(dir.path().join("audit.anchor"), &at_3).unwrap();
+        at_3
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    crashed_with_anchor_at_3(&dir).await;
+    let log = AuditLog::open(&db_path(&dir)).await.unwrap();
+    assert_eq!(anchored_seq(&dir), 6, "caught up");
+    assert!(log.verify().await.unwrap().ok);
+    log.close().await.unwrap();
+
+    // Rewritten below the anchor with every later hash recomputed: not anchored over.
+    let dir = tempfile::tempdir().unwrap();
+    let at_3 = crashed_with_anchor_at_3(&dir).await;
+    let path = db_path(&dir);
+    {
+        let log = AuditLog::open_with_options(
+            &path,
+            AnchorOptions::beside(&path),
+            AuditOptions::default(),
+        )
+        .await
+        .unwrap();
+        let records = log
+            .list(&AuditQuery {
+                after_seq: 0,
+                limit: 10,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        log.close().await.unwrap();
+        std::fs::write(dir.path().join("audit.anchor"), &at_3).unwrap();
+        let mut raw = raw_connection(&path).await;
+        drop_trigger(&mut raw, "audit_log_no_update").await;
+        let mut prev_hash = GENESIS_HASH.to_owned();
+        for mut record in records {
+            if record.seq == 2 {
+                record.actor = "mallory".to_owned();
+            }
+            record.prev_hash = prev_hash;
+            record.hash = record.compute_hash();
+            sqlx::query(
+                "UPDATE audit_log SET actor = $1, prev_hash = $2, hash = $3 WHERE seq = $4",
+            )
+            .bind(&record.actor)
+            .bind(&record.prev_hash)
+            .bind(&record.hash)
+            .bind(i64::try_from(record.seq).unwrap())
+            .execute(&mut raw)
+            .await
+            .unwrap();
+            prev_hash = record.hash;
+        }
+    }
+    let log = AuditLog::open(&path).await.unwrap();
+    assert_eq!(anchored_seq(&dir), 3, "not moved over a rewritten chain");
+    assert_eq!(
+        log.verify().await.unwrap().anchor_problem,
+        Some(AnchorProblem::Rewritten { seq: 3 })
+    );
+    drop(log);
 }
