@@ -14,7 +14,7 @@ png="${1:-docs/report-screenshot.png}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-cargo run --quiet -p aurum-models --example credit_report -- "$work/report.html"
+cargo run --quiet -p aurum-credit --example credit_report -- "$work/report.html"
 
 browser="$(command -v chromium || command -v chromium-browser || true)"
 if [[ -z "$browser" ]]; then

@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
 done
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 
-cargo build --release -p aurum-models --example credit_bench
+cargo build --release -p aurum-credit --example credit_bench
 VENV="$WORK/venv"
 if ! "$VENV/bin/python" -c "import lightgbm, optbinning, pandas, sklearn, numpy" 2>/dev/null; then
   python3 -m venv "$VENV"

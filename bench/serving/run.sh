@@ -38,7 +38,7 @@ if [ $MLSERVER = 1 ] && [ ! -x "$VENV/bin/mlserver" ]; then
   "$VENV/bin/pip" install -q "mlserver==1.7.1" "mlserver-lightgbm==1.7.1" "uvloop==0.21.0"
 fi
 "$VENV/bin/python" bench/serving/make_model.py "$WORK" | tee "$WORK/inproc.txt"
-cargo build --release -p aurum-cli -p aurum-models --example serving_ceiling >/dev/null 2>&1
+cargo build --release -p aurum-cli -p aurum-credit --example serving_ceiling >/dev/null 2>&1
 AURUM="$ROOT/target/release/aurum"
 # In-process ceiling: the evaluator alone on 256-row batches of the same model and rows.
 "$ROOT/target/release/examples/serving_ceiling" "$WORK/model.txt" "$WORK/rows_256.f32" | tee "$WORK/ceiling.txt"
