@@ -3,7 +3,7 @@
 //! holds no product yet), and item-item for a customer who holds one.
 //!
 //! ```sh
-//! cargo run -p aurum-reco --example bank_products -- /work/shared/data/bank/bank_marketing.csv
+//! cargo run -p aurum-reco --example bank_products -- data/bank/bank_marketing.csv
 //! ```
 
 use std::io::Write;
@@ -17,7 +17,7 @@ use aurum_reco::{Filter, FitControl, NewUser, Recommender};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
-        .unwrap_or_else(|| "../shared/data/bank/bank_marketing.csv".into());
+        .unwrap_or_else(|| "data/bank/bank_marketing.csv".into());
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
     let b = bank_products(&parse_bank_csv(&text)?)?;
     let mut out = std::io::stdout().lock();
