@@ -173,13 +173,12 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(args) => {
-            let kind: FamilyName = args.format.parse()?;
             let bytes = fs_err::read(&args.file)?;
             let v = platform
                 .import_model(
                     &ctx,
                     &args.model,
-                    kind,
+                    &args.format,
                     bytes,
                     args.threshold,
                     args.alias.as_deref(),

@@ -101,6 +101,11 @@ impl Families {
         self.list.iter().map(|f| f.spec().name).collect()
     }
 
+    /// Every family's spec, in registration order.
+    pub fn specs(&self) -> impl Iterator<Item = &FamilySpec> {
+        self.list.iter().map(|f| f.spec())
+    }
+
     /// Every family with its parameter defaults, in registration order.
     pub fn describe(&self) -> Vec<FamilyInfo> {
         self.list

@@ -156,6 +156,42 @@ impl ForecastParams {
     }
 }
 
+/// The family's parameters for fitting `spec` on the series indexed by `date_column` (the
+/// inverse of the family's parameter parsing, for callers holding a [`ForecastSpec`]).
+pub fn params_of(date_column: &str, spec: &ForecastSpec) -> Params {
+    let mut params = Params::new();
+    params.insert("date_column".into(), date_column.to_string());
+    params.insert("model".into(), spec.model.clone());
+    params.insert("horizon".into(), spec.horizon.to_string());
+    params.insert("transform".into(), spec.transform.clone());
+    params.insert("fill".into(), spec.fill.clone());
+    let list = |v: &[usize]| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    if let Some(p) = spec.season_period {
+        params.insert("season_period".into(), p.to_string());
+    }
+    if let Some(o) = spec.order {
+        params.insert("order".into(), list(&o));
+    }
+    if let Some(o) = spec.seasonal_order {
+        params.insert("seasonal_order".into(), list(&o));
+    }
+    if let Some(w) = spec.window {
+        params.insert("window".into(), w.to_string());
+    }
+    if let Some(f) = &spec.frequency {
+        params.insert("frequency".into(), f.clone());
+    }
+    if let Some(r) = &spec.returns {
+        params.insert("returns".into(), r.clone());
+    }
+    params
+}
+
 /// The stored form: the canonical parameters, the time column's type, the fitted model with
 /// its data window, and what the fit measured.
 #[derive(Serialize, Deserialize)]
@@ -453,5 +489,71 @@ impl Forecaster for ForecastModel {
                 .collect(),
             aicc: fitted.aicc(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aurum_contract::FittedModel as _;
+    use aurum_core::{CancelToken, Column, NoProgress, NumericTarget, Table, Target};
+
+    use super::*;
+
+    #[test]
+    fn parameters_round_trip_and_a_fit_reloads_with_the_same_forecast() {
+        let spec = ForecastSpec {
+            model: "arima".into(),
+            order: Some([1, 1, 0]),
+            fill: "linear".into(),
+            ..ForecastSpec::default()
+        };
+        let params = params_of("month", &spec);
+        let typed = ForecastParams::parse(&params).unwrap();
+        assert_eq!(typed.to_json()["order"], serde_json::json!([1, 1, 0]));
+        assert_eq!(typed.to_json()["fill"], "linear");
+
+        let months: Vec<Option<String>> = (0..60)
+            .map(|i| Some(format!("{}-{:02}", 2015 + i / 12, i % 12 + 1)))
+            .collect();
+        let y: Vec<f64> = (0..60)
+            .map(|i| 100.0 + f64::from(i) + 10.0 * (f64::from(i) * 0.5236).sin())
+            .collect();
+        let table = Table::new(vec![Column {
+            name: "month".into(),
+            data: ColumnData::Text(months),
+        }])
+        .unwrap();
+        let target = Target::Numeric(NumericTarget {
+            column: "value".into(),
+            y,
+        });
+        let cancel = CancelToken::new();
+        let ctx = FitContext {
+            progress: &NoProgress,
+            cancel: &cancel,
+            seed: 0,
+        };
+        let m = ForecastFamily
+            .fit(&TrainingData::new(&table, &target), &params, &ctx)
+            .unwrap();
+        assert_eq!(m.task(), Task::Forecast);
+        let f = m
+            .as_forecaster()
+            .unwrap()
+            .forecast(6, &[80.0], &[])
+            .unwrap();
+        assert_eq!(f.timestamps.len(), 6);
+        assert_eq!(f.frequency, "monthly");
+        let back = ForecastFamily.load_payload(&m.payload().unwrap()).unwrap();
+        assert_eq!(back.params(), m.params());
+        assert_eq!(
+            back.as_forecaster()
+                .unwrap()
+                .forecast(6, &[80.0], &[])
+                .unwrap(),
+            f
+        );
+        let missing = ForecastParams::parse(&Params::new()).unwrap_err();
+        assert_eq!(missing.code(), "invalid_param");
     }
 }

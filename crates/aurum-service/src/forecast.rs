@@ -7,7 +7,7 @@
 //! so the time-index checks (monotonic, duplicates), frequency inference and the explicit fill
 //! policy behave identically whatever the source.
 
-use aurum_core::{FamilyName, Params};
+use aurum_core::FamilyName;
 use aurum_forecast::spec::{
     ForecastSpec, check_spec, fit_series, parse_fill, parse_frequency, pipelines, read_column,
     to_returns,
@@ -329,36 +329,7 @@ impl Platform {
         alias: Option<&str>,
     ) -> Result<(VersionRecord, ForecastOutput), ServiceError> {
         check_spec(&spec)?;
-        let mut params = Params::new();
-        params.insert("date_column".into(), date_column.to_string());
-        params.insert("model".into(), spec.model.clone());
-        params.insert("horizon".into(), spec.horizon.to_string());
-        params.insert("transform".into(), spec.transform.clone());
-        params.insert("fill".into(), spec.fill.clone());
-        let list = |v: &[usize]| {
-            v.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        if let Some(p) = spec.season_period {
-            params.insert("season_period".into(), p.to_string());
-        }
-        if let Some(o) = spec.order {
-            params.insert("order".into(), list(&o));
-        }
-        if let Some(o) = spec.seasonal_order {
-            params.insert("seasonal_order".into(), list(&o));
-        }
-        if let Some(w) = spec.window {
-            params.insert("window".into(), w.to_string());
-        }
-        if let Some(f) = &spec.frequency {
-            params.insert("frequency".into(), f.clone());
-        }
-        if let Some(r) = &spec.returns {
-            params.insert("returns".into(), r.clone());
-        }
+        let params = aurum_forecast::family::params_of(date_column, &spec);
         let req = crate::TrainRequest {
             dataset: dataset.to_string(),
             target: value_column.to_string(),

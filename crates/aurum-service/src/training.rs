@@ -142,7 +142,9 @@ impl Platform {
                 .map_err(|e| ServiceError::invalid("invalid_name", Some("alias"), e.to_string()))?;
         }
         let mut req = req;
-        let family = self.inner.families.get(req.kind.as_str())?;
+        let family = self.inner.families.get(req.kind.as_str()).map_err(|e| {
+            ServiceError::invalid("unknown_model_kind", Some("kind"), e.to_string())
+        })?;
         let spec = *family.spec();
         if !spec.trainable {
             return Err(ServiceError::invalid(
@@ -809,15 +811,16 @@ impl Platform {
         &self,
         ctx: &CallContext,
         model: &str,
-        kind: FamilyName,
+        format: &str,
         bytes: Vec<u8>,
         threshold: Option<f64>,
         alias: Option<&str>,
     ) -> Result<VersionRecord, ServiceError> {
         let (this, ctx, model) = (self.clone(), ctx.clone(), model.to_string());
+        let format = format.to_string();
         let alias = alias.map(str::to_string);
         self.detached(async move {
-            this.import_model_now(&ctx, &model, kind, bytes, threshold, alias.as_deref())
+            this.import_model_now(&ctx, &model, &format, bytes, threshold, alias.as_deref())
                 .await
         })
         .await
@@ -827,7 +830,7 @@ impl Platform {
         &self,
         ctx: &CallContext,
         model: &str,
-        kind: FamilyName,
+        format: &str,
         bytes: Vec<u8>,
         threshold: Option<f64>,
         alias: Option<&str>,
@@ -835,22 +838,18 @@ impl Platform {
         validate_name(model)
             .map_err(|e| ServiceError::invalid("invalid_name", Some("model"), e.to_string()))?;
         let families = self.inner.families.clone();
-        let importable: Vec<&str> = families
-            .describe()
-            .iter()
-            .filter(|f| f.spec.importable)
-            .map(|f| f.spec.name)
-            .collect();
-        let family = match families.get(kind.as_str()) {
+        let family = match families.get(format) {
             Ok(f) if f.spec().importable => f,
             _ => {
+                let importable: Vec<String> = families
+                    .specs()
+                    .filter(|s| s.importable)
+                    .map(|s| format!("`{}`", s.name))
+                    .collect();
                 return Err(ServiceError::invalid(
                     "invalid_field",
                     Some("format"),
-                    format!(
-                        "format `{kind}` cannot be imported: use {}",
-                        importable.join(" or ")
-                    ),
+                    format!("format `{format}` must be {}", importable.join(" or ")),
                 ));
             }
         };

@@ -253,43 +253,13 @@ pub async fn import(
     Query(q): Query<ImportParams>,
     req: axum::extract::Request,
 ) -> ApiResult<(axum::http::StatusCode, Json<VersionOut>)> {
-    let importable: Vec<&str> = state
-        .platform
-        .families()
-        .describe()
-        .iter()
-        .filter(|f| f.spec.importable)
-        .map(|f| f.spec.name)
-        .collect();
-    let kind: aurum_service::types::FamilyName = match state.platform.families().get(&q.format) {
-        Ok(f) if f.spec().importable => f
-            .spec()
-            .name
-            .parse()
-            .map_err(|e| ApiError::invalid("invalid_field", Some("format"), format!("{e}")))?,
-        _ => {
-            return Err(ApiError::invalid(
-                "invalid_field",
-                Some("format"),
-                format!(
-                    "format `{}` must be {}",
-                    q.format,
-                    importable
-                        .iter()
-                        .map(|f| format!("`{f}`"))
-                        .collect::<Vec<_>>()
-                        .join(" or ")
-                ),
-            ));
-        }
-    };
     let bytes = crate::middleware::read_body(req, &state).await?;
     let version = state
         .platform
         .import_model(
             &caller.ctx(),
             &name,
-            kind,
+            &q.format,
             bytes.to_vec(),
             q.threshold,
             q.alias.as_deref(),

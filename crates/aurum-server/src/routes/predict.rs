@@ -225,13 +225,9 @@ async fn predict_with(
     }
     let model = state.platform.resolve(&target).await?;
     match model.task() {
-        aurum_service::types::Task::Binary => {}
-        // A forecaster takes no rows: say where it is served before reading any.
-        aurum_service::types::Task::Forecast => {
-            return Err(match model.binary() {
-                Err(e) => ApiError::from(e),
-                Ok(_) => ApiError::invalid("wrong_model_kind", Some("model"), "not a row model"),
-            });
+        // A forecaster takes no rows: `binary()` says where it is served before any is read.
+        aurum_service::types::Task::Binary | aurum_service::types::Task::Forecast => {
+            model.binary()?;
         }
         task => {
             // Regression, multiclass, anomaly: the model's outputs, audited the same way.

@@ -25,15 +25,11 @@ pub async fn submit(
     caller: Authorized<perm::Training>,
     JsonBody(body): JsonBody<TrainingJobIn>,
 ) -> ApiResult<(StatusCode, Json<JobOut>)> {
-    let unknown = |message: String| ApiError::invalid("unknown_model_kind", Some("kind"), message);
-    let kind: FamilyName = match state.platform.families().get(&body.kind) {
-        Ok(family) => family
-            .spec()
-            .name
-            .parse()
-            .map_err(|e| unknown(format!("{e}")))?,
-        Err(e) => return Err(unknown(e.to_string())),
-    };
+    // Which families exist is the service's answer (`unknown_model_kind` there too).
+    let kind: FamilyName = body
+        .kind
+        .parse()
+        .map_err(|e| ApiError::invalid("unknown_model_kind", Some("kind"), format!("{e}")))?;
     let req = TrainRequest {
         dataset: body.dataset,
         target: body.target,
