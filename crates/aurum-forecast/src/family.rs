@@ -494,7 +494,6 @@ impl Forecaster for ForecastModel {
 
 #[cfg(test)]
 mod tests {
-    use aurum_contract::FittedModel as _;
     use aurum_core::{CancelToken, Column, NoProgress, NumericTarget, Table, Target};
 
     use super::*;
@@ -516,7 +515,9 @@ mod tests {
             .map(|i| Some(format!("{}-{:02}", 2015 + i / 12, i % 12 + 1)))
             .collect();
         let y: Vec<f64> = (0..60)
-            .map(|i| 100.0 + f64::from(i) + 10.0 * (f64::from(i) * 0.5236).sin())
+            .map(|i| {
+                100.0 + f64::from(i) + 10.0 * (f64::from(i) * std::f64::consts::FRAC_PI_6).sin()
+            })
             .collect();
         let table = Table::new(vec![Column {
             name: "month".into(),
