@@ -12,7 +12,8 @@
 //! - [`FittedModel`] is the task-generic fitted model: schema, parameters, payload, generic row
 //!   scoring. Task-specific capabilities are views: [`FittedModel::as_binary`] gives a
 //!   [`BinaryClassifier`] (probabilities, threshold, credit decisions under a [`policy`],
-//!   adverse-action [`reasons`]), [`FittedModel::as_forecaster`] a [`Forecaster`].
+//!   adverse-action [`reasons`]), [`FittedModel::as_forecaster`] a [`Forecaster`],
+//!   [`FittedModel::as_ranker`] a [`Ranker`] (recommendations, similar items, ranking metrics).
 //! - [`artifact`] is the task-generic envelope every version is stored in: a manifest (family,
 //!   task, input schema, parameters, metrics, lineage, outputs) plus the family's payload.
 //!
@@ -266,6 +267,11 @@ pub trait FittedModel: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// The ranking view, for models of [`Task::Ranking`].
+    fn as_ranker(&self) -> Option<&dyn Ranker> {
+        None
+    }
+
     /// The owned binary view (tools and tests that keep a fitted binary model by itself).
     fn into_binary(self: Box<Self>) -> Option<Box<dyn BinaryClassifier>> {
         None
@@ -423,4 +429,115 @@ pub struct SeriesForecast {
     /// `(level, lower, upper)`.
     pub intervals: Vec<(f64, Vec<f64>, Vec<f64>)>,
     pub aicc: Option<f64>,
+}
+
+/// Who a ranking is for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RankQuery<'a> {
+    /// A user the model was fitted on, by id.
+    User(&'a str),
+    /// A user the model does not know, by `(field, value)` attributes (cold start).
+    Attributes(&'a [(String, String)]),
+}
+
+/// Which items a ranking may return. The default excludes what the user already holds.
+#[derive(Clone, Default)]
+pub struct RankFilter {
+    /// Also return items the user already holds (default: never).
+    pub include_held: bool,
+    /// Only items whose attribute `field` is one of the values (every listed field must match).
+    pub include_categories: Vec<(String, Vec<String>)>,
+    /// Never items whose attribute `field` is one of the values.
+    pub exclude_categories: Vec<(String, Vec<String>)>,
+    /// Never these item ids.
+    pub exclude_items: Vec<String>,
+    /// Only items for which this is true: eligibility decided elsewhere (a credit decision).
+    pub allow: Option<std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>>,
+}
+
+impl std::fmt::Debug for RankFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RankFilter")
+            .field("include_held", &self.include_held)
+            .field("include_categories", &self.include_categories)
+            .field("exclude_categories", &self.exclude_categories)
+            .field("exclude_items", &self.exclude_items)
+            .field("allow", &self.allow.is_some())
+            .finish()
+    }
+}
+
+/// One ranked item, with the reasons behind it when they were asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RankedItem {
+    pub item: String,
+    /// Higher ranks first; comparable within one answer only.
+    pub score: f64,
+    /// "Because you hold X" or "popular among job=admin", largest share first.
+    pub reasons: Vec<RankReason>,
+}
+
+/// Why an item ranks where it does: a held item or an attribute and its share of the score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RankReason {
+    pub because: String,
+    pub contribution: f64,
+}
+
+/// A ranking and what produced it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ranking {
+    pub items: Vec<RankedItem>,
+    /// The model's own algorithm (`als`), or `segment_popularity` / `popularity` when a user
+    /// known only by attributes was answered by the popularity fallback.
+    pub source: String,
+}
+
+/// A fitted ranking model: recommendations for a known or new user, similar items, and its own
+/// ranking metrics on held-out interactions.
+///
+/// Ranking families read an interactions table (one row per user–item event) and name its
+/// columns in their canonical parameters: `user_column`, `item_column` and optionally
+/// `time_column` ([`ranking_columns`]), which the job runner reads to hold out each user's latest
+/// interactions.
+pub trait Ranker: FittedModel {
+    /// How many items the model can rank.
+    fn catalogue_size(&self) -> usize;
+
+    /// The item attribute fields filters may name.
+    fn category_fields(&self) -> Vec<String>;
+
+    /// The top `k` items for `query` after `filter`, with reasons when `explain`. An unknown
+    /// user, attribute field, filter field or item is [`ModelError::InvalidInput`] naming the
+    /// request field (`user`, `attributes.x`, `include_categories.x`, `exclude_items`).
+    fn recommend(
+        &self,
+        query: RankQuery<'_>,
+        k: usize,
+        filter: &RankFilter,
+        explain: bool,
+    ) -> Result<Ranking, ModelError>;
+
+    /// The `k` items most similar to `item` (never `item` itself).
+    fn similar_items(&self, item: &str, k: usize) -> Result<Vec<RankedItem>, ModelError>;
+
+    /// Ranking metrics at `k` on held-out interactions (rows of the table the model was fitted
+    /// from, same columns), with a popularity baseline fitted on the same training data.
+    fn evaluate(&self, held_out: &Table, k: usize) -> Result<Metrics, ModelError>;
+}
+
+/// The `(user_column, time_column)` a ranking family's canonical parameters name, or
+/// [`ModelError::InvalidParam`] when `user_column` is missing.
+pub fn ranking_columns(
+    canonical: &serde_json::Value,
+) -> Result<(String, Option<String>), ModelError> {
+    let user = canonical["user_column"]
+        .as_str()
+        .ok_or_else(|| ModelError::InvalidParam {
+            name: "user_column".into(),
+            value: String::new(),
+            expected: "the column holding user ids".into(),
+        })?;
+    let time = canonical["time_column"].as_str().map(str::to_string);
+    Ok((user.to_string(), time))
 }

@@ -16,6 +16,13 @@ pub fn builtin() -> Families {
         .with(aurum_credit::imported::XGBOOST)
         .with(aurum_forecast::family::ForecastFamily)
         .with(aurum_fraud::family::IsolationForestFamily)
+        .with(aurum_reco::family::POPULARITY)
+        .with(aurum_reco::family::ITEM_KNN)
+        .with(aurum_reco::family::ALS)
+        .with(aurum_reco::family::BPR)
+        .with(aurum_reco::family::CONTENT)
+        .with(aurum_reco::family::HYBRID)
+        .with(aurum_reco::family::RANDOM_WALK)
 }
 
 #[cfg(test)]
@@ -34,7 +41,14 @@ mod tests {
                 "lightgbm",
                 "xgboost",
                 "forecast",
-                "isolation_forest"
+                "isolation_forest",
+                "reco_popularity",
+                "reco_item_knn",
+                "reco_als",
+                "reco_bpr",
+                "reco_content",
+                "reco_hybrid",
+                "reco_random_walk"
             ]
         );
         for alias in ["logreg", "gbm", "gradient_boosting"] {
@@ -45,10 +59,11 @@ mod tests {
             families.get("forecast").unwrap().spec().task,
             Task::Forecast
         );
+        assert_eq!(families.get("als").unwrap().spec().task, Task::Ranking);
         let e = families.get("svm").err().unwrap();
         assert_eq!(
             e.to_string(),
-            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest)"
+            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest, reco_popularity, reco_item_knn, reco_als, reco_bpr, reco_content, reco_hybrid, reco_random_walk)"
         );
     }
 }

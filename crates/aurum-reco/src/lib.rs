@@ -24,6 +24,7 @@
 mod attributes;
 pub mod bank;
 mod error;
+pub mod family;
 mod interactions;
 pub mod metrics;
 pub mod models;

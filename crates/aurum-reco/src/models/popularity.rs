@@ -5,7 +5,7 @@
 //! attribute, e.g. age band or job) give a cheap personalisation for new customers: a segment
 //! too small to trust falls back to the overall ranking.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +35,7 @@ pub struct Popularity {
     overall: Vec<f32>,
     segment_field: Option<String>,
     /// Segment value → item counts (only segments with enough users).
-    segments: HashMap<String, Vec<f32>>,
+    segments: BTreeMap<String, Vec<f32>>,
     /// The segment of each known user, if any.
     user_segment: Vec<Option<String>>,
 }
@@ -59,7 +59,7 @@ impl Popularity {
             c
         };
         let overall = counts(&mut (0..data.users().len()));
-        let mut segments = HashMap::new();
+        let mut segments = BTreeMap::new();
         let mut user_segment = vec![None; data.users().len()];
         if let Some(field) = &params.segment_field {
             let table = users.ok_or_else(|| {
