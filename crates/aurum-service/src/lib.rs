@@ -16,6 +16,7 @@ mod keys;
 mod models;
 mod platform;
 mod predict;
+mod recommend;
 mod training;
 
 pub use aurum_forecast::spec::ForecastSpec;
@@ -28,6 +29,10 @@ pub use platform::{CallContext, DatasetImport, JOB_STALE_AFTER, Platform};
 pub use predict::{
     PredictOptions, PredictOutput, RecordOutput, TaskPredictOutput, canonical_value, input_sha256,
     output_json,
+};
+pub use recommend::{
+    MAX_K, RankFilter, RankReason, RankedItem, RecommendOutput, RecommendRequest, SimilarOutput,
+    recommend_input_sha256,
 };
 pub use training::TrainRequest;
 

@@ -594,7 +594,10 @@ impl Platform {
     /// Writes a prediction's audit record under `audit.durability`: its sequence number once
     /// durable (`sync`), or `None` once queued (`buffered`). The one place that applies the
     /// setting, for every task and protocol.
-    async fn append_prediction(&self, entry: AuditEntry) -> Result<Option<u64>, ServiceError> {
+    pub(crate) async fn append_prediction(
+        &self,
+        entry: AuditEntry,
+    ) -> Result<Option<u64>, ServiceError> {
         Ok(match self.inner.config.audit.durability {
             AuditDurability::Sync => Some(self.inner.audit.append(entry).await?.seq),
             AuditDurability::Buffered => {

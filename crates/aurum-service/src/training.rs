@@ -181,6 +181,11 @@ impl Platform {
                 }
                 Task::Anomaly | Task::Ranking => Target::None,
             };
+            if task == Task::Ranking {
+                // An interactions table goes to the family whole: its parameters name the user,
+                // item and time columns, which are ids and times, never features.
+                return Ok::<_, ServiceError>((table, target, None, Vec::new()));
+            }
             let mut features = match target {
                 Target::None if table.column(&target_name).is_none() => table,
                 _ => table.drop_column(&target_name).map_err(internal)?,
@@ -575,6 +580,17 @@ fn fit_and_evaluate(
         Task::Forecast => {
             let model = family.fit(&TrainingData::new(&p.table, &p.target), &p.req.params, &ctx)?;
             let metrics = model.fit_metrics();
+            finish(&p, model.as_ref(), metrics, None, progress)
+        }
+        // Ranking: a per-user holdout and ranking metrics (crate::recommend).
+        Task::Ranking => {
+            let (model, metrics) = crate::recommend::fit_and_evaluate(
+                family,
+                &p.table,
+                &p.req.params,
+                &p.canonical_params,
+                &ctx,
+            )?;
             finish(&p, model.as_ref(), metrics, None, progress)
         }
         _ => fit_generic(family, p, cfg, &ctx),
