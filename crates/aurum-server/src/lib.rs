@@ -109,12 +109,13 @@ impl utoipa::Modify for SecurityAddon {
         routes::models::import,
         routes::forecast::once, routes::forecast::backtest, routes::forecast::decompose, routes::forecast::register, routes::forecast::by_model, routes::models::archive,
         routes::predict::champion, routes::predict::by_version, routes::predict::by_alias,
+        routes::recommend::recommend, routes::recommend::similar_items,
         routes::admin::create_key, routes::admin::list_keys, routes::admin::revoke_key,
         routes::admin::audit, routes::admin::verify,
         healthz, readyz,
     ),
     modifiers(&SecurityAddon),
-    tags((name = "datasets"), (name = "training"), (name = "models"), (name = "predict"), (name = "forecast"), (name = "keys"), (name = "audit"), (name = "health"))
+    tags((name = "datasets"), (name = "training"), (name = "models"), (name = "predict"), (name = "forecast"), (name = "recommend"), (name = "keys"), (name = "audit"), (name = "health"))
 )]
 pub struct ApiDoc;
 
@@ -304,6 +305,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/models/{name}/forecast",
             post(routes::forecast::by_model),
+        )
+        .route(
+            "/v1/models/{name}/recommend",
+            post(routes::recommend::recommend),
+        )
+        .route(
+            "/v1/models/{name}/similar-items",
+            post(routes::recommend::similar_items),
         )
         .route("/v1/forecast", post(routes::forecast::once))
         .route("/v1/decompose", post(routes::forecast::decompose))

@@ -6,4 +6,5 @@ pub mod datasets;
 pub mod forecast;
 pub mod models;
 pub mod predict;
+pub mod recommend;
 pub mod training;
