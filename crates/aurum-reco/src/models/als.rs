@@ -233,18 +233,6 @@ impl Als {
                 )));
             }
         }
-        // A last user step solved to convergence against the final item factors: every stored
-        // user vector is then the exact least-squares answer, which is what `explain` splits.
-        pool.install(|| {
-            half_step(
-                &mut x,
-                &y,
-                data.user_items(),
-                f,
-                params.regularization,
-                2 * f,
-            )
-        });
         ctl.step("als", 1.0)?;
         Ok(Als {
             history: data.history(),
@@ -306,8 +294,12 @@ impl Als {
 
     /// "Because you hold X": the split of the score of `item` over the user's held items, largest
     /// first (negative shares included when `n` reaches them). With `A` the user's normal matrix,
-    /// `x_u = A⁻¹ Σ_j c_j y_j`, so `score = Σ_j c_j (A⁻¹yᵢ)·y_j` (as `implicit`'s `explain`); the
-    /// fit ends with a converged user step, so the shares add up to the score.
+    /// `x_u = A⁻¹ Σ_j c_j y_j`, so `score = Σ_j c_j (A⁻¹yᵢ)·y_j` (as `implicit`'s `explain`).
+    /// The shares add up to the score of the exact least-squares user vector; the stored vector
+    /// is the fit's last few warm-started CG steps towards it, so they add up to the served score
+    /// approximately (exactly when `cg_steps >= factors`). The fit has no extra converged user
+    /// step to make them exact: that step cost up to `2·factors` CG steps per user, several
+    /// times the whole fit (BENCHMARKS.md).
     pub fn explain(&self, user: &str, item: &str, n: usize) -> Result<Vec<Reason>, RecoError> {
         let u = self.history.users.resolve("user", &[user])?[0];
         let i = self.history.items.resolve("item", &[item])?[0];
