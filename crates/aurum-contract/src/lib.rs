@@ -440,6 +440,9 @@ pub enum RankQuery<'a> {
     Attributes(&'a [(String, String)]),
 }
 
+/// A predicate over item ids: `true` where the item may be offered.
+pub type Eligibility = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// Which items a ranking may return. The default excludes what the user already holds.
 #[derive(Clone, Default)]
 pub struct RankFilter {
@@ -452,7 +455,7 @@ pub struct RankFilter {
     /// Never these item ids.
     pub exclude_items: Vec<String>,
     /// Only items for which this is true: eligibility decided elsewhere (a credit decision).
-    pub allow: Option<std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>>,
+    pub allow: Option<Eligibility>,
 }
 
 impl std::fmt::Debug for RankFilter {

@@ -716,25 +716,25 @@ impl SegmentCounts {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Model {
-    Popularity(Popularity),
-    ItemKnn(ItemKnn),
-    Als(Als),
-    Bpr(Bpr),
-    Content(Content),
-    Hybrid(Hybrid),
-    RandomWalk(RandomWalk),
+    Popularity(Box<Popularity>),
+    ItemKnn(Box<ItemKnn>),
+    Als(Box<Als>),
+    Bpr(Box<Bpr>),
+    Content(Box<Content>),
+    Hybrid(Box<Hybrid>),
+    RandomWalk(Box<RandomWalk>),
 }
 
 impl Model {
     fn rec(&self) -> &dyn Recommender {
         match self {
-            Model::Popularity(m) => m,
-            Model::ItemKnn(m) => m,
-            Model::Als(m) => m,
-            Model::Bpr(m) => m,
-            Model::Content(m) => m,
-            Model::Hybrid(m) => m,
-            Model::RandomWalk(m) => m,
+            Model::Popularity(m) => m.as_ref(),
+            Model::ItemKnn(m) => m.as_ref(),
+            Model::Als(m) => m.as_ref(),
+            Model::Bpr(m) => m.as_ref(),
+            Model::Content(m) => m.as_ref(),
+            Model::Hybrid(m) => m.as_ref(),
+            Model::RandomWalk(m) => m.as_ref(),
         }
     }
 }
@@ -775,7 +775,7 @@ impl RecoFamily {
         ctl: &FitControl<'_>,
     ) -> Result<Model, RecoError> {
         Ok(match &typed.algo {
-            Algo::Popularity => Model::Popularity(Popularity::fit(
+            Algo::Popularity => Model::Popularity(Box::new(Popularity::fit(
                 data,
                 users,
                 &PopularityParams {
@@ -783,24 +783,32 @@ impl RecoFamily {
                     min_segment_users: typed.common.min_segment_users,
                 },
                 ctl,
-            )?),
-            Algo::ItemKnn(p) => Model::ItemKnn(ItemKnn::fit(data, p, ctl)?),
-            Algo::Als(p) => Model::Als(Als::fit(data, &AlsParams { seed, ..p.clone() }, ctl)?),
-            Algo::Bpr(p) => Model::Bpr(Bpr::fit(data, &BprParams { seed, ..p.clone() }, ctl)?),
+            )?)),
+            Algo::ItemKnn(p) => Model::ItemKnn(Box::new(ItemKnn::fit(data, p, ctl)?)),
+            Algo::Als(p) => Model::Als(Box::new(Als::fit(
+                data,
+                &AlsParams { seed, ..p.clone() },
+                ctl,
+            )?)),
+            Algo::Bpr(p) => Model::Bpr(Box::new(Bpr::fit(
+                data,
+                &BprParams { seed, ..p.clone() },
+                ctl,
+            )?)),
             Algo::Content(p) => {
                 let items = items.ok_or_else(|| {
                     RecoError::param("item_attributes", "the content model needs item attributes")
                 })?;
-                Model::Content(Content::fit(data, items, p, ctl)?)
+                Model::Content(Box::new(Content::fit(data, items, p, ctl)?))
             }
-            Algo::Hybrid(p) => Model::Hybrid(Hybrid::fit(
+            Algo::Hybrid(p) => Model::Hybrid(Box::new(Hybrid::fit(
                 data,
                 users,
                 items,
                 &HybridParams { seed, ..p.clone() },
                 ctl,
-            )?),
-            Algo::RandomWalk(p) => Model::RandomWalk(RandomWalk::fit(data, p, ctl)?),
+            )?)),
+            Algo::RandomWalk(p) => Model::RandomWalk(Box::new(RandomWalk::fit(data, p, ctl)?)),
         })
     }
 }
