@@ -210,18 +210,20 @@ impl Als {
         for it in 0..params.iterations {
             ctl.step("als", it as f64 / params.iterations as f64)?;
             pool.install(|| {
+                // Items first, users last: the stored user vectors are then solved against
+                // the final item factors, which is what `explain` splits.
                 half_step(
-                    &mut x,
-                    &y,
-                    data.user_items(),
+                    &mut y,
+                    &x,
+                    data.item_users(),
                     f,
                     params.regularization,
                     params.cg_steps,
                 );
                 half_step(
-                    &mut y,
-                    &x,
-                    data.item_users(),
+                    &mut x,
+                    &y,
+                    data.user_items(),
                     f,
                     params.regularization,
                     params.cg_steps,
@@ -296,7 +298,8 @@ impl Als {
     /// first (negative shares included when `n` reaches them). With `A` the user's normal matrix,
     /// `x_u = A⁻¹ Σ_j c_j y_j`, so `score = Σ_j c_j (A⁻¹yᵢ)·y_j` (as `implicit`'s `explain`).
     /// The shares add up to the score of the exact least-squares user vector; the stored vector
-    /// is the fit's last few warm-started CG steps towards it, so they add up to the served score
+    /// is the fit's last few warm-started CG steps towards it (the last half-step of every
+    /// iteration is the user step), so they add up to the served score
     /// approximately (exactly when `cg_steps >= factors`). The fit has no extra converged user
     /// step to make them exact: that step cost up to `2·factors` CG steps per user, several
     /// times the whole fit (BENCHMARKS.md).
