@@ -16,6 +16,7 @@ pub fn builtin() -> Families {
         .with(aurum_credit::imported::XGBOOST)
         .with(aurum_forecast::family::ForecastFamily)
         .with(aurum_fraud::family::IsolationForestFamily)
+        .with(aurum_fraud::gbdt_family::FraudGbdtFamily)
 }
 
 #[cfg(test)]
@@ -34,7 +35,8 @@ mod tests {
                 "lightgbm",
                 "xgboost",
                 "forecast",
-                "isolation_forest"
+                "isolation_forest",
+                "fraud_gbdt"
             ]
         );
         for alias in ["logreg", "gbm", "gradient_boosting"] {
