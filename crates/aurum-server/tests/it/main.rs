@@ -3,4 +3,5 @@
 mod api;
 mod common;
 mod e2e;
+mod events;
 mod oip;
