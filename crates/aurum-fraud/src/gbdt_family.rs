@@ -634,3 +634,54 @@ impl BinaryClassifier for FraudGbdtModel {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(kv: &[(&str, &str)]) -> Params {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parameters_take_defaults_and_name_what_is_wrong() {
+        let canonical = FraudGbdtFamily.validate_params(&params(&[])).unwrap();
+        assert_eq!(canonical["spec"], "handbook");
+        assert_eq!(canonical["label_delay"], "7d");
+        assert_eq!(canonical["class_weight"], "balanced");
+        assert_eq!(canonical["review_at"], 0.5);
+        let err = |kv: &[(&str, &str)]| FraudGbdtFamily.validate_params(&params(kv)).unwrap_err();
+        assert_eq!(err(&[("colour", "red")]).code(), "unknown_param");
+        let e = err(&[("review_at", "0.95")]);
+        assert!(e.to_string().contains("review_at"), "{e}");
+        let e = err(&[("label_delay", "soon")]);
+        assert!(e.to_string().contains("label_delay"), "{e}");
+        let e = err(&[("spec", "[schema]\nid = 1")]);
+        assert!(e.to_string().contains("spec"), "{e}");
+        assert!(
+            err(&[("n_estimators", "0")])
+                .to_string()
+                .contains("n_estimators")
+        );
+    }
+
+    #[test]
+    fn the_handbook_spec_reads_integer_seconds_and_never_the_scenario() {
+        let spec = handbook_spec();
+        assert_eq!(spec.schema.timestamp, "TX_TIME_SECONDS");
+        assert!(spec.schema.ignore.iter().any(|c| c == "TX_FRAUD_SCENARIO"));
+        assert_eq!(
+            event_columns(&spec),
+            [
+                "TRANSACTION_ID",
+                "TX_TIME_SECONDS",
+                "CUSTOMER_ID",
+                "TERMINAL_ID",
+                "TX_AMOUNT"
+            ]
+        );
+        assert!(FraudGbdtModel::from_payload(b"{}").is_err());
+    }
+}
