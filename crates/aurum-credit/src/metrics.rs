@@ -261,6 +261,7 @@ pub fn evaluate_binary(y: &[f64], p: &[f64], threshold: f64) -> Metrics {
     }
     let defined = [
         ("ks", ks(y, p)),
+        ("pr_auc", pr_auc(y, p)),
         ("log_loss", log_loss(y, p)),
         ("brier", brier(y, p)),
     ];
@@ -710,11 +711,13 @@ mod tests {
                 "log_loss",
                 "n",
                 "positive_rate",
+                "pr_auc",
                 "precision",
                 "recall"
             ]
         );
         assert_eq!(m["auc"], 0.75);
+        assert_eq!(Some(m["pr_auc"]), pr_auc(&y, &p));
         assert_eq!(m["gini"], 0.5);
         assert_eq!(m["n"], 4.0);
         assert_eq!(m["positive_rate"], 0.5);

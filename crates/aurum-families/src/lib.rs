@@ -23,6 +23,7 @@ pub fn builtin() -> Families {
         .with(aurum_reco::family::CONTENT)
         .with(aurum_reco::family::HYBRID)
         .with(aurum_reco::family::RANDOM_WALK)
+        .with(aurum_fraud::gbdt_family::FraudGbdtFamily)
 }
 
 #[cfg(test)]
@@ -48,7 +49,8 @@ mod tests {
                 "reco_bpr",
                 "reco_content",
                 "reco_hybrid",
-                "reco_random_walk"
+                "reco_random_walk",
+                "fraud_gbdt"
             ]
         );
         for alias in ["logreg", "gbm", "gradient_boosting"] {
@@ -63,7 +65,7 @@ mod tests {
         let e = families.get("svm").err().unwrap();
         assert_eq!(
             e.to_string(),
-            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest, reco_popularity, reco_item_knn, reco_als, reco_bpr, reco_content, reco_hybrid, reco_random_walk)"
+            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest, reco_popularity, reco_item_knn, reco_als, reco_bpr, reco_content, reco_hybrid, reco_random_walk, fraud_gbdt)"
         );
     }
 }

@@ -26,6 +26,7 @@ mod engine;
 mod error;
 mod event;
 pub mod family;
+pub mod gbdt_family;
 mod iforest;
 pub mod metrics;
 mod replay;

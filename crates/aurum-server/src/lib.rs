@@ -110,6 +110,7 @@ impl utoipa::Modify for SecurityAddon {
         routes::forecast::once, routes::forecast::backtest, routes::forecast::decompose, routes::forecast::register, routes::forecast::by_model, routes::models::archive,
         routes::predict::champion, routes::predict::by_version, routes::predict::by_alias,
         routes::recommend::recommend, routes::recommend::similar_items,
+        routes::events::events, routes::events::labels, routes::events::event_state,
         routes::admin::create_key, routes::admin::list_keys, routes::admin::revoke_key,
         routes::admin::audit, routes::admin::verify,
         healthz, readyz,
@@ -314,6 +315,12 @@ pub fn router(state: AppState) -> Router {
             "/v1/models/{name}/similar-items",
             post(routes::recommend::similar_items),
         )
+        .route("/v1/models/{name}/events", post(routes::events::events))
+        .route(
+            "/v1/models/{name}/events/state",
+            get(routes::events::event_state),
+        )
+        .route("/v1/models/{name}/labels", post(routes::events::labels))
         .route("/v1/forecast", post(routes::forecast::once))
         .route("/v1/decompose", post(routes::forecast::decompose))
         .route("/v1/backtest", post(routes::forecast::backtest))

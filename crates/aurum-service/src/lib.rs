@@ -11,6 +11,7 @@ mod batching;
 mod coherence;
 pub mod config;
 mod error;
+mod events;
 mod forecast;
 mod keys;
 mod models;
@@ -22,6 +23,10 @@ mod training;
 pub use aurum_forecast::spec::ForecastSpec;
 pub use config::{AuditDurability, Config, ConfigError, ConfigLayer, UnknownFields};
 pub use error::{ErrorClass, ServiceError};
+pub use events::{
+    EventFields, EventOutcome, EventStateInfo, EventsOutput, FraudAction, FraudReason, LabelInput,
+    LabelsOutput, action_str,
+};
 pub use forecast::{BacktestOutput, DecompositionOutput, ForecastOutput, SeriesInput};
 pub use keys::{OVER_LIMIT_DELAY, Principal, Role};
 pub use models::{LoadedModel, ModelRef, Selector, VersionState};

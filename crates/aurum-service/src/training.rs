@@ -784,6 +784,12 @@ fn fit_binary(
     metrics.insert("train_rows".into(), split.train.len() as f64);
     metrics.insert("test_rows".into(), split.test.len() as f64);
     metrics.insert("test_fraction".into(), cfg.test_fraction);
+    // What the fit itself measured, as the contract promises; the held-out figures win a clash.
+    for (k, v) in fitted.fit_metrics() {
+        if v.is_finite() {
+            metrics.entry(k).or_insert(v);
+        }
+    }
     let report = aurum_credit::report::ReportInput {
         model: aurum_credit::report::ModelInfo {
             name: p.req.model.clone(),

@@ -2,6 +2,7 @@
 
 mod audit;
 mod coherence;
+mod fraud;
 mod scoring;
 mod server;
 

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod datasets;
+pub mod events;
 pub mod forecast;
 pub mod models;
 pub mod predict;

@@ -3,5 +3,6 @@
 mod api;
 mod common;
 mod e2e;
+mod events;
 mod oip;
 mod recommend;

@@ -1,0 +1,218 @@
+//! Live fraud scoring with state: a `fraud_gbdt` model trained by the job runner on the first
+//! weeks of the handbook file, then the following transactions streamed to `/events`.
+
+use aurum_fraud::gbdt_family::handbook_spec;
+use aurum_fraud::{Event, replay};
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+
+use crate::common::*;
+
+const HANDBOOK: &str = include_str!("../../../../data/fraud/handbook_sim_transactions.csv");
+/// Transactions the model is trained on (about 17 days).
+const TRAIN_ROWS: usize = 20_000;
+/// Transactions streamed live after them.
+const STREAM_ROWS: usize = 300;
+
+fn lines() -> (&'static str, Vec<&'static str>) {
+    let mut it = HANDBOOK.lines();
+    let header = it.next().unwrap();
+    (header, it.collect())
+}
+
+/// A data row as a live event: the spec's fields, without the label.
+fn event_json(line: &str) -> serde_json::Value {
+    let c: Vec<&str> = line.split(',').collect();
+    serde_json::json!({
+        "TRANSACTION_ID": c[0].parse::<i64>().unwrap(),
+        "TX_DATETIME": c[1],
+        "CUSTOMER_ID": c[2].parse::<i64>().unwrap(),
+        "TERMINAL_ID": c[3].parse::<i64>().unwrap(),
+        "TX_AMOUNT": c[4].parse::<f64>().unwrap(),
+        "TX_TIME_SECONDS": c[5].parse::<i64>().unwrap(),
+    })
+}
+
+async fn trained_fraud() -> Fixture {
+    let f = fixture().await;
+    let (header, rows) = lines();
+    let csv = format!("{header}\n{}\n", rows[..TRAIN_ROWS].join("\n"));
+    let r = call(
+        &f.app,
+        Method::POST,
+        "/v1/datasets?name=tx",
+        Some(&f.analyst),
+        Body::from(csv),
+        "text/csv",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    let job = train_with(
+        &f,
+        &serde_json::json!({
+            "dataset": "tx", "target": "TX_FRAUD", "kind": "fraud_gbdt", "model": "fraud",
+            "date_column": "TX_DATETIME", "alias": "champion",
+            "params": {"spec": "handbook", "n_estimators": "40", "review_at": "0.3", "block_at": "0.8"},
+        }),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_scored_with_state_labels_fed_back_and_bad_events_change_nothing() {
+    let f = trained_fraud().await;
+    let (_, rows) = lines();
+    let stream = &rows[TRAIN_ROWS..TRAIN_ROWS + STREAM_ROWS];
+
+    // The version's metrics come from the runner's time-ordered held-out split.
+    let v = get(&f.app, "/v1/models/fraud/versions/1", Some(&f.client)).await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.json);
+
+    // A client (predict permission) streams one event, then a batch.
+    let one = post_json(
+        &f.app,
+        "/v1/models/fraud/events",
+        Some(&f.client),
+        &serde_json::json!({"event": event_json(stream[0])}),
+    )
+    .await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.json);
+    let r0 = &one.json["results"][0];
+    assert!(matches!(
+        r0["decision"].as_str(),
+        Some("allow" | "review" | "block")
+    ));
+    assert!(r0["score"].as_f64().unwrap() >= 0.0);
+    assert_eq!(r0["features"].as_object().unwrap().len(), 13);
+    assert_eq!(one.json["input_sha256"].as_str().unwrap().len(), 64);
+    assert!(one.json["audit_seq"].as_u64().is_some());
+
+    let batch: Vec<_> = stream[1..100].iter().map(|l| event_json(l)).collect();
+    let r = post_json(
+        &f.app,
+        "/v1/models/fraud/events",
+        Some(&f.client),
+        &serde_json::json!({ "events": batch }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["results"].as_array().unwrap().len(), 99);
+    // Reviewed or blocked events say why.
+    for res in r.json["results"].as_array().unwrap() {
+        if res["decision"] != "allow" {
+            assert!(!res["reasons"].as_array().unwrap().is_empty(), "{res}");
+        }
+    }
+    let state = get(&f.app, "/v1/models/fraud/events/state", Some(&f.client)).await;
+    assert_eq!(state.json["events_applied"], 100, "{}", state.json);
+
+    // Labels: a known event takes it; an unknown id does not.
+    let first_id = event_json(stream[0])["TRANSACTION_ID"].clone();
+    let l = post_json(
+        &f.app,
+        "/v1/models/fraud/labels",
+        Some(&f.client),
+        &serde_json::json!({"labels": [{"event_id": first_id, "fraud": true}, {"event_id": "no-such", "fraud": false}]}),
+    )
+    .await;
+    assert_eq!(l.status, StatusCode::OK, "{}", l.json);
+    assert_eq!(l.json["applied"], serde_json::json!([true, false]));
+
+    // Bad events: 400 naming the field, and the state does not move.
+    let next = event_json(stream[100]);
+    let mut missing = next.clone();
+    missing.as_object_mut().unwrap().remove("CUSTOMER_ID");
+    let mut unknown = next.clone();
+    unknown["colour"] = "red".into();
+    let mut negative = next.clone();
+    negative["TX_AMOUNT"] = (-3.0).into();
+    let mut old = next.clone();
+    old["TX_TIME_SECONDS"] = 0.into();
+    old["TRANSACTION_ID"] = 99_999_999.into();
+    let duplicate = event_json(stream[5]);
+    for (bad, field, code) in [
+        (missing, "events[1].CUSTOMER_ID", "missing_field"),
+        (unknown, "events[1].colour", "unknown_field"),
+        (negative, "events[1].TX_AMOUNT", "invalid_field"),
+        (old, "events[1].TX_TIME_SECONDS", "out_of_order"),
+        (duplicate, "events[1].TRANSACTION_ID", "duplicate_event"),
+    ] {
+        // A valid event first: it must not be applied either.
+        let r = post_json(
+            &f.app,
+            "/v1/models/fraud/events",
+            Some(&f.client),
+            &serde_json::json!({"events": [event_json(stream[101]), bad]}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+        assert_eq!(r.json["code"], code, "{}", r.json);
+        assert!(
+            r.json["message"].as_str().unwrap().contains(field),
+            "{}",
+            r.json
+        );
+    }
+    let state = get(&f.app, "/v1/models/fraud/events/state", Some(&f.client)).await;
+    assert_eq!(state.json["events_applied"], 100, "{}", state.json);
+
+    // Without a key: 401; the events route is not open to anyone.
+    let r = post_json(
+        &f.app,
+        "/v1/models/fraud/events",
+        None,
+        &serde_json::json!({"event": next}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+/// The features the server returns for each streamed event equal the replay's row for that
+/// event on the same stream: one code path for training and live traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_features_equal_the_training_replay_on_the_same_stream() {
+    let f = trained_fraud().await;
+    let (_, rows) = lines();
+    let stream = &rows[TRAIN_ROWS..TRAIN_ROWS + STREAM_ROWS];
+    let mut served: Vec<serde_json::Value> = Vec::new();
+    for chunk in stream.chunks(50) {
+        let events: Vec<_> = chunk.iter().map(|l| event_json(l)).collect();
+        let r = post_json(
+            &f.app,
+            "/v1/models/fraud/events",
+            Some(&f.client),
+            &serde_json::json!({ "events": events }),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        served.extend(r.json["results"].as_array().unwrap().iter().cloned());
+    }
+    let spec = handbook_spec();
+    let compiled = spec.compile().unwrap();
+    let events: Vec<Event> = stream
+        .iter()
+        .map(|l| {
+            let j = event_json(l);
+            Event::from_map(
+                &compiled,
+                j.as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v)),
+            )
+            .unwrap()
+        })
+        .collect();
+    let matrix = replay(&spec, &events, &[], 7 * 86_400).unwrap();
+    assert_eq!(served.len(), matrix.rows.len());
+    for (i, (s, row)) in served.iter().zip(&matrix.rows).enumerate() {
+        assert_eq!(s["id"], matrix.ids[i].as_str());
+        for (name, x) in matrix.names.iter().zip(row) {
+            // JSON carries the shortest round-trip form; allow its last-digit parsing error.
+            let got = s["features"][name].as_f64().unwrap();
+            assert!(
+                (got - x).abs() <= 1e-12 * x.abs().max(1.0),
+                "event {i} feature {name}: served {got}, replay {x}"
+            );
+        }
+    }
+}

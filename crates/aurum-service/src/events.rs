@@ -1,0 +1,495 @@
+//! Live fraud scoring with state: events in, score + decision out, card and terminal history
+//! updated, every acknowledged event on disk.
+//!
+//! Why a separate path from [`Platform::predict`]: predict is stateless (the same row always gets
+//! the same answer), while a fraud event changes the answer for the next one. Each model with a
+//! `fraud_gbdt` version gets one [`aurum_fraud::DurableEngine`] under
+//! `<data_dir>/state/<model>/`, opened (recovered from its snapshot and log) at first use. A call
+//! is validated whole before anything changes: every event parsed against the spec, ids unique,
+//! timestamps in order within the spec's tolerance; then the batch is applied with one fsync,
+//! scored by the version's trees and decided by its thresholds, and one audit record is written
+//! with the canonical hash of the events (the [`crate::input_sha256`] form over the event fields
+//! as the engine reads them: id and keys as text, time as integer seconds, amount as float).
+//!
+//! The engines live in a process-wide map keyed by state directory, not in [`Platform`]: one
+//! directory must have one writer per process, however many `Platform`s a process opens on the
+//! same data directory (tests do). Another *process* writing the same directory is not detected.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use aurum_core::{ColumnType, Field, Schema, Value};
+use aurum_fraud::gbdt_family::FraudGbdtModel;
+use aurum_fraud::{DurableEngine, Event, FraudError, LabelOutcome, LabelRef};
+use aurum_registry::audit::AuditEntry;
+
+use crate::config::AuditDurability;
+use crate::platform::{internal, join_error};
+use crate::{CallContext, LoadedModel, Platform, ServiceError};
+
+/// Records between snapshots of a model's event state.
+const SNAPSHOT_EVERY: u64 = 100_000;
+
+pub use aurum_fraud::{Action as FraudAction, Reason as FraudReason};
+
+/// One event's fields as sent (JSON-like values: the spec decides what they mean).
+pub type EventFields = serde_json::Map<String, serde_json::Value>;
+
+/// The answer for one event.
+#[derive(Clone, Debug)]
+pub struct EventOutcome {
+    pub id: String,
+    /// The model's fraud probability.
+    pub score: f64,
+    pub action: FraudAction,
+    pub reasons: Vec<FraudReason>,
+    /// The features the score used, in spec order, computed from state strictly before the event.
+    pub features: Vec<(String, f64)>,
+}
+
+/// The answer for an events call.
+#[derive(Clone, Debug)]
+pub struct EventsOutput {
+    pub model: String,
+    pub version: u32,
+    pub outcomes: Vec<EventOutcome>,
+    pub audit_seq: Option<u64>,
+    pub input_sha256: String,
+}
+
+/// A confirmed label for an earlier event.
+#[derive(Clone, Debug)]
+pub struct LabelInput {
+    pub event_id: String,
+    pub fraud: bool,
+    /// When the label became known (Unix seconds); default the latest event time of the state.
+    pub known_at: Option<i64>,
+}
+
+/// What a labels call did.
+#[derive(Clone, Debug)]
+pub struct LabelsOutput {
+    pub model: String,
+    /// Per label: whether an event in state took it (an unknown or expired id does not).
+    pub applied: Vec<bool>,
+    pub audit_seq: Option<u64>,
+}
+
+/// A model's event state, for operators and tests.
+#[derive(Clone, Debug)]
+pub struct EventStateInfo {
+    pub model: String,
+    pub events_applied: u64,
+    pub labels_applied: u64,
+    pub labels_unmatched: u64,
+    pub entities: usize,
+    pub events_held: usize,
+    pub bytes_per_entity: f64,
+    /// The latest event time applied (Unix seconds).
+    pub watermark: Option<i64>,
+}
+
+struct ModelState {
+    engine: DurableEngine,
+    /// Serialises validate-then-apply so that a concurrent call cannot slip in between.
+    gate: Mutex<()>,
+    /// Decoded `fraud_gbdt` versions of this model, by version.
+    versions: Mutex<HashMap<u32, Arc<FraudGbdtModel>>>,
+}
+
+fn states() -> &'static Mutex<HashMap<PathBuf, Arc<ModelState>>> {
+    static STATES: OnceLock<Mutex<HashMap<PathBuf, Arc<ModelState>>>> = OnceLock::new();
+    STATES.get_or_init(Default::default)
+}
+
+fn fraud_error(e: FraudError, at: &str) -> ServiceError {
+    let field = |f: &str| format!("{at}{f}");
+    match e {
+        FraudError::MissingField { field: f } => ServiceError::invalid(
+            "missing_field",
+            Some(&field(&f)),
+            format!("{at}{f} is missing"),
+        ),
+        FraudError::UnknownField { field: f } => ServiceError::invalid(
+            "unknown_field",
+            Some(&field(&f)),
+            format!("{at}{f} is not a field of this model's events"),
+        ),
+        FraudError::InvalidField { field: f, message } => ServiceError::invalid(
+            "invalid_field",
+            Some(&field(&f)),
+            format!("{at}{f}: {message}"),
+        ),
+        e @ FraudError::OutOfOrder { .. } => {
+            let FraudError::OutOfOrder { field: f, .. } = &e else {
+                unreachable!()
+            };
+            ServiceError::invalid(
+                "out_of_order",
+                Some(&field(f)),
+                format!("{}: {e}", field(f)),
+            )
+        }
+        e @ FraudError::DuplicateEvent { .. } => {
+            let FraudError::DuplicateEvent { field: f, .. } = &e else {
+                unreachable!()
+            };
+            ServiceError::invalid(
+                "duplicate_event",
+                Some(&field(f)),
+                format!("{}: {e}", field(f)),
+            )
+        }
+        e @ (FraudError::SpecMismatch(_)
+        | FraudError::InvalidInput { .. }
+        | FraudError::SpecSyntax(_)
+        | FraudError::InvalidSpec { .. }) => {
+            ServiceError::invalid("invalid_event", None, format!("{at}{e}"))
+        }
+        e @ (FraudError::Corrupt { .. } | FraudError::Poisoned | FraudError::Io(_)) => internal(e),
+    }
+}
+
+impl Platform {
+    fn state_dir(&self, model: &str) -> PathBuf {
+        self.inner.config.data_dir.join("state").join(model)
+    }
+
+    /// The model's event state (recovered at first use) and the decoded fraud model.
+    async fn fraud_state(
+        &self,
+        model: &LoadedModel,
+    ) -> Result<(Arc<ModelState>, Arc<FraudGbdtModel>), ServiceError> {
+        if model.model.family() != aurum_fraud::gbdt_family::SPEC.name {
+            return Err(ServiceError::invalid(
+                "wrong_family",
+                Some("name"),
+                format!(
+                    "{} version {} is a {} model; events are scored by fraud_gbdt models",
+                    model.name,
+                    model.version,
+                    model.model.family()
+                ),
+            ));
+        }
+        let dir = self.state_dir(&model.name);
+        let existing = states()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&dir)
+            .cloned();
+        let state = match existing {
+            Some(s) => s,
+            None => {
+                let payload = model.model.payload()?;
+                let name = model.name.clone();
+                let d = dir.clone();
+                let (state, fraud) = tokio::task::spawn_blocking(move || {
+                    let fraud = FraudGbdtModel::from_payload(&payload)?;
+                    let (engine, report) =
+                        DurableEngine::recover(&d, fraud.feature_spec(), Some(SNAPSHOT_EVERY))
+                            .map_err(|e| match e {
+                                FraudError::SpecMismatch(m) => ServiceError::Conflict(format!(
+                                    "the event state of `{name}` was built under another feature spec: {m}"
+                                )),
+                                other => internal(other),
+                            })?;
+                    tracing::info!(model = %name, events = report.events_replayed, labels = report.labels_replayed,
+                                   snapshot = report.snapshot_loaded, torn_tail_bytes = report.torn_tail_bytes,
+                                   "fraud event state recovered");
+                    Ok::<_, ServiceError>((engine, fraud))
+                })
+                .await
+                .map_err(join_error)??;
+                let state = Arc::new(ModelState {
+                    engine: state,
+                    gate: Mutex::new(()),
+                    versions: Mutex::new(HashMap::from([(model.version, Arc::new(fraud))])),
+                });
+                let mut map = states().lock().unwrap_or_else(|p| p.into_inner());
+                map.entry(dir).or_insert(state).clone()
+            }
+        };
+        let cached = state
+            .versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&model.version)
+            .cloned();
+        let fraud = match cached {
+            Some(f) => f,
+            None => {
+                let payload = model.model.payload()?;
+                let f = tokio::task::spawn_blocking(move || FraudGbdtModel::from_payload(&payload))
+                    .await
+                    .map_err(join_error)??;
+                if f.feature_spec() != state.engine.engine().spec().source() {
+                    return Err(ServiceError::Conflict(format!(
+                        "{} version {} has another feature spec than the model's event state",
+                        model.name, model.version
+                    )));
+                }
+                let f = Arc::new(f);
+                state
+                    .versions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(model.version, f.clone());
+                f
+            }
+        };
+        Ok((state, fraud))
+    }
+
+    /// Scores a batch of events in arrival order and applies them to the model's state. The whole
+    /// batch is checked first; a bad event fails the call naming `events[i].<field>` and nothing
+    /// changes.
+    pub async fn score_events(
+        &self,
+        ctx: &CallContext,
+        model: Arc<LoadedModel>,
+        events: Vec<EventFields>,
+    ) -> Result<EventsOutput, ServiceError> {
+        if events.is_empty() {
+            return Err(ServiceError::invalid(
+                "empty_batch",
+                Some("events"),
+                "no events to score",
+            ));
+        }
+        let (state, fraud) = self.fraud_state(&model).await?;
+        let work = move || -> Result<(Vec<EventOutcome>, String), ServiceError> {
+            let engine = state.engine.engine();
+            let spec = engine.spec();
+            let parsed: Vec<Event> = events
+                .iter()
+                .enumerate()
+                .map(|(i, fields)| {
+                    Event::from_map(spec, fields.iter().map(|(k, v)| (k.as_str(), v)))
+                        .map_err(|e| fraud_error(e, &format!("events[{i}].")))
+                })
+                .collect::<Result<_, _>>()?;
+            let input_sha256 = events_sha256(spec, &parsed);
+            let _gate = state.gate.lock().unwrap_or_else(|p| p.into_inner());
+            let tolerance = spec.tolerance_s();
+            let ts_field = &spec.schema().timestamp;
+            let id_field = &spec.schema().id;
+            let mut latest = engine.watermark();
+            let mut seen = std::collections::HashSet::new();
+            for (i, e) in parsed.iter().enumerate() {
+                if !seen.insert(e.id.as_str()) || engine.contains_event(&e.id) {
+                    return Err(fraud_error(
+                        FraudError::DuplicateEvent {
+                            field: id_field.clone(),
+                            id: e.id.clone(),
+                        },
+                        &format!("events[{i}]."),
+                    ));
+                }
+                if let Some(w) = latest
+                    && e.ts < w - tolerance
+                {
+                    return Err(fraud_error(
+                        FraudError::OutOfOrder {
+                            field: ts_field.clone(),
+                            timestamp: e.ts,
+                            watermark: w,
+                            behind_s: w - e.ts,
+                            tolerance_s: tolerance,
+                        },
+                        &format!("events[{i}]."),
+                    ));
+                }
+                latest = Some(latest.map_or(e.ts, |w| w.max(e.ts)));
+            }
+            let results = state
+                .engine
+                .score_and_apply_batch(&parsed)
+                .map_err(internal)?;
+            let names = engine.feature_names();
+            let mut outcomes = Vec::with_capacity(parsed.len());
+            for (i, (e, r)) in parsed.iter().zip(results).enumerate() {
+                let x = r.map_err(|err| fraud_error(err, &format!("events[{i}].")))?;
+                let d = fraud.decide(e, &x)?;
+                outcomes.push(EventOutcome {
+                    id: e.id.clone(),
+                    score: d.score,
+                    action: d.action,
+                    reasons: d.reasons,
+                    features: names.iter().cloned().zip(x).collect(),
+                });
+            }
+            Ok((outcomes, input_sha256))
+        };
+        let (outcomes, input_sha256) = tokio::task::spawn_blocking(work)
+            .await
+            .map_err(join_error)??;
+        let summary: Vec<serde_json::Value> = outcomes
+            .iter()
+            .map(|o| serde_json::json!({"id": o.id, "score": o.score, "action": action_str(o.action)}))
+            .collect();
+        let entry = AuditEntry {
+            event: "fraud.events".into(),
+            actor: ctx.actor.clone(),
+            request_id: ctx.request_id.clone(),
+            model: Some(model.name.clone()),
+            version: Some(model.version),
+            input_sha256: Some(input_sha256.clone()),
+            details: serde_json::json!({"events": outcomes.len(), "outputs": summary}),
+        };
+        let audit_seq = self.append_event_audit(entry).await?;
+        metrics::counter!("aurum_fraud_events_total", "model" => model.name.clone())
+            .increment(outcomes.len() as u64);
+        Ok(EventsOutput {
+            model: model.name.clone(),
+            version: model.version,
+            outcomes,
+            audit_seq,
+            input_sha256,
+        })
+    }
+
+    /// Feeds confirmed labels back into the model's state (they reach the label features of
+    /// later events once `known_at` is reached). Every label is checked before any is applied.
+    pub async fn add_labels(
+        &self,
+        ctx: &CallContext,
+        model: Arc<LoadedModel>,
+        labels: Vec<LabelInput>,
+    ) -> Result<LabelsOutput, ServiceError> {
+        if labels.is_empty() {
+            return Err(ServiceError::invalid(
+                "empty_batch",
+                Some("labels"),
+                "no labels to apply",
+            ));
+        }
+        for (i, l) in labels.iter().enumerate() {
+            if l.event_id.trim().is_empty() {
+                return Err(ServiceError::invalid(
+                    "invalid_field",
+                    Some(&format!("labels[{i}].event_id")),
+                    format!("labels[{i}].event_id is empty"),
+                ));
+            }
+        }
+        let (state, _) = self.fraud_state(&model).await?;
+        let details_labels: Vec<serde_json::Value> = labels
+            .iter()
+            .map(|l| serde_json::json!({"event_id": l.event_id, "fraud": l.fraud, "known_at": l.known_at}))
+            .collect();
+        let applied = tokio::task::spawn_blocking(move || {
+            let _gate = state.gate.lock().unwrap_or_else(|p| p.into_inner());
+            let now = state.engine.engine().watermark().unwrap_or(0);
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    state
+                        .engine
+                        .add_label(
+                            &LabelRef::EventId(l.event_id.clone()),
+                            l.fraud,
+                            l.known_at.unwrap_or(now),
+                        )
+                        .map(|o| matches!(o, LabelOutcome::Applied { .. }))
+                        .map_err(|e| fraud_error(e, &format!("labels[{i}].")))
+                })
+                .collect::<Result<Vec<bool>, _>>()
+        })
+        .await
+        .map_err(join_error)??;
+        let entry = AuditEntry {
+            event: "fraud.labels".into(),
+            actor: ctx.actor.clone(),
+            request_id: ctx.request_id.clone(),
+            model: Some(model.name.clone()),
+            version: Some(model.version),
+            input_sha256: None,
+            details: serde_json::json!({"labels": details_labels, "applied": applied}),
+        };
+        let audit_seq = self.append_event_audit(entry).await?;
+        Ok(LabelsOutput {
+            model: model.name.clone(),
+            applied,
+            audit_seq,
+        })
+    }
+
+    /// Counts and memory of a model's event state (recovering it if this process has not yet).
+    pub async fn event_state(
+        &self,
+        model: Arc<LoadedModel>,
+    ) -> Result<EventStateInfo, ServiceError> {
+        let (state, _) = self.fraud_state(&model).await?;
+        let name = model.name.clone();
+        tokio::task::spawn_blocking(move || {
+            let engine = state.engine.engine();
+            let stats = engine.stats();
+            let mem = engine.memory_estimate();
+            EventStateInfo {
+                model: name,
+                events_applied: stats.events_applied,
+                labels_applied: stats.labels_applied,
+                labels_unmatched: stats.labels_unmatched,
+                entities: mem.entities,
+                events_held: mem.events_held,
+                bytes_per_entity: mem.bytes_per_entity(),
+                watermark: engine.watermark(),
+            }
+        })
+        .await
+        .map_err(join_error)
+    }
+
+    /// The audit record of an events or labels call, under `audit.durability` exactly as a
+    /// prediction's.
+    async fn append_event_audit(&self, entry: AuditEntry) -> Result<Option<u64>, ServiceError> {
+        Ok(match self.inner.config.audit.durability {
+            AuditDurability::Sync => Some(self.inner.audit.append(entry).await?.seq),
+            AuditDurability::Buffered => {
+                self.inner.audit.append_nowait(entry)?;
+                None
+            }
+        })
+    }
+}
+
+/// `allow`, `review` or `block`.
+pub fn action_str(a: FraudAction) -> &'static str {
+    match a {
+        FraudAction::Allow => "allow",
+        FraudAction::Review => "review",
+        FraudAction::Block => "block",
+    }
+}
+
+/// [`crate::input_sha256`] of the events as the engine reads them.
+fn events_sha256(spec: &aurum_fraud::CompiledSpec, events: &[Event]) -> String {
+    let s = spec.schema();
+    let mut fields = vec![
+        Field::new(s.id.clone(), ColumnType::Text),
+        Field::new(s.timestamp.clone(), ColumnType::Integer),
+    ];
+    fields.extend(
+        s.entities
+            .iter()
+            .map(|e| Field::new(e.clone(), ColumnType::Text)),
+    );
+    fields.extend(
+        s.amount
+            .iter()
+            .map(|a| Field::new(a.clone(), ColumnType::Float)),
+    );
+    let rows: Vec<Vec<Value>> = events
+        .iter()
+        .map(|e| {
+            let mut row = vec![Value::Str(e.id.clone()), Value::Integer(e.ts)];
+            row.extend(e.keys.iter().map(|k| Value::Str(k.clone())));
+            row.extend(e.amount.map(Value::Float));
+            row
+        })
+        .collect();
+    crate::input_sha256(&Schema { fields }, &rows)
+}
