@@ -3,7 +3,7 @@
 //! of `predict_proba_one` over `Table::row`), on the same fitted model and the same rows.
 //!
 //! ```text
-//! cargo run --release -p aurum-models --example eval_speed
+//! cargo run --release -p aurum-credit --example eval_speed
 //! ```
 //!
 //! Lending Club and German credit, split 70/30 as in `credit_bench`; one fit per family with its
