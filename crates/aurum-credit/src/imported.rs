@@ -534,18 +534,18 @@ impl ImportedModel {
         phi: Option<&[f64]>,
         explain: bool,
     ) -> Assessment {
-        if let Some(phi) = phi {
-            if decision.decision != Decision::Approve {
-                decision.reasons = rank_adverse(
-                    self.schema
-                        .fields
-                        .iter()
-                        .map(|f| f.name.as_str())
-                        .zip(phi.iter().copied()),
-                    &ReasonTable::new(),
-                    self.policy().max_reasons,
-                );
-            }
+        if let Some(phi) = phi
+            && decision.decision != Decision::Approve
+        {
+            decision.reasons = rank_adverse(
+                self.schema
+                    .fields
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .zip(phi.iter().copied()),
+                &ReasonTable::new(),
+                self.policy().max_reasons,
+            );
         }
         let explanation = match phi {
             Some(phi) if explain => Some(self.explanation_of(row, phi)),
