@@ -38,7 +38,9 @@ if [ $MLSERVER = 1 ] && [ ! -x "$VENV/bin/mlserver" ]; then
   "$VENV/bin/pip" install -q "mlserver==1.7.1" "mlserver-lightgbm==1.7.1" "uvloop==0.21.0"
 fi
 "$VENV/bin/python" bench/serving/make_model.py "$WORK" | tee "$WORK/inproc.txt"
-cargo build --release -p aurum-cli -p aurum-credit --example serving_ceiling >/dev/null 2>&1
+# Two invocations: with `--example`, cargo builds only the examples named, not aurum-cli's binary.
+cargo build --release -p aurum-cli >/dev/null 2>&1
+cargo build --release -p aurum-credit --example serving_ceiling >/dev/null 2>&1
 AURUM="$ROOT/target/release/aurum"
 # In-process ceiling: the evaluator alone on 256-row batches of the same model and rows.
 "$ROOT/target/release/examples/serving_ceiling" "$WORK/model.txt" "$WORK/rows_256.f32" | tee "$WORK/ceiling.txt"
@@ -165,8 +167,8 @@ python3 - "$RESULTS" "$AURUM_START" "$MLS_START_DEFAULT" "$AURUM_IDLE" "$MLS_IDL
 import collections, datetime, math, statistics, sys
 (path, a_start, m_start, a_idle, m_idle, a_peak, m_peak_d, m_peak_t, record, bench_md, inproc,
  ceiling_line, command, machine, load0, load1, duration, repeats) = sys.argv[1:]
-_, eval_rps, assess_rps, declined = ceiling_line.split()
-eval_rps, assess_rps, declined = float(eval_rps), float(assess_rps), float(declined)
+_, eval_rps, assess_rps, declined, batch_rps = ceiling_line.split()
+eval_rps, assess_rps, declined, batch_rps = float(eval_rps), float(assess_rps), float(declined), float(batch_rps)
 rows = collections.defaultdict(list)
 for line in open(path):
     p = line.split()
@@ -185,7 +187,7 @@ out = []
 out.append(f"- Date: {datetime.date.today()}. Command: `{command.strip()}`. wrk on loopback, {duration} per cell, medians of {repeats} interleaved repeats.")
 out.append(f"- Machine: {machine}; load average {load0} at start, {load1} at the end. wrk shares the cores with the server.")
 out.append(f"- {inproc}")
-out.append(f"- In-process ceiling, same model and rows, one thread: evaluator `predict_batch` on 256-row batches **{eval_rps:,.0f} rows/s**; the imported model's per-row `assess` (the serving path: PD, score, decision and, for the {declined*100:.0f} % of these rows that are declined, adverse reasons through TreeSHAP) {assess_rps:,.0f} rows/s.")
+out.append(f"- In-process ceiling, same model and rows, one thread: evaluator `predict_batch` on 256-row batches **{eval_rps:,.0f} rows/s**; the imported model's per-row `assess` (the serving path: PD, score, decision and, for the {declined*100:.0f} % of these rows that are declined, adverse reasons through TreeSHAP) {assess_rps:,.0f} rows/s; its `assess_batch` on the 256 rows {batch_rps:,.0f} rows/s (one thread; the server splits a batch into 64-row pieces over the cores).")
 out.append("")
 out.append("| server | rows/req | conns | req/s | rows/s | p50 ms | p99 ms | errors |")
 out.append("|---|---|---|---|---|---|---|---|")

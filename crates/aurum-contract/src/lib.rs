@@ -374,6 +374,39 @@ pub trait BinaryClassifier: FittedModel {
         })
     }
 
+    /// [`BinaryClassifier::assess`] for every row of a batch, in order: the same answers, an
+    /// invalid row failing the batch with an error naming its index. The default assesses row
+    /// by row. A family with a batch evaluation overrides it to walk the model once for the
+    /// batch and attribute only the rows that need it (refer, decline, or `explain`); reasons
+    /// are never skipped. Single-threaded: the caller splits large batches across threads.
+    fn assess_batch(
+        &self,
+        rows: &[Vec<Value>],
+        explain: bool,
+    ) -> Result<Vec<Assessment>, ModelError> {
+        rows.iter()
+            .enumerate()
+            .map(|(i, row)| self.assess(row, explain).map_err(|e| e.at_row(i)))
+            .collect()
+    }
+
+    /// [`BinaryClassifier::score_points`] for every row of a table holding (at least) the input
+    /// columns by name (the training job's report). The default goes row by row; families with
+    /// a batch path override it with the same values.
+    fn score_points_table(&self, table: &Table) -> Result<Option<Vec<f64>>, ModelError> {
+        let inputs =
+            table
+                .select(self.input_schema().names())
+                .map_err(|e| ModelError::InvalidInput {
+                    feature: "table".into(),
+                    row: None,
+                    reason: e.to_string(),
+                })?;
+        (0..inputs.n_rows())
+            .map(|i| self.score_points(&inputs.row(i)).map_err(|e| e.at_row(i)))
+            .collect()
+    }
+
     /// PD, score, decision under [`BinaryClassifier::policy`], and (for refer and decline) the
     /// adverse reasons.
     fn decide(&self, row: &[Value]) -> Result<CreditDecision, ModelError> {

@@ -2,18 +2,21 @@
 //! can score the benchmark's LightGBM model without any server around it.
 //!
 //! ```text
-//! cargo run --release -p aurum-models --example serving_ceiling -- MODEL.txt ROWS.f32
+//! cargo run --release -p aurum-credit --example serving_ceiling -- MODEL.txt ROWS.f32
 //! ```
 //!
 //! `ROWS.f32` holds little-endian FP32 rows of the model's features (the tensor the benchmark
 //! sends). Two figures, each the median of 9 runs of about 0.2 s on one thread, on 256-row
 //! batches:
 //! - the evaluator: `TreeModel::predict_batch` on the rows widened to f64;
-//! - the serving path per row: the imported model's `FittedModel::assess` (PD, score, decision
-//!   under the default policy and, for refer and decline, the adverse reasons, which take a
-//!   TreeSHAP pass), as `Platform::predict` calls it.
+//! - the serving path per row: the imported model's `BinaryClassifier::assess` (PD, score,
+//!   decision under the default policy and, for refer and decline, the adverse reasons, which
+//!   take a TreeSHAP pass);
+//! - the serving path per batch: `BinaryClassifier::assess_batch` on the 256 rows (what
+//!   `Platform::predict` calls on each piece of a batch), checked equal to `assess` row by row.
 //!
-//! The last line is machine-readable: `CEILING <evaluator rows/s> <assess rows/s> <declined share>`.
+//! The last line is machine-readable:
+//! `CEILING <evaluator rows/s> <assess rows/s> <declined share> <assess_batch rows/s>`.
 #![allow(clippy::print_stdout)]
 
 use std::error::Error;
@@ -104,6 +107,15 @@ fn main() -> Result<(), Box<dyn Error>> {
             std::hint::black_box(model.assess(r, false).expect("assess"));
         }
     });
+    let batched = model.assess_batch(&rows, false)?;
+    for (r, b) in rows.iter().zip(&batched) {
+        if model.assess(r, false)? != *b {
+            return Err("assess_batch differs from assess".into());
+        }
+    }
+    let assess_batch = rows_per_s(|| {
+        std::hint::black_box(model.assess_batch(&rows, false).expect("assess_batch"));
+    });
     println!(
         "evaluator predict_batch, {BATCH}-row batches, one thread: {evaluator:.0} rows/s ({:.0} ns/row)",
         1e9 / evaluator
@@ -113,6 +125,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         1e9 / assess,
         declined * 100.0
     );
-    println!("CEILING {evaluator:.0} {assess:.0} {declined:.3}");
+    println!(
+        "imported model assess_batch ({BATCH}-row batches), one thread: {assess_batch:.0} rows/s ({:.0} ns/row)",
+        1e9 / assess_batch
+    );
+    println!("CEILING {evaluator:.0} {assess:.0} {declined:.3} {assess_batch:.0}");
     Ok(())
 }

@@ -431,39 +431,129 @@ impl BinaryClassifier for ImportedModel {
         let mut x = Vec::with_capacity(self.schema.len());
         self.numeric_row(row, &mut x)?;
         let pd = self.proba(&x)?;
-        let score = Some(ScoreScaling::default().score_from_pd(pd));
-        let policy = self.policy();
-        let decision = policy.decide(pd, score);
-        let adverse = decision != Decision::Approve;
-        let phi = if explain || adverse {
+        let (decision, attribute) = self.decision_of(pd, explain);
+        let phi = if attribute {
             Some(self.contributions(&x)?)
         } else {
             None
         };
-        let reasons = match &phi {
-            Some(phi) if adverse => rank_adverse(
+        Ok(self.assessment(row, decision, phi.as_deref(), explain))
+    }
+
+    /// [`ImportedModel::assess`] for a batch: the rows converted into one row-major matrix,
+    /// one [`TreeModel::predict_batch`], then one [`TreeModel::contributions_batch`] over the
+    /// rows that need attributions (refer, decline, or `explain`). Both batch calls give the
+    /// row calls' values bit for bit, so the answers are `assess`'s (tested).
+    fn assess_batch(
+        &self,
+        rows: &[Vec<Value>],
+        explain: bool,
+    ) -> Result<Vec<Assessment>, ModelError> {
+        let p = self.schema.len();
+        if p == 0 {
+            return rows
+                .iter()
+                .enumerate()
+                .map(|(i, row)| self.assess(row, explain).map_err(|e| e.at_row(i)))
+                .collect();
+        }
+        let mut x = Vec::with_capacity(rows.len() * p);
+        let mut buf = Vec::with_capacity(p);
+        for (i, row) in rows.iter().enumerate() {
+            self.numeric_row(row, &mut buf).map_err(|e| e.at_row(i))?;
+            x.extend_from_slice(&buf);
+        }
+        let mut pd = vec![0.0; rows.len()];
+        self.trees
+            .predict_batch(&x, p, &mut pd)
+            .map_err(tree_error)?;
+        let decisions: Vec<(CreditDecision, bool)> =
+            pd.iter().map(|&pd| self.decision_of(pd, explain)).collect();
+        let attributed: Vec<usize> = (0..rows.len()).filter(|&i| decisions[i].1).collect();
+        let mut selected = Vec::with_capacity(attributed.len() * p);
+        for &i in &attributed {
+            selected.extend_from_slice(&x[i * p..(i + 1) * p]);
+        }
+        let mut phi = vec![0.0; attributed.len() * (p + 1)];
+        self.trees
+            .contributions_batch(&selected, p, &mut phi)
+            .map_err(tree_error)?;
+        let mut phi_rows = phi.chunks_exact(p + 1);
+        Ok(rows
+            .iter()
+            .zip(decisions)
+            .map(|(row, (decision, attribute))| {
+                let phi = if attribute { phi_rows.next() } else { None };
+                self.assessment(row, decision, phi, explain)
+            })
+            .collect())
+    }
+
+    fn score_points_table(&self, table: &Table) -> Result<Option<Vec<f64>>, ModelError> {
+        let scaling = ScoreScaling::default();
+        Ok(Some(
+            self.predict_proba_table(table)?
+                .into_iter()
+                .map(|pd| scaling.score_from_pd(pd))
+                .collect(),
+        ))
+    }
+}
+
+fn tree_error(e: aurum_trees::TreeError) -> ModelError {
+    ModelError::InvalidInput {
+        feature: "row".into(),
+        row: None,
+        reason: e.to_string(),
+    }
+}
+
+impl ImportedModel {
+    /// The decision for PD `pd` (no reasons yet), and whether the row needs attributions.
+    fn decision_of(&self, pd: f64, explain: bool) -> (CreditDecision, bool) {
+        let score = Some(ScoreScaling::default().score_from_pd(pd));
+        let decision = self.policy().decide(pd, score);
+        let adverse = decision != Decision::Approve;
+        (
+            CreditDecision {
+                pd,
+                score,
+                decision,
+                reasons: Vec::new(),
+            },
+            explain || adverse,
+        )
+    }
+
+    /// Completes `decision` with the reasons (refer, decline) and the explanation (`explain`)
+    /// from the row's contributions `phi` (bias last), present when either is needed.
+    fn assessment(
+        &self,
+        row: &[Value],
+        mut decision: CreditDecision,
+        phi: Option<&[f64]>,
+        explain: bool,
+    ) -> Assessment {
+        if let Some(phi) = phi
+            && decision.decision != Decision::Approve
+        {
+            decision.reasons = rank_adverse(
                 self.schema
                     .fields
                     .iter()
                     .map(|f| f.name.as_str())
                     .zip(phi.iter().copied()),
                 &ReasonTable::new(),
-                policy.max_reasons,
-            ),
-            _ => Vec::new(),
-        };
+                self.policy().max_reasons,
+            );
+        }
         let explanation = match phi {
-            Some(phi) if explain => Some(self.explanation_of(row, &phi)),
+            Some(phi) if explain => Some(self.explanation_of(row, phi)),
             _ => None,
         };
-        Ok(Assessment {
-            decision: CreditDecision {
-                pd,
-                score,
-                decision,
-                reasons,
-            },
+        Assessment {
+            decision,
             explanation,
-        })
+        }
     }
 }

@@ -45,6 +45,7 @@ use aurum_contract::{BinaryClassifier, FamilySpec, Task, TrainingData};
 /// Parameter names, sorted.
 pub const PARAM_NAMES: &[&str] = &[
     "class_weight",
+    "date_parts",
     "lambda",
     "max_iter",
     "min_frequency",
@@ -115,6 +116,8 @@ pub struct LogisticParams {
     pub class_weight: ClassWeight,
     /// Pipeline: categories rarer than this fold into `__other__` (at least 1).
     pub min_frequency: usize,
+    /// Pipeline: date features also give their year and month (default off).
+    pub date_parts: bool,
 }
 
 impl Default for LogisticParams {
@@ -127,6 +130,7 @@ impl Default for LogisticParams {
             threshold: 0.5,
             class_weight: ClassWeight::None,
             min_frequency: 1,
+            date_parts: false,
         }
     }
 }
@@ -221,6 +225,13 @@ impl LogisticParams {
                     ModelError::invalid_param("min_frequency", v, "an integer >= 1")
                 })?;
         }
+        if let Some(v) = get("date_parts") {
+            p.date_parts = match v.trim() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(ModelError::invalid_param("date_parts", v, "true or false")),
+            };
+        }
         Ok(p)
     }
 
@@ -259,6 +270,7 @@ impl LogisticParams {
             "threshold": self.threshold,
             "class_weight": self.class_weight.as_str(),
             "min_frequency": self.min_frequency,
+            "date_parts": self.date_parts,
         })
     }
 
@@ -272,6 +284,7 @@ impl LogisticParams {
             let s = match v {
                 serde_json::Value::String(s) => s.clone(),
                 serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
                 _ => {
                     return Err(ModelError::invalid_artifact(format!(
                         "parameter `{k}` is not a scalar"
@@ -351,6 +364,7 @@ pub fn fit(
     ctx.progress.report("preprocess", 0.0);
     let options = PipelineOptions {
         min_frequency: params.min_frequency,
+        date_parts: params.date_parts,
     };
     let (pipeline, matrix) = Pipeline::fit_transform(features, &options)?;
     ctx.check_cancelled()?;
@@ -708,6 +722,17 @@ impl BinaryClassifier for LogisticModel {
     fn predict_proba_table(&self, table: &Table) -> Result<Vec<f64>, ModelError> {
         let m = self.pipeline.transform_table(table)?;
         Ok(m.rows().map(|x| sigmoid(self.linear(x))).collect())
+    }
+
+    /// The default scaling of [`BinaryClassifier::predict_proba_table`]'s PDs.
+    fn score_points_table(&self, table: &Table) -> Result<Option<Vec<f64>>, ModelError> {
+        let scaling = ScoreScaling::default();
+        Ok(Some(
+            self.predict_proba_table(table)?
+                .into_iter()
+                .map(|pd| scaling.score_from_pd(pd))
+                .collect(),
+        ))
     }
 
     /// Per raw feature `f`: `Σ_{j ∈ f} coef_j · (x_j − mean_j)` over its encoded columns, where
@@ -1391,6 +1416,70 @@ mod tests {
         assert!(declined > 0);
     }
 
+    /// `date_parts=true` is stored with the model: the reloaded model encodes dates with their
+    /// parts and predicts the same; a bad value is refused by name.
+    #[test]
+    fn date_parts_are_stored_and_applied_at_serving() {
+        let day = |k: i64| {
+            chrono::NaiveDate::from_ymd_opt(2018, 1, 1).unwrap() + chrono::Duration::days(k * 37)
+        };
+        let n = 120;
+        let t = Table::new(vec![
+            Column {
+                name: "opened".into(),
+                data: ColumnData::Date((0..n).map(|k| Some(day(k))).collect()),
+            },
+            Column {
+                name: "x".into(),
+                data: ColumnData::Float((0..n).map(|k| Some((k % 7) as f64)).collect()),
+            },
+        ])
+        .unwrap();
+        // Bad in the winter months and with x.
+        let y: Vec<f64> = (0..n)
+            .map(|k| {
+                use chrono::Datelike;
+                let m = day(k).month();
+                f64::from(u8::from(m <= 2 || m == 12 || k % 7 == 6))
+            })
+            .collect();
+        let cancel = CancelToken::new();
+        let fam = LogisticFamily;
+        let target = aurum_core::Target::Binary(target(y));
+        let model = fam
+            .fit(
+                &TrainingData::new(&t, &target),
+                &params(&[("date_parts", "true")]),
+                &ctx(&cancel),
+            )
+            .unwrap();
+        assert_eq!(model.params()["date_parts"], true);
+        let summary = model.summary().to_string();
+        assert!(summary.contains("opened__month"), "{summary}");
+        let back = fam.load_payload(&model.payload().unwrap()).unwrap();
+        let (a, b) = (model.as_binary().unwrap(), back.as_binary().unwrap());
+        for k in 0..n {
+            let row = t.row(k as usize);
+            assert_eq!(a.predict_proba_one(&row), b.predict_proba_one(&row));
+        }
+        let plain = fam
+            .fit(
+                &TrainingData::new(&t, &target),
+                &Params::new(),
+                &ctx(&cancel),
+            )
+            .unwrap();
+        assert_eq!(plain.params()["date_parts"], false);
+        assert!(!plain.summary().to_string().contains("opened__month"));
+        let e = fam
+            .validate_params(&params(&[("date_parts", "yes")]))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid value `yes` for parameter `date_parts`: expected true or false"
+        );
+    }
+
     #[test]
     fn params_are_validated_up_front() {
         let fam = LogisticFamily;
@@ -1398,14 +1487,15 @@ mod tests {
         assert_eq!(
             canonical,
             serde_json::json!({"penalty": "l2", "lambda": DEFAULT_LAMBDA, "max_iter": 1000,
-                "tol": 1e-6, "threshold": 0.5, "class_weight": "none", "min_frequency": 1})
+                "tol": 1e-6, "threshold": 0.5, "class_weight": "none", "min_frequency": 1,
+                "date_parts": false})
         );
         let e = fam
             .validate_params(&params(&[("lamda", "0.1")]))
             .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unknown parameter `lamda` for logistic (allowed: class_weight, lambda, max_iter, \
+            "unknown parameter `lamda` for logistic (allowed: class_weight, date_parts, lambda, max_iter, \
              min_frequency, penalty, threshold, tol)"
         );
         let cases = [

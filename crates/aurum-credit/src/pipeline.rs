@@ -19,7 +19,13 @@
 //! * **date**: encoded as a number, its ordinal ([`date_ordinal`]: days since 1970-01-01), then
 //!   treated exactly like a float column (median imputation, standardisation, indicator). Every
 //!   family reads dates this way (the scorecard bins the ordinal, GBDT splits on it), so a date
-//!   feature is one raw column everywhere and serving sends it as a date.
+//!   feature is one raw column everywhere and serving sends it as a date. With
+//!   [`PipelineOptions::date_parts`] (the logistic family's `date_parts=true`) the date also
+//!   gives its calendar year and month (1–12) as two more encoded columns, `<name>__year` and
+//!   `<name>__month`, each imputed with its training median and standardised like a float: a
+//!   linear model can then weigh a vintage or a season, which the day count alone cannot
+//!   express. The parts are derived from the ordinal, so serving computes them exactly as
+//!   training did; the statistics are stored with the model.
 //! * **text, datetime**: not used as features. They are left out of
 //!   [`Pipeline::input_schema`] and listed with the reason in [`Pipeline::dropped`]. So are
 //!   columns with no non-missing value in training.
@@ -60,17 +66,25 @@ pub const OTHER_LEVEL: &str = "__other__";
 pub const MISSING_LEVEL: &str = "__missing__";
 /// Suffix of a numeric feature's missing-indicator column name.
 pub const MISSING_INDICATOR_SUFFIX: &str = "__missing";
+/// Suffixes of a date feature's year and month columns (with [`PipelineOptions::date_parts`]).
+pub const YEAR_SUFFIX: &str = "__year";
+pub const MONTH_SUFFIX: &str = "__month";
 
 /// Options of [`Pipeline::fit_transform`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PipelineOptions {
     /// Categories seen fewer times than this in training fold into `__other__` (at least 1).
     pub min_frequency: usize,
+    /// Date features also give their year and month as features (see the module docs).
+    pub date_parts: bool,
 }
 
 impl Default for PipelineOptions {
     fn default() -> Self {
-        Self { min_frequency: 1 }
+        Self {
+            min_frequency: 1,
+            date_parts: false,
+        }
     }
 }
 
@@ -78,6 +92,16 @@ impl Default for PipelineOptions {
 pub fn date_ordinal(d: NaiveDate) -> f64 {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     (d - epoch).num_days() as f64
+}
+
+/// The calendar year and month (1–12) of a date ordinal (`None` for a missing value or one out
+/// of chrono's range): the date parts of [`PipelineOptions::date_parts`].
+pub fn date_parts(ordinal: Option<f64>) -> (Option<f64>, Option<f64>) {
+    use chrono::Datelike;
+    match ordinal.and_then(date_of_ordinal) {
+        Some(d) => (Some(f64::from(d.year())), Some(f64::from(d.month()))),
+        None => (None, None),
+    }
 }
 
 /// The date of an ordinal, rounded to the nearest day (`None` out of chrono's range).
@@ -251,10 +275,36 @@ impl CategoricalEncoder {
     }
 }
 
+/// A date feature with its parts: the ordinal (with its missing indicator), then the year and
+/// the month, each standardised with its own training statistics (no indicators of their own).
+#[derive(Clone, Debug, PartialEq)]
+struct DateEncoder {
+    ordinal: NumericEncoder,
+    year: NumericEncoder,
+    month: NumericEncoder,
+}
+
+impl DateEncoder {
+    fn width(&self) -> usize {
+        self.ordinal.width() + 2
+    }
+
+    /// Writes the encoded ordinal `x` (`None` = missing) and its parts into `out[..width]`.
+    #[inline]
+    fn put(&self, x: Option<f64>, out: &mut [f64]) {
+        let w = self.ordinal.width();
+        self.ordinal.put(x, &mut out[..w]);
+        let (year, month) = date_parts(x);
+        self.year.put(year, &mut out[w..=w]);
+        self.month.put(month, &mut out[w + 1..w + 2]);
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum Encoder {
     Numeric(NumericEncoder),
     Categorical(CategoricalEncoder),
+    Date(DateEncoder),
 }
 
 impl Encoder {
@@ -262,6 +312,7 @@ impl Encoder {
         match self {
             Encoder::Numeric(e) => e.width(),
             Encoder::Categorical(e) => e.width(),
+            Encoder::Date(e) => e.width(),
         }
     }
 }
@@ -327,6 +378,7 @@ impl Pipeline {
                 ColumnData::Categorical(v) => {
                     fit_categorical(v.iter().map(|s| s.as_deref()), options.min_frequency)
                 }
+                ColumnData::Date(v) if options.date_parts => fit_date(&col.name, v)?,
                 ColumnData::Date(v) => {
                     fit_numeric(&col.name, v.iter().map(|d| d.map(date_ordinal)))?
                 }
@@ -393,6 +445,14 @@ impl Pipeline {
                         names.push(format!("{}{MISSING_INDICATOR_SUFFIX}", field.name));
                     }
                 }
+                Encoder::Date(e) => {
+                    names.push(field.name.clone());
+                    if e.ordinal.indicator {
+                        names.push(format!("{}{MISSING_INDICATOR_SUFFIX}", field.name));
+                    }
+                    names.push(format!("{}{YEAR_SUFFIX}", field.name));
+                    names.push(format!("{}{MONTH_SUFFIX}", field.name));
+                }
                 Encoder::Categorical(e) => {
                     for l in &e.levels {
                         names.push(format!("{}={l}", field.name));
@@ -452,7 +512,7 @@ impl Pipeline {
             .iter()
             .filter_map(|(offset, enc)| match enc {
                 Encoder::Categorical(e) => Some(*offset..*offset + e.width()),
-                Encoder::Numeric(_) => None,
+                Encoder::Numeric(_) | Encoder::Date(_) => None,
             })
             .collect()
     }
@@ -482,6 +542,7 @@ impl Pipeline {
             let slot = &mut out[*offset..*offset + enc.width()];
             match enc {
                 Encoder::Numeric(e) => e.put(read_numeric(field, value)?, slot),
+                Encoder::Date(e) => e.put(read_numeric(field, value)?, slot),
                 Encoder::Categorical(e) => e.put(read_category(field, value)?, slot),
             }
         }
@@ -525,6 +586,11 @@ impl Pipeline {
                     }
                 }
                 (Encoder::Numeric(e), ColumnData::Date(v)) if field.ty == ColumnType::Date => {
+                    for (out, d) in rows.zip(v) {
+                        e.put(d.map(date_ordinal), out);
+                    }
+                }
+                (Encoder::Date(e), ColumnData::Date(v)) if field.ty == ColumnType::Date => {
                     for (out, d) in rows.zip(v) {
                         e.put(d.map(date_ordinal), out);
                     }
@@ -580,6 +646,15 @@ impl Pipeline {
                     other: e.other,
                     missing: e.missing,
                 },
+                Encoder::Date(e) => StoredFeature::DateParts {
+                    name: field.name.clone(),
+                    median: e.ordinal.median,
+                    mean: e.ordinal.mean,
+                    std: e.ordinal.std,
+                    missing_indicator: e.ordinal.indicator,
+                    year: [e.year.median, e.year.mean, e.year.std],
+                    month: [e.month.median, e.month.mean, e.month.std],
+                },
             })
             .collect();
         let dropped = self
@@ -632,6 +707,39 @@ impl Pipeline {
                         mean,
                         std,
                         indicator: missing_indicator,
+                    }));
+                }
+                StoredFeature::DateParts {
+                    name,
+                    median,
+                    mean,
+                    std,
+                    missing_indicator,
+                    year,
+                    month,
+                } => {
+                    let stats = [median, mean, std].into_iter().chain(year).chain(month);
+                    if stats.clone().any(|x| !x.is_finite())
+                        || [std, year[2], month[2]].iter().any(|s| *s <= 0.0)
+                    {
+                        return bad(format!("feature `{name}` has invalid statistics"));
+                    }
+                    let part = |[median, mean, std]: [f64; 3]| NumericEncoder {
+                        median,
+                        mean,
+                        std,
+                        indicator: false,
+                    };
+                    fields.push(Field::new(name, ColumnType::Date));
+                    encoders.push(Encoder::Date(DateEncoder {
+                        ordinal: NumericEncoder {
+                            median,
+                            mean,
+                            std,
+                            indicator: missing_indicator,
+                        },
+                        year: part(year),
+                        month: part(month),
                     }));
                 }
                 StoredFeature::Categorical {
@@ -825,6 +933,34 @@ fn type_error(field: &Field, got: &Value) -> ModelError {
     )
 }
 
+/// A date column with its year and month (see [`DateEncoder`]); `None` when the column has no
+/// date.
+fn fit_date(name: &str, v: &[Option<NaiveDate>]) -> Result<Option<Encoder>, ModelError> {
+    let ordinals: Vec<Option<f64>> = v.iter().map(|d| d.map(date_ordinal)).collect();
+    let numeric = |e: Option<Encoder>| match e {
+        Some(Encoder::Numeric(e)) => Some(e),
+        _ => None,
+    };
+    let Some(ordinal) = numeric(fit_numeric(name, ordinals.iter().copied())?) else {
+        return Ok(None);
+    };
+    let parts: Vec<(Option<f64>, Option<f64>)> = ordinals.iter().map(|&x| date_parts(x)).collect();
+    let year = numeric(fit_numeric(name, parts.iter().map(|p| p.0))?);
+    let month = numeric(fit_numeric(name, parts.iter().map(|p| p.1))?);
+    let (Some(year), Some(month)) = (year, month) else {
+        return Ok(None);
+    };
+    let no_indicator = |e: NumericEncoder| NumericEncoder {
+        indicator: false,
+        ..e
+    };
+    Ok(Some(Encoder::Date(DateEncoder {
+        ordinal,
+        year: no_indicator(year),
+        month: no_indicator(month),
+    })))
+}
+
 /// `None` when the column has no usable value.
 fn fit_numeric(
     name: &str,
@@ -937,6 +1073,17 @@ enum StoredFeature {
         other: bool,
         missing: bool,
     },
+    /// A date feature with its year and month (`[median, mean, std]` each). Written only by
+    /// models fitted with `date_parts`; a reader without this variant refuses the payload.
+    DateParts {
+        name: String,
+        median: f64,
+        mean: f64,
+        std: f64,
+        missing_indicator: bool,
+        year: [f64; 3],
+        month: [f64; 3],
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -1034,7 +1181,10 @@ mod tests {
             ]),
         )])
         .unwrap();
-        let opts = PipelineOptions { min_frequency: 2 };
+        let opts = PipelineOptions {
+            min_frequency: 2,
+            ..PipelineOptions::default()
+        };
         let (p, m) = Pipeline::fit_transform(&t, &opts).unwrap();
         assert_eq!(
             p.encoded_names(),
@@ -1225,6 +1375,85 @@ mod tests {
 
         let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
         v["features"][0]["std"] = 0.0.into();
+        assert!(Pipeline::from_stored(serde_json::from_value(v).unwrap()).is_err());
+    }
+
+    /// `date_parts`: a date gives its ordinal, year and month, each standardised with its own
+    /// training statistics; a missing date takes each part's median; the row and table paths
+    /// agree; the stored form round-trips; and without the option the layout is unchanged.
+    #[test]
+    fn date_parts_add_year_and_month() {
+        let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day);
+        let dates = vec![d(2019, 1, 15), d(2020, 6, 1), None, d(2021, 12, 31)];
+        let t = Table::new(vec![
+            col("opened", ColumnData::Date(dates.clone())),
+            col(
+                "x",
+                ColumnData::Float(vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0)]),
+            ),
+        ])
+        .unwrap();
+        let plain = Pipeline::fit_transform(&t, &PipelineOptions::default())
+            .unwrap()
+            .0;
+        assert_eq!(plain.encoded_names(), ["opened", "opened__missing", "x"]);
+        let options = PipelineOptions {
+            date_parts: true,
+            ..PipelineOptions::default()
+        };
+        let (p, m) = Pipeline::fit_transform(&t, &options).unwrap();
+        assert_eq!(
+            p.encoded_names(),
+            [
+                "opened",
+                "opened__missing",
+                "opened__year",
+                "opened__month",
+                "x"
+            ]
+        );
+        assert_eq!(p.encoded_to_raw(), [0, 0, 0, 0, 1]);
+        assert_eq!(p.input_schema().fields[0].ty, ColumnType::Date);
+        // Years 2019, 2020, median 2020 (missing), 2021: mean 2020, population std √0.5.
+        let years = [2019.0, 2020.0, 2020.0, 2021.0];
+        let months = [1.0, 6.0, 6.0, 12.0];
+        let stats = |v: &[f64]| {
+            let mean = v.iter().sum::<f64>() / 4.0;
+            let std = (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / 4.0).sqrt();
+            (mean, std)
+        };
+        let ((ym, ys), (mm, ms)) = (stats(&years), stats(&months));
+        for i in 0..4 {
+            let row = m.row(i);
+            assert!(
+                (row[2] - (years[i] - ym) / ys).abs() < 1e-12,
+                "row {i}: {row:?}"
+            );
+            assert!(
+                (row[3] - (months[i] - mm) / ms).abs() < 1e-12,
+                "row {i}: {row:?}"
+            );
+            assert_eq!(row[1], f64::from(u8::from(dates[i].is_none())));
+            let values = [
+                dates[i].map_or(Value::Null, Value::Date),
+                Value::Float((i + 1) as f64),
+            ];
+            assert_eq!(encode(&p, &values), row, "row {i}");
+        }
+        // A date never seen in training is encoded by the same rule.
+        let later = encode(
+            &p,
+            &[Value::Date(d(2024, 3, 9).unwrap()), Value::Float(1.0)],
+        );
+        assert!((later[2] - (2024.0 - ym) / ys).abs() < 1e-12);
+        assert!((later[3] - (3.0 - mm) / ms).abs() < 1e-12);
+
+        let json = serde_json::to_string(&p.to_stored()).unwrap();
+        assert!(json.contains("\"date_parts\""), "{json}");
+        let back = Pipeline::from_stored(serde_json::from_str(&json).unwrap()).unwrap();
+        assert_eq!(back, p);
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["features"][0]["month"][2] = 0.0.into();
         assert!(Pipeline::from_stored(serde_json::from_value(v).unwrap()).is_err());
     }
 }

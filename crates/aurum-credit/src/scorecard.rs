@@ -201,6 +201,7 @@ impl ScorecardParams {
             threshold: self.threshold,
             class_weight: ClassWeight::None,
             min_frequency: 1,
+            date_parts: false,
         }
     }
 
@@ -931,6 +932,31 @@ impl BinaryClassifier for ScorecardModel {
         Ok(Some(
             self.base_points() + self.row_points(row)?.iter().sum::<f64>(),
         ))
+    }
+
+    /// [`BinaryClassifier::score_points`] column by column: each characteristic's points added
+    /// in input order, as the row path sums them.
+    fn score_points_table(&self, table: &Table) -> Result<Option<Vec<f64>>, ModelError> {
+        let mut points = vec![0.0; table.n_rows()];
+        let factor = self.scaling().factor();
+        for (j, (field, b)) in self
+            .input_schema
+            .fields
+            .iter()
+            .zip(&self.binnings)
+            .enumerate()
+        {
+            let woe = woe_column(b, table_column(table, field)?)?;
+            for (s, w) in points.iter_mut().zip(woe) {
+                *s += if self.coefficients[j] == 0.0 {
+                    0.0
+                } else {
+                    -factor * self.coefficients[j] * w
+                };
+            }
+        }
+        let base = self.base_points();
+        Ok(Some(points.into_iter().map(|s| base + s).collect()))
     }
 
     fn policy(&self) -> DecisionPolicy {

@@ -3,13 +3,14 @@
 //! This is the one scoring path. Every protocol (`/v1` JSON, the Open Inference Protocol over
 //! REST JSON, binary tensors and gRPC, and `aurum predict`) converts its request into typed rows
 //! aligned to the model's input schema and calls [`Platform::predict`]; nothing here sees a
-//! request body. Each row goes through [`aurum_credit::FittedModel::assess`] once: PD, score,
-//! the decision under the version's policy (cut-off and refer band), the adverse reasons and,
-//! when asked, the explanation. So an applicant gets the same decision on every protocol.
+//! request body. The rows go through the model's `BinaryClassifier::assess_batch` (the same
+//! answer as `assess` row by row): PD, score, the decision under the version's policy (cut-off
+//! and refer band), the adverse reasons for every refer and decline and, when asked, the
+//! explanation. So an applicant gets the same decision on every protocol.
 //!
 //! Scoring is CPU work measured in microseconds per row, so small batches are scored on the
 //! calling task and large ones on the blocking pool (never stalling the async runtime for
-//! long). The audit record is appended with group commit and, by default
+//! long), in pieces of 64 rows spread over the cores. The audit record is appended with group commit and, by default
 //! (`audit.durability = "sync"`), awaited: when `predict` returns Ok, its audit record is on disk,
 //! whichever protocol asked. `"buffered"` only queues it (see [`crate::AuditDurability`]).
 //!
@@ -35,8 +36,12 @@ use crate::{CallContext, LoadedModel, Platform, ServiceError};
 
 /// Rows up to this count are scored inline on the request task.
 const INLINE_ROWS: usize = 64;
-/// How often a long scoring run checks whether its caller is still waiting.
-const CANCEL_CHECK_ROWS: usize = 32;
+/// Rows per piece of a batch: each piece is one [`BinaryClassifier::assess_batch`] call, the
+/// pieces of a batch scored off the runtime run on the rayon pool (every core), and the caller's
+/// cancellation is checked before each piece.
+///
+/// [`BinaryClassifier::assess_batch`]: aurum_contract::BinaryClassifier::assess_batch
+const PIECE_ROWS: usize = 64;
 
 /// Cancels its token when dropped: held by a request future, it stops the blocking work that
 /// future started when the future is dropped (timeout, disconnect).
@@ -87,8 +92,10 @@ pub struct PredictOutput {
     pub input_sha256: String,
 }
 
-/// Scores rows: one [`aurum_credit::FittedModel::assess`] per row, labelled at the model's
+/// Scores rows through the model's [`BinaryClassifier::assess_batch`], labelled at the model's
 /// threshold. An invalid row fails the batch with an error naming the row.
+///
+/// [`BinaryClassifier::assess_batch`]: aurum_contract::BinaryClassifier::assess_batch
 pub(crate) fn score(
     model: &LoadedModel,
     rows: &[Vec<Value>],
@@ -97,46 +104,77 @@ pub(crate) fn score(
     score_until(model, rows, explain, None)
 }
 
-/// [`score`], checking `cancel` every [`CANCEL_CHECK_ROWS`] rows: when the caller has gone (a
-/// request timeout, a closed connection), the rest of the batch is not scored.
+/// [`score`] in pieces of [`PIECE_ROWS`] rows, checking `cancel` before each: when the caller
+/// has gone (a request timeout, a closed connection), the rest of the batch is not scored. A
+/// batch of more than one piece (only ever scored off the async runtime: on the blocking pool or
+/// by the dynamic batcher) runs its pieces in parallel on the rayon pool. The records come back
+/// in row order, and the error is the first failing row's (lowest index).
 fn score_until(
     model: &LoadedModel,
     rows: &[Vec<Value>],
     explain: bool,
     cancel: Option<&CancelToken>,
 ) -> Result<Vec<RecordOutput>, ServiceError> {
+    use rayon::prelude::*;
     let m = model.binary()?;
     let threshold = m.threshold();
     let (positive_label, negative_label) = m.labels();
-    rows.iter()
-        .enumerate()
-        .map(|(i, row)| {
-            if i % CANCEL_CHECK_ROWS == 0 && cancel.is_some_and(CancelToken::is_cancelled) {
-                metrics::counter!("aurum_scoring_cancelled_total").increment(1);
-                return Err(ServiceError::Model(aurum_contract::ModelError::Cancelled));
-            }
-            model
-                .rows_scored
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let a = m.assess(row, explain).map_err(|e| e.at_row(i))?;
-            let d = a.decision;
-            let positive = d.pd >= threshold;
-            Ok(RecordOutput {
-                probability: d.pd,
-                label: if positive {
-                    positive_label
-                } else {
-                    negative_label
+    let piece = |(k, rows): (usize, &[Vec<Value>])| -> Result<Vec<RecordOutput>, ServiceError> {
+        if cancel.is_some_and(CancelToken::is_cancelled) {
+            metrics::counter!("aurum_scoring_cancelled_total").increment(1);
+            return Err(ServiceError::Model(aurum_contract::ModelError::Cancelled));
+        }
+        let assessed = m
+            .assess_batch(rows, explain)
+            .map_err(|e| shift_row(e, k * PIECE_ROWS))?;
+        model
+            .rows_scored
+            .fetch_add(rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(assessed
+            .into_iter()
+            .map(|a| {
+                let d = a.decision;
+                let positive = d.pd >= threshold;
+                RecordOutput {
+                    probability: d.pd,
+                    label: if positive {
+                        positive_label
+                    } else {
+                        negative_label
+                    }
+                    .to_string(),
+                    positive,
+                    score: d.score,
+                    decision: d.decision,
+                    reasons: d.reasons,
+                    explanation: a.explanation,
                 }
-                .to_string(),
-                positive,
-                score: d.score,
-                decision: d.decision,
-                reasons: d.reasons,
-                explanation: a.explanation,
             })
-        })
-        .collect()
+            .collect())
+    };
+    if rows.len() <= PIECE_ROWS {
+        return piece((0, rows));
+    }
+    // Every piece's result, in order, so that the error reported is the first row's whatever
+    // order the threads finished in.
+    let pieces: Vec<Result<Vec<RecordOutput>, ServiceError>> =
+        rows.par_chunks(PIECE_ROWS).enumerate().map(piece).collect();
+    let mut records = Vec::with_capacity(rows.len());
+    for p in pieces {
+        records.extend(p?);
+    }
+    Ok(records)
+}
+
+/// `e`, with the row it names (if any) moved `by` rows on: a piece's row index made the
+/// batch's.
+fn shift_row(e: aurum_contract::ModelError, by: usize) -> aurum_contract::ModelError {
+    use aurum_contract::ModelError;
+    match e {
+        ModelError::InvalidInput { row: Some(i), .. }
+        | ModelError::RowLength { row: Some(i), .. } => e.at_row(i + by),
+        other => other,
+    }
 }
 
 /// The canonical form of one typed cell: `null` for a missing value; otherwise a JSON number

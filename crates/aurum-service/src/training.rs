@@ -770,9 +770,7 @@ fn fit_binary(
     let test_p = model.predict_proba_table(&test_x)?;
     let train_p = model.predict_proba_table(&train_x)?;
     let mut metrics = aurum_credit::metrics::evaluate_binary(&test_y.y, &test_p, threshold);
-    let scores_test: Option<Vec<f64>> = (0..test_x.n_rows())
-        .map(|i| model.score_points(&test_x.row(i)))
-        .collect::<Result<Option<Vec<f64>>, _>>()?;
+    let scores_test = model.score_points_table(&test_x)?;
     let cutoff = match model.policy().cutoff {
         aurum_credit::policy::Cutoff::Pd(pd) => pd,
         aurum_credit::policy::Cutoff::Score(_) => threshold,

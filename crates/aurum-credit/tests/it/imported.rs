@@ -125,3 +125,32 @@ fn assess_matches_decide_and_explain() {
         assert_eq!(seen.len(), 2, "{name}: {seen:?}");
     }
 }
+
+/// The batch path gives `assess` row by row, for every row, with and without the explanation,
+/// and names the failing row of a batch.
+#[test]
+fn assess_batch_matches_assess_row_by_row() {
+    for (name, kind) in [
+        ("lgb_binary", ModelKind::Lightgbm),
+        ("xgb_binary", ModelKind::Xgboost),
+        ("lgb_german", ModelKind::Lightgbm),
+    ] {
+        let (bytes, expected) = fixture(name);
+        let model = import_tree_model(kind.library(), &bytes, 0.5)
+            .unwrap()
+            .into_binary()
+            .unwrap();
+        let rows = rows(&expected);
+        for explain in [false, true] {
+            let batch = model.assess_batch(&rows, explain).unwrap();
+            assert_eq!(batch.len(), rows.len());
+            for (row, b) in rows.iter().zip(&batch) {
+                assert_eq!(*b, model.assess(row, explain).unwrap(), "{name}");
+            }
+        }
+        let mut bad = rows.clone();
+        bad[3].pop();
+        let err = model.assess_batch(&bad, false).unwrap_err();
+        assert!(err.to_string().contains("row 3"), "{name}: {err}");
+    }
+}

@@ -184,6 +184,59 @@ async fn a_loan_file_trains_with_every_credit_family() {
             .collect();
         let p = model.binary().unwrap().predict_proba_one(&row).unwrap();
         assert!((0.0..=1.0).contains(&p), "{kind}: {p}");
+
+        // A batch of several pieces (scored in parallel) answers in order, each record what
+        // the model's `assess` gives that row alone, reasons included; a bad row is named by
+        // its index in the whole batch.
+        let mut rows = Vec::new();
+        let mut rng = Rng(7);
+        for _ in 0..300 {
+            rows.push(
+                schema
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        let text = match f.name.as_str() {
+                            "amount" => format!("${:.2}", 1000.0 + 99_000.0 * rng.next()),
+                            "rate" => format!("{:.1}%", 5.0 + 20.0 * rng.next()),
+                            "approved" => (chrono::NaiveDate::from_ymd_opt(1995, 1, 1).unwrap()
+                                + chrono::Duration::days((3_650.0 * rng.next()) as i64))
+                            .format("%d-%b-%y")
+                            .to_string(),
+                            _ => "NA".to_string(),
+                        };
+                        aurum_data::parse_cell(&text, f.ty).unwrap()
+                    })
+                    .collect::<Vec<Value>>(),
+            );
+        }
+        let out = platform
+            .predict(
+                &ctx,
+                model.clone(),
+                rows.clone(),
+                aurum_service::PredictOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.records.len(), rows.len());
+        let mut adverse = 0;
+        for (row, r) in rows.iter().zip(&out.records) {
+            let a = model.binary().unwrap().assess(row, false).unwrap();
+            assert_eq!(r.probability, a.decision.pd, "{kind}");
+            assert_eq!(r.decision, a.decision.decision, "{kind}");
+            assert_eq!(r.reasons, a.decision.reasons, "{kind}");
+            assert_eq!(r.score, a.decision.score, "{kind}");
+            adverse += usize::from(!r.reasons.is_empty());
+        }
+        assert!(adverse > 0, "{kind}: no declines to check reasons on");
+        let mut bad = rows.clone();
+        bad[200][0] = Value::Str("x".into());
+        let e = platform
+            .predict(&ctx, model.clone(), bad, Default::default())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("row 200"), "{kind}: {e}");
     }
 }
 
