@@ -326,6 +326,40 @@ fn bad_rows_go_to_the_error_file_and_only_strict_fails() {
         ]
     );
 
+    // With --audit-rows the scored rows also get a `prediction` record, as on REST.
+    let out = aurum(
+        &data,
+        &[
+            "predict",
+            "credit",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            "--audit-rows",
+            "--json",
+        ],
+    );
+    assert_eq!(json_out(&out)["rows_scored"], 5);
+    let tail = json_out(&aurum(&data, &["audit", "tail", "-n", "2", "--json"]));
+    let events: Vec<&str> = tail["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        events.contains(&"prediction") && events.contains(&"batch_prediction"),
+        "{tail}"
+    );
+    let prediction = tail["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["event"] == "prediction")
+        .unwrap();
+    assert_eq!(prediction["details"]["records"], 5, "{prediction}");
+
     let out = run(true);
     assert_eq!(out.status.code(), Some(4), "{out:?}");
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
