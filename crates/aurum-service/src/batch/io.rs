@@ -428,10 +428,10 @@ type Sink = HashingWriter<Box<dyn Write + Send>>;
 
 /// A streaming writer of the scored rows.
 pub(crate) enum Writer {
-    Csv(csv::Writer<Sink>),
+    Csv(Box<csv::Writer<Sink>>),
     JsonLines(std::io::BufWriter<Sink>),
     Parquet {
-        writer: ArrowWriter<Sink>,
+        writer: Box<ArrowWriter<Sink>>,
         schema: Arc<ArrowSchema>,
     },
 }
@@ -467,7 +467,7 @@ impl Writer {
             FileFormat::Csv => {
                 let mut w = csv::Writer::from_writer(sink);
                 w.write_record(layout.columns()).map_err(write_error)?;
-                Writer::Csv(w)
+                Writer::Csv(Box::new(w))
             }
             FileFormat::JsonLines => Writer::JsonLines(std::io::BufWriter::new(sink)),
             FileFormat::Parquet => {
@@ -490,7 +490,10 @@ impl Writer {
                     .build();
                 let writer =
                     ArrowWriter::try_new(sink, schema.clone(), Some(props)).map_err(write_error)?;
-                Writer::Parquet { writer, schema }
+                Writer::Parquet {
+                    writer: Box::new(writer),
+                    schema,
+                }
             }
         })
     }
@@ -594,7 +597,7 @@ impl Writer {
         let sink = match self {
             Writer::Csv(w) => w.into_inner().map_err(|e| write_error(e.error()))?,
             Writer::JsonLines(w) => w.into_inner().map_err(|e| write_error(e.error()))?,
-            Writer::Parquet { writer, .. } => writer.into_inner().map_err(write_error)?,
+            Writer::Parquet { writer, .. } => (*writer).into_inner().map_err(write_error)?,
         };
         let (_, sha, len) = sink.finish().map_err(write_error)?;
         Ok((sha, len))
@@ -603,7 +606,7 @@ impl Writer {
 
 /// The error file: one line per refused row (`line,column,code,message`), CSV or JSON Lines.
 pub(crate) enum ErrorWriter {
-    Csv(csv::Writer<Sink>),
+    Csv(Box<csv::Writer<Sink>>),
     JsonLines(std::io::BufWriter<Sink>),
 }
 
@@ -615,7 +618,7 @@ impl ErrorWriter {
                 let mut w = csv::Writer::from_writer(sink);
                 w.write_record(["line", "column", "code", "message"])
                     .map_err(write_error)?;
-                Ok(ErrorWriter::Csv(w))
+                Ok(ErrorWriter::Csv(Box::new(w)))
             }
             FileFormat::JsonLines => Ok(ErrorWriter::JsonLines(std::io::BufWriter::new(sink))),
             FileFormat::Parquet => Err(ServiceError::invalid(
