@@ -629,3 +629,81 @@ fn json_output_parses_on_every_printing_command() {
     ));
     assert!(v["predictions"][0]["probability"].is_f64(), "{v}");
 }
+
+/// A Parquet input with typed columns (integers as Int64, floats as Float64, strings as Utf8)
+/// scores as the same rows in CSV do: its values reach the model through the same cell parser.
+#[test]
+fn parquet_input_scores_as_csv_input() {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    trained(&data);
+    let csv_in = dir.path().join("in.csv");
+    generate(&csv_in, 3000);
+    let mut reader = csv::Reader::from_path(&csv_in).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let columns: Vec<(String, ArrayRef)> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let cells: Vec<&str> = rows.iter().map(|r| &r[i]).collect();
+            let array: ArrayRef = if name == "id" || cells.iter().any(|c| c.parse::<f64>().is_err())
+            {
+                Arc::new(StringArray::from(cells))
+            } else if name == "duration_in_month" {
+                // One numeric column as floats, to cover Float64 → integer feature.
+                Arc::new(Float64Array::from(
+                    cells
+                        .iter()
+                        .map(|c| c.parse::<f64>().unwrap())
+                        .collect::<Vec<_>>(),
+                ))
+            } else {
+                Arc::new(Int64Array::from(
+                    cells
+                        .iter()
+                        .map(|c| c.parse::<i64>().unwrap())
+                        .collect::<Vec<_>>(),
+                ))
+            };
+            (name.to_string(), array)
+        })
+        .collect();
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let pq_in = dir.path().join("in.parquet");
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&pq_in).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let score = |input: &Path, output: &Path| {
+        json_out(&aurum(
+            &data,
+            &[
+                "predict",
+                "credit",
+                "--input",
+                input.to_str().unwrap(),
+                "--output",
+                output.to_str().unwrap(),
+                "--keep",
+                "id",
+                "--json",
+            ],
+        ))
+    };
+    let a = score(&csv_in, &dir.path().join("a.csv"));
+    let b = score(&pq_in, &dir.path().join("b.csv"));
+    assert_eq!(b["rows_scored"], 3000, "{b}");
+    assert_eq!(a["input_sha256"], b["input_sha256"]);
+    assert_eq!(
+        csv_probabilities(&dir.path().join("a.csv")),
+        csv_probabilities(&dir.path().join("b.csv"))
+    );
+}
