@@ -568,26 +568,23 @@ fn run(
     let mut end = BatchEnd::Completed;
     let chunk_rows = opts.chunk_rows.max(1);
     let explain = opts.explain;
-    let plain = |rows: Vec<Vec<Value>>| score(model, &rows, explain);
-    let with_audit = |rows: Vec<Vec<Value>>| {
-        let a = audited.as_ref().expect("audited scorer");
-        let out = a.handle.block_on(a.platform.predict(
-            &a.ctx,
-            a.model.clone(),
-            rows,
-            PredictOptions {
+    type Scorer<'a> =
+        Box<dyn Fn(Vec<Vec<Value>>) -> Result<Vec<RecordOutput>, ServiceError> + Sync + 'a>;
+    let scorer: Scorer<'_> = match &audited {
+        None => Box::new(move |rows| score(model, &rows, explain)),
+        // Per-row records: each part goes through `Platform::predict` itself.
+        Some(a) => Box::new(move |rows| {
+            let opts = PredictOptions {
                 explain: a.explain,
                 started: None,
-            },
-        ))?;
-        Ok(out.records)
+            };
+            let out = a
+                .handle
+                .block_on(a.platform.predict(&a.ctx, a.model.clone(), rows, opts))?;
+            Ok(out.records)
+        }),
     };
-    let scorer: &(dyn Fn(Vec<Vec<Value>>) -> Result<Vec<RecordOutput>, ServiceError> + Sync) =
-        if audited.is_some() {
-            &with_audit
-        } else {
-            &plain
-        };
+    let scorer = &*scorer;
     'chunks: loop {
         if cancel.is_cancelled() {
             end = BatchEnd::Cancelled;
