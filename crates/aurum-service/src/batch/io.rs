@@ -97,10 +97,11 @@ fn io_error(what: &str, e: impl std::fmt::Display) -> ServiceError {
 /// A streaming reader of one input.
 pub(crate) enum Reader {
     Csv {
-        reader: csv::Reader<Box<dyn Read + Send>>,
+        reader: csv::Reader<Tap>,
         /// Input column of each wanted column, `None` when the header lacks it.
         index: Vec<Option<usize>>,
         record: csv::ByteRecord,
+        lines: LineCounter,
     },
     Parquet {
         batches: ParquetRecordBatchReader,
@@ -140,10 +141,19 @@ impl Reader {
         input: Box<dyn Read + Send>,
         wanted: &[String],
     ) -> Result<(Self, Header), ServiceError> {
+        let window = Arc::new(std::sync::Mutex::new(Window::default()));
+        let mut lines = LineCounter {
+            window: window.clone(),
+            offset: 0,
+            line: 1,
+        };
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(input);
+            .from_reader(Tap {
+                inner: input,
+                window,
+            });
         let mut record = csv::ByteRecord::new();
         if !reader
             .read_byte_record(&mut record)
@@ -155,6 +165,7 @@ impl Reader {
                 "the input file is empty",
             ));
         }
+        lines.line_of(&record);
         let names: Vec<String> = record
             .iter()
             .enumerate()
@@ -173,6 +184,7 @@ impl Reader {
                 reader,
                 index,
                 record,
+                lines,
             },
             Header::Columns(names),
         ))
@@ -226,6 +238,7 @@ impl Reader {
                 reader,
                 index,
                 record,
+                lines,
             } => {
                 if !reader
                     .read_byte_record(record)
@@ -233,7 +246,7 @@ impl Reader {
                 {
                     return Ok(None);
                 }
-                let line = record.position().map_or(0, |p| p.line());
+                let line = lines.line_of(record);
                 let mut cells = Vec::with_capacity(index.len());
                 for i in index.iter() {
                     let cell = match i.and_then(|i| record.get(i)) {
@@ -360,6 +373,62 @@ impl Reader {
                 return Ok(Some(Item::Row(RawRow { line: *line, cells })));
             },
         }
+    }
+}
+
+/// The bytes the CSV tokenizer has read and the line counter has not yet passed.
+#[derive(Default)]
+pub(crate) struct Window {
+    /// Absolute offset of `bytes[0]`.
+    start: u64,
+    bytes: std::collections::VecDeque<u8>,
+}
+
+/// The CSV input, keeping what it hands the tokenizer in the [`Window`] until the line counter
+/// has passed it: at most the tokenizer's buffer and one record, whatever the file size.
+pub(crate) struct Tap {
+    inner: Box<dyn Read + Send>,
+    window: Arc<std::sync::Mutex<Window>>,
+}
+
+impl Read for Tap {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.window
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .bytes
+            .extend(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// 1-based line numbers of CSV records, counted from byte offsets as aurum-data's reader
+/// counts them: the tokenizer's own line numbers are off by one after a CRLF or a blank line
+/// (a record's recorded start is the previous terminator), so terminator bytes are skipped from
+/// the recorded start and `\n`s counted, incrementally.
+pub(crate) struct LineCounter {
+    window: Arc<std::sync::Mutex<Window>>,
+    offset: u64,
+    line: u64,
+}
+
+impl LineCounter {
+    fn line_of(&mut self, record: &csv::ByteRecord) -> u64 {
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let recorded = record.position().map_or(self.offset, |p| p.byte());
+        let end = w.start + w.bytes.len() as u64;
+        let mut start = recorded.clamp(self.offset, end);
+        while start < end && matches!(w.bytes[(start - w.start) as usize], b'\r' | b'\n') {
+            start += 1;
+        }
+        let from = (self.offset - w.start) as usize;
+        let to = (start - w.start) as usize;
+        self.line += w.bytes.range(from..to).filter(|&&b| b == b'\n').count() as u64;
+        w.bytes.drain(..to);
+        w.start = start;
+        self.offset = start;
+        self.line
     }
 }
 
@@ -657,5 +726,29 @@ impl ErrorWriter {
         };
         let (_, sha, len) = sink.finish().map_err(write_error)?;
         Ok((sha, len))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Physical lines of each record through CRLF, blank lines and a quoted field over two lines.
+    #[test]
+    fn csv_lines_are_physical_lines() {
+        let text = "a,b\r\n1,2\r\n\r\n3,\"x\r\ny\"\r\n\n4,5\n6,7";
+        let (mut r, _) = Reader::csv(
+            Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+            &["a".to_string()],
+        )
+        .unwrap();
+        let mut lines = Vec::new();
+        while let Some(item) = r.next().unwrap() {
+            match item {
+                Item::Row(row) => lines.push(row.line),
+                Item::Bad(b) => panic!("{b:?}"),
+            }
+        }
+        assert_eq!(lines, [2, 4, 7, 8]);
     }
 }
