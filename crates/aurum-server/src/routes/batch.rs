@@ -196,8 +196,9 @@ pub async fn cancel(
 
 /// Download the scored file of a succeeded batch job (409 before it has succeeded), streamed.
 #[utoipa::path(get, path = "/v1/batch-jobs/{id}/output", tag = "batch", params(("id" = String, Path)),
-    responses((status = 200, description = "The scored file: CSV, Parquet or JSON Lines",
-               content_type = "application/octet-stream", body = Vec<u8>),
+    responses((status = 200, description = "The scored file in the job's output format",
+               content((String = "text/csv"), (Vec<u8> = "application/vnd.apache.parquet"),
+                       (String = "application/x-ndjson"))),
               (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
