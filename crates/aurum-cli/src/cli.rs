@@ -85,9 +85,18 @@ pub enum DataCommand {
         date_formats: Vec<String>,
     },
     /// Show a dataset's schema and column profile.
-    Show { name: String },
+    Show {
+        name: String,
+        /// Print JSON (the body of `GET /v1/datasets/{name}`).
+        #[arg(long)]
+        json: bool,
+    },
     /// List datasets.
-    List,
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +159,9 @@ pub struct ForecastArgs {
     /// Where to write the HTML plot (default: forecast.html).
     #[arg(long, default_value = "forecast.html")]
     pub out: PathBuf,
+    /// Print the forecast as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -186,20 +198,54 @@ pub struct ReportArgs {
 pub struct PredictArgs {
     /// `NAME` (champion), `NAME@ALIAS` or `NAME@VERSION`.
     pub model: String,
-    /// JSON file with `{"records": [...]}` or a JSON array of records.
+    /// Records to score, by extension: `.json` (`{"records": [...]}` or an array, printed), or a
+    /// whole file streamed to --output: `.csv`, `.parquet`, `.jsonl`.
     #[arg(long)]
     pub input: PathBuf,
+    /// Scored file (`.csv`, `.parquet` or `.jsonl`), one row per scored input row
+    /// (default: `<input>.scored.<ext>` beside the input).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Refused rows with line, column and code (`.csv` or `.jsonl`; default:
+    /// `<output>.errors.csv` beside the output).
+    #[arg(long, value_name = "FILE")]
+    pub errors: Option<PathBuf>,
+    /// Input column copied to the output before the scores (repeatable), e.g. an id.
+    #[arg(long = "keep", value_name = "COL")]
+    pub keep: Vec<String>,
+    /// Stop at the first row that cannot be scored, with exit code 4.
+    #[arg(long)]
+    pub strict: bool,
     /// Include per-feature contributions.
     #[arg(long)]
     pub explain: bool,
+    /// Also write a `prediction` audit record per 256 rows, as REST would (one
+    /// `batch_prediction` record per run is always written).
+    #[arg(long)]
+    pub audit_rows: bool,
+    /// Rows read and scored at a time (memory grows with it, not with the file).
+    #[arg(long, default_value_t = 8192, value_name = "N")]
+    pub chunk_rows: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
     /// List registered models.
-    List,
+    List {
+        /// Print JSON (the body of `GET /v1/models`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a model's versions with metrics and lineage.
-    Show { name: String },
+    Show {
+        name: String,
+        /// Print JSON (the body of `GET /v1/models/{name}`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Point an alias at a version.
     Alias {
         name: String,
@@ -222,7 +268,11 @@ pub enum KeysCommand {
         role: String,
     },
     /// List keys (never their secrets).
-    List,
+    List {
+        /// Print JSON (the body of `GET /v1/keys`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke a key by name or id.
     Revoke { name: String },
 }
@@ -236,6 +286,9 @@ pub enum AuditCommand {
     Tail {
         #[arg(short = 'n', long, default_value_t = 20)]
         n: usize,
+        /// Print JSON (the body of `GET /v1/audit`).
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -9,9 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use aurum_core::{ColumnType, FamilyName, Progress, Value};
 use aurum_server::AppState;
-use aurum_service::{
-    CallContext, Config, ConfigLayer, ModelRef, Platform, PredictOptions, Role, TrainRequest,
-};
+use aurum_service::{CallContext, Config, ConfigLayer, ModelRef, Platform, Role, TrainRequest};
 
 use crate::cli::{
     AuditCommand, Cli, Command, ConfigCommand, DataCommand, KeysCommand, ModelsCommand, ServeArgs,
@@ -124,8 +122,12 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
             output::print_profile(&profile);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Data(DataCommand::Show { name }) => {
+        Command::Data(DataCommand::Show { name, json }) => {
             let (record, profile) = platform.get_dataset(&name).await?;
+            if json {
+                print_json(&aurum_server::wire::DatasetOut::from_record(&record, true))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             println!(
                 "dataset `{}`: {} rows, {} columns, {} ({} bytes), sha256 {}",
                 record.name,
@@ -138,8 +140,17 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
             output::print_profile(&profile);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Data(DataCommand::List) => {
-            for d in platform.list_datasets().await? {
+        Command::Data(DataCommand::List { json }) => {
+            let datasets = platform.list_datasets().await?;
+            if json {
+                let list: Vec<_> = datasets
+                    .iter()
+                    .map(|d| aurum_server::wire::DatasetOut::from_record(d, false))
+                    .collect();
+                print_json(&serde_json::json!({ "datasets": list }))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            for d in datasets {
                 println!(
                     "{:<30} {:>8} rows {:>4} cols  {}  {}",
                     d.name,
@@ -152,7 +163,7 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Train(args) => train(platform, &ctx, args).await,
-        Command::Predict(args) => predict(platform, &ctx, args).await,
+        Command::Predict(args) => crate::predict::predict(platform, &ctx, args).await,
         Command::Report(args) => report(platform, args).await,
         Command::Forecast(args) => {
             let bytes = fs_err::read(&args.data)?;
@@ -167,8 +178,12 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
             let out = platform
                 .forecast_csv(bytes, &args.date, &args.value, spec)
                 .await?;
-            output::print_forecast(&out);
             fs_err::write(&args.out, output::forecast_html(&args.value, &out))?;
+            if args.json {
+                print_json(&output::forecast_json(&out, &args.out))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            output::print_forecast(&out);
             println!("plot written to {}", args.out.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -213,8 +228,17 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
             println!("{key}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Keys(KeysCommand::List) => {
-            for k in platform.list_keys().await? {
+        Command::Keys(KeysCommand::List { json }) => {
+            let keys = platform.list_keys().await?;
+            if json {
+                let keys: Vec<_> = keys
+                    .iter()
+                    .map(|k| aurum_server::wire::KeyOut::from_record(k, None))
+                    .collect();
+                print_json(&aurum_server::wire::KeyList { keys })?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            for k in keys {
                 let state = k
                     .revoked_at
                     .map(|t| format!("revoked {}", t.to_rfc3339()))
@@ -257,8 +281,17 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
                 Ok(ExitCode::from(3))
             }
         }
-        Command::Audit(AuditCommand::Tail { n }) => {
-            for r in platform.audit_tail(n).await? {
+        Command::Audit(AuditCommand::Tail { n, json }) => {
+            let records = platform.audit_tail(n).await?;
+            if json {
+                let records = records
+                    .iter()
+                    .map(aurum_server::wire::AuditOut::from)
+                    .collect();
+                print_json(&aurum_server::wire::AuditList { records })?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            for r in records {
                 let model = match (&r.model, r.version) {
                     (Some(m), Some(v)) => format!(" {m} v{v}"),
                     (Some(m), None) => format!(" {m}"),
@@ -405,77 +438,51 @@ pub fn parse_model_ref(s: &str) -> Result<ModelRef> {
     })
 }
 
-async fn predict(
+/// Prints `value` as pretty JSON (for `--json`): the same body the REST API answers.
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A model as `GET /v1/models[/{name}]` shows it.
+async fn model_out(
     platform: &Platform,
-    ctx: &CallContext,
-    args: crate::cli::PredictArgs,
-) -> Result<ExitCode> {
-    let text = fs_err::read_to_string(&args.input)?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", args.input.display()))?;
-    let records = match json {
-        serde_json::Value::Array(items) => items,
-        serde_json::Value::Object(mut o) => match o.remove("records") {
-            Some(serde_json::Value::Array(items)) => items,
-            _ => vec![serde_json::Value::Object(o)],
-        },
-        _ => bail!("the input must be a JSON array of records or an object with `records`"),
-    };
-    let model = platform.resolve(&parse_model_ref(&args.model)?).await?;
-    let rows = aurum_server::routes::predict::records_to_rows(
-        &model,
-        &records,
-        "records",
-        false,
-        platform.config().server.unknown_fields,
-    )
-    .map_err(|e| anyhow!("{}", e.0))?;
-    let out = platform
-        .predict(
-            ctx,
-            model,
-            rows,
-            PredictOptions {
-                explain: args.explain,
-                started: None,
-            },
+    m: &aurum_service::types::ModelRecord,
+    with_versions: bool,
+) -> Result<aurum_server::wire::ModelOut> {
+    let aliases = platform.list_aliases(&m.name).await?;
+    let versions = if with_versions {
+        let vs = platform.list_versions(&m.name).await?;
+        Some(
+            vs.iter()
+                .map(|v| aurum_server::wire::VersionOut::from_record(v, &aliases))
+                .collect(),
         )
-        .await?;
-    println!(
-        "model {} version {} (threshold {})",
-        out.model, out.version, out.threshold
-    );
-    for (i, r) in out.records.iter().enumerate() {
-        let score = r
-            .score
-            .map(|s| format!("  score {s:.1}"))
-            .unwrap_or_default();
-        println!(
-            "[{i}] probability {:.6}  label {}{score}  decision {}",
-            r.probability,
-            r.label,
-            r.decision.as_str()
-        );
-        for reason in &r.reasons {
-            println!("      reason {:<40} {}", reason.code, reason.text);
-        }
-        if let Some(e) = &r.explanation {
-            for c in e.contributions.iter().take(5) {
-                println!("      {:<50} {:+.4}", c.feature, c.contribution);
-            }
-        }
-    }
-    match out.audit_seq {
-        Some(seq) => println!("audit record {seq} input_sha256 {}", out.input_sha256),
-        None => println!("audit record queued input_sha256 {}", out.input_sha256),
-    }
-    Ok(ExitCode::SUCCESS)
+    } else {
+        None
+    };
+    Ok(aurum_server::wire::ModelOut {
+        name: m.name.clone(),
+        created_at: m.created_at.to_rfc3339(),
+        latest_version: (m.latest_version > 0).then_some(m.latest_version),
+        aliases: aliases.into_iter().collect(),
+        versions,
+    })
 }
 
 async fn models(platform: &Platform, ctx: &CallContext, cmd: ModelsCommand) -> Result<ExitCode> {
     match cmd {
-        ModelsCommand::List => {
-            for m in platform.list_models().await? {
+        ModelsCommand::List { json } => {
+            let models = platform.list_models().await?;
+            if json {
+                let mut out = Vec::new();
+                for m in &models {
+                    out.push(model_out(platform, m, false).await?);
+                }
+                print_json(&aurum_server::wire::ModelList { models: out })?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            for m in models {
                 let aliases = platform.list_aliases(&m.name).await?;
                 let aliases: Vec<String> =
                     aliases.iter().map(|(a, v)| format!("{a}=v{v}")).collect();
@@ -487,7 +494,17 @@ async fn models(platform: &Platform, ctx: &CallContext, cmd: ModelsCommand) -> R
                 );
             }
         }
-        ModelsCommand::Show { name } => {
+        ModelsCommand::Show { name, json } => {
+            if json {
+                let m = platform
+                    .list_models()
+                    .await?
+                    .into_iter()
+                    .find(|m| m.name == name)
+                    .ok_or_else(|| anyhow!("model `{name}` not found"))?;
+                print_json(&model_out(platform, &m, true).await?)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let aliases = platform.list_aliases(&name).await?;
             for v in platform.list_versions(&name).await? {
                 let here: Vec<&str> = aliases

@@ -4,7 +4,8 @@
 //! the same service layer the HTTP server uses, so a model trained here is the model served there.
 //!
 //! Exit codes: 0 success; 1 error; 2 usage error; 3 `audit verify` found a broken chain or a log
-//! that disagrees with its signed anchor.
+//! that disagrees with its signed anchor; 4 `predict --strict` stopped at a row it could not
+//! score; 130 `predict --input` interrupted (Ctrl-C) after writing the rows scored so far.
 
 // The binary's job is to print; libraries may not (workspace lint).
 #![allow(clippy::print_stdout)]
@@ -12,6 +13,7 @@
 mod cli;
 mod commands;
 mod output;
+mod predict;
 
 use std::process::ExitCode;
 

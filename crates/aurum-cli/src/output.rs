@@ -218,3 +218,27 @@ pub fn forecast_html(title: &str, out: &aurum_service::ForecastOutput) -> String
         lv = levels.join(", "),
     )
 }
+
+/// A forecast as JSON (`aurum forecast --json`).
+pub fn forecast_json(
+    out: &aurum_service::ForecastOutput,
+    plot: &std::path::Path,
+) -> serde_json::Value {
+    serde_json::json!({
+        "model": out.model,
+        "frequency": out.frequency,
+        "history_points": out.history_points,
+        "filled_points": out.filled_points,
+        "last_timestamp": out.last_timestamp,
+        "timestamps": out.timestamps,
+        "mean": out.mean,
+        "intervals": out.intervals.iter().map(|(level, lo, hi)| serde_json::json!({
+            "level": level, "lower": lo, "upper": hi,
+        })).collect::<Vec<_>>(),
+        "candidates": out.candidates.iter().map(|(name, mase)| serde_json::json!({
+            "model": name, "backtest_mase": mase,
+        })).collect::<Vec<_>>(),
+        "aicc": out.aicc,
+        "plot": plot.display().to_string(),
+    })
+}

@@ -7,6 +7,7 @@
 //! process. Keeping one layer for both is what makes `aurum train` on the command line and
 //! `POST /v1/training-jobs` behave identically.
 
+pub mod batch;
 mod batching;
 mod coherence;
 pub mod config;

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `aurum` binary: real processes, real files, a real socket.
 
 mod audit;
+mod batch;
 mod coherence;
 mod fraud;
 mod scoring;

@@ -2,6 +2,7 @@
 //! call the [`aurum_service::Platform`], render.
 
 pub mod admin;
+pub mod batch;
 pub mod datasets;
 pub mod events;
 pub mod forecast;
