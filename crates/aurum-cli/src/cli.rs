@@ -266,6 +266,19 @@ pub enum KeysCommand {
         name: String,
         #[arg(long, value_parser = ["admin", "analyst", "client"])]
         role: String,
+        /// Refuse the key after this long: a number with `s`, `m`, `h` or `d` (`90d`).
+        #[arg(long, conflicts_with = "expires_at")]
+        expires_in: Option<String>,
+        /// Refuse the key after this RFC 3339 instant.
+        #[arg(long)]
+        expires_at: Option<String>,
+        /// A model the key may use (repeatable); a trailing `*` makes a prefix (`credit-*`).
+        /// Without any, every model.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Sustained requests per second the key may make on one server.
+        #[arg(long)]
+        rate_limit: Option<u32>,
     },
     /// List keys (never their secrets).
     List {

@@ -214,11 +214,34 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Models(cmd) => models(platform, &ctx, cmd).await,
-        Command::Keys(KeysCommand::Create { name, role }) => {
+        Command::Keys(KeysCommand::Create {
+            name,
+            role,
+            expires_in,
+            expires_at,
+            scopes,
+            rate_limit,
+        }) => {
             let role: Role = role
                 .parse()
                 .map_err(|_| anyhow!("role must be admin, analyst or client"))?;
-            let (record, key) = platform.create_key(&ctx, &name, role).await?;
+            let expires_at = match (expires_in, expires_at) {
+                (Some(d), _) => Some(chrono::Utc::now() + parse_duration(&d)?),
+                (None, Some(t)) => Some(
+                    chrono::DateTime::parse_from_rfc3339(&t)
+                        .with_context(|| format!("--expires-at `{t}` is not an RFC 3339 instant"))?
+                        .with_timezone(&chrono::Utc),
+                ),
+                (None, None) => None,
+            };
+            let policy = aurum_service::KeyPolicy {
+                expires_at,
+                scopes,
+                rate_limit_per_s: rate_limit,
+            };
+            let (record, key) = platform
+                .create_key_with_policy(&ctx, &name, role, policy)
+                .await?;
             println!(
                 "created {} key `{}` (id {}). It is shown only now:",
                 role.as_str(),
@@ -239,10 +262,19 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             for k in keys {
-                let state = k
+                let mut state = k
                     .revoked_at
                     .map(|t| format!("revoked {}", t.to_rfc3339()))
                     .unwrap_or_else(|| "active".into());
+                if let Some(t) = k.policy.expires_at {
+                    state.push_str(&format!(", expires {}", t.to_rfc3339()));
+                }
+                if !k.policy.scopes.is_empty() {
+                    state.push_str(&format!(", models {}", k.policy.scopes.join(",")));
+                }
+                if let Some(r) = k.policy.rate_limit_per_s {
+                    state.push_str(&format!(", {r} req/s"));
+                }
                 println!(
                     "{:<24} {:<8} {:<14} created {}  {}",
                     k.name,
@@ -718,5 +750,42 @@ fn value_json(v: &Value) -> serde_json::Value {
         Value::Boolean(b) => serde_json::json!(b),
         Value::Str(s) => serde_json::json!(s),
         Value::Date(_) | Value::DateTime(_) => serde_json::json!(v.to_string()),
+    }
+}
+
+/// A duration written as a whole number and a unit: `30s`, `15m`, `12h`, `90d`.
+fn parse_duration(text: &str) -> anyhow::Result<chrono::Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| anyhow!("duration `{text}` needs a unit: s, m, h or d (e.g. 90d)"))?;
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| anyhow!("duration `{text}` must start with a whole number"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => bail!("duration `{text}`: unit `{unit}` must be s, m, h or d"),
+    };
+    if n <= 0 {
+        bail!("duration `{text}` must be positive");
+    }
+    n.checked_mul(seconds)
+        .and_then(chrono::Duration::try_seconds)
+        .ok_or_else(|| anyhow!("duration `{text}` is too long"))
+}
+
+#[cfg(test)]
+mod duration_tests {
+    #[test]
+    fn durations_parse_with_units_and_refuse_the_rest() {
+        assert_eq!(super::parse_duration("90d").unwrap().num_days(), 90);
+        assert_eq!(super::parse_duration("15m").unwrap().num_seconds(), 900);
+        for bad in ["90", "d", "-1d", "0h", "5w", "1.5h"] {
+            assert!(super::parse_duration(bad).is_err(), "{bad}");
+        }
     }
 }

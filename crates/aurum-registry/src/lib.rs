@@ -31,7 +31,7 @@ pub use error::{Entity, RegistryError, Result};
 pub use keys::{StoredKeyHash, digests_equal, key_digest, parse_key_id, verify_argon2};
 pub use metadata::{
     AliasHistoryRecord, AliasMove, AliasRecord, DatasetRecord, INTERRUPTED_JOB_ERROR, JobRecord,
-    JobState, KeyCredential, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob, NewVersion,
-    Role, VersionRecord,
+    JobState, KeyCredential, KeyPolicy, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob,
+    NewVersion, Role, VersionRecord,
 };
 pub use sqlite::SqliteStore;

@@ -338,11 +338,71 @@ pub struct KeyRecord {
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// What the key may do beyond its role: expiry, model scope, rate limit.
+    pub policy: KeyPolicy,
 }
 
 impl KeyRecord {
     pub fn is_active(&self) -> bool {
         self.revoked_at.is_none()
+    }
+}
+
+/// Limits on one API key beyond its role. The default (no expiry, every model, no rate limit)
+/// is what keys created before policies existed have.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyPolicy {
+    /// After this instant the key is refused (`key_expired`).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Model names the key may use; a trailing `*` makes a prefix (`credit-*`). Empty means
+    /// every model.
+    pub scopes: Vec<String>,
+    /// Sustained requests per second the key may make on one replica; `None` is unlimited.
+    pub rate_limit_per_s: Option<u32>,
+}
+
+impl KeyPolicy {
+    /// Checks the policy's own values: scopes are model names (or name prefixes ending in `*`)
+    /// and a rate limit is at least 1.
+    pub fn validate(&self) -> Result<()> {
+        for scope in &self.scopes {
+            let name = scope.strip_suffix('*').unwrap_or(scope);
+            if name.is_empty() && scope == "*" {
+                continue;
+            }
+            if name.contains('*') {
+                return Err(RegistryError::InvalidInput(format!(
+                    "scope `{scope}`: `*` may only end a scope (a name prefix)"
+                )));
+            }
+            let check = if scope.ends_with('*') {
+                // A prefix need not be a whole valid name, but its characters must be.
+                aurum_core::validate_name(&format!("{name}x"))
+            } else {
+                aurum_core::validate_name(name)
+            };
+            check.map_err(|e| RegistryError::InvalidInput(format!("scope `{scope}`: {e}")))?;
+        }
+        if self.rate_limit_per_s == Some(0) {
+            return Err(RegistryError::InvalidInput(
+                "rate_limit_per_s must be at least 1 (leave it out for no limit)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the key may use `model`.
+    pub fn covers(&self, model: &str) -> bool {
+        self.scopes.is_empty()
+            || self.scopes.iter().any(|s| match s.strip_suffix('*') {
+                Some(prefix) => model.starts_with(prefix),
+                None => s == model,
+            })
+    }
+
+    /// Whether the key has expired at `now`.
+    pub fn expired_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
     }
 }
 
@@ -443,7 +503,18 @@ pub trait MetadataStore: Send + Sync {
 
     /// Creates a key and returns its record and the plaintext `aurum_<keyid>_<secret>`, which
     /// is shown once and never stored. Key names are unique ([`RegistryError::Conflict`]).
-    async fn create_key(&self, name: &str, role: Role) -> Result<(KeyRecord, String)>;
+    async fn create_key(&self, name: &str, role: Role) -> Result<(KeyRecord, String)> {
+        self.create_key_with_policy(name, role, &KeyPolicy::default())
+            .await
+    }
+    /// [`MetadataStore::create_key`] with an expiry, a model scope and a rate limit
+    /// ([`KeyPolicy::validate`] is checked first).
+    async fn create_key_with_policy(
+        &self,
+        name: &str,
+        role: Role,
+        policy: &KeyPolicy,
+    ) -> Result<(KeyRecord, String)>;
     /// All keys, revoked ones included, oldest first.
     async fn list_keys(&self) -> Result<Vec<KeyRecord>>;
     /// Revokes the key with this id or name (idempotent); returns its record. Revoking the last

@@ -32,8 +32,8 @@ use crate::error::{Entity, RegistryError, Result, check_name, check_sha256};
 use crate::keys::{self, StoredKeyHash};
 use crate::metadata::{
     AliasHistoryRecord, AliasMove, AliasRecord, DatasetRecord, INTERRUPTED_JOB_ERROR, JobRecord,
-    JobState, KeyCredential, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob, NewVersion,
-    Role, VersionRecord,
+    JobState, KeyCredential, KeyPolicy, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob,
+    NewVersion, Role, VersionRecord,
 };
 
 /// The table that records applied migrations of this store. Not sqlx's default name, so that
@@ -161,7 +161,7 @@ impl SqliteStore {
 
     async fn fetch_key(conn: &mut SqliteConnection, id: &str) -> Result<Option<KeyRow>> {
         Ok(sqlx::query_as(
-            "SELECT id, name, role, key_hash, created_at, revoked_at FROM api_keys WHERE id = ?",
+            "SELECT id, name, role, key_hash, created_at, revoked_at, expires_at, scopes, rate_limit_per_s FROM api_keys WHERE id = ?",
         )
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -792,8 +792,14 @@ impl MetadataStore for SqliteStore {
         )
     }
 
-    async fn create_key(&self, name: &str, role: Role) -> Result<(KeyRecord, String)> {
+    async fn create_key_with_policy(
+        &self,
+        name: &str,
+        role: Role,
+        policy: &KeyPolicy,
+    ) -> Result<(KeyRecord, String)> {
         check_name(name)?;
+        policy.validate()?;
         let duplicate = |name: &str| {
             RegistryError::Conflict(format!("an API key named `{name}` already exists"))
         };
@@ -813,16 +819,24 @@ impl MetadataStore for SqliteStore {
             role,
             created_at: now(),
             revoked_at: None,
+            policy: policy.clone(),
         };
+        let scopes = (!policy.scopes.is_empty())
+            .then(|| serde_json::to_string(&policy.scopes))
+            .transpose()
+            .map_err(|e| RegistryError::Internal(format!("encoding key scopes: {e}")))?;
         let inserted = sqlx::query(
-            "INSERT INTO api_keys (id, name, role, key_hash, created_at, revoked_at) \
-             VALUES (?, ?, ?, ?, ?, NULL)",
+            "INSERT INTO api_keys (id, name, role, key_hash, created_at, revoked_at, expires_at, \
+             scopes, rate_limit_per_s) VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)",
         )
         .bind(&record.id)
         .bind(&record.name)
         .bind(record.role.as_str())
         .bind(&hash)
         .bind(ts(&record.created_at))
+        .bind(policy.expires_at.as_ref().map(ts))
+        .bind(scopes)
+        .bind(policy.rate_limit_per_s.map(i64::from))
         .execute(&self.pool)
         .await;
         match inserted {
@@ -836,7 +850,7 @@ impl MetadataStore for SqliteStore {
 
     async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
         let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT id, name, role, key_hash, created_at, revoked_at FROM api_keys \
+            "SELECT id, name, role, key_hash, created_at, revoked_at, expires_at, scopes, rate_limit_per_s FROM api_keys \
              ORDER BY created_at, id",
         )
         .fetch_all(&self.pool)
@@ -849,7 +863,7 @@ impl MetadataStore for SqliteStore {
         let mut row = Self::fetch_key(&mut tx, name_or_id).await?;
         if row.is_none() {
             row = sqlx::query_as(
-                "SELECT id, name, role, key_hash, created_at, revoked_at FROM api_keys \
+                "SELECT id, name, role, key_hash, created_at, revoked_at, expires_at, scopes, rate_limit_per_s FROM api_keys \
                  WHERE name = ?",
             )
             .bind(name_or_id)
@@ -930,7 +944,7 @@ impl MetadataStore for SqliteStore {
 
     async fn key_credentials(&self) -> Result<Vec<KeyCredential>> {
         let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT id, name, role, key_hash, created_at, revoked_at FROM api_keys \
+            "SELECT id, name, role, key_hash, created_at, revoked_at, expires_at, scopes, rate_limit_per_s FROM api_keys \
              WHERE revoked_at IS NULL ORDER BY created_at, id",
         )
         .fetch_all(&self.pool)
@@ -1211,15 +1225,37 @@ struct KeyRow {
     key_hash: String,
     created_at: String,
     revoked_at: Option<String>,
+    expires_at: Option<String>,
+    scopes: Option<String>,
+    rate_limit_per_s: Option<i64>,
 }
 
 impl TryFrom<KeyRow> for KeyRecord {
     type Error = RegistryError;
     fn try_from(row: KeyRow) -> Result<Self> {
+        let scopes = match &row.scopes {
+            Some(json) => serde_json::from_str(json).map_err(|e| {
+                RegistryError::CorruptRecord(format!("key `{}` scopes: {e}", row.id))
+            })?,
+            None => Vec::new(),
+        };
+        let rate_limit_per_s = row
+            .rate_limit_per_s
+            .map(|r| {
+                u32::try_from(r).map_err(|_| {
+                    RegistryError::CorruptRecord(format!("key `{}` rate limit {r}", row.id))
+                })
+            })
+            .transpose()?;
         Ok(KeyRecord {
             role: parse_stored(&row.role)?,
             created_at: parse_ts(&row.created_at)?,
             revoked_at: parse_opt_ts(row.revoked_at)?,
+            policy: KeyPolicy {
+                expires_at: parse_opt_ts(row.expires_at)?,
+                scopes,
+                rate_limit_per_s,
+            },
             id: row.id,
             name: row.name,
         })

@@ -102,11 +102,32 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         .await
     {
         Ok(principal) => {
+            if let Some(model) = model_in_path(req.uri().path())
+                && let Err(e) = principal.check_model(&model)
+            {
+                return ApiError(e).into_response();
+            }
             req.extensions_mut().insert(principal);
             next.run(req).await
         }
         Err(e) => ApiError(e).into_response(),
     }
+}
+
+/// The model a `/v1/models/{name}…`, `/v2/models/{name}…` or `/v2/repository/models/{name}…` path
+/// names, percent-decoded as the
+/// router will decode it, so that a key's scope is checked once for every model route.
+pub fn model_in_path(path: &str) -> Option<String> {
+    let rest = path
+        .strip_prefix("/v1/models/")
+        .or_else(|| path.strip_prefix("/v2/models/"))
+        .or_else(|| path.strip_prefix("/v2/repository/models/"))?;
+    let segment = rest.split('/').next().filter(|s| !s.is_empty())?;
+    Some(
+        percent_encoding::percent_decode_str(segment)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }
 
 /// The authenticated caller, extracted in handlers.
@@ -128,6 +149,11 @@ impl Caller {
                 needed: needed_role(p),
             }))
         }
+    }
+
+    /// 403 `key_out_of_scope` unless the key's scope covers `model`.
+    pub fn require_model(&self, model: &str) -> Result<(), ApiError> {
+        self.principal.check_model(model).map_err(ApiError)
     }
 
     pub fn ctx(&self) -> CallContext {
@@ -162,6 +188,29 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_routes_name_their_model() {
+        assert_eq!(
+            model_in_path("/v1/models/credit-a/predict").as_deref(),
+            Some("credit-a")
+        );
+        assert_eq!(
+            model_in_path("/v2/models/fraud/infer").as_deref(),
+            Some("fraud")
+        );
+        assert_eq!(
+            model_in_path("/v1/models/cr%65dit").as_deref(),
+            Some("credit")
+        );
+        assert_eq!(
+            model_in_path("/v2/repository/models/m/load").as_deref(),
+            Some("m")
+        );
+        assert_eq!(model_in_path("/v1/models"), None);
+        assert_eq!(model_in_path("/v1/models/"), None);
+        assert_eq!(model_in_path("/v1/datasets/x"), None);
+    }
 
     #[test]
     fn matrix() {

@@ -370,6 +370,16 @@ pub struct KeyIn {
     pub name: String,
     /// `admin`, `analyst` or `client`.
     pub role: String,
+    /// RFC 3339 instant after which the key is refused (`key_expired`); absent = never.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// Model names the key may use; a trailing `*` makes a prefix (`credit-*`). Absent or empty
+    /// = every model.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Sustained requests per second the key may make on one replica; absent = unlimited.
+    #[serde(default)]
+    pub rate_limit_per_s: Option<u32>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -379,6 +389,12 @@ pub struct KeyOut {
     pub role: String,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Empty: every model.
+    pub scopes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_s: Option<u32>,
     /// The key itself: returned once, on creation only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
@@ -392,6 +408,9 @@ impl KeyOut {
             role: k.role.as_str().to_string(),
             created_at: k.created_at.to_rfc3339(),
             revoked_at: k.revoked_at.map(|t| t.to_rfc3339()),
+            expires_at: k.policy.expires_at.map(|t| t.to_rfc3339()),
+            scopes: k.policy.scopes.clone(),
+            rate_limit_per_s: k.policy.rate_limit_per_s,
             key,
         }
     }

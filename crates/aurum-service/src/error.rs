@@ -68,6 +68,15 @@ pub enum ServiceError {
         role: &'static str,
         needed: &'static str,
     },
+    /// The key is valid but past its expiry.
+    #[error("the API key `{key}` expired at {expired_at}")]
+    KeyExpired { key: String, expired_at: String },
+    /// The key's scope does not cover the model the request names.
+    #[error("the API key `{key}` is not scoped to the model `{model}`")]
+    OutOfScope { key: String, model: String },
+    /// The key went over its own request-rate limit.
+    #[error("the API key `{key}` is limited to {limit} requests per second; retry shortly")]
+    KeyRateLimited { key: String, limit: u32 },
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the request did not finish within {ms} ms")]
@@ -111,6 +120,9 @@ impl ServiceError {
             ServiceError::MethodNotAllowed { .. } => ErrorClass::MethodNotAllowed,
             ServiceError::Unauthenticated(_) => ErrorClass::Unauthenticated,
             ServiceError::Forbidden { .. } => ErrorClass::Forbidden,
+            ServiceError::KeyExpired { .. } => ErrorClass::Unauthenticated,
+            ServiceError::OutOfScope { .. } => ErrorClass::Forbidden,
+            ServiceError::KeyRateLimited { .. } => ErrorClass::TooManyRequests,
             ServiceError::PayloadTooLarge { .. } => ErrorClass::PayloadTooLarge,
             ServiceError::Timeout { .. } => ErrorClass::Timeout,
             ServiceError::Unavailable(_) => ErrorClass::Unavailable,
@@ -162,6 +174,9 @@ impl ServiceError {
             ServiceError::MethodNotAllowed { .. } => "method_not_allowed",
             ServiceError::Unauthenticated(_) => "unauthenticated",
             ServiceError::Forbidden { .. } => "forbidden",
+            ServiceError::KeyExpired { .. } => "key_expired",
+            ServiceError::OutOfScope { .. } => "key_out_of_scope",
+            ServiceError::KeyRateLimited { .. } => "key_rate_limited",
             ServiceError::PayloadTooLarge { .. } => "payload_too_large",
             ServiceError::Timeout { .. } => "request_timeout",
             ServiceError::Unavailable(_) => "unavailable",
@@ -179,6 +194,7 @@ impl ServiceError {
     pub fn retry_after_s(&self) -> Option<u64> {
         match self {
             ServiceError::RateLimited { retry_after_s, .. } => Some(*retry_after_s),
+            ServiceError::KeyRateLimited { .. } => Some(1),
             _ => None,
         }
     }

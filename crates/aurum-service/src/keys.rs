@@ -36,6 +36,8 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use aurum_core::validate_name;
 use aurum_registry::{KeyRecord, StoredKeyHash, digests_equal, key_digest, parse_key_id};
+
+pub use aurum_registry::KeyPolicy;
 use tokio::sync::Semaphore;
 
 pub use aurum_registry::Role;
@@ -58,6 +60,8 @@ pub struct Principal {
     pub key_id: String,
     pub name: String,
     pub role: Role,
+    /// The key's expiry, model scope and rate limit.
+    pub policy: Arc<KeyPolicy>,
 }
 
 impl Principal {
@@ -65,6 +69,34 @@ impl Principal {
     pub fn allows(&self, needed: Role) -> bool {
         self.role == Role::Admin || self.role == needed
     }
+
+    /// `OutOfScope` (403, `key_out_of_scope`) unless the key's scope covers `model`.
+    pub fn check_model(&self, model: &str) -> Result<(), ServiceError> {
+        if self.policy.covers(model) {
+            Ok(())
+        } else {
+            Err(ServiceError::OutOfScope {
+                key: self.name.clone(),
+                model: model.to_string(),
+            })
+        }
+    }
+
+    /// A principal for in-process callers (the CLI): every model, no limits.
+    pub fn local(name: &str, role: Role) -> Principal {
+        Principal {
+            key_id: String::new(),
+            name: name.to_string(),
+            role,
+            policy: Arc::new(KeyPolicy::default()),
+        }
+    }
+}
+
+/// A token bucket: `limit` requests a second sustained, bursts of up to `limit`.
+struct Bucket {
+    tokens: f64,
+    last: Instant,
 }
 
 struct Credential {
@@ -80,6 +112,8 @@ pub(crate) struct KeyRing {
     legacy_waiting: AtomicUsize,
     failures: Mutex<HashMap<String, (Instant, u32)>>,
     failures_per_minute: u32,
+    /// Per-key token buckets of keys with a rate limit, by key id.
+    buckets: Mutex<HashMap<String, Bucket>>,
 }
 
 impl KeyRing {
@@ -91,6 +125,27 @@ impl KeyRing {
             legacy_waiting: AtomicUsize::new(0),
             failures: Mutex::new(HashMap::new()),
             failures_per_minute,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request from the key's bucket; `false` when it is empty.
+    fn take_token(&self, key_id: &str, limit: u32) -> bool {
+        let limit = f64::from(limit);
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = buckets.entry(key_id.to_string()).or_insert(Bucket {
+            tokens: limit,
+            last: now,
+        });
+        let refill = now.duration_since(bucket.last).as_secs_f64() * limit;
+        bucket.tokens = (bucket.tokens + refill).min(limit);
+        bucket.last = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 
@@ -163,7 +218,29 @@ impl Platform {
             }
         };
         match (verified, cred) {
-            (true, Some(cred)) => Ok(cred.principal.clone()),
+            (true, Some(cred)) => {
+                let policy = &cred.principal.policy;
+                if policy.expired_at(chrono::Utc::now()) {
+                    metrics::counter!("aurum_auth_expired_total").increment(1);
+                    return Err(ServiceError::KeyExpired {
+                        key: cred.principal.name.clone(),
+                        expired_at: policy
+                            .expires_at
+                            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                            .unwrap_or_default(),
+                    });
+                }
+                if let Some(limit) = policy.rate_limit_per_s
+                    && !ring.take_token(&cred.principal.key_id, limit)
+                {
+                    metrics::counter!("aurum_key_rate_limited_total").increment(1);
+                    return Err(ServiceError::KeyRateLimited {
+                        key: cred.principal.name.clone(),
+                        limit,
+                    });
+                }
+                Ok(cred.principal.clone())
+            }
             _ => {
                 // Over the limit already: this failure is refused. Checked before counting it,
                 // so that the limit's own failures are all answered 401.
@@ -229,6 +306,11 @@ impl Platform {
                 )
             })
             .collect();
+        {
+            // Buckets of keys that are gone (revoked) would otherwise stay forever.
+            let mut buckets = ring.buckets.lock().unwrap_or_else(|p| p.into_inner());
+            buckets.retain(|id, _| map.contains_key(id));
+        }
         ring.by_id.store(Arc::new(map));
         Ok(())
     }
@@ -240,8 +322,20 @@ impl Platform {
         name: &str,
         role: Role,
     ) -> Result<(KeyRecord, String), ServiceError> {
+        self.create_key_with_policy(ctx, name, role, KeyPolicy::default())
+            .await
+    }
+
+    /// Creates a key with an expiry, a model scope and a rate limit.
+    pub async fn create_key_with_policy(
+        &self,
+        ctx: &CallContext,
+        name: &str,
+        role: Role,
+        policy: KeyPolicy,
+    ) -> Result<(KeyRecord, String), ServiceError> {
         let (this, ctx, name) = (self.clone(), ctx.clone(), name.to_string());
-        self.detached(async move { this.create_key_now(&ctx, &name, role).await })
+        self.detached(async move { this.create_key_now(&ctx, &name, role, &policy).await })
             .await
     }
 
@@ -250,16 +344,29 @@ impl Platform {
         ctx: &CallContext,
         name: &str,
         role: Role,
+        policy: &KeyPolicy,
     ) -> Result<(KeyRecord, String), ServiceError> {
         validate_name(name)
             .map_err(|e| ServiceError::invalid("invalid_name", Some("name"), e.to_string()))?;
-        let (record, plaintext) = self.inner.meta.create_key(name, role).await?;
+        check_policy(policy)?;
+        let (record, plaintext) = self
+            .inner
+            .meta
+            .create_key_with_policy(name, role, policy)
+            .await?;
         self.reload_keys().await?;
         self.audit(
             ctx,
             "key.create",
             None,
-            serde_json::json!({"key_id": record.id, "name": record.name, "role": role.as_str()}),
+            serde_json::json!({
+                "key_id": record.id,
+                "name": record.name,
+                "role": role.as_str(),
+                "expires_at": policy.expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                "scopes": policy.scopes,
+                "rate_limit_per_s": policy.rate_limit_per_s,
+            }),
         )
         .await?;
         tracing::info!(key = %record.name, role = role.as_str(), "API key created");
@@ -341,7 +448,31 @@ fn principal(record: &KeyRecord) -> Principal {
         key_id: record.id.clone(),
         name: record.name.clone(),
         role: record.role,
+        policy: Arc::new(record.policy.clone()),
     }
+}
+
+/// A policy a caller asked for, checked field by field before anything is stored.
+fn check_policy(policy: &KeyPolicy) -> Result<(), ServiceError> {
+    if let Some(t) = policy.expires_at
+        && t <= chrono::Utc::now()
+    {
+        return Err(ServiceError::invalid(
+            "invalid_expiry",
+            Some("expires_at"),
+            format!("expires_at {} is not in the future", t.to_rfc3339()),
+        ));
+    }
+    if policy.rate_limit_per_s == Some(0) {
+        return Err(ServiceError::invalid(
+            "invalid_rate_limit",
+            Some("rate_limit_per_s"),
+            "rate_limit_per_s must be at least 1 (leave it out for no limit)",
+        ));
+    }
+    policy
+        .validate()
+        .map_err(|e| ServiceError::invalid("invalid_scope", Some("scopes"), e.to_string()))
 }
 
 fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {

@@ -29,7 +29,7 @@ pub use events::{
     LabelsOutput, action_str,
 };
 pub use forecast::{BacktestOutput, DecompositionOutput, ForecastOutput, SeriesInput};
-pub use keys::{OVER_LIMIT_DELAY, Principal, Role};
+pub use keys::{KeyPolicy, OVER_LIMIT_DELAY, Principal, Role};
 pub use models::{LoadedModel, ModelRef, Selector, VersionState};
 pub use platform::{CallContext, DatasetImport, JOB_STALE_AFTER, Platform};
 pub use predict::{

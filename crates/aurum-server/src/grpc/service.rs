@@ -87,6 +87,11 @@ fn request_id(metadata: &MetadataMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
+/// `PermissionDenied` (`key_out_of_scope`) unless the caller's key covers `model`.
+fn in_scope(caller: &Caller, model: &str) -> Result<(), Status> {
+    caller.principal.check_model(model).map_err(err)
+}
+
 fn version_arg(v: &str) -> Option<&str> {
     (!v.is_empty()).then_some(v)
 }
@@ -116,8 +121,9 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<ModelReadyRequest>,
     ) -> Result<Response<ModelReadyResponse>, Status> {
-        self.caller(&request, Permission::ReadModels).await?;
+        let caller = self.caller(&request, Permission::ReadModels).await?;
         let r = request.into_inner();
+        in_scope(&caller, &r.name)?;
         let target = infer::model_ref(&r.name, version_arg(&r.version)).map_err(err)?;
         // Unknown models are NotFound; a model that exists but cannot load, or whose artifact
         // fails verification, is not ready.
@@ -144,8 +150,9 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<ModelMetadataRequest>,
     ) -> Result<Response<ModelMetadataResponse>, Status> {
-        self.caller(&request, Permission::ReadModels).await?;
+        let caller = self.caller(&request, Permission::ReadModels).await?;
         let r = request.into_inner();
+        in_scope(&caller, &r.name)?;
         let target = infer::model_ref(&r.name, version_arg(&r.version)).map_err(err)?;
         let meta = infer::model_metadata(&self.state.platform, &target)
             .await
@@ -175,6 +182,7 @@ impl GrpcInferenceService for InferenceService {
         let started = Instant::now();
         let caller = self.caller(&request, Permission::Predict).await?;
         let r = request.into_inner();
+        in_scope(&caller, &r.model_name)?;
         let target = infer::model_ref(&r.model_name, version_arg(&r.model_version)).map_err(err)?;
         let kinds =
             infer::select_outputs(r.outputs.iter().map(|o| o.name.as_str())).map_err(err)?;
@@ -202,7 +210,7 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<RepositoryIndexRequest>,
     ) -> Result<Response<RepositoryIndexResponse>, Status> {
-        self.caller(&request, Permission::ReadModels).await?;
+        let caller = self.caller(&request, Permission::ReadModels).await?;
         let r = request.into_inner();
         let entries = infer::repository_index(&self.state.platform, r.ready)
             .await
@@ -210,6 +218,7 @@ impl GrpcInferenceService for InferenceService {
         Ok(Response::new(RepositoryIndexResponse {
             models: entries
                 .into_iter()
+                .filter(|e| caller.principal.policy.covers(&e.name))
                 .map(|e| ModelIndex {
                     name: e.name,
                     version: e.version,
@@ -224,8 +233,9 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<RepositoryModelLoadRequest>,
     ) -> Result<Response<RepositoryModelLoadResponse>, Status> {
-        self.caller(&request, Permission::ReadModels).await?;
+        let caller = self.caller(&request, Permission::ReadModels).await?;
         let r = request.into_inner();
+        in_scope(&caller, &r.model_name)?;
         let target = infer::model_ref(&r.model_name, None).map_err(err)?;
         self.state.platform.resolve(&target).await.map_err(err)?;
         Ok(Response::new(RepositoryModelLoadResponse {}))
@@ -235,8 +245,9 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<RepositoryModelUnloadRequest>,
     ) -> Result<Response<RepositoryModelUnloadResponse>, Status> {
-        self.caller(&request, Permission::ReadModels).await?;
+        let caller = self.caller(&request, Permission::ReadModels).await?;
         let r = request.into_inner();
+        in_scope(&caller, &r.model_name)?;
         self.state
             .platform
             .get_model(&r.model_name)

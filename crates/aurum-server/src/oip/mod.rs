@@ -103,8 +103,21 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         ))
         .into_response();
     };
-    match state.platform.authenticate(key).await {
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    match state
+        .platform
+        .authenticate_from(key, client.as_deref())
+        .await
+    {
         Ok(principal) => {
+            if let Some(model) = crate::auth::model_in_path(req.uri().path())
+                && let Err(e) = principal.check_model(&model)
+            {
+                return OipError(e).into_response();
+            }
             req.extensions_mut().insert(principal);
             next.run(req).await
         }

@@ -502,6 +502,7 @@ pub async fn repository_index(
     let entries = infer::repository_index(&state.platform, request.ready.unwrap_or(false)).await?;
     let entries: Vec<IndexEntryJson> = entries
         .into_iter()
+        .filter(|e| caller.principal.policy.covers(&e.name))
         .map(|e| IndexEntryJson {
             name: e.name,
             version: e.version,

@@ -30,9 +30,29 @@ pub async fn create_key(
             format!("role `{}` must be admin, analyst or client", body.role),
         )
     })?;
+    let expires_at = body
+        .expires_at
+        .as_deref()
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|e| {
+                    ApiError::invalid(
+                        "invalid_expiry",
+                        Some("expires_at"),
+                        format!("expires_at `{t}` is not an RFC 3339 instant: {e}"),
+                    )
+                })
+        })
+        .transpose()?;
+    let policy = aurum_service::KeyPolicy {
+        expires_at,
+        scopes: body.scopes,
+        rate_limit_per_s: body.rate_limit_per_s,
+    };
     let (record, plaintext) = state
         .platform
-        .create_key(&caller.ctx(), &body.name, role)
+        .create_key_with_policy(&caller.ctx(), &body.name, role, policy)
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -132,6 +132,7 @@ pub async fn submit(
     caller: Authorized<perm::Training>,
     JsonBody(body): JsonBody<BatchJobIn>,
 ) -> ApiResult<(StatusCode, Json<BatchJobOut>)> {
+    caller.require_model(&body.model)?;
     let model = match (body.version, body.alias) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(

@@ -41,10 +41,14 @@ async fn model_out(state: &AppState, m: &ModelRecord, with_versions: bool) -> Ap
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    _: Authorized<perm::ReadModels>,
+    caller: Authorized<perm::ReadModels>,
 ) -> ApiResult<Json<ModelList>> {
     let mut models = Vec::new();
+    // A scoped key sees only the models it may use.
     for m in state.platform.list_models().await? {
+        if !caller.principal.policy.covers(&m.name) {
+            continue;
+        }
         models.push(model_out(&state, &m, false).await?);
     }
     Ok(Json(ModelList { models }))

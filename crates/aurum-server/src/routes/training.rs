@@ -25,6 +25,7 @@ pub async fn submit(
     caller: Authorized<perm::Training>,
     JsonBody(body): JsonBody<TrainingJobIn>,
 ) -> ApiResult<(StatusCode, Json<JobOut>)> {
+    caller.require_model(&body.model)?;
     // Which families exist is the service's answer (`unknown_model_kind` there too).
     let kind: FamilyName = body
         .kind

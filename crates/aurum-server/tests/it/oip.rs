@@ -1494,3 +1494,65 @@ async fn bytes_cells_parse_like_v1_strings_and_csv_import() {
     );
     assert_ne!(v1[0], v1[1]);
 }
+
+/// A key scoped to other models is refused over gRPC as over REST: `PermissionDenied` naming the
+/// model, for metadata and inference alike; the same key's in-scope calls work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_refuses_a_key_outside_its_scope() {
+    let f = trained().await;
+    let key = |scopes: &[&str], name: &str| {
+        let platform = f.platform.clone();
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        let name = name.to_string();
+        async move {
+            let policy = aurum_service::KeyPolicy {
+                scopes,
+                ..Default::default()
+            };
+            platform
+                .create_key_with_policy(
+                    &aurum_service::CallContext::cli(),
+                    &name,
+                    aurum_service::Role::Client,
+                    policy,
+                )
+                .await
+                .unwrap()
+                .1
+        }
+    };
+    let outside = key(&["fraud"], "grpc-fraud").await;
+    let inside = key(&["credit"], "grpc-credit").await;
+    let (mut client, stop, server) = start_grpc(AppState::new(f.platform.clone())).await;
+    let meta = |k: &str| {
+        with_key(
+            ModelMetadataRequest {
+                name: "credit".into(),
+                version: String::new(),
+            },
+            Some(k),
+        )
+    };
+    let status = client.model_metadata(meta(&outside)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("credit"), "{status:?}");
+    let records = applicants(1);
+    let mut req = infer_request(typed_inputs(&records), Vec::new());
+    req.model_name = "credit".into();
+    let status = client
+        .model_infer(with_key(req.clone(), Some(&outside)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    client.model_metadata(meta(&inside)).await.unwrap();
+    client
+        .model_infer(with_key(req, Some(&inside)))
+        .await
+        .unwrap();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
