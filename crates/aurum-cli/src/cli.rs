@@ -66,6 +66,15 @@ pub struct ServeArgs {
     /// or `buffered` (before; a crash can lose the last moments' records).
     #[arg(long, value_name = "MODE")]
     pub audit_durability: Option<String>,
+    /// Serve REST and gRPC over TLS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: refuse clients without a certificate from these PEM authorities.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -43,6 +43,9 @@ pub fn load_config(cli: &Cli, serve_args: Option<&ServeArgs>) -> Result<Config> 
     flags.server.listen = serve_args.and_then(|s| s.listen.clone());
     flags.server.grpc_listen = serve_args.and_then(|s| s.grpc_listen.clone());
     flags.audit.durability = serve_args.and_then(|s| s.audit_durability.clone());
+    flags.server.tls_cert_file = serve_args.and_then(|s| s.tls_cert.clone());
+    flags.server.tls_key_file = serve_args.and_then(|s| s.tls_key.clone());
+    flags.server.tls_client_ca_file = serve_args.and_then(|s| s.tls_client_ca.clone());
     layers.push(flags);
     Ok(Config::from_layers(layers)?)
 }
@@ -635,7 +638,11 @@ async fn serve(
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, "aurum listening");
-    println!("aurum listening on http://{local}");
+    let tls = platform.config().server.tls_cert_file.is_some();
+    // Fail before announcing anything when the certificate or key cannot be used.
+    aurum_server::tls::acceptor(&platform.config().server, &[b"http/1.1"])?;
+    let scheme = if tls { "https" } else { "http" };
+    println!("aurum listening on {scheme}://{local}");
     if let Some(grpc) = platform.config().server.grpc_listen {
         println!("aurum gRPC (Open Inference Protocol) on {grpc}");
     }

@@ -18,6 +18,7 @@ pub mod json;
 pub mod middleware;
 pub mod oip;
 pub mod routes;
+pub mod tls;
 pub mod wire;
 
 use std::future::Future;
@@ -402,6 +403,7 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     app: Router,
     header_timeout: std::time::Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
@@ -435,16 +437,31 @@ async fn accept_loop(
                 .insert(axum::extract::ConnectInfo(remote));
             app.clone().oneshot(req)
         });
-        let conn = http.serve_connection(
-            TokioIo::new(tcp),
-            hyper_util::service::TowerToHyperService::new(svc),
-        );
-        let watched = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = watched.await {
-                tracing::debug!(peer = %remote, error = %e, "connection closed with an error");
+        let svc = hyper_util::service::TowerToHyperService::new(svc);
+        let watcher = graceful.watcher();
+        let http = http.clone();
+        match &tls {
+            None => {
+                let conn = http.serve_connection(TokioIo::new(tcp), svc);
+                tokio::spawn(async move {
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(peer = %remote, error = %e, "connection closed with an error");
+                    }
+                });
             }
-        });
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Some(stream) = tls::handshake(&acceptor, tcp, remote).await else {
+                        return;
+                    };
+                    let conn = http.serve_connection(TokioIo::new(stream), svc);
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(peer = %remote, error = %e, "connection closed with an error");
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     graceful.shutdown().await;
@@ -492,7 +509,9 @@ pub async fn serve(
     let app = router(state.clone());
     let header_timeout =
         std::time::Duration::from_millis(state.platform.config().server.header_read_timeout_ms);
-    let server = tokio::spawn(accept_loop(listener, app, header_timeout, signal));
+    let tls = tls::acceptor(&state.platform.config().server, &[b"http/1.1"])
+        .map_err(std::io::Error::other)?;
+    let server = tokio::spawn(accept_loop(listener, app, header_timeout, tls, signal));
     tokio::pin!(server);
     let result = tokio::select! {
         r = &mut server => r.map_err(std::io::Error::other)?,

@@ -72,6 +72,16 @@ pub struct ServerConfig {
     /// (versions behind an alias stay loaded through the alias).
     #[serde(default = "default_max_loaded_versions")]
     pub max_loaded_versions: usize,
+    /// TLS for the REST and gRPC listeners: a PEM certificate chain and its private key. Both or
+    /// neither; without them the listeners speak plain HTTP (put a TLS proxy in front).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Mutual TLS: PEM certificates of the authorities client certificates must chain to; a
+    /// client without such a certificate is refused during the handshake. Needs `tls_cert_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_ca_file: Option<PathBuf>,
 }
 
 fn default_header_read_timeout_ms() -> u64 {
@@ -168,6 +178,9 @@ impl Default for Config {
                 header_read_timeout_ms: default_header_read_timeout_ms(),
                 auth_failures_per_minute: default_auth_failures_per_minute(),
                 max_loaded_versions: default_max_loaded_versions(),
+                tls_cert_file: None,
+                tls_key_file: None,
+                tls_client_ca_file: None,
             },
             training: TrainingConfig {
                 test_fraction: 0.3,
@@ -239,6 +252,9 @@ pub struct ServerLayer {
     pub header_read_timeout_ms: Option<u64>,
     pub auth_failures_per_minute: Option<u32>,
     pub max_loaded_versions: Option<usize>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub tls_client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -294,6 +310,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("AURUM_DATA_DIR", "data_dir"),
     ("AURUM_LISTEN", "server.listen"),
     ("AURUM_GRPC_LISTEN", "server.grpc_listen"),
+    ("AURUM_TLS_CERT_FILE", "server.tls_cert_file"),
+    ("AURUM_TLS_KEY_FILE", "server.tls_key_file"),
+    ("AURUM_TLS_CLIENT_CA_FILE", "server.tls_client_ca_file"),
     ("AURUM_BODY_LIMIT_BYTES", "server.body_limit_bytes"),
     ("AURUM_REQUEST_TIMEOUT_MS", "server.request_timeout_ms"),
     ("AURUM_SHUTDOWN_GRACE_S", "server.shutdown_grace_s"),
@@ -380,6 +399,9 @@ impl ConfigLayer {
         layer.data_dir = vars.get("AURUM_DATA_DIR").map(PathBuf::from);
         layer.server.listen = vars.get("AURUM_LISTEN").cloned();
         layer.server.grpc_listen = vars.get("AURUM_GRPC_LISTEN").cloned();
+        layer.server.tls_cert_file = vars.get("AURUM_TLS_CERT_FILE").map(PathBuf::from);
+        layer.server.tls_key_file = vars.get("AURUM_TLS_KEY_FILE").map(PathBuf::from);
+        layer.server.tls_client_ca_file = vars.get("AURUM_TLS_CLIENT_CA_FILE").map(PathBuf::from);
         layer.server.unknown_fields = vars.get("AURUM_UNKNOWN_FIELDS").cloned();
         if let Some(v) = vars.get("AURUM_TRAINING_TEST_FRACTION") {
             match v.trim().parse::<f64>() {
@@ -463,6 +485,15 @@ impl Config {
         if let Some(v) = s.max_loaded_versions {
             self.server.max_loaded_versions = v;
         }
+        if let Some(v) = s.tls_cert_file {
+            self.server.tls_cert_file = Some(v);
+        }
+        if let Some(v) = s.tls_key_file {
+            self.server.tls_key_file = Some(v);
+        }
+        if let Some(v) = s.tls_client_ca_file {
+            self.server.tls_client_ca_file = Some(v);
+        }
         if let Some(v) = s.unknown_fields {
             match v.as_str() {
                 "reject" => self.server.unknown_fields = UnknownFields::Reject,
@@ -536,6 +567,30 @@ impl Config {
         }
         if self.server.header_read_timeout_ms == 0 {
             problems.push("server.header_read_timeout_ms must be positive".into());
+        }
+        match (&self.server.tls_cert_file, &self.server.tls_key_file) {
+            (Some(_), None) => problems
+                .push("server.tls_cert_file is set without server.tls_key_file: give both".into()),
+            (None, Some(_)) => problems
+                .push("server.tls_key_file is set without server.tls_cert_file: give both".into()),
+            _ => {}
+        }
+        if self.server.tls_client_ca_file.is_some() && self.server.tls_cert_file.is_none() {
+            problems.push(
+                "server.tls_client_ca_file (mutual TLS) needs server.tls_cert_file and server.tls_key_file"
+                    .into(),
+            );
+        }
+        for (name, file) in [
+            ("server.tls_cert_file", &self.server.tls_cert_file),
+            ("server.tls_key_file", &self.server.tls_key_file),
+            ("server.tls_client_ca_file", &self.server.tls_client_ca_file),
+        ] {
+            if let Some(path) = file
+                && !path.is_file()
+            {
+                problems.push(format!("{name}: {} is not a readable file", path.display()));
+            }
         }
         if self.server.max_loaded_versions == 0 {
             problems.push("server.max_loaded_versions must be positive".into());

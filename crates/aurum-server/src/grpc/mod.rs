@@ -102,18 +102,72 @@ fn panic_status(
 }
 
 /// Serves the gRPC API on `listener` until `shutdown` resolves; in-flight calls then finish.
+/// Accepted connections after their TLS handshake, each completed in its own task (see
+/// [`crate::tls::handshake`]) so that a slow client does not hold up the others.
+fn tls_incoming(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+) -> impl futures_util::Stream<
+    Item = std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
+> + Send
++ 'static {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            // Stops (and closes the listener) once the server drops the stream.
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = tx.closed() => break,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "gRPC accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                if let Some(stream) = crate::tls::handshake(&acceptor, tcp, peer).await {
+                    let _ = tx.send(Ok(stream)).await;
+                }
+            });
+        }
+    });
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: crate::AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    tonic::transport::Server::builder()
+    let tls = crate::tls::acceptor(&state.platform.config().server, &[b"h2"]);
+    let router = tonic::transport::Server::builder()
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_status,
         ))
         .layer(tower::util::MapResponseLayer::new(remap_too_large))
-        .add_service(service(state))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
+        .add_service(service(state));
+    match tls {
+        Ok(None) => {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        Ok(Some(acceptor)) => {
+            router
+                .serve_with_incoming_shutdown(tls_incoming(listener, acceptor), shutdown)
+                .await
+        }
+        Err(e) => {
+            // Configuration is validated before serving; a file that became unreadable since
+            // is reported and the gRPC listener stays down.
+            tracing::error!(error = %e, "gRPC listener not started");
+            Ok(())
+        }
+    }
 }

@@ -7,3 +7,4 @@ mod events;
 mod keys;
 mod oip;
 mod recommend;
+mod tls;
