@@ -52,6 +52,9 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Stored artifacts (datasets, models, reports).
+    #[command(subcommand)]
+    Storage(StorageCommand),
 }
 
 #[derive(Debug, Args)]
@@ -312,6 +315,13 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// Re-seal every stored artifact with the current (first) encryption key: run after adding
+    /// a new key in front of the old one, then remove the old key.
+    Reencrypt,
 }
 
 #[derive(Debug, Subcommand)]

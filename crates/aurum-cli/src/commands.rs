@@ -13,7 +13,7 @@ use aurum_service::{CallContext, Config, ConfigLayer, ModelRef, Platform, Role, 
 
 use crate::cli::{
     AuditCommand, Cli, Command, ConfigCommand, DataCommand, KeysCommand, ModelsCommand, ServeArgs,
-    TrainArgs,
+    StorageCommand, TrainArgs,
 };
 use crate::output;
 
@@ -96,6 +96,11 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
     let ctx = CallContext::cli();
     match command {
         Command::Config(ConfigCommand::Show) => unreachable_config(),
+        Command::Storage(StorageCommand::Reencrypt) => {
+            let n = platform.reencrypt_artifacts(&ctx).await?;
+            println!("re-sealed {n} artifact(s) with the current encryption key");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(_) => serve(platform, None).await,
         Command::Quickstart(_) => quickstart(platform).await,
         Command::Data(DataCommand::Import {

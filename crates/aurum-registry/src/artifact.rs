@@ -39,6 +39,8 @@ pub trait ArtifactStore: Send + Sync {
     async fn exists(&self, key: &str) -> Result<bool>;
     /// Removes `key`; removing an absent key succeeds.
     async fn delete(&self, key: &str) -> Result<()>;
+    /// Every key in the store, sorted (used to re-seal everything after a key rotation).
+    async fn list(&self) -> Result<Vec<String>>;
 }
 
 /// Reads `key` and checks its SHA-256 against `expected_sha256` (lowercase hex) before returning
@@ -181,6 +183,39 @@ impl ArtifactStore for LocalArtifactStore {
         .await?;
         tracing::debug!(key, "artifact deleted");
         Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<String>> {
+        let root = self.root.clone();
+        blocking(move || {
+            let mut keys = Vec::new();
+            let mut dirs = vec![root.clone()];
+            while let Some(dir) = dirs.pop() {
+                for entry in fs_err::read_dir(&dir)? {
+                    let entry = entry?;
+                    let path = entry.path();
+                    if entry.file_type()?.is_dir() {
+                        dirs.push(path);
+                        continue;
+                    }
+                    let Ok(rel) = path.strip_prefix(&root) else {
+                        continue;
+                    };
+                    let key = rel
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    // Temp files and anything else no key could name are not artifacts.
+                    if validate_key(&key).is_ok() {
+                        keys.push(key);
+                    }
+                }
+            }
+            keys.sort();
+            Ok(keys)
+        })
+        .await
     }
 }
 

@@ -106,6 +106,11 @@ pub enum RegistryError {
     #[error("io error: {0}")]
     Io(#[from] std::io::Error),
 
+    /// An encrypted artifact that none of the configured keys can open: its key id is not
+    /// configured, or the key under that id is not the one it was written with.
+    #[error("artifact `{key}` cannot be decrypted: {reason}")]
+    ArtifactDecrypt { key: String, reason: String },
+
     /// A failure with no better home: a blocking task that panicked, a hashing library error.
     #[error("internal error: {0}")]
     Internal(String),
@@ -142,6 +147,7 @@ impl RegistryError {
             RegistryError::Database(_) => "database_error",
             RegistryError::Migration(_) => "migration_error",
             RegistryError::Io(_) => "io_error",
+            RegistryError::ArtifactDecrypt { .. } => "artifact_decrypt_failed",
             RegistryError::Internal(_) => "internal_error",
         }
     }
@@ -161,6 +167,7 @@ impl RegistryError {
             | RegistryError::Database(_)
             | RegistryError::Migration(_)
             | RegistryError::Io(_)
+            | RegistryError::ArtifactDecrypt { .. }
             | RegistryError::Internal(_) => false,
         }
     }

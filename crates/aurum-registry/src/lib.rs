@@ -20,6 +20,7 @@
 
 mod artifact;
 pub mod audit;
+pub mod encrypted;
 mod error;
 mod keys;
 mod metadata;
@@ -27,6 +28,7 @@ mod private_file;
 mod sqlite;
 
 pub use artifact::{ArtifactStore, LocalArtifactStore, MAX_KEY_LEN, get_verified, validate_key};
+pub use encrypted::{EncryptedArtifactStore, EncryptionKeys};
 pub use error::{Entity, RegistryError, Result};
 pub use keys::{StoredKeyHash, digests_equal, key_digest, parse_key_id, verify_argon2};
 pub use metadata::{

@@ -161,6 +161,15 @@ pub struct RegistryConfig {
     pub backend: String,
     /// Connection URL for a server database; a secret (it may hold a password), never printed.
     pub database_url: Option<String>,
+    /// Encryption at rest of datasets, model artifacts and reports: a file of AES-256 keys, one
+    /// `<id>:<64 hex digits>` per line, the first sealing new writes (see
+    /// `aurum_registry::encrypted`). Keep it outside the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key_file: Option<PathBuf>,
+    /// The same keys from `AURUM_ENCRYPTION_KEYS` (`;`-separated); a secret, environment only,
+    /// never printed. When set, `encryption_key_file` is not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_keys: Option<String>,
 }
 
 impl Default for Config {
@@ -202,6 +211,8 @@ impl Default for Config {
             registry: RegistryConfig {
                 backend: "sqlite".into(),
                 database_url: None,
+                encryption_key_file: None,
+                encryption_keys: None,
             },
             batching: BatchingConfig {
                 models: Vec::new(),
@@ -290,6 +301,10 @@ pub struct LogLayer {
 pub struct RegistryLayer {
     pub backend: Option<String>,
     pub database_url: Option<String>,
+    pub encryption_key_file: Option<PathBuf>,
+    /// Environment only: a secret does not belong in a config file.
+    #[serde(skip)]
+    pub encryption_keys: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -343,6 +358,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("AURUM_LOG", "log.level"),
     ("AURUM_REGISTRY_BACKEND", "registry.backend"),
     ("AURUM_DATABASE_URL", "registry.database_url"),
+    ("AURUM_ENCRYPTION_KEY_FILE", "registry.encryption_key_file"),
+    ("AURUM_ENCRYPTION_KEYS", "registry.encryption_keys"),
     ("AURUM_BATCHING_MODELS", "batching.models"),
     ("AURUM_BATCHING_MAX_BATCH_SIZE", "batching.max_batch_size"),
     (
@@ -433,6 +450,9 @@ impl ConfigLayer {
         layer.log.level = vars.get("AURUM_LOG").cloned();
         layer.registry.backend = vars.get("AURUM_REGISTRY_BACKEND").cloned();
         layer.registry.database_url = vars.get("AURUM_DATABASE_URL").cloned();
+        layer.registry.encryption_key_file =
+            vars.get("AURUM_ENCRYPTION_KEY_FILE").map(PathBuf::from);
+        layer.registry.encryption_keys = vars.get("AURUM_ENCRYPTION_KEYS").cloned();
         if problems.is_empty() {
             Ok(layer)
         } else {
@@ -545,6 +565,12 @@ impl Config {
         }
         if let Some(v) = layer.registry.backend {
             self.registry.backend = v;
+        }
+        if let Some(v) = layer.registry.encryption_key_file {
+            self.registry.encryption_key_file = Some(v);
+        }
+        if let Some(v) = layer.registry.encryption_keys {
+            self.registry.encryption_keys = Some(v);
         }
         if let Some(v) = layer.registry.database_url {
             self.registry.database_url = Some(v);
@@ -665,6 +691,9 @@ impl Config {
         }
         if shown.audit.anchor_key.is_some() {
             shown.audit.anchor_key = Some("<redacted>".into());
+        }
+        if shown.registry.encryption_keys.is_some() {
+            shown.registry.encryption_keys = Some("<redacted>".into());
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }

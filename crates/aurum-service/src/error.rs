@@ -214,6 +214,10 @@ impl ServiceError {
                 ServiceError::Registry(RegistryError::ArtifactCorrupt { .. }) => {
                     "the model artifact failed its integrity check and was not served".into()
                 }
+                ServiceError::Registry(RegistryError::ArtifactDecrypt { .. }) => {
+                    "a stored artifact cannot be decrypted with the configured keys; see the server log"
+                        .into()
+                }
                 _ => "internal error".into(),
             },
             _ => self.to_string(),
@@ -237,6 +241,7 @@ fn registry_class(e: &RegistryError) -> ErrorClass {
         | RegistryError::Database(_)
         | RegistryError::Migration(_)
         | RegistryError::Io(_)
+        | RegistryError::ArtifactDecrypt { .. }
         | RegistryError::Internal(_) => ErrorClass::Internal,
     }
 }

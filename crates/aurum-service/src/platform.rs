@@ -119,7 +119,16 @@ impl Platform {
         fs_err::create_dir_all(&dir)
             .map_err(|e| ServiceError::Internal(format!("cannot create data dir: {e}")))?;
         let meta = SqliteStore::open(&dir.join("registry.db")).await?;
-        let artifacts = LocalArtifactStore::new(dir.join("artifacts"))?;
+        let artifacts: Arc<dyn aurum_registry::ArtifactStore> = {
+            let local = Arc::new(LocalArtifactStore::new(dir.join("artifacts"))?);
+            match encryption_keys(&config)? {
+                Some(keys) => {
+                    tracing::info!(keys = ?keys.ids(), "artifacts are encrypted at rest");
+                    Arc::new(aurum_registry::EncryptedArtifactStore::new(local, keys))
+                }
+                None => local,
+            }
+        };
         let audit = AuditLog::open_with_options(
             dir.join("audit.db"),
             anchor_options(&config),
@@ -144,7 +153,7 @@ impl Platform {
                 config,
                 families: Arc::new(families),
                 meta: Arc::new(meta),
-                artifacts: Arc::new(artifacts),
+                artifacts,
                 audit,
                 models,
                 keys,
@@ -393,5 +402,51 @@ impl Platform {
                     .collect()
             })
             .collect())
+    }
+}
+
+/// The encryption keys the configuration names (`AURUM_ENCRYPTION_KEYS` first, then
+/// `registry.encryption_key_file`), or `None` when artifacts are stored in clear.
+fn encryption_keys(
+    config: &Config,
+) -> Result<Option<aurum_registry::EncryptionKeys>, ServiceError> {
+    let text = match (
+        &config.registry.encryption_keys,
+        &config.registry.encryption_key_file,
+    ) {
+        (Some(keys), _) => keys.clone(),
+        (None, Some(path)) => fs_err::read_to_string(path).map_err(|e| {
+            ServiceError::Internal(format!("cannot read the encryption key file: {e}"))
+        })?,
+        (None, None) => return Ok(None),
+    };
+    aurum_registry::EncryptionKeys::parse(&text)
+        .map(Some)
+        .map_err(|e| ServiceError::Internal(format!("registry.encryption_key_file: {e}")))
+}
+
+impl Platform {
+    /// Re-seals every stored artifact with the current encryption key (after a rotation, or
+    /// after turning encryption on); returns how many were rewritten. Refused when encryption
+    /// is not configured.
+    pub async fn reencrypt_artifacts(&self, ctx: &CallContext) -> Result<usize, ServiceError> {
+        let Some(keys) = encryption_keys(self.config())? else {
+            return Err(ServiceError::invalid(
+                "encryption_not_configured",
+                Some("registry.encryption_key_file"),
+                "encryption at rest is not configured: set registry.encryption_key_file or AURUM_ENCRYPTION_KEYS",
+            ));
+        };
+        let local = Arc::new(LocalArtifactStore::new(self.data_dir().join("artifacts"))?);
+        let store = aurum_registry::EncryptedArtifactStore::new(local, keys.clone());
+        let rewritten = store.reseal_all().await?;
+        self.audit(
+            ctx,
+            "artifacts.reencrypt",
+            None,
+            serde_json::json!({"rewritten": rewritten, "key_id": keys.ids()[0]}),
+        )
+        .await?;
+        Ok(rewritten)
     }
 }

@@ -1,4 +1,5 @@
 //! Integration tests of the service layer (one test binary, modules per topic).
 
+mod encryption;
 mod real_files;
 mod toy_family;
