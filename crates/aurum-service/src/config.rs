@@ -31,6 +31,35 @@ pub struct Config {
     pub log: LogConfig,
     pub registry: RegistryConfig,
     pub batching: BatchingConfig,
+    #[serde(default)]
+    pub monitoring: MonitoringConfig,
+}
+
+/// Population drift of live inputs and scores against the training population (see
+/// `crate::monitoring`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MonitoringConfig {
+    /// Count live inputs and scores of binary models into drift windows.
+    pub enabled: bool,
+    /// Length of a drift window, in seconds.
+    pub window_s: u64,
+    /// PSI at or above which a feature (or the score) is flagged `watch` / `alert`.
+    pub psi_watch: f64,
+    pub psi_alert: f64,
+    /// Fewest rows a window needs before it is judged.
+    pub min_rows: u64,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> Self {
+        MonitoringConfig {
+            enabled: true,
+            window_s: 3600,
+            psi_watch: 0.1,
+            psi_alert: 0.25,
+            min_rows: 200,
+        }
+    }
 }
 
 /// Dynamic batching: concurrent predict calls to the listed models are coalesced into one
@@ -219,6 +248,7 @@ impl Default for Config {
                 max_batch_size: 256,
                 max_queue_delay_us: 500,
             },
+            monitoring: MonitoringConfig::default(),
         }
     }
 }
@@ -240,6 +270,18 @@ pub struct ConfigLayer {
     pub registry: RegistryLayer,
     #[serde(default)]
     pub batching: BatchingLayer,
+    #[serde(default)]
+    pub monitoring: MonitoringLayer,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringLayer {
+    pub enabled: Option<bool>,
+    pub window_s: Option<u64>,
+    pub psi_watch: Option<f64>,
+    pub psi_alert: Option<f64>,
+    pub min_rows: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -566,6 +608,22 @@ impl Config {
         if let Some(v) = layer.registry.backend {
             self.registry.backend = v;
         }
+        let m = layer.monitoring;
+        if let Some(v) = m.enabled {
+            self.monitoring.enabled = v;
+        }
+        if let Some(v) = m.window_s {
+            self.monitoring.window_s = v;
+        }
+        if let Some(v) = m.psi_watch {
+            self.monitoring.psi_watch = v;
+        }
+        if let Some(v) = m.psi_alert {
+            self.monitoring.psi_alert = v;
+        }
+        if let Some(v) = m.min_rows {
+            self.monitoring.min_rows = v;
+        }
         if let Some(v) = layer.registry.encryption_key_file {
             self.registry.encryption_key_file = Some(v);
         }
@@ -617,6 +675,16 @@ impl Config {
             {
                 problems.push(format!("{name}: {} is not a readable file", path.display()));
             }
+        }
+        let m = &self.monitoring;
+        if m.window_s == 0 {
+            problems.push("monitoring.window_s must be positive".into());
+        }
+        if !(m.psi_watch > 0.0 && m.psi_watch <= m.psi_alert && m.psi_alert.is_finite()) {
+            problems.push(format!(
+                "monitoring.psi_watch ({}) and psi_alert ({}) must satisfy 0 < psi_watch <= psi_alert",
+                m.psi_watch, m.psi_alert
+            ));
         }
         if self.server.max_loaded_versions == 0 {
             problems.push("server.max_loaded_versions must be positive".into());

@@ -16,6 +16,7 @@ mod events;
 mod forecast;
 mod keys;
 mod models;
+mod monitoring;
 mod platform;
 mod predict;
 mod recommend;
@@ -31,6 +32,7 @@ pub use events::{
 pub use forecast::{BacktestOutput, DecompositionOutput, ForecastOutput, SeriesInput};
 pub use keys::{KeyPolicy, OVER_LIMIT_DELAY, Principal, Role};
 pub use models::{LoadedModel, ModelRef, Selector, VersionState};
+pub use monitoring::{DriftReport, WindowDrift};
 pub use platform::{CallContext, DatasetImport, JOB_STALE_AFTER, Platform};
 pub use predict::{
     PredictOptions, PredictOutput, RecordOutput, TaskPredictOutput, canonical_value, input_sha256,

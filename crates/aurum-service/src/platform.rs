@@ -66,6 +66,7 @@ pub(crate) struct Inner {
     pub(crate) instance: String,
     pub(crate) job_slots: Arc<Semaphore>,
     pub(crate) batchers: crate::batching::Batchers,
+    pub(crate) monitors: crate::monitoring::Monitors,
 }
 
 impl std::fmt::Debug for Platform {
@@ -161,6 +162,7 @@ impl Platform {
                 instance: uuid::Uuid::new_v4().to_string(),
                 job_slots: Arc::new(Semaphore::new(slots)),
                 batchers: Default::default(),
+                monitors: Default::default(),
             }),
         };
         platform.reload_keys().await?;
@@ -183,6 +185,7 @@ impl Platform {
 
     /// Flushes the audit log; call before the process exits.
     pub async fn shutdown(&self) {
+        self.flush_monitors();
         if let Err(e) = self.inner.audit.flush().await {
             tracing::error!(error = %e, "cannot flush the audit log");
         }

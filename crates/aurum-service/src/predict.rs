@@ -349,6 +349,8 @@ impl Platform {
             ));
         }
         let n = rows.len();
+        // Drift monitoring counts the rows of successful calls; scoring consumes them.
+        let monitored = self.monitor_prepare(&model, &rows);
         let clear = self.inner.config.audit.fields_in_clear.clone();
         let batching = &self.inner.config.batching;
         // The hash is taken before scoring; a row the model refuses fails the call, and the
@@ -417,6 +419,10 @@ impl Platform {
             details,
         };
         let audit_seq = self.append_prediction(entry).await?;
+        if let Some(prepared) = monitored {
+            let scores: Vec<f64> = records.iter().map(|r| r.probability).collect();
+            self.monitor_commit(&model, prepared, &scores);
+        }
         metrics::counter!("aurum_predictions_total", "model" => model.name.clone())
             .increment(n as u64);
         metrics::histogram!("aurum_predict_batch_rows").record(n as f64);

@@ -275,3 +275,27 @@ pub async fn import(
         Json(VersionOut::from_record(&version, &aliases)),
     ))
 }
+
+/// Population drift of a binary version's live inputs and scores against its training
+/// population, per time window (newest first, the open window included): PSI per feature and
+/// for the score, binned KS for numerics, missing and unseen-category shares, the window before
+/// it, and the features at the alert level. The reference is built from the version's training
+/// dataset on first use.
+#[utoipa::path(get, path = "/v1/models/{name}/versions/{version}/drift", tag = "models",
+    params(("name" = String, Path), ("version" = u32, Path)),
+    responses((status = 200, description = "the drift report"),
+              (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn drift(
+    State(state): State<AppState>,
+    _: Authorized<perm::ReadModels>,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Json<aurum_service::DriftReport>> {
+    let version = parse_version(&version)?;
+    let loaded = state
+        .platform
+        .resolve(&aurum_service::ModelRef::version(&name, version))
+        .await?;
+    Ok(Json(state.platform.drift_report(&loaded).await?))
+}

@@ -5,6 +5,7 @@ mod common;
 mod e2e;
 mod events;
 mod keys;
+mod monitoring;
 mod oip;
 mod recommend;
 mod tls;

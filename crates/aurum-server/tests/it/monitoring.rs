@@ -1,0 +1,213 @@
+//! Drift monitoring through the API: the training population replayed through a served
+//! version raises no alert; a population with two shifted features raises alerts for those two
+//! features and no other.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+/// Every German credit applicant as a JSON record (without the target), with `edit` applied.
+fn population(edit: impl Fn(&mut serde_json::Map<String, Value>)) -> Vec<Value> {
+    let mut rdr = csv::Reader::from_reader(GERMAN);
+    let headers = rdr.headers().unwrap().clone();
+    rdr.records()
+        .map(|row| {
+            let row = row.unwrap();
+            let mut obj = serde_json::Map::new();
+            for (h, v) in headers.iter().zip(row.iter()) {
+                if h == "creditability" {
+                    continue;
+                }
+                let value = match v.parse::<i64>() {
+                    Ok(i) => json!(i),
+                    Err(_) => json!(v),
+                };
+                obj.insert(h.to_string(), value);
+            }
+            edit(&mut obj);
+            Value::Object(obj)
+        })
+        .collect()
+}
+
+async fn replay(f: &Fixture, version: u32, records: &[Value]) {
+    for chunk in records.chunks(250) {
+        let r = post_json(
+            &f.app,
+            &format!("/v1/models/credit/versions/{version}/predict"),
+            Some(&f.client),
+            &json!({ "records": chunk }),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    }
+}
+
+fn feature_alerts(report: &Value) -> Vec<String> {
+    let window = &report["windows"][0];
+    let mut names: Vec<String> = window["vs_reference"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["level"] == "alert")
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shifted_population_raises_alerts_for_the_shifted_features_only() {
+    let f = trained().await;
+    // Version 2: the same model, monitored separately.
+    let job = train(&f, "credit", json!({}), None).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+
+    // Before any traffic: the reference is built, the open window is empty.
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/drift",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["reference_rows"], 1000, "{}", r.json);
+
+    replay(&f, 1, &population(|_| {})).await;
+    let shifted = population(|r| {
+        let d = r["duration_in_month"].as_i64().unwrap();
+        r.insert("duration_in_month".into(), json!(d * 3));
+        let a = r["age_in_years"].as_i64().unwrap();
+        r.insert("age_in_years".into(), json!(a + 25));
+    });
+    replay(&f, 2, &shifted).await;
+
+    let same = get(
+        &f.app,
+        "/v1/models/credit/versions/1/drift",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.json);
+    let window = &same.json["windows"][0];
+    assert_eq!(window["rows"], 1000, "{}", same.json);
+    assert_eq!(window["open"], true);
+    assert_eq!(window["alerts"], json!([]), "{}", same.json);
+    for feature in window["vs_reference"]["features"].as_array().unwrap() {
+        assert!(feature["psi"].as_f64().unwrap() < 1e-9, "{feature}");
+    }
+    assert!(window["vs_reference"]["score"]["psi"].as_f64().unwrap() < 1e-9);
+
+    let moved = get(
+        &f.app,
+        "/v1/models/credit/versions/2/drift",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.json);
+    assert_eq!(
+        feature_alerts(&moved.json),
+        ["age_in_years", "duration_in_month"],
+        "{}",
+        moved.json
+    );
+    let duration = moved.json["windows"][0]["vs_reference"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "duration_in_month")
+        .unwrap()
+        .clone();
+    assert!(duration["ks"].as_f64().unwrap() > 0.3, "{duration}");
+}
+
+/// Sleeps until just after the next multiple of `secs` since the epoch.
+async fn until_next_window(secs: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let next = (now.as_secs() / secs + 1) * secs;
+    let wait = std::time::Duration::from_secs(next) - now + std::time::Duration::from_millis(50);
+    tokio::time::sleep(wait).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_window_is_judged_against_the_reference_and_the_previous_window_and_kept() {
+    let f = fixture_with(|c| c.monitoring.window_s = 3).await;
+    assert_eq!(import_german(&f).await.status, StatusCode::CREATED);
+    let job = train(&f, "credit", json!({}), Some("champion")).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/drift",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+
+    // Window 1: the training population. Window 2: shifted. Window 3: one request closes 2.
+    until_next_window(3).await;
+    replay(&f, 1, &population(|_| {})).await;
+    until_next_window(3).await;
+    let shifted = population(|r| {
+        let a = r["age_in_years"].as_i64().unwrap();
+        r.insert("age_in_years".into(), json!(a + 25));
+    });
+    replay(&f, 1, &shifted).await;
+    until_next_window(3).await;
+    replay(&f, 1, &shifted[..1]).await;
+
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/drift",
+        Some(&f.client),
+    )
+    .await;
+    let windows = r.json["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 3, "{}", r.json);
+    assert_eq!(windows[0]["open"], true);
+    assert_eq!(windows[0]["rows"], 1);
+    assert_eq!(windows[1]["open"], false);
+    assert_eq!(windows[1]["rows"], 1000);
+    assert_eq!(windows[1]["alerts"][0], "age_in_years", "{}", r.json);
+    let vs_previous = &windows[1]["vs_previous"]["features"];
+    let age = vs_previous
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "age_in_years")
+        .unwrap();
+    assert_eq!(age["level"], "alert", "{age}");
+    assert_eq!(windows[2]["alerts"], json!([]), "{}", r.json);
+    // A one-row window is too small to judge.
+    assert_eq!(windows[0]["alerts"], json!([]), "{}", r.json);
+
+    // Closed windows are on disk, one JSON line each.
+    let lines = std::fs::read_to_string(
+        f.platform
+            .data_dir()
+            .join("monitoring/credit/v1.windows.jsonl"),
+    )
+    .unwrap();
+    assert_eq!(lines.lines().count(), 2);
+}
+
+#[tokio::test]
+async fn drift_of_a_missing_version_is_404_and_of_a_bad_version_400() {
+    let f = trained().await;
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/9/drift",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.json);
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/x/drift",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+}
