@@ -762,6 +762,21 @@ impl AuditLog {
         rows.iter().map(|row| self.decode(row)).collect()
     }
 
+    /// The records of `event` written for `request_id` (oldest first, at most 16).
+    pub async fn by_request(
+        &self,
+        request_id: &str,
+        event: &str,
+    ) -> Result<Vec<AuditRecord>, AuditError> {
+        let rows = sqlx::query(rows::BY_REQUEST)
+            .bind(request_id)
+            .bind(event)
+            .fetch_all(&self.inner.readers)
+            .await
+            .map_err(|source| self.read_error(source))?;
+        rows.iter().map(|row| self.decode(row)).collect()
+    }
+
     /// Number of records stored.
     pub async fn count(&self) -> Result<u64, AuditError> {
         let count: i64 = sqlx::query(rows::COUNT)

@@ -348,6 +348,22 @@ impl KeyRecord {
     }
 }
 
+/// The realised outcome of one scored record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutcomeRecord {
+    pub model: String,
+    pub version: u32,
+    pub request_id: String,
+    /// The record's position in its request.
+    pub record: u32,
+    pub probability: f64,
+    pub decision: Option<String>,
+    /// Whether the realised label is the model's positive class.
+    pub positive: bool,
+    pub scored_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+}
+
 /// Limits on one API key beyond its role. The default (no expiry, every model, no rate limit)
 /// is what keys created before policies existed have.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -498,6 +514,13 @@ pub trait MetadataStore: Send + Sync {
     /// creation or revocation, by any process sharing the store. Caches compare it to decide
     /// when to refresh.
     async fn change_epoch(&self) -> Result<i64>;
+
+    // ---- outcomes ----
+
+    /// Stores outcomes in one transaction, replacing earlier outcomes of the same records.
+    async fn record_outcomes(&self, outcomes: &[OutcomeRecord]) -> Result<()>;
+    /// The outcomes of a version, oldest scoring first.
+    async fn list_outcomes(&self, model: &str, version: u32) -> Result<Vec<OutcomeRecord>>;
 
     // ---- API keys ----
 

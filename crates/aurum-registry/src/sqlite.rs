@@ -33,7 +33,7 @@ use crate::keys::{self, StoredKeyHash};
 use crate::metadata::{
     AliasHistoryRecord, AliasMove, AliasRecord, DatasetRecord, INTERRUPTED_JOB_ERROR, JobRecord,
     JobState, KeyCredential, KeyPolicy, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob,
-    NewVersion, Role, VersionRecord,
+    NewVersion, OutcomeRecord, Role, VersionRecord,
 };
 
 /// The table that records applied migrations of this store. Not sqlx's default name, so that
@@ -792,6 +792,62 @@ impl MetadataStore for SqliteStore {
         )
     }
 
+    async fn record_outcomes(&self, outcomes: &[OutcomeRecord]) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        for o in outcomes {
+            sqlx::query(
+                "INSERT INTO outcomes (model, version, request_id, record, probability, decision, \
+                 positive, scored_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (model, request_id, record) DO UPDATE SET positive = excluded.positive, \
+                 received_at = excluded.received_at",
+            )
+            .bind(&o.model)
+            .bind(i64::from(o.version))
+            .bind(&o.request_id)
+            .bind(i64::from(o.record))
+            .bind(o.probability)
+            .bind(&o.decision)
+            .bind(i64::from(o.positive))
+            .bind(ts(&o.scored_at))
+            .bind(ts(&o.received_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_outcomes(&self, model: &str, version: u32) -> Result<Vec<OutcomeRecord>> {
+        let rows: Vec<OutcomeRow> = sqlx::query_as(
+            "SELECT model, version, request_id, record, probability, decision, positive, \
+             scored_at, received_at FROM outcomes WHERE model = ? AND version = ? \
+             ORDER BY scored_at, request_id, record",
+        )
+        .bind(model)
+        .bind(i64::from(version))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(OutcomeRecord {
+                    version: u32::try_from(r.version).map_err(|_| {
+                        RegistryError::CorruptRecord(format!("outcome version {}", r.version))
+                    })?,
+                    record: u32::try_from(r.record).map_err(|_| {
+                        RegistryError::CorruptRecord(format!("outcome record {}", r.record))
+                    })?,
+                    scored_at: parse_ts(&r.scored_at)?,
+                    received_at: parse_ts(&r.received_at)?,
+                    model: r.model,
+                    request_id: r.request_id,
+                    probability: r.probability,
+                    decision: r.decision,
+                    positive: r.positive != 0,
+                })
+            })
+            .collect()
+    }
+
     async fn create_key_with_policy(
         &self,
         name: &str,
@@ -1215,6 +1271,19 @@ impl TryFrom<JobRow> for JobRecord {
             created_by: row.created_by,
         })
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct OutcomeRow {
+    model: String,
+    version: i64,
+    request_id: String,
+    record: i64,
+    probability: f64,
+    decision: Option<String>,
+    positive: i64,
+    scored_at: String,
+    received_at: String,
 }
 
 #[derive(sqlx::FromRow)]

@@ -108,7 +108,8 @@ impl utoipa::Modify for SecurityAddon {
         routes::models::list, routes::models::get, routes::models::versions, routes::models::version,
         routes::models::set_alias, routes::models::alias_history,
         routes::models::report,
-        routes::models::import, routes::models::drift,
+        routes::models::import, routes::models::drift, routes::models::performance,
+        routes::models::outcomes,
         routes::forecast::once, routes::forecast::backtest, routes::forecast::decompose, routes::forecast::register, routes::forecast::by_model, routes::models::archive,
         routes::predict::champion, routes::predict::by_version, routes::predict::by_alias,
         routes::recommend::recommend, routes::recommend::similar_items,
@@ -313,6 +314,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/models/{name}/versions/{version}/drift",
             get(routes::models::drift),
         )
+        .route(
+            "/v1/models/{name}/versions/{version}/performance",
+            get(routes::models::performance),
+        )
+        .route("/v1/models/{name}/outcomes", post(routes::models::outcomes))
         .route(
             "/v1/models/{name}/forecast",
             post(routes::forecast::by_model),

@@ -46,8 +46,15 @@ pub struct MonitoringConfig {
     /// PSI at or above which a feature (or the score) is flagged `watch` / `alert`.
     pub psi_watch: f64,
     pub psi_alert: f64,
-    /// Fewest rows a window needs before it is judged.
+    /// Fewest rows a window needs before it is judged (and outcomes before performance is).
     pub min_rows: u64,
+    /// A realised AUC below this fraction of the training AUC is a performance alert.
+    #[serde(default = "default_auc_alert_ratio")]
+    pub auc_alert_ratio: f64,
+}
+
+fn default_auc_alert_ratio() -> f64 {
+    0.9
 }
 
 impl Default for MonitoringConfig {
@@ -58,6 +65,7 @@ impl Default for MonitoringConfig {
             psi_watch: 0.1,
             psi_alert: 0.25,
             min_rows: 200,
+            auc_alert_ratio: default_auc_alert_ratio(),
         }
     }
 }
@@ -282,6 +290,7 @@ pub struct MonitoringLayer {
     pub psi_watch: Option<f64>,
     pub psi_alert: Option<f64>,
     pub min_rows: Option<u64>,
+    pub auc_alert_ratio: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -623,6 +632,9 @@ impl Config {
         }
         if let Some(v) = m.min_rows {
             self.monitoring.min_rows = v;
+        }
+        if let Some(v) = m.auc_alert_ratio {
+            self.monitoring.auc_alert_ratio = v;
         }
         if let Some(v) = layer.registry.encryption_key_file {
             self.registry.encryption_key_file = Some(v);

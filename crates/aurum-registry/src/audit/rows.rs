@@ -74,6 +74,8 @@ pub(super) const LIST_BY_EVENT: &str =
     select_records!("WHERE seq > $1 AND event = $3 ORDER BY seq LIMIT $2");
 pub(super) const LIST_BY_MODEL: &str =
     select_records!("WHERE seq > $1 AND model = $3 ORDER BY seq LIMIT $2");
+pub(super) const BY_REQUEST: &str =
+    select_records!("WHERE request_id = $1 AND event = $2 ORDER BY seq LIMIT 16");
 pub(super) const LIST_BY_EVENT_AND_MODEL: &str =
     select_records!("WHERE seq > $1 AND event = $3 AND model = $4 ORDER BY seq LIMIT $2");
 pub(super) const VERIFY_PAGE: &str =

@@ -299,3 +299,90 @@ pub async fn drift(
         .await?;
     Ok(Json(state.platform.drift_report(&loaded).await?))
 }
+
+/// Realised outcomes of past predictions, named by the prediction's request id.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomesIn {
+    pub outcomes: Vec<OutcomeJson>,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeJson {
+    /// The `request_id` of the prediction (its response and its audit record carry it).
+    pub request_id: String,
+    /// The record's position in that request (default 0).
+    #[serde(default)]
+    pub record: u32,
+    /// The realised class label (`"bad"`), or `true`/`false`/`1`/`0` for the positive class.
+    #[schema(value_type = Object)]
+    pub label: serde_json::Value,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct OutcomesOut {
+    pub recorded: usize,
+}
+
+/// Record realised outcomes of past predictions (all or none). Each names the prediction by
+/// its request id (and record position); the label is checked against the version's classes.
+#[utoipa::path(post, path = "/v1/models/{name}/outcomes", tag = "models",
+    params(("name" = String, Path)), request_body = OutcomesIn,
+    responses((status = 200, body = OutcomesOut), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn outcomes(
+    State(state): State<AppState>,
+    caller: Authorized<perm::Predict>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<OutcomesIn>,
+) -> ApiResult<Json<OutcomesOut>> {
+    let mut list = Vec::with_capacity(body.outcomes.len());
+    for (i, o) in body.outcomes.into_iter().enumerate() {
+        let label = match &o.label {
+            serde_json::Value::String(s) => aurum_service::OutcomeLabel::Class(s.clone()),
+            serde_json::Value::Bool(b) => aurum_service::OutcomeLabel::Positive(*b),
+            serde_json::Value::Number(n) if n.as_u64() == Some(1) => {
+                aurum_service::OutcomeLabel::Positive(true)
+            }
+            serde_json::Value::Number(n) if n.as_u64() == Some(0) => {
+                aurum_service::OutcomeLabel::Positive(false)
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    "invalid_label",
+                    Some(&format!("outcomes[{i}].label")),
+                    format!("label {other} must be a class label, true/false or 1/0"),
+                ));
+            }
+        };
+        list.push(aurum_service::OutcomeIn {
+            request_id: o.request_id,
+            record: o.record,
+            label,
+        });
+    }
+    let recorded = state
+        .platform
+        .record_outcomes(&caller.ctx(), &name, list)
+        .await?;
+    Ok(Json(OutcomesOut { recorded }))
+}
+
+/// A version measured on its realised outcomes: AUC, Gini, KS, bad rate, Brier score and
+/// calibration, overall and by scoring day, against the training AUC (`alert` when it falls
+/// below `monitoring.auc_alert_ratio` of it).
+#[utoipa::path(get, path = "/v1/models/{name}/versions/{version}/performance", tag = "models",
+    params(("name" = String, Path), ("version" = u32, Path)),
+    responses((status = 200, description = "the performance report"),
+              (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn performance(
+    State(state): State<AppState>,
+    _: Authorized<perm::ReadModels>,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Json<aurum_service::PerformanceReport>> {
+    let version = parse_version(&version)?;
+    Ok(Json(state.platform.performance(&name, version).await?))
+}

@@ -211,3 +211,146 @@ async fn drift_of_a_missing_version_is_404_and_of_a_bad_version_400() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
 }
+
+/// AUC by the Mann–Whitney statistic (ties count half), computed here independently of aurum.
+fn auc_by_hand(labels: &[bool], p: &[f64]) -> f64 {
+    let (mut wins, mut pairs) = (0.0, 0.0);
+    for (i, li) in labels.iter().enumerate() {
+        for (j, lj) in labels.iter().enumerate() {
+            if *li && !*lj {
+                pairs += 1.0;
+                if p[i] > p[j] {
+                    wins += 1.0;
+                } else if p[i] == p[j] {
+                    wins += 0.5;
+                }
+            }
+        }
+    }
+    wins / pairs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_give_the_realised_auc_of_an_offline_computation_and_bad_ones_change_nothing() {
+    let f = trained().await;
+    let records = population(|_| {});
+    let mut rdr = csv::Reader::from_reader(GERMAN);
+    let truth: Vec<String> = rdr
+        .records()
+        .map(|r| r.unwrap().get(20).unwrap().to_string())
+        .collect();
+    let mut outcomes = Vec::new();
+    let mut probs = Vec::new();
+    for (c, chunk) in records.chunks(100).take(6).enumerate() {
+        let r = post_json(
+            &f.app,
+            "/v1/models/credit/predict",
+            Some(&f.client),
+            &json!({ "records": chunk }),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        let request_id = r.json["request_id"].as_str().unwrap().to_string();
+        for (i, p) in r.json["predictions"].as_array().unwrap().iter().enumerate() {
+            probs.push(p["probability"].as_f64().unwrap());
+            outcomes
+                .push(json!({"request_id": request_id, "record": i, "label": truth[c * 100 + i]}));
+        }
+    }
+    let positive = f
+        .platform
+        .resolve(&aurum_service::ModelRef::champion("credit"))
+        .await
+        .unwrap();
+    let positive_label = positive.binary().unwrap().labels().0.to_string();
+    let labels: Vec<bool> = truth[..600].iter().map(|t| *t == positive_label).collect();
+
+    // Bad outcomes are refused with the field named, and nothing of the call is stored.
+    for (bad, field) in [
+        (
+            json!({"request_id": "no-such-request", "label": "bad"}),
+            "outcomes[1].request_id",
+        ),
+        (
+            json!({"request_id": outcomes[0]["request_id"], "record": 100, "label": "bad"}),
+            "outcomes[1].record",
+        ),
+        (
+            json!({"request_id": outcomes[0]["request_id"], "label": "maybe"}),
+            "outcomes[1].label",
+        ),
+        (
+            json!({"request_id": outcomes[0]["request_id"], "label": 7}),
+            "outcomes[1].label",
+        ),
+    ] {
+        let r = post_json(
+            &f.app,
+            "/v1/models/credit/outcomes",
+            Some(&f.client),
+            &json!({"outcomes": [outcomes[0], bad]}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.json);
+        assert_eq!(r.json["details"]["field"], field, "{}", r.json);
+    }
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/performance",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(r.json["overall"]["n"], 0, "{}", r.json);
+
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/outcomes",
+        Some(&f.client),
+        &json!({ "outcomes": outcomes }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["recorded"], 600);
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/performance",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let overall = &r.json["overall"];
+    assert_eq!(overall["n"], 600);
+    let expected = auc_by_hand(&labels, &probs);
+    let realised = overall["metrics"]["auc"].as_f64().unwrap();
+    assert!(
+        (realised - expected).abs() < 1e-9,
+        "{realised} vs {expected}"
+    );
+    let bad_rate = labels.iter().filter(|l| **l).count() as f64 / 600.0;
+    assert!((overall["bad_rate"].as_f64().unwrap() - bad_rate).abs() < 1e-12);
+    assert_eq!(
+        r.json["calibration"].as_array().unwrap().len(),
+        10,
+        "{}",
+        r.json
+    );
+    assert_eq!(r.json["by_day"].as_array().unwrap().len(), 1, "{}", r.json);
+    // The model ranks its own training data well: no alert.
+    assert_eq!(r.json["alert"], false, "{}", r.json);
+    // Re-posting the same outcomes replaces them; the count stays.
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/outcomes",
+        Some(&f.client),
+        &json!({ "outcomes": &outcomes[..10] }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/performance",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(r.json["overall"]["n"], 600);
+}

@@ -1,0 +1,298 @@
+//! Realised outcomes of past predictions and the performance they show.
+//!
+//! `record_outcomes` takes outcomes named by the request id of the prediction (and the record's
+//! position in it), finds that prediction's audit record (indexed by request id), checks the
+//! label against the version's classes, and stores each outcome with the probability and
+//! decision the audit log recorded, all in one transaction and with one audit record
+//! (`outcomes.record`), or nothing when any outcome is invalid. `performance` measures a
+//! version on its outcomes: realised AUC, Gini, KS, bad rate, Brier score and calibration by
+//! decile, over all outcomes and by scoring day, against the AUC measured at training; an AUC
+//! below `monitoring.auc_alert_ratio` × the training AUC (with at least `monitoring.min_rows`
+//! outcomes of both classes) is an alert (log event `performance alert`, counter
+//! `aurum_performance_alerts_total`).
+
+use std::collections::BTreeMap;
+
+use aurum_registry::OutcomeRecord;
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::{CallContext, ModelRef, Platform, ServiceError};
+
+/// Most outcomes accepted in one call.
+pub const MAX_OUTCOMES: usize = 10_000;
+
+/// A realised label, as a class label or as "is it the positive class".
+#[derive(Clone, Debug, PartialEq)]
+pub enum OutcomeLabel {
+    Class(String),
+    Positive(bool),
+}
+
+/// One outcome: which scored record, and what happened.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutcomeIn {
+    pub request_id: String,
+    /// The record's position in its request (0 for single-record requests).
+    pub record: u32,
+    pub label: OutcomeLabel,
+}
+
+/// Figures over a set of outcomes.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutcomeFigures {
+    pub n: usize,
+    pub positives: usize,
+    pub bad_rate: f64,
+    /// AUC, Gini, KS, Brier score and the rest of the binary metrics, where defined.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// One decile of predicted probability against the observed rate.
+#[derive(Clone, Debug, Serialize)]
+pub struct CalibrationRow {
+    pub decile: usize,
+    pub count: usize,
+    pub mean_predicted: f64,
+    pub observed_rate: f64,
+}
+
+/// Outcomes of the predictions scored on one UTC day.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeriodFigures {
+    pub day: String,
+    #[serde(flatten)]
+    pub figures: OutcomeFigures,
+}
+
+/// A version measured on its realised outcomes.
+#[derive(Clone, Debug, Serialize)]
+pub struct PerformanceReport {
+    pub model: String,
+    pub version: u32,
+    pub training_auc: Option<f64>,
+    pub auc_alert_ratio: f64,
+    pub overall: OutcomeFigures,
+    pub calibration: Vec<CalibrationRow>,
+    pub by_day: Vec<PeriodFigures>,
+    /// The realised AUC fell below `auc_alert_ratio` × the training AUC.
+    pub alert: bool,
+}
+
+impl Platform {
+    /// Records outcomes of `model`'s past predictions; returns how many were stored.
+    pub async fn record_outcomes(
+        &self,
+        ctx: &CallContext,
+        model: &str,
+        outcomes: Vec<OutcomeIn>,
+    ) -> Result<usize, ServiceError> {
+        if outcomes.is_empty() {
+            return Err(ServiceError::invalid(
+                "empty_batch",
+                Some("outcomes"),
+                "no outcomes given",
+            ));
+        }
+        if outcomes.len() > MAX_OUTCOMES {
+            return Err(ServiceError::invalid(
+                "too_many_records",
+                Some("outcomes"),
+                format!(
+                    "{} outcomes in one call; the limit is {MAX_OUTCOMES}",
+                    outcomes.len()
+                ),
+            ));
+        }
+        self.get_model(model).await?;
+        let received_at = Utc::now();
+        let mut labels: BTreeMap<u32, (String, String)> = BTreeMap::new();
+        let mut rows = Vec::with_capacity(outcomes.len());
+        for (i, o) in outcomes.iter().enumerate() {
+            let field = |f: &str| format!("outcomes[{i}].{f}");
+            let records = self
+                .inner
+                .audit
+                .by_request(&o.request_id, "prediction")
+                .await?;
+            let rec = records
+                .iter()
+                .find(|r| r.model.as_deref() == Some(model))
+                .ok_or_else(|| {
+                    ServiceError::invalid(
+                        "unknown_request",
+                        Some(&field("request_id")),
+                        format!(
+                            "no prediction of `{model}` has the request id `{}`",
+                            o.request_id
+                        ),
+                    )
+                })?;
+            let version = rec.version.ok_or_else(|| {
+                ServiceError::Internal("a prediction record without a version".into())
+            })?;
+            let output = rec.details["outputs"]
+                .get(o.record as usize)
+                .ok_or_else(|| {
+                    ServiceError::invalid(
+                        "unknown_record",
+                        Some(&field("record")),
+                        format!(
+                            "request `{}` scored {} record(s); record {} does not exist",
+                            o.request_id,
+                            rec.details["records"].as_u64().unwrap_or(0),
+                            o.record
+                        ),
+                    )
+                })?;
+            let probability = output["probability"].as_f64().ok_or_else(|| {
+                ServiceError::invalid(
+                    "unknown_record",
+                    Some(&field("request_id")),
+                    "that prediction has no probability (not a binary model)",
+                )
+            })?;
+            if let std::collections::btree_map::Entry::Vacant(e) = labels.entry(version) {
+                let loaded = self.resolve(&ModelRef::version(model, version)).await?;
+                let (p, n) = loaded.binary()?.labels();
+                e.insert((p.to_string(), n.to_string()));
+            }
+            let (pos, neg) = &labels[&version];
+            let positive = match &o.label {
+                OutcomeLabel::Positive(b) => *b,
+                OutcomeLabel::Class(c) if c == pos => true,
+                OutcomeLabel::Class(c) if c == neg => false,
+                OutcomeLabel::Class(c) => {
+                    return Err(ServiceError::invalid(
+                        "invalid_label",
+                        Some(&field("label")),
+                        format!("label `{c}` is neither `{pos}` nor `{neg}` (or true/false)"),
+                    ));
+                }
+            };
+            rows.push(OutcomeRecord {
+                model: model.to_string(),
+                version,
+                request_id: o.request_id.clone(),
+                record: o.record,
+                probability,
+                decision: output["decision"].as_str().map(String::from),
+                positive,
+                scored_at: rec.ts,
+                received_at,
+            });
+        }
+        let (this, ctx, model) = (self.clone(), ctx.clone(), model.to_string());
+        self.detached(async move {
+            this.inner.meta.record_outcomes(&rows).await?;
+            let versions: Vec<u32> = labels.keys().copied().collect();
+            this.audit(
+                &ctx,
+                "outcomes.record",
+                Some((&model, versions.first().copied())),
+                serde_json::json!({"outcomes": rows.len(), "versions": versions}),
+            )
+            .await?;
+            Ok(rows.len())
+        })
+        .await
+    }
+
+    /// A version measured on the outcomes recorded for it.
+    pub async fn performance(
+        &self,
+        model: &str,
+        version: u32,
+    ) -> Result<PerformanceReport, ServiceError> {
+        let record = self.inner.meta.get_version(model, version).await?;
+        let training_auc = serde_json::from_str::<serde_json::Value>(&record.metrics_json)
+            .ok()
+            .and_then(|m| m["auc"].as_f64());
+        let outcomes = self.inner.meta.list_outcomes(model, version).await?;
+        let cfg = &self.inner.config.monitoring;
+        let overall = figures(&outcomes);
+        let (y, p) = columns(&outcomes);
+        let calibration = aurum_credit::metrics::calibration_by_decile(&y, &p)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|b| CalibrationRow {
+                decile: b.decile,
+                count: b.count,
+                mean_predicted: b.mean_predicted,
+                observed_rate: b.observed_rate,
+            })
+            .collect();
+        let mut days: BTreeMap<String, Vec<OutcomeRecord>> = BTreeMap::new();
+        for o in &outcomes {
+            days.entry(o.scored_at.format("%Y-%m-%d").to_string())
+                .or_default()
+                .push(o.clone());
+        }
+        let by_day = days
+            .into_iter()
+            .map(|(day, os)| PeriodFigures {
+                day,
+                figures: figures(&os),
+            })
+            .collect();
+        let both = overall.positives > 0 && overall.positives < overall.n;
+        let alert = match (training_auc, overall.metrics.get("auc")) {
+            (Some(train), Some(auc)) if both && overall.n as u64 >= cfg.min_rows => {
+                *auc < cfg.auc_alert_ratio * train
+            }
+            _ => false,
+        };
+        if alert {
+            tracing::warn!(
+                model,
+                version,
+                realised_auc = overall.metrics["auc"],
+                training_auc,
+                outcomes = overall.n,
+                "performance alert"
+            );
+            metrics::counter!("aurum_performance_alerts_total", "model" => model.to_string())
+                .increment(1);
+        }
+        Ok(PerformanceReport {
+            model: model.to_string(),
+            version,
+            training_auc,
+            auc_alert_ratio: cfg.auc_alert_ratio,
+            overall,
+            calibration,
+            by_day,
+            alert,
+        })
+    }
+}
+
+fn columns(outcomes: &[OutcomeRecord]) -> (Vec<f64>, Vec<f64>) {
+    outcomes
+        .iter()
+        .map(|o| (if o.positive { 1.0 } else { 0.0 }, o.probability))
+        .unzip()
+}
+
+fn figures(outcomes: &[OutcomeRecord]) -> OutcomeFigures {
+    let (y, p) = columns(outcomes);
+    let positives = outcomes.iter().filter(|o| o.positive).count();
+    let mut metrics = aurum_credit::metrics::evaluate_binary(&y, &p, 0.5);
+    metrics.retain(|k, v| {
+        v.is_finite()
+            && matches!(
+                k.as_str(),
+                "auc" | "gini" | "ks" | "brier" | "log_loss" | "pr_auc"
+            )
+    });
+    OutcomeFigures {
+        n: outcomes.len(),
+        positives,
+        bad_rate: if outcomes.is_empty() {
+            0.0
+        } else {
+            positives as f64 / outcomes.len() as f64
+        },
+        metrics,
+    }
+}
