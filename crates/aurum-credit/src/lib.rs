@@ -19,6 +19,7 @@
 //! the caller decides which thread runs it.
 
 pub mod binning;
+pub mod fairness;
 pub mod gbdt;
 pub mod imported;
 pub mod logistic;

@@ -109,7 +109,7 @@ impl utoipa::Modify for SecurityAddon {
         routes::models::set_alias, routes::models::alias_history,
         routes::models::report,
         routes::models::import, routes::models::drift, routes::models::performance,
-        routes::models::outcomes,
+        routes::models::outcomes, routes::models::fairness,
         routes::forecast::once, routes::forecast::backtest, routes::forecast::decompose, routes::forecast::register, routes::forecast::by_model, routes::models::archive,
         routes::predict::champion, routes::predict::by_version, routes::predict::by_alias,
         routes::recommend::recommend, routes::recommend::similar_items,
@@ -319,6 +319,10 @@ pub fn router(state: AppState) -> Router {
             get(routes::models::performance),
         )
         .route("/v1/models/{name}/outcomes", post(routes::models::outcomes))
+        .route(
+            "/v1/models/{name}/versions/{version}/fairness",
+            get(routes::models::fairness),
+        )
         .route(
             "/v1/models/{name}/forecast",
             post(routes::forecast::by_model),

@@ -296,3 +296,175 @@ fn figures(outcomes: &[OutcomeRecord]) -> OutcomeFigures {
         metrics,
     }
 }
+
+/// The fairness of one group (see `aurum_credit::fairness`).
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupFairnessOut {
+    pub group: String,
+    pub n: usize,
+    pub approval_rate: f64,
+    pub adverse_impact_ratio: Option<f64>,
+    pub passes_four_fifths: bool,
+    pub true_positive_rate: Option<f64>,
+    pub false_positive_rate: Option<f64>,
+    pub auc: Option<f64>,
+    pub mean_predicted: f64,
+    pub observed_rate: f64,
+}
+
+/// A version's decisions on a dataset, by the groups of a protected attribute.
+#[derive(Clone, Debug, Serialize)]
+pub struct FairnessOut {
+    pub model: String,
+    pub version: u32,
+    pub dataset: String,
+    pub attribute: String,
+    pub target: String,
+    pub positive_label: String,
+    pub rows: usize,
+    pub reference_group: String,
+    pub min_adverse_impact_ratio: Option<f64>,
+    pub approval_rate_difference: f64,
+    pub true_positive_rate_difference: Option<f64>,
+    pub false_positive_rate_difference: Option<f64>,
+    pub four_fifths_threshold: f64,
+    pub groups: Vec<GroupFairnessOut>,
+}
+
+impl Platform {
+    /// Scores `dataset` with the version (no audit records: an evaluation, not decisions) and
+    /// measures its decisions by the groups of `attribute`, a column of the dataset that need
+    /// not be a feature. A numeric attribute is grouped by `cuts` (`[25]` → `< 25`, `>= 25`),
+    /// otherwise by value. The realised outcome is the version's target column unless `target`
+    /// names another.
+    pub async fn fairness(
+        &self,
+        model: &std::sync::Arc<crate::models::LoadedModel>,
+        dataset: &str,
+        attribute: &str,
+        cuts: &[f64],
+        target: Option<&str>,
+    ) -> Result<FairnessOut, ServiceError> {
+        let (positive, _) = model.binary()?.labels();
+        let positive = positive.to_string();
+        let record = self
+            .inner
+            .meta
+            .get_version(&model.name, model.version)
+            .await?;
+        let target = target.map(String::from).unwrap_or(record.target.clone());
+        let table = self
+            .load_dataset(&self.dataset_record(dataset).await?)
+            .await?;
+        if table.column(attribute).is_none() {
+            return Err(ServiceError::invalid(
+                "unknown_column",
+                Some("attribute"),
+                format!("dataset `{dataset}` has no column `{attribute}`"),
+            ));
+        }
+        if table.column(&target).is_none() {
+            return Err(ServiceError::invalid(
+                "unknown_column",
+                Some("target"),
+                format!("dataset `{dataset}` has no column `{target}`"),
+            ));
+        }
+        if cuts.windows(2).any(|w| w[0] >= w[1]) || cuts.iter().any(|c| !c.is_finite()) {
+            return Err(ServiceError::invalid(
+                "invalid_field",
+                Some("cuts"),
+                "cuts must be finite and increasing",
+            ));
+        }
+        let y = aurum_data::binary_target(&table, &target, Some(&positive))?;
+        let groups: Vec<String> = (0..table.n_rows())
+            .map(|i| {
+                let v = table
+                    .column(attribute)
+                    .map(|c| c.data.get(i))
+                    .unwrap_or(aurum_core::Value::Null);
+                group_of(&v, cuts)
+            })
+            .collect();
+        let names: Vec<&str> = model.input_schema().names().collect();
+        let inputs = table.select(names).map_err(crate::platform::internal)?;
+        let m = model.clone();
+        let rows: Vec<Vec<aurum_core::Value>> =
+            (0..inputs.n_rows()).map(|i| inputs.row(i)).collect();
+        let records = tokio::task::spawn_blocking(move || crate::predict::score(&m, &rows, false))
+            .await
+            .map_err(crate::platform::join_error)??;
+        let rows: Vec<aurum_credit::fairness::FairnessRow<'_>> = records
+            .iter()
+            .zip(&groups)
+            .zip(&y.y)
+            .map(|((r, g), y)| aurum_credit::fairness::FairnessRow {
+                group: g,
+                y: *y,
+                probability: r.probability,
+                predicted_positive: r.positive,
+                approved: r.decision.as_str() == "approve",
+            })
+            .collect();
+        let report = aurum_credit::fairness::fairness(&rows).ok_or_else(|| {
+            ServiceError::invalid("empty_dataset", Some("dataset"), "the dataset has no rows")
+        })?;
+        let finite = |x: f64| x.is_finite().then_some(x);
+        Ok(FairnessOut {
+            model: model.name.clone(),
+            version: model.version,
+            dataset: dataset.to_string(),
+            attribute: attribute.to_string(),
+            target,
+            positive_label: positive,
+            rows: rows.len(),
+            reference_group: report.reference_group,
+            min_adverse_impact_ratio: finite(report.min_adverse_impact_ratio),
+            approval_rate_difference: report.approval_rate_difference,
+            true_positive_rate_difference: report.true_positive_rate_difference,
+            false_positive_rate_difference: report.false_positive_rate_difference,
+            four_fifths_threshold: aurum_credit::fairness::FOUR_FIFTHS,
+            groups: report
+                .groups
+                .into_iter()
+                .map(|g| GroupFairnessOut {
+                    group: g.group,
+                    n: g.n,
+                    approval_rate: g.approval_rate,
+                    adverse_impact_ratio: finite(g.adverse_impact_ratio),
+                    passes_four_fifths: g.passes_four_fifths,
+                    true_positive_rate: g.true_positive_rate,
+                    false_positive_rate: g.false_positive_rate,
+                    auc: g.auc,
+                    mean_predicted: g.mean_predicted,
+                    observed_rate: g.observed_rate,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// The group of an attribute value: by `cuts` for a number, by value otherwise.
+fn group_of(v: &aurum_core::Value, cuts: &[f64]) -> String {
+    if v.is_null() {
+        return "(missing)".into();
+    }
+    if !cuts.is_empty()
+        && let Some(x) = v.as_f64()
+    {
+        let i = cuts.partition_point(|c| *c <= x);
+        return match i {
+            0 => format!("< {}", cuts[0]),
+            i if i == cuts.len() => format!(">= {}", cuts[i - 1]),
+            i => format!("{} to < {}", cuts[i - 1], cuts[i]),
+        };
+    }
+    match v {
+        aurum_core::Value::Str(s) => s.clone(),
+        aurum_core::Value::Integer(i) => i.to_string(),
+        aurum_core::Value::Float(x) => x.to_string(),
+        aurum_core::Value::Boolean(b) => b.to_string(),
+        other => format!("{other:?}"),
+    }
+}

@@ -386,3 +386,66 @@ pub async fn performance(
     let version = parse_version(&version)?;
     Ok(Json(state.platform.performance(&name, version).await?))
 }
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FairnessParams {
+    /// An imported dataset with the model's features, the realised target and the attribute.
+    pub dataset: String,
+    /// The protected attribute: a column of the dataset (it need not be a feature).
+    pub attribute: String,
+    /// For a numeric attribute, comma-separated increasing cut points (`25` → `< 25`, `>= 25`).
+    pub cuts: Option<String>,
+    /// The realised outcome column (default: the version's target).
+    pub target: Option<String>,
+}
+
+/// Fairness of a binary version's decisions on a dataset, by the groups of a protected
+/// attribute: approval rate and adverse impact ratio (four-fifths rule), true and false positive
+/// rates, AUC and calibration per group, and the spreads between groups. Rows are scored without
+/// audit records (an evaluation, not decisions).
+#[utoipa::path(get, path = "/v1/models/{name}/versions/{version}/fairness", tag = "models",
+    params(("name" = String, Path), ("version" = u32, Path), FairnessParams),
+    responses((status = 200, description = "the fairness report"),
+              (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn fairness(
+    State(state): State<AppState>,
+    _: Authorized<perm::ReadModels>,
+    Path((name, version)): Path<(String, String)>,
+    Query(q): Query<FairnessParams>,
+) -> ApiResult<Json<aurum_service::FairnessOut>> {
+    let version = parse_version(&version)?;
+    let cuts = match q.cuts.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(text) => text
+            .split(',')
+            .map(|c| {
+                c.trim().parse::<f64>().map_err(|_| {
+                    ApiError::invalid(
+                        "invalid_field",
+                        Some("cuts"),
+                        format!("cut `{c}` is not a number"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let loaded = state
+        .platform
+        .resolve(&aurum_service::ModelRef::version(&name, version))
+        .await?;
+    Ok(Json(
+        state
+            .platform
+            .fairness(
+                &loaded,
+                &q.dataset,
+                &q.attribute,
+                &cuts,
+                q.target.as_deref(),
+            )
+            .await?,
+    ))
+}

@@ -354,3 +354,106 @@ async fn outcomes_give_the_realised_auc_of_an_offline_computation_and_bad_ones_c
     .await;
     assert_eq!(r.json["overall"]["n"], 600);
 }
+
+/// The adverse impact ratio on German credit (a real data set) by sex and marital status, and by
+/// age under and over 25, reproduced by hand from the decisions `/v1` predict returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fairness_reproduces_the_adverse_impact_ratio_computed_by_hand() {
+    let f = trained().await;
+    let records = population(|_| {});
+    let mut decisions = Vec::new();
+    for chunk in records.chunks(250) {
+        let r = post_json(
+            &f.app,
+            "/v1/models/credit/predict",
+            Some(&f.client),
+            &json!({ "records": chunk }),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        for p in r.json["predictions"].as_array().unwrap() {
+            decisions.push(p["decision"].as_str().unwrap() == "approve");
+        }
+    }
+    let by_hand = |group: &dyn Fn(&Value) -> String| {
+        let mut rates: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+        for (r, approved) in records.iter().zip(&decisions) {
+            let e = rates.entry(group(r)).or_default();
+            e.0 += f64::from(u8::from(*approved));
+            e.1 += 1.0;
+        }
+        let rates: std::collections::BTreeMap<String, f64> =
+            rates.into_iter().map(|(g, (a, n))| (g, a / n)).collect();
+        let best = rates.values().copied().fold(0.0, f64::max);
+        rates
+            .into_iter()
+            .map(|(g, r)| (g, r / best))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/fairness?dataset=german&attribute=personal_status_and_sex",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let expected = by_hand(&|r| r["personal_status_and_sex"].as_str().unwrap().to_string());
+    let groups = r.json["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), expected.len(), "{}", r.json);
+    for g in groups {
+        let want = expected[g["group"].as_str().unwrap()];
+        let got = g["adverse_impact_ratio"].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-12, "{g}: {got} vs {want}");
+        assert_eq!(g["passes_four_fifths"], want >= 0.8, "{g}");
+    }
+    assert_eq!(r.json["rows"], 1000);
+    // The groups really differ: the ratio is a measurement, not 1 everywhere.
+    let min_air = r.json["min_adverse_impact_ratio"].as_f64().unwrap();
+    assert!(min_air < 0.999, "{}", r.json);
+    eprintln!("fairness by personal_status_and_sex: {}", r.json["groups"]);
+
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/fairness?dataset=german&attribute=age_in_years&cuts=25",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let expected = by_hand(&|r| {
+        if r["age_in_years"].as_i64().unwrap() < 25 {
+            "< 25".to_string()
+        } else {
+            ">= 25".to_string()
+        }
+    });
+    for g in r.json["groups"].as_array().unwrap() {
+        let want = expected[g["group"].as_str().unwrap()];
+        assert!(
+            (g["adverse_impact_ratio"].as_f64().unwrap() - want).abs() < 1e-12,
+            "{g}"
+        );
+        assert!(g["auc"].as_f64().is_some(), "{g}");
+    }
+    eprintln!("fairness by age: {}", r.json["groups"]);
+
+    // Bad requests name their parameter.
+    for (query, field) in [
+        ("dataset=german&attribute=nope", "attribute"),
+        ("dataset=german&attribute=age_in_years&cuts=30,25", "cuts"),
+        ("dataset=german&attribute=age_in_years&cuts=x", "cuts"),
+        (
+            "dataset=german&attribute=age_in_years&target=nope",
+            "target",
+        ),
+    ] {
+        let r = get(
+            &f.app,
+            &format!("/v1/models/credit/versions/1/fairness?{query}"),
+            Some(&f.client),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.json);
+        assert_eq!(r.json["details"]["field"], field, "{query}: {}", r.json);
+    }
+}
