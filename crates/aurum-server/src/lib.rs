@@ -109,7 +109,7 @@ impl utoipa::Modify for SecurityAddon {
         routes::models::set_alias, routes::models::alias_history,
         routes::models::report,
         routes::models::import, routes::models::drift, routes::models::performance,
-        routes::models::outcomes, routes::models::fairness,
+        routes::models::outcomes, routes::models::fairness, routes::models::document,
         routes::forecast::once, routes::forecast::backtest, routes::forecast::decompose, routes::forecast::register, routes::forecast::by_model, routes::models::archive,
         routes::predict::champion, routes::predict::by_version, routes::predict::by_alias,
         routes::recommend::recommend, routes::recommend::similar_items,
@@ -322,6 +322,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/models/{name}/versions/{version}/fairness",
             get(routes::models::fairness),
+        )
+        .route(
+            "/v1/models/{name}/versions/{version}/document",
+            get(routes::models::document),
         )
         .route(
             "/v1/models/{name}/forecast",

@@ -11,6 +11,7 @@ pub mod batch;
 mod batching;
 mod coherence;
 pub mod config;
+mod document;
 mod error;
 mod events;
 mod forecast;
@@ -25,6 +26,7 @@ mod training;
 
 pub use aurum_forecast::spec::ForecastSpec;
 pub use config::{AuditDurability, Config, ConfigError, ConfigLayer, UnknownFields};
+pub use document::DocumentOptions;
 pub use error::{ErrorClass, ServiceError};
 pub use events::{
     EventFields, EventOutcome, EventStateInfo, EventsOutput, FraudAction, FraudReason, LabelInput,

@@ -447,6 +447,11 @@ pub fn html(report: &CreditReport) -> String {
     html::render(report)
 }
 
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(s: &str) -> String {
+    html::escape(s)
+}
+
 fn defined<T>(what: &str, value: Option<T>) -> T {
     value.unwrap_or_else(|| panic!("{what} is defined for validated input"))
 }

@@ -449,3 +449,69 @@ pub async fn fairness(
             .await?,
     ))
 }
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentParams {
+    /// With `attribute`: assess fairness on this dataset.
+    pub dataset: Option<String>,
+    /// The protected attribute for the fairness section.
+    pub attribute: Option<String>,
+    /// Cut points of a numeric attribute, comma-separated.
+    pub cuts: Option<String>,
+}
+
+/// The validation document of a binary version (HTML): purpose and use, data and lineage,
+/// methodology and assumptions, performance and stability, fairness, limitations, monitoring
+/// plan and approvals, with figures from its report, monitoring and audit log.
+#[utoipa::path(get, path = "/v1/models/{name}/versions/{version}/document", tag = "models",
+    params(("name" = String, Path), ("version" = u32, Path), DocumentParams),
+    responses((status = 200, description = "the document as a standalone HTML page"),
+              (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn document(
+    State(state): State<AppState>,
+    _: Authorized<perm::ReadModels>,
+    Path((name, version)): Path<(String, String)>,
+    Query(q): Query<DocumentParams>,
+) -> ApiResult<axum::response::Html<String>> {
+    let version = parse_version(&version)?;
+    if q.attribute.is_some() != q.dataset.is_some() {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            Some(if q.attribute.is_some() {
+                "dataset"
+            } else {
+                "attribute"
+            }),
+            "give both `dataset` and `attribute` for the fairness section, or neither",
+        ));
+    }
+    let cuts = match q.cuts.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(text) => text
+            .split(',')
+            .map(|c| {
+                c.trim().parse::<f64>().map_err(|_| {
+                    ApiError::invalid(
+                        "invalid_field",
+                        Some("cuts"),
+                        format!("cut `{c}` is not a number"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let opts = aurum_service::DocumentOptions {
+        fairness_dataset: q.dataset,
+        attribute: q.attribute,
+        cuts,
+    };
+    Ok(axum::response::Html(
+        state
+            .platform
+            .validation_document(&name, version, &opts)
+            .await?,
+    ))
+}

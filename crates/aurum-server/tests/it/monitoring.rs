@@ -457,3 +457,81 @@ async fn fairness_reproduces_the_adverse_impact_ratio_computed_by_hand() {
         assert_eq!(r.json["details"]["field"], field, "{query}: {}", r.json);
     }
 }
+
+/// The validation document of a credit version has every section, with figures from its own
+/// report (the held-out AUC) and audit log (the alias move and who made it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_validation_document_has_every_section_with_the_versions_own_figures() {
+    let f = trained().await;
+    let records = population(|_| {});
+    replay(&f, 1, &records[..300]).await;
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/document?dataset=german&attribute=age_in_years&cuts=25",
+        Some(&f.analyst),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let html = r.json.as_str().unwrap().to_string();
+    for id in [
+        "purpose",
+        "data",
+        "method",
+        "performance",
+        "fairness",
+        "limitations",
+        "monitoring",
+        "approvals",
+    ] {
+        assert!(
+            html.contains(&format!("id=\"{id}\"")),
+            "section {id} missing"
+        );
+    }
+    let report = get(
+        &f.app,
+        "/v1/models/credit/versions/1/report",
+        Some(&f.analyst),
+    )
+    .await;
+    let auc = report.json["metrics"]["auc"].as_f64().unwrap();
+    assert!(
+        html.contains(&format!("{auc:.4}")),
+        "held-out AUC {auc:.4} not in the document"
+    );
+    let n_test = report.json["sample"]["n_test"].as_u64().unwrap();
+    assert!(
+        html.contains(&format!("{n_test} rows")),
+        "test size not in the document"
+    );
+    // Approvals: the champion move by the analyst key, from the alias history and audit log.
+    assert!(html.contains("champion"), "alias move missing");
+    assert!(
+        html.contains("alias.move"),
+        "audit record of the alias move missing"
+    );
+    assert!(html.contains("analyst"), "who moved the alias is missing");
+    // Fairness by age, with the failing group flagged; monitoring of the current window.
+    assert!(html.contains("&lt; 25"), "fairness groups missing");
+    assert!(
+        html.contains("fails"),
+        "the four-fifths failure is not shown"
+    );
+    assert!(
+        html.contains("300 rows"),
+        "the monitored window is not shown"
+    );
+    assert!(
+        !html.contains("<script"),
+        "the document must not need scripts"
+    );
+
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/document?attribute=age_in_years",
+        Some(&f.analyst),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "dataset", "{}", r.json);
+}
