@@ -108,6 +108,7 @@ impl utoipa::Modify for SecurityAddon {
         routes::models::list, routes::models::get, routes::models::versions, routes::models::version,
         routes::models::set_alias, routes::models::alias_history,
         routes::models::report,
+        routes::flows::put, routes::flows::get, routes::flows::run,
         routes::models::import, routes::models::drift, routes::models::performance,
         routes::models::outcomes, routes::models::fairness, routes::models::document,
         routes::forecast::once, routes::forecast::backtest, routes::forecast::decompose, routes::forecast::register, routes::forecast::by_model, routes::models::archive,
@@ -345,6 +346,11 @@ pub fn router(state: AppState) -> Router {
             get(routes::events::event_state),
         )
         .route("/v1/models/{name}/labels", post(routes::events::labels))
+        .route(
+            "/v1/flows/{name}",
+            axum::routing::put(routes::flows::put).get(routes::flows::get),
+        )
+        .route("/v1/flows/{name}/run", post(routes::flows::run))
         .route("/v1/forecast", post(routes::forecast::once))
         .route("/v1/decompose", post(routes::forecast::decompose))
         .route("/v1/backtest", post(routes::forecast::backtest))

@@ -167,6 +167,7 @@ impl ServiceError {
                 "key" => "key_not_found",
                 "report" => "report_not_found",
                 "route" => "route_not_found",
+                "flow" => "flow_not_found",
                 _ => "not_found",
             },
             ServiceError::AliasNotFound { .. } => "alias_not_found",

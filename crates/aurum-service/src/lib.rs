@@ -14,6 +14,7 @@ pub mod config;
 mod document;
 mod error;
 mod events;
+mod flows;
 mod forecast;
 mod keys;
 mod models;
@@ -32,6 +33,7 @@ pub use events::{
     EventFields, EventOutcome, EventStateInfo, EventsOutput, FraudAction, FraudReason, LabelInput,
     LabelsOutput, action_str,
 };
+pub use flows::{FlowDefinition, FlowOutput};
 pub use forecast::{BacktestOutput, DecompositionOutput, ForecastOutput, SeriesInput};
 pub use keys::{KeyPolicy, OVER_LIMIT_DELAY, Principal, Role};
 pub use models::{LoadedModel, ModelRef, Selector, VersionState};

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod batch;
 pub mod datasets;
 pub mod events;
+pub mod flows;
 pub mod forecast;
 pub mod models;
 pub mod predict;

@@ -109,7 +109,7 @@ pub struct SimilarOut {
     pub input_sha256: String,
 }
 
-fn k_of(k: Option<i64>) -> Result<usize, ApiError> {
+pub(crate) fn k_of(k: Option<i64>) -> Result<usize, ApiError> {
     let k = k.unwrap_or(10);
     if k < 1 || k > MAX_K as i64 {
         return Err(ApiError::invalid(
@@ -134,7 +134,7 @@ fn target(name: &str, version: Option<u32>, alias: Option<&str>) -> Result<Model
     }
 }
 
-fn items_out(items: Vec<RankedItem>, reasons: bool) -> Vec<ItemOut> {
+pub(crate) fn items_out(items: Vec<RankedItem>, reasons: bool) -> Vec<ItemOut> {
     items
         .into_iter()
         .map(|i| ItemOut {

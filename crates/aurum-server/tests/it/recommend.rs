@@ -297,3 +297,136 @@ async fn an_applicant_declined_by_the_credit_model_is_never_offered_lending() {
     }
     assert!(declined > 0, "the sample has declined applicants");
 }
+
+/// The same rule as a server-side flow: `POST /v1/flows/{name}/run` scores the applicant and
+/// withholds lending products unless the credit decision is `approve`.
+#[tokio::test]
+async fn a_decision_flow_never_offers_lending_to_a_declined_applicant() {
+    let f = fixture().await;
+    trained(&f, "als").await;
+    import_german(&f).await;
+    let job = train(&f, "credit", json!({}), Some("champion")).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+
+    // Definitions are checked: the recommender must rank, lending products must be named.
+    let bad = crate::common::put_json(
+        &f.app,
+        "/v1/flows/cross-sell",
+        Some(&f.analyst),
+        &json!({"credit_model": "credit", "recommender": "credit", "lending_items": ["loan_home"]}),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.json);
+    assert_eq!(bad.json["details"]["field"], "recommender", "{}", bad.json);
+    let bad = crate::common::put_json(
+        &f.app,
+        "/v1/flows/cross-sell",
+        Some(&f.analyst),
+        &json!({"credit_model": "credit", "recommender": "offers"}),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.json);
+    let put = crate::common::put_json(
+        &f.app,
+        "/v1/flows/cross-sell",
+        Some(&f.analyst),
+        &json!({"credit_model": "credit", "recommender": "offers",
+                "lending_categories": {"category": ["lending"]}}),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.json);
+    let got = get(&f.app, "/v1/flows/cross-sell", Some(&f.client)).await;
+    assert_eq!(
+        got.json["offer_lending_on"],
+        json!(["approve"]),
+        "{}",
+        got.json
+    );
+
+    let text = std::str::from_utf8(crate::common::GERMAN).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let (mut declined, mut approved_with_lending) = (0, 0);
+    for (n, line) in lines.filter(|l| !l.contains('"')).take(60).enumerate() {
+        let applicant: serde_json::Map<String, serde_json::Value> = header
+            .iter()
+            .zip(line.split(','))
+            .filter(|(h, _)| **h != "creditability")
+            .map(|(h, v)| {
+                let v = v.parse::<f64>().map_or_else(|_| json!(v), |x| json!(x));
+                (h.to_string(), v)
+            })
+            .collect();
+        // Asking for lending explicitly cannot bring it back for a declined applicant.
+        let r = post_json(
+            &f.app,
+            "/v1/flows/cross-sell/run",
+            Some(&f.client),
+            &json!({"applicant": applicant, "user": format!("c{n}"), "k": 10,
+                    "filters": {"include_categories": {"category": ["lending", "deposits"]}}}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        let decision = r.json["credit"]["decision"].as_str().unwrap();
+        let lending: Vec<&str> = r.json["offers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["item"].as_str().unwrap())
+            .filter(|i| LENDING.contains(i))
+            .collect();
+        if decision == "approve" {
+            assert_eq!(r.json["lending_offered"], true, "{}", r.json);
+            approved_with_lending += usize::from(!lending.is_empty());
+        } else {
+            declined += 1;
+            assert_eq!(r.json["lending_offered"], false, "{}", r.json);
+            assert!(lending.is_empty(), "{decision}: {}", r.json);
+        }
+        // Both steps are in the audit log under the flow's request id.
+        if n == 0 {
+            let audit = get(&f.app, "/v1/audit?limit=1000", Some(&f.admin)).await;
+            let id = r.json["request_id"].as_str().unwrap();
+            let events: Vec<&str> = audit.json["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["request_id"] == id)
+                .map(|a| a["event"].as_str().unwrap())
+                .collect();
+            assert_eq!(events, ["prediction", "recommendation"], "{}", audit.json);
+        }
+    }
+    assert!(declined > 0, "the sample has declined applicants");
+    assert!(
+        approved_with_lending > 0,
+        "approved applicants are offered lending"
+    );
+
+    // Bad runs name the field.
+    let r = post_json(
+        &f.app,
+        "/v1/flows/cross-sell/run",
+        Some(&f.client),
+        &json!({"applicant": {"age_in_years": 30}, "user": "c1"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert!(
+        r.json["details"]["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("applicant."),
+        "{}",
+        r.json
+    );
+    let r = post_json(
+        &f.app,
+        "/v1/flows/nope/run",
+        Some(&f.client),
+        &json!({"applicant": {}, "user": "c1"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.json);
+    assert_eq!(r.json["code"], "flow_not_found", "{}", r.json);
+}
