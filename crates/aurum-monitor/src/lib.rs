@@ -433,6 +433,21 @@ impl Profile {
     }
 }
 
+/// PSI of `live` values against `reference` values, in the reference's decile binning (used to
+/// compare two models' score distributions on the same requests).
+pub fn psi_of(reference: &[f64], live: &[f64]) -> f64 {
+    let binning = numeric_binning(reference.iter().copied());
+    let mut base = FeatureProfile::new("reference", binning.clone());
+    let mut other = FeatureProfile::new("live", binning);
+    for x in reference {
+        base.observe(&Value::Float(*x));
+    }
+    for x in live {
+        other.observe(&Value::Float(*x));
+    }
+    other.psi(&base)
+}
+
 /// Decile edges of the values, deduplicated (a feature with few distinct values gets fewer
 /// bins; a constant one gets a single edge).
 fn numeric_binning(values: impl Iterator<Item = f64>) -> Binning {

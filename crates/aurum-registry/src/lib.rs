@@ -34,6 +34,6 @@ pub use keys::{StoredKeyHash, digests_equal, key_digest, parse_key_id, verify_ar
 pub use metadata::{
     AliasHistoryRecord, AliasMove, AliasRecord, DatasetRecord, INTERRUPTED_JOB_ERROR, JobRecord,
     JobState, KeyCredential, KeyPolicy, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob,
-    NewVersion, OutcomeRecord, Role, VersionRecord,
+    NewVersion, OutcomeRecord, Role, ShadowRecord, VersionRecord,
 };
 pub use sqlite::SqliteStore;

@@ -364,6 +364,21 @@ pub struct OutcomeRecord {
     pub received_at: DateTime<Utc>,
 }
 
+/// What a challenger answered for a record the champion scored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShadowRecord {
+    pub model: String,
+    pub request_id: String,
+    pub record: u32,
+    pub champion_version: u32,
+    pub challenger_version: u32,
+    pub champion_p: f64,
+    pub challenger_p: f64,
+    pub champion_decision: String,
+    pub challenger_decision: String,
+    pub scored_at: DateTime<Utc>,
+}
+
 /// Limits on one API key beyond its role. The default (no expiry, every model, no rate limit)
 /// is what keys created before policies existed have.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -521,6 +536,16 @@ pub trait MetadataStore: Send + Sync {
     async fn record_outcomes(&self, outcomes: &[OutcomeRecord]) -> Result<()>;
     /// The outcomes of a version, oldest scoring first.
     async fn list_outcomes(&self, model: &str, version: u32) -> Result<Vec<OutcomeRecord>>;
+
+    /// Stores challenger answers (a repeated record replaces the earlier one).
+    async fn record_shadow(&self, rows: &[ShadowRecord]) -> Result<()>;
+    /// The challenger answers of `model`, oldest first, at most `limit`, each with the realised
+    /// outcome (`Some(positive)`) when one was recorded for the same request and record.
+    async fn list_shadow(
+        &self,
+        model: &str,
+        limit: u32,
+    ) -> Result<Vec<(ShadowRecord, Option<bool>)>>;
 
     // ---- API keys ----
 

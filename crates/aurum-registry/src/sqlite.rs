@@ -33,7 +33,7 @@ use crate::keys::{self, StoredKeyHash};
 use crate::metadata::{
     AliasHistoryRecord, AliasMove, AliasRecord, DatasetRecord, INTERRUPTED_JOB_ERROR, JobRecord,
     JobState, KeyCredential, KeyPolicy, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob,
-    NewVersion, OutcomeRecord, Role, VersionRecord,
+    NewVersion, OutcomeRecord, Role, ShadowRecord, VersionRecord,
 };
 
 /// The table that records applied migrations of this store. Not sqlx's default name, so that
@@ -848,6 +848,71 @@ impl MetadataStore for SqliteStore {
             .collect()
     }
 
+    async fn record_shadow(&self, rows: &[ShadowRecord]) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        for r in rows {
+            sqlx::query(
+                "INSERT OR REPLACE INTO shadow_scores (model, request_id, record, champion_version, \
+                 challenger_version, champion_p, challenger_p, champion_decision, \
+                 challenger_decision, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&r.model)
+            .bind(&r.request_id)
+            .bind(i64::from(r.record))
+            .bind(i64::from(r.champion_version))
+            .bind(i64::from(r.challenger_version))
+            .bind(r.champion_p)
+            .bind(r.challenger_p)
+            .bind(&r.champion_decision)
+            .bind(&r.challenger_decision)
+            .bind(ts(&r.scored_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_shadow(
+        &self,
+        model: &str,
+        limit: u32,
+    ) -> Result<Vec<(ShadowRecord, Option<bool>)>> {
+        let rows: Vec<ShadowRow> = sqlx::query_as(
+            "SELECT s.model, s.request_id, s.record, s.champion_version, s.challenger_version, \
+             s.champion_p, s.challenger_p, s.champion_decision, s.challenger_decision, s.scored_at, \
+             o.positive FROM shadow_scores s LEFT JOIN outcomes o ON o.model = s.model \
+             AND o.request_id = s.request_id AND o.record = s.record WHERE s.model = ? \
+             ORDER BY s.scored_at LIMIT ?",
+        )
+        .bind(model)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let num = |what: &str, v: i64| {
+            u32::try_from(v).map_err(|_| RegistryError::CorruptRecord(format!("shadow {what} {v}")))
+        };
+        rows.into_iter()
+            .map(|r| {
+                Ok((
+                    ShadowRecord {
+                        record: num("record", r.record)?,
+                        champion_version: num("version", r.champion_version)?,
+                        challenger_version: num("version", r.challenger_version)?,
+                        scored_at: parse_ts(&r.scored_at)?,
+                        model: r.model,
+                        request_id: r.request_id,
+                        champion_p: r.champion_p,
+                        challenger_p: r.challenger_p,
+                        champion_decision: r.champion_decision,
+                        challenger_decision: r.challenger_decision,
+                    },
+                    r.positive.map(|p| p != 0),
+                ))
+            })
+            .collect()
+    }
+
     async fn create_key_with_policy(
         &self,
         name: &str,
@@ -1271,6 +1336,21 @@ impl TryFrom<JobRow> for JobRecord {
             created_by: row.created_by,
         })
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct ShadowRow {
+    model: String,
+    request_id: String,
+    record: i64,
+    champion_version: i64,
+    challenger_version: i64,
+    champion_p: f64,
+    challenger_p: f64,
+    champion_decision: String,
+    challenger_decision: String,
+    scored_at: String,
+    positive: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]

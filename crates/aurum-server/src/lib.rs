@@ -111,6 +111,7 @@ impl utoipa::Modify for SecurityAddon {
         routes::flows::put, routes::flows::get, routes::flows::run,
         routes::models::import, routes::models::drift, routes::models::performance,
         routes::models::outcomes, routes::models::fairness, routes::models::document,
+        routes::models::challenger, routes::models::set_challenger, routes::models::clear_challenger,
         routes::forecast::once, routes::forecast::backtest, routes::forecast::decompose, routes::forecast::register, routes::forecast::by_model, routes::models::archive,
         routes::predict::champion, routes::predict::by_version, routes::predict::by_alias,
         routes::recommend::recommend, routes::recommend::similar_items,
@@ -320,6 +321,12 @@ pub fn router(state: AppState) -> Router {
             get(routes::models::performance),
         )
         .route("/v1/models/{name}/outcomes", post(routes::models::outcomes))
+        .route(
+            "/v1/models/{name}/challenger",
+            get(routes::models::challenger)
+                .put(routes::models::set_challenger)
+                .delete(routes::models::clear_challenger),
+        )
         .route(
             "/v1/models/{name}/versions/{version}/fairness",
             get(routes::models::fairness),

@@ -9,6 +9,7 @@
 
 pub mod batch;
 mod batching;
+mod challenger;
 mod coherence;
 pub mod config;
 mod document;
@@ -26,6 +27,7 @@ mod recommend;
 mod training;
 
 pub use aurum_forecast::spec::ForecastSpec;
+pub use challenger::{ChallengerConfig, ChallengerReport, PairComparison};
 pub use config::{AuditDurability, Config, ConfigError, ConfigLayer, UnknownFields};
 pub use document::DocumentOptions;
 pub use error::{ErrorClass, ServiceError};

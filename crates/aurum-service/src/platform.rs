@@ -67,6 +67,7 @@ pub(crate) struct Inner {
     pub(crate) job_slots: Arc<Semaphore>,
     pub(crate) batchers: crate::batching::Batchers,
     pub(crate) monitors: crate::monitoring::Monitors,
+    pub(crate) challengers: crate::challenger::Challengers,
 }
 
 impl std::fmt::Debug for Platform {
@@ -163,6 +164,7 @@ impl Platform {
                 job_slots: Arc::new(Semaphore::new(slots)),
                 batchers: Default::default(),
                 monitors: Default::default(),
+                challengers: Default::default(),
             }),
         };
         platform.reload_keys().await?;

@@ -351,6 +351,11 @@ impl Platform {
         let n = rows.len();
         // Drift monitoring counts the rows of successful calls; scoring consumes them.
         let monitored = self.monitor_prepare(&model, &rows);
+        // A challenger scores the same rows after the answer (never on the caller's time).
+        let shadow = self
+            .challenger_of(&model.name)
+            .filter(|_| ctx.request_id.is_some())
+            .map(|c| (c, rows.clone()));
         let clear = self.inner.config.audit.fields_in_clear.clone();
         let batching = &self.inner.config.batching;
         // The hash is taken before scoring; a row the model refuses fails the call, and the
@@ -419,6 +424,13 @@ impl Platform {
             details,
         };
         let audit_seq = self.append_prediction(entry).await?;
+        if let Some((config, rows)) = shadow {
+            let answers = records
+                .iter()
+                .map(|r| (r.probability, r.decision.as_str().to_string()))
+                .collect();
+            self.shadow(ctx, &model, config, rows, answers);
+        }
         if let Some(prepared) = monitored {
             let scores: Vec<f64> = records.iter().map(|r| r.probability).collect();
             self.monitor_commit(&model, prepared, &scores);

@@ -515,3 +515,62 @@ pub async fn document(
             .await?,
     ))
 }
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengerIn {
+    /// The alias whose version shadows the model's predictions (default `challenger`).
+    pub alias: Option<String>,
+}
+
+/// Shadow a model's predictions with the version behind an alias: every record scored is also
+/// scored by the challenger after the answer, stored and compared, never returned.
+#[utoipa::path(put, path = "/v1/models/{name}/challenger", tag = "models",
+    params(("name" = String, Path)), request_body = ChallengerIn,
+    responses((status = 200, description = "the setting"), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn set_challenger(
+    State(state): State<AppState>,
+    caller: Authorized<perm::ManageModels>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<ChallengerIn>,
+) -> ApiResult<Json<aurum_service::ChallengerConfig>> {
+    let alias = body.alias.unwrap_or_else(|| "challenger".into());
+    Ok(Json(
+        state
+            .platform
+            .set_challenger(&caller.ctx(), &name, &alias)
+            .await?,
+    ))
+}
+
+/// Stop shadowing a model's predictions.
+#[utoipa::path(delete, path = "/v1/models/{name}/challenger", tag = "models",
+    params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn clear_challenger(
+    State(state): State<AppState>,
+    caller: Authorized<perm::ManageModels>,
+    Path(name): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    state
+        .platform
+        .clear_challenger(&caller.ctx(), &name)
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// The challenger setting and the champion/challenger comparison: score distributions, decision
+/// agreement, and both AUCs on the records with outcomes.
+#[utoipa::path(get, path = "/v1/models/{name}/challenger", tag = "models",
+    params(("name" = String, Path)),
+    responses((status = 200, description = "the comparison"), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn challenger(
+    State(state): State<AppState>,
+    _: Authorized<perm::ReadModels>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<aurum_service::ChallengerReport>> {
+    Ok(Json(state.platform.challenger_report(&name).await?))
+}

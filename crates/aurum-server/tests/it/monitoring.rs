@@ -535,3 +535,115 @@ async fn the_validation_document_has_every_section_with_the_versions_own_figures
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
     assert_eq!(r.json["details"]["field"], "dataset", "{}", r.json);
 }
+
+/// Shadow scoring: with a challenger configured, clients get exactly the champion's answers;
+/// the challenger's are stored and compared, with both AUCs once outcomes arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_challenger_never_changes_answers_and_is_compared_with_the_champion() {
+    let f = trained().await;
+    let job = train_with(
+        &f,
+        &json!({"dataset": "german", "target": "creditability", "kind": "scorecard",
+                "model": "credit", "alias": "challenger"}),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let records = population(|_| {});
+    let mut rdr = csv::Reader::from_reader(GERMAN);
+    let truth: Vec<String> = rdr
+        .records()
+        .map(|r| r.unwrap().get(20).unwrap().to_string())
+        .collect();
+    let predict = |chunk: &[Value]| {
+        let body = json!({ "records": chunk });
+        let app = f.app.clone();
+        let key = f.client.clone();
+        async move { post_json(&app, "/v1/models/credit/predict", Some(&key), &body).await }
+    };
+    let before = predict(&records[..200]).await;
+
+    let r = crate::common::put_json(
+        &f.app,
+        "/v1/models/credit/challenger",
+        Some(&f.analyst),
+        &json!({"alias": "challenger"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let mut outcomes = Vec::new();
+    for c in 0..2 {
+        let after = predict(&records[c * 100..c * 100 + 100]).await;
+        assert_eq!(after.status, StatusCode::OK, "{}", after.json);
+        // The same answers as without a challenger.
+        for (i, p) in after.json["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let was = &before.json["predictions"][c * 100 + i];
+            assert_eq!(p["probability"], was["probability"]);
+            assert_eq!(p["decision"], was["decision"]);
+            assert_eq!(after.json["version"], 1);
+            outcomes.push(json!({"request_id": after.json["request_id"], "record": i,
+                                 "label": truth[c * 100 + i]}));
+        }
+    }
+    // Shadow answers are written after the responses: wait for them.
+    let mut report = json!(null);
+    for _ in 0..200 {
+        report = get(&f.app, "/v1/models/credit/challenger", Some(&f.client))
+            .await
+            .json;
+        if report["comparisons"][0]["records"] == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let pair = &report["comparisons"][0];
+    assert_eq!(pair["records"], 200, "{report}");
+    assert_eq!(pair["champion_version"], 1);
+    assert_eq!(pair["challenger_version"], 2);
+    let agreement = pair["decision_agreement"].as_f64().unwrap();
+    assert!((0.5..=1.0).contains(&agreement), "{report}");
+    assert_ne!(
+        pair["champion_mean_probability"], pair["challenger_mean_probability"],
+        "two different models: {report}"
+    );
+    assert_eq!(pair["outcomes"], 0);
+
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/outcomes",
+        Some(&f.client),
+        &json!({ "outcomes": outcomes }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let report = get(&f.app, "/v1/models/credit/challenger", Some(&f.client))
+        .await
+        .json;
+    let pair = &report["comparisons"][0];
+    assert_eq!(pair["outcomes"], 200, "{report}");
+    assert!(pair["champion_auc"].as_f64().unwrap() > 0.6, "{report}");
+    assert!(pair["challenger_auc"].as_f64().unwrap() > 0.6, "{report}");
+
+    // Cleared: no more shadow answers.
+    let r = call(
+        &f.app,
+        axum::http::Method::DELETE,
+        "/v1/models/credit/challenger",
+        Some(&f.analyst),
+        axum::body::Body::empty(),
+        "application/json",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.json);
+    predict(&records[500..510]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let report = get(&f.app, "/v1/models/credit/challenger", Some(&f.client))
+        .await
+        .json;
+    assert_eq!(report["comparisons"][0]["records"], 200, "{report}");
+    assert_eq!(report["challenger"], json!(null));
+}
