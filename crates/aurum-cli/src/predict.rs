@@ -220,6 +220,7 @@ async fn records(platform: &Platform, ctx: &CallContext, args: PredictArgs) -> R
         "records",
         false,
         platform.config().server.unknown_fields,
+        &platform.config().audit.masked_fields,
     )
     .map_err(|e| anyhow!("{}", e.0))?;
     let out = platform

@@ -163,6 +163,11 @@ pub struct AuditConfig {
     /// Input fields stored in clear in prediction audit records. Empty (default): only the input
     /// hash is stored.
     pub fields_in_clear: Vec<String>,
+    /// Personal data fields (account numbers, national ids) recorded in prediction audit
+    /// records masked to their last four characters (`***6789`), and never echoed in error
+    /// messages. A field cannot be both in clear and masked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masked_fields: Vec<String>,
     /// When predictions are acknowledged: `sync` (default) or `buffered`.
     pub durability: AuditDurability,
     /// How often the signed anchor follows the chain head, in ms. `0` (default): after every
@@ -235,6 +240,7 @@ impl Default for Config {
             },
             audit: AuditConfig {
                 fields_in_clear: Vec::new(),
+                masked_fields: Vec::new(),
                 durability: AuditDurability::Sync,
                 anchor_interval_ms: 0,
                 anchor_file: None,
@@ -331,6 +337,7 @@ pub struct TrainingLayer {
 #[serde(deny_unknown_fields)]
 pub struct AuditLayer {
     pub fields_in_clear: Option<Vec<String>>,
+    pub masked_fields: Option<Vec<String>>,
     pub durability: Option<String>,
     pub anchor_interval_ms: Option<u64>,
     pub anchor_file: Option<PathBuf>,
@@ -400,6 +407,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "training.max_concurrent_jobs",
     ),
     ("AURUM_AUDIT_FIELDS_IN_CLEAR", "audit.fields_in_clear"),
+    ("AURUM_AUDIT_MASKED_FIELDS", "audit.masked_fields"),
     ("AURUM_AUDIT_DURABILITY", "audit.durability"),
     ("AURUM_AUDIT_ANCHOR_INTERVAL_MS", "audit.anchor_interval_ms"),
     ("AURUM_AUDIT_ANCHOR_FILE", "audit.anchor_file"),
@@ -479,6 +487,13 @@ impl ConfigLayer {
                 )),
             }
         }
+        layer.audit.masked_fields = vars.get("AURUM_AUDIT_MASKED_FIELDS").map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        });
         layer.audit.fields_in_clear = vars.get("AURUM_AUDIT_FIELDS_IN_CLEAR").map(|v| {
             v.split(',')
                 .map(str::trim)
@@ -584,6 +599,9 @@ impl Config {
         if let Some(v) = t.max_concurrent_jobs {
             self.training.max_concurrent_jobs = v;
         }
+        if let Some(v) = layer.audit.masked_fields {
+            self.audit.masked_fields = v;
+        }
         if let Some(v) = layer.audit.fields_in_clear {
             self.audit.fields_in_clear = v;
         }
@@ -687,6 +705,16 @@ impl Config {
             {
                 problems.push(format!("{name}: {} is not a readable file", path.display()));
             }
+        }
+        if let Some(f) = self
+            .audit
+            .masked_fields
+            .iter()
+            .find(|f| self.audit.fields_in_clear.contains(f))
+        {
+            problems.push(format!(
+                "audit: `{f}` is in both fields_in_clear and masked_fields; choose one"
+            ));
         }
         let m = &self.monitoring;
         if m.window_s == 0 {

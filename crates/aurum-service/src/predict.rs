@@ -294,30 +294,74 @@ fn input_sha256_via_tree(schema: &Schema, rows: &[Vec<Value>]) -> String {
 fn audited_inputs(
     model: &LoadedModel,
     rows: &[Vec<Value>],
-    clear: &[String],
+    recorded: &Recorded,
 ) -> (String, Option<serde_json::Value>) {
     let schema = model.input_schema();
     let hash = input_sha256(schema, rows);
-    let in_clear = (!clear.is_empty()).then(|| inputs_in_clear(schema, rows, clear));
+    let in_clear = (!recorded.clear.is_empty() || !recorded.masked.is_empty())
+        .then(|| inputs_in_clear(schema, rows, recorded));
     (hash, in_clear)
 }
 
-/// The fields named in `audit.fields_in_clear`, per row, as `{name: canonical value}`.
-fn inputs_in_clear(schema: &Schema, rows: &[Vec<Value>], clear: &[String]) -> serde_json::Value {
-    let kept: Vec<(usize, &str)> = schema
+/// The input fields a prediction's audit record keeps: in clear, and masked.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Recorded {
+    pub clear: Vec<String>,
+    pub masked: Vec<String>,
+}
+
+impl Recorded {
+    fn of(config: &crate::config::AuditConfig) -> Recorded {
+        Recorded {
+            clear: config.fields_in_clear.clone(),
+            masked: config.masked_fields.clone(),
+        }
+    }
+}
+
+/// A personal value reduced to its last four characters: `***6789`.
+pub fn mask_value(v: &Value) -> serde_json::Value {
+    let text = match v {
+        Value::Null => return serde_json::Value::Null,
+        Value::Str(s) => s.clone(),
+        other => canonical_value(other).to_string(),
+    };
+    let chars: Vec<char> = text.chars().collect();
+    let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+    serde_json::Value::String(format!("***{tail}"))
+}
+
+/// The fields named in `audit.fields_in_clear` (as `{name: canonical value}`) and in
+/// `audit.masked_fields` (as `{name: "***6789"}`), per row.
+fn inputs_in_clear(schema: &Schema, rows: &[Vec<Value>], recorded: &Recorded) -> serde_json::Value {
+    let kept: Vec<(usize, &str, bool)> = schema
         .fields
         .iter()
         .enumerate()
-        .filter(|(_, f)| clear.iter().any(|c| c == &f.name))
-        .map(|(i, f)| (i, f.name.as_str()))
+        .filter_map(|(i, f)| {
+            if recorded.masked.iter().any(|c| c == &f.name) {
+                Some((i, f.name.as_str(), true))
+            } else if recorded.clear.iter().any(|c| c == &f.name) {
+                Some((i, f.name.as_str(), false))
+            } else {
+                None
+            }
+        })
         .collect();
     serde_json::Value::Array(
         rows.iter()
             .map(|row| {
                 serde_json::Value::Object(
                     kept.iter()
-                        .filter_map(|&(i, name)| {
-                            row.get(i).map(|v| (name.to_string(), canonical_value(v)))
+                        .filter_map(|&(i, name, masked)| {
+                            row.get(i).map(|v| {
+                                let shown = if masked {
+                                    mask_value(v)
+                                } else {
+                                    canonical_value(v)
+                                };
+                                (name.to_string(), shown)
+                            })
                         })
                         .collect(),
                 )
@@ -356,7 +400,7 @@ impl Platform {
             .challenger_of(&model.name)
             .filter(|_| ctx.request_id.is_some())
             .map(|c| (c, rows.clone()));
-        let clear = self.inner.config.audit.fields_in_clear.clone();
+        let clear = Recorded::of(&self.inner.config.audit);
         let batching = &self.inner.config.batching;
         // The hash is taken before scoring; a row the model refuses fails the call, and the
         // hash is then dropped with it. Large inputs are hashed and scored on the blocking pool,
@@ -612,7 +656,11 @@ mod tests {
             Value::Null,
             Value::Boolean(false),
         ]];
-        let kept = inputs_in_clear(&schema(), &rows, &["purpose".into(), "nope".into()]);
+        let recorded = Recorded {
+            clear: vec!["purpose".into(), "nope".into()],
+            masked: Vec::new(),
+        };
+        let kept = inputs_in_clear(&schema(), &rows, &recorded);
         assert_eq!(kept, serde_json::json!([{ "purpose": "car" }]));
     }
 }
@@ -681,7 +729,7 @@ impl Platform {
             ));
         }
         let n = rows.len();
-        let clear = self.inner.config.audit.fields_in_clear.clone();
+        let clear = Recorded::of(&self.inner.config.audit);
         let m = model.clone();
         let work = move || {
             let (hash, in_clear) = audited_inputs(&m, &rows, &clear);

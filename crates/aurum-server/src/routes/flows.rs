@@ -160,6 +160,7 @@ pub async fn run(
         "applicant",
         true,
         unknown,
+        &state.platform.config().audit.masked_fields,
     )?;
     let row = rows.pop().unwrap_or_default();
     let f = body.filters;

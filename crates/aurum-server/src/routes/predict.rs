@@ -21,14 +21,22 @@ use crate::wire::{
 };
 
 /// Converts one JSON value to a cell of `field` (its type, and its date format if it has one).
-fn cell(field: &Field, v: &serde_json::Value, path: &str) -> ApiResult<Value> {
+fn cell(field: &Field, v: &serde_json::Value, path: &str, masked: bool) -> ApiResult<Value> {
     use serde_json::Value as J;
     let ty = field.ty;
+    // A masked (personal) field's value is never echoed.
+    let got = || {
+        if masked {
+            "a value (not shown: a masked field)".to_string()
+        } else {
+            describe(v)
+        }
+    };
     let wrong = |expected: &str| {
         ApiError::invalid(
             "invalid_type",
             Some(path),
-            format!("`{path}` must be {expected}, got {}", describe(v)),
+            format!("`{path}` must be {expected}, got {}", got()),
         )
     };
     Ok(match (ty, v) {
@@ -56,7 +64,7 @@ fn cell(field: &Field, v: &serde_json::Value, path: &str) -> ApiResult<Value> {
                 return Err(ApiError::invalid(
                     "non_finite_number",
                     Some(path),
-                    format!("`{path}` must be a finite number, got {s:?}"),
+                    format!("`{path}` must be a finite number, got {}", got()),
                 ));
             }
             Err(CellError::Invalid { .. }) => match &field.format {
@@ -107,6 +115,7 @@ pub fn records_to_rows(
     prefix: &str,
     single: bool,
     unknown: UnknownFields,
+    masked: &[String],
 ) -> ApiResult<Vec<Vec<Value>>> {
     let schema = model.input_schema();
     let mut rows = Vec::with_capacity(records.len());
@@ -153,7 +162,7 @@ pub fn records_to_rows(
                     format!("`{path}` is missing (send null for an unknown value)"),
                 )
             })?;
-            row.push(cell(f, v, &path)?);
+            row.push(cell(f, v, &path, masked.contains(&f.name))?);
         }
         rows.push(row);
     }
@@ -231,7 +240,14 @@ async fn predict_with(
         }
         task => {
             // Regression, multiclass, anomaly: the model's outputs, audited the same way.
-            let rows = records_to_rows(&model, &records, prefix, single, unknown)?;
+            let rows = records_to_rows(
+                &model,
+                &records,
+                prefix,
+                single,
+                unknown,
+                &state.platform.config().audit.masked_fields,
+            )?;
             drop(records);
             let out = state
                 .platform
@@ -247,7 +263,14 @@ async fn predict_with(
             .into_response());
         }
     }
-    let rows = records_to_rows(&model, &records, prefix, single, unknown)?;
+    let rows = records_to_rows(
+        &model,
+        &records,
+        prefix,
+        single,
+        unknown,
+        &state.platform.config().audit.masked_fields,
+    )?;
     drop(records);
     let out = state
         .platform

@@ -1786,6 +1786,7 @@ async fn scoring_stops_when_its_caller_stops_waiting() {
         "records",
         false,
         UnknownFields::Reject,
+        &[],
     )
     .unwrap();
     // Measure how long the whole request takes when nobody gives up...

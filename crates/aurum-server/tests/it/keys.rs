@@ -234,3 +234,52 @@ async fn bad_key_policies_name_their_field() {
     let r = get(&f.app, "/v1/keys", Some(&f.admin)).await;
     assert_eq!(r.json["keys"].as_array().unwrap().len(), 3, "{}", r.json);
 }
+
+/// Masked personal fields: the audit record keeps only their last four characters, and an error
+/// about one never echoes its value.
+#[tokio::test]
+async fn masked_fields_are_masked_in_audit_records_and_never_echoed() {
+    let f = fixture_with(|c| {
+        c.audit.fields_in_clear = vec!["age_in_years".into()];
+        c.audit.masked_fields = vec!["credit_amount".into()];
+    })
+    .await;
+    assert_eq!(import_german(&f).await.status, StatusCode::CREATED);
+    let job = train(&f, "credit", json!({}), Some("champion")).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/predict",
+        Some(&f.client),
+        &predict_body(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let audit = get(&f.app, "/v1/audit?event=prediction", Some(&f.admin)).await;
+    let recorded = &audit.json["records"][0]["details"]["inputs_in_clear"][0];
+    assert_eq!(recorded["age_in_years"], 67, "{}", audit.json);
+    assert_eq!(recorded["credit_amount"], "***1169", "{}", audit.json);
+
+    let mut record = applicant();
+    record["credit_amount"] = json!("acct-99-secret");
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/predict",
+        Some(&f.client),
+        &json!({"records": [record]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(
+        r.json["details"]["field"], "records[0].credit_amount",
+        "{}",
+        r.json
+    );
+    assert!(!r.json.to_string().contains("secret"), "{}", r.json);
+
+    let mut both = aurum_service::Config::default();
+    both.audit.fields_in_clear = vec!["x".into()];
+    both.audit.masked_fields = vec!["x".into()];
+    let e = both.validate(Vec::new()).unwrap_err().to_string();
+    assert!(e.contains("both"), "{e}");
+}
