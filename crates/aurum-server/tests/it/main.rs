@@ -4,5 +4,6 @@ mod api;
 mod common;
 mod e2e;
 mod events;
+mod forecast_calendar;
 mod oip;
 mod recommend;

@@ -1,4 +1,5 @@
 //! Integration tests of the service layer (one test binary, modules per topic).
 
+mod forecast_jobs;
 mod real_files;
 mod toy_family;
