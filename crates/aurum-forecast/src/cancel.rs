@@ -59,7 +59,9 @@ mod tests {
         });
         assert!(check().is_ok(), "restored after the call");
         // A cancelled token stops a long fit at once.
-        let y: Vec<f64> = (0..2000).map(|t| (t as f64 / 7.0).sin() + t as f64 * 0.01).collect();
+        let y: Vec<f64> = (0..2000)
+            .map(|t| (t as f64 / 7.0).sin() + t as f64 * 0.01)
+            .collect();
         let spec = crate::ModelSpec::Ets(crate::EtsSpec::auto(169));
         let started = std::time::Instant::now();
         let r = with_cancel(&token, || crate::Forecaster::fit(&spec, &y));

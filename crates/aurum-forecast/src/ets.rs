@@ -362,7 +362,10 @@ pub fn fit_ets(y: &[f64], spec: &EtsSpec) -> Result<EtsFit, ForecastError> {
     check_finite(y)?;
     let m = spec.period.max(1);
     let positive = y.iter().all(|v| *v > 0.0);
-    if matches!(spec.season, Some(EtsSeason::Additive | EtsSeason::Multiplicative)) {
+    if matches!(
+        spec.season,
+        Some(EtsSeason::Additive | EtsSeason::Multiplicative)
+    ) {
         if m < 2 {
             return Err(ForecastError::InvalidParameter(
                 "seasonal ETS needs a period of at least 2".into(),
@@ -466,8 +469,8 @@ fn step(sm: Smoothing, st: &mut State, season: EtsSeason, y: f64) -> (f64, f64) 
 /// or a multiplicative state stops being positive where it must be.
 fn run_general(y: &[f64], sm: Smoothing, st: &mut State, cfg: &Config) -> Option<(f64, f64, f64)> {
     let (mut sse, mut rel, mut logs) = (0.0, 0.0, 0.0);
-    let multiplicative = cfg.error == EtsError::Multiplicative
-        || cfg.season == EtsSeason::Multiplicative;
+    let multiplicative =
+        cfg.error == EtsError::Multiplicative || cfg.season == EtsSeason::Multiplicative;
     for &yt in y {
         let (yhat, e) = step(sm, st, cfg.season, yt);
         if multiplicative && (yhat <= 0.0 || !yhat.is_finite()) {
@@ -486,10 +489,14 @@ fn run_general(y: &[f64], sm: Smoothing, st: &mut State, cfg: &Config) -> Option
 /// for multiplicative, differences for additive seasonality, normalised), then a line through the
 /// first seasonally adjusted values for level and slope.
 fn initial_state(y: &[f64], cfg: &Config) -> State {
-    let m = if cfg.season == EtsSeason::None { 0 } else { cfg.m };
+    let m = if cfg.season == EtsSeason::None {
+        0
+    } else {
+        cfg.m
+    };
     let mut seasonal = Vec::new();
-    if m > 0 {
-        let seasons = (y.len() / m).clamp(1, 3);
+    if let Some(full) = y.len().checked_div(m) {
+        let seasons = full.clamp(1, 3);
         let mut idx = vec![0.0; m];
         for k in 0..seasons {
             let chunk = &y[k * m..(k + 1) * m];
@@ -720,7 +727,7 @@ impl EtsFit {
             step(sm, &mut st, self.season, yhat);
         }
         let sigma = self.sigma2.max(0.0).sqrt();
-        let mut rng = crate::stats::NormalRng::new(0x5eed_e75);
+        let mut rng = crate::stats::NormalRng::new(0x05ee_de75);
         let (mut sum, mut sum2) = (vec![0.0; h], vec![0.0; h]);
         for _ in 0..SIMULATED_PATHS {
             let mut st = fresh();

@@ -123,7 +123,7 @@ impl ForecastParams {
             levels: d.levels,
             season_periods: r
                 .str("season_period")
-                .map(|v| period_list(v))
+                .map(period_list)
                 .transpose()?
                 .unwrap_or_default(),
             order: r.str("order").map(|v| usize_list("order", v)).transpose()?,

@@ -119,7 +119,7 @@ impl Frequency {
             } => {
                 let s = *seconds as usize;
                 let len = close.saturating_sub(*open) as usize;
-                if s > 0 && len % s == 0 && len > s {
+                if s > 0 && len.is_multiple_of(s) && len > s {
                     len / s
                 } else {
                     1

@@ -54,11 +54,11 @@ pub use decompose::{Decomposition, StlOptions, mstl, stl};
 pub use error::ForecastError;
 pub use ets::{EtsError, EtsFit, EtsSeason, EtsSpec, EtsTrend, fit_ets};
 pub use frequency::Frequency;
-pub use mstl_model::{AdjustedFit, MstlFit, MstlSpec, MstlTrendModel};
 pub use model::{
     DEFAULT_LEVELS, FORMAT_VERSION, Fitted, FittedModel, Forecast, Forecaster, ModelSpec, Pipeline,
     PredictionInterval,
 };
+pub use mstl_model::{AdjustedFit, MstlFit, MstlSpec, MstlTrendModel};
 pub use series::{
     CsvOptions, FillPolicy, FillReason, FillReport, FilledPoint, MISSING_TOKENS, ParsedSeries,
     Series, TimeColumn, parse_timestamp, read_csv,

@@ -502,7 +502,7 @@ pub fn read_csv(bytes: &[u8], opts: &CsvOptions) -> Result<Vec<ParsedSeries>, Fo
         let cell = time_cell(record);
         let t = layout
             .parse(&cell)
-            .ok_or_else(|| ForecastError::BadTimestamp { line, value: cell })?;
+            .ok_or(ForecastError::BadTimestamp { line, value: cell })?;
         let id = id_col.map(|c| record.get(c).unwrap_or("").trim().to_string());
         let entry = groups.entry(id.clone()).or_insert_with(|| {
             order.push(id.clone());

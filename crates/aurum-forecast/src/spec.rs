@@ -177,7 +177,11 @@ pub fn pipelines(spec: &ForecastSpec, periods: &[usize]) -> Result<Vec<Pipeline>
     };
     Ok(match spec.model.as_str() {
         "auto" => {
-            let direct = if period <= MAX_DIRECT_SEASON { period } else { 1 };
+            let direct = if period <= MAX_DIRECT_SEASON {
+                period
+            } else {
+                1
+            };
             let mut c: Vec<Pipeline> = crate::default_candidates(direct)
                 .into_iter()
                 .map(|mut p| {
@@ -248,7 +252,11 @@ pub fn check_spec(spec: &ForecastSpec) -> Result<(), ForecastError> {
     if spec.horizon > 10_000 {
         return Err(bad("horizon", "horizon must be at most 10000"));
     }
-    if let Some(p) = spec.season_periods.iter().find(|p| **p == 0 || **p > 100_000) {
+    if let Some(p) = spec
+        .season_periods
+        .iter()
+        .find(|p| **p == 0 || **p > 100_000)
+    {
         return Err(bad(
             "season_period",
             format!("season period {p} must be between 1 and 100000"),
@@ -264,7 +272,11 @@ pub fn check_spec(spec: &ForecastSpec) -> Result<(), ForecastError> {
 }
 
 /// The CSV reading options a spec implies for the named time and value columns.
-pub fn csv_options(spec: &ForecastSpec, date: String, value: String) -> Result<CsvOptions, ForecastError> {
+pub fn csv_options(
+    spec: &ForecastSpec,
+    date: String,
+    value: String,
+) -> Result<CsvOptions, ForecastError> {
     let holidays = spec
         .holidays
         .iter()
@@ -350,7 +362,12 @@ pub fn fit_series(
 /// Rolling-origin settings for `auto` selection on `n` points: horizon `h` (at most a quarter of
 /// the series), and as many windows as the data allow up to [`SELECTION_WINDOWS`], so the
 /// choice does not rest on one or two origins.
-pub fn selection_config(n: usize, horizon: usize, periods: &[usize], levels: &[f64]) -> BacktestConfig {
+pub fn selection_config(
+    n: usize,
+    horizon: usize,
+    periods: &[usize],
+    levels: &[f64],
+) -> BacktestConfig {
     let period = periods.iter().copied().max().unwrap_or(1).max(1);
     let h = horizon.min(n / 4).max(1);
     // Leave two full seasons (the seasonal models' minimum) before the first origin.

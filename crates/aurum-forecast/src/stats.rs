@@ -192,25 +192,6 @@ pub fn kpss_statistic(x: &[f64]) -> f64 {
 /// 5 % critical value of the KPSS level test.
 pub(crate) const KPSS_CRITICAL_5PCT: f64 = 0.463;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normal_quantiles_match_tables() {
-        assert!((interval_multiplier(95.0) - 1.959_963_984_540_054).abs() < 1e-14);
-        assert!((interval_multiplier(80.0) - 1.281_551_565_544_600_4).abs() < 1e-14);
-        assert!((normal_quantile(1e-10) + 6.361_340_902_404_056).abs() < 1e-12);
-        assert_eq!(normal_quantile(0.5), 0.0);
-    }
-
-    #[test]
-    fn solve_small_system() {
-        let x = solve(vec![2.0, 1.0, 1.0, 3.0], vec![3.0, 5.0], 2).expect("solvable");
-        assert!((x[0] - 0.8).abs() < 1e-12 && (x[1] - 1.4).abs() < 1e-12);
-    }
-}
-
 /// Standard normal draws from a seeded xorshift64* generator (Box–Muller): reproducible
 /// simulations without a dependency.
 pub(crate) struct NormalRng {
@@ -245,3 +226,23 @@ impl NormalRng {
         r * t.cos()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_quantiles_match_tables() {
+        assert!((interval_multiplier(95.0) - 1.959_963_984_540_054).abs() < 1e-14);
+        assert!((interval_multiplier(80.0) - 1.281_551_565_544_600_4).abs() < 1e-14);
+        assert!((normal_quantile(1e-10) + 6.361_340_902_404_056).abs() < 1e-12);
+        assert_eq!(normal_quantile(0.5), 0.0);
+    }
+
+    #[test]
+    fn solve_small_system() {
+        let x = solve(vec![2.0, 1.0, 1.0, 3.0], vec![3.0, 5.0], 2).expect("solvable");
+        assert!((x[0] - 0.8).abs() < 1e-12 && (x[1] - 1.4).abs() < 1e-12);
+    }
+}
+

@@ -12,9 +12,7 @@ use aurum_forecast::spec::{
     ForecastSpec, check_spec, csv_options, fit_series, periods_for, pipelines, read_column,
     selection_config, to_returns,
 };
-use aurum_forecast::{
-    BacktestConfig, FittedModel, ForecastError, ParsedSeries, Score, StlOptions,
-};
+use aurum_forecast::{BacktestConfig, FittedModel, ForecastError, ParsedSeries, Score, StlOptions};
 use aurum_registry::VersionRecord;
 
 use crate::platform::{internal, join_error};
@@ -429,7 +427,8 @@ impl Platform {
                 };
                 let candidates = pipelines(&one, &periods).map_err(req_err)?;
                 if candidates.len() == 1 {
-                    let r = aurum_forecast::backtest(y, &candidates[0], m, &cfg).map_err(req_err)?;
+                    let r =
+                        aurum_forecast::backtest(y, &candidates[0], m, &cfg).map_err(req_err)?;
                     out.push(backtest_output(m, &r, &series.series, spec.horizon));
                     continue;
                 }
@@ -441,14 +440,17 @@ impl Platform {
                 let r = aurum_forecast::backtest(y, &auto, m, &cfg).map_err(req_err)?;
                 let mut o = backtest_output(m, &r, &series.series, spec.horizon);
                 let sel_cfg = selection_config(y.len(), spec.horizon, &periods, &spec.levels);
-                let selection = aurum_forecast::select_by_backtest(y, &candidates, &sel_cfg, Score::Mase)
-                    .map_err(req_err)?;
+                let selection =
+                    aurum_forecast::select_by_backtest(y, &candidates, &sel_cfg, Score::Mase)
+                        .map_err(req_err)?;
                 o.selected = Some(candidates[selection.best].name());
                 out.push(o);
                 for (c, r) in candidates.iter().zip(&selection.reports) {
                     let name = format!("{m}/{}", c.name());
                     match r {
-                        Ok(r) => out.push(backtest_output(&name, r, &series.series, sel_cfg.horizon)),
+                        Ok(r) => {
+                            out.push(backtest_output(&name, r, &series.series, sel_cfg.horizon))
+                        }
                         Err(e) => out.push(BacktestOutput {
                             model: name,
                             windows_run: 0,

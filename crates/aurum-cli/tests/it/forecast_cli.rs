@@ -13,8 +13,18 @@ fn raw_daily_prices_forecast_onto_the_next_trading_days_without_a_data_directory
     let out = Command::new(env!("CARGO_BIN_EXE_aurum"))
         .current_dir(dir.path())
         .args([
-            "forecast", "--data", MSFT, "--date", "Date", "--value", "Close", "--horizon", "20",
-            "--model", "ets", "--json",
+            "forecast",
+            "--data",
+            MSFT,
+            "--date",
+            "Date",
+            "--value",
+            "Close",
+            "--horizon",
+            "20",
+            "--model",
+            "ets",
+            "--json",
         ])
         .env_remove("AURUM_LOG")
         .env_remove("AURUM_DATA_DIR")
@@ -44,20 +54,46 @@ fn raw_daily_prices_forecast_onto_the_next_trading_days_without_a_data_directory
     let arima = Command::new(env!("CARGO_BIN_EXE_aurum"))
         .current_dir(dir.path())
         .args([
-            "forecast", "--data", MSFT, "--date", "Date", "--value", "Close", "--horizon", "5",
-            "--model", "arima", "--order", "0,1,1",
+            "forecast",
+            "--data",
+            MSFT,
+            "--date",
+            "Date",
+            "--value",
+            "Close",
+            "--horizon",
+            "5",
+            "--model",
+            "arima",
+            "--order",
+            "0,1,1",
         ])
         .env_remove("AURUM_DATA_DIR")
         .output()
         .expect("run aurum");
     let text = String::from_utf8_lossy(&arima.stdout);
-    assert!(arima.status.success(), "{}", String::from_utf8_lossy(&arima.stderr));
+    assert!(
+        arima.status.success(),
+        "{}",
+        String::from_utf8_lossy(&arima.stderr)
+    );
     assert!(text.contains("ARIMA(0,1,1)"), "{text}");
     let bad = Command::new(env!("CARGO_BIN_EXE_aurum"))
         .current_dir(dir.path())
         .args([
-            "forecast", "--data", MSFT, "--date", "Date", "--value", "Close", "--horizon", "5",
-            "--model", "arima", "--order", "0,1",
+            "forecast",
+            "--data",
+            MSFT,
+            "--date",
+            "Date",
+            "--value",
+            "Close",
+            "--horizon",
+            "5",
+            "--model",
+            "arima",
+            "--order",
+            "0,1",
         ])
         .output()
         .expect("run aurum");

@@ -92,8 +92,7 @@ fn integer_indexed_series_are_plain_sequences() {
     assert_eq!(p.series.frequency, Frequency::Index);
     assert_eq!(labels(&p, 3), ["5", "6", "7"]);
     // A missing step is a gap like any other.
-    let err = read_csv(b"step,v\n1,10\n2,11\n4,13\n", &CsvOptions::default())
-        .expect_err("gap");
+    let err = read_csv(b"step,v\n1,10\n2,11\n4,13\n", &CsvOptions::default()).expect_err("gap");
     assert_eq!(err.code(), "forecast_gap");
     // Four-digit years stay years.
     let y = read("y,v\n2020,1\n2021,2\n2022,3\n", CsvOptions::default());
@@ -107,7 +106,12 @@ fn session_csv() -> String {
     for day in ["2024-03-01", "2024-03-04", "2024-03-05"] {
         for bar in 0..13 {
             let mins = 9 * 60 + 30 + 30 * bar;
-            s.push_str(&format!("{day} {:02}:{:02}:00,{}\n", mins / 60, mins % 60, k));
+            s.push_str(&format!(
+                "{day} {:02}:{:02}:00,{}\n",
+                mins / 60,
+                mins % 60,
+                k
+            ));
             k += 1;
         }
     }

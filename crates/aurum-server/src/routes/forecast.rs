@@ -512,7 +512,11 @@ pub async fn backtest(
     _: Authorized<perm::Predict>,
     JsonBody(body): JsonBody<BacktestIn>,
 ) -> ApiResult<Json<BacktestOut>> {
-    reject_unknown(&state, &body.unknown, &["series", "models", "windows", "step"])?;
+    reject_unknown(
+        &state,
+        &body.unknown,
+        &["series", "models", "windows", "step"],
+    )?;
     let spec = body.spec.into_spec()?;
     let step = body.step.unwrap_or(spec.horizon);
     let results = state

@@ -82,10 +82,8 @@ fn five_minute_bars() -> (Vec<String>, Vec<f64>) {
             let noise = ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 2.0;
             let t = k as f64;
             let tau = std::f64::consts::TAU;
-            let v = 100.0
-                + 20.0 * (tau * t / 288.0).sin()
-                + 10.0 * (tau * t / 2016.0).cos()
-                + noise;
+            let v =
+                100.0 + 20.0 * (tau * t / 288.0).sin() + 10.0 * (tau * t / 2016.0).cos() + noise;
             let ts = start + chrono::Duration::minutes(5 * k as i64);
             (ts.format("%Y-%m-%dT%H:%M:%S").to_string(), v)
         })
@@ -100,7 +98,10 @@ async fn mstl_forecasts_five_minute_bars_with_daily_and_weekly_seasons() {
     let r = post_json(&f.app, "/v1/forecast", Some(&f.client), &body).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert!(
-        r.json["model"].as_str().unwrap().starts_with("MSTL[288,2016]"),
+        r.json["model"]
+            .as_str()
+            .unwrap()
+            .starts_with("MSTL[288,2016]"),
         "{}",
         r.json["model"]
     );
@@ -134,26 +135,48 @@ async fn mstl_forecasts_five_minute_bars_with_daily_and_weekly_seasons() {
         .map(|c| c["model"].as_str().unwrap())
         .collect();
     assert!(names.contains(&"mstl"), "{names:?}");
-    assert!(r.json["model"].as_str().unwrap().starts_with("MSTL"), "{}", r.json["model"]);
+    assert!(
+        r.json["model"].as_str().unwrap().starts_with("MSTL"),
+        "{}",
+        r.json["model"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plain_sequences_unknown_fields_details_and_auto_backtests() {
     let f = fixture().await;
-    let vs: Vec<f64> = (0..60).map(|i| 10.0 + (i % 7) as f64 + 0.1 * i as f64).collect();
+    let vs: Vec<f64> = (0..60)
+        .map(|i| 10.0 + (i % 7) as f64 + 0.1 * i as f64)
+        .collect();
     // No timestamps: integer steps.
-    let r = post_json(&f.app, "/v1/forecast", Some(&f.client), &json!({"series": {"values": vs}, "horizon": 3, "model": "drift"})).await;
+    let r = post_json(
+        &f.app,
+        "/v1/forecast",
+        Some(&f.client),
+        &json!({"series": {"values": vs}, "horizon": 3, "model": "drift"}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["frequency"], "integer steps");
     assert_eq!(r.json["timestamps"], json!(["60", "61", "62"]));
     // Integer timestamps too.
     let steps: Vec<i64> = (100..160).collect();
-    let r = post_json(&f.app, "/v1/forecast", Some(&f.client), &json!({"series": {"timestamps": steps, "values": vs}, "horizon": 2, "model": "naive"})).await;
+    let r = post_json(
+        &f.app,
+        "/v1/forecast",
+        Some(&f.client),
+        &json!({"series": {"timestamps": steps, "values": vs}, "horizon": 2, "model": "naive"}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["timestamps"], json!(["160", "161"]));
     // Misspelt options are refused, naming the field.
-    for (uri, extra) in [("/v1/forecast", "seasonal_period"), ("/v1/backtest", "levelz")] {
-        let mut body = json!({"series": {"values": vs}, "horizon": 3, "models": ["naive"], "windows": 2});
+    for (uri, extra) in [
+        ("/v1/forecast", "seasonal_period"),
+        ("/v1/backtest", "levelz"),
+    ] {
+        let mut body =
+            json!({"series": {"values": vs}, "horizon": 3, "models": ["naive"], "windows": 2});
         if uri == "/v1/forecast" {
             body.as_object_mut().unwrap().remove("models");
             body.as_object_mut().unwrap().remove("windows");
@@ -186,7 +209,10 @@ async fn plain_sequences_unknown_fields_details_and_auto_backtests() {
     assert_eq!(res[0]["windows"], 3);
     let windows = res[0]["forecasts"].as_array().unwrap();
     assert_eq!(windows.len(), 3);
-    assert_eq!(windows[2]["timestamps"], json!(["55", "56", "57", "58", "59"]));
+    assert_eq!(
+        windows[2]["timestamps"],
+        json!(["55", "56", "57", "58", "59"])
+    );
     assert_eq!(windows[2]["origin"], "54");
     assert_eq!(windows[2]["mean"].as_array().unwrap().len(), 5);
     assert!(res.iter().any(|m| m["model"] == "auto/ets"), "{res:?}");

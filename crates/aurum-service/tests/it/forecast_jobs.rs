@@ -19,9 +19,11 @@ fn session_bars() -> Vec<u8> {
             chrono::Weekday::Sat | chrono::Weekday::Sun
         ) {
             for bar in 0..169u32 {
-                let t = day.and_hms_opt(7, 0, 0).unwrap() + chrono::Duration::minutes(5 * i64::from(bar));
+                let t = day.and_hms_opt(7, 0, 0).unwrap()
+                    + chrono::Duration::minutes(5 * i64::from(bar));
                 let wobble = ((k * 2_654_435_761) % 1000) as f64 / 100.0;
-                let v = 50.0 + 30.0 * (std::f64::consts::PI * f64::from(bar) / 168.0).sin() + wobble;
+                let v =
+                    50.0 + 30.0 * (std::f64::consts::PI * f64::from(bar) / 168.0).sin() + wobble;
                 csv.push_str(&format!("{},{v:.2}\n", t.format("%Y-%m-%d %H:%M:%S")));
                 k += 1;
             }
@@ -43,7 +45,13 @@ async fn a_cancelled_forecast_job_stops_its_fit() {
     .unwrap();
     let ctx = CallContext::cli();
     platform
-        .import_dataset(&ctx, "calls", session_bars(), Default::default(), Default::default())
+        .import_dataset(
+            &ctx,
+            "calls",
+            session_bars(),
+            Default::default(),
+            Default::default(),
+        )
         .await
         .unwrap();
     let spec = ForecastSpec {
@@ -59,7 +67,10 @@ async fn a_cancelled_forecast_job_stops_its_fit() {
     // Let the fit get going, then cancel it.
     let started = Instant::now();
     while platform.get_job(&job.id).await.unwrap().state.as_str() == "queued" {
-        assert!(started.elapsed() < Duration::from_secs(30), "the job never started");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the job never started"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -78,5 +89,10 @@ async fn a_cancelled_forecast_job_stops_its_fit() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(state.as_str(), "cancelled");
-    assert!(platform.list_versions("calls").await.map_or(true, |v| v.is_empty()));
+    assert!(
+        platform
+            .list_versions("calls")
+            .await
+            .map_or(true, |v| v.is_empty())
+    );
 }
