@@ -17,6 +17,12 @@ use aurum_forecast::{BacktestConfig, FittedModel, ForecastError, Forecaster, bac
 
 type BoxError = Box<dyn std::error::Error>;
 
+/// One JSON line on standard output.
+fn emit(v: &serde_json::Value) -> std::io::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{v}")
+}
+
 struct Auto<'a> {
     spec: &'a ForecastSpec,
     periods: &'a [usize],
@@ -74,25 +80,22 @@ fn main() -> Result<(), BoxError> {
     )?;
     let auto_s = started.elapsed().as_secs_f64();
     let chosen = fit(&spec, y, &periods)?.0.describe();
-    println!(
-        "{}",
-        serde_json::json!({"model": "auto", "chosen_on_full_series": chosen,
+    emit(
+        &serde_json::json!({"model": "auto", "chosen_on_full_series": chosen,
             "mase": auto.metrics.mase, "seconds": auto_s, "windows": windows, "horizon": horizon,
-            "points": y.len(), "periods": periods})
-    );
+            "points": y.len(), "periods": periods}),
+    )?;
     for c in pipelines(&spec, &periods)? {
         let started = Instant::now();
         let r = backtest(y, &c, &c.name(), &cfg);
         let s = started.elapsed().as_secs_f64();
         match r {
-            Ok(r) => println!(
-                "{}",
-                serde_json::json!({"model": c.name(), "mase": r.metrics.mase, "seconds": s})
-            ),
-            Err(e) => println!(
-                "{}",
-                serde_json::json!({"model": c.name(), "error": e.to_string(), "seconds": s})
-            ),
+            Ok(r) => {
+                emit(&serde_json::json!({"model": c.name(), "mase": r.metrics.mase, "seconds": s}))?
+            }
+            Err(e) => {
+                emit(&serde_json::json!({"model": c.name(), "error": e.to_string(), "seconds": s}))?
+            }
         }
     }
     Ok(())
