@@ -156,12 +156,34 @@ pub struct ForecastArgs {
     /// Steps ahead.
     #[arg(long)]
     pub horizon: usize,
-    /// auto, auto_arima, ets, naive, seasonal_naive, drift, mean, moving_average.
+    /// auto, auto_arima, arima, ets, mstl, mstl_arima, naive, seasonal_naive, drift, mean,
+    /// moving_average.
     #[arg(long, default_value = "auto")]
     pub model: String,
-    /// Seasonal period (default from the frequency).
+    /// Seasonal period, or several comma-separated for mstl (e.g. 288,2016); default from the
+    /// frequency.
+    #[arg(long, value_name = "P[,P...]")]
+    pub season_period: Option<String>,
+    /// ARIMA order p,d,q for `--model arima`.
+    #[arg(long, value_name = "P,D,Q")]
+    pub order: Option<String>,
+    /// Seasonal ARIMA order P,D,Q,s for `--model arima`.
+    #[arg(long, value_name = "P,D,Q,S")]
+    pub seasonal_order: Option<String>,
+    /// Frequency instead of the inferred one: daily, business_daily, trading_days, weekly,
+    /// monthly, quarterly, yearly, index.
     #[arg(long)]
-    pub season_period: Option<usize>,
+    pub frequency: Option<String>,
+    /// How the date column is written when it is not ISO, US m/d/yyyy or integers: a chrono
+    /// format such as %d/%m/%Y, or `index`.
+    #[arg(long)]
+    pub date_format: Option<String>,
+    /// Market holidays skipped by forecast dates, comma-separated YYYY-MM-DD.
+    #[arg(long, value_name = "DATES")]
+    pub holidays: Option<String>,
+    /// Intraday session OPEN-CLOSE (e.g. 09:30-16:00) instead of the one inferred from the bars.
+    #[arg(long, value_name = "HH:MM-HH:MM")]
+    pub session: Option<String>,
     /// none, log or box_cox.
     #[arg(long, default_value = "none")]
     pub transform: String,

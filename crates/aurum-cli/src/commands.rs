@@ -84,12 +84,95 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         print!("{}", config.to_redacted_toml());
         return Ok(ExitCode::SUCCESS);
     }
+    // A one-shot forecast reads a file and prints: it needs no data directory, so none is created.
+    if let Command::Forecast(args) = cli.command {
+        return forecast(args).await;
+    }
     let platform = Platform::open(config)
         .await
         .context("cannot open the data directory")?;
     let code = dispatch(cli.command, &platform).await;
     platform.shutdown().await;
     code
+}
+
+/// `aurum forecast`: fits and forecasts a column of a CSV file, without opening a data directory.
+async fn forecast(args: crate::cli::ForecastArgs) -> Result<ExitCode> {
+    let bytes = fs_err::read(&args.data)?;
+    let periods = match args.season_period.as_deref() {
+        None => Vec::new(),
+        Some(v) => v
+            .split(',')
+            .map(|p| p.trim().parse::<usize>())
+            .collect::<Result<_, _>>()
+            .with_context(|| {
+                format!("--season-period `{v}` must be a number or a comma-separated list")
+            })?,
+    };
+    let triple = |flag: &str, v: &str| -> Result<[usize; 3]> {
+        let parts: Vec<usize> = v
+            .split(',')
+            .map(|p| p.trim().parse::<usize>())
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("{flag} `{v}` must be three integers p,d,q"))?;
+        parts
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{flag} `{v}` must be three integers p,d,q"))
+    };
+    let order = args
+        .order
+        .as_deref()
+        .map(|v| triple("--order", v))
+        .transpose()?;
+    let seasonal_order = match args.seasonal_order.as_deref() {
+        None => None,
+        Some(v) => {
+            let parts: Vec<usize> = v
+                .split(',')
+                .map(|p| p.trim().parse::<usize>())
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("--seasonal-order `{v}` must be four integers P,D,Q,s"))?;
+            Some(<[usize; 4]>::try_from(parts).map_err(|_| {
+                anyhow::anyhow!("--seasonal-order `{v}` must be four integers P,D,Q,s")
+            })?)
+        }
+    };
+    let holidays = match &args.holidays {
+        None => Vec::new(),
+        Some(v) => v.split(',').map(|h| h.trim().to_string()).collect(),
+    };
+    let session = match args.session.as_deref() {
+        None => None,
+        Some(v) => {
+            let (open, close) = v
+                .split_once('-')
+                .with_context(|| format!("--session `{v}` must be OPEN-CLOSE, e.g. 09:30-16:00"))?;
+            Some((open.trim().to_string(), close.trim().to_string()))
+        }
+    };
+    let spec = aurum_service::ForecastSpec {
+        model: args.model.clone(),
+        horizon: args.horizon,
+        season_periods: periods,
+        order,
+        seasonal_order,
+        transform: args.transform.clone(),
+        fill: args.fill.clone(),
+        frequency: args.frequency.clone(),
+        date_format: args.date_format.clone(),
+        holidays,
+        session,
+        ..Default::default()
+    };
+    let out = Platform::forecast_file(bytes, &args.date, &args.value, spec).await?;
+    fs_err::write(&args.out, output::forecast_html(&args.value, &out))?;
+    if args.json {
+        print_json(&output::forecast_json(&out, &args.out))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    output::print_forecast(&out);
+    println!("plot written to {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
@@ -173,28 +256,7 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
         Command::Train(args) => train(platform, &ctx, args).await,
         Command::Predict(args) => crate::predict::predict(platform, &ctx, args).await,
         Command::Report(args) => report(platform, args).await,
-        Command::Forecast(args) => {
-            let bytes = fs_err::read(&args.data)?;
-            let spec = aurum_service::ForecastSpec {
-                model: args.model.clone(),
-                horizon: args.horizon,
-                season_period: args.season_period,
-                transform: args.transform.clone(),
-                fill: args.fill.clone(),
-                ..Default::default()
-            };
-            let out = platform
-                .forecast_csv(bytes, &args.date, &args.value, spec)
-                .await?;
-            fs_err::write(&args.out, output::forecast_html(&args.value, &out))?;
-            if args.json {
-                print_json(&output::forecast_json(&out, &args.out))?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            output::print_forecast(&out);
-            println!("plot written to {}", args.out.display());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Forecast(args) => forecast(args).await,
         Command::Import(args) => {
             let bytes = fs_err::read(&args.file)?;
             let v = platform

@@ -229,6 +229,7 @@ pub fn backtest(
     for i in 0..cfg.windows {
         let origin = y.len() - cfg.horizon - (cfg.windows - 1 - i) * cfg.step;
         let train = &y[..origin];
+        crate::cancel::check()?;
         let fitted = model.fit(train)?;
         let forecast = fitted.forecast(cfg.horizon, &cfg.levels)?;
         windows.push(WindowResult {
@@ -300,6 +301,7 @@ pub fn select_by_backtest(
             best = Some((i, s));
         }
     }
+    crate::cancel::check()?;
     match best {
         Some((best, _)) => Ok(Selection { best, reports }),
         None => match reports.into_iter().find_map(Result::err) {

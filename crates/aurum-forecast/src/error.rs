@@ -34,7 +34,8 @@ pub enum ForecastError {
     /// A timestamp cell that none of the accepted formats parses.
     #[error(
         "line {line}: cannot parse `{value}` as a timestamp (accepted: 2024-01-31, 2024-01, \
-         2024 Q1, 2024-01-31 13:45:00, 2024-01-31T13:45:00Z, 2024/01/31)"
+         2024 Q1, 2024-01-31 13:45:00, 2024-01-31T13:45:00Z, 2024/01/31, US 1/31/2024, \
+         31-Jan-24, integers; give `date_format` for others, e.g. %d/%m/%Y for day-first dates)"
     )]
     BadTimestamp {
         /// 1-based line of the file.
@@ -160,6 +161,10 @@ pub enum ForecastError {
     #[error("model fitting failed: {0}")]
     FitFailed(String),
 
+    /// The request or job that asked for the fit was cancelled.
+    #[error("the fit was cancelled")]
+    Cancelled,
+
     /// A forecasting option or parameter has a value outside what it accepts; names the field.
     #[error("{message}")]
     InvalidField {
@@ -188,7 +193,8 @@ impl ForecastError {
             | ForecastError::NonFinite { .. }
             | ForecastError::InvalidParameter(_)
             | ForecastError::BadArtifact(_)
-            | ForecastError::InvalidField { .. } => true,
+            | ForecastError::InvalidField { .. }
+            | ForecastError::Cancelled => true,
             ForecastError::FitFailed(_) => false,
         }
     }
@@ -212,6 +218,7 @@ impl ForecastError {
             ForecastError::BadArtifact(_) => "forecast_bad_artifact",
             ForecastError::FitFailed(_) => "forecast_fit_failed",
             ForecastError::InvalidField { .. } => "invalid_field",
+            ForecastError::Cancelled => "forecast_cancelled",
         }
     }
 }

@@ -17,7 +17,7 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::{ForecastSpec, check_spec, fit_series, parse_fill, parse_frequency, to_returns};
-use crate::{CsvOptions, ForecastError, Frequency, TimeColumn};
+use crate::{ForecastError, Frequency};
 
 /// The parameters the family accepts.
 pub const PARAM_NAMES: &[&str] = &[
@@ -31,6 +31,7 @@ pub const PARAM_NAMES: &[&str] = &[
     "transform",
     "fill",
     "frequency",
+    "date_format",
     "returns",
 ];
 
@@ -74,6 +75,7 @@ fn from_forecast(e: ForecastError) -> ModelError {
             expected: message,
         },
         ForecastError::FitFailed(reason) => ModelError::Numerical { reason },
+        ForecastError::Cancelled => ModelError::Cancelled,
         ForecastError::BadArtifact(reason) => ModelError::InvalidArtifact { reason },
         ForecastError::TooFewPoints { .. } => ModelError::NotEnoughData {
             reason: e.to_string(),
@@ -95,6 +97,17 @@ fn usize_list<const N: usize>(name: &str, v: &str) -> Result<[usize; N], ModelEr
         .map_err(|_| invalid(name, v, &format!("{N} comma-separated integers")))
 }
 
+/// One period or a comma-separated list (`12`, `288,2016`), each in 1..=100000.
+fn period_list(v: &str) -> Result<Vec<usize>, ModelError> {
+    let expected = "a season period or a comma-separated list of them, each 1 to 100000";
+    v.split(',')
+        .map(|p| match p.trim().parse::<usize>() {
+            Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+            _ => Err(invalid("season_period", v, expected)),
+        })
+        .collect()
+}
+
 impl ForecastParams {
     fn parse(params: &Params) -> Result<Self, ModelError> {
         let r = aurum_contract::ParamReader::new("forecast", params, PARAM_NAMES)?;
@@ -108,7 +121,11 @@ impl ForecastParams {
             model: r.str("model").unwrap_or(&d.model).to_string(),
             horizon: r.usize("horizon", 1..=10_000)?.unwrap_or(d.horizon),
             levels: d.levels,
-            season_period: r.usize("season_period", 1..=10_000)?,
+            season_periods: r
+                .str("season_period")
+                .map(period_list)
+                .transpose()?
+                .unwrap_or_default(),
             order: r.str("order").map(|v| usize_list("order", v)).transpose()?,
             seasonal_order: r
                 .str("seasonal_order")
@@ -118,6 +135,9 @@ impl ForecastParams {
             transform: r.str("transform").unwrap_or(&d.transform).to_string(),
             fill: r.str("fill").unwrap_or(&d.fill).to_string(),
             frequency: r.str("frequency").map(str::to_string),
+            date_format: r.str("date_format").map(str::to_string),
+            holidays: Vec::new(),
+            session: None,
             returns: r.str("returns").map(str::to_string),
         };
         check_spec(&spec).map_err(from_forecast)?;
@@ -129,7 +149,12 @@ impl ForecastParams {
             .transpose()
             .map_err(from_forecast)?;
         crate::spec::transform(&spec.transform).map_err(from_forecast)?;
-        crate::spec::pipelines(&spec, spec.season_period.unwrap_or(12)).map_err(from_forecast)?;
+        let periods = if spec.season_periods.is_empty() {
+            vec![12]
+        } else {
+            spec.season_periods.clone()
+        };
+        crate::spec::pipelines(&spec, &periods).map_err(from_forecast)?;
         if let Some(r) = spec.returns.as_deref()
             && !matches!(r, "none" | "simple" | "log")
         {
@@ -144,7 +169,12 @@ impl ForecastParams {
             "date_column": self.date_column,
             "model": s.model,
             "horizon": s.horizon,
-            "season_period": s.season_period,
+            "season_period": match s.season_periods.as_slice() {
+                [] => serde_json::Value::Null,
+                [p] => serde_json::json!(p),
+                ps => serde_json::json!(ps),
+            },
+            "date_format": s.date_format,
             "order": s.order,
             "seasonal_order": s.seasonal_order,
             "window": s.window,
@@ -171,8 +201,11 @@ pub fn params_of(date_column: &str, spec: &ForecastSpec) -> Params {
             .collect::<Vec<_>>()
             .join(",")
     };
-    if let Some(p) = spec.season_period {
-        params.insert("season_period".into(), p.to_string());
+    if !spec.season_periods.is_empty() {
+        params.insert("season_period".into(), list(&spec.season_periods));
+    }
+    if let Some(f) = &spec.date_format {
+        params.insert("date_format".into(), f.clone());
     }
     if let Some(o) = spec.order {
         params.insert("order".into(), list(&o));
@@ -290,19 +323,16 @@ impl ModelFamily for ForecastFamily {
             }
             csv.push('\n');
         }
-        let opts = CsvOptions {
-            time: TimeColumn::Named("timestamp".into()),
-            value_columns: vec!["value".into()],
-            fill: parse_fill(&p.spec.fill).map_err(from_forecast)?,
-            frequency: p
-                .spec
-                .frequency
-                .as_deref()
-                .map(parse_frequency)
-                .transpose()
-                .map_err(from_forecast)?,
-            ..CsvOptions::default()
-        };
+        // Date and datetime columns were parsed at import and are rendered in ISO form; an
+        // explicit `date_format` applies to text columns only.
+        let mut read_spec = p.spec.clone();
+        if !matches!(date_type, ColumnType::Text | ColumnType::Categorical)
+            && read_spec.date_format.as_deref() != Some("index")
+        {
+            read_spec.date_format = None;
+        }
+        let opts = crate::spec::csv_options(&read_spec, "timestamp".into(), "value".into())
+            .map_err(from_forecast)?;
         ctx.check_cancelled()?;
         let series = crate::read_csv(csv.as_bytes(), &opts)
             .map_err(from_forecast)?
@@ -312,7 +342,9 @@ impl ModelFamily for ForecastFamily {
             })?;
         let series = to_returns(series, p.spec.returns.as_deref()).map_err(from_forecast)?;
         ctx.progress.report("fit", 0.1);
-        let (fitted, candidates) = fit_series(&p.spec, &series).map_err(from_forecast)?;
+        let (fitted, candidates) =
+            crate::cancel::with_cancel(ctx.cancel, || fit_series(&p.spec, &series))
+                .map_err(from_forecast)?;
         ctx.progress.report("fit", 1.0);
         let last_timestamp =
             *series

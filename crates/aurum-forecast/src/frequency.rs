@@ -32,6 +32,25 @@ pub enum Frequency {
     Quarterly,
     /// Every 12 months.
     Yearly,
+    /// The observed trading days of a daily series: weekdays, with the days the series skips
+    /// (holidays) not counted as gaps. Forecasts are labelled with the next weekdays that are not
+    /// in the series' holiday list.
+    TradingDays,
+    /// Intraday bars inside a daily session: every `seconds` from `open` up to (not including)
+    /// `close`, both in seconds after midnight, on weekdays (`weekdays_only`) or every day. The
+    /// bar after the last one of a day is the next session's open.
+    Session {
+        /// Step in seconds.
+        seconds: u32,
+        /// Time of the first bar of a session, seconds after midnight.
+        open: u32,
+        /// End of the session (the last bar starts one step before), seconds after midnight.
+        close: u32,
+        /// Sessions only on Monday to Friday.
+        weekdays_only: bool,
+    },
+    /// A plain sequence indexed by integers 0, 1, 2, … (stored as days after 1970-01-01).
+    Index,
 }
 
 impl fmt::Display for Frequency {
@@ -44,8 +63,36 @@ impl fmt::Display for Frequency {
             Frequency::Monthly => f.write_str("monthly"),
             Frequency::Quarterly => f.write_str("quarterly"),
             Frequency::Yearly => f.write_str("yearly"),
+            Frequency::TradingDays => f.write_str("trading days"),
+            Frequency::Session {
+                seconds,
+                open,
+                close,
+                ..
+            } => write!(
+                f,
+                "intraday ({seconds} s) in sessions {}-{}",
+                hhmm(*open),
+                hhmm(*close)
+            ),
+            Frequency::Index => f.write_str("integer steps"),
         }
     }
+}
+
+fn hhmm(s: u32) -> String {
+    format!("{:02}:{:02}", s / 3600, (s % 3600) / 60)
+}
+
+/// The epoch integer-indexed series count from (index `k` is this date plus `k` days).
+pub(crate) fn index_epoch() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or_default()
+}
+
+fn is_weekend(d: NaiveDate) -> bool {
+    matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
 }
 
 impl Frequency {
@@ -63,7 +110,22 @@ impl Frequency {
                 }
             }
             Frequency::Daily => 7,
-            Frequency::BusinessDaily => 5,
+            Frequency::BusinessDaily | Frequency::TradingDays => 5,
+            Frequency::Session {
+                seconds,
+                open,
+                close,
+                ..
+            } => {
+                let s = *seconds as usize;
+                let len = close.saturating_sub(*open) as usize;
+                if s > 0 && len.is_multiple_of(s) && len > s {
+                    len / s
+                } else {
+                    1
+                }
+            }
+            Frequency::Index => 1,
             Frequency::Weekly => 52,
             Frequency::Monthly => 12,
             Frequency::Quarterly => 4,
@@ -71,9 +133,111 @@ impl Frequency {
         }
     }
 
+    /// The seasonal periods worth trying on `n` observations: the usual period, then a longer
+    /// one where the data show two (a week of days or of intraday bars, a year of trading days);
+    /// the longer one kept only when the series holds two full cycles. Never empty.
+    pub fn default_season_periods(&self, n: usize) -> Vec<usize> {
+        let first = self.default_season_period();
+        let second = match self {
+            Frequency::Intraday { .. } if first > 1 => Some(first * 7),
+            Frequency::Session { weekdays_only, .. } if first > 1 => {
+                Some(first * if *weekdays_only { 5 } else { 7 })
+            }
+            Frequency::Daily => Some(365),
+            Frequency::BusinessDaily | Frequency::TradingDays => Some(252),
+            _ => None,
+        };
+        let mut out: Vec<usize> = std::iter::once(first)
+            .filter(|p| *p > 1)
+            .chain(second.filter(|p| n >= 2 * p))
+            .collect();
+        if out.is_empty() {
+            out.push(first);
+        }
+        out
+    }
+
+    /// The grid point after `t`, skipping `holidays` (dates with no trading) for
+    /// [`Frequency::TradingDays`] and [`Frequency::Session`].
+    pub fn next_on(&self, t: NaiveDateTime, holidays: &[NaiveDate]) -> NaiveDateTime {
+        let closed = |d: NaiveDate, weekdays_only: bool| {
+            (weekdays_only && is_weekend(d)) || holidays.binary_search(&d).is_ok()
+        };
+        match self {
+            Frequency::TradingDays => {
+                let mut n = t + Duration::days(1);
+                while closed(n.date(), true) {
+                    n += Duration::days(1);
+                }
+                n
+            }
+            Frequency::Session {
+                seconds,
+                open,
+                close,
+                weekdays_only,
+            } => {
+                let n = t + Duration::seconds(i64::from(*seconds));
+                let tod = n.time().num_seconds_from_midnight();
+                if n.date() == t.date() && tod >= *open && tod < *close {
+                    return n;
+                }
+                let mut d = t.date() + Duration::days(1);
+                if t.time().num_seconds_from_midnight() < *open {
+                    d = t.date();
+                }
+                while closed(d, *weekdays_only) {
+                    d += Duration::days(1);
+                }
+                d.and_hms_opt(0, 0, 0).unwrap_or(t) + Duration::seconds(i64::from(*open))
+            }
+            other => other.next(t),
+        }
+    }
+
+    /// The `h` grid points after `t`, skipping `holidays` (see [`Frequency::next_on`]).
+    pub fn future_on(
+        &self,
+        t: NaiveDateTime,
+        h: usize,
+        holidays: &[NaiveDate],
+    ) -> Vec<NaiveDateTime> {
+        let mut out = Vec::with_capacity(h);
+        let mut cur = t;
+        for _ in 0..h {
+            cur = self.next_on(cur, holidays);
+            out.push(cur);
+        }
+        out
+    }
+
+    /// `true` for calendars on which the observed rows are the grid (trading days, sessions):
+    /// a day the series skips is a holiday, not a missing value.
+    pub fn is_observed_calendar(&self) -> bool {
+        matches!(self, Frequency::TradingDays | Frequency::Session { .. })
+    }
+
+    /// How a timestamp of this frequency is written in responses: the integer for
+    /// [`Frequency::Index`], date and time for intraday data, the date for midnight timestamps of
+    /// daily and longer frequencies.
+    pub fn label(&self, t: NaiveDateTime) -> String {
+        match self {
+            Frequency::Index => (t - index_epoch()).num_days().to_string(),
+            Frequency::Intraday { .. } | Frequency::Session { .. } => {
+                t.format("%Y-%m-%dT%H:%M:%S").to_string()
+            }
+            _ if t.time().num_seconds_from_midnight() == 0 && t.nanosecond() == 0 => {
+                t.date().format("%Y-%m-%d").to_string()
+            }
+            _ => t.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        }
+    }
+
     /// The grid point after `t`.
     pub fn next(&self, t: NaiveDateTime) -> NaiveDateTime {
         match self {
+            Frequency::TradingDays | Frequency::Session { .. } => self.next_on(t, &[]),
+            Frequency::Index => t + Duration::days(1),
             Frequency::Intraday { seconds } => t + Duration::seconds(i64::from(*seconds)),
             Frequency::Daily => t + Duration::days(1),
             Frequency::BusinessDaily => {
@@ -119,9 +283,8 @@ impl Frequency {
                     "timestamps carry a time of day but the usual step is {step} s"
                 ));
             }
-            return Ok(Frequency::Intraday {
-                seconds: u32::try_from(step).map_err(|_| "step too large".to_string())?,
-            });
+            let seconds = u32::try_from(step).map_err(|_| "step too large".to_string())?;
+            return Ok(infer_session(ts, seconds, None).unwrap_or(Frequency::Intraday { seconds }));
         }
         let dates: Vec<NaiveDate> = ts.iter().map(|t| t.date()).collect();
         let same_day = dates.iter().all(|d| d.day() == dates[0].day());
@@ -162,6 +325,8 @@ impl Frequency {
                 let s = i64::from(*seconds);
                 (d % s == 0).then(|| usize::try_from(d / s).ok()).flatten()
             }
+            Frequency::TradingDays | Frequency::Session { .. } => None,
+            Frequency::Index => usize::try_from((b - a).num_days()).ok(),
             Frequency::Daily | Frequency::Weekly => {
                 if a.time() != b.time() {
                     return None;
@@ -205,6 +370,49 @@ impl Frequency {
             }
         }
     }
+}
+
+/// A trading session in intraday timestamps: the usual first and last bar time of a day. `None`
+/// when the bars cover the whole day (or a single day), which is plain intraday data. `given` is
+/// an explicit `(open, close)` in seconds after midnight.
+pub(crate) fn infer_session(
+    ts: &[NaiveDateTime],
+    seconds: u32,
+    given: Option<(u32, u32)>,
+) -> Option<Frequency> {
+    let weekdays_only = !ts.iter().any(|t| is_weekend(t.date()));
+    if let Some((open, close)) = given {
+        return Some(Frequency::Session {
+            seconds,
+            open,
+            close,
+            weekdays_only,
+        });
+    }
+    let mut firsts = Vec::new();
+    let mut lasts = Vec::new();
+    let mut i = 0;
+    while i < ts.len() {
+        let day = ts[i].date();
+        let j = i + ts[i..].iter().take_while(|t| t.date() == day).count();
+        firsts.push(i64::from(ts[i].time().num_seconds_from_midnight()));
+        lasts.push(i64::from(ts[j - 1].time().num_seconds_from_midnight()));
+        i = j;
+    }
+    if firsts.len() < 2 {
+        return None;
+    }
+    let open = u32::try_from(mode(&firsts)).ok()?;
+    let close = u32::try_from(mode(&lasts)).ok()? + seconds;
+    if close <= open || (open < seconds && close + seconds > 86_400) {
+        return None;
+    }
+    Some(Frequency::Session {
+        seconds,
+        open,
+        close,
+        weekdays_only,
+    })
 }
 
 fn mode(v: &[i64]) -> i64 {

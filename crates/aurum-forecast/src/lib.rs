@@ -26,12 +26,14 @@
 mod arima;
 mod backtest;
 mod baseline;
+mod cancel;
 mod decompose;
 mod error;
 mod ets;
 pub mod family;
 mod frequency;
 mod model;
+mod mstl_model;
 mod optim;
 mod series;
 pub mod spec;
@@ -47,14 +49,16 @@ pub use backtest::{
     default_candidates, mase_scale, select_by_backtest,
 };
 pub use baseline::{BaselineFit, BaselineKind, fit_baseline};
+pub use cancel::with_cancel;
 pub use decompose::{Decomposition, StlOptions, mstl, stl};
 pub use error::ForecastError;
-pub use ets::{EtsFit, EtsSeason, EtsSpec, EtsTrend, fit_ets};
+pub use ets::{EtsError, EtsFit, EtsSeason, EtsSpec, EtsTrend, fit_ets};
 pub use frequency::Frequency;
 pub use model::{
     DEFAULT_LEVELS, FORMAT_VERSION, Fitted, FittedModel, Forecast, Forecaster, ModelSpec, Pipeline,
     PredictionInterval,
 };
+pub use mstl_model::{AdjustedFit, MstlFit, MstlSpec, MstlTrendModel};
 pub use series::{
     CsvOptions, FillPolicy, FillReason, FillReport, FilledPoint, MISSING_TOKENS, ParsedSeries,
     Series, TimeColumn, parse_timestamp, read_csv,

@@ -15,6 +15,7 @@ use crate::baseline::{BaselineFit, BaselineKind, fit_baseline};
 use crate::error::ForecastError;
 use crate::ets::{EtsFit, EtsSpec, fit_ets};
 use crate::frequency::Frequency;
+use crate::mstl_model::{MstlFit, MstlSpec, fit_mstl};
 use crate::series::Series;
 use crate::stats::interval_multiplier;
 use crate::transform::{ResolvedTransform, Transform};
@@ -53,6 +54,8 @@ pub enum ModelSpec {
     Arima(ArimaSpec),
     /// Hyndman–Khandakar auto-ARIMA.
     AutoArima(AutoArimaSpec),
+    /// MSTL decomposition with seasonal naive seasons and ETS/ARIMA on the adjusted series.
+    Mstl(MstlSpec),
 }
 
 impl ModelSpec {
@@ -63,6 +66,7 @@ impl ModelSpec {
             ModelSpec::Ets(s) => s.period,
             ModelSpec::Arima(s) => s.order.period,
             ModelSpec::AutoArima(s) => s.period,
+            ModelSpec::Mstl(s) => s.periods.iter().copied().max().unwrap_or(1),
             ModelSpec::Mean
             | ModelSpec::Naive
             | ModelSpec::MovingAverage { .. }
@@ -81,6 +85,7 @@ impl ModelSpec {
             ModelSpec::Ets(_) => "ets".into(),
             ModelSpec::Arima(s) => s.order.to_string(),
             ModelSpec::AutoArima(_) => "auto_arima".into(),
+            ModelSpec::Mstl(_) => "mstl".into(),
         }
     }
 }
@@ -151,6 +156,7 @@ impl Forecaster for ModelSpec {
 impl Forecaster for Pipeline {
     fn fit(&self, y: &[f64]) -> Result<FittedModel, ForecastError> {
         crate::error::check_finite(y)?;
+        crate::cancel::check()?;
         let transform = self.transform.resolve(y, self.model.period())?;
         let x = transform.apply(y)?;
         let inner = match &self.model {
@@ -168,7 +174,10 @@ impl Forecaster for Pipeline {
             ModelSpec::Ets(spec) => Fitted::Ets(fit_ets(&x, spec)?),
             ModelSpec::Arima(spec) => Fitted::Arima(fit_arima(&x, spec)?),
             ModelSpec::AutoArima(spec) => Fitted::Arima(auto_arima(&x, spec)?.best),
+            ModelSpec::Mstl(spec) => Fitted::Mstl(fit_mstl(&x, spec)?),
         };
+        // An optimiser stopped by cancellation returns its last point: never a model.
+        crate::cancel::check()?;
         Ok(FittedModel {
             spec: self.clone(),
             transform,
@@ -190,6 +199,8 @@ pub enum Fitted {
     Ets(EtsFit),
     /// (S)ARIMA, including auto-ARIMA's choice.
     Arima(ArimaFit),
+    /// MSTL with a model of the seasonally adjusted series.
+    Mstl(MstlFit),
 }
 
 /// A fitted model, ready to forecast, update and store.
@@ -255,6 +266,7 @@ impl FittedModel {
             },
             Fitted::Ets(e) => e.to_string(),
             Fitted::Arima(a) => a.describe(),
+            Fitted::Mstl(m) => m.to_string(),
         };
         match self.transform.lambda {
             None => base,
@@ -267,7 +279,7 @@ impl FittedModel {
     pub fn arima(&self) -> Option<&ArimaFit> {
         match &self.inner {
             Fitted::Arima(a) => Some(a),
-            Fitted::Baseline(_) | Fitted::Ets(_) => None,
+            Fitted::Baseline(_) | Fitted::Ets(_) | Fitted::Mstl(_) => None,
         }
     }
 
@@ -275,7 +287,7 @@ impl FittedModel {
     pub fn ets(&self) -> Option<&EtsFit> {
         match &self.inner {
             Fitted::Ets(e) => Some(e),
-            Fitted::Baseline(_) | Fitted::Arima(_) => None,
+            Fitted::Baseline(_) | Fitted::Arima(_) | Fitted::Mstl(_) => None,
         }
     }
 
@@ -284,6 +296,7 @@ impl FittedModel {
         match &self.inner {
             Fitted::Ets(e) => Some(e.aicc),
             Fitted::Arima(a) => Some(a.aicc),
+            Fitted::Mstl(m) => Some(m.aicc()),
             Fitted::Baseline(_) => None,
         }
     }
@@ -308,6 +321,7 @@ impl FittedModel {
             Fitted::Baseline(b) => b.forecast_moments(h),
             Fitted::Ets(e) => e.forecast_moments(h),
             Fitted::Arima(a) => a.forecast_moments(h),
+            Fitted::Mstl(m) => m.forecast_moments(h),
         };
         let sd: Vec<f64> = var.iter().map(|v| v.max(0.0).sqrt()).collect();
         let t = self.transform;
@@ -367,6 +381,7 @@ impl FittedModel {
             Fitted::Baseline(b) => b.update(&x)?,
             Fitted::Ets(e) => e.update(&x)?,
             Fitted::Arima(a) => a.update(&x)?,
+            Fitted::Mstl(m) => m.update(&x)?,
         }
         self.n_obs += new.len();
         if let (Some(ts), Some(f)) = (self.last_timestamp, self.frequency)

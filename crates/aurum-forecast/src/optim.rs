@@ -77,6 +77,9 @@ pub(crate) fn bfgs(
     let mut gn = vec![0.0; n];
     let mut small_steps = 0;
     for _ in 0..max_iter {
+        if crate::cancel::cancelled() {
+            break;
+        }
         if g.iter().all(|v| v.abs() < gtol) {
             converged = true;
             break;
@@ -202,6 +205,9 @@ pub(crate) fn nelder_mead(
     let mut evals = n + 1;
     let mut converged = false;
     while evals < max_evals {
+        if crate::cancel::cancelled() {
+            break;
+        }
         let mut idx: Vec<usize> = (0..=n).collect();
         idx.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
         simplex = idx.iter().map(|&i| simplex[i].clone()).collect();

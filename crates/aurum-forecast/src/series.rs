@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ForecastError, series_prefix};
@@ -98,6 +98,16 @@ pub struct CsvOptions {
     pub frequency: Option<Frequency>,
     /// Field delimiter.
     pub delimiter: u8,
+    /// How the time column is written: `None` infers it (ISO dates and date-times, US
+    /// `m/d/yyyy`, `dd-Mon-yy`, periods such as `2024-01` or `2024 Q1`, or plain integers as an
+    /// integer index), `index` for an integer index, or a chrono format such as `%d/%m/%Y` for
+    /// day-first dates.
+    pub date_format: Option<String>,
+    /// Market holidays (sorted, distinct): forecasts on trading days or sessions skip them.
+    pub holidays: Vec<NaiveDate>,
+    /// An intraday session `(open, close)` in seconds after midnight, instead of the one
+    /// inferred from the bars.
+    pub session: Option<(u32, u32)>,
 }
 
 impl Default for CsvOptions {
@@ -109,6 +119,9 @@ impl Default for CsvOptions {
             fill: FillPolicy::None,
             frequency: None,
             delimiter: b',',
+            date_format: None,
+            holidays: Vec::new(),
+            session: None,
         }
     }
 }
@@ -126,6 +139,8 @@ pub struct Series {
     pub values: Vec<f64>,
     /// The inferred or given frequency.
     pub frequency: Frequency,
+    /// Market holidays (sorted) skipped by forecasts on trading days or sessions.
+    pub holidays: Vec<NaiveDate>,
 }
 
 impl Series {
@@ -145,6 +160,7 @@ impl Series {
             timestamps: ts,
             values,
             frequency: Frequency::Daily,
+            holidays: Vec::new(),
         }
     }
 
@@ -161,7 +177,7 @@ impl Series {
     /// The timestamps of the `h` periods after the last observation.
     pub fn future_timestamps(&self, h: usize) -> Vec<NaiveDateTime> {
         match self.timestamps.last() {
-            Some(t) => self.frequency.future(*t, h),
+            Some(t) => self.frequency.future_on(*t, h, &self.holidays),
             None => Vec::new(),
         }
     }
@@ -259,7 +275,9 @@ impl fmt::Display for FillReport {
 
 /// Parses a timestamp cell. Accepted: `2024-01-31`, `2024/01/31`, `2024-01` (first of month),
 /// `2024 Q1` / `2024-Q1` / `2024Q1` (first day of the quarter), `2024` (1 January),
-/// `2024-01-31 13:45[:00[.fff]]`, `2024-01-31T13:45:00[.fff][Z|±hh:mm]` (offsets converted to UTC).
+/// `2024-01-31 13:45[:00[.fff]]`, `2024-01-31T13:45:00[.fff][Z|±hh:mm]` (offsets converted to UTC),
+/// and the dataset reader's layouts: US `10/1/2015` (month first) and `28-Feb-97`. Day-first
+/// slashed dates need an explicit format ([`CsvOptions::date_format`]).
 pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
     let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0);
@@ -283,6 +301,13 @@ pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
     }
     if let Ok(t) = chrono::DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%z") {
         return Some(t.naive_utc());
+    }
+    // US `m/d/yyyy` and `dd-Mon-yy`: the dataset reader's date layouts, so a file reads the same
+    // as a forecasting series and as a dataset.
+    if let Ok(aurum_core::Value::DateTime(t)) =
+        aurum_data::parse_cell(s, aurum_core::ColumnType::DateTime)
+    {
+        return Some(t);
     }
     // Quarter: "2024 Q1", "2024-Q1", "2024Q1".
     let upper = s.to_ascii_uppercase();
@@ -310,6 +335,54 @@ pub fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
         return NaiveDate::from_ymd_opt(y, 1, 1).and_then(midnight);
     }
     None
+}
+
+/// How the time column is read.
+enum TimeLayout {
+    /// [`parse_timestamp`].
+    Auto,
+    /// Integers 0, 1, 2, … (any start; gaps are gaps).
+    Index,
+    /// An explicit chrono format, with or without a time part.
+    Format(String),
+}
+
+impl TimeLayout {
+    fn parse(&self, s: &str) -> Option<NaiveDateTime> {
+        match self {
+            TimeLayout::Auto => parse_timestamp(s),
+            TimeLayout::Index => {
+                let k: i64 = s.trim().parse().ok()?;
+                (k.abs() < 100_000_000)
+                    .then(|| crate::frequency::index_epoch() + chrono::Duration::days(k))
+            }
+            TimeLayout::Format(f) => NaiveDateTime::parse_from_str(s, f).ok().or_else(|| {
+                NaiveDate::parse_from_str(s, f)
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+            }),
+        }
+    }
+}
+
+fn valid_format(format: &str) -> bool {
+    use chrono::format::{Item, StrftimeItems};
+    !format.is_empty() && StrftimeItems::new(format).all(|i| !matches!(i, Item::Error))
+}
+
+/// A time column of plain integers that are not years (a year column is 4-digit numbers
+/// between 1000 and 2999 one apart).
+fn looks_like_index(cells: &[String]) -> bool {
+    let nums: Option<Vec<i64>> = cells.iter().map(|c| c.parse::<i64>().ok()).collect();
+    let Some(nums) = nums else {
+        return false;
+    };
+    if nums.is_empty() {
+        return false;
+    }
+    let years = cells.iter().all(|c| c.len() == 4 && !c.starts_with('-'))
+        && nums.iter().all(|n| (1000..3000).contains(n));
+    !years
 }
 
 fn is_missing(cell: &str) -> bool {
@@ -377,36 +450,59 @@ pub fn read_csv(bytes: &[u8], opts: &CsvOptions) -> Result<Vec<ParsedSeries>, Fo
         ));
     }
 
+    let mut records = Vec::new();
+    loop {
+        let mut record = csv::StringRecord::new();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => records.push(record),
+            Err(e) => return Err(csv_error(&e)),
+        }
+    }
+    let time_cell = |record: &csv::StringRecord| -> String {
+        match &opts.time {
+            TimeColumn::YearQuarter { .. } => format!(
+                "{} Q{}",
+                record.get(time_cols[0]).unwrap_or("").trim(),
+                record.get(time_cols[1]).unwrap_or("").trim()
+            ),
+            _ => record.get(time_cols[0]).unwrap_or("").trim().to_string(),
+        }
+    };
+    let layout = match opts.date_format.as_deref() {
+        Some("index") => TimeLayout::Index,
+        Some(f) => {
+            if !valid_format(f) {
+                return Err(ForecastError::InvalidField {
+                    field: "date_format".into(),
+                    message: format!(
+                        "date_format `{f}` must be `index` or a chrono format such as %d/%m/%Y"
+                    ),
+                });
+            }
+            TimeLayout::Format(f.to_string())
+        }
+        None if matches!(opts.time, TimeColumn::YearQuarter { .. }) => TimeLayout::Auto,
+        None => {
+            let cells: Vec<String> = records.iter().map(time_cell).collect();
+            if looks_like_index(&cells) {
+                TimeLayout::Index
+            } else {
+                TimeLayout::Auto
+            }
+        }
+    };
+    let is_index = matches!(layout, TimeLayout::Index);
+
     // Group rows by id (first-appearance order), then by value column.
     let mut order: Vec<Option<String>> = Vec::new();
     let mut groups: HashMap<Option<String>, Vec<Vec<Row>>> = HashMap::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(csv_error(&e)),
-        }
+    for record in &records {
         let line = record.position().map_or(0, csv::Position::line);
-        let t = match &opts.time {
-            TimeColumn::YearQuarter { .. } => {
-                let y = record.get(time_cols[0]).unwrap_or("").trim();
-                let q = record.get(time_cols[1]).unwrap_or("").trim();
-                parse_timestamp(&format!("{y} Q{q}")).ok_or_else(|| {
-                    ForecastError::BadTimestamp {
-                        line,
-                        value: format!("{y} Q{q}"),
-                    }
-                })?
-            }
-            _ => {
-                let cell = record.get(time_cols[0]).unwrap_or("");
-                parse_timestamp(cell).ok_or_else(|| ForecastError::BadTimestamp {
-                    line,
-                    value: cell.to_string(),
-                })?
-            }
-        };
+        let cell = time_cell(record);
+        let t = layout
+            .parse(&cell)
+            .ok_or(ForecastError::BadTimestamp { line, value: cell })?;
         let id = id_col.map(|c| record.get(c).unwrap_or("").trim().to_string());
         let entry = groups.entry(id.clone()).or_insert_with(|| {
             order.push(id.clone());
@@ -447,6 +543,7 @@ pub fn read_csv(bytes: &[u8], opts: &CsvOptions) -> Result<Vec<ParsedSeries>, Fo
                 header[value_cols[k]].clone(),
                 rows,
                 opts,
+                is_index,
             )?);
         }
     }
@@ -471,6 +568,7 @@ fn regularise(
     column: String,
     rows: Vec<Row>,
     opts: &CsvOptions,
+    is_index: bool,
 ) -> Result<ParsedSeries, ForecastError> {
     let prefix = series_prefix(id.as_deref());
     for w in rows.windows(2) {
@@ -492,14 +590,36 @@ fn regularise(
         }
     }
     let ts: Vec<NaiveDateTime> = rows.iter().map(|r| r.t).collect();
-    let frequency = match opts.frequency {
-        Some(f) => f,
-        None => Frequency::infer(&ts).map_err(|reason| ForecastError::UnknownFrequency {
-            series: prefix.clone(),
-            reason,
-        })?,
+    let unknown = |reason: String| ForecastError::UnknownFrequency {
+        series: prefix.clone(),
+        reason,
+    };
+    let frequency = match (opts.frequency, is_index) {
+        (Some(f), _) => f,
+        (None, true) => Frequency::Index,
+        (None, false) => {
+            let f = Frequency::infer(&ts).map_err(unknown)?;
+            match f {
+                // Daily prices: the days the series skips are holidays, not missing values,
+                // unless a fill policy asks for the weekday grid.
+                Frequency::BusinessDaily
+                    if matches!(opts.fill, FillPolicy::None | FillPolicy::Drop) =>
+                {
+                    Frequency::TradingDays
+                }
+                Frequency::Intraday { seconds } | Frequency::Session { seconds, .. }
+                    if opts.session.is_some() =>
+                {
+                    crate::frequency::infer_session(&ts, seconds, opts.session).unwrap_or(f)
+                }
+                other => other,
+            }
+        }
     };
     let missing_values = rows.iter().filter(|r| r.v.is_nan()).count();
+    if frequency.is_observed_calendar() {
+        return observed(id, column, rows, opts, frequency, missing_values);
+    }
 
     // Place rows on the grid.
     let first = rows[0].t;
@@ -646,6 +766,118 @@ fn regularise(
     )
 }
 
+/// A series on an observed calendar (trading days, sessions): the rows are the grid, so there are
+/// no gaps; each timestamp must still be a trading day or session bar, and missing values are
+/// handled by the fill policy by position.
+fn observed(
+    id: Option<String>,
+    column: String,
+    rows: Vec<Row>,
+    opts: &CsvOptions,
+    frequency: Frequency,
+    missing_values: usize,
+) -> Result<ParsedSeries, ForecastError> {
+    let prefix = series_prefix(id.as_deref());
+    for r in &rows {
+        let tod = r.t.time().num_seconds_from_midnight();
+        let weekend = matches!(r.t.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
+        let off = match frequency {
+            Frequency::TradingDays => weekend || tod != 0,
+            Frequency::Session {
+                seconds,
+                open,
+                close,
+                weekdays_only,
+            } => {
+                (weekdays_only && weekend)
+                    || tod < open
+                    || tod >= close
+                    || (tod - open) % seconds.max(1) != 0
+            }
+            _ => false,
+        };
+        if off {
+            return Err(ForecastError::UnknownFrequency {
+                series: prefix,
+                reason: format!(
+                    "line {}: timestamp {} is not a bar of the {frequency} calendar",
+                    r.line,
+                    fmt_ts(r.t)
+                ),
+            });
+        }
+    }
+    if opts.fill == FillPolicy::None
+        && let Some(r) = rows.iter().find(|r| r.v.is_nan())
+    {
+        return Err(ForecastError::MissingValue {
+            series: prefix,
+            line: r.line,
+            column,
+            timestamp: fmt_ts(r.t),
+        });
+    }
+    let mut report = FillReport {
+        id: id.clone(),
+        column: column.clone(),
+        policy: opts.fill,
+        frequency,
+        missing_values,
+        gaps: 0,
+        filled: Vec::new(),
+        dropped: Vec::new(),
+    };
+    let known: Vec<usize> = (0..rows.len()).filter(|&i| !rows[i].v.is_nan()).collect();
+    let (Some(&lo), Some(&hi)) = (known.first(), known.last()) else {
+        return Err(ForecastError::TooFewPoints {
+            what: format!("{prefix}column `{column}`"),
+            needed: 1,
+            got: 0,
+        });
+    };
+    let (start, end) = match opts.fill {
+        FillPolicy::Ffill => (lo, rows.len() - 1),
+        FillPolicy::Linear => (lo, hi),
+        _ => (0, rows.len() - 1),
+    };
+    let mut t_out = Vec::with_capacity(rows.len());
+    let mut v_out = Vec::with_capacity(rows.len());
+    let mut last_known = lo;
+    for (i, r) in rows.iter().enumerate() {
+        if i < start || i > end || (opts.fill == FillPolicy::Drop && r.v.is_nan()) {
+            report.dropped.push(r.t);
+            continue;
+        }
+        let v = if r.v.is_nan() {
+            let v = match opts.fill {
+                FillPolicy::Ffill => rows[last_known].v,
+                FillPolicy::Linear => {
+                    let next = known[known.partition_point(|&k| k < i)];
+                    let (a, b) = (rows[last_known].v, rows[next].v);
+                    a + (b - a) * (i - last_known) as f64 / (next - last_known) as f64
+                }
+                _ => 0.0,
+            };
+            report.filled.push(FilledPoint {
+                timestamp: r.t,
+                value: v,
+                reason: FillReason::MissingValue,
+            });
+            v
+        } else {
+            last_known = i;
+            r.v
+        };
+        t_out.push(r.t);
+        v_out.push(v);
+    }
+    let mut parsed = finish(id, column, t_out, v_out, frequency, report)?;
+    parsed.series.holidays.clone_from(&opts.holidays);
+    parsed.series.holidays.sort_unstable();
+    parsed.series.holidays.dedup();
+    Ok(parsed)
+}
+
 fn finish(
     id: Option<String>,
     column: String,
@@ -668,6 +900,7 @@ fn finish(
             timestamps,
             values,
             frequency,
+            holidays: Vec::new(),
         },
         report,
     })

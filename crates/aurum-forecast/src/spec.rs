@@ -3,8 +3,8 @@
 
 use crate::{
     ArimaMethod, ArimaOrder, ArimaSpec, AutoArimaSpec, BacktestConfig, CsvOptions, EtsSpec,
-    FillPolicy, FittedModel, ForecastError, Forecaster as _, Frequency, ModelSpec, ParsedSeries,
-    Pipeline, Score, TimeColumn, Transform,
+    FillPolicy, FittedModel, ForecastError, Forecaster as _, Frequency, ModelSpec, MstlSpec,
+    MstlTrendModel, ParsedSeries, Pipeline, Score, TimeColumn, Transform,
 };
 
 fn bad(field: &str, message: impl Into<String>) -> ForecastError {
@@ -23,8 +23,10 @@ pub struct ForecastSpec {
     pub horizon: usize,
     /// Interval levels in percent (default 80 and 95).
     pub levels: Vec<f64>,
-    /// Seasonal period; default from the frequency (12 monthly, 4 quarterly, 5 business-daily, …).
-    pub season_period: Option<usize>,
+    /// Seasonal periods; empty: from the frequency (12 monthly, 4 quarterly, 5 trading days,
+    /// bars per day and per week intraday, …). Single-season models use the first; `mstl` and
+    /// `auto` use them all.
+    pub season_periods: Vec<usize>,
     /// `(p, d, q)` for `arima`.
     pub order: Option<[usize; 3]>,
     /// `(P, D, Q, s)` for `arima`.
@@ -35,8 +37,16 @@ pub struct ForecastSpec {
     pub transform: String,
     /// `none` (missing values and gaps are errors), `ffill`, `linear`, `zero` or `drop`.
     pub fill: String,
-    /// Frequency override (`daily`, `business_daily`, `weekly`, `monthly`, `quarterly`, `yearly`).
+    /// Frequency override (`daily`, `business_daily`, `trading_days`, `weekly`, `monthly`,
+    /// `quarterly`, `yearly`, `index`).
     pub frequency: Option<String>,
+    /// How timestamps are written when inference cannot tell: `index`, or a chrono format such as
+    /// `%d/%m/%Y`.
+    pub date_format: Option<String>,
+    /// Market holidays (`YYYY-MM-DD`) that forecasts on trading days or sessions skip.
+    pub holidays: Vec<String>,
+    /// Intraday session `(open, close)` as `HH:MM`, instead of the one inferred from the bars.
+    pub session: Option<(String, String)>,
     /// For market series: model `simple` or `log` returns of the prices instead of the prices.
     pub returns: Option<String>,
 }
@@ -47,13 +57,16 @@ impl Default for ForecastSpec {
             model: "auto".into(),
             horizon: 12,
             levels: vec![80.0, 95.0],
-            season_period: None,
+            season_periods: Vec::new(),
             order: None,
             seasonal_order: None,
             window: None,
             transform: "none".into(),
             fill: "none".into(),
             frequency: None,
+            date_format: None,
+            holidays: Vec::new(),
+            session: None,
             returns: None,
         }
     }
@@ -82,6 +95,8 @@ pub fn parse_frequency(s: &str) -> Result<Frequency, ForecastError> {
     Ok(match s {
         "daily" => Frequency::Daily,
         "business_daily" | "business" => Frequency::BusinessDaily,
+        "trading_days" => Frequency::TradingDays,
+        "index" | "steps" => Frequency::Index,
         "weekly" => Frequency::Weekly,
         "monthly" => Frequency::Monthly,
         "quarterly" => Frequency::Quarterly,
@@ -90,7 +105,7 @@ pub fn parse_frequency(s: &str) -> Result<Frequency, ForecastError> {
             return Err(bad(
                 "frequency",
                 format!(
-                    "frequency `{other}` must be daily, business_daily, weekly, monthly, quarterly or yearly"
+                    "frequency `{other}` must be daily, business_daily, trading_days, weekly, monthly, quarterly, yearly or index"
                 ),
             ));
         }
@@ -133,31 +148,68 @@ pub fn transform(s: &str) -> Result<Transform, ForecastError> {
     })
 }
 
-/// The candidates a spec asks for: one pipeline, or several for `auto`.
-pub fn pipelines(spec: &ForecastSpec, period: usize) -> Result<Vec<Pipeline>, ForecastError> {
+/// Longest season the seasonal ETS and ARIMA candidates of `auto` are given; longer seasons
+/// (intraday bars per day or week) are left to MSTL, whose cost does not grow with the period.
+pub const MAX_DIRECT_SEASON: usize = 60;
+
+/// The candidates a spec asks for: one pipeline, or several for `auto`. `periods` is never empty;
+/// single-season models use the first.
+pub fn pipelines(spec: &ForecastSpec, periods: &[usize]) -> Result<Vec<Pipeline>, ForecastError> {
     let t = transform(&spec.transform)?;
+    let period = periods.first().copied().unwrap_or(1);
     let with = |m: ModelSpec| Pipeline {
         model: m,
         transform: t,
         bias_adjust: false,
     };
+    let mstl = || {
+        let periods: Vec<usize> = periods.iter().copied().filter(|p| *p > 1).collect();
+        if periods.is_empty() {
+            return Err(bad(
+                "season_period",
+                "mstl needs at least one seasonal period of 2 or more",
+            ));
+        }
+        Ok(ModelSpec::Mstl(MstlSpec {
+            periods,
+            trend: MstlTrendModel::Ets,
+        }))
+    };
     Ok(match spec.model.as_str() {
-        "auto" => crate::default_candidates(period)
-            .into_iter()
-            .map(|mut p| {
-                p.transform = t;
-                p
-            })
-            .collect(),
+        "auto" => {
+            let direct = if period <= MAX_DIRECT_SEASON {
+                period
+            } else {
+                1
+            };
+            let mut c: Vec<Pipeline> = crate::default_candidates(direct)
+                .into_iter()
+                .map(|mut p| {
+                    p.transform = t;
+                    p
+                })
+                .collect();
+            if period > MAX_DIRECT_SEASON {
+                c.insert(1, with(ModelSpec::SeasonalNaive { period }));
+            }
+            if periods.len() > 1 || (period > MAX_DIRECT_SEASON) {
+                c.push(with(mstl()?));
+            }
+            c
+        }
+        "mstl" => vec![with(mstl()?)],
+        "mstl_arima" => {
+            let ModelSpec::Mstl(mut m) = mstl()? else {
+                unreachable!("mstl() builds an MSTL spec")
+            };
+            m.trend = MstlTrendModel::Arima;
+            vec![with(ModelSpec::Mstl(m))]
+        }
         "auto_arima" => vec![with(ModelSpec::AutoArima(AutoArimaSpec {
             period,
             ..AutoArimaSpec::default()
         }))],
-        "ets" => vec![with(ModelSpec::Ets(EtsSpec {
-            period,
-            trend: None,
-            season: None,
-        }))],
+        "ets" => vec![with(ModelSpec::Ets(EtsSpec::auto(period)))],
         "naive" => vec![with(ModelSpec::Naive)],
         "seasonal_naive" => vec![with(ModelSpec::SeasonalNaive { period })],
         "drift" => vec![with(ModelSpec::Drift)],
@@ -186,7 +238,7 @@ pub fn pipelines(spec: &ForecastSpec, period: usize) -> Result<Vec<Pipeline>, Fo
             return Err(bad(
                 "model",
                 format!(
-                    "model `{other}` must be auto, auto_arima, arima, ets, naive, seasonal_naive, drift, mean or moving_average"
+                    "model `{other}` must be auto, auto_arima, arima, ets, mstl, mstl_arima, naive, seasonal_naive, drift, mean or moving_average"
                 ),
             ));
         }
@@ -200,6 +252,16 @@ pub fn check_spec(spec: &ForecastSpec) -> Result<(), ForecastError> {
     if spec.horizon > 10_000 {
         return Err(bad("horizon", "horizon must be at most 10000"));
     }
+    if let Some(p) = spec
+        .season_periods
+        .iter()
+        .find(|p| **p == 0 || **p > 100_000)
+    {
+        return Err(bad(
+            "season_period",
+            format!("season period {p} must be between 1 and 100000"),
+        ));
+    }
     if let Some(l) = spec.levels.iter().find(|l| !(**l > 0.0 && **l < 100.0)) {
         return Err(bad(
             "levels",
@@ -209,6 +271,60 @@ pub fn check_spec(spec: &ForecastSpec) -> Result<(), ForecastError> {
     Ok(())
 }
 
+/// The CSV reading options a spec implies for the named time and value columns.
+pub fn csv_options(
+    spec: &ForecastSpec,
+    date: String,
+    value: String,
+) -> Result<CsvOptions, ForecastError> {
+    let holidays = spec
+        .holidays
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            chrono::NaiveDate::parse_from_str(h.trim(), "%Y-%m-%d").map_err(|_| {
+                bad(
+                    &format!("holidays[{i}]"),
+                    format!("holiday `{h}` must be a date YYYY-MM-DD"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let session = match &spec.session {
+        None => None,
+        Some((open, close)) => {
+            let secs = |s: &str, which: &str| {
+                chrono::NaiveTime::parse_from_str(s.trim(), "%H:%M")
+                    .map(|t| chrono::Timelike::num_seconds_from_midnight(&t))
+                    .map_err(|_| {
+                        bad(
+                            &format!("session.{which}"),
+                            format!("session {which} `{s}` must be a time HH:MM"),
+                        )
+                    })
+            };
+            let (o, c) = (secs(open, "open")?, secs(close, "close")?);
+            if c <= o {
+                return Err(bad(
+                    "session.close",
+                    format!("session close {close} must be after open {open}"),
+                ));
+            }
+            Some((o, c))
+        }
+    };
+    Ok(CsvOptions {
+        time: TimeColumn::Named(date),
+        value_columns: vec![value],
+        fill: parse_fill(&spec.fill)?,
+        frequency: spec.frequency.as_deref().map(parse_frequency).transpose()?,
+        date_format: spec.date_format.clone(),
+        holidays,
+        session,
+        ..CsvOptions::default()
+    })
+}
+
 /// One column of a CSV file as a checked series (fill policy, frequency, returns applied).
 pub fn read_column(
     bytes: &[u8],
@@ -216,62 +332,75 @@ pub fn read_column(
     value: String,
     spec: &ForecastSpec,
 ) -> Result<ParsedSeries, ForecastError> {
-    let opts = CsvOptions {
-        time: TimeColumn::Named(date),
-        value_columns: vec![value],
-        fill: parse_fill(&spec.fill)?,
-        frequency: spec.frequency.as_deref().map(parse_frequency).transpose()?,
-        ..CsvOptions::default()
-    };
+    let opts = csv_options(spec, date, value)?;
     let series = crate::read_csv(bytes, &opts)?
         .pop()
         .ok_or_else(|| bad("value_column", "no series found"))?;
     to_returns(series, spec.returns.as_deref())
 }
 
-/// Fits the spec on a series, with the season period from the spec or the frequency.
+/// The seasonal periods for a series: the spec's, or the frequency's defaults.
+pub fn periods_for(spec: &ForecastSpec, series: &ParsedSeries) -> Vec<usize> {
+    if spec.season_periods.is_empty() {
+        series
+            .series
+            .frequency
+            .default_season_periods(series.series.len())
+    } else {
+        spec.season_periods.clone()
+    }
+}
+
+/// Fits the spec on a series, with the season periods from the spec or the frequency.
 pub fn fit_series(
     spec: &ForecastSpec,
     series: &ParsedSeries,
 ) -> Result<(FittedModel, Candidates), ForecastError> {
-    let period = spec
-        .season_period
-        .unwrap_or_else(|| series.series.frequency.default_season_period());
-    fit(spec, &series.series.values, period)
+    fit(spec, &series.series.values, &periods_for(spec, series))
 }
+
+/// Rolling-origin settings for `auto` selection on `n` points: horizon `h` (at most a quarter of
+/// the series), and as many windows as the data allow up to [`SELECTION_WINDOWS`], so the
+/// choice does not rest on one or two origins.
+pub fn selection_config(
+    n: usize,
+    horizon: usize,
+    periods: &[usize],
+    levels: &[f64],
+) -> BacktestConfig {
+    let period = periods.iter().copied().max().unwrap_or(1).max(1);
+    let h = horizon.min(n / 4).max(1);
+    // Leave two full seasons (the seasonal models' minimum) before the first origin.
+    let room = n.saturating_sub(2 * period + 1);
+    let windows = (room / h).clamp(1, SELECTION_WINDOWS);
+    BacktestConfig {
+        horizon: h,
+        step: h,
+        windows,
+        levels: levels.to_vec(),
+        season_period: periods.first().copied().unwrap_or(1),
+    }
+}
+
+/// Most rolling origins `auto` evaluates each candidate on.
+pub const SELECTION_WINDOWS: usize = 6;
 
 /// Fits the spec on `y` (selecting by backtest for `auto`).
 pub fn fit(
     spec: &ForecastSpec,
     y: &[f64],
-    period: usize,
+    periods: &[usize],
 ) -> Result<(FittedModel, Candidates), ForecastError> {
-    let candidates = pipelines(spec, period)?;
+    let candidates = pipelines(spec, periods)?;
     if candidates.len() == 1 {
         return Ok((candidates[0].fit(y)?, Vec::new()));
     }
-    let horizon = spec.horizon.min(y.len() / 4).max(1);
-    let cfg = BacktestConfig {
-        horizon,
-        step: horizon,
-        windows: 3,
-        levels: spec.levels.clone(),
-        season_period: period,
-    };
+    let cfg = selection_config(y.len(), spec.horizon, periods, &spec.levels);
     let selection = crate::select_by_backtest(y, &candidates, &cfg, Score::Mase)?;
     let names = candidates
         .iter()
         .zip(&selection.reports)
-        .map(|(c, r)| {
-            (
-                format!("{:?}", c.model)
-                    .split([' ', '(', '{'])
-                    .next()
-                    .unwrap_or("model")
-                    .to_string(),
-                r.as_ref().ok().and_then(|r| r.metrics.mase),
-            )
-        })
+        .map(|(c, r)| (c.name(), r.as_ref().ok().and_then(|r| r.metrics.mase)))
         .collect();
     Ok((candidates[selection.best].fit(y)?, names))
 }

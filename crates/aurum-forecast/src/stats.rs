@@ -192,6 +192,41 @@ pub fn kpss_statistic(x: &[f64]) -> f64 {
 /// 5 % critical value of the KPSS level test.
 pub(crate) const KPSS_CRITICAL_5PCT: f64 = 0.463;
 
+/// Standard normal draws from a seeded xorshift64* generator (Box–Muller): reproducible
+/// simulations without a dependency.
+pub(crate) struct NormalRng {
+    state: u64,
+    spare: Option<f64>,
+}
+
+impl NormalRng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self {
+            state: seed.max(1),
+            spare: None,
+        }
+    }
+
+    fn uniform(&mut self) -> f64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        let bits = self.state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11;
+        (bits as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    pub(crate) fn next(&mut self) -> f64 {
+        if let Some(z) = self.spare.take() {
+            return z;
+        }
+        let (u, v) = (self.uniform(), self.uniform());
+        let r = (-2.0 * u.ln()).sqrt();
+        let t = std::f64::consts::TAU * v;
+        self.spare = Some(r * t.sin());
+        r * t.cos()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

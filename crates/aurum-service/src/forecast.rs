@@ -9,22 +9,20 @@
 
 use aurum_core::FamilyName;
 use aurum_forecast::spec::{
-    ForecastSpec, check_spec, fit_series, parse_fill, parse_frequency, pipelines, read_column,
-    to_returns,
+    ForecastSpec, check_spec, csv_options, fit_series, periods_for, pipelines, read_column,
+    selection_config, to_returns,
 };
-use aurum_forecast::{
-    BacktestConfig, CsvOptions, FittedModel, ParsedSeries, StlOptions, TimeColumn,
-};
+use aurum_forecast::{BacktestConfig, FittedModel, ForecastError, ParsedSeries, Score, StlOptions};
 use aurum_registry::VersionRecord;
 
 use crate::platform::{internal, join_error};
 use crate::{CallContext, Platform, ServiceError};
 
-/// A series given in a request: timestamps (ISO dates or date-times) and values (`None` =
-/// missing, handled by the fill policy).
+/// A series given in a request: timestamps (dates, date-times or integers; `None` = a plain
+/// sequence indexed 0, 1, 2, …) and values (`None` = missing, handled by the fill policy).
 #[derive(Clone, Debug, Default)]
 pub struct SeriesInput {
-    pub timestamps: Vec<String>,
+    pub timestamps: Option<Vec<String>>,
     pub values: Vec<Option<f64>>,
 }
 
@@ -72,17 +70,119 @@ fn ts_string(t: &chrono::NaiveDateTime) -> String {
     }
 }
 
-/// Turns request values into a checked, regular series via the same CSV ingest as files.
+/// Where a series came from, to name the offending field of an error.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// `series.timestamps` / `series.values` of a request (CSV line `k` is element `k − 2`).
+    Request,
+    /// Columns of a CSV file.
+    File { date: &'a str, value: &'a str },
+}
+
+/// A forecasting error with the field it is about, so every caller error carries
+/// `details.field`. Our own failures keep their class.
+fn forecast_error(e: ForecastError, source: Source<'_>) -> ServiceError {
+    if !e.is_user_error() {
+        return ServiceError::Forecast(e);
+    }
+    let at = |what: &str, line: u64| match source {
+        Source::Request => format!("series.{what}[{}]", line.saturating_sub(2)),
+        Source::File { date, value } => {
+            if what == "timestamps" {
+                date.to_string()
+            } else {
+                value.to_string()
+            }
+        }
+    };
+    let whole = |what: &str| match source {
+        Source::Request => format!("series.{what}"),
+        Source::File { date, value } => {
+            if what == "timestamps" {
+                date.to_string()
+            } else {
+                value.to_string()
+            }
+        }
+    };
+    let field = match &e {
+        ForecastError::Csv { .. } | ForecastError::NoData | ForecastError::TooFewPoints { .. } => {
+            whole("values")
+        }
+        ForecastError::MissingColumn { name, .. } => name.clone(),
+        ForecastError::BadTimestamp { line, .. }
+        | ForecastError::NonMonotonic { line, .. }
+        | ForecastError::DuplicateTimestamp { line, .. } => at("timestamps", *line),
+        ForecastError::BadValue { line, .. } | ForecastError::MissingValue { line, .. } => {
+            at("values", *line)
+        }
+        ForecastError::Gap { .. } => whole("timestamps"),
+        ForecastError::UnknownFrequency { .. } => "frequency".into(),
+        ForecastError::NonFinite { index, .. } => match source {
+            Source::Request => format!("series.values[{index}]"),
+            Source::File { value, .. } => value.to_string(),
+        },
+        ForecastError::InvalidField { field, .. } => field.clone(),
+        ForecastError::InvalidParameter(_) | ForecastError::BadArtifact(_) => "model".into(),
+        ForecastError::FitFailed(_) | ForecastError::Cancelled => {
+            return ServiceError::Forecast(e);
+        }
+    };
+    ServiceError::Invalid {
+        code: e.code(),
+        field: Some(field),
+        message: e.to_string(),
+    }
+}
+
+fn req_err(e: ForecastError) -> ServiceError {
+    forecast_error(e, Source::Request)
+}
+
+/// Cancels its token when dropped: a request whose future is dropped (the client went away, the
+/// request timed out) stops its fit, which checks the token inside the optimisers.
+struct CancelOnDrop(aurum_core::CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Runs a fit on the blocking pool with a token that the caller's drop cancels.
+async fn blocking_fit<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    let token = aurum_core::CancelToken::new();
+    let _guard = CancelOnDrop(token.clone());
+    tokio::task::spawn_blocking(move || aurum_forecast::with_cancel(&token, f))
+        .await
+        .map_err(join_error)?
+}
+
+/// Turns request values into a checked series via the same CSV ingest as files.
 fn series_from_input(
     input: &SeriesInput,
     spec: &ForecastSpec,
 ) -> Result<ParsedSeries, ServiceError> {
-    if input.timestamps.len() != input.values.len() {
+    let steps: Vec<String>;
+    let (timestamps, spec) = match &input.timestamps {
+        Some(t) => (t, spec.clone()),
+        None => {
+            steps = (0..input.values.len()).map(|i| i.to_string()).collect();
+            let spec = ForecastSpec {
+                date_format: Some("index".into()),
+                ..spec.clone()
+            };
+            (&steps, spec)
+        }
+    };
+    if timestamps.len() != input.values.len() {
         return Err(bad(
             "series.values",
             format!(
                 "{} timestamps but {} values",
-                input.timestamps.len(),
+                timestamps.len(),
                 input.values.len()
             ),
         ));
@@ -91,7 +191,7 @@ fn series_from_input(
         return Err(bad("series.values", "the series is empty"));
     }
     let mut csv = String::from("timestamp,value\n");
-    for (i, (t, v)) in input.timestamps.iter().zip(&input.values).enumerate() {
+    for (i, (t, v)) in timestamps.iter().zip(&input.values).enumerate() {
         if t.contains([',', '"', '\n', '\r']) {
             return Err(bad(
                 &format!("series.timestamps[{i}]"),
@@ -109,25 +209,20 @@ fn series_from_input(
             None => csv.push_str(&format!("{t},\n")),
         }
     }
-    let opts = CsvOptions {
-        time: TimeColumn::Named("timestamp".into()),
-        value_columns: vec!["value".into()],
-        fill: parse_fill(&spec.fill)?,
-        frequency: spec.frequency.as_deref().map(parse_frequency).transpose()?,
-        ..CsvOptions::default()
-    };
-    let mut parsed = aurum_forecast::read_csv(csv.as_bytes(), &opts)?;
+    let opts = csv_options(&spec, "timestamp".into(), "value".into()).map_err(req_err)?;
+    let mut parsed = aurum_forecast::read_csv(csv.as_bytes(), &opts).map_err(req_err)?;
     let series = parsed
         .pop()
         .ok_or_else(|| bad("series", "no series in the request"))?;
-    Ok(to_returns(series, spec.returns.as_deref())?)
+    to_returns(series, spec.returns.as_deref()).map_err(req_err)
 }
 
 /// Rolling-origin backtest figures of one model.
 #[derive(Clone, Debug)]
 pub struct BacktestOutput {
     pub model: String,
-    pub windows: usize,
+    /// Origins evaluated.
+    pub windows_run: usize,
     pub horizon: usize,
     pub mae: f64,
     pub rmse: f64,
@@ -136,6 +231,63 @@ pub struct BacktestOutput {
     pub mase: Option<f64>,
     /// `(level, share of actuals inside the interval)`.
     pub coverage: Vec<(f64, f64)>,
+    /// For `auto`: the model it selected on the whole series.
+    pub selected: Option<String>,
+    /// Every forecast origin.
+    pub windows: Vec<BacktestWindow>,
+    /// Why the model could not be evaluated (then the figures are empty); only for candidates of
+    /// `auto`.
+    pub error: Option<String>,
+}
+
+/// One origin of a backtest: what was forecast and what happened.
+#[derive(Clone, Debug)]
+pub struct BacktestWindow {
+    /// The last training timestamp.
+    pub origin: String,
+    pub timestamps: Vec<String>,
+    pub actual: Vec<f64>,
+    pub mean: Vec<f64>,
+    /// `(level, lower, upper)`.
+    pub intervals: Vec<(f64, Vec<f64>, Vec<f64>)>,
+}
+
+fn backtest_output(
+    name: &str,
+    r: &aurum_forecast::BacktestReport,
+    series: &aurum_forecast::Series,
+    horizon: usize,
+) -> BacktestOutput {
+    let label = |i: usize| series.frequency.label(series.timestamps[i]);
+    BacktestOutput {
+        model: name.to_string(),
+        windows_run: r.windows.len(),
+        horizon,
+        mae: r.metrics.mae,
+        rmse: r.metrics.rmse,
+        mape: r.metrics.mape,
+        smape: r.metrics.smape,
+        mase: r.metrics.mase,
+        coverage: r.metrics.coverage.clone(),
+        selected: None,
+        windows: r
+            .windows
+            .iter()
+            .map(|w| BacktestWindow {
+                origin: label(w.origin - 1),
+                timestamps: (w.origin..w.origin + w.actual.len()).map(label).collect(),
+                actual: w.actual.clone(),
+                mean: w.forecast.mean.clone(),
+                intervals: w
+                    .forecast
+                    .intervals
+                    .iter()
+                    .map(|i| (i.level, i.lower.clone(), i.upper.clone()))
+                    .collect(),
+            })
+            .collect(),
+        error: None,
+    }
 }
 
 fn output(
@@ -150,11 +302,11 @@ fn output(
         .timestamps
         .last()
         .ok_or_else(|| bad("series", "the series is empty"))?;
+    let label = |t: &chrono::NaiveDateTime| s.frequency.label(*t);
     let timestamps = s
-        .frequency
-        .future(last, spec.horizon)
+        .future_timestamps(spec.horizon)
         .iter()
-        .map(ts_string)
+        .map(label)
         .collect();
     Ok(ForecastOutput {
         model: fitted.describe(),
@@ -170,14 +322,28 @@ fn output(
             .collect(),
         candidates,
         aicc: fitted.aicc(),
-        last_timestamp: ts_string(&last),
+        last_timestamp: label(&last),
         history: s
             .timestamps
             .iter()
-            .map(ts_string)
+            .map(label)
             .zip(s.values.iter().copied())
             .collect(),
     })
+}
+
+/// Fits and forecasts one column of CSV bytes (blocking).
+fn forecast_bytes(
+    bytes: &[u8],
+    date: &str,
+    value: &str,
+    spec: &ForecastSpec,
+) -> Result<ForecastOutput, ServiceError> {
+    let source = Source::File { date, value };
+    let series = read_column(bytes, date.to_string(), value.to_string(), spec)
+        .map_err(|e| forecast_error(e, source))?;
+    let (fitted, candidates) = fit_series(spec, &series).map_err(|e| forecast_error(e, source))?;
+    output(&fitted, &series, spec, candidates)
 }
 
 impl Platform {
@@ -188,13 +354,12 @@ impl Platform {
         spec: ForecastSpec,
     ) -> Result<ForecastOutput, ServiceError> {
         check_spec(&spec)?;
-        tokio::task::spawn_blocking(move || {
+        blocking_fit(move || {
             let series = series_from_input(&input, &spec)?;
-            let (fitted, candidates) = fit_series(&spec, &series)?;
+            let (fitted, candidates) = fit_series(&spec, &series).map_err(req_err)?;
             output(&fitted, &series, &spec, candidates)
         })
         .await
-        .map_err(join_error)?
     }
 
     /// Fits and forecasts one column of a CSV file (the CLI's `aurum forecast`).
@@ -205,19 +370,26 @@ impl Platform {
         value_column: &str,
         spec: ForecastSpec,
     ) -> Result<ForecastOutput, ServiceError> {
-        check_spec(&spec)?;
+        Self::forecast_file(bytes, date_column, value_column, spec).await
+    }
+
+    /// [`Platform::forecast_csv`] without a platform: nothing is read from or written to a data
+    /// directory, so a one-shot forecast needs no storage.
+    pub async fn forecast_file(
+        bytes: Vec<u8>,
+        date_column: &str,
+        value_column: &str,
+        spec: ForecastSpec,
+    ) -> Result<ForecastOutput, ServiceError> {
+        check_spec(&spec).map_err(req_err)?;
         let (date, value) = (date_column.to_string(), value_column.to_string());
-        tokio::task::spawn_blocking(move || {
-            let series = read_column(&bytes, date, value, &spec)?;
-            let (fitted, candidates) = fit_series(&spec, &series)?;
-            output(&fitted, &series, &spec, candidates)
-        })
-        .await
-        .map_err(join_error)?
+        blocking_fit(move || forecast_bytes(&bytes, &date, &value, &spec)).await
     }
 
     /// Rolling-origin cross-validation of each model named in `models` (as in
-    /// [`ForecastSpec::model`], `auto` excluded) on a series given in the request.
+    /// [`ForecastSpec::model`]) on a series given in the request, with every window's forecast.
+    /// `auto` is evaluated as a whole (selection re-run at every origin) and its candidates are
+    /// reported beside it.
     pub async fn backtest(
         &self,
         input: SeriesInput,
@@ -226,56 +398,79 @@ impl Platform {
         windows: usize,
         step: usize,
     ) -> Result<Vec<BacktestOutput>, ServiceError> {
-        check_spec(&spec)?;
+        check_spec(&spec).map_err(req_err)?;
         if windows == 0 || windows > 500 {
             return Err(bad("windows", "windows must be between 1 and 500"));
         }
         if step == 0 {
             return Err(bad("step", "step must be at least 1"));
         }
-        if models.is_empty() || models.iter().any(|m| m == "auto") {
-            return Err(bad(
-                "models",
-                "name one or more models (auto is not a model)",
-            ));
+        if models.is_empty() {
+            return Err(bad("models", "name one or more models"));
         }
-        tokio::task::spawn_blocking(move || {
+        blocking_fit(move || {
             let series = series_from_input(&input, &spec)?;
-            let period = spec
-                .season_period
-                .unwrap_or_else(|| series.series.frequency.default_season_period());
+            let periods = periods_for(&spec, &series);
             let cfg = BacktestConfig {
                 horizon: spec.horizon,
                 step,
                 windows,
                 levels: spec.levels.clone(),
-                season_period: period,
+                season_period: periods[0],
             };
-            models
-                .iter()
-                .map(|m| {
-                    let one = ForecastSpec {
-                        model: m.clone(),
-                        ..spec.clone()
-                    };
-                    let pipeline = pipelines(&one, period)?.remove(0);
-                    let r = aurum_forecast::backtest(&series.series.values, &pipeline, m, &cfg)?;
-                    Ok(BacktestOutput {
-                        model: m.clone(),
-                        windows: r.windows.len(),
-                        horizon: spec.horizon,
-                        mae: r.metrics.mae,
-                        rmse: r.metrics.rmse,
-                        mape: r.metrics.mape,
-                        smape: r.metrics.smape,
-                        mase: r.metrics.mase,
-                        coverage: r.metrics.coverage,
-                    })
-                })
-                .collect()
+            let y = &series.series.values;
+            let mut out = Vec::new();
+            for m in &models {
+                let one = ForecastSpec {
+                    model: m.clone(),
+                    ..spec.clone()
+                };
+                let candidates = pipelines(&one, &periods).map_err(req_err)?;
+                if candidates.len() == 1 {
+                    let r =
+                        aurum_forecast::backtest(y, &candidates[0], m, &cfg).map_err(req_err)?;
+                    out.push(backtest_output(m, &r, &series.series, spec.horizon));
+                    continue;
+                }
+                // `auto`: the whole selection is the model under test.
+                let auto = AutoSelect {
+                    spec: &one,
+                    periods: &periods,
+                };
+                let r = aurum_forecast::backtest(y, &auto, m, &cfg).map_err(req_err)?;
+                let mut o = backtest_output(m, &r, &series.series, spec.horizon);
+                let sel_cfg = selection_config(y.len(), spec.horizon, &periods, &spec.levels);
+                let selection =
+                    aurum_forecast::select_by_backtest(y, &candidates, &sel_cfg, Score::Mase)
+                        .map_err(req_err)?;
+                o.selected = Some(candidates[selection.best].name());
+                out.push(o);
+                for (c, r) in candidates.iter().zip(&selection.reports) {
+                    let name = format!("{m}/{}", c.name());
+                    match r {
+                        Ok(r) => {
+                            out.push(backtest_output(&name, r, &series.series, sel_cfg.horizon))
+                        }
+                        Err(e) => out.push(BacktestOutput {
+                            model: name,
+                            windows_run: 0,
+                            horizon: sel_cfg.horizon,
+                            mae: f64::NAN,
+                            rmse: f64::NAN,
+                            mape: None,
+                            smape: None,
+                            mase: None,
+                            coverage: Vec::new(),
+                            selected: None,
+                            windows: Vec::new(),
+                            error: Some(e.to_string()),
+                        }),
+                    }
+                }
+            }
+            Ok(out)
         })
         .await
-        .map_err(join_error)?
     }
 
     /// STL (one period) or MSTL (several) decomposition of a series given in the request.
@@ -298,12 +493,19 @@ impl Platform {
             };
             let opts = StlOptions::default();
             let d = if periods.len() == 1 {
-                aurum_forecast::stl(&series.series.values, periods[0], &opts)?
+                aurum_forecast::stl(&series.series.values, periods[0], &opts)
             } else {
-                aurum_forecast::mstl(&series.series.values, &periods, &opts)?
-            };
+                aurum_forecast::mstl(&series.series.values, &periods, &opts)
+            }
+            .map_err(req_err)?;
+            let f = series.series.frequency;
             Ok(DecompositionOutput {
-                timestamps: series.series.timestamps.iter().map(ts_string).collect(),
+                timestamps: series
+                    .series
+                    .timestamps
+                    .iter()
+                    .map(|t| f.label(*t))
+                    .collect(),
                 periods: d.periods,
                 trend: d.trend,
                 seasonal: d.seasonal,
@@ -348,6 +550,34 @@ impl Platform {
         Ok((version, out))
     }
 
+    /// Queues the fit of [`Platform::train_forecast`] as a background training job and returns
+    /// it at once: for long fits (long seasons, `auto` on long series) that would outlast a
+    /// request. The job reports progress, and cancelling it stops the fit inside its optimiser.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn submit_forecast_training(
+        &self,
+        ctx: &CallContext,
+        model: &str,
+        dataset: &str,
+        date_column: &str,
+        value_column: &str,
+        spec: ForecastSpec,
+        alias: Option<&str>,
+    ) -> Result<aurum_registry::JobRecord, ServiceError> {
+        check_spec(&spec).map_err(req_err)?;
+        let req = crate::TrainRequest {
+            dataset: dataset.to_string(),
+            target: value_column.to_string(),
+            kind: FamilyName::new(aurum_forecast::family::SPEC.name).map_err(internal)?,
+            model: model.to_string(),
+            params: aurum_forecast::family::params_of(date_column, &spec),
+            positive_label: None,
+            alias: alias.map(str::to_string),
+            date_column: None,
+        };
+        self.submit_training(ctx, req).await
+    }
+
     /// Forecasts with a registered forecasting model (`version` or the alias's version), loaded
     /// through the model cache like every version. New observations, if given, update the
     /// model's state with its parameters fixed; nothing is stored by this call.
@@ -389,6 +619,19 @@ impl Platform {
         )
         .await?;
         Ok((loaded.version, out))
+    }
+}
+
+/// `auto` as one forecaster: selection by backtest on the data it is given, then the winner fitted
+/// on all of it.
+struct AutoSelect<'a> {
+    spec: &'a ForecastSpec,
+    periods: &'a [usize],
+}
+
+impl aurum_forecast::Forecaster for AutoSelect<'_> {
+    fn fit(&self, y: &[f64]) -> Result<FittedModel, ForecastError> {
+        aurum_forecast::spec::fit(self.spec, y, self.periods).map(|(m, _)| m)
     }
 }
 

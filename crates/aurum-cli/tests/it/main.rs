@@ -3,6 +3,7 @@
 mod audit;
 mod batch;
 mod coherence;
+mod forecast_cli;
 mod fraud;
 mod scoring;
 mod server;

@@ -6,7 +6,7 @@
 //!   the STL seasonal window 11 as in `forecast::mstl`. (OCSB and Canova–Hansen are not
 //!   implemented; the strength rule is the package's current default.)
 //! * Differences d: repeated KPSS level tests at 5 % (critical value 0.463, lags `⌊3√n/13⌋`) on the
-//!   (seasonally differenced) series, as `forecast::ndiffs`.
+//!   (seasonally differenced) series, as `forecast::ndiffs`, with d + D capped at 2.
 //! * Stepwise search from (2,d,2)(1,D,1), (0,d,0)(0,D,0), (1,d,0)(1,D,0), (0,d,1)(0,D,1) with a
 //!   constant when `d + D ≤ 1`, plus (0,d,0)(0,D,0) without; then ±1 moves of each order, joint
 //!   moves of (p, q) and (P, Q), and toggling the constant, restarting from every improvement.
@@ -89,6 +89,9 @@ pub struct AutoArimaResult {
     pub trace: Vec<SearchStep>,
 }
 
+/// Most differences, first and seasonal together, the search chooses by itself.
+pub const MAX_TOTAL_DIFFS: usize = 2;
+
 /// Number of seasonal differences by the STL seasonal-strength rule.
 pub fn seasonal_diffs(y: &[f64], period: usize, max_d: usize) -> usize {
     let mut x = y.to_vec();
@@ -150,7 +153,11 @@ pub fn auto_arima(y: &[f64], spec: &AutoArimaSpec) -> Result<AutoArimaResult, Fo
     } else {
         y.to_vec()
     };
-    let d = spec.d.unwrap_or_else(|| first_diffs(&dx, spec.max_d));
+    // Total differencing is capped at two (R's auto.arima warns beyond it): a third difference
+    // of a real series is over-differencing, which inflates forecast variance for nothing.
+    let d = spec
+        .d
+        .unwrap_or_else(|| first_diffs(&dx, spec.max_d.min(MAX_TOTAL_DIFFS.saturating_sub(big_d))));
     let allow_constant = spec.allow_constant && d + big_d <= 1;
     let n_left = y.len().saturating_sub(d + big_d * m);
     // Keep the orders estimable from the data at hand (R: max.p ≤ n/3 and similar).

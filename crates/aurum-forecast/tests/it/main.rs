@@ -4,7 +4,7 @@
 //! fixtures (`tests/fixtures`, written by `scripts/forecast-reference/arima_reference.py`);
 //! `auto_arima` the Hyndman–Khandakar search on the airline data; `baselines` the benchmark
 //! intervals against hand-computed values; `series_csv` ingest, frequency inference, fill policies
-//! and every error case; `backtest` the metric formulas; `ets`, `transforms` and `artifacts` the
+//! and every error case; `calendars` trading days, sessions, integer indexes and date forms; `backtest` the metric formulas; `ets`, `transforms` and `artifacts` the
 //! rest of the public API.
 
 mod arima_reference;
@@ -12,6 +12,7 @@ mod artifacts;
 mod auto_arima;
 mod backtest;
 mod baselines;
+mod calendars;
 mod common;
 mod ets;
 mod series_csv;

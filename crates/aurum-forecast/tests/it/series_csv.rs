@@ -68,24 +68,36 @@ fn bundled_series_and_their_frequencies() {
 }
 
 #[test]
-fn market_data_is_business_daily_with_holidays_as_gaps() {
+fn market_data_is_on_its_trading_days_and_the_weekday_grid_on_request() {
     let bytes = data("msft_daily.csv");
-    let close = |fill| CsvOptions {
+    let close = |fill, frequency| CsvOptions {
         value_columns: vec!["Close".into()],
         fill,
+        frequency,
         ..CsvOptions::default()
     };
-    let err = read_csv(&bytes, &close(FillPolicy::None)).expect_err("holidays are gaps");
+    // As it is: the observed trading days, holidays are not gaps.
+    let parsed = read_csv(&bytes, &close(FillPolicy::None, None))
+        .expect("trading days need no fill policy")
+        .remove(0);
+    assert_eq!(parsed.series.frequency, Frequency::TradingDays);
+    assert_eq!(parsed.series.len(), 7983);
+    assert!(parsed.report.is_clean());
+    // On the weekday grid the holidays are gaps, refused without a fill policy.
+    let err = read_csv(
+        &bytes,
+        &close(FillPolicy::None, Some(Frequency::BusinessDaily)),
+    )
+    .expect_err("holidays are gaps on the weekday grid");
     match &err {
         ForecastError::Gap { frequency, .. } => assert_eq!(frequency, "business-daily"),
         other => panic!("expected a gap error, got {other:?}"),
     }
-    let parsed = read_csv(&bytes, &close(FillPolicy::Drop))
-        .expect("drop keeps trading days")
+    let filled = read_csv(&bytes, &close(FillPolicy::Ffill, None))
+        .expect("ffill fills the weekday grid")
         .remove(0);
-    assert_eq!(parsed.series.frequency, Frequency::BusinessDaily);
-    assert_eq!(parsed.series.len(), 7983);
-    assert!(parsed.report.gaps > 0 && parsed.report.filled.is_empty());
+    assert_eq!(filled.series.frequency, Frequency::BusinessDaily);
+    assert!(filled.report.gaps > 0 && !filled.report.filled.is_empty());
 }
 
 #[test]
@@ -97,7 +109,7 @@ fn frequency_inference() {
         ),
         (
             "2024-01-05,1\n2024-01-08,2\n2024-01-09,3\n",
-            Frequency::BusinessDaily,
+            Frequency::TradingDays,
         ),
         (
             "2024-01-01,1\n2024-01-08,2\n2024-01-15,3\n",

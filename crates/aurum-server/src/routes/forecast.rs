@@ -13,13 +13,84 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authorized, Path, perm};
 use crate::middleware::JsonBody;
 
-/// A series: timestamps (ISO dates or date-times, strictly increasing) and values (`null` =
-/// missing, handled by `fill`).
+/// A series: timestamps (strictly increasing dates, date-times or integers; omitted: a plain
+/// sequence indexed 0, 1, 2, …) and values (`null` = missing, handled by `fill`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeriesIn {
-    pub timestamps: Vec<String>,
+    #[serde(default)]
+    pub timestamps: Option<Vec<TimestampIn>>,
     pub values: Vec<Option<f64>>,
+}
+
+/// A timestamp: a date or date-time string (`2024-01-31`, `10/1/2015`, `2024-01-31T09:30:00`,
+/// …), or an integer step.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum TimestampIn {
+    Step(i64),
+    Text(String),
+}
+
+/// One seasonal period or several (`12`, `[288, 2016]`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum PeriodsIn {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+/// An intraday trading session, `HH:MM` local to the timestamps; bars run from `open` up to
+/// (not including) `close`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionIn {
+    pub open: String,
+    pub close: String,
+}
+
+/// The fields of `SpecIn`, for the unknown-field check.
+const SPEC_FIELDS: &[&str] = &[
+    "horizon",
+    "model",
+    "levels",
+    "season_period",
+    "order",
+    "seasonal_order",
+    "window",
+    "transform",
+    "fill",
+    "frequency",
+    "date_format",
+    "holidays",
+    "session",
+    "returns",
+];
+
+/// 400 `unknown_field` naming the first field no forecasting route knows, when the server
+/// rejects unknown fields (`server.unknown_fields`).
+fn reject_unknown(
+    state: &AppState,
+    extra: &std::collections::BTreeMap<String, serde_json::Value>,
+    own: &[&str],
+) -> ApiResult<()> {
+    use aurum_service::UnknownFields;
+    if state.platform.config().server.unknown_fields == UnknownFields::Ignore {
+        return Ok(());
+    }
+    if let Some(name) = extra.keys().next() {
+        let mut expected: Vec<&str> = own.to_vec();
+        expected.extend_from_slice(SPEC_FIELDS);
+        return Err(ApiError::invalid(
+            "unknown_field",
+            Some(name),
+            format!(
+                "`{name}` is not a field of this request (expected {}; the server rejects unknown fields)",
+                expected.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// How to forecast.
@@ -34,8 +105,9 @@ pub struct SpecIn {
     /// Interval levels in percent (default [80, 95]).
     #[serde(default)]
     pub levels: Option<Vec<f64>>,
+    /// One period or a list (`[288, 2016]`); default from the frequency.
     #[serde(default)]
-    pub season_period: Option<usize>,
+    pub season_period: Option<PeriodsIn>,
     /// `[p, d, q]` for `arima`.
     #[serde(default)]
     pub order: Option<[usize; 3]>,
@@ -50,8 +122,21 @@ pub struct SpecIn {
     /// `none` (default: missing values and gaps are errors), `ffill`, `linear`, `zero`, `drop`.
     #[serde(default)]
     pub fill: Option<String>,
+    /// Default: inferred. Daily series on weekdays are on `trading_days` (the days they skip are
+    /// holidays, not gaps); also `daily`, `business_daily` (weekday grid: skipped days are gaps),
+    /// `weekly`, `monthly`, `quarterly`, `yearly`, `index`.
     #[serde(default)]
     pub frequency: Option<String>,
+    /// `index`, or a chrono format such as `%d/%m/%Y` for day-first dates (US `10/1/2015` and ISO
+    /// forms are read without one).
+    #[serde(default)]
+    pub date_format: Option<String>,
+    /// Market holidays (`YYYY-MM-DD`) that forecast labels on trading days or sessions skip.
+    #[serde(default)]
+    pub holidays: Vec<String>,
+    /// Intraday session; default: inferred from the bars' usual first and last time of day.
+    #[serde(default)]
+    pub session: Option<SessionIn>,
     /// Market series: model `simple` or `log` returns of the prices.
     #[serde(default)]
     pub returns: Option<String>,
@@ -71,13 +156,20 @@ impl SpecIn {
             model: self.model.unwrap_or(d.model),
             horizon: self.horizon as usize,
             levels: self.levels.unwrap_or(d.levels),
-            season_period: self.season_period,
+            season_periods: match self.season_period {
+                None => Vec::new(),
+                Some(PeriodsIn::One(p)) => vec![p],
+                Some(PeriodsIn::Many(ps)) => ps,
+            },
             order: self.order,
             seasonal_order: self.seasonal_order,
             window: self.window,
             transform: self.transform.unwrap_or(d.transform),
             fill: self.fill.unwrap_or(d.fill),
             frequency: self.frequency,
+            date_format: self.date_format,
+            holidays: self.holidays,
+            session: self.session.map(|s| (s.open, s.close)),
             returns: self.returns,
         })
     }
@@ -88,6 +180,10 @@ pub struct ForecastIn {
     pub series: SeriesIn,
     #[serde(flatten)]
     pub spec: SpecIn,
+    /// Fields neither of the above knows (rejected unless `server.unknown_fields = "ignore"`).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -154,7 +250,14 @@ pub fn forecast_out(o: ForecastOutput, version: Option<u32>) -> ForecastOut {
 
 fn series(s: SeriesIn) -> SeriesInput {
     SeriesInput {
-        timestamps: s.timestamps,
+        timestamps: s.timestamps.map(|ts| {
+            ts.into_iter()
+                .map(|t| match t {
+                    TimestampIn::Step(k) => k.to_string(),
+                    TimestampIn::Text(s) => s,
+                })
+                .collect()
+        }),
         values: s.values,
     }
 }
@@ -168,6 +271,7 @@ pub async fn once(
     _: Authorized<perm::Predict>,
     JsonBody(body): JsonBody<ForecastIn>,
 ) -> ApiResult<Json<ForecastOut>> {
+    reject_unknown(&state, &body.unknown, &["series"])?;
     let spec = body.spec.into_spec()?;
     let out = state
         .platform
@@ -233,20 +337,41 @@ pub struct ForecastModelIn {
     pub value_column: String,
     #[serde(default)]
     pub alias: Option<String>,
+    /// Queue the fit as a training job and answer 202 with the job at once (poll
+    /// `GET /v1/training-jobs/{id}`, cancel with `POST /v1/training-jobs/{id}/cancel`).
+    #[serde(default, rename = "async")]
+    pub run_async: bool,
     #[serde(flatten)]
     pub spec: SpecIn,
 }
 
-/// Fit a forecasting model on a dataset's columns and register it as a new version.
+/// Fit a forecasting model on a dataset's columns and register it as a new version; with
+/// `"async": true`, as a background training job (202 with the job).
 #[utoipa::path(post, path = "/v1/forecast-models", tag = "forecast", request_body = ForecastModelIn,
-    responses((status = 201, body = ForecastOut), (status = 400, body = crate::error::ErrorBody)),
+    responses((status = 201, body = ForecastOut), (status = 202, body = crate::wire::JobOut), (status = 400, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn register(
     State(state): State<AppState>,
     caller: Authorized<perm::Training>,
     JsonBody(body): JsonBody<ForecastModelIn>,
-) -> ApiResult<(StatusCode, Json<ForecastOut>)> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     let spec = body.spec.into_spec()?;
+    if body.run_async {
+        let job = state
+            .platform
+            .submit_forecast_training(
+                &caller.ctx(),
+                &body.name,
+                &body.dataset,
+                &body.date_column,
+                &body.value_column,
+                spec,
+                body.alias.as_deref(),
+            )
+            .await?;
+        return Ok((StatusCode::ACCEPTED, Json(crate::wire::JobOut::from(&job))).into_response());
+    }
     let (version, out) = state
         .platform
         .train_forecast(
@@ -262,7 +387,8 @@ pub async fn register(
     Ok((
         StatusCode::CREATED,
         Json(forecast_out(out, Some(version.version))),
-    ))
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -324,6 +450,10 @@ pub struct BacktestIn {
     pub step: Option<usize>,
     #[serde(flatten)]
     pub spec: SpecIn,
+    /// Fields none of the above knows (rejected unless `server.unknown_fields = "ignore"`).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -335,15 +465,36 @@ pub struct CoverageOut {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BacktestModelOut {
+    /// The model; `auto/<candidate>` for a candidate `auto` compared at its own origins.
     pub model: String,
+    /// Origins evaluated.
     pub windows: usize,
     pub horizon: usize,
-    pub mae: f64,
-    pub rmse: f64,
+    /// `null` when the model could not be evaluated (see `error`).
+    pub mae: Option<f64>,
+    pub rmse: Option<f64>,
     pub mape: Option<f64>,
     pub smape: Option<f64>,
     pub mase: Option<f64>,
     pub coverage: Vec<CoverageOut>,
+    /// For `auto`: the candidate it selects on the whole series.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selected: Option<String>,
+    /// Why a candidate could not be evaluated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Every origin's forecast against the actuals.
+    pub forecasts: Vec<BacktestWindowOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BacktestWindowOut {
+    /// The last training timestamp.
+    pub origin: String,
+    pub timestamps: Vec<String>,
+    pub actual: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub intervals: Vec<IntervalOut>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -361,6 +512,11 @@ pub async fn backtest(
     _: Authorized<perm::Predict>,
     JsonBody(body): JsonBody<BacktestIn>,
 ) -> ApiResult<Json<BacktestOut>> {
+    reject_unknown(
+        &state,
+        &body.unknown,
+        &["series", "models", "windows", "step"],
+    )?;
     let spec = body.spec.into_spec()?;
     let step = body.step.unwrap_or(spec.horizon);
     let results = state
@@ -372,10 +528,10 @@ pub async fn backtest(
             .into_iter()
             .map(|r| BacktestModelOut {
                 model: r.model,
-                windows: r.windows,
+                windows: r.windows_run,
                 horizon: r.horizon,
-                mae: r.mae,
-                rmse: r.rmse,
+                mae: r.mae.is_finite().then_some(r.mae),
+                rmse: r.rmse.is_finite().then_some(r.rmse),
                 mape: r.mape,
                 smape: r.smape,
                 mase: r.mase,
@@ -383,6 +539,27 @@ pub async fn backtest(
                     .coverage
                     .into_iter()
                     .map(|(level, coverage)| CoverageOut { level, coverage })
+                    .collect(),
+                selected: r.selected,
+                error: r.error,
+                forecasts: r
+                    .windows
+                    .into_iter()
+                    .map(|w| BacktestWindowOut {
+                        origin: w.origin,
+                        timestamps: w.timestamps,
+                        actual: w.actual,
+                        mean: w.mean,
+                        intervals: w
+                            .intervals
+                            .into_iter()
+                            .map(|(level, lower, upper)| IntervalOut {
+                                level,
+                                lower,
+                                upper,
+                            })
+                            .collect(),
+                    })
                     .collect(),
             })
             .collect(),

@@ -4,6 +4,7 @@ mod api;
 mod common;
 mod e2e;
 mod events;
+mod forecast_calendar;
 mod keys;
 mod monitoring;
 mod oip;

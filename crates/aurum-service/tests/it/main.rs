@@ -1,5 +1,6 @@
 //! Integration tests of the service layer (one test binary, modules per topic).
 
 mod encryption;
+mod forecast_jobs;
 mod real_files;
 mod toy_family;

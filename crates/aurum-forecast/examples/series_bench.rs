@@ -1,0 +1,102 @@
+//! Rolling-origin benchmark of `auto` on one real series as it is (no fill): aurum's `auto` and
+//! each of its candidates, with fit times. Driven by `bench/forecast/series.sh`, which runs
+//! statsforecast on the same origins; prints one JSON object per model.
+//!
+//! ```sh
+//! cargo run -p aurum-forecast --example series_bench -- FILE DATE VALUE HORIZON WINDOWS [PERIODS]
+//! ```
+//!
+//! `PERIODS` is a comma-separated list (default: the frequency's). The windows are `HORIZON`
+//! apart and the last ends at the last observation; MASE pools |e| / Q_w over every window, `Q_w`
+//! the in-sample seasonal-naive MAE (first period) of the window's training data.
+
+use std::time::Instant;
+
+use aurum_forecast::spec::{ForecastSpec, fit, periods_for, pipelines, read_column};
+use aurum_forecast::{BacktestConfig, FittedModel, ForecastError, Forecaster, backtest};
+
+type BoxError = Box<dyn std::error::Error>;
+
+/// One JSON line on standard output.
+fn emit(v: &serde_json::Value) -> std::io::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{v}")
+}
+
+struct Auto<'a> {
+    spec: &'a ForecastSpec,
+    periods: &'a [usize],
+}
+
+impl Forecaster for Auto<'_> {
+    fn fit(&self, y: &[f64]) -> Result<FittedModel, ForecastError> {
+        fit(self.spec, y, self.periods).map(|(m, _)| m)
+    }
+}
+
+fn main() -> Result<(), BoxError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [file, date, value, horizon, windows, rest @ ..] = args.as_slice() else {
+        return Err("usage: series_bench FILE DATE VALUE HORIZON WINDOWS [PERIODS]".into());
+    };
+    let horizon: usize = horizon.parse()?;
+    let windows: usize = windows.parse()?;
+    let bytes = std::fs::read(file)?;
+    let mut spec = ForecastSpec {
+        horizon,
+        ..ForecastSpec::default()
+    };
+    if let Some(p) = rest.first() {
+        spec.season_periods = p
+            .split(',')
+            .map(str::parse)
+            .collect::<Result<Vec<usize>, _>>()?;
+    }
+    let series = read_column(&bytes, date.clone(), value.clone(), &spec)?;
+    let periods = periods_for(&spec, &series);
+    let y = &series.series.values;
+    let cfg = BacktestConfig {
+        horizon,
+        step: horizon,
+        windows,
+        levels: vec![80.0, 95.0],
+        season_period: periods[0],
+    };
+    eprintln!(
+        "{}: {} points, frequency {}, periods {periods:?}",
+        value,
+        y.len(),
+        series.series.frequency
+    );
+    let started = Instant::now();
+    let auto = backtest(
+        y,
+        &Auto {
+            spec: &spec,
+            periods: &periods,
+        },
+        "auto",
+        &cfg,
+    )?;
+    let auto_s = started.elapsed().as_secs_f64();
+    let chosen = fit(&spec, y, &periods)?.0.describe();
+    emit(
+        &serde_json::json!({"model": "auto", "chosen_on_full_series": chosen,
+            "mase": auto.metrics.mase, "seconds": auto_s, "windows": windows, "horizon": horizon,
+            "points": y.len(), "periods": periods}),
+    )?;
+    for c in pipelines(&spec, &periods)? {
+        let started = Instant::now();
+        let r = backtest(y, &c, &c.name(), &cfg);
+        let s = started.elapsed().as_secs_f64();
+        match r {
+            Ok(r) => {
+                emit(&serde_json::json!({"model": c.name(), "mase": r.metrics.mase, "seconds": s}))?
+            }
+            Err(e) => {
+                emit(&serde_json::json!({"model": c.name(), "error": e.to_string(), "seconds": s}))?
+            }
+        }
+    }
+    Ok(())
+}
