@@ -2,7 +2,7 @@
 # Deep-learning benchmark: aurum's `mlp` and `cnn` (burn, trained in Rust) against PyTorch (CPU)
 # with the same architecture, optimiser, epochs and data, both on 2 threads, in one run.
 #
-#   bench/nn/run.sh            # MLP_EPOCHS=20 CNN_EPOCHS=30 by default
+#   bench/nn/run.sh            # MLP_EPOCHS=20 CNN_EPOCHS=30 by default; PROFILE=dev for the debug build
 #
 # The MLP runs on data/credit/lending_club.csv and data/demo/german_credit.csv (stratified 70/30,
 # seed 42); aurum writes its encoded inputs so PyTorch trains on the same numbers. The CNN runs
@@ -21,8 +21,15 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install -q numpy scikit-learn torch
 
-cargo build -q --release -p aurum-nn --example nn_bench
-BIN=target/release/examples/nn_bench
+# A target dir of its own, so the release build does not evict the debug one. PROFILE=dev uses
+# the debug build instead (every crate is built at opt-level 2 there; no LTO).
+if [ "${PROFILE:-release}" = dev ]; then
+  cargo build -q -p aurum-nn --example nn_bench
+  BIN=target/debug/examples/nn_bench
+else
+  cargo build -q --release --target-dir target/bench -p aurum-nn --example nn_bench
+  BIN=target/bench/release/examples/nn_bench
+fi
 export RAYON_NUM_THREADS=2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
 
 row() { # name aurum_json torch_json key

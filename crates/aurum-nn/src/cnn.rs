@@ -98,7 +98,7 @@ impl CnnParams {
             })?,
         };
         let kernel = r.usize("kernel", 1..=15)?.unwrap_or(3);
-        if kernel % 2 == 0 {
+        if kernel.is_multiple_of(2) {
             return Err(ModelError::invalid_param("kernel", kernel, "an odd number"));
         }
         let dense = match r.str("dense") {
@@ -222,7 +222,7 @@ pub struct ConvLayer {
 impl ConvLayer {
     fn check(&self, what: &str) -> Result<(), String> {
         let n = self.c_out * self.c_in * self.kernel * self.kernel;
-        if n == 0 || self.kernel % 2 == 0 {
+        if n == 0 || self.kernel.is_multiple_of(2) {
             return Err(format!("{what} has an invalid shape"));
         }
         if self.weight.len() != n || self.bias.len() != self.c_out {
@@ -254,10 +254,10 @@ impl ConvLayer {
                             }
                             let src = &plane[(sy - pad) * w..(sy - pad + 1) * w];
                             let dst = &mut out[y * w..(y + 1) * w];
-                            for x in 0..w {
+                            for (x, d) in dst.iter_mut().enumerate() {
                                 let sx = x + kx;
                                 if sx >= pad && sx - pad < w {
-                                    dst[x] += wgt * src[sx - pad];
+                                    *d += wgt * src[sx - pad];
                                 }
                             }
                         }
@@ -944,6 +944,20 @@ mod tests {
             a.payload().unwrap() == b.payload().unwrap(),
             "same seed, different payloads"
         );
+    }
+
+    #[test]
+    fn the_fit_does_not_depend_on_the_thread_count() {
+        let (table, target) = digits();
+        let quick = [("epochs", "1"), ("patience", "0"), ("validation_fraction", "0")];
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| fit_on(&table, &target, &quick, 4).payload().unwrap())
+        };
+        assert!(on(1) == on(3), "one and three threads trained different models");
     }
 
     #[test]

@@ -1018,6 +1018,27 @@ mod tests {
         );
     }
 
+    /// burn's CPU kernels run on the rayon pool of the caller: the fit must not depend on its
+    /// size.
+    #[test]
+    fn the_fit_does_not_depend_on_the_thread_count() {
+        let quick = [
+            ("epochs", "3"),
+            ("patience", "0"),
+            ("validation_fraction", "0"),
+            ("hidden", "512,64"),
+            ("batch_size", "512"),
+        ];
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| fit_with(9, &quick).payload().unwrap())
+        };
+        assert!(on(1) == on(3), "one and three threads trained different models");
+    }
+
     #[test]
     fn early_stopping_generalises_on_a_held_out_split() {
         let (table, target) = german();
