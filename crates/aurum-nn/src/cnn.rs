@@ -949,7 +949,11 @@ mod tests {
     #[test]
     fn the_fit_does_not_depend_on_the_thread_count() {
         let (table, target) = digits();
-        let quick = [("epochs", "1"), ("patience", "0"), ("validation_fraction", "0")];
+        let quick = [
+            ("epochs", "1"),
+            ("patience", "0"),
+            ("validation_fraction", "0"),
+        ];
         let on = |threads: usize| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -957,7 +961,10 @@ mod tests {
                 .unwrap()
                 .install(|| fit_on(&table, &target, &quick, 4).payload().unwrap())
         };
-        assert!(on(1) == on(3), "one and three threads trained different models");
+        assert!(
+            on(1) == on(3),
+            "one and three threads trained different models"
+        );
     }
 
     #[test]

@@ -1036,7 +1036,10 @@ mod tests {
                 .unwrap()
                 .install(|| fit_with(9, &quick).payload().unwrap())
         };
-        assert!(on(1) == on(3), "one and three threads trained different models");
+        assert!(
+            on(1) == on(3),
+            "one and three threads trained different models"
+        );
     }
 
     #[test]
