@@ -357,6 +357,8 @@ pub struct CnnTrainingLog {
 pub struct CnnModel {
     params: CnnParams,
     schema: Schema,
+    /// The image position of each input column.
+    positions: Vec<usize>,
     classes: Vec<String>,
     /// Pixels are divided by this (the largest absolute training pixel).
     scale: f64,
@@ -396,11 +398,12 @@ fn pixel(field: &Field, value: &Value) -> Result<f64, ModelError> {
     }
 }
 
-/// Pixels (interleaved channels) to a `[channels, height, width]` map.
-fn to_planes(pixels: &[f64], p: &CnnParams) -> Vec<f64> {
+/// Pixels (interleaved channels; column `k` is pixel `positions[k]`, absent pixels are 0) to a
+/// `[channels, height, width]` map.
+fn to_planes(pixels: &[f64], positions: &[usize], p: &CnnParams) -> Vec<f64> {
     let (h, w, c) = (p.height, p.width, p.channels);
     let mut out = vec![0.0; c * h * w];
-    for (i, &v) in pixels.iter().enumerate() {
+    for (&i, &v) in positions.iter().zip(pixels) {
         let (yx, ch) = (i / c, i % c);
         out[ch * h * w + yx] = v;
     }
@@ -478,7 +481,33 @@ pub fn fit(
         }
         fields.push(Field::new(col.name.clone(), ty));
     }
-    if fields.len() != params.n_pixels() {
+    // Every pixel column, or fewer when constant columns were left out before the fit (the job
+    // runner drops them): then each column's position is the number its name ends with
+    // (`pixel_37`), and an absent pixel reads as 0.
+    let positions: Option<Vec<usize>> = if fields.len() == params.n_pixels() {
+        Some((0..fields.len()).collect())
+    } else if fields.len() < params.n_pixels() {
+        let p: Option<Vec<usize>> = fields
+            .iter()
+            .map(|f| {
+                let digits =
+                    f.name.len() - f.name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+                f.name[f.name.len() - digits..]
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&i| i < params.n_pixels())
+            })
+            .collect();
+        p.filter(|p| {
+            let mut sorted = p.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            sorted.len() == p.len()
+        })
+    } else {
+        None
+    };
+    let Some(positions) = positions else {
         return Err(ModelError::invalid_param(
             "height",
             params.height,
@@ -491,7 +520,7 @@ pub fn fit(
                 fields.len()
             ),
         ));
-    }
+    };
     let schema = Schema { fields };
     let raw: Vec<Vec<f64>> = (0..n)
         .map(|i| {
@@ -510,7 +539,7 @@ pub fn fit(
         .iter()
         .map(|r| {
             let scaled: Vec<f64> = r.iter().map(|x| x / scale).collect();
-            to_planes(&scaled, params)
+            to_planes(&scaled, &positions, params)
         })
         .collect();
 
@@ -631,6 +660,7 @@ pub fn fit(
     let model = CnnModel {
         params: params.clone(),
         schema,
+        positions,
         classes: target.classes.clone(),
         scale,
         convs,
@@ -660,6 +690,7 @@ struct StoredCnn {
     payload_version: u32,
     params: serde_json::Value,
     schema: Schema,
+    positions: Vec<usize>,
     classes: Vec<String>,
     scale: f64,
     convs: Vec<ConvLayer>,
@@ -670,9 +701,15 @@ struct StoredCnn {
 impl CnnModel {
     fn check(&self) -> Result<(), String> {
         let p = &self.params;
-        if self.schema.fields.len() != p.n_pixels() {
+        let mut sorted = self.positions.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if self.positions.len() != self.schema.fields.len()
+            || sorted.len() != self.positions.len()
+            || sorted.last().is_some_and(|&i| i >= p.n_pixels())
+        {
             return Err(format!(
-                "{} pixel columns for a {}×{}×{} image",
+                "{} pixel columns do not fit a {}×{}×{} image",
                 self.schema.fields.len(),
                 p.height,
                 p.width,
@@ -733,7 +770,7 @@ impl CnnModel {
             .zip(&self.schema.fields)
             .map(|(v, f)| pixel(f, v).map(|x| x / self.scale))
             .collect::<Result<Vec<f64>, _>>()?;
-        let planes = to_planes(&pixels, &self.params);
+        let planes = to_planes(&pixels, &self.positions, &self.params);
         Ok(softmax(&forward(
             &self.convs,
             &self.network,
@@ -762,6 +799,7 @@ impl CnnModel {
         let model = CnnModel {
             params: CnnParams::from_json(&stored.params)?,
             schema: stored.schema,
+            positions: stored.positions,
             classes: stored.classes,
             scale: stored.scale,
             convs: stored.convs,
@@ -820,6 +858,7 @@ impl FittedModel for CnnModel {
             payload_version: PAYLOAD_VERSION,
             params: self.params.to_json(),
             schema: self.schema.clone(),
+            positions: self.positions.clone(),
             classes: self.classes.clone(),
             scale: self.scale,
             convs: self.convs.clone(),
