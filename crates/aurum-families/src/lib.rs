@@ -24,6 +24,8 @@ pub fn builtin() -> Families {
         .with(aurum_reco::family::HYBRID)
         .with(aurum_reco::family::RANDOM_WALK)
         .with(aurum_fraud::gbdt_family::FraudGbdtFamily)
+        .with(aurum_nn::MlpFamily)
+        .with(aurum_nn::CnnFamily)
 }
 
 #[cfg(test)]
@@ -50,7 +52,9 @@ mod tests {
                 "reco_content",
                 "reco_hybrid",
                 "reco_random_walk",
-                "fraud_gbdt"
+                "fraud_gbdt",
+                "mlp",
+                "cnn"
             ]
         );
         for alias in ["logreg", "gbm", "gradient_boosting"] {
@@ -62,10 +66,12 @@ mod tests {
             Task::Forecast
         );
         assert_eq!(families.get("als").unwrap().spec().task, Task::Ranking);
+        assert_eq!(families.get("mlp").unwrap().spec().task, Task::Binary);
+        assert_eq!(families.get("cnn").unwrap().spec().task, Task::Multiclass);
         let e = families.get("svm").err().unwrap();
         assert_eq!(
             e.to_string(),
-            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest, reco_popularity, reco_item_knn, reco_als, reco_bpr, reco_content, reco_hybrid, reco_random_walk, fraud_gbdt)"
+            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest, reco_popularity, reco_item_knn, reco_als, reco_bpr, reco_content, reco_hybrid, reco_random_walk, fraud_gbdt, mlp, cnn)"
         );
     }
 }

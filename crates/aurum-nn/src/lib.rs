@@ -1,0 +1,23 @@
+//! Neural model families trained in Rust with burn: `mlp` (tabular binary classification) and
+//! `cnn` (images as pixel columns, multiclass).
+//!
+//! Why a crate of its own: burn is the heaviest dependency aurum has, and only this crate may
+//! name it. The families implement the open model contract (`aurum-contract`), so the job
+//! runner, registry, cache and servers train and serve them without knowing they are neural.
+//!
+//! Why training and serving are split: burn (its pure-Rust `flex` CPU backend with autodiff and
+//! AdamW) trains; the fitted model keeps plain `f32` weights and serves them through a
+//! hand-written forward pass ([`dense`], [`cnn`]) that is `Send + Sync`, needs no tensor runtime
+//! and gives the same bits after every reload. Every random draw comes from one seeded ChaCha8
+//! stream ([`train`]), so the same seed gives the same model.
+//!
+//! What this crate deliberately does not know: HTTP, storage, async runtimes, logging.
+
+pub mod cnn;
+pub mod dense;
+pub mod mlp;
+pub mod tabular;
+pub mod train;
+
+pub use cnn::CnnFamily;
+pub use mlp::MlpFamily;
