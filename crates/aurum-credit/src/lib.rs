@@ -1,6 +1,7 @@
 //! The credit model families and what they share: logistic regression ([`logistic`]), the
 //! scorecard on WoE binning ([`scorecard`], [`binning`]), monotone gradient-boosted trees
-//! ([`gbdt`]) and LightGBM / XGBoost models trained elsewhere ([`imported`]); the preprocessing
+//! ([`gbdt`]), random forests ([`forest`]), calibrated linear SVMs ([`svm`]) and LightGBM /
+//! XGBoost models trained elsewhere ([`imported`]); the preprocessing
 //! [`pipeline`] stored inside every model; binary [`metrics`]; and the credit [`report`].
 //!
 //! Each family implements the open contract of [`aurum_contract`] (a [`ModelFamily`] whose
@@ -19,6 +20,7 @@
 //! the caller decides which thread runs it.
 
 pub mod binning;
+pub mod forest;
 pub mod gbdt;
 pub mod imported;
 pub mod logistic;
@@ -26,6 +28,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod report;
 pub mod scorecard;
+pub mod svm;
 
 pub use aurum_contract::{
     Assessment, BinaryClassifier, FitContext, FittedModel, ModelError, ModelFamily, TrainingData,
@@ -40,6 +43,8 @@ pub fn families() -> aurum_contract::Families {
         .with(gbdt::GbdtFamily)
         .with(imported::LIGHTGBM)
         .with(imported::XGBOOST)
+        .with(forest::RandomForestFamily)
+        .with(svm::LinearSvmFamily)
 }
 
 /// Fits the credit family `name` on a binary target and keeps the binary view (benchmarks and

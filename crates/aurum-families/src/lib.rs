@@ -24,6 +24,11 @@ pub fn builtin() -> Families {
         .with(aurum_reco::family::HYBRID)
         .with(aurum_reco::family::RANDOM_WALK)
         .with(aurum_fraud::gbdt_family::FraudGbdtFamily)
+        .with(aurum_credit::forest::RandomForestFamily)
+        .with(aurum_credit::svm::LinearSvmFamily)
+        .with(aurum_onnx::ONNX)
+        .with(aurum_onnx::ONNX_MULTICLASS)
+        .with(aurum_onnx::ONNX_REGRESSION)
 }
 
 #[cfg(test)]
@@ -50,10 +55,15 @@ mod tests {
                 "reco_content",
                 "reco_hybrid",
                 "reco_random_walk",
-                "fraud_gbdt"
+                "fraud_gbdt",
+                "random_forest",
+                "linear_svm",
+                "onnx",
+                "onnx_multiclass",
+                "onnx_regression"
             ]
         );
-        for alias in ["logreg", "gbm", "gradient_boosting"] {
+        for alias in ["logreg", "gbm", "gradient_boosting", "rf"] {
             assert!(families.get(alias).is_ok(), "{alias}");
         }
         assert_eq!(families.get("gbdt").unwrap().spec().task, Task::Binary);
@@ -65,7 +75,7 @@ mod tests {
         let e = families.get("svm").err().unwrap();
         assert_eq!(
             e.to_string(),
-            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest, reco_popularity, reco_item_knn, reco_als, reco_bpr, reco_content, reco_hybrid, reco_random_walk, fraud_gbdt)"
+            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest, reco_popularity, reco_item_knn, reco_als, reco_bpr, reco_content, reco_hybrid, reco_random_walk, fraud_gbdt, random_forest, linear_svm, onnx, onnx_multiclass, onnx_regression)"
         );
     }
 }
