@@ -202,8 +202,9 @@ pub struct ForecastArgs {
 pub struct ImportArgs {
     /// The model file.
     pub file: PathBuf,
-    /// `lightgbm` (text model, `Booster.save_model`) or `xgboost` (JSON, `save_model("m.json")`).
-    #[arg(long, value_parser = ["lightgbm", "xgboost"])]
+    /// `lightgbm` (text model, `Booster.save_model`), `xgboost` (JSON, `save_model("m.json")`)
+    /// or `onnx` (an ONNX graph; also `onnx_multiclass`, `onnx_regression` to force the task).
+    #[arg(long, value_parser = ["lightgbm", "xgboost", "onnx", "onnx_multiclass", "onnx_regression"])]
     pub format: String,
     /// Registered model name for the new version.
     #[arg(long)]
@@ -214,6 +215,10 @@ pub struct ImportArgs {
     /// Alias to point at the new version (e.g. champion).
     #[arg(long)]
     pub alias: Option<String>,
+    /// Import parameter `key=value` (repeatable), e.g. `--param features=age,income
+    /// --param labels=bad,good` for an ONNX model.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -259,13 +259,17 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
         Command::Forecast(args) => forecast(args).await,
         Command::Import(args) => {
             let bytes = fs_err::read(&args.file)?;
+            let mut params = parse_params(&args.params)?;
+            if let Some(t) = args.threshold {
+                params.insert("threshold".into(), t.to_string());
+            }
             let v = platform
-                .import_model(
+                .import_model_with_params(
                     &ctx,
                     &args.model,
                     &args.format,
                     bytes,
-                    args.threshold,
+                    params,
                     args.alias.as_deref(),
                 )
                 .await?;

@@ -1,6 +1,7 @@
 //! The credit model families and what they share: logistic regression ([`logistic`]), the
 //! scorecard on WoE binning ([`scorecard`], [`binning`]), monotone gradient-boosted trees
-//! ([`gbdt`]) and LightGBM / XGBoost models trained elsewhere ([`imported`]); the preprocessing
+//! ([`gbdt`]), random forests ([`forest`]), calibrated linear SVMs ([`svm`]) and LightGBM /
+//! XGBoost models trained elsewhere ([`imported`]); the preprocessing
 //! [`pipeline`] stored inside every model; binary [`metrics`]; and the credit [`report`].
 //!
 //! Each family implements the open contract of [`aurum_contract`] (a [`ModelFamily`] whose
@@ -20,6 +21,7 @@
 
 pub mod binning;
 pub mod fairness;
+pub mod forest;
 pub mod gbdt;
 pub mod imported;
 pub mod logistic;
@@ -27,6 +29,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod report;
 pub mod scorecard;
+pub mod svm;
 
 pub use aurum_contract::{
     Assessment, BinaryClassifier, FitContext, FittedModel, ModelError, ModelFamily, TrainingData,
@@ -41,6 +44,8 @@ pub fn families() -> aurum_contract::Families {
         .with(gbdt::GbdtFamily)
         .with(imported::LIGHTGBM)
         .with(imported::XGBOOST)
+        .with(forest::RandomForestFamily)
+        .with(svm::LinearSvmFamily)
 }
 
 /// Fits the credit family `name` on a binary target and keeps the binary view (benchmarks and

@@ -26,6 +26,11 @@ pub fn builtin() -> Families {
         .with(aurum_fraud::gbdt_family::FraudGbdtFamily)
         .with(aurum_nn::MlpFamily)
         .with(aurum_nn::CnnFamily)
+        .with(aurum_credit::forest::RandomForestFamily)
+        .with(aurum_credit::svm::LinearSvmFamily)
+        .with(aurum_onnx::ONNX)
+        .with(aurum_onnx::ONNX_MULTICLASS)
+        .with(aurum_onnx::ONNX_REGRESSION)
 }
 
 #[cfg(test)]
@@ -54,10 +59,15 @@ mod tests {
                 "reco_random_walk",
                 "fraud_gbdt",
                 "mlp",
-                "cnn"
+                "cnn",
+                "random_forest",
+                "linear_svm",
+                "onnx",
+                "onnx_multiclass",
+                "onnx_regression"
             ]
         );
-        for alias in ["logreg", "gbm", "gradient_boosting"] {
+        for alias in ["logreg", "gbm", "gradient_boosting", "rf"] {
             assert!(families.get(alias).is_ok(), "{alias}");
         }
         assert_eq!(families.get("gbdt").unwrap().spec().task, Task::Binary);
@@ -71,7 +81,7 @@ mod tests {
         let e = families.get("svm").err().unwrap();
         assert_eq!(
             e.to_string(),
-            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest, reco_popularity, reco_item_knn, reco_als, reco_bpr, reco_content, reco_hybrid, reco_random_walk, fraud_gbdt, mlp, cnn)"
+            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest, reco_popularity, reco_item_knn, reco_als, reco_bpr, reco_content, reco_hybrid, reco_random_walk, fraud_gbdt, mlp, cnn, random_forest, linear_svm, onnx, onnx_multiclass, onnx_regression)"
         );
     }
 }

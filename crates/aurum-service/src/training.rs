@@ -836,11 +836,32 @@ impl Platform {
         threshold: Option<f64>,
         alias: Option<&str>,
     ) -> Result<VersionRecord, ServiceError> {
+        let mut params = Params::new();
+        if let Some(t) = threshold {
+            params.insert("threshold".into(), t.to_string());
+        }
+        self.import_model_with_params(ctx, model, format, bytes, params, alias)
+            .await
+    }
+
+    /// [`Platform::import_model`] with the format's own import parameters (`key=value`, e.g.
+    /// an ONNX model's `features`, `labels` or `task`), checked by the family. The version is
+    /// registered under the family of the imported model (an `onnx` import of a regression
+    /// graph is an `onnx_regression` version).
+    pub async fn import_model_with_params(
+        &self,
+        ctx: &CallContext,
+        model: &str,
+        format: &str,
+        bytes: Vec<u8>,
+        params: Params,
+        alias: Option<&str>,
+    ) -> Result<VersionRecord, ServiceError> {
         let (this, ctx, model) = (self.clone(), ctx.clone(), model.to_string());
         let format = format.to_string();
         let alias = alias.map(str::to_string);
         self.detached(async move {
-            this.import_model_now(&ctx, &model, &format, bytes, threshold, alias.as_deref())
+            this.import_model_now(&ctx, &model, &format, bytes, params, alias.as_deref())
                 .await
         })
         .await
@@ -852,7 +873,7 @@ impl Platform {
         model: &str,
         format: &str,
         bytes: Vec<u8>,
-        threshold: Option<f64>,
+        params: Params,
         alias: Option<&str>,
     ) -> Result<VersionRecord, ServiceError> {
         validate_name(model)
@@ -873,17 +894,13 @@ impl Platform {
                 ));
             }
         };
-        let kind = FamilyName::new(family.spec().name).map_err(internal)?;
-        let mut params = Params::new();
-        if let Some(t) = threshold {
-            params.insert("threshold".into(), t.to_string());
-        }
+        let name = family.spec().name;
         let file_sha = aurum_core::sha256_hex(&bytes);
         let sha = file_sha.clone();
-        let name = kind.clone();
-        let (artifact, params_json) = tokio::task::spawn_blocking(move || {
-            let family = families.get(name.as_str())?;
+        let (kind, artifact, params_json) = tokio::task::spawn_blocking(move || {
+            let family = families.get(name)?;
             let fitted = family.import(&bytes, &params)?;
+            let kind = FamilyName::new(fitted.family()).map_err(internal)?;
             let (manifest, artifact) = aurum_contract::encode_artifact(
                 ManifestInput {
                     metrics: Default::default(),
@@ -893,7 +910,7 @@ impl Platform {
                 },
                 fitted.as_ref(),
             )?;
-            Ok::<_, ServiceError>((artifact, manifest.params.to_string()))
+            Ok::<_, ServiceError>((kind, artifact, manifest.params.to_string()))
         })
         .await
         .map_err(join_error)??;

@@ -235,12 +235,41 @@ pub async fn report(
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ImportParams {
-    /// `lightgbm` (text model) or `xgboost` (JSON model).
+    /// `lightgbm` (text model), `xgboost` (JSON model) or `onnx` (ONNX graph).
     pub format: String,
     /// Label threshold on the probability (default 0.5).
     pub threshold: Option<f64>,
     /// Alias to point at the new version, e.g. `champion`.
     pub alias: Option<String>,
+    /// The format's import parameters as `key=value` pairs separated by `;`, e.g.
+    /// `features=age,income;labels=bad,good` for an ONNX model.
+    pub params: Option<String>,
+}
+
+/// `key=value;key=value` into parameters; an entry without `=` is an error naming it.
+fn import_params(
+    text: Option<&str>,
+    threshold: Option<f64>,
+) -> Result<aurum_service::types::Params, ApiError> {
+    let mut params = aurum_service::types::Params::new();
+    if let Some(t) = threshold {
+        params.insert("threshold".into(), t.to_string());
+    }
+    for entry in text
+        .unwrap_or_default()
+        .split(';')
+        .filter(|e| !e.trim().is_empty())
+    {
+        let (k, v) = entry.split_once('=').ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_field",
+                Some("params"),
+                format!("`{entry}` is not key=value"),
+            )
+        })?;
+        params.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(params)
 }
 
 /// Import a model trained elsewhere (the body is the model file) as a new version. Its
@@ -260,12 +289,12 @@ pub async fn import(
     let bytes = crate::middleware::read_body(req, &state).await?;
     let version = state
         .platform
-        .import_model(
+        .import_model_with_params(
             &caller.ctx(),
             &name,
             &q.format,
             bytes.to_vec(),
-            q.threshold,
+            import_params(q.params.as_deref(), q.threshold)?,
             q.alias.as_deref(),
         )
         .await?;

@@ -1,0 +1,269 @@
+//! The ONNX family against onnxruntime: every fixture of `scripts/onnx-fixtures/make.py` is
+//! imported, scored and reloaded, and must give onnxruntime's outputs within 1e-5.
+
+use std::path::PathBuf;
+
+use aurum_contract::{ModelFamily, Output, Params, Task};
+use aurum_core::Value;
+
+const TOLERANCE: f64 = 1e-5;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+struct Fixture {
+    name: String,
+    bytes: Vec<u8>,
+    params: Params,
+    rows: Vec<Vec<Value>>,
+    expected: Vec<Vec<f64>>,
+}
+
+fn fixture(name: &str) -> Fixture {
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures().join(format!("{name}.json"))).unwrap())
+            .unwrap();
+    let params = doc["params"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    let floats = |v: &serde_json::Value| -> Vec<Vec<f64>> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect()
+            })
+            .collect()
+    };
+    Fixture {
+        name: name.to_string(),
+        bytes: std::fs::read(fixtures().join(doc["model"].as_str().unwrap())).unwrap(),
+        params,
+        rows: floats(&doc["rows"])
+            .into_iter()
+            .map(|r| r.into_iter().map(Value::Float).collect())
+            .collect(),
+        expected: floats(&doc["expected"]),
+    }
+}
+
+/// The output values of a row in the layout of onnxruntime's output.
+fn values(out: &Output) -> Vec<f64> {
+    match out {
+        Output::Binary(p) => vec![p.probability],
+        Output::Class { probabilities, .. } => probabilities.clone(),
+        Output::Value(v) => vec![*v],
+        Output::Anomaly { score, .. } => vec![*score],
+    }
+}
+
+fn check(f: &Fixture, family: &str, task: Task) {
+    let model = aurum_onnx::ONNX.import(&f.bytes, &f.params).unwrap();
+    assert_eq!(model.family(), family, "{}", f.name);
+    assert_eq!(model.task(), task, "{}", f.name);
+    let outputs = model.predict_rows(&f.rows).unwrap();
+    let mut worst = 0.0f64;
+    for (out, expected) in outputs.iter().zip(&f.expected) {
+        let got = values(out);
+        // A binary model serves the positive class's column: the last one of onnxruntime's.
+        let expected = if task == Task::Binary {
+            vec![*expected.last().unwrap()]
+        } else {
+            expected.clone()
+        };
+        assert_eq!(got.len(), expected.len(), "{}", f.name);
+        for (g, e) in got.iter().zip(&expected) {
+            worst = worst.max((g - e).abs());
+        }
+    }
+    assert!(worst <= TOLERANCE, "{}: largest difference {worst}", f.name);
+
+    // Row by row gives the batch's answers.
+    for (row, out) in f.rows.iter().zip(&outputs) {
+        let one = model.predict_rows(std::slice::from_ref(row)).unwrap();
+        for (a, b) in values(&one[0]).iter().zip(values(out)) {
+            assert!((a - b).abs() <= 1e-6, "{}: row {a} batch {b}", f.name);
+        }
+    }
+
+    // Reload from the payload: bit-identical outputs.
+    let family_impl = match task {
+        Task::Multiclass => aurum_onnx::ONNX_MULTICLASS,
+        Task::Regression => aurum_onnx::ONNX_REGRESSION,
+        _ => aurum_onnx::ONNX,
+    };
+    let reloaded = family_impl.load_payload(&model.payload().unwrap()).unwrap();
+    assert_eq!(reloaded.params(), model.params(), "{}", f.name);
+    assert_eq!(
+        reloaded.predict_rows(&f.rows).unwrap(),
+        outputs,
+        "{}",
+        f.name
+    );
+}
+
+#[test]
+fn pytorch_mlp_matches_onnxruntime() {
+    check(&fixture("mlp_binary"), "onnx", Task::Binary);
+}
+
+#[test]
+fn pytorch_lstm_matches_onnxruntime() {
+    let f = fixture("lstm_regression");
+    check(&f, "onnx_regression", Task::Regression);
+    // [batch, 8, 2] flattened: 16 features named f0..f15.
+    let model = aurum_onnx::ONNX.import(&f.bytes, &f.params).unwrap();
+    assert_eq!(model.input_schema().len(), 16);
+    assert_eq!(model.input_schema().fields[15].name, "f15");
+}
+
+#[test]
+fn sklearn_scaler_logistic_pipeline_matches_onnxruntime() {
+    check(&fixture("sklearn_logistic"), "onnx", Task::Binary);
+}
+
+#[test]
+fn sklearn_random_forest_matches_onnxruntime() {
+    check(&fixture("sklearn_forest"), "onnx", Task::Binary);
+}
+
+#[test]
+fn sklearn_multiclass_forest_matches_onnxruntime() {
+    let f = fixture("sklearn_forest_multiclass");
+    check(&f, "onnx_multiclass", Task::Multiclass);
+    let model = aurum_onnx::ONNX.import(&f.bytes, &f.params).unwrap();
+    assert_eq!(
+        model.output_spec(),
+        aurum_contract::OutputSpec::Classes(vec!["0".into(), "1".into(), "2".into()])
+    );
+}
+
+#[test]
+fn keras_mlp_matches_onnxruntime_when_exported() {
+    // The Keras fixture exists only where TensorFlow and tf2onnx installed (see run.sh).
+    if fixtures().join("keras_mlp.json").exists() {
+        check(&fixture("keras_mlp"), "onnx", Task::Binary);
+    }
+}
+
+#[test]
+fn an_unsupported_operator_is_refused_at_import_naming_it() {
+    let bytes = std::fs::read(fixtures().join("unsupported_tree_regressor.onnx")).unwrap();
+    let e = aurum_onnx::ONNX.import(&bytes, &Params::new()).unwrap_err();
+    assert_eq!(e.code(), "invalid_input");
+    assert!(e.is_user_error());
+    let text = e.to_string();
+    assert!(
+        text.contains("unsupported ONNX operator `TreeEnsembleRegressor`"),
+        "{text}"
+    );
+    assert!(text.contains("ai.onnx.ml"), "{text}");
+
+    // skl2onnx's default scaler export uses `Scaler`, which tract lacks: named, with the way out.
+    let bytes = std::fs::read(fixtures().join("unsupported_sklearn_scaler.onnx")).unwrap();
+    let text = aurum_onnx::ONNX
+        .import(&bytes, &Params::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("unsupported ONNX operator `Scaler`"),
+        "{text}"
+    );
+    assert!(text.contains("'div': 'div'"), "{text}");
+}
+
+#[test]
+fn a_wrong_input_width_is_refused_naming_the_input() {
+    let f = fixture("mlp_binary");
+    let mut params = Params::new();
+    params.insert("features".into(), "a,b,c".into());
+    let e = aurum_onnx::ONNX.import(&f.bytes, &params).unwrap_err();
+    assert!(e.is_user_error());
+    let text = e.to_string();
+    assert!(text.contains("`features`"), "{text}");
+    assert!(text.contains("takes 6 values per row"), "{text}");
+
+    let mut params = Params::new();
+    params.insert("input_shape".into(), "5".into());
+    let e = aurum_onnx::ONNX.import(&f.bytes, &params).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("input `features` has shape [batch, 6]"),
+        "{text}"
+    );
+
+    // At serving, a row of the wrong width is refused before the graph runs.
+    let model = aurum_onnx::ONNX.import(&f.bytes, &f.params).unwrap();
+    let e = model
+        .predict_rows(&[vec![Value::Float(1.0); 5]])
+        .unwrap_err();
+    assert_eq!(e.code(), "row_length_mismatch");
+}
+
+#[test]
+fn garbage_bytes_and_bad_parameters_are_errors_not_panics() {
+    for bytes in [&b""[..], b"not an onnx model", &[0xff; 64]] {
+        let e = aurum_onnx::ONNX.import(bytes, &Params::new()).unwrap_err();
+        assert!(e.is_user_error(), "{e}");
+    }
+    let f = fixture("sklearn_forest");
+    for (k, v, needle) in [
+        ("labels", "yes,no", "the model's two classes"),
+        ("task", "regression", "task"),
+        ("threshold", "1.5", "threshold"),
+        ("colour", "red", "unknown parameter"),
+    ] {
+        let mut params = Params::new();
+        params.insert(k.into(), v.into());
+        let e = aurum_onnx::ONNX.import(&f.bytes, &params).unwrap_err();
+        assert!(e.to_string().contains(needle), "{k}: {e}");
+    }
+    let e = aurum_onnx::ONNX.load_payload(b"AURUMONNX\x01").unwrap_err();
+    assert_eq!(e.code(), "invalid_artifact");
+}
+
+#[test]
+fn binary_models_decide_and_explain_through_the_credit_path() {
+    let f = fixture("sklearn_logistic");
+    let model = aurum_onnx::ONNX.import(&f.bytes, &f.params).unwrap();
+    let b = model.as_binary().unwrap();
+    assert_eq!(b.labels(), ("1", "0"));
+    let batch = b.assess_batch(&f.rows, true).unwrap();
+    let mut adverse = 0;
+    for (row, a) in f.rows.iter().zip(&batch) {
+        let one = b.assess(row, true).unwrap();
+        assert!((one.decision.pd - a.decision.pd).abs() <= 1e-6);
+        assert_eq!(one.decision.decision, a.decision.decision);
+        let e = a.explanation.as_ref().unwrap();
+        assert_eq!(e.space, "log_odds");
+        assert_eq!(e.contributions.len(), 6);
+        // The explanation is the occlusion difference: explain() gives the same.
+        let direct = b.explain(row).unwrap();
+        assert!((direct.base_value - e.base_value).abs() <= 1e-6);
+        if a.decision.decision != aurum_contract::policy::Decision::Approve {
+            adverse += 1;
+            assert!(!a.decision.reasons.is_empty());
+        }
+    }
+    // A lower threshold declines some of these applicants, with reasons.
+    let mut params = f.params.clone();
+    params.insert("threshold".into(), "0.2".into());
+    let strict = aurum_onnx::ONNX.import(&f.bytes, &params).unwrap();
+    let declined = strict
+        .as_binary()
+        .unwrap()
+        .assess_batch(&f.rows, false)
+        .unwrap()
+        .into_iter()
+        .filter(|a| !a.decision.reasons.is_empty())
+        .count();
+    assert!(declined + adverse > 0, "no adverse decisions to check");
+}
