@@ -1084,13 +1084,24 @@ async fn imported_lightgbm_model_serves_the_library_probabilities() {
     let bad = call(
         &f.app,
         Method::POST,
-        "/v1/models/lgb/import?format=onnx",
+        "/v1/models/lgb/import?format=pmml",
         Some(&f.analyst),
         Body::from("x"),
         "application/octet-stream",
     )
     .await;
     assert_eq!(bad.json["details"]["field"], "format");
+    // ONNX is a format now: garbage bytes are a 400, not a model.
+    let bad = call(
+        &f.app,
+        Method::POST,
+        "/v1/models/lgb/import?format=onnx",
+        Some(&f.analyst),
+        Body::from("x"),
+        "application/octet-stream",
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.json);
 }
 
 fn airline() -> (Vec<String>, Vec<f64>) {
