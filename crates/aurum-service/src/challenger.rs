@@ -106,16 +106,8 @@ impl Platform {
             (self.clone(), ctx.clone(), model.to_string(), config.clone());
         self.detached(async move {
             let path = this.challenger_path(&model_name);
-            if let Some(dir) = path.parent() {
-                fs_err::create_dir_all(dir).map_err(crate::platform::internal)?;
-            }
-            let tmp = path.with_extension("json.tmp");
-            fs_err::write(
-                &tmp,
-                serde_json::to_vec(&stored).map_err(crate::platform::internal)?,
-            )
-            .map_err(crate::platform::internal)?;
-            fs_err::rename(&tmp, &path).map_err(crate::platform::internal)?;
+            let bytes = serde_json::to_vec(&stored).map_err(crate::platform::internal)?;
+            crate::flows::write_atomic(&path, &bytes).map_err(crate::platform::internal)?;
             this.inner
                 .challengers
                 .by_model

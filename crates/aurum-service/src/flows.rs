@@ -187,7 +187,9 @@ impl Platform {
     }
 }
 
-fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes a small state file whole or not at all: a synced temp file renamed over `path`
+/// (flows, challenger settings, drift windows).
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         fs_err::create_dir_all(dir)?;
     }

@@ -402,17 +402,7 @@ impl Platform {
 
     /// Logs, counts and exposes the alerts of a judged window.
     fn raise(&self, model: &LoadedModel, drift: &WindowDrift) {
-        let version = model.version.to_string();
-        for f in drift
-            .vs_reference
-            .features
-            .iter()
-            .chain(std::iter::once(&drift.vs_reference.score))
-        {
-            metrics::gauge!("aurum_drift_psi", "model" => model.name.clone(),
-                "version" => version.clone(), "feature" => f.name.clone())
-            .set(f.psi);
-        }
+        self.raise_gauges_only(model, drift);
         for feature in &drift.alerts {
             let psi = drift
                 .vs_reference
@@ -533,15 +523,10 @@ impl Platform {
 }
 
 fn write_json(path: &std::path::Path, value: &impl Serialize) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs_err::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    fs_err::write(
-        &tmp,
-        serde_json::to_vec(value).map_err(std::io::Error::other)?,
-    )?;
-    fs_err::rename(&tmp, path)
+    crate::flows::write_atomic(
+        path,
+        &serde_json::to_vec(value).map_err(std::io::Error::other)?,
+    )
 }
 
 fn append_line(path: &std::path::Path, value: &impl Serialize) -> std::io::Result<()> {

@@ -446,21 +446,7 @@ pub async fn fairness(
     Query(q): Query<FairnessParams>,
 ) -> ApiResult<Json<aurum_service::FairnessOut>> {
     let version = parse_version(&version)?;
-    let cuts = match q.cuts.as_deref() {
-        None | Some("") => Vec::new(),
-        Some(text) => text
-            .split(',')
-            .map(|c| {
-                c.trim().parse::<f64>().map_err(|_| {
-                    ApiError::invalid(
-                        "invalid_field",
-                        Some("cuts"),
-                        format!("cut `{c}` is not a number"),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?,
-    };
+    let cuts = parse_cuts(q.cuts.as_deref())?;
     let loaded = state
         .platform
         .resolve(&aurum_service::ModelRef::version(&name, version))
@@ -517,21 +503,7 @@ pub async fn document(
             "give both `dataset` and `attribute` for the fairness section, or neither",
         ));
     }
-    let cuts = match q.cuts.as_deref() {
-        None | Some("") => Vec::new(),
-        Some(text) => text
-            .split(',')
-            .map(|c| {
-                c.trim().parse::<f64>().map_err(|_| {
-                    ApiError::invalid(
-                        "invalid_field",
-                        Some("cuts"),
-                        format!("cut `{c}` is not a number"),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?,
-    };
+    let cuts = parse_cuts(q.cuts.as_deref())?;
     let opts = aurum_service::DocumentOptions {
         fairness_dataset: q.dataset,
         attribute: q.attribute,
@@ -602,4 +574,23 @@ pub async fn challenger(
     Path(name): Path<String>,
 ) -> ApiResult<Json<aurum_service::ChallengerReport>> {
     Ok(Json(state.platform.challenger_report(&name).await?))
+}
+
+/// `cuts=25,40` of the fairness and document routes: comma-separated numbers.
+fn parse_cuts(text: Option<&str>) -> Result<Vec<f64>, ApiError> {
+    match text {
+        None | Some("") => Ok(Vec::new()),
+        Some(text) => text
+            .split(',')
+            .map(|c| {
+                c.trim().parse::<f64>().map_err(|_| {
+                    ApiError::invalid(
+                        "invalid_field",
+                        Some("cuts"),
+                        format!("cut `{c}` is not a number"),
+                    )
+                })
+            })
+            .collect(),
+    }
 }
