@@ -73,7 +73,8 @@
 
 mod anchor;
 pub mod canonical;
-mod rows;
+pub mod rows;
+mod store;
 mod verify;
 mod writer;
 
@@ -83,21 +84,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
-use sqlx::{Connection as _, Row as _};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use anchor::{AnchorKey, AnchorOptions, MIN_KEY_BYTES};
 pub use canonical::{canonical_json, hash_input, mask_fields};
+pub use store::{AuditStore, Chained, ReadQuery, ScalarQuery, SqliteAuditStore, chain_batch};
 pub use verify::{AnchorProblem, BreakReason, BrokenRecord, VerifyReport};
 
 use self::anchor::{Anchor, Found};
 
 use self::rows::RawRow;
+use self::store::{ReadQuery as Read, ScalarQuery as Scalar};
 use self::verify::ChainChecker;
 use self::writer::{Command, Counters, Writer};
 
@@ -111,7 +109,7 @@ const QUEUE_CAPACITY: usize = 16_384;
 pub const MAX_READ: u32 = 10_000;
 /// Rows per page while verifying: memory stays flat however long the log is.
 const VERIFY_PAGE: i64 = 256;
-/// Read connections; reads never block the writer (WAL).
+/// Read connections of the SQLite store; reads never block the writer (WAL).
 const READERS: u32 = 4;
 
 /// Event names used by aurum. The log accepts any dotted lowercase name; these are the ones the
@@ -394,7 +392,7 @@ struct Inner {
     path: PathBuf,
     anchor: Arc<Anchor>,
     queue: mpsc::Sender<Command>,
-    readers: SqlitePool,
+    store: Arc<dyn AuditStore>,
     counters: Arc<Counters>,
     writer: JoinHandle<()>,
 }
@@ -433,45 +431,37 @@ impl AuditLog {
                 source,
             })?;
         }
-        let open_error = |source| AuditError::Open {
+        make_private(&path).map_err(|e| AuditError::Open {
             path: path.clone(),
-            source,
-        };
-        make_private(&path).map_err(|e| open_error(sqlx::Error::Io(e)))?;
+            source: sqlx::Error::Io(e),
+        })?;
+        let store = SqliteAuditStore::open(path).await?;
+        Self::open_store(Arc::new(store), anchor, options).await
+    }
+
+    /// Starts an audit log over any [`AuditStore`] (the SQLite file of
+    /// [`AuditLog::open_with_options`], or a PostgreSQL database): reads the chain head, opens
+    /// the anchor and starts the writer task. Several processes may open the same store at once;
+    /// each keeps its own anchor, and every anchor covers a prefix of the one chain.
+    pub async fn open_store(
+        store: Arc<dyn AuditStore>,
+        anchor: AnchorOptions,
+        options: AuditOptions,
+    ) -> Result<Self, AuditError> {
+        let path = store.location();
         let opened = tokio::task::spawn_blocking(move || Anchor::open(&anchor))
             .await
             .map_err(|_| AuditError::Closed)?
             .map_err(|detail| AuditError::AnchorKey { detail })?;
         let anchor = Arc::new(opened.anchor);
-
-        let write_options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(5));
-        let mut conn = SqliteConnection::connect_with(&write_options)
-            .await
-            .map_err(open_error)?;
-        sqlx::migrate!("./migrations/audit")
-            .run(&mut conn)
-            .await
-            .map_err(|source| AuditError::Migrate {
-                path: path.clone(),
-                source,
-            })?;
-        let head = writer::read_head(&mut conn).await.map_err(open_error)?;
-
-        // Readers are read-only: the writer's connection is the only one that can change the file.
-        let read_options = SqliteConnectOptions::new()
-            .filename(&path)
-            .read_only(true)
-            .busy_timeout(Duration::from_secs(5));
-        let readers = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .connect_with(read_options)
-            .await
-            .map_err(open_error)?;
+        let head = match store.head().await {
+            Ok(Some((seq, hash))) => ChainHead {
+                seq: u64::try_from(seq).unwrap_or(0),
+                hash,
+            },
+            Ok(None) => anchor::genesis(),
+            Err(source) => return Err(AuditError::Open { path, source }),
+        };
 
         tracing::info!(
             path = %path.display(),
@@ -483,8 +473,7 @@ impl AuditLog {
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let head_seq = head.seq;
         let writer = Writer {
-            conn,
-            head: Some(head),
+            store: Arc::clone(&store),
             path: path.clone(),
             anchor: Arc::clone(&anchor),
             counters: Arc::clone(&counters),
@@ -503,7 +492,7 @@ impl AuditLog {
                 path,
                 anchor,
                 queue,
-                readers,
+                store,
                 counters,
                 writer,
             }),
@@ -591,12 +580,7 @@ impl AuditLog {
         };
         let mut checker = ChainChecker::after(anchored.seq, hash);
         let after = i64::try_from(anchored.seq).unwrap_or(i64::MAX);
-        let last: Option<i64> = sqlx::query(rows::MAX_SEQ)
-            .fetch_one(&self.inner.readers)
-            .await
-            .and_then(|row| row.try_get(0))
-            .map_err(|source| self.read_error(source))?;
-        let last = last.unwrap_or(0);
+        let last = self.max_seq().await?;
         let mut page = self.verify_page(after, last).await?;
         while let Some(next) = page.last().map(|row| row.seq) {
             if !checker.check_page(&page) {
@@ -689,19 +673,17 @@ impl AuditLog {
             let Inner {
                 path,
                 queue,
-                readers,
+                store,
                 writer,
                 ..
             } = inner;
-            // Readers first, so that the writer's connection is the last one open and can
-            // checkpoint the WAL into the main file as it closes.
-            readers.close().await;
             drop(queue);
             if let Err(error) = writer.await
                 && error.is_panic()
             {
                 std::panic::resume_unwind(error.into_panic());
             }
+            store.close().await;
             tracing::debug!(path = %path.display(), "audit log closed");
         }
         flushed
@@ -717,49 +699,26 @@ impl AuditLog {
         let Ok(seq) = i64::try_from(seq) else {
             return Ok(None);
         };
-        let row = sqlx::query(rows::GET)
-            .bind(seq)
-            .fetch_optional(&self.inner.readers)
-            .await
-            .map_err(|source| self.read_error(source))?;
-        row.map(|row| self.decode(&row)).transpose()
+        Ok(self.read(Read::Get { seq }).await?.into_iter().next())
     }
 
     /// The newest `n` records (at most [`MAX_READ`]), in ascending seq.
     pub async fn tail(&self, n: u32) -> Result<Vec<AuditRecord>, AuditError> {
-        let rows = sqlx::query(rows::TAIL)
-            .bind(i64::from(n.min(MAX_READ)))
-            .fetch_all(&self.inner.readers)
-            .await
-            .map_err(|source| self.read_error(source))?;
-        rows.iter().map(|row| self.decode(row)).collect()
+        self.read(Read::Tail {
+            n: i64::from(n.min(MAX_READ)),
+        })
+        .await
     }
 
     /// Records matching `query`, in ascending seq.
     pub async fn list(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, AuditError> {
-        let after = i64::try_from(query.after_seq).unwrap_or(i64::MAX);
-        let limit = i64::from(query.limit.min(MAX_READ));
-        let statement = match (&query.event, &query.model) {
-            (None, None) => sqlx::query(rows::LIST).bind(after).bind(limit),
-            (Some(event), None) => sqlx::query(rows::LIST_BY_EVENT)
-                .bind(after)
-                .bind(limit)
-                .bind(event),
-            (None, Some(model)) => sqlx::query(rows::LIST_BY_MODEL)
-                .bind(after)
-                .bind(limit)
-                .bind(model),
-            (Some(event), Some(model)) => sqlx::query(rows::LIST_BY_EVENT_AND_MODEL)
-                .bind(after)
-                .bind(limit)
-                .bind(event)
-                .bind(model),
-        };
-        let rows = statement
-            .fetch_all(&self.inner.readers)
-            .await
-            .map_err(|source| self.read_error(source))?;
-        rows.iter().map(|row| self.decode(row)).collect()
+        self.read(Read::List {
+            after: i64::try_from(query.after_seq).unwrap_or(i64::MAX),
+            limit: i64::from(query.limit.min(MAX_READ)),
+            event: query.event.as_deref(),
+            model: query.model.as_deref(),
+        })
+        .await
     }
 
     /// The records of `event` written for `request_id` (oldest first, at most 16).
@@ -768,39 +727,60 @@ impl AuditLog {
         request_id: &str,
         event: &str,
     ) -> Result<Vec<AuditRecord>, AuditError> {
-        let rows = sqlx::query(rows::BY_REQUEST)
-            .bind(request_id)
-            .bind(event)
-            .fetch_all(&self.inner.readers)
-            .await
-            .map_err(|source| self.read_error(source))?;
-        rows.iter().map(|row| self.decode(row)).collect()
+        self.read(Read::ByRequest { request_id, event }).await
     }
 
     /// Number of records stored.
     pub async fn count(&self) -> Result<u64, AuditError> {
-        let count: i64 = sqlx::query(rows::COUNT)
-            .fetch_one(&self.inner.readers)
+        let count = self
+            .inner
+            .store
+            .scalar(Scalar::Count)
             .await
-            .and_then(|row| row.try_get(0))
             .map_err(|source| self.read_error(source))?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// The newest committed record's seq and hash; `None` for an empty log.
     pub async fn head(&self) -> Result<Option<ChainHead>, AuditError> {
-        let row = sqlx::query(rows::HEAD)
-            .fetch_optional(&self.inner.readers)
+        let head = self
+            .inner
+            .store
+            .head()
             .await
             .map_err(|source| self.read_error(source))?;
-        row.map(|row| {
-            let seq: i64 = row.try_get(0).map_err(|source| self.read_error(source))?;
-            let hash: String = row.try_get(1).map_err(|source| self.read_error(source))?;
+        head.map(|(seq, hash)| {
             let seq =
                 u64::try_from(seq).map_err(|_| self.corrupt(seq, "negative seq".to_owned()))?;
             Ok(ChainHead { seq, hash })
         })
         .transpose()
+    }
+
+    /// Rows of `query`, decoded.
+    async fn read(&self, query: Read<'_>) -> Result<Vec<AuditRecord>, AuditError> {
+        let rows = self
+            .inner
+            .store
+            .read(query)
+            .await
+            .map_err(|source| self.read_error(source))?;
+        rows.into_iter()
+            .map(|raw| {
+                let seq = raw.seq;
+                raw.into_record()
+                    .map_err(|detail| self.corrupt(seq, detail))
+            })
+            .collect()
+    }
+
+    /// The largest stored seq, 0 for an empty log.
+    async fn max_seq(&self) -> Result<i64, AuditError> {
+        self.inner
+            .store
+            .scalar(Scalar::MaxSeq)
+            .await
+            .map_err(|source| self.read_error(source))
     }
 
     /// Checks the whole chain, from seq 1 to the newest record at the time of the call, a page at
@@ -856,22 +836,16 @@ impl AuditLog {
     /// The stored hash of record `seq`, as text, without decoding the rest of the row.
     async fn hash_at(&self, seq: u64) -> Result<Option<String>, AuditError> {
         let seq = i64::try_from(seq).unwrap_or(i64::MAX);
-        sqlx::query(rows::HASH_AT)
-            .bind(seq)
-            .fetch_optional(&self.inner.readers)
+        self.inner
+            .store
+            .hash_at(seq)
             .await
-            .and_then(|row| row.map(|row| row.try_get(0)).transpose())
             .map_err(|source| self.read_error(source))
     }
 
     /// The chain part of [`AuditLog::verify`], and the last seq it covered.
     async fn verify_chain(&self) -> Result<(VerifyReport, i64), AuditError> {
-        let last: Option<i64> = sqlx::query(rows::MAX_SEQ)
-            .fetch_one(&self.inner.readers)
-            .await
-            .and_then(|row| row.try_get(0))
-            .map_err(|source| self.read_error(source))?;
-        let last = last.unwrap_or(0);
+        let last = self.max_seq().await?;
         let mut checker = ChainChecker::new();
         let mut page = self.verify_page(0, last).await?;
         while let Some(after) = page.last().map(|row| row.seq) {
@@ -913,24 +887,15 @@ impl AuditLog {
         if after >= last {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(rows::VERIFY_PAGE)
-            .bind(after)
-            .bind(last)
-            .bind(VERIFY_PAGE)
-            .fetch_all(&self.inner.readers)
+        self.inner
+            .store
+            .read(Read::VerifyPage {
+                after,
+                last,
+                limit: VERIFY_PAGE,
+            })
             .await
-            .map_err(|source| self.read_error(source))?;
-        rows.iter()
-            .map(RawRow::from_row)
-            .collect::<Result<_, _>>()
             .map_err(|source| self.read_error(source))
-    }
-
-    fn decode(&self, row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, AuditError> {
-        let raw = RawRow::from_row(row).map_err(|source| self.read_error(source))?;
-        let seq = raw.seq;
-        raw.into_record()
-            .map_err(|detail| self.corrupt(seq, detail))
     }
 
     fn read_error(&self, source: sqlx::Error) -> AuditError {

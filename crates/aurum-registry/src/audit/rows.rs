@@ -1,8 +1,9 @@
 //! The SQL the audit log runs, and decoding of its rows.
 //!
-//! Every statement uses `$n` placeholders and standard SQL so that a PostgreSQL backend can reuse
-//! the text unchanged; SQLite-only details (pragmas, triggers, `BEGIN IMMEDIATE`) live in the
-//! migration and in the writer's connection setup.
+//! Every statement uses `$n` placeholders and standard SQL, and every backend runs the same text
+//! (the constants are public for backends in other crates); backend-only details (pragmas,
+//! triggers, how the writers exclude each other) live in each backend's migration and
+//! [`AuditStore::append_batch`](super::AuditStore::append_batch).
 
 use std::fmt::Write as _;
 use std::sync::LazyLock;
@@ -28,7 +29,7 @@ macro_rules! select_records {
 
 /// Rows per `INSERT` statement: one statement per 32 records instead of one per record, and
 /// 384 parameters, well under every backend's limit (SQLite's old default is 999).
-pub(super) const ROWS_PER_INSERT: usize = 32;
+pub const ROWS_PER_INSERT: usize = 32;
 const INSERT_COLUMNS: usize = 12;
 
 /// `INSERTS[k - 1]` inserts `k` rows of [`INSERT_COLUMNS`] parameters each, numbered `$1`…
@@ -54,37 +55,37 @@ static INSERTS: LazyLock<Vec<String>> = LazyLock::new(|| {
 });
 
 /// The statement inserting `rows` records, `1..=ROWS_PER_INSERT`.
-pub(super) fn insert_rows(rows: usize) -> &'static str {
+pub fn insert_rows(rows: usize) -> &'static str {
     INSERTS[rows.clamp(1, ROWS_PER_INSERT) - 1].as_str()
 }
 
-pub(super) const HEAD: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
-pub(super) const COUNT: &str = "SELECT COUNT(*) FROM audit_log";
-pub(super) const MAX_SEQ: &str = "SELECT MAX(seq) FROM audit_log";
-pub(super) const HASH_AT: &str = "SELECT hash FROM audit_log WHERE seq = $1";
+pub const HEAD: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
+pub const COUNT: &str = "SELECT COUNT(*) FROM audit_log";
+pub const MAX_SEQ: &str = "SELECT MAX(seq) FROM audit_log";
+pub const HASH_AT: &str = "SELECT hash FROM audit_log WHERE seq = $1";
 
-pub(super) const GET: &str = select_records!("WHERE seq = $1");
-pub(super) const TAIL: &str = concat!(
+pub const GET: &str = select_records!("WHERE seq = $1");
+pub const TAIL: &str = concat!(
     "SELECT * FROM (",
     select_records!("ORDER BY seq DESC LIMIT $1"),
     ") AS newest ORDER BY seq"
 );
-pub(super) const LIST: &str = select_records!("WHERE seq > $1 ORDER BY seq LIMIT $2");
-pub(super) const LIST_BY_EVENT: &str =
+pub const LIST: &str = select_records!("WHERE seq > $1 ORDER BY seq LIMIT $2");
+pub const LIST_BY_EVENT: &str =
     select_records!("WHERE seq > $1 AND event = $3 ORDER BY seq LIMIT $2");
-pub(super) const LIST_BY_MODEL: &str =
+pub const LIST_BY_MODEL: &str =
     select_records!("WHERE seq > $1 AND model = $3 ORDER BY seq LIMIT $2");
-pub(super) const BY_REQUEST: &str =
+pub const BY_REQUEST: &str =
     select_records!("WHERE request_id = $1 AND event = $2 ORDER BY seq LIMIT 16");
-pub(super) const LIST_BY_EVENT_AND_MODEL: &str =
+pub const LIST_BY_EVENT_AND_MODEL: &str =
     select_records!("WHERE seq > $1 AND event = $3 AND model = $4 ORDER BY seq LIMIT $2");
-pub(super) const VERIFY_PAGE: &str =
-    select_records!("WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3");
+pub const VERIFY_PAGE: &str = select_records!("WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3");
 
 /// One `audit_log` row exactly as stored: no parsing beyond SQL types, so that verification hashes
-/// the stored text itself and a row that cannot be decoded can still be reported by seq.
+/// the stored text itself and a row that cannot be decoded can still be reported by seq. Every
+/// backend returns its rows as these, selected with the columns in [`COLUMNS`] order.
 #[derive(Debug, Clone)]
-pub(super) struct RawRow {
+pub struct RawRow {
     pub seq: i64,
     pub format_version: i64,
     pub ts: String,
@@ -99,7 +100,12 @@ pub(super) struct RawRow {
     pub hash: String,
 }
 
+/// The column order of every `SELECT` of records (and of the `INSERT`).
+pub const COLUMNS: &str = "seq, format_version, ts, event, actor, request_id, model, model_version, \
+                           input_sha256, details, prev_hash, hash";
+
 impl RawRow {
+    /// Decodes a SQLite row selected with [`COLUMNS`].
     pub(super) fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
             seq: row.try_get(0)?,
@@ -142,7 +148,7 @@ impl RawRow {
     }
 
     /// The row as an [`AuditRecord`], or why it cannot be one.
-    pub(super) fn into_record(self) -> Result<AuditRecord, String> {
+    pub fn into_record(self) -> Result<AuditRecord, String> {
         if self.format_version != FORMAT_VERSION {
             return Err(format!(
                 "unsupported format version {}",

@@ -1,22 +1,18 @@
-//! The single writer task: owns the write connection, the chain head, and group commit.
+//! The single writer task of a process: owns the queue, group commit and the anchor; the store
+//! owns the rows and the chain head.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{SecondsFormat, SubsecRound as _, Utc};
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection as _, Row as _};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::anchor::Anchor;
-use super::canonical::{HashedFields, canonical_json};
-use super::{
-    AuditEntry, AuditError, AuditRecord, AuditStats, ChainHead, FORMAT_VERSION, GENESIS_HASH, rows,
-};
+use super::store::AuditStore;
+use super::{AuditEntry, AuditError, AuditRecord, AuditStats, ChainHead};
 
 /// The most commands one batch takes from the queue (and so the most rows per transaction).
 pub(super) const MAX_BATCH: usize = 512;
@@ -55,36 +51,8 @@ impl Counters {
     }
 }
 
-/// The last committed record: the next one gets `seq + 1` and `prev_hash = hash`.
-/// `seq == 0` with the genesis hash stands for an empty log.
-#[derive(Debug, Clone)]
-pub(super) struct Head {
-    pub seq: u64,
-    pub hash: String,
-}
-
-pub(super) async fn read_head(conn: &mut SqliteConnection) -> Result<Head, sqlx::Error> {
-    let row = sqlx::query(rows::HEAD).fetch_optional(&mut *conn).await?;
-    match row {
-        None => Ok(Head {
-            seq: 0,
-            hash: GENESIS_HASH.to_owned(),
-        }),
-        Some(row) => {
-            let seq: i64 = row.try_get(0)?;
-            let seq = u64::try_from(seq).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-            Ok(Head {
-                seq,
-                hash: row.try_get(1)?,
-            })
-        }
-    }
-}
-
 pub(super) struct Writer {
-    pub conn: SqliteConnection,
-    /// `None` after a failed batch: the database, not memory, then says where the chain is.
-    pub head: Option<Head>,
+    pub store: Arc<dyn AuditStore>,
     pub path: PathBuf,
     pub anchor: Arc<Anchor>,
     pub counters: Arc<Counters>,
@@ -160,9 +128,6 @@ impl Writer {
                 detail = %detail,
                 "the audit anchor could not be moved over the last records at shutdown"
             );
-        }
-        if let Err(error) = self.conn.close().await {
-            tracing::warn!(path = %self.path.display(), error = %error, "closing the audit log failed");
         }
         tracing::debug!(path = %self.path.display(), "audit writer stopped");
     }
@@ -311,7 +276,6 @@ impl Writer {
             }
             Err(source) => {
                 // Nothing of the batch is in the chain; the next batch re-reads the head.
-                self.head = None;
                 let source = Arc::new(source);
                 let lost = replies.iter().filter(|reply| reply.is_none()).count();
                 self.counters.batches_failed.fetch_add(1, Ordering::Relaxed);
@@ -369,107 +333,13 @@ impl Writer {
         Ok(records)
     }
 
-    /// Chains `entries` onto the head and writes them in one transaction. On success the head
-    /// moves to the last record; on failure it is left untouched (and the caller forgets it).
+    /// Chains `entries` onto the head and writes them in one transaction.
     ///
-    /// The head is read *inside* the write transaction (`BEGIN IMMEDIATE` holds SQLite's write
-    /// lock), so another process appending to the same file — `aurum keys create` while
-    /// `aurum serve` runs — cannot fork the chain or make this batch fail: each batch links to
-    /// whatever record is last when it takes the lock. The cached head is only a fallback
-    /// for logging; the database is always the authority.
+    /// The head is read *inside* the store's exclusive write transaction, so another process
+    /// appending to the same log — `aurum keys create` while `aurum serve` runs, or another
+    /// replica on the same database — cannot fork the chain or make this batch fail: each batch
+    /// links to whatever record is last when it takes the lock. The database is the authority.
     async fn commit(&mut self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, sqlx::Error> {
-        self.head = None;
-        // IMMEDIATE takes the write lock up front rather than on the first INSERT.
-        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
-        let mut head = read_head(&mut tx).await?;
-        let chained: Vec<Chained> = entries
-            .into_iter()
-            .map(|entry| chain(&mut head, entry))
-            .collect();
-        for chunk in chained.chunks(rows::ROWS_PER_INSERT) {
-            insert(&mut tx, chunk).await?;
-        }
-        // With WAL and synchronous=FULL, COMMIT returns after the WAL is fsynced.
-        tx.commit().await?;
-
-        self.head = Some(head);
-        Ok(chained.into_iter().map(|c| c.record).collect())
+        self.store.append_batch(entries).await
     }
-}
-
-/// A record with the exact text stored (and hashed) for `ts` and `details`.
-struct Chained {
-    record: AuditRecord,
-    ts: String,
-    details: String,
-}
-
-/// Assigns seq, ts, prev_hash and hash to `entry`, advancing `head`.
-fn chain(head: &mut Head, entry: AuditEntry) -> Chained {
-    let seq = head.seq + 1;
-    let ts = Utc::now().trunc_subsecs(6);
-    let ts_text = ts.to_rfc3339_opts(SecondsFormat::Micros, true);
-    let details_text = canonical_json(&entry.details);
-    let hash = HashedFields {
-        format_version: FORMAT_VERSION,
-        seq,
-        ts: &ts_text,
-        event: &entry.event,
-        actor: &entry.actor,
-        request_id: entry.request_id.as_deref(),
-        model: entry.model.as_deref(),
-        version: entry.version.map(i64::from),
-        input_sha256: entry.input_sha256.as_deref(),
-        details: &details_text,
-        prev_hash: &head.hash,
-    }
-    .hash();
-    let prev_hash = std::mem::replace(&mut head.hash, hash.clone());
-    head.seq = seq;
-    let record = AuditRecord {
-        seq,
-        ts,
-        event: entry.event,
-        actor: entry.actor,
-        request_id: entry.request_id,
-        model: entry.model,
-        version: entry.version,
-        input_sha256: entry.input_sha256,
-        details: entry.details,
-        prev_hash,
-        hash,
-    };
-    Chained {
-        record,
-        ts: ts_text,
-        details: details_text,
-    }
-}
-
-/// Inserts `chunk` (at most [`rows::ROWS_PER_INSERT`] records) with one statement.
-async fn insert(conn: &mut SqliteConnection, chunk: &[Chained]) -> Result<(), sqlx::Error> {
-    let mut statement = sqlx::query(rows::insert_rows(chunk.len()));
-    for Chained {
-        record,
-        ts,
-        details,
-    } in chunk
-    {
-        let seq = i64::try_from(record.seq).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        statement = statement
-            .bind(seq)
-            .bind(FORMAT_VERSION)
-            .bind(ts.as_str())
-            .bind(record.event.as_str())
-            .bind(record.actor.as_str())
-            .bind(record.request_id.as_deref())
-            .bind(record.model.as_deref())
-            .bind(record.version.map(i64::from))
-            .bind(record.input_sha256.as_deref())
-            .bind(details.as_str())
-            .bind(record.prev_hash.as_str())
-            .bind(record.hash.as_str());
-    }
-    statement.execute(conn).await?;
-    Ok(())
 }

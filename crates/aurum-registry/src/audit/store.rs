@@ -1,0 +1,352 @@
+//! Where the audit log's rows live: the [`AuditStore`] trait, and its SQLite implementation.
+//!
+//! [`AuditLog`](super::AuditLog) owns everything that makes the log an audit log — the writer
+//! task and its group commit, the hash chain, the signed anchor, verification — and asks a store
+//! only to keep rows. A store does three things:
+//!
+//! - [`AuditStore::append_batch`]: in one transaction that excludes every other writer of the
+//!   same log, in any process, read the newest row, chain the entries onto it with
+//!   [`chain_batch`] and insert them. Because the head is read inside the exclusive transaction,
+//!   several processes (a server and a CLI command on one SQLite file, or several replicas on
+//!   one PostgreSQL database) append to one chain without forking it.
+//! - [`AuditStore::read`]: the fixed set of reads in [`ReadQuery`], returning rows exactly as
+//!   stored ([`RawRow`]), so that verification hashes stored text.
+//! - [`AuditStore::scalar`]: counts and the hash or seq of one row.
+//!
+//! Both backends run the SQL text in [`super::rows`]; a backend adds its connection setup, its
+//! migration (including the trigger that refuses `UPDATE` and `DELETE`) and its way of taking
+//! the exclusive write lock. The PostgreSQL store lives in the `aurum-postgres` crate.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{SecondsFormat, SubsecRound as _, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{Connection as _, Row as _};
+use tokio::sync::Mutex;
+
+use super::canonical::{HashedFields, canonical_json};
+use super::rows::{self, RawRow};
+use super::{AuditEntry, AuditError, AuditRecord, FORMAT_VERSION, GENESIS_HASH, READERS};
+
+/// The reads an [`AuditStore`] answers with rows. Limits are already capped by the caller.
+#[derive(Debug, Clone, Copy)]
+pub enum ReadQuery<'a> {
+    /// The row with this seq ([`rows::GET`]).
+    Get { seq: i64 },
+    /// The newest `n` rows, ascending ([`rows::TAIL`]).
+    Tail { n: i64 },
+    /// Rows after `after`, ascending, at most `limit`, optionally one event and/or one model
+    /// ([`rows::LIST`] and its filtered forms).
+    List {
+        after: i64,
+        limit: i64,
+        event: Option<&'a str>,
+        model: Option<&'a str>,
+    },
+    /// The rows of `event` for `request_id` ([`rows::BY_REQUEST`]).
+    ByRequest { request_id: &'a str, event: &'a str },
+    /// Rows with `after < seq <= last`, ascending, at most `limit` ([`rows::VERIFY_PAGE`]).
+    VerifyPage { after: i64, last: i64, limit: i64 },
+}
+
+/// The single-value reads of an [`AuditStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarQuery {
+    /// Number of rows ([`rows::COUNT`]).
+    Count,
+    /// The largest seq, `None` when empty ([`rows::MAX_SEQ`]).
+    MaxSeq,
+}
+
+/// Storage of audit rows; see the module docs. Object-safe so that the log holds
+/// `Arc<dyn AuditStore>` and never learns which database sits underneath.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// Where the rows are, for logs and errors: a file path, or a URL without credentials.
+    fn location(&self) -> PathBuf;
+    /// Chains `entries` onto the newest stored row and inserts them, all in one transaction
+    /// that no other writer of this log (in any process) can interleave with. On `Err`, nothing
+    /// was written. Returns the committed records, in order.
+    async fn append_batch(&self, entries: Vec<AuditEntry>)
+    -> Result<Vec<AuditRecord>, sqlx::Error>;
+    /// The newest row's seq and hash, `None` for an empty log.
+    async fn head(&self) -> Result<Option<(i64, String)>, sqlx::Error>;
+    /// Rows as stored.
+    async fn read(&self, query: ReadQuery<'_>) -> Result<Vec<RawRow>, sqlx::Error>;
+    /// A count or the largest seq (0 when empty).
+    async fn scalar(&self, query: ScalarQuery) -> Result<i64, sqlx::Error>;
+    /// The stored hash of row `seq`.
+    async fn hash_at(&self, seq: i64) -> Result<Option<String>, sqlx::Error>;
+    /// Closes the connections; called once, after the writer has stopped.
+    async fn close(&self);
+}
+
+/// A record chained onto the log, with the exact text stored (and hashed) for `ts` and
+/// `details`: what a backend binds in [`rows::insert_rows`] order.
+#[derive(Debug, Clone)]
+pub struct Chained {
+    pub record: AuditRecord,
+    pub ts: String,
+    pub details: String,
+}
+
+impl Chained {
+    /// The record's seq as the database stores it.
+    pub fn seq(&self) -> Result<i64, sqlx::Error> {
+        i64::try_from(self.record.seq).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+    }
+
+    /// The format version column.
+    pub fn format_version(&self) -> i64 {
+        FORMAT_VERSION
+    }
+}
+
+/// Assigns seq, ts, `prev_hash` and `hash` to each entry, continuing from `head` (the newest
+/// stored row's seq and hash; `None` for an empty log). Call it inside the exclusive write
+/// transaction, with the head read in that same transaction.
+pub fn chain_batch(head: Option<(i64, String)>, entries: Vec<AuditEntry>) -> Vec<Chained> {
+    let (mut seq, mut hash) = match head {
+        Some((seq, hash)) => (u64::try_from(seq).unwrap_or(0), hash),
+        None => (0, GENESIS_HASH.to_owned()),
+    };
+    entries
+        .into_iter()
+        .map(|entry| {
+            seq += 1;
+            let ts = Utc::now().trunc_subsecs(6);
+            let ts_text = ts.to_rfc3339_opts(SecondsFormat::Micros, true);
+            let details_text = canonical_json(&entry.details);
+            let next = HashedFields {
+                format_version: FORMAT_VERSION,
+                seq,
+                ts: &ts_text,
+                event: &entry.event,
+                actor: &entry.actor,
+                request_id: entry.request_id.as_deref(),
+                model: entry.model.as_deref(),
+                version: entry.version.map(i64::from),
+                input_sha256: entry.input_sha256.as_deref(),
+                details: &details_text,
+                prev_hash: &hash,
+            }
+            .hash();
+            let prev_hash = std::mem::replace(&mut hash, next.clone());
+            Chained {
+                record: AuditRecord {
+                    seq,
+                    ts,
+                    event: entry.event,
+                    actor: entry.actor,
+                    request_id: entry.request_id,
+                    model: entry.model,
+                    version: entry.version,
+                    input_sha256: entry.input_sha256,
+                    details: entry.details,
+                    prev_hash,
+                    hash: next,
+                },
+                ts: ts_text,
+                details: details_text,
+            }
+        })
+        .collect()
+}
+
+/// The audit log in its own SQLite file: one write connection (WAL, `synchronous=FULL`) and a
+/// small pool of read-only connections. Writers in other processes are excluded by SQLite's
+/// write lock, taken up front with `BEGIN IMMEDIATE`.
+pub struct SqliteAuditStore {
+    path: PathBuf,
+    writer: Mutex<Option<SqliteConnection>>,
+    readers: SqlitePool,
+}
+
+impl std::fmt::Debug for SqliteAuditStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteAuditStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteAuditStore {
+    /// Opens (creating if missing) and migrates the file at `path`. The caller has created its
+    /// directory and made the file private.
+    pub(super) async fn open(path: PathBuf) -> Result<Self, AuditError> {
+        let open_error = |source| AuditError::Open {
+            path: path.clone(),
+            source,
+        };
+        let write_options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5));
+        let mut conn = SqliteConnection::connect_with(&write_options)
+            .await
+            .map_err(open_error)?;
+        sqlx::migrate!("./migrations/audit")
+            .run(&mut conn)
+            .await
+            .map_err(|source| AuditError::Migrate {
+                path: path.clone(),
+                source,
+            })?;
+        // Readers are read-only: the writer's connection is the only one that can change the file.
+        let read_options = SqliteConnectOptions::new()
+            .filename(&path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(5));
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(read_options)
+            .await
+            .map_err(open_error)?;
+        Ok(Self {
+            path,
+            writer: Mutex::new(Some(conn)),
+            readers,
+        })
+    }
+}
+
+/// Binds `chunk` (at most [`rows::ROWS_PER_INSERT`] records) to one insert statement.
+fn bind_chunk<'q>(
+    chunk: &'q [Chained],
+) -> Result<sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>, sqlx::Error> {
+    let mut statement = sqlx::query(rows::insert_rows(chunk.len()));
+    for chained in chunk {
+        let record = &chained.record;
+        statement = statement
+            .bind(chained.seq()?)
+            .bind(chained.format_version())
+            .bind(chained.ts.as_str())
+            .bind(record.event.as_str())
+            .bind(record.actor.as_str())
+            .bind(record.request_id.as_deref())
+            .bind(record.model.as_deref())
+            .bind(record.version.map(i64::from))
+            .bind(record.input_sha256.as_deref())
+            .bind(chained.details.as_str())
+            .bind(record.prev_hash.as_str())
+            .bind(record.hash.as_str());
+    }
+    Ok(statement)
+}
+
+#[async_trait]
+impl AuditStore for SqliteAuditStore {
+    fn location(&self) -> PathBuf {
+        self.path.clone()
+    }
+
+    async fn append_batch(
+        &self,
+        entries: Vec<AuditEntry>,
+    ) -> Result<Vec<AuditRecord>, sqlx::Error> {
+        let mut guard = self.writer.lock().await;
+        let conn = guard.as_mut().ok_or(sqlx::Error::PoolClosed)?;
+        // IMMEDIATE takes the write lock up front rather than on the first INSERT, so the head
+        // read below is still the head when the rows go in.
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let head = read_head(&mut tx).await?;
+        let chained = chain_batch(head, entries);
+        for chunk in chained.chunks(rows::ROWS_PER_INSERT) {
+            bind_chunk(chunk)?.execute(&mut *tx).await?;
+        }
+        // With WAL and synchronous=FULL, COMMIT returns after the WAL is fsynced.
+        tx.commit().await?;
+        Ok(chained.into_iter().map(|c| c.record).collect())
+    }
+
+    async fn head(&self) -> Result<Option<(i64, String)>, sqlx::Error> {
+        let mut conn = self.readers.acquire().await?;
+        read_head(&mut conn).await
+    }
+
+    async fn read(&self, query: ReadQuery<'_>) -> Result<Vec<RawRow>, sqlx::Error> {
+        let statement = match query {
+            ReadQuery::Get { seq } => sqlx::query(rows::GET).bind(seq),
+            ReadQuery::Tail { n } => sqlx::query(rows::TAIL).bind(n),
+            ReadQuery::List {
+                after,
+                limit,
+                event,
+                model,
+            } => match (event, model) {
+                (None, None) => sqlx::query(rows::LIST).bind(after).bind(limit),
+                (Some(event), None) => sqlx::query(rows::LIST_BY_EVENT)
+                    .bind(after)
+                    .bind(limit)
+                    .bind(event),
+                (None, Some(model)) => sqlx::query(rows::LIST_BY_MODEL)
+                    .bind(after)
+                    .bind(limit)
+                    .bind(model),
+                (Some(event), Some(model)) => sqlx::query(rows::LIST_BY_EVENT_AND_MODEL)
+                    .bind(after)
+                    .bind(limit)
+                    .bind(event)
+                    .bind(model),
+            },
+            ReadQuery::ByRequest { request_id, event } => {
+                sqlx::query(rows::BY_REQUEST).bind(request_id).bind(event)
+            }
+            ReadQuery::VerifyPage { after, last, limit } => sqlx::query(rows::VERIFY_PAGE)
+                .bind(after)
+                .bind(last)
+                .bind(limit),
+        };
+        statement
+            .fetch_all(&self.readers)
+            .await?
+            .iter()
+            .map(RawRow::from_row)
+            .collect()
+    }
+
+    async fn scalar(&self, query: ScalarQuery) -> Result<i64, sqlx::Error> {
+        let sql = match query {
+            ScalarQuery::Count => rows::COUNT,
+            ScalarQuery::MaxSeq => rows::MAX_SEQ,
+        };
+        let value: Option<i64> = sqlx::query(sql)
+            .fetch_one(&self.readers)
+            .await?
+            .try_get(0)?;
+        Ok(value.unwrap_or(0))
+    }
+
+    async fn hash_at(&self, seq: i64) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query(rows::HASH_AT)
+            .bind(seq)
+            .fetch_optional(&self.readers)
+            .await?
+            .map(|row| row.try_get(0))
+            .transpose()
+    }
+
+    async fn close(&self) {
+        // Readers first, so that the writer's connection is the last one open and can
+        // checkpoint the WAL into the main file as it closes.
+        self.readers.close().await;
+        if let Some(conn) = self.writer.lock().await.take()
+            && let Err(error) = conn.close().await
+        {
+            tracing::warn!(path = %self.path.display(), error = %error, "closing the audit log failed");
+        }
+    }
+}
+
+async fn read_head(conn: &mut SqliteConnection) -> Result<Option<(i64, String)>, sqlx::Error> {
+    let row = sqlx::query(rows::HEAD).fetch_optional(&mut *conn).await?;
+    row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .transpose()
+}
