@@ -424,18 +424,7 @@ impl AuditLog {
         anchor: AnchorOptions,
         options: AuditOptions,
     ) -> Result<Self, AuditError> {
-        let path = path.as_ref().to_path_buf();
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs_err::create_dir_all(parent).map_err(|source| AuditError::CreateDir {
-                path: path.clone(),
-                source,
-            })?;
-        }
-        make_private(&path).map_err(|e| AuditError::Open {
-            path: path.clone(),
-            source: sqlx::Error::Io(e),
-        })?;
-        let store = SqliteAuditStore::open(path).await?;
+        let store = SqliteAuditStore::open_file(path.as_ref().to_path_buf()).await?;
         Self::open_store(Arc::new(store), anchor, options).await
     }
 
@@ -916,7 +905,7 @@ impl AuditLog {
 
 /// Creates `path` if needed and makes it and its `-wal` / `-shm` companions mode 0600 (SQLite
 /// creates the companions with the database's mode, so a private database keeps them private).
-fn make_private(path: &Path) -> std::io::Result<()> {
+pub(crate) fn make_private(path: &Path) -> std::io::Result<()> {
     drop(
         anchor::private_options()
             .read(true)

@@ -197,12 +197,42 @@ pub struct LogConfig {
     pub level: String,
 }
 
+fn default_database_max_connections() -> u32 {
+    8
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RegistryConfig {
-    /// `sqlite` (default, a file in the data dir).
+    /// `sqlite` (default: `registry.db` and `audit.db` in the data dir) or `postgres` (the
+    /// registry, jobs, keys and the audit log in the database at `database_url`, shared by every
+    /// replica).
     pub backend: String,
     /// Connection URL for a server database; a secret (it may hold a password), never printed.
     pub database_url: Option<String>,
+    /// Connections each process may open to `database_url` (registry and audit pools each).
+    #[serde(default = "default_database_max_connections")]
+    pub database_max_connections: u32,
+    /// Where datasets, model artifacts and reports are stored: `None` is `<data_dir>/artifacts`;
+    /// `s3://bucket/prefix` an S3-compatible object store (replicas share it); `file:///path` a
+    /// directory through the object-store client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_store_url: Option<String>,
+    /// The S3 endpoint for a store that is not AWS (MinIO, Ceph, a test server), e.g.
+    /// `http://127.0.0.1:9000`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_endpoint: Option<String>,
+    /// The S3 region (default `us-east-1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_region: Option<String>,
+    /// Allow plain HTTP to the S3 endpoint (only for a store on loopback or a private network).
+    #[serde(default)]
+    pub s3_allow_http: bool,
+    /// S3 credentials, from `AURUM_S3_ACCESS_KEY_ID` / `AURUM_S3_SECRET_ACCESS_KEY` only (or the
+    /// standard `AWS_*` variables); secrets, never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_access_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_secret_access_key: Option<String>,
     /// Encryption at rest of datasets, model artifacts and reports: a file of AES-256 keys, one
     /// `<id>:<64 hex digits>` per line, the first sealing new writes (see
     /// `aurum_registry::encrypted`). Keep it outside the data directory.
@@ -254,6 +284,13 @@ impl Default for Config {
             registry: RegistryConfig {
                 backend: "sqlite".into(),
                 database_url: None,
+                database_max_connections: default_database_max_connections(),
+                artifact_store_url: None,
+                s3_endpoint: None,
+                s3_region: None,
+                s3_allow_http: false,
+                s3_access_key_id: None,
+                s3_secret_access_key: None,
                 encryption_key_file: None,
                 encryption_keys: None,
             },
@@ -359,6 +396,16 @@ pub struct LogLayer {
 pub struct RegistryLayer {
     pub backend: Option<String>,
     pub database_url: Option<String>,
+    pub database_max_connections: Option<u32>,
+    pub artifact_store_url: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    pub s3_allow_http: Option<bool>,
+    /// Environment only: secrets do not belong in a config file.
+    #[serde(skip)]
+    pub s3_access_key_id: Option<String>,
+    #[serde(skip)]
+    pub s3_secret_access_key: Option<String>,
     pub encryption_key_file: Option<PathBuf>,
     /// Environment only: a secret does not belong in a config file.
     #[serde(skip)]
@@ -417,6 +464,19 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("AURUM_LOG", "log.level"),
     ("AURUM_REGISTRY_BACKEND", "registry.backend"),
     ("AURUM_DATABASE_URL", "registry.database_url"),
+    (
+        "AURUM_DATABASE_MAX_CONNECTIONS",
+        "registry.database_max_connections",
+    ),
+    ("AURUM_ARTIFACT_STORE_URL", "registry.artifact_store_url"),
+    ("AURUM_S3_ENDPOINT", "registry.s3_endpoint"),
+    ("AURUM_S3_REGION", "registry.s3_region"),
+    ("AURUM_S3_ALLOW_HTTP", "registry.s3_allow_http"),
+    ("AURUM_S3_ACCESS_KEY_ID", "registry.s3_access_key_id"),
+    (
+        "AURUM_S3_SECRET_ACCESS_KEY",
+        "registry.s3_secret_access_key",
+    ),
     ("AURUM_ENCRYPTION_KEY_FILE", "registry.encryption_key_file"),
     ("AURUM_ENCRYPTION_KEYS", "registry.encryption_keys"),
     ("AURUM_BATCHING_MODELS", "batching.models"),
@@ -468,6 +528,8 @@ impl ConfigLayer {
             num("AURUM_AUTH_FAILURES_PER_MINUTE").map(|n| u32::try_from(n).unwrap_or(u32::MAX));
         layer.server.max_loaded_versions = num("AURUM_MAX_LOADED_VERSIONS").map(|n| n as usize);
         layer.training.seed = num("AURUM_TRAINING_SEED");
+        layer.registry.database_max_connections =
+            num("AURUM_DATABASE_MAX_CONNECTIONS").map(|n| u32::try_from(n).unwrap_or(u32::MAX));
         layer.batching.max_batch_size = num("AURUM_BATCHING_MAX_BATCH_SIZE").map(|n| n as usize);
         layer.batching.max_queue_delay_us = num("AURUM_BATCHING_MAX_QUEUE_DELAY_US");
         layer.training.max_concurrent_jobs =
@@ -516,9 +578,21 @@ impl ConfigLayer {
         layer.log.level = vars.get("AURUM_LOG").cloned();
         layer.registry.backend = vars.get("AURUM_REGISTRY_BACKEND").cloned();
         layer.registry.database_url = vars.get("AURUM_DATABASE_URL").cloned();
+        layer.registry.artifact_store_url = vars.get("AURUM_ARTIFACT_STORE_URL").cloned();
+        layer.registry.s3_endpoint = vars.get("AURUM_S3_ENDPOINT").cloned();
+        layer.registry.s3_region = vars.get("AURUM_S3_REGION").cloned();
+        layer.registry.s3_access_key_id = vars.get("AURUM_S3_ACCESS_KEY_ID").cloned();
+        layer.registry.s3_secret_access_key = vars.get("AURUM_S3_SECRET_ACCESS_KEY").cloned();
         layer.registry.encryption_key_file =
             vars.get("AURUM_ENCRYPTION_KEY_FILE").map(PathBuf::from);
         layer.registry.encryption_keys = vars.get("AURUM_ENCRYPTION_KEYS").cloned();
+        if let Some(v) = vars.get("AURUM_S3_ALLOW_HTTP") {
+            match v.trim() {
+                "1" | "true" | "yes" => layer.registry.s3_allow_http = Some(true),
+                "0" | "false" | "no" => layer.registry.s3_allow_http = Some(false),
+                _ => problems.push(format!("AURUM_S3_ALLOW_HTTP={v:?} is not true or false")),
+            }
+        }
         if problems.is_empty() {
             Ok(layer)
         } else {
@@ -663,6 +737,27 @@ impl Config {
         if let Some(v) = layer.registry.database_url {
             self.registry.database_url = Some(v);
         }
+        if let Some(v) = layer.registry.database_max_connections {
+            self.registry.database_max_connections = v;
+        }
+        if let Some(v) = layer.registry.artifact_store_url {
+            self.registry.artifact_store_url = Some(v);
+        }
+        if let Some(v) = layer.registry.s3_endpoint {
+            self.registry.s3_endpoint = Some(v);
+        }
+        if let Some(v) = layer.registry.s3_region {
+            self.registry.s3_region = Some(v);
+        }
+        if let Some(v) = layer.registry.s3_allow_http {
+            self.registry.s3_allow_http = v;
+        }
+        if let Some(v) = layer.registry.s3_access_key_id {
+            self.registry.s3_access_key_id = Some(v);
+        }
+        if let Some(v) = layer.registry.s3_secret_access_key {
+            self.registry.s3_secret_access_key = Some(v);
+        }
         if let Some(v) = layer.batching.models {
             self.batching.models = v;
         }
@@ -767,10 +862,27 @@ impl Config {
                 aurum_registry::audit::MIN_KEY_BYTES
             ));
         }
-        if self.registry.backend != "sqlite" {
+        match self.registry.backend.as_str() {
+            "sqlite" => {}
+            "postgres" if self.registry.database_url.is_none() => problems.push(
+                "registry.backend `postgres` needs registry.database_url (AURUM_DATABASE_URL)"
+                    .to_owned(),
+            ),
+            "postgres" => {}
+            other => problems.push(format!(
+                "registry.backend `{other}` is unknown (supported: sqlite, postgres)"
+            )),
+        }
+        if self.registry.database_max_connections < 2 {
+            problems.push("registry.database_max_connections must be at least 2".to_owned());
+        }
+        if let Some(url) = &self.registry.artifact_store_url
+            && !["s3://", "file:///", "memory://"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme))
+        {
             problems.push(format!(
-                "registry.backend `{}` is not available in this build (supported: sqlite)",
-                self.registry.backend
+                "registry.artifact_store_url `{url}` must start with s3://, file:/// or memory://"
             ));
         }
         if problems.is_empty() {
@@ -796,6 +908,12 @@ impl Config {
         let mut shown = self.clone();
         if shown.registry.database_url.is_some() {
             shown.registry.database_url = Some("<redacted>".into());
+        }
+        if shown.registry.s3_access_key_id.is_some() {
+            shown.registry.s3_access_key_id = Some("<redacted>".into());
+        }
+        if shown.registry.s3_secret_access_key.is_some() {
+            shown.registry.s3_secret_access_key = Some("<redacted>".into());
         }
         if shown.audit.anchor_key.is_some() {
             shown.audit.anchor_key = Some("<redacted>".into());

@@ -41,7 +41,7 @@ pub use keys::{KeyPolicy, OVER_LIMIT_DELAY, Principal, Role};
 pub use models::{LoadedModel, ModelRef, Selector, VersionState};
 pub use monitoring::{DriftReport, WindowDrift};
 pub use outcomes::{FairnessOut, OutcomeIn, OutcomeLabel, PerformanceReport};
-pub use platform::{CallContext, DatasetImport, JOB_STALE_AFTER, Platform};
+pub use platform::{CallContext, DatasetImport, JOB_STALE_AFTER, Platform, Stores};
 pub use predict::{
     PredictOptions, PredictOutput, RecordOutput, TaskPredictOutput, canonical_value, input_sha256,
     output_json,

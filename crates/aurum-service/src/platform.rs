@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aurum_core::{ColumnType, Schema, Table, sha256_hex, validate_name};
 use aurum_data::{DatasetProfile, Format, ReadOptions};
-use aurum_registry::audit::{AnchorKey, AnchorOptions, AuditEntry, AuditLog};
+use aurum_registry::audit::{AnchorKey, AnchorOptions, AuditEntry, AuditLog, AuditStore};
 use aurum_registry::{
     ArtifactStore, DatasetRecord, LocalArtifactStore, MetadataStore, NewDataset, RegistryError,
     SqliteStore, get_verified,
@@ -46,6 +46,50 @@ pub struct DatasetImport {
     pub created: bool,
 }
 
+/// The three stores a platform runs on. [`Stores::embedded`] builds the single-machine ones;
+/// the `aurum` binary builds PostgreSQL and object-store ones for replicas.
+pub struct Stores {
+    /// Datasets, models, versions, aliases, jobs, keys, outcomes.
+    pub meta: Arc<dyn MetadataStore>,
+    /// The audit log's rows (the log itself, its writer and anchor, are built over it).
+    pub audit: Arc<dyn AuditStore>,
+    /// Dataset, artifact and report bytes, before the encryption layer (added from the config).
+    pub artifacts: Arc<dyn ArtifactStore>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores")
+            .field("audit", &self.audit.location())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stores {
+    /// The embedded stores in the data directory: `registry.db`, `audit.db` (SQLite) and
+    /// `artifacts/`. Refused when the configuration asks for a server backend, which only the
+    /// `aurum` binary links.
+    pub async fn embedded(config: &Config) -> Result<Stores, ServiceError> {
+        if config.registry.backend != "sqlite" || config.registry.artifact_store_url.is_some() {
+            return Err(ServiceError::Internal(format!(
+                "registry.backend `{}` / registry.artifact_store_url are opened by the aurum binary \
+                 (aurum-server's open_platform), not by the embedded stores",
+                config.registry.backend
+            )));
+        }
+        let dir = &config.data_dir;
+        fs_err::create_dir_all(dir)
+            .map_err(|e| ServiceError::Internal(format!("cannot create data dir: {e}")))?;
+        Ok(Stores {
+            meta: Arc::new(SqliteStore::open(&dir.join("registry.db")).await?),
+            audit: Arc::new(
+                aurum_registry::audit::SqliteAuditStore::open_file(dir.join("audit.db")).await?,
+            ),
+            artifacts: Arc::new(LocalArtifactStore::new(dir.join("artifacts"))?),
+        })
+    }
+}
+
 /// The platform: stores, caches and the operations over them. Cheap to clone.
 #[derive(Clone)]
 pub struct Platform {
@@ -58,6 +102,8 @@ pub(crate) struct Inner {
     pub(crate) families: Arc<aurum_contract::Families>,
     pub(crate) meta: Arc<dyn MetadataStore>,
     pub(crate) artifacts: Arc<dyn ArtifactStore>,
+    /// The same store without the encryption layer (for re-sealing after a key rotation).
+    pub(crate) raw_artifacts: Arc<dyn ArtifactStore>,
     pub(crate) audit: AuditLog,
     pub(crate) models: ModelCache,
     pub(crate) keys: KeyRing,
@@ -117,22 +163,39 @@ impl Platform {
         config: Config,
         families: aurum_contract::Families,
     ) -> Result<Platform, ServiceError> {
+        let stores = Stores::embedded(&config).await?;
+        Self::open_with_stores(config, families, stores).await
+    }
+
+    /// Opens the platform over stores built by the caller: the embedded ones
+    /// ([`Stores::embedded`]) or the scale-out backends (PostgreSQL, S3-compatible storage),
+    /// which the binary builds so that this crate never links their clients. The data directory
+    /// still holds this process's own files (the audit anchor, monitoring windows).
+    pub async fn open_with_stores(
+        config: Config,
+        families: aurum_contract::Families,
+        stores: Stores,
+    ) -> Result<Platform, ServiceError> {
         let dir = config.data_dir.clone();
         fs_err::create_dir_all(&dir)
             .map_err(|e| ServiceError::Internal(format!("cannot create data dir: {e}")))?;
-        let meta = SqliteStore::open(&dir.join("registry.db")).await?;
-        let artifacts: Arc<dyn aurum_registry::ArtifactStore> = {
-            let local = Arc::new(LocalArtifactStore::new(dir.join("artifacts"))?);
-            match encryption_keys(&config)? {
-                Some(keys) => {
-                    tracing::info!(keys = ?keys.ids(), "artifacts are encrypted at rest");
-                    Arc::new(aurum_registry::EncryptedArtifactStore::new(local, keys))
-                }
-                None => local,
+        let Stores {
+            meta,
+            audit,
+            artifacts: raw_artifacts,
+        } = stores;
+        let artifacts: Arc<dyn ArtifactStore> = match encryption_keys(&config)? {
+            Some(keys) => {
+                tracing::info!(keys = ?keys.ids(), "artifacts are encrypted at rest");
+                Arc::new(aurum_registry::EncryptedArtifactStore::new(
+                    Arc::clone(&raw_artifacts),
+                    keys,
+                ))
             }
+            None => Arc::clone(&raw_artifacts),
         };
-        let audit = AuditLog::open_with_options(
-            dir.join("audit.db"),
+        let audit = AuditLog::open_store(
+            audit,
             anchor_options(&config),
             aurum_registry::audit::AuditOptions {
                 anchor_interval: std::time::Duration::from_millis(config.audit.anchor_interval_ms),
@@ -154,8 +217,9 @@ impl Platform {
             inner: Arc::new(Inner {
                 config,
                 families: Arc::new(families),
-                meta: Arc::new(meta),
+                meta,
                 artifacts,
+                raw_artifacts,
                 audit,
                 models,
                 keys,
@@ -442,8 +506,10 @@ impl Platform {
                 "encryption at rest is not configured: set registry.encryption_key_file or AURUM_ENCRYPTION_KEYS",
             ));
         };
-        let local = Arc::new(LocalArtifactStore::new(self.data_dir().join("artifacts"))?);
-        let store = aurum_registry::EncryptedArtifactStore::new(local, keys.clone());
+        let store = aurum_registry::EncryptedArtifactStore::new(
+            Arc::clone(&self.inner.raw_artifacts),
+            keys.clone(),
+        );
         let rewritten = store.reseal_all().await?;
         self.audit(
             ctx,

@@ -176,9 +176,24 @@ impl std::fmt::Debug for SqliteAuditStore {
 }
 
 impl SqliteAuditStore {
-    /// Opens (creating if missing) and migrates the file at `path`. The caller has created its
-    /// directory and made the file private.
-    pub(super) async fn open(path: PathBuf) -> Result<Self, AuditError> {
+    /// Opens the audit file at `path`, creating it and its directory if needed, private to the
+    /// owner (mode 0600, with its `-wal` and `-shm` companions), and migrates it.
+    pub async fn open_file(path: PathBuf) -> Result<Self, AuditError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs_err::create_dir_all(parent).map_err(|source| AuditError::CreateDir {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        super::make_private(&path).map_err(|e| AuditError::Open {
+            path: path.clone(),
+            source: sqlx::Error::Io(e),
+        })?;
+        Self::open(path).await
+    }
+
+    /// Opens (creating if missing) and migrates the file at `path`.
+    async fn open(path: PathBuf) -> Result<Self, AuditError> {
         let open_error = |source| AuditError::Open {
             path: path.clone(),
             source,
