@@ -77,16 +77,26 @@ impl Stores {
                 config.registry.backend
             )));
         }
+        let (meta, audit) = Self::embedded_registry(config).await?;
+        Ok(Stores {
+            meta,
+            audit,
+            artifacts: Arc::new(LocalArtifactStore::new(config.data_dir.join("artifacts"))?),
+        })
+    }
+
+    /// The embedded registry and audit log alone (`registry.db`, `audit.db`), for a process that
+    /// keeps its artifacts elsewhere.
+    pub async fn embedded_registry(
+        config: &Config,
+    ) -> Result<(Arc<dyn MetadataStore>, Arc<dyn AuditStore>), ServiceError> {
         let dir = &config.data_dir;
         fs_err::create_dir_all(dir)
             .map_err(|e| ServiceError::Internal(format!("cannot create data dir: {e}")))?;
-        Ok(Stores {
-            meta: Arc::new(SqliteStore::open(&dir.join("registry.db")).await?),
-            audit: Arc::new(
-                aurum_registry::audit::SqliteAuditStore::open_file(dir.join("audit.db")).await?,
-            ),
-            artifacts: Arc::new(LocalArtifactStore::new(dir.join("artifacts"))?),
-        })
+        let meta = SqliteStore::open(&dir.join("registry.db")).await?;
+        let audit =
+            aurum_registry::audit::SqliteAuditStore::open_file(dir.join("audit.db")).await?;
+        Ok((Arc::new(meta), Arc::new(audit)))
     }
 }
 
