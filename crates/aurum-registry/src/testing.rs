@@ -148,10 +148,7 @@ fn new_job(dataset: &str) -> NewJob {
 }
 
 /// A store holding dataset `credit` and `n` versions of model `m`.
-async fn store_with_versions(
-    fx: &dyn Fixture,
-    n: u32,
-) -> (Arc<dyn MetadataStore>, NewDataset) {
+async fn store_with_versions(fx: &dyn Fixture, n: u32) -> (Arc<dyn MetadataStore>, NewDataset) {
     let store = fx.open().await;
     let ds = dataset("credit", "x,y\n1,true\n");
     store.insert_dataset(ds.clone()).await.unwrap();
@@ -363,10 +360,7 @@ pub async fn versions_record_lineage_and_refuse_unknown_or_mismatched_datasets(
     );
 
     // Failed attempts consumed no version number.
-    let v2 = store
-        .create_version(version("m", &ds, b"x"))
-        .await
-        .unwrap();
+    let v2 = store.create_version(version("m", &ds, b"x")).await.unwrap();
     assert_eq!(v2.version, 2);
     assert_eq!(store.get_version("m", 2).await.unwrap(), v2);
     assert_not_found(
@@ -520,10 +514,17 @@ pub async fn concurrent_alias_moves_keep_one_history_chain(fx: Arc<dyn Fixture>)
     assert_eq!(history.len(), 8, "every move to a new version is recorded");
     assert_eq!(history[0].from_version, None);
     for pair in history.windows(2) {
-        assert_eq!(pair[1].from_version, Some(pair[0].to_version), "{history:?}");
+        assert_eq!(
+            pair[1].from_version,
+            Some(pair[0].to_version),
+            "{history:?}"
+        );
     }
     let last = history.last().unwrap().to_version;
-    assert_eq!(store.resolve_alias("m", "champion").await.unwrap(), Some(last));
+    assert_eq!(
+        store.resolve_alias("m", "champion").await.unwrap(),
+        Some(last)
+    );
     // Each call reported the move it made.
     for m in moves {
         assert!(
@@ -812,10 +813,7 @@ pub async fn interrupted_jobs_fail_at_startup(fx: Arc<dyn Fixture>) {
         JobState::Cancelled
     );
     assert_eq!(
-        store
-            .fail_interrupted_jobs(Duration::ZERO)
-            .await
-            .unwrap(),
+        store.fail_interrupted_jobs(Duration::ZERO).await.unwrap(),
         0
     );
 }

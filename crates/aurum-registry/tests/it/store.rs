@@ -288,4 +288,3 @@ async fn get_verified_detects_corruption_on_disk() {
         Entity::Artifact,
     );
 }
-

@@ -1,0 +1,6 @@
+//! Integration tests for aurum-postgres against a real PostgreSQL (`AURUM_TEST_DATABASE_URL`,
+//! an admin URL); each test creates and drops its own database, so they run in parallel.
+
+mod postgres;
+mod suite;
+mod support;
