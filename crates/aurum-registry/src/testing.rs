@@ -1071,7 +1071,7 @@ pub async fn outcomes_and_shadow_scores_replace_and_join(fx: Arc<dyn Fixture>) {
         request_id: request.to_string(),
         record,
         probability: 0.125 + f64::from(record) / 3.0,
-        decision: (record % 2 == 0).then(|| "approve".to_string()),
+        decision: record.is_multiple_of(2).then(|| "approve".to_string()),
         positive,
         scored_at: at(scored),
         received_at: at(100),
