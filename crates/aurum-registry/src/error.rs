@@ -174,7 +174,7 @@ impl RegistryError {
 }
 
 /// Validates a user-chosen name with [`aurum_core::validate_name`].
-pub(crate) fn check_name(name: &str) -> Result<()> {
+pub fn check_name(name: &str) -> Result<()> {
     aurum_core::validate_name(name).map_err(|e| match e {
         aurum_core::SchemaError::InvalidName { name, reason } => RegistryError::InvalidName {
             name,
@@ -188,7 +188,7 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
 }
 
 /// Validates a lowercase hex SHA-256 digest.
-pub(crate) fn check_sha256(what: &str, value: &str) -> Result<()> {
+pub fn check_sha256(what: &str, value: &str) -> Result<()> {
     if value.len() == 64
         && value
             .bytes()

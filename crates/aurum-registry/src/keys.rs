@@ -33,12 +33,14 @@ const DOMAIN: &[u8] = b"aurum-api-key-v1\0";
 const FAST_PREFIX: &str = "sha256$";
 
 /// A freshly generated key: its public id and the full plaintext.
-pub(crate) struct GeneratedKey {
+#[derive(Debug)]
+pub struct GeneratedKey {
     pub id: String,
     pub plaintext: String,
 }
 
-pub(crate) fn generate() -> GeneratedKey {
+/// A new key: a random 12-character id and a 256-bit secret from the thread-local CSPRNG.
+pub fn generate() -> GeneratedKey {
     let mut rng = rand::rng();
     let id: String = (0..KEY_ID_LEN)
         .map(|_| char::from(KEY_ID_ALPHABET[rng.random_range(0..KEY_ID_ALPHABET.len())]))
@@ -71,7 +73,7 @@ pub fn key_digest(plaintext: &str) -> [u8; 32] {
 }
 
 /// The stored form of a new key's hash.
-pub(crate) fn hash(plaintext: &str) -> String {
+pub fn hash(plaintext: &str) -> String {
     format!("{FAST_PREFIX}{}", hex::encode(key_digest(plaintext)))
 }
 
@@ -136,7 +138,7 @@ pub fn verify_argon2(plaintext: &str, phc: &str) -> Result<bool> {
 }
 
 /// Verifies `plaintext` against a stored hash of either form.
-pub(crate) fn verify(plaintext: &str, stored: &StoredKeyHash) -> Result<bool> {
+pub fn verify(plaintext: &str, stored: &StoredKeyHash) -> Result<bool> {
     match stored {
         StoredKeyHash::Sha256(d) => Ok(digests_equal(&key_digest(plaintext), d)),
         StoredKeyHash::Argon2(phc) => verify_argon2(plaintext, phc),

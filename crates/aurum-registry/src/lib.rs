@@ -7,11 +7,15 @@
 //!
 //! - [`MetadataStore`]: datasets, registered models and their numbered versions,
 //!   aliases (`champion`, `challenger`, ...) with a move history, training jobs and API keys.
-//!   Implemented by [`SqliteStore`].
+//!   Implemented by [`SqliteStore`] here and by `PgStore` in `aurum-postgres`.
 //! - [`ArtifactStore`]: model bytes by key, written atomically and read back through
 //!   [`get_verified`], which refuses bytes whose SHA-256 differs from the registered
 //!   one. Implemented by [`LocalArtifactStore`].
 //! - [`audit`]: the append-only, hash-chained audit log.
+//! - [`backend`]: validation, key material and timestamp format shared with metadata stores
+//!   implemented in other crates (PostgreSQL), so that every backend returns identical records.
+//! - `testing` (cargo feature `testing`): the behaviour suite every [`MetadataStore`] must pass,
+//!   run against each backend by its own tests.
 //!
 //! The public API is flat: every type is re-exported here and the modules stay private.
 //!
@@ -20,12 +24,15 @@
 
 mod artifact;
 pub mod audit;
+pub mod backend;
 pub mod encrypted;
 mod error;
 mod keys;
 mod metadata;
 mod private_file;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use artifact::{ArtifactStore, LocalArtifactStore, MAX_KEY_LEN, get_verified, validate_key};
 pub use encrypted::{EncryptedArtifactStore, EncryptionKeys};

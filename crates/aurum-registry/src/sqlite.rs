@@ -20,7 +20,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -28,6 +28,7 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use aurum_core::FamilyName;
 
+use crate::backend::{format_timestamp as ts, now, parse_timestamp as parse_ts};
 use crate::error::{Entity, RegistryError, Result, check_name, check_sha256};
 use crate::keys::{self, StoredKeyHash};
 use crate::metadata::{
@@ -1100,23 +1101,6 @@ impl MetadataStore for SqliteStore {
 }
 
 // ---- conversions between rows and records ----
-
-/// The current time, truncated to the microsecond precision timestamps are stored with, so that
-/// a record returned by a write equals the one read back later.
-fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
-
-/// Fixed-width RFC 3339 in UTC: sorts lexicographically in time order.
-fn ts(at: &DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|at| at.with_timezone(&Utc))
-        .map_err(|e| RegistryError::CorruptRecord(format!("bad timestamp `{text}`: {e}")))
-}
 
 fn parse_opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>> {
     text.as_deref().map(parse_ts).transpose()

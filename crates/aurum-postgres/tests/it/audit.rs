@@ -8,7 +8,7 @@ use aurum_registry::audit::{
 };
 use serde_json::json;
 
-use crate::TestDb;
+use crate::support::TestDb;
 
 /// An audit log over `url`, as one replica opens it: its own anchor in its own directory.
 async fn replica(url: &str, dir: &std::path::Path) -> AuditLog {
@@ -34,7 +34,7 @@ fn entry(actor: &str, i: usize) -> AuditEntry {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_append_concurrently_to_one_gapless_chain() {
-    let Some(db) = TestDb::create("replicas_append_concurrently_to_one_gapless_chain").await else {
+    let Some(db) = TestDb::create().await else {
         return;
     };
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -80,7 +80,7 @@ async fn replicas_append_concurrently_to_one_gapless_chain() {
 
 #[tokio::test]
 async fn chain_continues_after_reopen_and_reads_match() {
-    let Some(db) = TestDb::create("chain_continues_after_reopen_and_reads_match").await else {
+    let Some(db) = TestDb::create().await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -116,8 +116,7 @@ async fn chain_continues_after_reopen_and_reads_match() {
 
 #[tokio::test]
 async fn edits_are_refused_and_a_forced_edit_breaks_the_chain() {
-    let Some(db) = TestDb::create("edits_are_refused_and_a_forced_edit_breaks_the_chain").await
-    else {
+    let Some(db) = TestDb::create().await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,35 @@
+//! Building blocks for [`crate::MetadataStore`] implementations outside this crate.
+//!
+//! Why public: a second backend (PostgreSQL, in its own crate) must return records identical to
+//! [`crate::SqliteStore`]'s and refuse the same input with the same errors. Sharing the
+//! validation, the key material and the timestamp format here, rather than copying them, keeps
+//! the backends from drifting apart; the key generation and hashing in particular must exist
+//! once.
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::error::{RegistryError, Result};
+
+pub use crate::error::{check_name, check_sha256};
+pub use crate::keys::{
+    GeneratedKey, generate as generate_key, hash as hash_key, verify as verify_key_hash,
+};
+
+/// The current time, truncated to the microsecond precision timestamps are stored with, so that
+/// a record returned by a write equals the one read back later.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// The stored form of a timestamp: fixed-width RFC 3339 in UTC with microseconds
+/// (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), which sorts lexicographically in time order.
+pub fn format_timestamp(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Parses a stored timestamp; anything else is a [`RegistryError::CorruptRecord`].
+pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|e| RegistryError::CorruptRecord(format!("bad timestamp `{text}`: {e}")))
+}

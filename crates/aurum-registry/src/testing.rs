@@ -1,0 +1,1154 @@
+//! The behaviour suite every [`MetadataStore`] must pass (cargo feature `testing`).
+//!
+//! Why here: the trait's contract (gapless version numbers under concurrent writers, alias
+//! history, job transitions, key uniqueness, the change epoch, identical records and errors) is
+//! the same whichever database sits underneath. Writing it once and running it against each
+//! backend makes "the same suite passes on SQLite and on PostgreSQL" literally true, where two
+//! hand-kept copies would drift.
+//!
+//! A backend's test crate implements [`Fixture`] (a fresh, empty store per test that can be
+//! opened more than once, as several processes would) and expands
+//! [`metadata_store_suite!`](crate::metadata_store_suite) with an expression producing one:
+//!
+//! ```ignore
+//! async fn fixture() -> Option<Arc<dyn Fixture>> { /* None skips the test */ }
+//! aurum_registry::metadata_store_suite!(fixture());
+//! ```
+//!
+//! The expansion has one `#[tokio::test]` per suite function, so the caller needs `tokio` (with
+//! `macros` and `rt-multi-thread`) as a dev-dependency.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use aurum_core::{FamilyName, sha256_hex};
+
+use crate::{
+    AliasMove, Entity, INTERRUPTED_JOB_ERROR, JobState, MetadataStore, NewDataset, NewJob,
+    NewVersion, OutcomeRecord, RegistryError, Role, ShadowRecord, StoredKeyHash, key_digest,
+};
+
+/// One test's store: fresh and empty when the test starts, private to the test.
+#[async_trait]
+pub trait Fixture: Send + Sync {
+    /// Opens a new, independent handle (its own connections) on this fixture's store, as
+    /// another process sharing the store would. Panics when the store cannot be opened.
+    async fn open(&self) -> Arc<dyn MetadataStore>;
+
+    /// Removes the store after the test, pass or fail (best effort).
+    async fn cleanup(&self) {}
+}
+
+/// Runs one suite function on `fixture` (skipping when it is `None`), cleans up whatever the
+/// outcome, and re-raises the test's panic.
+pub async fn run<T, Fut>(fixture: Option<Arc<dyn Fixture>>, test: T)
+where
+    T: FnOnce(Arc<dyn Fixture>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(fixture) = fixture else {
+        return;
+    };
+    let outcome = tokio::spawn(test(Arc::clone(&fixture))).await;
+    fixture.cleanup().await;
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("test task did not finish: {e}"),
+        }
+    }
+}
+
+/// Expands to one `#[tokio::test]` per function of [`crate::testing`]'s suite, each run on a
+/// fresh fixture from `$fixture` (an expression evaluating to a future of
+/// `Option<Arc<dyn Fixture>>`). A new suite function must be added to the list here.
+#[macro_export]
+macro_rules! metadata_store_suite {
+    ($fixture:expr) => {
+        $crate::metadata_store_suite!(@tests ($fixture)
+            dataset_import_is_idempotent_and_conflicts_on_other_content,
+            names_sort_in_byte_order,
+            concurrent_create_version_numbers_without_gaps_or_duplicates,
+            versions_record_lineage_and_refuse_unknown_or_mismatched_datasets,
+            imported_versions_need_no_dataset,
+            alias_moves_are_recorded_in_order,
+            concurrent_alias_moves_keep_one_history_chain,
+            archived_versions_cannot_receive_an_alias,
+            job_transitions_are_enforced,
+            concurrent_job_transitions_have_one_winner,
+            interrupted_jobs_fail_at_startup,
+            api_keys_verify_until_revoked,
+            concurrent_key_creation_under_one_name_has_one_winner,
+            concurrent_admin_revocations_keep_one_admin,
+            key_credentials_and_change_epoch_follow_every_change,
+            legacy_argon2_key_hashes_verify_and_are_upgraded,
+            outcomes_and_shadow_scores_replace_and_join,
+        );
+    };
+    (@tests ($fixture:expr) $($test:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $test() {
+                $crate::testing::run($fixture.await, $crate::testing::$test).await;
+            }
+        )+
+    };
+}
+
+// ---- helpers ----
+
+/// A dataset named `name` whose hash is that of `content`.
+pub fn dataset(name: &str, content: &str) -> NewDataset {
+    NewDataset {
+        name: name.to_string(),
+        sha256: sha256_hex(content.as_bytes()),
+        format: "csv".to_string(),
+        size_bytes: content.len() as u64,
+        rows: 3,
+        columns: 2,
+        schema_json: r#"{"fields":[{"name":"x","type":"float"},{"name":"y","type":"boolean"}]}"#
+            .to_string(),
+        profile_json: "{}".to_string(),
+        created_by: "alice".to_string(),
+    }
+}
+
+/// A version of `model` trained on `dataset`, whose artifact is `artifact`.
+pub fn version(model: &str, dataset: &NewDataset, artifact: &[u8]) -> NewVersion {
+    let sha = sha256_hex(artifact);
+    NewVersion {
+        model: model.to_string(),
+        kind: FamilyName::new("logistic").unwrap(),
+        artifact_key: format!("models/{model}/{sha}.bin"),
+        artifact_sha256: sha,
+        dataset_name: dataset.name.clone(),
+        dataset_sha256: dataset.sha256.clone(),
+        target: "y".to_string(),
+        params_json: r#"{"l2":"1.0"}"#.to_string(),
+        metrics_json: r#"{"auc":0.75}"#.to_string(),
+        aurum_version: aurum_core::AURUM_VERSION.to_string(),
+        created_by: "alice".to_string(),
+        job_id: None,
+    }
+}
+
+fn new_job(dataset: &str) -> NewJob {
+    NewJob {
+        dataset: dataset.to_string(),
+        target: "y".to_string(),
+        kind: FamilyName::new("logistic").unwrap(),
+        model: "m".to_string(),
+        params_json: "{}".to_string(),
+        created_by: "alice".to_string(),
+        owner: "process-a".to_string(),
+    }
+}
+
+/// A store holding dataset `credit` and `n` versions of model `m`.
+async fn store_with_versions(fx: &dyn Fixture, n: u32) -> (Arc<dyn MetadataStore>, NewDataset) {
+    let store = fx.open().await;
+    let ds = dataset("credit", "x,y\n1,true\n");
+    store.insert_dataset(ds.clone()).await.unwrap();
+    for i in 0..n {
+        store
+            .create_version(version("m", &ds, format!("artifact {i}").as_bytes()))
+            .await
+            .unwrap();
+    }
+    (store, ds)
+}
+
+fn assert_not_found(err: RegistryError, expected: Entity) {
+    match err {
+        RegistryError::NotFound { kind, .. } => assert_eq!(kind, expected),
+        other => panic!("expected {expected} not found, got {other:?}"),
+    }
+}
+
+/// Runs `n` tasks at once, task `i` on its own store handle, and returns their results in order.
+async fn concurrently<T, F, Fut>(fx: &dyn Fixture, n: usize, task: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize, Arc<dyn MetadataStore>) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let mut handles = Vec::with_capacity(n);
+    for _ in 0..n {
+        handles.push(fx.open().await);
+    }
+    // Start every task before awaiting any, so that they race.
+    let tasks: Vec<_> = handles
+        .into_iter()
+        .enumerate()
+        .map(|(i, store)| tokio::spawn(task(i, store)))
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+// ---- the suite ----
+
+/// Re-importing the same bytes is a no-op; other bytes under the same name conflict.
+pub async fn dataset_import_is_idempotent_and_conflicts_on_other_content(fx: Arc<dyn Fixture>) {
+    let store = fx.open().await;
+
+    let (first, created) = store.insert_dataset(dataset("credit", "v1")).await.unwrap();
+    assert!(created);
+    assert_eq!(first.rows, 3);
+    assert_eq!(first.schema().unwrap().len(), 2);
+
+    let mut same = dataset("credit", "v1");
+    same.created_by = "bob".to_string();
+    let (second, created) = store.insert_dataset(same).await.unwrap();
+    assert!(!created);
+    assert_eq!(second, first, "the existing record is returned unchanged");
+
+    let err = store
+        .insert_dataset(dataset("credit", "v2"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "dataset `credit` already exists with different content (sha256 {}, not {}); \
+             import it under another name",
+            sha256_hex(b"v1"),
+            sha256_hex(b"v2")
+        )
+    );
+    assert!(err.is_user_error());
+
+    let err = store
+        .insert_dataset(dataset("../etc", "x"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_name");
+    let mut bad_hash = dataset("other", "x");
+    bad_hash.sha256 = "nothex".to_string();
+    assert_eq!(
+        store.insert_dataset(bad_hash).await.unwrap_err().code(),
+        "invalid_input"
+    );
+
+    store.insert_dataset(dataset("alpha", "a")).await.unwrap();
+    let names: Vec<String> = store
+        .list_datasets()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(names, ["alpha", "credit"]);
+    assert_eq!(store.get_dataset("credit").await.unwrap(), first);
+    assert_not_found(
+        store.get_dataset("nope").await.unwrap_err(),
+        Entity::Dataset,
+    );
+}
+
+/// Lists ordered by name use byte order (uppercase before lowercase, `-` before digits), not a
+/// locale's collation, on every backend.
+pub async fn names_sort_in_byte_order(fx: Arc<dyn Fixture>) {
+    let store = fx.open().await;
+    let names = ["b", "B", "a-1", "a1", "A_2", "a.b"];
+    for name in names {
+        store
+            .insert_dataset(dataset(name, name))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let listed: Vec<String> = store
+        .list_datasets()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    let mut expected: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+}
+
+/// Eight writers, each on its own handle (its own connections), number versions 1..=8.
+pub async fn concurrent_create_version_numbers_without_gaps_or_duplicates(fx: Arc<dyn Fixture>) {
+    let (store, ds) = store_with_versions(&*fx, 0).await;
+    let results = concurrently(&*fx, 8, |i, store| {
+        let new = version("m", &ds, format!("artifact {i}").as_bytes());
+        async move { store.create_version(new).await }
+    })
+    .await;
+    let mut numbers: Vec<u32> = results.into_iter().map(|r| r.unwrap().version).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=8).collect::<Vec<u32>>());
+
+    let listed: Vec<u32> = store
+        .list_versions("m")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(listed, (1..=8).collect::<Vec<u32>>());
+    let model = store.get_model("m").await.unwrap();
+    assert_eq!(model.latest_version, 8);
+
+    // A brand-new model created by several writers at once: one model, versions 1..=4.
+    let results = concurrently(&*fx, 4, |i, store| {
+        let new = version("fresh", &ds, format!("fresh {i}").as_bytes());
+        async move { store.create_version(new).await }
+    })
+    .await;
+    let mut numbers: Vec<u32> = results.into_iter().map(|r| r.unwrap().version).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, [1, 2, 3, 4]);
+    assert_eq!(store.list_models().await.unwrap().len(), 2);
+}
+
+/// Versions record their lineage; unknown or mismatched datasets and jobs are refused without
+/// consuming a version number.
+pub async fn versions_record_lineage_and_refuse_unknown_or_mismatched_datasets(
+    fx: Arc<dyn Fixture>,
+) {
+    let (store, ds) = store_with_versions(&*fx, 1).await;
+
+    let v1 = store.get_version("m", 1).await.unwrap();
+    assert_eq!(v1.kind, FamilyName::new("logistic").unwrap());
+    assert_eq!(v1.dataset_sha256, ds.sha256);
+    assert_eq!(v1.metrics().unwrap()["auc"], 0.75);
+    assert_eq!(v1.params().unwrap()["l2"], "1.0");
+    assert!(!v1.is_archived());
+
+    let mut unknown = version("m", &ds, b"x");
+    unknown.dataset_name = "missing".to_string();
+    assert_not_found(
+        store.create_version(unknown).await.unwrap_err(),
+        Entity::Dataset,
+    );
+
+    let mut mismatched = version("m", &ds, b"x");
+    mismatched.dataset_sha256 = sha256_hex(b"other bytes");
+    let err = store.create_version(mismatched).await.unwrap_err();
+    assert!(matches!(err, RegistryError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "dataset `credit` has sha256 {}, not {}",
+            ds.sha256,
+            sha256_hex(b"other bytes")
+        )
+    );
+
+    let mut bad_key = version("m", &ds, b"x");
+    bad_key.artifact_key = "../escape".to_string();
+    assert_eq!(
+        store.create_version(bad_key).await.unwrap_err().code(),
+        "invalid_artifact_key"
+    );
+
+    let mut with_job = version("m", &ds, b"x");
+    with_job.job_id = Some("no-such-job".to_string());
+    assert_not_found(
+        store.create_version(with_job).await.unwrap_err(),
+        Entity::Job,
+    );
+
+    // Failed attempts consumed no version number.
+    let v2 = store.create_version(version("m", &ds, b"x")).await.unwrap();
+    assert_eq!(v2.version, 2);
+    assert_eq!(store.get_version("m", 2).await.unwrap(), v2);
+    assert_not_found(
+        store.get_version("m", 9).await.unwrap_err(),
+        Entity::Version,
+    );
+    assert_not_found(
+        store.get_version("nope", 1).await.unwrap_err(),
+        Entity::Model,
+    );
+    assert_not_found(
+        store.list_versions("nope").await.unwrap_err(),
+        Entity::Model,
+    );
+    assert_not_found(store.get_model("nope").await.unwrap_err(), Entity::Model);
+}
+
+/// A version imported from outside aurum has no dataset: its lineage is the imported file's hash.
+pub async fn imported_versions_need_no_dataset(fx: Arc<dyn Fixture>) {
+    let store = fx.open().await;
+    let sha = "a".repeat(64);
+    let imported = |artifact_key: &str, dataset_name: &str| NewVersion {
+        model: "imported".into(),
+        kind: FamilyName::new("logistic").unwrap(),
+        artifact_key: artifact_key.into(),
+        artifact_sha256: sha.clone(),
+        dataset_name: dataset_name.into(),
+        dataset_sha256: sha.clone(),
+        target: String::new(),
+        params_json: "{}".into(),
+        metrics_json: "{}".into(),
+        aurum_version: "0.1.0".into(),
+        created_by: "cli".into(),
+        job_id: None,
+    };
+    let v = store
+        .create_version(imported("models/imported/x.aurum", ""))
+        .await
+        .unwrap();
+    assert_eq!(v.version, 1);
+    assert_eq!(v.dataset_name, "");
+    let again = store.get_version("imported", 1).await.unwrap();
+    assert_eq!(again, v);
+    assert_eq!(again.dataset_sha256, sha);
+    // A named dataset must still exist.
+    let err = store
+        .create_version(imported("models/imported/y.aurum", "nope"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "dataset_not_found");
+}
+
+/// Alias moves return where the alias came from and are recorded oldest first.
+pub async fn alias_moves_are_recorded_in_order(fx: Arc<dyn Fixture>) {
+    let (store, _) = store_with_versions(&*fx, 3).await;
+
+    assert_eq!(store.resolve_alias("m", "champion").await.unwrap(), None);
+    let moves = [
+        ("champion", 1, None),
+        ("champion", 2, Some(1)),
+        ("challenger", 3, None),
+        ("champion", 3, Some(2)),
+    ];
+    for (alias, to, from) in moves {
+        let moved = store.set_alias("m", alias, to, "alice").await.unwrap();
+        assert_eq!(moved, AliasMove { from, to });
+    }
+    // Re-pointing at the same version changes nothing and records nothing.
+    let same = store.set_alias("m", "champion", 3, "bob").await.unwrap();
+    assert_eq!(
+        same,
+        AliasMove {
+            from: Some(3),
+            to: 3
+        }
+    );
+
+    let history = store.alias_history("m").await.unwrap();
+    let recorded: Vec<(&str, Option<u32>, u32)> = history
+        .iter()
+        .map(|h| (h.alias.as_str(), h.from_version, h.to_version))
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            ("champion", None, 1),
+            ("champion", Some(1), 2),
+            ("challenger", None, 3),
+            ("champion", Some(2), 3)
+        ]
+    );
+    assert!(history.iter().all(|h| h.moved_by == "alice"));
+    assert!(history.windows(2).all(|w| w[0].moved_at <= w[1].moved_at));
+
+    assert_eq!(store.resolve_alias("m", "champion").await.unwrap(), Some(3));
+    let aliases = store.list_aliases("m").await.unwrap();
+    let pairs: Vec<(String, u32)> = aliases
+        .iter()
+        .map(|a| (a.alias.clone(), a.version))
+        .collect();
+    assert_eq!(
+        pairs,
+        [("challenger".to_string(), 3), ("champion".to_string(), 3)]
+    );
+    // The alias record carries the time and author of its last real move.
+    let champion = &aliases[1];
+    assert_eq!(champion.updated_by, "alice");
+    assert_eq!(champion.updated_at, history[3].moved_at);
+
+    let models = store.list_models().await.unwrap();
+    assert_eq!(models.len(), 1);
+    assert_eq!(models[0].latest_version, 3);
+    assert_eq!(models[0].aliases, aliases);
+    assert_eq!(store.get_model("m").await.unwrap(), models[0]);
+
+    assert_eq!(
+        store
+            .set_alias("m", "bad/alias", 1, "a")
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_name"
+    );
+    assert_not_found(
+        store.set_alias("m", "champion", 7, "a").await.unwrap_err(),
+        Entity::Version,
+    );
+    assert_not_found(
+        store.set_alias("zz", "champion", 1, "a").await.unwrap_err(),
+        Entity::Model,
+    );
+    assert_not_found(
+        store.resolve_alias("zz", "champion").await.unwrap_err(),
+        Entity::Model,
+    );
+    assert_not_found(store.list_aliases("zz").await.unwrap_err(), Entity::Model);
+    assert_not_found(store.alias_history("zz").await.unwrap_err(), Entity::Model);
+}
+
+/// Concurrent moves of one alias from several handles serialise: the history is one chain in
+/// which every move starts where the previous one ended.
+pub async fn concurrent_alias_moves_keep_one_history_chain(fx: Arc<dyn Fixture>) {
+    let (store, _) = store_with_versions(&*fx, 8).await;
+    let results = concurrently(&*fx, 8, |i, store| async move {
+        let to = u32::try_from(i).unwrap() + 1;
+        store.set_alias("m", "champion", to, "racer").await
+    })
+    .await;
+    let moves: Vec<AliasMove> = results.into_iter().map(Result::unwrap).collect();
+    let history = store.alias_history("m").await.unwrap();
+    assert_eq!(history.len(), 8, "every move to a new version is recorded");
+    assert_eq!(history[0].from_version, None);
+    for pair in history.windows(2) {
+        assert_eq!(
+            pair[1].from_version,
+            Some(pair[0].to_version),
+            "{history:?}"
+        );
+    }
+    let last = history.last().unwrap().to_version;
+    assert_eq!(
+        store.resolve_alias("m", "champion").await.unwrap(),
+        Some(last)
+    );
+    // Each call reported the move it made.
+    for m in moves {
+        assert!(
+            history
+                .iter()
+                .any(|h| h.to_version == m.to && h.from_version == m.from),
+            "{m:?} not in {history:?}"
+        );
+    }
+}
+
+/// An archived version cannot receive an alias, and an aliased version cannot be archived.
+pub async fn archived_versions_cannot_receive_an_alias(fx: Arc<dyn Fixture>) {
+    let (store, _) = store_with_versions(&*fx, 2).await;
+
+    let archived = store.archive_version("m", 1).await.unwrap();
+    assert!(archived.is_archived());
+    assert_eq!(store.get_version("m", 1).await.unwrap(), archived);
+    // Archiving twice keeps the first timestamp.
+    assert_eq!(
+        store.archive_version("m", 1).await.unwrap().archived_at,
+        archived.archived_at
+    );
+
+    let err = store
+        .set_alias("m", "champion", 1, "alice")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::ArchivedVersion { version: 1, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "version_archived");
+    assert!(store.alias_history("m").await.unwrap().is_empty());
+
+    // An aliased version cannot be archived: no alias ever resolves to an archived version.
+    store.set_alias("m", "champion", 2, "alice").await.unwrap();
+    store.set_alias("m", "best", 2, "alice").await.unwrap();
+    let err = store.archive_version("m", 2).await.unwrap_err();
+    assert!(matches!(err, RegistryError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "version 2 of model `m` is the target of alias(es) best, champion; \
+         move them to another version before archiving it"
+    );
+
+    let unarchived = store.unarchive_version("m", 1).await.unwrap();
+    assert!(!unarchived.is_archived());
+    assert_eq!(store.get_version("m", 1).await.unwrap(), unarchived);
+    store
+        .set_alias("m", "challenger", 1, "alice")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.resolve_alias("m", "challenger").await.unwrap(),
+        Some(1)
+    );
+    assert_not_found(
+        store.archive_version("m", 5).await.unwrap_err(),
+        Entity::Version,
+    );
+    assert_not_found(
+        store.unarchive_version("zz", 1).await.unwrap_err(),
+        Entity::Model,
+    );
+}
+
+/// Jobs move only along the legal transitions and record progress while running.
+pub async fn job_transitions_are_enforced(fx: Arc<dyn Fixture>) {
+    let (store, _) = store_with_versions(&*fx, 1).await;
+
+    assert_not_found(
+        store.create_job(new_job("missing")).await.unwrap_err(),
+        Entity::Dataset,
+    );
+    let job = store.create_job(new_job("credit")).await.unwrap();
+    assert_eq!(job.state, JobState::Queued);
+    assert_eq!(store.get_job(&job.id).await.unwrap(), job);
+    assert!(
+        !store
+            .update_job_progress(&job.id, 0.5, "fitting")
+            .await
+            .unwrap()
+    );
+
+    let err = store
+        .transition_job(&job.id, JobState::Succeeded, None, Some(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RegistryError::InvalidTransition {
+                from: JobState::Queued,
+                to: JobState::Succeeded,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "invalid_job_transition");
+
+    let running = store
+        .transition_job(&job.id, JobState::Running, None, None)
+        .await
+        .unwrap();
+    assert!(running.started_at.is_some() && running.finished_at.is_none());
+    assert_eq!(store.get_job(&job.id).await.unwrap(), running);
+    assert!(
+        store
+            .update_job_progress(&job.id, 0.5, "fitting")
+            .await
+            .unwrap()
+    );
+    let read = store.get_job(&job.id).await.unwrap();
+    assert_eq!((read.progress, read.stage.as_str()), (0.5, "fitting"));
+    assert_eq!(
+        store
+            .update_job_progress(&job.id, 1.5, "x")
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_input"
+    );
+    assert_eq!(
+        store
+            .update_job_progress(&job.id, f64::NAN, "x")
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_input"
+    );
+
+    let done = store
+        .transition_job(&job.id, JobState::Succeeded, None, Some(1))
+        .await
+        .unwrap();
+    assert_eq!(done.state, JobState::Succeeded);
+    assert_eq!(done.result_version, Some(1));
+    assert_eq!(done.progress, 1.0);
+    assert!(done.finished_at.is_some());
+    assert_eq!(store.get_job(&job.id).await.unwrap(), done);
+    for to in JobState::ALL {
+        assert!(
+            store.transition_job(&job.id, to, None, None).await.is_err(),
+            "succeeded -> {to}"
+        );
+    }
+
+    let other = store.create_job(new_job("credit")).await.unwrap();
+    let cancelled = store
+        .transition_job(&other.id, JobState::Cancelled, None, None)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    let third = store.create_job(new_job("credit")).await.unwrap();
+    store
+        .transition_job(&third.id, JobState::Running, None, None)
+        .await
+        .unwrap();
+    let failed = store
+        .transition_job(
+            &third.id,
+            JobState::Failed,
+            Some("diverged".to_string()),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.error.as_deref(), Some("diverged"));
+    assert_eq!(store.get_job(&third.id).await.unwrap(), failed);
+
+    let listed: Vec<String> = store
+        .list_jobs(2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        !listed.contains(&job.id),
+        "newest first: the oldest job is cut by the limit"
+    );
+    assert_not_found(store.get_job("nope").await.unwrap_err(), Entity::Job);
+    assert_not_found(
+        store
+            .transition_job("nope", JobState::Running, None, None)
+            .await
+            .unwrap_err(),
+        Entity::Job,
+    );
+    assert_not_found(
+        store
+            .update_job_progress("nope", 0.1, "x")
+            .await
+            .unwrap_err(),
+        Entity::Job,
+    );
+
+    // A version may name the job that produced it.
+    let ds = dataset("credit", "x,y\n1,true\n");
+    let mut v = version("m", &ds, b"from job");
+    v.job_id = Some(job.id.clone());
+    assert_eq!(store.create_version(v).await.unwrap().job_id, Some(job.id));
+}
+
+/// Several processes trying the same transition at once: exactly one wins, the others see the
+/// state it left.
+pub async fn concurrent_job_transitions_have_one_winner(fx: Arc<dyn Fixture>) {
+    let (store, _) = store_with_versions(&*fx, 0).await;
+    let job = store.create_job(new_job("credit")).await.unwrap();
+    let results = concurrently(&*fx, 8, |_, store| {
+        let id = job.id.clone();
+        async move {
+            store
+                .transition_job(&id, JobState::Running, None, None)
+                .await
+        }
+    })
+    .await;
+    let mut won = 0;
+    for result in results {
+        match result {
+            Ok(record) => {
+                won += 1;
+                assert_eq!(record.state, JobState::Running);
+            }
+            Err(RegistryError::InvalidTransition { from, to, .. }) => {
+                assert_eq!((from, to), (JobState::Running, JobState::Running));
+            }
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(
+        store.get_job(&job.id).await.unwrap().state,
+        JobState::Running
+    );
+}
+
+/// At start-up, jobs whose owner stopped sending heartbeats fail; live owners' jobs do not.
+pub async fn interrupted_jobs_fail_at_startup(fx: Arc<dyn Fixture>) {
+    let (store, _) = store_with_versions(&*fx, 0).await;
+    let queued = store.create_job(new_job("credit")).await.unwrap();
+    let running = store.create_job(new_job("credit")).await.unwrap();
+    store
+        .transition_job(&running.id, JobState::Running, None, None)
+        .await
+        .unwrap();
+    let finished = store.create_job(new_job("credit")).await.unwrap();
+    store
+        .transition_job(&finished.id, JobState::Cancelled, None, None)
+        .await
+        .unwrap();
+    drop(store);
+
+    // "Restart": a new process opens the same store. While the owner's heartbeat is fresh,
+    // its jobs are left alone; once it is stale, they fail.
+    let store = fx.open().await;
+    assert_eq!(
+        store
+            .fail_interrupted_jobs(Duration::from_secs(60))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.heartbeat_jobs("process-a").await.unwrap(), 2);
+    assert_eq!(store.heartbeat_jobs("process-b").await.unwrap(), 0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        store
+            .fail_interrupted_jobs(Duration::from_millis(5))
+            .await
+            .unwrap(),
+        2
+    );
+    for id in [&queued.id, &running.id] {
+        let job = store.get_job(id).await.unwrap();
+        assert_eq!(job.state, JobState::Failed);
+        assert_eq!(job.error.as_deref(), Some(INTERRUPTED_JOB_ERROR));
+        assert!(job.finished_at.is_some());
+    }
+    assert_eq!(
+        store.get_job(&finished.id).await.unwrap().state,
+        JobState::Cancelled
+    );
+    assert_eq!(
+        store.fail_interrupted_jobs(Duration::ZERO).await.unwrap(),
+        0
+    );
+}
+
+/// Keys verify until revoked; names are unique; the last admin key stays.
+pub async fn api_keys_verify_until_revoked(fx: Arc<dyn Fixture>) {
+    let store = fx.open().await;
+
+    let (admin, plaintext) = store.create_key("ops", Role::Admin).await.unwrap();
+    let (client, client_key) = store.create_key("web-app", Role::Client).await.unwrap();
+    let parts: Vec<&str> = plaintext.splitn(3, '_').collect();
+    assert_eq!(parts[0], "aurum");
+    assert_eq!(parts[1], admin.id);
+    assert_eq!(admin.id.len(), 12);
+    assert!(
+        admin
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    );
+    assert_eq!(parts[2].len(), 64);
+    assert!(admin.is_active());
+
+    assert_eq!(
+        store.verify_key(&plaintext).await.unwrap(),
+        Some(admin.clone())
+    );
+    assert_eq!(
+        store.verify_key(&client_key).await.unwrap().unwrap().role,
+        Role::Client
+    );
+    // Right id, wrong secret; malformed; unknown id.
+    let wrong = format!("aurum_{}_{}", admin.id, "0".repeat(64));
+    assert_eq!(store.verify_key(&wrong).await.unwrap(), None);
+    assert_eq!(store.verify_key("Bearer nonsense").await.unwrap(), None);
+    assert_eq!(
+        store
+            .verify_key(&format!("aurum_aaaaaaaaaaaa_{}", "0".repeat(64)))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let err = store.create_key("ops", Role::Client).await.unwrap_err();
+    assert!(matches!(err, RegistryError::Conflict(_)), "{err:?}");
+    assert_eq!(err.to_string(), "an API key named `ops` already exists");
+    assert_eq!(
+        store
+            .create_key("no spaces", Role::Client)
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_name"
+    );
+    assert_eq!(store.count_active_keys().await.unwrap(), 2);
+
+    // The last active admin key cannot revoke itself away.
+    let err = store.revoke_key("ops").await.unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Conflict(ref m) if m.contains("last active admin")),
+        "{err:?}"
+    );
+    store.create_key("ops-2", Role::Admin).await.unwrap();
+    let revoked = store.revoke_key("ops").await.unwrap();
+    assert!(!revoked.is_active());
+    assert_eq!(store.verify_key(&plaintext).await.unwrap(), None);
+    assert_eq!(store.count_active_keys().await.unwrap(), 2);
+    // Revoking is idempotent and works by id too.
+    assert_eq!(
+        store.revoke_key(&admin.id).await.unwrap().revoked_at,
+        revoked.revoked_at
+    );
+    store.revoke_key(&client.id).await.unwrap();
+    assert_eq!(store.count_active_keys().await.unwrap(), 1);
+    assert_not_found(store.revoke_key("nobody").await.unwrap_err(), Entity::Key);
+
+    let keys = store.list_keys().await.unwrap();
+    let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["ops", "web-app", "ops-2"]);
+    assert_eq!(keys[0], revoked);
+
+    // A key with a policy keeps it.
+    let policy = crate::KeyPolicy {
+        expires_at: Some(crate::backend::now() + chrono::Duration::days(1)),
+        scopes: vec!["credit-*".to_string(), "fraud".to_string()],
+        rate_limit_per_s: Some(50),
+    };
+    let (scoped, scoped_key) = store
+        .create_key_with_policy("scoped", Role::Client, &policy)
+        .await
+        .unwrap();
+    assert_eq!(scoped.policy, policy);
+    assert_eq!(store.verify_key(&scoped_key).await.unwrap(), Some(scoped));
+}
+
+/// Several processes creating a key under one name at once: one wins, the others get the same
+/// conflict as a sequential duplicate.
+pub async fn concurrent_key_creation_under_one_name_has_one_winner(fx: Arc<dyn Fixture>) {
+    let store = fx.open().await;
+    let results = concurrently(&*fx, 8, |_, store| async move {
+        store.create_key("ops", Role::Admin).await
+    })
+    .await;
+    let mut won = 0;
+    for result in results {
+        match result {
+            Ok(_) => won += 1,
+            Err(RegistryError::Conflict(message)) => {
+                assert_eq!(message, "an API key named `ops` already exists");
+            }
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(store.list_keys().await.unwrap().len(), 1);
+}
+
+/// Revoking every admin key at once from several processes leaves exactly one.
+pub async fn concurrent_admin_revocations_keep_one_admin(fx: Arc<dyn Fixture>) {
+    let store = fx.open().await;
+    for i in 0..4 {
+        store
+            .create_key(&format!("admin-{i}"), Role::Admin)
+            .await
+            .unwrap();
+    }
+    let results = concurrently(&*fx, 4, |i, store| async move {
+        store.revoke_key(&format!("admin-{i}")).await
+    })
+    .await;
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(RegistryError::Conflict(m)) if m.contains("last active admin")))
+        .count();
+    let revoked = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!((revoked, refused), (3, 1), "{results:?}");
+    assert_eq!(store.count_active_keys().await.unwrap(), 1);
+}
+
+/// Key credentials and the change epoch follow every key, version and alias change, across
+/// handles.
+pub async fn key_credentials_and_change_epoch_follow_every_change(fx: Arc<dyn Fixture>) {
+    let store = fx.open().await;
+    let e0 = store.change_epoch().await.unwrap();
+    let (admin, admin_key) = store.create_key("ops", Role::Admin).await.unwrap();
+    let e1 = store.change_epoch().await.unwrap();
+    assert!(e1 > e0);
+    let (client, _) = store.create_key("app", Role::Client).await.unwrap();
+    let creds = store.key_credentials().await.unwrap();
+    assert_eq!(creds.len(), 2);
+    let cred = creds.iter().find(|c| c.record.id == admin.id).unwrap();
+    assert_eq!(cred.record, admin);
+    match &cred.hash {
+        StoredKeyHash::Sha256(d) => assert_eq!(*d, key_digest(&admin_key)),
+        other => panic!("new keys use the fast hash, got {other:?}"),
+    }
+    let e2 = store.change_epoch().await.unwrap();
+    store.revoke_key(&client.id).await.unwrap();
+    assert!(store.change_epoch().await.unwrap() > e2);
+    assert_eq!(store.key_credentials().await.unwrap().len(), 1);
+
+    // Another process (a second handle on the same store) sees the same epoch move, with each of
+    // a version registration, an alias move and an archive.
+    let other = fx.open().await;
+    let ds = dataset("epoch-data", "x,y\n2,false\n");
+    store.insert_dataset(ds.clone()).await.unwrap();
+    let mut before = other.change_epoch().await.unwrap();
+    let v1 = store
+        .create_version(version("epoch-model", &ds, b"epoch artifact"))
+        .await
+        .unwrap();
+    let v2 = store
+        .create_version(version("epoch-model", &ds, b"epoch artifact 2"))
+        .await
+        .unwrap();
+    let after = other.change_epoch().await.unwrap();
+    assert!(after > before, "version registration moves the epoch");
+    before = after;
+    store
+        .set_alias("epoch-model", "champion", v1.version, "t")
+        .await
+        .unwrap();
+    let after = other.change_epoch().await.unwrap();
+    assert!(after > before, "an alias move moves the epoch");
+    before = after;
+    store
+        .archive_version("epoch-model", v2.version)
+        .await
+        .unwrap();
+    let after = other.change_epoch().await.unwrap();
+    assert!(after > before, "an archive moves the epoch");
+    // Datasets and jobs are not cached state: they leave the epoch alone.
+    store.insert_dataset(dataset("quiet", "q")).await.unwrap();
+    store.create_job(new_job("quiet")).await.unwrap();
+    assert_eq!(other.change_epoch().await.unwrap(), after);
+}
+
+/// Keys stored as argon2 by earlier versions still verify, and are upgraded on success.
+pub async fn legacy_argon2_key_hashes_verify_and_are_upgraded(fx: Arc<dyn Fixture>) {
+    use argon2::password_hash::PasswordHasher;
+    let store = fx.open().await;
+    let (admin, key) = store.create_key("ops", Role::Admin).await.unwrap();
+    let phc = argon2::Argon2::default()
+        .hash_password(key.as_bytes())
+        .unwrap()
+        .to_string();
+    let fast = StoredKeyHash::Sha256(key_digest(&key)).to_stored();
+    // Put the key back in the form an earlier version stored.
+    assert!(
+        store
+            .upgrade_key_hash(&admin.id, &fast, &phc)
+            .await
+            .unwrap()
+    );
+    let cred = &store.key_credentials().await.unwrap()[0];
+    assert!(matches!(cred.hash, StoredKeyHash::Argon2(_)));
+    // A wrong secret neither verifies nor upgrades.
+    let wrong = format!("aurum_{}_{}", admin.id, "0".repeat(64));
+    assert_eq!(store.verify_key(&wrong).await.unwrap(), None);
+    assert!(matches!(
+        store.key_credentials().await.unwrap()[0].hash,
+        StoredKeyHash::Argon2(_)
+    ));
+    // The right one verifies once through argon2, then is stored in the fast form.
+    assert_eq!(store.verify_key(&key).await.unwrap().unwrap().id, admin.id);
+    assert_eq!(
+        store.key_credentials().await.unwrap()[0].hash,
+        StoredKeyHash::Sha256(key_digest(&key))
+    );
+    // Compare-and-set: a stale `from` changes nothing.
+    assert!(
+        !store
+            .upgrade_key_hash(&admin.id, &phc, &fast)
+            .await
+            .unwrap()
+    );
+    // An unparsable new hash is refused before touching the row.
+    assert!(
+        store
+            .upgrade_key_hash(&admin.id, &fast, "plaintext")
+            .await
+            .is_err()
+    );
+}
+
+/// Outcomes replace earlier outcomes of the same record (keeping the scored probability); shadow
+/// answers replace earlier answers and are joined with outcomes.
+pub async fn outcomes_and_shadow_scores_replace_and_join(fx: Arc<dyn Fixture>) {
+    let store = fx.open().await;
+    let t0 = crate::backend::now();
+    let at = |s: i64| t0 + chrono::Duration::seconds(s);
+    let outcome = |request: &str, record: u32, scored: i64, positive: bool| OutcomeRecord {
+        model: "m".to_string(),
+        version: 1,
+        request_id: request.to_string(),
+        record,
+        probability: 0.125 + f64::from(record) / 3.0,
+        decision: record.is_multiple_of(2).then(|| "approve".to_string()),
+        positive,
+        scored_at: at(scored),
+        received_at: at(100),
+    };
+    let first = vec![
+        outcome("r2", 0, 2, true),
+        outcome("r1", 1, 1, false),
+        outcome("r1", 0, 1, true),
+    ];
+    store.record_outcomes(&first).await.unwrap();
+    let mut other_version = outcome("r9", 0, 0, true);
+    other_version.version = 2;
+    store
+        .record_outcomes(std::slice::from_ref(&other_version))
+        .await
+        .unwrap();
+    store.record_outcomes(&[]).await.unwrap();
+
+    let listed = store.list_outcomes("m", 1).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![first[2].clone(), first[1].clone(), first[0].clone()],
+        "oldest scoring first, then by request and record"
+    );
+    assert_eq!(store.list_outcomes("m", 2).await.unwrap(), [other_version]);
+    assert!(store.list_outcomes("other", 1).await.unwrap().is_empty());
+
+    // A later outcome of the same record replaces the label and the receipt time only.
+    let mut relabelled = outcome("r1", 1, 50, true);
+    relabelled.probability = 0.99;
+    relabelled.received_at = at(200);
+    store
+        .record_outcomes(std::slice::from_ref(&relabelled))
+        .await
+        .unwrap();
+    let listed = store.list_outcomes("m", 1).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    let replaced = &listed[1];
+    assert_eq!(replaced.request_id, "r1");
+    assert_eq!(replaced.record, 1);
+    assert!(replaced.positive);
+    assert_eq!(replaced.received_at, at(200));
+    assert_eq!(replaced.probability, first[1].probability);
+    assert_eq!(replaced.scored_at, first[1].scored_at);
+
+    let shadow = |request: &str, record: u32, scored: i64, challenger_p: f64| ShadowRecord {
+        model: "m".to_string(),
+        request_id: request.to_string(),
+        record,
+        champion_version: 1,
+        challenger_version: 2,
+        champion_p: 0.25,
+        challenger_p,
+        champion_decision: "approve".to_string(),
+        challenger_decision: "decline".to_string(),
+        scored_at: at(scored),
+    };
+    store
+        .record_shadow(&[shadow("r1", 0, 1, 0.5), shadow("r3", 0, 3, 0.75)])
+        .await
+        .unwrap();
+    let replacement = shadow("r1", 0, 1, 0.625);
+    store
+        .record_shadow(std::slice::from_ref(&replacement))
+        .await
+        .unwrap();
+    let listed = store.list_shadow("m", 10).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![
+            (replacement.clone(), Some(true)),
+            (shadow("r3", 0, 3, 0.75), None)
+        ]
+    );
+    assert_eq!(
+        store.list_shadow("m", 1).await.unwrap(),
+        vec![(replacement, Some(true))]
+    );
+    assert!(store.list_shadow("other", 10).await.unwrap().is_empty());
+}
