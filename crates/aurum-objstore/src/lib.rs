@@ -155,9 +155,8 @@ impl ObjectArtifactStore {
     /// location fails here rather than on the first write. No request is sent to S3 here: a
     /// wrong bucket or bad credentials show on the first operation.
     pub fn from_url(url: &str, options: &S3Options) -> Result<Self> {
-        let invalid = |why: String| {
-            RegistryError::InvalidInput(format!("artifact store URL `{url}`: {why}"))
-        };
+        let invalid =
+            |why: String| RegistryError::InvalidInput(format!("artifact store URL `{url}`: {why}"));
         let parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
         if !parsed.username().is_empty() || parsed.password().is_some() {
             return Err(invalid(
@@ -183,17 +182,19 @@ impl ObjectArtifactStore {
 
         let (store, prefix): (Arc<dyn ObjectStore>, Option<Path>) = match parsed.scheme() {
             "s3" => {
-                let bucket = parsed
-                    .host_str()
-                    .filter(|b| !b.is_empty())
-                    .ok_or_else(|| invalid("the bucket name is missing (`s3://bucket/…`)".into()))?;
+                let bucket = parsed.host_str().filter(|b| !b.is_empty()).ok_or_else(|| {
+                    invalid("the bucket name is missing (`s3://bucket/…`)".into())
+                })?;
                 let s3 = s3_builder(bucket, options)
                     .build()
                     .map_err(|e| invalid(e.to_string()))?;
                 (Arc::new(s3), path_prefix()?)
             }
             "file" => {
-                if parsed.host_str().is_some_and(|h| !h.is_empty() && h != "localhost") {
+                if parsed
+                    .host_str()
+                    .is_some_and(|h| !h.is_empty() && h != "localhost")
+                {
                     return Err(invalid("a file URL must not name a host".into()));
                 }
                 let dir = parsed
@@ -335,7 +336,12 @@ impl ArtifactStore for ObjectArtifactStore {
                 .map(|_| ())
         };
         result.map_err(|e| self.failure("put", key, e))?;
-        tracing::debug!(key, bytes = len, multipart = len > self.part_size, "artifact stored");
+        tracing::debug!(
+            key,
+            bytes = len,
+            multipart = len > self.part_size,
+            "artifact stored"
+        );
         Ok(())
     }
 

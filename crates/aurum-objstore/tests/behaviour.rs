@@ -64,7 +64,9 @@ async fn behaviour(store: Arc<dyn ArtifactStore>, large: usize) {
     assert!(err.to_string().contains("models/m/2.bin"), "{err}");
 
     // Invalid keys are refused by every operation.
-    for bad in ["", "../x", "/abs", "a//b", ".hidden", "a/.tmp-1", "a b", "a/"] {
+    for bad in [
+        "", "../x", "/abs", "a//b", ".hidden", "a/.tmp-1", "a b", "a/",
+    ] {
         assert_eq!(
             store.put(bad, b"x".to_vec()).await.unwrap_err().code(),
             "invalid_artifact_key",
@@ -99,7 +101,10 @@ async fn behaviour(store: Arc<dyn ArtifactStore>, large: usize) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .put(&format!("concurrent/{i:02}.bin"), payload(10_000 + usize::from(i), i))
+                .put(
+                    &format!("concurrent/{i:02}.bin"),
+                    payload(10_000 + usize::from(i), i),
+                )
                 .await
         }));
     }
@@ -226,9 +231,15 @@ async fn file_store_passes_the_suite_and_shares_the_local_layout() {
     // Same key → same file as LocalArtifactStore, both ways, so a data directory can move
     // between the two without a migration.
     let local = LocalArtifactStore::new(&root).unwrap();
-    local.put("models/a/1.bin", b"from local".to_vec()).await.unwrap();
+    local
+        .put("models/a/1.bin", b"from local".to_vec())
+        .await
+        .unwrap();
     assert_eq!(store.get("models/a/1.bin").await.unwrap(), b"from local");
-    store.put("models/b/1.bin", b"from object".to_vec()).await.unwrap();
+    store
+        .put("models/b/1.bin", b"from object".to_vec())
+        .await
+        .unwrap();
     assert_eq!(local.get("models/b/1.bin").await.unwrap(), b"from object");
     assert_eq!(
         std::fs::read(root.join("models/b/1.bin")).unwrap(),
@@ -347,7 +358,10 @@ async fn invalid_keys_are_refused_before_any_request() {
     for bad in ["../escape", "a//b", ".tmp-x", "a/b/"] {
         let err = store.put(bad, b"x".to_vec()).await.unwrap_err();
         assert_eq!(err.code(), "invalid_artifact_key", "{bad}: {err}");
-        assert_eq!(store.get(bad).await.unwrap_err().code(), "invalid_artifact_key");
+        assert_eq!(
+            store.get(bad).await.unwrap_err().code(),
+            "invalid_artifact_key"
+        );
     }
     // A valid key does reach the network, and its failure names the operation, the key and
     // the store, as an IO error (5xx), not as a missing artifact.
@@ -361,7 +375,10 @@ async fn invalid_keys_are_refused_before_any_request() {
     assert_eq!(err.code(), "io_error", "{err}");
     assert!(err.to_string().contains("put `models/m/1.bin`"), "{err}");
     assert_eq!(store.list().await.unwrap_err().code(), "io_error");
-    assert!(started.elapsed() < Duration::from_secs(20), "no retries were configured");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "no retries were configured"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -372,7 +389,10 @@ async fn s3_failures_are_io_errors_naming_the_key() {
     // A bucket that does not exist: writes fail, as IO errors naming the key.
     let bucket = format!("missing-{}", uuid::Uuid::new_v4().simple());
     let store = s3_store(&bucket, "p", &s3_options(&endpoint));
-    let err = store.put("models/m/1.bin", b"x".to_vec()).await.unwrap_err();
+    let err = store
+        .put("models/m/1.bin", b"x".to_vec())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "io_error", "{err}");
     assert!(err.to_string().contains("models/m/1.bin"), "{err}");
     assert_eq!(store.list().await.unwrap_err().code(), "io_error");
@@ -385,7 +405,10 @@ fn urls_are_checked_at_open() {
         ("not a url", "artifact store URL"),
         ("gs://bucket/p", "unsupported scheme `gs`"),
         ("s3:///prefix", "bucket name is missing"),
-        ("s3://key:secret@bucket/p", "credentials do not belong in the URL"),
+        (
+            "s3://key:secret@bucket/p",
+            "credentials do not belong in the URL",
+        ),
         ("s3://bucket/p?region=x", "query"),
         ("s3://bucket/a%20b", "bad prefix"),
         ("s3://bucket/a/.hidden", "bad prefix"),
