@@ -1,8 +1,10 @@
 //! Model artifacts in object storage: an [`ArtifactStore`] over the `object_store` crate.
 //!
-//! Why a separate crate: S3 support brings an HTTP client, a TLS stack and a crypto provider
-//! (reqwest 0.13, rustls, aws-lc-rs). Keeping them here leaves `aurum-registry` free of them, and
-//! only the binaries that can store artifacts in S3 link them.
+//! Why a separate crate: S3 support brings an HTTP client and a TLS stack (reqwest 0.13, beside
+//! the workspace's 0.12, with rustls). Keeping them here leaves `aurum-registry` free of them,
+//! and only the binaries that can store artifacts in S3 link them. TLS and request signing use
+//! ring, as `aurum-server` does, not object_store's default aws-lc-rs (a C build): opening an
+//! `s3://` store installs ring as rustls's process-wide default provider when none is set.
 //!
 //! [`ObjectArtifactStore::from_url`] opens one of:
 //! - `s3://bucket/optional/prefix`: Amazon S3 or any S3-compatible server, configured by
@@ -185,6 +187,7 @@ impl ObjectArtifactStore {
                 let bucket = parsed.host_str().filter(|b| !b.is_empty()).ok_or_else(|| {
                     invalid("the bucket name is missing (`s3://bucket/…`)".into())
                 })?;
+                ensure_crypto_provider();
                 let s3 = s3_builder(bucket, options)
                     .build()
                     .map_err(|e| invalid(e.to_string()))?;
@@ -242,8 +245,9 @@ impl ObjectArtifactStore {
         })
     }
 
-    /// Maps an `object_store` failure that is not "not found" to [`RegistryError::Io`].
-    fn failure(&self, op: &str, key: &str, err: object_store::Error) -> RegistryError {
+    /// Maps an `object_store` failure that is not "not found" to [`RegistryError::Io`]; `what`
+    /// is the operation and its key (`get \`models/m/1.bin\``).
+    fn failure(&self, what: &str, err: object_store::Error) -> RegistryError {
         use std::io::ErrorKind;
         let kind = match &err {
             object_store::Error::NotFound { .. } => ErrorKind::NotFound,
@@ -253,10 +257,10 @@ impl ObjectArtifactStore {
             | object_store::Error::NotImplemented { .. } => ErrorKind::Unsupported,
             _ => ErrorKind::Other,
         };
-        tracing::warn!(op, key, store = %self.url, error = %err, "object store request failed");
+        tracing::warn!(op = what, store = %self.url, error = %err, "object store request failed");
         RegistryError::Io(std::io::Error::new(
             kind,
-            format!("artifact store {}: {op} `{key}` failed: {err}", self.url),
+            format!("artifact store {}: {what} failed: {err}", self.url),
         ))
     }
 
@@ -285,6 +289,20 @@ impl ObjectArtifactStore {
             return Err(e);
         }
         Ok(())
+    }
+}
+
+/// object_store's HTTP client (reqwest with rustls, built without a provider so that no aws-lc
+/// build is needed) takes rustls's process-wide default provider: install ring's, as the server
+/// uses, unless the process has already chosen one.
+fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // rustls deprecates ring's provider for lacking post-quantum key exchange; its classical
+        // suites are rustls's defaults otherwise, and aurum-server makes the same choice.
+        #[allow(deprecated)]
+        let provider = rustls::crypto::ring::default_provider();
+        // An error means another thread installed one in between, which serves as well.
+        let _ = provider.install_default();
     }
 }
 
@@ -335,7 +353,7 @@ impl ArtifactStore for ObjectArtifactStore {
                 .await
                 .map(|_| ())
         };
-        result.map_err(|e| self.failure("put", key, e))?;
+        result.map_err(|e| self.failure(&format!("put `{key}`"), e))?;
         tracing::debug!(
             key,
             bytes = len,
@@ -354,7 +372,7 @@ impl ArtifactStore for ObjectArtifactStore {
                 kind: Entity::Artifact,
                 name: key.to_string(),
             }),
-            Err(e) => Err(self.failure("get", key, e)),
+            Err(e) => Err(self.failure(&format!("get `{key}`"), e)),
         }
     }
 
@@ -363,7 +381,7 @@ impl ArtifactStore for ObjectArtifactStore {
         match self.store.head(&location).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(self.failure("exists", key, e)),
+            Err(e) => Err(self.failure(&format!("exists `{key}`"), e)),
         }
     }
 
@@ -372,7 +390,7 @@ impl ArtifactStore for ObjectArtifactStore {
         match self.store.delete(&location).await {
             // S3 answers a delete of a missing object with success; the local file system does not.
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(self.failure("delete", key, e)),
+            Err(e) => return Err(self.failure(&format!("delete `{key}`"), e)),
         }
         tracing::debug!(key, "artifact deleted");
         Ok(())
@@ -384,7 +402,7 @@ impl ArtifactStore for ObjectArtifactStore {
             .list(self.prefix.as_ref())
             .try_collect()
             .await
-            .map_err(|e| self.failure("list", "*", e))?;
+            .map_err(|e| self.failure("list", e))?;
         let mut keys = Vec::with_capacity(objects.len());
         for object in objects {
             let relative = match &self.prefix {

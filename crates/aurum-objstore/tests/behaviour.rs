@@ -419,6 +419,15 @@ fn urls_are_checked_at_open() {
         assert_eq!(err.code(), "invalid_input", "{url}: {err}");
         assert!(err.to_string().contains(fragment), "{url}: {err}");
     }
+    // An HTTPS store opens: its TLS client gets a crypto provider (ring) without aws-lc.
+    let aws = S3Options {
+        region: Some("eu-west-1".into()),
+        access_key_id: Some("AKIDEXAMPLE".into()),
+        secret_access_key: Some("secret".into()),
+        ..S3Options::default()
+    };
+    let store = ObjectArtifactStore::from_url("s3://some-bucket/models", &aws).unwrap();
+    assert_eq!(store.url(), "s3://some-bucket/models");
     let tiny_parts = S3Options {
         multipart_part_size: MIN_PART_SIZE - 1,
         ..S3Options::default()
