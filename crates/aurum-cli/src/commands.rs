@@ -88,9 +88,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Forecast(args) = cli.command {
         return forecast(args).await;
     }
-    let platform = Platform::open(config)
+    let platform = aurum_backends::open_platform(config)
         .await
-        .context("cannot open the data directory")?;
+        .context("cannot open the data directory and stores")?;
     let code = dispatch(cli.command, &platform).await;
     platform.shutdown().await;
     code

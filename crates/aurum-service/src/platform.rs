@@ -255,6 +255,12 @@ impl Platform {
         &self.inner.families
     }
 
+    /// The artifact store as bytes are stored (below the encryption layer): for tools that
+    /// inspect or repair stored objects, and for tests that damage one.
+    pub fn artifact_store(&self) -> Arc<dyn ArtifactStore> {
+        Arc::clone(&self.inner.raw_artifacts)
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.inner.config.data_dir.clone()
     }

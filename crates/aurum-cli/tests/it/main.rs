@@ -5,6 +5,7 @@ mod batch;
 mod coherence;
 mod forecast_cli;
 mod fraud;
+mod replicas;
 mod scoring;
 mod server;
 

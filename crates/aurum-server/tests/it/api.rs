@@ -654,20 +654,9 @@ async fn corrupted_artifact_is_refused_and_never_served() {
     let f = trained().await;
     let job = train(&f, "credit", json!({"lambda": 0.1}), None).await;
     assert_eq!(job["state"], "succeeded");
-    // Flip one byte of version 2's artifact on disk before anything loaded it.
-    let artifacts = f.platform.data_dir().join("artifacts/models/credit");
-    let path = std::fs::read_dir(&artifacts)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            let name = p.to_string_lossy();
-            name.contains(job["id"].as_str().unwrap()) && name.ends_with(".aurum")
-        })
-        .unwrap();
-    let mut bytes = std::fs::read(&path).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
-    std::fs::write(&path, bytes).unwrap();
+    // Flip one byte of version 2's stored artifact before anything loaded it.
+    let job_id = job["id"].as_str().unwrap().to_owned();
+    f.damage_artifact(|key| key.contains(&job_id)).await;
     let r = post_json(
         &f.app,
         "/v1/models/credit/versions/2/predict",

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use aurum_server::AppState;
 use aurum_service::{CallContext, Config, Platform, Role};
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -15,6 +16,8 @@ pub const GERMAN: &[u8] = include_bytes!("../../../../data/demo/german_credit.cs
 
 pub struct Fixture {
     pub _dir: tempfile::TempDir,
+    /// The PostgreSQL database and S3 prefix of a scale-out run, dropped after the test.
+    pub _scale_out: Option<ScaleOut>,
     pub platform: Platform,
     pub app: Router,
     pub admin: String,
@@ -28,8 +31,12 @@ pub async fn fixture_with(edit: impl FnOnce(&mut Config)) -> Fixture {
         data_dir: dir.path().join("data"),
         ..Default::default()
     };
+    let scale_out = ScaleOut::create().await;
+    if let Some(scale_out) = &scale_out {
+        scale_out.configure(&mut config);
+    }
     edit(&mut config);
-    let platform = Platform::open(config).await.unwrap();
+    let platform = aurum_backends::open_platform(config).await.unwrap();
     let ctx = CallContext::cli();
     let admin = platform
         .create_key(&ctx, "admin", Role::Admin)
@@ -49,11 +56,113 @@ pub async fn fixture_with(edit: impl FnOnce(&mut Config)) -> Fixture {
     let app = aurum_server::router(AppState::new(platform.clone()));
     Fixture {
         _dir: dir,
+        _scale_out: scale_out,
         platform,
         app,
         admin,
         analyst,
         client,
+    }
+}
+
+impl Fixture {
+    /// Flips one byte in the middle of the first stored model artifact (`models/credit/…aurum`)
+    /// whose key `pick` accepts, on whichever store the platform runs (local disk or S3).
+    pub async fn damage_artifact(&self, pick: impl Fn(&str) -> bool) {
+        let store = self.platform.artifact_store();
+        let key = store
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|k| k.starts_with("models/credit/") && k.ends_with(".aurum") && pick(k))
+            .expect("a stored artifact to damage");
+        let mut bytes = store.get(&key).await.unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        store.put(&key, bytes).await.unwrap();
+    }
+}
+
+/// With `AURUM_TEST_BACKEND=scale-out`, every fixture runs on the scale-out backends: a fresh
+/// PostgreSQL database (registry and audit log) and a fresh prefix in the S3 test bucket, named
+/// by `AURUM_TEST_DATABASE_URL`, `AURUM_TEST_S3_ENDPOINT` and `AURUM_TEST_S3_BUCKET`
+/// (`scripts/services/run.sh`). The same tests then check both backends.
+pub struct ScaleOut {
+    admin_url: String,
+    database: String,
+    url: String,
+    endpoint: String,
+    artifacts: String,
+}
+
+impl ScaleOut {
+    async fn create() -> Option<ScaleOut> {
+        use sqlx::ConnectOptions as _;
+        use std::str::FromStr as _;
+        if std::env::var("AURUM_TEST_BACKEND").as_deref() != Ok("scale-out") {
+            return None;
+        }
+        let var = |name: &str| {
+            std::env::var(name)
+                .unwrap_or_else(|_| panic!("AURUM_TEST_BACKEND=scale-out needs {name}"))
+        };
+        let admin_url = var("AURUM_TEST_DATABASE_URL");
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let database = format!("aurum_it_{id}");
+        let options = sqlx::postgres::PgConnectOptions::from_str(&admin_url).unwrap();
+        let mut conn = options.connect().await.expect("test PostgreSQL answers");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let url = options.database(&database).to_url_lossy().to_string();
+        Some(ScaleOut {
+            admin_url,
+            database,
+            url,
+            endpoint: var("AURUM_TEST_S3_ENDPOINT"),
+            artifacts: format!("s3://{}/it-{id}", var("AURUM_TEST_S3_BUCKET")),
+        })
+    }
+
+    fn configure(&self, config: &mut Config) {
+        let r = &mut config.registry;
+        r.backend = "postgres".into();
+        r.database_url = Some(self.url.clone());
+        r.database_max_connections = 4;
+        r.artifact_store_url = Some(self.artifacts.clone());
+        r.s3_endpoint = Some(self.endpoint.clone());
+        r.s3_region = Some("us-east-1".into());
+        r.s3_allow_http = true;
+        r.s3_access_key_id = Some("test".into());
+        r.s3_secret_access_key = Some("test".into());
+    }
+}
+
+impl Drop for ScaleOut {
+    fn drop(&mut self) {
+        use sqlx::ConnectOptions as _;
+        use std::str::FromStr as _;
+        let admin = self.admin_url.clone();
+        let name = self.database.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let options = sqlx::postgres::PgConnectOptions::from_str(&admin).unwrap();
+                if let Ok(mut conn) = options.connect().await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
     }
 }
 

@@ -1298,17 +1298,8 @@ async fn a_corrupt_artifact_is_reported_not_ready() {
     )
     .await;
     assert_eq!(ready.status, StatusCode::OK);
-    // Flip one byte of version 1's artifact on disk (after it was loaded and served).
-    let artifacts = f.platform.data_dir().join("artifacts/models/credit");
-    let path = std::fs::read_dir(&artifacts)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().ends_with(".aurum"))
-        .unwrap();
-    let mut bytes = std::fs::read(&path).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
-    std::fs::write(&path, bytes).unwrap();
+    // Flip one byte of version 1's stored artifact (after it was loaded and served).
+    f.damage_artifact(|_| true).await;
 
     for uri in [
         "/v2/models/credit/ready",

@@ -1,0 +1,96 @@
+//! Opens a [`Platform`] over the stores its configuration names.
+//!
+//! Why this crate exists: `aurum-service` composes the product over three traits
+//! (`MetadataStore`, `AuditStore`, `ArtifactStore`) and never links a database or object-store
+//! client. The binary decides which implementations to build, here:
+//!
+//! | `registry.backend` | registry, jobs, keys | audit log |
+//! |---|---|---|
+//! | `sqlite` (default) | `<data_dir>/registry.db` | `<data_dir>/audit.db` |
+//! | `postgres` | `registry.database_url` | the same database, schema `aurum_audit` |
+//!
+//! and, independently, `registry.artifact_store_url`: unset for `<data_dir>/artifacts`, or
+//! `s3://bucket/prefix` (an S3-compatible store shared by replicas), `file:///path`,
+//! `memory://`. Replicas must share all three: a PostgreSQL registry with artifacts on each
+//! replica's local disk would register versions that other replicas cannot load, so that
+//! combination is refused.
+
+use std::sync::Arc;
+
+use aurum_objstore::{ObjectArtifactStore, S3Options};
+use aurum_postgres::{PgAuditStore, PgStore};
+use aurum_registry::{ArtifactStore, LocalArtifactStore};
+use aurum_service::{Config, Platform, ServiceError, Stores};
+
+/// Opens the platform with the built-in families over the configured stores.
+pub async fn open_platform(config: Config) -> Result<Platform, ServiceError> {
+    open_platform_with_families(config, aurum_families::builtin()).await
+}
+
+/// [`open_platform`] with an explicit family registry.
+pub async fn open_platform_with_families(
+    config: Config,
+    families: aurum_contract::Families,
+) -> Result<Platform, ServiceError> {
+    let stores = open_stores(&config).await?;
+    Platform::open_with_stores(config, families, stores).await
+}
+
+/// Builds the stores `config` names; see the crate docs.
+pub async fn open_stores(config: &Config) -> Result<Stores, ServiceError> {
+    let registry = &config.registry;
+    if registry.backend == "sqlite" && registry.artifact_store_url.is_none() {
+        return Stores::embedded(config).await;
+    }
+    let artifacts: Arc<dyn ArtifactStore> = match &registry.artifact_store_url {
+        Some(url) => Arc::new(
+            ObjectArtifactStore::from_url(url, &s3_options(config)).map_err(ServiceError::from)?,
+        ),
+        None if registry.backend == "postgres" => {
+            return Err(ServiceError::Internal(
+                "registry.backend `postgres` needs a shared registry.artifact_store_url \
+                 (AURUM_ARTIFACT_STORE_URL, e.g. s3://bucket/prefix): replicas cannot load \
+                 versions stored on another replica's disk"
+                    .to_owned(),
+            ));
+        }
+        None => Arc::new(LocalArtifactStore::new(config.data_dir.join("artifacts"))?),
+    };
+    match registry.backend.as_str() {
+        "postgres" => {
+            let url = registry.database_url.as_deref().ok_or_else(|| {
+                ServiceError::Internal("registry.database_url is not set".to_owned())
+            })?;
+            let connections = registry.database_max_connections;
+            let meta = PgStore::connect(url, connections).await?;
+            let audit = PgAuditStore::connect(url, connections).await?;
+            tracing::info!("registry and audit log on PostgreSQL");
+            Ok(Stores {
+                meta: Arc::new(meta),
+                audit: Arc::new(audit),
+                artifacts,
+            })
+        }
+        _ => {
+            let (meta, audit) = Stores::embedded_registry(config).await?;
+            Ok(Stores {
+                meta,
+                audit,
+                artifacts,
+            })
+        }
+    }
+}
+
+/// The S3 settings of the configuration.
+fn s3_options(config: &Config) -> S3Options {
+    let r = &config.registry;
+    S3Options {
+        endpoint: r.s3_endpoint.clone(),
+        region: r.s3_region.clone(),
+        access_key_id: r.s3_access_key_id.clone(),
+        secret_access_key: r.s3_secret_access_key.clone(),
+        allow_http: r.s3_allow_http,
+        ..S3Options::default()
+    }
+}
