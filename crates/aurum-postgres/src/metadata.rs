@@ -907,6 +907,10 @@ impl MetadataStore for PgStore {
         .rows_affected())
     }
 
+    async fn subscribe_changes(&self) -> Result<Option<watch::Receiver<i64>>> {
+        PgStore::subscribe_changes(self).await.map(Some)
+    }
+
     async fn change_epoch(&self) -> Result<i64> {
         read_epoch(&self.pool).await
     }

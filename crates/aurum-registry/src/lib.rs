@@ -1,5 +1,6 @@
 //! Model registry, artifact store, API keys, training-job records and the hash-chained audit log,
-//! over SQLite (PostgreSQL later) and local disk (S3 later).
+//! over SQLite and local disk here; the PostgreSQL and object-store implementations of the same
+//! traits live in `aurum-postgres` and `aurum-objstore`.
 //!
 //! Why this crate exists: everything aurum must remember between restarts lives here, behind two
 //! object-safe traits, so that the service layer composes `Arc<dyn MetadataStore>` and

@@ -530,6 +530,13 @@ pub trait MetadataStore: Send + Sync {
     /// when to refresh.
     async fn change_epoch(&self) -> Result<i64>;
 
+    /// A receiver whose value moves as soon as the change epoch does, for a backend that can push
+    /// changes (PostgreSQL `LISTEN/NOTIFY`); `None` when the caller must poll
+    /// [`MetadataStore::change_epoch`] (SQLite).
+    async fn subscribe_changes(&self) -> Result<Option<tokio::sync::watch::Receiver<i64>>> {
+        Ok(None)
+    }
+
     // ---- outcomes ----
 
     /// Stores outcomes in one transaction, replacing earlier outcomes of the same records.

@@ -12,9 +12,11 @@
 //! stopped beating (a process that crashed), so a restart never fails a live job of another
 //! process and a crashed job does not stay `running` forever.
 //!
-//! Why polling rather than a notification: SQLite has no cross-process notification, and one
-//! indexed single-row read every 200 ms costs nothing measurable. A PostgreSQL backend would use
-//! `LISTEN/NOTIFY` behind the same refresh calls.
+//! Why polling: SQLite has no cross-process notification, and one indexed single-row read every
+//! 200 ms costs nothing measurable. A store that can push changes (PostgreSQL `LISTEN/NOTIFY`,
+//! [`aurum_registry::MetadataStore::subscribe_changes`]) also wakes the task at once, so replicas
+//! see an alias move or a revocation within milliseconds; the poll stays as the fallback for a
+//! lost notification connection.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -29,21 +31,48 @@ const HEARTBEAT_EVERY: u32 = 10;
 
 /// Starts the coherence task of `platform` (when called inside a tokio runtime). The task stops
 /// when the platform is dropped.
-pub(crate) fn spawn(platform: &Platform, epoch: i64) {
+pub(crate) fn spawn(
+    platform: &Platform,
+    epoch: i64,
+    pushed: Option<tokio::sync::watch::Receiver<i64>>,
+) {
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
         return;
     };
     let weak = std::sync::Arc::downgrade(&platform.inner);
-    handle.spawn(run(weak, epoch));
+    handle.spawn(run(weak, epoch, pushed));
 }
 
-async fn run(weak: Weak<Inner>, mut seen: i64) {
+async fn run(
+    weak: Weak<Inner>,
+    mut seen: i64,
+    mut pushed: Option<tokio::sync::watch::Receiver<i64>>,
+) {
     let mut tick: u32 = 0;
     loop {
-        tokio::time::sleep(POLL_INTERVAL).await;
+        let poll = tokio::time::sleep(POLL_INTERVAL);
+        // `false` when a pushed change woke the task before the poll interval ended.
+        let polled = match pushed.as_mut() {
+            Some(receiver) => tokio::select! {
+                () = poll => true,
+                changed = receiver.changed() => {
+                    if changed.is_err() {
+                        // The listener stopped (the store closed): keep polling.
+                        pushed = None;
+                    }
+                    false
+                }
+            },
+            None => {
+                poll.await;
+                true
+            }
+        };
+        if polled {
+            tick = tick.wrapping_add(1);
+        }
         let Some(inner) = weak.upgrade() else { return };
         let platform = Platform { inner };
-        tick = tick.wrapping_add(1);
         match platform.inner.meta.change_epoch().await {
             Ok(epoch) if epoch != seen => match platform.refresh_after_change().await {
                 Ok(()) => seen = epoch,
@@ -52,7 +81,7 @@ async fn run(weak: Weak<Inner>, mut seen: i64) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot read the registry change epoch"),
         }
-        if tick.is_multiple_of(HEARTBEAT_EVERY) {
+        if polled && tick.is_multiple_of(HEARTBEAT_EVERY) {
             if let Err(e) = platform
                 .inner
                 .meta

@@ -242,7 +242,14 @@ impl Platform {
             }),
         };
         platform.reload_keys().await?;
-        crate::coherence::spawn(&platform, epoch);
+        let pushed = match platform.inner.meta.subscribe_changes().await {
+            Ok(pushed) => pushed,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot subscribe to registry changes; polling only");
+                None
+            }
+        };
+        crate::coherence::spawn(&platform, epoch, pushed);
         Ok(platform)
     }
 
