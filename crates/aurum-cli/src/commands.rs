@@ -392,7 +392,7 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
             if json {
                 let records = records
                     .iter()
-                    .map(aurum_server::wire::AuditOut::from)
+                    .map(|r| aurum_server::wire::AuditOut::opened(r, platform))
                     .collect();
                 print_json(&aurum_server::wire::AuditList { records })?;
                 return Ok(ExitCode::SUCCESS);

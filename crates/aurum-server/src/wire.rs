@@ -435,6 +435,27 @@ pub struct AuditOut {
     pub details: serde_json::Value,
     pub prev_hash: String,
     pub hash: String,
+    /// A prediction's kept inputs when `details.inputs_sealed` holds them encrypted at rest,
+    /// opened with the server's keys. Not part of the hashed record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub inputs_unsealed: Option<serde_json::Value>,
+}
+
+impl AuditOut {
+    /// The record as served, with sealed inputs opened by `platform` when it holds the keys.
+    pub fn opened(r: &AuditRecord, platform: &aurum_service::Platform) -> Self {
+        let mut out = AuditOut::from(r);
+        if r.details.get("inputs_sealed").is_some() {
+            match platform.audited_inputs(r) {
+                Ok(inputs) => out.inputs_unsealed = inputs,
+                Err(e) => {
+                    tracing::warn!(seq = r.seq, error = %e, "cannot open an audit record's sealed inputs");
+                }
+            }
+        }
+        out
+    }
 }
 
 impl From<&AuditRecord> for AuditOut {
@@ -451,6 +472,7 @@ impl From<&AuditRecord> for AuditOut {
             details: r.details.clone(),
             prev_hash: r.prev_hash.clone(),
             hash: r.hash.clone(),
+            inputs_unsealed: None,
         }
     }
 }

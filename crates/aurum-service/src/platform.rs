@@ -114,6 +114,9 @@ pub(crate) struct Inner {
     pub(crate) artifacts: Arc<dyn ArtifactStore>,
     /// The same store without the encryption layer (for re-sealing after a key rotation).
     pub(crate) raw_artifacts: Arc<dyn ArtifactStore>,
+    /// The encryption-at-rest keys, when configured: they also seal the prediction inputs an
+    /// audit record keeps (`audit.fields_in_clear`, `audit.masked_fields`).
+    pub(crate) sealer: Option<aurum_registry::EncryptionKeys>,
     pub(crate) audit: AuditLog,
     pub(crate) models: ModelCache,
     pub(crate) keys: KeyRing,
@@ -194,12 +197,13 @@ impl Platform {
             audit,
             artifacts: raw_artifacts,
         } = stores;
-        let artifacts: Arc<dyn ArtifactStore> = match encryption_keys(&config)? {
+        let sealer = encryption_keys(&config)?;
+        let artifacts: Arc<dyn ArtifactStore> = match &sealer {
             Some(keys) => {
-                tracing::info!(keys = ?keys.ids(), "artifacts are encrypted at rest");
+                tracing::info!(keys = ?keys.ids(), "artifacts and audited inputs are encrypted at rest");
                 Arc::new(aurum_registry::EncryptedArtifactStore::new(
                     Arc::clone(&raw_artifacts),
-                    keys,
+                    keys.clone(),
                 ))
             }
             None => Arc::clone(&raw_artifacts),
@@ -230,6 +234,7 @@ impl Platform {
                 meta,
                 artifacts,
                 raw_artifacts,
+                sealer,
                 audit,
                 models,
                 keys,

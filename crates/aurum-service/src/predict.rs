@@ -370,7 +370,69 @@ fn inputs_in_clear(schema: &Schema, rows: &[Vec<Value>], recorded: &Recorded) ->
     )
 }
 
+/// The associated data every sealed audit input is bound to: a sealed value moved into another
+/// kind of field, or an artifact's ciphertext pasted into an audit record, does not open.
+const AUDIT_INPUTS_AAD: &str = "audit/inputs_in_clear";
+
 impl Platform {
+    /// Puts the inputs a prediction's audit record keeps into its `details`: as
+    /// `inputs_in_clear`, or, when encryption at rest is configured, as `inputs_sealed` (the
+    /// canonical JSON sealed with the current key, hex). The chain hashes what is stored, so it
+    /// verifies without the key.
+    fn keep_audited_inputs(
+        &self,
+        details: &mut serde_json::Value,
+        in_clear: serde_json::Value,
+    ) -> Result<(), ServiceError> {
+        match &self.inner.sealer {
+            Some(keys) => {
+                let sealed = keys.seal(
+                    AUDIT_INPUTS_AAD,
+                    aurum_registry::audit::canonical_json(&in_clear).as_bytes(),
+                )?;
+                details["inputs_sealed"] = hex::encode(sealed).into();
+            }
+            None => details["inputs_in_clear"] = in_clear,
+        }
+        Ok(())
+    }
+
+    /// The inputs a prediction's audit record kept, opened: `inputs_in_clear` as written, or
+    /// `inputs_sealed` decrypted with the configured keys (any key of the ring, so records sealed
+    /// before a rotation still open). `None` when the record kept no inputs. The record itself
+    /// and its hash are unchanged: the chain covers the sealed text.
+    pub fn audited_inputs(
+        &self,
+        record: &aurum_registry::audit::AuditRecord,
+    ) -> Result<Option<serde_json::Value>, ServiceError> {
+        if let Some(clear) = record.details.get("inputs_in_clear") {
+            return Ok(Some(clear.clone()));
+        }
+        let Some(sealed) = record.details.get("inputs_sealed").and_then(|v| v.as_str()) else {
+            return Ok(None);
+        };
+        let Some(keys) = &self.inner.sealer else {
+            return Err(ServiceError::invalid(
+                "encryption_not_configured",
+                Some("registry.encryption_key_file"),
+                "this audit record's inputs are sealed; configure the encryption keys to read them",
+            ));
+        };
+        let bytes = hex::decode(sealed).map_err(|e| {
+            ServiceError::Internal(format!(
+                "audit record {}: inputs_sealed is not hex: {e}",
+                record.seq
+            ))
+        })?;
+        let opened = keys.open(AUDIT_INPUTS_AAD, bytes)?;
+        serde_json::from_slice(&opened).map(Some).map_err(|e| {
+            ServiceError::Internal(format!(
+                "audit record {}: sealed inputs are not JSON: {e}",
+                record.seq
+            ))
+        })
+    }
+
     /// Scores `rows` and writes the audit record.
     ///
     /// `rows` are typed values aligned to the model's input schema (the adapters convert
@@ -456,7 +518,7 @@ impl Platform {
             "latency_us": latency_us,
         });
         if let Some(in_clear) = in_clear {
-            details["inputs_in_clear"] = in_clear;
+            self.keep_audited_inputs(&mut details, in_clear)?;
         }
         let entry = AuditEntry {
             event: "prediction".into(),
@@ -751,7 +813,7 @@ impl Platform {
             "outputs": outputs.iter().map(output_json).collect::<Vec<_>>(),
         });
         if let Some(in_clear) = in_clear {
-            details["inputs_in_clear"] = in_clear;
+            self.keep_audited_inputs(&mut details, in_clear)?;
         }
         let entry = AuditEntry {
             event: "prediction".into(),

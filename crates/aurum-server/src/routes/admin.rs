@@ -124,7 +124,10 @@ pub async fn audit(
         }
     };
     Ok(Json(AuditList {
-        records: records.iter().map(AuditOut::from).collect(),
+        records: records
+            .iter()
+            .map(|r| AuditOut::opened(r, &state.platform))
+            .collect(),
     }))
 }
 
