@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 pub use error::{OipError, OipResult, http_status};
+pub use rest::{DecodedInfer, decode_infer_request};
 
 use crate::AppState;
 use crate::auth::Caller;

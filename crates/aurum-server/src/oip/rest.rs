@@ -334,7 +334,47 @@ async fn infer_with(
     let target = infer::model_ref(name, version)?;
     let header_len = binary::header_length(req.headers())?;
     let body: Bytes = read_body(req, &state).await?;
-    let (json, bin) = binary::split(&body, header_len)?;
+    let request = decode_infer_request(&body, header_len)?;
+
+    let out = infer::infer(
+        &state.platform,
+        &caller.ctx(),
+        &target,
+        request.inputs,
+        started,
+    )
+    .await?;
+    render_infer(
+        &out,
+        request.id.as_deref(),
+        &request.outputs,
+        &request.binary_outputs,
+    )
+}
+
+/// An inference request body, decoded and checked, before any model is involved.
+#[derive(Debug)]
+pub struct DecodedInfer {
+    /// The request's `id`, echoed in the response.
+    pub id: Option<String>,
+    /// The input tensors in request order, each with its element count matching its shape.
+    pub inputs: Vec<Tensor>,
+    /// The outputs asked for, in request order (all of them when none is named).
+    pub outputs: Vec<OutputKind>,
+    /// Parallel to `outputs`: whether each is returned as binary tensor data.
+    pub binary_outputs: Vec<bool>,
+}
+
+/// Decodes an inference request body: the JSON part (all of `body` without
+/// `Inference-Header-Content-Length`, else its first `header_len` bytes) and, for each input
+/// with `parameters.binary_data_size`, its slice of the binary part. This is everything
+/// `POST /v2/models/{name}/infer` reads from the body; the body is untrusted, so every way it
+/// can be wrong is a 400 [`ServiceError::Invalid`], never a panic.
+pub fn decode_infer_request(
+    body: &[u8],
+    header_len: Option<usize>,
+) -> Result<DecodedInfer, ServiceError> {
+    let (json, bin) = binary::split(body, header_len)?;
     let request: InferRequestJson = parse(json, "inference request")?;
 
     // Outputs: which, in which order, and which as binary.
@@ -344,9 +384,9 @@ async fn infer_with(
         .and_then(|p| p.binary_data_output)
         .unwrap_or(false);
     let requested = request.outputs.unwrap_or_default();
-    let kinds = infer::select_outputs(requested.iter().map(|o| o.name.as_str()))?;
-    let binary_flags: Vec<bool> = if requested.is_empty() {
-        vec![wide_binary; kinds.len()]
+    let outputs = infer::select_outputs(requested.iter().map(|o| o.name.as_str()))?;
+    let binary_outputs: Vec<bool> = if requested.is_empty() {
+        vec![wide_binary; outputs.len()]
     } else {
         requested
             .iter()
@@ -366,13 +406,13 @@ async fn infer_with(
         let size = input.parameters.as_ref().and_then(|p| p.binary_data_size);
         let data = match (size, input.data) {
             (Some(_), Some(_)) => {
-                return Err(OipError(invalid(
+                return Err(invalid(
                     "conflicting_data",
                     format!(
                         "input `{}` has both `data` and parameters.binary_data_size; send one",
                         input.name
                     ),
-                )));
+                ));
             }
             (Some(size), None) => {
                 let raw = reader.take(&input.name, size)?;
@@ -382,21 +422,24 @@ async fn infer_with(
             }
             (None, Some(elements)) => elements.into_data(&input.name, datatype)?,
             (None, None) => {
-                return Err(OipError(invalid(
+                return Err(invalid(
                     "missing_data",
                     format!(
                         "input `{}` has no `data` (or parameters.binary_data_size with binary data)",
                         input.name
                     ),
-                )));
+                ));
             }
         };
         inputs.push(Tensor::new(input.name, datatype, &input.shape, data)?);
     }
     reader.finish()?;
-
-    let out = infer::infer(&state.platform, &caller.ctx(), &target, inputs, started).await?;
-    render_infer(&out, request.id.as_deref(), &kinds, &binary_flags)
+    Ok(DecodedInfer {
+        id: request.id,
+        inputs,
+        outputs,
+        binary_outputs,
+    })
 }
 
 fn render_infer(

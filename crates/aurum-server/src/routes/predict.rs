@@ -125,23 +125,11 @@ pub fn records_to_rows(
         } else {
             format!("{prefix}[{i}]")
         };
-        let obj = rec.as_object().ok_or_else(|| {
-            ApiError::invalid(
-                "invalid_type",
-                Some(&at),
-                format!(
-                    "`{at}` must be an object of feature values, got {}",
-                    describe(rec)
-                ),
-            )
-        })?;
-        let extra = match unknown {
-            UnknownFields::Reject => obj
+        if let (UnknownFields::Reject, Some(obj)) = (unknown, rec.as_object())
+            && let Some(extra) = obj
                 .keys()
-                .find(|k| !model.feature_index.contains_key(k.as_str())),
-            UnknownFields::Ignore => None,
-        };
-        if let Some(extra) = extra {
+                .find(|k| !model.feature_index.contains_key(k.as_str()))
+        {
             let path = format!("{at}.{extra}");
             return Err(ApiError::invalid(
                 "unknown_field",
@@ -152,21 +140,46 @@ pub fn records_to_rows(
                 ),
             ));
         }
-        let mut row = Vec::with_capacity(schema.len());
-        for f in &schema.fields {
-            let path = format!("{at}.{}", f.name);
-            let v = obj.get(&f.name).ok_or_else(|| {
-                ApiError::invalid(
-                    "missing_feature",
-                    Some(&path),
-                    format!("`{path}` is missing (send null for an unknown value)"),
-                )
-            })?;
-            row.push(cell(f, v, &path, masked.contains(&f.name))?);
-        }
-        rows.push(row);
+        rows.push(record_to_row(&schema.fields, rec, &at, masked)?);
     }
     Ok(rows)
+}
+
+/// Converts one request record, a JSON object of feature values, to a row in the order of
+/// `fields`: every field must be present (`null` for an unknown value) and each value is checked
+/// against its field's type, strings through the dataset cell parser. `at` names the record in
+/// errors (`records[2]`); a value of a `masked` field is never echoed. Keys that are not fields
+/// are not looked at ([`records_to_rows`] refuses them first when the server is so configured).
+/// The record is untrusted: every way it can be wrong is a 400, never a panic.
+pub fn record_to_row(
+    fields: &[Field],
+    rec: &serde_json::Value,
+    at: &str,
+    masked: &[String],
+) -> ApiResult<Vec<Value>> {
+    let obj = rec.as_object().ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_type",
+            Some(at),
+            format!(
+                "`{at}` must be an object of feature values, got {}",
+                describe(rec)
+            ),
+        )
+    })?;
+    let mut row = Vec::with_capacity(fields.len());
+    for f in fields {
+        let path = format!("{at}.{}", f.name);
+        let v = obj.get(&f.name).ok_or_else(|| {
+            ApiError::invalid(
+                "missing_feature",
+                Some(&path),
+                format!("`{path}` is missing (send null for an unknown value)"),
+            )
+        })?;
+        row.push(cell(f, v, &path, masked.contains(&f.name))?);
+    }
+    Ok(row)
 }
 
 /// The top-level fields of a predict body ([`PredictIn`]).
