@@ -105,6 +105,7 @@ impl utoipa::Modify for SecurityAddon {
         routes::datasets::import, routes::datasets::list, routes::datasets::get,
         routes::training::submit, routes::training::list, routes::training::get, routes::training::cancel,
         routes::batch::submit, routes::batch::get, routes::batch::cancel, routes::batch::output,
+        routes::batch::errors, routes::batch::list,
         routes::models::list, routes::models::get, routes::models::versions, routes::models::version,
         routes::models::set_alias, routes::models::alias_history,
         routes::models::report,
@@ -300,10 +301,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/training-jobs/{id}/cancel",
             post(routes::training::cancel),
         )
-        .route("/v1/batch-jobs", post(routes::batch::submit))
+        .route(
+            "/v1/batch-jobs",
+            post(routes::batch::submit).get(routes::batch::list),
+        )
         .route("/v1/batch-jobs/{id}", get(routes::batch::get))
         .route("/v1/batch-jobs/{id}/cancel", post(routes::batch::cancel))
         .route("/v1/batch-jobs/{id}/output", get(routes::batch::output))
+        .route("/v1/batch-jobs/{id}/errors", get(routes::batch::errors))
         .route("/v1/models", get(routes::models::list))
         .route("/v1/models/{name}", get(routes::models::get))
         .route("/v1/models/{name}/versions", get(routes::models::versions))

@@ -520,6 +520,27 @@ async fn a_batch_job_is_followed_cancelled_and_downloaded() {
         done["result"]["output_sha256"].as_str().unwrap()
     );
     assert_eq!(parquet_probabilities(bytes).len(), 1000);
+    // The job is listed, and its error file (no refused rows here: only the header) downloads.
+    let listed = get_json(&client, &format!("{}/v1/batch-jobs", server.base), admin).await;
+    let listed = listed["batch_jobs"].as_array().unwrap();
+    assert!(listed.iter().any(|j| j["id"] == done["id"]), "{listed:?}");
+    assert!(
+        listed.iter().all(|j| j["output_format"].is_string()),
+        "{listed:?}"
+    );
+    let r = client
+        .get(format!("{url}/errors"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert_eq!(
+        aurum_core::sha256_hex(text.as_bytes()),
+        done["result"]["errors_sha256"].as_str().unwrap()
+    );
+    assert_eq!(text.trim_end(), "line,column,code,message");
 
     // A long job, cancelled while it runs; its output is then not available.
     let (status, job) = submit(
@@ -547,6 +568,13 @@ async fn a_batch_job_is_followed_cancelled_and_downloaded() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(end["state"], "cancelled", "{end}");
+    let r = client
+        .get(format!("{url}/errors"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
     let r = client
         .get(format!("{url}/output"))
         .bearer_auth(admin)

@@ -8,11 +8,11 @@ use aurum_service::ModelRef;
 use aurum_service::batch::{BatchJob, BatchJobRequest, FileFormat};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -208,11 +208,70 @@ pub async fn output(
     _: Authorized<perm::Training>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    use tokio::io::AsyncReadExt;
     let (path, format) = state.platform.batch_job_output(&id).await?;
-    let file = tokio::fs::File::open(&path).await.map_err(|e| {
+    let content_type = match format {
+        FileFormat::Csv => "text/csv",
+        FileFormat::Parquet => "application/vnd.apache.parquet",
+        FileFormat::JsonLines => "application/x-ndjson",
+    };
+    stream_file(&path, content_type, &format!("{id}.{}", format.as_str())).await
+}
+
+/// A batch job's error file (CSV: `line`, `column`, `code`, `message` of every refused row), once
+/// the job has succeeded (409 before), streamed.
+#[utoipa::path(get, path = "/v1/batch-jobs/{id}/errors", tag = "batch", params(("id" = String, Path)),
+    responses((status = 200, description = "The refused rows as CSV", content((String = "text/csv"))),
+              (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn errors(
+    State(state): State<AppState>,
+    _: Authorized<perm::Training>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let path = state.platform.batch_job_errors(&id).await?;
+    stream_file(&path, "text/csv", &format!("{id}.errors.csv")).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// How many of the most recent batch jobs (1–1000, default 100).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchJobList {
+    pub batch_jobs: Vec<BatchJobOut>,
+}
+
+/// The most recent batch jobs, newest first.
+#[utoipa::path(get, path = "/v1/batch-jobs", tag = "batch", params(ListParams),
+    responses((status = 200, body = BatchJobList)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    _: Authorized<perm::Training>,
+    Query(q): Query<ListParams>,
+) -> ApiResult<Json<BatchJobList>> {
+    let jobs = state
+        .platform
+        .list_batch_jobs(q.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(BatchJobList {
+        batch_jobs: jobs.iter().map(BatchJobOut::from).collect(),
+    }))
+}
+
+/// Streams the file at `path` as an attachment named `filename`.
+async fn stream_file(
+    path: &std::path::Path,
+    content_type: &'static str,
+    filename: &str,
+) -> ApiResult<Response> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path).await.map_err(|e| {
         ApiError(aurum_service::ServiceError::Internal(format!(
-            "cannot open batch output: {e}"
+            "cannot open {filename}: {e}"
         )))
     })?;
     let stream = futures_util::stream::unfold(file, |mut f| async move {
@@ -226,13 +285,8 @@ pub async fn output(
             Err(e) => Some((Err(e), f)),
         }
     });
-    let content_type = match format {
-        FileFormat::Csv => "text/csv",
-        FileFormat::Parquet => "application/vnd.apache.parquet",
-        FileFormat::JsonLines => "application/x-ndjson",
-    };
     let mut response = Body::from_stream(stream).into_response();
-    let disposition = format!("attachment; filename=\"{id}.{}\"", format.as_str());
+    let disposition = format!("attachment; filename=\"{filename}\"");
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static(content_type),

@@ -417,6 +417,36 @@ impl Platform {
         .await
     }
 
+    /// The most recent batch jobs, newest first, at most `limit` (1..=1000) of them, among the
+    /// last 5 000 jobs of any kind.
+    pub async fn list_batch_jobs(&self, limit: u32) -> Result<Vec<BatchJob>, ServiceError> {
+        let limit = limit.clamp(1, 1000) as usize;
+        let mut out = Vec::new();
+        for job in self.inner.meta.list_jobs(5_000).await? {
+            if job.kind.as_str() != BATCH_JOB_KIND {
+                continue;
+            }
+            out.push(self.get_batch_job(&job.id).await?);
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The error file of a succeeded batch job (CSV: line, column, code and message of every
+    /// refused row; only the header when none was refused), for streaming to the caller.
+    pub async fn batch_job_errors(&self, id: &str) -> Result<PathBuf, ServiceError> {
+        let job = self.get_batch_job(id).await?;
+        if job.job.state != JobState::Succeeded {
+            return Err(ServiceError::Conflict(format!(
+                "job {id} is {}; its error file is available once it has succeeded",
+                job.job.state.as_str()
+            )));
+        }
+        Ok(self.batch_dir().join(format!("{id}.errors.csv")))
+    }
+
     /// The scored file of a succeeded batch job, for streaming to the caller.
     pub async fn batch_job_output(&self, id: &str) -> Result<(PathBuf, FileFormat), ServiceError> {
         let job = self.get_batch_job(id).await?;
