@@ -8,7 +8,7 @@ use aurum_service::ModelRef;
 use aurum_service::batch::{BatchJob, BatchJobRequest, FileFormat};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authorized, Path, perm};
+use crate::extract::{Authorized, Path, Query, perm};
 use crate::middleware::JsonBody;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -234,6 +234,7 @@ pub async fn errors(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// How many of the most recent batch jobs (1–1000, default 100).
