@@ -11,10 +11,15 @@
 //! crash recovery come for free. The cost: `GET /v1/training-jobs` lists batch jobs too (with
 //! their kind); `/v1/batch-jobs/{id}` answers only batch jobs.
 //!
-//! **Where the output lives.** `<data_dir>/batch-jobs/<job-id>.<csv|parquet|jsonl>`, with
-//! `<job-id>.errors.csv` and the run's summary `<job-id>.json`, written as `….partial` and
-//! renamed when the job succeeds. Not in the `ArtifactStore`: its trait moves whole byte
-//! vectors, and an output is streamed as it is scored and again when it is downloaded.
+//! **Where the output lives.** The scoring replica writes
+//! `<data_dir>/batch-jobs/<job-id>.<csv|parquet|jsonl>`, with `<job-id>.errors.csv` and the
+//! run's summary `<job-id>.json`, as `….partial` files renamed when the job succeeds: the output
+//! is streamed to disk as it is scored. Before the job is marked succeeded, the three files are
+//! also copied into the `ArtifactStore` under `batch-jobs/<file>` (sealed when encryption at rest
+//! is on), so that any replica sharing the store can answer for the job: a replica without the
+//! local file fetches it once into its own `batch-jobs/` and streams it from there. The copy
+//! holds one file in memory at a time (the store's trait moves whole byte vectors). A job whose
+//! files cannot be stored is failed, never reported succeeded without them.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -309,6 +314,10 @@ impl Platform {
                         fs_err::rename(partial(&errors), &errors).map_err(internal)?;
                         fs_err::rename(partial(&output), &output).map_err(internal)
                     });
+                let saved = match saved {
+                    Ok(()) => self.store_batch_files(id, format).await,
+                    Err(e) => Err(e),
+                };
                 match saved {
                     Ok(()) => (JobState::Succeeded, None, Some(s.version)),
                     Err(e) => (JobState::Failed, Some(format!("{}: {}", e.code(), e)), None),
@@ -361,8 +370,8 @@ impl Platform {
             .and_then(FileFormat::from_name)
             .ok_or_else(|| internal("batch job without an output format"))?;
         let result = if job.state == JobState::Succeeded {
-            let bytes =
-                fs_err::read(self.batch_dir().join(format!("{id}.json"))).map_err(internal)?;
+            let path = self.batch_file(&format!("{id}.json")).await?;
+            let bytes = fs_err::read(path).map_err(internal)?;
             Some(serde_json::from_slice(&bytes).map_err(internal)?)
         } else {
             None
@@ -444,7 +453,7 @@ impl Platform {
                 job.job.state.as_str()
             )));
         }
-        Ok(self.batch_dir().join(format!("{id}.errors.csv")))
+        self.batch_file(&format!("{id}.errors.csv")).await
     }
 
     /// The scored file of a succeeded batch job, for streaming to the caller.
@@ -456,10 +465,47 @@ impl Platform {
                 job.job.state.as_str()
             )));
         }
-        Ok((
-            self.batch_dir()
-                .join(format!("{id}.{}", job.output_format.as_str())),
-            job.output_format,
-        ))
+        let path = self
+            .batch_file(&format!("{id}.{}", job.output_format.as_str()))
+            .await?;
+        Ok((path, job.output_format))
+    }
+
+    /// Copies a finished job's output, error file and summary into the artifact store.
+    async fn store_batch_files(&self, id: &str, format: FileFormat) -> Result<(), ServiceError> {
+        for name in [
+            format!("{id}.{}", format.as_str()),
+            format!("{id}.errors.csv"),
+            format!("{id}.json"),
+        ] {
+            let bytes = fs_err::read(self.batch_dir().join(&name)).map_err(internal)?;
+            self.inner
+                .artifacts
+                .put(&format!("batch-jobs/{name}"), bytes)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The local path of a finished job's file `name`, fetched from the artifact store first when
+    /// this replica did not score the job (written to a temporary file and renamed, so a reader
+    /// never sees half of it).
+    async fn batch_file(&self, name: &str) -> Result<PathBuf, ServiceError> {
+        let path = self.batch_dir().join(name);
+        if path.exists() {
+            return Ok(path);
+        }
+        let bytes = self
+            .inner
+            .artifacts
+            .get(&format!("batch-jobs/{name}"))
+            .await?;
+        fs_err::create_dir_all(self.batch_dir()).map_err(internal)?;
+        let temp = self
+            .batch_dir()
+            .join(format!("{name}.{}.fetch", uuid::Uuid::new_v4().simple()));
+        fs_err::write(&temp, bytes).map_err(internal)?;
+        fs_err::rename(&temp, &path).map_err(internal)?;
+        Ok(path)
     }
 }

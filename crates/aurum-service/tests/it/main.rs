@@ -3,4 +3,5 @@
 mod encryption;
 mod forecast_jobs;
 mod real_files;
+mod shared_stores;
 mod toy_family;
