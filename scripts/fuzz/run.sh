@@ -10,7 +10,8 @@
 # under fuzz/target whatever CARGO_TARGET_DIR says. The working corpus of each target is
 # fuzz/corpus/<target> (kept between runs, gitignored), seeded from fuzz/seeds/<target>.
 #
-# Environment: FUZZ_SANITIZER (none or address; default none), FUZZ_TIMEOUT (seconds one input
+# Environment: FUZZ_PROFILE (release or dev; default release, dev builds faster for a smoke
+# run), FUZZ_SANITIZER (none or address; default none), FUZZ_TIMEOUT (seconds one input
 # may take before it counts as a crash; default 10), FUZZ_RSS_LIMIT_MB (default 2048).
 #
 # Prints one line per target (executions, exec/s, corpus size, crashes) and exits non-zero when a
@@ -64,6 +65,10 @@ target_dir=fuzz/target
 echo "== fuzz: ${targets[*]} for ${seconds}s each; $rustc_version; $(cargo fuzz --version); sanitizer $sanitizer"
 
 build_flags=(--sanitizer "$sanitizer" --debug-assertions --target-dir "$target_dir")
+if [[ ${FUZZ_PROFILE:-release} == dev ]]; then
+    # Unoptimised: a faster build for a smoke run (CI), far fewer executions per second.
+    build_flags+=(--dev)
+fi
 features_for() {
     if [[ $SERVER_TARGETS == *" $1 "* ]]; then
         echo "--features=server"
