@@ -14,9 +14,10 @@
 # run), FUZZ_SANITIZER (none or address; default none), FUZZ_TIMEOUT (seconds one input
 # may take before it counts as a crash; default 10), FUZZ_RSS_LIMIT_MB (default 2048).
 #
-# Prints one line per target (executions, exec/s, corpus size, crashes) and exits non-zero when a
-# target crashed, after naming the artifact that reproduces it:
-#   cargo fuzz run <target> fuzz/artifacts/<target>/<file>  (with the same toolchain and flags)
+# Prints one line per target (executions, exec/s, libFuzzer's final corpus as units/bytes, the
+# files in the corpus folder, crashes) and exits non-zero when a target crashed, after naming the
+# artifact and the command that replays it (the same toolchain and flags):
+#   cargo fuzz run <flags> <target> fuzz/artifacts/<target>/<file>
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -107,11 +108,13 @@ for t in "${targets[@]}"; do
         execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
         rate=$(grep -o 'exec/s: [0-9]*' "$log" | tail -1 | sed 's/exec\/s: //')
     fi
-    corpus_size=$(find "$corpus" -type f | wc -l)
+    # libFuzzer's corpus at the end (units and bytes), and the files kept in the corpus folder.
+    corp=$(grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' "$log" | tail -1 | sed 's/corp: //')
+    corpus_files=$(find "$corpus" -type f | wc -l)
     artifacts=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log")
     crashes=$(printf '%s' "$artifacts" | grep -c . || true)
-    line=$(printf '%-13s executions %-10s exec/s %-7s corpus %-6s crashes %s' \
-        "$t" "${execs:-?}" "${rate:-?}" "$corpus_size" "$crashes")
+    line=$(printf '%-13s executions %-10s exec/s %-7s corpus %-14s files %-6s crashes %s' \
+        "$t" "${execs:-?}" "${rate:-?}" "${corp:-?}" "$corpus_files" "$crashes")
     summary+=("$line")
     echo "$line"
     if [[ $rc -ne 0 || $crashes -gt 0 ]]; then
