@@ -25,12 +25,13 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aurum_registry::audit::rows::{self, RawRow};
+use aurum_registry::audit::rows::{self, Arg, RawRow};
 use aurum_registry::audit::{
-    AuditEntry, AuditError, AuditRecord, AuditStore, Chained, ReadQuery, ScalarQuery, chain_batch,
+    AuditEntry, AuditError, AuditRecord, AuditStore, ReadQuery, ScalarQuery, chain_batch,
+    insert_statement,
 };
 use sqlx::Row as _;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
 
 /// The schema holding `audit_log` and its migration history (spelled out in the
 /// `CREATE SCHEMA` statement too).
@@ -109,44 +110,14 @@ impl PgAuditStore {
     }
 }
 
-/// Binds `chunk` (at most [`rows::ROWS_PER_INSERT`] records) to one insert statement.
-fn bind_chunk(
-    chunk: &[Chained],
-) -> Result<sqlx::query::Query<'_, sqlx::Postgres, PgArguments>, sqlx::Error> {
-    let mut statement = sqlx::query(rows::insert_rows(chunk.len()));
-    for chained in chunk {
-        let record = &chained.record;
-        statement = statement
-            .bind(chained.seq()?)
-            .bind(chained.format_version())
-            .bind(chained.ts.as_str())
-            .bind(record.event.as_str())
-            .bind(record.actor.as_str())
-            .bind(record.request_id.as_deref())
-            .bind(record.model.as_deref())
-            .bind(record.version.map(i64::from))
-            .bind(record.input_sha256.as_deref())
-            .bind(chained.details.as_str())
-            .bind(record.prev_hash.as_str())
-            .bind(record.hash.as_str());
-    }
-    Ok(statement)
-}
-
-fn raw_row(row: &PgRow) -> Result<RawRow, sqlx::Error> {
-    Ok(RawRow {
-        seq: row.try_get(0)?,
-        format_version: row.try_get(1)?,
-        ts: row.try_get(2)?,
-        event: row.try_get(3)?,
-        actor: row.try_get(4)?,
-        request_id: row.try_get(5)?,
-        model: row.try_get(6)?,
-        model_version: row.try_get(7)?,
-        input_sha256: row.try_get(8)?,
-        details: row.try_get(9)?,
-        prev_hash: row.try_get(10)?,
-        hash: row.try_get(11)?,
+/// `sql` with `args` bound, for PostgreSQL.
+fn bind<'q>(
+    sql: &'static str,
+    args: Vec<Arg<'q>>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, PgArguments> {
+    args.into_iter().fold(sqlx::query(sql), |q, arg| match arg {
+        Arg::Int(v) => q.bind(v),
+        Arg::Text(v) => q.bind(v),
     })
 }
 
@@ -172,7 +143,8 @@ impl AuditStore for PgAuditStore {
             .transpose()?;
         let chained = chain_batch(head, entries);
         for chunk in chained.chunks(rows::ROWS_PER_INSERT) {
-            bind_chunk(chunk)?.execute(&mut *tx).await?;
+            let (sql, args) = insert_statement(chunk)?;
+            bind(sql, args).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(chained.into_iter().map(|c| c.record).collect())
@@ -187,43 +159,12 @@ impl AuditStore for PgAuditStore {
     }
 
     async fn read(&self, query: ReadQuery<'_>) -> Result<Vec<RawRow>, sqlx::Error> {
-        let statement = match query {
-            ReadQuery::Get { seq } => sqlx::query(rows::GET).bind(seq),
-            ReadQuery::Tail { n } => sqlx::query(rows::TAIL).bind(n),
-            ReadQuery::List {
-                after,
-                limit,
-                event,
-                model,
-            } => match (event, model) {
-                (None, None) => sqlx::query(rows::LIST).bind(after).bind(limit),
-                (Some(event), None) => sqlx::query(rows::LIST_BY_EVENT)
-                    .bind(after)
-                    .bind(limit)
-                    .bind(event),
-                (None, Some(model)) => sqlx::query(rows::LIST_BY_MODEL)
-                    .bind(after)
-                    .bind(limit)
-                    .bind(model),
-                (Some(event), Some(model)) => sqlx::query(rows::LIST_BY_EVENT_AND_MODEL)
-                    .bind(after)
-                    .bind(limit)
-                    .bind(event)
-                    .bind(model),
-            },
-            ReadQuery::ByRequest { request_id, event } => {
-                sqlx::query(rows::BY_REQUEST).bind(request_id).bind(event)
-            }
-            ReadQuery::VerifyPage { after, last, limit } => sqlx::query(rows::VERIFY_PAGE)
-                .bind(after)
-                .bind(last)
-                .bind(limit),
-        };
-        statement
+        let (sql, args) = query.statement();
+        bind(sql, args)
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(raw_row)
+            .map(RawRow::decode)
             .collect()
     }
 

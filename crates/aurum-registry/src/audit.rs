@@ -89,7 +89,9 @@ use tokio::task::JoinHandle;
 
 pub use anchor::{AnchorKey, AnchorOptions, MIN_KEY_BYTES};
 pub use canonical::{canonical_json, hash_input, mask_fields};
-pub use store::{AuditStore, Chained, ReadQuery, ScalarQuery, SqliteAuditStore, chain_batch};
+pub use store::{
+    AuditStore, Chained, ReadQuery, ScalarQuery, SqliteAuditStore, chain_batch, insert_statement,
+};
 pub use verify::{AnchorProblem, BreakReason, BrokenRecord, VerifyReport};
 
 use self::anchor::{Anchor, Found};

@@ -10,8 +10,6 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::Row as _;
-use sqlx::sqlite::SqliteRow;
 
 use super::canonical::{HashedFields, canonical_json};
 use super::{AuditRecord, FORMAT_VERSION};
@@ -105,8 +103,15 @@ pub const COLUMNS: &str = "seq, format_version, ts, event, actor, request_id, mo
                            input_sha256, details, prev_hash, hash";
 
 impl RawRow {
-    /// Decodes a SQLite row selected with [`COLUMNS`].
-    pub(super) fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
+    /// Decodes a row selected with [`COLUMNS`], from any sqlx backend (SQLite here, PostgreSQL
+    /// in `aurum-postgres`).
+    pub fn decode<R>(row: &R) -> Result<Self, sqlx::Error>
+    where
+        R: sqlx::Row,
+        usize: sqlx::ColumnIndex<R>,
+        for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
         Ok(Self {
             seq: row.try_get(0)?,
             format_version: row.try_get(1)?,
@@ -180,4 +185,11 @@ impl RawRow {
             hash: self.hash,
         })
     }
+}
+
+/// One bound value of an audit statement, in a form every sqlx backend binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arg<'a> {
+    Int(Option<i64>),
+    Text(Option<&'a str>),
 }

@@ -30,7 +30,7 @@ use sqlx::{Connection as _, Row as _};
 use tokio::sync::Mutex;
 
 use super::canonical::{HashedFields, canonical_json};
-use super::rows::{self, RawRow};
+use super::rows::{self, Arg, RawRow};
 use super::{AuditEntry, AuditError, AuditRecord, FORMAT_VERSION, GENESIS_HASH, READERS};
 
 /// The reads an [`AuditStore`] answers with rows. Limits are already capped by the caller.
@@ -52,6 +52,64 @@ pub enum ReadQuery<'a> {
     ByRequest { request_id: &'a str, event: &'a str },
     /// Rows with `after < seq <= last`, ascending, at most `limit` ([`rows::VERIFY_PAGE`]).
     VerifyPage { after: i64, last: i64, limit: i64 },
+}
+
+impl ReadQuery<'_> {
+    /// The statement and its arguments, in placeholder order: what every backend runs.
+    pub fn statement(&self) -> (&'static str, Vec<Arg<'_>>) {
+        let int = |v: i64| Arg::Int(Some(v));
+        fn text(v: &str) -> Arg<'_> {
+            Arg::Text(Some(v))
+        }
+        match *self {
+            ReadQuery::Get { seq } => (rows::GET, vec![int(seq)]),
+            ReadQuery::Tail { n } => (rows::TAIL, vec![int(n)]),
+            ReadQuery::List {
+                after,
+                limit,
+                event,
+                model,
+            } => match (event, model) {
+                (None, None) => (rows::LIST, vec![int(after), int(limit)]),
+                (Some(e), None) => (rows::LIST_BY_EVENT, vec![int(after), int(limit), text(e)]),
+                (None, Some(m)) => (rows::LIST_BY_MODEL, vec![int(after), int(limit), text(m)]),
+                (Some(e), Some(m)) => (
+                    rows::LIST_BY_EVENT_AND_MODEL,
+                    vec![int(after), int(limit), text(e), text(m)],
+                ),
+            },
+            ReadQuery::ByRequest { request_id, event } => {
+                (rows::BY_REQUEST, vec![text(request_id), text(event)])
+            }
+            ReadQuery::VerifyPage { after, last, limit } => {
+                (rows::VERIFY_PAGE, vec![int(after), int(last), int(limit)])
+            }
+        }
+    }
+}
+
+/// The insert of `chunk` (at most [`rows::ROWS_PER_INSERT`] records) and its arguments, in
+/// [`rows::COLUMNS`] order per record.
+pub fn insert_statement(chunk: &[Chained]) -> Result<(&'static str, Vec<Arg<'_>>), sqlx::Error> {
+    let mut args = Vec::with_capacity(chunk.len() * 12);
+    for chained in chunk {
+        let record = &chained.record;
+        args.extend([
+            Arg::Int(Some(chained.seq()?)),
+            Arg::Int(Some(FORMAT_VERSION)),
+            Arg::Text(Some(&chained.ts)),
+            Arg::Text(Some(&record.event)),
+            Arg::Text(Some(&record.actor)),
+            Arg::Text(record.request_id.as_deref()),
+            Arg::Text(record.model.as_deref()),
+            Arg::Int(record.version.map(i64::from)),
+            Arg::Text(record.input_sha256.as_deref()),
+            Arg::Text(Some(&chained.details)),
+            Arg::Text(Some(&record.prev_hash)),
+            Arg::Text(Some(&record.hash)),
+        ]);
+    }
+    Ok((rows::insert_rows(chunk.len()), args))
 }
 
 /// The single-value reads of an [`AuditStore`].
@@ -232,28 +290,15 @@ impl SqliteAuditStore {
     }
 }
 
-/// Binds `chunk` (at most [`rows::ROWS_PER_INSERT`] records) to one insert statement.
-fn bind_chunk<'q>(
-    chunk: &'q [Chained],
-) -> Result<sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>, sqlx::Error> {
-    let mut statement = sqlx::query(rows::insert_rows(chunk.len()));
-    for chained in chunk {
-        let record = &chained.record;
-        statement = statement
-            .bind(chained.seq()?)
-            .bind(chained.format_version())
-            .bind(chained.ts.as_str())
-            .bind(record.event.as_str())
-            .bind(record.actor.as_str())
-            .bind(record.request_id.as_deref())
-            .bind(record.model.as_deref())
-            .bind(record.version.map(i64::from))
-            .bind(record.input_sha256.as_deref())
-            .bind(chained.details.as_str())
-            .bind(record.prev_hash.as_str())
-            .bind(record.hash.as_str());
-    }
-    Ok(statement)
+/// `sql` with `args` bound, for SQLite.
+fn bind<'q>(
+    sql: &'static str,
+    args: Vec<Arg<'q>>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    args.into_iter().fold(sqlx::query(sql), |q, arg| match arg {
+        Arg::Int(v) => q.bind(v),
+        Arg::Text(v) => q.bind(v),
+    })
 }
 
 #[async_trait]
@@ -274,7 +319,8 @@ impl AuditStore for SqliteAuditStore {
         let head = read_head(&mut tx).await?;
         let chained = chain_batch(head, entries);
         for chunk in chained.chunks(rows::ROWS_PER_INSERT) {
-            bind_chunk(chunk)?.execute(&mut *tx).await?;
+            let (sql, args) = insert_statement(chunk)?;
+            bind(sql, args).execute(&mut *tx).await?;
         }
         // With WAL and synchronous=FULL, COMMIT returns after the WAL is fsynced.
         tx.commit().await?;
@@ -287,43 +333,12 @@ impl AuditStore for SqliteAuditStore {
     }
 
     async fn read(&self, query: ReadQuery<'_>) -> Result<Vec<RawRow>, sqlx::Error> {
-        let statement = match query {
-            ReadQuery::Get { seq } => sqlx::query(rows::GET).bind(seq),
-            ReadQuery::Tail { n } => sqlx::query(rows::TAIL).bind(n),
-            ReadQuery::List {
-                after,
-                limit,
-                event,
-                model,
-            } => match (event, model) {
-                (None, None) => sqlx::query(rows::LIST).bind(after).bind(limit),
-                (Some(event), None) => sqlx::query(rows::LIST_BY_EVENT)
-                    .bind(after)
-                    .bind(limit)
-                    .bind(event),
-                (None, Some(model)) => sqlx::query(rows::LIST_BY_MODEL)
-                    .bind(after)
-                    .bind(limit)
-                    .bind(model),
-                (Some(event), Some(model)) => sqlx::query(rows::LIST_BY_EVENT_AND_MODEL)
-                    .bind(after)
-                    .bind(limit)
-                    .bind(event)
-                    .bind(model),
-            },
-            ReadQuery::ByRequest { request_id, event } => {
-                sqlx::query(rows::BY_REQUEST).bind(request_id).bind(event)
-            }
-            ReadQuery::VerifyPage { after, last, limit } => sqlx::query(rows::VERIFY_PAGE)
-                .bind(after)
-                .bind(last)
-                .bind(limit),
-        };
-        statement
+        let (sql, args) = query.statement();
+        bind(sql, args)
             .fetch_all(&self.readers)
             .await?
             .iter()
-            .map(RawRow::from_row)
+            .map(RawRow::decode)
             .collect()
     }
 
