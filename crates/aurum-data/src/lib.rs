@@ -28,6 +28,7 @@ mod csv_read;
 mod error;
 mod infer;
 mod options;
+mod parquet_guard;
 mod parquet_read;
 mod profile;
 mod split;

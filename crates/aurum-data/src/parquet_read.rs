@@ -19,9 +19,9 @@
 //! The decoder runs under `catch_unwind`: Parquet is an untrusted binary input, and a decoder
 //! panic on a malformed file must become a [`DataError::Parquet`] for the caller, not unwind into
 //! (and take down) whatever thread the server was using.
-//! Before decoding, every dictionary page is checked against the number of values it declares:
-//! the decoder allocates that many up front, so a small file claiming billions of entries would
-//! otherwise cost gigabytes of memory (`check_dictionary_pages`).
+//! Before decoding, the `parquet_guard` module walks every page header with a bounded reader and
+//! checks every dictionary page against the number of values it declares: the decoder trusts both,
+//! and a small malicious file could otherwise cost minutes of CPU or gigabytes of memory.
 //!
 //! Parquet string columns go through the same cell parser as CSV cells (trimmed, missing-value
 //! tokens, amounts, percentages, dates): files exported by spreadsheets and finance systems carry
@@ -41,10 +41,6 @@ use arrow::datatypes::{
 use aurum_core::{Column, ColumnData, ColumnType, Table};
 use chrono::NaiveDateTime;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::Type as PhysicalType;
-use parquet::column::page::{Page, PageReader};
-use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
-use parquet::file::serialized_reader::SerializedPageReader;
 
 use crate::error::{ColumnRef, Location};
 use crate::infer::{self, RawColumn};
@@ -74,7 +70,7 @@ pub fn read_parquet(bytes: &[u8], opts: &ReadOptions) -> Result<Table, DataError
 fn read(bytes: &[u8], opts: &ReadOptions) -> Result<Table, DataError> {
     let data = bytes::Bytes::copy_from_slice(bytes);
     let builder = ParquetRecordBatchReaderBuilder::try_new(data.clone()).map_err(parquet_error)?;
-    check_dictionary_pages(&data, builder.metadata())?;
+    crate::parquet_guard::check(&data, builder.metadata())?;
     let schema = builder.schema().clone();
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     if names.is_empty() {
@@ -116,65 +112,6 @@ fn read(bytes: &[u8], opts: &ReadOptions) -> Result<Table, DataError> {
         columns.push(Column { name, data });
     }
     Table::new(columns).map_err(internal)
-}
-
-/// Refuses a dictionary page that declares more values than its bytes can hold.
-///
-/// The decoder sizes a column's dictionary from the page header's `num_values` alone, before
-/// reading a byte of it (parquet 60, `DictDecoder::set_dict`), so a 2 KB file whose header claims
-/// billions of entries makes it allocate and zero gigabytes: a denial of service by upload, found
-/// by the `parquet` fuzz target (docs/fuzzing.md). A dictionary is PLAIN-encoded, so each value
-/// takes at least its physical size (a byte array its 4-byte length), and `num_values` times that
-/// must fit in the page. Only dictionary pages are decoded here (small, one per column chunk);
-/// data pages are skipped by their headers.
-fn check_dictionary_pages(
-    data: &bytes::Bytes,
-    metadata: &ParquetMetaData,
-) -> Result<(), DataError> {
-    let reader = std::sync::Arc::new(data.clone());
-    for row_group in metadata.row_groups() {
-        let rows = usize::try_from(row_group.num_rows()).unwrap_or(0);
-        for chunk in row_group.columns() {
-            let mut pages = SerializedPageReader::new(reader.clone(), chunk, rows, None)
-                .map_err(parquet_error)?;
-            while let Some(page) = pages.peek_next_page().map_err(parquet_error)? {
-                if !page.is_dict {
-                    pages.skip_next_page().map_err(parquet_error)?;
-                    continue;
-                }
-                let Some(Page::DictionaryPage {
-                    buf, num_values, ..
-                }) = pages.get_next_page().map_err(parquet_error)?
-                else {
-                    continue;
-                };
-                let needed_bits = u64::from(num_values).saturating_mul(min_value_bits(chunk));
-                if needed_bits > (buf.len() as u64).saturating_mul(8) {
-                    return Err(DataError::Parquet {
-                        message: format!(
-                            "column `{}`: its dictionary page declares {num_values} values but holds only {} bytes",
-                            chunk.column_path().string(),
-                            buf.len()
-                        ),
-                    });
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The fewest bits one PLAIN-encoded value of the chunk's physical type takes.
-fn min_value_bits(chunk: &ColumnChunkMetaData) -> u64 {
-    match chunk.column_type() {
-        PhysicalType::BOOLEAN => 1,
-        PhysicalType::INT32 | PhysicalType::FLOAT | PhysicalType::BYTE_ARRAY => 32,
-        PhysicalType::INT64 | PhysicalType::DOUBLE => 64,
-        PhysicalType::INT96 => 96,
-        PhysicalType::FIXED_LEN_BYTE_ARRAY => {
-            (u64::try_from(chunk.column_descr().type_length()).unwrap_or(0) * 8).max(8)
-        }
-    }
 }
 
 fn parquet_error(e: parquet::errors::ParquetError) -> DataError {
