@@ -15,9 +15,17 @@
 //! refuses to run past the chunk (a collection must have at least one byte per element left), and
 //! then compares each dictionary page's declared count with its bytes. A valid file passes; the
 //! cost is one pass over the headers and decompressing the dictionary pages.
+//!
+//! After decoding, [`check_arrays`] validates every array the decoder built. parquet 60 builds
+//! byte-array columns with `build_unchecked` unless debug assertions are on, so in a release build
+//! a string column whose bytes are not UTF-8 came back as a `StringArray` holding invalid UTF-8,
+//! and aurum copied it into `String`s: undefined behaviour in safe code (the fuzz target, built
+//! with debug assertions, saw parquet's own check panic instead).
 
 use std::sync::Arc;
 
+use arrow::array::Array;
+use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use parquet::basic::Type as PhysicalType;
 use parquet::column::page::{Page, PageReader};
@@ -37,6 +45,22 @@ pub(crate) fn check(data: &Bytes, metadata: &ParquetMetaData) -> Result<(), Data
         }
     }
     check_dictionary_pages(data, metadata)
+}
+
+/// Fully validates every column of every decoded batch (offsets, UTF-8, dictionary keys, null
+/// counts); `names` are the columns' names, in order.
+pub(crate) fn check_arrays(batches: &[RecordBatch], names: &[String]) -> Result<(), DataError> {
+    for batch in batches {
+        for (array, name) in batch.columns().iter().zip(names) {
+            array
+                .to_data()
+                .validate_full()
+                .map_err(|e| DataError::Parquet {
+                    message: format!("column `{name}` decodes to invalid data: {e}"),
+                })?;
+        }
+    }
+    Ok(())
 }
 
 fn malformed(chunk: &ColumnChunkMetaData, what: impl std::fmt::Display) -> DataError {

@@ -21,7 +21,9 @@
 //! (and take down) whatever thread the server was using.
 //! Before decoding, the `parquet_guard` module walks every page header with a bounded reader and
 //! checks every dictionary page against the number of values it declares: the decoder trusts both,
-//! and a small malicious file could otherwise cost minutes of CPU or gigabytes of memory.
+//! and a small malicious file could otherwise cost minutes of CPU or gigabytes of memory. After
+//! decoding, every array is fully validated (in release builds the decoder skips its own UTF-8
+//! check on string columns).
 //!
 //! Parquet string columns go through the same cell parser as CSV cells (trimmed, missing-value
 //! tokens, amounts, percentages, dates): files exported by spreadsheets and finance systems carry
@@ -88,6 +90,7 @@ fn read(bytes: &[u8], opts: &ReadOptions) -> Result<Table, DataError> {
         .map_err(|e| DataError::Parquet {
             message: e.to_string(),
         })?;
+    crate::parquet_guard::check_arrays(&batches, &names)?;
     if batches.iter().all(|b| b.num_rows() == 0) {
         return Err(DataError::NoDataRows);
     }

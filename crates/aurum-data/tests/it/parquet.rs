@@ -357,6 +357,24 @@ fn a_page_header_with_a_runaway_list_is_refused() {
 }
 
 #[test]
+fn a_string_column_that_is_not_utf8_is_refused() {
+    // Found by fuzzing: the decoder checks that string data is UTF-8 only when built with debug
+    // assertions (parquet 60, `OffsetBuffer::into_array`); a release build handed back a column of
+    // invalid UTF-8 that became `String`s. The decoded arrays are now validated. With debug
+    // assertions (the usual test build) the decoder's own check panics first and `catch_unwind`
+    // makes that the error; `cargo test --release` exercises the validation.
+    let bytes = include_bytes!("../fixtures/string_column_not_utf8.parquet");
+    let err = read_parquet(bytes, &ReadOptions::default()).unwrap_err();
+    assert!(err.is_user_error(), "{err}");
+    let expected = if cfg!(debug_assertions) {
+        "the decoder failed on malformed data"
+    } else {
+        "column `when` decodes to invalid data: Invalid argument error: Invalid UTF8 sequence"
+    };
+    assert!(err.to_string().contains(expected), "{err}");
+}
+
+#[test]
 fn string_columns_use_the_cell_parser() {
     let strings = |v: Vec<Option<&str>>| Arc::new(StringArray::from(v)) as ArrayRef;
     let columns = vec![
