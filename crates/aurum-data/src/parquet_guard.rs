@@ -83,7 +83,11 @@ fn walk_page_headers(file: &[u8], chunk: &ColumnChunkMetaData) -> Result<(), Dat
     let pages = &file[range];
     let mut at = 0;
     while at < pages.len() {
-        let mut header = Compact { buf: pages, at };
+        let mut header = Compact {
+            buf: pages,
+            at,
+            budget: pages.len() - at,
+        };
         let body = header.page_header().ok_or_else(|| {
             malformed(
                 chunk,
@@ -104,10 +108,60 @@ fn walk_page_headers(file: &[u8], chunk: &ColumnChunkMetaData) -> Result<(), Dat
     Ok(())
 }
 
-/// A bounded reader of the Thrift compact protocol: every read checks the end of `buf`.
+/// The page-header structs the decoder reads field by field (parquet 60's `PageHeader` and the
+/// structs inside it). It reads a known field by the schema's type whatever type the input
+/// declares, and skips every other field by its declared type; [`Compact`] does the same, and
+/// refuses a known field whose declared type is not the schema's, which no valid file has.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Known {
+    PageHeader,
+    DataPage,
+    IndexPage,
+    DictionaryPage,
+    DataPageV2,
+    Statistics,
+}
+
+const BOOL: u8 = 1;
+const I32: u8 = 5;
+const I64: u8 = 6;
+const BINARY: u8 = 8;
+const STRUCT: u8 = 12;
+
+impl Known {
+    /// The compact type of field `id` (`BOOL` stands for either boolean type) and, for a struct,
+    /// which one; `None` for a field the decoder skips.
+    fn field(self, id: i16) -> Option<(u8, Option<Known>)> {
+        use Known::*;
+        Some(match (self, id) {
+            (PageHeader, 1..=4) | (DataPage, 1..=4) | (DictionaryPage, 1..=2) => (I32, None),
+            (DataPageV2, 1..=6) => (I32, None),
+            (PageHeader, 5) => (STRUCT, Some(DataPage)),
+            (PageHeader, 6) => (STRUCT, Some(IndexPage)),
+            (PageHeader, 7) => (STRUCT, Some(DictionaryPage)),
+            (PageHeader, 8) => (STRUCT, Some(DataPageV2)),
+            (DataPage, 5) | (DataPageV2, 8) => (STRUCT, Some(Statistics)),
+            (DictionaryPage, 3) | (DataPageV2, 7) | (Statistics, 7..=8) => (BOOL, None),
+            (Statistics, 1 | 2 | 5 | 6) => (BINARY, None),
+            (Statistics, 3 | 4 | 9) => (I64, None),
+            _ => return None,
+        })
+    }
+}
+
+/// A bounded reader of the Thrift compact protocol that walks a page header as the decoder
+/// reads it: every read checks the end of `buf`, and the values it visits are counted against
+/// `budget`.
+///
+/// One quirk of the decoder is kept on purpose: it skips a boolean element of a collection
+/// without consuming its byte, so the bytes after it are read as whatever follows. Walking the
+/// same way keeps both readers on the same bytes, and the budget (one value per byte of the chunk
+/// left, more than a valid header needs, since each of its values takes a byte) bounds what such
+/// zero-byte elements could cost.
 struct Compact<'a> {
     buf: &'a [u8],
     at: usize,
+    budget: usize,
 }
 
 impl Compact<'_> {
@@ -143,32 +197,51 @@ impl Compact<'_> {
         Some((n >> 1) as i64 ^ -((n & 1) as i64))
     }
 
-    /// A `PageHeader` struct; returns its `compressed_page_size` (field 3), the size of the page
-    /// body that follows.
+    /// A `PageHeader`; returns its `compressed_page_size`, the size of the page body after it.
     fn page_header(&mut self) -> Option<i64> {
         let mut compressed = None;
-        let mut id: i64 = 0;
+        self.known(Known::PageHeader, MAX_DEPTH, &mut compressed)?;
+        compressed
+    }
+
+    /// A struct the decoder reads field by field; `compressed` receives a `PageHeader`'s field 3.
+    fn known(&mut self, kind: Known, depth: u8, compressed: &mut Option<i64>) -> Option<()> {
+        let depth = depth.checked_sub(1)?;
+        let mut id: i16 = 0;
         loop {
             let b = self.byte()?;
             let ty = b & 0x0f;
             if ty == 0 {
-                return compressed;
+                return Some(());
             }
             id = match b >> 4 {
-                0 => self.zigzag()?,
-                delta => id.checked_add(i64::from(delta))?,
+                // The decoder keeps the low 16 bits of a long-form field id.
+                0 => self.zigzag()? as i16,
+                delta => id.checked_add(i16::from(delta))?,
             };
-            if id == 3 && ty == 5 {
-                compressed = Some(self.zigzag()?);
-            } else {
-                self.value(ty, MAX_DEPTH - 1)?;
+            match kind.field(id) {
+                None => self.value(ty, depth)?,
+                Some((BOOL, _)) if matches!(ty, 1 | 2) => {}
+                Some((STRUCT, Some(inner))) if ty == STRUCT => {
+                    self.known(inner, depth, compressed)?;
+                }
+                Some((expected, None)) if ty == expected => {
+                    if kind == Known::PageHeader && id == 3 {
+                        *compressed = Some(self.zigzag()?);
+                    } else {
+                        self.value(ty, depth)?;
+                    }
+                }
+                Some(_) => return None,
             }
         }
     }
 
-    /// One value of compact type `ty` as a struct field (a boolean's value is in its type).
+    /// Skips one value of compact type `ty` as the decoder skips it (a boolean's value is in its
+    /// type, in a struct field and, as the decoder reads it, in a collection too).
     fn value(&mut self, ty: u8, depth: u8) -> Option<()> {
         let depth = depth.checked_sub(1)?;
+        self.budget = self.budget.checked_sub(1)?;
         match ty {
             1 | 2 => Some(()),
             3 => self.skip(1),
@@ -210,8 +283,9 @@ impl Compact<'_> {
         }
     }
 
-    /// `size` collection entries, each one value of every type in `types`. Every element takes at
-    /// least one byte, so a size larger than what is left is refused before any is read.
+    /// `size` collection entries, each one value of every type in `types`. Every element of a
+    /// valid header takes at least one byte, so a size larger than what is left is refused before
+    /// any is read.
     fn elements(&mut self, size: u64, types: &[u8], depth: u8) -> Option<()> {
         let least = size.checked_mul(types.len() as u64)?;
         if least > self.remaining() as u64 {
@@ -219,11 +293,7 @@ impl Compact<'_> {
         }
         for _ in 0..size {
             for &ty in types {
-                match ty {
-                    // In a collection a boolean is a byte of its own.
-                    1 | 2 => self.skip(1)?,
-                    ty => self.value(ty, depth)?,
-                }
+                self.value(ty, depth)?;
             }
         }
         Some(())
@@ -289,11 +359,16 @@ mod tests {
     use super::*;
 
     fn header(bytes: &[u8]) -> Option<i64> {
-        Compact { buf: bytes, at: 0 }.page_header()
+        Compact {
+            buf: bytes,
+            at: 0,
+            budget: bytes.len(),
+        }
+        .page_header()
     }
 
     /// type DICTIONARY_PAGE, uncompressed 12, compressed 12, then `extra`, then field 7 (the
-    /// dictionary page header: 3 values, PLAIN) and the end of the struct.
+    /// dictionary page header: 3 values, PLAIN) in long form and the end of the struct.
     fn with_extra_field(extra: &[u8]) -> Vec<u8> {
         let mut h = vec![0x15, 0x04, 0x15, 0x18, 0x15, 0x18];
         h.extend_from_slice(extra);
@@ -304,26 +379,40 @@ mod tests {
     #[test]
     fn a_well_formed_header_gives_the_page_size() {
         assert_eq!(header(&with_extra_field(&[])), Some(12));
-        // An unknown field 4 (binary, 3 bytes) and a list of two booleans are skipped.
-        assert_eq!(
-            header(&with_extra_field(&[0x18, 0x03, b'a', b'b', b'c'])),
-            Some(12)
-        );
-        let mut list = with_extra_field(&[]);
-        list.splice(6..6, [0x19, 0x21, 0x01, 0x02]);
-        assert_eq!(header(&list), Some(12));
+        // Unknown fields are skipped: field 9 (binary, 3 bytes), field 10 (a list of two i32).
+        let binary = [0x08, 0x12, 0x03, b'a', b'b', b'c'];
+        assert_eq!(header(&with_extra_field(&binary)), Some(12));
+        let list = [0x09, 0x14, 0x25, 0x02, 0x04];
+        assert_eq!(header(&with_extra_field(&list)), Some(12));
     }
 
     #[test]
     fn collections_longer_than_the_input_are_refused_at_once() {
-        // Field 4: a list declaring 2^31 - 1 doubles, or booleans, with no bytes behind it.
+        // Field 9: a list declaring 2^31 - 1 doubles, or booleans, with no bytes behind them.
         for element in [0xf7, 0xf1] {
-            let h = with_extra_field(&[0x19, element, 0xff, 0xff, 0xff, 0xff, 0x07]);
+            let h = with_extra_field(&[0x09, 0x12, element, 0xff, 0xff, 0xff, 0xff, 0x07]);
             assert_eq!(header(&h), None);
         }
-        // A map declaring 2^31 entries of (i32, i32).
-        let h = with_extra_field(&[0x1b, 0x80, 0x80, 0x80, 0x80, 0x08, 0x55]);
+        // Field 9: a map declaring 2^31 entries of (i32, i32).
+        let h = with_extra_field(&[0x0b, 0x12, 0x80, 0x80, 0x80, 0x80, 0x08, 0x55]);
         assert_eq!(header(&h), None);
+        // Field 9: a list of 14 lists of 14 booleans. The decoder skips a boolean element without
+        // reading a byte, so this takes 17 bytes but 211 steps: over the budget.
+        let mut lists = vec![0x09, 0x12, 0xe9];
+        lists.extend(std::iter::repeat_n(0xe1, 14));
+        assert_eq!(header(&with_extra_field(&lists)), None);
+    }
+
+    #[test]
+    fn a_known_field_of_the_wrong_type_is_refused() {
+        // The decoder reads field 6 (the index page header) as a struct whatever its declared
+        // type, so a byte there would put it on different bytes than a skip would.
+        assert_eq!(header(&with_extra_field(&[0x03, 0x0c, 0x2c])), None);
+        // Field 4 (the CRC) declared as binary.
+        assert_eq!(header(&with_extra_field(&[0x08, 0x08, 0x00])), None);
+        // A long-form id whose low 16 bits name field 3 is field 3 to the decoder.
+        let aliased = [0x08, 0x86, 0x80, 0x08, 0x00];
+        assert_eq!(header(&with_extra_field(&aliased)), None);
     }
 
     #[test]
@@ -332,12 +421,12 @@ mod tests {
         for cut in 0..h.len() {
             assert_eq!(header(&h[..cut]), None, "cut at {cut}");
         }
-        // Field 4: a struct holding a struct holding ... 100 deep.
-        let mut deep = vec![0x1c];
+        // Field 9: a struct holding a struct holding ... 100 deep.
+        let mut deep = vec![0x0c, 0x12];
         deep.extend(std::iter::repeat_n(0x1c, 99));
         deep.extend(std::iter::repeat_n(0x00, 100));
         assert_eq!(header(&with_extra_field(&deep)), None);
         // An unknown type nibble.
-        assert_eq!(header(&with_extra_field(&[0x1e])), None);
+        assert_eq!(header(&with_extra_field(&[0x0e, 0x12])), None);
     }
 }
