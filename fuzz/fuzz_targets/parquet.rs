@@ -30,7 +30,9 @@ fn install_hook() {
             && in_dependency(file)
         {
             let key = format!("{file}:{line}");
-            let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+            let mut seen = SEEN
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if seen.get_or_insert_with(HashSet::new).insert(key.clone()) {
                 eprintln!("fuzz: dependency panic caught by read_parquet at {key}: {info}");
             }

@@ -12,7 +12,8 @@
 #
 # Environment: FUZZ_PROFILE (release or dev; default release, dev builds faster for a smoke
 # run), FUZZ_SANITIZER (none or address; default none), FUZZ_TIMEOUT (seconds one input
-# may take before it counts as a crash; default 10), FUZZ_RSS_LIMIT_MB (default 2048).
+# may take before it counts as a crash; default 10), FUZZ_RSS_LIMIT_MB (default 2048),
+# FUZZ_TOOLCHAIN=stable (use the default toolchain even when nightly is installed).
 #
 # Prints one line per target (executions, exec/s, libFuzzer's final corpus as units/bytes, the
 # files in the corpus folder, crashes) and exits non-zero when a target crashed, after naming the
@@ -53,7 +54,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 toolchain=()
-if rustup run nightly rustc --version >/dev/null 2>&1; then
+if [[ ${FUZZ_TOOLCHAIN:-} != stable ]] && rustup run nightly rustc --version >/dev/null 2>&1; then
     toolchain=(+nightly)
     rustc_version=$(rustup run nightly rustc --version)
 else
