@@ -14,6 +14,10 @@
 //! `memory://`. Replicas must share all three: a PostgreSQL registry with artifacts on each
 //! replica's local disk would register versions that other replicas cannot load, so that
 //! combination is refused.
+//!
+//! Live fraud state is a fourth, optional store: with `registry.fraud_state_url`
+//! (`redis://…`) every replica reads and writes the same card and terminal windows through
+//! `aurum-redis`; without it each process keeps its own under `<data_dir>/state/`.
 
 use std::sync::Arc;
 
@@ -38,10 +42,28 @@ pub async fn open_platform_with_families(
 
 /// Builds the stores `config` names; see the crate docs.
 pub async fn open_stores(config: &Config) -> Result<Stores, ServiceError> {
-    let registry = &config.registry;
-    if registry.backend == "sqlite" && registry.artifact_store_url.is_none() {
-        return Stores::embedded(config).await;
+    let mut stores = registry_stores(config).await?;
+    if let Some(url) = config.registry.fraud_state_url.clone() {
+        let options = aurum_redis::RedisOptions {
+            key_prefix: config.registry.fraud_state_prefix.clone(),
+            ..aurum_redis::RedisOptions::default()
+        };
+        let factory = tokio::task::spawn_blocking(move || {
+            aurum_redis::RedisStateFactory::connect(&url, options)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("fraud state connect task: {e}")))?
+        .map_err(|e| ServiceError::Internal(format!("registry.fraud_state_url: {e}")))?;
+        tracing::info!(state = %aurum_fraud::OnlineStateFactory::describe(&factory),
+                       "live fraud state shared in Redis");
+        stores.fraud_state = Some(Arc::new(factory));
     }
+    Ok(stores)
+}
+
+/// The registry, audit and artifact stores.
+async fn registry_stores(config: &Config) -> Result<Stores, ServiceError> {
+    let registry = &config.registry;
     let artifacts: Arc<dyn ArtifactStore> = match &registry.artifact_store_url {
         Some(url) => Arc::new(
             ObjectArtifactStore::from_url(url, &s3_options(config)).map_err(ServiceError::from)?,
@@ -69,6 +91,7 @@ pub async fn open_stores(config: &Config) -> Result<Stores, ServiceError> {
                 meta: Arc::new(meta),
                 audit: Arc::new(audit),
                 artifacts,
+                fraud_state: None,
             })
         }
         _ => {
@@ -77,6 +100,7 @@ pub async fn open_stores(config: &Config) -> Result<Stores, ServiceError> {
                 meta,
                 audit,
                 artifacts,
+                fraud_state: None,
             })
         }
     }

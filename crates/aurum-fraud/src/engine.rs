@@ -295,12 +295,7 @@ impl FeatureEngine {
     fn compute(&self, e: &Event) -> Vec<f64> {
         let spec = &*self.spec;
         let amount = e.amount.unwrap_or(0.0);
-        let mut out = vec![0.0; spec.features.len()];
-        for (i, f) in spec.features.iter().enumerate() {
-            if let Compiled::Amount = f {
-                out[i] = amount;
-            }
-        }
+        let mut out = initial_features(spec, amount);
         for (c, feats) in spec.by_entity.iter().enumerate() {
             if feats.is_empty() {
                 continue;
@@ -317,7 +312,6 @@ impl FeatureEngine {
         let wm = meta.watermark.map_or(e.ts, |w| w.max(e.ts));
         meta.watermark = Some(wm);
         meta.stats.events_applied += 1;
-        let id_hash = fnv1a(e.id.as_bytes());
         let keys: Box<[Box<str>]> = e.keys.iter().map(|k| k.as_str().into()).collect();
         meta.ids
             .insert(e.id.as_str().into(), IdEntry { ts: e.ts, keys });
@@ -330,49 +324,11 @@ impl FeatureEngine {
             }
         }
         let stats = &mut meta.stats;
-        let amount = e.amount.unwrap_or(0.0);
-        for c in 0..spec.by_entity.len() {
-            if spec.by_entity[c].is_empty() {
-                continue;
-            }
-            let cutoff = wm - spec.tolerance - spec.horizon[c];
+        for c in stateful_columns(spec) {
             self.store.update(c, &e.keys[c], &mut |st| {
-                if spec.keeps_events[c] {
-                    let others = spec.distinct_of[c]
-                        .iter()
-                        .map(|&o| fnv1a(e.keys[o].as_bytes()))
-                        .collect();
-                    let rec = Rec {
-                        ts: e.ts,
-                        amount,
-                        id: id_hash,
-                        others,
-                        label: None,
-                    };
-                    let at = st.events.partition_point(|r| r.ts <= e.ts);
-                    st.events.insert(at, rec);
-                    stats.evicted += evict(st, cutoff);
-                    while st.events.len() > spec.max_events {
-                        st.events.pop_front();
-                        stats.dropped_over_cap += 1;
-                    }
-                }
-                st.last_ts = Some(st.last_ts.map_or(e.ts, |l| l.max(e.ts)));
-                let slots = &spec.first_seen_of[c];
-                if st.seen.len() < slots.len() {
-                    st.seen.resize_with(slots.len(), HashMap::new);
-                }
-                for (slot, &o) in slots.iter().enumerate() {
-                    let seen = &mut st.seen[slot];
-                    let first = seen.entry(fnv1a(e.keys[o].as_bytes())).or_insert(e.ts);
-                    *first = (*first).min(e.ts);
-                    if seen.len() > spec.max_events
-                        && let Some((&oldest, _)) = seen.iter().min_by_key(|(h, t)| (**t, **h))
-                    {
-                        seen.remove(&oldest);
-                        stats.dropped_over_cap += 1;
-                    }
-                }
+                let n = apply_event_to_state(spec, c, st, e, wm);
+                stats.evicted += n.evicted;
+                stats.dropped_over_cap += n.dropped_over_cap;
             });
         }
     }
@@ -416,13 +372,7 @@ impl FeatureEngine {
                     continue;
                 }
                 self.store.update(c, &keys[c], &mut |st| {
-                    let a = st.events.partition_point(|r| r.ts < *ts);
-                    for r in st.events.range_mut(a..).take_while(|r| r.ts == *ts) {
-                        if r.id == *id_hash {
-                            r.label = Some(mark);
-                            records += 1;
-                        }
-                    }
+                    records += mark_in_state(st, *ts, *id_hash, mark);
                 });
             }
         }
@@ -519,6 +469,132 @@ impl FeatureEngine {
             meta: Mutex::new(snap.meta),
         })
     }
+}
+
+/// What adding one event to one entity's state removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ApplyCounts {
+    /// Events no window can reach any more.
+    pub evicted: u64,
+    /// Events or first-seen values dropped over `max_events_per_entity`.
+    pub dropped_over_cap: u64,
+}
+
+/// The entity key columns whose state an event reads and updates (those some feature is
+/// computed over), in `schema.entities` order.
+pub fn stateful_columns(spec: &CompiledSpec) -> impl Iterator<Item = usize> + '_ {
+    (0..spec.by_entity.len()).filter(|&c| !spec.by_entity[c].is_empty())
+}
+
+/// The entity key columns whose state keeps event records, and so can take labels.
+pub fn labelled_columns(spec: &CompiledSpec) -> impl Iterator<Item = usize> + '_ {
+    (0..spec.keeps_events.len()).filter(|&c| spec.keeps_events[c])
+}
+
+/// The event's features from the states of its entities (`states[c]` is the state of
+/// `e.keys[c]`, `None` if never seen; columns outside [`stateful_columns`] are not read).
+///
+/// This is the function [`FeatureEngine`] computes with, for stores that load states
+/// themselves (a shared store reads them in one round trip). The event must have passed
+/// [`crate::check_event`].
+pub fn features_from_states(
+    spec: &CompiledSpec,
+    e: &Event,
+    states: &[Option<&EntityState>],
+) -> Vec<f64> {
+    let amount = e.amount.unwrap_or(0.0);
+    let mut out = initial_features(spec, amount);
+    for c in stateful_columns(spec) {
+        let st = states.get(c).copied().flatten().unwrap_or(&EMPTY);
+        fill(spec, c, st, e, amount, &mut out);
+    }
+    out
+}
+
+/// Adds event `e` to the state `st` of its entity in column `c`, then evicts what no window can
+/// reach from `watermark` (the latest event time including `e`). The engine's own update.
+pub fn apply_event_to_state(
+    spec: &CompiledSpec,
+    c: usize,
+    st: &mut EntityState,
+    e: &Event,
+    watermark: i64,
+) -> ApplyCounts {
+    let mut counts = ApplyCounts::default();
+    let amount = e.amount.unwrap_or(0.0);
+    let cutoff = watermark - spec.tolerance - spec.horizon[c];
+    if spec.keeps_events[c] {
+        let others = spec.distinct_of[c]
+            .iter()
+            .map(|&o| fnv1a(e.keys[o].as_bytes()))
+            .collect();
+        let rec = Rec {
+            ts: e.ts,
+            amount,
+            id: fnv1a(e.id.as_bytes()),
+            others,
+            label: None,
+        };
+        let at = st.events.partition_point(|r| r.ts <= e.ts);
+        st.events.insert(at, rec);
+        counts.evicted += evict(st, cutoff);
+        while st.events.len() > spec.max_events {
+            st.events.pop_front();
+            counts.dropped_over_cap += 1;
+        }
+    }
+    st.last_ts = Some(st.last_ts.map_or(e.ts, |l| l.max(e.ts)));
+    let slots = &spec.first_seen_of[c];
+    if st.seen.len() < slots.len() {
+        st.seen.resize_with(slots.len(), HashMap::new);
+    }
+    for (slot, &o) in slots.iter().enumerate() {
+        let seen = &mut st.seen[slot];
+        let first = seen.entry(fnv1a(e.keys[o].as_bytes())).or_insert(e.ts);
+        *first = (*first).min(e.ts);
+        if seen.len() > spec.max_events
+            && let Some((&oldest, _)) = seen.iter().min_by_key(|(h, t)| (**t, **h))
+        {
+            seen.remove(&oldest);
+            counts.dropped_over_cap += 1;
+        }
+    }
+    counts
+}
+
+/// Attaches a label to the records of event `event_id` at time `ts` in one entity's state;
+/// returns how many records took it (0 when the event is no longer held).
+pub fn label_in_state(
+    st: &mut EntityState,
+    ts: i64,
+    event_id: &str,
+    fraud: bool,
+    known_at: i64,
+) -> usize {
+    mark_in_state(st, ts, fnv1a(event_id.as_bytes()), Mark { fraud, known_at })
+}
+
+fn mark_in_state(st: &mut EntityState, ts: i64, id_hash: u64, mark: Mark) -> usize {
+    let a = st.events.partition_point(|r| r.ts < ts);
+    let mut records = 0;
+    for r in st.events.range_mut(a..).take_while(|r| r.ts == ts) {
+        if r.id == id_hash {
+            r.label = Some(mark);
+            records += 1;
+        }
+    }
+    records
+}
+
+/// Features that need no state (the amount itself); the rest start at zero.
+fn initial_features(spec: &CompiledSpec, amount: f64) -> Vec<f64> {
+    let mut out = vec![0.0; spec.features.len()];
+    for (i, f) in spec.features.iter().enumerate() {
+        if let Compiled::Amount = f {
+            out[i] = amount;
+        }
+    }
+    out
 }
 
 static EMPTY: EntityState = EntityState {

@@ -52,6 +52,12 @@ pub enum FraudError {
     /// A previous write failed after the in-memory state moved; recover from the directory.
     #[error("the engine's durable log failed earlier; recover it from its directory")]
     Poisoned,
+    /// The shared state store cannot be reached or did not answer in time (retry later).
+    #[error("state store unavailable: {0}")]
+    Unavailable(String),
+    /// Concurrent writers kept changing the same entities; the call changed nothing.
+    #[error("state store: {0}")]
+    Contended(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -71,6 +77,8 @@ impl FraudError {
             FraudError::InvalidInput { .. } => "fraud_invalid_input",
             FraudError::Corrupt { .. } => "fraud_state_corrupt",
             FraudError::Poisoned => "fraud_engine_poisoned",
+            FraudError::Unavailable(_) => "fraud_state_unavailable",
+            FraudError::Contended(_) => "fraud_state_contended",
             FraudError::Io(_) => "fraud_io",
         }
     }
@@ -87,7 +95,11 @@ impl FraudError {
             | FraudError::DuplicateEvent { .. }
             | FraudError::SpecMismatch(_)
             | FraudError::InvalidInput { .. } => true,
-            FraudError::Corrupt { .. } | FraudError::Poisoned | FraudError::Io(_) => false,
+            FraudError::Corrupt { .. }
+            | FraudError::Poisoned
+            | FraudError::Unavailable(_)
+            | FraudError::Contended(_)
+            | FraudError::Io(_) => false,
         }
     }
 

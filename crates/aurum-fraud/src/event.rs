@@ -100,7 +100,7 @@ impl Event {
 
 /// The checks that do not depend on state: shape against the spec and the amount constraint.
 /// The engine runs them again on every event, since `Event`'s fields are public.
-pub(crate) fn check_event(spec: &CompiledSpec, e: &Event) -> Result<()> {
+pub fn check_event(spec: &CompiledSpec, e: &Event) -> Result<()> {
     let s = spec.schema();
     if e.keys.len() != s.entities.len() {
         return Err(FraudError::SpecMismatch(format!(

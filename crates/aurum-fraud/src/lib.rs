@@ -17,6 +17,8 @@
 //! - [`FeatureEngine`] over an [`EntityStore`] ([`ShardedStore`] in process): exact sliding
 //!   windows per entity.
 //! - [`DurableEngine`]: an append-only checksummed log plus snapshots, so state survives a crash.
+//! - [`OnlineState`]: a model's live state as the service sees it, in this process
+//!   ([`LocalState`]) or in a store shared by replicas (an [`OnlineStateFactory`]).
 //! - [`IsolationForest`], [`RuleSet`] → [`Decision`]; [`metrics`] for evaluation.
 //!
 //! The crate does no HTTP, no async and no logging; the durable engine is its only file IO.
@@ -29,6 +31,7 @@ pub mod family;
 pub mod gbdt_family;
 mod iforest;
 pub mod metrics;
+mod online;
 mod replay;
 mod rules;
 mod spec;
@@ -36,11 +39,17 @@ mod store;
 
 pub use durable::{DurableEngine, LogRecord, RecoveryReport};
 pub use engine::{
-    EngineSnapshot, EngineStats, FeatureEngine, LabelOutcome, LabelRef, MemoryEstimate,
+    ApplyCounts, EngineSnapshot, EngineStats, FeatureEngine, LabelOutcome, LabelRef,
+    MemoryEstimate, apply_event_to_state, features_from_states, label_in_state, labelled_columns,
+    stateful_columns,
 };
 pub use error::{FraudError, Result};
-pub use event::{Event, parse_timestamp};
+pub use event::{Event, check_event, parse_timestamp};
 pub use iforest::{IsolationForest, IsolationForestParams, average_path_length};
+pub use online::{
+    BatchError, LabelRequest, LocalState, OnlineState, OnlineStateFactory, StateInfo,
+    validate_batch,
+};
 pub use replay::{FeatureMatrix, TrainingLabel, labels_from_events, replay, replay_into};
 pub use rules::{Action, Decision, ListEntry, Op, Reason, Rule, RuleSet};
 pub use spec::{

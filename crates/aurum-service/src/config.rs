@@ -242,6 +242,19 @@ pub struct RegistryConfig {
     /// never printed. When set, `encryption_key_file` is not used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_keys: Option<String>,
+    /// Where live fraud state (card and terminal windows, applied event ids) lives: `None` in
+    /// each process under `<data_dir>/state/`; `redis://[user:password@]host:port/db` in a Redis
+    /// every replica shares. A secret (it may hold a password), never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraud_state_url: Option<String>,
+    /// First part of every fraud state key in `fraud_state_url`, so that deployments can share
+    /// one Redis (default `aurum:fraud`).
+    #[serde(default = "default_fraud_state_prefix")]
+    pub fraud_state_prefix: String,
+}
+
+fn default_fraud_state_prefix() -> String {
+    "aurum:fraud".to_owned()
 }
 
 impl Default for Config {
@@ -293,6 +306,8 @@ impl Default for Config {
                 s3_secret_access_key: None,
                 encryption_key_file: None,
                 encryption_keys: None,
+                fraud_state_url: None,
+                fraud_state_prefix: default_fraud_state_prefix(),
             },
             batching: BatchingConfig {
                 models: Vec::new(),
@@ -407,6 +422,8 @@ pub struct RegistryLayer {
     #[serde(skip)]
     pub s3_secret_access_key: Option<String>,
     pub encryption_key_file: Option<PathBuf>,
+    pub fraud_state_url: Option<String>,
+    pub fraud_state_prefix: Option<String>,
     /// Environment only: a secret does not belong in a config file.
     #[serde(skip)]
     pub encryption_keys: Option<String>,
@@ -478,6 +495,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "registry.s3_secret_access_key",
     ),
     ("AURUM_ENCRYPTION_KEY_FILE", "registry.encryption_key_file"),
+    ("AURUM_FRAUD_STATE_URL", "registry.fraud_state_url"),
+    ("AURUM_FRAUD_STATE_PREFIX", "registry.fraud_state_prefix"),
     ("AURUM_ENCRYPTION_KEYS", "registry.encryption_keys"),
     ("AURUM_BATCHING_MODELS", "batching.models"),
     ("AURUM_BATCHING_MAX_BATCH_SIZE", "batching.max_batch_size"),
@@ -586,6 +605,8 @@ impl ConfigLayer {
         layer.registry.encryption_key_file =
             vars.get("AURUM_ENCRYPTION_KEY_FILE").map(PathBuf::from);
         layer.registry.encryption_keys = vars.get("AURUM_ENCRYPTION_KEYS").cloned();
+        layer.registry.fraud_state_url = vars.get("AURUM_FRAUD_STATE_URL").cloned();
+        layer.registry.fraud_state_prefix = vars.get("AURUM_FRAUD_STATE_PREFIX").cloned();
         if let Some(v) = vars.get("AURUM_S3_ALLOW_HTTP") {
             match v.trim() {
                 "1" | "true" | "yes" => layer.registry.s3_allow_http = Some(true),
@@ -743,6 +764,12 @@ impl Config {
         if let Some(v) = layer.registry.artifact_store_url {
             self.registry.artifact_store_url = Some(v);
         }
+        if let Some(v) = layer.registry.fraud_state_url {
+            self.registry.fraud_state_url = Some(v);
+        }
+        if let Some(v) = layer.registry.fraud_state_prefix {
+            self.registry.fraud_state_prefix = v;
+        }
         if let Some(v) = layer.registry.s3_endpoint {
             self.registry.s3_endpoint = Some(v);
         }
@@ -885,6 +912,28 @@ impl Config {
                 "registry.artifact_store_url `{url}` must start with s3://, file:/// or memory://"
             ));
         }
+        if let Some(url) = &self.registry.fraud_state_url
+            && !url.starts_with("redis://")
+        {
+            // The URL may hold a password: name the scheme only.
+            let scheme = url.split_once("://").map_or("(none)", |(s, _)| s);
+            problems.push(format!(
+                "registry.fraud_state_url must be a redis:// URL (scheme `{scheme}`; TLS to Redis \
+                 is not built in: reach it through a private network or a TLS sidecar)"
+            ));
+        }
+        let prefix = &self.registry.fraud_state_prefix;
+        if prefix.is_empty()
+            || prefix.len() > 128
+            || prefix
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, '{' | '}' | '*'))
+        {
+            problems.push(format!(
+                "registry.fraud_state_prefix `{prefix}` must be 1-128 characters without spaces, \
+                 braces or `*`"
+            ));
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -920,6 +969,9 @@ impl Config {
         }
         if shown.registry.encryption_keys.is_some() {
             shown.registry.encryption_keys = Some("<redacted>".into());
+        }
+        if shown.registry.fraud_state_url.is_some() {
+            shown.registry.fraud_state_url = Some("<redacted>".into());
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }

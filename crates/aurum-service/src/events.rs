@@ -1,27 +1,32 @@
 //! Live fraud scoring with state: events in, score + decision out, card and terminal history
-//! updated, every acknowledged event on disk.
+//! updated, every acknowledged event durable.
 //!
 //! Why a separate path from [`Platform::predict`]: predict is stateless (the same row always gets
 //! the same answer), while a fraud event changes the answer for the next one. Each model with a
-//! `fraud_gbdt` version gets one [`aurum_fraud::DurableEngine`] under
-//! `<data_dir>/state/<model>/`, opened (recovered from its snapshot and log) at first use. A call
-//! is validated whole before anything changes: every event parsed against the spec, ids unique,
-//! timestamps in order within the spec's tolerance; then the batch is applied with one fsync,
-//! scored by the version's trees and decided by its thresholds, and one audit record is written
-//! with the canonical hash of the events (the [`crate::input_sha256`] form over the event fields
-//! as the engine reads them: id and keys as text, time as integer seconds, amount as float).
+//! `fraud_gbdt` version gets one [`aurum_fraud::OnlineState`], opened at first use: by default a
+//! [`aurum_fraud::LocalState`] (log + snapshots under `<data_dir>/state/<model>/`, recovered at
+//! open), or, when the stores carry a shared state factory (`registry.fraud_state_url`), the
+//! model's state in a store every replica reads and writes (Redis). A call is validated whole
+//! before anything changes: every event parsed against the spec, then, inside the state's own
+//! check-and-apply step, ids unique and unseen and timestamps within the spec's tolerance of the
+//! watermark; then the batch is applied, scored by the version's trees and decided by its
+//! thresholds, and one audit record is written with the canonical hash of the events (the
+//! [`crate::input_sha256`] form over the event fields as the engine reads them: id and keys as
+//! text, time as integer seconds, amount as float).
 //!
-//! The engines live in a process-wide map keyed by state directory, not in [`Platform`]: one
-//! directory must have one writer per process, however many `Platform`s a process opens on the
-//! same data directory (tests do). Another *process* writing the same directory is not detected.
+//! The states live in a process-wide map keyed by state directory (or shared store and model),
+//! not in [`Platform`]: one directory must have one writer per process, however many `Platform`s
+//! a process opens on the same data directory (tests do). Another *process* writing the same
+//! local directory is not detected; processes that share state use the shared store.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use aurum_core::{ColumnType, Field, Schema, Value};
 use aurum_fraud::gbdt_family::FraudGbdtModel;
-use aurum_fraud::{DurableEngine, Event, FraudError, LabelOutcome, LabelRef};
+use aurum_fraud::{
+    BatchError, Event, FraudError, LabelOutcome, LabelRequest, LocalState, OnlineState,
+};
 use aurum_registry::audit::AuditEntry;
 
 use crate::config::AuditDurability;
@@ -88,19 +93,27 @@ pub struct EventStateInfo {
     pub bytes_per_entity: f64,
     /// The latest event time applied (Unix seconds).
     pub watermark: Option<i64>,
+    /// Where the state lives (`local`, or the shared store), credentials left out.
+    pub backend: String,
 }
 
 struct ModelState {
-    engine: DurableEngine,
-    /// Serialises validate-then-apply so that a concurrent call cannot slip in between.
-    gate: Mutex<()>,
+    state: Arc<dyn OnlineState>,
     /// Decoded `fraud_gbdt` versions of this model, by version.
     versions: Mutex<HashMap<u32, Arc<FraudGbdtModel>>>,
 }
 
-fn states() -> &'static Mutex<HashMap<PathBuf, Arc<ModelState>>> {
-    static STATES: OnceLock<Mutex<HashMap<PathBuf, Arc<ModelState>>>> = OnceLock::new();
+fn states() -> &'static Mutex<HashMap<String, Arc<ModelState>>> {
+    static STATES: OnceLock<Mutex<HashMap<String, Arc<ModelState>>>> = OnceLock::new();
     STATES.get_or_init(Default::default)
+}
+
+/// A refused or failed batch as the caller sees it: `events[i].<field>` for a refused event.
+fn batch_error(e: BatchError, list: &str) -> ServiceError {
+    match e.index {
+        Some(i) => fraud_error(e.error, &format!("{list}[{i}].")),
+        None => fraud_error(e.error, ""),
+    }
 }
 
 fn fraud_error(e: FraudError, at: &str) -> ServiceError {
@@ -147,12 +160,15 @@ fn fraud_error(e: FraudError, at: &str) -> ServiceError {
         | FraudError::InvalidSpec { .. }) => {
             ServiceError::invalid("invalid_event", None, format!("{at}{e}"))
         }
+        e @ (FraudError::Unavailable(_) | FraudError::Contended(_)) => {
+            ServiceError::Unavailable(format!("{at}{e}"))
+        }
         e @ (FraudError::Corrupt { .. } | FraudError::Poisoned | FraudError::Io(_)) => internal(e),
     }
 }
 
 impl Platform {
-    fn state_dir(&self, model: &str) -> PathBuf {
+    fn state_dir(&self, model: &str) -> std::path::PathBuf {
         self.inner.config.data_dir.join("state").join(model)
     }
 
@@ -173,42 +189,59 @@ impl Platform {
                 ),
             ));
         }
-        let dir = self.state_dir(&model.name);
+        let shared = self.inner.fraud_state.clone();
+        let key = match &shared {
+            Some(f) => format!("shared {} {}", f.describe(), model.name),
+            None => format!("local {}", self.state_dir(&model.name).display()),
+        };
         let existing = states()
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&dir)
+            .get(&key)
             .cloned();
         let state = match existing {
             Some(s) => s,
             None => {
                 let payload = model.model.payload()?;
                 let name = model.name.clone();
-                let d = dir.clone();
+                let d = self.state_dir(&model.name);
                 let (state, fraud) = tokio::task::spawn_blocking(move || {
                     let fraud = FraudGbdtModel::from_payload(&payload)?;
-                    let (engine, report) =
-                        DurableEngine::recover(&d, fraud.feature_spec(), Some(SNAPSHOT_EVERY))
+                    let mismatch = |m: String| {
+                        ServiceError::Conflict(format!(
+                            "the event state of `{name}` was built under another feature spec: {m}"
+                        ))
+                    };
+                    let state: Arc<dyn OnlineState> = match shared {
+                        Some(factory) => factory
+                            .open(&name, fraud.feature_spec())
                             .map_err(|e| match e {
-                                FraudError::SpecMismatch(m) => ServiceError::Conflict(format!(
-                                    "the event state of `{name}` was built under another feature spec: {m}"
-                                )),
-                                other => internal(other),
-                            })?;
-                    tracing::info!(model = %name, events = report.events_replayed, labels = report.labels_replayed,
-                                   snapshot = report.snapshot_loaded, torn_tail_bytes = report.torn_tail_bytes,
-                                   "fraud event state recovered");
-                    Ok::<_, ServiceError>((engine, fraud))
+                                FraudError::SpecMismatch(m) => mismatch(m),
+                                other => fraud_error(other, ""),
+                            })?,
+                        None => {
+                            let (local, report) =
+                                LocalState::recover(&d, fraud.feature_spec(), Some(SNAPSHOT_EVERY))
+                                    .map_err(|e| match e {
+                                        FraudError::SpecMismatch(m) => mismatch(m),
+                                        other => internal(other),
+                                    })?;
+                            tracing::info!(model = %name, events = report.events_replayed, labels = report.labels_replayed,
+                                           snapshot = report.snapshot_loaded, torn_tail_bytes = report.torn_tail_bytes,
+                                           "fraud event state recovered");
+                            Arc::new(local)
+                        }
+                    };
+                    Ok::<_, ServiceError>((state, fraud))
                 })
                 .await
                 .map_err(join_error)??;
                 let state = Arc::new(ModelState {
-                    engine: state,
-                    gate: Mutex::new(()),
+                    state,
                     versions: Mutex::new(HashMap::from([(model.version, Arc::new(fraud))])),
                 });
                 let mut map = states().lock().unwrap_or_else(|p| p.into_inner());
-                map.entry(dir).or_insert(state).clone()
+                map.entry(key).or_insert(state).clone()
             }
         };
         let cached = state
@@ -224,7 +257,7 @@ impl Platform {
                 let f = tokio::task::spawn_blocking(move || FraudGbdtModel::from_payload(&payload))
                     .await
                     .map_err(join_error)??;
-                if f.feature_spec() != state.engine.engine().spec().source() {
+                if f.feature_spec() != state.state.spec().source() {
                     return Err(ServiceError::Conflict(format!(
                         "{} version {} has another feature spec than the model's event state",
                         model.name, model.version
@@ -260,8 +293,7 @@ impl Platform {
         }
         let (state, fraud) = self.fraud_state(&model).await?;
         let work = move || -> Result<(Vec<EventOutcome>, String), ServiceError> {
-            let engine = state.engine.engine();
-            let spec = engine.spec();
+            let spec = state.state.spec();
             let parsed: Vec<Event> = events
                 .iter()
                 .enumerate()
@@ -271,46 +303,13 @@ impl Platform {
                 })
                 .collect::<Result<_, _>>()?;
             let input_sha256 = events_sha256(spec, &parsed);
-            let _gate = state.gate.lock().unwrap_or_else(|p| p.into_inner());
-            let tolerance = spec.tolerance_s();
-            let ts_field = &spec.schema().timestamp;
-            let id_field = &spec.schema().id;
-            let mut latest = engine.watermark();
-            let mut seen = std::collections::HashSet::new();
-            for (i, e) in parsed.iter().enumerate() {
-                if !seen.insert(e.id.as_str()) || engine.contains_event(&e.id) {
-                    return Err(fraud_error(
-                        FraudError::DuplicateEvent {
-                            field: id_field.clone(),
-                            id: e.id.clone(),
-                        },
-                        &format!("events[{i}]."),
-                    ));
-                }
-                if let Some(w) = latest
-                    && e.ts < w - tolerance
-                {
-                    return Err(fraud_error(
-                        FraudError::OutOfOrder {
-                            field: ts_field.clone(),
-                            timestamp: e.ts,
-                            watermark: w,
-                            behind_s: w - e.ts,
-                            tolerance_s: tolerance,
-                        },
-                        &format!("events[{i}]."),
-                    ));
-                }
-                latest = Some(latest.map_or(e.ts, |w| w.max(e.ts)));
-            }
             let results = state
-                .engine
-                .score_and_apply_batch(&parsed)
-                .map_err(internal)?;
-            let names = engine.feature_names();
+                .state
+                .score_and_apply(&parsed)
+                .map_err(|e| batch_error(e, "events"))?;
+            let names = spec.feature_names();
             let mut outcomes = Vec::with_capacity(parsed.len());
-            for (i, (e, r)) in parsed.iter().zip(results).enumerate() {
-                let x = r.map_err(|err| fraud_error(err, &format!("events[{i}].")))?;
+            for (e, x) in parsed.iter().zip(results) {
                 let d = fraud.decide(e, &x)?;
                 outcomes.push(EventOutcome {
                     id: e.id.clone(),
@@ -379,24 +378,25 @@ impl Platform {
             .iter()
             .map(|l| serde_json::json!({"event_id": l.event_id, "fraud": l.fraud, "known_at": l.known_at}))
             .collect();
+        let requests: Vec<LabelRequest> = labels
+            .into_iter()
+            .map(|l| LabelRequest {
+                event_id: l.event_id,
+                fraud: l.fraud,
+                known_at: l.known_at,
+            })
+            .collect();
         let applied = tokio::task::spawn_blocking(move || {
-            let _gate = state.gate.lock().unwrap_or_else(|p| p.into_inner());
-            let now = state.engine.engine().watermark().unwrap_or(0);
-            labels
-                .iter()
-                .enumerate()
-                .map(|(i, l)| {
-                    state
-                        .engine
-                        .add_label(
-                            &LabelRef::EventId(l.event_id.clone()),
-                            l.fraud,
-                            l.known_at.unwrap_or(now),
-                        )
+            state
+                .state
+                .add_labels(&requests)
+                .map(|outcomes| {
+                    outcomes
+                        .iter()
                         .map(|o| matches!(o, LabelOutcome::Applied { .. }))
-                        .map_err(|e| fraud_error(e, &format!("labels[{i}].")))
+                        .collect::<Vec<bool>>()
                 })
-                .collect::<Result<Vec<bool>, _>>()
+                .map_err(|e| batch_error(e, "labels"))
         })
         .await
         .map_err(join_error)??;
@@ -424,23 +424,21 @@ impl Platform {
     ) -> Result<EventStateInfo, ServiceError> {
         let (state, _) = self.fraud_state(&model).await?;
         let name = model.name.clone();
-        tokio::task::spawn_blocking(move || {
-            let engine = state.engine.engine();
-            let stats = engine.stats();
-            let mem = engine.memory_estimate();
-            EventStateInfo {
-                model: name,
-                events_applied: stats.events_applied,
-                labels_applied: stats.labels_applied,
-                labels_unmatched: stats.labels_unmatched,
-                entities: mem.entities,
-                events_held: mem.events_held,
-                bytes_per_entity: mem.bytes_per_entity(),
-                watermark: engine.watermark(),
-            }
+        let info = tokio::task::spawn_blocking(move || state.state.info())
+            .await
+            .map_err(join_error)?
+            .map_err(|e| fraud_error(e, ""))?;
+        Ok(EventStateInfo {
+            model: name,
+            events_applied: info.events_applied,
+            labels_applied: info.labels_applied,
+            labels_unmatched: info.labels_unmatched,
+            entities: info.entities,
+            events_held: info.events_held,
+            bytes_per_entity: info.bytes_per_entity,
+            watermark: info.watermark,
+            backend: info.backend,
         })
-        .await
-        .map_err(join_error)
     }
 
     /// The audit record of an events or labels call, under `audit.durability` exactly as a

@@ -55,6 +55,9 @@ pub struct Stores {
     pub audit: Arc<dyn AuditStore>,
     /// Dataset, artifact and report bytes, before the encryption layer (added from the config).
     pub artifacts: Arc<dyn ArtifactStore>,
+    /// Where live fraud state lives when replicas share it (Redis); `None`: in this process,
+    /// under `<data_dir>/state/<model>/`.
+    pub fraud_state: Option<Arc<dyn aurum_fraud::OnlineStateFactory>>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -70,10 +73,14 @@ impl Stores {
     /// `artifacts/`. Refused when the configuration asks for a server backend, which only the
     /// `aurum` binary links.
     pub async fn embedded(config: &Config) -> Result<Stores, ServiceError> {
-        if config.registry.backend != "sqlite" || config.registry.artifact_store_url.is_some() {
+        if config.registry.backend != "sqlite"
+            || config.registry.artifact_store_url.is_some()
+            || config.registry.fraud_state_url.is_some()
+        {
             return Err(ServiceError::Internal(format!(
-                "registry.backend `{}` / registry.artifact_store_url are opened by the aurum binary \
-                 (aurum-server's open_platform), not by the embedded stores",
+                "registry.backend `{}` / registry.artifact_store_url / registry.fraud_state_url are \
+                 opened by the aurum binary (aurum-server's open_platform), not by the embedded \
+                 stores",
                 config.registry.backend
             )));
         }
@@ -82,6 +89,7 @@ impl Stores {
             meta,
             audit,
             artifacts: Arc::new(LocalArtifactStore::new(config.data_dir.join("artifacts"))?),
+            fraud_state: None,
         })
     }
 
@@ -127,6 +135,8 @@ pub(crate) struct Inner {
     pub(crate) batchers: crate::batching::Batchers,
     pub(crate) monitors: crate::monitoring::Monitors,
     pub(crate) challengers: crate::challenger::Challengers,
+    /// Shared fraud state (see [`Stores::fraud_state`]).
+    pub(crate) fraud_state: Option<Arc<dyn aurum_fraud::OnlineStateFactory>>,
 }
 
 impl std::fmt::Debug for Platform {
@@ -196,6 +206,7 @@ impl Platform {
             meta,
             audit,
             artifacts: raw_artifacts,
+            fraud_state,
         } = stores;
         let sealer = encryption_keys(&config)?;
         let artifacts: Arc<dyn ArtifactStore> = match &sealer {
@@ -244,6 +255,7 @@ impl Platform {
                 batchers: Default::default(),
                 monitors: Default::default(),
                 challengers: Default::default(),
+                fraud_state,
             }),
         };
         platform.reload_keys().await?;

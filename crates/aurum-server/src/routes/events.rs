@@ -114,6 +114,9 @@ pub struct EventStateOut {
     pub events_held: usize,
     pub bytes_per_entity: f64,
     pub watermark: Option<i64>,
+    /// Where the state lives: `local` (this process), or `redis <host>:<port>/<db>` shared by
+    /// replicas.
+    pub backend: String,
 }
 
 fn target(name: &str, version: Option<u32>) -> ModelRef {
@@ -291,5 +294,6 @@ pub async fn event_state(
         events_held: s.events_held,
         bytes_per_entity: s.bytes_per_entity,
         watermark: s.watermark,
+        backend: s.backend,
     }))
 }

@@ -87,13 +87,16 @@ impl Fixture {
 /// With `AURUM_TEST_BACKEND=scale-out`, every fixture runs on the scale-out backends: a fresh
 /// PostgreSQL database (registry and audit log) and a fresh prefix in the S3 test bucket, named
 /// by `AURUM_TEST_DATABASE_URL`, `AURUM_TEST_S3_ENDPOINT` and `AURUM_TEST_S3_BUCKET`
-/// (`scripts/services/run.sh`). The same tests then check both backends.
+/// (`scripts/services/run.sh`), and live fraud state in Redis (`AURUM_TEST_REDIS_URL`) under a
+/// fresh key prefix. The same tests then check both backends.
 pub struct ScaleOut {
     admin_url: String,
     database: String,
     url: String,
     endpoint: String,
     artifacts: String,
+    /// `AURUM_TEST_REDIS_URL` when set: live fraud state in Redis under a prefix of its own.
+    redis: Option<(String, String)>,
 }
 
 impl ScaleOut {
@@ -123,6 +126,10 @@ impl ScaleOut {
             url,
             endpoint: var("AURUM_TEST_S3_ENDPOINT"),
             artifacts: format!("s3://{}/it-{id}", var("AURUM_TEST_S3_BUCKET")),
+            redis: std::env::var("AURUM_TEST_REDIS_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .map(|u| (u, format!("aurum-it:{id}"))),
         })
     }
 
@@ -137,6 +144,10 @@ impl ScaleOut {
         r.s3_allow_http = true;
         r.s3_access_key_id = Some("test".into());
         r.s3_secret_access_key = Some("test".into());
+        if let Some((url, prefix)) = &self.redis {
+            r.fraud_state_url = Some(url.clone());
+            r.fraud_state_prefix = prefix.clone();
+        }
     }
 }
 

@@ -1,0 +1,231 @@
+//! Where a model's live state lives, behind one trait: [`OnlineState`].
+//!
+//! Why a trait above [`FeatureEngine`] rather than only the [`crate::EntityStore`] under it: a
+//! live call is "check the whole batch, then score and apply every event, or none", and the
+//! checks (is this id already applied? is this timestamp too far behind the watermark?) read
+//! state that replicas must share as much as the entity windows. In one process a mutex makes
+//! check-then-apply one step ([`LocalState`]); a store shared by several processes needs its own
+//! transaction (optimistic, in the Redis implementation). Both run the same validation
+//! ([`validate_batch`]) and the same feature and update functions
+//! ([`crate::features_from_states`], [`crate::apply_event_to_state`]), so a model scores the
+//! same event the same way whichever store holds its state.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crate::durable::DurableEngine;
+use crate::engine::{LabelOutcome, LabelRef};
+use crate::error::{FraudError, Result};
+use crate::event::{Event, check_event};
+use crate::spec::{CompiledSpec, FeatureSpec};
+
+/// A refused or failed call. `index` is the position of the event or label that was refused
+/// (the caller names it `events[i]`); `None` when the call as a whole failed (store down).
+#[derive(Debug)]
+pub struct BatchError {
+    pub index: Option<usize>,
+    pub error: FraudError,
+}
+
+impl BatchError {
+    pub fn at(index: usize, error: FraudError) -> BatchError {
+        BatchError {
+            index: Some(index),
+            error,
+        }
+    }
+
+    pub fn whole(error: FraudError) -> BatchError {
+        BatchError { index: None, error }
+    }
+}
+
+impl From<FraudError> for BatchError {
+    fn from(error: FraudError) -> Self {
+        BatchError::whole(error)
+    }
+}
+
+/// A confirmed label for an earlier event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelRequest {
+    pub event_id: String,
+    pub fraud: bool,
+    /// When the label became known (Unix seconds); `None`: the state's watermark.
+    pub known_at: Option<i64>,
+}
+
+/// Counts and size of a model's live state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateInfo {
+    /// Where the state lives (`local`, or `redis <host>:<port>/<db>`), credentials left out.
+    pub backend: String,
+    pub events_applied: u64,
+    pub labels_applied: u64,
+    pub labels_unmatched: u64,
+    pub entities: usize,
+    pub events_held: usize,
+    pub bytes_per_entity: f64,
+    /// The latest event time applied (Unix seconds).
+    pub watermark: Option<i64>,
+}
+
+/// A model's live event state.
+pub trait OnlineState: Send + Sync {
+    /// The feature spec the state was built under.
+    fn spec(&self) -> &CompiledSpec;
+
+    /// Checks the whole batch with [`validate_batch`] against the current state, then computes
+    /// each event's features from the state strictly before it and applies it, in order. Either
+    /// every event is applied (and durable, as far as the store promises) or none is.
+    fn score_and_apply(&self, events: &[Event]) -> std::result::Result<Vec<Vec<f64>>, BatchError>;
+
+    /// Attaches labels by event id. An id not in state (unknown, or past every window) is
+    /// [`LabelOutcome::NotFound`], not an error.
+    fn add_labels(
+        &self,
+        labels: &[LabelRequest],
+    ) -> std::result::Result<Vec<LabelOutcome>, BatchError>;
+
+    /// Counts and size.
+    fn info(&self) -> Result<StateInfo>;
+}
+
+/// Opens the state of a model in a store shared by replicas.
+pub trait OnlineStateFactory: Send + Sync {
+    /// The state of `model` under `spec`. States of different specs never mix.
+    fn open(&self, model: &str, spec: &FeatureSpec) -> Result<Arc<dyn OnlineState>>;
+
+    /// Where the states live, credentials left out (for logs and `/v1/...state`).
+    fn describe(&self) -> String;
+}
+
+/// The checks every store runs before a batch changes anything: each event against the spec,
+/// ids unique within the batch and not already applied (`applied`), and each timestamp no more
+/// than the spec's tolerance behind the watermark as it moves through the batch.
+pub fn validate_batch(
+    spec: &CompiledSpec,
+    events: &[Event],
+    watermark: Option<i64>,
+    applied: impl Fn(&str) -> bool,
+) -> std::result::Result<(), BatchError> {
+    let tolerance = spec.tolerance_s();
+    let mut latest = watermark;
+    let mut seen = HashSet::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        check_event(spec, e).map_err(|err| BatchError::at(i, err))?;
+        if !seen.insert(e.id.as_str()) || applied(&e.id) {
+            return Err(BatchError::at(
+                i,
+                FraudError::DuplicateEvent {
+                    field: spec.schema().id.clone(),
+                    id: e.id.clone(),
+                },
+            ));
+        }
+        if let Some(w) = latest
+            && e.ts < w - tolerance
+        {
+            return Err(BatchError::at(
+                i,
+                FraudError::OutOfOrder {
+                    field: spec.schema().timestamp.clone(),
+                    timestamp: e.ts,
+                    watermark: w,
+                    behind_s: w - e.ts,
+                    tolerance_s: tolerance,
+                },
+            ));
+        }
+        latest = Some(latest.map_or(e.ts, |w| w.max(e.ts)));
+    }
+    Ok(())
+}
+
+/// The state in this process: a [`DurableEngine`] (log + snapshots in a directory) and a mutex
+/// that makes check-then-apply one step.
+pub struct LocalState {
+    engine: DurableEngine,
+    gate: Mutex<()>,
+}
+
+impl LocalState {
+    /// Recovers the state in `dir` (snapshot, then log), or starts an empty one.
+    pub fn recover(
+        dir: &Path,
+        spec: &FeatureSpec,
+        snapshot_every: Option<u64>,
+    ) -> Result<(LocalState, crate::RecoveryReport)> {
+        let (engine, report) = DurableEngine::recover(dir, spec, snapshot_every)?;
+        Ok((
+            LocalState {
+                engine,
+                gate: Mutex::new(()),
+            },
+            report,
+        ))
+    }
+
+    /// The durable engine underneath (snapshots, recovery reports).
+    pub fn durable(&self) -> &DurableEngine {
+        &self.engine
+    }
+}
+
+impl OnlineState for LocalState {
+    fn spec(&self) -> &CompiledSpec {
+        self.engine.engine().spec()
+    }
+
+    fn score_and_apply(&self, events: &[Event]) -> std::result::Result<Vec<Vec<f64>>, BatchError> {
+        let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        let engine = self.engine.engine();
+        validate_batch(engine.spec(), events, engine.watermark(), |id| {
+            engine.contains_event(id)
+        })?;
+        self.engine
+            .score_and_apply_batch(events)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.map_err(|e| BatchError::at(i, e)))
+            .collect()
+    }
+
+    fn add_labels(
+        &self,
+        labels: &[LabelRequest],
+    ) -> std::result::Result<Vec<LabelOutcome>, BatchError> {
+        let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.engine.engine().watermark().unwrap_or(0);
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                self.engine
+                    .add_label(
+                        &LabelRef::EventId(l.event_id.clone()),
+                        l.fraud,
+                        l.known_at.unwrap_or(now),
+                    )
+                    .map_err(|e| BatchError::at(i, e))
+            })
+            .collect()
+    }
+
+    fn info(&self) -> Result<StateInfo> {
+        let engine = self.engine.engine();
+        let stats = engine.stats();
+        let mem = engine.memory_estimate();
+        Ok(StateInfo {
+            backend: "local".into(),
+            events_applied: stats.events_applied,
+            labels_applied: stats.labels_applied,
+            labels_unmatched: stats.labels_unmatched,
+            entities: mem.entities,
+            events_held: mem.events_held,
+            bytes_per_entity: mem.bytes_per_entity(),
+            watermark: engine.watermark(),
+        })
+    }
+}
