@@ -1067,4 +1067,37 @@ mod tests {
         let err = Config::from_layers(vec![short]).unwrap_err().to_string();
         assert!(err.contains("anchor_key"), "{err}");
     }
+
+    #[test]
+    fn fraud_state_url_is_a_redacted_redis_url() {
+        let env = ConfigLayer::from_env(env(&[
+            ("AURUM_FRAUD_STATE_URL", "redis://:hunter2@10.0.0.5:6379/2"),
+            ("AURUM_FRAUD_STATE_PREFIX", "prod:fraud"),
+        ]))
+        .unwrap();
+        let c = Config::from_layers(vec![env]).unwrap();
+        assert_eq!(c.registry.fraud_state_prefix, "prod:fraud");
+        let shown = c.to_redacted_toml();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        for (url, prefix) in [
+            ("rediss://:hunter2@h:6380", "aurum:fraud"),
+            ("redis://h", "bad {prefix}"),
+        ] {
+            let env = ConfigLayer::from_env(self::env(&[
+                ("AURUM_FRAUD_STATE_URL", url),
+                ("AURUM_FRAUD_STATE_PREFIX", prefix),
+            ]))
+            .unwrap();
+            let err = Config::from_layers(vec![env]).unwrap_err().to_string();
+            assert!(err.contains("registry.fraud_state_"), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        let file: ConfigLayer =
+            toml::from_str("[registry]\nfraud_state_url = \"redis://127.0.0.1:6379\"\n").unwrap();
+        let c = Config::from_layers(vec![file]).unwrap();
+        assert_eq!(
+            c.registry.fraud_state_url.as_deref(),
+            Some("redis://127.0.0.1:6379")
+        );
+    }
 }
