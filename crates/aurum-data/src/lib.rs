@@ -41,7 +41,7 @@ pub use infer::{
     expected_spelling, is_missing, parse_cell, parse_field_cell,
 };
 pub use options::{Format, ReadOptions};
-pub use parquet_read::read_parquet;
+pub use parquet_read::{ParquetBatches, read_parquet};
 pub use profile::{
     ColumnProfile, ColumnWarning, DatasetProfile, NumericSummary, TOP_VALUES, profile,
     profile_with_formats,

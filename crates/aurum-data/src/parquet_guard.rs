@@ -30,6 +30,7 @@ use bytes::Bytes;
 use parquet::basic::Type as PhysicalType;
 use parquet::column::page::{Page, PageReader};
 use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
+use parquet::file::reader::ChunkReader;
 use parquet::file::serialized_reader::SerializedPageReader;
 
 use crate::DataError;
@@ -39,12 +40,20 @@ const MAX_DEPTH: u8 = 64;
 
 /// Checks every page header and every dictionary page of `data`, whose footer is `metadata`.
 pub(crate) fn check(data: &Bytes, metadata: &ParquetMetaData) -> Result<(), DataError> {
+    check_input(Arc::new(data.clone()), metadata)
+}
+
+/// [`check`] over any input the decoder reads (a file streams one column chunk at a time).
+pub(crate) fn check_input<R: ChunkReader + 'static>(
+    input: Arc<R>,
+    metadata: &ParquetMetaData,
+) -> Result<(), DataError> {
     for row_group in metadata.row_groups() {
         for chunk in row_group.columns() {
-            walk_page_headers(data, chunk)?;
+            walk_page_headers(input.as_ref(), chunk)?;
         }
     }
-    check_dictionary_pages(data, metadata)
+    check_dictionary_pages(input, metadata)
 }
 
 /// Fully validates every column of every decoded batch (offsets, UTF-8, dictionary keys, null
@@ -70,17 +79,26 @@ fn malformed(chunk: &ColumnChunkMetaData, what: impl std::fmt::Display) -> DataE
 }
 
 /// Walks the page headers of one column chunk, page by page, as the decoder will read them.
-fn walk_page_headers(file: &[u8], chunk: &ColumnChunkMetaData) -> Result<(), DataError> {
+fn walk_page_headers<R: ChunkReader>(
+    file: &R,
+    chunk: &ColumnChunkMetaData,
+) -> Result<(), DataError> {
     let start = chunk
         .dictionary_page_offset()
         .unwrap_or_else(|| chunk.data_page_offset());
-    let range = usize::try_from(start)
+    let (start, len) = u64::try_from(start)
         .ok()
         .zip(usize::try_from(chunk.compressed_size()).ok())
-        .and_then(|(start, len)| Some(start..start.checked_add(len)?))
-        .filter(|r| r.end <= file.len())
+        .filter(|(start, len)| {
+            start
+                .checked_add(*len as u64)
+                .is_some_and(|end| end <= file.len())
+        })
         .ok_or_else(|| malformed(chunk, "its byte range lies outside the file"))?;
-    let pages = &file[range];
+    let bytes = file.get_bytes(start, len).map_err(|e| DataError::Parquet {
+        message: format!("column `{}`: {e}", chunk.column_path().string()),
+    })?;
+    let pages: &[u8] = &bytes;
     let mut at = 0;
     while at < pages.len() {
         let mut header = Compact {
@@ -304,8 +322,10 @@ impl Compact<'_> {
 /// PLAIN-encoded, so each value takes at least its physical size (a byte array its 4-byte length)
 /// and `num_values` times that must fit in the page as decompressed. Only dictionary pages are
 /// decoded here; data pages are skipped by their (already walked) headers.
-fn check_dictionary_pages(data: &Bytes, metadata: &ParquetMetaData) -> Result<(), DataError> {
-    let reader = Arc::new(data.clone());
+fn check_dictionary_pages<R: ChunkReader + 'static>(
+    reader: Arc<R>,
+    metadata: &ParquetMetaData,
+) -> Result<(), DataError> {
     let parquet_error = |e: parquet::errors::ParquetError| DataError::Parquet {
         message: e.to_string(),
     };

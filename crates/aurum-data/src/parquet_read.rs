@@ -352,6 +352,115 @@ fn coerce(
     }
 }
 
+/// A Parquet input decoded batch by batch (batch scoring of large files), with the checks of
+/// [`read_parquet`]: page headers and dictionary pages walked before decoding, every decoded batch
+/// fully validated, and decoder panics turned into [`DataError::Parquet`].
+pub struct ParquetBatches {
+    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    names: Vec<String>,
+    failed: bool,
+}
+
+impl std::fmt::Debug for ParquetBatches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetBatches")
+            .field("names", &self.names)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One input shared by the decoder and the page checks (the parquet crate reads ranges through
+/// `&self`, so both can hold it).
+struct Shared<R>(std::sync::Arc<R>);
+
+impl<R: parquet::file::reader::Length> parquet::file::reader::Length for Shared<R> {
+    fn len(&self) -> u64 {
+        self.0.len()
+    }
+}
+
+impl<R: parquet::file::reader::ChunkReader> parquet::file::reader::ChunkReader for Shared<R> {
+    type T = R::T;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        self.0.get_read(start)
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        self.0.get_bytes(start, length)
+    }
+}
+
+fn decoder_panicked() -> DataError {
+    DataError::Parquet {
+        message: "the decoder failed on malformed data".to_string(),
+    }
+}
+
+impl ParquetBatches {
+    /// Opens `input` (a file or bytes) and checks its pages; batches of `batch_rows` rows.
+    pub fn open<R: parquet::file::reader::ChunkReader + 'static>(
+        input: R,
+        batch_rows: usize,
+    ) -> Result<ParquetBatches, DataError> {
+        let input = std::sync::Arc::new(input);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(Shared(input.clone()))
+                .map_err(parquet_error)?;
+            crate::parquet_guard::check_input(input.clone(), builder.metadata())?;
+            let names: Vec<String> = builder
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            let reader = builder
+                .with_batch_size(batch_rows.max(1))
+                .build()
+                .map_err(parquet_error)?;
+            Ok(ParquetBatches {
+                reader,
+                names,
+                failed: false,
+            })
+        }))
+        .unwrap_or_else(|_| Err(decoder_panicked()))
+    }
+
+    /// The file's column names, in order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+impl Iterator for ParquetBatches {
+    type Item = Result<arrow::record_batch::RecordBatch, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let reader = &mut self.reader;
+        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.next()))
+            .unwrap_or_else(|_| {
+                Some(Err(arrow::error::ArrowError::ExternalError(Box::new(
+                    std::io::Error::other("the decoder failed on malformed data"),
+                ))))
+            })?;
+        let checked = next
+            .map_err(|e| DataError::Parquet {
+                message: e.to_string(),
+            })
+            .and_then(|batch| {
+                crate::parquet_guard::check_arrays(std::slice::from_ref(&batch), &self.names)?;
+                Ok(batch)
+            });
+        // After an error the decoder's position is unknown: stop.
+        self.failed = checked.is_err();
+        Some(checked)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

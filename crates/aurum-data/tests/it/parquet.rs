@@ -409,3 +409,56 @@ fn string_columns_use_the_cell_parser() {
         ColumnData::Categorical(vec![Some("A".into()), None, Some("B".into())])
     );
 }
+
+/// Every batch of a streamed file, or its first error.
+fn stream(input: impl parquet::file::reader::ChunkReader + 'static) -> Result<usize, DataError> {
+    let mut rows = 0;
+    for batch in aurum_data::ParquetBatches::open(input, 2)? {
+        rows += batch?.num_rows();
+    }
+    Ok(rows)
+}
+
+#[test]
+fn the_streaming_reader_refuses_what_read_parquet_refuses() {
+    // Batch scoring streams Parquet from a file; it must be as guarded as a dataset import.
+    let good = write_parquet(
+        vec![(
+            "n",
+            Arc::new(Int32Array::from(vec![10, 20, 30, 10, 20])) as ArrayRef,
+        )],
+        5,
+    );
+    assert_eq!(stream(bytes::Bytes::from(good.clone())).unwrap(), 5);
+    let dir = std::env::temp_dir().join(format!("aurum-parquet-stream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("good.parquet");
+    std::fs::write(&path, &good).unwrap();
+    assert_eq!(stream(std::fs::File::open(&path).unwrap()).unwrap(), 5);
+
+    for (name, bytes, expected) in [
+        (
+            "runaway list",
+            include_bytes!("../fixtures/page_header_runaway_list.parquet").to_vec(),
+            "the page header at byte 0 of the column chunk is malformed",
+        ),
+        (
+            "not utf-8",
+            include_bytes!("../fixtures/string_column_not_utf8.parquet").to_vec(),
+            if cfg!(debug_assertions) {
+                "the decoder failed on malformed data"
+            } else {
+                "decodes to invalid data"
+            },
+        ),
+    ] {
+        // From bytes and from a file on disk alike.
+        let err = stream(bytes::Bytes::from(bytes.clone())).unwrap_err();
+        assert!(err.to_string().contains(expected), "{name}: {err}");
+        let path = dir.join("bad.parquet");
+        std::fs::write(&path, &bytes).unwrap();
+        let err = stream(std::fs::File::open(&path).unwrap()).unwrap_err();
+        assert!(err.to_string().contains(expected), "{name} (file): {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -17,7 +17,6 @@ use arrow::array::{ArrayRef, Float64Builder, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field as ArrowField, Schema as ArrowSchema};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use sha2::{Digest, Sha256};
 
 use crate::ServiceError;
@@ -104,7 +103,7 @@ pub(crate) enum Reader {
         lines: LineCounter,
     },
     Parquet {
-        batches: ParquetRecordBatchReader,
+        batches: aurum_data::ParquetBatches,
         index: Vec<Option<usize>>,
         row: u64,
         pending: std::collections::VecDeque<Item>,
@@ -195,19 +194,11 @@ impl Reader {
         wanted: &[String],
         batch_rows: usize,
     ) -> Result<(Self, Header), ServiceError> {
-        let builder = ParquetRecordBatchReaderBuilder::try_new(input)
+        // aurum-data's reader: the page checks and array validation of dataset imports.
+        let batches = aurum_data::ParquetBatches::open(input, batch_rows)
             .map_err(|e| io_error("cannot read the Parquet file", e))?;
-        let names: Vec<String> = builder
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
+        let names = batches.names().to_vec();
         let index = project(&names, wanted);
-        let batches = builder
-            .with_batch_size(batch_rows.max(1))
-            .build()
-            .map_err(|e| io_error("cannot read the Parquet file", e))?;
         Ok((
             Reader::Parquet {
                 batches,
