@@ -1,8 +1,12 @@
-//! Three `aurum serve` replicas on one PostgreSQL database and one S3-compatible store, under
-//! load, while an alias moves on one replica, another is killed with SIGKILL and restarted, and
-//! a training job runs on the third. Needs `AURUM_TEST_DATABASE_URL`, `AURUM_TEST_S3_ENDPOINT` and
-//! `AURUM_TEST_S3_BUCKET` (`scripts/services/run.sh start`); without them it prints a notice and
-//! passes.
+//! Three `aurum serve` replicas on one PostgreSQL database, one S3-compatible store and one
+//! Redis, under load, while an alias moves on one replica, another is killed with SIGKILL and
+//! restarted, and a training job runs on the third. Needs `AURUM_TEST_DATABASE_URL`,
+//! `AURUM_TEST_S3_ENDPOINT`, `AURUM_TEST_S3_BUCKET` and `AURUM_TEST_REDIS_URL`
+//! (`scripts/services/run.sh start`); without them it prints a notice and passes.
+//!
+//! Beside the prediction load, one client streams card transactions (in time order, the spec
+//! allows no reordering) to the replicas in turn: their live fraud state is in Redis, so every
+//! replica must report the same state, holding every acknowledged event, after the kill.
 //!
 //! The load client plays the load balancer: requests go round-robin to the replicas it believes
 //! are up; a request that cannot reach its replica (refused or reset by the kill) is retried on
@@ -36,13 +40,15 @@ struct Deployment {
 
 impl Deployment {
     async fn create() -> Option<Deployment> {
-        let (Ok(admin_url), Ok(endpoint), Ok(bucket)) = (
+        let (Ok(admin_url), Ok(endpoint), Ok(bucket), Ok(redis)) = (
             std::env::var("AURUM_TEST_DATABASE_URL"),
             std::env::var("AURUM_TEST_S3_ENDPOINT"),
             std::env::var("AURUM_TEST_S3_BUCKET"),
+            std::env::var("AURUM_TEST_REDIS_URL"),
         ) else {
             eprintln!(
-                "skipped replicas test: AURUM_TEST_DATABASE_URL / AURUM_TEST_S3_ENDPOINT not set"
+                "skipped replicas test: AURUM_TEST_DATABASE_URL / AURUM_TEST_S3_ENDPOINT / \
+                 AURUM_TEST_REDIS_URL not set"
             );
             return None;
         };
@@ -74,6 +80,8 @@ impl Deployment {
             ("AURUM_S3_REGION", "us-east-1".to_owned()),
             ("AURUM_S3_ACCESS_KEY_ID", "test".to_owned()),
             ("AURUM_S3_SECRET_ACCESS_KEY", "test".to_owned()),
+            ("AURUM_FRAUD_STATE_URL", redis),
+            ("AURUM_FRAUD_STATE_PREFIX", format!("aurum-replicas:{id}")),
             // The load comes from one address; the failure limit is tested elsewhere.
             ("AURUM_AUTH_FAILURES_PER_MINUTE", "1000000".to_owned()),
         ]
@@ -200,6 +208,36 @@ async fn three_replicas_survive_an_alias_move_a_sigkill_and_a_training_job_under
     };
     let client_key = key("app", "client");
     let admin_key = key("ops", "admin");
+    // A fraud model on the first 8 000 card transactions; the next ones are streamed live.
+    let (header, rows) = handbook();
+    let tx = dir.path().join("tx.csv");
+    std::fs::write(&tx, format!("{header}\n{}\n", rows[..8_000].join("\n"))).unwrap();
+    ok(&deployment.cli(
+        &cli_data,
+        &["data", "import", tx.to_str().unwrap(), "--name", "tx"],
+    ));
+    ok(&deployment.cli(
+        &cli_data,
+        &[
+            "train",
+            "--dataset",
+            "tx",
+            "--target",
+            "TX_FRAUD",
+            "--kind",
+            "fraud_gbdt",
+            "--model",
+            "fraud",
+            "--date-column",
+            "TX_DATETIME",
+            "--param",
+            "spec=handbook",
+            "--param",
+            "n_estimators=20",
+            "--alias",
+            "champion",
+        ],
+    ));
 
     let env = deployment.env();
     let data: Vec<_> = (0..3)
@@ -283,6 +321,17 @@ async fn three_replicas_survive_an_alias_move_a_sigkill_and_a_training_job_under
         }));
     }
 
+    let fraud_stream = {
+        let (http, bases, stop, key) = (
+            http.clone(),
+            Arc::clone(&bases),
+            Arc::clone(&stop),
+            client_key.clone(),
+        );
+        let live: Vec<Value> = rows[8_000..].iter().map(|l| event_json(l)).collect();
+        tokio::spawn(async move { stream_events(http, bases, stop, key, live).await })
+    };
+
     // 1. An alias move on replica 0; every replica must answer from version 2 within a second.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let base0 = bases.read().await[0].clone().unwrap();
@@ -363,6 +412,39 @@ async fn three_replicas_survive_an_alias_move_a_sigkill_and_a_training_job_under
     }
     let elapsed = start.elapsed();
     let tally = Arc::try_unwrap(tally).ok().unwrap().into_inner();
+    let events = fraud_stream.await.unwrap();
+    assert!(
+        events.failed.is_empty(),
+        "failed events: {:?}",
+        events.failed
+    );
+    assert!(events.acked > 50, "too few events: {}", events.acked);
+    // One state for all: every replica reports every applied event (acknowledged, or committed
+    // by the killed replica before its answer was cut), from Redis, with nothing on its disk.
+    for (i, base) in bases.read().await.iter().flatten().enumerate() {
+        let state: Value = http
+            .get(format!("{base}/v1/models/fraud/events/state"))
+            .bearer_auth(&client_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            state["events_applied"].as_u64(),
+            Some(events.acked + events.committed_then_cut),
+            "replica {i}: {state}"
+        );
+        assert!(
+            state["backend"].as_str().unwrap().starts_with("redis "),
+            "{state}"
+        );
+        assert!(
+            !data[i].join("state").exists(),
+            "replica {i} kept state on disk"
+        );
+    }
 
     // Zero failed requests.
     assert!(
@@ -413,6 +495,11 @@ async fn three_replicas_survive_an_alias_move_a_sigkill_and_a_training_job_under
     latencies.sort_by(f64::total_cmp);
     let pct = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     eprintln!(
+        "replicas: fraud events {} acknowledged (+{} committed before a cut answer) in order across \
+         the replicas, state identical on all three",
+        events.acked, events.committed_then_cut
+    );
+    eprintln!(
         "replicas: {acked} acknowledged predictions in {:.1} s ({:.0} req/s), 0 failed, {} attempts \
          cut by the SIGKILL at {:.1} s and retried, {} of them committed before the kill; audit \
          prediction records {load_records} = acknowledged {acked} + committed-then-cut {}; latency \
@@ -428,4 +515,93 @@ async fn three_replicas_survive_an_alias_move_a_sigkill_and_a_training_job_under
         pct(1.0),
     );
     assert_eq!(load_records, acked + extra.len());
+}
+
+const HANDBOOK: &str = include_str!("../../../../data/fraud/handbook_sim_transactions.csv");
+
+/// The handbook file's header and data lines.
+fn handbook() -> (&'static str, Vec<&'static str>) {
+    let mut lines = HANDBOOK.lines();
+    let header = lines.next().unwrap();
+    (header, lines.collect())
+}
+
+/// A data line as a live event: the spec's fields, without the label.
+fn event_json(line: &str) -> Value {
+    let c: Vec<&str> = line.split(',').collect();
+    json!({
+        "TRANSACTION_ID": c[0].parse::<i64>().unwrap(),
+        "TX_DATETIME": c[1],
+        "CUSTOMER_ID": c[2].parse::<i64>().unwrap(),
+        "TERMINAL_ID": c[3].parse::<i64>().unwrap(),
+        "TX_AMOUNT": c[4].parse::<f64>().unwrap(),
+        "TX_TIME_SECONDS": c[5].parse::<i64>().unwrap(),
+    })
+}
+
+/// What the event client saw.
+#[derive(Debug, Default)]
+struct EventTally {
+    acked: u64,
+    /// Events whose answer was cut by the kill but which the replica had committed: the retry on
+    /// the next replica is refused as a duplicate, which proves the state has them.
+    committed_then_cut: u64,
+    failed: Vec<(u16, String)>,
+}
+
+/// Sends `events` one per request, in order, to the replicas in turn until `stop`; a request cut
+/// by a connection failure is retried on the next replica.
+async fn stream_events(
+    http: reqwest::Client,
+    bases: Arc<RwLock<Vec<Option<String>>>>,
+    stop: Arc<AtomicBool>,
+    key: String,
+    events: Vec<Value>,
+) -> EventTally {
+    let mut tally = EventTally::default();
+    let mut turn = 0usize;
+    for event in events {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let mut cut = false;
+        for attempt in 1.. {
+            let base = loop {
+                turn += 1;
+                let bases = bases.read().await;
+                if let Some(base) = &bases[turn % bases.len()] {
+                    break base.clone();
+                }
+            };
+            let sent = http
+                .post(format!("{base}/v1/models/fraud/events"))
+                .bearer_auth(&key)
+                .json(&json!({ "event": event }))
+                .send()
+                .await;
+            match sent {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let text = r.text().await.unwrap_or_default();
+                    if status == 200 {
+                        tally.acked += 1;
+                    } else if cut && status == 400 && text.contains("duplicate_event") {
+                        tally.committed_then_cut += 1;
+                    } else {
+                        tally.failed.push((status, text));
+                    }
+                    break;
+                }
+                Err(e) if attempt < 10 && (e.is_connect() || e.is_request()) => {
+                    cut = true;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => {
+                    tally.failed.push((0, e.to_string()));
+                    break;
+                }
+            }
+        }
+    }
+    tally
 }
