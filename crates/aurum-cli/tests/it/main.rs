@@ -3,6 +3,7 @@
 mod audit;
 mod batch;
 mod coherence;
+mod families;
 mod forecast_cli;
 mod fraud;
 mod replicas;

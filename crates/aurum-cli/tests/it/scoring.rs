@@ -13,12 +13,28 @@ use serde_json::{Map, Value, json};
 use crate::server::{Server, applicant, start_server};
 use crate::{GERMAN, aurum, ok};
 
-/// What one protocol answered for the applicant.
+/// What one protocol answered for a record. `score` is `None` for a model without points.
 #[derive(Debug, PartialEq)]
-struct Answer {
-    probability: f64,
-    score: f64,
-    decision: String,
+pub(crate) struct Answer {
+    pub probability: f64,
+    pub score: Option<f64>,
+    pub decision: String,
+}
+
+/// A record field as an OIP tensor type: integers `INT64`, other numbers `FP64`, text `BYTES`.
+fn datatype(v: &Value) -> &'static str {
+    if v.is_i64() {
+        "INT64"
+    } else if v.is_number() {
+        "FP64"
+    } else {
+        "BYTES"
+    }
+}
+
+/// The score output: `None` where the model has none (NaN, `null` in JSON).
+fn finite(x: Option<f64>) -> Option<f64> {
+    x.filter(|x| !x.is_nan())
 }
 
 /// `aurum predict` on `model` (before the server starts: one process writes the audit log at a
@@ -53,11 +69,17 @@ fn cli_predict(data: &Path, dir: &Path, model: &str) -> (f64, String, String) {
     )
 }
 
-async fn v1(client: &reqwest::Client, s: &Server, key: &str, model: &str) -> Answer {
+pub(crate) async fn v1(
+    client: &reqwest::Client,
+    s: &Server,
+    key: &str,
+    model: &str,
+    record: &Map<String, Value>,
+) -> Answer {
     let r: Value = client
         .post(format!("{}/v1/models/{model}/predict", s.base))
         .bearer_auth(key)
-        .json(&json!({ "record": applicant() }))
+        .json(&json!({ "record": record }))
         .send()
         .await
         .unwrap()
@@ -67,7 +89,7 @@ async fn v1(client: &reqwest::Client, s: &Server, key: &str, model: &str) -> Ans
     let p = &r["predictions"][0];
     Answer {
         probability: p["probability"].as_f64().unwrap_or_else(|| panic!("{r}")),
-        score: p["score"].as_f64().unwrap(),
+        score: finite(p["score"].as_f64()),
         decision: p["decision"].as_str().unwrap().to_string(),
     }
 }
@@ -81,13 +103,16 @@ fn output<'a>(resp: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no output {name}: {resp}"))
 }
 
-async fn oip_json(client: &reqwest::Client, s: &Server, key: &str, model: &str) -> Answer {
-    let inputs: Vec<Value> = applicant()
-        .into_iter()
-        .map(|(k, v)| {
-            let datatype = if v.is_i64() { "INT64" } else { "BYTES" };
-            json!({"name": k, "datatype": datatype, "shape": [1], "data": [v]})
-        })
+pub(crate) async fn oip_json(
+    client: &reqwest::Client,
+    s: &Server,
+    key: &str,
+    model: &str,
+    record: &Map<String, Value>,
+) -> Answer {
+    let inputs: Vec<Value> = record
+        .iter()
+        .map(|(k, v)| json!({"name": k, "datatype": datatype(v), "shape": [1], "data": [v]}))
         .collect();
     let r: Value = client
         .post(format!("{}/v2/models/{model}/infer", s.base))
@@ -101,7 +126,7 @@ async fn oip_json(client: &reqwest::Client, s: &Server, key: &str, model: &str) 
         .unwrap();
     Answer {
         probability: output(&r, "probability")["data"][0].as_f64().unwrap(),
-        score: output(&r, "score")["data"][0].as_f64().unwrap(),
+        score: finite(output(&r, "score")["data"][0].as_f64()),
         decision: output(&r, "decision")["data"][0]
             .as_str()
             .unwrap()
@@ -109,17 +134,25 @@ async fn oip_json(client: &reqwest::Client, s: &Server, key: &str, model: &str) 
     }
 }
 
-async fn oip_binary(client: &reqwest::Client, s: &Server, key: &str, model: &str) -> Answer {
+pub(crate) async fn oip_binary(
+    client: &reqwest::Client,
+    s: &Server,
+    key: &str,
+    model: &str,
+    record: &Map<String, Value>,
+) -> Answer {
     let mut inputs = Vec::new();
     let mut raw = Vec::new();
-    for (k, v) in applicant() {
-        let (datatype, bytes) = match v.as_i64() {
-            Some(i) => ("INT64", i.to_le_bytes().to_vec()),
-            None => {
+    for (k, v) in record {
+        let datatype = datatype(v);
+        let bytes = match datatype {
+            "INT64" => v.as_i64().unwrap().to_le_bytes().to_vec(),
+            "FP64" => v.as_f64().unwrap().to_le_bytes().to_vec(),
+            _ => {
                 let s = v.as_str().unwrap().as_bytes();
                 let mut b = (s.len() as u32).to_le_bytes().to_vec();
                 b.extend_from_slice(s);
-                ("BYTES", b)
+                b
             }
         };
         inputs.push(json!({"name": k, "datatype": datatype, "shape": [1, 1],
@@ -161,12 +194,17 @@ async fn oip_binary(client: &reqwest::Client, s: &Server, key: &str, model: &str
     let decision = &parts["decision"];
     Answer {
         probability: f64_of(parts["probability"]),
-        score: f64_of(parts["score"]),
+        score: finite(Some(f64_of(parts["score"]))),
         decision: String::from_utf8(decision[4..].to_vec()).unwrap(),
     }
 }
 
-async fn grpc(s: &Server, key: &str, model: &str) -> Answer {
+pub(crate) async fn grpc(
+    s: &Server,
+    key: &str,
+    model: &str,
+    record: &Map<String, Value>,
+) -> Answer {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut client = loop {
         let endpoint = tonic::transport::Channel::from_shared(s.grpc.clone()).unwrap();
@@ -178,27 +216,26 @@ async fn grpc(s: &Server, key: &str, model: &str) -> Answer {
             }
         }
     };
-    let inputs = applicant()
-        .into_iter()
+    let inputs = record
+        .iter()
         .map(|(k, v)| {
-            let (datatype, contents) = match v.as_i64() {
-                Some(i) => (
-                    "INT64",
-                    InferTensorContents {
-                        int64_contents: vec![i],
-                        ..Default::default()
-                    },
-                ),
-                None => (
-                    "BYTES",
-                    InferTensorContents {
-                        bytes_contents: vec![v.as_str().unwrap().as_bytes().to_vec()],
-                        ..Default::default()
-                    },
-                ),
+            let datatype = datatype(v);
+            let contents = match datatype {
+                "INT64" => InferTensorContents {
+                    int64_contents: vec![v.as_i64().unwrap()],
+                    ..Default::default()
+                },
+                "FP64" => InferTensorContents {
+                    fp64_contents: vec![v.as_f64().unwrap()],
+                    ..Default::default()
+                },
+                _ => InferTensorContents {
+                    bytes_contents: vec![v.as_str().unwrap().as_bytes().to_vec()],
+                    ..Default::default()
+                },
             };
             InferInputTensor {
-                name: k,
+                name: k.clone(),
                 datatype: datatype.into(),
                 shape: vec![1],
                 parameters: Default::default(),
@@ -227,7 +264,7 @@ async fn grpc(s: &Server, key: &str, model: &str) -> Answer {
     };
     Answer {
         probability: out("probability").fp64_contents[0],
-        score: out("score").fp64_contents[0],
+        score: finite(Some(out("score").fp64_contents[0])),
         decision: String::from_utf8(out("decision").bytes_contents[0].clone()).unwrap(),
     }
 }
@@ -322,22 +359,26 @@ async fn one_applicant_scores_decides_and_audits_the_same_on_every_protocol() {
     let key = created.lines().last().unwrap().trim().to_string();
     let server = start_server(&data, &[]);
     let client = reqwest::Client::new();
+    let record = applicant();
 
     for (model, decision) in [("plain", plain_decision.as_str()), ("banded", "refer")] {
         let answers = [
-            ("v1", v1(&client, &server, &key, model).await),
-            ("oip-json", oip_json(&client, &server, &key, model).await),
+            ("v1", v1(&client, &server, &key, model, &record).await),
+            (
+                "oip-json",
+                oip_json(&client, &server, &key, model, &record).await,
+            ),
             (
                 "oip-binary",
-                oip_binary(&client, &server, &key, model).await,
+                oip_binary(&client, &server, &key, model, &record).await,
             ),
-            ("grpc", grpc(&server, &key, model).await),
+            ("grpc", grpc(&server, &key, model, &record).await),
         ];
         for (protocol, a) in &answers {
             assert_eq!(a, &answers[0].1, "{model}: {protocol} differs from v1");
             assert_eq!(a.decision, decision, "{model}: {protocol}");
             assert!((a.probability - pd).abs() < 1e-6, "{model}: {protocol}");
-            assert!(a.score.is_finite());
+            assert!(a.score.is_some_and(f64::is_finite), "{model}: {protocol}");
         }
 
         // Five audit records (the CLI's first), each with the same input hash, the decision
@@ -361,7 +402,7 @@ async fn one_applicant_scores_decides_and_audits_the_same_on_every_protocol() {
             let out = &r["details"]["outputs"][0];
             assert_eq!(out["decision"], decision, "{model}: {r}");
             assert_eq!(out["probability"].as_f64(), Some(answers[0].1.probability));
-            assert_eq!(out["score"].as_f64(), Some(answers[0].1.score));
+            assert_eq!(out["score"].as_f64(), answers[0].1.score);
         }
         if model == "banded" {
             assert_eq!(cli_hash, expected);
