@@ -23,6 +23,8 @@ BENCH=target/debug/examples/series_bench
 # file date value horizon windows periods
 SERIES=(
   "data/timeseries/msft_daily.csv Date Close 20 6 5,252"
+  "data/timeseries/msft_daily.csv Date Volume 20 6 5,252"
+  "data/timeseries/taylor_halfhourly.csv timestamp demand_mw 48 6 48,336"
 )
 for s in "${SERIES[@]}"; do
   read -r file date value h w p <<<"$s"

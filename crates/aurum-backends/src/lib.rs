@@ -21,6 +21,8 @@
 
 use std::sync::Arc;
 
+pub mod webhook;
+
 use aurum_objstore::{ObjectArtifactStore, S3Options};
 use aurum_postgres::{PgAuditStore, PgStore};
 use aurum_registry::{ArtifactStore, LocalArtifactStore};
@@ -37,7 +39,18 @@ pub async fn open_platform_with_families(
     families: aurum_contract::Families,
 ) -> Result<Platform, ServiceError> {
     let stores = open_stores(&config).await?;
-    Platform::open_with_stores(config, families, stores).await
+    let webhook = config
+        .monitoring
+        .webhook_url
+        .clone()
+        .map(|url| (url, config.monitoring.webhook_secret.clone()));
+    let platform = Platform::open_with_stores(config, families, stores).await?;
+    if let Some((url, secret)) = webhook {
+        let sink = webhook::WebhookSink::start(url, secret).map_err(ServiceError::Internal)?;
+        platform.set_alert_sink(sink);
+        tracing::info!("drift and performance alerts are also sent to monitoring.webhook_url");
+    }
+    Ok(platform)
 }
 
 /// Builds the stores `config` names; see the crate docs.

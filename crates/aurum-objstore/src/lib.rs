@@ -292,10 +292,10 @@ impl ObjectArtifactStore {
     }
 }
 
-/// object_store's HTTP client (reqwest with rustls, built without a provider so that no aws-lc
+/// object_store's HTTP client (and the alert webhook's: reqwest with rustls, built without a provider so that no aws-lc
 /// build is needed) takes rustls's process-wide default provider: install ring's, as the server
 /// uses, unless the process has already chosen one.
-fn ensure_crypto_provider() {
+pub fn ensure_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // rustls deprecates ring's provider for lacking post-quantum key exchange; its classical
         // suites are rustls's defaults otherwise, and aurum-server makes the same choice.

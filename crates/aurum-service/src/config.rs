@@ -51,6 +51,14 @@ pub struct MonitoringConfig {
     /// A realised AUC below this fraction of the training AUC is a performance alert.
     #[serde(default = "default_auc_alert_ratio")]
     pub auc_alert_ratio: f64,
+    /// Where drift and performance alerts are also POSTed as JSON (`http://` or `https://`);
+    /// `None`: log and metrics only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Key of the `x-aurum-signature: sha256=<HMAC-SHA256 of the body>` header on each webhook
+    /// call, from `AURUM_MONITORING_WEBHOOK_SECRET` only; a secret, never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
 }
 
 fn default_auc_alert_ratio() -> f64 {
@@ -66,6 +74,8 @@ impl Default for MonitoringConfig {
             psi_alert: 0.25,
             min_rows: 200,
             auc_alert_ratio: default_auc_alert_ratio(),
+            webhook_url: None,
+            webhook_secret: None,
         }
     }
 }
@@ -349,6 +359,10 @@ pub struct MonitoringLayer {
     pub psi_alert: Option<f64>,
     pub min_rows: Option<u64>,
     pub auc_alert_ratio: Option<f64>,
+    pub webhook_url: Option<String>,
+    /// Environment only: a secret does not belong in a config file.
+    #[serde(skip)]
+    pub webhook_secret: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -478,6 +492,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("AURUM_AUDIT_ANCHOR_KEY_FILE", "audit.anchor_key_file"),
     ("AURUM_AUDIT_ANCHOR_KEY", "audit.anchor_key"),
     ("AURUM_LOG_FORMAT", "log.format"),
+    ("AURUM_MONITORING_WEBHOOK_URL", "monitoring.webhook_url"),
+    (
+        "AURUM_MONITORING_WEBHOOK_SECRET",
+        "monitoring.webhook_secret",
+    ),
     ("AURUM_LOG", "log.level"),
     ("AURUM_REGISTRY_BACKEND", "registry.backend"),
     ("AURUM_DATABASE_URL", "registry.database_url"),
@@ -594,6 +613,8 @@ impl ConfigLayer {
                 .collect()
         });
         layer.log.format = vars.get("AURUM_LOG_FORMAT").cloned();
+        layer.monitoring.webhook_url = vars.get("AURUM_MONITORING_WEBHOOK_URL").cloned();
+        layer.monitoring.webhook_secret = vars.get("AURUM_MONITORING_WEBHOOK_SECRET").cloned();
         layer.log.level = vars.get("AURUM_LOG").cloned();
         layer.registry.backend = vars.get("AURUM_REGISTRY_BACKEND").cloned();
         layer.registry.database_url = vars.get("AURUM_DATABASE_URL").cloned();
@@ -748,6 +769,12 @@ impl Config {
         }
         if let Some(v) = m.auc_alert_ratio {
             self.monitoring.auc_alert_ratio = v;
+        }
+        if let Some(v) = m.webhook_url {
+            self.monitoring.webhook_url = Some(v);
+        }
+        if let Some(v) = m.webhook_secret {
+            self.monitoring.webhook_secret = Some(v);
         }
         if let Some(v) = layer.registry.encryption_key_file {
             self.registry.encryption_key_file = Some(v);
@@ -922,6 +949,11 @@ impl Config {
                  is not built in: reach it through a private network or a TLS sidecar)"
             ));
         }
+        if let Some(url) = &self.monitoring.webhook_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            problems.push("monitoring.webhook_url must be an http:// or https:// URL".to_owned());
+        }
         let prefix = &self.registry.fraud_state_prefix;
         if prefix.is_empty()
             || prefix.len() > 128
@@ -969,6 +1001,9 @@ impl Config {
         }
         if shown.registry.encryption_keys.is_some() {
             shown.registry.encryption_keys = Some("<redacted>".into());
+        }
+        if shown.monitoring.webhook_secret.is_some() {
+            shown.monitoring.webhook_secret = Some("<redacted>".into());
         }
         if shown.registry.fraud_state_url.is_some() {
             shown.registry.fraud_state_url = Some("<redacted>".into());
@@ -1066,6 +1101,38 @@ mod tests {
             ConfigLayer::from_env(self::env(&[("AURUM_AUDIT_ANCHOR_KEY", "short")])).unwrap();
         let err = Config::from_layers(vec![short]).unwrap_err().to_string();
         assert!(err.contains("anchor_key"), "{err}");
+    }
+
+    #[test]
+    fn the_alert_webhook_takes_http_urls_and_a_redacted_secret() {
+        let env = ConfigLayer::from_env(env(&[
+            (
+                "AURUM_MONITORING_WEBHOOK_URL",
+                "https://alerts.example/hook",
+            ),
+            ("AURUM_MONITORING_WEBHOOK_SECRET", "hunter2-hook"),
+        ]))
+        .unwrap();
+        let c = Config::from_layers(vec![env]).unwrap();
+        assert_eq!(
+            c.monitoring.webhook_url.as_deref(),
+            Some("https://alerts.example/hook")
+        );
+        assert!(!c.to_redacted_toml().contains("hunter2-hook"));
+        let bad =
+            ConfigLayer::from_env(self::env(&[("AURUM_MONITORING_WEBHOOK_URL", "ftp://x/y")]))
+                .unwrap();
+        let err = Config::from_layers(vec![bad]).unwrap_err().to_string();
+        assert!(err.contains("monitoring.webhook_url"), "{err}");
+        assert!(
+            toml::from_str::<ConfigLayer>("[monitoring]\nwebhook_secret = \"x\"\n").is_err()
+                || toml::from_str::<ConfigLayer>("[monitoring]\nwebhook_secret = \"x\"\n")
+                    .unwrap()
+                    .monitoring
+                    .webhook_secret
+                    .is_none(),
+            "the file cannot set the secret"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! process. Keeping one layer for both is what makes `aurum train` on the command line and
 //! `POST /v1/training-jobs` behave identically.
 
+mod alerts;
 pub mod batch;
 mod batching;
 mod challenger;
@@ -26,6 +27,7 @@ mod predict;
 mod recommend;
 mod training;
 
+pub use alerts::{Alert, AlertSink};
 pub use aurum_forecast::spec::ForecastSpec;
 pub use challenger::{ChallengerConfig, ChallengerReport, PairComparison};
 pub use config::{AuditDurability, Config, ConfigError, ConfigLayer, UnknownFields};

@@ -403,6 +403,30 @@ impl Platform {
     /// Logs, counts and exposes the alerts of a judged window.
     fn raise(&self, model: &LoadedModel, drift: &WindowDrift) {
         self.raise_gauges_only(model, drift);
+        if !drift.alerts.is_empty() {
+            let psi_of = |feature: &String| {
+                drift
+                    .vs_reference
+                    .features
+                    .iter()
+                    .chain(std::iter::once(&drift.vs_reference.score))
+                    .find(|f| &f.name == feature)
+                    .map_or(f64::NAN, |f| f.psi)
+            };
+            self.alert(crate::alerts::Alert {
+                kind: "drift",
+                model: model.name.clone(),
+                version: model.version,
+                raised_at: chrono::Utc::now(),
+                details: serde_json::json!({
+                    "window_start": drift.start,
+                    "rows": drift.rows,
+                    "features": drift.alerts.iter()
+                        .map(|f| serde_json::json!({"name": f, "psi": psi_of(f)}))
+                        .collect::<Vec<_>>(),
+                }),
+            });
+        }
         for feature in &drift.alerts {
             let psi = drift
                 .vs_reference

@@ -253,6 +253,18 @@ impl Platform {
             );
             metrics::counter!("aurum_performance_alerts_total", "model" => model.to_string())
                 .increment(1);
+            self.alert(crate::alerts::Alert {
+                kind: "performance",
+                model: model.to_string(),
+                version,
+                raised_at: chrono::Utc::now(),
+                details: serde_json::json!({
+                    "realised_auc": overall.metrics["auc"],
+                    "training_auc": training_auc,
+                    "auc_alert_ratio": cfg.auc_alert_ratio,
+                    "outcomes": overall.n,
+                }),
+            });
         }
         Ok(PerformanceReport {
             model: model.to_string(),

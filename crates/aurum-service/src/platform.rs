@@ -137,6 +137,8 @@ pub(crate) struct Inner {
     pub(crate) challengers: crate::challenger::Challengers,
     /// Shared fraud state (see [`Stores::fraud_state`]).
     pub(crate) fraud_state: Option<Arc<dyn aurum_fraud::OnlineStateFactory>>,
+    /// Where alerts go besides the log (see `crate::alerts`).
+    pub(crate) alert_sink: std::sync::OnceLock<Arc<dyn crate::alerts::AlertSink>>,
 }
 
 impl std::fmt::Debug for Platform {
@@ -256,6 +258,7 @@ impl Platform {
                 monitors: Default::default(),
                 challengers: Default::default(),
                 fraud_state,
+                alert_sink: std::sync::OnceLock::new(),
             }),
         };
         platform.reload_keys().await?;

@@ -132,9 +132,39 @@ async fn until_next_window(secs: u64) {
     tokio::time::sleep(wait).await;
 }
 
+/// A webhook receiver on a real port: every POST's headers and body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
+async fn webhook_receiver() -> (String, Received) {
+    let got: Received = Default::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let sink = sink.clone();
+                async move {
+                    sink.lock().unwrap().push((headers, body.to_vec()));
+                    StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), got)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_window_is_judged_against_the_reference_and_the_previous_window_and_kept() {
-    let f = fixture_with(|c| c.monitoring.window_s = 3).await;
+    let (hook, received) = webhook_receiver().await;
+    let f = fixture_with(|c| {
+        c.monitoring.window_s = 3;
+        c.monitoring.webhook_url = Some(hook);
+        c.monitoring.webhook_secret = Some("hook-secret".into());
+    })
+    .await;
     assert_eq!(import_german(&f).await.status, StatusCode::CREATED);
     let job = train(&f, "credit", json!({}), Some("champion")).await;
     assert_eq!(job["state"], "succeeded", "{job}");
@@ -191,6 +221,35 @@ async fn a_closed_window_is_judged_against_the_reference_and_the_previous_window
     )
     .unwrap();
     assert_eq!(lines.lines().count(), 2);
+
+    // The alert also reached the webhook, once, signed, naming the feature and its PSI.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while received.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no webhook call");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let calls = received.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "one alerting window, one call");
+    let (headers, body) = &calls[0];
+    assert_eq!(headers["x-aurum-alert"], "drift");
+    assert_eq!(
+        headers["x-aurum-signature"].to_str().unwrap(),
+        aurum_backends::webhook::signature("hook-secret", body)
+    );
+    let alert: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(alert["kind"], "drift");
+    assert_eq!(alert["model"], "credit");
+    assert_eq!(alert["version"], 1);
+    assert_eq!(alert["details"]["rows"], 1000);
+    assert_eq!(
+        alert["details"]["features"][0]["name"], "age_in_years",
+        "{alert}"
+    );
+    assert!(
+        alert["details"]["features"][0]["psi"].as_f64().unwrap() >= 0.25,
+        "{alert}"
+    );
 }
 
 #[tokio::test]
