@@ -180,7 +180,13 @@ pub const EASE: RecoFamily = RecoFamily {
         "reco_ease",
         &["ease"],
         "EASE closed-form item-item model (Steck 2019): the strongest ranker on catalogues up to max_items (dense item×item inverse).",
-        params!("regularization", "neighbours", "max_items", "threads"),
+        params!(
+            "regularization",
+            "dropout",
+            "neighbours",
+            "max_items",
+            "threads"
+        ),
     ),
     algorithm: Algorithm::Ease,
 };
@@ -436,6 +442,7 @@ impl Typed {
                 let d = EaseParams::default();
                 Algo::Ease(EaseParams {
                     regularization: f32_in("regularization", 1e-3, 1e9, d.regularization)?,
+                    dropout: f32_in("dropout", 0.0, 0.95, d.dropout)?,
                     neighbours: r
                         .usize("neighbours", 1..=MAX_ITEMS_LIMIT)?
                         .unwrap_or(d.neighbours),
@@ -478,7 +485,8 @@ impl Typed {
                 "restart": num(p.restart), "steps": p.steps,
             }),
             Algo::Ease(p) => serde_json::json!({
-                "regularization": num(p.regularization), "neighbours": p.neighbours,
+                "regularization": num(p.regularization), "dropout": num(p.dropout),
+                "neighbours": p.neighbours,
                 "max_items": p.max_items, "threads": p.threads,
             }),
         };

@@ -45,6 +45,10 @@ pub const MAX_ITEMS_LIMIT: usize = 30_000;
 pub struct EaseParams {
     /// λ, added to the diagonal of the Gram matrix `XᵀX` (counts of co-holding users).
     pub regularization: f32,
+    /// Dropout rate `p` of the emphasised denoising variant (EDLAE, Steck 2020): each item's
+    /// diagonal also gets `p/(1−p)·G[i,i]`, a penalty proportional to its popularity. 0 is
+    /// plain EASE.
+    pub dropout: f32,
     /// Weights kept per held item (largest magnitude first); the rest of the dense `B` is dropped.
     pub neighbours: usize,
     /// The largest catalogue accepted (see the module docs for the memory this allows).
@@ -57,6 +61,7 @@ impl Default for EaseParams {
     fn default() -> Self {
         EaseParams {
             regularization: 500.0,
+            dropout: 0.0,
             neighbours: 200,
             max_items: DEFAULT_MAX_ITEMS,
             threads: 0,
@@ -67,6 +72,7 @@ impl Default for EaseParams {
 impl EaseParams {
     fn validate(&self) -> Result<(), RecoError> {
         crate::error::check_range("regularization", self.regularization, 1e-3, 1e9)?;
+        crate::error::check_range("dropout", self.dropout, 0.0, 0.95)?;
         crate::error::check_count("neighbours", self.neighbours, 1, MAX_ITEMS_LIMIT)?;
         crate::error::check_count("max_items", self.max_items, 1, MAX_ITEMS_LIMIT)?;
         crate::error::check_count("threads", self.threads, 0, 1024)
@@ -86,8 +92,9 @@ pub struct Ease {
     weights: Vec<Vec<(u32, f32)>>,
 }
 
-/// `G + λI` (lower triangle) for the binary user×item matrix: `G[i,j]` counts users holding both.
-fn gram(data: &Interactions, reg: f64) -> Mat<f64> {
+/// `G + λI + p/(1−p)·diagMat(G)` (lower triangle) for the binary user×item matrix: `G[i,j]`
+/// counts users holding both.
+fn gram(data: &Interactions, reg: f64, dropout: f64) -> Mat<f64> {
     let n = data.items().len();
     let mut g = Mat::<f64>::zeros(n, n);
     let m = data.user_items();
@@ -100,8 +107,9 @@ fn gram(data: &Interactions, reg: f64) -> Mat<f64> {
             }
         }
     }
+    let emphasis = dropout / (1.0 - dropout);
     for i in 0..n {
-        g[(i, i)] += reg;
+        g[(i, i)] += reg + emphasis * g[(i, i)];
     }
     g
 }
@@ -171,7 +179,11 @@ impl Ease {
                 Some(t) if t.get() > 1 => Par::Rayon(t),
                 _ => Par::Seq,
             };
-            let mut g = gram(data, f64::from(params.regularization));
+            let mut g = gram(
+                data,
+                f64::from(params.regularization),
+                f64::from(params.dropout),
+            );
             ctl.step("ease", 0.1)?;
             let mut mem = MemBuffer::new(
                 factor::cholesky_in_place_scratch::<f64>(n, par, Default::default())
@@ -321,7 +333,7 @@ mod tests {
     }
 
     /// `B` from the textbook formula with a naive Gauss-Jordan inverse in f64.
-    fn naive_b(d: &Interactions, reg: f64) -> Vec<Vec<f64>> {
+    fn naive_b(d: &Interactions, reg: f64, dropout: f64) -> Vec<Vec<f64>> {
         let n = d.items().len();
         let mut a = vec![vec![0f64; 2 * n]; n];
         for u in 0..d.users().len() {
@@ -333,7 +345,7 @@ mod tests {
             }
         }
         for (i, row) in a.iter_mut().enumerate() {
-            row[i] += reg;
+            row[i] += reg + dropout / (1.0 - dropout) * row[i];
             row[n + i] = 1.0;
         }
         for c in 0..n {
@@ -370,7 +382,20 @@ mod tests {
             ..Default::default()
         };
         let m = Ease::fit(&d, &p, &FitControl::default()).unwrap();
-        let want = naive_b(&d, 0.5);
+        let want = naive_b(&d, 0.5, 0.0);
+        let edlae = EaseParams {
+            dropout: 0.25,
+            ..p.clone()
+        };
+        let e = Ease::fit(&d, &edlae, &FitControl::default()).unwrap();
+        let want_e = naive_b(&d, 0.5, 0.25);
+        for (i, row) in want_e.iter().enumerate() {
+            for (j, &w) in row.iter().enumerate() {
+                let got = e.weight(i as u32, j as u32).map_or(0.0, f64::from);
+                assert!((got - w).abs() < 1e-5, "EDLAE B[{i},{j}] = {got}, want {w}");
+            }
+        }
+        assert_ne!(want_e, want, "the dropout emphasis changes the weights");
         let n = d.items().len();
         for (i, row) in want.iter().enumerate() {
             for (j, &w) in row.iter().enumerate() {
