@@ -42,6 +42,7 @@ const ALS_ITERATIONS: usize = 15;
 /// EASE settings chosen with `--tune` on the validation split carved from train.
 const EASE_REG: f32 = 300.0;
 const EASE_NEIGHBOURS: usize = 100;
+const EASE_DROPOUT: f32 = 0.0;
 
 type Fail = Box<dyn std::error::Error>;
 
@@ -130,55 +131,57 @@ fn tune_on_validation(
     );
     let mut report = Vec::new();
 
-    let mut best = (0.0, 0.0f32, 0usize);
-    for reg in [50.0f32, 100.0, 200.0, 300.0, 500.0, 800.0, 1200.0, 2000.0] {
-        let p = EaseParams {
-            regularization: reg,
-            neighbours: 30_000,
-            threads,
-            ..Default::default()
-        };
-        let e = evaluate(&Ease::fit(&v.train, &p, ctl)?, &v.train, &v.test, 10)?;
-        eprintln!(
-            "valid EASE reg {reg:<6} (dense)          NDCG@10 {:.4}",
-            e.ndcg
-        );
-        if e.ndcg > best.0 {
-            best = (e.ndcg, reg, 30_000);
+    let mut best = (0.0, 0.0f32, 0.0f32, 0usize);
+    for dropout in [0.0f32, 0.1, 0.25, 0.4] {
+        for reg in [10.0f32, 50.0, 100.0, 200.0, 300.0, 500.0, 800.0] {
+            let p = EaseParams {
+                regularization: reg,
+                dropout,
+                neighbours: 30_000,
+                threads,
+                ..Default::default()
+            };
+            let e = evaluate(&Ease::fit(&v.train, &p, ctl)?, &v.train, &v.test, 10)?;
+            eprintln!(
+                "valid EASE dropout {dropout:<4} reg {reg:<6} (dense) NDCG@10 {:.4}",
+                e.ndcg
+            );
+            if e.ndcg > best.0 {
+                best = (e.ndcg, reg, dropout, 30_000);
+            }
         }
     }
     let dense = best.0;
+    let (reg, dropout) = (best.1, best.2);
     for keep in [50usize, 100, 200, 500] {
         let p = EaseParams {
-            regularization: best.1,
+            regularization: reg,
+            dropout,
             neighbours: keep,
             threads,
             ..Default::default()
         };
         let e = evaluate(&Ease::fit(&v.train, &p, ctl)?, &v.train, &v.test, 10)?;
         eprintln!(
-            "valid EASE reg {} {keep:>5} weights/item NDCG@10 {:.4}",
-            best.1, e.ndcg
+            "valid EASE dropout {dropout} reg {reg} {keep:>5} weights/item NDCG@10 {:.4}",
+            e.ndcg
         );
         // The smallest model within 0.0005 of the dense figure.
-        if e.ndcg >= dense - 0.0005 && keep < best.2 {
-            best = (e.ndcg.max(best.0), best.1, keep);
+        if e.ndcg >= dense - 0.0005 && keep < best.3 {
+            best = (e.ndcg.max(best.0), reg, dropout, keep);
         }
     }
-    let (reg, keep) = (best.1, best.2);
+    let keep = best.3;
     let s = split_for(ALS_ALPHA)?;
     let p = EaseParams {
         regularization: reg,
+        dropout,
         neighbours: keep,
         threads,
         ..Default::default()
     };
     let e = evaluate(&Ease::fit(&s.train, &p, ctl)?, &s.train, &s.test, 10)?;
-    report.push(format!(
-        "EASE reg={reg} neighbours={keep}: validation {dense:.4}, test NDCG@10 {:.4}",
-        e.ndcg
-    ));
-
+    report.push(format!("EASE reg={reg} dropout={dropout} neighbours={keep}: validation {dense:.4}, test NDCG@10 {:.4}", e.ndcg));
     let mut best = (0.0, 0.0f32, 0usize, 0.0f32);
     for alpha in [1.0f32, 5.0, 10.0] {
         let vs = valid_for(alpha)?;
@@ -341,12 +344,15 @@ fn main() -> Result<(), Fail> {
             || Ok(Box::new(Als::fit(train, &als_params, &ctl)?)),
         )?,
         run(
-            &format!("EASE reg={EASE_REG} ({EASE_NEIGHBOURS} weights per item)"),
+            &format!(
+                "EASE reg={EASE_REG} dropout={EASE_DROPOUT} ({EASE_NEIGHBOURS} weights per item)"
+            ),
             train,
             test,
             || {
                 let p = EaseParams {
                     regularization: EASE_REG,
+                    dropout: EASE_DROPOUT,
                     neighbours: EASE_NEIGHBOURS,
                     threads,
                     ..Default::default()
