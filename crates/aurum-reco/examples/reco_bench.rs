@@ -11,10 +11,9 @@
 //!
 //! `--tune` is honest: it carves a validation split out of the *training* data (each user's
 //! latest 20 % of train positives), selects every model's hyper-parameters on it, refits the
-//! winners on all of train and reports the test figure once. The EASE constants below were
-//! chosen that way; the ALS constants come from an earlier grid that selected on the test split
-//! (reported as such in BENCHMARKS.md). `bench/reco/run.sh` runs the Python `implicit` library on
-//! the files `--out` writes, with the same parameters.
+//! winners on all of train and reports the test figure once. The EASE and ALS constants below
+//! were chosen that way. `bench/reco/run.sh` runs the Python `implicit` library on the files
+//! `--out` writes, with the same parameters.
 
 use std::io::Write;
 use std::time::Instant;
@@ -34,15 +33,18 @@ use aurum_reco::{
     Recommender, Weighting,
 };
 
-/// ALS settings (the grid's best on the test split in an earlier round; BENCHMARKS.md).
-const ALS_FACTORS: usize = 128;
+/// The confidence `1 + alpha` of the shared split, which item-item BM25, BPR and the hybrid read
+/// (EASE reads presence only; ALS is fitted on its own alpha).
+const SPLIT_ALPHA: f32 = 5.0;
+/// ALS settings chosen with `--tune` on the validation split carved from train.
+const ALS_FACTORS: usize = 64;
 const ALS_REG: f32 = 20.0;
-const ALS_ALPHA: f32 = 5.0;
+const ALS_ALPHA: f32 = 1.0;
 const ALS_ITERATIONS: usize = 15;
 /// EASE settings chosen with `--tune` on the validation split carved from train.
-const EASE_REG: f32 = 300.0;
-const EASE_NEIGHBOURS: usize = 100;
-const EASE_DROPOUT: f32 = 0.0;
+const EASE_REG: f32 = 100.0;
+const EASE_NEIGHBOURS: usize = 50;
+const EASE_DROPOUT: f32 = 0.1;
 
 type Fail = Box<dyn std::error::Error>;
 
@@ -123,7 +125,7 @@ fn tune_on_validation(
     // until the winners are refitted.
     let valid_for =
         |alpha: f32| -> Result<_, Fail> { Ok(time_split(&split_for(alpha)?.train, 0.2)?) };
-    let v = valid_for(ALS_ALPHA)?;
+    let v = valid_for(SPLIT_ALPHA)?;
     eprintln!(
         "validation: {} fit / {} validation positives",
         v.train.nnz(),
@@ -172,7 +174,7 @@ fn tune_on_validation(
         }
     }
     let keep = best.3;
-    let s = split_for(ALS_ALPHA)?;
+    let s = split_for(SPLIT_ALPHA)?;
     let p = EaseParams {
         regularization: reg,
         dropout,
@@ -232,7 +234,7 @@ fn tune_on_validation(
             best = (e.ndcg, keep);
         }
     }
-    let s = split_for(ALS_ALPHA)?;
+    let s = split_for(SPLIT_ALPHA)?;
     let p = ItemKnnParams {
         similarity: Similarity::Bm25 { k1: 1.2, b: 0.75 },
         neighbours: best.1,
@@ -276,7 +278,7 @@ fn main() -> Result<(), Fail> {
         };
         Ok(time_split(&Interactions::build(&records, &opts)?, 0.2)?)
     };
-    let split = split_for(ALS_ALPHA)?;
+    let split = split_for(SPLIT_ALPHA)?;
     let (train, test) = (&split.train, &split.test);
     let items_in_data: Vec<AttributeRow> = genres
         .rows()
@@ -341,7 +343,13 @@ fn main() -> Result<(), Fail> {
             &format!("ALS f={ALS_FACTORS} reg={ALS_REG} alpha={ALS_ALPHA}"),
             train,
             test,
-            || Ok(Box::new(Als::fit(train, &als_params, &ctl)?)),
+            || {
+                Ok(Box::new(Als::fit(
+                    &split_for(ALS_ALPHA)?.train,
+                    &als_params,
+                    &ctl,
+                )?))
+            },
         )?,
         run(
             &format!(
