@@ -21,7 +21,7 @@
 //! binary, ten times that as the JSON the registry stores) is too large to store and load with
 //! every model version. Each held item keeps its `neighbours` largest-magnitude weights
 //! (negative weights included: they are what pushes "already covered" items down), which on
-//! MovieLens loses no measurable NDCG at 200 per item (BENCHMARKS.md).
+//! MovieLens lost nothing measurable on the validation split at 50 per item (BENCHMARKS.md).
 //!
 //! Why it is reproducible: `G` is summed in a fixed order from integer counts (exact in `f64`),
 //! and faer's blocked Cholesky and triangular inverse split work by tiles, not by thread timing;
