@@ -297,7 +297,8 @@ fn cg<S: pulp::Simd>(
 /// One [`cg`] solve as a `pulp` operation: `pulp` runs `with_simd` inside a function compiled
 /// for the widest SIMD the CPU has (AVX2 and FMA on x86-64 where present, chosen at run time;
 /// `pulp` holds the one `unsafe` call this needs), and everything `cg` calls is inlined into it.
-/// Same arithmetic on every path; the lane width only changes the order of partial sums.
+/// The same algorithm on every path; the lane width and fused multiply-adds change only the
+/// rounding of partial sums, so results may differ in the last bits between CPUs.
 struct Solve<'a> {
     x: &'a mut [f32],
     yty: &'a [f32],
