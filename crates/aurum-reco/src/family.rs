@@ -4,7 +4,7 @@
 //! Why one family per algorithm (`reco_als`, `reco_item_knn`, …) rather than one `recommender`
 //! family with an `algorithm` parameter: each algorithm has its own parameters, and a family's
 //! spec lists exactly the parameters it accepts, so `GET /v1/families` and the unknown-parameter
-//! error stay precise. One generic type, [`RecoFamily`], implements all seven.
+//! error stay precise. One generic type, [`RecoFamily`], implements all eight.
 //!
 //! The dataset is an interactions table, one row per (user, item) event. Parameters name its
 //! columns: `user_column`, `item_column`, optionally `weight_column` (counts or amounts),
@@ -33,6 +33,7 @@ use crate::interactions::Csr;
 use crate::models::als::{Als, AlsParams};
 use crate::models::bpr::{Bpr, BprParams};
 use crate::models::content::{Content, ContentParams};
+use crate::models::ease::{Ease, EaseParams, MAX_ITEMS_LIMIT};
 use crate::models::hybrid::{Hybrid, HybridLoss, HybridParams};
 use crate::models::item_knn::{ItemKnn, ItemKnnParams, Similarity};
 use crate::models::popularity::{Popularity, PopularityParams};
@@ -60,6 +61,7 @@ pub enum Algorithm {
     Content,
     Hybrid,
     RandomWalk,
+    Ease,
 }
 
 macro_rules! params {
@@ -173,9 +175,33 @@ pub const RANDOM_WALK: RecoFamily = RecoFamily {
     algorithm: Algorithm::RandomWalk,
 };
 
+pub const EASE: RecoFamily = RecoFamily {
+    spec: spec(
+        "reco_ease",
+        &["ease"],
+        "EASE closed-form item-item model (Steck 2019): the strongest ranker on catalogues up to max_items (dense item×item inverse).",
+        params!(
+            "regularization",
+            "dropout",
+            "neighbours",
+            "max_items",
+            "threads"
+        ),
+    ),
+    algorithm: Algorithm::Ease,
+};
+
 /// Every recommendation family, in registration order.
-pub const FAMILIES: [RecoFamily; 7] =
-    [POPULARITY, ITEM_KNN, ALS, BPR, CONTENT, HYBRID, RANDOM_WALK];
+pub const FAMILIES: [RecoFamily; 8] = [
+    POPULARITY,
+    ITEM_KNN,
+    ALS,
+    BPR,
+    CONTENT,
+    HYBRID,
+    RANDOM_WALK,
+    EASE,
+];
 
 /// The parameters every algorithm shares: which columns mean what, and how values become
 /// confidences.
@@ -238,6 +264,7 @@ enum Algo {
     Content(ContentParams),
     Hybrid(HybridParams),
     RandomWalk(RandomWalkParams),
+    Ease(EaseParams),
 }
 
 /// The canonical parameters of one fit.
@@ -411,6 +438,20 @@ impl Typed {
                     steps: r.usize("steps", 1..=1000)?.unwrap_or(d.steps),
                 })
             }
+            Algorithm::Ease => {
+                let d = EaseParams::default();
+                Algo::Ease(EaseParams {
+                    regularization: f32_in("regularization", 1e-3, 1e9, d.regularization)?,
+                    dropout: f32_in("dropout", 0.0, 0.95, d.dropout)?,
+                    neighbours: r
+                        .usize("neighbours", 1..=MAX_ITEMS_LIMIT)?
+                        .unwrap_or(d.neighbours),
+                    max_items: r
+                        .usize("max_items", 1..=MAX_ITEMS_LIMIT)?
+                        .unwrap_or(d.max_items),
+                    threads: r.usize("threads", 0..=1024)?.unwrap_or(0),
+                })
+            }
         };
         Ok(Typed { common, algo })
     }
@@ -442,6 +483,11 @@ impl Typed {
             }),
             Algo::RandomWalk(p) => serde_json::json!({
                 "restart": num(p.restart), "steps": p.steps,
+            }),
+            Algo::Ease(p) => serde_json::json!({
+                "regularization": num(p.regularization), "dropout": num(p.dropout),
+                "neighbours": p.neighbours,
+                "max_items": p.max_items, "threads": p.threads,
             }),
         };
         if let (Some(map), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
@@ -723,6 +769,7 @@ enum Model {
     Content(Box<Content>),
     Hybrid(Box<Hybrid>),
     RandomWalk(Box<RandomWalk>),
+    Ease(Box<Ease>),
 }
 
 impl Model {
@@ -735,6 +782,7 @@ impl Model {
             Model::Content(m) => m.as_ref(),
             Model::Hybrid(m) => m.as_ref(),
             Model::RandomWalk(m) => m.as_ref(),
+            Model::Ease(m) => m.as_ref(),
         }
     }
 }
@@ -809,6 +857,7 @@ impl RecoFamily {
                 ctl,
             )?)),
             Algo::RandomWalk(p) => Model::RandomWalk(Box::new(RandomWalk::fit(data, p, ctl)?)),
+            Algo::Ease(p) => Model::Ease(Box::new(Ease::fit(data, p, ctl)?)),
         })
     }
 }
@@ -1027,6 +1076,7 @@ impl RankingModel {
             Model::ItemKnn(m) => m.explain(user, item, REASONS_PER_ITEM),
             Model::Als(m) => m.explain(user, item, REASONS_PER_ITEM),
             Model::Content(m) => m.explain(user, item, REASONS_PER_ITEM),
+            Model::Ease(m) => m.explain(user, item, REASONS_PER_ITEM),
             _ => Ok(Vec::new()),
         };
         reasons
@@ -1175,6 +1225,7 @@ impl Ranker for RankingModel {
         let list = match &self.stored.model {
             Model::ItemKnn(m) => m.similar_items(item, k).map_err(model_error)?,
             Model::Als(m) => m.similar_items(item, k).map_err(model_error)?,
+            Model::Ease(m) => m.similar_items(item, k).map_err(model_error)?,
             _ => top_k(&self.cooccurrence(j), |i| i != j as usize, k)
                 .into_iter()
                 .filter(|(_, s)| *s > 0.0)
@@ -1447,6 +1498,45 @@ mod tests {
         let v = ALS.validate_params(&params(&[])).unwrap();
         assert_eq!(v["regularization"], serde_json::json!(0.01));
         assert_eq!(v["segment_column"], "job");
+    }
+
+    #[test]
+    fn ease_explains_exactly_and_refuses_large_catalogues() {
+        let m = fit(&EASE, &params(&[("regularization", "1")]));
+        let out = m
+            .as_ranker()
+            .unwrap()
+            .recommend(RankQuery::User("c0"), 2, &RankFilter::default(), true)
+            .unwrap();
+        assert_eq!(out.source, "ease");
+        for it in &out.items {
+            // c0 holds two items and REASONS_PER_ITEM is 3: every share is listed, and the
+            // shares add up to the score.
+            let sum: f64 = it.reasons.iter().map(|r| r.contribution).sum();
+            assert!((sum - it.score).abs() < 1e-5, "{it:?}");
+        }
+        let t = holdings();
+        let cancel = CancelToken::new();
+        let ctx = FitContext {
+            progress: &NoProgress,
+            cancel: &cancel,
+            seed: 7,
+        };
+        let e = EASE
+            .fit(
+                &TrainingData::new(&t, &Target::None),
+                &params(&[("max_items", "5")]),
+                &ctx,
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("max_items"), "{e}");
+        assert!(e.to_string().contains("7 items"), "{e}");
+        let e = EASE
+            .validate_params(&params(&[("regularization", "0")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("regularization"), "{e}");
+        let v = EASE.validate_params(&params(&[])).unwrap();
+        assert_eq!(v["max_items"], 10_000);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Financial product recommendation: which product should we offer this customer next?
 //!
 //! A pure library: interaction records (customer, product, count or rating, time) become sparse
-//! matrices ([`Interactions`]); [`split`] cuts them per user by time or leave-k-out; seven model
+//! matrices ([`Interactions`]); [`split`] cuts them per user by time or leave-k-out; eight model
 //! families rank products; [`metrics`] measures them on held-out data. No IO, async, logging or
 //! HTTP: the service layer decides where data comes from and how answers travel.
 //!
@@ -16,6 +16,8 @@
 //! - [`models::hybrid`]: LightFM-style factors over attributes, for customers and products known
 //!   only by their attributes (cold start).
 //! - [`models::random_walk`]: multi-hop candidates on the customer–product graph.
+//! - [`models::ease`]: the closed-form item-item model (EASE), the strongest ranker here on
+//!   catalogues small enough for a dense item×item inverse (up to `max_items`).
 //!
 //! Why one [`Recommender`] trait that returns scores: filtering (held products, categories,
 //! eligibility predicates), top-k and evaluation are written once and cannot drift between

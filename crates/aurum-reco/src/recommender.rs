@@ -2,7 +2,7 @@
 //!
 //! Why the trait asks models only for *scores*: filtering (held items, categories, allow-lists),
 //! top-k selection and evaluation are then written once, so "a held item is never returned when
-//! excluded" is one code path for seven models instead of seven promises. Models keep the
+//! excluded" is one code path for eight models instead of eight promises. Models keep the
 //! [`History`] they were fitted on so a query by user id can exclude what that user holds.
 
 use std::collections::HashSet;

@@ -5,6 +5,7 @@
 pub mod als;
 pub mod bpr;
 pub mod content;
+pub mod ease;
 pub mod hybrid;
 pub mod item_knn;
 pub mod popularity;

@@ -1,6 +1,7 @@
 use aurum_reco::models::als::{Als, AlsParams};
 use aurum_reco::models::bpr::{Bpr, BprParams};
 use aurum_reco::models::content::{Content, ContentParams};
+use aurum_reco::models::ease::{Ease, EaseParams};
 use aurum_reco::models::hybrid::{Hybrid, HybridParams};
 use aurum_reco::models::item_knn::{ItemKnn, ItemKnnParams};
 use aurum_reco::models::popularity::{Popularity, PopularityParams};
@@ -54,6 +55,7 @@ fn all_models() -> Vec<Box<dyn Recommender>> {
             .unwrap(),
         ),
         Box::new(RandomWalk::fit(&d, &RandomWalkParams::default(), &c).unwrap()),
+        Box::new(Ease::fit(&d, &EaseParams::default(), &c).unwrap()),
     ]
 }
 
