@@ -217,10 +217,7 @@ pub fn pipelines(spec: &ForecastSpec, periods: &[usize]) -> Result<Vec<Pipeline>
             trend: MstlTrendModel::Ets,
         }))
     };
-    let extras = match auto_extras(&spec.model, period) {
-        Some(r) => Some(r?),
-        None => None,
-    };
+    let extras = auto_extras(&spec.model, period).transpose()?;
     let model = if extras.is_some() {
         "auto"
     } else {
