@@ -35,8 +35,13 @@ pub(crate) fn cancelled() -> bool {
     CURRENT.with(|c| c.borrow().as_ref().is_some_and(CancelToken::is_cancelled))
 }
 
-/// [`ForecastError::Cancelled`] once this thread's token is cancelled.
-pub(crate) fn check() -> Result<(), ForecastError> {
+/// [`ForecastError::Cancelled`] once this thread's token is cancelled (also for external
+/// forecasters, whose training loops call it once per epoch).
+///
+/// # Errors
+///
+/// [`ForecastError::Cancelled`].
+pub fn check() -> Result<(), ForecastError> {
     if cancelled() {
         Err(ForecastError::Cancelled)
     } else {

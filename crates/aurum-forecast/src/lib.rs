@@ -17,7 +17,10 @@
 //!   forecasts and intervals, whose `update` absorbs new observations with parameters fixed, and
 //!   whose `to_json` / `from_json` round-trip a versioned artifact;
 //! * [`backtest`] and [`select_by_backtest`] evaluate models by rolling origin;
-//! * [`stl`] and [`mstl`] decompose a series on their own.
+//! * [`stl`] and [`mstl`] decompose a series on their own;
+//! * [`external`] is the one extension point: forecasters that need dependencies this crate must
+//!   not have (the burn-trained LSTM and GRU of `aurum-nn`) register by name and are then fitted,
+//!   selected by `auto` (opt-in, `model = "auto+lstm"`), backtested and stored like the others.
 //!
 //! Numerical contracts are tested against references: the ARIMA estimates against statsmodels'
 //! `SARIMAX` (fixtures written by `scripts/forecast-reference/arima_reference.py`), the benchmark
@@ -30,6 +33,7 @@ mod cancel;
 mod decompose;
 mod error;
 mod ets;
+pub mod external;
 pub mod family;
 mod frequency;
 mod model;
@@ -49,10 +53,14 @@ pub use backtest::{
     default_candidates, mase_scale, select_by_backtest,
 };
 pub use baseline::{BaselineFit, BaselineKind, fit_baseline};
-pub use cancel::with_cancel;
+pub use cancel::{check as check_cancelled, with_cancel};
 pub use decompose::{Decomposition, StlOptions, mstl, stl};
 pub use error::ForecastError;
 pub use ets::{EtsError, EtsFit, EtsSeason, EtsSpec, EtsTrend, fit_ets};
+pub use external::{
+    ExternalFit, ExternalForecast, ExternalForecaster, ExternalModel, ExternalSpec, register,
+    registered, registered_names,
+};
 pub use frequency::Frequency;
 pub use model::{
     DEFAULT_LEVELS, FORMAT_VERSION, Fitted, FittedModel, Forecast, Forecaster, ModelSpec, Pipeline,

@@ -2,9 +2,11 @@
 //! [`FittedModel`], which forecasts `h` steps with intervals, absorbs new observations, and
 //! round-trips through a versioned JSON artifact.
 //!
-//! The set of families is closed ([`ModelSpec`]) so that a stored artifact can always be loaded by
-//! matching on its tag; a new family is a new variant, a new module and a new arm in each match
-//! (no `_` arms), never a plugin.
+//! The set of built-in families is closed ([`ModelSpec`]) so that a stored artifact can always be
+//! loaded by matching on its tag; a new built-in family is a new variant, a new module and a new
+//! arm in each match (no `_` arms). Families that need dependencies this crate must not have are
+//! the one exception, and a single variant: [`ModelSpec::External`] names a forecaster registered
+//! at run time ([`crate::external`]), whose state the artifact stores as the forecaster's JSON.
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
@@ -14,6 +16,7 @@ use crate::arima::{ArimaFit, ArimaSpec, fit_arima};
 use crate::baseline::{BaselineFit, BaselineKind, fit_baseline};
 use crate::error::ForecastError;
 use crate::ets::{EtsFit, EtsSpec, fit_ets};
+use crate::external::{ExternalFit, ExternalSpec};
 use crate::frequency::Frequency;
 use crate::mstl_model::{MstlFit, MstlSpec, fit_mstl};
 use crate::series::Series;
@@ -56,6 +59,8 @@ pub enum ModelSpec {
     AutoArima(AutoArimaSpec),
     /// MSTL decomposition with seasonal naive seasons and ETS/ARIMA on the adjusted series.
     Mstl(MstlSpec),
+    /// A forecaster registered at run time ([`crate::external`]), such as `aurum-nn`'s LSTM.
+    External(ExternalSpec),
 }
 
 impl ModelSpec {
@@ -67,6 +72,7 @@ impl ModelSpec {
             ModelSpec::Arima(s) => s.order.period,
             ModelSpec::AutoArima(s) => s.period,
             ModelSpec::Mstl(s) => s.periods.iter().copied().max().unwrap_or(1),
+            ModelSpec::External(s) => s.period,
             ModelSpec::Mean
             | ModelSpec::Naive
             | ModelSpec::MovingAverage { .. }
@@ -86,6 +92,7 @@ impl ModelSpec {
             ModelSpec::Arima(s) => s.order.to_string(),
             ModelSpec::AutoArima(_) => "auto_arima".into(),
             ModelSpec::Mstl(_) => "mstl".into(),
+            ModelSpec::External(s) => s.name.clone(),
         }
     }
 }
@@ -175,6 +182,7 @@ impl Forecaster for Pipeline {
             ModelSpec::Arima(spec) => Fitted::Arima(fit_arima(&x, spec)?),
             ModelSpec::AutoArima(spec) => Fitted::Arima(auto_arima(&x, spec)?.best),
             ModelSpec::Mstl(spec) => Fitted::Mstl(fit_mstl(&x, spec)?),
+            ModelSpec::External(spec) => Fitted::External(ExternalFit::fit(&x, spec)?),
         };
         // An optimiser stopped by cancellation returns its last point: never a model.
         crate::cancel::check()?;
@@ -201,6 +209,8 @@ pub enum Fitted {
     Arima(ArimaFit),
     /// MSTL with a model of the seasonally adjusted series.
     Mstl(MstlFit),
+    /// A model of a registered external forecaster.
+    External(ExternalFit),
 }
 
 /// A fitted model, ready to forecast, update and store.
@@ -267,6 +277,7 @@ impl FittedModel {
             Fitted::Ets(e) => e.to_string(),
             Fitted::Arima(a) => a.describe(),
             Fitted::Mstl(m) => m.to_string(),
+            Fitted::External(e) => e.model().describe(),
         };
         match self.transform.lambda {
             None => base,
@@ -279,7 +290,7 @@ impl FittedModel {
     pub fn arima(&self) -> Option<&ArimaFit> {
         match &self.inner {
             Fitted::Arima(a) => Some(a),
-            Fitted::Baseline(_) | Fitted::Ets(_) | Fitted::Mstl(_) => None,
+            Fitted::Baseline(_) | Fitted::Ets(_) | Fitted::Mstl(_) | Fitted::External(_) => None,
         }
     }
 
@@ -287,7 +298,7 @@ impl FittedModel {
     pub fn ets(&self) -> Option<&EtsFit> {
         match &self.inner {
             Fitted::Ets(e) => Some(e),
-            Fitted::Baseline(_) | Fitted::Arima(_) | Fitted::Mstl(_) => None,
+            Fitted::Baseline(_) | Fitted::Arima(_) | Fitted::Mstl(_) | Fitted::External(_) => None,
         }
     }
 
@@ -297,7 +308,7 @@ impl FittedModel {
             Fitted::Ets(e) => Some(e.aicc),
             Fitted::Arima(a) => Some(a.aicc),
             Fitted::Mstl(m) => Some(m.aicc()),
-            Fitted::Baseline(_) => None,
+            Fitted::Baseline(_) | Fitted::External(_) => None,
         }
     }
 
@@ -317,14 +328,51 @@ impl FittedModel {
                 "interval levels are percentages in (0, 100), got {l}"
             )));
         }
+        let t = self.transform;
+        let timestamps = match (self.last_timestamp, self.frequency) {
+            (Some(ts), Some(f)) => Some(f.future(ts, h)),
+            _ => None,
+        };
         let (mu, var) = match &self.inner {
             Fitted::Baseline(b) => b.forecast_moments(h),
             Fitted::Ets(e) => e.forecast_moments(h),
             Fitted::Arima(a) => a.forecast_moments(h),
             Fitted::Mstl(m) => m.forecast_moments(h),
+            Fitted::External(e) => {
+                // External models give their own intervals (a bootstrap, quantile heads): only
+                // the transform is inverted here, which keeps their order.
+                let f = e.model().forecast(h, levels)?;
+                crate::external::check_forecast(&f, h, levels, e.name())?;
+                let mean = f
+                    .mean
+                    .iter()
+                    .zip(&f.std_dev)
+                    .map(|(m, s)| {
+                        if self.spec.bias_adjust {
+                            t.mean(*m, s * s)
+                        } else {
+                            t.invert(*m)
+                        }
+                    })
+                    .collect();
+                let intervals = f
+                    .intervals
+                    .into_iter()
+                    .map(|(level, lower, upper)| PredictionInterval {
+                        level,
+                        lower: lower.iter().map(|v| t.invert(*v)).collect(),
+                        upper: upper.iter().map(|v| t.invert(*v)).collect(),
+                    })
+                    .collect();
+                return Ok(Forecast {
+                    timestamps,
+                    mean,
+                    std_dev: f.std_dev,
+                    intervals,
+                });
+            }
         };
         let sd: Vec<f64> = var.iter().map(|v| v.max(0.0).sqrt()).collect();
-        let t = self.transform;
         let mean = mu
             .iter()
             .zip(&var)
@@ -355,10 +403,6 @@ impl FittedModel {
                 }
             })
             .collect();
-        let timestamps = match (self.last_timestamp, self.frequency) {
-            (Some(ts), Some(f)) => Some(f.future(ts, h)),
-            _ => None,
-        };
         Ok(Forecast {
             timestamps,
             mean,
@@ -382,6 +426,7 @@ impl FittedModel {
             Fitted::Ets(e) => e.update(&x)?,
             Fitted::Arima(a) => a.update(&x)?,
             Fitted::Mstl(m) => m.update(&x)?,
+            Fitted::External(e) => e.update(&x)?,
         }
         self.n_obs += new.len();
         if let (Some(ts), Some(f)) = (self.last_timestamp, self.frequency)

@@ -18,7 +18,9 @@ fn bad(field: &str, message: impl Into<String>) -> ForecastError {
 #[derive(Clone, Debug)]
 pub struct ForecastSpec {
     /// `auto` (backtest selection), `auto_arima`, `arima`, `ets`, `naive`, `seasonal_naive`,
-    /// `drift`, `mean` or `moving_average`.
+    /// `drift`, `mean` or `moving_average`; or a registered external forecaster
+    /// ([`crate::external`]): `lstm`, `lstm:hidden=16,lookback=24`, and `auto+lstm` to add it to
+    /// `auto`'s candidates.
     pub model: String,
     pub horizon: usize,
     /// Interval levels in percent (default 80 and 95).
@@ -148,6 +150,46 @@ pub fn transform(s: &str) -> Result<Transform, ForecastError> {
     })
 }
 
+/// The built-in model names `model` accepts; registered external forecasters
+/// ([`crate::external`]) add theirs.
+pub const BUILT_IN_MODELS: &[&str] = &[
+    "auto",
+    "auto_arima",
+    "arima",
+    "ets",
+    "mstl",
+    "mstl_arima",
+    "naive",
+    "seasonal_naive",
+    "drift",
+    "mean",
+    "moving_average",
+];
+
+/// `auto+lstm+gru` → the registered external candidates `auto` adds (opt-in); `None` for any
+/// other model name.
+fn auto_extras(model: &str, period: usize) -> Option<Result<Vec<Pipeline>, ForecastError>> {
+    let rest = model.strip_prefix("auto+")?;
+    Some(
+        rest.split('+')
+            .map(|name| match crate::external::parse_model(name, period) {
+                Some(r) => r.map(|e| Pipeline::from(ModelSpec::External(e))),
+                None => Err(bad(
+                    "model",
+                    format!(
+                        "`auto+{rest}`: `{name}` is not a registered external forecaster \
+                             (registered: {})",
+                        match crate::external::registered_names() {
+                            n if n.is_empty() => "none".to_string(),
+                            n => n.join(", "),
+                        }
+                    ),
+                )),
+            })
+            .collect(),
+    )
+}
+
 /// Longest season the seasonal ETS and ARIMA candidates of `auto` are given; longer seasons
 /// (intraday bars per day or week) are left to MSTL, whose cost does not grow with the period.
 pub const MAX_DIRECT_SEASON: usize = 60;
@@ -175,7 +217,13 @@ pub fn pipelines(spec: &ForecastSpec, periods: &[usize]) -> Result<Vec<Pipeline>
             trend: MstlTrendModel::Ets,
         }))
     };
-    Ok(match spec.model.as_str() {
+    let extras = auto_extras(&spec.model, period).transpose()?;
+    let model = if extras.is_some() {
+        "auto"
+    } else {
+        spec.model.as_str()
+    };
+    Ok(match model {
         "auto" => {
             let direct = if period <= MAX_DIRECT_SEASON {
                 period
@@ -194,6 +242,10 @@ pub fn pipelines(spec: &ForecastSpec, periods: &[usize]) -> Result<Vec<Pipeline>
             }
             if periods.len() > 1 || (period > MAX_DIRECT_SEASON) {
                 c.push(with(mstl()?));
+            }
+            for mut e in extras.into_iter().flatten() {
+                e.transform = t;
+                c.push(e);
             }
             c
         }
@@ -235,6 +287,9 @@ pub fn pipelines(spec: &ForecastSpec, periods: &[usize]) -> Result<Vec<Pipeline>
             }))]
         }
         other => {
+            if let Some(e) = crate::external::parse_model(other, period) {
+                return Ok(vec![with(ModelSpec::External(e?))]);
+            }
             return Err(bad(
                 "model",
                 format!(

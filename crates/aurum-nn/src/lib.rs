@@ -1,5 +1,6 @@
-//! Neural model families trained in Rust with burn: `mlp` (tabular binary classification) and
-//! `cnn` (images as pixel columns, multiclass).
+//! Neural model families trained in Rust with burn: `mlp` (tabular binary classification),
+//! `cnn` (images as pixel columns, multiclass), and the `lstm` / `gru` forecasters of a
+//! univariate series ([`recurrent`]), which plug into `aurum-forecast` as external forecasters.
 //!
 //! Why a crate of its own: burn is the heaviest dependency aurum has, and only this crate may
 //! name it. The families implement the open model contract (`aurum-contract`), so the job
@@ -16,8 +17,10 @@
 pub mod cnn;
 pub mod dense;
 pub mod mlp;
+pub mod recurrent;
 pub mod tabular;
 pub mod train;
 
 pub use cnn::CnnFamily;
 pub use mlp::MlpFamily;
+pub use recurrent::{RecurrentForecaster, register_forecasters};

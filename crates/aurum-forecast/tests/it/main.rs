@@ -5,7 +5,7 @@
 //! `auto_arima` the Hyndman–Khandakar search on the airline data; `baselines` the benchmark
 //! intervals against hand-computed values; `series_csv` ingest, frequency inference, fill policies
 //! and every error case; `calendars` trading days, sessions, integer indexes and date forms; `backtest` the metric formulas; `ets`, `transforms` and `artifacts` the
-//! rest of the public API.
+//! rest of the public API; `external` the extension point for forecasters defined elsewhere.
 
 mod arima_reference;
 mod artifacts;
@@ -15,5 +15,6 @@ mod baselines;
 mod calendars;
 mod common;
 mod ets;
+mod external;
 mod series_csv;
 mod transforms;
