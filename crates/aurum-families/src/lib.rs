@@ -6,8 +6,17 @@
 
 pub use aurum_contract::Families;
 
+/// Makes the neural forecasters (`lstm`, `gru`, from aurum-nn) available to aurum-forecast's
+/// `model` strings (`model = "lstm"`, `auto+lstm+gru`) and to the loading of their saved models.
+/// Idempotent; [`builtin`] calls it, and so does anything that forecasts without a registry.
+pub fn register_forecasters() {
+    // Fails only for a built-in forecaster name, which `lstm` and `gru` are not.
+    aurum_nn::register_forecasters().expect("lstm and gru are not built-in forecaster names");
+}
+
 /// Every family this build of aurum trains, imports or serves.
 pub fn builtin() -> Families {
+    register_forecasters();
     Families::new()
         .with(aurum_credit::logistic::LogisticFamily)
         .with(aurum_credit::scorecard::ScorecardFamily)

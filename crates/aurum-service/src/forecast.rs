@@ -382,6 +382,7 @@ impl Platform {
         spec: ForecastSpec,
     ) -> Result<ForecastOutput, ServiceError> {
         check_spec(&spec).map_err(req_err)?;
+        aurum_families::register_forecasters();
         let (date, value) = (date_column.to_string(), value_column.to_string());
         blocking_fit(move || forecast_bytes(&bytes, &date, &value, &spec)).await
     }

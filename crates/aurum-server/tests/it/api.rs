@@ -1183,6 +1183,36 @@ async fn one_shot_forecast_decomposition_and_registered_forecasting_models() {
             "",
         ),
     ];
+    // The neural forecasters (aurum-nn) are reached by name, with their own options, and
+    // refuse a bad option by name.
+    let lstm = post_json(
+        &f.app,
+        "/v1/forecast",
+        Some(&f.client),
+        &json!({"series": {"timestamps": ts, "values": vs}, "horizon": 12,
+                "model": "lstm:hidden=8,epochs=30,seed=1", "transform": "log"}),
+    )
+    .await;
+    assert_eq!(lstm.status, StatusCode::OK, "{}", lstm.json);
+    assert_eq!(lstm.json["mean"].as_array().unwrap().len(), 12);
+    assert!(
+        lstm.json["model"].as_str().unwrap().contains("lstm"),
+        "{}",
+        lstm.json
+    );
+    let bad = post_json(
+        &f.app,
+        "/v1/forecast",
+        Some(&f.client),
+        &json!({"series": {"timestamps": ts, "values": vs}, "horizon": 12, "model": "gru:hidden=0"}),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.json);
+    assert!(
+        bad.json["message"].as_str().unwrap().contains("hidden"),
+        "{}",
+        bad.json
+    );
     for (body, code, field) in cases {
         let r = post_json(&f.app, "/v1/forecast", Some(&f.client), &body).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{code}: {}", r.json);
