@@ -283,6 +283,29 @@ fn render_for(path: &str, e: aurum_service::ServiceError) -> Response {
     }
 }
 
+/// The web console's configuration: the API's permission matrix, the request id of
+/// [`middleware::outer`], and `Secure` cookies when the server speaks TLS.
+fn console_options(platform: &Platform) -> aurum_console::ConsoleOptions {
+    let mut options = aurum_console::ConsoleOptions::new(console_allows);
+    options.secure_cookies = platform.config().server.tls_cert_file.is_some();
+    options.request_id = |ext| ext.get::<middleware::RequestId>().map(|r| r.0.clone());
+    options
+}
+
+/// What each console page needs, in the API's permissions.
+fn console_allows(role: aurum_service::Role, need: aurum_console::Need) -> bool {
+    use aurum_console::Need;
+    auth::allows(
+        role,
+        match need {
+            Need::ReadModels => auth::Permission::ReadModels,
+            Need::Training => auth::Permission::Training,
+            Need::ReadAudit => auth::Permission::ReadAudit,
+            Need::Predict => auth::Permission::Predict,
+        },
+    )
+}
+
 /// Builds the application router.
 pub fn router(state: AppState) -> Router {
     let limit = state.platform.config().server.body_limit_bytes;
@@ -413,6 +436,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         .merge(v1)
         .merge(oip::router(state.clone()))
+        .merge(aurum_console::router(
+            state.platform.clone(),
+            console_options(&state.platform),
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

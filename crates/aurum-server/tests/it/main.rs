@@ -2,6 +2,7 @@
 
 mod api;
 mod common;
+mod console;
 mod e2e;
 mod events;
 mod forecast_calendar;

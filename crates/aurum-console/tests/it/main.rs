@@ -1,0 +1,3 @@
+//! Integration tests of the console: its router in process over a real platform.
+
+mod console;
