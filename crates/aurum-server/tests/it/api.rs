@@ -1196,7 +1196,11 @@ async fn one_shot_forecast_decomposition_and_registered_forecasting_models() {
     assert_eq!(lstm.status, StatusCode::OK, "{}", lstm.json);
     assert_eq!(lstm.json["mean"].as_array().unwrap().len(), 12);
     assert!(
-        lstm.json["model"].as_str().unwrap().to_lowercase().contains("lstm"),
+        lstm.json["model"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("lstm"),
         "{}",
         lstm.json
     );
