@@ -16,8 +16,8 @@ PORT=18093
 rm -rf "$WORK"; mkdir -p "$WORK"
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
 echo "== machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-cargo build --release -p aurum-cli >/dev/null
-A="$ROOT/target/release/aurum"
+[ -n "${AURUM_BIN:-}" ] || cargo build --release -p aurum-cli >/dev/null
+A="${AURUM_BIN:-$ROOT/target/release/aurum}"
 D="$WORK/data"
 "$A" --data-dir "$D" data import data/demo/german_credit.csv --name german >/dev/null
 "$A" --data-dir "$D" train --dataset german --target creditability --kind logistic \

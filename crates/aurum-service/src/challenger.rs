@@ -5,6 +5,13 @@
 //! champion's: score distributions (means and PSI), agreement of decisions, and, once outcomes
 //! arrive for the same requests, both realised AUCs.
 //!
+//! Shadow records are written by one task per process in batches (what arrives within 20 ms, up
+//! to 2,048 records, in one transaction), not one transaction per request: on a small machine the
+//! per-request commit was most of shadow scoring's cost to clients. The queue is bounded; when
+//! it is full the records are dropped and counted (`aurum_shadow_dropped_total`), never waited
+//! for, and records still queued at a crash are lost: the comparison is a sample, the client's
+//! answer and its audit record are not affected.
+//!
 //! The setting is stored in `<data_dir>/challengers/<model>.json` and cached per process
 //! (another process sharing the data directory sees a change when it restarts). Predictions
 //! without a request id (in-process CLI calls) are not shadowed.
@@ -24,6 +31,16 @@ type WithOutcome = (ShadowRecord, Option<bool>);
 
 /// Shadow answers read for a comparison, at most.
 const COMPARE_LIMIT: u32 = 200_000;
+
+/// Calls' worth of shadow records queued for the writer, at most.
+const SHADOW_QUEUE: usize = 4096;
+/// Records written in one transaction, at most.
+const SHADOW_BATCH: usize = 2048;
+/// How long the writer gathers records after the first of a batch.
+const SHADOW_GATHER: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The queue to this process's shadow-record writer (started with the first record).
+pub(crate) type ShadowQueue = std::sync::OnceLock<tokio::sync::mpsc::Sender<Vec<ShadowRecord>>>;
 
 /// A model's challenger setting.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -202,8 +219,9 @@ impl Platform {
                         scored_at: now,
                     })
                     .collect();
-                this.inner.meta.record_shadow(&shadow).await?;
-                Ok(shadow.len())
+                let n = shadow.len();
+                this.queue_shadow(&champion.name, shadow);
+                Ok(n)
             }
             .await;
             match result {
@@ -216,6 +234,35 @@ impl Platform {
                 }
             }
         });
+    }
+
+    /// Hands shadow records to the writer task (see the module docs); never waits.
+    fn queue_shadow(&self, model: &str, records: Vec<ShadowRecord>) {
+        let queue = self.inner.shadow_queue.get_or_init(|| {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<ShadowRecord>>(SHADOW_QUEUE);
+            let meta = self.inner.meta.clone();
+            tokio::spawn(async move {
+                while let Some(mut batch) = rx.recv().await {
+                    let until = tokio::time::Instant::now() + SHADOW_GATHER;
+                    while batch.len() < SHADOW_BATCH {
+                        match tokio::time::timeout_at(until, rx.recv()).await {
+                            Ok(Some(more)) => batch.extend(more),
+                            _ => break,
+                        }
+                    }
+                    if let Err(e) = meta.record_shadow(&batch).await {
+                        tracing::warn!(records = batch.len(), error = %e, "shadow records not written");
+                        metrics::counter!("aurum_shadow_dropped_total").increment(batch.len() as u64);
+                    }
+                }
+            });
+            tx
+        });
+        let n = records.len() as u64;
+        if queue.try_send(records).is_err() {
+            tracing::debug!(model, records = n, "shadow queue full; records dropped");
+            metrics::counter!("aurum_shadow_dropped_total").increment(n);
+        }
     }
 
     /// The challenger setting of `model` and its comparisons with the champion so far.

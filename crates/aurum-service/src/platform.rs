@@ -139,6 +139,8 @@ pub(crate) struct Inner {
     pub(crate) fraud_state: Option<Arc<dyn aurum_fraud::OnlineStateFactory>>,
     /// Where alerts go besides the log (see `crate::alerts`).
     pub(crate) alert_sink: std::sync::OnceLock<Arc<dyn crate::alerts::AlertSink>>,
+    /// The shadow-record writer's queue (see `crate::challenger`).
+    pub(crate) shadow_queue: crate::challenger::ShadowQueue,
 }
 
 impl std::fmt::Debug for Platform {
@@ -259,6 +261,7 @@ impl Platform {
                 challengers: Default::default(),
                 fraud_state,
                 alert_sink: std::sync::OnceLock::new(),
+                shadow_queue: Default::default(),
             }),
         };
         platform.reload_keys().await?;
