@@ -328,8 +328,16 @@ impl RedisState {
         serde_json::from_slice(bytes).map_err(|e| corrupt(key, e))
     }
 
-    fn encode_state(st: &EntityState) -> Result<Vec<u8>> {
-        serde_json::to_vec(st).map_err(|e| FraudError::Unavailable(format!("encode state: {e}")))
+    /// Adds the write of one entity's state (with the entity TTL, if any) to a transaction.
+    fn set_state(&self, tx: &mut redis::Pipeline, key: &str, st: &EntityState) -> Result<()> {
+        let bytes = serde_json::to_vec(st)
+            .map_err(|e| FraudError::Unavailable(format!("encode state: {e}")))?;
+        let cmd = tx.cmd("SET").arg(key).arg(bytes);
+        if let Some(ttl) = self.options.entity_ttl {
+            cmd.arg("EX").arg(ttl.as_secs().max(1));
+        }
+        cmd.ignore();
+        Ok(())
     }
 
     /// One attempt at a batch. `Ok(None)`: another writer changed a watched key, nothing applied.
@@ -395,11 +403,7 @@ impl RedisState {
         tx.atomic();
         for ((c, value), key) in entities.iter().zip(entity_keys) {
             if let Some(st) = states.get(&(*c, value.as_str())) {
-                let cmd = tx.cmd("SET").arg(key).arg(Self::encode_state(st)?);
-                if let Some(ttl) = self.options.entity_ttl {
-                    cmd.arg("EX").arg(ttl.as_secs().max(1));
-                }
-                cmd.ignore();
+                self.set_state(&mut tx, key, st)?;
             }
         }
         for (e, key) in events.iter().zip(id_keys) {
@@ -501,11 +505,7 @@ impl RedisState {
             let n = label_in_state(&mut st, record.ts, &label.event_id, label.fraud, known_at);
             if n > 0 {
                 records += n;
-                let cmd = tx.cmd("SET").arg(key).arg(Self::encode_state(&st)?);
-                if let Some(ttl) = self.options.entity_ttl {
-                    cmd.arg("EX").arg(ttl.as_secs().max(1));
-                }
-                cmd.ignore();
+                self.set_state(&mut tx, key, &st)?;
             }
         }
         tx.cmd("HINCRBY")

@@ -12,27 +12,7 @@ use aurum_service::{CallContext, Config, ModelRef, Platform, Stores, TrainReques
 const GERMAN: &[u8] = include_bytes!("../../../../data/demo/german_credit.csv");
 
 async fn replica(shared: &std::path::Path, own: &std::path::Path) -> Platform {
-    let config = Config {
-        data_dir: own.to_path_buf(),
-        ..Default::default()
-    };
-    let stores = Stores {
-        fraud_state: None,
-        meta: Arc::new(
-            SqliteStore::open(&shared.join("registry.db"))
-                .await
-                .unwrap(),
-        ),
-        audit: Arc::new(
-            SqliteAuditStore::open_file(shared.join("audit.db"))
-                .await
-                .unwrap(),
-        ),
-        artifacts: Arc::new(LocalArtifactStore::new(shared.join("artifacts")).unwrap()),
-    };
-    Platform::open_with_stores(config, aurum_families::builtin(), stores)
-        .await
-        .unwrap()
+    open(own, replica_stores(shared).await).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
