@@ -863,11 +863,20 @@ pub async fn challenger(
         link(&model_href(&name), &name)
     );
     match &r.challenger {
+        Some(c) if c.mode == aurum_service::ChallengerMode::Split => {
+            let _ = write!(
+                main,
+                "<p>Traffic is split: the version behind alias <span class=\"badge\">{}</span> answers {} of the requests addressed to the champion.</p>",
+                esc(&c.alias),
+                pct(c.share)
+            );
+        }
         Some(c) => {
             let _ = write!(
                 main,
-                "<p>The champion's predictions are shadowed by the version behind alias <span class=\"badge\">{}</span>.</p>",
-                esc(&c.alias)
+                "<p>The champion's predictions are shadowed by the version behind alias <span class=\"badge\">{}</span> ({} of requests).</p>",
+                esc(&c.alias),
+                pct(c.share)
             );
         }
         None => main.push_str(&note("No challenger is configured for this model.")),
@@ -906,6 +915,26 @@ pub async fn challenger(
         ],
         &rows,
     ));
+    if !r.arms.is_empty() {
+        let rows: Vec<Vec<String>> = r
+            .arms
+            .iter()
+            .map(|a| {
+                vec![
+                    format!("v{}", a.version),
+                    esc(a.alias.as_deref().unwrap_or("")),
+                    a.outcomes.n.to_string(),
+                    num(a.outcomes.bad_rate, 4),
+                    opt_num(a.outcomes.metrics.get("auc").copied(), 4),
+                ]
+            })
+            .collect();
+        main.push_str(&table(
+            "Split arms on their own traffic's outcomes",
+            &["Version", "Alias", "Outcomes", "Bad rate", "Realised AUC"],
+            &rows,
+        ));
+    }
     for c in &r.comparisons {
         let rows: Vec<Vec<String>> = c
             .decisions

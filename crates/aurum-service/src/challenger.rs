@@ -1,20 +1,32 @@
-//! Champion/challenger in shadow: while a model has a challenger configured, every record its
-//! champion scores (on any protocol) is also scored by the version behind the challenger alias,
-//! after the caller has its answer, on a spawned task. The challenger's answers are stored
-//! (`shadow_scores`, keyed by request id and record), never returned, and compared with the
-//! champion's: score distributions (means and PSI), agreement of decisions, and, once outcomes
-//! arrive for the same requests, both realised AUCs.
+//! Champion/challenger: a model's challenger alias either shadows its champion or takes a share
+//! of its traffic.
 //!
-//! Shadow records are written by one task per process in batches (what arrives within 20 ms, up
-//! to 2,048 records, in one transaction), not one transaction per request: on a small machine the
-//! per-request commit was most of shadow scoring's cost to clients. The queue is bounded; when
-//! it is full the records are dropped and counted (`aurum_shadow_dropped_total`), never waited
-//! for, and records still queued at a crash are lost: the comparison is a sample, the client's
-//! answer and its audit record are not affected.
+//! **Shadow** (the default): every record the champion scores (on any protocol) is also scored by
+//! the version behind the challenger alias, after the caller has its answer. The challenger's
+//! answers are stored (`shadow_scores`, keyed by request id and record), never returned, and
+//! compared with the champion's: score distributions (means and PSI), agreement of decisions,
+//! and, once outcomes arrive for the same requests, both realised AUCs. `share` (default 1) is
+//! the fraction of requests shadowed, chosen by a hash of the request id.
+//!
+//! Shadow scoring must not cost the client: the request path only hands the rows, the
+//! champion's answers and the resolved challenger to a bounded queue (a `try_send`, never a
+//! wait). One worker thread per process, scheduled `SCHED_IDLE` on Linux (it runs only on CPU
+//! time nothing else wants), scores whatever has queued in batches and hands the records to one
+//! writer task, which stores what arrives within 20 ms (up to 2,048 records) in one transaction.
+//! When either queue is full, records are dropped and counted (`aurum_shadow_dropped_total`);
+//! records still queued at a crash are lost. On a saturated machine the comparison is therefore
+//! a sample of the traffic (the report says how many records it holds); the client's answer,
+//! its latency and its audit record are not affected.
+//!
+//! **Split**: a `share` of the requests addressed to the champion alias (chosen by a hash of the
+//! request id, so a retried request id lands on the same side) is answered by the challenger
+//! instead; its answer, version and audit record are the challenger's. Requests naming a version
+//! or another alias are never redirected. The report then compares the two arms on their live
+//! outcomes (`POST /v1/models/{name}/outcomes`): count, bad rate and realised AUC per version.
 //!
 //! The setting is stored in `<data_dir>/challengers/<model>.json` and cached per process
 //! (another process sharing the data directory sees a change when it restarts). Predictions
-//! without a request id (in-process CLI calls) are not shadowed.
+//! without a request id (in-process CLI calls) are neither shadowed nor split.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -39,14 +51,76 @@ const SHADOW_BATCH: usize = 2048;
 /// How long the writer gathers records after the first of a batch.
 const SHADOW_GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// The queue to this process's shadow-record writer (started with the first record).
-pub(crate) type ShadowQueue = std::sync::OnceLock<tokio::sync::mpsc::Sender<Vec<ShadowRecord>>>;
+/// Shadow jobs (one per request) waiting for the scoring worker, at most.
+const SHADOW_JOBS: usize = 1024;
+/// Rows the worker scores in one pass, at most (what has queued meanwhile, up to this).
+const SHADOW_PASS_ROWS: usize = 4096;
+
+/// One request's rows waiting to be scored by the challenger.
+pub(crate) struct ShadowJob {
+    champion: Arc<LoadedModel>,
+    challenger: Arc<LoadedModel>,
+    request_id: String,
+    rows: Vec<Vec<Value>>,
+    answers: Vec<(f64, String)>,
+}
+
+/// The queue to this process's shadow worker (started with the first shadowed request).
+pub(crate) type ShadowQueue = std::sync::OnceLock<std::sync::mpsc::SyncSender<ShadowJob>>;
+
+/// How the challenger takes part in a model's traffic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengerMode {
+    /// Scores the champion's requests after the answer; its answers are stored, never returned.
+    #[default]
+    Shadow,
+    /// Answers a share of the requests addressed to the champion alias.
+    Split,
+}
+
+impl ChallengerMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengerMode::Shadow => "shadow",
+            ChallengerMode::Split => "split",
+        }
+    }
+}
+
+fn full_share() -> f64 {
+    1.0
+}
 
 /// A model's challenger setting.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChallengerConfig {
-    /// The alias whose version shadows the champion.
+    /// The alias whose version challenges the champion.
     pub alias: String,
+    /// Shadow (default) or split.
+    #[serde(default)]
+    pub mode: ChallengerMode,
+    /// Shadow: the share of requests shadowed. Split: the share answered by the challenger.
+    /// In (0, 1]; requests are chosen by a hash of their request id.
+    #[serde(default = "full_share")]
+    pub share: f64,
+}
+
+impl ChallengerConfig {
+    /// Whether the request with this id falls in the configured share.
+    pub fn selects(&self, request_id: &str) -> bool {
+        if self.share >= 1.0 {
+            return true;
+        }
+        // FNV-1a: stable across processes and releases, so a request id always lands on the
+        // same side.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in request_id.as_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        ((h % 1_000_000) as f64) < self.share * 1_000_000.0
+    }
 }
 
 /// Cached settings by model (`None` = no challenger).
@@ -75,12 +149,24 @@ pub struct PairComparison {
     pub challenger_auc: Option<f64>,
 }
 
+/// One version's live answers in a split, measured on their realised outcomes.
+#[derive(Clone, Debug, Serialize)]
+pub struct SplitArm {
+    pub version: u32,
+    /// The alias this version is behind now (`champion`, the challenger alias), if any.
+    pub alias: Option<String>,
+    pub outcomes: crate::outcomes::OutcomeFigures,
+}
+
 /// A model's challenger setting and the comparisons so far.
 #[derive(Clone, Debug, Serialize)]
 pub struct ChallengerReport {
     pub model: String,
     pub challenger: Option<ChallengerConfig>,
+    /// Shadow pairs: both versions' answers on the same records.
     pub comparisons: Vec<PairComparison>,
+    /// Split: the champion's and the challenger's own traffic, on their realised outcomes.
+    pub arms: Vec<SplitArm>,
 }
 
 impl Platform {
@@ -107,17 +193,36 @@ impl Platform {
             .clone()
     }
 
-    /// Shadows `model`'s champion with the version behind `alias`.
+    /// Sets `model`'s challenger: the version behind `alias` shadows the champion or answers
+    /// `share` of its traffic.
     pub async fn set_challenger(
         &self,
         ctx: &CallContext,
         model: &str,
         alias: &str,
+        mode: ChallengerMode,
+        share: f64,
     ) -> Result<ChallengerConfig, ServiceError> {
+        if !(share.is_finite() && share > 0.0 && share <= 1.0) {
+            return Err(ServiceError::invalid(
+                "invalid_field",
+                Some("share"),
+                format!("`share` must be a number in (0, 1], got {share}"),
+            ));
+        }
+        if alias == "champion" {
+            return Err(ServiceError::invalid(
+                "invalid_field",
+                Some("alias"),
+                "the challenger alias cannot be `champion`: name the alias of the version that challenges it",
+            ));
+        }
         let version = self.resolve(&ModelRef::alias(model, alias)).await?;
         version.binary()?;
         let config = ChallengerConfig {
             alias: alias.to_string(),
+            mode,
+            share,
         };
         let (this, ctx, model_name, stored) =
             (self.clone(), ctx.clone(), model.to_string(), config.clone());
@@ -135,7 +240,11 @@ impl Platform {
                 &ctx,
                 "challenger.set",
                 Some((&model_name, None)),
-                serde_json::json!({"alias": stored.alias}),
+                serde_json::json!({
+                    "alias": stored.alias,
+                    "mode": stored.mode.as_str(),
+                    "share": stored.share,
+                }),
             )
             .await
         })
@@ -174,95 +283,121 @@ impl Platform {
         .await
     }
 
-    /// Scores `rows` with the challenger after the champion answered, and stores the pairs.
-    /// Runs on its own task; failures are logged, never returned.
+    /// The version that answers this request for `target`: the challenger for the configured
+    /// share of the requests addressed to the champion alias when the model is split, otherwise
+    /// `target`'s own version. Every protocol's scoring route resolves through here.
+    pub async fn resolve_serving(
+        &self,
+        ctx: &CallContext,
+        target: &ModelRef,
+    ) -> Result<Arc<LoadedModel>, ServiceError> {
+        if target.is_champion()
+            && let Some(config) = self.challenger_of(&target.name)
+            && config.mode == ChallengerMode::Split
+            && let Some(id) = ctx.request_id.as_deref()
+            && config.selects(id)
+        {
+            match self
+                .resolve(&ModelRef::alias(&target.name, &config.alias))
+                .await
+            {
+                Ok(m) => {
+                    metrics::counter!("aurum_split_challenger_requests_total", "model" => target.name.clone())
+                        .increment(1);
+                    return Ok(m);
+                }
+                // The champion answers when the challenger alias has gone.
+                Err(e) => {
+                    tracing::warn!(model = %target.name, alias = %config.alias, error = %e, "split challenger unavailable")
+                }
+            }
+        }
+        self.resolve(target).await
+    }
+
+    /// The challenger that shadows this request to `model`, if any: shadow mode, a request id in
+    /// the configured share, and a challenger version other than the one answering.
+    pub(crate) async fn shadow_for(
+        &self,
+        ctx: &CallContext,
+        model: &LoadedModel,
+    ) -> Option<Arc<LoadedModel>> {
+        let config = self.challenger_of(&model.name)?;
+        let id = ctx.request_id.as_deref()?;
+        if config.mode != ChallengerMode::Shadow || !config.selects(id) {
+            return None;
+        }
+        match self
+            .resolve(&ModelRef::alias(&model.name, &config.alias))
+            .await
+        {
+            Ok(c) if c.version != model.version => Some(c),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(model = %model.name, alias = %config.alias, error = %e, "shadow challenger unavailable");
+                None
+            }
+        }
+    }
+
+    /// Hands `rows` and the champion's answers to the shadow worker (see the module docs); never
+    /// waits: when the queue is full the rows are dropped and counted.
     pub(crate) fn shadow(
         &self,
         ctx: &CallContext,
         champion: &Arc<LoadedModel>,
-        config: ChallengerConfig,
+        challenger: Arc<LoadedModel>,
         rows: Vec<Vec<Value>>,
         answers: Vec<(f64, String)>,
     ) {
         let Some(request_id) = ctx.request_id.clone() else {
             return;
         };
-        let (this, champion) = (self.clone(), champion.clone());
-        tokio::spawn(async move {
-            let result: Result<usize, ServiceError> = async {
-                let challenger = this
-                    .resolve(&ModelRef::alias(&champion.name, &config.alias))
-                    .await?;
-                if challenger.version == champion.version {
-                    return Ok(0);
-                }
-                let c = challenger.clone();
-                let records =
-                    tokio::task::spawn_blocking(move || crate::predict::score(&c, &rows, false))
-                        .await
-                        .map_err(crate::platform::join_error)??;
-                let now = chrono::Utc::now();
-                let shadow: Vec<ShadowRecord> = records
-                    .iter()
-                    .zip(&answers)
-                    .enumerate()
-                    .map(|(i, (r, (p, d)))| ShadowRecord {
-                        model: champion.name.clone(),
-                        request_id: request_id.clone(),
-                        record: i as u32,
-                        champion_version: champion.version,
-                        challenger_version: challenger.version,
-                        champion_p: *p,
-                        challenger_p: r.probability,
-                        champion_decision: d.clone(),
-                        challenger_decision: r.decision.as_str().to_string(),
-                        scored_at: now,
-                    })
-                    .collect();
-                let n = shadow.len();
-                this.queue_shadow(&champion.name, shadow);
-                Ok(n)
+        let jobs = self.inner.shadow_queue.get_or_init(|| {
+            let writer = self.shadow_writer();
+            let (tx, rx) = std::sync::mpsc::sync_channel::<ShadowJob>(SHADOW_JOBS);
+            let started = std::thread::Builder::new()
+                .name("aurum-shadow".into())
+                .spawn(move || shadow_worker(rx, writer));
+            if let Err(e) = started {
+                tracing::error!(error = %e, "shadow worker not started; shadow records are dropped");
             }
-            .await;
-            match result {
-                Ok(n) => {
-                    metrics::counter!("aurum_shadow_records_total", "model" => champion.name.clone())
-                        .increment(n as u64);
-                }
-                Err(e) => {
-                    tracing::warn!(model = %champion.name, error = %e, "challenger scoring failed")
-                }
-            }
-        });
-    }
-
-    /// Hands shadow records to the writer task (see the module docs); never waits.
-    fn queue_shadow(&self, model: &str, records: Vec<ShadowRecord>) {
-        let queue = self.inner.shadow_queue.get_or_init(|| {
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<ShadowRecord>>(SHADOW_QUEUE);
-            let meta = self.inner.meta.clone();
-            tokio::spawn(async move {
-                while let Some(mut batch) = rx.recv().await {
-                    let until = tokio::time::Instant::now() + SHADOW_GATHER;
-                    while batch.len() < SHADOW_BATCH {
-                        match tokio::time::timeout_at(until, rx.recv()).await {
-                            Ok(Some(more)) => batch.extend(more),
-                            _ => break,
-                        }
-                    }
-                    if let Err(e) = meta.record_shadow(&batch).await {
-                        tracing::warn!(records = batch.len(), error = %e, "shadow records not written");
-                        metrics::counter!("aurum_shadow_dropped_total").increment(batch.len() as u64);
-                    }
-                }
-            });
             tx
         });
-        let n = records.len() as u64;
-        if queue.try_send(records).is_err() {
-            tracing::debug!(model, records = n, "shadow queue full; records dropped");
+        let n = rows.len() as u64;
+        let job = ShadowJob {
+            champion: champion.clone(),
+            challenger,
+            request_id,
+            rows,
+            answers,
+        };
+        if jobs.try_send(job).is_err() {
+            tracing::debug!(model = %champion.name, records = n, "shadow queue full; records dropped");
             metrics::counter!("aurum_shadow_dropped_total").increment(n);
         }
+    }
+
+    /// Starts the task that writes shadow records in batches; returns its queue.
+    fn shadow_writer(&self) -> tokio::sync::mpsc::Sender<Vec<ShadowRecord>> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<ShadowRecord>>(SHADOW_QUEUE);
+        let meta = self.inner.meta.clone();
+        tokio::spawn(async move {
+            while let Some(mut batch) = rx.recv().await {
+                let until = tokio::time::Instant::now() + SHADOW_GATHER;
+                while batch.len() < SHADOW_BATCH {
+                    match tokio::time::timeout_at(until, rx.recv()).await {
+                        Ok(Some(more)) => batch.extend(more),
+                        _ => break,
+                    }
+                }
+                if let Err(e) = meta.record_shadow(&batch).await {
+                    tracing::warn!(records = batch.len(), error = %e, "shadow records not written");
+                    metrics::counter!("aurum_shadow_dropped_total").increment(batch.len() as u64);
+                }
+            }
+        });
+        tx
     }
 
     /// The challenger setting of `model` and its comparisons with the champion so far.
@@ -316,10 +451,119 @@ impl Platform {
                 }
             })
             .collect();
+        let challenger = self.challenger_of(model);
+        let mut arms = Vec::new();
+        if let Some(config) = challenger
+            .as_ref()
+            .filter(|c| c.mode == ChallengerMode::Split)
+        {
+            for alias in ["champion", config.alias.as_str()] {
+                let Some(version) = self.inner.meta.resolve_alias(model, alias).await? else {
+                    continue;
+                };
+                let outcomes = self.inner.meta.list_outcomes(model, version).await?;
+                arms.push(SplitArm {
+                    version,
+                    alias: Some(alias.to_string()),
+                    outcomes: crate::outcomes::figures(&outcomes),
+                });
+            }
+        }
         Ok(ChallengerReport {
             model: model.to_string(),
-            challenger: self.challenger_of(model),
+            challenger,
             comparisons,
+            arms,
         })
+    }
+}
+
+/// The shadow worker: scores queued requests with their challengers in batches, at the lowest
+/// CPU priority, and hands the records to the writer. Ends when the platform is dropped.
+fn shadow_worker(
+    jobs: std::sync::mpsc::Receiver<ShadowJob>,
+    writer: tokio::sync::mpsc::Sender<Vec<ShadowRecord>>,
+) {
+    lower_priority();
+    while let Ok(first) = jobs.recv() {
+        let mut rows = first.rows.len();
+        let mut pass = vec![first];
+        while rows < SHADOW_PASS_ROWS {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    rows += job.rows.len();
+                    pass.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        // One scoring call per (champion, challenger) pair in the pass.
+        let mut groups: BTreeMap<(String, u32, u32), Vec<ShadowJob>> = BTreeMap::new();
+        for job in pass {
+            groups
+                .entry((
+                    job.champion.name.clone(),
+                    job.champion.version,
+                    job.challenger.version,
+                ))
+                .or_default()
+                .push(job);
+        }
+        for ((model, _, _), group) in groups {
+            let challenger = group[0].challenger.clone();
+            let all: Vec<Vec<Value>> = group.iter().flat_map(|j| j.rows.iter().cloned()).collect();
+            let scored = match crate::predict::score(&challenger, &all, false) {
+                Ok(scored) => scored,
+                Err(e) => {
+                    tracing::warn!(model = %model, version = challenger.version, error = %e, "challenger scoring failed");
+                    metrics::counter!("aurum_shadow_dropped_total").increment(all.len() as u64);
+                    continue;
+                }
+            };
+            let now = chrono::Utc::now();
+            let mut scored = scored.into_iter();
+            let mut records = Vec::with_capacity(all.len());
+            for job in &group {
+                for (i, (p, d)) in job.answers.iter().enumerate() {
+                    let Some(r) = scored.next() else { break };
+                    records.push(ShadowRecord {
+                        model: model.clone(),
+                        request_id: job.request_id.clone(),
+                        record: i as u32,
+                        champion_version: job.champion.version,
+                        challenger_version: challenger.version,
+                        champion_p: *p,
+                        challenger_p: r.probability,
+                        champion_decision: d.clone(),
+                        challenger_decision: r.decision.as_str().to_string(),
+                        scored_at: now,
+                    });
+                }
+            }
+            let n = records.len() as u64;
+            metrics::counter!("aurum_shadow_records_total", "model" => model.clone()).increment(n);
+            if writer.try_send(records).is_err() {
+                tracing::debug!(model = %model, records = n, "shadow writer queue full; records dropped");
+                metrics::counter!("aurum_shadow_dropped_total").increment(n);
+            }
+        }
+    }
+}
+
+/// Puts the calling thread in the idle scheduling class (Linux `SCHED_IDLE`; elsewhere the
+/// lowest priority the platform allows), so shadow scoring only uses CPU time nothing else
+/// wants.
+fn lower_priority() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    #[cfg(target_os = "linux")]
+    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    #[cfg(not(target_os = "linux"))]
+    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
+    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy)
+    {
+        tracing::warn!(error = ?e, "shadow worker runs at normal priority");
     }
 }

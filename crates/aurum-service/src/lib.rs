@@ -29,7 +29,9 @@ mod training;
 
 pub use alerts::{Alert, AlertSink};
 pub use aurum_forecast::spec::ForecastSpec;
-pub use challenger::{ChallengerConfig, ChallengerReport, PairComparison};
+pub use challenger::{
+    ChallengerConfig, ChallengerMode, ChallengerReport, PairComparison, SplitArm,
+};
 pub use config::{AuditDurability, Config, ConfigError, ConfigLayer, UnknownFields};
 pub use document::DocumentOptions;
 pub use error::{ErrorClass, ServiceError};

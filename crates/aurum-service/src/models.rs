@@ -51,6 +51,10 @@ impl ModelRef {
             selector: Selector::Alias(alias.into()),
         }
     }
+    /// Whether this addresses the `champion` alias (what a bare model name means).
+    pub fn is_champion(&self) -> bool {
+        matches!(&self.selector, Selector::Alias(a) if a == "champion")
+    }
 }
 
 /// A verified, decoded model version ready to serve.

@@ -286,7 +286,7 @@ fn columns(outcomes: &[OutcomeRecord]) -> (Vec<f64>, Vec<f64>) {
         .unzip()
 }
 
-fn figures(outcomes: &[OutcomeRecord]) -> OutcomeFigures {
+pub(crate) fn figures(outcomes: &[OutcomeRecord]) -> OutcomeFigures {
     let (y, p) = columns(outcomes);
     let positives = outcomes.iter().filter(|o| o.positive).count();
     let mut metrics = aurum_credit::metrics::evaluate_binary(&y, &p, 0.5);

@@ -459,9 +459,9 @@ impl Platform {
         let monitored = self.monitor_prepare(&model, &rows);
         // A challenger scores the same rows after the answer (never on the caller's time).
         let shadow = self
-            .challenger_of(&model.name)
-            .filter(|_| ctx.request_id.is_some())
-            .map(|c| (c, rows.clone()));
+            .shadow_for(ctx, &model)
+            .await
+            .map(|challenger| (challenger, rows.clone()));
         let clear = Recorded::of(&self.inner.config.audit);
         let batching = &self.inner.config.batching;
         // The hash is taken before scoring; a row the model refuses fails the call, and the
@@ -530,12 +530,12 @@ impl Platform {
             details,
         };
         let audit_seq = self.append_prediction(entry).await?;
-        if let Some((config, rows)) = shadow {
+        if let Some((challenger, rows)) = shadow {
             let answers = records
                 .iter()
                 .map(|r| (r.probability, r.decision.as_str().to_string()))
                 .collect();
-            self.shadow(ctx, &model, config, rows, answers);
+            self.shadow(ctx, &model, challenger, rows, answers);
         }
         if let Some(prepared) = monitored {
             let scores: Vec<f64> = records.iter().map(|r| r.probability).collect();

@@ -284,7 +284,7 @@ pub async fn infer(
     inputs: Vec<Tensor>,
     started: Instant,
 ) -> Result<InferOutputs, ServiceError> {
-    let model = platform.resolve(target).await?;
+    let model = platform.resolve_serving(ctx, target).await?;
     let max = platform.config().server.max_batch_records;
     let rows = tensors_to_rows(&model, inputs, max)?;
     let out = platform

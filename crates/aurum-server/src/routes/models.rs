@@ -520,12 +520,21 @@ pub async fn document(
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChallengerIn {
-    /// The alias whose version shadows the model's predictions (default `challenger`).
+    /// The alias whose version challenges the champion (default `challenger`).
     pub alias: Option<String>,
+    /// `shadow` (default): the challenger scores the champion's requests after the answer, its
+    /// answers stored and compared, never returned. `split`: it answers `share` of the requests
+    /// addressed to the champion.
+    #[schema(value_type = Option<String>, example = "shadow")]
+    pub mode: Option<String>,
+    /// The share of requests shadowed (shadow) or answered by the challenger (split), in
+    /// (0, 1]; default 1 for shadow. Required for split.
+    pub share: Option<f64>,
 }
 
-/// Shadow a model's predictions with the version behind an alias: every record scored is also
-/// scored by the challenger after the answer, stored and compared, never returned.
+/// Set a model's challenger: the version behind an alias shadows the champion's predictions
+/// (scored after the answer, stored and compared, never returned) or answers a share of its
+/// traffic (split).
 #[utoipa::path(put, path = "/v1/models/{name}/challenger", tag = "models",
     params(("name" = String, Path)), request_body = ChallengerIn,
     responses((status = 200, description = "the setting"), (status = 404, body = crate::error::ErrorBody)),
@@ -537,10 +546,32 @@ pub async fn set_challenger(
     JsonBody(body): JsonBody<ChallengerIn>,
 ) -> ApiResult<Json<aurum_service::ChallengerConfig>> {
     let alias = body.alias.unwrap_or_else(|| "challenger".into());
+    let mode = match body.mode.as_deref() {
+        None | Some("shadow") => aurum_service::ChallengerMode::Shadow,
+        Some("split") => aurum_service::ChallengerMode::Split,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                Some("mode"),
+                format!("`mode` must be `shadow` or `split`, got `{other}`"),
+            ));
+        }
+    };
+    let share = match (mode, body.share) {
+        (_, Some(share)) => share,
+        (aurum_service::ChallengerMode::Shadow, None) => 1.0,
+        (aurum_service::ChallengerMode::Split, None) => {
+            return Err(ApiError::invalid(
+                "missing_field",
+                Some("share"),
+                "a split needs `share`: the fraction of requests the challenger answers, in (0, 1]",
+            ));
+        }
+    };
     Ok(Json(
         state
             .platform
-            .set_challenger(&caller.ctx(), &name, &alias)
+            .set_challenger(&caller.ctx(), &name, &alias, mode, share)
             .await?,
     ))
 }

@@ -245,7 +245,10 @@ async fn predict_with(
             ),
         ));
     }
-    let model = state.platform.resolve(&target).await?;
+    let model = state
+        .platform
+        .resolve_serving(&caller.ctx(), &target)
+        .await?;
     match model.task() {
         // A forecaster takes no rows: `binary()` says where it is served before any is read.
         aurum_service::types::Task::Binary | aurum_service::types::Task::Forecast => {

@@ -648,9 +648,10 @@ async fn a_shadow_challenger_never_changes_answers_and_is_compared_with_the_cham
                                  "label": truth[c * 100 + i]}));
         }
     }
-    // Shadow answers are written after the responses: wait for them.
+    // Shadow answers are written after the responses, by a worker at idle priority: wait for
+    // them (a busy test machine gives it little CPU).
     let mut report = json!(null);
-    for _ in 0..200 {
+    for _ in 0..1200 {
         report = get(&f.app, "/v1/models/credit/challenger", Some(&f.client))
             .await
             .json;
@@ -705,4 +706,165 @@ async fn a_shadow_challenger_never_changes_answers_and_is_compared_with_the_cham
         .json;
     assert_eq!(report["comparisons"][0]["records"], 200, "{report}");
     assert_eq!(report["challenger"], json!(null));
+}
+
+/// A split: the challenger answers its share of the requests addressed to the champion (chosen
+/// by request id, so a repeated id lands on the same side), never a request naming a version;
+/// the report compares the two arms on their outcomes. Bad settings are 400s naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_challenger_answers_its_share_and_the_arms_are_compared_on_outcomes() {
+    use tower::ServiceExt;
+    let f = trained().await;
+    let job = train_with(
+        &f,
+        &json!({"dataset": "german", "target": "creditability", "kind": "scorecard",
+                "model": "credit", "alias": "challenger"}),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    for (body, field) in [
+        (json!({"mode": "split"}), "share"),
+        (json!({"mode": "split", "share": 0.0}), "share"),
+        (json!({"mode": "split", "share": 1.5}), "share"),
+        (json!({"mode": "canary", "share": 0.5}), "mode"),
+        (
+            json!({"alias": "champion", "mode": "split", "share": 0.5}),
+            "alias",
+        ),
+    ] {
+        let r = crate::common::put_json(
+            &f.app,
+            "/v1/models/credit/challenger",
+            Some(&f.analyst),
+            &body,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.json);
+        assert_eq!(r.json["details"]["field"], field, "{body}: {}", r.json);
+    }
+    let r = crate::common::put_json(
+        &f.app,
+        "/v1/models/credit/challenger",
+        Some(&f.analyst),
+        &json!({"alias": "challenger", "mode": "split", "share": 0.5}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["mode"], "split", "{}", r.json);
+
+    let records = population(|_| {});
+    let mut rdr = csv::Reader::from_reader(GERMAN);
+    let truth: Vec<String> = rdr
+        .records()
+        .map(|r| r.unwrap().get(20).unwrap().to_string())
+        .collect();
+    let predict = |uri: &'static str, id: String, record: Value| {
+        let app = f.app.clone();
+        let key = f.client.clone();
+        async move {
+            let req = axum::http::Request::builder()
+                .method("POST")
+                .uri(uri)
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {key}"))
+                .header("x-request-id", id)
+                .body(axum::body::Body::from(
+                    json!({"record": record}).to_string(),
+                ))
+                .unwrap();
+            let resp = app.oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            let bytes = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            serde_json::from_slice::<Value>(&bytes).unwrap()
+        }
+    };
+    let mut by_version = [0usize; 3];
+    let mut answered = Vec::new();
+    let mut outcomes = Vec::new();
+    for (i, record) in records.iter().take(300).enumerate() {
+        let id = format!("split-{i:04}");
+        let out = predict("/v1/models/credit/predict", id.clone(), record.clone()).await;
+        let v = out["version"].as_u64().unwrap() as usize;
+        by_version[v] += 1;
+        answered.push(v);
+        // The same request id is answered by the same version.
+        if i % 50 == 0 {
+            let again = predict("/v1/models/credit/predict", id.clone(), record.clone()).await;
+            assert_eq!(again["version"], out["version"], "{id}");
+        }
+        outcomes.push(json!({"request_id": id, "record": 0, "label": truth[i]}));
+    }
+    assert!(
+        (90..=210).contains(&by_version[2]),
+        "the challenger answered {} of 300 at share 0.5",
+        by_version[2]
+    );
+    assert_eq!(by_version[1] + by_version[2], 300);
+    // A request naming a version is never redirected.
+    for (i, record) in records.iter().take(20).enumerate() {
+        let out = predict(
+            "/v1/models/credit/versions/1/predict",
+            format!("pinned-{i}"),
+            record.clone(),
+        )
+        .await;
+        assert_eq!(out["version"], 1, "{out}");
+    }
+    // Each answer's audit record names the version that answered.
+    let mut audited = std::collections::HashMap::new();
+    let mut after = 0u64;
+    loop {
+        let page = get(
+            &f.app,
+            &format!("/v1/audit?event=prediction&model=credit&limit=1000&after={after}"),
+            Some(&f.admin),
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.json);
+        let list = page.json["records"].as_array().unwrap().clone();
+        if list.is_empty() {
+            break;
+        }
+        for r in &list {
+            after = r["seq"].as_u64().unwrap();
+            if let Some(id) = r["request_id"].as_str() {
+                audited.insert(id.to_string(), r["version"].clone());
+            }
+        }
+    }
+    for (i, answered) in answered.iter().enumerate() {
+        assert_eq!(
+            audited.get(&format!("split-{i:04}")),
+            Some(&json!(answered)),
+            "audit of split-{i:04}"
+        );
+    }
+
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/outcomes",
+        Some(&f.client),
+        &json!({ "outcomes": outcomes }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let report = get(&f.app, "/v1/models/credit/challenger", Some(&f.client))
+        .await
+        .json;
+    let arms = report["arms"].as_array().unwrap();
+    assert_eq!(arms.len(), 2, "{report}");
+    for arm in arms {
+        let v = arm["version"].as_u64().unwrap() as usize;
+        assert_eq!(arm["outcomes"]["n"], by_version[v], "{report}");
+        assert!(
+            arm["outcomes"]["metrics"]["auc"].as_f64().unwrap() > 0.6,
+            "{report}"
+        );
+    }
+    assert_eq!(arms[0]["alias"], "champion");
+    // No shadow pairs in a split.
+    assert_eq!(report["comparisons"], json!([]), "{report}");
 }
