@@ -537,7 +537,8 @@ pub struct ChallengerIn {
 /// traffic (split).
 #[utoipa::path(put, path = "/v1/models/{name}/challenger", tag = "models",
     params(("name" = String, Path)), request_body = ChallengerIn,
-    responses((status = 200, description = "the setting"), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 200, description = "the setting"), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn set_challenger(
     State(state): State<AppState>,
