@@ -4,8 +4,9 @@
 # following transactions with bench/fraud/live.py (8 clients, one event per request, default audit
 # durability `sync`: every answer waits for the event log's fsync and the audit record's).
 #
-#   bench/fraud/live.sh [--debug] [SECONDS]
+#   bench/fraud/live.sh [--debug] [SECONDS] [BATCH]
 #
+# BATCH (default 1) events per request; a batch is scored and applied all or nothing.
 # AURUM_BIN=path skips the build and uses that binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,6 +14,7 @@ WORK=target/fraud-bench; mkdir -p "$WORK"
 PROFILE=release; FLAG=--release
 [ "${1:-}" = "--debug" ] && { PROFILE=debug; FLAG=; shift; }
 SECONDS_RUN=${1:-20}
+BATCH=${2:-1}
 TRAIN=${TRAIN:-50000}
 if [ -n "${AURUM_BIN:-}" ]; then AURUM=$AURUM_BIN; else cargo build $FLAG -p aurum-cli; AURUM="target/$PROFILE/aurum"; fi
 DATA="$WORK/live-data"; rm -rf "$DATA"
@@ -30,5 +32,5 @@ AURUM_LOG=warn "$AURUM" --data-dir "$DATA" serve --listen 127.0.0.1:18091 >/dev/
 PID=$!
 trap 'kill $PID 2>/dev/null' EXIT
 for _ in $(seq 1 600); do curl -sf -o /dev/null http://127.0.0.1:18091/readyz && break; sleep 0.05; done
-python3 bench/fraud/live.py http://127.0.0.1:18091 "$KEY" "$WORK/live-stream.csv" "$SECONDS_RUN" 8
+python3 bench/fraud/live.py http://127.0.0.1:18091 "$KEY" "$WORK/live-stream.csv" "$SECONDS_RUN" 8 "$BATCH"
 echo "server RSS $(awk '/VmRSS/{print $2}' /proc/$PID/status) KiB; $PROFILE build; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%d)"

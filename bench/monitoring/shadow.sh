@@ -2,7 +2,7 @@
 # Shadow scoring's cost to clients: single-record `/v1` predict at concurrency 8 against one
 # server, with the challenger off and on in alternating cells (toggled over the API, no restart),
 # three repeats of each, the same model and data. Prints per cell `<challenger> <req/s> <p50 ms>
-# <p99 ms>` and the on/off ratios of the medians. Target: at most 10 % more latency.
+# <p99 ms> <requests>`, the on/off ratios of the medians. Target: at most 10 % more latency.
 #
 #   bench/monitoring/shadow.sh [DURATION]     (default 10s per cell)
 #
@@ -60,12 +60,15 @@ for rep in 1 2 3; do
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     p50=$(echo "$out" | awk '$1=="50%" {print $2}')
     p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-    echo "$mode $rps $p50 $p99" | tee -a "$WORK/cells"
+    n=$(echo "$out" | awk '/requests in/ {print $1}')
+    echo "$mode $rps $p50 $p99 $n" | tee -a "$WORK/cells"
   done
 done
 toggle off
+sleep 2 # let the shadow worker finish what is queued
+ON_REQUESTS=$(awk '$1=="on" {s+=$5} END {print s}' "$WORK/cells")
 curl -sf -H "Authorization: Bearer $KEY" "$URL/v1/models/credit/challenger" |
-  python3 -c 'import json,sys; c=json.load(sys.stdin)["comparisons"]; print("shadow records:", c[0]["records"] if c else 0, "agreement:", round(c[0]["decision_agreement"],3) if c else "n/a")'
+  python3 -c 'import json,sys; c=json.load(sys.stdin)["comparisons"]; n=c[0]["records"] if c else 0; t=int(sys.argv[1]); print("shadow records:", n, "of", t, "requests with the challenger on (%.1f %% shadowed; the rest shed under load)" % (100.0*n/max(t,1)), "agreement:", round(c[0]["decision_agreement"],3) if c else "n/a")' "$ON_REQUESTS"
 python3 - "$WORK/cells" <<'PY'
 import statistics, sys
 def ms(v):

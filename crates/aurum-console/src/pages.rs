@@ -710,7 +710,8 @@ fn parse_cuts(text: &str, errors: &mut Vec<FieldError>) -> Vec<f64> {
     cuts
 }
 
-/// `GET …/fairness?dataset=&attribute=&cuts=`: the fairness table of a binary version.
+/// `GET …/fairness?dataset=&attribute=&cuts=`: the fairness table of a binary version, on a
+/// dataset or (no dataset) on its live decisions with recorded outcomes.
 pub async fn fairness(
     State(st): State<ConsoleState>,
     v: Viewer,
@@ -725,18 +726,10 @@ pub async fn fairness(
     let attribute = q.attribute.unwrap_or_default().trim().to_string();
     let cuts_text = q.cuts.unwrap_or_default();
     let mut errors = Vec::new();
-    if dataset.is_empty() {
-        errors.push(FieldError {
-            field: "dataset",
-            message:
-                "name the dataset to assess (an imported dataset with the target and the attribute)"
-                    .into(),
-        });
-    }
     if attribute.is_empty() {
         errors.push(FieldError {
             field: "attribute",
-            message: "name the protected attribute (a column of the dataset)".into(),
+            message: "name the protected attribute (a column of the dataset, or an attribute given with the outcomes)".into(),
         });
     }
     let cuts = parse_cuts(&cuts_text, &mut errors);
@@ -752,10 +745,10 @@ pub async fn fairness(
         field_input(
             "f-dataset",
             "dataset",
-            "Dataset",
+            "Dataset (empty: live outcomes)",
             &dataset,
             &errors,
-            " required"
+            ""
         ),
         field_input(
             "f-attribute",
@@ -776,11 +769,17 @@ pub async fn fairness(
         .platform
         .resolve(&ModelRef::version(&name, version))
         .await?;
-    let f = match st
-        .platform
-        .fairness(&loaded, &dataset, &attribute, &cuts, None)
-        .await
-    {
+    let result = if dataset.is_empty() {
+        st.platform
+            .live_fairness(&loaded, &attribute, &cuts)
+            .await
+            .map(|(f, _)| f)
+    } else {
+        st.platform
+            .fairness(&loaded, &dataset, &attribute, &cuts, None)
+            .await
+    };
+    let f = match result {
         Ok(f) => f,
         Err(e) => {
             let status = crate::status_of(&e);
@@ -795,6 +794,13 @@ pub async fn fairness(
         }
     };
     main.push_str(&facts(&[
+        (
+            "Source",
+            match &f.dataset {
+                Some(d) => format!("dataset {}", esc(d)),
+                None => "live decisions with recorded outcomes".into(),
+            },
+        ),
         ("Rows", f.rows.to_string()),
         ("Target", esc(&f.target)),
         ("Positive label", esc(&f.positive_label)),

@@ -56,7 +56,8 @@ use tokio::sync::watch;
 use aurum_core::FamilyName;
 use aurum_registry::backend::{
     check_name, check_sha256, format_timestamp as ts, generate_key, hash_key, now,
-    parse_timestamp as parse_ts, verify_key_hash,
+    outcome_attributes_from_db, outcome_attributes_to_db, parse_timestamp as parse_ts,
+    verify_key_hash,
 };
 use aurum_registry::{
     AliasHistoryRecord, AliasMove, AliasRecord, DatasetRecord, Entity, INTERRUPTED_JOB_ERROR,
@@ -926,9 +927,11 @@ impl MetadataStore for PgStore {
         for o in sorted {
             sqlx::query(
                 "INSERT INTO outcomes (model, version, request_id, record, probability, decision, \
-                 positive, scored_at, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 positive, scored_at, received_at, attributes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                  ON CONFLICT (model, request_id, record) DO UPDATE SET positive = excluded.positive, \
-                 received_at = excluded.received_at",
+                 received_at = excluded.received_at, \
+                 attributes = COALESCE(excluded.attributes, outcomes.attributes)",
             )
             .bind(&o.model)
             .bind(i64::from(o.version))
@@ -939,6 +942,7 @@ impl MetadataStore for PgStore {
             .bind(o.positive)
             .bind(ts(&o.scored_at))
             .bind(ts(&o.received_at))
+            .bind(outcome_attributes_to_db(&o.attributes)?)
             .execute(&mut *tx)
             .await?;
         }
@@ -949,7 +953,7 @@ impl MetadataStore for PgStore {
     async fn list_outcomes(&self, model: &str, version: u32) -> Result<Vec<OutcomeRecord>> {
         let rows: Vec<OutcomeRow> = sqlx::query_as(
             "SELECT model, version, request_id, record, probability, decision, positive, \
-             scored_at, received_at FROM outcomes WHERE model = $1 AND version = $2 \
+             scored_at, received_at, attributes FROM outcomes WHERE model = $1 AND version = $2 \
              ORDER BY scored_at, request_id, record",
         )
         .bind(model)
@@ -970,6 +974,7 @@ impl MetadataStore for PgStore {
                     model: r.model,
                     request_id: r.request_id,
                     probability: r.probability,
+                    attributes: outcome_attributes_from_db(r.attributes.as_deref())?,
                     decision: r.decision,
                     positive: r.positive,
                 })
@@ -1606,6 +1611,7 @@ struct OutcomeRow {
     positive: bool,
     scored_at: String,
     received_at: String,
+    attributes: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]

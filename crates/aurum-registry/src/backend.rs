@@ -33,3 +33,26 @@ pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>> {
         .map(|at| at.with_timezone(&Utc))
         .map_err(|e| RegistryError::CorruptRecord(format!("bad timestamp `{text}`: {e}")))
 }
+
+/// An outcome's attributes as stored (a JSON object of strings; NULL when there are none).
+pub fn outcome_attributes_to_db(
+    attributes: &std::collections::BTreeMap<String, String>,
+) -> Result<Option<String>> {
+    if attributes.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(attributes)
+        .map(Some)
+        .map_err(|e| RegistryError::InvalidInput(format!("outcome attributes: {e}")))
+}
+
+/// An outcome's stored attributes read back.
+pub fn outcome_attributes_from_db(
+    text: Option<&str>,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    match text {
+        None => Ok(Default::default()),
+        Some(t) => serde_json::from_str(t)
+            .map_err(|e| RegistryError::CorruptRecord(format!("outcome attributes: {e}"))),
+    }
+}

@@ -362,6 +362,9 @@ pub struct OutcomeRecord {
     pub positive: bool,
     pub scored_at: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
+    /// Attributes given with the outcome (for example a protected attribute that is not a
+    /// feature), by name; empty when none.
+    pub attributes: std::collections::BTreeMap<String, String>,
 }
 
 /// What a challenger answered for a record the champion scored.

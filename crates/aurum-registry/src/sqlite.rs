@@ -28,7 +28,10 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 
 use aurum_core::FamilyName;
 
-use crate::backend::{format_timestamp as ts, now, parse_timestamp as parse_ts};
+use crate::backend::{
+    format_timestamp as ts, now, outcome_attributes_from_db, outcome_attributes_to_db,
+    parse_timestamp as parse_ts,
+};
 use crate::error::{Entity, RegistryError, Result, check_name, check_sha256};
 use crate::keys::{self, StoredKeyHash};
 use crate::metadata::{
@@ -798,9 +801,10 @@ impl MetadataStore for SqliteStore {
         for o in outcomes {
             sqlx::query(
                 "INSERT INTO outcomes (model, version, request_id, record, probability, decision, \
-                 positive, scored_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 positive, scored_at, received_at, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (model, request_id, record) DO UPDATE SET positive = excluded.positive, \
-                 received_at = excluded.received_at",
+                 received_at = excluded.received_at, \
+                 attributes = COALESCE(excluded.attributes, outcomes.attributes)",
             )
             .bind(&o.model)
             .bind(i64::from(o.version))
@@ -811,6 +815,7 @@ impl MetadataStore for SqliteStore {
             .bind(i64::from(o.positive))
             .bind(ts(&o.scored_at))
             .bind(ts(&o.received_at))
+            .bind(outcome_attributes_to_db(&o.attributes)?)
             .execute(&mut *tx)
             .await?;
         }
@@ -821,7 +826,7 @@ impl MetadataStore for SqliteStore {
     async fn list_outcomes(&self, model: &str, version: u32) -> Result<Vec<OutcomeRecord>> {
         let rows: Vec<OutcomeRow> = sqlx::query_as(
             "SELECT model, version, request_id, record, probability, decision, positive, \
-             scored_at, received_at FROM outcomes WHERE model = ? AND version = ? \
+             scored_at, received_at, attributes FROM outcomes WHERE model = ? AND version = ? \
              ORDER BY scored_at, request_id, record",
         )
         .bind(model)
@@ -842,6 +847,7 @@ impl MetadataStore for SqliteStore {
                     model: r.model,
                     request_id: r.request_id,
                     probability: r.probability,
+                    attributes: outcome_attributes_from_db(r.attributes.as_deref())?,
                     decision: r.decision,
                     positive: r.positive != 0,
                 })
@@ -1348,6 +1354,7 @@ struct OutcomeRow {
     positive: i64,
     scored_at: String,
     received_at: String,
+    attributes: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]

@@ -1075,10 +1075,15 @@ pub async fn outcomes_and_shadow_scores_replace_and_join(fx: Arc<dyn Fixture>) {
         positive,
         scored_at: at(scored),
         received_at: at(100),
+        attributes: Default::default(),
     };
+    let mut with_attributes = outcome("r1", 1, 1, false);
+    with_attributes
+        .attributes
+        .insert("age_band".to_string(), "< 25".to_string());
     let first = vec![
         outcome("r2", 0, 2, true),
-        outcome("r1", 1, 1, false),
+        with_attributes,
         outcome("r1", 0, 1, true),
     ];
     store.record_outcomes(&first).await.unwrap();
@@ -1116,6 +1121,17 @@ pub async fn outcomes_and_shadow_scores_replace_and_join(fx: Arc<dyn Fixture>) {
     assert_eq!(replaced.received_at, at(200));
     assert_eq!(replaced.probability, first[1].probability);
     assert_eq!(replaced.scored_at, first[1].scored_at);
+    // A relabel without attributes keeps the stored ones; with attributes it replaces them.
+    assert_eq!(replaced.attributes, first[1].attributes);
+    relabelled
+        .attributes
+        .insert("age_band".to_string(), ">= 25".to_string());
+    store
+        .record_outcomes(std::slice::from_ref(&relabelled))
+        .await
+        .unwrap();
+    let listed = store.list_outcomes("m", 1).await.unwrap();
+    assert_eq!(listed[1].attributes["age_band"], ">= 25");
 
     let shadow = |request: &str, record: u32, scored: i64, challenger_p: f64| ShadowRecord {
         model: "m".to_string(),

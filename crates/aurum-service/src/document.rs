@@ -259,7 +259,7 @@ impl Platform {
                      <table><tr><th>group</th><th>rows</th><th>approval rate</th><th>adverse \
                      impact ratio</th><th>four-fifths</th><th>TPR</th><th>FPR</th><th>AUC</th>\
                      <th>mean PD</th><th>observed</th></tr>",
-                    esc(&f.dataset),
+                    esc(f.dataset.as_deref().unwrap_or("live outcomes")),
                     f.rows,
                     esc(&f.attribute),
                     esc(&f.reference_group),

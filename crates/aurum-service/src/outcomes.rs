@@ -36,7 +36,13 @@ pub struct OutcomeIn {
     /// The record's position in its request (0 for single-record requests).
     pub record: u32,
     pub label: OutcomeLabel,
+    /// Attributes of the record known with its outcome (for example a protected attribute that
+    /// is not a feature): live fairness groups outcomes by them.
+    pub attributes: BTreeMap<String, String>,
 }
+
+/// Attributes accepted with one outcome, at most.
+pub const MAX_OUTCOME_ATTRIBUTES: usize = 16;
 
 /// Figures over a set of outcomes.
 #[derive(Clone, Debug, Serialize)]
@@ -110,6 +116,25 @@ impl Platform {
         let mut rows = Vec::with_capacity(outcomes.len());
         for (i, o) in outcomes.iter().enumerate() {
             let field = |f: &str| format!("outcomes[{i}].{f}");
+            if o.attributes.len() > MAX_OUTCOME_ATTRIBUTES {
+                return Err(ServiceError::invalid(
+                    "invalid_field",
+                    Some(&field("attributes")),
+                    format!(
+                        "{} attributes; at most {MAX_OUTCOME_ATTRIBUTES} per outcome",
+                        o.attributes.len()
+                    ),
+                ));
+            }
+            for (name, value) in &o.attributes {
+                if name.is_empty() || name.len() > 64 || value.len() > 256 {
+                    return Err(ServiceError::invalid(
+                        "invalid_field",
+                        Some(&field(&format!("attributes.{name}"))),
+                        "attribute names are 1 to 64 bytes and values at most 256",
+                    ));
+                }
+            }
             let records = self
                 .inner
                 .audit
@@ -180,6 +205,7 @@ impl Platform {
                 positive,
                 scored_at: rec.ts,
                 received_at,
+                attributes: o.attributes.clone(),
             });
         }
         let (this, ctx, model) = (self.clone(), ctx.clone(), model.to_string());
@@ -329,7 +355,11 @@ pub struct GroupFairnessOut {
 pub struct FairnessOut {
     pub model: String,
     pub version: u32,
-    pub dataset: String,
+    /// `dataset` (the version scored on a dataset) or `outcomes` (its live decisions with
+    /// realised outcomes and the attribute given with them).
+    pub source: &'static str,
+    /// The dataset, for source `dataset`.
+    pub dataset: Option<String>,
     pub attribute: String,
     pub target: String,
     pub positive_label: String,
@@ -419,42 +449,132 @@ impl Platform {
                 approved: r.decision.as_str() == "approve",
             })
             .collect();
-        let report = aurum_credit::fairness::fairness(&rows).ok_or_else(|| {
-            ServiceError::invalid("empty_dataset", Some("dataset"), "the dataset has no rows")
-        })?;
-        let finite = |x: f64| x.is_finite().then_some(x);
-        Ok(FairnessOut {
-            model: model.name.clone(),
-            version: model.version,
-            dataset: dataset.to_string(),
-            attribute: attribute.to_string(),
+        fairness_out(
+            model,
+            Some(dataset.to_string()),
+            attribute,
             target,
-            positive_label: positive,
-            rows: rows.len(),
-            reference_group: report.reference_group,
-            min_adverse_impact_ratio: finite(report.min_adverse_impact_ratio),
-            approval_rate_difference: report.approval_rate_difference,
-            true_positive_rate_difference: report.true_positive_rate_difference,
-            false_positive_rate_difference: report.false_positive_rate_difference,
-            four_fifths_threshold: aurum_credit::fairness::FOUR_FIFTHS,
-            groups: report
-                .groups
-                .into_iter()
-                .map(|g| GroupFairnessOut {
-                    group: g.group,
-                    n: g.n,
-                    approval_rate: g.approval_rate,
-                    adverse_impact_ratio: finite(g.adverse_impact_ratio),
-                    passes_four_fifths: g.passes_four_fifths,
-                    true_positive_rate: g.true_positive_rate,
-                    false_positive_rate: g.false_positive_rate,
-                    auc: g.auc,
-                    mean_predicted: g.mean_predicted,
-                    observed_rate: g.observed_rate,
-                })
-                .collect(),
+            positive,
+            &rows,
+        )
+        .ok_or_else(|| {
+            ServiceError::invalid("empty_dataset", Some("dataset"), "the dataset has no rows")
         })
     }
+
+    /// Fairness of the version's live decisions: its outcomes (`POST …/outcomes`) that were
+    /// given `attribute`, grouped by it (by `cuts` when numeric). Each outcome carries the
+    /// probability and decision the audit log recorded for it, so these are the decisions
+    /// clients received. Outcomes without the attribute are counted, not grouped.
+    pub async fn live_fairness(
+        &self,
+        model: &std::sync::Arc<crate::models::LoadedModel>,
+        attribute: &str,
+        cuts: &[f64],
+    ) -> Result<(FairnessOut, usize), ServiceError> {
+        let binary = model.binary()?;
+        let threshold = binary.threshold();
+        let (positive, _) = binary.labels();
+        let positive = positive.to_string();
+        if cuts.windows(2).any(|w| w[0] >= w[1]) || cuts.iter().any(|c| !c.is_finite()) {
+            return Err(ServiceError::invalid(
+                "invalid_field",
+                Some("cuts"),
+                "cuts must be finite and increasing",
+            ));
+        }
+        let outcomes = self
+            .inner
+            .meta
+            .list_outcomes(&model.name, model.version)
+            .await?;
+        let given: Vec<(&OutcomeRecord, String)> = outcomes
+            .iter()
+            .filter_map(|o| {
+                let v = o.attributes.get(attribute)?;
+                let value = match v.parse::<f64>() {
+                    Ok(x) if !cuts.is_empty() => aurum_core::Value::Float(x),
+                    _ => aurum_core::Value::Str(v.clone()),
+                };
+                Some((o, group_of(&value, cuts)))
+            })
+            .collect();
+        let without = outcomes.len() - given.len();
+        let rows: Vec<aurum_credit::fairness::FairnessRow<'_>> = given
+            .iter()
+            .map(|(o, g)| aurum_credit::fairness::FairnessRow {
+                group: g,
+                y: if o.positive { 1.0 } else { 0.0 },
+                probability: o.probability,
+                predicted_positive: o.probability >= threshold,
+                approved: o.decision.as_deref() == Some("approve"),
+            })
+            .collect();
+        let record = self
+            .inner
+            .meta
+            .get_version(&model.name, model.version)
+            .await?;
+        let mut out = fairness_out(model, None, attribute, record.target, positive, &rows)
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "no_outcomes",
+                    Some("attribute"),
+                    format!(
+                        "no outcome of `{}` version {} was given attribute `{attribute}` \
+                         ({} outcomes without it)",
+                        model.name, model.version, without
+                    ),
+                )
+            })?;
+        out.source = "outcomes";
+        Ok((out, without))
+    }
+}
+
+/// The fairness figures of scored rows, as reported.
+fn fairness_out(
+    model: &crate::models::LoadedModel,
+    dataset: Option<String>,
+    attribute: &str,
+    target: String,
+    positive: String,
+    rows: &[aurum_credit::fairness::FairnessRow<'_>],
+) -> Option<FairnessOut> {
+    let report = aurum_credit::fairness::fairness(rows)?;
+    let finite = |x: f64| x.is_finite().then_some(x);
+    Some(FairnessOut {
+        model: model.name.clone(),
+        version: model.version,
+        source: "dataset",
+        dataset,
+        attribute: attribute.to_string(),
+        target,
+        positive_label: positive,
+        rows: rows.len(),
+        reference_group: report.reference_group,
+        min_adverse_impact_ratio: finite(report.min_adverse_impact_ratio),
+        approval_rate_difference: report.approval_rate_difference,
+        true_positive_rate_difference: report.true_positive_rate_difference,
+        false_positive_rate_difference: report.false_positive_rate_difference,
+        four_fifths_threshold: aurum_credit::fairness::FOUR_FIFTHS,
+        groups: report
+            .groups
+            .into_iter()
+            .map(|g| GroupFairnessOut {
+                group: g.group,
+                n: g.n,
+                approval_rate: g.approval_rate,
+                adverse_impact_ratio: finite(g.adverse_impact_ratio),
+                passes_four_fifths: g.passes_four_fifths,
+                true_positive_rate: g.true_positive_rate,
+                false_positive_rate: g.false_positive_rate,
+                auc: g.auc,
+                mean_predicted: g.mean_predicted,
+                observed_rate: g.observed_rate,
+            })
+            .collect(),
+    })
 }
 
 /// The group of an attribute value: by `cuts` for a number, by value otherwise.

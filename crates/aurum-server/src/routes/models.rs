@@ -347,6 +347,12 @@ pub struct OutcomeJson {
     /// The realised class label (`"bad"`), or `true`/`false`/`1`/`0` for the positive class.
     #[schema(value_type = Object)]
     pub label: serde_json::Value,
+    /// Attributes of the record known with its outcome, by name (strings, numbers or booleans;
+    /// at most 16), for example a protected attribute that is not a feature: the fairness route
+    /// without `dataset` groups live decisions by them.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<std::collections::BTreeMap<String, serde_json::Value>>,
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -386,10 +392,27 @@ pub async fn outcomes(
                 ));
             }
         };
+        let mut attributes = std::collections::BTreeMap::new();
+        for (name, value) in o.attributes.unwrap_or_default() {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                other => {
+                    return Err(ApiError::invalid(
+                        "invalid_field",
+                        Some(&format!("outcomes[{i}].attributes.{name}")),
+                        format!("attribute values are strings, numbers or booleans, not {other}"),
+                    ));
+                }
+            };
+            attributes.insert(name, text);
+        }
         list.push(aurum_service::OutcomeIn {
             request_id: o.request_id,
             record: o.record,
             label,
+            attributes,
         });
     }
     let recorded = state
@@ -420,8 +443,11 @@ pub async fn performance(
 #[serde(deny_unknown_fields)]
 pub struct FairnessParams {
     /// An imported dataset with the model's features, the realised target and the attribute.
-    pub dataset: String,
-    /// The protected attribute: a column of the dataset (it need not be a feature).
+    /// Without it, the version's live decisions are measured on their recorded outcomes, grouped
+    /// by the attribute given with each outcome.
+    pub dataset: Option<String>,
+    /// The protected attribute: a column of the dataset, or an attribute given with the
+    /// outcomes (it need not be a feature).
     pub attribute: String,
     /// For a numeric attribute, comma-separated increasing cut points (`25` → `< 25`, `>= 25`).
     pub cuts: Option<String>,
@@ -432,7 +458,8 @@ pub struct FairnessParams {
 /// Fairness of a binary version's decisions on a dataset, by the groups of a protected
 /// attribute: approval rate and adverse impact ratio (four-fifths rule), true and false positive
 /// rates, AUC and calibration per group, and the spreads between groups. Rows are scored without
-/// audit records (an evaluation, not decisions).
+/// audit records (an evaluation, not decisions). Without `dataset`, the same figures over the
+/// version's live decisions whose outcomes were recorded with the attribute.
 #[utoipa::path(get, path = "/v1/models/{name}/versions/{version}/fairness", tag = "models",
     params(("name" = String, Path), ("version" = u32, Path), FairnessParams),
     responses((status = 200, description = "the fairness report"),
@@ -451,18 +478,28 @@ pub async fn fairness(
         .platform
         .resolve(&aurum_service::ModelRef::version(&name, version))
         .await?;
-    Ok(Json(
-        state
-            .platform
-            .fairness(
-                &loaded,
-                &q.dataset,
-                &q.attribute,
-                &cuts,
-                q.target.as_deref(),
-            )
-            .await?,
-    ))
+    match q.dataset {
+        Some(dataset) => Ok(Json(
+            state
+                .platform
+                .fairness(&loaded, &dataset, &q.attribute, &cuts, q.target.as_deref())
+                .await?,
+        )),
+        None => {
+            if q.target.is_some() {
+                return Err(ApiError::invalid(
+                    "invalid_field",
+                    Some("target"),
+                    "`target` names a dataset column: live fairness uses the recorded outcomes",
+                ));
+            }
+            let (out, _) = state
+                .platform
+                .live_fairness(&loaded, &q.attribute, &cuts)
+                .await?;
+            Ok(Json(out))
+        }
+    }
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]

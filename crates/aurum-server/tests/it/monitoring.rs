@@ -868,3 +868,103 @@ async fn a_split_challenger_answers_its_share_and_the_arms_are_compared_on_outco
     // No shadow pairs in a split.
     assert_eq!(report["comparisons"], json!([]), "{report}");
 }
+
+/// Fairness over live decisions: outcomes recorded with an attribute that is not sent for
+/// scoring; the report's approval rates and adverse impact ratio equal those computed by hand
+/// from the answers clients received. Outcomes without the attribute are left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_fairness_reproduces_the_adverse_impact_ratio_of_the_answers_given() {
+    let f = trained().await;
+    let records = population(|_| {});
+    let mut rdr = csv::Reader::from_reader(GERMAN);
+    let truth: Vec<String> = rdr
+        .records()
+        .map(|r| r.unwrap().get(20).unwrap().to_string())
+        .collect();
+    // (approved, under 25) of each answer.
+    let mut answers = Vec::new();
+    let mut outcomes = Vec::new();
+    for c in 0..4 {
+        let chunk = &records[c * 100..c * 100 + 100];
+        let r = post_json(
+            &f.app,
+            "/v1/models/credit/predict",
+            Some(&f.client),
+            &json!({ "records": chunk }),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        for (i, p) in r.json["predictions"].as_array().unwrap().iter().enumerate() {
+            let age = chunk[i]["age_in_years"].as_i64().unwrap();
+            let mut o = json!({"request_id": r.json["request_id"], "record": i,
+                               "label": truth[c * 100 + i]});
+            // The last chunk's outcomes come without the attribute.
+            if c < 3 {
+                o["attributes"] = json!({"age_in_years": age, "channel": "branch"});
+                answers.push((p["decision"] == "approve", age < 25));
+            }
+            outcomes.push(o);
+        }
+    }
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/outcomes",
+        Some(&f.client),
+        &json!({ "outcomes": outcomes }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+
+    let rate = |young: bool| {
+        let group: Vec<bool> = answers
+            .iter()
+            .filter(|(_, y)| *y == young)
+            .map(|(a, _)| *a)
+            .collect();
+        group.iter().filter(|a| **a).count() as f64 / group.len() as f64
+    };
+    let (young, old) = (rate(true), rate(false));
+    let by_hand = young.min(old) / young.max(old);
+
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/fairness?attribute=age_in_years&cuts=25",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["source"], "outcomes", "{}", r.json);
+    assert_eq!(r.json["rows"], 300, "{}", r.json);
+    let groups = r.json["groups"].as_array().unwrap();
+    let rate_of = |name: &str| {
+        groups
+            .iter()
+            .find(|g| g["group"] == name)
+            .unwrap_or_else(|| panic!("no group {name}: {}", r.json))["approval_rate"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!((rate_of("< 25") - young).abs() < 1e-12, "{}", r.json);
+    assert!((rate_of(">= 25") - old).abs() < 1e-12, "{}", r.json);
+    let air = r.json["min_adverse_impact_ratio"].as_f64().unwrap();
+    assert!((air - by_hand).abs() < 1e-12, "{air} vs {by_hand}");
+
+    // An attribute no outcome was given, and a bad attribute value, name the field.
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/fairness?attribute=gender",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "attribute", "{}", r.json);
+    let bad = json!({"outcomes": [{"request_id": outcomes[0]["request_id"], "record": 0,
+        "label": truth[0], "attributes": {"age_in_years": [1, 2]}}]});
+    let r = post_json(&f.app, "/v1/models/credit/outcomes", Some(&f.client), &bad).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(
+        r.json["details"]["field"], "outcomes[0].attributes.age_in_years",
+        "{}",
+        r.json
+    );
+}
