@@ -13,6 +13,7 @@ of 16 and 32 channels, each with ReLU and 2x2 max pooling, a dense layer of 64 w
 """
 
 import json
+import os
 import sys
 import time
 
@@ -22,8 +23,10 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 torch.set_num_threads(2)
-torch.manual_seed(42)
-np.random.seed(42)
+# The training seed (weights, batch order, dropout); `SEED` as for aurum's side.
+SEED = int(os.environ.get("SEED", "42"))
+torch.manual_seed(SEED)
+np.random.seed(SEED)
 
 
 class Mlp(nn.Module):

@@ -69,7 +69,12 @@ fn main() {
     let ctx = FitContext {
         progress: &NoProgress,
         cancel: &ctx_cancel,
-        seed: 42,
+        // The training seed (weights, batch order, dropout); the splits stay fixed. `SEED` sets it
+        // so several seeds can be compared with PyTorch's run on the same seed.
+        seed: std::env::var("SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(42),
     };
     match args.get(1).map(String::as_str) {
         Some("mlp") => {

@@ -31,6 +31,14 @@ fn population(edit: impl Fn(&mut serde_json::Map<String, Value>)) -> Vec<Value> 
         .collect()
 }
 
+/// The realised label (`creditability`) of each German credit row, in file order.
+fn truth() -> Vec<String> {
+    csv::Reader::from_reader(GERMAN)
+        .records()
+        .map(|r| r.unwrap().get(20).unwrap().to_string())
+        .collect()
+}
+
 async fn replay(f: &Fixture, version: u32, records: &[Value]) {
     for chunk in records.chunks(250) {
         let r = post_json(
@@ -293,11 +301,7 @@ fn auc_by_hand(labels: &[bool], p: &[f64]) -> f64 {
 async fn outcomes_give_the_realised_auc_of_an_offline_computation_and_bad_ones_change_nothing() {
     let f = trained().await;
     let records = population(|_| {});
-    let mut rdr = csv::Reader::from_reader(GERMAN);
-    let truth: Vec<String> = rdr
-        .records()
-        .map(|r| r.unwrap().get(20).unwrap().to_string())
-        .collect();
+    let truth = truth();
     let mut outcomes = Vec::new();
     let mut probs = Vec::new();
     for (c, chunk) in records.chunks(100).take(6).enumerate() {
@@ -595,10 +599,8 @@ async fn the_validation_document_has_every_section_with_the_versions_own_figures
     assert_eq!(r.json["details"]["field"], "dataset", "{}", r.json);
 }
 
-/// Shadow scoring: with a challenger configured, clients get exactly the champion's answers;
-/// the challenger's are stored and compared, with both AUCs once outcomes arrive.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shadow_challenger_never_changes_answers_and_is_compared_with_the_champion() {
+/// The trained fixture plus version 2, a scorecard behind the `challenger` alias.
+async fn with_challenger() -> Fixture {
     let f = trained().await;
     let job = train_with(
         &f,
@@ -607,12 +609,31 @@ async fn a_shadow_challenger_never_changes_answers_and_is_compared_with_the_cham
     )
     .await;
     assert_eq!(job["state"], "succeeded", "{job}");
+    f
+}
+
+/// Posts outcomes (all must be accepted), then reads the challenger report.
+async fn post_outcomes_then_report(f: &Fixture, outcomes: &[Value]) -> Value {
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/outcomes",
+        Some(&f.client),
+        &json!({ "outcomes": outcomes }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    get(&f.app, "/v1/models/credit/challenger", Some(&f.client))
+        .await
+        .json
+}
+
+/// Shadow scoring: with a challenger configured, clients get exactly the champion's answers;
+/// the challenger's are stored and compared, with both AUCs once outcomes arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_challenger_never_changes_answers_and_is_compared_with_the_champion() {
+    let f = with_challenger().await;
     let records = population(|_| {});
-    let mut rdr = csv::Reader::from_reader(GERMAN);
-    let truth: Vec<String> = rdr
-        .records()
-        .map(|r| r.unwrap().get(20).unwrap().to_string())
-        .collect();
+    let truth = truth();
     let predict = |chunk: &[Value]| {
         let body = json!({ "records": chunk });
         let app = f.app.clone();
@@ -672,17 +693,7 @@ async fn a_shadow_challenger_never_changes_answers_and_is_compared_with_the_cham
     );
     assert_eq!(pair["outcomes"], 0);
 
-    let r = post_json(
-        &f.app,
-        "/v1/models/credit/outcomes",
-        Some(&f.client),
-        &json!({ "outcomes": outcomes }),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
-    let report = get(&f.app, "/v1/models/credit/challenger", Some(&f.client))
-        .await
-        .json;
+    let report = post_outcomes_then_report(&f, &outcomes).await;
     let pair = &report["comparisons"][0];
     assert_eq!(pair["outcomes"], 200, "{report}");
     assert!(pair["champion_auc"].as_f64().unwrap() > 0.6, "{report}");
@@ -714,14 +725,7 @@ async fn a_shadow_challenger_never_changes_answers_and_is_compared_with_the_cham
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_split_challenger_answers_its_share_and_the_arms_are_compared_on_outcomes() {
     use tower::ServiceExt;
-    let f = trained().await;
-    let job = train_with(
-        &f,
-        &json!({"dataset": "german", "target": "creditability", "kind": "scorecard",
-                "model": "credit", "alias": "challenger"}),
-    )
-    .await;
-    assert_eq!(job["state"], "succeeded", "{job}");
+    let f = with_challenger().await;
     for (body, field) in [
         (json!({"mode": "split"}), "share"),
         (json!({"mode": "split", "share": 0.0}), "share"),
@@ -753,11 +757,7 @@ async fn a_split_challenger_answers_its_share_and_the_arms_are_compared_on_outco
     assert_eq!(r.json["mode"], "split", "{}", r.json);
 
     let records = population(|_| {});
-    let mut rdr = csv::Reader::from_reader(GERMAN);
-    let truth: Vec<String> = rdr
-        .records()
-        .map(|r| r.unwrap().get(20).unwrap().to_string())
-        .collect();
+    let truth = truth();
     let predict = |uri: &'static str, id: String, record: Value| {
         let app = f.app.clone();
         let key = f.client.clone();
@@ -843,17 +843,7 @@ async fn a_split_challenger_answers_its_share_and_the_arms_are_compared_on_outco
         );
     }
 
-    let r = post_json(
-        &f.app,
-        "/v1/models/credit/outcomes",
-        Some(&f.client),
-        &json!({ "outcomes": outcomes }),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
-    let report = get(&f.app, "/v1/models/credit/challenger", Some(&f.client))
-        .await
-        .json;
+    let report = post_outcomes_then_report(&f, &outcomes).await;
     let arms = report["arms"].as_array().unwrap();
     assert_eq!(arms.len(), 2, "{report}");
     for arm in arms {
@@ -876,11 +866,7 @@ async fn a_split_challenger_answers_its_share_and_the_arms_are_compared_on_outco
 async fn live_fairness_reproduces_the_adverse_impact_ratio_of_the_answers_given() {
     let f = trained().await;
     let records = population(|_| {});
-    let mut rdr = csv::Reader::from_reader(GERMAN);
-    let truth: Vec<String> = rdr
-        .records()
-        .map(|r| r.unwrap().get(20).unwrap().to_string())
-        .collect();
+    let truth = truth();
     // (approved, under 25) of each answer.
     let mut answers = Vec::new();
     let mut outcomes = Vec::new();
