@@ -409,4 +409,19 @@ impl Platform {
         h.push_str("</table></body></html>");
         Ok(h)
     }
+
+    /// The same validation document as PDF (A4, standard fonts; see `document_pdf`).
+    pub async fn validation_document_pdf(
+        &self,
+        name: &str,
+        version: u32,
+        opts: &DocumentOptions,
+    ) -> Result<Vec<u8>, ServiceError> {
+        let html = self.validation_document(name, version, opts).await?;
+        let blocks = crate::document_pdf::blocks(&html);
+        Ok(crate::document_pdf::render(
+            &blocks,
+            &format!("{name} version {version} - validation document"),
+        ))
+    }
 }

@@ -14,6 +14,7 @@ mod challenger;
 mod coherence;
 pub mod config;
 mod document;
+mod document_pdf;
 mod error;
 mod events;
 mod flows;

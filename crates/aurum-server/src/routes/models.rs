@@ -511,14 +511,16 @@ pub struct DocumentParams {
     pub attribute: Option<String>,
     /// Cut points of a numeric attribute, comma-separated.
     pub cuts: Option<String>,
+    /// `html` (default) or `pdf`.
+    pub format: Option<String>,
 }
 
-/// The validation document of a binary version (HTML): purpose and use, data and lineage,
+/// The validation document of a binary version (HTML, or PDF with `format=pdf`): purpose and use, data and lineage,
 /// methodology and assumptions, performance and stability, fairness, limitations, monitoring
 /// plan and approvals, with figures from its report, monitoring and audit log.
 #[utoipa::path(get, path = "/v1/models/{name}/versions/{version}/document", tag = "models",
     params(("name" = String, Path), ("version" = u32, Path), DocumentParams),
-    responses((status = 200, description = "the document as a standalone HTML page"),
+    responses((status = 200, description = "the document as a standalone HTML page, or a PDF (A4) with `format=pdf`"),
               (status = 400, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -527,8 +529,20 @@ pub async fn document(
     _: Authorized<perm::ReadModels>,
     Path((name, version)): Path<(String, String)>,
     Query(q): Query<DocumentParams>,
-) -> ApiResult<axum::response::Html<String>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     let version = parse_version(&version)?;
+    let pdf = match q.format.as_deref() {
+        None | Some("html") => false,
+        Some("pdf") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                Some("format"),
+                format!("`format` must be `html` or `pdf`, got `{other}`"),
+            ));
+        }
+    };
     if q.attribute.is_some() != q.dataset.is_some() {
         return Err(ApiError::invalid(
             "invalid_field",
@@ -546,12 +560,31 @@ pub async fn document(
         attribute: q.attribute,
         cuts,
     };
+    if pdf {
+        let bytes = state
+            .platform
+            .validation_document_pdf(&name, version, &opts)
+            .await?;
+        let disposition = format!("inline; filename=\"{name}-v{version}-validation.pdf\"");
+        return Ok((
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "application/pdf".to_string(),
+                ),
+                (axum::http::header::CONTENT_DISPOSITION, disposition),
+            ],
+            bytes,
+        )
+            .into_response());
+    }
     Ok(axum::response::Html(
         state
             .platform
             .validation_document(&name, version, &opts)
             .await?,
-    ))
+    )
+    .into_response())
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]

@@ -597,6 +597,43 @@ async fn the_validation_document_has_every_section_with_the_versions_own_figures
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
     assert_eq!(r.json["details"]["field"], "dataset", "{}", r.json);
+
+    // The same document as PDF: every section, and the version's own figures.
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/document?dataset=german&attribute=age_in_years&cuts=25&format=pdf",
+        Some(&f.analyst),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["content-type"], "application/pdf");
+    let pdf = r.json.as_str().unwrap();
+    assert!(pdf.starts_with("%PDF-"), "not a PDF");
+    assert!(pdf.trim_end().ends_with("%%EOF"), "a truncated PDF");
+    for section in [
+        "1. Purpose and use",
+        "2. Data and lineage",
+        "3. Methodology and assumptions",
+        "4. Performance and stability",
+        "5. Fairness",
+        "6. Limitations",
+        "7. Monitoring plan",
+        "8. Approvals",
+    ] {
+        assert!(
+            pdf.contains(&format!("({section}) Tj")),
+            "{section} missing"
+        );
+    }
+    assert!(pdf.contains("analyst"), "who moved the alias is missing");
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/document?format=docx",
+        Some(&f.analyst),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "format", "{}", r.json);
 }
 
 /// The trained fixture plus version 2, a scorecard behind the `challenger` alias.
