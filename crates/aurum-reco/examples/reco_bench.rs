@@ -6,7 +6,9 @@
 //! cargo run --release -p aurum-reco --example reco_bench -- data/ratings/movielens_small.csv
 //! # options: --threads N        ALS threads (default: all cores)
 //! #          --out DIR          also write DIR/train.csv, DIR/test.csv and DIR/aurum.json
-//! #          --tune             grid-search EASE, ALS and BM25 item-item on a validation split
+//! #          --tune             grid-search EASE, ALS, BM25 item-item and the EASE + ALS blend
+//! #                             on a validation split
+//! #          --tune-blend       only the blend's weight, on the EASE and ALS constants below
 //! ```
 //!
 //! `--tune` is honest: it carves a validation split out of the *training* data (each user's
@@ -20,6 +22,7 @@ use std::time::Instant;
 
 use aurum_reco::metrics::{Evaluation, evaluate};
 use aurum_reco::models::als::{Als, AlsParams};
+use aurum_reco::models::blend::{Blend, BlendParams};
 use aurum_reco::models::bpr::{Bpr, BprParams};
 use aurum_reco::models::content::{Content, ContentParams};
 use aurum_reco::models::ease::{Ease, EaseParams};
@@ -45,6 +48,9 @@ const ALS_ITERATIONS: usize = 15;
 const EASE_REG: f32 = 100.0;
 const EASE_NEIGHBOURS: usize = 50;
 const EASE_DROPOUT: f32 = 0.1;
+/// The blend's EASE weight, chosen with `--tune` on the validation split carved from train
+/// (the components keep the EASE and ALS settings above).
+const BLEND_EASE_WEIGHT: f32 = 0.5;
 
 type Fail = Box<dyn std::error::Error>;
 
@@ -120,6 +126,7 @@ fn tune_on_validation(
     split_for: &dyn Fn(f32) -> Result<aurum_reco::split::Split, Fail>,
     ctl: &FitControl,
     threads: usize,
+    blend_only: bool,
 ) -> Result<(), Fail> {
     // Validation: each user's latest 20 % of *train* positives; the test split is not read
     // until the winners are refitted.
@@ -132,6 +139,30 @@ fn tune_on_validation(
         v.test.nnz()
     );
     let mut report = Vec::new();
+    if blend_only {
+        let ease = EaseParams {
+            regularization: EASE_REG,
+            dropout: EASE_DROPOUT,
+            neighbours: EASE_NEIGHBOURS,
+            threads,
+            ..Default::default()
+        };
+        let als = AlsParams {
+            factors: ALS_FACTORS,
+            regularization: ALS_REG,
+            iterations: ALS_ITERATIONS,
+            threads,
+            ..Default::default()
+        };
+        report.push(tune_blend(
+            &valid_for, split_for, ctl, &ease, &als, ALS_ALPHA,
+        )?);
+        let mut out = std::io::stdout().lock();
+        for line in report {
+            writeln!(out, "{line}")?;
+        }
+        return Ok(());
+    }
 
     let mut best = (0.0, 0.0f32, 0.0f32, 0usize);
     for dropout in [0.0f32, 0.1, 0.25, 0.4] {
@@ -184,6 +215,7 @@ fn tune_on_validation(
     };
     let e = evaluate(&Ease::fit(&s.train, &p, ctl)?, &s.train, &s.test, 10)?;
     report.push(format!("EASE reg={reg} dropout={dropout} neighbours={keep}: validation {dense:.4}, test NDCG@10 {:.4}", e.ndcg));
+    let ease_winner = p;
     let mut best = (0.0, 0.0f32, 0usize, 0.0f32);
     for alpha in [1.0f32, 5.0, 10.0] {
         let vs = valid_for(alpha)?;
@@ -221,6 +253,14 @@ fn tune_on_validation(
         "ALS alpha={alpha} factors={factors} reg={reg}: validation {vbest:.4}, test NDCG@10 {:.4}",
         e.ndcg
     ));
+    report.push(tune_blend(
+        &valid_for,
+        split_for,
+        ctl,
+        &ease_winner,
+        &p,
+        alpha,
+    )?);
 
     let mut best = (0.0, 0usize);
     for keep in [20usize, 50, 100, 200] {
@@ -252,6 +292,51 @@ fn tune_on_validation(
     Ok(())
 }
 
+/// The blend's EASE weight on the validation split, with the components' validation-selected
+/// settings; then one refit on all of train and one test evaluation.
+fn tune_blend(
+    valid_for: &dyn Fn(f32) -> Result<aurum_reco::split::Split, Fail>,
+    split_for: &dyn Fn(f32) -> Result<aurum_reco::split::Split, Fail>,
+    ctl: &FitControl,
+    ease: &EaseParams,
+    als: &AlsParams,
+    alpha: f32,
+) -> Result<String, Fail> {
+    // Both components are fitted on the ALS winner's confidences (EASE reads presence only).
+    let v = valid_for(alpha)?;
+    let e = Ease::fit(&v.train, ease, ctl)?;
+    let a = Als::fit(&v.train, als, ctl)?;
+    let mut blend = Blend::from_parts(e, a, 0.0)?;
+    let mut best = (0.0, 0.0f32);
+    for step in 0..=20 {
+        let w = step as f32 / 20.0;
+        blend = blend.with_ease_weight(w)?;
+        let r = evaluate(&blend, &v.train, &v.test, 10)?;
+        eprintln!("valid blend ease_weight {w:<4} NDCG@10 {:.4}", r.ndcg);
+        if r.ndcg > best.0 {
+            best = (r.ndcg, w);
+        }
+    }
+    let s = split_for(alpha)?;
+    let p = BlendParams {
+        ease: ease.clone(),
+        als: als.clone(),
+        ease_weight: best.1,
+    };
+    let r = evaluate(&Blend::fit(&s.train, &p, ctl)?, &s.train, &s.test, 10)?;
+    Ok(format!(
+        "blend EASE (reg={} dropout={} neighbours={}) + ALS (alpha={alpha} factors={} reg={}), ease_weight={}: validation {:.4}, test NDCG@10 {:.4}",
+        ease.regularization,
+        ease.dropout,
+        ease.neighbours,
+        als.factors,
+        als.regularization,
+        best.1,
+        best.0,
+        r.ndcg
+    ))
+}
+
 fn main() -> Result<(), Fail> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let path = args
@@ -269,6 +354,7 @@ fn main() -> Result<(), Fail> {
         .transpose()?
         .unwrap_or(0);
     let tune = args.iter().any(|a| a == "--tune");
+    let tune_blend = args.iter().any(|a| a == "--tune-blend");
 
     let (records, genres) = load(&path)?;
     let split_for = |alpha: f32| -> Result<_, Fail> {
@@ -303,8 +389,8 @@ fn main() -> Result<(), Fail> {
         ..Default::default()
     };
 
-    if tune {
-        return tune_on_validation(&split_for, &ctl, threads);
+    if tune || tune_blend {
+        return tune_on_validation(&split_for, &ctl, threads, tune_blend);
     }
 
     let mut rows = vec![
@@ -366,6 +452,29 @@ fn main() -> Result<(), Fail> {
                     ..Default::default()
                 };
                 Ok(Box::new(Ease::fit(train, &p, &ctl)?))
+            },
+        )?,
+        run(
+            &format!("blend EASE + ALS above, ease_weight={BLEND_EASE_WEIGHT}"),
+            train,
+            test,
+            || {
+                let p = BlendParams {
+                    ease: EaseParams {
+                        regularization: EASE_REG,
+                        dropout: EASE_DROPOUT,
+                        neighbours: EASE_NEIGHBOURS,
+                        threads,
+                        ..Default::default()
+                    },
+                    als: als_params.clone(),
+                    ease_weight: BLEND_EASE_WEIGHT,
+                };
+                Ok(Box::new(Blend::fit(
+                    &split_for(ALS_ALPHA)?.train,
+                    &p,
+                    &ctl,
+                )?))
             },
         )?,
         run("BPR (implicit defaults)", train, test, || {
