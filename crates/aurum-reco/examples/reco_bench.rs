@@ -337,6 +337,149 @@ fn tune_blend(
     ))
 }
 
+/// Experimental score fusions over fitted components (normalisation study).
+struct Fuse<'a> {
+    parts: Vec<(&'a dyn Recommender, f32)>,
+    mode: u8,
+    param: f32,
+}
+
+fn norm(s: &[f32], held: &[u32], mode: u8, param: f32) -> Vec<f32> {
+    let cand: Vec<f32> = s
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| held.binary_search(&(*i as u32)).is_err())
+        .map(|(_, &x)| x)
+        .collect();
+    let mut sorted = cand.clone();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    match mode {
+        // z over the top `param` candidates
+        1 => {
+            let n = (param as usize).min(sorted.len()).max(2);
+            let top = &sorted[..n];
+            let m = top.iter().map(|&x| f64::from(x)).sum::<f64>() / n as f64;
+            let sd = (top.iter().map(|&x| (f64::from(x) - m).powi(2)).sum::<f64>() / n as f64).sqrt();
+            s.iter().map(|&x| ((f64::from(x) - m) / sd.max(1e-12)) as f32).collect()
+        }
+        // reciprocal rank fusion with constant `param`
+        2 => {
+            let mut idx: Vec<usize> = (0..s.len()).collect();
+            idx.sort_by(|&a, &b| s[b].total_cmp(&s[a]).then(a.cmp(&b)));
+            let mut out = vec![0f32; s.len()];
+            for (r, &i) in idx.iter().enumerate() {
+                out[i] = 1.0 / (param + r as f32 + 1.0);
+            }
+            out
+        }
+        // divide by the param-th largest candidate minus the median
+        3 => {
+            let k = (param as usize).min(sorted.len() - 1);
+            let med = sorted[sorted.len() / 2];
+            let d = (sorted[k] - med).max(1e-12);
+            s.iter().map(|&x| (x - med) / d).collect()
+        }
+        // z over all candidates
+        _ => {
+            let n = cand.len() as f64;
+            let m = cand.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+            let sd = (cand.iter().map(|&x| (f64::from(x) - m).powi(2)).sum::<f64>() / n).sqrt();
+            s.iter().map(|&x| ((f64::from(x) - m) / sd.max(1e-12)) as f32).collect()
+        }
+    }
+}
+
+impl Recommender for Fuse<'_> {
+    fn kind(&self) -> &'static str {
+        "fuse"
+    }
+    fn history(&self) -> &aurum_reco::History {
+        self.parts[0].0.history()
+    }
+    fn score_user(&self, user: u32) -> Vec<f32> {
+        let held = self.history().user_items.row(user as usize).0;
+        let mut out = vec![0f32; self.history().items.len()];
+        for (m, w) in &self.parts {
+            for (o, x) in out.iter_mut().zip(norm(&m.score_user(user), held, self.mode, self.param)) {
+                *o += w * x;
+            }
+        }
+        out
+    }
+}
+
+/// EASE with each held item weighted by its recency rank: `w = 0.5^(r / h)`, r = 0 newest.
+struct Recent<'a> {
+    ease: &'a Ease,
+    data: &'a Interactions,
+    offsets: Vec<usize>,
+    half_life: f32,
+    relative: bool,
+}
+
+impl Recommender for Recent<'_> {
+    fn kind(&self) -> &'static str {
+        "recent"
+    }
+    fn history(&self) -> &aurum_reco::History {
+        self.ease.history()
+    }
+    fn score_user(&self, user: u32) -> Vec<f32> {
+        let (cols, _) = self.data.user_items().row(user as usize);
+        let ts = &self.data.timestamps().unwrap()[self.offsets[user as usize]..][..cols.len()];
+        let mut order: Vec<usize> = (0..cols.len()).collect();
+        order.sort_by_key(|&j| (std::cmp::Reverse(ts[j]), std::cmp::Reverse(cols[j])));
+        let mut w = vec![0f32; cols.len()];
+        let n = cols.len() as f32;
+        for (r, &j) in order.iter().enumerate() {
+            let h = if self.relative { self.half_life * n } else { self.half_life };
+            w[j] = 0.5f32.powf(r as f32 / h.max(1e-6));
+        }
+        self.ease.score_weighted(cols, &w)
+    }
+}
+
+fn study(
+    valid_for: &dyn Fn(f32) -> Result<aurum_reco::split::Split, Fail>,
+    ctl: &FitControl,
+    threads: usize,
+) -> Result<(), Fail> {
+    let v = valid_for(ALS_ALPHA)?;
+    let e = Ease::fit(&v.train, &EaseParams { regularization: EASE_REG, dropout: EASE_DROPOUT, neighbours: EASE_NEIGHBOURS, threads, ..Default::default() }, ctl)?;
+    let a = Als::fit(&v.train, &AlsParams { factors: ALS_FACTORS, regularization: ALS_REG, iterations: ALS_ITERATIONS, threads, ..Default::default() }, ctl)?;
+    let vb = valid_for(SPLIT_ALPHA)?;
+    let b = ItemKnn::fit(&vb.train, &ItemKnnParams { similarity: Similarity::Bm25 { k1: 1.2, b: 0.75 }, neighbours: 100 }, ctl)?;
+    let _ = &b;
+    let mut offsets = vec![0usize];
+    for u in 0..v.train.users().len() {
+        offsets.push(offsets[u] + v.train.user_items().row(u).0.len());
+    }
+    for relative in [false, true] {
+        let hs: &[f32] = if relative { &[0.1, 0.25, 0.5, 1.0, 2.0] } else { &[2.0, 5.0, 10.0, 20.0, 50.0, 100.0] };
+        for &h in hs {
+            let r = Recent { ease: &e, data: &v.train, offsets: offsets.clone(), half_life: h, relative };
+            let x = evaluate(&r, &v.train, &v.test, 10)?;
+            eprintln!("recency relative {relative} half-life {h}: NDCG@10 {:.4}", x.ndcg);
+        }
+    }
+    if std::env::var("STUDY_FUSE").is_err() {
+        return Ok(());
+    }
+    for (mode, params) in [(0u8, vec![0.0f32]), (1, vec![50.0, 200.0, 1000.0]), (2, vec![10.0, 60.0]), (3, vec![10.0, 50.0])] {
+        for &param in &params {
+            let mut line = format!("mode {mode} param {param:<5}:");
+            for step in 0..=10 {
+                let w = step as f32 / 10.0;
+                let f = Fuse { parts: vec![(&e, w), (&a, 1.0 - w)], mode, param };
+                let r = evaluate(&f, &v.train, &v.test, 10)?;
+                line.push_str(&format!(" {w}:{:.4}", r.ndcg));
+            }
+            eprintln!("{line}");
+        }
+    }
+    Ok(())
+}
+
 fn main() -> Result<(), Fail> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let path = args
@@ -389,6 +532,11 @@ fn main() -> Result<(), Fail> {
         ..Default::default()
     };
 
+    if args.iter().any(|a| a == "--study") {
+        let valid_for =
+            |alpha: f32| -> Result<_, Fail> { Ok(time_split(&split_for(alpha)?.train, 0.2)?) };
+        return study(&valid_for, &ctl, threads);
+    }
     if tune || tune_blend {
         return tune_on_validation(&split_for, &ctl, threads, tune_blend);
     }

@@ -242,6 +242,19 @@ impl Ease {
         s
     }
 
+    /// Scores for held items each counted with its own weight: `Σ_x w_x·B[x, ·]`.
+    pub fn score_weighted(&self, held: &[u32], weights: &[f32]) -> Vec<f32> {
+        let mut s = vec![0f32; self.history.items.len()];
+        for (&i, &wi) in held.iter().zip(weights) {
+            if let Some(row) = self.weights.get(i as usize) {
+                for &(j, w) in row {
+                    s[j as usize] += wi * w;
+                }
+            }
+        }
+        s
+    }
+
     fn weight(&self, i: u32, j: u32) -> Option<f32> {
         let row = self.weights.get(i as usize)?;
         row.binary_search_by_key(&j, |x| x.0).ok().map(|k| row[k].1)
