@@ -359,8 +359,11 @@ fn norm(s: &[f32], held: &[u32], mode: u8, param: f32) -> Vec<f32> {
             let n = (param as usize).min(sorted.len()).max(2);
             let top = &sorted[..n];
             let m = top.iter().map(|&x| f64::from(x)).sum::<f64>() / n as f64;
-            let sd = (top.iter().map(|&x| (f64::from(x) - m).powi(2)).sum::<f64>() / n as f64).sqrt();
-            s.iter().map(|&x| ((f64::from(x) - m) / sd.max(1e-12)) as f32).collect()
+            let sd =
+                (top.iter().map(|&x| (f64::from(x) - m).powi(2)).sum::<f64>() / n as f64).sqrt();
+            s.iter()
+                .map(|&x| ((f64::from(x) - m) / sd.max(1e-12)) as f32)
+                .collect()
         }
         // reciprocal rank fusion with constant `param`
         2 => {
@@ -383,8 +386,15 @@ fn norm(s: &[f32], held: &[u32], mode: u8, param: f32) -> Vec<f32> {
         _ => {
             let n = cand.len() as f64;
             let m = cand.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
-            let sd = (cand.iter().map(|&x| (f64::from(x) - m).powi(2)).sum::<f64>() / n).sqrt();
-            s.iter().map(|&x| ((f64::from(x) - m) / sd.max(1e-12)) as f32).collect()
+            let sd = (cand
+                .iter()
+                .map(|&x| (f64::from(x) - m).powi(2))
+                .sum::<f64>()
+                / n)
+                .sqrt();
+            s.iter()
+                .map(|&x| ((f64::from(x) - m) / sd.max(1e-12)) as f32)
+                .collect()
         }
     }
 }
@@ -400,42 +410,14 @@ impl Recommender for Fuse<'_> {
         let held = self.history().user_items.row(user as usize).0;
         let mut out = vec![0f32; self.history().items.len()];
         for (m, w) in &self.parts {
-            for (o, x) in out.iter_mut().zip(norm(&m.score_user(user), held, self.mode, self.param)) {
+            for (o, x) in out
+                .iter_mut()
+                .zip(norm(&m.score_user(user), held, self.mode, self.param))
+            {
                 *o += w * x;
             }
         }
         out
-    }
-}
-
-/// EASE with each held item weighted by its recency rank: `w = 0.5^(r / h)`, r = 0 newest.
-struct Recent<'a> {
-    ease: &'a Ease,
-    data: &'a Interactions,
-    offsets: Vec<usize>,
-    half_life: f32,
-    relative: bool,
-}
-
-impl Recommender for Recent<'_> {
-    fn kind(&self) -> &'static str {
-        "recent"
-    }
-    fn history(&self) -> &aurum_reco::History {
-        self.ease.history()
-    }
-    fn score_user(&self, user: u32) -> Vec<f32> {
-        let (cols, _) = self.data.user_items().row(user as usize);
-        let ts = &self.data.timestamps().unwrap()[self.offsets[user as usize]..][..cols.len()];
-        let mut order: Vec<usize> = (0..cols.len()).collect();
-        order.sort_by_key(|&j| (std::cmp::Reverse(ts[j]), std::cmp::Reverse(cols[j])));
-        let mut w = vec![0f32; cols.len()];
-        let n = cols.len() as f32;
-        for (r, &j) in order.iter().enumerate() {
-            let h = if self.relative { self.half_life * n } else { self.half_life };
-            w[j] = 0.5f32.powf(r as f32 / h.max(1e-6));
-        }
-        self.ease.score_weighted(cols, &w)
     }
 }
 
@@ -445,32 +427,62 @@ fn study(
     threads: usize,
 ) -> Result<(), Fail> {
     let v = valid_for(ALS_ALPHA)?;
-    let e = Ease::fit(&v.train, &EaseParams { regularization: EASE_REG, dropout: EASE_DROPOUT, neighbours: EASE_NEIGHBOURS, threads, ..Default::default() }, ctl)?;
-    let a = Als::fit(&v.train, &AlsParams { factors: ALS_FACTORS, regularization: ALS_REG, iterations: ALS_ITERATIONS, threads, ..Default::default() }, ctl)?;
+    let e = Ease::fit(
+        &v.train,
+        &EaseParams {
+            regularization: EASE_REG,
+            dropout: EASE_DROPOUT,
+            neighbours: EASE_NEIGHBOURS,
+            threads,
+            ..Default::default()
+        },
+        ctl,
+    )?;
+    let a = Als::fit(
+        &v.train,
+        &AlsParams {
+            factors: ALS_FACTORS,
+            regularization: ALS_REG,
+            iterations: ALS_ITERATIONS,
+            threads,
+            ..Default::default()
+        },
+        ctl,
+    )?;
     let vb = valid_for(SPLIT_ALPHA)?;
-    let b = ItemKnn::fit(&vb.train, &ItemKnnParams { similarity: Similarity::Bm25 { k1: 1.2, b: 0.75 }, neighbours: 100 }, ctl)?;
+    let b = ItemKnn::fit(
+        &vb.train,
+        &ItemKnnParams {
+            similarity: Similarity::Bm25 { k1: 1.2, b: 0.75 },
+            neighbours: 100,
+        },
+        ctl,
+    )?;
     let _ = &b;
-    let mut offsets = vec![0usize];
-    for u in 0..v.train.users().len() {
-        offsets.push(offsets[u] + v.train.user_items().row(u).0.len());
-    }
-    for relative in [false, true] {
-        let hs: &[f32] = if relative { &[0.1, 0.25, 0.5, 1.0, 2.0] } else { &[2.0, 5.0, 10.0, 20.0, 50.0, 100.0] };
-        for &h in hs {
-            let r = Recent { ease: &e, data: &v.train, offsets: offsets.clone(), half_life: h, relative };
-            let x = evaluate(&r, &v.train, &v.test, 10)?;
-            eprintln!("recency relative {relative} half-life {h}: NDCG@10 {:.4}", x.ndcg);
-        }
+    let mut e = e;
+    for h in [0.05f32, 0.1, 0.15, 0.25] {
+        e = e.with_recency(&v.train, h)?;
+        let x = evaluate(&e, &v.train, &v.test, 10)?;
+        eprintln!("recency half-life {h}: NDCG@10 {:.4}", x.ndcg);
     }
     if std::env::var("STUDY_FUSE").is_err() {
         return Ok(());
     }
-    for (mode, params) in [(0u8, vec![0.0f32]), (1, vec![50.0, 200.0, 1000.0]), (2, vec![10.0, 60.0]), (3, vec![10.0, 50.0])] {
+    for (mode, params) in [
+        (0u8, vec![0.0f32]),
+        (1, vec![50.0, 200.0, 1000.0]),
+        (2, vec![10.0, 60.0]),
+        (3, vec![10.0, 50.0]),
+    ] {
         for &param in &params {
             let mut line = format!("mode {mode} param {param:<5}:");
             for step in 0..=10 {
                 let w = step as f32 / 10.0;
-                let f = Fuse { parts: vec![(&e, w), (&a, 1.0 - w)], mode, param };
+                let f = Fuse {
+                    parts: vec![(&e, w), (&a, 1.0 - w)],
+                    mode,
+                    param,
+                };
                 let r = evaluate(&f, &v.train, &v.test, 10)?;
                 line.push_str(&format!(" {w}:{:.4}", r.ndcg));
             }

@@ -187,6 +187,7 @@ pub const EASE: RecoFamily = RecoFamily {
             "dropout",
             "neighbours",
             "max_items",
+            "recency_half_life",
             "threads"
         ),
     ),
@@ -203,6 +204,7 @@ pub const BLEND: RecoFamily = RecoFamily {
             "dropout",
             "neighbours",
             "max_items",
+            "recency_half_life",
             "factors",
             "als_regularization",
             "iterations",
@@ -478,6 +480,7 @@ impl Typed {
                     max_items: r
                         .usize("max_items", 1..=MAX_ITEMS_LIMIT)?
                         .unwrap_or(d.max_items),
+                    recency_half_life: f32_in("recency_half_life", 0.0, 1e3, d.recency_half_life)?,
                     threads: r.usize("threads", 0..=1024)?.unwrap_or(0),
                 })
             }
@@ -499,6 +502,12 @@ impl Typed {
                         max_items: r
                             .usize("max_items", 1..=MAX_ITEMS_LIMIT)?
                             .unwrap_or(de.max_items),
+                        recency_half_life: f32_in(
+                            "recency_half_life",
+                            0.0,
+                            1e3,
+                            de.recency_half_life,
+                        )?,
                         threads,
                     },
                     als: AlsParams {
@@ -546,12 +555,13 @@ impl Typed {
             }),
             Algo::Ease(p) => serde_json::json!({
                 "regularization": num(p.regularization), "dropout": num(p.dropout),
-                "neighbours": p.neighbours,
-                "max_items": p.max_items, "threads": p.threads,
+                "neighbours": p.neighbours, "max_items": p.max_items,
+                "recency_half_life": num(p.recency_half_life), "threads": p.threads,
             }),
             Algo::Blend(p) => serde_json::json!({
                 "ease_regularization": num(p.ease.regularization), "dropout": num(p.ease.dropout),
                 "neighbours": p.ease.neighbours, "max_items": p.ease.max_items,
+                "recency_half_life": num(p.ease.recency_half_life),
                 "factors": p.als.factors, "als_regularization": num(p.als.regularization),
                 "iterations": p.als.iterations, "cg_steps": p.als.cg_steps,
                 "threads": p.ease.threads, "ease_weight": num(p.ease_weight),
