@@ -48,6 +48,7 @@ const ALS_ITERATIONS: usize = 15;
 const EASE_REG: f32 = 100.0;
 const EASE_NEIGHBOURS: usize = 50;
 const EASE_DROPOUT: f32 = 0.1;
+const EASE_RECENCY: f32 = 0.0;
 /// The blend's EASE weight, chosen with `--tune` on the validation split carved from train
 /// (the components keep the EASE and ALS settings above).
 const BLEND_EASE_WEIGHT: f32 = 0.5;
@@ -143,6 +144,7 @@ fn tune_on_validation(
         let ease = EaseParams {
             regularization: EASE_REG,
             dropout: EASE_DROPOUT,
+            recency_half_life: EASE_RECENCY,
             neighbours: EASE_NEIGHBOURS,
             threads,
             ..Default::default()
@@ -164,9 +166,10 @@ fn tune_on_validation(
         return Ok(());
     }
 
-    let mut best = (0.0, 0.0f32, 0.0f32, 0usize);
-    for dropout in [0.0f32, 0.1, 0.25, 0.4] {
-        for reg in [10.0f32, 50.0, 100.0, 200.0, 300.0, 500.0, 800.0] {
+    // (validation NDCG, regularization, dropout, recency half-life, weights kept per item)
+    let mut best = (0.0, 0.0f32, 0.0f32, 0.0f32, 0usize);
+    for dropout in [0.0f32, 0.1, 0.25] {
+        for reg in [50.0f32, 100.0, 200.0, 300.0, 500.0] {
             let p = EaseParams {
                 regularization: reg,
                 dropout,
@@ -174,47 +177,54 @@ fn tune_on_validation(
                 threads,
                 ..Default::default()
             };
-            let e = evaluate(&Ease::fit(&v.train, &p, ctl)?, &v.train, &v.test, 10)?;
-            eprintln!(
-                "valid EASE dropout {dropout:<4} reg {reg:<6} (dense) NDCG@10 {:.4}",
-                e.ndcg
-            );
-            if e.ndcg > best.0 {
-                best = (e.ndcg, reg, dropout, 30_000);
+            let mut m = Ease::fit(&v.train, &p, ctl)?;
+            // Recency weights only change how a user's held items are summed: no refit.
+            for h in [0.0f32, 0.05, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5] {
+                m = m.with_recency(&v.train, h)?;
+                let e = evaluate(&m, &v.train, &v.test, 10)?;
+                eprintln!(
+                    "valid EASE dropout {dropout:<4} reg {reg:<6} recency {h:<4} (dense) NDCG@10 {:.4}",
+                    e.ndcg
+                );
+                if e.ndcg > best.0 {
+                    best = (e.ndcg, reg, dropout, h, 30_000);
+                }
             }
         }
     }
     let dense = best.0;
-    let (reg, dropout) = (best.1, best.2);
+    let (reg, dropout, recency) = (best.1, best.2, best.3);
     for keep in [50usize, 100, 200, 500] {
         let p = EaseParams {
             regularization: reg,
             dropout,
+            recency_half_life: recency,
             neighbours: keep,
             threads,
             ..Default::default()
         };
         let e = evaluate(&Ease::fit(&v.train, &p, ctl)?, &v.train, &v.test, 10)?;
         eprintln!(
-            "valid EASE dropout {dropout} reg {reg} {keep:>5} weights/item NDCG@10 {:.4}",
+            "valid EASE dropout {dropout} reg {reg} recency {recency} {keep:>5} weights/item NDCG@10 {:.4}",
             e.ndcg
         );
         // The smallest model within 0.0005 of the dense figure.
-        if e.ndcg >= dense - 0.0005 && keep < best.3 {
-            best = (e.ndcg.max(best.0), reg, dropout, keep);
+        if e.ndcg >= dense - 0.0005 && keep < best.4 {
+            best = (e.ndcg.max(best.0), reg, dropout, recency, keep);
         }
     }
-    let keep = best.3;
+    let keep = best.4;
     let s = split_for(SPLIT_ALPHA)?;
     let p = EaseParams {
         regularization: reg,
         dropout,
+        recency_half_life: recency,
         neighbours: keep,
         threads,
         ..Default::default()
     };
     let e = evaluate(&Ease::fit(&s.train, &p, ctl)?, &s.train, &s.test, 10)?;
-    report.push(format!("EASE reg={reg} dropout={dropout} neighbours={keep}: validation {dense:.4}, test NDCG@10 {:.4}", e.ndcg));
+    report.push(format!("EASE reg={reg} dropout={dropout} recency_half_life={recency} neighbours={keep}: validation {dense:.4}, test NDCG@10 {:.4}", e.ndcg));
     let ease_winner = p;
     let mut best = (0.0, 0.0f32, 0usize, 0.0f32);
     for alpha in [1.0f32, 5.0, 10.0] {
@@ -432,6 +442,7 @@ fn study(
         &EaseParams {
             regularization: EASE_REG,
             dropout: EASE_DROPOUT,
+            recency_half_life: EASE_RECENCY,
             neighbours: EASE_NEIGHBOURS,
             threads,
             ..Default::default()
@@ -607,6 +618,7 @@ fn main() -> Result<(), Fail> {
                 let p = EaseParams {
                     regularization: EASE_REG,
                     dropout: EASE_DROPOUT,
+                    recency_half_life: EASE_RECENCY,
                     neighbours: EASE_NEIGHBOURS,
                     threads,
                     ..Default::default()
@@ -623,6 +635,7 @@ fn main() -> Result<(), Fail> {
                     ease: EaseParams {
                         regularization: EASE_REG,
                         dropout: EASE_DROPOUT,
+                        recency_half_life: EASE_RECENCY,
                         neighbours: EASE_NEIGHBOURS,
                         threads,
                         ..Default::default()
