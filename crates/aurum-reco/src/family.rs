@@ -1638,6 +1638,7 @@ mod tests {
             ("ease_regularization", "1"),
             ("factors", "8"),
             ("ease_weight", "0.3"),
+            ("recency_half_life", "0.5"),
         ]);
         let m = fit(&BLEND, &p);
         let r = m.as_ranker().unwrap();
@@ -1704,6 +1705,15 @@ mod tests {
             )
             .unwrap_err();
         assert!(e.to_string().contains("max_items"), "{e}");
+        // Recency needs the time column.
+        let e = BLEND
+            .fit(
+                &TrainingData::new(&t, &Target::None),
+                &params(&[("recency_half_life", "0.5"), ("time_column", "")]),
+                &ctx,
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("recency_half_life"), "{e}");
     }
 
     #[test]

@@ -507,6 +507,83 @@ mod tests {
     }
 
     #[test]
+    fn recency_weights_held_items_by_rank_from_the_newest() {
+        // Every user holds x, y and z; u0 took z last, u1 took x last (u1 ties x and y in time:
+        // the larger item index counts as newer).
+        let recs = [
+            ("u0", "x", 1),
+            ("u0", "y", 2),
+            ("u0", "z", 3),
+            ("u1", "z", 1),
+            ("u1", "y", 5),
+            ("u1", "x", 5),
+            ("u2", "x", 1),
+            ("u2", "w", 2),
+            ("u3", "z", 1),
+            ("u3", "w", 2),
+        ];
+        let r: Vec<_> = recs
+            .iter()
+            .map(|(u, i, t)| InteractionRecord::new(*u, *i).at(*t))
+            .collect();
+        let d = Interactions::build(&r, &InteractionOptions::default()).unwrap();
+        let p = EaseParams {
+            regularization: 0.5,
+            recency_half_life: 0.5,
+            neighbours: 10,
+            ..Default::default()
+        };
+        let m = Ease::fit(&d, &p, &FitControl::default()).unwrap();
+        let plain = Ease::fit(
+            &d,
+            &EaseParams {
+                recency_half_life: 0.0,
+                ..p.clone()
+            },
+            &FitControl::default(),
+        )
+        .unwrap();
+        assert_eq!(m.weights, plain.weights, "recency does not change B");
+        let id = |s: &str| d.items().get(s).unwrap();
+        // n = 3, h·n = 1.5: weights 1, 0.5^(1/1.5), 0.5^(2/1.5) from the newest.
+        let w = |r: f32| 0.5f32.powf(r / 1.5);
+        for (user, newest_first) in [("u0", ["z", "y", "x"]), ("u1", ["y", "x", "z"])] {
+            let u = d.users().get(user).unwrap();
+            let want: Vec<f32> = (0..d.items().len() as u32)
+                .map(|j| {
+                    newest_first
+                        .iter()
+                        .enumerate()
+                        .map(|(r, i)| w(r as f32) * m.weight(id(i), j).unwrap_or(0.0))
+                        .sum()
+                })
+                .collect();
+            let got = m.score_user(u);
+            for (g, x) in got.iter().zip(&want) {
+                assert!((g - x).abs() < 1e-6, "{user}: {got:?} vs {want:?}");
+            }
+            // The explanation's shares add up to the weighted score.
+            let why = m.explain(user, "w", 5).unwrap();
+            let sum: f32 = why.iter().map(|r| r.contribution).sum();
+            assert!((sum - got[id("w") as usize]).abs() < 1e-6, "{why:?}");
+        }
+        assert_ne!(m.score_user(0), plain.score_user(0));
+        let back: Ease = crate::decode(&crate::encode(&m).unwrap()).unwrap();
+        for u in 0..4 {
+            assert_eq!(back.score_user(u), m.score_user(u));
+        }
+        // Switching recency off gives the plain model's scores back.
+        let off = m.with_recency(&d, 0.0).unwrap();
+        assert_eq!(off.score_user(1), plain.score_user(1));
+        // Without timestamps the parameter is named.
+        let e = Ease::fit(&data(), &p, &FitControl::default()).unwrap_err();
+        assert!(
+            e.to_string().starts_with("parameter `recency_half_life`"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn pruning_keeps_the_largest_magnitudes() {
         let row = [0.5, -0.9, 0.1, 0.0, 0.3];
         assert_eq!(prune(&row, 0, 2), vec![(1, -0.9), (4, 0.3)]);
