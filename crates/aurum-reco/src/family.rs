@@ -4,7 +4,7 @@
 //! Why one family per algorithm (`reco_als`, `reco_item_knn`, …) rather than one `recommender`
 //! family with an `algorithm` parameter: each algorithm has its own parameters, and a family's
 //! spec lists exactly the parameters it accepts, so `GET /v1/families` and the unknown-parameter
-//! error stay precise. One generic type, [`RecoFamily`], implements all eight.
+//! error stay precise. One generic type, [`RecoFamily`], implements all nine.
 //!
 //! The dataset is an interactions table, one row per (user, item) event. Parameters name its
 //! columns: `user_column`, `item_column`, optionally `weight_column` (counts or amounts),
