@@ -9,6 +9,8 @@
 //! #          --tune             grid-search EASE, ALS, BM25 item-item and the EASE + ALS blend
 //! #                             on a validation split
 //! #          --tune-blend       only the blend's weight, on the EASE and ALS constants below
+//! #          --study            validation only: EASE recency half-lives, and four ways of
+//! #                             normalising EASE and ALS scores before mixing them
 //! ```
 //!
 //! `--tune` is honest: it carves a validation split out of the *training* data (each user's
@@ -47,11 +49,11 @@ const ALS_ITERATIONS: usize = 15;
 /// EASE settings chosen with `--tune` on the validation split carved from train.
 const EASE_REG: f32 = 100.0;
 const EASE_NEIGHBOURS: usize = 50;
-const EASE_DROPOUT: f32 = 0.1;
-const EASE_RECENCY: f32 = 0.0;
+const EASE_DROPOUT: f32 = 0.25;
+const EASE_RECENCY: f32 = 0.15;
 /// The blend's EASE weight, chosen with `--tune` on the validation split carved from train
 /// (the components keep the EASE and ALS settings above).
-const BLEND_EASE_WEIGHT: f32 = 0.5;
+const BLEND_EASE_WEIGHT: f32 = 0.9;
 
 type Fail = Box<dyn std::error::Error>;
 
@@ -335,9 +337,10 @@ fn tune_blend(
     };
     let r = evaluate(&Blend::fit(&s.train, &p, ctl)?, &s.train, &s.test, 10)?;
     Ok(format!(
-        "blend EASE (reg={} dropout={} neighbours={}) + ALS (alpha={alpha} factors={} reg={}), ease_weight={}: validation {:.4}, test NDCG@10 {:.4}",
+        "blend EASE (reg={} dropout={} recency_half_life={} neighbours={}) + ALS (alpha={alpha} factors={} reg={}), ease_weight={}: validation {:.4}, test NDCG@10 {:.4}",
         ease.regularization,
         ease.dropout,
+        ease.recency_half_life,
         ease.neighbours,
         als.factors,
         als.regularization,
@@ -347,7 +350,10 @@ fn tune_blend(
     ))
 }
 
-/// Experimental score fusions over fitted components (normalisation study).
+/// Score fusions over fitted components, for the normalisation study (`--study`): mode 0 is
+/// the z-score over all candidates that `Blend` uses, 1 the z-score over the top `param`
+/// candidates, 2 reciprocal-rank fusion with constant `param`, 3 `(s − median) / (s_(param) −
+/// median)`.
 struct Fuse<'a> {
     parts: Vec<(&'a dyn Recommender, f32)>,
     mode: u8,
@@ -460,25 +466,13 @@ fn study(
         },
         ctl,
     )?;
-    let vb = valid_for(SPLIT_ALPHA)?;
-    let b = ItemKnn::fit(
-        &vb.train,
-        &ItemKnnParams {
-            similarity: Similarity::Bm25 { k1: 1.2, b: 0.75 },
-            neighbours: 100,
-        },
-        ctl,
-    )?;
-    let _ = &b;
     let mut e = e;
-    for h in [0.05f32, 0.1, 0.15, 0.25] {
+    for h in [0.0f32, 0.05, 0.1, 0.15, 0.25] {
         e = e.with_recency(&v.train, h)?;
         let x = evaluate(&e, &v.train, &v.test, 10)?;
-        eprintln!("recency half-life {h}: NDCG@10 {:.4}", x.ndcg);
+        eprintln!("EASE recency half-life {h}: NDCG@10 {:.4}", x.ndcg);
     }
-    if std::env::var("STUDY_FUSE").is_err() {
-        return Ok(());
-    }
+    let e = e.with_recency(&v.train, EASE_RECENCY)?;
     for (mode, params) in [
         (0u8, vec![0.0f32]),
         (1, vec![50.0, 200.0, 1000.0]),
@@ -610,7 +604,7 @@ fn main() -> Result<(), Fail> {
         )?,
         run(
             &format!(
-                "EASE reg={EASE_REG} dropout={EASE_DROPOUT} ({EASE_NEIGHBOURS} weights per item)"
+                "EASE reg={EASE_REG} dropout={EASE_DROPOUT} recency={EASE_RECENCY} ({EASE_NEIGHBOURS} weights per item)"
             ),
             train,
             test,

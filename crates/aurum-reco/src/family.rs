@@ -218,7 +218,7 @@ pub const BLEND: RecoFamily = RecoFamily {
 
 /// The blend's default EASE weight: the one chosen on the MovieLens validation split
 /// (BENCHMARKS.md).
-pub const DEFAULT_BLEND_EASE_WEIGHT: f32 = 0.5;
+pub const DEFAULT_BLEND_EASE_WEIGHT: f32 = 0.9;
 
 /// Every recommendation family, in registration order.
 pub const FAMILIES: [RecoFamily; 9] = [
