@@ -473,6 +473,27 @@ fn study(
         eprintln!("EASE recency half-life {h}: NDCG@10 {:.4}", x.ndcg);
     }
     let e = e.with_recency(&v.train, EASE_RECENCY)?;
+    for alpha in [1.0f32, 5.0] {
+        let va = valid_for(alpha)?;
+        for h in [0.0f32, 0.1, 0.25, 0.5, 1.0] {
+            for reg in [5.0f32, 20.0] {
+                let d = va.train.with_recent_confidence("recency_half_life", h)?;
+                let p = AlsParams {
+                    factors: ALS_FACTORS,
+                    regularization: reg,
+                    iterations: ALS_ITERATIONS,
+                    threads,
+                    ..Default::default()
+                };
+                let m = Als::fit(&d, &p, ctl)?;
+                let x = evaluate(&m, &va.train, &va.test, 10)?;
+                eprintln!(
+                    "ALS alpha {alpha} reg {reg} recency {h}: NDCG@10 {:.4}",
+                    x.ndcg
+                );
+            }
+        }
+    }
     for (mode, params) in [
         (0u8, vec![0.0f32]),
         (1, vec![50.0, 200.0, 1000.0]),

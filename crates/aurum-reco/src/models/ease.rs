@@ -110,37 +110,6 @@ pub struct Ease {
     profile: Option<Vec<f32>>,
 }
 
-/// Per-entry recency weights `0.5^(r / (h·n))` of every user's held items (see the module docs).
-fn recency_profile(data: &Interactions, half_life: f32) -> Result<Option<Vec<f32>>, RecoError> {
-    if half_life == 0.0 {
-        return Ok(None);
-    }
-    let Some(ts) = data.timestamps() else {
-        return Err(RecoError::param(
-            "recency_half_life",
-            "recency weighting needs a timestamp on every interaction (set time_column), or 0",
-        ));
-    };
-    let m = data.user_items();
-    let mut out = vec![0f32; m.nnz()];
-    let mut start = 0usize;
-    let mut order = Vec::new();
-    for u in 0..m.rows() {
-        let cols = m.row(u).0;
-        let n = cols.len();
-        let t = &ts[start..start + n];
-        order.clear();
-        order.extend(0..n);
-        order.sort_unstable_by_key(|&j| (std::cmp::Reverse(t[j]), std::cmp::Reverse(cols[j])));
-        let scale = half_life * n as f32;
-        for (r, &j) in order.iter().enumerate() {
-            out[start + j] = 0.5f32.powf(r as f32 / scale);
-        }
-        start += n;
-    }
-    Ok(Some(out))
-}
-
 /// `G + λI + p/(1−p)·diagMat(G)` (lower triangle) for the binary user×item matrix: `G[i,j]`
 /// counts users holding both.
 fn gram(data: &Interactions, reg: f64, dropout: f64) -> Mat<f64> {
@@ -202,7 +171,7 @@ impl Ease {
         ctl: &FitControl,
     ) -> Result<Self, RecoError> {
         params.validate()?;
-        let profile = recency_profile(data, params.recency_half_life)?;
+        let profile = data.recency_weights("recency_half_life", params.recency_half_life)?;
         let n = data.items().len();
         if n > params.max_items {
             return Err(RecoError::param(
@@ -290,7 +259,7 @@ impl Ease {
                 "recency weights need the interactions EASE was fitted on".into(),
             ));
         }
-        self.profile = recency_profile(data, half_life)?;
+        self.profile = data.recency_weights("recency_half_life", half_life)?;
         Ok(self)
     }
 
