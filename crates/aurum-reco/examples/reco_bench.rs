@@ -228,43 +228,59 @@ fn tune_on_validation(
     let e = evaluate(&Ease::fit(&s.train, &p, ctl)?, &s.train, &s.test, 10)?;
     report.push(format!("EASE reg={reg} dropout={dropout} recency_half_life={recency} neighbours={keep}: validation {dense:.4}, test NDCG@10 {:.4}", e.ndcg));
     let ease_winner = p;
-    let mut best = (0.0, 0.0f32, 0usize, 0.0f32);
+    // (validation NDCG, alpha, factors, regularization, recency half-life): the best overall
+    // and the best without recency (the setting `implicit` can be compared on).
+    let mut best = (0.0, 0.0f32, 0usize, 0.0f32, 0.0f32);
+    let mut best_plain = best;
     for alpha in [1.0f32, 5.0, 10.0] {
         let vs = valid_for(alpha)?;
         for factors in [64usize, 128] {
             for reg in [1.0f32, 5.0, 20.0, 50.0] {
-                let p = AlsParams {
-                    factors,
-                    regularization: reg,
-                    iterations: ALS_ITERATIONS,
-                    threads,
-                    ..Default::default()
-                };
-                let e = evaluate(&Als::fit(&vs.train, &p, ctl)?, &vs.train, &vs.test, 10)?;
-                eprintln!(
-                    "valid ALS alpha {alpha} factors {factors} reg {reg:<4} NDCG@10 {:.4}",
-                    e.ndcg
-                );
-                if e.ndcg > best.0 {
-                    best = (e.ndcg, alpha, factors, reg);
+                for h in [0.0f32, 0.1, 0.25, 0.5] {
+                    let p = AlsParams {
+                        factors,
+                        regularization: reg,
+                        iterations: ALS_ITERATIONS,
+                        recency_half_life: h,
+                        threads,
+                        ..Default::default()
+                    };
+                    let e = evaluate(&Als::fit(&vs.train, &p, ctl)?, &vs.train, &vs.test, 10)?;
+                    eprintln!(
+                        "valid ALS alpha {alpha} factors {factors} reg {reg:<4} recency {h:<4} NDCG@10 {:.4}",
+                        e.ndcg
+                    );
+                    if e.ndcg > best.0 {
+                        best = (e.ndcg, alpha, factors, reg, h);
+                    }
+                    if h == 0.0 && e.ndcg > best_plain.0 {
+                        best_plain = (e.ndcg, alpha, factors, reg, h);
+                    }
                 }
             }
         }
     }
-    let (vbest, alpha, factors, reg) = best;
-    let s = split_for(alpha)?;
-    let p = AlsParams {
-        factors,
-        regularization: reg,
-        iterations: ALS_ITERATIONS,
-        threads,
-        ..Default::default()
+    let mut als_winner = None;
+    for (vbest, alpha, factors, reg, h) in [best_plain, best] {
+        let s = split_for(alpha)?;
+        let p = AlsParams {
+            factors,
+            regularization: reg,
+            iterations: ALS_ITERATIONS,
+            recency_half_life: h,
+            threads,
+            ..Default::default()
+        };
+        let e = evaluate(&Als::fit(&s.train, &p, ctl)?, &s.train, &s.test, 10)?;
+        report.push(format!(
+            "ALS alpha={alpha} factors={factors} reg={reg} recency_half_life={h}: validation {vbest:.4}, test NDCG@10 {:.4}",
+            e.ndcg
+        ));
+        als_winner = Some((p, alpha));
+    }
+    let Some((p, alpha)) = als_winner else {
+        return Err("no ALS winner".into());
     };
-    let e = evaluate(&Als::fit(&s.train, &p, ctl)?, &s.train, &s.test, 10)?;
-    report.push(format!(
-        "ALS alpha={alpha} factors={factors} reg={reg}: validation {vbest:.4}, test NDCG@10 {:.4}",
-        e.ndcg
-    ));
     report.push(tune_blend(
         &valid_for,
         split_for,
@@ -337,13 +353,14 @@ fn tune_blend(
     };
     let r = evaluate(&Blend::fit(&s.train, &p, ctl)?, &s.train, &s.test, 10)?;
     Ok(format!(
-        "blend EASE (reg={} dropout={} recency_half_life={} neighbours={}) + ALS (alpha={alpha} factors={} reg={}), ease_weight={}: validation {:.4}, test NDCG@10 {:.4}",
+        "blend EASE (reg={} dropout={} recency_half_life={} neighbours={}) + ALS (alpha={alpha} factors={} reg={} recency_half_life={}), ease_weight={}: validation {:.4}, test NDCG@10 {:.4}",
         ease.regularization,
         ease.dropout,
         ease.recency_half_life,
         ease.neighbours,
         als.factors,
         als.regularization,
+        als.recency_half_life,
         best.1,
         best.0,
         r.ndcg

@@ -128,6 +128,7 @@ pub const ALS: RecoFamily = RecoFamily {
             "regularization",
             "iterations",
             "cg_steps",
+            "recency_half_life",
             "threads"
         ),
     ),
@@ -204,9 +205,10 @@ pub const BLEND: RecoFamily = RecoFamily {
             "dropout",
             "neighbours",
             "max_items",
-            "recency_half_life",
+            "ease_recency_half_life",
             "factors",
             "als_regularization",
+            "als_recency_half_life",
             "iterations",
             "cg_steps",
             "threads",
@@ -412,6 +414,7 @@ impl Typed {
                     cg_steps: r.usize("cg_steps", 1..=1024)?.unwrap_or(d.cg_steps),
                     seed: 0,
                     threads: r.usize("threads", 0..=1024)?.unwrap_or(0),
+                    recency_half_life: f32_in("recency_half_life", 0.0, 1e3, d.recency_half_life)?,
                 })
             }
             Algorithm::Bpr => {
@@ -503,7 +506,7 @@ impl Typed {
                             .usize("max_items", 1..=MAX_ITEMS_LIMIT)?
                             .unwrap_or(de.max_items),
                         recency_half_life: f32_in(
-                            "recency_half_life",
+                            "ease_recency_half_life",
                             0.0,
                             1e3,
                             de.recency_half_life,
@@ -517,6 +520,12 @@ impl Typed {
                         cg_steps: r.usize("cg_steps", 1..=1024)?.unwrap_or(da.cg_steps),
                         seed: 0,
                         threads,
+                        recency_half_life: f32_in(
+                            "als_recency_half_life",
+                            0.0,
+                            1e3,
+                            da.recency_half_life,
+                        )?,
                     },
                     ease_weight: f32_in("ease_weight", 0.0, 1.0, DEFAULT_BLEND_EASE_WEIGHT)?,
                 })
@@ -536,6 +545,7 @@ impl Typed {
             Algo::Als(p) => serde_json::json!({
                 "factors": p.factors, "regularization": num(p.regularization),
                 "iterations": p.iterations, "cg_steps": p.cg_steps, "threads": p.threads,
+                "recency_half_life": num(p.recency_half_life),
             }),
             Algo::Bpr(p) => serde_json::json!({
                 "factors": p.factors, "learning_rate": num(p.learning_rate),
@@ -561,7 +571,8 @@ impl Typed {
             Algo::Blend(p) => serde_json::json!({
                 "ease_regularization": num(p.ease.regularization), "dropout": num(p.ease.dropout),
                 "neighbours": p.ease.neighbours, "max_items": p.ease.max_items,
-                "recency_half_life": num(p.ease.recency_half_life),
+                "ease_recency_half_life": num(p.ease.recency_half_life),
+                "als_recency_half_life": num(p.als.recency_half_life),
                 "factors": p.als.factors, "als_regularization": num(p.als.regularization),
                 "iterations": p.als.iterations, "cg_steps": p.als.cg_steps,
                 "threads": p.ease.threads, "ease_weight": num(p.ease_weight),
@@ -1638,7 +1649,8 @@ mod tests {
             ("ease_regularization", "1"),
             ("factors", "8"),
             ("ease_weight", "0.3"),
-            ("recency_half_life", "0.5"),
+            ("ease_recency_half_life", "0.5"),
+            ("als_recency_half_life", "0.5"),
         ]);
         let m = fit(&BLEND, &p);
         let r = m.as_ranker().unwrap();
@@ -1705,15 +1717,25 @@ mod tests {
             )
             .unwrap_err();
         assert!(e.to_string().contains("max_items"), "{e}");
-        // Recency needs the time column.
-        let e = BLEND
+        // Recency needs the time column; the error names the blend's own parameter.
+        for key in ["ease_recency_half_life", "als_recency_half_life"] {
+            let e = BLEND
+                .fit(
+                    &TrainingData::new(&t, &Target::None),
+                    &params(&[(key, "0.5"), ("time_column", "")]),
+                    &ctx,
+                )
+                .unwrap_err();
+            assert!(e.to_string().contains(key), "{e}");
+        }
+        let e = ALS
             .fit(
                 &TrainingData::new(&t, &Target::None),
                 &params(&[("recency_half_life", "0.5"), ("time_column", "")]),
                 &ctx,
             )
             .unwrap_err();
-        assert!(e.to_string().contains("recency_half_life"), "{e}");
+        assert!(e.to_string().contains("`recency_half_life`"), "{e}");
     }
 
     #[test]

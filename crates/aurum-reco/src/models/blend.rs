@@ -103,6 +103,32 @@ fn standardiser(s: &[f32], held: &[u32], weight: f64) -> (f64, f64) {
     }
 }
 
+/// The blend's name for a component parameter both components have (`ease_regularization`,
+/// `als_recency_half_life`); other errors unchanged.
+fn prefixed(e: RecoError, component: &str) -> RecoError {
+    let RecoError::InvalidParameter { name, reason } = e else {
+        return e;
+    };
+    let name = match (component, name) {
+        ("ease", "regularization") => "ease_regularization",
+        ("ease", "recency_half_life") => "ease_recency_half_life",
+        ("als", "regularization") => "als_regularization",
+        ("als", "recency_half_life") => "als_recency_half_life",
+        _ => name,
+    };
+    RecoError::InvalidParameter { name, reason }
+}
+
+/// The same users, items and held entries (ALS with recency keeps faded confidences, so the
+/// values may differ).
+fn same_entries(a: &History, b: &History) -> bool {
+    let (ma, mb) = (&a.user_items, &b.user_items);
+    a.users == b.users
+        && a.items == b.items
+        && ma.rows() == mb.rows()
+        && (0..ma.rows()).all(|u| ma.row(u).0 == mb.row(u).0)
+}
+
 impl Blend {
     /// Fits EASE and ALS on the same interactions (EASE reads presence, ALS the confidences).
     pub fn fit(
@@ -111,8 +137,8 @@ impl Blend {
         ctl: &FitControl,
     ) -> Result<Self, RecoError> {
         check_weight(params.ease_weight)?;
-        let ease = Ease::fit(data, &params.ease, ctl)?;
-        let als = Als::fit(data, &params.als, ctl)?;
+        let ease = Ease::fit(data, &params.ease, ctl).map_err(|e| prefixed(e, "ease"))?;
+        let als = Als::fit(data, &params.als, ctl).map_err(|e| prefixed(e, "als"))?;
         Ok(Blend {
             ease,
             als,
@@ -124,7 +150,7 @@ impl Blend {
     /// split without refitting). Both must have been fitted on the same interactions.
     pub fn from_parts(ease: Ease, als: Als, ease_weight: f32) -> Result<Self, RecoError> {
         check_weight(ease_weight)?;
-        if ease.history() != als.history() {
+        if !same_entries(ease.history(), als.history()) {
             return Err(RecoError::Mismatch(
                 "the EASE and ALS components were fitted on different interactions".into(),
             ));
@@ -350,7 +376,11 @@ mod tests {
         let mut p = params(0.5);
         p.ease.regularization = 0.0;
         let e = Blend::fit(&d, &p, &FitControl::default()).unwrap_err();
-        assert!(e.to_string().contains("`regularization`"), "{e}");
+        assert!(e.to_string().contains("`ease_regularization`"), "{e}");
+        let mut p = params(0.5);
+        p.als.recency_half_life = 0.5;
+        let e = Blend::fit(&d, &p, &FitControl::default()).unwrap_err();
+        assert!(e.to_string().contains("`als_recency_half_life`"), "{e}");
         let m = Blend::fit(&d, &params(0.5), &FitControl::default()).unwrap();
         assert!(m.clone().with_ease_weight(f32::NAN).is_err());
         let other = Interactions::build(
