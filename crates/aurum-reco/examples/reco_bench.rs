@@ -46,14 +46,19 @@ const ALS_FACTORS: usize = 64;
 const ALS_REG: f32 = 20.0;
 const ALS_ALPHA: f32 = 1.0;
 const ALS_ITERATIONS: usize = 15;
+/// The best ALS on the validation split once recency-faded confidences are in the grid.
+const ALS_R_FACTORS: usize = 128;
+const ALS_R_REG: f32 = 20.0;
+const ALS_R_ALPHA: f32 = 10.0;
+const ALS_R_RECENCY: f32 = 0.1;
 /// EASE settings chosen with `--tune` on the validation split carved from train.
 const EASE_REG: f32 = 100.0;
 const EASE_NEIGHBOURS: usize = 50;
 const EASE_DROPOUT: f32 = 0.25;
 const EASE_RECENCY: f32 = 0.15;
 /// The blend's EASE weight, chosen with `--tune` on the validation split carved from train
-/// (the components keep the EASE and ALS settings above).
-const BLEND_EASE_WEIGHT: f32 = 0.9;
+/// (the components keep the EASE and recency-ALS settings above).
+const BLEND_EASE_WEIGHT: f32 = 0.55;
 
 type Fail = Box<dyn std::error::Error>;
 
@@ -151,15 +156,14 @@ fn tune_on_validation(
             threads,
             ..Default::default()
         };
-        let als = AlsParams {
-            factors: ALS_FACTORS,
-            regularization: ALS_REG,
-            iterations: ALS_ITERATIONS,
-            threads,
-            ..Default::default()
-        };
+        let als = als_recency_params(threads);
         report.push(tune_blend(
-            &valid_for, split_for, ctl, &ease, &als, ALS_ALPHA,
+            &valid_for,
+            split_for,
+            ctl,
+            &ease,
+            &als,
+            ALS_R_ALPHA,
         )?);
         let mut out = std::io::stdout().lock();
         for line in report {
@@ -318,6 +322,18 @@ fn tune_on_validation(
         writeln!(out, "{line}")?;
     }
     Ok(())
+}
+
+/// The recency-ALS constants as parameters.
+fn als_recency_params(threads: usize) -> AlsParams {
+    AlsParams {
+        factors: ALS_R_FACTORS,
+        regularization: ALS_R_REG,
+        iterations: ALS_ITERATIONS,
+        recency_half_life: ALS_R_RECENCY,
+        threads,
+        ..Default::default()
+    }
 }
 
 /// The blend's EASE weight on the validation split, with the components' validation-selected
@@ -659,7 +675,21 @@ fn main() -> Result<(), Fail> {
             },
         )?,
         run(
-            &format!("blend EASE + ALS above, ease_weight={BLEND_EASE_WEIGHT}"),
+            &format!(
+                "ALS f={ALS_R_FACTORS} reg={ALS_R_REG} alpha={ALS_R_ALPHA} recency={ALS_R_RECENCY}"
+            ),
+            train,
+            test,
+            || {
+                Ok(Box::new(Als::fit(
+                    &split_for(ALS_R_ALPHA)?.train,
+                    &als_recency_params(threads),
+                    &ctl,
+                )?))
+            },
+        )?,
+        run(
+            &format!("blend EASE + recency ALS above, ease_weight={BLEND_EASE_WEIGHT}"),
             train,
             test,
             || {
@@ -672,11 +702,11 @@ fn main() -> Result<(), Fail> {
                         threads,
                         ..Default::default()
                     },
-                    als: als_params.clone(),
+                    als: als_recency_params(threads),
                     ease_weight: BLEND_EASE_WEIGHT,
                 };
                 Ok(Box::new(Blend::fit(
-                    &split_for(ALS_ALPHA)?.train,
+                    &split_for(ALS_R_ALPHA)?.train,
                     &p,
                     &ctl,
                 )?))

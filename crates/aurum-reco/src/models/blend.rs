@@ -47,7 +47,7 @@ impl Default for BlendParams {
         BlendParams {
             ease: EaseParams::default(),
             als: AlsParams::default(),
-            ease_weight: 0.9,
+            ease_weight: 0.55,
         }
     }
 }
