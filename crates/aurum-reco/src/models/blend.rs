@@ -14,8 +14,12 @@
 //!
 //! Why both models are kept whole: serving a user needs both score vectors, and explanations
 //! stay exact per component. Each component keeps the [`History`] it was fitted on (the same
-//! interactions for both), so the stored model holds that history twice; it is small next to
-//! the EASE weights.
+//! entries for both; with ALS recency its copy holds the faded confidences), so the stored
+//! model holds that history twice; it is small next to the EASE weights. The blend's own
+//! [`Recommender::history`] is EASE's (the confidences as given).
+//!
+//! Recency: each component takes its own `recency_half_life` (on MovieLens they help both,
+//! and the blend of the two recency-weighted models is the best ranker measured there).
 //!
 //! Explanations: both components split their score over the user's held items ("because you
 //! hold X"), so the blend's share of held item `x` is `w/σ_e·e_x + (1 − w)/σ_a·a_x`. The shares

@@ -30,7 +30,7 @@
 //! first), so the weight halves every `h·n` items back. The weights are computed at fit time
 //! from the interactions' timestamps (a time column is required) and stored, one per held
 //! entry; the learned `B` is unchanged. On the MovieLens validation split this moved NDCG@10
-//! from 0.099 to 0.11+ (BENCHMARKS.md). A new user (`score_new_user`) has no times, so all
+//! from 0.098 to 0.119 (BENCHMARKS.md). A new user (`score_new_user`) has no times, so all
 //! their items count 1.
 //!
 //! Why it is reproducible: `G` is summed in a fixed order from integer counts (exact in `f64`),
