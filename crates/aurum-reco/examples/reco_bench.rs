@@ -236,11 +236,11 @@ fn tune_on_validation(
     // and the best without recency (the setting `implicit` can be compared on).
     let mut best = (0.0, 0.0f32, 0usize, 0.0f32, 0.0f32);
     let mut best_plain = best;
-    for alpha in [1.0f32, 5.0, 10.0] {
+    for alpha in [1.0f32, 5.0, 10.0, 20.0] {
         let vs = valid_for(alpha)?;
         for factors in [64usize, 128] {
             for reg in [1.0f32, 5.0, 20.0, 50.0] {
-                for h in [0.0f32, 0.1, 0.25, 0.5] {
+                for h in [0.0f32, 0.05, 0.1, 0.25, 0.5] {
                     let p = AlsParams {
                         factors,
                         regularization: reg,
