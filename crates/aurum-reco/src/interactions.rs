@@ -403,6 +403,7 @@ impl Interactions {
     pub fn same_ids(&self, other: &Interactions) -> bool {
         self.users == other.users && self.items == other.items
     }
+
     /// Per-entry recency weights (aligned with [`Interactions::user_items`]): a user's held
     /// item `r` places back from their newest (0 = newest; ties in time: the larger item index
     /// counts as newer) weighs `0.5^(r / (h·n))` with `n` the items the user holds, so the
