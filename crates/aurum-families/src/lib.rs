@@ -33,6 +33,7 @@ pub fn builtin() -> Families {
         .with(aurum_reco::family::HYBRID)
         .with(aurum_reco::family::RANDOM_WALK)
         .with(aurum_reco::family::EASE)
+        .with(aurum_reco::family::BLEND)
         .with(aurum_fraud::gbdt_family::FraudGbdtFamily)
         .with(aurum_nn::MlpFamily)
         .with(aurum_nn::CnnFamily)
@@ -68,6 +69,7 @@ mod tests {
                 "reco_hybrid",
                 "reco_random_walk",
                 "reco_ease",
+                "reco_blend",
                 "fraud_gbdt",
                 "mlp",
                 "cnn",
@@ -92,7 +94,7 @@ mod tests {
         let e = families.get("svm").err().unwrap();
         assert_eq!(
             e.to_string(),
-            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest, reco_popularity, reco_item_knn, reco_als, reco_bpr, reco_content, reco_hybrid, reco_random_walk, reco_ease, fraud_gbdt, mlp, cnn, random_forest, linear_svm, onnx, onnx_multiclass, onnx_regression)"
+            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest, reco_popularity, reco_item_knn, reco_als, reco_bpr, reco_content, reco_hybrid, reco_random_walk, reco_ease, reco_blend, fraud_gbdt, mlp, cnn, random_forest, linear_svm, onnx, onnx_multiclass, onnx_regression)"
         );
     }
 }

@@ -4,7 +4,7 @@
 //! Why one family per algorithm (`reco_als`, `reco_item_knn`, …) rather than one `recommender`
 //! family with an `algorithm` parameter: each algorithm has its own parameters, and a family's
 //! spec lists exactly the parameters it accepts, so `GET /v1/families` and the unknown-parameter
-//! error stay precise. One generic type, [`RecoFamily`], implements all eight.
+//! error stay precise. One generic type, [`RecoFamily`], implements all nine.
 //!
 //! The dataset is an interactions table, one row per (user, item) event. Parameters name its
 //! columns: `user_column`, `item_column`, optionally `weight_column` (counts or amounts),
@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::interactions::Csr;
 use crate::models::als::{Als, AlsParams};
+use crate::models::blend::{Blend, BlendParams};
 use crate::models::bpr::{Bpr, BprParams};
 use crate::models::content::{Content, ContentParams};
 use crate::models::ease::{Ease, EaseParams, MAX_ITEMS_LIMIT};
@@ -62,6 +63,7 @@ pub enum Algorithm {
     Hybrid,
     RandomWalk,
     Ease,
+    Blend,
 }
 
 macro_rules! params {
@@ -126,6 +128,7 @@ pub const ALS: RecoFamily = RecoFamily {
             "regularization",
             "iterations",
             "cg_steps",
+            "recency_half_life",
             "threads"
         ),
     ),
@@ -185,14 +188,42 @@ pub const EASE: RecoFamily = RecoFamily {
             "dropout",
             "neighbours",
             "max_items",
+            "recency_half_life",
             "threads"
         ),
     ),
     algorithm: Algorithm::Ease,
 };
 
+pub const BLEND: RecoFamily = RecoFamily {
+    spec: spec(
+        "reco_blend",
+        &["blend"],
+        "EASE and ALS scores standardised per customer and mixed by ease_weight: the strongest ranker on MovieLens (catalogues up to max_items).",
+        params!(
+            "ease_regularization",
+            "dropout",
+            "neighbours",
+            "max_items",
+            "ease_recency_half_life",
+            "factors",
+            "als_regularization",
+            "als_recency_half_life",
+            "iterations",
+            "cg_steps",
+            "threads",
+            "ease_weight"
+        ),
+    ),
+    algorithm: Algorithm::Blend,
+};
+
+/// The blend's default EASE weight: the one chosen on the MovieLens validation split with
+/// recency-weighted components (BENCHMARKS.md).
+pub const DEFAULT_BLEND_EASE_WEIGHT: f32 = 0.55;
+
 /// Every recommendation family, in registration order.
-pub const FAMILIES: [RecoFamily; 8] = [
+pub const FAMILIES: [RecoFamily; 9] = [
     POPULARITY,
     ITEM_KNN,
     ALS,
@@ -201,6 +232,7 @@ pub const FAMILIES: [RecoFamily; 8] = [
     HYBRID,
     RANDOM_WALK,
     EASE,
+    BLEND,
 ];
 
 /// The parameters every algorithm shares: which columns mean what, and how values become
@@ -265,6 +297,7 @@ enum Algo {
     Hybrid(HybridParams),
     RandomWalk(RandomWalkParams),
     Ease(EaseParams),
+    Blend(BlendParams),
 }
 
 /// The canonical parameters of one fit.
@@ -381,6 +414,7 @@ impl Typed {
                     cg_steps: r.usize("cg_steps", 1..=1024)?.unwrap_or(d.cg_steps),
                     seed: 0,
                     threads: r.usize("threads", 0..=1024)?.unwrap_or(0),
+                    recency_half_life: f32_in("recency_half_life", 0.0, 1e3, d.recency_half_life)?,
                 })
             }
             Algorithm::Bpr => {
@@ -449,7 +483,51 @@ impl Typed {
                     max_items: r
                         .usize("max_items", 1..=MAX_ITEMS_LIMIT)?
                         .unwrap_or(d.max_items),
+                    recency_half_life: f32_in("recency_half_life", 0.0, 1e3, d.recency_half_life)?,
                     threads: r.usize("threads", 0..=1024)?.unwrap_or(0),
+                })
+            }
+            Algorithm::Blend => {
+                let (de, da) = (EaseParams::default(), AlsParams::default());
+                let threads = r.usize("threads", 0..=1024)?.unwrap_or(0);
+                Algo::Blend(BlendParams {
+                    ease: EaseParams {
+                        regularization: f32_in(
+                            "ease_regularization",
+                            1e-3,
+                            1e9,
+                            de.regularization,
+                        )?,
+                        dropout: f32_in("dropout", 0.0, 0.95, de.dropout)?,
+                        neighbours: r
+                            .usize("neighbours", 1..=MAX_ITEMS_LIMIT)?
+                            .unwrap_or(de.neighbours),
+                        max_items: r
+                            .usize("max_items", 1..=MAX_ITEMS_LIMIT)?
+                            .unwrap_or(de.max_items),
+                        recency_half_life: f32_in(
+                            "ease_recency_half_life",
+                            0.0,
+                            1e3,
+                            de.recency_half_life,
+                        )?,
+                        threads,
+                    },
+                    als: AlsParams {
+                        factors: r.usize("factors", 1..=1024)?.unwrap_or(da.factors),
+                        regularization: f32_in("als_regularization", 0.0, 1e6, da.regularization)?,
+                        iterations: r.usize("iterations", 1..=10_000)?.unwrap_or(da.iterations),
+                        cg_steps: r.usize("cg_steps", 1..=1024)?.unwrap_or(da.cg_steps),
+                        seed: 0,
+                        threads,
+                        recency_half_life: f32_in(
+                            "als_recency_half_life",
+                            0.0,
+                            1e3,
+                            da.recency_half_life,
+                        )?,
+                    },
+                    ease_weight: f32_in("ease_weight", 0.0, 1.0, DEFAULT_BLEND_EASE_WEIGHT)?,
                 })
             }
         };
@@ -467,6 +545,7 @@ impl Typed {
             Algo::Als(p) => serde_json::json!({
                 "factors": p.factors, "regularization": num(p.regularization),
                 "iterations": p.iterations, "cg_steps": p.cg_steps, "threads": p.threads,
+                "recency_half_life": num(p.recency_half_life),
             }),
             Algo::Bpr(p) => serde_json::json!({
                 "factors": p.factors, "learning_rate": num(p.learning_rate),
@@ -486,8 +565,17 @@ impl Typed {
             }),
             Algo::Ease(p) => serde_json::json!({
                 "regularization": num(p.regularization), "dropout": num(p.dropout),
-                "neighbours": p.neighbours,
-                "max_items": p.max_items, "threads": p.threads,
+                "neighbours": p.neighbours, "max_items": p.max_items,
+                "recency_half_life": num(p.recency_half_life), "threads": p.threads,
+            }),
+            Algo::Blend(p) => serde_json::json!({
+                "ease_regularization": num(p.ease.regularization), "dropout": num(p.ease.dropout),
+                "neighbours": p.ease.neighbours, "max_items": p.ease.max_items,
+                "ease_recency_half_life": num(p.ease.recency_half_life),
+                "als_recency_half_life": num(p.als.recency_half_life),
+                "factors": p.als.factors, "als_regularization": num(p.als.regularization),
+                "iterations": p.als.iterations, "cg_steps": p.als.cg_steps,
+                "threads": p.ease.threads, "ease_weight": num(p.ease_weight),
             }),
         };
         if let (Some(map), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
@@ -770,6 +858,7 @@ enum Model {
     Hybrid(Box<Hybrid>),
     RandomWalk(Box<RandomWalk>),
     Ease(Box<Ease>),
+    Blend(Box<Blend>),
 }
 
 impl Model {
@@ -783,6 +872,7 @@ impl Model {
             Model::Hybrid(m) => m.as_ref(),
             Model::RandomWalk(m) => m.as_ref(),
             Model::Ease(m) => m.as_ref(),
+            Model::Blend(m) => m.as_ref(),
         }
     }
 }
@@ -858,6 +948,17 @@ impl RecoFamily {
             )?)),
             Algo::RandomWalk(p) => Model::RandomWalk(Box::new(RandomWalk::fit(data, p, ctl)?)),
             Algo::Ease(p) => Model::Ease(Box::new(Ease::fit(data, p, ctl)?)),
+            Algo::Blend(p) => Model::Blend(Box::new(Blend::fit(
+                data,
+                &BlendParams {
+                    als: AlsParams {
+                        seed,
+                        ..p.als.clone()
+                    },
+                    ..p.clone()
+                },
+                ctl,
+            )?)),
         })
     }
 }
@@ -1077,6 +1178,7 @@ impl RankingModel {
             Model::Als(m) => m.explain(user, item, REASONS_PER_ITEM),
             Model::Content(m) => m.explain(user, item, REASONS_PER_ITEM),
             Model::Ease(m) => m.explain(user, item, REASONS_PER_ITEM),
+            Model::Blend(m) => m.explain(user, item, REASONS_PER_ITEM),
             _ => Ok(Vec::new()),
         };
         reasons
@@ -1226,6 +1328,7 @@ impl Ranker for RankingModel {
             Model::ItemKnn(m) => m.similar_items(item, k).map_err(model_error)?,
             Model::Als(m) => m.similar_items(item, k).map_err(model_error)?,
             Model::Ease(m) => m.similar_items(item, k).map_err(model_error)?,
+            Model::Blend(m) => m.ease().similar_items(item, k).map_err(model_error)?,
             _ => top_k(&self.cooccurrence(j), |i| i != j as usize, k)
                 .into_iter()
                 .filter(|(_, s)| *s > 0.0)
@@ -1388,6 +1491,7 @@ mod tests {
                 Algorithm::Als => &[("factors", "8"), ("iterations", "3")],
                 Algorithm::Bpr => &[("factors", "8"), ("iterations", "5")],
                 Algorithm::Hybrid => &[("components", "8"), ("epochs", "3")],
+                Algorithm::Blend => &[("factors", "8"), ("iterations", "3")],
                 _ => &[],
             };
             let m = fit(&family, &params(extra));
@@ -1537,6 +1641,101 @@ mod tests {
         assert!(e.to_string().contains("regularization"), "{e}");
         let v = EASE.validate_params(&params(&[])).unwrap();
         assert_eq!(v["max_items"], 10_000);
+    }
+
+    #[test]
+    fn blend_serves_explains_and_names_its_parameters() {
+        let p = params(&[
+            ("ease_regularization", "1"),
+            ("factors", "8"),
+            ("ease_weight", "0.3"),
+            ("ease_recency_half_life", "0.5"),
+            ("als_recency_half_life", "0.5"),
+        ]);
+        let m = fit(&BLEND, &p);
+        let r = m.as_ranker().unwrap();
+        let out = r
+            .recommend(RankQuery::User("c0"), 2, &RankFilter::default(), true)
+            .unwrap();
+        assert_eq!(out.source, "blend");
+        assert_eq!(out.items.len(), 2);
+        for it in &out.items {
+            assert!(!it.reasons.is_empty(), "{it:?}");
+            // c0 holds `current` and `card`: every reason is a held item.
+            assert!(
+                it.reasons
+                    .iter()
+                    .all(|x| x.because == "current" || x.because == "card"),
+                "{it:?}"
+            );
+        }
+        let v = m.params();
+        assert_eq!(v["ease_weight"], serde_json::json!(0.3));
+        assert_eq!(v["ease_regularization"], serde_json::json!(1.0));
+        assert_eq!(v["als_regularization"], serde_json::json!(0.01));
+        // A payload stored with another weight scores differently once loaded: the weight is
+        // part of the model, not of the query.
+        let mut other = p.clone();
+        other.insert("ease_weight".into(), "0.9".into());
+        let m2 = fit(&BLEND, &other);
+        let a = out.items.iter().map(|i| i.score).collect::<Vec<_>>();
+        let b = m2
+            .as_ranker()
+            .unwrap()
+            .recommend(RankQuery::User("c0"), 2, &RankFilter::default(), false)
+            .unwrap()
+            .items
+            .iter()
+            .map(|i| i.score)
+            .collect::<Vec<_>>();
+        assert_ne!(a, b);
+        for (key, value) in [
+            ("ease_weight", "1.5"),
+            ("ease_regularization", "0"),
+            ("als_regularization", "-1"),
+            ("factors", "0"),
+        ] {
+            let e = BLEND.validate_params(&params(&[(key, value)])).unwrap_err();
+            assert!(e.to_string().contains(key), "{key}: {e}");
+        }
+        let e = BLEND
+            .validate_params(&params(&[("regularization", "5")]))
+            .unwrap_err();
+        assert_eq!(e.code(), "unknown_param");
+        let t = holdings();
+        let cancel = CancelToken::new();
+        let ctx = FitContext {
+            progress: &NoProgress,
+            cancel: &cancel,
+            seed: 7,
+        };
+        let e = BLEND
+            .fit(
+                &TrainingData::new(&t, &Target::None),
+                &params(&[("max_items", "5")]),
+                &ctx,
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("max_items"), "{e}");
+        // Recency needs the time column; the error names the blend's own parameter.
+        for key in ["ease_recency_half_life", "als_recency_half_life"] {
+            let e = BLEND
+                .fit(
+                    &TrainingData::new(&t, &Target::None),
+                    &params(&[(key, "0.5"), ("time_column", "")]),
+                    &ctx,
+                )
+                .unwrap_err();
+            assert!(e.to_string().contains(key), "{e}");
+        }
+        let e = ALS
+            .fit(
+                &TrainingData::new(&t, &Target::None),
+                &params(&[("recency_half_life", "0.5"), ("time_column", "")]),
+                &ctx,
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("`recency_half_life`"), "{e}");
     }
 
     #[test]

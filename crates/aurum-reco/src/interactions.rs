@@ -403,6 +403,74 @@ impl Interactions {
     pub fn same_ids(&self, other: &Interactions) -> bool {
         self.users == other.users && self.items == other.items
     }
+
+    /// Per-entry recency weights (aligned with [`Interactions::user_items`]): a user's held
+    /// item `r` places back from their newest (0 = newest; ties in time: the larger item index
+    /// counts as newer) weighs `0.5^(r / (h·n))` with `n` the items the user holds, so the
+    /// weight halves every `h·n` items back. `None` when `half_life` is 0. Without timestamps
+    /// the error names `param`.
+    pub fn recency_weights(
+        &self,
+        param: &'static str,
+        half_life: f32,
+    ) -> Result<Option<Vec<f32>>, RecoError> {
+        crate::error::check_range(param, half_life, 0.0, 1e3)?;
+        if half_life == 0.0 {
+            return Ok(None);
+        }
+        let Some(ts) = self.timestamps() else {
+            return Err(RecoError::param(
+                param,
+                "recency weighting needs a timestamp on every interaction (set time_column), or 0",
+            ));
+        };
+        let m = &self.user_items;
+        let mut out = vec![0f32; m.nnz()];
+        let mut order = Vec::new();
+        for u in 0..m.rows() {
+            let range = m.row_range(u);
+            let cols = m.row(u).0;
+            let t = &ts[range.clone()];
+            let n = cols.len();
+            order.clear();
+            order.extend(0..n);
+            order.sort_unstable_by_key(|&j| (std::cmp::Reverse(t[j]), std::cmp::Reverse(cols[j])));
+            let scale = half_life * n as f32;
+            for (r, &j) in order.iter().enumerate() {
+                out[range.start + j] = 0.5f32.powf(r as f32 / scale);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// The same interactions with every confidence `c` replaced by `1 + (c − 1)·w`, `w` the
+    /// entry's [`Interactions::recency_weights`]: the preference part of the confidence fades
+    /// with age. Unchanged when `half_life` is 0.
+    pub fn with_recent_confidence(
+        &self,
+        param: &'static str,
+        half_life: f32,
+    ) -> Result<Interactions, RecoError> {
+        let Some(w) = self.recency_weights(param, half_life)? else {
+            return Ok(self.clone());
+        };
+        let m = &self.user_items;
+        let mut t = Vec::with_capacity(m.nnz());
+        for u in 0..m.rows() {
+            let range = m.row_range(u);
+            let (cols, vals) = m.row(u);
+            for ((&c, &v), &wi) in cols.iter().zip(vals).zip(&w[range]) {
+                t.push((u as u32, c, 1.0 + (v - 1.0) * wi));
+            }
+        }
+        Ok(Interactions::from_parts(
+            self.users.clone(),
+            self.items.clone(),
+            Csr::from_triplets(m.rows(), m.cols(), t),
+            self.timestamps.clone(),
+        ))
+    }
+
     /// What a fitted model keeps: the id maps and the user×item matrix.
     pub fn history(&self) -> History {
         History {

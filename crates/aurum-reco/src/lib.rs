@@ -17,7 +17,9 @@
 //!   only by their attributes (cold start).
 //! - [`models::random_walk`]: multi-hop candidates on the customer–product graph.
 //! - [`models::ease`]: the closed-form item-item model (EASE), the strongest ranker here on
-//!   catalogues small enough for a dense item×item inverse (up to `max_items`).
+//!   catalogues small enough for a dense item×item inverse (up to `max_items`); optionally
+//!   weighting a customer's recent products more (`recency_half_life`).
+//! - [`models::blend`]: EASE and ALS scores standardised per customer and mixed by one weight.
 //!
 //! Why one [`Recommender`] trait that returns scores: filtering (held products, categories,
 //! eligibility predicates), top-k and evaluation are written once and cannot drift between

@@ -42,6 +42,10 @@ pub struct AlsParams {
     pub seed: u64,
     /// Worker threads; 0 uses rayon's default (one per core).
     pub threads: usize,
+    /// `h > 0` fits on recency-faded confidences `1 + (c − 1)·w` with `w` the entry's
+    /// [`Interactions::recency_weights`] (halving every `h·n` items back from the user's
+    /// newest); 0 uses the confidences as they are. Needs timestamps on every interaction.
+    pub recency_half_life: f32,
 }
 
 impl Default for AlsParams {
@@ -53,6 +57,7 @@ impl Default for AlsParams {
             cg_steps: 3,
             seed: 42,
             threads: 0,
+            recency_half_life: 0.0,
         }
     }
 }
@@ -63,7 +68,8 @@ impl AlsParams {
         crate::error::check_range("regularization", self.regularization, 0.0, 1e6)?;
         crate::error::check_count("iterations", self.iterations, 1, 10_000)?;
         crate::error::check_count("cg_steps", self.cg_steps, 1, 1024)?;
-        crate::error::check_count("threads", self.threads, 0, 1024)
+        crate::error::check_count("threads", self.threads, 0, 1024)?;
+        crate::error::check_range("recency_half_life", self.recency_half_life, 0.0, 1e3)
     }
 }
 
@@ -363,6 +369,15 @@ impl Als {
         ctl: &FitControl,
     ) -> Result<Self, RecoError> {
         params.validate()?;
+        // With recency the model is fitted on, and keeps as its history, the faded confidences,
+        // so explanations and new-user fold-ins use the values the factors were fitted to.
+        let faded;
+        let data = if params.recency_half_life > 0.0 {
+            faded = data.with_recent_confidence("recency_half_life", params.recency_half_life)?;
+            &faded
+        } else {
+            data
+        };
         let f = params.factors;
         let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
         let mut init = |n: usize| {
@@ -641,5 +656,76 @@ mod tests {
         .validate()
         .unwrap_err();
         assert!(e.to_string().contains("`regularization`"), "{e}");
+        let e = AlsParams {
+            recency_half_life: -0.5,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.to_string().contains("`recency_half_life`"), "{e}");
+    }
+
+    #[test]
+    fn recency_fits_on_faded_confidences() {
+        use crate::{InteractionOptions, InteractionRecord, Weighting};
+        let mut r = Vec::new();
+        for u in 0..12 {
+            for (t, i) in ["a", "b", "c", "d"].iter().enumerate().skip(u % 2) {
+                r.push(InteractionRecord::new(format!("u{u}"), *i).at((t * (1 + u % 3)) as i64));
+            }
+        }
+        let opts = InteractionOptions {
+            weighting: Weighting::Linear { alpha: 4.0 },
+            rating_threshold: None,
+        };
+        let d = Interactions::build(&r, &opts).unwrap();
+        let p = AlsParams {
+            factors: 3,
+            iterations: 4,
+            recency_half_life: 0.25,
+            ..Default::default()
+        };
+        let m = Als::fit(&d, &p, &FitControl::default()).unwrap();
+        let faded = d.with_recent_confidence("recency_half_life", 0.25).unwrap();
+        assert_eq!(m.history, faded.history(), "the faded confidences are kept");
+        // u0 holds a, b, c, d at times 0..3: d (newest) keeps 1 + 4, a (3 back of 4) gets
+        // 1 + 4·0.5^(3/1).
+        let (cols, conf) = m.history.user_items.row(0);
+        assert_eq!(cols.len(), 4);
+        assert_eq!(conf[3], 5.0);
+        assert!((conf[0] - 1.5).abs() < 1e-6, "{conf:?}");
+        let plain = Als::fit(
+            &d,
+            &AlsParams {
+                recency_half_life: 0.0,
+                ..p.clone()
+            },
+            &FitControl::default(),
+        )
+        .unwrap();
+        assert_eq!(plain.history, d.history());
+        assert_ne!(plain.user_factors, m.user_factors);
+        // Same fit as ALS on the faded data directly.
+        let direct = Als::fit(
+            &faded,
+            &AlsParams {
+                recency_half_life: 0.0,
+                ..p.clone()
+            },
+            &FitControl::default(),
+        )
+        .unwrap();
+        assert_eq!(direct.user_factors, m.user_factors);
+        let untimed: Vec<_> = r
+            .iter()
+            .map(|x| InteractionRecord::new(x.user.clone(), x.item.clone()))
+            .collect();
+        let e = Als::fit(
+            &Interactions::build(&untimed, &opts).unwrap(),
+            &p,
+            &FitControl::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("`recency_half_life`"), "{e}");
     }
 }

@@ -3,6 +3,7 @@
 //! [`crate::Recommender`].
 
 pub mod als;
+pub mod blend;
 pub mod bpr;
 pub mod content;
 pub mod ease;

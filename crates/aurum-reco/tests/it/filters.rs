@@ -1,4 +1,5 @@
 use aurum_reco::models::als::{Als, AlsParams};
+use aurum_reco::models::blend::{Blend, BlendParams};
 use aurum_reco::models::bpr::{Bpr, BprParams};
 use aurum_reco::models::content::{Content, ContentParams};
 use aurum_reco::models::ease::{Ease, EaseParams};
@@ -56,6 +57,17 @@ fn all_models() -> Vec<Box<dyn Recommender>> {
         ),
         Box::new(RandomWalk::fit(&d, &RandomWalkParams::default(), &c).unwrap()),
         Box::new(Ease::fit(&d, &EaseParams::default(), &c).unwrap()),
+        Box::new(
+            Blend::fit(
+                &d,
+                &BlendParams {
+                    als: small_als.clone(),
+                    ..Default::default()
+                },
+                &c,
+            )
+            .unwrap(),
+        ),
     ]
 }
 
