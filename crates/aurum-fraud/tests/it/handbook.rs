@@ -146,7 +146,7 @@ fn handbook_features_match_a_brute_force_reference() {
 /// what the default `review_at` / `block_at` are read against.
 #[test]
 fn fraud_gbdt_defaults_fit_unweighted_leaf_wise_trees_on_the_base_rate() {
-    use aurum_contract::{BinaryClassifier, FitContext, ModelFamily, TrainingData};
+    use aurum_contract::{FitContext, ModelFamily, TrainingData};
     use aurum_core::{BinaryTarget, CancelToken, Column, ColumnData, NoProgress, Table, Target};
     use aurum_fraud::gbdt_family::FraudGbdtFamily;
 
