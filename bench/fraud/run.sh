@@ -8,6 +8,11 @@
 #
 # Creates a venv under target/fraud-bench with lightgbm, scikit-learn, numpy and pandas.
 # --debug uses the debug build (aurum-credit is optimised even there) instead of --release.
+# The family's GBDT defaults were chosen without the held-out period by
+#   target/release/examples/fraud_tune target/fraud-bench/features.csv
+# (validation folds inside the training period; build it with --example fraud_tune) and
+#   target/fraud-bench/venv/bin/python bench/fraud/lgbm.py --validation target/fraud-bench/features.csv
+# for LightGBM on the same validation fold.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK=target/fraud-bench

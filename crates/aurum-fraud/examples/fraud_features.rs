@@ -228,16 +228,25 @@ fn supervised(
     };
 
     let target_any = Target::Binary(target.clone());
-    for (name, class_weight) in [
-        ("fraud_gbdt (family)", "balanced"),
-        ("fraud_gbdt class_weight=none", "none"),
+    // The family's defaults, then the previous defaults (balanced weights, depth-wise depth 5)
+    // and the step between them (unweighted, depth-wise depth 5).
+    for (name, extra) in [
+        ("fraud_gbdt (family defaults)", ""),
+        (
+            "fraud_gbdt previous defaults",
+            "class_weight=balanced,max_leaves=0,max_depth=5",
+        ),
+        (
+            "fraud_gbdt none, depth 5",
+            "class_weight=none,max_leaves=0,max_depth=5",
+        ),
     ] {
         let started = Instant::now();
-        let params: aurum_core::Params = [
-            ("spec".to_string(), "handbook".to_string()),
-            ("class_weight".to_string(), class_weight.to_string()),
-        ]
-        .into();
+        let mut params: aurum_core::Params = [("spec".to_string(), "handbook".to_string())].into();
+        for kv in extra.split(',').filter(|kv| !kv.is_empty()) {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            params.insert(k.to_string(), v.to_string());
+        }
         let fitted = FraudGbdtFamily.fit(&TrainingData::new(&raw, &target_any), &params, &ctx)?;
         let fit_s = started.elapsed().as_secs_f64();
         let model = FraudGbdtModel::from_payload(&fitted.payload()?)?;
@@ -250,7 +259,10 @@ fn supervised(
 
     // Feature groups, the same GBDT settings as the family's defaults.
     let gbdt = aurum_credit::gbdt::GbdtParams::from_params(
-        &[("class_weight".to_string(), "balanced".to_string())].into(),
+        &aurum_fraud::gbdt_family::GBDT_DEFAULTS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     )?;
     type Keep = fn(&str) -> bool;
     let groups: [(&str, Keep); 3] = [

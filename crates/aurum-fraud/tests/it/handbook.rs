@@ -139,3 +139,72 @@ fn handbook_features_match_a_brute_force_reference() {
     }
     assert!(frauds_seen > 50, "{frauds_seen}");
 }
+
+/// `fraud_gbdt` with its defaults on the handbook file: unweighted leaf-wise trees, whose scores
+/// are probabilities on the training base rate (their mean over the rows stays near the fraud
+/// rate), where `class_weight=balanced` lifts every score towards even odds. This is
+/// what the default `review_at` / `block_at` are read against.
+#[test]
+fn fraud_gbdt_defaults_fit_unweighted_leaf_wise_trees_on_the_base_rate() {
+    use aurum_contract::{FitContext, ModelFamily, TrainingData};
+    use aurum_core::{BinaryTarget, CancelToken, Column, ColumnData, NoProgress, Table, Target};
+    use aurum_fraud::gbdt_family::FraudGbdtFamily;
+
+    let mut events = load(&handbook_spec(), 400);
+    events.sort_by_key(|e| e.ts);
+    let int = |name: &str, f: &dyn Fn(&Event) -> i64| Column {
+        name: name.into(),
+        data: ColumnData::Integer(events.iter().map(|e| Some(f(e))).collect()),
+    };
+    let raw = Table::new(vec![
+        int("TRANSACTION_ID", &|e| e.id.parse().unwrap()),
+        int("TX_TIME_SECONDS", &|e| e.ts),
+        int("CUSTOMER_ID", &|e| e.keys[0].parse().unwrap()),
+        int("TERMINAL_ID", &|e| e.keys[1].parse().unwrap()),
+        Column {
+            name: "TX_AMOUNT".into(),
+            data: ColumnData::Float(events.iter().map(|e| e.amount).collect()),
+        },
+    ])
+    .unwrap();
+    let y: Vec<f64> = events
+        .iter()
+        .map(|e| f64::from(u8::from(e.label == Some(true))))
+        .collect();
+    let rate = y.iter().sum::<f64>() / y.len() as f64;
+    assert!(rate > 0.001 && rate < 0.05, "{rate}");
+    let target = Target::Binary(BinaryTarget {
+        column: "TX_FRAUD".into(),
+        y,
+        positive_label: "1".into(),
+        negative_label: "0".into(),
+    });
+    let cancel = CancelToken::new();
+    let ctx = FitContext {
+        progress: &NoProgress,
+        cancel: &cancel,
+        seed: 7,
+    };
+    let mean_score = |extra: &[(&str, &str)]| {
+        let params: aurum_core::Params = [("n_estimators", "30")]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let m = FraudGbdtFamily
+            .fit(&TrainingData::new(&raw, &target), &params, &ctx)
+            .unwrap();
+        let p = m.as_binary().unwrap().predict_proba_table(&raw).unwrap();
+        (m.params(), p.iter().sum::<f64>() / p.len() as f64)
+    };
+    let (params, unweighted) = mean_score(&[]);
+    assert_eq!(params["class_weight"], "none", "{params}");
+    assert_eq!(params["max_leaves"], 31, "{params}");
+    assert_eq!(params["max_depth"], 16, "{params}");
+    assert!(
+        unweighted < 2.0 * rate,
+        "mean score {unweighted}, fraud rate {rate}"
+    );
+    let (_, balanced) = mean_score(&[("class_weight", "balanced")]);
+    assert!(balanced > 10.0 * rate, "{balanced}, fraud rate {rate}");
+}
