@@ -557,9 +557,7 @@ async fn synthesize(
 ) -> Result<ExitCode> {
     let source = match platform.get_dataset(&args.dataset).await {
         Ok((record, _)) => record.name,
-        Err(aurum_service::ServiceError::NotFound { .. }) | Err(aurum_service::ServiceError::Invalid { .. })
-            if Path::new(&args.dataset).is_file() =>
-        {
+        Err(_) if Path::new(&args.dataset).is_file() => {
             let path = Path::new(&args.dataset);
             let stem = path
                 .file_stem()
