@@ -134,7 +134,7 @@ pub struct SynthesizeArgs {
     /// Seed of every random draw: the same seed gives the same bytes.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// The new dataset's name (default `<source>-<method>-<seed>`).
+    /// The new dataset's name (default `<source>-<method>-<rows>-s<seed>`).
     #[arg(long)]
     pub name: Option<String>,
     /// Write only the synthetic rows (default: the source rows, then the synthetic rows).

@@ -237,7 +237,6 @@ impl Blocks {
         (out, mu, logvar): (Tensor<2>, Tensor<2>, Tensor<2>),
         beta: f64,
     ) -> Tensor<1> {
-        let b = x.dims()[0];
         let mut total = if self.n_numeric > 0 {
             let diff = out.clone().narrow(1, 0, self.n_numeric) - x.clone().narrow(1, 0, self.n_numeric);
             (diff.square() * mask).sum().mul_scalar(0.5)
@@ -251,7 +250,6 @@ impl Blocks {
             offset += w;
         }
         let kl = (logvar.clone().exp() + mu.square() - logvar - 1.0).sum().mul_scalar(0.5);
-        let _ = b;
         total + kl.mul_scalar(beta)
     }
 }

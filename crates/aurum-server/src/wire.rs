@@ -91,7 +91,7 @@ pub struct SynthesizeIn {
     /// Seed of every random draw (default 42): the same seed gives the same bytes.
     #[serde(default)]
     pub seed: Option<u64>,
-    /// The new dataset's name (default `<source>-<method>-<seed>`).
+    /// The new dataset's name (default `<source>-<method>-<rows>-s<seed>`).
     #[serde(default)]
     pub name: Option<String>,
     /// Only the synthetic rows (default: the source rows, then the synthetic rows).

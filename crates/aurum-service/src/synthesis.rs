@@ -74,7 +74,8 @@ impl SynthesisMethod {
 /// A request to synthesize rows of one class of a dataset.
 #[derive(Clone, Debug)]
 pub struct SynthesisRequest {
-    /// The new dataset's name (default `<source>-<method>-<seed>`).
+    /// The new dataset's name (default `<source>-<method>-<rows>-s<seed>`, `-only` appended
+    /// with `synthetic_only`).
     pub name: Option<String>,
     pub target: String,
     /// The class whose rows are generated, as its cells print (`bad`, `1`, `true`).
@@ -205,14 +206,13 @@ fn plan(table: &Table, req: &SynthesisRequest) -> Result<Plan, ServiceError> {
         .filter(|&i| !col.data.is_missing(i) && col.data.get(i).to_string() == req.class)
         .collect();
     let Some(&first) = class_rows.first() else {
-        let mut seen: Vec<String> = (0..table.n_rows())
+        let seen: Vec<String> = (0..table.n_rows())
             .filter(|&i| !col.data.is_missing(i))
             .map(|i| col.data.get(i).to_string())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .take(20)
             .collect();
-        seen.sort();
         return Err(ServiceError::invalid(
             "class_absent",
             Some("class"),
@@ -539,7 +539,7 @@ impl Platform {
         let name = req
             .name
             .clone()
-            .unwrap_or_else(|| format!("{source}-{}-{}", method.as_str(), req.seed));
+            .unwrap_or_else(|| default_name(source, method, &req));
         validate_name(&name)
             .map_err(|e| ServiceError::invalid("invalid_name", Some("name"), e.to_string()))?;
         let table = self.load_dataset(&record).await?;
@@ -669,6 +669,12 @@ impl Platform {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// `<source>-<method>-<rows>-s<seed>`, with `-only` for synthetic rows only.
+fn default_name(source: &str, method: SynthesisMethod, req: &SynthesisRequest) -> String {
+    let only = if req.synthetic_only { "-only" } else { "" };
+    format!("{source}-{}-{}-s{}{only}", method.as_str(), req.rows, req.seed)
 }
 
 fn lineage_key(name: &str) -> String {

@@ -23,7 +23,7 @@ fn synthesize_a_file_into_a_dataset_with_lineage_and_a_report() {
     );
     let stdout = ok(&out);
     assert!(stdout.contains("dataset `german_small`"), "{stdout}");
-    assert!(stdout.contains("created dataset `german_small-vae-3`: 360 rows"), "{stdout}");
+    assert!(stdout.contains("created dataset `german_small-vae-60-s3`: 360 rows"), "{stdout}");
     assert!(stdout.contains("real+smote") && stdout.contains("real+vae"), "{stdout}");
     // The report: three utility rows on the same held-out rows, privacy for both generators.
     let r: serde_json::Value =
@@ -41,7 +41,7 @@ fn synthesize_a_file_into_a_dataset_with_lineage_and_a_report() {
     assert_eq!(from, ["smote", "vae", "real_holdout"]);
     assert!(privacy.iter().all(|p| p["median"].as_f64().unwrap() >= p["p5"].as_f64().unwrap()));
     // The dataset is registered with its lineage.
-    let shown = ok(&aurum(&data, &["data", "show", "german_small-vae-3", "--json"]));
+    let shown = ok(&aurum(&data, &["data", "show", "german_small-vae-60-s3", "--json"]));
     let d: serde_json::Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(d["rows"], 360);
     let lineage = &d["lineage"]["lineage"];
@@ -58,7 +58,7 @@ fn synthesize_a_file_into_a_dataset_with_lineage_and_a_report() {
             "--class", "bad", "--rows", "60", "--method", "vae", "--seed", "3", "--epochs", "5",
         ],
     ));
-    assert!(again.contains("unchanged: dataset `german_small-vae-3`"), "{again}");
+    assert!(again.contains("unchanged: dataset `german_small-vae-60-s3`"), "{again}");
     // A bad field is an error naming it.
     let out = aurum(
         &data,
