@@ -564,7 +564,13 @@ async fn synthesize(
                 .and_then(|s| s.to_str())
                 .ok_or_else(|| anyhow!("--dataset `{}` has no usable file name", args.dataset))?;
             let import = platform
-                .import_dataset(ctx, stem, fs_err::read(path)?, BTreeMap::new(), BTreeMap::new())
+                .import_dataset(
+                    ctx,
+                    stem,
+                    fs_err::read(path)?,
+                    BTreeMap::new(),
+                    BTreeMap::new(),
+                )
                 .await?;
             println!(
                 "imported `{}` as dataset `{stem}` ({} rows, sha256 {})",
@@ -590,7 +596,11 @@ async fn synthesize(
     let l = &outcome.lineage;
     println!(
         "{} dataset `{}`: {} rows ({} real + {} synthetic `{}` rows by {}, seed {}), sha256 {}",
-        if outcome.import.created { "created" } else { "unchanged:" },
+        if outcome.import.created {
+            "created"
+        } else {
+            "unchanged:"
+        },
         r.name,
         r.rows,
         l.real_rows,
@@ -600,7 +610,10 @@ async fn synthesize(
         l.seed,
         r.sha256
     );
-    println!("lineage: source `{}` (sha256 {})", l.source, l.source_sha256);
+    println!(
+        "lineage: source `{}` (sha256 {})",
+        l.source, l.source_sha256
+    );
     if let (Some(path), Some(report)) = (&args.report, &outcome.report) {
         fs_err::write(path, serde_json::to_vec_pretty(report)?)?;
         output::print_synthesis_report(report);

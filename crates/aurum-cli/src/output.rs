@@ -249,9 +249,18 @@ pub fn print_synthesis_report(r: &aurum_service::SynthesisReport) {
     let f = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
     println!(
         "utility: gbdt (defaults, seed {}) on {} training rows ({} `{}`), tested on {} real held-out rows ({} `{}`)",
-        r.seed, r.train_rows, r.train_class_rows, r.class, r.holdout_rows, r.holdout_class_rows, r.class
+        r.seed,
+        r.train_rows,
+        r.train_class_rows,
+        r.class,
+        r.holdout_rows,
+        r.holdout_class_rows,
+        r.class
     );
-    println!("  {:<12} {:>8} {:>8} {:>8} {:>8}", "training", "rows", "class", "AUC", "PR-AUC");
+    println!(
+        "  {:<12} {:>8} {:>8} {:>8} {:>8}",
+        "training", "rows", "class", "AUC", "PR-AUC"
+    );
     for u in &r.utility {
         println!(
             "  {:<12} {:>8} {:>8} {:>8} {:>8}",

@@ -518,7 +518,9 @@ pub fn smote(table: &Table, params: &SmoteParams) -> Result<Table, SynthError> {
         {
             let value = match &spec.kind {
                 ColumnKind::Numeric(s) => match (number(&col.data, a), number(&col.data, b)) {
-                    (Some(xa), Some(xb)) => numeric_value(spec.ty, Some(s.clip(xa + u * (xb - xa)))),
+                    (Some(xa), Some(xb)) => {
+                        numeric_value(spec.ty, Some(s.clip(xa + u * (xb - xa))))
+                    }
                     _ => col.data.get(nearer),
                 },
                 _ => col.data.get(nearer),
@@ -570,11 +572,26 @@ mod tests {
             .collect();
         let b: Vec<Option<bool>> = (0..n).map(|i| Some(i % 2 == 0)).collect();
         Table::new(vec![
-            Column { name: "x".into(), data: ColumnData::Float(x) },
-            Column { name: "y".into(), data: ColumnData::Float(y) },
-            Column { name: "k".into(), data: ColumnData::Integer(k) },
-            Column { name: "c".into(), data: ColumnData::Categorical(c) },
-            Column { name: "b".into(), data: ColumnData::Boolean(b) },
+            Column {
+                name: "x".into(),
+                data: ColumnData::Float(x),
+            },
+            Column {
+                name: "y".into(),
+                data: ColumnData::Float(y),
+            },
+            Column {
+                name: "k".into(),
+                data: ColumnData::Integer(k),
+            },
+            Column {
+                name: "c".into(),
+                data: ColumnData::Categorical(c),
+            },
+            Column {
+                name: "b".into(),
+                data: ColumnData::Boolean(b),
+            },
         ])
         .unwrap()
     }
@@ -582,7 +599,15 @@ mod tests {
     #[test]
     fn smote_rows_lie_on_segments_between_class_neighbours() {
         let t = table(40);
-        let s = smote(&t, &SmoteParams { k: 3, rows: 200, seed: 9 }).unwrap();
+        let s = smote(
+            &t,
+            &SmoteParams {
+                k: 3,
+                rows: 200,
+                seed: 9,
+            },
+        )
+        .unwrap();
         assert_eq!(s.n_rows(), 200);
         assert_eq!(s.schema(), t.schema());
         let layout = MixedLayout::fit(&t).unwrap();
@@ -601,8 +626,13 @@ mod tests {
                 d.sort_by(|p, q| p.0.total_cmp(&q.0).then(p.1.cmp(&q.1)));
                 d.iter().take(3).any(|&(_, b)| {
                     let (ya, yb) = (number(ys, a).unwrap(), number(ys, b).unwrap());
-                    let u = if (yb - ya).abs() > 1e-12 { (sy - ya) / (yb - ya) } else { 0.0 };
-                    if !(-1e-9..=1.0 + 1e-9).contains(&u) || (ya + u * (yb - ya) - sy).abs() > 1e-9 {
+                    let u = if (yb - ya).abs() > 1e-12 {
+                        (sy - ya) / (yb - ya)
+                    } else {
+                        0.0
+                    };
+                    if !(-1e-9..=1.0 + 1e-9).contains(&u) || (ya + u * (yb - ya) - sy).abs() > 1e-9
+                    {
                         return false;
                     }
                     match (number(xs, a), number(xs, b), sx) {
@@ -623,14 +653,44 @@ mod tests {
             }
         }
         // Seeded.
-        assert_eq!(s, smote(&t, &SmoteParams { k: 3, rows: 200, seed: 9 }).unwrap());
-        assert_ne!(s, smote(&t, &SmoteParams { k: 3, rows: 200, seed: 10 }).unwrap());
+        assert_eq!(
+            s,
+            smote(
+                &t,
+                &SmoteParams {
+                    k: 3,
+                    rows: 200,
+                    seed: 9
+                }
+            )
+            .unwrap()
+        );
+        assert_ne!(
+            s,
+            smote(
+                &t,
+                &SmoteParams {
+                    k: 3,
+                    rows: 200,
+                    seed: 10
+                }
+            )
+            .unwrap()
+        );
     }
 
     #[test]
     fn smote_refuses_too_few_rows() {
         let t = table(1);
-        let e = smote(&t, &SmoteParams { k: 5, rows: 3, seed: 1 }).unwrap_err();
+        let e = smote(
+            &t,
+            &SmoteParams {
+                k: 5,
+                rows: 3,
+                seed: 1,
+            },
+        )
+        .unwrap_err();
         assert_eq!(e.field(), "class");
     }
 

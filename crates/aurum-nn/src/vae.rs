@@ -238,7 +238,8 @@ impl Blocks {
         beta: f64,
     ) -> Tensor<1> {
         let mut total = if self.n_numeric > 0 {
-            let diff = out.clone().narrow(1, 0, self.n_numeric) - x.clone().narrow(1, 0, self.n_numeric);
+            let diff =
+                out.clone().narrow(1, 0, self.n_numeric) - x.clone().narrow(1, 0, self.n_numeric);
             (diff.square() * mask).sum().mul_scalar(0.5)
         } else {
             Tensor::<1>::zeros([1], &x.device())
@@ -249,7 +250,9 @@ impl Blocks {
             total = total + (logp * x.clone().narrow(1, offset, w)).sum().neg();
             offset += w;
         }
-        let kl = (logvar.clone().exp() + mu.square() - logvar - 1.0).sum().mul_scalar(0.5);
+        let kl = (logvar.clone().exp() + mu.square() - logvar - 1.0)
+            .sum()
+            .mul_scalar(0.5);
         total + kl.mul_scalar(beta)
     }
 }
@@ -286,7 +289,8 @@ pub fn fit_vae(
     let device = Device::flex().autodiff();
     let h = params.hidden;
     let z = params.latent_dim;
-    let mut lin = |a: usize, b: usize| train::to_burn_linear(&train::linear_init(a, b, &mut rng), &device);
+    let mut lin =
+        |a: usize, b: usize| train::to_burn_linear(&train::linear_init(a, b, &mut rng), &device);
     let mut model = VaeNet {
         encoder: vec![lin(bl.d, h), lin(h, h)],
         mu: lin(h, z),
@@ -491,7 +495,11 @@ mod tests {
                             Value::Integer(x) => x as f64,
                             other => panic!("{}: {other:?}", spec.name),
                         };
-                        assert!(x >= ns.min && x <= ns.max, "{} out of range: {x}", spec.name);
+                        assert!(
+                            x >= ns.min && x <= ns.max,
+                            "{} out of range: {x}",
+                            spec.name
+                        );
                         if ns.integer {
                             assert_eq!(x.fract(), 0.0, "{}", spec.name);
                         }
@@ -508,7 +516,9 @@ mod tests {
         }
         // The missing rate of the holey column (1 in 5) is reproduced.
         let holey = s.column("holey").unwrap();
-        let missing = (0..s.n_rows()).filter(|&i| holey.data.is_missing(i)).count();
+        let missing = (0..s.n_rows())
+            .filter(|&i| holey.data.is_missing(i))
+            .count();
         let rate = missing as f64 / s.n_rows() as f64;
         assert!((rate - 0.2).abs() < 0.06, "missing rate {rate}");
         // Samples are spread, not one row repeated.

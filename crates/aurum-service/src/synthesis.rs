@@ -362,7 +362,12 @@ fn to_csv(tables: &[&Table], schema: &Schema) -> Result<Vec<u8>, ServiceError> {
 
 /// The closest-real-row distances of `from`, summarised against the real held-out 5th
 /// percentile `real_p5`.
-fn summarise(rows_from: &str, from: &EncodedRows, train: &EncodedRows, real_p5: Option<f64>) -> DistanceSummary {
+fn summarise(
+    rows_from: &str,
+    from: &EncodedRows,
+    train: &EncodedRows,
+    real_p5: Option<f64>,
+) -> DistanceSummary {
     let d = synth::closest_distances(from, train);
     let p5 = synth::quantile(&d, 0.05);
     let threshold = real_p5.unwrap_or(p5);
@@ -410,8 +415,13 @@ fn report(
         req.seed,
         &vae,
     )?;
-    let (vae_rows, vae_log) =
-        generate(SynthesisMethod::Vae, &class_train, plan.rows, req.seed, &vae)?;
+    let (vae_rows, vae_log) = generate(
+        SynthesisMethod::Vae,
+        &class_train,
+        plan.rows,
+        req.seed,
+        &vae,
+    )?;
     let negative_label = (0..table.n_rows())
         .find(|&i| y[i] < 0.5 && !col.data.is_missing(i))
         .map(|i| col.data.get(i).to_string())
@@ -426,7 +436,8 @@ fn report(
         let (x, yy) = match extra {
             None => (train.clone(), y_train.clone()),
             Some(s) => {
-                let s = s.select(train.columns().iter().map(|c| c.name.as_str()))
+                let s = s
+                    .select(train.columns().iter().map(|c| c.name.as_str()))
                     .map_err(internal)?;
                 let x = concat(&train, &s)?;
                 let mut yy = y_train.clone();
@@ -561,7 +572,11 @@ impl Platform {
             let vae = vae_params(&req);
             let (rows, _) = generate(plan.method, &class_features, plan.rows, req.seed, &vae)?;
             let synthetic = with_target(&rows, &schema, &req.target, &plan.class_value)?;
-            let real_rows = if req.synthetic_only { 0 } else { table.n_rows() };
+            let real_rows = if req.synthetic_only {
+                0
+            } else {
+                table.n_rows()
+            };
             let bytes = if req.synthetic_only {
                 to_csv(&[&synthetic], &schema)?
             } else {
@@ -578,7 +593,11 @@ impl Platform {
             };
             Ok::<_, ServiceError>(Generated {
                 bytes,
-                overrides: schema.fields.iter().map(|f| (f.name.clone(), f.ty)).collect(),
+                overrides: schema
+                    .fields
+                    .iter()
+                    .map(|f| (f.name.clone(), f.ty))
+                    .collect(),
                 date_formats: schema
                     .fields
                     .iter()
@@ -674,7 +693,12 @@ impl Platform {
 /// `<source>-<method>-<rows>-s<seed>`, with `-only` for synthetic rows only.
 fn default_name(source: &str, method: SynthesisMethod, req: &SynthesisRequest) -> String {
     let only = if req.synthetic_only { "-only" } else { "" };
-    format!("{source}-{}-{}-s{}{only}", method.as_str(), req.rows, req.seed)
+    format!(
+        "{source}-{}-{}-s{}{only}",
+        method.as_str(),
+        req.rows,
+        req.seed
+    )
 }
 
 fn lineage_key(name: &str) -> String {

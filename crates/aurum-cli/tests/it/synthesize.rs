@@ -16,32 +16,65 @@ fn synthesize_a_file_into_a_dataset_with_lineage_and_a_report() {
     let out = aurum(
         &data,
         &[
-            "data", "synthesize", "--dataset", file.to_str().unwrap(), "--target",
-            "creditability", "--class", "bad", "--rows", "60", "--method", "vae", "--seed",
-            "3", "--epochs", "5", "--report", report.to_str().unwrap(),
+            "data",
+            "synthesize",
+            "--dataset",
+            file.to_str().unwrap(),
+            "--target",
+            "creditability",
+            "--class",
+            "bad",
+            "--rows",
+            "60",
+            "--method",
+            "vae",
+            "--seed",
+            "3",
+            "--epochs",
+            "5",
+            "--report",
+            report.to_str().unwrap(),
         ],
     );
     let stdout = ok(&out);
     assert!(stdout.contains("dataset `german_small`"), "{stdout}");
-    assert!(stdout.contains("created dataset `german_small-vae-60-s3`: 360 rows"), "{stdout}");
-    assert!(stdout.contains("real+smote") && stdout.contains("real+vae"), "{stdout}");
+    assert!(
+        stdout.contains("created dataset `german_small-vae-60-s3`: 360 rows"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("real+smote") && stdout.contains("real+vae"),
+        "{stdout}"
+    );
     // The report: three utility rows on the same held-out rows, privacy for both generators.
-    let r: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let utility = r["utility"].as_array().unwrap();
     assert_eq!(utility.len(), 3, "{r}");
-    assert_eq!(utility[1]["rows"].as_u64().unwrap(), utility[0]["rows"].as_u64().unwrap() + 60);
+    assert_eq!(
+        utility[1]["rows"].as_u64().unwrap(),
+        utility[0]["rows"].as_u64().unwrap() + 60
+    );
     for u in utility {
         let auc = u["auc"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&auc), "{u}");
         assert!(u["pr_auc"].as_f64().is_some(), "{u}");
     }
     let privacy = r["privacy"].as_array().unwrap();
-    let from: Vec<&str> = privacy.iter().map(|p| p["rows_from"].as_str().unwrap()).collect();
+    let from: Vec<&str> = privacy
+        .iter()
+        .map(|p| p["rows_from"].as_str().unwrap())
+        .collect();
     assert_eq!(from, ["smote", "vae", "real_holdout"]);
-    assert!(privacy.iter().all(|p| p["median"].as_f64().unwrap() >= p["p5"].as_f64().unwrap()));
+    assert!(
+        privacy
+            .iter()
+            .all(|p| p["median"].as_f64().unwrap() >= p["p5"].as_f64().unwrap())
+    );
     // The dataset is registered with its lineage.
-    let shown = ok(&aurum(&data, &["data", "show", "german_small-vae-60-s3", "--json"]));
+    let shown = ok(&aurum(
+        &data,
+        &["data", "show", "german_small-vae-60-s3", "--json"],
+    ));
     let d: serde_json::Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(d["rows"], 360);
     let lineage = &d["lineage"]["lineage"];
@@ -54,17 +87,44 @@ fn synthesize_a_file_into_a_dataset_with_lineage_and_a_report() {
     let again = ok(&aurum(
         &data,
         &[
-            "data", "synthesize", "--dataset", "german_small", "--target", "creditability",
-            "--class", "bad", "--rows", "60", "--method", "vae", "--seed", "3", "--epochs", "5",
+            "data",
+            "synthesize",
+            "--dataset",
+            "german_small",
+            "--target",
+            "creditability",
+            "--class",
+            "bad",
+            "--rows",
+            "60",
+            "--method",
+            "vae",
+            "--seed",
+            "3",
+            "--epochs",
+            "5",
         ],
     ));
-    assert!(again.contains("unchanged: dataset `german_small-vae-60-s3`"), "{again}");
+    assert!(
+        again.contains("unchanged: dataset `german_small-vae-60-s3`"),
+        "{again}"
+    );
     // A bad field is an error naming it.
     let out = aurum(
         &data,
         &[
-            "data", "synthesize", "--dataset", "german_small", "--target", "creditability",
-            "--class", "bad", "--rows", "10", "--method", "gan",
+            "data",
+            "synthesize",
+            "--dataset",
+            "german_small",
+            "--target",
+            "creditability",
+            "--class",
+            "bad",
+            "--rows",
+            "10",
+            "--method",
+            "gan",
         ],
     );
     assert!(!out.status.success());

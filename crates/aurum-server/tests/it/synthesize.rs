@@ -25,9 +25,18 @@ async fn synthesize_refuses_each_bad_field_with_a_400_naming_it() {
         let mut body = base.clone();
         body[field] = value.clone();
         let r = post_json(&f.app, url, Some(&f.analyst), &body).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{field}={value}: {}", r.json);
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{field}={value}: {}",
+            r.json
+        );
         assert_eq!(r.json["code"], code, "{field}={value}: {}", r.json);
-        assert_eq!(r.json["details"]["field"], field, "{field}={value}: {}", r.json);
+        assert_eq!(
+            r.json["details"]["field"], field,
+            "{field}={value}: {}",
+            r.json
+        );
     }
     // A missing field and a field of the wrong JSON type are named too.
     let r = post_json(
@@ -38,7 +47,11 @@ async fn synthesize_refuses_each_bad_field_with_a_400_naming_it() {
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
-    assert!(r.json["message"].as_str().unwrap().contains("rows"), "{}", r.json);
+    assert!(
+        r.json["message"].as_str().unwrap().contains("rows"),
+        "{}",
+        r.json
+    );
     let r = post_json(
         &f.app,
         url,
@@ -47,14 +60,29 @@ async fn synthesize_refuses_each_bad_field_with_a_400_naming_it() {
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
-    assert!(r.json["message"].as_str().unwrap().contains("rows"), "{}", r.json);
+    assert!(
+        r.json["message"].as_str().unwrap().contains("rows"),
+        "{}",
+        r.json
+    );
     // Unknown source: 404; a client key may not: 403. Nothing was registered.
-    let r = post_json(&f.app, "/v1/datasets/nope/synthesize", Some(&f.analyst), &base).await;
+    let r = post_json(
+        &f.app,
+        "/v1/datasets/nope/synthesize",
+        Some(&f.analyst),
+        &base,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.json);
     let r = post_json(&f.app, url, Some(&f.client), &base).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.json);
     let list = get(&f.app, "/v1/datasets", Some(&f.analyst)).await;
-    assert_eq!(list.json["datasets"].as_array().unwrap().len(), 1, "{}", list.json);
+    assert_eq!(
+        list.json["datasets"].as_array().unwrap().len(),
+        1,
+        "{}",
+        list.json
+    );
 }
 
 #[tokio::test]
@@ -91,7 +119,10 @@ async fn synthesize_registers_a_dataset_with_lineage_that_trains() {
         .cloned()
         .unwrap();
     assert!(
-        bad["top_values"].as_array().unwrap().contains(&json!(["bad", 420])),
+        bad["top_values"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(["bad", 420])),
         "300 + 120 bad rows: {bad}"
     );
     // The same request again: the same bytes, nothing new (200).
