@@ -256,7 +256,13 @@ fn vae_params(req: &SynthesisRequest) -> VaeParams {
     p
 }
 
+/// A generator's refusal as a 400 naming the field: the parameter for a bad parameter,
+/// `field` otherwise.
 fn model_error(field: &str, e: aurum_contract::ModelError) -> ServiceError {
+    if let aurum_contract::ModelError::InvalidParam { name, .. } = &e {
+        let name = name.clone();
+        return ServiceError::invalid(e.code(), Some(&name), e.to_string());
+    }
     if e.is_user_error() {
         ServiceError::invalid(e.code(), Some(field), e.to_string())
     } else {

@@ -38,6 +38,13 @@ async fn synthesize_refuses_each_bad_field_with_a_400_naming_it() {
             r.json
         );
     }
+    // A VAE parameter out of range is named.
+    let mut body = base.clone();
+    body["method"] = json!("vae");
+    body["epochs"] = json!(0);
+    let r = post_json(&f.app, url, Some(&f.analyst), &body).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "epochs", "{}", r.json);
     // A missing field and a field of the wrong JSON type are named too.
     let r = post_json(
         &f.app,
