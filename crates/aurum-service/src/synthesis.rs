@@ -338,8 +338,8 @@ fn with_target(
     Table::new(columns).map_err(internal)
 }
 
-/// The CSV bytes of `tables` (same columns) one after the other. Dates with an explicit format
-/// are written in it, so the re-import with the source schema reads them back.
+/// The CSV bytes of `tables` (same columns) one after the other. Dates and date-times with an
+/// explicit format are written in it, so the re-import with the source schema reads them back.
 fn to_csv(tables: &[&Table], schema: &Schema) -> Result<Vec<u8>, ServiceError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(schema.fields.iter().map(|f| f.name.as_str()))
@@ -359,6 +359,7 @@ fn to_csv(tables: &[&Table], schema: &Schema) -> Result<Vec<u8>, ServiceError> {
             for (c, f) in cols.iter().zip(&schema.fields) {
                 record.push(match (c.data.get(i), &f.format) {
                     (Value::Date(d), Some(fmt)) => d.format(fmt).to_string(),
+                    (Value::DateTime(d), Some(fmt)) => d.format(fmt).to_string(),
                     (Value::Float(x), _) if !x.is_finite() => String::new(),
                     (v, _) => v.to_string(),
                 });
