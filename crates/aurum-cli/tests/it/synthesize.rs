@@ -83,6 +83,8 @@ fn synthesize_a_file_into_a_dataset_with_lineage_and_a_report() {
     assert_eq!(lineage["seed"], 3);
     assert_eq!(lineage["class"], "bad");
     assert_eq!(lineage["params"]["epochs"], 5);
+    // The report asked for is stored with the dataset.
+    assert_eq!(d["lineage"]["report"]["utility"], r["utility"], "{d}");
     // The same command again changes nothing (same seed, same bytes).
     let again = ok(&aurum(
         &data,
