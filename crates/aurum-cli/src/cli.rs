@@ -109,6 +109,43 @@ pub enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Generate rows of one class (SMOTE or a tabular VAE) into a new dataset with lineage.
+    Synthesize(SynthesizeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SynthesizeArgs {
+    /// The source: a registered dataset's name, or a CSV/Parquet file (imported first under
+    /// its file stem).
+    #[arg(long)]
+    pub dataset: String,
+    /// The target column.
+    #[arg(long)]
+    pub target: String,
+    /// The class whose rows are generated, as its cells print (e.g. `bad`).
+    #[arg(long)]
+    pub class: String,
+    /// Synthetic rows to generate (1 to 1,000,000).
+    #[arg(long, allow_hyphen_values = true)]
+    pub rows: i64,
+    /// `vae` (tabular variational autoencoder) or `smote`.
+    #[arg(long, default_value = "vae")]
+    pub method: String,
+    /// Seed of every random draw: the same seed gives the same bytes.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// The new dataset's name (default `<source>-<method>-<rows>-s<seed>`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write only the synthetic rows (default: the source rows, then the synthetic rows).
+    #[arg(long)]
+    pub synthetic_only: bool,
+    /// Also compute the utility and privacy report, write it to this JSON file and print it.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// VAE training epochs (default 300, with early stopping).
+    #[arg(long)]
+    pub epochs: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -216,7 +216,9 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
         Command::Data(DataCommand::Show { name, json }) => {
             let (record, profile) = platform.get_dataset(&name).await?;
             if json {
-                print_json(&aurum_server::wire::DatasetOut::from_record(&record, true))?;
+                let mut out = aurum_server::wire::DatasetOut::from_record(&record, true);
+                out.lineage = platform.dataset_lineage(&name).await?;
+                print_json(&out)?;
                 return Ok(ExitCode::SUCCESS);
             }
             println!(
@@ -253,6 +255,7 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Data(DataCommand::Synthesize(args)) => synthesize(platform, &ctx, args).await,
         Command::Train(args) => train(platform, &ctx, args).await,
         Command::Predict(args) => crate::predict::predict(platform, &ctx, args).await,
         Command::Report(args) => report(platform, args).await,
@@ -545,6 +548,80 @@ pub fn parse_model_ref(s: &str) -> Result<ModelRef> {
 }
 
 /// Prints `value` as pretty JSON (for `--json`): the same body the REST API answers.
+/// `aurum data synthesize`: the source by name or file, then the service operation; the report
+/// is written as JSON and printed as a table.
+async fn synthesize(
+    platform: &Platform,
+    ctx: &CallContext,
+    args: crate::cli::SynthesizeArgs,
+) -> Result<ExitCode> {
+    let source = match platform.get_dataset(&args.dataset).await {
+        Ok((record, _)) => record.name,
+        Err(_) if Path::new(&args.dataset).is_file() => {
+            let path = Path::new(&args.dataset);
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .ok_or_else(|| anyhow!("--dataset `{}` has no usable file name", args.dataset))?;
+            let import = platform
+                .import_dataset(
+                    ctx,
+                    stem,
+                    fs_err::read(path)?,
+                    BTreeMap::new(),
+                    BTreeMap::new(),
+                )
+                .await?;
+            println!(
+                "imported `{}` as dataset `{stem}` ({} rows, sha256 {})",
+                args.dataset, import.record.rows, import.record.sha256
+            );
+            import.record.name
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let req = aurum_service::SynthesisRequest {
+        name: args.name,
+        target: args.target,
+        class: args.class,
+        rows: args.rows,
+        method: args.method,
+        seed: args.seed,
+        synthetic_only: args.synthetic_only,
+        report: args.report.is_some(),
+        epochs: args.epochs,
+    };
+    let outcome = platform.synthesize_dataset(ctx, &source, req).await?;
+    let r = &outcome.import.record;
+    let l = &outcome.lineage;
+    println!(
+        "{} dataset `{}`: {} rows ({} real + {} synthetic `{}` rows by {}, seed {}), sha256 {}",
+        if outcome.import.created {
+            "created"
+        } else {
+            "unchanged:"
+        },
+        r.name,
+        r.rows,
+        l.real_rows,
+        l.synthetic_rows,
+        l.class,
+        l.method,
+        l.seed,
+        r.sha256
+    );
+    println!(
+        "lineage: source `{}` (sha256 {})",
+        l.source, l.source_sha256
+    );
+    if let (Some(path), Some(report)) = (&args.report, &outcome.report) {
+        fs_err::write(path, serde_json::to_vec_pretty(report)?)?;
+        output::print_synthesis_report(report);
+        println!("report written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())

@@ -242,3 +242,53 @@ pub fn forecast_json(
         "plot": plot.display().to_string(),
     })
 }
+
+/// The synthesis report as two tables: utility (one learner, three training sets) and privacy
+/// (distance to the closest real training row).
+pub fn print_synthesis_report(r: &aurum_service::SynthesisReport) {
+    let f = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
+    println!(
+        "utility: gbdt (defaults, seed {}) on {} training rows ({} `{}`), tested on {} real held-out rows ({} `{}`)",
+        r.seed,
+        r.train_rows,
+        r.train_class_rows,
+        r.class,
+        r.holdout_rows,
+        r.holdout_class_rows,
+        r.class
+    );
+    println!(
+        "  {:<12} {:>8} {:>8} {:>8} {:>8}",
+        "training", "rows", "class", "AUC", "PR-AUC"
+    );
+    for u in &r.utility {
+        println!(
+            "  {:<12} {:>8} {:>8} {:>8} {:>8}",
+            u.training,
+            u.rows,
+            u.class_rows,
+            f(u.auc),
+            f(u.pr_auc)
+        );
+    }
+    println!("privacy: distance to the closest real training row");
+    println!(
+        "  {:<13} {:>6} {:>8} {:>8} {:>14} {:>12}",
+        "rows", "n", "p5", "median", "< real p5", "exact copies"
+    );
+    for p in &r.privacy {
+        println!(
+            "  {:<13} {:>6} {:>8.3} {:>8.3} {:>13.1}% {:>11.1}%",
+            p.rows_from,
+            p.rows,
+            p.p5,
+            p.median,
+            100.0 * p.share_below_real_p5,
+            100.0 * p.exact_copies
+        );
+    }
+    println!(
+        "vae: {} epochs (best {}), {:.1} s for the report",
+        r.vae.epochs_run, r.vae.best_epoch, r.seconds
+    );
+}

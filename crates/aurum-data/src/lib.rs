@@ -32,6 +32,7 @@ mod parquet_guard;
 mod parquet_read;
 mod profile;
 mod split;
+pub mod synth;
 mod target;
 
 pub use csv_read::{read_csv, read_csv_with_formats};

@@ -1,6 +1,7 @@
 //! Neural model families trained in Rust with burn: `mlp` (tabular binary classification),
 //! `cnn` (images as pixel columns, multiclass), and the `lstm` / `gru` forecasters of a
-//! univariate series ([`recurrent`]), which plug into `aurum-forecast` as external forecasters.
+//! univariate series ([`recurrent`]), which plug into `aurum-forecast` as external forecasters;
+//! and a tabular VAE ([`vae`]) that generates synthetic rows of one class (not a family).
 //!
 //! Why a crate of its own: burn is the heaviest dependency aurum has, and only this crate may
 //! name it. The families implement the open model contract (`aurum-contract`), so the job
@@ -20,6 +21,7 @@ pub mod mlp;
 pub mod recurrent;
 pub mod tabular;
 pub mod train;
+pub mod vae;
 
 pub use cnn::CnnFamily;
 pub use mlp::MlpFamily;

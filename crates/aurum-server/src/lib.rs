@@ -103,6 +103,7 @@ impl utoipa::Modify for SecurityAddon {
     info(title = "aurum", description = "Financial AI models as a service: datasets, training, registry, scoring, audit."),
     paths(
         routes::datasets::import, routes::datasets::list, routes::datasets::get,
+        routes::datasets::synthesize,
         routes::training::submit, routes::training::list, routes::training::get, routes::training::cancel,
         routes::batch::submit, routes::batch::get, routes::batch::cancel, routes::batch::output,
         routes::batch::errors, routes::batch::list,
@@ -315,6 +316,10 @@ pub fn router(state: AppState) -> Router {
             post(routes::datasets::import).get(routes::datasets::list),
         )
         .route("/v1/datasets/{name}", get(routes::datasets::get))
+        .route(
+            "/v1/datasets/{name}/synthesize",
+            post(routes::datasets::synthesize),
+        )
         .route(
             "/v1/training-jobs",
             post(routes::training::submit).get(routes::training::list),

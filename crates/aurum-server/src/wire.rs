@@ -47,6 +47,11 @@ pub struct DatasetOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub profile: Option<serde_json::Value>,
+    /// Only for a synthesized dataset, on `GET /v1/datasets/{name}`: its lineage (source,
+    /// method, parameters, seed) and the synthesis report when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub lineage: Option<serde_json::Value>,
 }
 
 impl DatasetOut {
@@ -65,8 +70,50 @@ impl DatasetOut {
             schema: schema_out(&schema),
             profile: with_profile
                 .then(|| serde_json::from_str(&r.profile_json).unwrap_or_default()),
+            lineage: None,
         }
     }
+}
+
+/// `POST /v1/datasets/{name}/synthesize`: rows of one class generated into a new dataset.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SynthesizeIn {
+    /// The target column.
+    pub target: String,
+    /// The class whose rows are generated, as its cells print (`bad`, `1`, `true`).
+    #[schema(value_type = Object)]
+    pub class: ParamValue,
+    /// Synthetic rows to generate, 1 to 1,000,000.
+    pub rows: i64,
+    /// `vae` (tabular variational autoencoder) or `smote`.
+    pub method: String,
+    /// Seed of every random draw (default 42): the same seed gives the same bytes.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// The new dataset's name (default `<source>-<method>-<rows>-s<seed>`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Only the synthetic rows (default: the source rows, then the synthetic rows).
+    #[serde(default)]
+    pub synthetic_only: bool,
+    /// Also compute the utility and privacy report (fits both generators and three learners).
+    #[serde(default)]
+    pub report: bool,
+    /// VAE training epochs (default 300, with early stopping).
+    #[serde(default)]
+    pub epochs: Option<usize>,
+}
+
+/// A synthesized dataset with its lineage and, when asked for, its report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SynthesizeOut {
+    pub dataset: DatasetOut,
+    #[schema(value_type = Object)]
+    pub lineage: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -26,6 +26,7 @@ mod outcomes;
 mod platform;
 mod predict;
 mod recommend;
+mod synthesis;
 mod training;
 
 pub use alerts::{Alert, AlertSink};
@@ -54,6 +55,10 @@ pub use predict::{
 pub use recommend::{
     MAX_K, RankFilter, RankReason, RankedItem, RecommendOutput, RecommendRequest, SimilarOutput,
     recommend_input_sha256,
+};
+pub use synthesis::{
+    DistanceSummary, Lineage, MAX_SYNTHETIC_ROWS, SynthesisMethod, SynthesisOutcome,
+    SynthesisReport, SynthesisRequest, UtilityRow,
 };
 pub use training::TrainRequest;
 

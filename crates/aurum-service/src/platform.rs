@@ -356,7 +356,7 @@ impl Platform {
         .await
     }
 
-    async fn import_dataset_now(
+    pub(crate) async fn import_dataset_now(
         &self,
         ctx: &CallContext,
         name: &str,

@@ -9,6 +9,7 @@ mod fraud;
 mod replicas;
 mod scoring;
 mod server;
+mod synthesize;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

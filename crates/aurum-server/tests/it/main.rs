@@ -10,4 +10,5 @@ mod keys;
 mod monitoring;
 mod oip;
 mod recommend;
+mod synthesize;
 mod tls;
