@@ -4,7 +4,10 @@ cross-validation of AutoARIMA, AutoETS, MSTL, Naive and SeasonalNaive on one CSV
 example, scored the same way: MASE pools |e| / Q_w, Q_w the in-sample seasonal-naive MAE (first
 period) of window w's training data. Prints one JSON object per model.
 
-    python series_sf.py FILE DATE VALUE HORIZON WINDOWS PERIODS
+    python series_sf.py FILE DATE VALUE HORIZON WINDOWS PERIODS [MODELS]
+
+MODELS (optional) is a comma-separated subset of the model names, e.g. `AutoETS,MSTL` to run
+them apart from a slow AutoARIMA.
 """
 
 import json
@@ -32,6 +35,9 @@ def main():
         "Naive": Naive(),
         "SeasonalNaive": SeasonalNaive(season_length=m),
     }
+    if len(sys.argv) > 7:
+        wanted = sys.argv[7].split(",")
+        models = {k: v for k, v in models.items() if k in wanted}
     origins = [n - h - (windows - 1 - i) * h for i in range(windows)]
     for name, model in models.items():
         started = time.perf_counter()

@@ -8,11 +8,15 @@
 //!
 //! `PERIODS` is a comma-separated list (default: the frequency's). The windows are `HORIZON`
 //! apart and the last ends at the last observation; MASE pools |e| / Q_w over every window, `Q_w`
-//! the in-sample seasonal-naive MAE (first period) of the window's training data.
+//! the in-sample seasonal-naive MAE (first period) of the window's training data. When the first
+//! period is above `MAX_DIRECT_SEASON`, MSTL + auto-ARIMA, which `auto` does not consider there,
+//! is also backtested for reference (`"candidate": false`).
 
 use std::time::Instant;
 
-use aurum_forecast::spec::{ForecastSpec, fit, periods_for, pipelines, read_column};
+use aurum_forecast::spec::{
+    ForecastSpec, MAX_DIRECT_SEASON, fit, periods_for, pipelines, read_column,
+};
 use aurum_forecast::{BacktestConfig, FittedModel, ForecastError, Forecaster, backtest};
 
 type BoxError = Box<dyn std::error::Error>;
@@ -85,17 +89,34 @@ fn main() -> Result<(), BoxError> {
             "mase": auto.metrics.mase, "seconds": auto_s, "windows": windows, "horizon": horizon,
             "points": y.len(), "periods": periods}),
     )?;
-    for c in pipelines(&spec, &periods)? {
+    let mut models: Vec<(_, bool)> = pipelines(&spec, &periods)?
+        .into_iter()
+        .map(|c| (c, true))
+        .collect();
+    if periods[0] > MAX_DIRECT_SEASON {
+        let reference = ForecastSpec {
+            model: "mstl_arima".into(),
+            ..spec.clone()
+        };
+        models.extend(
+            pipelines(&reference, &periods)?
+                .into_iter()
+                .map(|c| (c, false)),
+        );
+    }
+    for (c, candidate) in models {
         let started = Instant::now();
         let r = backtest(y, &c, &c.name(), &cfg);
         let s = started.elapsed().as_secs_f64();
         match r {
-            Ok(r) => {
-                emit(&serde_json::json!({"model": c.name(), "mase": r.metrics.mase, "seconds": s}))?
-            }
-            Err(e) => {
-                emit(&serde_json::json!({"model": c.name(), "error": e.to_string(), "seconds": s}))?
-            }
+            Ok(r) => emit(
+                &serde_json::json!({"model": c.name(), "mase": r.metrics.mase,
+                "seconds": s, "candidate": candidate}),
+            )?,
+            Err(e) => emit(
+                &serde_json::json!({"model": c.name(), "error": e.to_string(),
+                "seconds": s, "candidate": candidate}),
+            )?,
         }
     }
     Ok(())
