@@ -13,52 +13,75 @@ use aurum_forecast::{
 
 use crate::common::{airline, consumption, log_airline, series};
 
-/// (series, m, R-definition statistic, lag chosen, pmdarima statistic, pmdarima nsdiffs).
-fn cases() -> Vec<(&'static str, Vec<f64>, usize, f64, usize, f64, usize)> {
+/// One reference case.
+struct Case {
+    name: &'static str,
+    y: Vec<f64>,
+    m: usize,
+    /// The statistic by R's definition.
+    stat: f64,
+    /// The lag order chosen by AIC.
+    lag: usize,
+    /// pmdarima's statistic.
+    pm_stat: f64,
+    /// pmdarima's `nsdiffs(test="ocsb")`.
+    pm_d: usize,
+}
+
+fn cases() -> Vec<Case> {
     let taylor = series("taylor_halfhourly.csv", "demand_mw").values[..1000].to_vec();
     vec![
-        (
-            "airline",
-            airline(),
-            12,
-            2.777_726_851_393_194,
-            1,
-            2.770_134_114_254_011_7,
-            1,
-        ),
-        (
-            "log airline",
-            log_airline(),
-            12,
-            -1.422_865_403_323_995_4,
-            1,
-            -1.424_030_691_253_650_4,
-            1,
-        ),
-        (
-            "us_change Consumption",
-            consumption(),
-            4,
-            -12.363_757_363_550_048,
-            2,
-            -11.786_791_214_296_311,
-            0,
-        ),
-        (
-            "taylor, first 1000 half-hours",
-            taylor,
-            48,
-            -9.765_321_401_015_346,
-            3,
-            -9.877_853_137_492_275,
-            0,
-        ),
+        Case {
+            name: "airline",
+            y: airline(),
+            m: 12,
+            stat: 2.777_726_851_393_194,
+            lag: 1,
+            pm_stat: 2.770_134_114_254_011_7,
+            pm_d: 1,
+        },
+        Case {
+            name: "log airline",
+            y: log_airline(),
+            m: 12,
+            stat: -1.422_865_403_323_995_4,
+            lag: 1,
+            pm_stat: -1.424_030_691_253_650_4,
+            pm_d: 1,
+        },
+        Case {
+            name: "us_change Consumption",
+            y: consumption(),
+            m: 4,
+            stat: -12.363_757_363_550_048,
+            lag: 2,
+            pm_stat: -11.786_791_214_296_311,
+            pm_d: 0,
+        },
+        Case {
+            name: "taylor, first 1000 half-hours",
+            y: taylor,
+            m: 48,
+            stat: -9.765_321_401_015_346,
+            lag: 3,
+            pm_stat: -9.877_853_137_492_275,
+            pm_d: 0,
+        },
     ]
 }
 
 #[test]
 fn ocsb_statistics_match_the_reference() {
-    for (name, y, m, stat, lag, pm_stat, pm_d) in cases() {
+    for Case {
+        name,
+        y,
+        m,
+        stat,
+        lag,
+        pm_stat,
+        pm_d,
+    } in cases()
+    {
         let t = ocsb_test(&y, m, 3).unwrap_or_else(|| panic!("{name}: testable"));
         assert_eq!(t.lag, lag, "{name}: lag order");
         assert!(
