@@ -214,7 +214,7 @@ pub const MAX_DIRECT_SEASON: usize = 24;
 ///
 /// MSTL with non-seasonal auto-ARIMA on the adjusted series (`model = "mstl_arima"`) is not a
 /// candidate: on 4 032 half-hours it cost 13 times MSTL + ETS per fit, tied with it on the inner
-/// backtests (within 0–11 % at each origin, the noise of six one-day windows), and choosing
+/// backtests (within 0–14 % at each origin, the noise of six one-day windows), and choosing
 /// between the two near-ties left `auto` 13 % behind MSTL + ETS on the outer windows
 /// (BENCHMARKS.md, the intraday row).
 fn long_season_candidates(periods: &[usize]) -> Vec<ModelSpec> {
