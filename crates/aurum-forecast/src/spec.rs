@@ -191,21 +191,20 @@ fn auto_extras(model: &str, period: usize) -> Option<Result<Vec<Pipeline>, Forec
 }
 
 /// Longest season the seasonal ETS and ARIMA candidates of `auto` are given. When the first
-/// (primary) period is longer — half-hourly bars per day (48), hourly bars per week (168), 5-minute
-/// bars per day (288) — `auto` switches to the long-season candidate list (naive, seasonal naive at every period, drift,
-/// MSTL + ETS):
+/// (primary) period is longer — half-hourly bars per day (48), hourly bars per week (168),
+/// 5-minute bars per day (288) — `auto` switches to the long-season candidate list (naive,
+/// seasonal naive at every period, drift, MSTL + ETS):
 ///
 /// * seasonal ETS carries `m − 1` free seasonal states and its likelihood search grows with them;
-///   R's `forecast::ets` refuses `m > 24` ("frequency too high", seasonality ignored) and
-///   statsforecast's ETS core returns without fitting a seasonal form for `m > 24`;
+///   R's `forecast::ets` ignores seasonality above `m = 24` for that reason;
 /// * seasonal ARIMA at lag `m` has a state vector of at least `m + 1`, so each Kalman step costs
-///   `O(m²)` and the stepwise search fits dozens of such models. In this crate at `m = 48` one
-///   `auto` fit on 4 000 half-hours with its inner backtests took more than half an hour;
+///   `O(m²)` and the stepwise search fits dozens of such models. With both at `m = 48`, `auto`
+///   had not finished six backtest origins on 4 032 half-hours after half an hour;
 ///   statsforecast's `AutoARIMA(season_length=48)` is slow on the same series too.
 ///
 /// MSTL handles every period with loess smoothing whose cost does not grow with `m`, and its
-/// adjusted series needs only non-seasonal ETS or ARIMA. 24 keeps daily-by-hour, monthly,
-/// quarterly and weekly periods (and trading weeks, 5) on the direct seasonal models as before.
+/// adjusted series needs only a non-seasonal model. 24 keeps hourly-by-day, monthly, quarterly,
+/// weekly and trading-week periods on the direct seasonal models.
 pub const MAX_DIRECT_SEASON: usize = 24;
 
 /// `auto`'s candidates when the primary period exceeds [`MAX_DIRECT_SEASON`]: naive, the seasonal
