@@ -23,8 +23,10 @@
 //!   selected by `auto` (opt-in, `model = "auto+lstm"`), backtested and stored like the others.
 //!
 //! Numerical contracts are tested against references: the ARIMA estimates against statsmodels'
-//! `SARIMAX` (fixtures written by `scripts/forecast-reference/arima_reference.py`), the benchmark
-//! intervals and accuracy metrics against hand-computed values.
+//! `SARIMAX` (fixtures written by `scripts/forecast-reference/arima_reference.py`), the OCSB
+//! seasonal unit-root test that auto-ARIMA runs for its seasonal difference against R's
+//! definition and pmdarima (`bench/forecast/ocsb_reference.py`), the benchmark intervals and
+//! accuracy metrics against hand-computed values.
 
 mod arima;
 mod backtest;
