@@ -23,8 +23,10 @@
 //!   selected by `auto` (opt-in, `model = "auto+lstm"`), backtested and stored like the others.
 //!
 //! Numerical contracts are tested against references: the ARIMA estimates against statsmodels'
-//! `SARIMAX` (fixtures written by `scripts/forecast-reference/arima_reference.py`), the benchmark
-//! intervals and accuracy metrics against hand-computed values.
+//! `SARIMAX` (fixtures written by `scripts/forecast-reference/arima_reference.py`), the OCSB
+//! seasonal unit-root test that auto-ARIMA runs for its seasonal difference against R's
+//! definition and pmdarima (`bench/forecast/ocsb_reference.py`), the benchmark intervals and
+//! accuracy metrics against hand-computed values.
 
 mod arima;
 mod backtest;
@@ -39,13 +41,15 @@ mod frequency;
 mod model;
 mod mstl_model;
 mod optim;
+mod seasonal_test;
 mod series;
 pub mod spec;
 mod stats;
 mod transform;
 
 pub use arima::auto::{
-    AutoArimaResult, AutoArimaSpec, SearchStep, auto_arima, first_diffs, seasonal_diffs,
+    AutoArimaResult, AutoArimaSpec, SearchStep, SeasonalTest, auto_arima, first_diffs,
+    seasonal_diffs,
 };
 pub use arima::{ArimaFit, ArimaMethod, ArimaOrder, ArimaSpec, fit_arima};
 pub use backtest::{
@@ -67,6 +71,7 @@ pub use model::{
     PredictionInterval,
 };
 pub use mstl_model::{AdjustedFit, MstlFit, MstlSpec, MstlTrendModel};
+pub use seasonal_test::{OCSB_MAX_LAG, OcsbTest, ocsb_critical_value, ocsb_diffs, ocsb_test};
 pub use series::{
     CsvOptions, FillPolicy, FillReason, FillReport, FilledPoint, MISSING_TOKENS, ParsedSeries,
     Series, TimeColumn, parse_timestamp, read_csv,

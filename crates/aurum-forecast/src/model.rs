@@ -91,7 +91,10 @@ impl ModelSpec {
             ModelSpec::Ets(_) => "ets".into(),
             ModelSpec::Arima(s) => s.order.to_string(),
             ModelSpec::AutoArima(_) => "auto_arima".into(),
-            ModelSpec::Mstl(_) => "mstl".into(),
+            ModelSpec::Mstl(s) => match s.trend {
+                crate::MstlTrendModel::Ets => "mstl".into(),
+                crate::MstlTrendModel::Arima => "mstl_arima".into(),
+            },
             ModelSpec::External(s) => s.name.clone(),
         }
     }

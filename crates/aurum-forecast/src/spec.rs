@@ -190,9 +190,49 @@ fn auto_extras(model: &str, period: usize) -> Option<Result<Vec<Pipeline>, Forec
     )
 }
 
-/// Longest season the seasonal ETS and ARIMA candidates of `auto` are given; longer seasons
-/// (intraday bars per day or week) are left to MSTL, whose cost does not grow with the period.
-pub const MAX_DIRECT_SEASON: usize = 60;
+/// Longest season the seasonal ETS and ARIMA candidates of `auto` are given. When the first
+/// (primary) period is longer — half-hourly bars per day (48), hourly bars per week (168),
+/// 5-minute bars per day (288) — `auto` switches to the long-season candidate list (naive,
+/// seasonal naive at every period, drift, MSTL + ETS):
+///
+/// * seasonal ETS carries `m − 1` free seasonal states and its likelihood search grows with them;
+///   R's `forecast::ets` ignores seasonality above `m = 24` for that reason;
+/// * seasonal ARIMA at lag `m` has a state vector of at least `m + 1`, so each Kalman step costs
+///   `O(m²)` and the stepwise search fits dozens of such models. With both at `m = 48`, `auto`
+///   had not finished six backtest origins on 4 032 half-hours after half an hour;
+///   statsforecast's `AutoARIMA(season_length=48)` is slow on the same series too.
+///
+/// MSTL handles every period with loess smoothing whose cost does not grow with `m`, and its
+/// adjusted series needs only a non-seasonal model. 24 keeps hourly-by-day, monthly, quarterly,
+/// weekly and trading-week periods on the direct seasonal models.
+pub const MAX_DIRECT_SEASON: usize = 24;
+
+/// `auto`'s candidates when the primary period exceeds [`MAX_DIRECT_SEASON`]: naive, the seasonal
+/// naive method at every period, drift, and MSTL on all periods with non-seasonal ETS on the
+/// seasonally adjusted series (statsforecast's `MSTL` default).
+///
+/// MSTL with non-seasonal auto-ARIMA on the adjusted series (`model = "mstl_arima"`) is not a
+/// candidate: on 4 032 half-hours it cost 13 times MSTL + ETS per fit, tied with it on the inner
+/// backtests (within 0–14 % at each origin, the noise of six one-day windows), and choosing
+/// between the two near-ties left `auto` 13 % behind MSTL + ETS on the outer windows
+/// (BENCHMARKS.md, the intraday row).
+fn long_season_candidates(periods: &[usize]) -> Vec<ModelSpec> {
+    let seasonal: Vec<usize> = periods.iter().copied().filter(|p| *p > 1).collect();
+    let mut c = vec![ModelSpec::Naive];
+    let mut seen = Vec::new();
+    for p in &seasonal {
+        if !seen.contains(p) {
+            seen.push(*p);
+            c.push(ModelSpec::SeasonalNaive { period: *p });
+        }
+    }
+    c.push(ModelSpec::Drift);
+    c.push(ModelSpec::Mstl(MstlSpec {
+        periods: seasonal,
+        trend: MstlTrendModel::Ets,
+    }));
+    c
+}
 
 /// The candidates a spec asks for: one pipeline, or several for `auto`. `periods` is never empty;
 /// single-season models use the first.
@@ -225,24 +265,24 @@ pub fn pipelines(spec: &ForecastSpec, periods: &[usize]) -> Result<Vec<Pipeline>
     };
     Ok(match model {
         "auto" => {
-            let direct = if period <= MAX_DIRECT_SEASON {
-                period
+            let mut c: Vec<Pipeline> = if period > MAX_DIRECT_SEASON {
+                long_season_candidates(periods)
+                    .into_iter()
+                    .map(with)
+                    .collect()
             } else {
-                1
+                let mut c: Vec<Pipeline> = crate::default_candidates(period)
+                    .into_iter()
+                    .map(|mut p| {
+                        p.transform = t;
+                        p
+                    })
+                    .collect();
+                if periods.len() > 1 {
+                    c.push(with(mstl()?));
+                }
+                c
             };
-            let mut c: Vec<Pipeline> = crate::default_candidates(direct)
-                .into_iter()
-                .map(|mut p| {
-                    p.transform = t;
-                    p
-                })
-                .collect();
-            if period > MAX_DIRECT_SEASON {
-                c.insert(1, with(ModelSpec::SeasonalNaive { period }));
-            }
-            if periods.len() > 1 || (period > MAX_DIRECT_SEASON) {
-                c.push(with(mstl()?));
-            }
             for mut e in extras.into_iter().flatten() {
                 e.transform = t;
                 c.push(e);

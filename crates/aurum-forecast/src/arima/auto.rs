@@ -1,10 +1,13 @@
 //! Hyndman–Khandakar (2008) automatic ARIMA: unit-root tests for the differences, then a stepwise
 //! search over (p, q, P, Q, constant) minimising AICc, as R's `forecast::auto.arima`.
 //!
-//! * Seasonal differences D (0 or 1): the STL seasonal-strength rule that `forecast::nsdiffs` uses
-//!   by default (`test = "seas"`): D = 1 when `F_s = max(0, 1 − Var(R)/Var(S + R)) > 0.64`, with
-//!   the STL seasonal window 11 as in `forecast::mstl`. (OCSB and Canova–Hansen are not
-//!   implemented; the strength rule is the package's current default.)
+//! * Seasonal differences D (0 or 1), by [`SeasonalTest`]: the OCSB seasonal unit-root test
+//!   ([`crate::ocsb_test`], `forecast::nsdiffs(test = "ocsb")`, pmdarima's default; the default
+//!   here), or the STL seasonal-strength rule that `forecast::nsdiffs` uses by default
+//!   (`test = "seas"`): D = 1 when `F_s = max(0, 1 − Var(R)/Var(S + R)) > 0.64`, with the STL
+//!   seasonal window 11 as in `forecast::mstl`. A strong but stable seasonal pattern passes the
+//!   strength rule yet needs no difference; OCSB tells the two apart. (Canova–Hansen is not
+//!   implemented.)
 //! * Differences d: repeated KPSS level tests at 5 % (critical value 0.463, lags `⌊3√n/13⌋`) on the
 //!   (seasonally differenced) series, as `forecast::ndiffs`, with d + D capped at 2.
 //! * Stepwise search from (2,d,2)(1,D,1), (0,d,0)(0,D,0), (1,d,0)(1,D,0), (0,d,1)(0,D,1) with a
@@ -43,8 +46,10 @@ pub struct AutoArimaSpec {
     pub max_seasonal_d: usize,
     /// Fixed d instead of the KPSS tests.
     pub d: Option<usize>,
-    /// Fixed D instead of the seasonal-strength rule.
+    /// Fixed D instead of the seasonal test.
     pub seasonal_d: Option<usize>,
+    /// How D is chosen when not fixed.
+    pub seasonal_test: SeasonalTest,
     /// Consider a constant (mean or drift) when d + D ≤ 1.
     pub allow_constant: bool,
     /// Most models to fit.
@@ -63,10 +68,22 @@ impl Default for AutoArimaSpec {
             max_seasonal_d: 1,
             d: None,
             seasonal_d: None,
+            seasonal_test: SeasonalTest::default(),
             allow_constant: true,
             max_models: 94,
         }
     }
+}
+
+/// The test that chooses the seasonal differences D.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeasonalTest {
+    /// The OCSB seasonal unit-root test ([`crate::ocsb_diffs`]).
+    #[default]
+    Ocsb,
+    /// The STL seasonal-strength rule ([`seasonal_diffs`]).
+    Strength,
 }
 
 /// One model the search fitted.
@@ -137,8 +154,10 @@ pub fn auto_arima(y: &[f64], spec: &AutoArimaSpec) -> Result<AutoArimaResult, Fo
     let m = spec.period.max(1);
     let seasonal = m > 1 && y.len() > 2 * m;
     let big_d = if seasonal {
-        spec.seasonal_d
-            .unwrap_or_else(|| seasonal_diffs(y, m, spec.max_seasonal_d))
+        spec.seasonal_d.unwrap_or_else(|| match spec.seasonal_test {
+            SeasonalTest::Ocsb => crate::seasonal_test::ocsb_diffs(y, m, spec.max_seasonal_d),
+            SeasonalTest::Strength => seasonal_diffs(y, m, spec.max_seasonal_d),
+        })
     } else {
         0
     };

@@ -62,7 +62,7 @@ impl ArimaOrder {
         }
     }
 
-    /// Adds a seasonal part (P, D, Q)[period].
+    /// Adds a seasonal part (P, D, Q)\[period\].
     pub fn seasonal(mut self, p: usize, d: usize, q: usize, period: usize) -> Self {
         self.seasonal_p = p;
         self.seasonal_d = d;

@@ -16,5 +16,7 @@ mod calendars;
 mod common;
 mod ets;
 mod external;
+mod long_season;
+mod seasonal_test;
 mod series_csv;
 mod transforms;
