@@ -58,16 +58,7 @@ fn ols(cols: &[Vec<f64>], y: &[f64]) -> Option<(Vec<f64>, Vec<f64>, f64)> {
     if n <= k {
         return None;
     }
-    let mut xtx = vec![0.0; k * k];
-    let mut xty = vec![0.0; k];
-    for i in 0..k {
-        for j in i..k {
-            let v: f64 = cols[i].iter().zip(&cols[j]).map(|(a, b)| a * b).sum();
-            xtx[i * k + j] = v;
-            xtx[j * k + i] = v;
-        }
-        xty[i] = cols[i].iter().zip(y).map(|(a, b)| a * b).sum();
-    }
+    let (xtx, xty) = crate::stats::normal_equations(cols, y);
     let beta = if k == 0 {
         Vec::new()
     } else {

@@ -127,9 +127,8 @@ pub(crate) fn solve(mut a: Vec<f64>, mut b: Vec<f64>, n: usize) -> Option<Vec<f6
     x.iter().all(|v| v.is_finite()).then_some(x)
 }
 
-/// Least squares `min ‖y − X β‖²` through the normal equations, `x` given column by column.
-/// Columns are centred-free; the systems here are small (≤ 14 columns) and well scaled.
-pub(crate) fn least_squares(cols: &[Vec<f64>], y: &[f64]) -> Option<Vec<f64>> {
+/// `(XᵀX, Xᵀy)` row-major, `x` given column by column.
+pub(crate) fn normal_equations(cols: &[Vec<f64>], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let k = cols.len();
     let mut xtx = vec![0.0; k * k];
     let mut xty = vec![0.0; k];
@@ -141,6 +140,14 @@ pub(crate) fn least_squares(cols: &[Vec<f64>], y: &[f64]) -> Option<Vec<f64>> {
         }
         xty[i] = cols[i].iter().zip(y).map(|(a, b)| a * b).sum();
     }
+    (xtx, xty)
+}
+
+/// Least squares `min ‖y − X β‖²` through the normal equations, `x` given column by column.
+/// Columns are centred-free; the systems here are small (≤ 14 columns) and well scaled.
+pub(crate) fn least_squares(cols: &[Vec<f64>], y: &[f64]) -> Option<Vec<f64>> {
+    let k = cols.len();
+    let (mut xtx, xty) = normal_equations(cols, y);
     // A whisker of ridge keeps exactly collinear columns (a constant series) solvable.
     let scale = (0..k)
         .map(|i| xtx[i * k + i])
