@@ -177,6 +177,20 @@ pub struct TrainArgs {
     /// Date column: hold out the latest rows (time-ordered split) instead of a stratified sample.
     #[arg(long)]
     pub date_column: Option<String>,
+    /// Free-text column to use as a feature (repeatable; hashed TF-IDF or the family's text
+    /// encoder). Without it, every text column whose values repeat and whose words recur.
+    #[arg(
+        long = "text-column",
+        value_name = "COLUMN",
+        conflicts_with = "no_text"
+    )]
+    pub text_columns: Vec<String>,
+    /// Use no text column as a feature.
+    #[arg(long)]
+    pub no_text: bool,
+    /// Hashed TF-IDF buckets per text column (2–256, default 16).
+    #[arg(long)]
+    pub text_buckets: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -493,6 +493,14 @@ async fn train(platform: &Platform, ctx: &CallContext, args: TrainArgs) -> Resul
         positive_label: args.positive_label,
         alias: args.alias,
         date_column: args.date_column,
+        text_columns: if args.no_text {
+            Some(Vec::new())
+        } else if args.text_columns.is_empty() {
+            None
+        } else {
+            Some(args.text_columns)
+        },
+        text_buckets: args.text_buckets,
     };
     let bar = indicatif::ProgressBar::new(1000);
     bar.set_style(
@@ -842,6 +850,8 @@ async fn quickstart(platform: &Platform) -> Result<ExitCode> {
             positive_label: Some("bad".into()),
             alias: Some("champion".into()),
             date_column: None,
+            text_columns: None,
+            text_buckets: None,
         };
         let bar = indicatif::ProgressBar::new(1000);
         let result = platform

@@ -29,6 +29,7 @@ use aurum_core::{AURUM_VERSION, ColumnType, FamilyName, Metrics, Schema, Task, s
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::text::{TextModel, TextStep};
 use crate::{Families, FittedModel, ModelError, OutputSpec};
 
 /// The first bytes of every artifact.
@@ -78,6 +79,10 @@ pub struct Manifest {
     pub created_at: DateTime<Utc>,
     /// SHA-256 of the payload bytes (lowercase hex).
     pub payload_sha256: String,
+    /// The text step in front of the family's model ([`crate::text`]); `input_schema` is then
+    /// the raw schema callers send, text columns included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_features: Option<TextStep>,
 }
 
 /// The manifest fields the model cannot tell about itself; [`encode_artifact`] fills in the rest
@@ -163,6 +168,7 @@ pub fn encode_artifact_at(
         aurum_version: AURUM_VERSION.to_string(),
         created_at,
         payload_sha256: sha256_hex(&payload),
+        text_features: model.text_step().cloned(),
     };
     let json = serde_json::to_vec(&manifest).map_err(|e| ModelError::Serialization {
         reason: e.to_string(),
@@ -245,6 +251,14 @@ pub fn decode_artifact(
     }
     let family = families.get(manifest.family.as_str())?;
     let model = family.load_payload(payload)?;
+    let model: Box<dyn FittedModel> = match &manifest.text_features {
+        None => model,
+        Some(step) => Box::new(TextModel::from_parts(
+            step.clone(),
+            manifest.input_schema.clone(),
+            model,
+        )?),
+    };
     let disagree = |what: &str| {
         Err(ModelError::invalid_artifact(format!(
             "manifest and payload disagree on the {what}"

@@ -28,6 +28,7 @@ pub mod artifact;
 pub mod families;
 pub mod policy;
 pub mod reasons;
+pub mod text;
 
 pub use aurum_core::{
     BinaryTarget, ClassTarget, FamilyName, NumericTarget, Params, Prediction, Target, Task,
@@ -126,6 +127,13 @@ pub trait ModelFamily: Send + Sync {
         params: &Params,
         ctx: &FitContext<'_>,
     ) -> Result<Box<dyn FittedModel>, ModelError>;
+
+    /// Whether the family reads free-text columns itself (a neural text encoder). Otherwise
+    /// the job runner puts a [`text::TextStep`] in front of it: the family sees each text column
+    /// as hashed TF-IDF columns.
+    fn reads_text(&self) -> bool {
+        false
+    }
 
     /// Rebuilds a model from the bytes its [`FittedModel::payload`] produced. Never panics on
     /// arbitrary bytes; anything unusable is [`ModelError::InvalidArtifact`].
@@ -274,6 +282,12 @@ pub trait FittedModel: Send + Sync + std::fmt::Debug {
 
     /// The owned binary view (tools and tests that keep a fitted binary model by itself).
     fn into_binary(self: Box<Self>) -> Option<Box<dyn BinaryClassifier>> {
+        None
+    }
+
+    /// The text step in front of the family's model, for a [`text::TextModel`]; the artifact
+    /// stores it in the manifest.
+    fn text_step(&self) -> Option<&text::TextStep> {
         None
     }
 }

@@ -160,6 +160,13 @@ pub struct TrainingJobIn {
     /// A date column: the held-out split is then time-ordered (latest rows tested).
     #[serde(default)]
     pub date_column: Option<String>,
+    /// Free-text columns to use as features (hashed TF-IDF, or the family's own text encoder).
+    /// Absent: every text column whose values repeat and whose words recur; `[]`: none.
+    #[serde(default)]
+    pub text_columns: Option<Vec<String>>,
+    /// Hashed TF-IDF buckets per text column (2–256, default 16).
+    #[serde(default)]
+    pub text_buckets: Option<usize>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -542,6 +542,8 @@ impl Platform {
             positive_label: None,
             alias: alias.map(str::to_string),
             date_column: None,
+            text_columns: None,
+            text_buckets: None,
         };
         let (_, version) = self
             .run_training(ctx, req, std::sync::Arc::new(aurum_core::NoProgress))
@@ -572,6 +574,8 @@ impl Platform {
             kind: FamilyName::new(aurum_forecast::family::SPEC.name).map_err(internal)?,
             model: model.to_string(),
             params: aurum_forecast::family::params_of(date_column, &spec),
+            text_columns: None,
+            text_buckets: None,
             positive_label: None,
             alias: alias.map(str::to_string),
             date_column: None,

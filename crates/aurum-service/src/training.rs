@@ -39,6 +39,12 @@ pub struct TrainRequest {
     /// time-ordered (the latest rows are the test set) instead of stratified, and the column is
     /// not used as a feature.
     pub date_column: Option<String>,
+    /// The free-text columns to use as features (through the hashed TF-IDF step of
+    /// `aurum_contract::text`, or the family's own text encoder). `None`: every text column whose
+    /// values repeat and whose words recur (see `candidate_features`); `Some([])`: none.
+    pub text_columns: Option<Vec<String>>,
+    /// Hashed TF-IDF buckets per text column (default `aurum_contract::text::DEFAULT_BUCKETS`).
+    pub text_buckets: Option<usize>,
 }
 
 #[derive(Default)]
@@ -121,6 +127,9 @@ struct Prepared {
     excluded: Vec<ExcludedColumn>,
     /// The dataset's explicit date formats (column → chrono format), for the model's manifest.
     date_formats: std::collections::BTreeMap<String, String>,
+    /// The text columns kept as features, and the buckets of their TF-IDF step.
+    text_columns: Vec<String>,
+    text_buckets: usize,
 }
 
 /// What a finished fit produced (computed on the blocking pool).
@@ -166,50 +175,65 @@ impl Platform {
         let positive = req.positive_label.clone();
         let target_name = req.target.clone();
         let date_column = req.date_column.clone();
-        let (table, target, order_keys, excluded) = tokio::task::spawn_blocking(move || {
-            let target = match task {
-                Task::Binary => Target::Binary(aurum_data::binary_target(
-                    &table,
-                    &target_name,
-                    positive.as_deref(),
-                )?),
-                Task::Multiclass | Task::SequenceClassification => {
-                    Target::Classes(aurum_data::class_target(&table, &target_name)?)
+        let text_request = req.text_columns.clone();
+        let text_buckets = req
+            .text_buckets
+            .unwrap_or(aurum_contract::text::DEFAULT_BUCKETS);
+        if !(2..=aurum_contract::text::MAX_BUCKETS).contains(&text_buckets) {
+            return Err(ServiceError::invalid(
+                "invalid_field",
+                Some("text_buckets"),
+                format!(
+                    "text_buckets must be an integer from 2 to {}, got {text_buckets}",
+                    aurum_contract::text::MAX_BUCKETS
+                ),
+            ));
+        }
+        let (table, target, order_keys, excluded, text_columns) =
+            tokio::task::spawn_blocking(move || {
+                let target = match task {
+                    Task::Binary => Target::Binary(aurum_data::binary_target(
+                        &table,
+                        &target_name,
+                        positive.as_deref(),
+                    )?),
+                    Task::Multiclass | Task::SequenceClassification => {
+                        Target::Classes(aurum_data::class_target(&table, &target_name)?)
+                    }
+                    Task::Regression | Task::Forecast => {
+                        Target::Numeric(aurum_data::numeric_target(&table, &target_name)?)
+                    }
+                    Task::Anomaly | Task::Ranking => Target::None,
+                };
+                if task == Task::Ranking {
+                    // An interactions table goes to the family whole: its parameters name the user,
+                    // item and time columns, which are ids and times, never features.
+                    return Ok::<_, ServiceError>((table, target, None, Vec::new(), Vec::new()));
                 }
-                Task::Regression | Task::Forecast => {
-                    Target::Numeric(aurum_data::numeric_target(&table, &target_name)?)
+                let mut features = match target {
+                    Target::None if table.column(&target_name).is_none() => table,
+                    _ => table.drop_column(&target_name).map_err(internal)?,
+                };
+                let mut excluded = vec![excluded_column(&target_name, "target")];
+                if task == Task::Forecast {
+                    // A series is its time column and its values: nothing is profiled away.
+                    return Ok::<_, ServiceError>((features, target, None, excluded, Vec::new()));
                 }
-                Task::Anomaly | Task::Ranking => Target::None,
-            };
-            if task == Task::Ranking {
-                // An interactions table goes to the family whole: its parameters name the user,
-                // item and time columns, which are ids and times, never features.
-                return Ok::<_, ServiceError>((table, target, None, Vec::new()));
-            }
-            let mut features = match target {
-                Target::None if table.column(&target_name).is_none() => table,
-                _ => table.drop_column(&target_name).map_err(internal)?,
-            };
-            let mut excluded = vec![excluded_column(&target_name, "target")];
-            if task == Task::Forecast {
-                // A series is its time column and its values: nothing is profiled away.
-                return Ok::<_, ServiceError>((features, target, None, excluded));
-            }
-            let order_keys = match date_column {
-                None => None,
-                Some(col) => {
-                    let keys = order_keys(&features, &col)?;
-                    features = features.drop_column(&col).map_err(internal)?;
-                    excluded.push(excluded_column(&col, "split date column"));
-                    Some(keys)
-                }
-            };
-            let (features, not_features) = candidate_features(features)?;
-            excluded.extend(not_features);
-            Ok::<_, ServiceError>((features, target, order_keys, excluded))
-        })
-        .await
-        .map_err(join_error)??;
+                let order_keys = match date_column {
+                    None => None,
+                    Some(col) => {
+                        let keys = order_keys(&features, &col)?;
+                        features = features.drop_column(&col).map_err(internal)?;
+                        excluded.push(excluded_column(&col, "split date column"));
+                        Some(keys)
+                    }
+                };
+                let kept = candidate_features(features, text_request.as_deref())?;
+                excluded.extend(kept.excluded);
+                Ok::<_, ServiceError>((kept.features, target, order_keys, excluded, kept.text))
+            })
+            .await
+            .map_err(join_error)??;
         Ok(Prepared {
             req,
             table,
@@ -220,6 +244,8 @@ impl Platform {
             order_keys,
             excluded,
             date_formats,
+            text_columns,
+            text_buckets,
         })
     }
 
@@ -624,6 +650,30 @@ fn finish(
     })
 }
 
+/// Fits the family on the training rows. With text features and a family that does not read
+/// text itself, a hashed TF-IDF step is fitted on the same rows, the family is fitted on its
+/// output, and the model is wrapped so that it takes (and serves) the raw text column.
+fn fit_family(
+    family: &dyn aurum_contract::ModelFamily,
+    p: &Prepared,
+    train_x: &Table,
+    train_y: &Target,
+    ctx: &FitContext<'_>,
+) -> Result<Box<dyn FittedModel>, ServiceError> {
+    if p.text_columns.is_empty() || family.reads_text() {
+        return Ok(family.fit(&TrainingData::new(train_x, train_y), &p.req.params, ctx)?);
+    }
+    ctx.progress.report("text features", 0.0);
+    let step = aurum_contract::text::TextStep::fit(train_x, &p.text_columns, p.text_buckets)?;
+    let encoded = step.transform_table(train_x)?;
+    let inner = family.fit(&TrainingData::new(&encoded, train_y), &p.req.params, ctx)?;
+    Ok(Box::new(aurum_contract::text::TextModel::wrap(
+        step,
+        &train_x.schema(),
+        inner,
+    )?))
+}
+
 /// The held-out split of a non-binary task: time-ordered with a date column, else a seeded
 /// random split.
 fn plain_split(
@@ -650,7 +700,7 @@ fn fit_generic(
     let train_y = p.target.take(&split.train);
     let test_x = p.table.take(&split.test);
     let test_y = p.target.take(&split.test);
-    let model = family.fit(&TrainingData::new(&train_x, &train_y), &p.req.params, ctx)?;
+    let model = fit_family(family, &p, &train_x, &train_y, ctx)?;
     ctx.progress.report("evaluating", 0.95);
     let test_x = test_x
         .select(model.input_schema().names())
@@ -740,11 +790,7 @@ fn fit_binary(
     let train_y = target.take(&split.train);
     let test_x = p.table.take(&split.test);
     let test_y = target.take(&split.test);
-    let fitted = family.fit(
-        &TrainingData::new(&train_x, &train_target),
-        &p.req.params,
-        ctx,
-    )?;
+    let fitted = fit_family(family, &p, &train_x, &train_target, ctx)?;
     let model = fitted
         .as_binary()
         .ok_or_else(|| internal("a binary family fitted a model without a binary view"))?;
@@ -962,22 +1008,100 @@ fn excluded_column(name: &str, reason: impl Into<String>) -> ExcludedColumn {
     }
 }
 
+/// What [`candidate_features`] keeps.
+struct Candidates {
+    features: Table,
+    excluded: Vec<ExcludedColumn>,
+    /// The kept text columns (a subset of `features`' columns).
+    text: Vec<String>,
+}
+
 /// The columns that can be features, and the others with the reason. This is the one rule of
 /// what is not a feature, applied before any family sees the table, so fit, held-out evaluation
 /// and serving agree (the model's input schema is a subset of what is kept here):
 ///
-/// * text columns (free text, names, identifiers: too many distinct values to be a category);
+/// * text columns are features through the text step when `text_columns` lists them, or, when
+///   it is absent, when at least 5 % of the cells hold a word that recurs (in at least 3 cells,
+///   or 0.1 % of them, and not in every one), unless the cells are short (under three words on
+///   average) and nearly unique per row (90 % distinct): that is a name or an identifier, never
+///   a feature unless listed, as names are no basis for a credit decision;
 /// * datetime columns (dates are features, timestamps are not encoded);
 /// * columns with no value at all, and constant columns (one value, never missing).
 ///
 /// The target and the split date column are removed by the caller.
-fn candidate_features(table: Table) -> Result<(Table, Vec<ExcludedColumn>), ServiceError> {
+fn candidate_features(
+    table: Table,
+    text_request: Option<&[String]>,
+) -> Result<Candidates, ServiceError> {
     let profile = aurum_data::profile(&table);
+    if let Some(list) = text_request {
+        for name in list {
+            let Some(c) = profile.columns.iter().find(|c| c.name == *name) else {
+                return Err(ServiceError::invalid(
+                    "unknown_column",
+                    Some("text_columns"),
+                    format!("text column `{name}` is not a feature column of the dataset"),
+                ));
+            };
+            if !matches!(
+                c.column_type,
+                aurum_core::ColumnType::Text | aurum_core::ColumnType::Categorical
+            ) {
+                return Err(ServiceError::invalid(
+                    "invalid_field",
+                    Some("text_columns"),
+                    format!(
+                        "text column `{name}` is {}, not text",
+                        c.column_type.as_str()
+                    ),
+                ));
+            }
+        }
+    }
     let mut excluded = Vec::new();
+    let mut text = Vec::new();
     for c in &profile.columns {
+        let listed = text_request.map(|l| l.contains(&c.name));
         let reason = match c.column_type {
+            _ if listed == Some(true) => {
+                let cells = text_cells(&table, &c.name);
+                let t = aurum_contract::text::profile(cells.iter().map(|c| c.as_deref()));
+                if t.recurring_tokens == 0 {
+                    return Err(ServiceError::invalid(
+                        "invalid_field",
+                        Some("text_columns"),
+                        format!(
+                            "text column `{}` has no word that recurs in at least {} cells: nothing to learn from",
+                            c.name,
+                            aurum_contract::text::min_token_rows(t.rows)
+                        ),
+                    ));
+                }
+                text.push(c.name.clone());
+                None
+            }
             aurum_core::ColumnType::Text => {
-                Some(format!("text: {} distinct values", c.distinct_count))
+                let cells = text_cells(&table, &c.name);
+                let t = aurum_contract::text::profile(cells.iter().map(|c| c.as_deref()));
+                if listed == Some(false) {
+                    Some(format!(
+                        "text: {} distinct values, not in text_columns",
+                        c.distinct_count
+                    ))
+                } else if t.looks_like_identifier() {
+                    Some(format!(
+                        "text: {} distinct values, short and unique per row (a name or an identifier)",
+                        c.distinct_count
+                    ))
+                } else if t.recurring_tokens == 0 || t.covered < 0.05 {
+                    Some(format!(
+                        "text: {} distinct values and no recurring words",
+                        c.distinct_count
+                    ))
+                } else {
+                    text.push(c.name.clone());
+                    None
+                }
             }
             aurum_core::ColumnType::DateTime => Some("datetime: not encoded".to_string()),
             _ if c.distinct_count == 0 => Some("all missing".to_string()),
@@ -1013,7 +1137,19 @@ fn candidate_features(table: Table) -> Result<(Table, Vec<ExcludedColumn>), Serv
         ));
     }
     let features = table.select(kept).map_err(internal)?;
-    Ok((features, excluded))
+    Ok(Candidates {
+        features,
+        excluded,
+        text,
+    })
+}
+
+/// The string cells of a text or categorical column (empty for other types).
+fn text_cells<'a>(table: &'a Table, name: &str) -> &'a [Option<String>] {
+    match table.column(name).map(|c| &c.data) {
+        Some(aurum_core::ColumnData::Text(v) | aurum_core::ColumnData::Categorical(v)) => v,
+        _ => &[],
+    }
 }
 
 /// Sort keys for a time-ordered split from a date, date-time or integer column. A missing value

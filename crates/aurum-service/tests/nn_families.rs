@@ -63,6 +63,8 @@ async fn train(
                 positive_label: None,
                 alias: Some("champion".into()),
                 date_column: None,
+                text_columns: None,
+                text_buckets: None,
             },
             Arc::new(NoProgress),
         )

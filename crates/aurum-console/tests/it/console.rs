@@ -87,6 +87,8 @@ async fn fixture() -> Fx {
                 positive_label: None,
                 alias: Some("champion".into()),
                 date_column: None,
+                text_columns: None,
+                text_buckets: None,
             },
         )
         .await

@@ -44,6 +44,8 @@ pub async fn submit(
         positive_label: body.positive_label,
         alias: body.alias,
         date_column: body.date_column,
+        text_columns: body.text_columns,
+        text_buckets: body.text_buckets,
     };
     let job = state.platform.submit_training(&caller.ctx(), req).await?;
     Ok((StatusCode::ACCEPTED, Json(JobOut::from(&job))))

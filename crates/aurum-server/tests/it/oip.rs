@@ -1486,6 +1486,104 @@ async fn bytes_cells_parse_like_v1_strings_and_csv_import() {
     assert_ne!(v1[0], v1[1]);
 }
 
+/// A free-text column trained through the text step is sent as text on every protocol: `/v1`
+/// JSON strings and OIP `BYTES` cells give the same probabilities, and the job names a bad
+/// `text_columns` entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_free_text_feature_scores_the_same_over_v1_and_oip() {
+    let f = fixture().await;
+    let notes = [
+        "late payments on two cards",
+        "steady job, paid off car loan",
+        "missed payment last month",
+        "first home, stable income",
+        "collections account, late rent",
+        "long employment, no debt",
+    ];
+    let mut csv = String::from("note,amount,default\n");
+    for i in 0..400usize {
+        let note = notes[(i * 7) % notes.len()];
+        let risky =
+            note.contains("late") || note.contains("missed") || note.contains("collections");
+        let amount = 1_000 + (i * 373) % 9_000;
+        let default = if risky {
+            (i * 31) % 10 < 6
+        } else {
+            (i * 31) % 10 < 1
+        };
+        csv.push_str(&format!(
+            "\"{note} (ref {i})\",{amount},{}\n",
+            u8::from(default)
+        ));
+    }
+    let r = call(
+        &f.app,
+        Method::POST,
+        "/v1/datasets?name=notes",
+        Some(&f.analyst),
+        Body::from(csv),
+        "text/csv",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    let r = post_json(
+        &f.app,
+        "/v1/training-jobs",
+        Some(&f.analyst),
+        &json!({"dataset": "notes", "target": "default", "kind": "logistic", "model": "notes", "text_columns": ["nope"]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "text_columns", "{}", r.json);
+    let job = train_with(
+        &f,
+        &json!({"dataset": "notes", "target": "default", "kind": "gbdt", "model": "notes",
+                "alias": "champion", "text_columns": ["note"], "text_buckets": 32}),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let meta = get(&f.app, "/v2/models/notes", Some(&f.client)).await;
+    let inputs = meta.json["inputs"].as_array().unwrap();
+    let note = inputs.iter().find(|i| i["name"] == "note").unwrap();
+    assert_eq!(note["datatype"], "BYTES", "{}", meta.json);
+
+    let cells = ["missed payment, late fees", "stable income and no debt"];
+    let v1 = post_json(
+        &f.app,
+        "/v1/models/notes/predict?explain=true",
+        Some(&f.client),
+        &json!({"records": [{"note": cells[0], "amount": 5000}, {"note": cells[1], "amount": 5000}]}),
+    )
+    .await;
+    assert_eq!(v1.status, StatusCode::OK, "{}", v1.json);
+    let preds = v1.json["predictions"].as_array().unwrap();
+    let p: Vec<f64> = preds
+        .iter()
+        .map(|x| x["probability"].as_f64().unwrap())
+        .collect();
+    assert!(p[0] > p[1] + 0.1, "{p:?}");
+    let text = serde_json::to_string(&v1.json).unwrap();
+    assert!(!text.contains("__tfidf"), "{text}");
+    let oip = post_json(
+        &f.app,
+        "/v2/models/notes/infer",
+        Some(&f.client),
+        &json!({"inputs": [
+            {"name": "note", "datatype": "BYTES", "shape": [2], "data": cells},
+            {"name": "amount", "datatype": "FP64", "shape": [2], "data": [5000.0, 5000.0]},
+        ]}),
+    )
+    .await;
+    assert_eq!(oip.status, StatusCode::OK, "{}", oip.json);
+    let q: Vec<f64> = output(&oip.json, "probability")["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(p, q);
+}
+
 /// A key scoped to other models is refused over gRPC as over REST: `PermissionDenied` naming the
 /// model, for metadata and inference alike; the same key's in-scope calls work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -84,6 +84,8 @@ async fn artifacts_are_sealed_on_disk_load_normally_and_survive_a_key_rotation()
                 positive_label: None,
                 alias: Some("champion".into()),
                 date_column: None,
+                text_columns: None,
+                text_buckets: None,
             },
             std::sync::Arc::new(NoProgress),
         )
@@ -194,6 +196,8 @@ async fn audited_inputs_are_sealed_at_rest_and_open_after_a_rotation() {
         positive_label: None,
         alias: Some("champion".into()),
         date_column: None,
+        text_columns: None,
+        text_buckets: None,
     };
     platform
         .run_training(&ctx, request, std::sync::Arc::new(NoProgress))

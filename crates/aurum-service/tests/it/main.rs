@@ -4,4 +4,5 @@ mod encryption;
 mod forecast_jobs;
 mod real_files;
 mod shared_stores;
+mod text_features;
 mod toy_family;

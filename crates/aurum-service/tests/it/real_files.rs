@@ -124,6 +124,8 @@ async fn a_loan_file_trains_with_every_credit_family() {
                     positive_label: None,
                     alias: None,
                     date_column: None,
+                    text_columns: None,
+                    text_buckets: None,
                 },
                 Arc::new(NoProgress),
             )
@@ -145,7 +147,12 @@ async fn a_loan_file_trains_with_every_credit_family() {
             .iter()
             .find(|e| e.column == "name")
             .unwrap_or_else(|| panic!("{kind}: {:?}", report.excluded_columns));
-        assert_eq!(name.reason, format!("text: {ROWS} distinct values"));
+        assert_eq!(
+            name.reason,
+            format!(
+                "text: {ROWS} distinct values, short and unique per row (a name or an identifier)"
+            )
+        );
         assert!(
             report
                 .excluded_columns
@@ -308,6 +315,8 @@ async fn an_explicit_date_format_travels_from_import_to_the_model() {
                 positive_label: None,
                 alias: None,
                 date_column: None,
+                text_columns: None,
+                text_buckets: None,
             },
             Arc::new(NoProgress),
         )

@@ -40,6 +40,8 @@ async fn a_batch_job_scored_on_one_replica_is_downloaded_from_another() {
         positive_label: None,
         alias: Some("champion".into()),
         date_column: None,
+        text_columns: None,
+        text_buckets: None,
     };
     a.run_training(&ctx, request, Arc::new(NoProgress))
         .await
@@ -163,6 +165,8 @@ async fn fraud_events_on_two_replicas_share_one_state_in_redis() {
         positive_label: None,
         alias: Some("champion".into()),
         date_column: Some("TX_DATETIME".into()),
+        text_columns: None,
+        text_buckets: None,
     };
     a.run_training(&ctx, request, Arc::new(NoProgress))
         .await

@@ -162,6 +162,8 @@ async fn a_family_defined_outside_the_platform_trains_registers_and_serves() {
                 positive_label: None,
                 alias: Some("champion".into()),
                 date_column: None,
+                text_columns: None,
+                text_buckets: None,
             },
             std::sync::Arc::new(NoProgress),
         )
