@@ -983,37 +983,44 @@ impl MetadataStore for PgStore {
     }
 
     async fn record_shadow(&self, rows: &[ShadowRecord]) -> Result<()> {
-        let mut sorted: Vec<&ShadowRecord> = rows.iter().collect();
-        sorted.sort_by(|a, b| {
-            (&a.model, &a.request_id, a.record).cmp(&(&b.model, &b.request_id, b.record))
-        });
+        // A repeated record replaces the earlier answer entirely (SQLite's INSERT OR REPLACE):
+        // keep the last of each key (one statement may not update a row twice), in key order
+        // so concurrent writers lock rows in the same order.
+        let mut last: std::collections::BTreeMap<(&str, &str, u32), &ShadowRecord> =
+            std::collections::BTreeMap::new();
+        for r in rows {
+            last.insert((r.model.as_str(), r.request_id.as_str(), r.record), r);
+        }
+        let sorted: Vec<&ShadowRecord> = last.into_values().collect();
         let mut tx = self.begin().await?;
-        for r in sorted {
-            // A repeated record replaces the earlier answer entirely (SQLite's INSERT OR REPLACE).
-            sqlx::query(
+        for chunk in sorted.chunks(aurum_registry::backend::SHADOW_ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<Postgres>::new(
                 "INSERT INTO shadow_scores (model, request_id, record, champion_version, \
                  challenger_version, champion_p, challenger_p, champion_decision, \
-                 challenger_decision, scored_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (model, request_id, record) DO UPDATE SET \
+                 challenger_decision, scored_at) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.model)
+                    .push_bind(&r.request_id)
+                    .push_bind(i64::from(r.record))
+                    .push_bind(i64::from(r.champion_version))
+                    .push_bind(i64::from(r.challenger_version))
+                    .push_bind(r.champion_p)
+                    .push_bind(r.challenger_p)
+                    .push_bind(&r.champion_decision)
+                    .push_bind(&r.challenger_decision)
+                    .push_bind(ts(&r.scored_at));
+            });
+            q.push(
+                " ON CONFLICT (model, request_id, record) DO UPDATE SET \
                  champion_version = excluded.champion_version, \
                  challenger_version = excluded.challenger_version, \
                  champion_p = excluded.champion_p, challenger_p = excluded.challenger_p, \
                  champion_decision = excluded.champion_decision, \
                  challenger_decision = excluded.challenger_decision, \
                  scored_at = excluded.scored_at",
-            )
-            .bind(&r.model)
-            .bind(&r.request_id)
-            .bind(i64::from(r.record))
-            .bind(i64::from(r.champion_version))
-            .bind(i64::from(r.challenger_version))
-            .bind(r.champion_p)
-            .bind(r.challenger_p)
-            .bind(&r.champion_decision)
-            .bind(&r.challenger_decision)
-            .bind(ts(&r.scored_at))
-            .execute(&mut *tx)
-            .await?;
+            );
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -15,6 +15,10 @@ pub use crate::keys::{
     GeneratedKey, generate as generate_key, hash as hash_key, verify as verify_key_hash,
 };
 
+/// Shadow records per multi-row `INSERT` (10 bound values each: well under SQLite's 32,766 and
+/// PostgreSQL's 65,535 parameters per statement).
+pub const SHADOW_ROWS_PER_STATEMENT: usize = 500;
+
 /// The current time, truncated to the microsecond precision timestamps are stored with, so that
 /// a record returned by a write equals the one read back later.
 pub fn now() -> DateTime<Utc> {

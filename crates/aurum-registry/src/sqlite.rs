@@ -856,25 +856,28 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn record_shadow(&self, rows: &[ShadowRecord]) -> Result<()> {
+        // Multi-row statements: the write lock is held for a few statements, not one round trip
+        // to the connection's thread per record (audit and registry writes wait behind it).
         let mut tx = self.write_tx().await?;
-        for r in rows {
-            sqlx::query(
+        for chunk in rows.chunks(crate::backend::SHADOW_ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<Sqlite>::new(
                 "INSERT OR REPLACE INTO shadow_scores (model, request_id, record, champion_version, \
                  challenger_version, champion_p, challenger_p, champion_decision, \
-                 challenger_decision, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&r.model)
-            .bind(&r.request_id)
-            .bind(i64::from(r.record))
-            .bind(i64::from(r.champion_version))
-            .bind(i64::from(r.challenger_version))
-            .bind(r.champion_p)
-            .bind(r.challenger_p)
-            .bind(&r.champion_decision)
-            .bind(&r.challenger_decision)
-            .bind(ts(&r.scored_at))
-            .execute(&mut *tx)
-            .await?;
+                 challenger_decision, scored_at) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.model)
+                    .push_bind(&r.request_id)
+                    .push_bind(i64::from(r.record))
+                    .push_bind(i64::from(r.champion_version))
+                    .push_bind(i64::from(r.challenger_version))
+                    .push_bind(r.champion_p)
+                    .push_bind(r.challenger_p)
+                    .push_bind(&r.champion_decision)
+                    .push_bind(&r.challenger_decision)
+                    .push_bind(ts(&r.scored_at));
+            });
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -1167,4 +1167,23 @@ pub async fn outcomes_and_shadow_scores_replace_and_join(fx: Arc<dyn Fixture>) {
         vec![(replacement, Some(true))]
     );
     assert!(store.list_shadow("other", 10).await.unwrap().is_empty());
+
+    // A batch larger than one statement, repeating a record within it: every record is stored
+    // once, the later answer wins.
+    let n = crate::backend::SHADOW_ROWS_PER_STATEMENT * 2 + 7;
+    let mut batch: Vec<ShadowRecord> = (0..n)
+        .map(|i| ShadowRecord {
+            model: "big".into(),
+            ..shadow("b", i as u32, 10 + i as i64, 0.5)
+        })
+        .collect();
+    batch.push(ShadowRecord {
+        model: "big".into(),
+        ..shadow("b", 3, 13, 0.875)
+    });
+    store.record_shadow(&batch).await.unwrap();
+    let listed = store.list_shadow("big", 10_000).await.unwrap();
+    assert_eq!(listed.len(), n);
+    assert_eq!(listed[3].0.challenger_p, 0.875);
+    assert_eq!(listed[4].0.challenger_p, 0.5);
 }
