@@ -1,6 +1,7 @@
-//! Drift monitoring of served binary models: live inputs and scores counted in the training
-//! binning, in time windows, compared with the training population and with the previous
-//! window.
+//! Drift monitoring of served models that score rows: live inputs and scores counted in the
+//! training binning, in time windows, compared with the training population and with the
+//! previous window. The score is the binary probability, the predicted class's probability
+//! (multiclass and sequence models), the predicted value (regression) or the anomaly score.
 //!
 //! - **Reference.** Built once per version from the dataset the version was trained on (its
 //!   name and SHA-256 are in the version record; a dataset that no longer matches is refused)
@@ -326,12 +327,15 @@ impl Platform {
             let names: Vec<&str> = schema.names().collect();
             let table = table.select(names).map_err(crate::platform::internal)?;
             let rows: Vec<Vec<Value>> = (0..table.n_rows()).map(|i| table.row(i)).collect();
-            let scores: Vec<f64> = m
-                .binary()?
-                .predict(&rows)?
-                .iter()
-                .map(|p| p.probability)
-                .collect();
+            let scores: Vec<f64> = match m.binary() {
+                Ok(b) => b.predict(&rows)?.iter().map(|p| p.probability).collect(),
+                Err(_) => m
+                    .model
+                    .predict_rows(&rows)?
+                    .iter()
+                    .map(crate::predict::monitored_score)
+                    .collect(),
+            };
             Ok::<_, ServiceError>(Profile::reference(&schema, &rows, &scores))
         })
         .await
@@ -449,11 +453,14 @@ impl Platform {
         &self,
         model: &Arc<LoadedModel>,
     ) -> Result<DriftReport, ServiceError> {
-        if model.binary().is_err() {
+        if matches!(
+            model.task(),
+            aurum_core::Task::Forecast | aurum_core::Task::Ranking
+        ) {
             return Err(ServiceError::invalid(
                 "monitoring_unavailable",
                 None,
-                "drift monitoring covers binary models",
+                "drift monitoring covers models that score rows (binary, multiclass, regression, anomaly, sequence)",
             ));
         }
         let monitor = self.monitor_of(model);

@@ -741,6 +741,19 @@ pub struct TaskPredictOutput {
 }
 
 /// One output as the audit record (and the wire) writes it.
+/// The number drift monitoring follows for one answer: the probability of a binary model, the
+/// predicted class's probability (the model's confidence), the predicted value, the anomaly
+/// score.
+pub(crate) fn monitored_score(o: &aurum_contract::Output) -> f64 {
+    use aurum_contract::Output;
+    match o {
+        Output::Binary(p) => p.probability,
+        Output::Class { probabilities, .. } => probabilities.iter().copied().fold(0.0, f64::max),
+        Output::Value(v) => *v,
+        Output::Anomaly { score, .. } => *score,
+    }
+}
+
 pub fn output_json(o: &aurum_contract::Output) -> serde_json::Value {
     use aurum_contract::Output;
     match o {
@@ -791,6 +804,8 @@ impl Platform {
             ));
         }
         let n = rows.len();
+        // Drift monitoring counts the rows of successful calls, as for binary models.
+        let monitored = self.monitor_prepare(&model, &rows);
         let clear = Recorded::of(&self.inner.config.audit);
         let m = model.clone();
         let work = move || {
@@ -825,6 +840,10 @@ impl Platform {
             details,
         };
         let audit_seq = self.append_prediction(entry).await?;
+        if let Some(prepared) = monitored {
+            let scores: Vec<f64> = outputs.iter().map(monitored_score).collect();
+            self.monitor_commit(&model, prepared, &scores);
+        }
         metrics::counter!("aurum_predictions_total", "model" => model.name.clone())
             .increment(n as u64);
         Ok(TaskPredictOutput {

@@ -130,6 +130,88 @@ async fn a_shifted_population_raises_alerts_for_the_shifted_features_only() {
     assert!(duration["ks"].as_f64().unwrap() > 0.3, "{duration}");
 }
 
+/// Drift is not only for binary models: an anomaly scorer (isolation forest) served over `/v1`
+/// is monitored the same way, its score being the anomaly score.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anomaly_model_is_monitored_like_a_binary_one() {
+    let f = trained().await;
+    for model in ["iso", "iso-shifted"] {
+        let job = train_with(
+            &f,
+            &json!({"dataset": "german", "target": "creditability", "kind": "isolation_forest", "model": model}),
+        )
+        .await;
+        assert_eq!(job["state"], "succeeded", "{job}");
+    }
+    // The forest reads the numeric columns only: send those.
+    let meta = get(&f.app, "/v2/models/iso/versions/1", Some(&f.client)).await;
+    let inputs: Vec<String> = meta.json["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(inputs.iter().any(|i| i == "age_in_years"), "{inputs:?}");
+    let replay_to = |model: &'static str, mut records: Vec<Value>| {
+        let f = &f;
+        for r in &mut records {
+            r.as_object_mut()
+                .unwrap()
+                .retain(|k, _| inputs.iter().any(|i| i == k));
+        }
+        async move {
+            for chunk in records.chunks(250) {
+                let r = post_json(
+                    &f.app,
+                    &format!("/v1/models/{model}/versions/1/predict"),
+                    Some(&f.client),
+                    &json!({ "records": chunk }),
+                )
+                .await;
+                assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+            }
+        }
+    };
+    replay_to("iso", population(|_| {})).await;
+    replay_to(
+        "iso-shifted",
+        population(|r| {
+            let a = r["age_in_years"].as_i64().unwrap();
+            r.insert("age_in_years".into(), json!(a + 25));
+        }),
+    )
+    .await;
+    let same = get(&f.app, "/v1/models/iso/versions/1/drift", Some(&f.client)).await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.json);
+    assert_eq!(same.json["reference_rows"], 1000, "{}", same.json);
+    let window = &same.json["windows"][0];
+    assert_eq!(window["rows"], 1000, "{}", same.json);
+    assert_eq!(window["alerts"], json!([]), "{}", same.json);
+    assert!(window["vs_reference"]["score"]["psi"].as_f64().unwrap() < 1e-9);
+    let moved = get(
+        &f.app,
+        "/v1/models/iso-shifted/versions/1/drift",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.json);
+    assert_eq!(
+        feature_alerts(&moved.json),
+        ["age_in_years"],
+        "{}",
+        moved.json
+    );
+    // Older applicants are unusual to a forest that never saw them: the score moves too.
+    assert!(
+        moved.json["windows"][0]["vs_reference"]["score"]["psi"]
+            .as_f64()
+            .unwrap()
+            > 0.1,
+        "{}",
+        moved.json
+    );
+}
+
 /// Sleeps until just after the next multiple of `secs` since the epoch.
 async fn until_next_window(secs: u64) {
     let now = std::time::SystemTime::now()
