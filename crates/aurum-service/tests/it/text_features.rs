@@ -150,11 +150,15 @@ async fn free_text_purpose_is_a_feature_for_every_tabular_family() {
         "gbdt",
         "random_forest",
         "linear_svm",
+        "mlp",
     ] {
         let mut req = request(kind, &format!("text-{kind}"), None);
         if kind == "linear_svm" {
             // A hinge loss on a 24 % bad rate with a weak signal needs its classes balanced.
             req.params.insert("class_weight".into(), "balanced".into());
+        }
+        if kind == "mlp" {
+            req.params.insert("epochs".into(), "15".into());
         }
         let (_, version) = platform
             .run_training(&ctx, req, Arc::new(NoProgress))
