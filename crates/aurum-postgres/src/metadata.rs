@@ -982,6 +982,39 @@ impl MetadataStore for PgStore {
             .collect()
     }
 
+    async fn put_challenger(&self, model: &str, config: Option<&str>) -> Result<()> {
+        self.ensure_model(model).await?;
+        match config {
+            Some(config) => {
+                sqlx::query(
+                    "INSERT INTO challengers (model, config, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (model) DO UPDATE SET config = excluded.config, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(model)
+                .bind(config)
+                .bind(ts(&now()))
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM challengers WHERE model = $1")
+                    .bind(model)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_challengers(&self) -> Result<Vec<(String, String)>> {
+        Ok(
+            sqlx::query_as("SELECT model, config FROM challengers ORDER BY model")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn record_shadow(&self, rows: &[ShadowRecord]) -> Result<()> {
         // A repeated record replaces the earlier answer entirely (SQLite's INSERT OR REPLACE):
         // keep the last of each key (one statement may not update a row twice), in key order

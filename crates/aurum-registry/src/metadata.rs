@@ -547,6 +547,13 @@ pub trait MetadataStore: Send + Sync {
     /// The outcomes of a version, oldest scoring first.
     async fn list_outcomes(&self, model: &str, version: u32) -> Result<Vec<OutcomeRecord>>;
 
+    /// Sets (`Some`) or clears (`None`) `model`'s challenger setting, an opaque JSON text the
+    /// service reads. Bumps the change epoch. `NotFound` unless the model exists; clearing a
+    /// model without one is a no-op.
+    async fn put_challenger(&self, model: &str, config: Option<&str>) -> Result<()>;
+    /// Every model's challenger setting, by model name.
+    async fn list_challengers(&self) -> Result<Vec<(String, String)>>;
+
     /// Stores challenger answers (a repeated record replaces the earlier one).
     async fn record_shadow(&self, rows: &[ShadowRecord]) -> Result<()>;
     /// The challenger answers of `model`, oldest first, at most `limit`, each with the realised

@@ -855,6 +855,41 @@ impl MetadataStore for SqliteStore {
             .collect()
     }
 
+    async fn put_challenger(&self, model: &str, config: Option<&str>) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        Self::ensure_model(&mut tx, model).await?;
+        match config {
+            Some(config) => {
+                sqlx::query(
+                    "INSERT INTO challengers (model, config, updated_at) VALUES (?, ?, ?) \
+                     ON CONFLICT (model) DO UPDATE SET config = excluded.config, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(model)
+                .bind(config)
+                .bind(ts(&now()))
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM challengers WHERE model = ?")
+                    .bind(model)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_challengers(&self) -> Result<Vec<(String, String)>> {
+        Ok(
+            sqlx::query_as("SELECT model, config FROM challengers ORDER BY model")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn record_shadow(&self, rows: &[ShadowRecord]) -> Result<()> {
         // Multi-row statements: the write lock is held for a few statements, not one round trip
         // to the connection's thread per record (audit and registry writes wait behind it).

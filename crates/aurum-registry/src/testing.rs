@@ -86,6 +86,7 @@ macro_rules! metadata_store_suite {
             key_credentials_and_change_epoch_follow_every_change,
             legacy_argon2_key_hashes_verify_and_are_upgraded,
             outcomes_and_shadow_scores_replace_and_join,
+            challenger_settings_are_shared_and_bump_the_epoch,
         );
     };
     (@tests ($fixture:expr) $($test:ident),+ $(,)?) => {
@@ -1186,4 +1187,46 @@ pub async fn outcomes_and_shadow_scores_replace_and_join(fx: Arc<dyn Fixture>) {
     assert_eq!(listed.len(), n);
     assert_eq!(listed[3].0.challenger_p, 0.875);
     assert_eq!(listed[4].0.challenger_p, 0.5);
+}
+
+/// A challenger setting is stored per model, seen by every handle, replaced and cleared, and
+/// each change bumps the change epoch (other processes reload it at once).
+pub async fn challenger_settings_are_shared_and_bump_the_epoch(fx: Arc<dyn Fixture>) {
+    let store = fx.open().await;
+    let other = fx.open().await;
+    let ds = dataset("credit", "x,y\n1,true\n");
+    store.insert_dataset(ds.clone()).await.unwrap();
+    store
+        .create_version(version("m", &ds, b"artifact"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.put_challenger("absent", Some("{}")).await,
+        Err(RegistryError::NotFound { .. })
+    ));
+    let e0 = store.change_epoch().await.unwrap();
+    store
+        .put_challenger("m", Some(r#"{"alias":"challenger"}"#))
+        .await
+        .unwrap();
+    let e1 = other.change_epoch().await.unwrap();
+    assert!(e1 > e0);
+    assert_eq!(
+        other.list_challengers().await.unwrap(),
+        vec![("m".to_string(), r#"{"alias":"challenger"}"#.to_string())]
+    );
+    other
+        .put_challenger("m", Some(r#"{"alias":"b","mode":"split","share":0.1}"#))
+        .await
+        .unwrap();
+    let e2 = store.change_epoch().await.unwrap();
+    assert!(e2 > e1);
+    assert_eq!(
+        store.list_challengers().await.unwrap()[0].1,
+        r#"{"alias":"b","mode":"split","share":0.1}"#
+    );
+    store.put_challenger("m", None).await.unwrap();
+    assert!(other.list_challengers().await.unwrap().is_empty());
+    assert!(store.change_epoch().await.unwrap() > e2);
+    store.put_challenger("m", None).await.unwrap();
 }

@@ -24,9 +24,12 @@
 //! or another alias are never redirected. The report then compares the two arms on their live
 //! outcomes (`POST /v1/models/{name}/outcomes`): count, bad rate and realised AUC per version.
 //!
-//! The setting is stored in `<data_dir>/challengers/<model>.json` and cached per process
-//! (another process sharing the data directory sees a change when it restarts). Predictions
-//! without a request id (in-process CLI calls) are neither shadowed nor split.
+//! The setting is stored in the registry (`challengers` table, SQLite or PostgreSQL) and copied
+//! into each process; a change bumps the registry's change epoch, so every process and every
+//! replica reloads it within the coherence poll (at once with PostgreSQL's notifications) and
+//! all of them shadow or split alike. Settings kept by earlier releases in
+//! `<data_dir>/challengers/<model>.json` move into the registry at start. Predictions without a
+//! request id (in-process CLI calls) are neither shadowed nor split.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -125,10 +128,11 @@ impl ChallengerConfig {
     }
 }
 
-/// Cached settings by model (`None` = no challenger).
+/// This process's copy of every model's challenger setting (from the registry; reloaded when the
+/// registry's change epoch moves).
 #[derive(Default)]
 pub(crate) struct Challengers {
-    by_model: Mutex<HashMap<String, Option<ChallengerConfig>>>,
+    by_model: Mutex<HashMap<String, ChallengerConfig>>,
 }
 
 /// The champion and one challenger version compared on the same records.
@@ -172,27 +176,84 @@ pub struct ChallengerReport {
 }
 
 impl Platform {
-    fn challenger_path(&self, model: &str) -> std::path::PathBuf {
-        self.data_dir()
-            .join("challengers")
-            .join(format!("{model}.json"))
+    /// The model's challenger setting (this process's copy of the registry's).
+    pub(crate) fn challenger_of(&self, model: &str) -> Option<ChallengerConfig> {
+        self.inner
+            .challengers
+            .by_model
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(model)
+            .cloned()
     }
 
-    /// The model's challenger setting (cached).
-    pub(crate) fn challenger_of(&self, model: &str) -> Option<ChallengerConfig> {
-        let mut cache = self
+    /// Reads every challenger setting from the registry into this process's copy (at start and
+    /// whenever the change epoch moves: another process or replica may have changed one). A
+    /// setting this version cannot read is skipped with a warning, never half-applied.
+    pub(crate) async fn reload_challengers(&self) -> Result<(), ServiceError> {
+        let rows = self.inner.meta.list_challengers().await?;
+        let mut map = HashMap::with_capacity(rows.len());
+        for (model, text) in rows {
+            match serde_json::from_str::<ChallengerConfig>(&text) {
+                Ok(config) => {
+                    map.insert(model, config);
+                }
+                Err(e) => {
+                    tracing::warn!(model = %model, error = %e, "unreadable challenger setting ignored")
+                }
+            }
+        }
+        *self
             .inner
             .challengers
             .by_model
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        cache
-            .entry(model.to_string())
-            .or_insert_with(|| {
-                let text = fs_err::read_to_string(self.challenger_path(model)).ok()?;
-                serde_json::from_str(&text).ok()
-            })
-            .clone()
+            .unwrap_or_else(|p| p.into_inner()) = map;
+        Ok(())
+    }
+
+    /// Moves challenger settings kept by earlier releases in `<data_dir>/challengers/<model>.json`
+    /// into the registry (unless the registry already has one for that model), then removes the
+    /// files. Runs once at start.
+    pub(crate) async fn import_legacy_challengers(&self) -> Result<(), ServiceError> {
+        let dir = self.data_dir().join("challengers");
+        let Ok(entries) = fs_err::read_dir(&dir) else {
+            return Ok(());
+        };
+        let stored: HashMap<String, String> = self
+            .inner
+            .meta
+            .list_challengers()
+            .await?
+            .into_iter()
+            .collect();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(model) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".json"))
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let text = fs_err::read_to_string(&path).map_err(crate::platform::internal)?;
+            if !stored.contains_key(&model)
+                && serde_json::from_str::<ChallengerConfig>(&text).is_ok()
+            {
+                match self.inner.meta.put_challenger(&model, Some(&text)).await {
+                    Ok(()) => {
+                        tracing::info!(model = %model, "challenger setting moved into the registry")
+                    }
+                    Err(e) => {
+                        tracing::warn!(model = %model, error = %e, "legacy challenger setting not moved");
+                        continue;
+                    }
+                }
+            }
+            fs_err::remove_file(&path).map_err(crate::platform::internal)?;
+        }
+        Ok(())
     }
 
     /// Sets `model`'s challenger: the version behind `alias` shadows the champion or answers
@@ -229,15 +290,17 @@ impl Platform {
         let (this, ctx, model_name, stored) =
             (self.clone(), ctx.clone(), model.to_string(), config.clone());
         self.detached(async move {
-            let path = this.challenger_path(&model_name);
-            let bytes = serde_json::to_vec(&stored).map_err(crate::platform::internal)?;
-            crate::flows::write_atomic(&path, &bytes).map_err(crate::platform::internal)?;
+            let text = serde_json::to_string(&stored).map_err(crate::platform::internal)?;
+            this.inner
+                .meta
+                .put_challenger(&model_name, Some(&text))
+                .await?;
             this.inner
                 .challengers
                 .by_model
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(model_name.clone(), Some(stored.clone()));
+                .insert(model_name.clone(), stored.clone());
             this.audit(
                 &ctx,
                 "challenger.set",
@@ -263,17 +326,13 @@ impl Platform {
         self.get_model(model).await?;
         let (this, ctx, model) = (self.clone(), ctx.clone(), model.to_string());
         self.detached(async move {
-            match fs_err::remove_file(this.challenger_path(&model)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(crate::platform::internal(e)),
-            }
+            this.inner.meta.put_challenger(&model, None).await?;
             this.inner
                 .challengers
                 .by_model
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(model.clone(), None);
+                .remove(&model);
             this.audit(
                 &ctx,
                 "challenger.clear",

@@ -105,9 +105,11 @@ async fn run(
 }
 
 impl Platform {
-    /// Reloads what another process may have changed: the key ring and the published aliases.
+    /// Reloads what another process may have changed: the key ring, the challenger settings and
+    /// the published aliases.
     pub(crate) async fn refresh_after_change(&self) -> Result<(), crate::ServiceError> {
         self.reload_keys().await?;
+        self.reload_challengers().await?;
         self.refresh_aliases().await
     }
 }

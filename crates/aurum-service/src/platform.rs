@@ -265,6 +265,8 @@ impl Platform {
             }),
         };
         platform.reload_keys().await?;
+        platform.import_legacy_challengers().await?;
+        platform.reload_challengers().await?;
         let pushed = match platform.inner.meta.subscribe_changes().await {
             Ok(pushed) => pushed,
             Err(e) => {

@@ -1,5 +1,6 @@
 //! Integration tests of the service layer (one test binary, modules per topic).
 
+mod challenger_shared;
 mod encryption;
 mod forecast_jobs;
 mod real_files;
