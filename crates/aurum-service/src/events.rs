@@ -12,7 +12,10 @@
 //! watermark; then the batch is applied, scored by the version's trees and decided by its
 //! thresholds, and one audit record is written with the canonical hash of the events (the
 //! [`crate::input_sha256`] form over the event fields as the engine reads them: id and keys as
-//! text, time as integer seconds, amount as float).
+//! text, time as integer seconds, amount as float). The answer waits for both the event log's
+//! commit (shared with concurrent calls: [`aurum_fraud::DurableEngine::wait_durable`]) and the
+//! audit record's, which run at the same time; should the log write fail, the call fails and its
+//! audit record stands for a scoring that was applied in memory but never acknowledged.
 //!
 //! The states live in a process-wide map keyed by state directory (or shared store and model),
 //! not in [`Platform`]: one directory must have one writer per process, however many `Platform`s
