@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Live fraud scoring over REST with state updates: trains `fraud_gbdt` on the first TRAIN rows of
-# the handbook file (spec `handbook` with a 1 h out-of-order tolerance), serves it, and streams the
-# following transactions with bench/fraud/live.py (8 clients, one event per request, default audit
-# durability `sync`: every answer waits for the event log's fsync and the audit record's).
+# the handbook file (spec `handbook` with a TOLERANCE out-of-order tolerance, default 1 h), serves
+# it, and streams the following transactions with CONC (default 8) keep-alive connections, BATCH
+# events per request, default audit durability `sync`: every answer waits for the event log's
+# fsync (shared by concurrent requests: group commit) and the audit record's commit.
 #
 #   bench/fraud/live.sh [--debug] [SECONDS] [BATCH]
 #
 # BATCH (default 1) events per request; a batch is scored and applied all or nothing.
 # AURUM_BIN=path skips the build and uses that binary.
+# CLIENT=rust (default): crates/aurum-fraud/examples/live_load.rs (LOAD_BIN=path skips its
+# build); CLIENT=python: bench/fraud/live.py, which on two cores is itself the bottleneck above a
+# few thousand requests per second.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK=target/fraud-bench; mkdir -p "$WORK"
@@ -16,13 +20,20 @@ PROFILE=release; FLAG=--release
 SECONDS_RUN=${1:-20}
 BATCH=${2:-1}
 TRAIN=${TRAIN:-50000}
+CONC=${CONC:-8}
+CLIENT=${CLIENT:-rust}
+TOLERANCE=${TOLERANCE:-1h}
 if [ -n "${AURUM_BIN:-}" ]; then AURUM=$AURUM_BIN; else cargo build $FLAG -p aurum-cli; AURUM="target/$PROFILE/aurum"; fi
+if [ "$CLIENT" = rust ]; then
+  if [ -n "${LOAD_BIN:-}" ]; then LOAD=$LOAD_BIN; else
+    cargo build --release -p aurum-fraud --example live_load; LOAD=target/release/examples/live_load; fi
+fi
 DATA="$WORK/live-data"; rm -rf "$DATA"
 head -n $((TRAIN + 1)) data/fraud/handbook_sim_transactions.csv > "$WORK/live-train.csv"
 { head -n 1 data/fraud/handbook_sim_transactions.csv; tail -n +$((TRAIN + 2)) data/fraud/handbook_sim_transactions.csv; } > "$WORK/live-stream.csv"
 sed -e 's/^timestamp = "TX_DATETIME"/timestamp = "TX_TIME_SECONDS"/' \
     -e 's/^ignore = \[.*/ignore = ["TX_DATETIME", "TX_TIME_DAYS", "TX_FRAUD_SCENARIO"]/' \
-    -e 's/^out_of_order_tolerance = .*/out_of_order_tolerance = "1h"/' \
+    -e "s/^out_of_order_tolerance = .*/out_of_order_tolerance = \"$TOLERANCE\"/" \
     data/fraud/handbook_features.toml > "$WORK/live-spec.toml"
 "$AURUM" --data-dir "$DATA" data import "$WORK/live-train.csv" --name tx >/dev/null
 "$AURUM" --data-dir "$DATA" train --dataset tx --target TX_FRAUD --kind fraud_gbdt --model fraud \
@@ -32,5 +43,10 @@ AURUM_LOG=warn "$AURUM" --data-dir "$DATA" serve --listen 127.0.0.1:18091 >/dev/
 PID=$!
 trap 'kill $PID 2>/dev/null' EXIT
 for _ in $(seq 1 600); do curl -sf -o /dev/null http://127.0.0.1:18091/readyz && break; sleep 0.05; done
-python3 bench/fraud/live.py http://127.0.0.1:18091 "$KEY" "$WORK/live-stream.csv" "$SECONDS_RUN" 8 "$BATCH"
-echo "server RSS $(awk '/VmRSS/{print $2}' /proc/$PID/status) KiB; $PROFILE build; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%d)"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+if [ "$CLIENT" = rust ]; then
+  "$LOAD" http://127.0.0.1:18091 "$KEY" "$WORK/live-stream.csv" "$SECONDS_RUN" "$CONC" "$BATCH"
+else
+  python3 bench/fraud/live.py http://127.0.0.1:18091 "$KEY" "$WORK/live-stream.csv" "$SECONDS_RUN" "$CONC" "$BATCH"
+fi
+echo "client $CLIENT; load at start $LOAD_START; server RSS $(awk '/VmRSS/{print $2}' /proc/$PID/status) KiB; $PROFILE build; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%d)"

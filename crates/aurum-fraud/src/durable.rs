@@ -15,13 +15,23 @@
 //! Recovery ([`DurableEngine::recover`]) loads the snapshot and replays the later segments through
 //! the same engine calls as live traffic. A torn tail in the last segment (a record cut short or
 //! failing its checksum, as a crash mid-write leaves it) is cut off and reported; a bad record
-//! anywhere else is corruption and refuses to load. Writes go "apply in memory, append, fsync,
+//! anywhere else is corruption and refuses to load.
+//!
+//! Writes go "apply in memory and queue the record, then wait until the queue is on disk, then
 //! answer": an event is acknowledged only after its record is on disk, and a failed write poisons
-//! the engine (memory may be ahead of the disk), so the caller must recover.
+//! the engine (memory may be ahead of the disk), so the caller must recover. The wait is a group
+//! commit: the first waiter to find no write in flight becomes the committer, takes everything
+//! queued, writes it with one `write` and one `fsync`, and wakes every waiter it covered; what
+//! was queued meanwhile goes in the next commit. Under load, concurrent calls share fsyncs
+//! instead of each paying one while holding the state. Records are queued in the same critical
+//! section that applies them, so the log holds them in application order and replays to the
+//! same state. A call sees the events applied before it, durable or not yet: an answer computed
+//! from a not-yet-durable event is itself queued behind it, so it is never acknowledged before
+//! what it read.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -69,18 +79,53 @@ pub struct RecoveryReport {
     pub torn_tail_bytes: u64,
 }
 
+/// The log's tail in memory: records applied to the engine and not yet handed to the file.
+/// Held while an event is checked, applied and encoded, so the order of records here is the order
+/// in which the engine applied them.
+struct Pending {
+    buf: Vec<u8>,
+    records: u64,
+    /// Number of the last record added (records are numbered from 1 since the engine opened).
+    last: u64,
+    poisoned: bool,
+}
+
+/// The file end of the log; held only by the committer (and by snapshots).
 struct Writer {
     file: fs_err::File,
     segment: u64,
-    poisoned: bool,
     since_snapshot: u64,
+    /// The buffer being written, kept to reuse its allocation.
+    spare: Vec<u8>,
+}
+
+/// How far the log is on disk, and whether a committer is at work.
+#[derive(Default)]
+struct Commit {
+    durable: u64,
+    committing: bool,
+    failed: bool,
+}
+
+/// A place in the log: the records applied up to a call. [`DurableEngine::wait_durable`] returns
+/// once they are all on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[must_use = "a change is acknowledged only after `wait_durable` on its ticket"]
+pub struct Ticket(u64);
+
+impl Ticket {
+    /// Nothing to wait for.
+    pub const DONE: Ticket = Ticket(0);
 }
 
 /// A [`FeatureEngine`] whose every acknowledged change is in a log on disk.
 pub struct DurableEngine {
     engine: FeatureEngine,
     dir: PathBuf,
+    pending: Mutex<Pending>,
     writer: Mutex<Writer>,
+    commit: Mutex<Commit>,
+    committed: Condvar,
     snapshot_every: Option<u64>,
 }
 
@@ -127,6 +172,23 @@ fn checksum(payload: &[u8]) -> [u8; 8] {
 
 fn encode(rec: &LogRecord, buf: &mut Vec<u8>) -> Result<()> {
     let payload = serde_json::to_vec(rec).map_err(|e| FraudError::input("event", e.to_string()))?;
+    frame(&payload, buf)
+}
+
+/// [`encode`] of `LogRecord::Event(e)`, without cloning the event.
+fn encode_event(e: &Event, buf: &mut Vec<u8>) -> Result<()> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Borrowed<'a> {
+        Event(&'a Event),
+    }
+    let payload = serde_json::to_vec(&Borrowed::Event(e))
+        .map_err(|err| FraudError::input("event", err.to_string()))?;
+    frame(&payload, buf)
+}
+
+/// Appends one record: header, then payload.
+fn frame(payload: &[u8], buf: &mut Vec<u8>) -> Result<()> {
     if payload.len() > MAX_RECORD {
         return Err(FraudError::input(
             "event",
@@ -134,8 +196,8 @@ fn encode(rec: &LogRecord, buf: &mut Vec<u8>) -> Result<()> {
         ));
     }
     buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    buf.extend_from_slice(&checksum(&payload));
-    buf.extend_from_slice(&payload);
+    buf.extend_from_slice(&checksum(payload));
+    buf.extend_from_slice(payload);
     Ok(())
 }
 
@@ -276,14 +338,23 @@ impl DurableEngine {
         let writer = Writer {
             file,
             segment,
-            poisoned: false,
             since_snapshot: 0,
+            spare: Vec::new(),
+        };
+        let pending = Pending {
+            buf: Vec::new(),
+            records: 0,
+            last: 0,
+            poisoned: false,
         };
         Ok((
             DurableEngine {
                 engine,
                 dir: dir.to_path_buf(),
+                pending: Mutex::new(pending),
                 writer: Mutex::new(writer),
+                commit: Mutex::new(Commit::default()),
+                committed: Condvar::new(),
                 snapshot_every,
             },
             report,
@@ -316,34 +387,53 @@ impl DurableEngine {
         &self.engine
     }
 
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn writer(&self) -> MutexGuard<'_, Writer> {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Scores and applies a batch of events with one fsync; per-event results in order. An event
-    /// refused by validation is not logged and changes nothing. The outer error is an IO
-    /// failure, after which the engine is poisoned.
+    fn commit_state(&self) -> MutexGuard<'_, Commit> {
+        self.commit.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Scores and applies a batch of events; per-event results in order. An event refused by
+    /// validation is not logged and changes nothing. Every applied event is on disk when this
+    /// returns; the outer error is an IO failure, after which the engine is poisoned.
     pub fn score_and_apply_batch(&self, events: &[Event]) -> Result<Vec<Result<Vec<f64>>>> {
-        let mut w = self.writer();
-        if w.poisoned {
+        let (out, ticket) = self.score_and_apply_logged(events)?;
+        self.wait_durable(ticket)?;
+        Ok(out)
+    }
+
+    /// [`DurableEngine::score_and_apply_batch`] without the wait: the events are applied in
+    /// memory (later calls see them) and queued for the log; they are durable, and may be
+    /// acknowledged, once [`DurableEngine::wait_durable`] on the ticket returns `Ok`. Calls that
+    /// wait at the same time share one write and one fsync (group commit).
+    pub fn score_and_apply_logged(
+        &self,
+        events: &[Event],
+    ) -> Result<(Vec<Result<Vec<f64>>>, Ticket)> {
+        let mut p = self.pending();
+        if p.poisoned {
             return Err(FraudError::Poisoned);
         }
-        let mut buf = Vec::new();
         let mut out = Vec::with_capacity(events.len());
-        let mut logged = 0;
         for e in events {
-            let rec = LogRecord::Event(e.clone());
-            let mut one = Vec::new();
+            let at = p.buf.len();
             // Encode first: an event that cannot be logged must not be applied.
-            let result = encode(&rec, &mut one).and_then(|()| self.engine.score_and_apply(e));
+            let result = encode_event(e, &mut p.buf).and_then(|()| self.engine.score_and_apply(e));
             if result.is_ok() {
-                buf.extend_from_slice(&one);
-                logged += 1;
+                p.records += 1;
+                p.last += 1;
+            } else {
+                p.buf.truncate(at);
             }
             out.push(result);
         }
-        self.append(&mut w, &buf, logged)?;
-        Ok(out)
+        Ok((out, Ticket(p.last)))
     }
 
     /// Scores and applies one event; it is on disk when this returns `Ok`.
@@ -353,67 +443,169 @@ impl DurableEngine {
             .unwrap_or(Err(FraudError::Poisoned))
     }
 
-    /// Logs and applies a label.
+    /// Logs and applies a label; it is on disk when this returns `Ok`.
     pub fn add_label(&self, target: &LabelRef, fraud: bool, known_at: i64) -> Result<LabelOutcome> {
-        let mut w = self.writer();
-        if w.poisoned {
+        let (outcome, ticket) = self.add_label_logged(target, fraud, known_at)?;
+        self.wait_durable(ticket)?;
+        Ok(outcome)
+    }
+
+    /// [`DurableEngine::add_label`] without the wait, as [`DurableEngine::score_and_apply_logged`].
+    pub fn add_label_logged(
+        &self,
+        target: &LabelRef,
+        fraud: bool,
+        known_at: i64,
+    ) -> Result<(LabelOutcome, Ticket)> {
+        let mut p = self.pending();
+        if p.poisoned {
             return Err(FraudError::Poisoned);
         }
-        let mut buf = Vec::new();
+        let at = p.buf.len();
         encode(
             &LogRecord::Label {
                 target: target.clone(),
                 fraud,
                 known_at,
             },
-            &mut buf,
+            &mut p.buf,
         )?;
-        let outcome = self.engine.add_label(target, fraud, known_at)?;
-        self.append(&mut w, &buf, 1)?;
-        Ok(outcome)
+        match self.engine.add_label(target, fraud, known_at) {
+            Ok(outcome) => {
+                p.records += 1;
+                p.last += 1;
+                Ok((outcome, Ticket(p.last)))
+            }
+            Err(e) => {
+                p.buf.truncate(at);
+                Err(e)
+            }
+        }
     }
 
-    fn append(&self, w: &mut Writer, buf: &[u8], records: u64) -> Result<()> {
-        if buf.is_empty() {
-            return Ok(());
+    /// Blocks until every record up to `ticket` is on disk. One waiting thread at a time is the
+    /// committer: it takes everything queued, writes it with one `write` and one `fsync`, and
+    /// wakes every waiter it covered; records queued meanwhile go in the next commit. `Err`
+    /// when the write failed: the engine is poisoned (memory is ahead of the disk) and must be
+    /// recovered.
+    pub fn wait_durable(&self, ticket: Ticket) -> Result<()> {
+        let mut c = self.commit_state();
+        loop {
+            if c.durable >= ticket.0 {
+                return Ok(());
+            }
+            if c.failed {
+                return Err(FraudError::Poisoned);
+            }
+            if c.committing {
+                c = self.committed.wait(c).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            c.committing = true;
+            drop(c);
+            let result = self.commit_pending();
+            c = self.commit_state();
+            c.committing = false;
+            match &result {
+                Ok((upto, _)) => c.durable = c.durable.max(*upto),
+                Err(_) => c.failed = true,
+            }
+            self.committed.notify_all();
+            // A failed snapshot leaves the log intact: the records are durable, but the
+            // committer reports the failure to its caller, as a write failure would be.
+            result?.1?;
         }
-        let written = w.file.write_all(buf).and_then(|()| w.file.sync_data());
-        if let Err(e) = written {
-            w.poisoned = true;
-            return Err(e.into());
-        }
-        w.since_snapshot += records;
+    }
+
+    /// Writes and fsyncs what is queued, then snapshots when one is due: the number of the last
+    /// record now on disk, and how the snapshot went. `Err`: the log could not be written.
+    fn commit_pending(&self) -> Result<(u64, Result<()>)> {
+        let mut w = self.writer();
+        let upto = self.flush_locked(&mut w)?;
         if self
             .snapshot_every
             .is_some_and(|every| w.since_snapshot >= every)
         {
-            self.snapshot_locked(w)?;
+            return self.snapshot_locked(&mut w);
         }
-        Ok(())
+        Ok((upto, Ok(())))
+    }
+
+    /// Moves the queue to the file, with the writer held (so commits reach the file in queue
+    /// order). The queue is taken under its lock and written outside it: events keep being
+    /// applied while the fsync runs.
+    fn flush_locked(&self, w: &mut Writer) -> Result<u64> {
+        let (records, upto) = {
+            let mut p = self.pending();
+            if p.poisoned {
+                return Err(FraudError::Poisoned);
+            }
+            std::mem::swap(&mut p.buf, &mut w.spare);
+            (std::mem::take(&mut p.records), p.last)
+        };
+        if records > 0 {
+            let written = w.file.write_all(&w.spare).and_then(|()| w.file.sync_data());
+            w.spare.clear();
+            if let Err(e) = written {
+                self.pending().poisoned = true;
+                return Err(e.into());
+            }
+            w.since_snapshot += records;
+        }
+        Ok(upto)
     }
 
     /// Writes a snapshot of the current state and drops the log segments it covers.
     pub fn snapshot(&self) -> Result<()> {
         let mut w = self.writer();
-        if w.poisoned {
-            return Err(FraudError::Poisoned);
-        }
-        self.snapshot_locked(&mut w)
+        let (upto, snapshot) = self.snapshot_locked(&mut w)?;
+        let mut c = self.commit_state();
+        c.durable = c.durable.max(upto);
+        self.committed.notify_all();
+        snapshot
     }
 
-    fn snapshot_locked(&self, w: &mut Writer) -> Result<()> {
+    /// With the writer held: the queue is written to the current segment, then, with the queue
+    /// held (nothing is applied meanwhile), the snapshot is taken and later records go to a new
+    /// segment. The number of the last record the disk now covers, and how the snapshot went;
+    /// `Err`: the log could not be written.
+    fn snapshot_locked(&self, w: &mut Writer) -> Result<(u64, Result<()>)> {
+        // Most of the queue, without holding up the appliers.
+        self.flush_locked(w)?;
+        let mut p = self.pending();
+        if p.poisoned {
+            return Err(FraudError::Poisoned);
+        }
+        if p.records > 0 {
+            // Applied since: into the old segment as well, before the snapshot covers them.
+            let written = w.file.write_all(&p.buf).and_then(|()| w.file.sync_data());
+            if let Err(e) = written {
+                p.poisoned = true;
+                return Err(e.into());
+            }
+            p.buf.clear();
+            p.records = 0;
+        }
+        let upto = p.last;
         let next = w.segment + 1;
         // On failure the old segment stays the write target and nothing it holds is dropped; a
         // next segment created before the failure is empty and replays as nothing.
-        let file = self.write_snapshot(next)?;
+        let file = match self.write_snapshot(next) {
+            Ok(file) => file,
+            Err(e) => return Ok((upto, Err(e))),
+        };
+        drop(p);
         let old = w.segment;
         w.file = file;
         w.segment = next;
         w.since_snapshot = 0;
-        for n in segments(&self.dir)?.into_iter().filter(|&n| n <= old) {
-            fs_err::remove_file(segment_path(&self.dir, n))?;
-        }
-        Ok(())
+        let removed = segments(&self.dir).and_then(|all| {
+            for n in all.into_iter().filter(|&n| n <= old) {
+                fs_err::remove_file(segment_path(&self.dir, n))?;
+            }
+            Ok(())
+        });
+        Ok((upto, removed))
     }
 
     fn write_snapshot(&self, next: u64) -> Result<fs_err::File> {

@@ -50,8 +50,8 @@ use aurum_credit::gbdt::{GbdtModel, GbdtParams};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Decision, EngineSnapshot, Event, FeatureEngine, FeatureSpec, FraudError, RuleSet, ShardedStore,
-    TrainingLabel, parse_duration, replay_into,
+    Action, Decision, EngineSnapshot, Event, FeatureEngine, FeatureSpec, FraudError, RuleSet,
+    ShardedStore, TrainingLabel, parse_duration, replay_into,
 };
 
 /// The family's own parameters; every other key is a [`aurum_credit::gbdt`] parameter.
@@ -489,11 +489,23 @@ impl FraudGbdtModel {
     }
 
     /// Score, decision under [`FraudGbdtModel::rules`] and reasons for one event's features.
+    ///
+    /// The contributions only name the top features of a `review` or `block`, so they are
+    /// computed (TreeSHAP, the costly part) only for those; an `allow` is decided on the score.
     pub fn decide(&self, event: &Event, features: &[f64]) -> Result<Decision, ModelError> {
-        let (p, e) = self.score_features(features)?;
-        let compiled = self.spec.compile().map_err(fraud_err)?;
-        self.rules()
-            .decide(&compiled, event, features, p, &e.contributions)
+        let row = self.gbdt_row(features)?;
+        let p = self.gbdt.predict_proba_one(&row)?;
+        let rules = self.rules();
+        let spec = self.frozen.spec();
+        let decision = rules
+            .decide(spec, event, features, p, &[])
+            .map_err(fraud_err)?;
+        if decision.action == Action::Allow {
+            return Ok(decision);
+        }
+        let e = self.gbdt.explain(&row)?;
+        rules
+            .decide(spec, event, features, p, &e.contributions)
             .map_err(fraud_err)
     }
 

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::durable::DurableEngine;
+use crate::durable::{DurableEngine, Ticket};
 use crate::engine::{LabelOutcome, LabelRef};
 use crate::error::{FraudError, Result};
 use crate::event::{Event, check_event};
@@ -80,6 +80,25 @@ pub trait OnlineState: Send + Sync {
     /// each event's features from the state strictly before it and applies it, in order. Either
     /// every event is applied (and durable, as far as the store promises) or none is.
     fn score_and_apply(&self, events: &[Event]) -> std::result::Result<Vec<Vec<f64>>, BatchError>;
+
+    /// [`OnlineState::score_and_apply`] in two steps: the batch is checked, scored and applied
+    /// (later calls see it), and the returned [`Ticket`] is passed to
+    /// [`OnlineState::wait_durable`], which returns once the batch is as durable as
+    /// `score_and_apply` makes it. Only then may the events be acknowledged. A store that makes
+    /// changes durable as it applies them (the default) returns [`Ticket::DONE`].
+    fn score_and_apply_deferred(
+        &self,
+        events: &[Event],
+    ) -> std::result::Result<(Vec<Vec<f64>>, Ticket), BatchError> {
+        Ok((self.score_and_apply(events)?, Ticket::DONE))
+    }
+
+    /// Waits until the changes up to `ticket` are durable (see
+    /// [`OnlineState::score_and_apply_deferred`]).
+    fn wait_durable(&self, ticket: Ticket) -> Result<()> {
+        let _ = ticket;
+        Ok(())
+    }
 
     /// Attaches labels by event id. An id not in state (unknown, or past every window) is
     /// [`LabelOutcome::NotFound`], not an error.
@@ -179,38 +198,67 @@ impl OnlineState for LocalState {
     }
 
     fn score_and_apply(&self, events: &[Event]) -> std::result::Result<Vec<Vec<f64>>, BatchError> {
+        let (out, ticket) = self.score_and_apply_deferred(events)?;
+        self.engine.wait_durable(ticket)?;
+        Ok(out)
+    }
+
+    fn score_and_apply_deferred(
+        &self,
+        events: &[Event],
+    ) -> std::result::Result<(Vec<Vec<f64>>, Ticket), BatchError> {
+        // The gate covers check-then-apply only; the wait for the disk happens outside it, so
+        // concurrent calls share a commit.
         let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
         let engine = self.engine.engine();
         validate_batch(engine.spec(), events, engine.watermark(), |id| {
             engine.contains_event(id)
         })?;
-        self.engine
-            .score_and_apply_batch(events)?
+        let (results, ticket) = self.engine.score_and_apply_logged(events)?;
+        let out = results
             .into_iter()
             .enumerate()
             .map(|(i, r)| r.map_err(|e| BatchError::at(i, e)))
-            .collect()
+            .collect::<std::result::Result<_, _>>()?;
+        Ok((out, ticket))
+    }
+
+    fn wait_durable(&self, ticket: Ticket) -> Result<()> {
+        self.engine.wait_durable(ticket)
     }
 
     fn add_labels(
         &self,
         labels: &[LabelRequest],
     ) -> std::result::Result<Vec<LabelOutcome>, BatchError> {
-        let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
-        let now = self.engine.engine().watermark().unwrap_or(0);
-        labels
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                self.engine
-                    .add_label(
-                        &LabelRef::EventId(l.event_id.clone()),
-                        l.fraud,
-                        l.known_at.unwrap_or(now),
-                    )
-                    .map_err(|e| BatchError::at(i, e))
-            })
-            .collect()
+        let (outcomes, ticket) = {
+            let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+            let now = self.engine.engine().watermark().unwrap_or(0);
+            let mut ticket = Ticket::DONE;
+            let mut outcomes = Vec::with_capacity(labels.len());
+            for (i, l) in labels.iter().enumerate() {
+                let logged = self.engine.add_label_logged(
+                    &LabelRef::EventId(l.event_id.clone()),
+                    l.fraud,
+                    l.known_at.unwrap_or(now),
+                );
+                match logged {
+                    Ok((outcome, t)) => {
+                        ticket = ticket.max(t);
+                        outcomes.push(Ok(outcome));
+                    }
+                    Err(e) => {
+                        outcomes.push(Err(BatchError::at(i, e)));
+                        break;
+                    }
+                }
+            }
+            (outcomes, ticket)
+        };
+        // Labels before a refused one stay applied, as they did one by one, and are durable
+        // before the call answers either way.
+        self.engine.wait_durable(ticket)?;
+        outcomes.into_iter().collect()
     }
 
     fn info(&self) -> Result<StateInfo> {

@@ -12,7 +12,10 @@
 //! watermark; then the batch is applied, scored by the version's trees and decided by its
 //! thresholds, and one audit record is written with the canonical hash of the events (the
 //! [`crate::input_sha256`] form over the event fields as the engine reads them: id and keys as
-//! text, time as integer seconds, amount as float).
+//! text, time as integer seconds, amount as float). The answer waits for both the event log's
+//! commit (shared with concurrent calls: [`aurum_fraud::DurableEngine::wait_durable`]) and the
+//! audit record's, which run at the same time; should the log write fail, the call fails and its
+//! audit record stands for a scoring that was applied in memory but never acknowledged.
 //!
 //! The states live in a process-wide map keyed by state directory (or shared store and model),
 //! not in [`Platform`]: one directory must have one writer per process, however many `Platform`s
@@ -292,7 +295,11 @@ impl Platform {
             ));
         }
         let (state, fraud) = self.fraud_state(&model).await?;
-        let work = move || -> Result<(Vec<EventOutcome>, String), ServiceError> {
+        // The blocking half scores and applies the batch, hands the outcomes over, then waits for
+        // the event log's group commit; meanwhile the audit record is written, so the two commits
+        // overlap instead of adding up. The call answers only once both are done.
+        let (scored_tx, scored_rx) = tokio::sync::oneshot::channel();
+        let work = move || -> Result<(), ServiceError> {
             let spec = state.state.spec();
             let parsed: Vec<Event> = events
                 .iter()
@@ -302,28 +309,51 @@ impl Platform {
                         .map_err(|e| fraud_error(e, &format!("events[{i}].")))
                 })
                 .collect::<Result<_, _>>()?;
+            drop(events);
             let input_sha256 = events_sha256(spec, &parsed);
-            let results = state
+            let (results, ticket) = state
                 .state
-                .score_and_apply(&parsed)
+                .score_and_apply_deferred(&parsed)
                 .map_err(|e| batch_error(e, "events"))?;
             let names = spec.feature_names();
             let mut outcomes = Vec::with_capacity(parsed.len());
-            for (e, x) in parsed.iter().zip(results) {
-                let d = fraud.decide(e, &x)?;
-                outcomes.push(EventOutcome {
-                    id: e.id.clone(),
-                    score: d.score,
-                    action: d.action,
-                    reasons: d.reasons,
-                    features: names.iter().cloned().zip(x).collect(),
-                });
+            let mut decided = Ok(());
+            for (e, x) in parsed.into_iter().zip(results) {
+                match fraud.decide(&e, &x) {
+                    Ok(d) => outcomes.push(EventOutcome {
+                        id: e.id,
+                        score: d.score,
+                        action: d.action,
+                        reasons: d.reasons,
+                        features: names.iter().cloned().zip(x).collect(),
+                    }),
+                    Err(err) => {
+                        decided = Err(err);
+                        break;
+                    }
+                }
             }
-            Ok((outcomes, input_sha256))
+            // The batch is applied whether or not it could be decided: it must be durable
+            // before the call answers, even with an error.
+            if decided.is_ok() {
+                // The receiver is gone only when the call itself was dropped.
+                let _ = scored_tx.send((outcomes, input_sha256));
+            }
+            state
+                .state
+                .wait_durable(ticket)
+                .map_err(|e| fraud_error(e, ""))?;
+            decided.map_err(ServiceError::from)
         };
-        let (outcomes, input_sha256) = tokio::task::spawn_blocking(work)
-            .await
-            .map_err(join_error)??;
+        let durable = tokio::task::spawn_blocking(work);
+        let (outcomes, input_sha256) = match scored_rx.await {
+            Ok(scored) => scored,
+            // Refused or failed before scoring: the blocking half has the error.
+            Err(_) => {
+                durable.await.map_err(join_error)??;
+                return Err(internal("event scoring ended without outcomes"));
+            }
+        };
         let summary: Vec<serde_json::Value> = outcomes
             .iter()
             .map(|o| serde_json::json!({"id": o.id, "score": o.score, "action": action_str(o.action)}))
@@ -337,7 +367,9 @@ impl Platform {
             input_sha256: Some(input_sha256.clone()),
             details: serde_json::json!({"events": outcomes.len(), "outputs": summary}),
         };
-        let audit_seq = self.append_event_audit(entry).await?;
+        let (audit_seq, durable) = tokio::join!(self.append_event_audit(entry), durable);
+        durable.map_err(join_error)??;
+        let audit_seq = audit_seq?;
         metrics::counter!("aurum_fraud_events_total", "model" => model.name.clone())
             .increment(outcomes.len() as u64);
         Ok(EventsOutput {
