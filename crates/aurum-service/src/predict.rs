@@ -41,7 +41,7 @@ const INLINE_ROWS: usize = 64;
 /// cancellation is checked before each piece.
 ///
 /// [`BinaryClassifier::assess_batch`]: aurum_contract::BinaryClassifier::assess_batch
-const PIECE_ROWS: usize = 64;
+pub(crate) const PIECE_ROWS: usize = 64;
 
 /// Cancels its token when dropped: held by a request future, it stops the blocking work that
 /// future started when the future is dropped (timeout, disconnect).
