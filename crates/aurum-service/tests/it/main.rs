@@ -3,5 +3,6 @@
 mod encryption;
 mod forecast_jobs;
 mod real_files;
+mod sequence_family;
 mod shared_stores;
 mod toy_family;
