@@ -104,7 +104,7 @@ async fn the_sequence_family_trains_registers_and_serves_histories() {
     assert_eq!(loaded.task(), Task::SequenceClassification);
     assert_eq!(loaded.manifest.family, "sequence");
     assert_eq!(
-        loaded.model.input_schema().names(),
+        loaded.model.input_schema().names().collect::<Vec<_>>(),
         ["card", "channel", "amount"]
     );
     // Two cards' histories interleaved: each row is read after its own card's earlier rows.
