@@ -850,6 +850,55 @@ impl Weights {
     }
 }
 
+/// The windows of `batch` as tensors: row `r`'s window fills positions `length − len ..` of
+/// row `r`, earlier positions are padding (zero inputs, masked).
+fn window_batch(
+    batch: &[usize],
+    windows: &[Vec<usize>],
+    rows: &[EncodedRow],
+    l: usize,
+    n_categories: usize,
+    device: &Device,
+) -> Batch {
+    let b = batch.len();
+    let n_numeric = rows.first().map_or(0, |r| r.numeric.len());
+    let mut numeric = vec![0.0f32; b * l * n_numeric];
+    let mut categories = vec![vec![0i64; b * l]; n_categories];
+    let mut mask = vec![0.0f32; b * l];
+    let mut key_bias = vec![MASKED_SCORE; b * l];
+    let mut n_valid = vec![0.0f32; b];
+    for (r, &i) in batch.iter().enumerate() {
+        let w = &windows[i];
+        let offset = l - w.len();
+        for (t, &e) in w.iter().enumerate() {
+            let pos = r * l + offset + t;
+            for (dst, &x) in numeric[pos * n_numeric..(pos + 1) * n_numeric]
+                .iter_mut()
+                .zip(&rows[e].numeric)
+            {
+                *dst = x as f32;
+            }
+            for (k, &c) in rows[e].categories.iter().enumerate() {
+                categories[k][pos] = i64::from(c);
+            }
+            mask[pos] = 1.0;
+            key_bias[pos] = 0.0;
+        }
+        n_valid[r] = w.len() as f32;
+    }
+    Batch {
+        numeric: (n_numeric > 0)
+            .then(|| Tensor::<3>::from_data(TensorData::new(numeric, [b, l, n_numeric]), device)),
+        categories: categories
+            .into_iter()
+            .map(|idx| Tensor::<1, Int>::from_data(TensorData::new(idx, [b * l]), device))
+            .collect(),
+        mask: Tensor::<3>::from_data(TensorData::new(mask, [b, l, 1]), device),
+        n_valid: Tensor::<2>::from_data(TensorData::new(n_valid, [b, 1]), device),
+        key_bias: Tensor::<4>::from_data(TensorData::new(key_bias, [b, 1, 1, l]), device),
+    }
+}
+
 /// A text key of an entity value; `None` when missing (no history).
 fn entity_key(v: &Value) -> Option<String> {
     match v {
@@ -1122,45 +1171,12 @@ pub fn fit(
         ctx.check_cancelled()?;
         for batch in train::epoch_batches(&train_rows, opt.batch_size, &mut rng) {
             let b = batch.len();
-            let mut numeric = vec![0.0f32; b * l * n_numeric];
-            let mut categories = vec![vec![0i64; b * l]; sizes.len()];
-            let mut mask = vec![0.0f32; b * l];
-            let mut key_bias = vec![MASKED_SCORE; b * l];
-            let mut n_valid = vec![0.0f32; b];
+            let tensors = window_batch(&batch, &windows, &rows, l, sizes.len(), &device);
             let mut target_weights = vec![0.0f32; b * n_classes];
             for (r, &i) in batch.iter().enumerate() {
-                let w = &windows[i];
-                let offset = l - w.len();
-                for (t, &e) in w.iter().enumerate() {
-                    let pos = r * l + offset + t;
-                    for (dst, &x) in numeric[pos * n_numeric..(pos + 1) * n_numeric]
-                        .iter_mut()
-                        .zip(&rows[e].numeric)
-                    {
-                        *dst = x as f32;
-                    }
-                    for (k, &c) in rows[e].categories.iter().enumerate() {
-                        categories[k][pos] = i64::from(c);
-                    }
-                    mask[pos] = 1.0;
-                    key_bias[pos] = 0.0;
-                }
-                n_valid[r] = w.len() as f32;
                 let c = target.y[i] as usize;
                 target_weights[r * n_classes + c] = class_weights[c] as f32;
             }
-            let tensors = Batch {
-                numeric: (n_numeric > 0).then(|| {
-                    Tensor::<3>::from_data(TensorData::new(numeric, [b, l, n_numeric]), &device)
-                }),
-                categories: categories
-                    .into_iter()
-                    .map(|idx| Tensor::<1, Int>::from_data(TensorData::new(idx, [b * l]), &device))
-                    .collect(),
-                mask: Tensor::<3>::from_data(TensorData::new(mask, [b, l, 1]), &device),
-                n_valid: Tensor::<2>::from_data(TensorData::new(n_valid, [b, 1]), &device),
-                key_bias: Tensor::<4>::from_data(TensorData::new(key_bias, [b, 1, 1, l]), &device),
-            };
             let dropout: Vec<Option<Tensor<2>>> = std::iter::once(params.pooled_width())
                 .chain(params.dense.iter().copied())
                 .map(|w| {
@@ -1870,5 +1886,118 @@ mod tests {
                 .load_payload(&serde_json::to_vec(&v).unwrap())
                 .is_err()
         );
+    }
+
+    /// The trained weights back in a burn network (for comparing the two forward passes).
+    fn burn_net(w: &Weights, device: &Device) -> SequenceNet {
+        let norm = |n: &NormLayer| Norm {
+            gamma: Param::from_data(TensorData::new(n.gamma.clone(), [n.gamma.len()]), device),
+            beta: Param::from_data(TensorData::new(n.beta.clone(), [n.beta.len()]), device),
+        };
+        let linear = |l: &DenseLayer| train::to_burn_linear(l, device);
+        let (mut convs, mut input, mut positions, mut blocks, mut norms) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        match &w.body {
+            Body::Cnn { convs: c, .. } => convs = c.iter().map(linear).collect(),
+            Body::Transformer {
+                input: i,
+                positions: pos,
+                blocks: b,
+                norm: n,
+                ..
+            } => {
+                let d = i.d_out;
+                input.push(linear(i));
+                positions.push(Param::from_data(
+                    TensorData::new(pos.clone(), [pos.len() / d, d]),
+                    device,
+                ));
+                blocks = b
+                    .iter()
+                    .map(|b| Block {
+                        norm1: norm(&b.norm1),
+                        query: linear(&b.query),
+                        key: linear(&b.key),
+                        value: linear(&b.value),
+                        out: linear(&b.out),
+                        norm2: norm(&b.norm2),
+                        ff_in: linear(&b.ff_in),
+                        ff_out: linear(&b.ff_out),
+                    })
+                    .collect();
+                norms.push(norm(n));
+            }
+        }
+        SequenceNet {
+            embeddings: w
+                .embeddings
+                .iter()
+                .map(|e| Embedding {
+                    weight: Param::from_data(
+                        TensorData::new(e.weight.clone(), [e.rows, e.dim]),
+                        device,
+                    ),
+                })
+                .collect(),
+            convs,
+            input,
+            positions,
+            blocks,
+            norm: norms,
+            hidden: w.head.hidden.iter().map(linear).collect(),
+            output: linear(&w.head.output),
+        }
+    }
+
+    /// The hand-written `f64` pass that serves (and measures early stopping) computes what the
+    /// burn graph trained, padding and masks included, for windows of every length.
+    #[test]
+    fn the_served_forward_pass_is_the_trained_network() {
+        let (x, y) = previous_event_data(40, 10, 7);
+        let (test_x, _) = previous_event_data(6, 9, 8);
+        for arch in ["cnn", "transformer"] {
+            let m = fit_on(
+                &x,
+                &y,
+                &[
+                    ("entity", "card"),
+                    ("architecture", arch),
+                    ("epochs", "3"),
+                    ("length", "5"),
+                    ("layers", "2"),
+                    ("kernel", "2"),
+                    ("d_model", "8"),
+                    ("heads", "2"),
+                ],
+            );
+            let rows = rows_of(&test_x);
+            let served = m.predict_proba(&rows).unwrap();
+            let keys: Vec<Option<String>> = rows.iter().map(|r| entity_key(&r[0])).collect();
+            let encoded: Vec<EncodedRow> = rows
+                .iter()
+                .map(|r| {
+                    let mut e = EncodedRow::default();
+                    m.encoder.encode_row(&r[1..], &mut e).unwrap();
+                    e
+                })
+                .collect();
+            let w = windows(&keys, 5);
+            assert!(w.iter().any(|w| w.len() == 1) && w.iter().any(|w| w.len() == 5));
+            let device = Device::flex();
+            let net = burn_net(&m.weights, &device);
+            let all: Vec<usize> = (0..rows.len()).collect();
+            let batch = window_batch(&all, &w, &encoded, 5, 1, &device);
+            let logits = net.forward(batch, &m.params, vec![None, None]);
+            let probs = train::read_f32(burn_softmax(logits, 1)).unwrap();
+            for (i, p) in served.iter().enumerate() {
+                for (c, &q) in p.iter().enumerate() {
+                    let b = f64::from(probs[i * 2 + c]);
+                    assert!(
+                        (q - b).abs() < 1e-5,
+                        "{arch}: row {i} class {c}: {q} vs {b}"
+                    );
+                }
+            }
+        }
     }
 }
