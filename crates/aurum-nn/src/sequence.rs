@@ -1717,7 +1717,7 @@ mod tests {
     /// (scenario 1), compromised terminals (2, invisible to a customer's own history) and
     /// compromised customers whose amounts are multiplied by five for two weeks (3, visible only
     /// against the customer's usual amounts). Trained on days 0–119 of the customers numbered
-    /// below 1000 (100 of them, 25k rows) and scored on days 120–182 (117 frauds) with each
+    /// below 1000 (103 of them, 25k rows) and scored on days 120–182 (117 frauds) with each
     /// customer's full history as the request, both architectures must clearly beat the amount
     /// alone as a score: its ROC curve holds every fixed amount threshold (such as scenario 1's
     /// 220), and a one-event window of this family scores exactly as the amount does (0.695).
