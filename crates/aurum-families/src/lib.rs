@@ -37,6 +37,7 @@ pub fn builtin() -> Families {
         .with(aurum_fraud::gbdt_family::FraudGbdtFamily)
         .with(aurum_nn::MlpFamily)
         .with(aurum_nn::CnnFamily)
+        .with(aurum_nn::SequenceFamily)
         .with(aurum_credit::forest::RandomForestFamily)
         .with(aurum_credit::svm::LinearSvmFamily)
         .with(aurum_onnx::ONNX)
@@ -73,6 +74,7 @@ mod tests {
                 "fraud_gbdt",
                 "mlp",
                 "cnn",
+                "sequence",
                 "random_forest",
                 "linear_svm",
                 "onnx",
@@ -91,10 +93,14 @@ mod tests {
         assert_eq!(families.get("als").unwrap().spec().task, Task::Ranking);
         assert_eq!(families.get("mlp").unwrap().spec().task, Task::Binary);
         assert_eq!(families.get("cnn").unwrap().spec().task, Task::Multiclass);
+        assert_eq!(
+            families.get("sequence").unwrap().spec().task,
+            Task::SequenceClassification
+        );
         let e = families.get("svm").err().unwrap();
         assert_eq!(
             e.to_string(),
-            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest, reco_popularity, reco_item_knn, reco_als, reco_bpr, reco_content, reco_hybrid, reco_random_walk, reco_ease, reco_blend, fraud_gbdt, mlp, cnn, random_forest, linear_svm, onnx, onnx_multiclass, onnx_regression)"
+            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest, reco_popularity, reco_item_knn, reco_als, reco_bpr, reco_content, reco_hybrid, reco_random_walk, reco_ease, reco_blend, fraud_gbdt, mlp, cnn, sequence, random_forest, linear_svm, onnx, onnx_multiclass, onnx_regression)"
         );
     }
 }

@@ -438,7 +438,8 @@ fn class_log_loss(
     (loss / n, correct as f64 / n)
 }
 
-fn argmax(v: &[f64]) -> usize {
+/// The index of the largest value (the first on ties).
+pub(crate) fn argmax(v: &[f64]) -> usize {
     let mut best = 0;
     for (i, x) in v.iter().enumerate() {
         if *x > v[best] {

@@ -1,5 +1,6 @@
 //! Neural model families trained in Rust with burn: `mlp` (tabular binary classification),
-//! `cnn` (images as pixel columns, multiclass), and the `lstm` / `gru` forecasters of a
+//! `cnn` (images as pixel columns, multiclass), `sequence` (an event classified from its
+//! entity's recent events, [`sequence`]), and the `lstm` / `gru` forecasters of a
 //! univariate series ([`recurrent`]), which plug into `aurum-forecast` as external forecasters;
 //! and a tabular VAE ([`vae`]) that generates synthetic rows of one class (not a family).
 //!
@@ -19,6 +20,7 @@ pub mod cnn;
 pub mod dense;
 pub mod mlp;
 pub mod recurrent;
+pub mod sequence;
 pub mod tabular;
 pub mod train;
 pub mod vae;
@@ -26,3 +28,4 @@ pub mod vae;
 pub use cnn::CnnFamily;
 pub use mlp::MlpFamily;
 pub use recurrent::{RecurrentForecaster, register_forecasters};
+pub use sequence::SequenceFamily;

@@ -316,11 +316,36 @@ pub struct MlpModel {
     log: TrainingLog,
 }
 
-fn input_vector(embeddings: &[EmbeddingTable], row: &EncodedRow, out: &mut Vec<f64>) {
+/// The network input of an encoded row: its numeric block, then each categorical feature's
+/// embedding vector.
+pub(crate) fn input_vector(embeddings: &[EmbeddingTable], row: &EncodedRow, out: &mut Vec<f64>) {
     out.clear();
     out.extend_from_slice(&row.numeric);
     for (table, &idx) in embeddings.iter().zip(&row.categories) {
         out.extend(table.row(idx as usize).iter().map(|&w| f64::from(w)));
+    }
+}
+
+/// The reserved index never trained when every category was frequent: it then takes the
+/// training-frequency-weighted mean embedding, so an unseen category scores as the feature's
+/// average (and contributes nothing against the mean baseline).
+pub(crate) fn fill_reserved_embeddings(embeddings: &mut [EmbeddingTable], rows: &[EncodedRow]) {
+    let n = rows.len().max(1);
+    for (k, table) in embeddings.iter_mut().enumerate() {
+        let mut sum = vec![0.0f64; table.dim];
+        let mut reserved_used = false;
+        for row in rows {
+            let idx = row.categories[k] as usize;
+            reserved_used |= idx == crate::tabular::UNSEEN_INDEX as usize;
+            for (s, &w) in sum.iter_mut().zip(table.row(idx)) {
+                *s += f64::from(w);
+            }
+        }
+        if !reserved_used {
+            for (j, s) in sum.iter().enumerate() {
+                table.weight[j] = (s / n as f64) as f32;
+            }
+        }
     }
 }
 
@@ -508,25 +533,7 @@ pub fn fit(
         }
     };
 
-    // The reserved index never trained when every category was frequent: it takes the
-    // training-frequency-weighted mean embedding, so an unseen category scores as the
-    // feature's average and contributes nothing against the baseline.
-    for (k, table) in embeddings.iter_mut().enumerate() {
-        let mut sum = vec![0.0f64; table.dim];
-        let mut reserved_used = false;
-        for row in &rows {
-            let idx = row.categories[k] as usize;
-            reserved_used |= idx == crate::tabular::UNSEEN_INDEX as usize;
-            for (s, &w) in sum.iter_mut().zip(table.row(idx)) {
-                *s += f64::from(w);
-            }
-        }
-        if !reserved_used {
-            for (j, s) in sum.iter().enumerate() {
-                table.weight[j] = (s / n as f64) as f32;
-            }
-        }
-    }
+    fill_reserved_embeddings(&mut embeddings, &rows);
     let mut baseline = vec![0.0; d_in];
     let mut x = Vec::new();
     for row in &rows {

@@ -4,6 +4,7 @@ mod challenger_shared;
 mod encryption;
 mod forecast_jobs;
 mod real_files;
+mod sequence_family;
 mod shared_stores;
 mod text_features;
 mod toy_family;
