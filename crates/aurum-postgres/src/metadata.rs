@@ -1026,6 +1026,11 @@ impl MetadataStore for PgStore {
         }
         let sorted: Vec<&ShadowRecord> = last.into_values().collect();
         let mut tx = self.begin().await?;
+        // Shadow records may be lost at a crash (they are a sample); their commit need not wait
+        // for the WAL flush that decisions and audit records wait for.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         for chunk in sorted.chunks(aurum_registry::backend::SHADOW_ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::<Postgres>::new(
                 "INSERT INTO shadow_scores (model, request_id, record, champion_version, \

@@ -50,6 +50,11 @@ const MAX_CONNECTIONS: u32 = 8;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection, opened on first use, for shadow scores: `synchronous=NORMAL`, so their
+    /// commits do not fsync (the next commit of any other connection, or a checkpoint, makes
+    /// them durable; shadow records already may be lost at a crash, never a decision or an
+    /// audit record). Their disk flushes then never queue ahead of the audit log's.
+    shadow_pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -69,13 +74,16 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
+        let shadow_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(options.synchronous(SqliteSynchronous::Normal));
         let mut migrator = sqlx::migrate!("./migrations/sqlite");
         migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
         migrator.run(&pool).await?;
         tracing::info!(path = %path.display(), "registry database opened");
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, shadow_pool })
     }
 
     /// The connection pool, for components that keep their own tables in the same file
@@ -86,6 +94,7 @@ impl SqliteStore {
 
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
+        self.shadow_pool.close().await;
         self.pool.close().await;
     }
 
@@ -893,7 +902,7 @@ impl MetadataStore for SqliteStore {
     async fn record_shadow(&self, rows: &[ShadowRecord]) -> Result<()> {
         // Multi-row statements: the write lock is held for a few statements, not one round trip
         // to the connection's thread per record (audit and registry writes wait behind it).
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.shadow_pool.begin_with("BEGIN IMMEDIATE").await?;
         for chunk in rows.chunks(crate::backend::SHADOW_ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::<Sqlite>::new(
                 "INSERT OR REPLACE INTO shadow_scores (model, request_id, record, champion_version, \

@@ -85,6 +85,8 @@ async fn the_sequence_family_trains_registers_and_serves_histories() {
                 positive_label: None,
                 alias: Some("champion".into()),
                 date_column: Some("step".into()),
+                text_columns: None,
+                text_buckets: None,
             },
             std::sync::Arc::new(NoProgress),
         )
