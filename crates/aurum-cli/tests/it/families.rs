@@ -105,10 +105,52 @@ async fn digits_answers(http: &reqwest::Client, s: &Server, key: &str) -> Vec<Va
         .json()
         .await
         .unwrap();
-    r["outputs"]
+    let outputs = r["outputs"]
         .as_array()
         .unwrap_or_else(|| panic!("{r}"))
-        .clone()
+        .clone();
+    // The Open Inference Protocol answers a multiclass model with its label and the predicted
+    // class's probability, the same as /v1.
+    let inputs: Vec<Value> = inputs
+        .iter()
+        .map(|name| {
+            let data: Vec<Value> = records.iter().map(|r| r[*name].clone()).collect();
+            json!({"name": name, "datatype": "INT64", "shape": [records.len()], "data": data})
+        })
+        .collect();
+    let oip: Value = http
+        .post(format!("{}/v2/models/digits/infer", s.base))
+        .bearer_auth(key)
+        .json(&json!({ "inputs": inputs }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let column = |name: &str| -> Vec<Value> {
+        oip["outputs"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{oip}"))
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap_or_else(|| panic!("{oip}"))["data"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let labels: Vec<Value> = outputs.iter().map(|o| o["label"].clone()).collect();
+    assert_eq!(column("label"), labels, "{oip}");
+    for (p, o) in column("probability").iter().zip(&outputs) {
+        let best = o["probabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .fold(0.0, f64::max);
+        assert_eq!(p.as_f64().unwrap(), best);
+    }
+    outputs
 }
 
 async fn train_through_api(http: &reqwest::Client, s: &Server, key: &str, body: Value) -> Value {

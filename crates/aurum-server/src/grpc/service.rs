@@ -25,8 +25,8 @@ use crate::AppState;
 use crate::auth::{Caller, Permission};
 use crate::oip::infer::{self, InferOutputs, OutputKind};
 use crate::oip::tensor::{
-    DataType, Tensor, TensorData, checked_shape, decode_raw, element_count, encode_bytes,
-    encode_fp64, invalid,
+    DataType, Tensor, TensorData, checked_shape, decode_raw, element_count, encode_bool,
+    encode_bytes, encode_fp64, invalid,
 };
 
 /// The gRPC service: the shared application state, nothing else.
@@ -195,11 +195,12 @@ impl GrpcInferenceService for InferenceService {
             &caller.ctx(),
             &target,
             inputs,
+            &kinds,
             started,
         )
         .await
         .map_err(err)?;
-        let mut resp = Response::new(render(out, r.id, &kinds, raw_out));
+        let mut resp = Response::new(render(out, r.id, raw_out));
         if let Ok(v) = caller.request_id.parse() {
             resp.metadata_mut().insert("x-request-id", v);
         }
@@ -356,17 +357,19 @@ fn from_contents(
     Ok(data)
 }
 
-fn render(out: InferOutputs, id: String, kinds: &[OutputKind], raw: bool) -> ModelInferResponse {
+fn render(out: InferOutputs, id: String, raw: bool) -> ModelInferResponse {
     let batch = out.len() as i64;
-    let mut outputs = Vec::with_capacity(kinds.len());
+    let mut outputs = Vec::with_capacity(out.kinds.len());
     let mut raw_contents = Vec::new();
-    for &kind in kinds {
+    for &kind in &out.kinds {
         let contents = if raw {
             raw_contents.push(Bytes::from(match kind {
                 OutputKind::Probability => encode_fp64(&out.probability),
                 OutputKind::Label => encode_bytes(&out.label),
                 OutputKind::Decision => encode_bytes(&out.decision),
                 OutputKind::Score => encode_fp64(&out.score),
+                OutputKind::Value => encode_fp64(&out.value),
+                OutputKind::Anomalous => encode_bool(&out.anomalous),
             }));
             None
         } else {
@@ -389,6 +392,14 @@ fn render(out: InferOutputs, id: String, kinds: &[OutputKind], raw: bool) -> Mod
                 },
                 OutputKind::Score => InferTensorContents {
                     fp64_contents: out.score.clone(),
+                    ..Default::default()
+                },
+                OutputKind::Value => InferTensorContents {
+                    fp64_contents: out.value.clone(),
+                    ..Default::default()
+                },
+                OutputKind::Anomalous => InferTensorContents {
+                    bool_contents: out.anomalous.clone(),
                     ..Default::default()
                 },
             })

@@ -28,27 +28,57 @@ pub const EXTENSIONS: [&str; 2] = ["binary_tensor_data", "model_repository"];
 pub const UNLOAD_NOTE: &str = "aurum loads model versions on first use and keeps them cached \
      while the server runs; unload is accepted and does nothing";
 
-/// The model outputs, in the order they are returned when the request names none.
+/// The model outputs. Which a model has depends on its task ([`OutputKind::of_task`]); they
+/// are returned in that order when the request names none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputKind {
-    /// Probability of the positive class, FP64 `[batch]`.
+    /// Binary: probability of the positive class. Multiclass and sequence: probability of the
+    /// predicted class. FP64 `[batch]`.
     Probability,
-    /// The predicted label at the model's threshold, BYTES `[batch]`.
+    /// The predicted label (binary: at the model's threshold; multiclass: the most probable
+    /// class), BYTES `[batch]`.
     Label,
     /// The decision under the version's policy (`approve`, `refer`, `decline`), BYTES `[batch]`.
     Decision,
-    /// The credit score in points, FP64 `[batch]`; NaN (`null` in JSON) where the model has no
-    /// score.
+    /// Binary: the credit score in points, NaN (`null` in JSON) where the model has no score.
+    /// Anomaly: the anomaly score (higher is more unusual). FP64 `[batch]`.
     Score,
+    /// Regression: the predicted value, FP64 `[batch]`.
+    Value,
+    /// Anomaly: whether the row is anomalous at the model's threshold, BOOL `[batch]`.
+    Anomalous,
 }
 
 impl OutputKind {
-    pub const ALL: [OutputKind; 4] = [
+    /// Every output name the protocol knows.
+    pub const ALL: [OutputKind; 6] = [
         OutputKind::Probability,
         OutputKind::Label,
         OutputKind::Decision,
         OutputKind::Score,
+        OutputKind::Value,
+        OutputKind::Anomalous,
     ];
+
+    /// The outputs of a model of `task`, in their default order; `None` for tasks that do not
+    /// score rows (forecasters and rankers have their own routes).
+    pub fn of_task(task: aurum_service::types::Task) -> Option<&'static [OutputKind]> {
+        use aurum_service::types::Task;
+        Some(match task {
+            Task::Binary => &[
+                OutputKind::Probability,
+                OutputKind::Label,
+                OutputKind::Decision,
+                OutputKind::Score,
+            ],
+            Task::Multiclass | Task::SequenceClassification => {
+                &[OutputKind::Label, OutputKind::Probability]
+            }
+            Task::Regression => &[OutputKind::Value],
+            Task::Anomaly => &[OutputKind::Score, OutputKind::Anomalous],
+            Task::Forecast | Task::Ranking => return None,
+        })
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -56,18 +86,23 @@ impl OutputKind {
             OutputKind::Label => "label",
             OutputKind::Decision => "decision",
             OutputKind::Score => "score",
+            OutputKind::Value => "value",
+            OutputKind::Anomalous => "anomalous",
         }
     }
 
     pub fn datatype(self) -> DataType {
         match self {
-            OutputKind::Probability | OutputKind::Score => DataType::Fp64,
+            OutputKind::Probability | OutputKind::Score | OutputKind::Value => DataType::Fp64,
             OutputKind::Label | OutputKind::Decision => DataType::Bytes,
+            OutputKind::Anomalous => DataType::Bool,
         }
     }
 }
 
-/// Resolves the outputs a request names (in its order); none named means all of them.
+/// Resolves the outputs a request names (in its order), by name only: none named gives an
+/// empty list, which [`infer`] reads as "the model's outputs"; whether the model has a named
+/// output is checked once the model is known.
 pub fn select_outputs<'a>(
     names: impl IntoIterator<Item = &'a str>,
 ) -> Result<Vec<OutputKind>, ServiceError> {
@@ -80,7 +115,7 @@ pub fn select_outputs<'a>(
                 invalid(
                     "unknown_output",
                     format!(
-                        "unknown output `{name}`; the model's outputs are probability, label, decision and score"
+                        "unknown output `{name}`; outputs are probability, label, decision and score (binary models), label and probability (multiclass), value (regression), score and anomalous (anomaly)"
                     ),
                 )
             })?;
@@ -92,10 +127,45 @@ pub fn select_outputs<'a>(
         }
         out.push(kind);
     }
-    if out.is_empty() {
-        out.extend(OutputKind::ALL);
-    }
     Ok(out)
+}
+
+/// The outputs answered for a model of `task`: those requested (each checked against the
+/// task's), or all of the task's.
+fn outputs_for(
+    who: &str,
+    task: aurum_service::types::Task,
+    requested: &[OutputKind],
+) -> Result<Vec<OutputKind>, ServiceError> {
+    let available = OutputKind::of_task(task).ok_or_else(|| {
+        invalid(
+            "wrong_task",
+            format!(
+                "{who} is a {} model: it is served by its own /v1 route, not by inference over rows",
+                task.as_str()
+            ),
+        )
+    })?;
+    if let Some(k) = requested.iter().find(|k| !available.contains(k)) {
+        return Err(invalid(
+            "unknown_output",
+            format!(
+                "`{}` is not an output of {who}, a {} model; its outputs are {}",
+                k.name(),
+                task.as_str(),
+                available
+                    .iter()
+                    .map(|k| k.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    Ok(if requested.is_empty() {
+        available.to_vec()
+    } else {
+        requested.to_vec()
+    })
 }
 
 /// Addresses a model as the protocol does: no (or an empty) version means the `champion`
@@ -181,9 +251,10 @@ pub async fn model_metadata(
                 shape: vec![-1],
             })
             .collect(),
-        outputs: OutputKind::ALL
-            .into_iter()
-            .map(|k| TensorMeta {
+        outputs: OutputKind::of_task(model.task())
+            .unwrap_or_default()
+            .iter()
+            .map(|&k| TensorMeta {
                 name: k.name().into(),
                 datatype: k.datatype(),
                 shape: vec![-1],
@@ -249,44 +320,97 @@ pub async fn model_ready(
     })
 }
 
-/// The answer of one inference call, in batch order.
+/// The answer of one inference call, in batch order: the columns of the outputs in `kinds`
+/// (the others are empty).
 #[derive(Clone, Debug)]
 pub struct InferOutputs {
     pub model: String,
     pub version: u32,
+    /// The outputs answered, in response order.
+    pub kinds: Vec<OutputKind>,
+    rows: usize,
     pub probability: Vec<f64>,
     pub label: Vec<String>,
     pub decision: Vec<String>,
     /// NaN where the model has no score.
     pub score: Vec<f64>,
+    pub value: Vec<f64>,
+    pub anomalous: Vec<bool>,
 }
 
 impl InferOutputs {
+    fn new(model: String, version: u32, kinds: Vec<OutputKind>, rows: usize) -> Self {
+        Self {
+            model,
+            version,
+            kinds,
+            rows,
+            probability: Vec::with_capacity(rows),
+            label: Vec::with_capacity(rows),
+            decision: Vec::with_capacity(rows),
+            score: Vec::with_capacity(rows),
+            value: Vec::new(),
+            anomalous: Vec::new(),
+        }
+    }
+
     /// The batch size.
     pub fn len(&self) -> usize {
-        self.probability.len()
+        self.rows
     }
 
     pub fn is_empty(&self) -> bool {
-        self.probability.is_empty()
+        self.rows == 0
     }
 }
 
-/// Resolves the model, converts the tensors to rows and scores them through
-/// [`Platform::predict`], the scoring path every protocol shares: the decision comes from the
-/// version's policy (cut-off and refer band) and the audit record, with its input hash over the
-/// typed rows, is the one `/v1` writes for the same applicant. It is written with the configured
-/// `audit.durability`: by default the call returns only once the record is on disk.
+/// Resolves the model, converts the tensors to rows and scores them through the scoring path
+/// every protocol shares: [`Platform::predict`] for binary models (the decision from the
+/// version's policy, cut-off and refer band), [`Platform::predict_outputs`] for the other
+/// row-scoring tasks; the audit record, with its input hash over the typed rows, is the one
+/// `/v1` writes for the same rows. It is written with the configured `audit.durability`: by
+/// default the call returns only once the record is on disk. `requested` empty: every output
+/// of the model's task.
 pub async fn infer(
     platform: &Platform,
     ctx: &CallContext,
     target: &ModelRef,
     inputs: Vec<Tensor>,
+    requested: &[OutputKind],
     started: Instant,
 ) -> Result<InferOutputs, ServiceError> {
     let model = platform.resolve_serving(ctx, target).await?;
+    let who = format!("model `{}` v{}", model.name, model.version);
+    let kinds = outputs_for(&who, model.task(), requested)?;
     let max = platform.config().server.max_batch_records;
     let rows = tensors_to_rows(&model, inputs, max)?;
+    if model.task() != aurum_service::types::Task::Binary {
+        let out = platform.predict_outputs(ctx, model, rows).await?;
+        let mut outputs = InferOutputs::new(out.model, out.version, kinds, out.outputs.len());
+        for o in out.outputs {
+            match o {
+                aurum_service::types::Output::Class {
+                    label,
+                    probabilities,
+                } => {
+                    outputs
+                        .probability
+                        .push(probabilities.iter().copied().fold(0.0, f64::max));
+                    outputs.label.push(label);
+                }
+                aurum_service::types::Output::Value(v) => outputs.value.push(v),
+                aurum_service::types::Output::Anomaly { score, anomalous } => {
+                    outputs.score.push(score);
+                    outputs.anomalous.push(anomalous);
+                }
+                aurum_service::types::Output::Binary(p) => {
+                    outputs.probability.push(p.probability);
+                    outputs.label.push(p.label);
+                }
+            }
+        }
+        return Ok(outputs);
+    }
     let out = platform
         .predict(
             ctx,
@@ -298,15 +422,7 @@ pub async fn infer(
             },
         )
         .await?;
-    let n = out.records.len();
-    let mut outputs = InferOutputs {
-        model: out.model,
-        version: out.version,
-        probability: Vec::with_capacity(n),
-        label: Vec::with_capacity(n),
-        decision: Vec::with_capacity(n),
-        score: Vec::with_capacity(n),
-    };
+    let mut outputs = InferOutputs::new(out.model, out.version, kinds, out.records.len());
     for r in out.records {
         outputs.probability.push(r.probability);
         outputs.label.push(r.label);
@@ -630,7 +746,8 @@ mod tests {
 
     #[test]
     fn outputs_selected_in_request_order() {
-        assert_eq!(select_outputs([]).unwrap(), OutputKind::ALL);
+        assert!(select_outputs([]).unwrap().is_empty());
+        assert_eq!(select_outputs(["value"]).unwrap(), [OutputKind::Value]);
         assert_eq!(select_outputs(["label"]).unwrap(), [OutputKind::Label]);
         assert_eq!(
             select_outputs(["score", "decision"]).unwrap(),

@@ -104,6 +104,7 @@ struct BinaryParams {
 enum OutData<'a> {
     F64(&'a [f64]),
     Str(&'a [String]),
+    Bool(&'a [bool]),
 }
 
 #[derive(Serialize)]
@@ -341,15 +342,17 @@ async fn infer_with(
         &caller.ctx(),
         &target,
         request.inputs,
+        &request.outputs,
         started,
     )
     .await?;
-    render_infer(
-        &out,
-        request.id.as_deref(),
-        &request.outputs,
-        &request.binary_outputs,
-    )
+    // Outputs not named in the request (all of the model's) follow the request-wide flag.
+    let binary = if request.outputs.is_empty() {
+        vec![request.binary_default; out.kinds.len()]
+    } else {
+        request.binary_outputs
+    };
+    render_infer(&out, request.id.as_deref(), &binary)
 }
 
 /// An inference request body, decoded and checked, before any model is involved.
@@ -359,10 +362,12 @@ pub struct DecodedInfer {
     pub id: Option<String>,
     /// The input tensors in request order, each with its element count matching its shape.
     pub inputs: Vec<Tensor>,
-    /// The outputs asked for, in request order (all of them when none is named).
+    /// The outputs asked for, in request order (empty when none is named: all of the model's).
     pub outputs: Vec<OutputKind>,
     /// Parallel to `outputs`: whether each is returned as binary tensor data.
     pub binary_outputs: Vec<bool>,
+    /// Whether outputs not named are returned as binary data (`binary_data_output`).
+    pub binary_default: bool,
 }
 
 /// Decodes an inference request body: the JSON part (all of `body` without
@@ -386,7 +391,7 @@ pub fn decode_infer_request(
     let requested = request.outputs.unwrap_or_default();
     let outputs = infer::select_outputs(requested.iter().map(|o| o.name.as_str()))?;
     let binary_outputs: Vec<bool> = if requested.is_empty() {
-        vec![wide_binary; outputs.len()]
+        Vec::new()
     } else {
         requested
             .iter()
@@ -439,15 +444,16 @@ pub fn decode_infer_request(
         inputs,
         outputs,
         binary_outputs,
+        binary_default: wide_binary,
     })
 }
 
 fn render_infer(
     out: &InferOutputs,
     id: Option<&str>,
-    kinds: &[OutputKind],
     binary_flags: &[bool],
 ) -> OipResult<Response> {
+    let kinds = &out.kinds;
     let batch = out.len();
     let mut raw = Vec::new();
     let mut any_binary = false;
@@ -462,6 +468,8 @@ fn render_infer(
                     OutputKind::Label => super::tensor::encode_bytes(&out.label),
                     OutputKind::Decision => super::tensor::encode_bytes(&out.decision),
                     OutputKind::Score => super::tensor::encode_fp64(&out.score),
+                    OutputKind::Value => super::tensor::encode_fp64(&out.value),
+                    OutputKind::Anomalous => super::tensor::encode_bool(&out.anomalous),
                 };
                 let size = bytes.len();
                 raw.extend_from_slice(&bytes);
@@ -477,6 +485,8 @@ fn render_infer(
                     OutputKind::Label => OutData::Str(&out.label),
                     OutputKind::Decision => OutData::Str(&out.decision),
                     OutputKind::Score => OutData::F64(&out.score),
+                    OutputKind::Value => OutData::F64(&out.value),
+                    OutputKind::Anomalous => OutData::Bool(&out.anomalous),
                 };
                 (None, Some(data))
             };

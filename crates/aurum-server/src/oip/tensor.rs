@@ -349,6 +349,11 @@ pub fn encode_fp64(values: &[f64]) -> Vec<u8> {
     out
 }
 
+/// Appends `values` as raw BOOL (one byte each, 0 or 1).
+pub fn encode_bool(values: &[bool]) -> Vec<u8> {
+    values.iter().map(|&b| u8::from(b)).collect()
+}
+
 /// Encodes strings as raw BYTES: each a 4-byte little-endian length and the bytes.
 pub fn encode_bytes<S: AsRef<[u8]>>(values: &[S]) -> Vec<u8> {
     let total: usize = values.iter().map(|v| 4 + v.as_ref().len()).sum();

@@ -1584,6 +1584,132 @@ async fn a_free_text_feature_scores_the_same_over_v1_and_oip() {
     assert_eq!(p, q);
 }
 
+/// A model of another task answers its own outputs on every protocol, the same as `/v1`: an
+/// isolation forest gives `score` (FP64) and `anomalous` (BOOL) over OIP REST JSON, REST binary
+/// outputs, gRPC typed and gRPC raw contents; a binary model's output is refused naming the
+/// forest's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anomaly_model_answers_its_outputs_on_every_protocol() {
+    let f = trained().await;
+    let job = train_with(
+        &f,
+        &json!({"dataset": "german", "target": "creditability", "kind": "isolation_forest",
+                "model": "iso", "alias": "champion"}),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let meta = get(&f.app, "/v2/models/iso", Some(&f.client)).await;
+    assert_eq!(meta.status, StatusCode::OK, "{}", meta.json);
+    assert_eq!(
+        meta.json["outputs"],
+        json!([{"name": "score", "datatype": "FP64", "shape": [-1]},
+               {"name": "anomalous", "datatype": "BOOL", "shape": [-1]}]),
+        "{}",
+        meta.json
+    );
+    let inputs: Vec<String> = meta.json["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    let mut records = applicants(40);
+    for r in &mut records {
+        r.retain(|k, _| inputs.contains(k));
+    }
+    let v1 = post_json(
+        &f.app,
+        "/v1/models/iso/predict",
+        Some(&f.client),
+        &json!({ "records": records }),
+    )
+    .await;
+    assert_eq!(v1.status, StatusCode::OK, "{}", v1.json);
+    let outs = v1.json["outputs"].as_array().unwrap();
+    let scores: Vec<f64> = outs.iter().map(|o| o["score"].as_f64().unwrap()).collect();
+    let flags: Vec<bool> = outs
+        .iter()
+        .map(|o| o["anomalous"].as_bool().unwrap())
+        .collect();
+
+    let oip = post_json(
+        &f.app,
+        "/v2/models/iso/infer",
+        Some(&f.client),
+        &json!({ "inputs": feature_tensors(&records) }),
+    )
+    .await;
+    assert_eq!(oip.status, StatusCode::OK, "{}", oip.json);
+    let got: Vec<f64> = output(&oip.json, "score")["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(got, scores);
+    assert_eq!(output(&oip.json, "anomalous")["data"], json!(flags));
+    assert_eq!(output(&oip.json, "anomalous")["datatype"], "BOOL");
+
+    let wrong = post_json(
+        &f.app,
+        "/v2/models/iso/infer",
+        Some(&f.client),
+        &json!({ "inputs": feature_tensors(&records), "outputs": [{"name": "probability"}] }),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.json);
+    let message = wrong.json["error"].as_str().unwrap_or_default();
+    assert!(message.contains("score, anomalous"), "{}", wrong.json);
+
+    // Binary outputs: the JSON header, then the FP64 and BOOL data.
+    let body = serde_json::to_vec(&json!({
+        "inputs": feature_tensors(&records),
+        "parameters": {"binary_data_output": true},
+    }))
+    .unwrap();
+    let r = raw_post(&f.app, "/v2/models/iso/infer", Some(&f.client), &[], body).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let header_len: usize = r.headers["inference-header-content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let data = &r.body[header_len..];
+    assert_eq!(fp64s(&data[..scores.len() * 8]), scores);
+    let bools: Vec<bool> = data[scores.len() * 8..].iter().map(|b| *b == 1).collect();
+    assert_eq!(bools, flags);
+
+    let (mut client, stop, server) = start_grpc(AppState::new(f.platform.clone())).await;
+    let mut typed = infer_request(typed_inputs(&records), Vec::new());
+    typed.model_name = "iso".into();
+    let resp = client
+        .model_infer(with_key(typed, Some(&f.client)))
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<&str> = resp.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["score", "anomalous"]);
+    let contents = |i: usize| resp.outputs[i].contents.clone().unwrap();
+    assert_eq!(contents(0).fp64_contents, scores);
+    assert_eq!(contents(1).bool_contents, flags);
+    let (tensors, raw) = raw_inputs(&records);
+    let mut raw_request = infer_request(tensors, raw);
+    raw_request.model_name = "iso".into();
+    let resp = client
+        .model_infer(with_key(raw_request, Some(&f.client)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fp64s(&resp.raw_output_contents[0]), scores);
+    let raw_flags: Vec<bool> = resp.raw_output_contents[1]
+        .iter()
+        .map(|b| *b == 1)
+        .collect();
+    assert_eq!(raw_flags, flags);
+    let _ = stop.send(());
+    let _ = server.await;
+}
+
 /// A key scoped to other models is refused over gRPC as over REST: `PermissionDenied` naming the
 /// model, for metadata and inference alike; the same key's in-scope calls work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
