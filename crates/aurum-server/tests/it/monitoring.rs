@@ -172,6 +172,16 @@ async fn an_anomaly_model_is_monitored_like_a_binary_one() {
             }
         }
     };
+    // The references first (as a served version's first request would start them).
+    for model in ["iso", "iso-shifted"] {
+        let r = get(
+            &f.app,
+            &format!("/v1/models/{model}/versions/1/drift"),
+            Some(&f.client),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    }
     replay_to("iso", population(|_| {})).await;
     replay_to(
         "iso-shifted",
