@@ -198,6 +198,40 @@ pub(crate) fn parse_widths(s: &str) -> Result<Vec<usize>, ModelError> {
     }
 }
 
+/// The seeded embedding tables of `encoder`'s categorical features (standard normal, PyTorch's
+/// default for an embedding), each `embedding_dim` wide (0: [`auto_embedding_dim`]), and the
+/// network's input width per row or event: the numeric block plus every embedding.
+pub(crate) fn seeded_embeddings(
+    encoder: &TabularEncoder,
+    embedding_dim: usize,
+    rng: &mut train::SeededRng,
+    device: &Device,
+) -> (Vec<Embedding>, usize) {
+    let sizes = encoder.category_sizes();
+    let dims: Vec<usize> = sizes
+        .iter()
+        .map(|&s| {
+            if embedding_dim == 0 {
+                auto_embedding_dim(s)
+            } else {
+                embedding_dim
+            }
+        })
+        .collect();
+    let width = encoder.n_numeric() + dims.iter().sum::<usize>();
+    let embeddings = sizes
+        .iter()
+        .zip(&dims)
+        .map(|(&rows, &dim)| Embedding {
+            weight: Param::from_data(
+                TensorData::new(train::normal(rows * dim, rng), [rows, dim]),
+                device,
+            ),
+        })
+        .collect();
+    (embeddings, width)
+}
+
 /// The embedding width of a feature with `n` indices.
 pub fn auto_embedding_dim(n: usize) -> usize {
     ((1.6 * (n as f64).powf(0.56)).round() as usize).clamp(1, 16)
@@ -416,30 +450,10 @@ pub fn fit(
     let valid_y: Vec<f64> = valid_rows.iter().map(|&i| y[i]).collect();
 
     // Seeded initial weights (PyTorch's defaults).
-    let sizes = encoder.category_sizes();
-    let dims: Vec<usize> = sizes
-        .iter()
-        .map(|&s| {
-            if params.embedding_dim == 0 {
-                auto_embedding_dim(s)
-            } else {
-                params.embedding_dim
-            }
-        })
-        .collect();
-    let n_numeric = encoder.n_numeric();
-    let d_in = n_numeric + dims.iter().sum::<usize>();
     let device = Device::flex().autodiff();
-    let embeddings: Vec<Embedding> = sizes
-        .iter()
-        .zip(&dims)
-        .map(|(&rows, &dim)| Embedding {
-            weight: Param::from_data(
-                TensorData::new(train::normal(rows * dim, &mut rng), [rows, dim]),
-                &device,
-            ),
-        })
-        .collect();
+    let (embeddings, d_in) = seeded_embeddings(&encoder, params.embedding_dim, &mut rng, &device);
+    let n_numeric = encoder.n_numeric();
+    let n_categorical = embeddings.len();
     let mut width = d_in;
     let mut hidden = Vec::new();
     for &w in &params.hidden {
@@ -478,7 +492,7 @@ pub fn fit(
                 }
                 Tensor::<2>::from_data(TensorData::new(data, [b, n_numeric]), &device)
             });
-            let categories: Vec<Tensor<1, Int>> = (0..sizes.len())
+            let categories: Vec<Tensor<1, Int>> = (0..n_categorical)
                 .map(|k| {
                     let idx: Vec<i64> = batch
                         .iter()

@@ -71,7 +71,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cnn::argmax;
 use crate::dense::{DenseLayer, EmbeddingTable, Perceptron, softmax};
-use crate::mlp::{auto_embedding_dim, fill_reserved_embeddings, input_vector, parse_widths};
+use crate::mlp::{fill_reserved_embeddings, input_vector, parse_widths, seeded_embeddings};
 use crate::tabular::{EncodedRow, TabularEncoder};
 use crate::train::{self, EarlyStopping, Optimisation};
 
@@ -1068,30 +1068,10 @@ pub fn fit(
     };
 
     // Seeded initial weights (PyTorch's defaults for linear layers and embeddings).
-    let sizes = encoder.category_sizes();
-    let dims: Vec<usize> = sizes
-        .iter()
-        .map(|&s| {
-            if params.embedding_dim == 0 {
-                auto_embedding_dim(s)
-            } else {
-                params.embedding_dim
-            }
-        })
-        .collect();
-    let n_numeric = encoder.n_numeric();
-    let d_event = n_numeric + dims.iter().sum::<usize>();
     let device = Device::flex().autodiff();
-    let embeddings: Vec<Embedding> = sizes
-        .iter()
-        .zip(&dims)
-        .map(|(&rows, &dim)| Embedding {
-            weight: Param::from_data(
-                TensorData::new(train::normal(rows * dim, &mut rng), [rows, dim]),
-                &device,
-            ),
-        })
-        .collect();
+    let (embeddings, d_event) =
+        seeded_embeddings(&encoder, params.embedding_dim, &mut rng, &device);
+    let n_categorical = embeddings.len();
     let linear = |d_in: usize, d_out: usize, rng: &mut train::SeededRng| {
         train::to_burn_linear(&train::linear_init(d_in, d_out, rng), &device)
     };
@@ -1177,7 +1157,7 @@ pub fn fit(
         ctx.check_cancelled()?;
         for batch in train::epoch_batches(&train_rows, opt.batch_size, &mut rng) {
             let b = batch.len();
-            let tensors = window_batch(&batch, &windows, &rows, l, sizes.len(), &device);
+            let tensors = window_batch(&batch, &windows, &rows, l, n_categorical, &device);
             let mut target_weights = vec![0.0f32; b * n_classes];
             for (r, &i) in batch.iter().enumerate() {
                 let c = target.y[i] as usize;
