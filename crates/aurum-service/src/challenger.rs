@@ -12,7 +12,7 @@
 //! champion's answers and the resolved challenger to a bounded queue (a `try_send`, never a
 //! wait). One worker thread per process, scheduled `SCHED_IDLE` on Linux (it runs only on CPU
 //! time nothing else wants), scores whatever has queued in batches and hands the records to one
-//! writer task, which stores what arrives within 100 ms (up to 8,192 records) in one transaction.
+//! writer task, which stores what arrives within 1 s (up to 8,192 records) in one transaction.
 //! When either queue is full, records are dropped and counted (`aurum_shadow_dropped_total`);
 //! records still queued at a crash are lost. On a saturated machine the comparison is therefore
 //! a sample of the traffic (the report says how many records it holds); the client's answer,
@@ -51,11 +51,10 @@ const COMPARE_LIMIT: u32 = 200_000;
 const SHADOW_QUEUE: usize = 4096;
 /// Records written in one transaction, at most.
 const SHADOW_BATCH: usize = 8192;
-/// How long the writer gathers records after the first of a batch. Shadow commits do not fsync
-/// (the registry's shadow connection runs `synchronous=NORMAL`), so short transactions cost
-/// little, and they keep each insert burst (CPU on a normal-priority thread) to a few
-/// milliseconds instead of one long burst a second that the clients' tail latency would feel.
-const SHADOW_GATHER: std::time::Duration = std::time::Duration::from_millis(100);
+/// How long the writer gathers records after the first of a batch: at most about one commit
+/// (one fsync of the registry, `synchronous=FULL`) a second, so shadow writes do not queue
+/// behind, or ahead of, the audit log's fsyncs on the same disk.
+const SHADOW_GATHER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Shadow jobs (one per request) waiting for the scoring worker, at most: a pause's worth at
 /// 20,000 requests a second.
