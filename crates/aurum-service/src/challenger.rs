@@ -51,9 +51,10 @@ const COMPARE_LIMIT: u32 = 200_000;
 const SHADOW_QUEUE: usize = 4096;
 /// Records written in one transaction, at most.
 const SHADOW_BATCH: usize = 8192;
-/// How long the writer gathers records after the first of a batch: at most about one commit
-/// (one fsync of the registry, `synchronous=FULL`) a second, so shadow writes do not queue
-/// behind, or ahead of, the audit log's fsyncs on the same disk.
+/// How long the writer gathers records after the first of a batch: one insert burst (CPU on a
+/// normal-priority thread) a second. Shorter transactions were measured to cost the clients'
+/// tail latency more (BENCHMARKS.md, "Shadow scoring, 2026-12-06"), though shadow commits no
+/// longer fsync (the registry's shadow connection runs `synchronous=NORMAL`).
 const SHADOW_GATHER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Shadow jobs (one per request) waiting for the scoring worker, at most: a pause's worth at
