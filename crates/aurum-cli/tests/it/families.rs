@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::scoring::{Answer, grpc, oip_binary, oip_json, v1};
+use crate::scoring::{Answer, grpc, oip_binary, oip_json, output, v1};
 use crate::server::{Server, applicant, start_server};
 use crate::{GERMAN, aurum, ok};
 
@@ -128,17 +128,8 @@ async fn digits_answers(http: &reqwest::Client, s: &Server, key: &str) -> Vec<Va
         .json()
         .await
         .unwrap();
-    let column = |name: &str| -> Vec<Value> {
-        oip["outputs"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{oip}"))
-            .iter()
-            .find(|o| o["name"] == name)
-            .unwrap_or_else(|| panic!("{oip}"))["data"]
-            .as_array()
-            .unwrap()
-            .clone()
-    };
+    let column =
+        |name: &str| -> Vec<Value> { output(&oip, name)["data"].as_array().unwrap().clone() };
     let labels: Vec<Value> = outputs.iter().map(|o| o["label"].clone()).collect();
     assert_eq!(column("label"), labels, "{oip}");
     for (p, o) in column("probability").iter().zip(&outputs) {

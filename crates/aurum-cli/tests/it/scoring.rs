@@ -94,7 +94,8 @@ pub(crate) async fn v1(
     }
 }
 
-fn output<'a>(resp: &'a Value, name: &str) -> &'a Value {
+/// The output tensor `name` of an OIP JSON response.
+pub(crate) fn output<'a>(resp: &'a Value, name: &str) -> &'a Value {
     resp["outputs"]
         .as_array()
         .unwrap()

@@ -10,10 +10,10 @@ use aurum_service::{CallContext, Config, Platform, TrainRequest};
 const ROWS: usize = 20_000;
 
 /// A small deterministic generator (xorshift64*), so the file is the same on every run.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> f64 {
+    pub(crate) fn next(&mut self) -> f64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;

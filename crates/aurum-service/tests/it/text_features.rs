@@ -7,21 +7,13 @@ use std::sync::Arc;
 use aurum_core::{FamilyName, NoProgress, Value};
 use aurum_service::{CallContext, Config, ModelRef, Platform, Selector, TrainRequest};
 
+use crate::real_files::Rng;
+
 const ROWS: usize = 6_000;
 
-/// xorshift64*, so the file is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
-        list[((self.next() * list.len() as f64) as usize).min(list.len() - 1)]
-    }
+/// One of `list`, uniformly.
+fn pick<'a>(rng: &mut Rng, list: &[&'a str]) -> &'a str {
+    list[((rng.next() * list.len() as f64) as usize).min(list.len() - 1)]
 }
 
 /// Purposes as borrowers write them, with the log-odds each adds to default.
@@ -70,13 +62,13 @@ fn loan_file() -> Vec<u8> {
         } else if rng.next() < 0.8 {
             format!(
                 "{}{} ({} dollars){}",
-                rng.pick(PREFIXES),
-                rng.pick(texts),
+                pick(&mut rng, PREFIXES),
+                pick(&mut rng, texts),
                 amount.round(),
-                rng.pick(FILLERS)
+                pick(&mut rng, FILLERS)
             )
         } else {
-            format!("{}{}", rng.pick(texts), rng.pick(FILLERS))
+            format!("{}{}", pick(&mut rng, texts), pick(&mut rng, FILLERS))
         };
         let income = 20_000.0 + rng.next() * 130_000.0;
         let logit = -1.6 + risk + 1.0 * (amount / income - 0.4);
