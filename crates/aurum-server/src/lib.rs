@@ -104,6 +104,8 @@ impl utoipa::Modify for SecurityAddon {
     paths(
         routes::datasets::import, routes::datasets::list, routes::datasets::get,
         routes::datasets::synthesize,
+        routes::datasets::submit_synthesis,
+        routes::datasets::get_synthesis,
         routes::training::submit, routes::training::list, routes::training::get, routes::training::cancel,
         routes::batch::submit, routes::batch::get, routes::batch::cancel, routes::batch::output,
         routes::batch::errors, routes::batch::list,
@@ -319,6 +321,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/datasets/{name}/synthesize",
             post(routes::datasets::synthesize),
+        )
+        .route(
+            "/v1/datasets/{name}/synthesis-jobs",
+            post(routes::datasets::submit_synthesis),
+        )
+        .route(
+            "/v1/synthesis-jobs/{id}",
+            get(routes::datasets::get_synthesis),
         )
         .route(
             "/v1/training-jobs",

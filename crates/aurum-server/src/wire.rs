@@ -116,6 +116,40 @@ pub struct SynthesizeOut {
     pub report: Option<serde_json::Value>,
 }
 
+/// A synthesis job (`POST /v1/datasets/{name}/synthesis-jobs`, `GET /v1/synthesis-jobs/{id}`):
+/// the job row (its `dataset` is the source; `model` holds the dataset it creates) and, once
+/// it succeeded, the created dataset's name, lineage and report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SynthesisJobOut {
+    pub job: JobOut,
+    /// The dataset the job creates (or created).
+    pub dataset_created: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub lineage: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<serde_json::Value>,
+}
+
+impl From<aurum_service::SynthesisJob> for SynthesisJobOut {
+    fn from(j: aurum_service::SynthesisJob) -> Self {
+        let (lineage, report) = match j.lineage {
+            Some(mut doc) => (
+                Some(doc["lineage"].take()),
+                Some(doc["report"].take()).filter(|r| !r.is_null()),
+            ),
+            None => (None, None),
+        };
+        SynthesisJobOut {
+            dataset_created: j.job.model.clone(),
+            job: JobOut::from(&j.job),
+            lineage,
+            report,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DatasetList {
     pub datasets: Vec<DatasetOut>,

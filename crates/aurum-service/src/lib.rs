@@ -57,16 +57,16 @@ pub use recommend::{
     recommend_input_sha256,
 };
 pub use synthesis::{
-    DistanceSummary, Lineage, MAX_SYNTHETIC_ROWS, SynthesisMethod, SynthesisOutcome,
-    SynthesisReport, SynthesisRequest, UtilityRow,
+    DistanceSummary, Lineage, MAX_SYNTHETIC_ROWS, SYNTHESIS_JOB_KIND, SynthesisJob,
+    SynthesisMethod, SynthesisOutcome, SynthesisReport, SynthesisRequest, UtilityRow,
 };
 pub use training::TrainRequest;
 
 /// Re-exported lower-layer types that appear in this crate's signatures, so adapters do not
 /// depend on the lower crates directly.
 pub mod types {
-    pub use aurum_contract::Output;
     pub use aurum_contract::families::{FamilyInfo, FamilySpec};
+    pub use aurum_contract::{Output, OutputSpec};
     pub use aurum_core::{
         ColumnType, Contribution, Explanation, FamilyName, Field, InvalidFamilyName, Params,
         Schema, SchemaError, Task, Value, sha256_hex,

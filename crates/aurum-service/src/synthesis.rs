@@ -23,16 +23,28 @@ use std::time::Instant;
 
 use aurum_contract::FitContext;
 use aurum_core::{
-    BinaryTarget, CancelToken, Column, ColumnType, NoProgress, Params, Schema, Table, Value,
-    validate_name,
+    BinaryTarget, CancelToken, Column, ColumnType, FamilyName, NoProgress, Params, Schema, Table,
+    Value, validate_name,
 };
 use aurum_data::synth::{self, EncodedRows, MixedLayout, SmoteParams};
 use aurum_nn::vae::{VaeLog, VaeParams, fit_vae};
-use aurum_registry::RegistryError;
+use aurum_registry::{JobRecord, JobState, NewJob, RegistryError};
 use serde::Serialize;
 
 use crate::platform::{internal, join_error};
 use crate::{CallContext, DatasetImport, Platform, ServiceError};
+
+/// The `kind` of a synthesis job in the jobs table (not a family name any build registers; the
+/// batch jobs' precedent, see `batch::job`).
+pub const SYNTHESIS_JOB_KIND: &str = "synthesize_data";
+
+/// A synthesis job: its row in the jobs table (the new dataset's name in `model`) and, once it
+/// succeeded, the dataset's lineage document (`{"lineage": …, "report": …}`).
+#[derive(Clone, Debug)]
+pub struct SynthesisJob {
+    pub job: JobRecord,
+    pub lineage: Option<serde_json::Value>,
+}
 
 /// The most synthetic rows one request may ask for.
 pub const MAX_SYNTHETIC_ROWS: i64 = 1_000_000;
@@ -554,19 +566,77 @@ struct Generated {
     report: Option<SynthesisReport>,
 }
 
+/// A validated synthesis, ready to run: everything a refusal could come from is checked.
+struct Prepared {
+    source: String,
+    record: aurum_registry::DatasetRecord,
+    method: SynthesisMethod,
+    name: String,
+    table: Table,
+    schema: Schema,
+    plan: Plan,
+    req: SynthesisRequest,
+}
+
+/// Where a synthesis reports its stages: nowhere (in a request or the CLI), or to its job row.
+#[derive(Clone)]
+struct Stages {
+    job: Option<(Platform, String, tokio::runtime::Handle)>,
+}
+
+impl Stages {
+    fn none() -> Self {
+        Stages { job: None }
+    }
+
+    /// Records `stage` and `fraction` on the job. Called from blocking threads and tasks alike
+    /// (from a task through [`Stages::stage_async`]); a failed update is logged, never fatal.
+    fn stage(&self, stage: &str, fraction: f64) {
+        if let Some((platform, id, handle)) = &self.job {
+            let update =
+                handle.block_on(platform.inner.meta.update_job_progress(id, fraction, stage));
+            if let Err(e) = update {
+                tracing::warn!(job = %id, error = %e, "cannot record synthesis progress");
+            }
+        }
+    }
+
+    async fn stage_async(&self, stage: &str, fraction: f64) {
+        if let Some((platform, id, _)) = &self.job
+            && let Err(e) = platform
+                .inner
+                .meta
+                .update_job_progress(id, fraction, stage)
+                .await
+        {
+            tracing::warn!(job = %id, error = %e, "cannot record synthesis progress");
+        }
+    }
+}
+
 impl Platform {
     /// Generates synthetic rows of one class of the dataset `source` and registers them as a
     /// new dataset (the source rows, then the synthetic rows; only the synthetic rows with
     /// `synthetic_only`) whose lineage names the source, the method, its parameters and the
     /// seed; optionally with the utility and privacy report. Refusals name the field: `target`
     /// (unknown column), `class` (absent, or too few rows), `rows` (outside 1..=1,000,000),
-    /// `method` (not `vae` or `smote`), `name`.
+    /// `method` (not `vae` or `smote`), `name`. Runs on the calling task (a request, the CLI);
+    /// [`Platform::submit_synthesis_job`] runs the same synthesis in the background.
     pub async fn synthesize_dataset(
         &self,
         ctx: &CallContext,
         source: &str,
         req: SynthesisRequest,
     ) -> Result<SynthesisOutcome, ServiceError> {
+        let prepared = self.prepare_synthesis(source, req).await?;
+        self.run_synthesis(ctx, prepared, Stages::none()).await
+    }
+
+    async fn prepare_synthesis(
+        &self,
+        source: &str,
+        req: SynthesisRequest,
+    ) -> Result<Prepared, ServiceError> {
         let record = self.dataset_record(source).await?;
         let method = SynthesisMethod::parse(&req.method)?;
         let name = req
@@ -578,6 +648,34 @@ impl Platform {
         let table = self.load_dataset(&record).await?;
         let schema: Schema = serde_json::from_str(&record.schema_json).map_err(internal)?;
         let plan = plan(&table, &req)?;
+        Ok(Prepared {
+            source: source.to_string(),
+            record,
+            method,
+            name,
+            table,
+            schema,
+            plan,
+            req,
+        })
+    }
+
+    async fn run_synthesis(
+        &self,
+        ctx: &CallContext,
+        prepared: Prepared,
+        stages: Stages,
+    ) -> Result<SynthesisOutcome, ServiceError> {
+        let Prepared {
+            source,
+            record,
+            method,
+            name,
+            table,
+            schema,
+            plan,
+            req,
+        } = prepared;
         let _slot = self
             .inner
             .job_slots
@@ -585,8 +683,9 @@ impl Platform {
             .acquire_owned()
             .await
             .map_err(|_| ServiceError::Unavailable("the platform is shutting down".into()))?;
+        stages.stage_async("generating", 0.05).await;
         let started = Instant::now();
-        let (source_name, req2) = (source.to_string(), req.clone());
+        let (source_name, req2, stages2) = (source.clone(), req.clone(), stages.clone());
         let generated = tokio::task::spawn_blocking(move || {
             let req = req2;
             let features = table.drop_column(&req.target).map_err(internal)?;
@@ -599,6 +698,7 @@ impl Platform {
             } else {
                 table.n_rows()
             };
+            stages2.stage("writing", 0.4);
             let bytes = if req.synthetic_only {
                 to_csv(&[&synthetic], &schema)?
             } else {
@@ -609,6 +709,7 @@ impl Platform {
                 SynthesisMethod::Vae => serde_json::to_value(&vae).map_err(internal)?,
             };
             let report = if req.report {
+                stages2.stage("report", 0.5);
                 Some(report(&source_name, &table, &req, &plan)?)
             } else {
                 None
@@ -632,8 +733,9 @@ impl Platform {
         })
         .await
         .map_err(join_error)??;
+        stages.stage_async("importing", 0.95).await;
         let lineage = Lineage {
-            source: source.to_string(),
+            source: source.clone(),
             source_sha256: record.sha256.clone(),
             method: method.as_str().to_string(),
             target: req.target.clone(),
@@ -683,7 +785,7 @@ impl Platform {
             .await?;
         tracing::info!(
             dataset = %name,
-            source,
+            source = %source,
             method = method.as_str(),
             rows = req.rows,
             seed = req.seed,
@@ -695,6 +797,118 @@ impl Platform {
             lineage,
             report: generated.report,
         })
+    }
+
+    /// Validates a synthesis (the same refusals as [`Platform::synthesize_dataset`], answered
+    /// now) and queues it as a job: a row of the jobs table with kind [`SYNTHESIS_JOB_KIND`],
+    /// the source as its dataset, the new dataset's name as its `model`, the request as its
+    /// parameters. It runs in the background under the same concurrency limit as training;
+    /// [`Platform::get_synthesis_job`] follows it.
+    pub async fn submit_synthesis_job(
+        &self,
+        ctx: &CallContext,
+        source: &str,
+        req: SynthesisRequest,
+    ) -> Result<JobRecord, ServiceError> {
+        let (this, ctx, source) = (self.clone(), ctx.clone(), source.to_string());
+        self.detached(async move { this.submit_synthesis_job_now(&ctx, &source, req).await })
+            .await
+    }
+
+    async fn submit_synthesis_job_now(
+        &self,
+        ctx: &CallContext,
+        source: &str,
+        req: SynthesisRequest,
+    ) -> Result<JobRecord, ServiceError> {
+        let prepared = self.prepare_synthesis(source, req).await?;
+        let params = serde_json::json!({
+            "name": prepared.name,
+            "target": prepared.req.target,
+            "class": prepared.req.class,
+            "rows": prepared.req.rows,
+            "method": prepared.method.as_str(),
+            "seed": prepared.req.seed,
+            "synthetic_only": prepared.req.synthetic_only,
+            "report": prepared.req.report,
+            "epochs": prepared.req.epochs,
+        });
+        let job = self
+            .inner
+            .meta
+            .create_job(NewJob {
+                dataset: source.to_string(),
+                target: prepared.req.target.clone(),
+                kind: FamilyName::new(SYNTHESIS_JOB_KIND).map_err(internal)?,
+                model: prepared.name.clone(),
+                params_json: params.to_string(),
+                created_by: ctx.actor.clone(),
+                owner: self.inner.instance.clone(),
+            })
+            .await?;
+        self.audit(
+            ctx,
+            "synthesis_job.submit",
+            None,
+            serde_json::json!({"job_id": job.id, "dataset": source, "dataset_sha256": prepared.record.sha256, "params": params}),
+        )
+        .await?;
+        let (this, ctx, id) = (self.clone(), ctx.clone(), job.id.clone());
+        tokio::spawn(async move {
+            let stages = Stages {
+                job: Some((this.clone(), id.clone(), tokio::runtime::Handle::current())),
+            };
+            let result = async {
+                this.inner
+                    .meta
+                    .transition_job(&id, JobState::Running, None, None)
+                    .await?;
+                this.run_synthesis(&ctx, prepared, stages).await
+            }
+            .await;
+            let (state, error) = match &result {
+                Ok(_) => (JobState::Succeeded, None),
+                Err(e) => (
+                    JobState::Failed,
+                    Some(format!("{}: {}", e.code(), e.public_message())),
+                ),
+            };
+            if let Err(e) = this
+                .inner
+                .meta
+                .transition_job(&id, state, error.clone(), None)
+                .await
+            {
+                tracing::error!(job = %id, error = %e, "cannot record synthesis job outcome");
+            }
+            let dataset = result.as_ref().ok().map(|o| o.import.record.name.clone());
+            let details = serde_json::json!({"job_id": id, "state": state.as_str(), "error": error, "dataset": dataset});
+            if let Err(e) = this
+                .audit(&ctx, "synthesis_job.finish", None, details)
+                .await
+            {
+                tracing::error!(job = %id, error = %e, "cannot audit synthesis job outcome");
+            }
+        });
+        Ok(job)
+    }
+
+    /// A synthesis job by id, with the new dataset's lineage (and report, when one was asked
+    /// for) once it succeeded. Another kind of job's id is `job_not_found` here.
+    pub async fn get_synthesis_job(&self, id: &str) -> Result<SynthesisJob, ServiceError> {
+        let job = self.inner.meta.get_job(id).await?;
+        if job.kind.as_str() != SYNTHESIS_JOB_KIND {
+            return Err(ServiceError::NotFound {
+                resource: "job",
+                name: id.to_string(),
+            });
+        }
+        let lineage = if job.state == JobState::Succeeded {
+            self.dataset_lineage(&job.model).await?
+        } else {
+            None
+        };
+        Ok(SynthesisJob { job, lineage })
     }
 
     /// The lineage (and report, when one was asked for) of a synthesized dataset; `None` for an

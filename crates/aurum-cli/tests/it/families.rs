@@ -141,6 +141,45 @@ async fn digits_answers(http: &reqwest::Client, s: &Server, key: &str) -> Vec<Va
             .fold(0.0, f64::max);
         assert_eq!(p.as_f64().unwrap(), best);
     }
+    // Every class's probability: a [rows, classes] tensor, row-major, in the class order its
+    // `classes` parameter gives, equal to /v1's; the metadata gives the same shape.
+    let all = output(&oip, "probabilities");
+    let classes: Vec<String> =
+        serde_json::from_str(all["parameters"]["classes"].as_str().unwrap()).unwrap();
+    assert_eq!(classes.len(), 10, "{all}");
+    assert_eq!(all["shape"], json!([records.len(), 10]), "{all}");
+    let flat: Vec<Value> = outputs
+        .iter()
+        .flat_map(|o| o["probabilities"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(all["data"].as_array().unwrap(), &flat);
+    for (o, row) in outputs.iter().zip(flat.chunks(10)) {
+        let best = (0..10)
+            .max_by(|&a, &b| {
+                row[a]
+                    .as_f64()
+                    .unwrap()
+                    .total_cmp(&row[b].as_f64().unwrap())
+            })
+            .unwrap();
+        assert_eq!(o["label"].as_str().unwrap(), classes[best]);
+    }
+    let meta: Value = http
+        .get(format!("{}/v2/models/digits", s.base))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        meta["outputs"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "probabilities", "datatype": "FP64", "shape": [-1, 10]})),
+        "{meta}"
+    );
     outputs
 }
 

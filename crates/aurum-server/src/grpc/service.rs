@@ -8,21 +8,23 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 use super::proto::grpc_inference_service_server::GrpcInferenceService;
+use super::proto::infer_parameter::ParameterChoice;
 use super::proto::model_infer_request::InferInputTensor;
 use super::proto::model_infer_response::InferOutputTensor;
 use super::proto::model_metadata_response::TensorMetadata;
 use super::proto::repository_index_response::ModelIndex;
 use super::proto::{
-    InferTensorContents, ModelInferRequest, ModelInferResponse, ModelMetadataRequest,
-    ModelMetadataResponse, ModelReadyRequest, ModelReadyResponse, RepositoryIndexRequest,
-    RepositoryIndexResponse, RepositoryModelLoadRequest, RepositoryModelLoadResponse,
-    RepositoryModelUnloadRequest, RepositoryModelUnloadResponse, ServerLiveRequest,
-    ServerLiveResponse, ServerMetadataRequest, ServerMetadataResponse, ServerReadyRequest,
-    ServerReadyResponse,
+    InferParameter, InferTensorContents, ModelInferRequest, ModelInferResponse,
+    ModelMetadataRequest, ModelMetadataResponse, ModelReadyRequest, ModelReadyResponse,
+    RepositoryIndexRequest, RepositoryIndexResponse, RepositoryModelLoadRequest,
+    RepositoryModelLoadResponse, RepositoryModelUnloadRequest, RepositoryModelUnloadResponse,
+    ServerLiveRequest, ServerLiveResponse, ServerMetadataRequest, ServerMetadataResponse,
+    ServerReadyRequest, ServerReadyResponse,
 };
 use super::status_of;
 use crate::AppState;
 use crate::auth::{Caller, Permission};
+use crate::middleware::new_request_id;
 use crate::oip::infer::{self, InferOutputs, OutputKind};
 use crate::oip::tensor::{
     DataType, Tensor, TensorData, checked_shape, decode_raw, element_count, encode_bool,
@@ -84,7 +86,7 @@ fn request_id(metadata: &MetadataMap) -> String {
                     .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
         })
         .map(String::from)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        .unwrap_or_else(|| new_request_id())
 }
 
 /// `PermissionDenied` (`key_out_of_scope`) unless the caller's key covers `model`.
@@ -358,7 +360,6 @@ fn from_contents(
 }
 
 fn render(out: InferOutputs, id: String, raw: bool) -> ModelInferResponse {
-    let batch = out.len() as i64;
     let mut outputs = Vec::with_capacity(out.kinds.len());
     let mut raw_contents = Vec::new();
     for &kind in &out.kinds {
@@ -370,6 +371,7 @@ fn render(out: InferOutputs, id: String, raw: bool) -> ModelInferResponse {
                 OutputKind::Score => encode_fp64(&out.score),
                 OutputKind::Value => encode_fp64(&out.value),
                 OutputKind::Anomalous => encode_bool(&out.anomalous),
+                OutputKind::Probabilities => encode_fp64(&out.probabilities),
             }));
             None
         } else {
@@ -402,13 +404,26 @@ fn render(out: InferOutputs, id: String, raw: bool) -> ModelInferResponse {
                     bool_contents: out.anomalous.clone(),
                     ..Default::default()
                 },
+                OutputKind::Probabilities => InferTensorContents {
+                    fp64_contents: out.probabilities.clone(),
+                    ..Default::default()
+                },
             })
         };
+        let mut parameters = std::collections::HashMap::new();
+        if kind == OutputKind::Probabilities {
+            parameters.insert(
+                "classes".to_string(),
+                InferParameter {
+                    parameter_choice: Some(ParameterChoice::StringParam(out.classes_parameter())),
+                },
+            );
+        }
         outputs.push(InferOutputTensor {
             name: kind.name().into(),
             datatype: kind.datatype().as_str().into(),
-            shape: vec![batch],
-            parameters: Default::default(),
+            shape: out.shape(kind),
+            parameters,
             contents,
         });
     }

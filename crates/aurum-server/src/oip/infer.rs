@@ -47,17 +47,22 @@ pub enum OutputKind {
     Value,
     /// Anomaly: whether the row is anomalous at the model's threshold, BOOL `[batch]`.
     Anomalous,
+    /// Multiclass and sequence: one probability per class, FP64 `[batch, classes]`, row-major,
+    /// the columns in the model's class order; the tensor's `classes` parameter lists that
+    /// order (a JSON array of the class labels, in a string parameter).
+    Probabilities,
 }
 
 impl OutputKind {
     /// Every output name the protocol knows.
-    pub const ALL: [OutputKind; 6] = [
+    pub const ALL: [OutputKind; 7] = [
         OutputKind::Probability,
         OutputKind::Label,
         OutputKind::Decision,
         OutputKind::Score,
         OutputKind::Value,
         OutputKind::Anomalous,
+        OutputKind::Probabilities,
     ];
 
     /// The outputs of a model of `task`, in their default order; `None` for tasks that do not
@@ -71,9 +76,11 @@ impl OutputKind {
                 OutputKind::Decision,
                 OutputKind::Score,
             ],
-            Task::Multiclass | Task::SequenceClassification => {
-                &[OutputKind::Label, OutputKind::Probability]
-            }
+            Task::Multiclass | Task::SequenceClassification => &[
+                OutputKind::Label,
+                OutputKind::Probability,
+                OutputKind::Probabilities,
+            ],
             Task::Regression => &[OutputKind::Value],
             Task::Anomaly => &[OutputKind::Score, OutputKind::Anomalous],
             Task::Forecast | Task::Ranking => return None,
@@ -88,12 +95,16 @@ impl OutputKind {
             OutputKind::Score => "score",
             OutputKind::Value => "value",
             OutputKind::Anomalous => "anomalous",
+            OutputKind::Probabilities => "probabilities",
         }
     }
 
     pub fn datatype(self) -> DataType {
         match self {
-            OutputKind::Probability | OutputKind::Score | OutputKind::Value => DataType::Fp64,
+            OutputKind::Probability
+            | OutputKind::Score
+            | OutputKind::Value
+            | OutputKind::Probabilities => DataType::Fp64,
             OutputKind::Label | OutputKind::Decision => DataType::Bytes,
             OutputKind::Anomalous => DataType::Bool,
         }
@@ -115,7 +126,7 @@ pub fn select_outputs<'a>(
                 invalid(
                     "unknown_output",
                     format!(
-                        "unknown output `{name}`; outputs are probability, label, decision and score (binary models), label and probability (multiclass), value (regression), score and anomalous (anomaly)"
+                        "unknown output `{name}`; outputs are probability, label, decision and score (binary models), label, probability and probabilities (multiclass), value (regression), score and anomalous (anomaly)"
                     ),
                 )
             })?;
@@ -251,16 +262,36 @@ pub async fn model_metadata(
                 shape: vec![-1],
             })
             .collect(),
-        outputs: OutputKind::of_task(model.task())
-            .unwrap_or_default()
-            .iter()
-            .map(|&k| TensorMeta {
-                name: k.name().into(),
-                datatype: k.datatype(),
-                shape: vec![-1],
-            })
-            .collect(),
+        outputs: {
+            let classes = class_labels(&model);
+            OutputKind::of_task(model.task())
+                .unwrap_or_default()
+                .iter()
+                .map(|&k| TensorMeta {
+                    name: k.name().into(),
+                    datatype: k.datatype(),
+                    shape: output_shape(k, -1, classes.len()),
+                })
+                .collect()
+        },
     })
+}
+
+/// The class labels of a multiclass or sequence model, in its output order; empty otherwise.
+fn class_labels(model: &LoadedModel) -> Vec<String> {
+    match model.model.output_spec() {
+        aurum_service::types::OutputSpec::Classes(classes) => classes,
+        _ => Vec::new(),
+    }
+}
+
+/// The shape of output `kind` for `batch` rows: `[batch, classes]` for the class
+/// probabilities, `[batch]` for every other output.
+pub fn output_shape(kind: OutputKind, batch: i64, classes: usize) -> Vec<i64> {
+    match kind {
+        OutputKind::Probabilities => vec![batch, classes as i64],
+        _ => vec![batch],
+    }
 }
 
 /// One entry of the repository index.
@@ -336,6 +367,10 @@ pub struct InferOutputs {
     pub score: Vec<f64>,
     pub value: Vec<f64>,
     pub anomalous: Vec<bool>,
+    /// Multiclass: every class's probability, row-major `[rows, classes.len()]`.
+    pub probabilities: Vec<f64>,
+    /// Multiclass: the class labels in the column order of `probabilities`.
+    pub classes: Vec<String>,
 }
 
 impl InferOutputs {
@@ -351,7 +386,20 @@ impl InferOutputs {
             score: Vec::with_capacity(rows),
             value: Vec::new(),
             anomalous: Vec::new(),
+            probabilities: Vec::new(),
+            classes: Vec::new(),
         }
+    }
+
+    /// The shape of output `kind` in this answer.
+    pub fn shape(&self, kind: OutputKind) -> Vec<i64> {
+        output_shape(kind, self.rows as i64, self.classes.len())
+    }
+
+    /// The `classes` parameter of the class-probability output: the class labels as a JSON
+    /// array, in column order.
+    pub fn classes_parameter(&self) -> String {
+        serde_json::to_string(&self.classes).unwrap_or_else(|_| "[]".into())
     }
 
     /// The batch size.
@@ -385,17 +433,29 @@ pub async fn infer(
     let max = platform.config().server.max_batch_records;
     let rows = tensors_to_rows(&model, inputs, max)?;
     if model.task() != aurum_service::types::Task::Binary {
+        let classes = class_labels(&model);
         let out = platform.predict_outputs(ctx, model, rows).await?;
         let mut outputs = InferOutputs::new(out.model, out.version, kinds, out.outputs.len());
+        outputs.classes = classes;
         for o in out.outputs {
             match o {
                 aurum_service::types::Output::Class {
                     label,
                     probabilities,
                 } => {
+                    if probabilities.len() != outputs.classes.len() {
+                        return Err(ServiceError::Internal(format!(
+                            "model `{}` v{} answered {} class probabilities for {} classes",
+                            outputs.model,
+                            outputs.version,
+                            probabilities.len(),
+                            outputs.classes.len()
+                        )));
+                    }
                     outputs
                         .probability
                         .push(probabilities.iter().copied().fold(0.0, f64::max));
+                    outputs.probabilities.extend_from_slice(&probabilities);
                     outputs.label.push(label);
                 }
                 aurum_service::types::Output::Value(v) => outputs.value.push(v),

@@ -87,16 +87,27 @@ struct InferResponseJson<'a> {
 struct OutputJson<'a> {
     name: &'static str,
     datatype: &'static str,
-    shape: [usize; 1],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    parameters: Option<BinaryParams>,
+    shape: Vec<i64>,
+    #[serde(skip_serializing_if = "OutParams::is_empty")]
+    parameters: OutParams,
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<OutData<'a>>,
 }
 
-#[derive(Serialize)]
-struct BinaryParams {
-    binary_data_size: usize,
+/// An output tensor's parameters: its size in the binary tail, and the class order of the
+/// class-probability output.
+#[derive(Serialize, Default)]
+struct OutParams {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binary_data_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    classes: Option<String>,
+}
+
+impl OutParams {
+    fn is_empty(&self) -> bool {
+        self.binary_data_size.is_none() && self.classes.is_none()
+    }
 }
 
 #[derive(Serialize)]
@@ -302,7 +313,7 @@ pub async fn model_ready_version(
 // ----- inference -----
 
 /// `POST /v2/models/{name}/infer`: the champion answers.
-#[utoipa::path(post, path = "/v2/models/{name}/infer", tag = "oip", params(("name" = String, Path)), request_body(content = Object, description = "an inference request (`inputs`, optional `outputs`, `parameters`, `id`); with `Inference-Header-Content-Length`, JSON followed by binary tensor data"), responses((status = 200, description = "outputs `probability` (FP64), `label` (BYTES), `decision` (BYTES: approve, refer or decline under the version's policy) and `score` (FP64, null where the model has none)", body = Object)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v2/models/{name}/infer", tag = "oip", params(("name" = String, Path)), request_body(content = Object, description = "an inference request (`inputs`, optional `outputs`, `parameters`, `id`); with `Inference-Header-Content-Length`, JSON followed by binary tensor data"), responses((status = 200, description = "outputs by the model's task: binary `probability` (FP64), `label` (BYTES), `decision` (BYTES: approve, refer or decline under the version's policy) and `score` (FP64, null where the model has none); multiclass `label`, `probability` (of the predicted class) and `probabilities` (FP64 [batch, classes], the class order in its `classes` parameter); regression `value`; anomaly `score` and `anomalous` (BOOL)", body = Object)), security(("bearer" = [])))]
 pub async fn infer(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -313,7 +324,7 @@ pub async fn infer(
 }
 
 /// `POST /v2/models/{name}/versions/{version}/infer`.
-#[utoipa::path(post, path = "/v2/models/{name}/versions/{version}/infer", tag = "oip", params(("name" = String, Path), ("version" = String, Path)), request_body(content = Object, description = "an inference request, as for the champion"), responses((status = 200, description = "outputs `probability` (FP64), `label` (BYTES), `decision` (BYTES: approve, refer or decline under the version's policy) and `score` (FP64, null where the model has none)", body = Object)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v2/models/{name}/versions/{version}/infer", tag = "oip", params(("name" = String, Path), ("version" = String, Path)), request_body(content = Object, description = "an inference request, as for the champion"), responses((status = 200, description = "outputs by the model's task: binary `probability` (FP64), `label` (BYTES), `decision` (BYTES: approve, refer or decline under the version's policy) and `score` (FP64, null where the model has none); multiclass `label`, `probability` (of the predicted class) and `probabilities` (FP64 [batch, classes], the class order in its `classes` parameter); regression `value`; anomaly `score` and `anomalous` (BOOL)", body = Object)), security(("bearer" = [])))]
 pub async fn infer_version(
     State(state): State<AppState>,
     OipCaller(caller): OipCaller,
@@ -454,7 +465,6 @@ fn render_infer(
     binary_flags: &[bool],
 ) -> OipResult<Response> {
     let kinds = &out.kinds;
-    let batch = out.len();
     let mut raw = Vec::new();
     let mut any_binary = false;
     let outputs = kinds
@@ -470,13 +480,15 @@ fn render_infer(
                     OutputKind::Score => super::tensor::encode_fp64(&out.score),
                     OutputKind::Value => super::tensor::encode_fp64(&out.value),
                     OutputKind::Anomalous => super::tensor::encode_bool(&out.anomalous),
+                    OutputKind::Probabilities => super::tensor::encode_fp64(&out.probabilities),
                 };
                 let size = bytes.len();
                 raw.extend_from_slice(&bytes);
                 (
-                    Some(BinaryParams {
-                        binary_data_size: size,
-                    }),
+                    OutParams {
+                        binary_data_size: Some(size),
+                        classes: None,
+                    },
                     None,
                 )
             } else {
@@ -487,13 +499,18 @@ fn render_infer(
                     OutputKind::Score => OutData::F64(&out.score),
                     OutputKind::Value => OutData::F64(&out.value),
                     OutputKind::Anomalous => OutData::Bool(&out.anomalous),
+                    OutputKind::Probabilities => OutData::F64(&out.probabilities),
                 };
-                (None, Some(data))
+                (OutParams::default(), Some(data))
             };
+            let mut parameters = parameters;
+            if kind == OutputKind::Probabilities {
+                parameters.classes = Some(out.classes_parameter());
+            }
             OutputJson {
                 name: kind.name(),
                 datatype: kind.datatype().as_str(),
-                shape: [batch],
+                shape: out.shape(kind),
                 parameters,
                 data,
             }

@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authorized, Path, Query, perm};
 use crate::middleware::{JsonBody, read_body};
-use crate::wire::{DatasetList, DatasetOut, SynthesizeIn, SynthesizeOut};
+use crate::wire::{DatasetList, DatasetOut, SynthesisJobOut, SynthesizeIn, SynthesizeOut};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -225,17 +225,7 @@ pub async fn synthesize(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<SynthesizeIn>,
 ) -> ApiResult<(StatusCode, Json<SynthesizeOut>)> {
-    let req = aurum_service::SynthesisRequest {
-        name: body.name,
-        target: body.target,
-        class: body.class.into_string(),
-        rows: body.rows,
-        method: body.method,
-        seed: body.seed.unwrap_or(42),
-        synthetic_only: body.synthetic_only,
-        report: body.report,
-        epochs: body.epochs,
-    };
+    let req = synthesis_request(body);
     let outcome = state
         .platform
         .synthesize_dataset(&caller.ctx(), &name, req)
@@ -258,4 +248,58 @@ pub async fn synthesize(
                 .and_then(|r| serde_json::to_value(r).ok()),
         }),
     ))
+}
+
+/// The service's request from the wire body (the seed defaults to 42).
+fn synthesis_request(body: SynthesizeIn) -> aurum_service::SynthesisRequest {
+    aurum_service::SynthesisRequest {
+        name: body.name,
+        target: body.target,
+        class: body.class.into_string(),
+        rows: body.rows,
+        method: body.method,
+        seed: body.seed.unwrap_or(42),
+        synthetic_only: body.synthetic_only,
+        report: body.report,
+        epochs: body.epochs,
+    }
+}
+
+/// The same synthesis as `POST /v1/datasets/{name}/synthesize`, as a background job: the
+/// request is checked at once (the same 400s, naming the field), then the job is queued under
+/// the training concurrency limit and the answer is 202 with the job; poll
+/// `GET /v1/synthesis-jobs/{id}` for its stage, progress and, once it succeeded, the new
+/// dataset's lineage and report. For a VAE with a report, which takes seconds to minutes.
+#[utoipa::path(post, path = "/v1/datasets/{name}/synthesis-jobs", tag = "datasets",
+    params(("name" = String, Path, description = "the source dataset")), request_body = SynthesizeIn,
+    responses((status = 202, body = SynthesisJobOut), (status = 400, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn submit_synthesis(
+    State(state): State<AppState>,
+    caller: Authorized<perm::Datasets>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<SynthesizeIn>,
+) -> ApiResult<(StatusCode, Json<SynthesisJobOut>)> {
+    let job = state
+        .platform
+        .submit_synthesis_job(&caller.ctx(), &name, synthesis_request(body))
+        .await?;
+    let job = state.platform.get_synthesis_job(&job.id).await?;
+    Ok((StatusCode::ACCEPTED, Json(SynthesisJobOut::from(job))))
+}
+
+/// A synthesis job: state, stage and progress; once it succeeded, the new dataset's name
+/// (`dataset_created`) with its lineage and report.
+#[utoipa::path(get, path = "/v1/synthesis-jobs/{id}", tag = "datasets", params(("id" = String, Path)),
+    responses((status = 200, body = SynthesisJobOut), (status = 404, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_synthesis(
+    State(state): State<AppState>,
+    _: Authorized<perm::Datasets>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SynthesisJobOut>> {
+    Ok(Json(SynthesisJobOut::from(
+        state.platform.get_synthesis_job(&id).await?,
+    )))
 }

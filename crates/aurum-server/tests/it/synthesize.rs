@@ -151,3 +151,117 @@ async fn synthesize_registers_a_dataset_with_lineage_that_trains() {
     .await;
     assert_eq!(job["state"], "succeeded", "{job}");
 }
+
+#[tokio::test]
+async fn a_synthesis_job_checks_at_once_runs_in_the_background_and_matches_the_request_route() {
+    let f = fixture().await;
+    import_german(&f).await;
+    let url = "/v1/datasets/german/synthesis-jobs";
+    // Refusals come at submission, naming the field, and queue nothing.
+    let r = post_json(
+        &f.app,
+        url,
+        Some(&f.analyst),
+        &json!({"target": "creditability", "class": "average", "rows": 40, "method": "vae"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "class", "{}", r.json);
+    let jobs = get(&f.app, "/v1/training-jobs", Some(&f.analyst)).await;
+    assert_eq!(
+        jobs.json["jobs"].as_array().unwrap().len(),
+        0,
+        "{}",
+        jobs.json
+    );
+    let r = post_json(
+        &f.app,
+        "/v1/datasets/nope/synthesis-jobs",
+        Some(&f.analyst),
+        &json!({"target": "creditability", "class": "bad", "rows": 40, "method": "vae"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.json);
+
+    // A VAE with its report, as a job.
+    let body = json!({"target": "creditability", "class": "bad", "rows": 60, "method": "vae",
+                      "seed": 9, "epochs": 20, "report": true, "name": "german-vae-job"});
+    let r = post_json(&f.app, url, Some(&f.analyst), &body).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
+    assert_eq!(r.json["job"]["kind"], "synthesize_data", "{}", r.json);
+    assert_eq!(r.json["job"]["dataset"], "german", "{}", r.json);
+    assert_eq!(r.json["dataset_created"], "german-vae-job", "{}", r.json);
+    let id = r.json["job"]["id"].as_str().unwrap().to_string();
+    let mut done = None;
+    for _ in 0..2400 {
+        let j = get(
+            &f.app,
+            &format!("/v1/synthesis-jobs/{id}"),
+            Some(&f.analyst),
+        )
+        .await;
+        assert_eq!(j.status, StatusCode::OK, "{}", j.json);
+        match j.json["job"]["state"].as_str().unwrap() {
+            "succeeded" | "failed" | "cancelled" => {
+                done = Some(j.json);
+                break;
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    let done = done.expect("the synthesis job finishes within 120 s");
+    assert_eq!(done["job"]["state"], "succeeded", "{done}");
+    assert_eq!(done["job"]["progress"], 1.0, "{done}");
+    assert_eq!(done["lineage"]["method"], "vae", "{done}");
+    assert_eq!(done["lineage"]["seed"], 9, "{done}");
+    let utility = done["report"]["utility"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{done}"));
+    assert_eq!(utility.len(), 3, "{done}");
+    // The dataset is registered, and is the same bytes the request route makes.
+    let d = get(&f.app, "/v1/datasets/german-vae-job", Some(&f.analyst)).await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.json);
+    assert_eq!(d.json["rows"], 1060, "{}", d.json);
+    let mut same = body.clone();
+    same["name"] = json!("german-vae-request");
+    same["report"] = json!(false);
+    let r = post_json(
+        &f.app,
+        "/v1/datasets/german/synthesize",
+        Some(&f.analyst),
+        &same,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    assert_eq!(r.json["dataset"]["sha256"], d.json["sha256"], "{}", r.json);
+    // A training job's id is not a synthesis job.
+    let job = train_with(
+        &f,
+        &json!({"dataset": "german-vae-job", "target": "creditability", "kind": "logistic",
+                "model": "from-job"}),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let other = get(
+        &f.app,
+        &format!("/v1/synthesis-jobs/{}", job["id"].as_str().unwrap()),
+        Some(&f.analyst),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.json);
+    // Submission and outcome are in the audit log.
+    let audit = get(&f.app, "/v1/audit?limit=1000", Some(&f.analyst)).await;
+    let actions: Vec<&str> = audit.json["records"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", audit.json))
+        .iter()
+        .filter_map(|r| r["event"].as_str())
+        .collect();
+    for a in [
+        "synthesis_job.submit",
+        "synthesis_job.finish",
+        "dataset.synthesize",
+    ] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+}
