@@ -1,6 +1,7 @@
 //! Neural model families trained in Rust with burn: `mlp` (tabular binary classification),
 //! `cnn` (images as pixel columns, multiclass), `sequence` (an event classified from its
-//! entity's recent events, [`sequence`]), and the `lstm` / `gru` forecasters of a
+//! entity's recent events, [`sequence`]; its transformer encoder block is [`attention`]'s), and
+//! the `lstm` / `gru` forecasters of a
 //! univariate series ([`recurrent`]), which plug into `aurum-forecast` as external forecasters;
 //! and a tabular VAE ([`vae`]) that generates synthetic rows of one class (not a family).
 //!
@@ -16,6 +17,7 @@
 //!
 //! What this crate deliberately does not know: HTTP, storage, async runtimes, logging.
 
+pub mod attention;
 pub mod cnn;
 pub mod dense;
 pub mod mlp;
