@@ -36,10 +36,10 @@
 //! outputs of its encoder) is the column's part of the perceptron's input, the path runs from the
 //! training-mean encoded vector to the row's, and the column's one contribution is the sum over
 //! those `text_dim` inputs. The encoder reads that column alone, so everything its vector adds
-//! belongs to the column; the attribution is not split further into words (integrated gradients
-//! through the attention would be, at 32 backward passes of the encoder per explanation). So a
-//! contribution and an adverse-action reason name the column, with the cell's text as its value,
-//! never a token id.
+//! belongs to the column; the attribution is not split further into words (that would take
+//! integrated gradients through the attention: 32 backward passes of the encoder per
+//! explanation). So a contribution and an adverse-action reason name the column, with the
+//! cell's text as its value, never a token id.
 
 use aurum_contract::policy::{CREDIT_PARAM_NAMES, CreditDecision, CreditParams, Decision};
 use aurum_contract::reasons::{Reason, rank_adverse};
