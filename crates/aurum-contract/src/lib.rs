@@ -128,10 +128,12 @@ pub trait ModelFamily: Send + Sync {
         ctx: &FitContext<'_>,
     ) -> Result<Box<dyn FittedModel>, ModelError>;
 
-    /// Whether the family reads free-text columns itself (a neural text encoder). Otherwise
-    /// the job runner puts a [`text::TextStep`] in front of it: the family sees each text column
-    /// as hashed TF-IDF columns.
-    fn reads_text(&self) -> bool {
+    /// Whether the family, with these job parameters, reads free-text columns itself (a neural
+    /// text encoder: the `mlp` with `text_encoder=transformer`). Otherwise the job runner puts a
+    /// [`text::TextStep`] in front of it: the family sees each text column as hashed TF-IDF
+    /// columns. Parameters the family would refuse may answer either way: the fit refuses them.
+    fn reads_text(&self, params: &Params) -> bool {
+        let _ = params;
         false
     }
 

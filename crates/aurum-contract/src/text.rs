@@ -8,7 +8,10 @@
 //! and which applies the same step to every row it scores, on every protocol. The step is stored
 //! in the artifact's manifest and rebuilt around the family's own payload at load, so training
 //! and serving cannot disagree. A family that reads text itself (a neural text encoder) says so
-//! with [`crate::ModelFamily::reads_text`] and gets the raw column instead.
+//! with [`crate::ModelFamily::reads_text`], which depends on the job's parameters (the `mlp`
+//! reads text itself with `text_encoder=transformer`), and gets the raw column instead; it
+//! tokenises with [`for_each_token`] and hashes with [`fnv1a64`], so both paths read the same
+//! words.
 //!
 //! The transform, per text column (documented contract):
 //!
@@ -117,14 +120,21 @@ pub fn for_each_token(text: &str, mut f: impl FnMut(&str)) {
     flush(&mut token);
 }
 
-/// FNV-1a, 64 bits: stable across platforms and releases (a stored model depends on it).
-fn bucket_of(token: &str, buckets: usize) -> usize {
+/// FNV-1a, 64 bits, of the token's UTF-8 bytes: the pinned hash every stored text model
+/// depends on (the TF-IDF buckets here, the token ids of a family that reads text itself), stable
+/// across platforms and releases.
+pub fn fnv1a64(token: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in token.as_bytes() {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    (h % buckets as u64) as usize
+    h
+}
+
+/// The bucket of a token: `fnv1a64(token) mod buckets`.
+fn bucket_of(token: &str, buckets: usize) -> usize {
+    (fnv1a64(token) % buckets as u64) as usize
 }
 
 /// How often a column's tokens recur, for deciding whether it is usable text.
@@ -848,6 +858,8 @@ mod tests {
         assert_eq!(bucket_of("business", 16), 11);
         assert_eq!(bucket_of("debt", 256), 28);
         assert_eq!(bucket_of("médical", 256), 193);
+        assert_eq!(fnv1a64(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64("debt") % 16, 12);
     }
 
     #[test]

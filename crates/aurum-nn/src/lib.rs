@@ -1,6 +1,8 @@
-//! Neural model families trained in Rust with burn: `mlp` (tabular binary classification),
-//! `cnn` (images as pixel columns, multiclass), `sequence` (an event classified from its
-//! entity's recent events, [`sequence`]), and the `lstm` / `gru` forecasters of a
+//! Neural model families trained in Rust with burn: `mlp` (tabular binary classification, with
+//! an optional transformer encoder of free-text columns, [`text`]), `cnn` (images as pixel
+//! columns, multiclass), `sequence` (an event classified from its entity's recent events,
+//! [`sequence`]; its transformer shares the encoder block of [`attention`] with the text
+//! encoder), and the `lstm` / `gru` forecasters of a
 //! univariate series ([`recurrent`]), which plug into `aurum-forecast` as external forecasters;
 //! and a tabular VAE ([`vae`]) that generates synthetic rows of one class (not a family).
 //!
@@ -16,12 +18,14 @@
 //!
 //! What this crate deliberately does not know: HTTP, storage, async runtimes, logging.
 
+pub mod attention;
 pub mod cnn;
 pub mod dense;
 pub mod mlp;
 pub mod recurrent;
 pub mod sequence;
 pub mod tabular;
+pub mod text;
 pub mod train;
 pub mod vae;
 

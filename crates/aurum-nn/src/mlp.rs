@@ -8,14 +8,38 @@
 //! the training rows. Training runs on burn's CPU backend with autodiff; serving runs the
 //! hand-written forward pass of [`crate::dense`] over the saved weights.
 //!
+//! **Free text.** By default (`text_encoder=tfidf`) the family does not read text: the job
+//! runner's hashed TF-IDF step ([`aurum_contract::text`]) turns each text column into numeric
+//! columns in front of it. With `text_encoder=transformer` the family reads every text column
+//! of its input itself ([`aurum_contract::ModelFamily::reads_text`] says so to the job runner):
+//! each cell becomes token ids (the TF-IDF step's tokens and pinned hash, `text_vocab` buckets,
+//! the first `text_length` tokens) and a small transformer ([`crate::text`]: token and position
+//! embeddings, one pre-norm encoder block with two masked attention heads, masked mean pool)
+//! encodes it into `text_dim` inputs, placed after the categorical embeddings in front of the
+//! hidden layers and trained end to end with them (same optimiser, early stopping, class weights
+//! and seed). Why: TF-IDF sees a bag of weighted words; the encoder can learn which words matter
+//! together and in which order. The fitted model's input schema keeps the column typed `text`,
+//! the payload carries the encoder's weights, and serving runs the encoder's `f64` pass like
+//! the rest of the network (no tensor runtime).
+//!
 //! **Explanations** are integrated gradients in log-odds, from the training-mean input (the mean
-//! standardised numerics, indicator rates and embedding vectors of the training rows) to the
-//! row, along the straight path in the network's input space, with a 32-step midpoint rule. A
-//! feature's contribution is the sum over its input columns (its value and missing indicator, or
-//! its embedding vector). Integrated gradients is complete only in the limit, so the small
-//! quadrature residual is spread over the features in proportion to their absolute
-//! attributions: `base_value + Σ contributions` is the row's log-odds exactly, as for the other
-//! credit families, and reasons for a declined applicant rank the positive contributions.
+//! standardised numerics, indicator rates, embedding vectors and encoded text vectors of the
+//! training rows) to the row, along the straight path in the perceptron's input space, with a
+//! 32-step midpoint rule. A feature's contribution is the sum over its input columns (its value
+//! and missing indicator, its embedding vector, or its encoded text vector). Integrated
+//! gradients is complete only in the limit, so the small quadrature residual is spread over the
+//! features in proportion to their absolute attributions: `base_value + Σ contributions` is the
+//! row's log-odds exactly, as for the other credit families, and reasons for a declined
+//! applicant rank the positive contributions.
+//!
+//! A text column is attributed as a categorical feature is: its encoded vector (the `text_dim`
+//! outputs of its encoder) is the column's part of the perceptron's input, the path runs from the
+//! training-mean encoded vector to the row's, and the column's one contribution is the sum over
+//! those `text_dim` inputs. The encoder reads that column alone, so everything its vector adds
+//! belongs to the column; the attribution is not split further into words (that would take
+//! integrated gradients through the attention: 32 backward passes of the encoder per
+//! explanation). So a contribution and an adverse-action reason name the column, with the
+//! cell's text as its value, never a token id.
 
 use aurum_contract::policy::{CREDIT_PARAM_NAMES, CreditDecision, CreditParams, Decision};
 use aurum_contract::reasons::{Reason, rank_adverse};
@@ -32,7 +56,8 @@ use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
 use crate::dense::{EmbeddingTable, Perceptron, Trace, logit_loss, sigmoid};
-use crate::tabular::{EncodedRow, TabularEncoder};
+use crate::tabular::{EncodedRow, TabularEncoder, TextTokens};
+use crate::text::{HEADS as TEXT_HEADS, TextBatch, TextEncoder, TextNet};
 use crate::train::{self, EarlyStopping, Optimisation};
 
 /// Integrated-gradients quadrature steps.
@@ -43,6 +68,10 @@ const OWN_PARAMS: &[&str] = &[
     "embedding_dim",
     "hidden",
     "min_frequency",
+    "text_dim",
+    "text_encoder",
+    "text_length",
+    "text_vocab",
     "threshold",
 ];
 
@@ -66,6 +95,10 @@ pub const PARAM_NAMES: &[&str] = &[
     "reason_texts",
     "refer_high",
     "refer_low",
+    "text_dim",
+    "text_encoder",
+    "text_length",
+    "text_vocab",
     "threshold",
     "validation_fraction",
     "weight_decay",
@@ -86,6 +119,24 @@ pub const SPEC: FamilySpec = FamilySpec {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MlpFamily;
 
+/// How the `mlp` reads free-text columns (`text_encoder`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextEncoding {
+    /// The job runner's hashed TF-IDF step in front of the family (the default).
+    Tfidf,
+    /// The family's own transformer encoder over the raw text ([`crate::text`]).
+    Transformer,
+}
+
+impl TextEncoding {
+    fn name(self) -> &'static str {
+        match self {
+            TextEncoding::Tfidf => "tfidf",
+            TextEncoding::Transformer => "transformer",
+        }
+    }
+}
+
 /// Typed, validated parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MlpParams {
@@ -100,6 +151,14 @@ pub struct MlpParams {
     pub min_frequency: usize,
     pub threshold: f64,
     pub credit: CreditParams,
+    /// `tfidf` (default) or `transformer`.
+    pub text_encoder: TextEncoding,
+    /// Tokens kept per text cell (the first ones); transformer only.
+    pub text_length: usize,
+    /// Hash buckets of the token ids; transformer only.
+    pub text_vocab: usize,
+    /// Width of a text column's encoded vector (even: two attention heads); transformer only.
+    pub text_dim: usize,
 }
 
 impl MlpParams {
@@ -142,6 +201,25 @@ impl MlpParams {
             )?
             .unwrap_or(0.5);
         let credit = CreditParams::read(&r, threshold)?;
+        let text_encoder = r
+            .choice(
+                "text_encoder",
+                &[
+                    ("tfidf", TextEncoding::Tfidf),
+                    ("transformer", TextEncoding::Transformer),
+                ],
+            )?
+            .unwrap_or(TextEncoding::Tfidf);
+        let text_length = r.usize("text_length", 1..=256)?.unwrap_or(32);
+        let text_vocab = r.usize("text_vocab", 16..=65_536)?.unwrap_or(4096);
+        let text_dim = r.usize("text_dim", 2..=128)?.unwrap_or(16);
+        if !text_dim.is_multiple_of(TEXT_HEADS) {
+            return Err(ModelError::invalid_param(
+                "text_dim",
+                text_dim,
+                "an even integer from 2 to 128 (two attention heads share it)",
+            ));
+        }
         Ok(Self {
             optimisation,
             hidden,
@@ -150,6 +228,18 @@ impl MlpParams {
             min_frequency,
             threshold,
             credit,
+            text_encoder,
+            text_length,
+            text_vocab,
+            text_dim,
+        })
+    }
+
+    /// How text cells become token ids, when the family reads text itself.
+    fn text_tokens(&self) -> Option<TextTokens> {
+        (self.text_encoder == TextEncoding::Transformer).then_some(TextTokens {
+            vocab: self.text_vocab,
+            length: self.text_length,
         })
     }
 
@@ -166,6 +256,10 @@ impl MlpParams {
         );
         out.insert("min_frequency".into(), self.min_frequency.into());
         out.insert("threshold".into(), self.threshold.into());
+        out.insert("text_encoder".into(), self.text_encoder.name().into());
+        out.insert("text_length".into(), self.text_length.into());
+        out.insert("text_vocab".into(), self.text_vocab.into());
+        out.insert("text_dim".into(), self.text_dim.into());
         self.credit.write_json(&mut out);
         serde_json::Value::Object(out)
     }
@@ -257,6 +351,11 @@ impl ModelFamily for MlpFamily {
         Ok(Box::new(fit(data.features, target, &params, ctx)?))
     }
 
+    /// With `text_encoder=transformer` the family encodes text columns itself.
+    fn reads_text(&self, params: &Params) -> bool {
+        MlpParams::from_params(params).is_ok_and(|p| p.text_encoder == TextEncoding::Transformer)
+    }
+
     fn load_payload(&self, payload: &[u8]) -> Result<Box<dyn FittedModel>, ModelError> {
         Ok(Box::new(MlpModel::from_payload(payload)?))
     }
@@ -266,20 +365,28 @@ impl ModelFamily for MlpFamily {
 #[derive(Module, Debug)]
 struct MlpNet {
     embeddings: Vec<Embedding>,
+    texts: Vec<TextNet>,
     hidden: Vec<Linear>,
     output: Linear,
 }
+
+/// What a fit keeps of the network at an epoch: the weights serving reads.
+type Snapshot = (Vec<EmbeddingTable>, Vec<TextEncoder>, Perceptron);
 
 impl MlpNet {
     fn forward(
         &self,
         numeric: Option<Tensor<2>>,
         categories: Vec<Tensor<1, Int>>,
+        texts: Vec<TextBatch>,
         masks: Vec<Option<Tensor<2>>>,
     ) -> Tensor<2> {
         let mut parts: Vec<Tensor<2>> = numeric.into_iter().collect();
         for (e, idx) in self.embeddings.iter().zip(categories) {
             parts.push(e.weight.val().select(0, idx));
+        }
+        for (t, batch) in self.texts.iter().zip(texts) {
+            parts.push(t.forward(batch));
         }
         let mut x = if parts.len() == 1 {
             parts.remove(0)
@@ -295,7 +402,7 @@ impl MlpNet {
         self.output.forward(x)
     }
 
-    fn snapshot(&self) -> Result<(Vec<EmbeddingTable>, Perceptron), ModelError> {
+    fn snapshot(&self) -> Result<Snapshot, ModelError> {
         let embeddings = self
             .embeddings
             .iter()
@@ -316,7 +423,12 @@ impl MlpNet {
                 .collect::<Result<_, _>>()?,
             output: train::from_burn_linear(&self.output)?,
         };
-        Ok((embeddings, network))
+        let texts = self
+            .texts
+            .iter()
+            .map(TextNet::snapshot)
+            .collect::<Result<_, _>>()?;
+        Ok((embeddings, texts, network))
     }
 }
 
@@ -342,6 +454,8 @@ pub struct MlpModel {
     encoder: TabularEncoder,
     schema: Schema,
     embeddings: Vec<EmbeddingTable>,
+    /// One encoder per text feature, in feature order (`text_encoder=transformer`).
+    texts: Vec<TextEncoder>,
     network: Perceptron,
     /// The training-mean input vector: the integrated-gradients baseline.
     baseline: Vec<f64>,
@@ -357,6 +471,20 @@ pub(crate) fn input_vector(embeddings: &[EmbeddingTable], row: &EncodedRow, out:
     out.extend_from_slice(&row.numeric);
     for (table, &idx) in embeddings.iter().zip(&row.categories) {
         out.extend(table.row(idx as usize).iter().map(|&w| f64::from(w)));
+    }
+}
+
+/// The perceptron input of an encoded row: [`input_vector`], then each text feature's encoded
+/// vector.
+fn network_input(
+    embeddings: &[EmbeddingTable],
+    texts: &[TextEncoder],
+    row: &EncodedRow,
+    out: &mut Vec<f64>,
+) {
+    input_vector(embeddings, row, out);
+    for (t, ids) in texts.iter().zip(&row.tokens) {
+        out.extend(t.forward(ids));
     }
 }
 
@@ -385,6 +513,7 @@ pub(crate) fn fill_reserved_embeddings(embeddings: &mut [EmbeddingTable], rows: 
 
 fn batch_log_loss(
     embeddings: &[EmbeddingTable],
+    texts: &[TextEncoder],
     network: &Perceptron,
     rows: &[EncodedRow],
     y: &[f64],
@@ -393,7 +522,7 @@ fn batch_log_loss(
     let mut x = Vec::new();
     let (mut total, mut wsum) = (0.0, 0.0);
     for (row, &yi) in rows.iter().zip(y) {
-        input_vector(embeddings, row, &mut x);
+        network_input(embeddings, texts, row, &mut x);
         let z = network.forward(&x)[0];
         let w = weights[usize::from(yi > 0.5)];
         total += w * logit_loss(z, yi);
@@ -424,7 +553,8 @@ pub fn fit(
         });
     }
     let opt = &params.optimisation;
-    let encoder = TabularEncoder::fit(features, params.min_frequency)?;
+    let encoder =
+        TabularEncoder::fit_with_text(features, params.min_frequency, params.text_tokens())?;
     params
         .credit
         .check_features(|f| encoder.fields.iter().any(|x| x.name == f))?;
@@ -451,9 +581,12 @@ pub fn fit(
 
     // Seeded initial weights (PyTorch's defaults).
     let device = Device::flex().autodiff();
-    let (embeddings, d_in) = seeded_embeddings(&encoder, params.embedding_dim, &mut rng, &device);
+    let (embeddings, d_tabular) =
+        seeded_embeddings(&encoder, params.embedding_dim, &mut rng, &device);
     let n_numeric = encoder.n_numeric();
     let n_categorical = embeddings.len();
+    let n_text = encoder.text_features().len();
+    let d_in = d_tabular + n_text * params.text_dim;
     let mut width = d_in;
     let mut hidden = Vec::new();
     for &w in &params.hidden {
@@ -464,8 +597,21 @@ pub fn fit(
         width = w;
     }
     let output = train::to_burn_linear(&train::linear_init(width, 1, &mut rng), &device);
+    // Drawn last, so a fit without text draws what it always drew.
+    let texts = (0..n_text)
+        .map(|_| {
+            TextNet::seeded(
+                params.text_vocab,
+                params.text_length,
+                params.text_dim,
+                &mut rng,
+                &device,
+            )
+        })
+        .collect();
     let mut model = MlpNet {
         embeddings,
+        texts,
         hidden,
         output,
     };
@@ -501,6 +647,15 @@ pub fn fit(
                     Tensor::<1, Int>::from_data(TensorData::new(idx, [b]), &device)
                 })
                 .collect();
+            let texts: Vec<TextBatch> = (0..n_text)
+                .map(|k| {
+                    let cells: Vec<&[u32]> = batch
+                        .iter()
+                        .map(|&i| rows[i].tokens[k].as_slice())
+                        .collect();
+                    TextBatch::new(&cells, &device)
+                })
+                .collect();
             let masks: Vec<Option<Tensor<2>>> = params
                 .hidden
                 .iter()
@@ -516,7 +671,9 @@ pub fn fit(
                 .collect();
             let yt = Tensor::<1>::from_data(TensorData::new(yb, [b]), &device);
             let wt = Tensor::<1>::from_data(TensorData::new(wb, [b]), &device);
-            let z: Tensor<1> = model.forward(numeric, categories, masks).reshape([b]);
+            let z: Tensor<1> = model
+                .forward(numeric, categories, texts, masks)
+                .reshape([b]);
             let losses = z.clone().clamp_min(0.0) - z.clone() * yt + z.abs().neg().exp().log1p();
             let loss = (losses * wt).sum().div_scalar(b as f64);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -526,32 +683,33 @@ pub fn fit(
         ctx.progress
             .report("training", epoch as f64 / opt.epochs as f64);
         if opt.early_stopping() {
-            let (emb, net) = model.snapshot()?;
-            let loss = batch_log_loss(&emb, &net, &valid_x, &valid_y, class_weights);
+            let (emb, texts, net) = model.snapshot()?;
+            let loss = batch_log_loss(&emb, &texts, &net, &valid_x, &valid_y, class_weights);
             if !loss.is_finite() {
                 return Err(ModelError::Numerical {
                     reason: format!("validation loss is {loss} at epoch {epoch}"),
                 });
             }
-            if stopping.record(epoch, loss, (emb, net)) {
+            if stopping.record(epoch, loss, (emb, texts, net)) {
                 break;
             }
         }
     }
     let seconds_per_epoch = started.elapsed().as_secs_f64() / epochs_run.max(1) as f64;
-    let (mut embeddings, network, best_epoch, validation_loss) = match stopping.best.take() {
-        Some((emb, net)) => (emb, net, stopping.best_epoch, Some(stopping.best_loss)),
-        None => {
-            let (emb, net) = model.snapshot()?;
-            (emb, net, epochs_run, None)
-        }
-    };
+    let ((mut embeddings, mut texts, network), best_epoch, validation_loss) =
+        match stopping.best.take() {
+            Some(w) => (w, stopping.best_epoch, Some(stopping.best_loss)),
+            None => (model.snapshot()?, epochs_run, None),
+        };
 
     fill_reserved_embeddings(&mut embeddings, &rows);
+    for (k, t) in texts.iter_mut().enumerate() {
+        t.fill_unseen(train_rows.iter().map(|&i| rows[i].tokens[k].as_slice()));
+    }
     let mut baseline = vec![0.0; d_in];
     let mut x = Vec::new();
     for row in &rows {
-        input_vector(&embeddings, row, &mut x);
+        network_input(&embeddings, &texts, row, &mut x);
         for (b, v) in baseline.iter_mut().zip(&x) {
             *b += v;
         }
@@ -564,6 +722,7 @@ pub fn fit(
         schema: encoder.schema(),
         encoder,
         embeddings,
+        texts,
         network,
         baseline,
         positive_label: target.positive_label.clone(),
@@ -601,7 +760,24 @@ impl MlpModel {
                 return Err(format!("embedding {k} has {} rows for {s} indices", t.rows));
             }
         }
-        let d_in = self.encoder.n_numeric() + self.embeddings.iter().map(|t| t.dim).sum::<usize>();
+        let text = self.encoder.text_features();
+        if text.len() != self.texts.len() {
+            return Err(format!(
+                "{} text encoders for {} text features",
+                self.texts.len(),
+                text.len()
+            ));
+        }
+        for ((f, tokens), t) in text.iter().zip(&self.texts) {
+            let what = format!("text encoder of `{}`", self.encoder.fields[*f].name);
+            if self.params.text_tokens() != Some(*tokens) {
+                return Err(format!("{what} does not match the text parameters"));
+            }
+            t.check(tokens.vocab, tokens.length, self.params.text_dim, &what)?;
+        }
+        let d_in = self.encoder.n_numeric()
+            + self.embeddings.iter().map(|t| t.dim).sum::<usize>()
+            + self.texts.iter().map(TextEncoder::dim).sum::<usize>();
         if self.network.d_in() != d_in || self.network.output.d_out != 1 {
             return Err(format!(
                 "the network takes {} inputs and gives {} outputs; the encoder gives {d_in} inputs for 1 output",
@@ -627,7 +803,7 @@ impl MlpModel {
         let mut enc = EncodedRow::default();
         self.encoder.encode_row(row, &mut enc)?;
         let mut x = Vec::new();
-        input_vector(&self.embeddings, &enc, &mut x);
+        network_input(&self.embeddings, &self.texts, &enc, &mut x);
         Ok(x)
     }
 
@@ -658,6 +834,9 @@ impl MlpModel {
         let mut owners = self.encoder.numeric_owner();
         for (t, &f) in self.embeddings.iter().zip(&self.encoder.category_owner()) {
             owners.extend(std::iter::repeat_n(f, t.dim));
+        }
+        for (t, (f, _)) in self.texts.iter().zip(self.encoder.text_features()) {
+            owners.extend(std::iter::repeat_n(f, t.dim()));
         }
         let mut per_feature = vec![0.0; self.encoder.fields.len()];
         for (j, &f) in owners.iter().enumerate() {
@@ -727,6 +906,7 @@ impl MlpModel {
             schema: stored.encoder.schema(),
             encoder: stored.encoder,
             embeddings: stored.embeddings,
+            texts: stored.texts,
             network: stored.network,
             baseline: stored.baseline,
             positive_label: stored.positive_label,
@@ -748,6 +928,9 @@ struct StoredMlp {
     params: serde_json::Value,
     encoder: TabularEncoder,
     embeddings: Vec<EmbeddingTable>,
+    /// Absent without text encoders (the payloads written before them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    texts: Vec<TextEncoder>,
     network: Perceptron,
     baseline: Vec<f64>,
     positive_label: String,
@@ -803,10 +986,33 @@ impl FittedModel for MlpModel {
                 .embeddings
                 .iter()
                 .map(|t| t.weight.len())
+                .sum::<usize>()
+            + self
+                .texts
+                .iter()
+                .map(TextEncoder::n_parameters)
                 .sum::<usize>();
+        let text_encoders: Vec<_> = self
+            .encoder
+            .text_features()
+            .iter()
+            .zip(&self.texts)
+            .map(|((f, tokens), t)| {
+                serde_json::json!({
+                    "feature": self.encoder.fields[*f].name,
+                    "kind": "transformer",
+                    "vocab": tokens.vocab,
+                    "length": tokens.length,
+                    "dim": t.dim(),
+                    "heads": t.heads,
+                    "parameters": t.n_parameters(),
+                })
+            })
+            .collect();
         serde_json::json!({
             "layers": layers,
             "embeddings": embeddings,
+            "text_encoders": text_encoders,
             "parameters": parameters,
             "training": self.log,
             "dropped_columns": dropped,
@@ -819,6 +1025,7 @@ impl FittedModel for MlpModel {
             params: self.params.to_json(),
             encoder: self.encoder.clone(),
             embeddings: self.embeddings.clone(),
+            texts: self.texts.clone(),
             network: self.network.clone(),
             baseline: self.baseline.clone(),
             positive_label: self.positive_label.clone(),
@@ -869,7 +1076,7 @@ impl BinaryClassifier for MlpModel {
         Ok(rows
             .iter()
             .map(|r| {
-                input_vector(&self.embeddings, r, &mut x);
+                network_input(&self.embeddings, &self.texts, r, &mut x);
                 sigmoid(self.network.forward(&x)[0])
             })
             .collect())
@@ -923,6 +1130,8 @@ impl BinaryClassifier for MlpModel {
 mod tests {
     use super::*;
     use aurum_core::{CancelToken, NoProgress, Progress};
+
+    use crate::text::tests::{fit_mlp, loan_text};
 
     pub(crate) fn german() -> (Table, BinaryTarget) {
         let bytes = include_bytes!("../../../data/demo/german_credit.csv");
@@ -1205,5 +1414,252 @@ mod tests {
         for cut in [0, 10, bytes.len() / 2, bytes.len() - 1] {
             assert!(MlpFamily.load_payload(&bytes[..cut]).is_err());
         }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The transformer text encoder (`text_encoder=transformer`).
+
+    const QUICK_TEXT: &[(&str, &str)] = &[
+        ("text_encoder", "transformer"),
+        ("text_length", "6"),
+        ("text_vocab", "64"),
+        ("text_dim", "8"),
+        ("epochs", "3"),
+        ("patience", "0"),
+        ("validation_fraction", "0"),
+    ];
+
+    #[test]
+    fn text_parameters_are_validated_and_decide_who_reads_text() {
+        let fam = MlpFamily;
+        let p = |pairs: &[(&str, &str)]| -> Params {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let json = fam.validate_params(&Params::new()).unwrap();
+        assert_eq!(json["text_encoder"], "tfidf");
+        assert_eq!(json["text_length"], 32);
+        assert_eq!(json["text_vocab"], 4096);
+        assert_eq!(json["text_dim"], 16);
+        assert!(!fam.reads_text(&Params::new()));
+        assert!(fam.reads_text(&p(&[("text_encoder", "transformer")])));
+        assert!(!fam.reads_text(&p(&[("text_encoder", "tfidf")])));
+        for (k, v) in [
+            ("text_encoder", "bert"),
+            ("text_length", "0"),
+            ("text_vocab", "8"),
+            ("text_dim", "7"),
+            ("text_dim", "256"),
+        ] {
+            let e = fam.validate_params(&p(&[(k, v)])).unwrap_err();
+            assert_eq!(e.code(), "invalid_param");
+            assert!(e.to_string().contains(&format!("`{k}`")), "{e}");
+        }
+        let e = fam
+            .validate_params(&p(&[("text_encoder", "bert")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tfidf, transformer"), "{e}");
+        assert!(!fam.reads_text(&p(&[("text_encoder", "bert")])));
+    }
+
+    /// The trained weights back in a burn network (for comparing the two forward passes).
+    fn burn_net(m: &MlpModel, device: &Device) -> MlpNet {
+        MlpNet {
+            embeddings: m
+                .embeddings
+                .iter()
+                .map(|e| Embedding {
+                    weight: Param::from_data(
+                        TensorData::new(e.weight.clone(), [e.rows, e.dim]),
+                        device,
+                    ),
+                })
+                .collect(),
+            texts: m
+                .texts
+                .iter()
+                .map(|t| TextNet::from_weights(t, device))
+                .collect(),
+            hidden: m
+                .network
+                .hidden
+                .iter()
+                .map(|l| train::to_burn_linear(l, device))
+                .collect(),
+            output: train::to_burn_linear(&m.network.output, device),
+        }
+    }
+
+    /// The served `f64` pass (encoder, embeddings, perceptron) computes the burn graph's logit,
+    /// for cells that are missing, empty, unseen, short and longer than `text_length`.
+    #[test]
+    fn the_served_text_mlp_is_the_trained_network() {
+        let (table, target) = loan_text(400, 3);
+        let m = fit_mlp(&table, &target, QUICK_TEXT, 4);
+        assert_eq!(m.texts.len(), 1);
+        let purpose = m.input_schema().index_of("purpose").unwrap();
+        let mut rows: Vec<Vec<Value>> = (0..6).map(|i| table.row(i)).collect();
+        for text in [
+            None,
+            Some(""),
+            Some("zygote quasar flummox"),
+            Some("car"),
+            Some("I need money for a small business, new roof, medical bills and a wedding"),
+        ] {
+            let mut r = table.row(0);
+            r[purpose] = text.map_or(Value::Null, |t| Value::Str(t.into()));
+            rows.push(r);
+        }
+        let encoded: Vec<EncodedRow> = rows
+            .iter()
+            .map(|r| {
+                let mut e = EncodedRow::default();
+                m.encoder.encode_row(r, &mut e).unwrap();
+                e
+            })
+            .collect();
+        assert!(encoded.iter().any(|e| e.tokens[0].is_empty()));
+        assert!(encoded.iter().any(|e| e.tokens[0].len() == 6));
+        let device = Device::flex();
+        let net = burn_net(&m, &device);
+        let b = rows.len();
+        let n_numeric = m.encoder.n_numeric();
+        let numeric: Vec<f32> = encoded
+            .iter()
+            .flat_map(|e| e.numeric.iter().map(|&x| x as f32))
+            .collect();
+        let cells: Vec<&[u32]> = encoded.iter().map(|e| e.tokens[0].as_slice()).collect();
+        let logits = net.forward(
+            Some(Tensor::<2>::from_data(
+                TensorData::new(numeric, [b, n_numeric]),
+                &device,
+            )),
+            Vec::new(),
+            vec![TextBatch::new(&cells, &device)],
+            vec![None; m.network.hidden.len()],
+        );
+        let logits = train::read_f32(logits).unwrap();
+        for (i, r) in rows.iter().enumerate() {
+            let served = m.decision_function(r).unwrap();
+            let trained = f64::from(logits[i]);
+            assert!(
+                (served - trained).abs() < 1e-5,
+                "row {i}: served {served} vs burn {trained}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_text_mlp_reloads_bit_identically_and_explains_by_column() {
+        let (table, target) = loan_text(400, 3);
+        let a = fit_mlp(&table, &target, QUICK_TEXT, 11);
+        let b = fit_mlp(&table, &target, QUICK_TEXT, 11);
+        let bytes = a.payload().unwrap();
+        assert!(
+            bytes == b.payload().unwrap(),
+            "same seed, different payloads"
+        );
+        let c = fit_mlp(&table, &target, QUICK_TEXT, 12);
+        assert!(bytes != c.payload().unwrap());
+        let stored: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(stored["texts"].as_array().map(Vec::len), Some(1));
+        assert_eq!(stored["params"]["text_encoder"], "transformer");
+        assert_eq!(
+            a.input_schema().field("purpose").map(|f| f.ty),
+            Some(aurum_core::ColumnType::Text)
+        );
+        assert_eq!(a.summary()["text_encoders"][0]["feature"], "purpose");
+
+        let loaded = MlpFamily.load_payload(&bytes).unwrap();
+        let loaded = loaded.as_binary().unwrap();
+        let pa = a.predict_proba_table(&table).unwrap();
+        let pb = loaded.predict_proba_table(&table).unwrap();
+        assert_eq!(
+            pa.iter().map(|p| p.to_bits()).collect::<Vec<_>>(),
+            pb.iter().map(|p| p.to_bits()).collect::<Vec<_>>()
+        );
+        for i in [0, 9, 123] {
+            let row = table.row(i);
+            assert_eq!(
+                a.predict_proba_one(&row).unwrap().to_bits(),
+                pa[i].to_bits()
+            );
+            let e = a.explain(&row).unwrap();
+            assert_eq!(loaded.explain(&row).unwrap(), e);
+            let names: Vec<&str> = e.contributions.iter().map(|c| c.feature.as_str()).collect();
+            let mut sorted = names.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, ["amount", "income", "purpose"]);
+            let total = e.base_value + e.contributions.iter().map(|c| c.contribution).sum::<f64>();
+            let z = a.decision_function(&row).unwrap();
+            assert!((total - z).abs() < 1e-9, "{total} vs {z}");
+            let purpose = e
+                .contributions
+                .iter()
+                .find(|c| c.feature == "purpose")
+                .unwrap();
+            assert_eq!(purpose.value, row[0]);
+        }
+        // The text moves the score, and its contribution is the column's.
+        let mut business = table.row(0);
+        business[0] = Value::Str("starting a small business".into());
+        let mut home = business.clone();
+        home[0] = Value::Str("kitchen remodel for my home".into());
+        assert_ne!(
+            a.predict_proba_one(&business).unwrap(),
+            a.predict_proba_one(&home).unwrap()
+        );
+        let reasons = a.reasons(&business, 3).unwrap();
+        assert!(
+            reasons
+                .iter()
+                .all(|r| ["amount", "income", "purpose"].contains(&r.feature.as_str()))
+        );
+        // A number where text belongs names the column.
+        let mut bad = table.row(0);
+        bad[0] = Value::Float(3.0);
+        let e = a.predict_proba_one(&bad).unwrap_err().to_string();
+        assert!(e.contains("`purpose`") && e.contains("free text"), "{e}");
+        // A damaged encoder is refused at load.
+        let mut v = stored.clone();
+        v["texts"][0]["positions"] = serde_json::json!([0.0]);
+        assert!(
+            MlpFamily
+                .load_payload(&serde_json::to_vec(&v).unwrap())
+                .is_err()
+        );
+        let mut v = stored;
+        v["texts"] = serde_json::json!([]);
+        assert!(
+            MlpFamily
+                .load_payload(&serde_json::to_vec(&v).unwrap())
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn without_the_transformer_text_is_not_read() {
+        let (table, target) = loan_text(200, 3);
+        let m = fit_mlp(
+            &table,
+            &target,
+            &[
+                ("epochs", "1"),
+                ("patience", "0"),
+                ("validation_fraction", "0"),
+            ],
+            1,
+        );
+        assert!(m.input_schema().field("purpose").is_none());
+        assert!(m.texts.is_empty());
+        let stored: serde_json::Value = serde_json::from_slice(&m.payload().unwrap()).unwrap();
+        assert!(stored.get("texts").is_none());
+        assert_eq!(
+            m.dropped_columns(),
+            [("purpose".to_string(), "unsupported_type".to_string())]
+        );
     }
 }

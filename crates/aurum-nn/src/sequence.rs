@@ -49,11 +49,9 @@
 //! classes). AdamW minimises the (optionally class-balanced) cross-entropy with early stopping
 //! on the validation carve, as the other families do.
 //!
-//! Why the encoder blocks are written here rather than taken from burn's `TransformerEncoder`:
-//! serving runs a hand-written forward pass over the saved `f32` weights (see the crate docs),
-//! which must compute exactly what training computed, and burn's layer draws its dropout from
-//! burn's own random generator, which would break the seeded reproducibility of the crate. The
-//! blocks are a few tensor operations, and the same few lines in `f64` serve them.
+//! The encoder blocks are [`crate::attention`]'s, shared with the `mlp`'s text encoder: written
+//! in burn tensor ops for training and as an `f64` pass for serving, rather than taken from
+//! burn's `TransformerEncoder` (see that module for why).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -66,9 +64,11 @@ use burn::module::Param;
 use burn::nn::{Embedding, Linear};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, relu, softmax as burn_softmax};
+use burn::tensor::activation::{log_softmax, relu};
 use serde::{Deserialize, Serialize};
 
+use crate::attention::{Block, MASKED_SCORE, Norm};
+pub use crate::attention::{EncoderBlock, NormLayer};
 use crate::cnn::argmax;
 use crate::dense::{DenseLayer, EmbeddingTable, Perceptron, softmax};
 use crate::mlp::{fill_reserved_embeddings, input_vector, parse_widths, seeded_embeddings};
@@ -109,12 +109,6 @@ pub const SPEC: FamilySpec = FamilySpec {
     trainable: true,
     importable: false,
 };
-
-/// Layer-norm epsilon (PyTorch's and burn's default).
-const NORM_EPSILON: f64 = 1e-5;
-
-/// Added to the attention scores of padded keys: their weight is exactly zero in `f32`.
-const MASKED_SCORE: f32 = -1e9;
 
 /// The `sequence` family.
 #[derive(Clone, Copy, Debug, Default)]
@@ -329,129 +323,6 @@ impl ModelFamily for SequenceFamily {
 // ---------------------------------------------------------------------------------------------
 // Stored weights and the served forward pass.
 
-/// A layer norm's scale and shift.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NormLayer {
-    pub gamma: Vec<f32>,
-    pub beta: Vec<f32>,
-}
-
-impl NormLayer {
-    fn check(&self, d: usize, what: &str) -> Result<(), String> {
-        if self.gamma.len() != d || self.beta.len() != d {
-            return Err(format!("{what} does not have width {d}"));
-        }
-        if self.gamma.iter().chain(&self.beta).any(|w| !w.is_finite()) {
-            return Err(format!("{what} has a non-finite weight"));
-        }
-        Ok(())
-    }
-
-    /// `(x − mean) / √(var + ε) · γ + β` with the population variance.
-    fn forward(&self, x: &[f64]) -> Vec<f64> {
-        let n = x.len() as f64;
-        let mean = x.iter().sum::<f64>() / n;
-        let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
-        let inv = 1.0 / (var + NORM_EPSILON).sqrt();
-        x.iter()
-            .zip(self.gamma.iter().zip(&self.beta))
-            .map(|(v, (&g, &b))| (v - mean) * inv * f64::from(g) + f64::from(b))
-            .collect()
-    }
-}
-
-/// One pre-norm transformer encoder block.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EncoderBlock {
-    pub norm1: NormLayer,
-    pub query: DenseLayer,
-    pub key: DenseLayer,
-    pub value: DenseLayer,
-    pub out: DenseLayer,
-    pub norm2: NormLayer,
-    pub ff_in: DenseLayer,
-    pub ff_out: DenseLayer,
-}
-
-impl EncoderBlock {
-    fn check(&self, d: usize, what: &str) -> Result<(), String> {
-        self.norm1.check(d, &format!("{what} norm 1"))?;
-        self.norm2.check(d, &format!("{what} norm 2"))?;
-        for (name, l) in [
-            ("query", &self.query),
-            ("key", &self.key),
-            ("value", &self.value),
-            ("out", &self.out),
-        ] {
-            l.check(&format!("{what} {name}"))?;
-            if l.d_in != d || l.d_out != d {
-                return Err(format!("{what} {name} is not {d}×{d}"));
-            }
-        }
-        self.ff_in.check(&format!("{what} ff_in"))?;
-        self.ff_out.check(&format!("{what} ff_out"))?;
-        if self.ff_in.d_in != d || self.ff_out.d_out != d || self.ff_in.d_out != self.ff_out.d_in {
-            return Err(format!("{what} feed-forward does not fit width {d}"));
-        }
-        Ok(())
-    }
-
-    /// The block over the valid positions `h` (oldest first), in place.
-    fn forward(&self, h: &mut [Vec<f64>], heads: usize) {
-        let d = self.query.d_out;
-        let dh = d / heads;
-        let scale = 1.0 / (dh as f64).sqrt();
-        let (mut q, mut k, mut v) = (Vec::new(), Vec::new(), Vec::new());
-        let mut buf = Vec::new();
-        for x in h.iter() {
-            let a = self.norm1.forward(x);
-            self.query.forward(&a, &mut buf);
-            q.push(buf.clone());
-            self.key.forward(&a, &mut buf);
-            k.push(buf.clone());
-            self.value.forward(&a, &mut buf);
-            v.push(buf.clone());
-        }
-        let n = h.len();
-        let mut scores = vec![0.0; n];
-        let mut context = vec![0.0; d];
-        for (t, x) in h.iter_mut().enumerate() {
-            context.fill(0.0);
-            for head in 0..heads {
-                let r = head * dh..(head + 1) * dh;
-                for (s, score) in scores.iter_mut().enumerate() {
-                    *score = q[t][r.clone()]
-                        .iter()
-                        .zip(&k[s][r.clone()])
-                        .map(|(a, b)| a * b)
-                        .sum::<f64>()
-                        * scale;
-                }
-                let p = softmax(&scores);
-                for (s, &w) in p.iter().enumerate() {
-                    for (c, &vv) in context[r.clone()].iter_mut().zip(&v[s][r.clone()]) {
-                        *c += w * vv;
-                    }
-                }
-            }
-            self.out.forward(&context, &mut buf);
-            for (xi, o) in x.iter_mut().zip(&buf) {
-                *xi += o;
-            }
-            let f = self.norm2.forward(x);
-            let mut hidden = Vec::new();
-            self.ff_in.forward(&f, &mut hidden);
-            for z in &mut hidden {
-                *z = z.max(0.0);
-            }
-            self.ff_out.forward(&hidden, &mut buf);
-            for (xi, o) in x.iter_mut().zip(&buf) {
-                *xi += o;
-            }
-        }
-    }
-}
-
 /// The part of the network that turns a window of event vectors into one vector.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -556,17 +427,8 @@ impl Body {
             } => {
                 dense(input)
                     + positions.len()
-                    + 2 * norm.gamma.len()
-                    + blocks
-                        .iter()
-                        .map(|b| {
-                            [&b.query, &b.key, &b.value, &b.out, &b.ff_in, &b.ff_out]
-                                .into_iter()
-                                .map(dense)
-                                .sum::<usize>()
-                                + 4 * b.norm1.gamma.len()
-                        })
-                        .sum::<usize>()
+                    + norm.n_parameters()
+                    + blocks.iter().map(EncoderBlock::n_parameters).sum::<usize>()
             }
         }
     }
@@ -620,85 +482,6 @@ impl Body {
 
 // ---------------------------------------------------------------------------------------------
 // Training.
-
-#[derive(Module, Debug)]
-struct Norm {
-    gamma: Param<Tensor<1>>,
-    beta: Param<Tensor<1>>,
-}
-
-impl Norm {
-    fn new(d: usize, device: &Device) -> Self {
-        Self {
-            gamma: Param::from_data(TensorData::new(vec![1.0f32; d], [d]), device),
-            beta: Param::from_data(TensorData::new(vec![0.0f32; d], [d]), device),
-        }
-    }
-
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [_, _, d] = x.dims();
-        let mean = x.clone().mean_dim(2);
-        let centred = x - mean;
-        let var = (centred.clone() * centred.clone()).mean_dim(2);
-        let normed = centred / var.add_scalar(NORM_EPSILON).sqrt();
-        normed * self.gamma.val().reshape([1, 1, d]) + self.beta.val().reshape([1, 1, d])
-    }
-
-    fn snapshot(&self) -> Result<NormLayer, ModelError> {
-        Ok(NormLayer {
-            gamma: train::read_f32(self.gamma.val())?,
-            beta: train::read_f32(self.beta.val())?,
-        })
-    }
-}
-
-#[derive(Module, Debug)]
-struct Block {
-    norm1: Norm,
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    out: Linear,
-    norm2: Norm,
-    ff_in: Linear,
-    ff_out: Linear,
-}
-
-impl Block {
-    fn forward(&self, x: Tensor<3>, key_bias: Tensor<4>, heads: usize) -> Tensor<3> {
-        let [b, l, d] = x.dims();
-        let dh = d / heads;
-        let a = self.norm1.forward(x.clone());
-        let split = |t: Tensor<3>| t.reshape([b, l, heads, dh]).swap_dims(1, 2);
-        let q = split(self.query.forward(a.clone()));
-        let k = split(self.key.forward(a.clone()));
-        let v = split(self.value.forward(a));
-        let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .mul_scalar(1.0 / (dh as f64).sqrt())
-            + key_bias;
-        let context = burn_softmax(scores, 3)
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([b, l, d]);
-        let x = x + self.out.forward(context);
-        let f = relu(self.ff_in.forward(self.norm2.forward(x.clone())));
-        x.clone() + self.ff_out.forward(f)
-    }
-
-    fn snapshot(&self) -> Result<EncoderBlock, ModelError> {
-        Ok(EncoderBlock {
-            norm1: self.norm1.snapshot()?,
-            query: train::from_burn_linear(&self.query)?,
-            key: train::from_burn_linear(&self.key)?,
-            value: train::from_burn_linear(&self.value)?,
-            out: train::from_burn_linear(&self.out)?,
-            norm2: self.norm2.snapshot()?,
-            ff_in: train::from_burn_linear(&self.ff_in)?,
-            ff_out: train::from_burn_linear(&self.ff_out)?,
-        })
-    }
-}
 
 /// The network as burn trains it; the unused architecture's parts are empty.
 #[derive(Module, Debug)]
@@ -1097,16 +880,7 @@ pub fn fit(
                 &device,
             ));
             for _ in 0..params.layers {
-                blocks.push(Block {
-                    norm1: Norm::new(d, &device),
-                    query: linear(d, d, &mut rng),
-                    key: linear(d, d, &mut rng),
-                    value: linear(d, d, &mut rng),
-                    out: linear(d, d, &mut rng),
-                    norm2: Norm::new(d, &device),
-                    ff_in: linear(d, 2 * d, &mut rng),
-                    ff_out: linear(2 * d, d, &mut rng),
-                });
+                blocks.push(Block::seeded(d, &mut rng, &device));
             }
             norm.push(Norm::new(d, &device));
         }
@@ -1468,6 +1242,7 @@ impl FittedModel for SequenceModel {
 mod tests {
     use super::*;
     use aurum_core::{CancelToken, Column, ColumnData, NoProgress};
+    use burn::tensor::activation::softmax as burn_softmax;
     use rand::Rng;
 
     fn params(pairs: &[(&str, &str)]) -> Params {
@@ -1876,10 +1651,6 @@ mod tests {
 
     /// The trained weights back in a burn network (for comparing the two forward passes).
     fn burn_net(w: &Weights, device: &Device) -> SequenceNet {
-        let norm = |n: &NormLayer| Norm {
-            gamma: Param::from_data(TensorData::new(n.gamma.clone(), [n.gamma.len()]), device),
-            beta: Param::from_data(TensorData::new(n.beta.clone(), [n.beta.len()]), device),
-        };
         let linear = |l: &DenseLayer| train::to_burn_linear(l, device);
         let (mut convs, mut input, mut positions, mut blocks, mut norms) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -1898,20 +1669,8 @@ mod tests {
                     TensorData::new(pos.clone(), [pos.len() / d, d]),
                     device,
                 ));
-                blocks = b
-                    .iter()
-                    .map(|b| Block {
-                        norm1: norm(&b.norm1),
-                        query: linear(&b.query),
-                        key: linear(&b.key),
-                        value: linear(&b.value),
-                        out: linear(&b.out),
-                        norm2: norm(&b.norm2),
-                        ff_in: linear(&b.ff_in),
-                        ff_out: linear(&b.ff_out),
-                    })
-                    .collect();
-                norms.push(norm(n));
+                blocks = b.iter().map(|b| Block::from_weights(b, device)).collect();
+                norms.push(Norm::from_weights(n, device));
             }
         }
         SequenceNet {

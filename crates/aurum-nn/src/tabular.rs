@@ -14,8 +14,12 @@
 //!   the seen levels take 1.. in sorted order; a missing value takes the last index when
 //!   training had missing values, and the reserved index otherwise. An unseen category is
 //!   never an error.
-//! * **text, datetime**, and columns with no value in training: not features; listed as dropped
-//!   with the reason.
+//! * **text**: with a text encoder ([`TextTokens`], the `mlp`'s `text_encoder=transformer`), the
+//!   cell's token ids ([`crate::text::token_ids`]: the TF-IDF step's tokens and hash); a missing
+//!   cell has none. Without one, text is not a feature (the job runner's TF-IDF step has already
+//!   turned it into numeric columns).
+//! * **datetime**, and columns with no value in training: not features; listed as dropped with
+//!   the reason.
 //!
 //! Wrong types (a string for a number, NaN, an infinity) are errors naming the feature.
 
@@ -72,12 +76,22 @@ impl CategoryLevels {
     }
 }
 
+/// How a text feature becomes token ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextTokens {
+    /// Hash buckets: ids are `1..=vocab` (0 is padding).
+    pub vocab: usize,
+    /// Tokens kept per cell (the first ones).
+    pub length: usize,
+}
+
 /// How one input feature is encoded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FeatureEncoding {
     Numeric(NumericStats),
     Categorical(CategoryLevels),
+    Text(TextTokens),
 }
 
 /// A training column that is not a feature, with the reason.
@@ -98,12 +112,13 @@ pub struct TabularEncoder {
     pub dropped: Vec<Dropped>,
 }
 
-/// A row encoded: the numeric block (standardised values, then indicators, in feature order)
-/// and one category index per categorical feature.
+/// A row encoded: the numeric block (standardised values, then indicators, in feature order),
+/// one category index per categorical feature and the token ids of each text feature.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EncodedRow {
     pub numeric: Vec<f64>,
     pub categories: Vec<u32>,
+    pub tokens: Vec<Vec<u32>>,
 }
 
 fn input_error(feature: &str, reason: impl Into<String>) -> ModelError {
@@ -156,15 +171,20 @@ fn read_number(field: &Field, value: &Value) -> Result<Option<f64>, ModelError> 
 }
 
 fn read_category<'v>(field: &Field, value: &'v Value) -> Result<Option<&'v str>, ModelError> {
+    read_string(field, value, "categorical feature")
+}
+
+fn read_string<'v>(
+    field: &Field,
+    value: &'v Value,
+    what: &str,
+) -> Result<Option<&'v str>, ModelError> {
     match value {
         Value::Null => Ok(None),
         Value::Str(s) => Ok(Some(s)),
         other => Err(input_error(
             &field.name,
-            format!(
-                "expected a string (categorical feature), got {}",
-                describe(other)
-            ),
+            format!("expected a string ({what}), got {}", describe(other)),
         )),
     }
 }
@@ -180,8 +200,17 @@ fn median(sorted: &[f64]) -> f64 {
 
 impl TabularEncoder {
     /// Fits the encoder on the training table. Categories seen fewer than `min_frequency` times
-    /// share the reserved index with unseen ones.
+    /// share the reserved index with unseen ones; text columns are dropped.
     pub fn fit(table: &Table, min_frequency: usize) -> Result<Self, ModelError> {
+        Self::fit_with_text(table, min_frequency, None)
+    }
+
+    /// [`TabularEncoder::fit`], keeping the text columns as token ids when `text` is given.
+    pub fn fit_with_text(
+        table: &Table,
+        min_frequency: usize,
+        text: Option<TextTokens>,
+    ) -> Result<Self, ModelError> {
         let mut fields = Vec::new();
         let mut encodings = Vec::new();
         let mut dropped = Vec::new();
@@ -192,12 +221,19 @@ impl TabularEncoder {
                 ty: field.ty,
                 reason: reason.to_string(),
             };
-            let encoding = match &column.data {
-                ColumnData::Text(_) | ColumnData::DateTime(_) => {
+            let encoding = match (&column.data, text) {
+                (ColumnData::Text(values), Some(tokens)) => {
+                    if values.iter().all(Option::is_none) {
+                        dropped.push(drop("all_missing"));
+                        continue;
+                    }
+                    FeatureEncoding::Text(tokens)
+                }
+                (ColumnData::Text(_) | ColumnData::DateTime(_), _) => {
                     dropped.push(drop("unsupported_type"));
                     continue;
                 }
-                ColumnData::Categorical(values) => {
+                (ColumnData::Categorical(values), _) => {
                     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
                     let mut missing = 0usize;
                     for v in values {
@@ -219,7 +255,7 @@ impl TabularEncoder {
                         missing_level: missing > 0,
                     })
                 }
-                data => {
+                (data, _) => {
                     let n = data.len();
                     let mut present = Vec::with_capacity(n);
                     for i in 0..n {
@@ -305,6 +341,14 @@ impl TabularEncoder {
                         return Err(format!("feature `{}` has unsorted levels", f.name));
                     }
                 }
+                FeatureEncoding::Text(t) => {
+                    if f.ty != ColumnType::Text {
+                        return Err(format!("feature `{}` of type {} is not text", f.name, f.ty));
+                    }
+                    if t.vocab == 0 || t.length == 0 || t.vocab > u32::MAX as usize - 1 {
+                        return Err(format!("feature `{}` has an empty vocabulary", f.name));
+                    }
+                }
             }
         }
         Ok(())
@@ -322,7 +366,7 @@ impl TabularEncoder {
             .iter()
             .map(|e| match e {
                 FeatureEncoding::Numeric(s) => 1 + usize::from(s.indicator),
-                FeatureEncoding::Categorical(_) => 0,
+                FeatureEncoding::Categorical(_) | FeatureEncoding::Text(_) => 0,
             })
             .sum()
     }
@@ -333,7 +377,7 @@ impl TabularEncoder {
             .iter()
             .filter_map(|e| match e {
                 FeatureEncoding::Categorical(c) => Some(c.n_indices()),
-                FeatureEncoding::Numeric(_) => None,
+                FeatureEncoding::Numeric(_) | FeatureEncoding::Text(_) => None,
             })
             .collect()
     }
@@ -364,6 +408,18 @@ impl TabularEncoder {
             .collect()
     }
 
+    /// For each text feature (in order), the input feature index and its tokenisation.
+    pub fn text_features(&self) -> Vec<(usize, TextTokens)> {
+        self.encodings
+            .iter()
+            .enumerate()
+            .filter_map(|(f, e)| match e {
+                FeatureEncoding::Text(t) => Some((f, *t)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Encodes one row aligned to the input features.
     pub fn encode_row(&self, row: &[Value], out: &mut EncodedRow) -> Result<(), ModelError> {
         if row.len() != self.fields.len() {
@@ -375,6 +431,7 @@ impl TabularEncoder {
         }
         out.numeric.clear();
         out.categories.clear();
+        out.tokens.clear();
         let mut indicators = Vec::new();
         for ((field, enc), value) in self.fields.iter().zip(&self.encodings).zip(row) {
             match enc {
@@ -387,6 +444,13 @@ impl TabularEncoder {
                 }
                 FeatureEncoding::Categorical(c) => {
                     out.categories.push(c.index(read_category(field, value)?));
+                }
+                FeatureEncoding::Text(t) => {
+                    out.tokens.push(
+                        read_string(field, value, "free text")?
+                            .map(|s| crate::text::token_ids(s, t.vocab, t.length))
+                            .unwrap_or_default(),
+                    );
                 }
             }
         }
@@ -493,5 +557,47 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out.categories, [UNSEEN_INDEX]);
+    }
+
+    #[test]
+    fn text_columns_become_token_ids_with_a_text_encoder() {
+        let t = Table::new(vec![
+            Column {
+                name: "amount".into(),
+                data: ColumnData::Float(vec![Some(1.0), Some(2.0), Some(3.0)]),
+            },
+            Column {
+                name: "purpose".into(),
+                data: ColumnData::Text(vec![
+                    Some("Debt consolidation".into()),
+                    None,
+                    Some("12 $".into()),
+                ]),
+            },
+        ])
+        .unwrap();
+        let tokens = TextTokens {
+            vocab: 64,
+            length: 1,
+        };
+        let enc = TabularEncoder::fit_with_text(&t, 1, Some(tokens)).unwrap();
+        assert!(enc.dropped.is_empty());
+        assert_eq!(enc.text_features(), [(1, tokens)]);
+        assert_eq!(enc.schema().fields[1].ty, ColumnType::Text);
+        assert!(enc.check().is_ok());
+        let rows = enc.encode_table(&t).unwrap();
+        // The first token only (length 1); a missing or token-less cell has none.
+        assert_eq!(rows[0].tokens, [crate::text::token_ids("debt", 64, 1)]);
+        assert!(rows[1].tokens[0].is_empty() && rows[2].tokens[0].is_empty());
+        assert_eq!(rows[0].numeric.len(), 1);
+        let mut out = EncodedRow::default();
+        let e = enc
+            .encode_row(&[Value::Float(1.0), Value::Integer(3)], &mut out)
+            .unwrap_err();
+        assert!(e.to_string().contains("`purpose`"), "{e}");
+        // Without a text encoder, text is not a feature.
+        let plain = TabularEncoder::fit(&t, 1).unwrap();
+        assert_eq!(plain.dropped[0].name, "purpose");
+        assert!(plain.text_features().is_empty());
     }
 }

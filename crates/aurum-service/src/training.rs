@@ -660,7 +660,7 @@ fn fit_family(
     train_y: &Target,
     ctx: &FitContext<'_>,
 ) -> Result<Box<dyn FittedModel>, ServiceError> {
-    if p.text_columns.is_empty() || family.reads_text() {
+    if p.text_columns.is_empty() || family.reads_text(&p.req.params) {
         return Ok(family.fit(&TrainingData::new(train_x, train_y), &p.req.params, ctx)?);
     }
     ctx.progress.report("text features", 0.0);

@@ -359,3 +359,133 @@ async fn text_columns_are_checked_before_the_job_is_queued() {
     }
     assert!(platform.list_jobs(10).await.unwrap().is_empty());
 }
+
+/// The `mlp` with `text_encoder=transformer` reads the purpose itself: the job runner puts no
+/// TF-IDF step in front of it, the model's input is the raw text, explanations and reasons name
+/// the column, and a fresh process answers bit for bit the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mlp_text_transformer_trains_on_and_serves_the_raw_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().join("data"),
+        ..Default::default()
+    };
+    let platform = Platform::open(config.clone()).await.unwrap();
+    let ctx = CallContext::cli();
+    platform
+        .import_dataset(
+            &ctx,
+            "loans",
+            loan_file(),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let mut req = request("mlp", "text-transformer", None);
+    for (k, v) in [("text_encoder", "transformer"), ("epochs", "15")] {
+        req.params.insert(k.into(), v.into());
+    }
+    let (_, version) = platform
+        .run_training(&ctx, req, Arc::new(NoProgress))
+        .await
+        .unwrap();
+    let report = platform
+        .version_report(&version.model, version.version)
+        .await
+        .unwrap();
+    assert!(report.features.iter().any(|f| f == "purpose"));
+    assert!(
+        report.metrics.auc > 0.6,
+        "held-out AUC {}",
+        report.metrics.auc
+    );
+
+    let model = platform
+        .resolve(&ModelRef {
+            name: version.model.clone(),
+            selector: Selector::Version(version.version),
+        })
+        .await
+        .unwrap();
+    let schema = model.input_schema().clone();
+    assert_eq!(
+        schema.field("purpose").map(|f| f.ty),
+        Some(aurum_core::ColumnType::Text)
+    );
+    assert_eq!(model.model.params()["text_encoder"], "transformer");
+    assert!(model.model.text_step().is_none(), "no TF-IDF step in front");
+    let summary = model.model.summary();
+    assert_eq!(summary["text_encoders"][0]["feature"], "purpose");
+    assert!(
+        summary.get("text_features").is_none(),
+        "no TF-IDF step in front: {summary}"
+    );
+    let rows = vec![
+        row(&schema, "Starting a small business please"),
+        row(&schema, "kitchen remodel for my home"),
+        row(&schema, ""),
+    ];
+    let options = aurum_service::PredictOptions {
+        explain: true,
+        ..Default::default()
+    };
+    let out = platform
+        .predict(&ctx, model.clone(), rows.clone(), options.clone())
+        .await
+        .unwrap();
+    assert!(
+        out.records[0].probability > out.records[1].probability,
+        "business {} vs home {}",
+        out.records[0].probability,
+        out.records[1].probability
+    );
+    for r in &out.records {
+        let e = r.explanation.as_ref().unwrap();
+        let mut names: Vec<&str> = e.contributions.iter().map(|c| c.feature.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["amount", "income", "purpose"]);
+        assert!(
+            r.reasons
+                .iter()
+                .all(|x| ["amount", "income", "purpose"].contains(&x.feature.as_str())),
+            "{:?}",
+            r.reasons
+        );
+    }
+    let purpose = out.records[0]
+        .explanation
+        .as_ref()
+        .unwrap()
+        .contributions
+        .iter()
+        .find(|c| c.feature == "purpose")
+        .unwrap();
+    assert_eq!(
+        purpose.value,
+        Value::Str("Starting a small business please".into())
+    );
+    let mut bad = rows.clone();
+    bad[1][schema.index_of("purpose").unwrap()] = Value::Float(3.0);
+    let err = platform
+        .predict(&ctx, model, bad, Default::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("purpose"), "{err}");
+    drop(platform);
+
+    let platform = Platform::open(config).await.unwrap();
+    let model = platform
+        .resolve(&ModelRef {
+            name: version.model.clone(),
+            selector: Selector::Version(version.version),
+        })
+        .await
+        .unwrap();
+    let again = platform.predict(&ctx, model, rows, options).await.unwrap();
+    for (a, b) in again.records.iter().zip(&out.records) {
+        assert_eq!(a.probability.to_bits(), b.probability.to_bits());
+        assert_eq!(a.reasons, b.reasons);
+        assert_eq!(a.explanation, b.explanation);
+    }
+}
