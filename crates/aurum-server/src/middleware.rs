@@ -47,7 +47,7 @@ pub async fn outer(State(state): State<AppState>, mut req: Request, next: Next) 
         .headers()
         .get("x-request-id")
         .and_then(sane_request_id)
-        .unwrap_or_else(|| new_request_id());
+        .unwrap_or_else(new_request_id);
     req.extensions_mut().insert(RequestId(rid.clone()));
     let route = req
         .extensions()

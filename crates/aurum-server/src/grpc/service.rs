@@ -86,7 +86,7 @@ fn request_id(metadata: &MetadataMap) -> String {
                     .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
         })
         .map(String::from)
-        .unwrap_or_else(|| new_request_id())
+        .unwrap_or_else(new_request_id)
 }
 
 /// `PermissionDenied` (`key_out_of_scope`) unless the caller's key covers `model`.
