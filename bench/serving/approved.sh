@@ -23,7 +23,7 @@ open(f"{w}/approve_1.bin", "wb").write(h + raw)
 open(f"{w}/approve_1.hlen", "w").write(str(len(h)))
 print(f"approved applicant: row {i}, PD {p[i]:.3f}")
 PY
-KEY=$("$A" --data-dir "$D" keys create --name bench-approved --role client | tail -1)
+KEY=$("$A" --data-dir "$D" keys create --name "bench-approved-$(date +%s)" --role client | tail -1)
 for mode in sync buffered; do
   AURUM_LOG=warn AURUM_AUDIT_DURABILITY=$mode "$A" --data-dir "$D" serve --listen 127.0.0.1:18081 >/dev/null 2>&1 &
   P=$!

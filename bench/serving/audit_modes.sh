@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=${BENCH_WORK:-/tmp/aurum-bench}; A="$(pwd)/target/release/aurum"; D=$W/aurum-data
 REPEATS=${REPEATS:-1}
-KEY=$("$A" --data-dir "$D" keys create --name bench-audit-modes --role client | tail -1)
+KEY=$("$A" --data-dir "$D" keys create --name "bench-audit-modes-$(date +%s)" --role client | tail -1)
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for rep in $(seq 1 "$REPEATS"); do
   for mode in "sync 0" "sync 100" "buffered 0" "buffered 100"; do
