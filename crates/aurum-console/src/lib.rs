@@ -19,6 +19,9 @@
 //! - **No secret in the browser.** The session cookie is an opaque random id (HttpOnly,
 //!   SameSite=Strict, Secure under TLS); see [`session`]. Sign-in and sign-out are POSTs that
 //!   carry a CSRF token and are refused from another origin.
+//! - **Shared sessions.** Sessions live in the registry every replica shares (through
+//!   [`aurum_service::Platform`], never a store of this crate's own): any replica serves any
+//!   console request, and a restart signs nobody out.
 //! - **Escaped output.** Every value that is not a literal of this crate passes through
 //!   [`html::esc`]; every response carries a Content-Security-Policy without scripts as a
 //!   second line of defence.
@@ -106,8 +109,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(
     options: ConsoleOptions,
 ) -> Router<S> {
     let state = ConsoleState {
+        sessions: Arc::new(session::SessionStore::new(
+            platform.clone(),
+            options.session_ttl,
+        )),
         platform,
-        sessions: Arc::new(session::SessionStore::new(options.session_ttl)),
         options,
     };
     Router::new()

@@ -4,19 +4,27 @@
 //! request; an API key there would outlive the sign-out and leak with any copy of the cookie
 //! jar. Instead sign-in checks the key once (with the same [`aurum_service::Platform`] call
 //! as the API) and the server remembers only the key's *id* under a 256-bit random session
-//! id. The map is keyed by the SHA-256 of the session id, so the server does not hold the
-//! cookie values either.
+//! id. Sessions are stored under the SHA-256 of the session id, so the server does not hold the
+//! cookie values either: a copy of the table signs nobody in.
 //!
 //! Every request re-reads the key's record ([`aurum_service::Platform::list_keys`]): a revoked
 //! or expired key ends its sessions at once, and a changed scope applies on the next page.
-//! Sessions live in this process's memory: a restart signs everyone out, and behind a load
-//! balancer with several replicas a console user needs a sticky route (the API itself is
-//! stateless and unaffected).
+//!
+//! Where sessions live: in the registry's `console_sessions` table
+//! ([`aurum_service::Platform::put_console_session`] and its siblings), the metadata store every
+//! process and replica shares (SQLite on one machine, PostgreSQL at scale). A restart signs
+//! nobody out, a load balancer may send each console request to any replica, and a sign-out on
+//! one replica ends the session on all of them. Times are wall-clock unix milliseconds, so
+//! processes agree on expiry (as far as their clocks do). An expired session is deleted when it
+//! is presented, and every sign-in purges the expired ones; the table holds at most
+//! [`MAX_SESSIONS`], a sign-in at the cap ending the oldest, so nobody can grow it without bound
+//! by signing in over and over. A store failure is an error page (500), never a panic and never
+//! a sign-in without a stored session.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aurum_service::types::ConsoleSessionRecord;
+use aurum_service::{Platform, ServiceError};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -25,8 +33,9 @@ pub const SESSION_COOKIE: &str = "aurum_console_session";
 /// The sign-in form's CSRF cookie (double submit: the form carries the same value).
 pub const LOGIN_CSRF_COOKIE: &str = "aurum_console_login";
 
-/// Sessions kept at most; the oldest go first beyond it.
-const MAX_SESSIONS: usize = 10_000;
+/// Sessions kept at most, over every process sharing the registry; beyond it the expired go
+/// first, then the oldest.
+pub const MAX_SESSIONS: u32 = 10_000;
 
 /// One signed-in browser.
 #[derive(Clone, Debug)]
@@ -35,13 +44,17 @@ pub struct Session {
     pub key_id: String,
     /// The token the logout form must carry.
     pub csrf: String,
-    pub created: Instant,
-    pub expires: Instant,
+    /// When the session was opened (wall clock, whole milliseconds).
+    pub created: SystemTime,
+    /// When it ends: the console's session lifetime after `created`, or the key's expiry when
+    /// that comes first.
+    pub expires: SystemTime,
 }
 
-/// The sessions of this process.
+/// The console's sessions: a thin layer over the registry's shared `console_sessions` table.
+#[derive(Clone)]
 pub struct SessionStore {
-    by_hash: Mutex<HashMap<[u8; 32], Session>>,
+    platform: Platform,
     ttl: Duration,
 }
 
@@ -60,8 +73,9 @@ pub fn random_token() -> String {
     hex::encode(bytes)
 }
 
-fn digest(id: &str) -> [u8; 32] {
-    Sha256::digest(id.as_bytes()).into()
+/// The stored key of a session id: its SHA-256, lowercase hex.
+pub fn session_hash(id: &str) -> String {
+    hex::encode(Sha256::digest(id.as_bytes()))
 }
 
 /// Compares two tokens without an early exit on the first differing byte.
@@ -70,58 +84,81 @@ pub fn tokens_equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Unix milliseconds of `t` (0 before the epoch, saturating far in the future).
+fn to_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The instant `ms` unix milliseconds name (the epoch for a negative value).
+fn from_ms(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
 impl SessionStore {
-    /// A store whose sessions last `ttl` (or less, when the key expires sooner).
-    pub fn new(ttl: Duration) -> Self {
-        SessionStore {
-            by_hash: Mutex::new(HashMap::new()),
-            ttl,
-        }
+    /// A store over `platform`'s registry whose sessions last `ttl` (or less, when the key
+    /// expires sooner).
+    pub fn new(platform: Platform, ttl: Duration) -> Self {
+        SessionStore { platform, ttl }
     }
 
     /// Opens a session for `key_id`, ending no later than `key_expires_in`; returns the cookie
     /// value and the session.
-    pub fn open(&self, key_id: &str, key_expires_in: Option<Duration>) -> (String, Session) {
+    pub async fn open(
+        &self,
+        key_id: &str,
+        key_expires_in: Option<Duration>,
+    ) -> Result<(String, Session), ServiceError> {
         let id = random_token();
-        let now = Instant::now();
         let life = key_expires_in.map_or(self.ttl, |k| k.min(self.ttl));
+        // Whole milliseconds, so the session handed back is the one read back later.
+        let created_ms = to_ms(SystemTime::now());
+        let expires_ms =
+            created_ms.saturating_add(i64::try_from(life.as_millis()).unwrap_or(i64::MAX));
+        let (created, expires) = (from_ms(created_ms), from_ms(expires_ms));
         let session = Session {
             key_id: key_id.to_string(),
             csrf: random_token(),
-            created: now,
-            expires: now + life,
+            created,
+            expires,
         };
-        let mut map = self.by_hash.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_SESSIONS {
-            map.retain(|_, s| s.expires > now);
-            if map.len() >= MAX_SESSIONS
-                && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.created).map(|(k, _)| *k)
-            {
-                map.remove(&oldest);
-            }
-        }
-        map.insert(digest(&id), session.clone());
-        (id, session)
+        let record = ConsoleSessionRecord {
+            session_hash: session_hash(&id),
+            key_id: session.key_id.clone(),
+            csrf: session.csrf.clone(),
+            created_at_ms: created_ms,
+            expires_at_ms: expires_ms,
+        };
+        self.platform
+            .put_console_session(&record, MAX_SESSIONS)
+            .await?;
+        Ok((id, session))
     }
 
     /// The live session of a cookie value; an expired one is removed.
-    pub fn get(&self, id: &str) -> Option<Session> {
-        let key = digest(id);
-        let mut map = self.by_hash.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(&key) {
-            Some(s) if s.expires > Instant::now() => Some(s.clone()),
-            Some(_) => {
-                map.remove(&key);
-                None
-            }
-            None => None,
+    pub async fn get(&self, id: &str) -> Result<Option<Session>, ServiceError> {
+        let hash = session_hash(id);
+        let Some(record) = self.platform.get_console_session(&hash).await? else {
+            return Ok(None);
+        };
+        if record.expires_at_ms <= to_ms(SystemTime::now()) {
+            self.platform.delete_console_session(&hash).await?;
+            return Ok(None);
         }
+        Ok(Some(Session {
+            key_id: record.key_id,
+            csrf: record.csrf,
+            created: from_ms(record.created_at_ms),
+            expires: from_ms(record.expires_at_ms),
+        }))
     }
 
-    /// Ends a session (sign-out, or its key is no longer valid).
-    pub fn close(&self, id: &str) {
-        let mut map = self.by_hash.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&digest(id));
+    /// Ends a session (sign-out, or its key is no longer valid), on every replica.
+    pub async fn close(&self, id: &str) -> Result<(), ServiceError> {
+        self.platform
+            .delete_console_session(&session_hash(id))
+            .await?;
+        Ok(())
     }
 
     /// How long a session lasts at most.
@@ -156,18 +193,82 @@ pub fn set_cookie(name: &str, value: &str, max_age: Duration, secure: bool) -> S
 mod tests {
     use super::*;
 
-    #[test]
-    fn sessions_open_get_close_and_expire() {
-        let store = SessionStore::new(Duration::from_secs(60));
-        let (id, s) = store.open("kid", None);
+    async fn platform(dir: &tempfile::TempDir) -> Platform {
+        Platform::open(aurum_service::Config {
+            data_dir: dir.path().join("data"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sessions_open_get_close_and_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let platform = platform(&dir).await;
+        let store = SessionStore::new(platform.clone(), Duration::from_secs(60));
+        let (id, s) = store.open("kid", None).await.unwrap();
         assert_eq!(id.len(), 64);
-        assert_eq!(store.get(&id).unwrap().key_id, "kid");
-        assert!(store.get("not-a-session").is_none());
-        store.close(&id);
-        assert!(store.get(&id).is_none());
+        let got = store.get(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.key_id.as_str(), got.csrf.as_str()),
+            ("kid", s.csrf.as_str())
+        );
+        assert_eq!((got.created, got.expires), (s.created, s.expires));
+        assert_eq!(
+            s.expires.duration_since(s.created).unwrap(),
+            Duration::from_secs(60)
+        );
+        // The registry holds the digest of the cookie value, never the value.
+        assert!(platform.get_console_session(&id).await.unwrap().is_none());
+        let row = platform
+            .get_console_session(&session_hash(&id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.key_id, "kid");
+        assert!(store.get("not-a-session").await.unwrap().is_none());
+        store.close(&id).await.unwrap();
+        assert!(store.get(&id).await.unwrap().is_none());
         assert_ne!(s.csrf, id);
-        let (short, _) = store.open("kid", Some(Duration::ZERO));
-        assert!(store.get(&short).is_none(), "capped at the key's expiry");
+        let (short, _) = store.open("kid", Some(Duration::ZERO)).await.unwrap();
+        assert!(
+            store.get(&short).await.unwrap().is_none(),
+            "capped at the key's expiry"
+        );
+        assert!(
+            platform
+                .get_console_session(&session_hash(&short))
+                .await
+                .unwrap()
+                .is_none(),
+            "an expired session is removed when presented"
+        );
+    }
+
+    #[tokio::test]
+    async fn sessions_survive_a_restart_and_are_seen_by_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = SessionStore::new(platform(&dir).await, Duration::from_secs(60));
+        let (id, s) = first.open("kid", None).await.unwrap();
+        let second = SessionStore::new(platform(&dir).await, Duration::from_secs(60));
+        assert_eq!(second.get(&id).await.unwrap().unwrap().csrf, s.csrf);
+        drop(first);
+        let restarted = SessionStore::new(platform(&dir).await, Duration::from_secs(60));
+        assert_eq!(restarted.get(&id).await.unwrap().unwrap().key_id, "kid");
+        restarted.close(&id).await.unwrap();
+        assert!(second.get(&id).await.unwrap().is_none());
+    }
+
+    #[test]
+    fn millisecond_conversions() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(to_ms(t), 1_700_000_000_123);
+        assert_eq!(from_ms(1_700_000_000_123), t);
+        assert_eq!(from_ms(-5), UNIX_EPOCH);
+        assert_eq!(to_ms(UNIX_EPOCH), 0);
+        assert_eq!(session_hash("abc").len(), 64);
+        assert_ne!(session_hash("abc"), session_hash("abd"));
     }
 
     #[test]

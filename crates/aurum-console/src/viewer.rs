@@ -114,7 +114,12 @@ impl FromRequestParts<ConsoleState> for Viewer {
         let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(to_login(parts, None));
         };
-        let Some(session) = state.sessions.get(id) else {
+        let found = state
+            .sessions
+            .get(id)
+            .await
+            .map_err(|e| ConsoleError::from(e).into_response())?;
+        let Some(session) = found else {
             return Err(to_login(parts, Some("session_ended")));
         };
         // The key may have been revoked or may have expired since sign-in: read its record.
@@ -128,12 +133,20 @@ impl FromRequestParts<ConsoleState> for Viewer {
             .find(|k| k.id == session.key_id && k.is_active())
         else {
             tracing::info!(key_id = %session.key_id, "console session ended: key revoked");
-            state.sessions.close(id);
+            state
+                .sessions
+                .close(id)
+                .await
+                .map_err(|e| ConsoleError::from(e).into_response())?;
             return Err(to_login(parts, Some("key_revoked")));
         };
         if record.policy.expired_at(chrono::Utc::now()) {
             tracing::info!(key = %record.name, "console session ended: key expired");
-            state.sessions.close(id);
+            state
+                .sessions
+                .close(id)
+                .await
+                .map_err(|e| ConsoleError::from(e).into_response())?;
             return Err(to_login(parts, Some("key_expired")));
         }
         let request_id = (state.options.request_id)(&parts.extensions)
@@ -319,8 +332,14 @@ pub async fn login(
                 .policy
                 .expires_at
                 .map(|t| (t - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO));
-            let (id, session) = state.sessions.open(&principal.key_id, expires_in);
-            let life = session.expires.saturating_duration_since(session.created);
+            let (id, session) = match state.sessions.open(&principal.key_id, expires_in).await {
+                Ok(opened) => opened,
+                Err(e) => return ConsoleError::from(e).into_response(),
+            };
+            let life = session
+                .expires
+                .duration_since(session.created)
+                .unwrap_or(Duration::ZERO);
             tracing::info!(key = %principal.name, role = principal.role.as_str(), "console sign-in");
             let secure = state.options.secure_cookies;
             let mut resp = Redirect::to(&next).into_response();
@@ -369,13 +388,20 @@ pub async fn logout(
     if !same_origin(&headers) {
         return csrf_refused();
     }
-    if let Some(id) = cookie(&headers, SESSION_COOKIE)
-        && let Some(session) = state.sessions.get(id)
-    {
-        if !tokens_equal(&session.csrf, &form.csrf) {
-            return csrf_refused();
+    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
+        let found = match state.sessions.get(id).await {
+            Ok(found) => found,
+            Err(e) => return ConsoleError::from(e).into_response(),
+        };
+        if let Some(session) = found {
+            if !tokens_equal(&session.csrf, &form.csrf) {
+                return csrf_refused();
+            }
+            if let Err(e) = state.sessions.close(id).await {
+                return ConsoleError::from(e).into_response();
+            }
+            tracing::info!(key_id = %session.key_id, "console sign-out");
         }
-        state.sessions.close(id);
     }
     let mut resp = Redirect::to("/ui/login?reason=signed_out").into_response();
     if let Ok(v) = set_cookie(

@@ -22,6 +22,9 @@
 //!   compared; the primary key decides which of two racing imports wins.
 //! - *key creation*: the `api_keys_name_unique` constraint decides; its violation becomes the
 //!   same [`RegistryError::Conflict`] as a sequential duplicate.
+//! - *console sign-in*: `pg_advisory_xact_lock` on [`SESSIONS_LOCK`] around the purge of expired
+//!   sessions, the count against the cap and the insert, so two replicas signing people in at
+//!   once cannot both find room under the cap.
 //! - *key revocation*: `pg_advisory_xact_lock` on [`KEYS_LOCK`], so two replicas revoking the
 //!   last two admin keys at once cannot both see "another admin remains".
 //! - *job state changes*: the job row is locked (`SELECT … FOR NO KEY UPDATE`) before the
@@ -55,15 +58,15 @@ use tokio::sync::watch;
 
 use aurum_core::FamilyName;
 use aurum_registry::backend::{
-    check_name, check_sha256, format_timestamp as ts, generate_key, hash_key, now,
-    outcome_attributes_from_db, outcome_attributes_to_db, parse_timestamp as parse_ts,
-    verify_key_hash,
+    check_console_session, check_name, check_sha256, duplicate_console_session,
+    format_timestamp as ts, generate_key, hash_key, now, outcome_attributes_from_db,
+    outcome_attributes_to_db, parse_timestamp as parse_ts, verify_key_hash,
 };
 use aurum_registry::{
-    AliasHistoryRecord, AliasMove, AliasRecord, DatasetRecord, Entity, INTERRUPTED_JOB_ERROR,
-    JobRecord, JobState, KeyCredential, KeyPolicy, KeyRecord, MetadataStore, ModelRecord,
-    NewDataset, NewJob, NewVersion, OutcomeRecord, RegistryError, Result, Role, ShadowRecord,
-    StoredKeyHash, VersionRecord,
+    AliasHistoryRecord, AliasMove, AliasRecord, ConsoleSessionRecord, DatasetRecord, Entity,
+    INTERRUPTED_JOB_ERROR, JobRecord, JobState, KeyCredential, KeyPolicy, KeyRecord, MetadataStore,
+    ModelRecord, NewDataset, NewJob, NewVersion, OutcomeRecord, RegistryError, Result, Role,
+    ShadowRecord, StoredKeyHash, VersionRecord,
 };
 
 /// The channel the change-epoch triggers notify, with the new epoch as payload.
@@ -76,6 +79,10 @@ const MIGRATIONS_TABLE: &str = "_aurum_registry_migrations";
 /// The transaction-level advisory lock that serialises key revocations (ASCII `aurumkey`).
 /// Advisory locks are scoped to one database, so this cannot collide with another database's.
 const KEYS_LOCK: i64 = 0x6175_7275_6d6b_6579;
+
+/// The transaction-level advisory lock that serialises console sign-ins (ASCII `aurumses`), so
+/// the session cap holds across replicas.
+const SESSIONS_LOCK: i64 = 0x6175_7275_6d73_6573;
 
 /// The longest wait between two attempts to re-establish the change listener.
 const MAX_LISTEN_RETRY: Duration = Duration::from_secs(5);
@@ -1012,6 +1019,102 @@ impl MetadataStore for PgStore {
             sqlx::query_as("SELECT model, config FROM challengers ORDER BY model")
                 .fetch_all(&self.pool)
                 .await?,
+        )
+    }
+
+    async fn put_console_session(
+        &self,
+        session: &ConsoleSessionRecord,
+        max_live: u32,
+    ) -> Result<()> {
+        check_console_session(session, max_live)?;
+        let mut tx = self.begin().await?;
+        // One sign-in at a time across every replica: the count below and the insert must not
+        // interleave with another sign-in, or two could both see room under the cap.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SESSIONS_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at_ms <= $1")
+            .bind(session.created_at_ms)
+            .execute(&mut *tx)
+            .await?;
+        let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM console_sessions")
+            .fetch_one(&mut *tx)
+            .await?;
+        let over = live - i64::from(max_live) + 1;
+        if over > 0 {
+            sqlx::query(
+                "DELETE FROM console_sessions WHERE session_hash IN (SELECT session_hash \
+                 FROM console_sessions ORDER BY created_at_ms, session_hash LIMIT $1)",
+            )
+            .bind(over)
+            .execute(&mut *tx)
+            .await?;
+            tracing::warn!(
+                evicted = over,
+                max_live,
+                "console session cap reached: oldest sessions ended"
+            );
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO console_sessions \
+             (session_hash, key_id, csrf, created_at_ms, expires_at_ms) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (session_hash) DO NOTHING",
+        )
+        .bind(&session.session_hash)
+        .bind(&session.key_id)
+        .bind(&session.csrf)
+        .bind(session.created_at_ms)
+        .bind(session.expires_at_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(duplicate_console_session());
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_console_session(
+        &self,
+        session_hash: &str,
+    ) -> Result<Option<ConsoleSessionRecord>> {
+        let row: Option<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT session_hash, key_id, csrf, created_at_ms, expires_at_ms \
+             FROM console_sessions WHERE session_hash = $1",
+        )
+        .bind(session_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(
+            |(session_hash, key_id, csrf, created_at_ms, expires_at_ms)| ConsoleSessionRecord {
+                session_hash,
+                key_id,
+                csrf,
+                created_at_ms,
+                expires_at_ms,
+            },
+        ))
+    }
+
+    async fn delete_console_session(&self, session_hash: &str) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM console_sessions WHERE session_hash = $1")
+            .bind(session_hash)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn delete_expired_console_sessions(&self, now_ms: i64) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM console_sessions WHERE expires_at_ms <= $1")
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
         )
     }
 

@@ -60,3 +60,32 @@ pub fn outcome_attributes_from_db(
             .map_err(|e| RegistryError::CorruptRecord(format!("outcome attributes: {e}"))),
     }
 }
+
+/// Checks a console session before it is stored (see
+/// [`crate::MetadataStore::put_console_session`]): the hash is a SHA-256 digest, the key id and
+/// token are present, the expiry is not before the creation, and the cap allows a session.
+pub fn check_console_session(session: &crate::ConsoleSessionRecord, max_live: u32) -> Result<()> {
+    check_sha256("console session hash", &session.session_hash)?;
+    if session.key_id.is_empty() || session.csrf.is_empty() {
+        return Err(RegistryError::InvalidInput(
+            "a console session needs a key id and a token".into(),
+        ));
+    }
+    if session.expires_at_ms < session.created_at_ms {
+        return Err(RegistryError::InvalidInput(format!(
+            "a console session cannot expire ({}) before it is created ({})",
+            session.expires_at_ms, session.created_at_ms
+        )));
+    }
+    if max_live == 0 {
+        return Err(RegistryError::InvalidInput(
+            "the console session cap must be at least 1".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The message of the [`RegistryError::Conflict`] for a console session hash stored twice.
+pub fn duplicate_console_session() -> RegistryError {
+    RegistryError::Conflict("a console session with this id already exists".into())
+}

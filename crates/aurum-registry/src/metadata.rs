@@ -382,6 +382,22 @@ pub struct ShadowRecord {
     pub scored_at: DateTime<Utc>,
 }
 
+/// A signed-in web console browser, stored under the SHA-256 of its cookie value (the value
+/// itself is never stored: a copy of the table signs nobody in). Times are unix milliseconds of
+/// the wall clock, so every process sharing the store reads them alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleSessionRecord {
+    /// SHA-256 (lowercase hex) of the session id the browser holds.
+    pub session_hash: String,
+    /// The API key's public id (never its secret).
+    pub key_id: String,
+    /// The token the console's sign-out form must carry.
+    pub csrf: String,
+    pub created_at_ms: i64,
+    /// From this instant on the session is over.
+    pub expires_at_ms: i64,
+}
+
 /// Limits on one API key beyond its role. The default (no expiry, every model, no rate limit)
 /// is what keys created before policies existed have.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -563,6 +579,28 @@ pub trait MetadataStore: Send + Sync {
         model: &str,
         limit: u32,
     ) -> Result<Vec<(ShadowRecord, Option<bool>)>>;
+
+    // ---- console sessions ----
+
+    /// Stores a new console session. In the same transaction it first removes every session
+    /// expired at `session.created_at_ms`, then, while `max_live` or more remain, the oldest
+    /// (by creation), so the table never holds more than `max_live` sessions whatever a caller
+    /// signs in. A hash already stored is a [`RegistryError::Conflict`]; a hash that is not 64
+    /// lowercase hex characters, an empty key id or token, an expiry before the creation or a
+    /// `max_live` of zero is [`RegistryError::InvalidInput`]. Does not bump the change epoch
+    /// (nothing caches sessions).
+    async fn put_console_session(
+        &self,
+        session: &ConsoleSessionRecord,
+        max_live: u32,
+    ) -> Result<()>;
+    /// The session stored under `session_hash`, expired or not; `None` when there is none.
+    async fn get_console_session(&self, session_hash: &str)
+    -> Result<Option<ConsoleSessionRecord>>;
+    /// Removes the session under `session_hash`; `false` when there was none.
+    async fn delete_console_session(&self, session_hash: &str) -> Result<bool>;
+    /// Removes every session whose expiry is at or before `now_ms`; returns how many.
+    async fn delete_expired_console_sessions(&self, now_ms: i64) -> Result<u64>;
 
     // ---- API keys ----
 

@@ -29,15 +29,15 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 use aurum_core::FamilyName;
 
 use crate::backend::{
-    format_timestamp as ts, now, outcome_attributes_from_db, outcome_attributes_to_db,
-    parse_timestamp as parse_ts,
+    check_console_session, duplicate_console_session, format_timestamp as ts, now,
+    outcome_attributes_from_db, outcome_attributes_to_db, parse_timestamp as parse_ts,
 };
 use crate::error::{Entity, RegistryError, Result, check_name, check_sha256};
 use crate::keys::{self, StoredKeyHash};
 use crate::metadata::{
-    AliasHistoryRecord, AliasMove, AliasRecord, DatasetRecord, INTERRUPTED_JOB_ERROR, JobRecord,
-    JobState, KeyCredential, KeyPolicy, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob,
-    NewVersion, OutcomeRecord, Role, ShadowRecord, VersionRecord,
+    AliasHistoryRecord, AliasMove, AliasRecord, ConsoleSessionRecord, DatasetRecord,
+    INTERRUPTED_JOB_ERROR, JobRecord, JobState, KeyCredential, KeyPolicy, KeyRecord, MetadataStore,
+    ModelRecord, NewDataset, NewJob, NewVersion, OutcomeRecord, Role, ShadowRecord, VersionRecord,
 };
 
 /// The table that records applied migrations of this store. Not sqlx's default name, so that
@@ -896,6 +896,98 @@ impl MetadataStore for SqliteStore {
             sqlx::query_as("SELECT model, config FROM challengers ORDER BY model")
                 .fetch_all(&self.pool)
                 .await?,
+        )
+    }
+
+    async fn put_console_session(
+        &self,
+        session: &ConsoleSessionRecord,
+        max_live: u32,
+    ) -> Result<()> {
+        check_console_session(session, max_live)?;
+        // One transaction under the write lock: the purge, the count and the insert cannot
+        // interleave with another sign-in, so the cap holds across processes.
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at_ms <= ?")
+            .bind(session.created_at_ms)
+            .execute(&mut *tx)
+            .await?;
+        let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM console_sessions")
+            .fetch_one(&mut *tx)
+            .await?;
+        let over = live - i64::from(max_live) + 1;
+        if over > 0 {
+            sqlx::query(
+                "DELETE FROM console_sessions WHERE session_hash IN (SELECT session_hash \
+                 FROM console_sessions ORDER BY created_at_ms, session_hash LIMIT ?)",
+            )
+            .bind(over)
+            .execute(&mut *tx)
+            .await?;
+            tracing::warn!(
+                evicted = over,
+                max_live,
+                "console session cap reached: oldest sessions ended"
+            );
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO console_sessions \
+             (session_hash, key_id, csrf, created_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (session_hash) DO NOTHING",
+        )
+        .bind(&session.session_hash)
+        .bind(&session.key_id)
+        .bind(&session.csrf)
+        .bind(session.created_at_ms)
+        .bind(session.expires_at_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(duplicate_console_session());
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_console_session(
+        &self,
+        session_hash: &str,
+    ) -> Result<Option<ConsoleSessionRecord>> {
+        let row: Option<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT session_hash, key_id, csrf, created_at_ms, expires_at_ms \
+             FROM console_sessions WHERE session_hash = ?",
+        )
+        .bind(session_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(
+            |(session_hash, key_id, csrf, created_at_ms, expires_at_ms)| ConsoleSessionRecord {
+                session_hash,
+                key_id,
+                csrf,
+                created_at_ms,
+                expires_at_ms,
+            },
+        ))
+    }
+
+    async fn delete_console_session(&self, session_hash: &str) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM console_sessions WHERE session_hash = ?")
+            .bind(session_hash)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn delete_expired_console_sessions(&self, now_ms: i64) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM console_sessions WHERE expires_at_ms <= ?")
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
         )
     }
 

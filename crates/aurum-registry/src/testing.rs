@@ -27,8 +27,9 @@ use async_trait::async_trait;
 use aurum_core::{FamilyName, sha256_hex};
 
 use crate::{
-    AliasMove, Entity, INTERRUPTED_JOB_ERROR, JobState, MetadataStore, NewDataset, NewJob,
-    NewVersion, OutcomeRecord, RegistryError, Role, ShadowRecord, StoredKeyHash, key_digest,
+    AliasMove, ConsoleSessionRecord, Entity, INTERRUPTED_JOB_ERROR, JobState, MetadataStore,
+    NewDataset, NewJob, NewVersion, OutcomeRecord, RegistryError, Role, ShadowRecord,
+    StoredKeyHash, key_digest,
 };
 
 /// One test's store: fresh and empty when the test starts, private to the test.
@@ -87,6 +88,8 @@ macro_rules! metadata_store_suite {
             legacy_argon2_key_hashes_verify_and_are_upgraded,
             outcomes_and_shadow_scores_replace_and_join,
             challenger_settings_are_shared_and_bump_the_epoch,
+            console_sessions_are_shared_expire_and_are_capped,
+            concurrent_console_sign_ins_keep_the_cap,
         );
     };
     (@tests ($fixture:expr) $($test:ident),+ $(,)?) => {
@@ -1229,4 +1232,187 @@ pub async fn challenger_settings_are_shared_and_bump_the_epoch(fx: Arc<dyn Fixtu
     assert!(other.list_challengers().await.unwrap().is_empty());
     assert!(store.change_epoch().await.unwrap() > e2);
     store.put_challenger("m", None).await.unwrap();
+}
+
+/// A console session stored under `name`'s digest, created at `created` (ms), ending at
+/// `expires` (ms).
+fn console_session(name: &str, created: i64, expires: i64) -> ConsoleSessionRecord {
+    ConsoleSessionRecord {
+        session_hash: sha256_hex(name.as_bytes()),
+        key_id: format!("key-{name}"),
+        csrf: format!("csrf-{name}"),
+        created_at_ms: created,
+        expires_at_ms: expires,
+    }
+}
+
+/// Console sessions are seen by every handle, deleted once, purged when expired, and capped:
+/// storing one more purges the expired sessions first, then ends the oldest live ones. Bad
+/// input and a duplicate id are refused; none of it moves the change epoch.
+pub async fn console_sessions_are_shared_expire_and_are_capped(fx: Arc<dyn Fixture>) {
+    let store = fx.open().await;
+    let other = fx.open().await;
+    let e0 = store.change_epoch().await.unwrap();
+
+    let a = console_session("a", 1_000, 20_000);
+    store.put_console_session(&a, 3).await.unwrap();
+    assert_eq!(
+        other.get_console_session(&a.session_hash).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        other
+            .get_console_session(&sha256_hex(b"unknown"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        other.put_console_session(&a, 3).await,
+        Err(RegistryError::Conflict(_))
+    ));
+    for bad in [
+        ConsoleSessionRecord {
+            session_hash: "a".into(),
+            ..console_session("x", 1, 2)
+        },
+        ConsoleSessionRecord {
+            session_hash: sha256_hex(b"x").to_uppercase(),
+            ..console_session("x", 1, 2)
+        },
+        ConsoleSessionRecord {
+            key_id: String::new(),
+            ..console_session("x", 1, 2)
+        },
+        console_session("x", 2, 1),
+    ] {
+        assert!(
+            matches!(
+                store.put_console_session(&bad, 3).await,
+                Err(RegistryError::InvalidInput(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        store
+            .put_console_session(&console_session("x", 1, 2), 0)
+            .await,
+        Err(RegistryError::InvalidInput(_))
+    ));
+    assert_eq!(
+        store.get_console_session(&sha256_hex(b"x")).await.unwrap(),
+        None
+    );
+
+    // b ends at 5 000; c lives on. Three sessions: the cap is reached.
+    let b = console_session("b", 2_000, 5_000);
+    let c = console_session("c", 3_000, 20_000);
+    store.put_console_session(&b, 3).await.unwrap();
+    other.put_console_session(&c, 3).await.unwrap();
+    // At 10 000 the expired b makes room: a (the oldest) stays.
+    let d = console_session("d", 10_000, 20_000);
+    store.put_console_session(&d, 3).await.unwrap();
+    let present = |s: Arc<dyn crate::MetadataStore>, names: &'static [&'static str]| async move {
+        let mut found = Vec::new();
+        for name in ["a", "b", "c", "d", "e", "f"] {
+            if s.get_console_session(&sha256_hex(name.as_bytes()))
+                .await
+                .unwrap()
+                .is_some()
+            {
+                found.push(name);
+            }
+        }
+        assert_eq!(found, names);
+    };
+    present(Arc::clone(&other), &["a", "c", "d"]).await;
+    // Nothing expired at 11 000: the oldest live session (a) ends.
+    let e = console_session("e", 11_000, 30_000);
+    other.put_console_session(&e, 3).await.unwrap();
+    present(Arc::clone(&store), &["c", "d", "e"]).await;
+    // A lower cap ends as many of the oldest as it takes.
+    let f = console_session("f", 12_000, 30_000);
+    store.put_console_session(&f, 2).await.unwrap();
+    present(Arc::clone(&other), &["e", "f"]).await;
+
+    // The purge removes what ended at or before its instant, and only that.
+    store.put_console_session(&c, 10).await.unwrap();
+    assert_eq!(
+        other.delete_expired_console_sessions(19_999).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        other.delete_expired_console_sessions(20_000).await.unwrap(),
+        1
+    );
+    present(Arc::clone(&store), &["e", "f"]).await;
+
+    // Sign-out: deleted on one handle, gone on the other; deleting again finds nothing.
+    assert!(store.delete_console_session(&e.session_hash).await.unwrap());
+    assert_eq!(
+        other.get_console_session(&e.session_hash).await.unwrap(),
+        None
+    );
+    assert!(!other.delete_console_session(&e.session_hash).await.unwrap());
+    present(Arc::clone(&other), &["f"]).await;
+
+    assert_eq!(
+        store.change_epoch().await.unwrap(),
+        e0,
+        "sessions are not registry changes"
+    );
+}
+
+/// Sign-ins through several handles at once (replicas) never leave more sessions than the cap:
+/// the purge, the count and the insert are one atomic step. One short of the cap, eight handles
+/// each store a session at the same moment; without that atomicity several would find room.
+/// Four rounds, each starting after the previous round's sessions expired.
+pub async fn concurrent_console_sign_ins_keep_the_cap(fx: Arc<dyn Fixture>) {
+    const CAP: u32 = 5;
+    const HANDLES: usize = 8;
+    let first = fx.open().await;
+    let mut handles = Vec::new();
+    for _ in 0..HANDLES {
+        handles.push(fx.open().await);
+    }
+    for round in 0..4i64 {
+        // Created when the previous round's sessions end: the first of these purges them.
+        let base = 10_000 * (round + 1);
+        let name = |what: &str, n: usize| format!("r{round}-{what}{n}");
+        for n in 0..CAP as usize - 1 {
+            first
+                .put_console_session(&console_session(&name("p", n), base, base + 10_000), CAP)
+                .await
+                .unwrap();
+        }
+        let start = Arc::new(tokio::sync::Barrier::new(HANDLES));
+        let mut tasks = Vec::new();
+        for (h, store) in handles.iter().enumerate() {
+            let (start, store) = (Arc::clone(&start), Arc::clone(store));
+            let session = console_session(&name("w", h), base + 1, base + 10_000);
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                store.put_console_session(&session, CAP).await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut live = 0;
+        for n in 0..HANDLES {
+            for what in ["p", "w"] {
+                let hash = sha256_hex(name(what, n).as_bytes());
+                if first.get_console_session(&hash).await.unwrap().is_some() {
+                    live += 1;
+                }
+            }
+        }
+        assert_eq!(
+            live,
+            CAP,
+            "round {round}: {HANDLES} sign-ins at once at {} of {CAP}",
+            CAP - 1
+        );
+    }
 }

@@ -13,6 +13,7 @@ mod batching;
 mod challenger;
 mod coherence;
 pub mod config;
+mod console_sessions;
 mod document;
 mod document_pdf;
 mod error;
@@ -77,7 +78,7 @@ pub mod types {
     };
     pub use aurum_registry::audit::{AuditQuery, AuditRecord, VerifyReport};
     pub use aurum_registry::{
-        AliasHistoryRecord, DatasetRecord, JobRecord, JobState, KeyRecord, ModelRecord,
-        VersionRecord,
+        AliasHistoryRecord, ConsoleSessionRecord, DatasetRecord, JobRecord, JobState, KeyRecord,
+        ModelRecord, VersionRecord,
     };
 }

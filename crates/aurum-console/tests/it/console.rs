@@ -496,3 +496,44 @@ async fn user_controlled_text_is_escaped() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn sessions_are_shared_by_every_process_on_the_registry() {
+    let fx = fixture().await;
+    // A second process's console on the same data dir: it knows the first one's sessions.
+    let other = Platform::open(Config {
+        data_dir: fx._dir.path().join("data"),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let other_app = aurum_console::router::<()>(other, ConsoleOptions::new(allows));
+    let session = sign_in(&fx.app, &fx.analyst).await;
+    let r = get(&other_app, "/ui/jobs", Some(&session)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("analyst"), "the session's key: {}", r.body);
+    let csrf = r
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    // Signed out there, it ends here too.
+    let req = Request::post("/ui/logout")
+        .header(header::HOST, "console.test")
+        .header(header::ORIGIN, "http://console.test")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, format!("aurum_console_session={session}"))
+        .body(Body::from(form(&[("csrf", &csrf)])))
+        .unwrap();
+    assert_eq!(send(&other_app, req).await.status, StatusCode::SEE_OTHER);
+    let r = get(&fx.app, "/ui/", Some(&session)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        r.headers[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .contains("session_ended")
+    );
+}

@@ -19,6 +19,9 @@ pub struct Fixture {
     /// The PostgreSQL database and S3 prefix of a scale-out run, dropped after the test.
     pub _scale_out: Option<ScaleOut>,
     pub platform: Platform,
+    /// The configuration the platform was opened with: another platform opened on it is another
+    /// replica (or a restart) on the same stores.
+    pub config: Config,
     pub app: Router,
     pub admin: String,
     pub analyst: String,
@@ -36,7 +39,7 @@ pub async fn fixture_with(edit: impl FnOnce(&mut Config)) -> Fixture {
         scale_out.configure(&mut config);
     }
     edit(&mut config);
-    let platform = aurum_backends::open_platform(config).await.unwrap();
+    let platform = aurum_backends::open_platform(config.clone()).await.unwrap();
     let ctx = CallContext::cli();
     let admin = platform
         .create_key(&ctx, "admin", Role::Admin)
@@ -58,6 +61,7 @@ pub async fn fixture_with(edit: impl FnOnce(&mut Config)) -> Fixture {
         _dir: dir,
         _scale_out: scale_out,
         platform,
+        config,
         app,
         admin,
         analyst,
