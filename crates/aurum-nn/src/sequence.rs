@@ -1277,31 +1277,9 @@ mod tests {
             .collect()
     }
 
-    /// ROC-AUC by the rank-sum (Mann–Whitney) statistic, ties averaged.
+    /// ROC-AUC by the fraud metrics' rank statistic (ties count one half).
     fn auc(scores: &[f64], positive: &[bool]) -> f64 {
-        let mut order: Vec<usize> = (0..scores.len()).collect();
-        order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-        let mut ranks = vec![0.0; scores.len()];
-        let mut i = 0;
-        while i < order.len() {
-            let mut j = i;
-            while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
-                j += 1;
-            }
-            for &k in &order[i..=j] {
-                ranks[k] = (i + j) as f64 / 2.0 + 1.0;
-            }
-            i = j + 1;
-        }
-        let n_pos = positive.iter().filter(|&&p| p).count() as f64;
-        let n_neg = positive.len() as f64 - n_pos;
-        let rank_sum: f64 = ranks
-            .iter()
-            .zip(positive)
-            .filter(|(_, p)| **p)
-            .map(|(r, _)| r)
-            .sum();
-        (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+        aurum_fraud::metrics::roc_auc(scores, positive).expect("both classes in the held-out rows")
     }
 
     /// Entities whose label is the *previous* event's channel: `alert` after a `web` event,
