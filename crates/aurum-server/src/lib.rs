@@ -106,6 +106,7 @@ impl utoipa::Modify for SecurityAddon {
         routes::datasets::synthesize,
         routes::datasets::submit_synthesis,
         routes::datasets::get_synthesis,
+        routes::datasets::cancel_synthesis,
         routes::training::submit, routes::training::list, routes::training::get, routes::training::cancel,
         routes::batch::submit, routes::batch::get, routes::batch::cancel, routes::batch::output,
         routes::batch::errors, routes::batch::list,
@@ -329,6 +330,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/synthesis-jobs/{id}",
             get(routes::datasets::get_synthesis),
+        )
+        .route(
+            "/v1/synthesis-jobs/{id}/cancel",
+            post(routes::datasets::cancel_synthesis),
         )
         .route(
             "/v1/training-jobs",

@@ -46,6 +46,14 @@ pub struct SynthesisJob {
     pub lineage: Option<serde_json::Value>,
 }
 
+/// Cancel tokens of the synthesis jobs this process runs.
+fn synthesis_tokens() -> &'static std::sync::Mutex<std::collections::HashMap<String, CancelToken>> {
+    static TOKENS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, CancelToken>>,
+    > = std::sync::OnceLock::new();
+    TOKENS.get_or_init(Default::default)
+}
+
 /// The most synthetic rows one request may ask for.
 pub const MAX_SYNTHETIC_ROWS: i64 = 1_000_000;
 /// The share of the source held out by the report.
@@ -292,6 +300,7 @@ fn generate(
     rows: usize,
     seed: u64,
     vae: &VaeParams,
+    cancel: &CancelToken,
 ) -> Result<(Table, Option<VaeLog>), ServiceError> {
     match method {
         SynthesisMethod::Smote => {
@@ -306,10 +315,9 @@ fn generate(
             Ok((t, None))
         }
         SynthesisMethod::Vae => {
-            let cancel = CancelToken::new();
             let ctx = FitContext {
                 progress: &NoProgress,
-                cancel: &cancel,
+                cancel,
                 seed,
             };
             let model = fit_vae(features, vae, &ctx).map_err(|e| model_error("class", e))?;
@@ -410,6 +418,7 @@ fn report(
     table: &Table,
     req: &SynthesisRequest,
     plan: &Plan,
+    cancel: &CancelToken,
 ) -> Result<SynthesisReport, ServiceError> {
     let started = Instant::now();
     let col = table
@@ -436,6 +445,7 @@ fn report(
         plan.rows,
         req.seed,
         &vae,
+        cancel,
     )?;
     let (vae_rows, vae_log) = generate(
         SynthesisMethod::Vae,
@@ -443,6 +453,7 @@ fn report(
         plan.rows,
         req.seed,
         &vae,
+        cancel,
     )?;
     let negative_label = (0..table.n_rows())
         .find(|&i| y[i] < 0.5 && !col.data.is_missing(i))
@@ -473,10 +484,9 @@ fn report(
             positive_label: req.class.clone(),
             negative_label: negative_label.clone(),
         };
-        let cancel = CancelToken::new();
         let ctx = FitContext {
             progress: &NoProgress,
-            cancel: &cancel,
+            cancel,
             seed: req.seed,
         };
         let model = aurum_credit::fit_binary("gbdt", &x, &target, &learner_params, &ctx)?;
@@ -581,7 +591,9 @@ struct Prepared {
 /// Where a synthesis reports its stages: nowhere (in a request or the CLI), or to its job row.
 #[derive(Clone)]
 struct Stages {
-    job: Option<(Platform, String, tokio::runtime::Handle)>,
+    /// The job's row, and the token its run watches: a job found no longer running when a
+    /// stage is recorded (cancelled through another process) is stopped.
+    job: Option<(Platform, String, tokio::runtime::Handle, CancelToken)>,
 }
 
 impl Stages {
@@ -589,27 +601,33 @@ impl Stages {
         Stages { job: None }
     }
 
-    /// Records `stage` and `fraction` on the job. Called from blocking threads and tasks alike
-    /// (from a task through [`Stages::stage_async`]); a failed update is logged, never fatal.
+    /// Records `stage` and `fraction` on the job. Called from blocking threads (from a task
+    /// through [`Stages::stage_async`]); a failed update is logged, never fatal, and a job found
+    /// no longer running is stopped.
     fn stage(&self, stage: &str, fraction: f64) {
-        if let Some((platform, id, handle)) = &self.job {
+        if let Some((platform, id, handle, cancel)) = &self.job {
             let update =
                 handle.block_on(platform.inner.meta.update_job_progress(id, fraction, stage));
-            if let Err(e) = update {
-                tracing::warn!(job = %id, error = %e, "cannot record synthesis progress");
-            }
+            Self::outcome(id, cancel, update);
         }
     }
 
     async fn stage_async(&self, stage: &str, fraction: f64) {
-        if let Some((platform, id, _)) = &self.job
-            && let Err(e) = platform
+        if let Some((platform, id, _, cancel)) = &self.job {
+            let update = platform
                 .inner
                 .meta
                 .update_job_progress(id, fraction, stage)
-                .await
-        {
-            tracing::warn!(job = %id, error = %e, "cannot record synthesis progress");
+                .await;
+            Self::outcome(id, cancel, update);
+        }
+    }
+
+    fn outcome(id: &str, cancel: &CancelToken, update: Result<bool, RegistryError>) {
+        match update {
+            Ok(true) => {}
+            Ok(false) => cancel.cancel(),
+            Err(e) => tracing::warn!(job = %id, error = %e, "cannot record synthesis progress"),
         }
     }
 }
@@ -629,7 +647,8 @@ impl Platform {
         req: SynthesisRequest,
     ) -> Result<SynthesisOutcome, ServiceError> {
         let prepared = self.prepare_synthesis(source, req).await?;
-        self.run_synthesis(ctx, prepared, Stages::none()).await
+        self.run_synthesis(ctx, prepared, Stages::none(), CancelToken::new())
+            .await
     }
 
     async fn prepare_synthesis(
@@ -665,6 +684,7 @@ impl Platform {
         ctx: &CallContext,
         prepared: Prepared,
         stages: Stages,
+        cancel: CancelToken,
     ) -> Result<SynthesisOutcome, ServiceError> {
         let Prepared {
             source,
@@ -683,15 +703,26 @@ impl Platform {
             .acquire_owned()
             .await
             .map_err(|_| ServiceError::Unavailable("the platform is shutting down".into()))?;
+        if cancel.is_cancelled() {
+            return Err(ServiceError::Model(aurum_contract::ModelError::Cancelled));
+        }
         stages.stage_async("generating", 0.05).await;
         let started = Instant::now();
-        let (source_name, req2, stages2) = (source.clone(), req.clone(), stages.clone());
+        let (source_name, req2, stages2, cancel2) =
+            (source.clone(), req.clone(), stages.clone(), cancel.clone());
         let generated = tokio::task::spawn_blocking(move || {
             let req = req2;
             let features = table.drop_column(&req.target).map_err(internal)?;
             let class_features = features.take(&plan.class_rows);
             let vae = vae_params(&req);
-            let (rows, _) = generate(plan.method, &class_features, plan.rows, req.seed, &vae)?;
+            let (rows, _) = generate(
+                plan.method,
+                &class_features,
+                plan.rows,
+                req.seed,
+                &vae,
+                &cancel2,
+            )?;
             let synthetic = with_target(&rows, &schema, &req.target, &plan.class_value)?;
             let real_rows = if req.synthetic_only {
                 0
@@ -710,7 +741,7 @@ impl Platform {
             };
             let report = if req.report {
                 stages2.stage("report", 0.5);
-                Some(report(&source_name, &table, &req, &plan)?)
+                Some(report(&source_name, &table, &req, &plan, &cancel2)?)
             } else {
                 None
             };
@@ -733,6 +764,9 @@ impl Platform {
         })
         .await
         .map_err(join_error)??;
+        if cancel.is_cancelled() {
+            return Err(ServiceError::Model(aurum_contract::ModelError::Cancelled));
+        }
         stages.stage_async("importing", 0.95).await;
         let lineage = Lineage {
             source: source.clone(),
@@ -853,21 +887,40 @@ impl Platform {
             serde_json::json!({"job_id": job.id, "dataset": source, "dataset_sha256": prepared.record.sha256, "params": params}),
         )
         .await?;
+        let cancel = CancelToken::new();
+        synthesis_tokens()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job.id.clone(), cancel.clone());
         let (this, ctx, id) = (self.clone(), ctx.clone(), job.id.clone());
         tokio::spawn(async move {
             let stages = Stages {
-                job: Some((this.clone(), id.clone(), tokio::runtime::Handle::current())),
+                job: Some((
+                    this.clone(),
+                    id.clone(),
+                    tokio::runtime::Handle::current(),
+                    cancel.clone(),
+                )),
             };
             let result = async {
                 this.inner
                     .meta
                     .transition_job(&id, JobState::Running, None, None)
                     .await?;
-                this.run_synthesis(&ctx, prepared, stages).await
+                this.run_synthesis(&ctx, prepared, stages, cancel.clone())
+                    .await
             }
             .await;
+            synthesis_tokens()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
             let (state, error) = match &result {
                 Ok(_) => (JobState::Succeeded, None),
+                Err(_) if cancel.is_cancelled() => (
+                    JobState::Cancelled,
+                    Some("cancelled by request".to_string()),
+                ),
                 Err(e) => (
                     JobState::Failed,
                     Some(format!("{}: {}", e.code(), e.public_message())),
@@ -909,6 +962,55 @@ impl Platform {
             None
         };
         Ok(SynthesisJob { job, lineage })
+    }
+
+    /// Asks a queued or running synthesis job to stop: it stops at the next VAE or learner epoch
+    /// (or before it starts, or before the import) and registers nothing. Finished jobs answer
+    /// `Conflict`. A job run by another process is marked cancelled in the jobs table; that
+    /// process stops at its next stage, when it finds the job no longer running.
+    pub async fn cancel_synthesis_job(
+        &self,
+        ctx: &CallContext,
+        id: &str,
+    ) -> Result<SynthesisJob, ServiceError> {
+        let (this, ctx, id) = (self.clone(), ctx.clone(), id.to_string());
+        self.detached(async move {
+            let job = this.get_synthesis_job(&id).await?.job;
+            if !matches!(job.state, JobState::Queued | JobState::Running) {
+                return Err(ServiceError::Conflict(format!(
+                    "job {id} is already {}; only queued or running jobs can be cancelled",
+                    job.state.as_str()
+                )));
+            }
+            let token = synthesis_tokens()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&id)
+                .cloned();
+            match token {
+                Some(t) => t.cancel(),
+                None => {
+                    this.inner
+                        .meta
+                        .transition_job(
+                            &id,
+                            JobState::Cancelled,
+                            Some("cancelled by request".into()),
+                            None,
+                        )
+                        .await?;
+                }
+            }
+            this.audit(
+                &ctx,
+                "synthesis_job.cancel",
+                None,
+                serde_json::json!({"job_id": id, "dataset": job.dataset, "creates": job.model}),
+            )
+            .await?;
+            this.get_synthesis_job(&id).await
+        })
+        .await
     }
 
     /// The lineage (and report, when one was asked for) of a synthesized dataset; `None` for an

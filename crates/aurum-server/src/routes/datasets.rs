@@ -303,3 +303,22 @@ pub async fn get_synthesis(
         state.platform.get_synthesis_job(&id).await?,
     )))
 }
+
+/// Cancel a queued or running synthesis job (409 once it finished): it stops at the next
+/// training epoch of the VAE or of the report's learners and registers no dataset.
+#[utoipa::path(post, path = "/v1/synthesis-jobs/{id}/cancel", tag = "datasets", params(("id" = String, Path)),
+    responses((status = 200, body = SynthesisJobOut), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn cancel_synthesis(
+    State(state): State<AppState>,
+    caller: Authorized<perm::Datasets>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SynthesisJobOut>> {
+    Ok(Json(SynthesisJobOut::from(
+        state
+            .platform
+            .cancel_synthesis_job(&caller.ctx(), &id)
+            .await?,
+    )))
+}

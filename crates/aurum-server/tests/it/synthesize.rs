@@ -265,3 +265,63 @@ async fn a_synthesis_job_checks_at_once_runs_in_the_background_and_matches_the_r
         assert!(actions.contains(&a), "{a} in {actions:?}");
     }
 }
+
+#[tokio::test]
+async fn a_cancelled_synthesis_job_registers_nothing() {
+    let f = fixture().await;
+    import_german(&f).await;
+    let body = json!({"target": "creditability", "class": "bad", "rows": 500, "method": "vae",
+                      "epochs": 2000, "report": true, "name": "german-cancelled"});
+    let r = post_json(
+        &f.app,
+        "/v1/datasets/german/synthesis-jobs",
+        Some(&f.analyst),
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
+    let id = r.json["job"]["id"].as_str().unwrap().to_string();
+    let c = post_json(
+        &f.app,
+        &format!("/v1/synthesis-jobs/{id}/cancel"),
+        Some(&f.analyst),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.json);
+    let mut last = serde_json::Value::Null;
+    for _ in 0..1200 {
+        last = get(
+            &f.app,
+            &format!("/v1/synthesis-jobs/{id}"),
+            Some(&f.analyst),
+        )
+        .await
+        .json;
+        if last["job"]["state"] != "queued" && last["job"]["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(last["job"]["state"], "cancelled", "{last}");
+    assert!(last.get("lineage").is_none(), "{last}");
+    let d = get(&f.app, "/v1/datasets/german-cancelled", Some(&f.analyst)).await;
+    assert_eq!(d.status, StatusCode::NOT_FOUND, "{}", d.json);
+    // A finished job cannot be cancelled again; an unknown one is not found.
+    let again = post_json(
+        &f.app,
+        &format!("/v1/synthesis-jobs/{id}/cancel"),
+        Some(&f.analyst),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.json);
+    let none = post_json(
+        &f.app,
+        "/v1/synthesis-jobs/00000000-0000-0000-0000-000000000000/cancel",
+        Some(&f.analyst),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.json);
+}
