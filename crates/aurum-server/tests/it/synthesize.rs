@@ -324,4 +324,53 @@ async fn a_cancelled_synthesis_job_registers_nothing() {
     )
     .await;
     assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.json);
+
+    // Cancelled while it runs (inside the VAE fit or the report's learners): it stops there.
+    let mut running = body.clone();
+    running["name"] = json!("german-cancelled-running");
+    let r = post_json(
+        &f.app,
+        "/v1/datasets/german/synthesis-jobs",
+        Some(&f.analyst),
+        &running,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.json);
+    let id = r.json["job"]["id"].as_str().unwrap().to_string();
+    let url = format!("/v1/synthesis-jobs/{id}");
+    for _ in 0..2000 {
+        let j = get(&f.app, &url, Some(&f.analyst)).await.json;
+        if j["job"]["stage"] == "generating" || j["job"]["stage"] == "report" {
+            break;
+        }
+        assert!(
+            matches!(j["job"]["state"].as_str(), Some("queued" | "running")),
+            "the job ended before it could be cancelled: {j}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let c = post_json(
+        &f.app,
+        &format!("{url}/cancel"),
+        Some(&f.analyst),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.json);
+    let mut last = serde_json::Value::Null;
+    for _ in 0..1200 {
+        last = get(&f.app, &url, Some(&f.analyst)).await.json;
+        if last["job"]["state"] != "queued" && last["job"]["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(last["job"]["state"], "cancelled", "{last}");
+    let d = get(
+        &f.app,
+        "/v1/datasets/german-cancelled-running",
+        Some(&f.analyst),
+    )
+    .await;
+    assert_eq!(d.status, StatusCode::NOT_FOUND, "{}", d.json);
 }
