@@ -46,14 +46,6 @@ pub struct SynthesisJob {
     pub lineage: Option<serde_json::Value>,
 }
 
-/// Cancel tokens of the synthesis jobs this process runs.
-fn synthesis_tokens() -> &'static std::sync::Mutex<std::collections::HashMap<String, CancelToken>> {
-    static TOKENS: std::sync::OnceLock<
-        std::sync::Mutex<std::collections::HashMap<String, CancelToken>>,
-    > = std::sync::OnceLock::new();
-    TOKENS.get_or_init(Default::default)
-}
-
 /// The most synthetic rows one request may ask for.
 pub const MAX_SYNTHETIC_ROWS: i64 = 1_000_000;
 /// The share of the source held out by the report.
@@ -888,10 +880,7 @@ impl Platform {
         )
         .await?;
         let cancel = CancelToken::new();
-        synthesis_tokens()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(job.id.clone(), cancel.clone());
+        self.inner.jobs.insert(&job.id, cancel.clone());
         let (this, ctx, id) = (self.clone(), ctx.clone(), job.id.clone());
         tokio::spawn(async move {
             let stages = Stages {
@@ -911,10 +900,7 @@ impl Platform {
                     .await
             }
             .await;
-            synthesis_tokens()
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
+            this.inner.jobs.remove(&id);
             let (state, error) = match &result {
                 Ok(_) => (JobState::Succeeded, None),
                 Err(_) if cancel.is_cancelled() => (
@@ -976,33 +962,9 @@ impl Platform {
         let (this, ctx, id) = (self.clone(), ctx.clone(), id.to_string());
         self.detached(async move {
             let job = this.get_synthesis_job(&id).await?.job;
-            if !matches!(job.state, JobState::Queued | JobState::Running) {
-                return Err(ServiceError::Conflict(format!(
-                    "job {id} is already {}; only queued or running jobs can be cancelled",
-                    job.state.as_str()
-                )));
-            }
-            let token = synthesis_tokens()
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&id)
-                .cloned();
-            match token {
-                Some(t) => t.cancel(),
-                None => {
-                    this.inner
-                        .meta
-                        .transition_job(
-                            &id,
-                            JobState::Cancelled,
-                            Some("cancelled by request".into()),
-                            None,
-                        )
-                        .await?;
-                }
-            }
-            this.audit(
+            this.stop_job(
                 &ctx,
+                &job,
                 "synthesis_job.cancel",
                 None,
                 serde_json::json!({"job_id": id, "dataset": job.dataset, "creates": job.model}),

@@ -47,25 +47,27 @@ pub struct TrainRequest {
     pub text_buckets: Option<usize>,
 }
 
+/// The cancel tokens of the jobs this process runs, of every kind (training, batch scoring,
+/// synthesis), by job id: what [`Platform::stop_job`] cancels.
 #[derive(Default)]
 pub(crate) struct JobControl {
     tokens: Mutex<HashMap<String, CancelToken>>,
 }
 
 impl JobControl {
-    fn insert(&self, id: &str, token: CancelToken) {
+    pub(crate) fn insert(&self, id: &str, token: CancelToken) {
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.to_string(), token);
     }
-    fn remove(&self, id: &str) {
+    pub(crate) fn remove(&self, id: &str) {
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
     }
-    fn get(&self, id: &str) -> Option<CancelToken> {
+    pub(crate) fn get(&self, id: &str) -> Option<CancelToken> {
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -554,6 +556,30 @@ impl Platform {
 
     async fn cancel_job_now(&self, ctx: &CallContext, id: &str) -> Result<JobRecord, ServiceError> {
         let job = self.get_job(id).await?;
+        self.stop_job(
+            ctx,
+            &job,
+            "training.cancel",
+            Some((&job.model, None)),
+            serde_json::json!({"job_id": id}),
+        )
+        .await?;
+        self.get_job(id).await
+    }
+
+    /// Stops a queued or running job of any kind (training, batch, synthesis): its token when
+    /// this process runs it, else the jobs table is moved to `cancelled` (the running process
+    /// then finds the job no longer running at its next progress update and stops). Audited as
+    /// `event`. Finished jobs answer `Conflict`.
+    pub(crate) async fn stop_job(
+        &self,
+        ctx: &CallContext,
+        job: &JobRecord,
+        event: &str,
+        subject: Option<(&str, Option<u32>)>,
+        details: serde_json::Value,
+    ) -> Result<(), ServiceError> {
+        let id = &job.id;
         if !matches!(job.state, JobState::Queued | JobState::Running) {
             return Err(ServiceError::Conflict(format!(
                 "job {id} is already {}; only queued or running jobs can be cancelled",
@@ -563,7 +589,6 @@ impl Platform {
         match self.inner.jobs.get(id) {
             Some(token) => token.cancel(),
             None => {
-                // Not running in this process (e.g. another replica's): record the cancellation.
                 self.inner
                     .meta
                     .transition_job(
@@ -575,14 +600,8 @@ impl Platform {
                     .await?;
             }
         }
-        self.audit(
-            ctx,
-            "training.cancel",
-            Some((&job.model, None)),
-            serde_json::json!({"job_id": id}),
-        )
-        .await?;
-        self.get_job(id).await
+        self.audit(ctx, event, subject, details).await?;
+        Ok(())
     }
 }
 

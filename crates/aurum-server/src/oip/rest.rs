@@ -471,7 +471,7 @@ fn render_infer(
         .iter()
         .zip(binary_flags)
         .map(|(&kind, &binary)| {
-            let (parameters, data) = if binary {
+            let (mut parameters, data) = if binary {
                 any_binary = true;
                 let bytes = match kind {
                     OutputKind::Probability => super::tensor::encode_fp64(&out.probability),
@@ -503,7 +503,6 @@ fn render_infer(
                 };
                 (OutParams::default(), Some(data))
             };
-            let mut parameters = parameters;
             if kind == OutputKind::Probabilities {
                 parameters.classes = Some(out.classes_parameter());
             }

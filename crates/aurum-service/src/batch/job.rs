@@ -21,9 +21,8 @@
 //! holds one file in memory at a time (the store's trait moves whole byte vectors). A job whose
 //! files cannot be stored is failed, never reported succeeded without them.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aurum_core::{CancelToken, FamilyName};
@@ -73,20 +72,6 @@ pub struct BatchJob {
     pub job: JobRecord,
     pub output_format: FileFormat,
     pub result: Option<BatchJobResult>,
-}
-
-/// Cancel tokens of the batch jobs this process runs (training keeps its own).
-fn tokens() -> &'static Mutex<HashMap<String, CancelToken>> {
-    static TOKENS: OnceLock<Mutex<HashMap<String, CancelToken>>> = OnceLock::new();
-    TOKENS.get_or_init(Default::default)
-}
-
-fn token(id: &str) -> Option<CancelToken> {
-    tokens()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(id)
-        .cloned()
 }
 
 fn internal(e: impl std::fmt::Display) -> ServiceError {
@@ -202,10 +187,7 @@ impl Platform {
         )
         .await?;
         let cancel = CancelToken::new();
-        tokens()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(job.id.clone(), cancel.clone());
+        self.inner.jobs.insert(&job.id, cancel.clone());
         let (this, ctx, id) = (self.clone(), ctx.clone(), job.id.clone());
         let opts = BatchOptions {
             explain: req.explain,
@@ -217,10 +199,7 @@ impl Platform {
         tokio::spawn(async move {
             this.run_batch_job(&ctx, &id, model, record, req.output_format, opts, cancel)
                 .await;
-            tokens()
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
+            this.inner.jobs.remove(&id);
         });
         Ok(job)
     }
@@ -392,30 +371,9 @@ impl Platform {
         let (this, ctx, id) = (self.clone(), ctx.clone(), id.to_string());
         self.detached(async move {
             let job = this.get_batch_job(&id).await?.job;
-            if !matches!(job.state, JobState::Queued | JobState::Running) {
-                return Err(ServiceError::Conflict(format!(
-                    "job {id} is already {}; only queued or running jobs can be cancelled",
-                    job.state.as_str()
-                )));
-            }
-            match token(&id) {
-                Some(t) => t.cancel(),
-                None => {
-                    // Run by another process: record the cancellation; its progress update
-                    // then finds the job no longer running and stops.
-                    this.inner
-                        .meta
-                        .transition_job(
-                            &id,
-                            JobState::Cancelled,
-                            Some("cancelled by request".into()),
-                            None,
-                        )
-                        .await?;
-                }
-            }
-            this.audit(
+            this.stop_job(
                 &ctx,
+                &job,
                 "batch_job.cancel",
                 Some((&job.model, None)),
                 serde_json::json!({"job_id": id}),
