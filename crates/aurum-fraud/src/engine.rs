@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{FraudError, Result};
 use crate::event::{Event, check_event};
-use crate::spec::{Compiled, CompiledSpec, FeatureSpec, Stat};
+use crate::spec::{Compiled, CompiledSpec, FeatureSpec, HistoryField, Stat};
 use crate::store::{EntityState, EntityStore, Mark, Rec, ShardedStore, fnv1a};
 
 /// Format of [`EngineSnapshot`]; a newer one is refused.
@@ -675,6 +675,31 @@ fn fill(spec: &CompiledSpec, c: usize, st: &EntityState, e: &Event, amount: f64,
                     (true, n) => frauds as f64 / n as f64,
                 }
             }
+            Compiled::History {
+                window: w,
+                back,
+                field,
+            } => {
+                let a = st.events.partition_point(|r| r.ts <= t - w);
+                let b = st.events.partition_point(|r| r.ts <= t).max(a);
+                match (b - a >= *back).then(|| &st.events[b - back]) {
+                    Some(r) => match field {
+                        HistoryField::Amount => r.amount,
+                        HistoryField::SecondsAgo => (t - r.ts) as f64,
+                        HistoryField::Fraud => {
+                            if r.label.is_some_and(|m| m.fraud && m.known_at <= t) {
+                                1.0
+                            } else {
+                                0.0
+                            }
+                        }
+                    },
+                    None => match field {
+                        HistoryField::SecondsAgo => -1.0,
+                        HistoryField::Amount | HistoryField::Fraud => 0.0,
+                    },
+                }
+            }
         };
     }
 }
@@ -847,6 +872,54 @@ delay = "1d"
             "(−DAY, 0] holds a, whose label is not known yet"
         );
         assert_eq!(eng.stats().labels_unmatched, 1);
+    }
+
+    #[test]
+    fn history_reads_the_previous_events_most_recent_first() {
+        let spec = FeatureSpec::from_toml_str(
+            r#"
+[schema]
+id = "id"
+timestamp = "ts"
+amount = "amount"
+entities = ["customer_id", "terminal_id"]
+[[features]]
+kind = "history"
+entity = "customer_id"
+window = "1d"
+length = 2
+[[features]]
+kind = "amount"
+"#,
+        )
+        .unwrap();
+        let eng = FeatureEngine::new(&spec).unwrap();
+        let names = eng.feature_names();
+        assert_eq!(names[0], "customer_id_prev1_amount_1d");
+        assert_eq!(names[4], "customer_id_prev2_seconds_ago_1d");
+        assert_eq!(names.len(), 7);
+        let layout = eng.spec().histories();
+        assert_eq!(layout.len(), 1);
+        assert_eq!(layout[0].entity, "customer_id");
+        assert_eq!(layout[0].steps, [[0, 1, 2], [3, 4, 5]]);
+        // No history: amount 0, seconds −1, fraud 0 for every step.
+        assert_eq!(
+            eng.score_and_apply(&ev("a", 0, "c", "t", 10.0)).unwrap(),
+            [0., -1., 0., 0., -1., 0., 10.]
+        );
+        eng.apply(&ev("b", 100, "c", "t", 20.0)).unwrap();
+        eng.apply(&ev("o", 150, "other", "t", 99.0)).unwrap();
+        assert_eq!(
+            eng.features(&ev("c", 160, "c", "t", 30.0)).unwrap(),
+            [20., 60., 0., 10., 160., 0., 30.]
+        );
+        // A label counts from the moment it is known, and the window bounds the history.
+        eng.add_label(&LabelRef::EventId("a".into()), true, 500)
+            .unwrap();
+        assert_eq!(eng.features(&ev("d", 499, "c", "t", 1.0)).unwrap()[5], 0.0);
+        assert_eq!(eng.features(&ev("d", 500, "c", "t", 1.0)).unwrap()[5], 1.0);
+        let f = eng.features(&ev("d", DAY, "c", "t", 1.0)).unwrap();
+        assert_eq!(f[..6], [20., (DAY - 100) as f64, 0., 0., -1., 0.]);
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub use online::{
 pub use replay::{FeatureMatrix, TrainingLabel, labels_from_events, replay, replay_into};
 pub use rules::{Action, Decision, ListEntry, Op, Reason, Rule, RuleSet};
 pub use spec::{
-    CompiledSpec, Constraints, EventSchema, FeatureDef, FeatureKind, FeatureSpec, parse_duration,
+    CompiledSpec, Constraints, EventSchema, FeatureDef, FeatureKind, FeatureSpec, HistoryLayout,
+    MAX_HISTORY_LENGTH, parse_duration,
 };
 pub use store::{EntityState, EntityStore, ShardedStore};

@@ -77,12 +77,20 @@ pub struct FeatureDef {
     pub of: Option<String>,
     #[serde(default)]
     pub delay: Option<String>,
+    /// `history` only: how many previous events (1..=256). Absent from the canonical form when
+    /// not given, so specs written before the field existed keep their fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<usize>,
 }
+
+/// Longest `history` a feature may ask for.
+pub const MAX_HISTORY_LENGTH: usize = 256;
 
 /// The feature kinds. Fields: `entity` for all but `amount`; `window` for the window kinds and
 /// the fraud kinds; `of` (another entity key) for `distinct` and `first_seen`; `delay` for the
 /// fraud kinds, and optionally for `count`, `sum`, `mean`, `max` and `std` (the window then ends
-/// `delay` before the event, as the handbook's terminal counts do).
+/// `delay` before the event, as the handbook's terminal counts do); `length` for `history`
+/// (which also takes `entity` and `window`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeatureKind {
@@ -108,6 +116,12 @@ pub enum FeatureKind {
     FraudCount,
     /// Known frauds / events in the delayed window; 0 when it has no events.
     FraudRate,
+    /// The entity's last `length` events within the window, most recent first: three outputs
+    /// per step `k` (`{entity}_prev{k}_amount_{window}`, `…_seconds_ago_{window}`,
+    /// `…_fraud_{window}`: the amount, the seconds since it, 1 when a fraud label on it is known
+    /// by now). A step the entity has no event for reads amount 0, seconds −1, fraud 0. What a
+    /// sequence model reads as the entity's recent events.
+    History,
 }
 
 impl FeatureKind {
@@ -126,6 +140,7 @@ impl FeatureKind {
             FeatureKind::FirstSeen => "first_seen",
             FeatureKind::FraudCount => "fraud_count",
             FeatureKind::FraudRate => "fraud_rate",
+            FeatureKind::History => "history",
         }
     }
 
@@ -186,11 +201,47 @@ pub(crate) enum Stat {
 #[derive(Clone, Debug)]
 pub(crate) enum Compiled {
     Amount,
-    Window { group: usize, stat: Stat },
-    Distinct { window: i64, slot: usize },
+    Window {
+        group: usize,
+        stat: Stat,
+    },
+    Distinct {
+        window: i64,
+        slot: usize,
+    },
     SinceLast,
-    FirstSeen { slot: usize },
-    Fraud { window: i64, delay: i64, rate: bool },
+    FirstSeen {
+        slot: usize,
+    },
+    Fraud {
+        window: i64,
+        delay: i64,
+        rate: bool,
+    },
+    /// Step `back` (1 = the previous event) of a `history` feature.
+    History {
+        window: i64,
+        back: usize,
+        field: HistoryField,
+    },
+}
+
+/// What a `history` output reads of its step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HistoryField {
+    Amount,
+    SecondsAgo,
+    Fraud,
+}
+
+/// Where the outputs of one `history` feature sit in the feature vector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryLayout {
+    /// The entity key column.
+    pub entity: String,
+    pub window_s: i64,
+    /// Per step, most recent first: the indices of its amount, seconds-ago and fraud outputs.
+    pub steps: Vec<[usize; 3]>,
 }
 
 /// A validated spec, ready for an engine. Built only by [`FeatureSpec::compile`].
@@ -199,6 +250,9 @@ pub struct CompiledSpec {
     pub(crate) source: FeatureSpec,
     pub(crate) names: Vec<String>,
     pub(crate) features: Vec<Compiled>,
+    /// Per output: the index of the `features` entry that declared it (a `history` declares
+    /// several outputs, every other kind one).
+    pub(crate) def_of: Vec<usize>,
     /// Distinct (entity, window, delay) triples whose summary statistics some feature reads.
     pub(crate) groups: Vec<(usize, i64, i64)>,
     /// Per group: whether a feature reads its standard deviation (std or z-score).
@@ -246,6 +300,50 @@ impl CompiledSpec {
 
     pub fn max_events_per_entity(&self) -> usize {
         self.max_events
+    }
+
+    /// The `history` features, in spec order.
+    pub fn histories(&self) -> Vec<HistoryLayout> {
+        let mut out: Vec<(usize, HistoryLayout)> = Vec::new();
+        for (c, outputs) in self.by_entity.iter().enumerate() {
+            for &fi in outputs {
+                let Compiled::History {
+                    window,
+                    back,
+                    field,
+                } = self.features[fi]
+                else {
+                    continue;
+                };
+                let def = self.def_of[fi];
+                let at = match out.iter().position(|(d, _)| *d == def) {
+                    Some(at) => at,
+                    None => {
+                        out.push((
+                            def,
+                            HistoryLayout {
+                                entity: self.source.schema.entities[c].clone(),
+                                window_s: window,
+                                steps: Vec::new(),
+                            },
+                        ));
+                        out.len() - 1
+                    }
+                };
+                let steps = &mut out[at].1.steps;
+                if steps.len() < back {
+                    steps.resize(back, [0; 3]);
+                }
+                let slot = match field {
+                    HistoryField::Amount => 0,
+                    HistoryField::SecondsAgo => 1,
+                    HistoryField::Fraud => 2,
+                };
+                steps[back - 1][slot] = fi;
+            }
+        }
+        out.sort_by_key(|(d, _)| *d);
+        out.into_iter().map(|(_, h)| h).collect()
     }
 
     /// The longest time any event stays in state, over all entity keys (seconds).
@@ -403,6 +501,7 @@ impl FeatureSpec {
             source: self.clone(),
             names: Vec::new(),
             features: Vec::new(),
+            def_of: Vec::new(),
             groups: Vec::new(),
             group_std: Vec::new(),
             horizon: vec![0; n],
@@ -436,6 +535,15 @@ impl FeatureSpec {
             check("of", f.of.is_some(), kind.needs_of())?;
             if !(f.delay.is_some() && kind.may_delay()) {
                 check("delay", f.delay.is_some(), kind.needs_delay())?;
+            }
+            check("length", f.length.is_some(), kind == FeatureKind::History)?;
+            if let Some(l) = f.length
+                && !(1..=MAX_HISTORY_LENGTH).contains(&l)
+            {
+                return Err(FraudError::spec(
+                    at("length"),
+                    format!("{l} is not in 1..={MAX_HISTORY_LENGTH}"),
+                ));
             }
             if kind.needs_amount() && s.amount.is_none() {
                 return Err(FraudError::spec(
@@ -493,21 +601,22 @@ impl FeatureSpec {
                 out.group_std[g] |= matches!(stat, Stat::Std | Stat::Zscore);
                 Compiled::Window { group: g, stat }
             };
-            let (name, compiled) = match kind {
-                FeatureKind::Amount => (
+            let one = |name: String, compiled: Compiled| vec![(name, compiled)];
+            let outputs: Vec<(String, Compiled)> = match kind {
+                FeatureKind::Amount => one(
                     slug(s.amount.as_deref().unwrap_or("amount")),
                     Compiled::Amount,
                 ),
-                FeatureKind::Count => (format!("{e_slug}_count_{w}"), group(Stat::Count)),
-                FeatureKind::Sum => (format!("{e_slug}_amount_sum_{w}"), group(Stat::Sum)),
-                FeatureKind::Mean => (format!("{e_slug}_amount_mean_{w}"), group(Stat::Mean)),
-                FeatureKind::Max => (format!("{e_slug}_amount_max_{w}"), group(Stat::Max)),
-                FeatureKind::Std => (format!("{e_slug}_amount_std_{w}"), group(Stat::Std)),
-                FeatureKind::AmountToMean => (
+                FeatureKind::Count => one(format!("{e_slug}_count_{w}"), group(Stat::Count)),
+                FeatureKind::Sum => one(format!("{e_slug}_amount_sum_{w}"), group(Stat::Sum)),
+                FeatureKind::Mean => one(format!("{e_slug}_amount_mean_{w}"), group(Stat::Mean)),
+                FeatureKind::Max => one(format!("{e_slug}_amount_max_{w}"), group(Stat::Max)),
+                FeatureKind::Std => one(format!("{e_slug}_amount_std_{w}"), group(Stat::Std)),
+                FeatureKind::AmountToMean => one(
                     format!("{e_slug}_amount_to_mean_{window_text}"),
                     group(Stat::ToMean),
                 ),
-                FeatureKind::AmountZscore => (
+                FeatureKind::AmountZscore => one(
                     format!("{e_slug}_amount_zscore_{window_text}"),
                     group(Stat::Zscore),
                 ),
@@ -519,10 +628,10 @@ impl FeatureSpec {
                         slots.len() - 1
                     });
                     let name = format!("{e_slug}_distinct_{}_{window_text}", slug(&s.entities[o]));
-                    (name, Compiled::Distinct { window, slot })
+                    one(name, Compiled::Distinct { window, slot })
                 }
                 FeatureKind::TimeSinceLast => {
-                    (format!("{e_slug}_seconds_since_last"), Compiled::SinceLast)
+                    one(format!("{e_slug}_seconds_since_last"), Compiled::SinceLast)
                 }
                 FeatureKind::FirstSeen => {
                     let (e, o) = (entity.unwrap_or(0), of.unwrap_or(0));
@@ -531,7 +640,7 @@ impl FeatureSpec {
                         slots.push(o);
                         slots.len() - 1
                     });
-                    (
+                    one(
                         format!("{e_slug}_first_{}", slug(&s.entities[o])),
                         Compiled::FirstSeen { slot },
                     )
@@ -539,9 +648,8 @@ impl FeatureSpec {
                 FeatureKind::FraudCount | FeatureKind::FraudRate => {
                     let rate = kind == FeatureKind::FraudRate;
                     let what = if rate { "fraud_rate" } else { "fraud_count" };
-                    let name = format!("{e_slug}_{what}_{w}");
-                    (
-                        name,
+                    one(
+                        format!("{e_slug}_{what}_{w}"),
                         Compiled::Fraud {
                             window,
                             delay,
@@ -549,27 +657,51 @@ impl FeatureSpec {
                         },
                     )
                 }
-            };
-            if let Some(j) = out.names.iter().position(|x| *x == name) {
-                return Err(FraudError::spec(
-                    format!("features[{i}]"),
-                    format!("duplicates features[{j}] ({name})"),
-                ));
-            }
-            if let Some(e) = entity {
-                let reach = match compiled {
-                    Compiled::Fraud { .. } | Compiled::Window { .. } => window + delay,
-                    Compiled::Distinct { .. } => window,
-                    Compiled::Amount | Compiled::SinceLast | Compiled::FirstSeen { .. } => 0,
-                };
-                if reach > 0 {
-                    out.keeps_events[e] = true;
-                    out.horizon[e] = out.horizon[e].max(reach);
+                FeatureKind::History => {
+                    let fields = [
+                        ("amount", HistoryField::Amount),
+                        ("seconds_ago", HistoryField::SecondsAgo),
+                        ("fraud", HistoryField::Fraud),
+                    ];
+                    let mut outputs = Vec::new();
+                    for back in 1..=f.length.unwrap_or(1) {
+                        for (what, field) in fields {
+                            outputs.push((
+                                format!("{e_slug}_prev{back}_{what}_{window_text}"),
+                                Compiled::History {
+                                    window,
+                                    back,
+                                    field,
+                                },
+                            ));
+                        }
+                    }
+                    outputs
                 }
-                out.by_entity[e].push(i);
+            };
+            for (name, compiled) in outputs {
+                if let Some(j) = out.names.iter().position(|x| *x == name) {
+                    return Err(FraudError::spec(
+                        format!("features[{i}]"),
+                        format!("duplicates features[{}] ({name})", out.def_of[j]),
+                    ));
+                }
+                if let Some(e) = entity {
+                    let reach = match compiled {
+                        Compiled::Fraud { .. } | Compiled::Window { .. } => window + delay,
+                        Compiled::Distinct { .. } | Compiled::History { .. } => window,
+                        Compiled::Amount | Compiled::SinceLast | Compiled::FirstSeen { .. } => 0,
+                    };
+                    if reach > 0 {
+                        out.keeps_events[e] = true;
+                        out.horizon[e] = out.horizon[e].max(reach);
+                    }
+                    out.by_entity[e].push(out.names.len());
+                }
+                out.names.push(name);
+                out.features.push(compiled);
+                out.def_of.push(i);
             }
-            out.names.push(name);
-            out.features.push(compiled);
         }
         let canonical =
             serde_json::to_string(self).map_err(|e| FraudError::SpecSyntax(e.to_string()))?;
@@ -595,6 +727,51 @@ entities = ["customer_id", "terminal_id"]
 
     fn spec_with(features: &str) -> Result<CompiledSpec> {
         FeatureSpec::from_toml_str(&format!("{BASE}\n{features}"))?.compile()
+    }
+
+    #[test]
+    fn history_needs_a_length_and_keeps_old_fingerprints() {
+        let ok = spec_with(
+            "[[features]]\nkind = \"history\"\nentity = \"customer_id\"\nwindow = \"7d\"\nlength = 3",
+        )
+        .unwrap();
+        assert_eq!(ok.feature_names().len(), 9);
+        assert_eq!(ok.feature_names()[8], "customer_id_prev3_fraud_7d");
+        assert_eq!(ok.max_horizon_s(), 7 * 86_400);
+        let err = |f: &str| spec_with(f).unwrap_err().to_string();
+        let e = err("[[features]]\nkind = \"history\"\nentity = \"customer_id\"\nwindow = \"7d\"");
+        assert!(e.contains("features[0].length"), "{e}");
+        let e = err(
+            "[[features]]\nkind = \"history\"\nentity = \"customer_id\"\nwindow = \"7d\"\nlength = 0",
+        );
+        assert!(
+            e.contains("features[0].length") && e.contains("1..=256"),
+            "{e}"
+        );
+        let e = err(
+            "[[features]]\nkind = \"count\"\nentity = \"customer_id\"\nwindow = \"7d\"\nlength = 2",
+        );
+        assert!(
+            e.contains("features[0].length") && e.contains("not used"),
+            "{e}"
+        );
+        // Two outputs of the second feature collide with the first: named by declaring feature.
+        let e = err(
+            "[[features]]\nkind = \"history\"\nentity = \"customer_id\"\nwindow = \"7d\"\nlength = 1\n\
+             [[features]]\nkind = \"history\"\nentity = \"customer_id\"\nwindow = \"7d\"\nlength = 2",
+        );
+        assert!(
+            e.contains("features[1]") && e.contains("features[0]"),
+            "{e}"
+        );
+        // A spec without `length` serialises as before, so its fingerprint (which recovered
+        // state is checked against) does not change.
+        let plain = spec_with("[[features]]\nkind = \"amount\"").unwrap();
+        assert!(
+            !serde_json::to_string(plain.source())
+                .unwrap()
+                .contains("length")
+        );
     }
 
     #[test]
