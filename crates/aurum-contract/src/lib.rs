@@ -292,6 +292,12 @@ pub trait FittedModel: Send + Sync + std::fmt::Debug {
     fn text_step(&self) -> Option<&text::TextStep> {
         None
     }
+
+    /// The model's concrete type, for a service module built for one kind of model (the fraud
+    /// events route reads a fraud model's spec and decision rules). `None` by default.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// A fitted binary classifier: probabilities, a label threshold, and credit decisions.

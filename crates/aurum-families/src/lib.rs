@@ -34,10 +34,11 @@ pub fn builtin() -> Families {
         .with(aurum_reco::family::RANDOM_WALK)
         .with(aurum_reco::family::EASE)
         .with(aurum_reco::family::BLEND)
-        .with(aurum_fraud::gbdt_family::FraudGbdtFamily)
+        .with(aurum_fraud::gbdt_family::FRAUD_GBDT)
         .with(aurum_nn::MlpFamily)
         .with(aurum_nn::CnnFamily)
         .with(aurum_nn::SequenceFamily)
+        .with(aurum_nn::FRAUD_SEQUENCE)
         .with(aurum_credit::forest::RandomForestFamily)
         .with(aurum_credit::svm::LinearSvmFamily)
         .with(aurum_onnx::ONNX)
@@ -75,6 +76,7 @@ mod tests {
                 "mlp",
                 "cnn",
                 "sequence",
+                "fraud_sequence",
                 "random_forest",
                 "linear_svm",
                 "onnx",
@@ -100,7 +102,7 @@ mod tests {
         let e = families.get("svm").err().unwrap();
         assert_eq!(
             e.to_string(),
-            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest, reco_popularity, reco_item_knn, reco_als, reco_bpr, reco_content, reco_hybrid, reco_random_walk, reco_ease, reco_blend, fraud_gbdt, mlp, cnn, sequence, random_forest, linear_svm, onnx, onnx_multiclass, onnx_regression)"
+            "unknown model family `svm` (known families: logistic, scorecard, gbdt, lightgbm, xgboost, forecast, isolation_forest, reco_popularity, reco_item_knn, reco_als, reco_bpr, reco_content, reco_hybrid, reco_random_walk, reco_ease, reco_blend, fraud_gbdt, mlp, cnn, sequence, fraud_sequence, random_forest, linear_svm, onnx, onnx_multiclass, onnx_regression)"
         );
     }
 }

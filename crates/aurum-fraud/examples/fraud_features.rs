@@ -176,7 +176,7 @@ fn supervised(
 ) -> Result<(), Box<dyn Error>> {
     use aurum_contract::{FitContext, ModelFamily, TrainingData};
     use aurum_core::{BinaryTarget, CancelToken, Column, ColumnData, NoProgress, Table, Target};
-    use aurum_fraud::gbdt_family::{FraudGbdtFamily, FraudGbdtModel};
+    use aurum_fraud::gbdt_family::FRAUD_GBDT;
 
     let train = &events[..split];
     let int = |name: &str, f: &dyn Fn(&Event) -> i64| Column {
@@ -247,9 +247,9 @@ fn supervised(
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
             params.insert(k.to_string(), v.to_string());
         }
-        let fitted = FraudGbdtFamily.fit(&TrainingData::new(&raw, &target_any), &params, &ctx)?;
+        let fitted = FRAUD_GBDT.fit(&TrainingData::new(&raw, &target_any), &params, &ctx)?;
         let fit_s = started.elapsed().as_secs_f64();
-        let model = FraudGbdtModel::from_payload(&fitted.payload()?)?;
+        let model = FRAUD_GBDT.model_from_payload(&fitted.payload()?)?;
         let scores: Vec<f64> = matrix.rows[split..]
             .iter()
             .map(|x| model.score_features(x).map(|(p, _)| p))

@@ -27,6 +27,7 @@ mod durable;
 mod engine;
 mod error;
 mod event;
+pub mod event_family;
 pub mod family;
 pub mod gbdt_family;
 mod iforest;

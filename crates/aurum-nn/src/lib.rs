@@ -2,7 +2,8 @@
 //! an optional transformer encoder of free-text columns, [`text`]), `cnn` (images as pixel
 //! columns, multiclass), `sequence` (an event classified from its entity's recent events,
 //! [`sequence`]; its transformer shares the encoder block of [`attention`] with the text
-//! encoder), and the `lstm` / `gru` forecasters of a
+//! encoder), `fraud_sequence` (the same network over the fraud engine's entity history,
+//! [`fraud_sequence`]), and the `lstm` / `gru` forecasters of a
 //! univariate series ([`recurrent`]), which plug into `aurum-forecast` as external forecasters;
 //! and a tabular VAE ([`vae`]) that generates synthetic rows of one class (not a family).
 //!
@@ -21,6 +22,7 @@
 pub mod attention;
 pub mod cnn;
 pub mod dense;
+pub mod fraud_sequence;
 pub mod mlp;
 pub mod recurrent;
 pub mod sequence;
@@ -30,6 +32,7 @@ pub mod train;
 pub mod vae;
 
 pub use cnn::CnnFamily;
+pub use fraud_sequence::FRAUD_SEQUENCE;
 pub use mlp::MlpFamily;
 pub use recurrent::{RecurrentForecaster, register_forecasters};
 pub use sequence::SequenceFamily;

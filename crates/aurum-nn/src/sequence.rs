@@ -287,7 +287,7 @@ impl SequenceParams {
     }
 
     /// Width of the vector the window is pooled into (the head's input).
-    fn pooled_width(&self) -> usize {
+    pub(crate) fn pooled_width(&self) -> usize {
         match self.architecture {
             Architecture::Cnn => 3 * self.channels,
             Architecture::Transformer => self.d_model,
@@ -433,7 +433,7 @@ impl Body {
         }
     }
 
-    fn check(&self, p: &SequenceParams, d_event: usize) -> Result<(), String> {
+    pub(crate) fn check(&self, p: &SequenceParams, d_event: usize) -> Result<(), String> {
         match (self, p.architecture) {
             (Body::Cnn { kernel, convs }, Architecture::Cnn) => {
                 if *kernel != p.kernel || convs.len() != p.layers {
@@ -626,15 +626,15 @@ impl SequenceNet {
 
 /// Everything the served forward pass needs.
 #[derive(Clone, Debug, PartialEq)]
-struct Weights {
-    embeddings: Vec<EmbeddingTable>,
-    body: Body,
-    head: Perceptron,
+pub(crate) struct Weights {
+    pub embeddings: Vec<EmbeddingTable>,
+    pub body: Body,
+    pub head: Perceptron,
 }
 
 impl Weights {
     /// Class probabilities of a window of event vectors.
-    fn proba(&self, window: &[&[f64]], length: usize) -> Vec<f64> {
+    pub(crate) fn proba(&self, window: &[&[f64]], length: usize) -> Vec<f64> {
         softmax(&self.head.forward(&self.body.forward(window, length)))
     }
 }
@@ -778,57 +778,36 @@ fn validation_scores(
     )
 }
 
-/// Fits a `sequence` model on `features` (the entity column and the per-event inputs, sorted by
-/// entity and time) and a class target.
-pub fn fit(
-    features: &Table,
-    target: &ClassTarget,
-    params: &SequenceParams,
-    ctx: &FitContext<'_>,
-) -> Result<SequenceModel, ModelError> {
-    let n = features.n_rows();
-    let n_classes = target.classes.len();
-    if target.y.len() != n {
-        return Err(ModelError::InvalidTarget {
-            reason: format!("{} target values for {n} rows", target.y.len()),
-        });
-    }
-    if n_classes < 2 || n < 2 * n_classes || target.y.iter().any(|&c| c as usize >= n_classes) {
-        return Err(ModelError::NotEnoughData {
-            reason: format!(
-                "{n} rows of {n_classes} classes: the sequence model needs at least two classes and two rows per class"
-            ),
-        });
-    }
-    let entity_col = features.column(&params.entity).ok_or_else(|| {
-        ModelError::invalid_param(
-            "entity",
-            &params.entity,
-            "the name of a column of the training table",
-        )
-    })?;
-    let entity = Field::new(entity_col.name.clone(), entity_col.data.column_type());
-    let keys: Vec<Option<String>> = (0..n)
-        .map(|i| entity_key(&entity_col.data.get(i)))
-        .collect();
-    let inputs =
-        features
-            .drop_column(&params.entity)
-            .map_err(|e| ModelError::NoUsableFeatures {
-                reason: e.to_string(),
-            })?;
-    let encoder = TabularEncoder::fit(&inputs, params.min_frequency)?;
-    let rows = encoder.encode_table(&inputs)?;
-    let windows = windows(&keys, params.length);
-    let entities = {
-        let mut k: Vec<&str> = keys.iter().flatten().map(String::as_str).collect();
-        k.sort_unstable();
-        k.dedup();
-        k.len()
-    };
+/// Prepared training instances: the event vectors' inputs, and per instance its window (event
+/// indices, oldest first, the instance's own event last) and class.
+pub(crate) struct Instances<'a> {
+    pub events: &'a [EncodedRow],
+    pub windows: &'a [Vec<usize>],
+    pub y: &'a [u32],
+    pub n_classes: usize,
+}
 
+/// A trained network and its training summary (`entities` left at 0 for the caller).
+pub(crate) struct Trained {
+    pub weights: Weights,
+    pub log: SequenceTrainingLog,
+}
+
+/// Trains the network of `params` on prepared instances: class weights, the seeded validation
+/// carve, seeded initial weights (`embed` draws the categorical embeddings and returns them with
+/// the event vector's width), AdamW with dropout and early stopping on the served forward pass.
+/// The `sequence` family (windows of a sorted table) and `fraud_sequence` (windows of the fraud
+/// engine's entity history) both train through it.
+pub(crate) fn train_network(
+    inst: &Instances<'_>,
+    params: &SequenceParams,
+    embed: impl FnOnce(&mut train::SeededRng, &Device) -> (Vec<Embedding>, usize),
+    ctx: &FitContext<'_>,
+) -> Result<Trained, ModelError> {
+    let n = inst.y.len();
+    let n_classes = inst.n_classes;
     let mut counts = vec![0usize; n_classes];
-    for &c in &target.y {
+    for &c in inst.y {
         counts[c as usize] += 1;
     }
     let class_weights: Vec<f64> = counts
@@ -845,15 +824,14 @@ pub fn fit(
     let opt = &params.optimisation;
     let mut rng = train::rng(params.seed.unwrap_or(ctx.seed));
     let (train_rows, valid_rows) = if opt.early_stopping() {
-        train::stratified_carve(&target.y, n_classes, opt.validation_fraction, &mut rng)
+        train::stratified_carve(inst.y, n_classes, opt.validation_fraction, &mut rng)
     } else {
         ((0..n).collect(), Vec::new())
     };
 
     // Seeded initial weights (PyTorch's defaults for linear layers and embeddings).
     let device = Device::flex().autodiff();
-    let (embeddings, d_event) =
-        seeded_embeddings(&encoder, params.embedding_dim, &mut rng, &device);
+    let (embeddings, d_event) = embed(&mut rng, &device);
     let n_categorical = embeddings.len();
     let linear = |d_in: usize, d_out: usize, rng: &mut train::SeededRng| {
         train::to_burn_linear(&train::linear_init(d_in, d_out, rng), &device)
@@ -911,7 +889,8 @@ pub fn fit(
     // current embeddings.
     let events_of = |emb: &[EmbeddingTable]| -> Vec<Vec<f64>> {
         let mut x = Vec::new();
-        rows.iter()
+        inst.events
+            .iter()
             .map(|r| {
                 input_vector(emb, r, &mut x);
                 x.clone()
@@ -931,10 +910,11 @@ pub fn fit(
         ctx.check_cancelled()?;
         for batch in train::epoch_batches(&train_rows, opt.batch_size, &mut rng) {
             let b = batch.len();
-            let tensors = window_batch(&batch, &windows, &rows, l, n_categorical, &device);
+            let tensors =
+                window_batch(&batch, inst.windows, inst.events, l, n_categorical, &device);
             let mut target_weights = vec![0.0f32; b * n_classes];
             for (r, &i) in batch.iter().enumerate() {
-                let c = target.y[i] as usize;
+                let c = inst.y[i] as usize;
                 target_weights[r * n_classes + c] = class_weights[c] as f32;
             }
             let dropout: Vec<Option<Tensor<2>>> = std::iter::once(params.pooled_width())
@@ -960,9 +940,9 @@ pub fn fit(
             let (loss, accuracy) = validation_scores(
                 &w,
                 &events,
-                &windows,
+                inst.windows,
                 &valid_rows,
-                &target.y,
+                inst.y,
                 &class_weights,
                 l,
             );
@@ -977,8 +957,7 @@ pub fn fit(
         }
     }
     let seconds_per_epoch = started.elapsed().as_secs_f64() / epochs_run.max(1) as f64;
-    let (mut weights, best_epoch, validation_loss, validation_accuracy) = match stopping.best.take()
-    {
+    let (weights, best_epoch, validation_loss, validation_accuracy) = match stopping.best.take() {
         Some((w, accuracy)) => (
             w,
             stopping.best_epoch,
@@ -987,6 +966,82 @@ pub fn fit(
         ),
         None => (model.snapshot(params)?, epochs_run, None, None),
     };
+    Ok(Trained {
+        weights,
+        log: SequenceTrainingLog {
+            epochs_run,
+            best_epoch,
+            validation_loss,
+            validation_accuracy,
+            training_rows: train_rows.len(),
+            validation_rows: valid_rows.len(),
+            entities: 0,
+            seconds_per_epoch,
+        },
+    })
+}
+
+/// Fits a `sequence` model on `features` (the entity column and the per-event inputs, sorted by
+/// entity and time) and a class target.
+pub fn fit(
+    features: &Table,
+    target: &ClassTarget,
+    params: &SequenceParams,
+    ctx: &FitContext<'_>,
+) -> Result<SequenceModel, ModelError> {
+    let n = features.n_rows();
+    let n_classes = target.classes.len();
+    if target.y.len() != n {
+        return Err(ModelError::InvalidTarget {
+            reason: format!("{} target values for {n} rows", target.y.len()),
+        });
+    }
+    if n_classes < 2 || n < 2 * n_classes || target.y.iter().any(|&c| c as usize >= n_classes) {
+        return Err(ModelError::NotEnoughData {
+            reason: format!(
+                "{n} rows of {n_classes} classes: the sequence model needs at least two classes and two rows per class"
+            ),
+        });
+    }
+    let entity_col = features.column(&params.entity).ok_or_else(|| {
+        ModelError::invalid_param(
+            "entity",
+            &params.entity,
+            "the name of a column of the training table",
+        )
+    })?;
+    let entity = Field::new(entity_col.name.clone(), entity_col.data.column_type());
+    let keys: Vec<Option<String>> = (0..n)
+        .map(|i| entity_key(&entity_col.data.get(i)))
+        .collect();
+    let inputs =
+        features
+            .drop_column(&params.entity)
+            .map_err(|e| ModelError::NoUsableFeatures {
+                reason: e.to_string(),
+            })?;
+    let encoder = TabularEncoder::fit(&inputs, params.min_frequency)?;
+    let rows = encoder.encode_table(&inputs)?;
+    let windows = windows(&keys, params.length);
+    let entities = {
+        let mut k: Vec<&str> = keys.iter().flatten().map(String::as_str).collect();
+        k.sort_unstable();
+        k.dedup();
+        k.len()
+    };
+
+    let trained = train_network(
+        &Instances {
+            events: &rows,
+            windows: &windows,
+            y: &target.y,
+            n_classes,
+        },
+        params,
+        |rng, device| seeded_embeddings(&encoder, params.embedding_dim, rng, device),
+        ctx,
+    )?;
+    let mut weights = trained.weights;
     fill_reserved_embeddings(&mut weights.embeddings, &rows);
     let mut fields = vec![entity];
     fields.extend(encoder.fields.iter().cloned());
@@ -997,14 +1052,8 @@ pub fn fit(
         weights,
         classes: target.classes.clone(),
         log: SequenceTrainingLog {
-            epochs_run,
-            best_epoch,
-            validation_loss,
-            validation_accuracy,
-            training_rows: train_rows.len(),
-            validation_rows: valid_rows.len(),
             entities,
-            seconds_per_epoch,
+            ..trained.log
         },
     };
     model

@@ -3,13 +3,14 @@
 //!
 //! Why a separate path from [`Platform::predict`]: predict is stateless (the same row always gets
 //! the same answer), while a fraud event changes the answer for the next one. Each model with a
-//! `fraud_gbdt` version gets one [`aurum_fraud::OnlineState`], opened at first use: by default a
+//! fraud version (any [`aurum_fraud::event_family::FraudModel`]: `fraud_gbdt`, `fraud_sequence`)
+//! gets one [`aurum_fraud::OnlineState`], opened at first use: by default a
 //! [`aurum_fraud::LocalState`] (log + snapshots under `<data_dir>/state/<model>/`, recovered at
 //! open), or, when the stores carry a shared state factory (`registry.fraud_state_url`), the
 //! model's state in a store every replica reads and writes (Redis). A call is validated whole
 //! before anything changes: every event parsed against the spec, then, inside the state's own
 //! check-and-apply step, ids unique and unseen and timestamps within the spec's tolerance of the
-//! watermark; then the batch is applied, scored by the version's trees and decided by its
+//! watermark; then the batch is applied, scored by the version's learner and decided by its
 //! thresholds, and one audit record is written with the canonical hash of the events (the
 //! [`crate::input_sha256`] form over the event fields as the engine reads them: id and keys as
 //! text, time as integer seconds, amount as float). The answer waits for both the event log's
@@ -22,11 +23,11 @@
 //! a process opens on the same data directory (tests do). Another *process* writing the same
 //! local directory is not detected; processes that share state use the shared store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use aurum_core::{ColumnType, Field, Schema, Value};
-use aurum_fraud::gbdt_family::FraudGbdtModel;
+use aurum_fraud::event_family::FraudModel;
 use aurum_fraud::{
     BatchError, Event, FraudError, LabelOutcome, LabelRequest, LocalState, OnlineState,
 };
@@ -102,8 +103,28 @@ pub struct EventStateInfo {
 
 struct ModelState {
     state: Arc<dyn OnlineState>,
-    /// Decoded `fraud_gbdt` versions of this model, by version.
-    versions: Mutex<HashMap<u32, Arc<FraudGbdtModel>>>,
+    /// Versions of this model whose feature spec was checked against the state's.
+    checked: Mutex<HashSet<u32>>,
+}
+
+/// The fraud model of a loaded version (any fraud family: `fraud_gbdt`, `fraud_sequence`).
+fn fraud_model(model: &LoadedModel) -> Result<&FraudModel, ServiceError> {
+    model
+        .model
+        .as_any()
+        .and_then(|m| m.downcast_ref::<FraudModel>())
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                "wrong_family",
+                Some("name"),
+                format!(
+                    "{} version {} is a {} model; events are scored by fraud models (fraud_gbdt, fraud_sequence)",
+                    model.name,
+                    model.version,
+                    model.model.family()
+                ),
+            )
+        })
 }
 
 fn states() -> &'static Mutex<HashMap<String, Arc<ModelState>>> {
@@ -175,23 +196,10 @@ impl Platform {
         self.inner.config.data_dir.join("state").join(model)
     }
 
-    /// The model's event state (recovered at first use) and the decoded fraud model.
-    async fn fraud_state(
-        &self,
-        model: &LoadedModel,
-    ) -> Result<(Arc<ModelState>, Arc<FraudGbdtModel>), ServiceError> {
-        if model.model.family() != aurum_fraud::gbdt_family::SPEC.name {
-            return Err(ServiceError::invalid(
-                "wrong_family",
-                Some("name"),
-                format!(
-                    "{} version {} is a {} model; events are scored by fraud_gbdt models",
-                    model.name,
-                    model.version,
-                    model.model.family()
-                ),
-            ));
-        }
+    /// The model's event state, recovered at first use; every version scored on it must have
+    /// been trained under the state's feature spec.
+    async fn fraud_state(&self, model: &LoadedModel) -> Result<Arc<ModelState>, ServiceError> {
+        let fraud = fraud_model(model)?;
         let shared = self.inner.fraud_state.clone();
         let key = match &shared {
             Some(f) => format!("shared {} {}", f.describe(), model.name),
@@ -205,77 +213,58 @@ impl Platform {
         let state = match existing {
             Some(s) => s,
             None => {
-                let payload = model.model.payload()?;
+                let spec = fraud.feature_spec().clone();
                 let name = model.name.clone();
                 let d = self.state_dir(&model.name);
-                let (state, fraud) = tokio::task::spawn_blocking(move || {
-                    let fraud = FraudGbdtModel::from_payload(&payload)?;
+                let state = tokio::task::spawn_blocking(move || {
                     let mismatch = |m: String| {
                         ServiceError::Conflict(format!(
                             "the event state of `{name}` was built under another feature spec: {m}"
                         ))
                     };
                     let state: Arc<dyn OnlineState> = match shared {
-                        Some(factory) => factory
-                            .open(&name, fraud.feature_spec())
-                            .map_err(|e| match e {
-                                FraudError::SpecMismatch(m) => mismatch(m),
-                                other => fraud_error(other, ""),
-                            })?,
+                        Some(factory) => factory.open(&name, &spec).map_err(|e| match e {
+                            FraudError::SpecMismatch(m) => mismatch(m),
+                            other => fraud_error(other, ""),
+                        })?,
                         None => {
                             let (local, report) =
-                                LocalState::recover(&d, fraud.feature_spec(), Some(SNAPSHOT_EVERY))
-                                    .map_err(|e| match e {
+                                LocalState::recover(&d, &spec, Some(SNAPSHOT_EVERY)).map_err(
+                                    |e| match e {
                                         FraudError::SpecMismatch(m) => mismatch(m),
                                         other => internal(other),
-                                    })?;
+                                    },
+                                )?;
                             tracing::info!(model = %name, events = report.events_replayed, labels = report.labels_replayed,
                                            snapshot = report.snapshot_loaded, torn_tail_bytes = report.torn_tail_bytes,
                                            "fraud event state recovered");
                             Arc::new(local)
                         }
                     };
-                    Ok::<_, ServiceError>((state, fraud))
+                    Ok::<_, ServiceError>(state)
                 })
                 .await
                 .map_err(join_error)??;
                 let state = Arc::new(ModelState {
                     state,
-                    versions: Mutex::new(HashMap::from([(model.version, Arc::new(fraud))])),
+                    checked: Mutex::new(HashSet::new()),
                 });
                 let mut map = states().lock().unwrap_or_else(|p| p.into_inner());
                 map.entry(key).or_insert(state).clone()
             }
         };
-        let cached = state
-            .versions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&model.version)
-            .cloned();
-        let fraud = match cached {
-            Some(f) => f,
-            None => {
-                let payload = model.model.payload()?;
-                let f = tokio::task::spawn_blocking(move || FraudGbdtModel::from_payload(&payload))
-                    .await
-                    .map_err(join_error)??;
-                if f.feature_spec() != state.state.spec().source() {
-                    return Err(ServiceError::Conflict(format!(
-                        "{} version {} has another feature spec than the model's event state",
-                        model.name, model.version
-                    )));
-                }
-                let f = Arc::new(f);
-                state
-                    .versions
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(model.version, f.clone());
-                f
+        let mut checked = state.checked.lock().unwrap_or_else(|p| p.into_inner());
+        if !checked.contains(&model.version) {
+            if fraud.feature_spec() != state.state.spec().source() {
+                return Err(ServiceError::Conflict(format!(
+                    "{} version {} has another feature spec than the model's event state",
+                    model.name, model.version
+                )));
             }
-        };
-        Ok((state, fraud))
+            checked.insert(model.version);
+        }
+        drop(checked);
+        Ok(state)
     }
 
     /// Scores a batch of events in arrival order and applies them to the model's state. The whole
@@ -294,12 +283,14 @@ impl Platform {
                 "no events to score",
             ));
         }
-        let (state, fraud) = self.fraud_state(&model).await?;
+        let state = self.fraud_state(&model).await?;
         // The blocking half scores and applies the batch, hands the outcomes over, then waits for
         // the event log's group commit; meanwhile the audit record is written, so the two commits
         // overlap instead of adding up. The call answers only once both are done.
         let (scored_tx, scored_rx) = tokio::sync::oneshot::channel();
+        let scoring = model.clone();
         let work = move || -> Result<(), ServiceError> {
+            let fraud = fraud_model(&scoring)?;
             let spec = state.state.spec();
             let parsed: Vec<Event> = events
                 .iter()
@@ -405,7 +396,7 @@ impl Platform {
                 ));
             }
         }
-        let (state, _) = self.fraud_state(&model).await?;
+        let state = self.fraud_state(&model).await?;
         let details_labels: Vec<serde_json::Value> = labels
             .iter()
             .map(|l| serde_json::json!({"event_id": l.event_id, "fraud": l.fraud, "known_at": l.known_at}))
@@ -454,7 +445,7 @@ impl Platform {
         &self,
         model: Arc<LoadedModel>,
     ) -> Result<EventStateInfo, ServiceError> {
-        let (state, _) = self.fraud_state(&model).await?;
+        let state = self.fraud_state(&model).await?;
         let name = model.name.clone();
         let info = tokio::task::spawn_blocking(move || state.state.info())
             .await

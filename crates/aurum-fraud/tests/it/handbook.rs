@@ -148,7 +148,7 @@ fn handbook_features_match_a_brute_force_reference() {
 fn fraud_gbdt_defaults_fit_unweighted_leaf_wise_trees_on_the_base_rate() {
     use aurum_contract::{FitContext, ModelFamily, TrainingData};
     use aurum_core::{BinaryTarget, CancelToken, Column, ColumnData, NoProgress, Table, Target};
-    use aurum_fraud::gbdt_family::FraudGbdtFamily;
+    use aurum_fraud::gbdt_family::FRAUD_GBDT;
 
     let mut events = load(&handbook_spec(), 400);
     events.sort_by_key(|e| e.ts);
@@ -191,7 +191,7 @@ fn fraud_gbdt_defaults_fit_unweighted_leaf_wise_trees_on_the_base_rate() {
             .chain(extra)
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let m = FraudGbdtFamily
+        let m = FRAUD_GBDT
             .fit(&TrainingData::new(&raw, &target), &params, &ctx)
             .unwrap();
         let p = m.as_binary().unwrap().predict_proba_table(&raw).unwrap();

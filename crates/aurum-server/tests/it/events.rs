@@ -1,7 +1,7 @@
 //! Live fraud scoring with state: a `fraud_gbdt` model trained by the job runner on the first
 //! weeks of the handbook file, then the following transactions streamed to `/events`.
 
-use aurum_fraud::gbdt_family::handbook_spec;
+use aurum_fraud::event_family::{handbook_history_spec, handbook_spec};
 use aurum_fraud::{Event, replay};
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
@@ -34,6 +34,16 @@ fn event_json(line: &str) -> serde_json::Value {
 }
 
 async fn trained_fraud() -> Fixture {
+    trained(
+        "fraud_gbdt",
+        serde_json::json!({"spec": "handbook", "n_estimators": "40", "review_at": "0.3", "block_at": "0.8"}),
+    )
+    .await
+}
+
+/// A fraud model `fraud` of family `kind`, trained by the job runner on the first
+/// [`TRAIN_ROWS`] transactions.
+async fn trained(kind: &str, params: serde_json::Value) -> Fixture {
     let f = fixture().await;
     let (header, rows) = lines();
     let csv = format!("{header}\n{}\n", rows[..TRAIN_ROWS].join("\n"));
@@ -50,9 +60,8 @@ async fn trained_fraud() -> Fixture {
     let job = train_with(
         &f,
         &serde_json::json!({
-            "dataset": "tx", "target": "TX_FRAUD", "kind": "fraud_gbdt", "model": "fraud",
-            "date_column": "TX_DATETIME", "alias": "champion",
-            "params": {"spec": "handbook", "n_estimators": "40", "review_at": "0.3", "block_at": "0.8"},
+            "dataset": "tx", "target": "TX_FRAUD", "kind": kind, "model": "fraud",
+            "date_column": "TX_DATETIME", "alias": "champion", "params": params,
         }),
     )
     .await;
@@ -174,6 +183,64 @@ async fn events_are_scored_with_state_labels_fed_back_and_bad_events_change_noth
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_features_equal_the_training_replay_on_the_same_stream() {
     let f = trained_fraud().await;
+    served_features_equal_the_replay(&f, &handbook_spec()).await;
+}
+
+/// A `fraud_sequence` version reads each card's recent events from the same live state: its
+/// history features are the replay's, and its decisions name the inputs that drove them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequence_network_scores_events_from_the_live_entity_history() {
+    let f = trained(
+        "fraud_sequence",
+        serde_json::json!({"architecture": "cnn", "epochs": "3", "review_at": "0.3", "block_at": "0.8"}),
+    )
+    .await;
+    let v = get(&f.app, "/v1/models/fraud/versions/1", Some(&f.client)).await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.json);
+    assert_eq!(v.json["kind"], "fraud_sequence", "{}", v.json);
+    let served = served_features_equal_the_replay(&f, &handbook_history_spec()).await;
+    // The card's previous event is the history's first step.
+    let (_, rows) = lines();
+    let stream = &rows[TRAIN_ROWS..TRAIN_ROWS + STREAM_ROWS];
+    let mut seen = 0;
+    for (i, s) in served.iter().enumerate() {
+        let customer = event_json(stream[i])["CUSTOMER_ID"].clone();
+        if let Some(j) = (0..i)
+            .rev()
+            .find(|&j| event_json(stream[j])["CUSTOMER_ID"] == customer)
+        {
+            let prev = event_json(stream[j])["TX_AMOUNT"].as_f64().unwrap();
+            assert_eq!(
+                s["features"]["customer_id_prev1_amount_7d"].as_f64(),
+                Some(prev)
+            );
+            seen += 1;
+        }
+        let score = s["score"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&score), "{s}");
+        if s["decision"] != "allow" {
+            assert!(
+                s["reasons"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r["type"] == "feature"),
+                "{s}"
+            );
+        }
+    }
+    assert!(
+        seen > 10,
+        "{seen} events with a previous event in the stream"
+    );
+}
+
+/// Streams [`STREAM_ROWS`] events in batches of 50 and checks every served feature against a
+/// replay of the same stream under `spec`; returns the served results.
+async fn served_features_equal_the_replay(
+    f: &Fixture,
+    spec: &aurum_fraud::FeatureSpec,
+) -> Vec<serde_json::Value> {
     let (_, rows) = lines();
     let stream = &rows[TRAIN_ROWS..TRAIN_ROWS + STREAM_ROWS];
     let mut served: Vec<serde_json::Value> = Vec::new();
@@ -189,7 +256,6 @@ async fn live_features_equal_the_training_replay_on_the_same_stream() {
         assert_eq!(r.status, StatusCode::OK, "{}", r.json);
         served.extend(r.json["results"].as_array().unwrap().iter().cloned());
     }
-    let spec = handbook_spec();
     let compiled = spec.compile().unwrap();
     let events: Vec<Event> = stream
         .iter()
@@ -202,7 +268,7 @@ async fn live_features_equal_the_training_replay_on_the_same_stream() {
             .unwrap()
         })
         .collect();
-    let matrix = replay(&spec, &events, &[], 7 * 86_400).unwrap();
+    let matrix = replay(spec, &events, &[], 7 * 86_400).unwrap();
     assert_eq!(served.len(), matrix.rows.len());
     for (i, (s, row)) in served.iter().zip(&matrix.rows).enumerate() {
         assert_eq!(s["id"], matrix.ids[i].as_str());
@@ -215,4 +281,5 @@ async fn live_features_equal_the_training_replay_on_the_same_stream() {
             );
         }
     }
+    served
 }
