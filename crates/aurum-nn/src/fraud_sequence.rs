@@ -656,18 +656,7 @@ mod tests {
         let fraud: Vec<bool> = test_idx.iter().map(|&i| y.y[i] >= 0.5).collect();
         assert!(fraud.iter().filter(|&&f| f).count() >= 30);
         let spec = handbook_history_spec().compile().unwrap();
-        let all: Vec<Event> = (0..table.n_rows())
-            .map(|i| event(&spec, &table, i))
-            .collect();
-        let all_labels: Vec<TrainingLabel> = all
-            .iter()
-            .zip(&y.y)
-            .map(|(e, &v)| TrainingLabel {
-                event_id: e.id.clone(),
-                fraud: v >= 0.5,
-                known_at: None,
-            })
-            .collect();
+        let (all, all_labels) = labelled(&spec, &table, &y.y);
         let matrix = aurum_fraud::replay(spec.source(), &all, &all_labels, 7 * 86_400).unwrap();
         let amount: Vec<f64> = all[split..].iter().map(|e| e.amount.unwrap()).collect();
         let amount_auc = auc(&amount, &fraud);
@@ -705,16 +694,7 @@ mod tests {
             // then every held-out event scored and applied as the events route does; the same
             // scores, to the bit.
             let live = FeatureEngine::new(spec.source()).unwrap();
-            let history: Vec<Event> = (0..split).map(|i| event(&spec, &table, i)).collect();
-            let labels: Vec<TrainingLabel> = history
-                .iter()
-                .zip(&train_y.y)
-                .map(|(e, &v)| TrainingLabel {
-                    event_id: e.id.clone(),
-                    fraud: v >= 0.5,
-                    known_at: None,
-                })
-                .collect();
+            let (history, labels) = labelled(&spec, &table, &train_y.y);
             replay_into(&live, &history, &labels, 7 * 86_400).unwrap();
             for (k, i) in test_idx.iter().enumerate().take(400) {
                 let e = event(&spec, &table, *i);
@@ -748,6 +728,22 @@ mod tests {
                     .all(|(a, b)| a.to_bits() == b.to_bits())
             );
         }
+    }
+
+    /// The rows of `table` as events of `spec`, and each one's label from `y` (known when the
+    /// replay's label delay says).
+    fn labelled(spec: &CompiledSpec, table: &Table, y: &[f64]) -> (Vec<Event>, Vec<TrainingLabel>) {
+        let events: Vec<Event> = (0..y.len()).map(|i| event(spec, table, i)).collect();
+        let labels = events
+            .iter()
+            .zip(y)
+            .map(|(e, &v)| TrainingLabel {
+                event_id: e.id.clone(),
+                fraud: v >= 0.5,
+                known_at: None,
+            })
+            .collect();
+        (events, labels)
     }
 
     fn event(spec: &CompiledSpec, table: &Table, i: usize) -> Event {
@@ -843,19 +839,7 @@ mod tests {
                 vec![("architecture", "transformer")],
             ),
         ] {
-            let compiled = spec.compile().unwrap();
-            let events: Vec<Event> = (0..table.n_rows())
-                .map(|i| event(&compiled, &table, i))
-                .collect();
-            let labels: Vec<TrainingLabel> = events
-                .iter()
-                .zip(&y.y)
-                .map(|(e, &v)| TrainingLabel {
-                    event_id: e.id.clone(),
-                    fraud: v >= 0.5,
-                    known_at: None,
-                })
-                .collect();
+            let (events, labels) = labelled(&spec.compile().unwrap(), &table, &y.y);
             let matrix = aurum_fraud::replay(&spec, &events, &labels, 7 * 86_400).unwrap();
             let cancel = CancelToken::new();
             let ctx = FitContext {

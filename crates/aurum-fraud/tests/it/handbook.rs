@@ -207,4 +207,29 @@ fn fraud_gbdt_defaults_fit_unweighted_leaf_wise_trees_on_the_base_rate() {
     );
     let (_, balanced) = mean_score(&[("class_weight", "balanced")]);
     assert!(balanced > 10.0 * rate, "{balanced}, fraud rate {rate}");
+
+    // A payload written before the fraud families shared one module named the learner's
+    // parameters and payload `gbdt`; it still loads and scores the same.
+    let params: aurum_core::Params = [("n_estimators".to_string(), "10".to_string())].into();
+    let m = FRAUD_GBDT
+        .fit(&TrainingData::new(&raw, &target), &params, &ctx)
+        .unwrap();
+    let mut old: serde_json::Value = serde_json::from_slice(&m.payload().unwrap()).unwrap();
+    let scorer = old.as_object_mut().unwrap().remove("scorer").unwrap();
+    old["gbdt"] = scorer;
+    let learner = old["params"]
+        .as_object_mut()
+        .unwrap()
+        .remove("learner")
+        .unwrap();
+    old["params"]["gbdt"] = learner;
+    let back = FRAUD_GBDT
+        .load_payload(&serde_json::to_vec(&old).unwrap())
+        .unwrap();
+    assert_eq!(back.params(), m.params());
+    let (a, b) = (
+        m.as_binary().unwrap().predict_proba_table(&raw).unwrap(),
+        back.as_binary().unwrap().predict_proba_table(&raw).unwrap(),
+    );
+    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
 }
