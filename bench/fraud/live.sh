@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Live fraud scoring over REST with state updates: trains `fraud_gbdt` on the first TRAIN rows of
+# Live fraud scoring over REST with state updates: trains `fraud_gbdt` (or KIND) on the first TRAIN rows of
 # the handbook file (spec `handbook` with a TOLERANCE out-of-order tolerance, default 1 h), serves
 # it, and streams the following transactions with CONC (default 8) keep-alive connections, BATCH
 # events per request, default audit durability `sync`: every answer waits for the event log's
@@ -9,6 +9,9 @@
 #
 # BATCH (default 1) events per request; a batch is scored and applied all or nothing.
 # AURUM_BIN=path skips the build and uses that binary.
+# KIND=fraud_sequence (default fraud_gbdt) serves the sequence network instead, over each
+# customer's last 16 events of 7 days (a `history` feature appended to the spec); PARAMS adds
+# `--param` values to the training (for example "architecture=cnn epochs=5").
 # CLIENT=rust (default): crates/aurum-fraud/examples/live_load.rs (LOAD_BIN=path skips its
 # build); CLIENT=python: bench/fraud/live.py, which on two cores is itself the bottleneck above a
 # few thousand requests per second.
@@ -23,6 +26,8 @@ TRAIN=${TRAIN:-50000}
 CONC=${CONC:-8}
 CLIENT=${CLIENT:-rust}
 TOLERANCE=${TOLERANCE:-1h}
+KIND=${KIND:-fraud_gbdt}
+PARAMS=${PARAMS:-}
 if [ -n "${AURUM_BIN:-}" ]; then AURUM=$AURUM_BIN; else cargo build $FLAG -p aurum-cli; AURUM="target/$PROFILE/aurum"; fi
 if [ "$CLIENT" = rust ]; then
   if [ -n "${LOAD_BIN:-}" ]; then LOAD=$LOAD_BIN; else
@@ -35,9 +40,14 @@ sed -e 's/^timestamp = "TX_DATETIME"/timestamp = "TX_TIME_SECONDS"/' \
     -e 's/^ignore = \[.*/ignore = ["TX_DATETIME", "TX_TIME_DAYS", "TX_FRAUD_SCENARIO"]/' \
     -e "s/^out_of_order_tolerance = .*/out_of_order_tolerance = \"$TOLERANCE\"/" \
     data/fraud/handbook_features.toml > "$WORK/live-spec.toml"
+if [ "$KIND" = fraud_sequence ]; then
+  printf '\n[[features]]\nkind = "history"\nentity = "CUSTOMER_ID"\nwindow = "7d"\nlength = 16\n' >> "$WORK/live-spec.toml"
+fi
+EXTRA=()
+for kv in $PARAMS; do EXTRA+=(--param "$kv"); done
 "$AURUM" --data-dir "$DATA" data import "$WORK/live-train.csv" --name tx >/dev/null
-"$AURUM" --data-dir "$DATA" train --dataset tx --target TX_FRAUD --kind fraud_gbdt --model fraud \
-  --date-column TX_DATETIME --alias champion --param "spec=$(cat "$WORK/live-spec.toml")" >/dev/null
+"$AURUM" --data-dir "$DATA" train --dataset tx --target TX_FRAUD --kind "$KIND" --model fraud \
+  --date-column TX_DATETIME --alias champion --param "spec=$(cat "$WORK/live-spec.toml")" "${EXTRA[@]}" >/dev/null
 KEY=$("$AURUM" --data-dir "$DATA" keys create --name bench --role client | tail -1)
 AURUM_LOG=warn "$AURUM" --data-dir "$DATA" serve --listen 127.0.0.1:18091 >/dev/null 2>&1 &
 PID=$!
@@ -49,4 +59,4 @@ if [ "$CLIENT" = rust ]; then
 else
   python3 bench/fraud/live.py http://127.0.0.1:18091 "$KEY" "$WORK/live-stream.csv" "$SECONDS_RUN" "$CONC" "$BATCH"
 fi
-echo "client $CLIENT; load at start $LOAD_START; server RSS $(awk '/VmRSS/{print $2}' /proc/$PID/status) KiB; $PROFILE build; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%d)"
+echo "model $KIND $PARAMS; client $CLIENT; load at start $LOAD_START; server RSS $(awk '/VmRSS/{print $2}' /proc/$PID/status) KiB; $PROFILE build; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%d)"
