@@ -1,6 +1,6 @@
-//! The families beyond the credit models, end to end on a real server: an MLP, a random forest
-//! and a linear SVM trained from the CLI, a CNN and a second random forest trained through the
-//! API, an ONNX graph imported from the CLI. Each registers a version with a report, answers the
+//! The families beyond the credit models, end to end on a real server: an MLP, a random forest,
+//! a linear SVM and a fraud sequence network trained from the CLI, a CNN and a second random
+//! forest trained through the API, an ONNX graph imported from the CLI. Each registers a version with a report, answers the
 //! same over `/v1`, the Open Inference Protocol (REST JSON, REST binary tensors, gRPC), and
 //! after a restart of the server answers bit for bit as before.
 
@@ -15,6 +15,10 @@ use crate::{GERMAN, aurum, ok};
 const DIGITS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../data/images/digits_8x8.csv"
+);
+const HANDBOOK: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../data/fraud/handbook_sim_transactions.csv"
 );
 const ONNX_MLP: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -37,6 +41,16 @@ fn onnx_record() -> Map<String, Value> {
         .zip(row)
         .map(|(n, x)| (n.to_string(), json!(x)))
         .collect()
+}
+
+/// A transaction after the fraud model's training rows, as `/v1` and OIP take it (the event
+/// fields; scored against the end-of-training state).
+fn transaction() -> Map<String, Value> {
+    json!({"TRANSACTION_ID": 999_999_999, "TX_TIME_SECONDS": 1_530_000, "CUSTOMER_ID": 927,
+           "TERMINAL_ID": 9906, "TX_AMOUNT": 250.5})
+    .as_object()
+    .unwrap()
+    .clone()
 }
 
 /// Every protocol's answer for `record`, checked equal to `/v1`'s; returns `/v1`'s.
@@ -219,6 +233,38 @@ async fn new_families_train_from_cli_and_api_serve_on_every_protocol_and_survive
         &data,
         &["data", "import", DIGITS, "--name", "digits"],
     ));
+    // The first 20 000 handbook transactions, for the fraud sequence network.
+    let tx = dir.path().join("tx.csv");
+    let text = std::fs::read_to_string(HANDBOOK).unwrap();
+    let head: Vec<&str> = text.lines().take(20_001).collect();
+    std::fs::write(&tx, head.join("\n") + "\n").unwrap();
+    ok(&aurum(
+        &data,
+        &["data", "import", tx.to_str().unwrap(), "--name", "tx"],
+    ));
+    let out = ok(&aurum(
+        &data,
+        &[
+            "train",
+            "--dataset",
+            "tx",
+            "--target",
+            "TX_FRAUD",
+            "--kind",
+            "fraud_sequence",
+            "--model",
+            "fraud",
+            "--date-column",
+            "TX_DATETIME",
+            "--alias",
+            "champion",
+            "--param",
+            "architecture=cnn",
+            "--param",
+            "epochs=2",
+        ],
+    ));
+    assert!(out.contains("version 1"), "fraud_sequence: {out}");
     for (model, kind, params) in [
         ("nn", "mlp", &["epochs=30"][..]),
         ("forest", "random_forest", &["n_trees=30"][..]),
@@ -291,6 +337,7 @@ async fn new_families_train_from_cli_and_api_serve_on_every_protocol_and_survive
         ("forest", applicant()),
         ("svm", applicant()),
         ("imported", onnx_record()),
+        ("fraud", transaction()),
     ];
     let mut before = Vec::new();
     for (model, record) in &models {
