@@ -617,6 +617,9 @@ fn evict(st: &mut EntityState, cutoff: i64) -> u64 {
 fn fill(spec: &CompiledSpec, c: usize, st: &EntityState, e: &Event, amount: f64, out: &mut [f64]) {
     let t = e.ts;
     let mut aggs: Vec<(usize, Agg)> = Vec::new();
+    // Per history window: the range of `st.events` inside it (found once, read by 3 × length
+    // outputs).
+    let mut spans: Vec<(i64, std::ops::Range<usize>)> = Vec::new();
     for &fi in &spec.by_entity[c] {
         out[fi] = match &spec.features[fi] {
             Compiled::Amount => amount,
@@ -680,9 +683,16 @@ fn fill(spec: &CompiledSpec, c: usize, st: &EntityState, e: &Event, amount: f64,
                 back,
                 field,
             } => {
-                let a = st.events.partition_point(|r| r.ts <= t - w);
-                let b = st.events.partition_point(|r| r.ts <= t).max(a);
-                match (b - a >= *back).then(|| &st.events[b - back]) {
+                let span = match spans.iter().find(|(sw, _)| sw == w) {
+                    Some((_, span)) => span.clone(),
+                    None => {
+                        let a = st.events.partition_point(|r| r.ts <= t - w);
+                        let b = st.events.partition_point(|r| r.ts <= t).max(a);
+                        spans.push((*w, a..b));
+                        a..b
+                    }
+                };
+                match (span.len() >= *back).then(|| &st.events[span.end - back]) {
                     Some(r) => match field {
                         HistoryField::Amount => r.amount,
                         HistoryField::SecondsAgo => (t - r.ts) as f64,

@@ -150,6 +150,11 @@ pub fn handbook_history_spec() -> FeatureSpec {
 
 /// Resolves the `spec` parameter: `handbook`, `handbook_history`, or inline TOML or JSON text.
 pub fn resolve_spec(text: &str) -> Result<FeatureSpec, ModelError> {
+    resolve(text).map(|(spec, _)| spec)
+}
+
+/// [`resolve_spec`], with the spec compiled.
+fn resolve(text: &str) -> Result<(FeatureSpec, CompiledSpec), ModelError> {
     let bad = |e: FraudError| ModelError::invalid_param("spec", "(inline spec)", e.to_string());
     let spec = match text.trim() {
         "handbook" => handbook_spec(),
@@ -157,8 +162,8 @@ pub fn resolve_spec(text: &str) -> Result<FeatureSpec, ModelError> {
         t if t.starts_with('{') => FeatureSpec::from_json_str(t).map_err(bad)?,
         t => FeatureSpec::from_toml_str(t).map_err(bad)?,
     };
-    spec.compile().map_err(bad)?;
-    Ok(spec)
+    let compiled = spec.compile().map_err(bad)?;
+    Ok((spec, compiled))
 }
 
 /// A fraud family: its name and parameters, its default spec, and its learner.
@@ -212,10 +217,13 @@ struct Typed {
 }
 
 impl Typed {
-    fn parse(family: &FraudFamily, params: &Params) -> Result<(Self, FeatureSpec), ModelError> {
+    fn parse(
+        family: &FraudFamily,
+        params: &Params,
+    ) -> Result<(Self, FeatureSpec, CompiledSpec), ModelError> {
         let r = ParamReader::new(family.spec.name, params, family.spec.params)?;
         let spec_text = r.str("spec").unwrap_or(family.default_spec).to_string();
-        let spec = resolve_spec(&spec_text)?;
+        let (spec, compiled) = resolve(&spec_text)?;
         let label_delay = r.str("label_delay").unwrap_or("7d").to_string();
         let label_delay_s = parse_duration(&label_delay).ok_or_else(|| {
             ModelError::invalid_param("label_delay", &label_delay, "a duration such as 7d or 36h")
@@ -243,9 +251,7 @@ impl Typed {
             learner.entry((*k).into()).or_insert_with(|| (*v).into());
         }
         family.learner.canonical(&learner)?;
-        family
-            .learner
-            .check_spec(&spec.compile().map_err(fraud_err)?)?;
+        family.learner.check_spec(&compiled)?;
         let typed = Typed {
             spec: spec_text,
             label_delay,
@@ -254,7 +260,7 @@ impl Typed {
             block_at,
             learner,
         };
-        Ok((typed, spec))
+        Ok((typed, spec, compiled))
     }
 
     fn to_json(&self, learner: &dyn ScorerLearner) -> serde_json::Value {
@@ -387,7 +393,7 @@ impl ModelFamily for FraudFamily {
     }
 
     fn validate_params(&self, params: &Params) -> Result<serde_json::Value, ModelError> {
-        let (typed, _) = Typed::parse(self, params)?;
+        let (typed, _, _) = Typed::parse(self, params)?;
         Ok(typed.to_json(self.learner))
     }
 
@@ -397,7 +403,7 @@ impl ModelFamily for FraudFamily {
         params: &Params,
         ctx: &FitContext<'_>,
     ) -> Result<Box<dyn FittedModel>, ModelError> {
-        let (typed, spec) = Typed::parse(self, params)?;
+        let (typed, spec, compiled) = Typed::parse(self, params)?;
         let target = data.binary()?;
         let t = data.features;
         let mut fields = Vec::new();
@@ -414,7 +420,6 @@ impl ModelFamily for FraudFamily {
             fields.push(Field::new(name, col.data.column_type()));
         }
         let input = Schema { fields };
-        let compiled = spec.compile().map_err(fraud_err)?;
         let table = t
             .select(input.names())
             .map_err(|e| ModelError::NoUsableFeatures {
