@@ -129,9 +129,9 @@ pub trait ModelFamily: Send + Sync {
     ) -> Result<Box<dyn FittedModel>, ModelError>;
 
     /// Whether the family, with these job parameters, reads free-text columns itself (a neural
-    /// text encoder: the `mlp` with `text_encoder=transformer`). Otherwise the job runner puts a
-    /// [`text::TextStep`] in front of it: the family sees each text column as hashed TF-IDF
-    /// columns. Parameters the family would refuse may answer either way: the fit refuses them.
+    /// text encoder: the `mlp` or `sequence` with `text_encoder=transformer`). Otherwise the job
+    /// runner puts a [`text::TextStep`] in front of it: the family sees each text column as
+    /// hashed TF-IDF columns. Parameters the family would refuse may answer either way: the fit refuses them.
     fn reads_text(&self, params: &Params) -> bool {
         let _ = params;
         false

@@ -9,9 +9,9 @@
 //! in the artifact's manifest and rebuilt around the family's own payload at load, so training
 //! and serving cannot disagree. A family that reads text itself (a neural text encoder) says so
 //! with [`crate::ModelFamily::reads_text`], which depends on the job's parameters (the `mlp`
-//! reads text itself with `text_encoder=transformer`), and gets the raw column instead; it
-//! tokenises with [`for_each_token`] and hashes with [`fnv1a64`], so both paths read the same
-//! words.
+//! and `sequence` read text themselves with `text_encoder=transformer`), and gets the raw column
+//! instead; it tokenises with [`for_each_token`] and hashes with [`fnv1a64`], so both paths read
+//! the same words.
 //!
 //! The transform, per text column (documented contract):
 //!

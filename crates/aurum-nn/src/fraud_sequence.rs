@@ -413,11 +413,12 @@ impl FeatureScorer for SequenceScorer {
     }
 }
 
-/// The canonical learner parameters: the network's, less what the spec decides.
+/// The canonical learner parameters: the network's, less what the spec decides and the text
+/// parameters (fraud events carry no free text: the spec's features are numbers).
 fn learner_json(p: &SequenceParams) -> serde_json::Value {
     let mut v = p.to_json();
     if let serde_json::Value::Object(m) = &mut v {
-        for k in FROM_SPEC {
+        for k in FROM_SPEC.iter().chain(crate::text::PARAM_NAMES) {
             m.remove(*k);
         }
     }
@@ -537,6 +538,7 @@ impl ScorerLearner for SequenceLearner {
             scaling: stored.scaling,
             weights: Weights {
                 embeddings: Vec::new(),
+                texts: Vec::new(),
                 body: stored.body,
                 head: stored.head,
             },

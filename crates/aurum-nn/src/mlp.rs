@@ -56,8 +56,9 @@ use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
 use crate::dense::{EmbeddingTable, Perceptron, Trace, logit_loss, sigmoid};
-use crate::tabular::{EncodedRow, TabularEncoder, TextTokens};
-use crate::text::{HEADS as TEXT_HEADS, TextBatch, TextEncoder, TextNet};
+use crate::tabular::{EncodedRow, TabularEncoder};
+pub use crate::text::TextEncoding;
+use crate::text::{TextBatch, TextEncoder, TextNet, TextParams};
 use crate::train::{self, EarlyStopping, Optimisation};
 
 /// Integrated-gradients quadrature steps.
@@ -68,10 +69,6 @@ const OWN_PARAMS: &[&str] = &[
     "embedding_dim",
     "hidden",
     "min_frequency",
-    "text_dim",
-    "text_encoder",
-    "text_length",
-    "text_vocab",
     "threshold",
 ];
 
@@ -119,24 +116,6 @@ pub const SPEC: FamilySpec = FamilySpec {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MlpFamily;
 
-/// How the `mlp` reads free-text columns (`text_encoder`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TextEncoding {
-    /// The job runner's hashed TF-IDF step in front of the family (the default).
-    Tfidf,
-    /// The family's own transformer encoder over the raw text ([`crate::text`]).
-    Transformer,
-}
-
-impl TextEncoding {
-    fn name(self) -> &'static str {
-        match self {
-            TextEncoding::Tfidf => "tfidf",
-            TextEncoding::Transformer => "transformer",
-        }
-    }
-}
-
 /// Typed, validated parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MlpParams {
@@ -151,14 +130,8 @@ pub struct MlpParams {
     pub min_frequency: usize,
     pub threshold: f64,
     pub credit: CreditParams,
-    /// `tfidf` (default) or `transformer`.
-    pub text_encoder: TextEncoding,
-    /// Tokens kept per text cell (the first ones); transformer only.
-    pub text_length: usize,
-    /// Hash buckets of the token ids; transformer only.
-    pub text_vocab: usize,
-    /// Width of a text column's encoded vector (even: two attention heads); transformer only.
-    pub text_dim: usize,
+    /// How free-text columns are read (`text_encoder`, `text_length`, `text_vocab`, `text_dim`).
+    pub text: TextParams,
 }
 
 impl MlpParams {
@@ -180,6 +153,7 @@ impl MlpParams {
                 .iter()
                 .chain(Optimisation::PARAM_NAMES)
                 .chain(CREDIT_PARAM_NAMES)
+                .chain(crate::text::PARAM_NAMES)
                 .all(|p| PARAM_NAMES.contains(p))
         );
         let r = ParamReader::new("mlp", params, PARAM_NAMES)?;
@@ -201,25 +175,7 @@ impl MlpParams {
             )?
             .unwrap_or(0.5);
         let credit = CreditParams::read(&r, threshold)?;
-        let text_encoder = r
-            .choice(
-                "text_encoder",
-                &[
-                    ("tfidf", TextEncoding::Tfidf),
-                    ("transformer", TextEncoding::Transformer),
-                ],
-            )?
-            .unwrap_or(TextEncoding::Tfidf);
-        let text_length = r.usize("text_length", 1..=256)?.unwrap_or(32);
-        let text_vocab = r.usize("text_vocab", 16..=65_536)?.unwrap_or(4096);
-        let text_dim = r.usize("text_dim", 2..=128)?.unwrap_or(16);
-        if !text_dim.is_multiple_of(TEXT_HEADS) {
-            return Err(ModelError::invalid_param(
-                "text_dim",
-                text_dim,
-                "an even integer from 2 to 128 (two attention heads share it)",
-            ));
-        }
+        let text = TextParams::read(&r)?;
         Ok(Self {
             optimisation,
             hidden,
@@ -228,18 +184,7 @@ impl MlpParams {
             min_frequency,
             threshold,
             credit,
-            text_encoder,
-            text_length,
-            text_vocab,
-            text_dim,
-        })
-    }
-
-    /// How text cells become token ids, when the family reads text itself.
-    fn text_tokens(&self) -> Option<TextTokens> {
-        (self.text_encoder == TextEncoding::Transformer).then_some(TextTokens {
-            vocab: self.text_vocab,
-            length: self.text_length,
+            text,
         })
     }
 
@@ -256,10 +201,7 @@ impl MlpParams {
         );
         out.insert("min_frequency".into(), self.min_frequency.into());
         out.insert("threshold".into(), self.threshold.into());
-        out.insert("text_encoder".into(), self.text_encoder.name().into());
-        out.insert("text_length".into(), self.text_length.into());
-        out.insert("text_vocab".into(), self.text_vocab.into());
-        out.insert("text_dim".into(), self.text_dim.into());
+        self.text.write_json(&mut out);
         self.credit.write_json(&mut out);
         serde_json::Value::Object(out)
     }
@@ -353,7 +295,7 @@ impl ModelFamily for MlpFamily {
 
     /// With `text_encoder=transformer` the family encodes text columns itself.
     fn reads_text(&self, params: &Params) -> bool {
-        MlpParams::from_params(params).is_ok_and(|p| p.text_encoder == TextEncoding::Transformer)
+        MlpParams::from_params(params).is_ok_and(|p| p.text.reads_text())
     }
 
     fn load_payload(&self, payload: &[u8]) -> Result<Box<dyn FittedModel>, ModelError> {
@@ -476,7 +418,7 @@ pub(crate) fn input_vector(embeddings: &[EmbeddingTable], row: &EncodedRow, out:
 
 /// The perceptron input of an encoded row: [`input_vector`], then each text feature's encoded
 /// vector.
-fn network_input(
+pub(crate) fn network_input(
     embeddings: &[EmbeddingTable],
     texts: &[TextEncoder],
     row: &EncodedRow,
@@ -554,7 +496,7 @@ pub fn fit(
     }
     let opt = &params.optimisation;
     let encoder =
-        TabularEncoder::fit_with_text(features, params.min_frequency, params.text_tokens())?;
+        TabularEncoder::fit_with_text(features, params.min_frequency, params.text.tokens())?;
     params
         .credit
         .check_features(|f| encoder.fields.iter().any(|x| x.name == f))?;
@@ -586,7 +528,7 @@ pub fn fit(
     let n_numeric = encoder.n_numeric();
     let n_categorical = embeddings.len();
     let n_text = encoder.text_features().len();
-    let d_in = d_tabular + n_text * params.text_dim;
+    let d_in = d_tabular + n_text * params.text.dim;
     let mut width = d_in;
     let mut hidden = Vec::new();
     for &w in &params.hidden {
@@ -598,17 +540,7 @@ pub fn fit(
     }
     let output = train::to_burn_linear(&train::linear_init(width, 1, &mut rng), &device);
     // Drawn last, so a fit without text draws what it always drew.
-    let texts = (0..n_text)
-        .map(|_| {
-            TextNet::seeded(
-                params.text_vocab,
-                params.text_length,
-                params.text_dim,
-                &mut rng,
-                &device,
-            )
-        })
-        .collect();
+    let texts = params.text.seeded_nets(n_text, &mut rng, &device);
     let mut model = MlpNet {
         embeddings,
         texts,
@@ -760,21 +692,9 @@ impl MlpModel {
                 return Err(format!("embedding {k} has {} rows for {s} indices", t.rows));
             }
         }
-        let text = self.encoder.text_features();
-        if text.len() != self.texts.len() {
-            return Err(format!(
-                "{} text encoders for {} text features",
-                self.texts.len(),
-                text.len()
-            ));
-        }
-        for ((f, tokens), t) in text.iter().zip(&self.texts) {
-            let what = format!("text encoder of `{}`", self.encoder.fields[*f].name);
-            if self.params.text_tokens() != Some(*tokens) {
-                return Err(format!("{what} does not match the text parameters"));
-            }
-            t.check(tokens.vocab, tokens.length, self.params.text_dim, &what)?;
-        }
+        self.params
+            .text
+            .check_encoders(&self.encoder.named_text_features(), &self.texts)?;
         let d_in = self.encoder.n_numeric()
             + self.embeddings.iter().map(|t| t.dim).sum::<usize>()
             + self.texts.iter().map(TextEncoder::dim).sum::<usize>();
@@ -992,23 +912,8 @@ impl FittedModel for MlpModel {
                 .iter()
                 .map(TextEncoder::n_parameters)
                 .sum::<usize>();
-        let text_encoders: Vec<_> = self
-            .encoder
-            .text_features()
-            .iter()
-            .zip(&self.texts)
-            .map(|((f, tokens), t)| {
-                serde_json::json!({
-                    "feature": self.encoder.fields[*f].name,
-                    "kind": "transformer",
-                    "vocab": tokens.vocab,
-                    "length": tokens.length,
-                    "dim": t.dim(),
-                    "heads": t.heads,
-                    "parameters": t.n_parameters(),
-                })
-            })
-            .collect();
+        let text_encoders =
+            crate::text::encoders_summary(&self.encoder.named_text_features(), &self.texts);
         serde_json::json!({
             "layers": layers,
             "embeddings": embeddings,

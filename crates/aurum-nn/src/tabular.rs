@@ -420,6 +420,14 @@ impl TabularEncoder {
             .collect()
     }
 
+    /// For each text feature (in order), its name and its tokenisation.
+    pub fn named_text_features(&self) -> Vec<(&str, TextTokens)> {
+        self.text_features()
+            .into_iter()
+            .map(|(f, t)| (self.fields[f].name.as_str(), t))
+            .collect()
+    }
+
     /// Encodes one row aligned to the input features.
     pub fn encode_row(&self, row: &[Value], out: &mut EncodedRow) -> Result<(), ModelError> {
         if row.len() != self.fields.len() {

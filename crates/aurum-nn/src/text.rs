@@ -1,4 +1,6 @@
-//! The `mlp`'s transformer text encoder: a free-text cell in, one `dim`-wide vector out.
+//! The transformer text encoder of the neural families that read text themselves (`mlp`,
+//! `sequence`): a free-text cell in, one `dim`-wide vector out, and the text parameters they
+//! share ([`TextParams`]).
 //!
 //! Why a family reads text itself: the job runner's hashed TF-IDF step
 //! ([`aurum_contract::text`]) turns a cell into a bag of weighted words, which loses the order
@@ -25,8 +27,8 @@
 //! is served. After training those ids take the training-frequency-weighted mean token vector
 //! ([`TextEncoder::fill_unseen`]): a new word reads as an average word of the column.
 
-use aurum_contract::ModelError;
 use aurum_contract::text::{fnv1a64, for_each_token};
+use aurum_contract::{ModelError, ParamReader};
 use burn::module::Param;
 use burn::nn::Embedding;
 use burn::prelude::*;
@@ -34,10 +36,156 @@ use serde::{Deserialize, Serialize};
 
 use crate::attention::{Block, EncoderBlock, MASKED_SCORE, Norm, NormLayer};
 use crate::dense::EmbeddingTable;
+use crate::tabular::TextTokens;
 use crate::train;
 
 /// Attention heads of the text encoder's block.
 pub const HEADS: usize = 2;
+
+/// The text parameters a neural family that reads text takes, sorted.
+pub const PARAM_NAMES: &[&str] = &["text_dim", "text_encoder", "text_length", "text_vocab"];
+
+/// How a neural family reads free-text columns (`text_encoder`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextEncoding {
+    /// The job runner's hashed TF-IDF step in front of the family (the default).
+    Tfidf,
+    /// The family's own transformer encoder over the raw text (this module).
+    Transformer,
+}
+
+impl TextEncoding {
+    pub fn name(self) -> &'static str {
+        match self {
+            TextEncoding::Tfidf => "tfidf",
+            TextEncoding::Transformer => "transformer",
+        }
+    }
+}
+
+/// The text parameters ([`PARAM_NAMES`]), validated; the same names, ranges and defaults in
+/// every family that reads text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextParams {
+    /// `tfidf` (default) or `transformer`.
+    pub encoder: TextEncoding,
+    /// Tokens kept per text cell (the first ones); transformer only.
+    pub length: usize,
+    /// Hash buckets of the token ids; transformer only.
+    pub vocab: usize,
+    /// Width of a text column's encoded vector (even: [`HEADS`] heads); transformer only.
+    pub dim: usize,
+}
+
+impl TextParams {
+    pub fn read(r: &ParamReader<'_>) -> Result<Self, ModelError> {
+        let encoder = r
+            .choice(
+                "text_encoder",
+                &[
+                    ("tfidf", TextEncoding::Tfidf),
+                    ("transformer", TextEncoding::Transformer),
+                ],
+            )?
+            .unwrap_or(TextEncoding::Tfidf);
+        let length = r.usize("text_length", 1..=256)?.unwrap_or(32);
+        let vocab = r.usize("text_vocab", 16..=65_536)?.unwrap_or(4096);
+        let dim = r.usize("text_dim", 2..=128)?.unwrap_or(16);
+        if !dim.is_multiple_of(HEADS) {
+            return Err(ModelError::invalid_param(
+                "text_dim",
+                dim,
+                "an even integer from 2 to 128 (two attention heads share it)",
+            ));
+        }
+        Ok(Self {
+            encoder,
+            length,
+            vocab,
+            dim,
+        })
+    }
+
+    /// Writes every text parameter, defaults filled in.
+    pub fn write_json(&self, out: &mut serde_json::Map<String, serde_json::Value>) {
+        out.insert("text_encoder".into(), self.encoder.name().into());
+        out.insert("text_length".into(), self.length.into());
+        out.insert("text_vocab".into(), self.vocab.into());
+        out.insert("text_dim".into(), self.dim.into());
+    }
+
+    /// Whether the family reads text itself.
+    pub fn reads_text(&self) -> bool {
+        self.encoder == TextEncoding::Transformer
+    }
+
+    /// How text cells become token ids, when the family reads text itself.
+    pub fn tokens(&self) -> Option<TextTokens> {
+        self.reads_text().then_some(TextTokens {
+            vocab: self.vocab,
+            length: self.length,
+        })
+    }
+
+    /// Checks stored encoders against these parameters and the encoder's text features
+    /// (`(feature name, tokens)` in feature order).
+    pub fn check_encoders(
+        &self,
+        features: &[(&str, TextTokens)],
+        encoders: &[TextEncoder],
+    ) -> Result<(), String> {
+        if features.len() != encoders.len() {
+            return Err(format!(
+                "{} text encoders for {} text features",
+                encoders.len(),
+                features.len()
+            ));
+        }
+        for ((name, tokens), t) in features.iter().zip(encoders) {
+            let what = format!("text encoder of `{name}`");
+            if self.tokens() != Some(*tokens) {
+                return Err(format!("{what} does not match the text parameters"));
+            }
+            t.check(tokens.vocab, tokens.length, self.dim, &what)?;
+        }
+        Ok(())
+    }
+
+    /// Seeded encoders for `n` text features (drawn after every other weight of a network, so a
+    /// fit without text draws what it drew before text existed).
+    pub(crate) fn seeded_nets(
+        &self,
+        n: usize,
+        rng: &mut train::SeededRng,
+        device: &Device,
+    ) -> Vec<TextNet> {
+        (0..n)
+            .map(|_| TextNet::seeded(self.vocab, self.length, self.dim, rng, device))
+            .collect()
+    }
+}
+
+/// The summary entry of each text encoder: `(feature name, tokens)` in feature order.
+pub fn encoders_summary(
+    features: &[(&str, TextTokens)],
+    encoders: &[TextEncoder],
+) -> Vec<serde_json::Value> {
+    features
+        .iter()
+        .zip(encoders)
+        .map(|((name, tokens), t)| {
+            serde_json::json!({
+                "feature": name,
+                "kind": "transformer",
+                "vocab": tokens.vocab,
+                "length": tokens.length,
+                "dim": t.dim(),
+                "heads": t.heads,
+                "parameters": t.n_parameters(),
+            })
+        })
+        .collect()
+}
 
 /// The token ids of a cell: `1 + (fnv1a64(token) mod vocab)` for its first `length` tokens.
 pub fn token_ids(text: &str, vocab: usize, length: usize) -> Vec<u32> {
