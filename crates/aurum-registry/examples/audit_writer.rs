@@ -1,7 +1,7 @@
 //! The audit writer alone: records per second and append latency (the caller's wait for its
-//! group commit) with the anchor moved on every commit (`anchor_interval` 0, three fsyncs per
-//! commit) and deferred (`anchor_interval` 100 ms, one fsync per commit), interleaved in one
-//! run on the same disk.
+//! group commit) with the anchor moved on every commit (`anchor_interval` 0: the WAL's fsync and
+//! the anchor slot's flush per commit) and deferred (`anchor_interval` 100 ms, one fsync per
+//! commit), interleaved in one run on the same disk.
 //!
 //! ```text
 //! cargo run --release -p aurum-registry --example audit_writer [-- <dir on the disk to test> [seconds per cell]]
@@ -106,9 +106,9 @@ async fn main() {
     let seconds: f64 = args.next().map_or(3.0, |s| s.parse().expect("seconds"));
     std::fs::create_dir_all(&dir).unwrap();
     let modes = [
-        ("every commit (interval 0, before)", Duration::ZERO),
+        ("every commit (interval 0)", Duration::ZERO),
         (
-            "deferred, interval 100 ms (after)",
+            "deferred (interval 100 ms)",
             Duration::from_millis(100),
         ),
     ];
