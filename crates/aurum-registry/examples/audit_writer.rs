@@ -107,10 +107,7 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let modes = [
         ("every commit (interval 0)", Duration::ZERO),
-        (
-            "deferred (interval 100 ms)",
-            Duration::from_millis(100),
-        ),
+        ("deferred (interval 100 ms)", Duration::from_millis(100)),
     ];
     println!(
         "| anchor | appenders | records/s | records per commit | append p50 ms | append p99 ms | append max ms |"

@@ -44,4 +44,4 @@ pub use metadata::{
     INTERRUPTED_JOB_ERROR, JobRecord, JobState, KeyCredential, KeyPolicy, KeyRecord, MetadataStore,
     ModelRecord, NewDataset, NewJob, NewVersion, OutcomeRecord, Role, ShadowRecord, VersionRecord,
 };
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, shadow_path as sqlite_shadow_path};

@@ -14,8 +14,20 @@
 //! The schema is versioned by the migrations in `migrations/sqlite/`, embedded at compile time
 //! and applied by [`SqliteStore::open`]. A database written by a newer aurum (with migrations
 //! this build does not know) is refused rather than used.
+//!
+//! **Shadow scores live in a file of their own** (`<name>-shadow.db` beside the database,
+//! [`shadow_path`]), written by one connection with `synchronous=OFF`: their commits and WAL
+//! checkpoints never flush the disk, so they cannot queue a flush ahead of the audit log's or a
+//! registry commit's (a checkpoint of the shared file flushed megabytes every few seconds while
+//! shadow scoring ran, which is where the shadowed requests' p99 went; BENCHMARKS.md). A shadow
+//! record may already be lost at a crash, never a decision or an audit record; `OFF` adds that
+//! an operating-system crash or power loss can leave the shadow file damaged, which is why it is
+//! a separate file: a damaged one is moved aside (`.damaged-<time>`) and started afresh, and the
+//! registry never depends on it. The comparison joins it with the outcomes of the main file in
+//! the store. Records written into the main file's `shadow_scores` table by earlier versions
+//! are moved over at open.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -50,11 +62,64 @@ const MAX_CONNECTIONS: u32 = 8;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// One connection, opened on first use, for shadow scores: `synchronous=NORMAL`, so their
-    /// commits do not fsync (the next commit of any other connection, or a checkpoint, makes
-    /// them durable; shadow records already may be lost at a crash, never a decision or an
-    /// audit record). Their disk flushes then never queue ahead of the audit log's.
-    shadow_pool: SqlitePool,
+    /// One connection to the shadow file ([`shadow_path`]), opened on first use; replaced when
+    /// the file is found damaged.
+    shadow_pool: std::sync::Arc<std::sync::RwLock<SqlitePool>>,
+    shadow_path: PathBuf,
+}
+
+/// The shadow scores' file beside the database at `path`: `registry.db` → `registry-shadow.db`.
+pub fn shadow_path(path: &Path) -> PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!("{stem}-shadow.db"))
+}
+
+/// The shadow file's schema, created on its connection's first use (the same table as migration
+/// 0006 created in the main file).
+const SHADOW_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS shadow_scores (
+    model               TEXT    NOT NULL,
+    request_id          TEXT    NOT NULL,
+    record              INTEGER NOT NULL CHECK (record >= 0),
+    champion_version    INTEGER NOT NULL,
+    challenger_version  INTEGER NOT NULL,
+    champion_p          REAL    NOT NULL,
+    challenger_p        REAL    NOT NULL,
+    champion_decision   TEXT    NOT NULL,
+    challenger_decision TEXT    NOT NULL,
+    scored_at           TEXT    NOT NULL,
+    PRIMARY KEY (model, request_id, record)
+);
+CREATE INDEX IF NOT EXISTS shadow_scores_by_pair
+    ON shadow_scores (model, champion_version, challenger_version);";
+
+/// The shadow file's one lazily opened connection.
+fn shadow_pool(path: &Path) -> SqlitePool {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Off)
+        .busy_timeout(BUSY_TIMEOUT);
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::raw_sql(SHADOW_SCHEMA).execute(conn).await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options)
+}
+
+/// Whether `e` says the file is damaged: `SQLITE_CORRUPT` (11) or `SQLITE_NOTADB` (26), in their
+/// primary or extended codes.
+fn is_damaged(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(d) = e else {
+        return false;
+    };
+    d.code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 11 | 26))
 }
 
 impl SqliteStore {
@@ -76,14 +141,108 @@ impl SqliteStore {
             .max_connections(MAX_CONNECTIONS)
             .connect_with(options.clone())
             .await?;
-        let shadow_pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_lazy_with(options.synchronous(SqliteSynchronous::Normal));
         let mut migrator = sqlx::migrate!("./migrations/sqlite");
         migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
         migrator.run(&pool).await?;
+        let shadow_path = shadow_path(path);
+        crate::private_file::prepare(&shadow_path)?;
+        let store = SqliteStore {
+            pool,
+            shadow_pool: std::sync::Arc::new(std::sync::RwLock::new(shadow_pool(&shadow_path))),
+            shadow_path,
+        };
+        store.move_old_shadow_scores().await?;
         tracing::info!(path = %path.display(), "registry database opened");
-        Ok(SqliteStore { pool, shadow_pool })
+        Ok(store)
+    }
+
+    /// Moves shadow scores an earlier version wrote into the main file over to the shadow file,
+    /// a slice at a time (copy, then delete the copied rows; a crash in between copies them
+    /// again, which replaces them with themselves).
+    async fn move_old_shadow_scores(&self) -> Result<()> {
+        const SLICE: i64 = 2_000;
+        loop {
+            let rows: Vec<(i64, ShadowRow)> = sqlx::query_as::<_, ShadowRowWithId>(
+                "SELECT rowid, model, request_id, record, champion_version, challenger_version, \
+                 champion_p, challenger_p, champion_decision, challenger_decision, scored_at, \
+                 NULL AS positive FROM shadow_scores ORDER BY rowid LIMIT ?",
+            )
+            .bind(SLICE)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| (r.rowid, r.row))
+            .collect();
+            let Some(last) = rows.last().map(|(id, _)| *id) else {
+                return Ok(());
+            };
+            let records = rows
+                .into_iter()
+                .map(|(_, r)| shadow_record(r).map(|(record, _)| record))
+                .collect::<Result<Vec<_>>>()?;
+            self.write_shadow(&records).await?;
+            sqlx::query("DELETE FROM shadow_scores WHERE rowid <= ?")
+                .bind(last)
+                .execute(&self.pool)
+                .await?;
+            tracing::info!(records = records.len(), path = %self.shadow_path.display(), "shadow scores moved to their own file");
+        }
+    }
+
+    /// The shadow file's pool.
+    fn shadow(&self) -> SqlitePool {
+        self.shadow_pool
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Inserts shadow records into the shadow file in one transaction.
+    async fn write_shadow(&self, rows: &[ShadowRecord]) -> std::result::Result<(), sqlx::Error> {
+        let mut tx = self.shadow().begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in rows.chunks(crate::backend::SHADOW_ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT OR REPLACE INTO shadow_scores (model, request_id, record, champion_version, \
+                 challenger_version, champion_p, challenger_p, champion_decision, \
+                 challenger_decision, scored_at) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.model)
+                    .push_bind(&r.request_id)
+                    .push_bind(i64::from(r.record))
+                    .push_bind(i64::from(r.champion_version))
+                    .push_bind(i64::from(r.challenger_version))
+                    .push_bind(r.champion_p)
+                    .push_bind(r.challenger_p)
+                    .push_bind(&r.champion_decision)
+                    .push_bind(&r.challenger_decision)
+                    .push_bind(ts(&r.scored_at));
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await
+    }
+
+    /// Moves a damaged shadow file aside (with its WAL and shared-memory files) so the next
+    /// write starts a new one.
+    async fn set_damaged_shadow_aside(&self) {
+        self.shadow().close().await;
+        let stamp = Utc::now().format("%Y%m%dT%H%M%S");
+        for suffix in ["", "-wal", "-shm"] {
+            let mut from = self.shadow_path.as_os_str().to_owned();
+            from.push(suffix);
+            let mut to = from.clone();
+            to.push(format!(".damaged-{stamp}"));
+            if std::path::Path::new(&from).exists()
+                && let Err(e) = fs_err::rename(&from, &to)
+            {
+                tracing::error!(error = %e, "damaged shadow file not moved aside");
+            }
+        }
+        *self
+            .shadow_pool
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = shadow_pool(&self.shadow_path);
     }
 
     /// The connection pool, for components that keep their own tables in the same file
@@ -94,7 +253,7 @@ impl SqliteStore {
 
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
-        self.shadow_pool.close().await;
+        self.shadow().close().await;
         self.pool.close().await;
     }
 
@@ -992,31 +1151,15 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn record_shadow(&self, rows: &[ShadowRecord]) -> Result<()> {
-        // Multi-row statements: the write lock is held for a few statements, not one round trip
-        // to the connection's thread per record (audit and registry writes wait behind it).
-        let mut tx = self.shadow_pool.begin_with("BEGIN IMMEDIATE").await?;
-        for chunk in rows.chunks(crate::backend::SHADOW_ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::<Sqlite>::new(
-                "INSERT OR REPLACE INTO shadow_scores (model, request_id, record, champion_version, \
-                 challenger_version, champion_p, challenger_p, champion_decision, \
-                 challenger_decision, scored_at) ",
-            );
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(&r.model)
-                    .push_bind(&r.request_id)
-                    .push_bind(i64::from(r.record))
-                    .push_bind(i64::from(r.champion_version))
-                    .push_bind(i64::from(r.challenger_version))
-                    .push_bind(r.champion_p)
-                    .push_bind(r.challenger_p)
-                    .push_bind(&r.champion_decision)
-                    .push_bind(&r.challenger_decision)
-                    .push_bind(ts(&r.scored_at));
-            });
-            q.build().execute(&mut *tx).await?;
+        match self.write_shadow(rows).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_damaged(&e) => {
+                tracing::error!(path = %self.shadow_path.display(), error = %e, "shadow file damaged; moved aside, a new one is started");
+                self.set_damaged_shadow_aside().await;
+                Err(e.into())
+            }
+            Err(e) => Err(e.into()),
         }
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn list_shadow(
@@ -1024,37 +1167,45 @@ impl MetadataStore for SqliteStore {
         model: &str,
         limit: u32,
     ) -> Result<Vec<(ShadowRecord, Option<bool>)>> {
+        let pool = self.shadow();
         let rows: Vec<ShadowRow> = sqlx::query_as(
-            "SELECT s.model, s.request_id, s.record, s.champion_version, s.challenger_version, \
-             s.champion_p, s.challenger_p, s.champion_decision, s.challenger_decision, s.scored_at, \
-             o.positive FROM shadow_scores s LEFT JOIN outcomes o ON o.model = s.model \
-             AND o.request_id = s.request_id AND o.record = s.record WHERE s.model = ? \
-             ORDER BY s.scored_at LIMIT ?",
+            "SELECT model, request_id, record, champion_version, challenger_version, champion_p, \
+             challenger_p, champion_decision, challenger_decision, scored_at, NULL AS positive \
+             FROM shadow_scores WHERE model = ? ORDER BY scored_at LIMIT ?",
         )
         .bind(model)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&pool)
         .await?;
-        let num = |what: &str, v: i64| {
-            u32::try_from(v).map_err(|_| RegistryError::CorruptRecord(format!("shadow {what} {v}")))
-        };
+        // Their outcomes, from the main file: by request id, a slice at a time.
+        let mut outcomes: std::collections::HashMap<(String, i64), bool> =
+            std::collections::HashMap::new();
+        let mut ids: Vec<&str> = rows.iter().map(|r| r.request_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for slice in ids.chunks(crate::backend::SHADOW_ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+                "SELECT request_id, record, positive FROM outcomes WHERE model = ",
+            );
+            q.push_bind(model).push(" AND request_id IN (");
+            let mut list = q.separated(", ");
+            for id in slice {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            let found: Vec<(String, i64, i64)> = q.build_query_as().fetch_all(&self.pool).await?;
+            outcomes.extend(
+                found
+                    .into_iter()
+                    .map(|(id, record, p)| ((id, record), p != 0)),
+            );
+        }
         rows.into_iter()
-            .map(|r| {
-                Ok((
-                    ShadowRecord {
-                        record: num("record", r.record)?,
-                        champion_version: num("version", r.champion_version)?,
-                        challenger_version: num("version", r.challenger_version)?,
-                        scored_at: parse_ts(&r.scored_at)?,
-                        model: r.model,
-                        request_id: r.request_id,
-                        champion_p: r.champion_p,
-                        challenger_p: r.challenger_p,
-                        champion_decision: r.champion_decision,
-                        challenger_decision: r.challenger_decision,
-                    },
-                    r.positive.map(|p| p != 0),
-                ))
+            .map(|mut r| {
+                r.positive = outcomes
+                    .get(&(r.request_id.clone(), r.record))
+                    .map(|&p| i64::from(p));
+                shadow_record(r)
             })
             .collect()
     }
@@ -1465,6 +1616,36 @@ impl TryFrom<JobRow> for JobRecord {
             created_by: row.created_by,
         })
     }
+}
+
+/// A shadow row of the main file's old table, with its rowid.
+#[derive(sqlx::FromRow)]
+struct ShadowRowWithId {
+    rowid: i64,
+    #[sqlx(flatten)]
+    row: ShadowRow,
+}
+
+/// A stored shadow row as a record, with its outcome when known.
+fn shadow_record(r: ShadowRow) -> Result<(ShadowRecord, Option<bool>)> {
+    let num = |what: &str, v: i64| {
+        u32::try_from(v).map_err(|_| RegistryError::CorruptRecord(format!("shadow {what} {v}")))
+    };
+    Ok((
+        ShadowRecord {
+            record: num("record", r.record)?,
+            champion_version: num("version", r.champion_version)?,
+            challenger_version: num("version", r.challenger_version)?,
+            scored_at: parse_ts(&r.scored_at)?,
+            model: r.model,
+            request_id: r.request_id,
+            champion_p: r.champion_p,
+            challenger_p: r.challenger_p,
+            champion_decision: r.champion_decision,
+            challenger_decision: r.challenger_decision,
+        },
+        r.positive.map(|p| p != 0),
+    ))
 }
 
 #[derive(sqlx::FromRow)]

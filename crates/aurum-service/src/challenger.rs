@@ -53,8 +53,8 @@ const SHADOW_QUEUE: usize = 4096;
 const SHADOW_BATCH: usize = 8192;
 /// How long the writer gathers records after the first of a batch: one insert burst (CPU on a
 /// normal-priority thread) a second. Shorter transactions were measured to cost the clients'
-/// tail latency more (BENCHMARKS.md, "Shadow scoring, 2026-12-06"), though shadow commits no
-/// longer fsync (the registry's shadow connection runs `synchronous=NORMAL`).
+/// tail latency more (BENCHMARKS.md, "Shadow scoring, 2026-12-06"); the embedded store's shadow
+/// commits never flush the disk (`registry-shadow.db`, `synchronous=OFF`).
 const SHADOW_GATHER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Shadow jobs (one per request) waiting for the scoring worker, at most: a pause's worth at

@@ -347,7 +347,9 @@ impl Anchor {
             .map_err(|e| named(&self.path, e))?;
         // Still the two-slot file the caller read under the same lock.
         if file.metadata()?.len() != FILE_BYTES as u64 {
-            return Err(std::io::Error::other("the anchor file changed under the lock"));
+            return Err(std::io::Error::other(
+                "the anchor file changed under the lock",
+            ));
         }
         file.seek(std::io::SeekFrom::Start((k * SLOT_BYTES) as u64))?;
         file.write_all(&self.slot(head))

@@ -117,9 +117,12 @@ async fn registry_files_are_private() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
     store.create_key("ops", Role::Admin).await.unwrap();
+    store.record_shadow(&[shadow_record("r1")]).await.unwrap();
+    assert!(aurum_registry::sqlite_shadow_path(&db_path(&dir)).exists());
     for file in files_under(dir.path()) {
         let name = file.file_name().unwrap().to_string_lossy().to_string();
-        if name.starts_with("registry.db") {
+        // The registry and its shadow scores' file, with their WAL and shared-memory files.
+        if name.starts_with("registry") {
             let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{name} has mode {mode:o}");
         }
@@ -287,4 +290,132 @@ async fn get_verified_detects_corruption_on_disk() {
         get_verified(&store, "missing.bin", &sha).await.unwrap_err(),
         Entity::Artifact,
     );
+}
+
+fn shadow_record(request: &str) -> aurum_registry::ShadowRecord {
+    aurum_registry::ShadowRecord {
+        model: "m".into(),
+        request_id: request.into(),
+        record: 0,
+        champion_version: 1,
+        challenger_version: 2,
+        champion_p: 0.25,
+        challenger_p: 0.5,
+        champion_decision: "approve".into(),
+        challenger_decision: "refer".into(),
+        scored_at: chrono::Utc::now(),
+    }
+}
+
+/// Shadow scores are written to a file of their own (`registry-shadow.db`); the ones an earlier
+/// version wrote into the registry's own table are moved there at open, and the comparison
+/// still finds their outcomes in the registry.
+#[tokio::test]
+async fn shadow_scores_live_in_their_own_file_and_old_ones_move_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    for (i, request) in ["old-1", "old-2", "old-3"].iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO shadow_scores (model, request_id, record, champion_version, \
+             challenger_version, champion_p, challenger_p, champion_decision, \
+             challenger_decision, scored_at) VALUES ('m', ?, 0, 1, 2, 0.1, 0.2, 'approve', \
+             'decline', ?)",
+        )
+        .bind(request)
+        .bind(format!("2026-12-0{}T00:00:00.000000Z", i + 1))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    let mut outcome = aurum_registry::OutcomeRecord {
+        model: "m".into(),
+        version: 1,
+        request_id: "old-2".into(),
+        record: 0,
+        probability: 0.1,
+        decision: None,
+        positive: true,
+        scored_at: chrono::Utc::now(),
+        received_at: chrono::Utc::now(),
+        attributes: Default::default(),
+    };
+    store
+        .record_outcomes(std::slice::from_ref(&outcome))
+        .await
+        .unwrap();
+    store.close().await;
+
+    let store = open(&dir).await;
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM shadow_scores")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "moved out of the registry file");
+    store
+        .record_shadow(&[shadow_record("new-1")])
+        .await
+        .unwrap();
+    outcome.request_id = "new-1".into();
+    outcome.positive = false;
+    store
+        .record_outcomes(std::slice::from_ref(&outcome))
+        .await
+        .unwrap();
+    let listed = store.list_shadow("m", 10).await.unwrap();
+    let ids: Vec<(&str, Option<bool>)> = listed
+        .iter()
+        .map(|(r, o)| (r.request_id.as_str(), *o))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("old-1", None),
+            ("old-2", Some(true)),
+            ("old-3", None),
+            ("new-1", Some(false))
+        ]
+    );
+    assert_eq!(listed[0].0.challenger_decision, "decline");
+    store.close().await;
+}
+
+/// Shadow commits never flush the disk, so after an operating-system crash their file may be
+/// damaged: the store then moves it aside and starts a new one; the registry is untouched.
+#[tokio::test]
+async fn a_damaged_shadow_file_is_set_aside_and_started_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    store.create_key("ops", Role::Admin).await.unwrap();
+    store
+        .record_shadow(&[shadow_record("before")])
+        .await
+        .unwrap();
+    store.close().await;
+    let shadow = aurum_registry::sqlite_shadow_path(&db_path(&dir));
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", shadow.display()));
+    }
+    std::fs::write(&shadow, vec![0x5a; 8192]).unwrap();
+
+    let store = open(&dir).await;
+    assert!(store.record_shadow(&[shadow_record("lost")]).await.is_err());
+    store
+        .record_shadow(&[shadow_record("after")])
+        .await
+        .unwrap();
+    let listed = store.list_shadow("m", 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].0.request_id, "after");
+    let aside: Vec<String> = std::fs::read_dir(shadow.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains(".damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(
+        store.list_keys().await.unwrap().len(),
+        1,
+        "the registry is untouched"
+    );
+    store.close().await;
 }
