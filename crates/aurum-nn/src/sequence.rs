@@ -1880,33 +1880,8 @@ mod tests {
             // Served = trained, padding and empty cells included.
             let rows = rows_of(&test_x);
             let rows = &rows[..60];
-            let served = m.predict_proba(rows).unwrap();
-            let keys: Vec<Option<String>> = rows.iter().map(|r| entity_key(&r[0])).collect();
-            let encoded: Vec<EncodedRow> = rows
-                .iter()
-                .map(|r| {
-                    let mut e = EncodedRow::default();
-                    m.encoder.encode_row(&r[1..], &mut e).unwrap();
-                    e
-                })
-                .collect();
+            let encoded = assert_served_is_trained(&m, rows, arch);
             assert!(encoded.iter().any(|e| e.tokens[0].is_empty()));
-            let w = windows(&keys, 3);
-            let device = Device::flex();
-            let net = burn_net(&m.weights, &device);
-            let all: Vec<usize> = (0..rows.len()).collect();
-            let batch = window_batch(&all, &w, &encoded, 3, 0, &device);
-            let logits = net.forward(batch, &m.params, vec![None, None]);
-            let probs = train::read_f32(burn_softmax(logits, 1)).unwrap();
-            for (i, p) in served.iter().enumerate() {
-                for (c, &q) in p.iter().enumerate() {
-                    let b = f64::from(probs[i * 2 + c]);
-                    assert!(
-                        (q - b).abs() < 1e-5,
-                        "{arch}: row {i} class {c}: {q} vs {b}"
-                    );
-                }
-            }
 
             let payload = m.payload().unwrap();
             let loaded = SequenceFamily.load_payload(&payload).unwrap();
@@ -1929,6 +1904,50 @@ mod tests {
                 .to_string();
             assert!(e.contains("text encoders"), "{e}");
         }
+    }
+
+    /// Checks that the served pass gives the burn graph's probabilities (1e-5) for every row of
+    /// a two-class request; returns the encoded rows.
+    fn assert_served_is_trained(
+        m: &SequenceModel,
+        rows: &[Vec<Value>],
+        what: &str,
+    ) -> Vec<EncodedRow> {
+        let served = m.predict_proba(rows).unwrap();
+        let keys: Vec<Option<String>> = rows.iter().map(|r| entity_key(&r[0])).collect();
+        let encoded: Vec<EncodedRow> = rows
+            .iter()
+            .map(|r| {
+                let mut e = EncodedRow::default();
+                m.encoder.encode_row(&r[1..], &mut e).unwrap();
+                e
+            })
+            .collect();
+        let l = m.params.length;
+        let device = Device::flex();
+        let net = burn_net(&m.weights, &device);
+        let all: Vec<usize> = (0..rows.len()).collect();
+        let batch = window_batch(
+            &all,
+            &windows(&keys, l),
+            &encoded,
+            l,
+            m.weights.embeddings.len(),
+            &device,
+        );
+        let dropout = vec![None; 1 + m.params.dense.len()];
+        let logits = net.forward(batch, &m.params, dropout);
+        let probs = train::read_f32(burn_softmax(logits, 1)).unwrap();
+        for (i, p) in served.iter().enumerate() {
+            for (c, &q) in p.iter().enumerate() {
+                let b = f64::from(probs[i * 2 + c]);
+                assert!(
+                    (q - b).abs() < 1e-5,
+                    "{what}: row {i} class {c}: {q} vs {b}"
+                );
+            }
+        }
+        encoded
     }
 
     /// The trained weights back in a burn network (for comparing the two forward passes).
@@ -2003,33 +2022,10 @@ mod tests {
                 ],
             );
             let rows = rows_of(&test_x);
-            let served = m.predict_proba(&rows).unwrap();
             let keys: Vec<Option<String>> = rows.iter().map(|r| entity_key(&r[0])).collect();
-            let encoded: Vec<EncodedRow> = rows
-                .iter()
-                .map(|r| {
-                    let mut e = EncodedRow::default();
-                    m.encoder.encode_row(&r[1..], &mut e).unwrap();
-                    e
-                })
-                .collect();
             let w = windows(&keys, 5);
             assert!(w.iter().any(|w| w.len() == 1) && w.iter().any(|w| w.len() == 5));
-            let device = Device::flex();
-            let net = burn_net(&m.weights, &device);
-            let all: Vec<usize> = (0..rows.len()).collect();
-            let batch = window_batch(&all, &w, &encoded, 5, 1, &device);
-            let logits = net.forward(batch, &m.params, vec![None, None]);
-            let probs = train::read_f32(burn_softmax(logits, 1)).unwrap();
-            for (i, p) in served.iter().enumerate() {
-                for (c, &q) in p.iter().enumerate() {
-                    let b = f64::from(probs[i * 2 + c]);
-                    assert!(
-                        (q - b).abs() < 1e-5,
-                        "{arch}: row {i} class {c}: {q} vs {b}"
-                    );
-                }
-            }
+            assert_served_is_trained(&m, &rows, arch);
         }
     }
 }

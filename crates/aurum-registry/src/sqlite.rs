@@ -22,8 +22,8 @@
 //! shadow scoring ran, which is where the shadowed requests' p99 went; BENCHMARKS.md). A shadow
 //! record may already be lost at a crash, never a decision or an audit record; `OFF` adds that
 //! an operating-system crash or power loss can leave the shadow file damaged, which is why it is
-//! a separate file: a damaged one is moved aside (`.damaged-<time>`) and started afresh, and the
-//! registry never depends on it. The comparison joins it with the outcomes of the main file in
+//! a separate file: a damaged one is moved aside (`.damaged-<time>`) and the write goes to a new
+//! one, and the registry never depends on it. The comparison joins it with the outcomes of the main file in
 //! the store. Records written into the main file's `shadow_scores` table by earlier versions
 //! are moved over at open.
 
@@ -180,7 +180,7 @@ impl SqliteStore {
                 .into_iter()
                 .map(|(_, r)| shadow_record(r).map(|(record, _)| record))
                 .collect::<Result<Vec<_>>>()?;
-            self.write_shadow(&records).await?;
+            self.record_shadow_rows(&records).await?;
             sqlx::query("DELETE FROM shadow_scores WHERE rowid <= ?")
                 .bind(last)
                 .execute(&self.pool)
@@ -195,6 +195,19 @@ impl SqliteStore {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// Inserts shadow records into the shadow file; when the file is damaged, sets it aside and
+    /// writes them into a new one.
+    async fn record_shadow_rows(&self, rows: &[ShadowRecord]) -> Result<()> {
+        match self.write_shadow(rows).await {
+            Err(e) if is_damaged(&e) => {
+                tracing::error!(path = %self.shadow_path.display(), error = %e, "shadow file damaged; moved aside, a new one is started");
+                self.set_damaged_shadow_aside().await;
+                Ok(self.write_shadow(rows).await?)
+            }
+            other => Ok(other?),
+        }
     }
 
     /// Inserts shadow records into the shadow file in one transaction.
@@ -238,6 +251,9 @@ impl SqliteStore {
             {
                 tracing::error!(error = %e, "damaged shadow file not moved aside");
             }
+        }
+        if let Err(e) = crate::private_file::prepare(&self.shadow_path) {
+            tracing::error!(error = %e, "new shadow file not created private");
         }
         *self
             .shadow_pool
@@ -1151,15 +1167,7 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn record_shadow(&self, rows: &[ShadowRecord]) -> Result<()> {
-        match self.write_shadow(rows).await {
-            Ok(()) => Ok(()),
-            Err(e) if is_damaged(&e) => {
-                tracing::error!(path = %self.shadow_path.display(), error = %e, "shadow file damaged; moved aside, a new one is started");
-                self.set_damaged_shadow_aside().await;
-                Err(e.into())
-            }
-            Err(e) => Err(e.into()),
-        }
+        self.record_shadow_rows(rows).await
     }
 
     async fn list_shadow(

@@ -12,13 +12,7 @@ use aurum_service::{CallContext, Config, ModelRef, Platform, TrainRequest};
 /// otherwise. A row's own values say nothing about its label; its card's history does.
 fn dataset() -> String {
     let mut csv = String::from("card,step,channel,amount,label\n");
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     for card in 0..80 {
         let mut previous_web = false;
         for step in 0..20 {
@@ -31,6 +25,35 @@ fn dataset() -> String {
         }
     }
     csv
+}
+
+/// A xorshift64 stream: the generated files' only randomness.
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
+/// A `sequence` training job on `dataset` (split on `step`), aliased `champion`.
+fn training(dataset: &str, model: &str, params: &[(&str, &str)]) -> TrainRequest {
+    TrainRequest {
+        dataset: dataset.into(),
+        target: "label".into(),
+        kind: FamilyName::new("sequence").unwrap(),
+        model: model.into(),
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        positive_label: None,
+        alias: Some("champion".into()),
+        date_column: Some("step".into()),
+        text_columns: None,
+        text_buckets: None,
+    }
 }
 
 fn event(card: &str, channel: &str, amount: f64) -> Vec<Value> {
@@ -70,25 +93,11 @@ async fn the_sequence_family_trains_registers_and_serves_histories() {
         ("architecture", "cnn"),
         ("length", "4"),
         ("epochs", "25"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    ];
     let (job, version) = platform
         .run_training(
             &ctx,
-            TrainRequest {
-                dataset: "card_events".into(),
-                target: "label".into(),
-                kind: FamilyName::new("sequence").unwrap(),
-                model: "card_alerts".into(),
-                params,
-                positive_label: None,
-                alias: Some("champion".into()),
-                date_column: Some("step".into()),
-                text_columns: None,
-                text_buckets: None,
-            },
+            training("card_events", "card_alerts", &params),
             std::sync::Arc::new(NoProgress),
         )
         .await
@@ -170,13 +179,7 @@ const MEMOS: &[&str] = &[
 /// so nearly every cell is unique (profiled as text, not a category); some are missing.
 fn memo_dataset() -> String {
     let mut csv = String::from("card,step,memo,amount,label\n");
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     for card in 0..80 {
         let mut previous_risky = false;
         for step in 0..20 {
@@ -239,25 +242,11 @@ async fn event_memos_are_read_through_tfidf_or_the_transformer_encoder() {
             ("text_encoder", encoder),
             ("text_dim", "8"),
             ("text_length", "8"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        ];
         let (_, version) = platform
             .run_training(
                 &ctx,
-                TrainRequest {
-                    dataset: "card_memos".into(),
-                    target: "label".into(),
-                    kind: FamilyName::new("sequence").unwrap(),
-                    model: format!("memo_{encoder}"),
-                    params,
-                    positive_label: None,
-                    alias: Some("champion".into()),
-                    date_column: Some("step".into()),
-                    text_columns: None,
-                    text_buckets: None,
-                },
+                training("card_memos", &format!("memo_{encoder}"), &params),
                 std::sync::Arc::new(NoProgress),
             )
             .await
