@@ -16,7 +16,7 @@ fn dataset() -> String {
     for card in 0..80 {
         let mut previous_web = false;
         for step in 0..20 {
-            let web = next() % 2 == 0;
+            let web = next().is_multiple_of(2);
             let amount = (next() % 10_000) as f64 / 100.0;
             let channel = if web { "web" } else { "store" };
             let label = if previous_web { "alert" } else { "ok" };
