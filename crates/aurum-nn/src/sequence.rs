@@ -1442,15 +1442,30 @@ mod tests {
                 previous_web = web;
             }
         }
+        card_events(
+            entity,
+            Column {
+                name: "channel".into(),
+                data: ColumnData::Categorical(channel),
+            },
+            amount,
+            label,
+        )
+    }
+
+    /// `card`, `what` (the event's own column), `amount` and the class target `label`.
+    fn card_events(
+        entity: Vec<Option<String>>,
+        what: Column,
+        amount: Vec<Option<f64>>,
+        label: Vec<Option<String>>,
+    ) -> (Table, ClassTarget) {
         let table = Table::new(vec![
             Column {
                 name: "card".into(),
                 data: ColumnData::Categorical(entity),
             },
-            Column {
-                name: "channel".into(),
-                data: ColumnData::Categorical(channel),
-            },
+            what,
             Column {
                 name: "amount".into(),
                 data: ColumnData::Float(amount),
@@ -1806,27 +1821,15 @@ mod tests {
                 previous_risky = k < 2;
             }
         }
-        let table = Table::new(vec![
-            Column {
-                name: "card".into(),
-                data: ColumnData::Categorical(entity),
-            },
+        card_events(
+            entity,
             Column {
                 name: "memo".into(),
                 data: ColumnData::Text(memo),
             },
-            Column {
-                name: "amount".into(),
-                data: ColumnData::Float(amount),
-            },
-            Column {
-                name: "label".into(),
-                data: ColumnData::Categorical(label),
-            },
-        ])
-        .unwrap();
-        let target = aurum_data::class_target(&table, "label").unwrap();
-        (table.drop_column("label").unwrap(), target)
+            amount,
+            label,
+        )
     }
 
     /// `text_encoder=transformer`: each event's memo goes through the text encoder into the

@@ -64,6 +64,23 @@ fn event(card: &str, channel: &str, amount: f64) -> Vec<Value> {
     ]
 }
 
+/// A platform on `dir` with `csv` imported as dataset `name`.
+async fn open_with(dir: &std::path::Path, name: &str, csv: String) -> (Platform, CallContext) {
+    let platform = open(dir).await;
+    let ctx = CallContext::cli();
+    platform
+        .import_dataset(
+            &ctx,
+            name,
+            csv.into_bytes(),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    (platform, ctx)
+}
+
 async fn open(dir: &std::path::Path) -> Platform {
     Platform::open(Config {
         data_dir: dir.join("data"),
@@ -76,18 +93,7 @@ async fn open(dir: &std::path::Path) -> Platform {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sequence_family_trains_registers_and_serves_histories() {
     let dir = tempfile::tempdir().unwrap();
-    let platform = open(dir.path()).await;
-    let ctx = CallContext::cli();
-    platform
-        .import_dataset(
-            &ctx,
-            "card_events",
-            dataset().into_bytes(),
-            Default::default(),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    let (platform, ctx) = open_with(dir.path(), "card_events", dataset()).await;
     let params = [
         ("entity", "card"),
         ("architecture", "cnn"),
@@ -205,18 +211,7 @@ fn memo_dataset() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_memos_are_read_through_tfidf_or_the_transformer_encoder() {
     let dir = tempfile::tempdir().unwrap();
-    let platform = open(dir.path()).await;
-    let ctx = CallContext::cli();
-    platform
-        .import_dataset(
-            &ctx,
-            "card_memos",
-            memo_dataset().into_bytes(),
-            Default::default(),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    let (platform, ctx) = open_with(dir.path(), "card_memos", memo_dataset()).await;
     let memo = |card: &str, text: &str| {
         vec![
             Value::Str(card.into()),
