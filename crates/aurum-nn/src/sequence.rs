@@ -1069,18 +1069,7 @@ pub fn fit(
 ) -> Result<SequenceModel, ModelError> {
     let n = features.n_rows();
     let n_classes = target.classes.len();
-    if target.y.len() != n {
-        return Err(ModelError::InvalidTarget {
-            reason: format!("{} target values for {n} rows", target.y.len()),
-        });
-    }
-    if n_classes < 2 || n < 2 * n_classes || target.y.iter().any(|&c| c as usize >= n_classes) {
-        return Err(ModelError::NotEnoughData {
-            reason: format!(
-                "{n} rows of {n_classes} classes: the sequence model needs at least two classes and two rows per class"
-            ),
-        });
-    }
+    train::check_class_target(n, target, "the sequence model")?;
     let entity_col = features.column(&params.entity).ok_or_else(|| {
         ModelError::invalid_param(
             "entity",

@@ -49,6 +49,29 @@ pub fn stratified_carve(
     (train, valid)
 }
 
+/// Checks a class target for `n` rows: one class per row, every class index in range, at least
+/// two classes and two rows per class on average; `what` names the model in the error.
+pub fn check_class_target(
+    n: usize,
+    target: &aurum_core::ClassTarget,
+    what: &str,
+) -> Result<(), ModelError> {
+    let n_classes = target.classes.len();
+    if target.y.len() != n {
+        return Err(ModelError::InvalidTarget {
+            reason: format!("{} target values for {n} rows", target.y.len()),
+        });
+    }
+    if n_classes < 2 || n < 2 * n_classes || target.y.iter().any(|&c| c as usize >= n_classes) {
+        return Err(ModelError::NotEnoughData {
+            reason: format!(
+                "{n} rows of {n_classes} classes: {what} needs at least two classes and two rows per class"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// PyTorch's default for a linear layer: weights and biases uniform in `±1/√fan_in`.
 pub fn linear_init(d_in: usize, d_out: usize, rng: &mut SeededRng) -> DenseLayer {
     let k = 1.0 / (d_in as f64).sqrt();
