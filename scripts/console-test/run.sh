@@ -9,17 +9,12 @@
 # main navigation, and writes PNG screenshots to docs/console/.
 #
 # Usage: scripts/console-test/run.sh            (builds target/debug/aurum when missing)
+#        scripts/console-test/run.sh --install  (only installs chromium when missing)
 #        AURUM_BIN=path/to/aurum scripts/console-test/run.sh
 # Exits non-zero on any failure; the server log is printed then.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-
-bin=${AURUM_BIN:-$root/target/debug/aurum}
-if [ ! -x "$bin" ]; then
-  echo "== building aurum (cargo build -p aurum-cli)"
-  cargo build -p aurum-cli
-fi
 
 chromium=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$chromium" ]; then
@@ -28,6 +23,15 @@ if [ -z "$chromium" ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get install -y chromium >/dev/null
   chromium=$(command -v chromium)
+fi
+if [ "${1:-}" = --install ]; then
+  exit 0
+fi
+
+bin=${AURUM_BIN:-$root/target/debug/aurum}
+if [ ! -x "$bin" ]; then
+  echo "== building aurum (cargo build -p aurum-cli)"
+  cargo build -p aurum-cli
 fi
 
 work=$(mktemp -d)

@@ -8,7 +8,8 @@
 # loopback port and runs every schemathesis check, with positive and negative examples, using
 # the bootstrap admin key that `serve` writes to `<data dir>/admin.key`. It fails
 # on any 5xx, any status the document does not list, and any response that does not match its
-# documented schema. MAX_EXAMPLES (default 20) bounds the examples per operation.
+# documented schema. MAX_EXAMPLES (default 20) bounds the examples per operation. With
+# `--install` it only prepares the venv.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,15 +22,18 @@ version=3.39.16
 hypothesis=6.122.0
 max_examples=${MAX_EXAMPLES:-20}
 
-if [[ ! -x $aurum ]]; then
-    echo "no aurum binary at $aurum: run \`cargo build -p aurum-cli\` first (or set AURUM)" >&2
-    exit 2
-fi
 if [[ ! -x $venv/bin/python ]]; then
     python3 -m venv "$venv"
 fi
 if [[ $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"), m.version("hypothesis"))' 2>/dev/null) != "$version $hypothesis" ]]; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version" "hypothesis==$hypothesis"
+fi
+if [[ ${1:-} == --install ]]; then
+    exit 0
+fi
+if [[ ! -x $aurum ]]; then
+    echo "no aurum binary at $aurum: run \`cargo build -p aurum-cli\` first (or set AURUM)" >&2
+    exit 2
 fi
 
 work=$(mktemp -d)

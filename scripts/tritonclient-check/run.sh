@@ -6,7 +6,8 @@
 # TRITON_VENV to move it), sets up a temporary data dir with the German credit model `credit`
 # (champion) and a client key, serves HTTP + gRPC on free loopback ports, and runs check.py,
 # which scores the same applicants through tritonclient (HTTP with binary tensors, HTTP JSON,
-# gRPC raw contents) and through /v1 predict and compares them to 1e-6.
+# gRPC raw contents) and through /v1 predict and compares them to 1e-6. With `--install` it only
+# prepares the venv.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,14 +15,17 @@ root=$(cd "$here/../.." && pwd)
 aurum=${AURUM:-$root/target/debug/aurum}
 venv=${TRITON_VENV:-$root/target/tritonclient-venv}
 
-if [[ ! -x $aurum ]]; then
-    echo "no aurum binary at $aurum: run \`cargo build -p aurum-cli\` first (or set AURUM)" >&2
-    exit 2
-fi
 if [[ ! -x $venv/bin/python ]]; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check "tritonclient[http,grpc]" numpy
+if [[ ${1:-} == --install ]]; then
+    exit 0
+fi
+if [[ ! -x $aurum ]]; then
+    echo "no aurum binary at $aurum: run \`cargo build -p aurum-cli\` first (or set AURUM)" >&2
+    exit 2
+fi
 
 work=$(mktemp -d)
 server_pid=""

@@ -98,7 +98,7 @@ impl PgAuditStore {
             )
             .await
             .map_err(open_error)?;
-        sqlx::migrate!("./migrations/audit")
+        sqlx_macros::migrate!("./migrations/audit")
             .run(&pool)
             .await
             .map_err(|source| AuditError::Migrate {

@@ -141,7 +141,7 @@ impl PgStore {
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
-        let mut migrator = sqlx::migrate!("./migrations/registry");
+        let mut migrator = sqlx_macros::migrate!("./migrations/registry");
         migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
         let migrated = migrator.run(&migration_pool).await;
         migration_pool.close().await;
@@ -1552,7 +1552,7 @@ fn parse_stored<T: FromStr<Err = RegistryError>>(text: &str) -> Result<T> {
         .map_err(|e: RegistryError| RegistryError::CorruptRecord(e.to_string()))
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct DatasetRow {
     name: String,
     sha256: String,
@@ -1584,7 +1584,7 @@ impl TryFrom<DatasetRow> for DatasetRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct ModelRow {
     name: String,
     created_at: String,
@@ -1606,7 +1606,7 @@ impl ModelRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct VersionRow {
     model: String,
     version: i64,
@@ -1648,7 +1648,7 @@ impl TryFrom<VersionRow> for VersionRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct AliasRow {
     model: String,
     alias: String,
@@ -1669,7 +1669,7 @@ impl TryFrom<AliasRow> for AliasRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct AliasHistoryRow {
     alias: String,
     from_version: Option<i64>,
@@ -1691,7 +1691,7 @@ impl TryFrom<AliasHistoryRow> for AliasHistoryRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct JobRow {
     id: String,
     state: String,
@@ -1733,7 +1733,7 @@ impl TryFrom<JobRow> for JobRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct ShadowRow {
     model: String,
     request_id: String,
@@ -1748,7 +1748,7 @@ struct ShadowRow {
     positive: Option<bool>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct OutcomeRow {
     model: String,
     version: i64,
@@ -1762,7 +1762,7 @@ struct OutcomeRow {
     attributes: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct KeyRow {
     id: String,
     name: String,

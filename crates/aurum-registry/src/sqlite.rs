@@ -141,7 +141,7 @@ impl SqliteStore {
             .max_connections(MAX_CONNECTIONS)
             .connect_with(options.clone())
             .await?;
-        let mut migrator = sqlx::migrate!("./migrations/sqlite");
+        let mut migrator = sqlx_macros::migrate!("./migrations/sqlite");
         migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
         migrator.run(&pool).await?;
         let shadow_path = shadow_path(path);
@@ -1445,7 +1445,7 @@ async fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'stati
         .map_err(|e| RegistryError::Internal(format!("blocking task failed: {e}")))
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct DatasetRow {
     name: String,
     sha256: String,
@@ -1477,7 +1477,7 @@ impl TryFrom<DatasetRow> for DatasetRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct ModelRow {
     name: String,
     created_at: String,
@@ -1499,7 +1499,7 @@ impl ModelRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct VersionRow {
     model: String,
     version: i64,
@@ -1541,7 +1541,7 @@ impl TryFrom<VersionRow> for VersionRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct AliasRow {
     model: String,
     alias: String,
@@ -1562,7 +1562,7 @@ impl TryFrom<AliasRow> for AliasRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct AliasHistoryRow {
     alias: String,
     from_version: Option<i64>,
@@ -1584,7 +1584,7 @@ impl TryFrom<AliasHistoryRow> for AliasHistoryRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct JobRow {
     id: String,
     state: String,
@@ -1627,7 +1627,7 @@ impl TryFrom<JobRow> for JobRecord {
 }
 
 /// A shadow row of the main file's old table, with its rowid.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct ShadowRowWithId {
     rowid: i64,
     #[sqlx(flatten)]
@@ -1656,7 +1656,7 @@ fn shadow_record(r: ShadowRow) -> Result<(ShadowRecord, Option<bool>)> {
     ))
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct ShadowRow {
     model: String,
     request_id: String,
@@ -1671,7 +1671,7 @@ struct ShadowRow {
     positive: Option<i64>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct OutcomeRow {
     model: String,
     version: i64,
@@ -1685,7 +1685,7 @@ struct OutcomeRow {
     attributes: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct KeyRow {
     id: String,
     name: String,

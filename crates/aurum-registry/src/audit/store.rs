@@ -265,7 +265,7 @@ impl SqliteAuditStore {
         let mut conn = SqliteConnection::connect_with(&write_options)
             .await
             .map_err(open_error)?;
-        sqlx::migrate!("./migrations/audit")
+        sqlx_macros::migrate!("./migrations/audit")
             .run(&mut conn)
             .await
             .map_err(|source| AuditError::Migrate {
