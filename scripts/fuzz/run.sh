@@ -3,6 +3,7 @@
 #
 #   scripts/fuzz/run.sh [SECONDS] [TARGET...]     SECONDS per target (default 10), all targets
 #                                                  when none is named
+#   scripts/fuzz/run.sh --install                 only installs cargo-fuzz when missing
 #
 # Toolchain: nightly when rustup has it; otherwise the default (stable) toolchain with
 # RUSTC_BOOTSTRAP=1, which cargo-fuzz needs for the address sanitizer. cargo-fuzz is installed
@@ -27,6 +28,17 @@ ALL_TARGETS=(csv parquet predict_json oip_binary lightgbm xgboost)
 # Targets whose parser lives in aurum-server (built with the `server` feature).
 SERVER_TARGETS=" predict_json oip_binary "
 
+install_cargo_fuzz() {
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        echo "== installing cargo-fuzz $CARGO_FUZZ_VERSION"
+        cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
+    fi
+}
+if [[ ${1:-} == --install ]]; then
+    install_cargo_fuzz
+    exit 0
+fi
+
 seconds=${1:-10}
 shift || true
 if ! [[ $seconds =~ ^[0-9]+$ ]] || [[ $seconds -lt 1 ]]; then
@@ -48,10 +60,7 @@ sanitizer=${FUZZ_SANITIZER:-none}
 timeout_s=${FUZZ_TIMEOUT:-10}
 rss_mb=${FUZZ_RSS_LIMIT_MB:-2048}
 
-if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "== installing cargo-fuzz $CARGO_FUZZ_VERSION"
-    cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
-fi
+install_cargo_fuzz
 
 toolchain=()
 if [[ ${FUZZ_TOOLCHAIN:-} != stable ]] && rustup run nightly rustc --version >/dev/null 2>&1; then
