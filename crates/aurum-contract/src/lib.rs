@@ -429,6 +429,17 @@ pub trait BinaryClassifier: FittedModel {
             .collect()
     }
 
+    /// [`BinaryClassifier::predict_proba_table`] and [`BinaryClassifier::score_points_table`]
+    /// of the same table together, bit for bit the same values: what the training job's report
+    /// needs of the held-out rows. The default makes the two calls; a family whose points come
+    /// from the same pass as its PDs overrides it to encode and walk the table once.
+    fn score_table(&self, table: &Table) -> Result<TableScores, ModelError> {
+        Ok(TableScores {
+            pd: self.predict_proba_table(table)?,
+            points: self.score_points_table(table)?,
+        })
+    }
+
     /// PD, score, decision under [`BinaryClassifier::policy`], and (for refer and decline) the
     /// adverse reasons.
     fn decide(&self, row: &[Value]) -> Result<CreditDecision, ModelError> {
@@ -447,6 +458,31 @@ pub trait BinaryClassifier: FittedModel {
             reasons,
         })
     }
+}
+
+/// PDs and score points of every row of a table ([`BinaryClassifier::score_table`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableScores {
+    /// Probability of the positive class, one per row.
+    pub pd: Vec<f64>,
+    /// Score points, one per row; `None` for a family without a meaningful score.
+    pub points: Option<Vec<f64>>,
+}
+
+impl TableScores {
+    /// PDs with the points of the default [`ScoreScaling`], as the default
+    /// [`BinaryClassifier::score_points`] maps each PD: for families without points of their own.
+    pub fn from_pd(pd: Vec<f64>) -> TableScores {
+        let points = Some(default_points(&pd));
+        TableScores { pd, points }
+    }
+}
+
+/// The points of the default [`ScoreScaling`] for each PD: the default
+/// [`BinaryClassifier::score_points`] over a column of PDs.
+pub fn default_points(pd: &[f64]) -> Vec<f64> {
+    let scaling = ScoreScaling::default();
+    pd.iter().map(|&pd| scaling.score_from_pd(pd)).collect()
 }
 
 /// What [`BinaryClassifier::assess`] gives for one row.

@@ -41,7 +41,8 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{CreditDecision, DecisionPolicy};
 use crate::reasons::{self, Reason};
 use crate::{
-    Assessment, BinaryClassifier, FittedModel, ModelError, Output, OutputSpec, Prediction, Task,
+    Assessment, BinaryClassifier, FittedModel, ModelError, Output, OutputSpec, Prediction,
+    TableScores, Task,
 };
 
 /// Buckets per text column unless the training request says otherwise.
@@ -807,6 +808,11 @@ impl BinaryClassifier for TextModel {
     fn score_points_table(&self, table: &Table) -> Result<Option<Vec<f64>>, ModelError> {
         self.binary()?
             .score_points_table(&self.transform_table(table)?)
+    }
+
+    /// One text transform of the table for both.
+    fn score_table(&self, table: &Table) -> Result<TableScores, ModelError> {
+        self.binary()?.score_table(&self.transform_table(table)?)
     }
 
     fn decide(&self, row: &[Value]) -> Result<CreditDecision, ModelError> {

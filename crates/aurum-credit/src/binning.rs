@@ -50,7 +50,7 @@
 //! falls in no bin: it is [`BinIndex::Unseen`] and gets WoE 0, the population-average risk (the
 //! convention of `optbinning`). IV counts the missing bin.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use aurum_core::{ColumnData, ColumnType, Field, Value};
@@ -58,7 +58,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 use crate::pipeline::{
-    category_column, numeric_column, read_category, read_numeric, value_of_number,
+    LevelIndex, category_column, numeric_column, read_category, read_numeric, value_of_number,
 };
 
 /// Default smallest share of training rows in a (non-missing) bin.
@@ -228,7 +228,7 @@ pub enum BinRule {
     /// Bin `i` holds the categories `groups[i]`.
     Categorical {
         groups: Vec<Vec<String>>,
-        index: HashMap<String, usize>,
+        index: LevelIndex,
     },
 }
 

@@ -34,7 +34,9 @@ use crate::logistic::check_target;
 use crate::pipeline::{Matrix, Pipeline, PipelineOptions, StoredPipeline};
 use crate::policy::ParamReader;
 use crate::{FitContext, FittedModel, ModelError, ModelFamily};
-use aurum_contract::{BinaryClassifier, FamilySpec, Task, TrainingData};
+use aurum_contract::{
+    BinaryClassifier, FamilySpec, TableScores, Task, TrainingData, default_points,
+};
 
 /// Parameter names, sorted.
 pub const PARAM_NAMES: &[&str] = &[
@@ -712,8 +714,17 @@ impl BinaryClassifier for ForestModel {
     }
 
     fn predict_proba_table(&self, table: &Table) -> Result<Vec<f64>, ModelError> {
-        let m = self.pipeline.transform_table(table)?;
-        Ok(m.rows().map(|x| self.proba(x)).collect())
+        self.pipeline.map_table_rows(table, |x| self.proba(x))
+    }
+
+    /// The default score (the default scaling of the PD) for the whole table at once.
+    fn score_points_table(&self, table: &Table) -> Result<Option<Vec<f64>>, ModelError> {
+        Ok(Some(default_points(&self.predict_proba_table(table)?)))
+    }
+
+    /// One encode of the table: the points are the default scaling of the PDs.
+    fn score_table(&self, table: &Table) -> Result<TableScores, ModelError> {
+        Ok(TableScores::from_pd(self.predict_proba_table(table)?))
     }
 
     fn explain(&self, row: &[Value]) -> Result<Explanation, ModelError> {

@@ -65,7 +65,7 @@
 //! recursion stays for any tree the tables do not cover and as the reference
 //! ([`GbdtModel::contributions_recursive`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use aurum_core::{
@@ -77,11 +77,13 @@ use forust_ml::constraints::{Constraint, ConstraintMap};
 use forust_ml::gradientbooster::GrowPolicy;
 use forust_ml::sampler::SampleMethod;
 use forust_ml::splitter::MissingImputerSplitter;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::logistic::{ClassWeight, check_target, sigmoid};
 use crate::pipeline::{
-    category_column, numeric_column, read_category, read_numeric, table_column, value_of_number,
+    LevelIndex, category_column, numeric_column, read_category, read_numeric, table_column,
+    value_of_number,
 };
 use crate::policy::{
     CreditDecision, CreditParams, Decision, DecisionPolicy, ParamReader, ScoreScaling,
@@ -89,7 +91,7 @@ use crate::policy::{
 };
 use crate::reasons::{Reason, rank_adverse};
 use crate::{Assessment, FitContext, FittedModel, ModelError, ModelFamily};
-use aurum_contract::{BinaryClassifier, FamilySpec, Task, TrainingData};
+use aurum_contract::{BinaryClassifier, FamilySpec, TableScores, Task, TrainingData};
 use aurum_trees::{ShapNode, ShapTree, TreeShap};
 
 /// Parameter names, sorted.
@@ -388,7 +390,7 @@ enum FeatureEncoder {
     /// Levels in rank order (code = position); `unseen` is the code of an unseen level.
     Categorical {
         levels: Vec<String>,
-        index: HashMap<String, usize>,
+        index: LevelIndex,
         unseen: f64,
         had_missing: bool,
     },
@@ -1574,16 +1576,21 @@ impl GbdtModel {
     /// walks every tree's 72-byte training nodes with a mispredicted branch per step.
     fn raw_batch(&self, cols: &[f64], n: usize, p: usize) -> Vec<f64> {
         let mut z = vec![self.base_score; n];
-        let mut x = vec![0.0; BATCH_BLOCK * p.max(1)];
-        for start in (0..n).step_by(BATCH_BLOCK) {
-            let m = BATCH_BLOCK.min(n - start);
-            for i in 0..m {
-                for j in 0..p {
-                    x[i * p + j] = cols[j * n + start + i];
+        // Blocks are independent, so they spread over rayon's threads with the same bits as
+        // one thread.
+        z.par_chunks_mut(BATCH_BLOCK).enumerate().for_each_init(
+            || vec![0.0; BATCH_BLOCK * p.max(1)],
+            |x, (b, zb)| {
+                let start = b * BATCH_BLOCK;
+                let m = zb.len();
+                for i in 0..m {
+                    for j in 0..p {
+                        x[i * p + j] = cols[j * n + start + i];
+                    }
                 }
-            }
-            self.add_trees(&x[..m * p], p, &mut z[start..start + m]);
-        }
+                self.add_trees(&x[..m * p], p, zb);
+            },
+        );
         z
     }
 
@@ -2131,6 +2138,25 @@ impl BinaryClassifier for GbdtModel {
         ))
     }
 
+    /// One encode and one walk of the table for both: the PD and the points are two maps of
+    /// the same log-odds.
+    fn score_table(&self, table: &Table) -> Result<TableScores, ModelError> {
+        let z = self.raw_batch(
+            &self.encode_table(table)?,
+            table.n_rows(),
+            self.encoders.len(),
+        );
+        let scaling = self.params.credit.scaling;
+        Ok(TableScores {
+            pd: z.iter().map(|&z| sigmoid(z)).collect(),
+            points: Some(
+                z.into_iter()
+                    .map(|z| scaling.score_from_log_odds(z))
+                    .collect(),
+            ),
+        })
+    }
+
     /// The PD mapped through the model's `base_score` / `base_odds` / `pdo` scaling.
     fn score_points(&self, row: &[Value]) -> Result<Option<f64>, ModelError> {
         let z = self.decision_function(row)?;
@@ -2158,19 +2184,22 @@ impl GbdtModel {
     fn encode_table(&self, table: &Table) -> Result<Vec<f64>, ModelError> {
         let n = table.n_rows();
         let mut cols = vec![0.0; n * self.encoders.len()];
-        for (j, (field, enc)) in self
+        let columns = self
             .input_schema
             .fields
             .iter()
-            .zip(&self.encoders)
-            .enumerate()
-        {
-            enc.encode_column(
-                field,
-                table_column(table, field)?,
-                &mut cols[j * n..(j + 1) * n],
-            )?;
+            .map(|field| table_column(table, field))
+            .collect::<Result<Vec<_>, _>>()?;
+        if n == 0 {
+            return Ok(cols);
         }
+        // One column per task: columns are independent.
+        cols.par_chunks_mut(n)
+            .zip(columns)
+            .enumerate()
+            .try_for_each(|(j, (out, data))| {
+                self.encoders[j].encode_column(&self.input_schema.fields[j], data, out)
+            })?;
         Ok(cols)
     }
 

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{CreditDecision, Decision, ScoreScaling};
 use crate::reasons::{ReasonTable, rank_adverse};
 use crate::{Assessment, FitContext, FittedModel, ModelError, ModelFamily};
-use aurum_contract::{BinaryClassifier, FamilySpec, Task, TrainingData};
+use aurum_contract::{
+    BinaryClassifier, FamilySpec, TableScores, Task, TrainingData, default_points,
+};
 
 const PAYLOAD_VERSION: u32 = 1;
 const PARAM_NAMES: &[&str] = &["threshold"];
@@ -490,13 +492,12 @@ impl BinaryClassifier for ImportedModel {
     }
 
     fn score_points_table(&self, table: &Table) -> Result<Option<Vec<f64>>, ModelError> {
-        let scaling = ScoreScaling::default();
-        Ok(Some(
-            self.predict_proba_table(table)?
-                .into_iter()
-                .map(|pd| scaling.score_from_pd(pd))
-                .collect(),
-        ))
+        Ok(Some(default_points(&self.predict_proba_table(table)?)))
+    }
+
+    /// One pass over the table: the points are the default scaling of the PDs.
+    fn score_table(&self, table: &Table) -> Result<TableScores, ModelError> {
+        Ok(TableScores::from_pd(self.predict_proba_table(table)?))
     }
 }
 

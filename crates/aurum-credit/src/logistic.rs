@@ -40,7 +40,9 @@ use crate::pipeline::{Pipeline, PipelineOptions, StoredPipeline};
 use crate::policy::{CreditDecision, Decision, ScoreScaling};
 use crate::reasons::{ReasonTable, rank_adverse};
 use crate::{Assessment, FitContext, FittedModel, ModelError, ModelFamily};
-use aurum_contract::{BinaryClassifier, FamilySpec, Task, TrainingData};
+use aurum_contract::{
+    BinaryClassifier, FamilySpec, TableScores, Task, TrainingData, default_points,
+};
 
 /// Parameter names, sorted.
 pub const PARAM_NAMES: &[&str] = &[
@@ -535,6 +537,21 @@ impl LogisticModel {
         self.intercept + dot(&self.coefficients, x)
     }
 
+    /// [`LogisticModel::linear`] without the zero columns (most of a one-hot row): the same
+    /// terms added in the same order, less the `coef · 0` ones, which add a signed zero and so
+    /// change nothing but, at most, the sign of a zero log-odds (PD 0.5 either way). A dense
+    /// sum is one dependent add per encoded column, which is what bounds it.
+    #[inline]
+    fn linear_sparse(&self, x: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for (c, x) in self.coefficients.iter().zip(x) {
+            if *x != 0.0 {
+                s += c * x;
+            }
+        }
+        self.intercept + s
+    }
+
     /// The explanation of `row` from its encoded form `x` (see [`FittedModel::explain`]).
     fn explanation_of(&self, row: &[Value], x: &[f64]) -> Explanation {
         let means = self.pipeline.encoded_means();
@@ -720,19 +737,18 @@ impl BinaryClassifier for LogisticModel {
     }
 
     fn predict_proba_table(&self, table: &Table) -> Result<Vec<f64>, ModelError> {
-        let m = self.pipeline.transform_table(table)?;
-        Ok(m.rows().map(|x| sigmoid(self.linear(x))).collect())
+        self.pipeline
+            .map_table_rows(table, |x| sigmoid(self.linear_sparse(x)))
     }
 
     /// The default scaling of [`BinaryClassifier::predict_proba_table`]'s PDs.
     fn score_points_table(&self, table: &Table) -> Result<Option<Vec<f64>>, ModelError> {
-        let scaling = ScoreScaling::default();
-        Ok(Some(
-            self.predict_proba_table(table)?
-                .into_iter()
-                .map(|pd| scaling.score_from_pd(pd))
-                .collect(),
-        ))
+        Ok(Some(default_points(&self.predict_proba_table(table)?)))
+    }
+
+    /// One encode of the table: the points are the default scaling of the PDs.
+    fn score_table(&self, table: &Table) -> Result<TableScores, ModelError> {
+        Ok(TableScores::from_pd(self.predict_proba_table(table)?))
     }
 
     /// Per raw feature `f`: `Σ_{j ∈ f} coef_j · (x_j − mean_j)` over its encoded columns, where

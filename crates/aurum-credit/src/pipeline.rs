@@ -56,6 +56,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aurum_core::{ColumnData, ColumnType, Field, Schema, Table, Value};
 use chrono::NaiveDate;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
@@ -220,10 +221,14 @@ impl NumericEncoder {
     }
 }
 
+/// Training levels to their positions. The keys are fixed at fit, so a fast non-keyed hash is
+/// safe: a caller's strings are only looked up, never inserted.
+pub(crate) type LevelIndex = HashMap<String, usize, rustc_hash::FxBuildHasher>;
+
 #[derive(Clone, Debug, PartialEq)]
 struct CategoricalEncoder {
     levels: Vec<String>,
-    index: HashMap<String, usize>,
+    index: LevelIndex,
     other: bool,
     missing: bool,
 }
@@ -330,7 +335,7 @@ pub struct Pipeline {
     dropped: Vec<DroppedColumn>,
 }
 
-fn bool_category(b: bool) -> &'static str {
+pub(crate) fn bool_category(b: bool) -> &'static str {
     if b { "true" } else { "false" }
 }
 
@@ -552,25 +557,125 @@ impl Pipeline {
     /// Encodes every row of `table`, which must hold (at least) the input columns, found by name,
     /// with compatible types. Float NaN cells count as missing, as everywhere in `aurum-core`.
     pub fn transform_table(&self, table: &Table) -> Result<Matrix, ModelError> {
+        /// Rows per task when a table is encoded on several threads.
+        const ROWS: usize = 1024;
         let n_rows = table.n_rows();
         let n_cols = self.n_encoded();
+        let columns = self.columns_of(table)?;
         let mut data = vec![0.0; n_rows * n_cols];
-        for (field, (offset, enc)) in self.input_schema.fields.iter().zip(&self.encoders) {
-            let col = table
-                .column(&field.name)
-                .ok_or_else(|| input_error(&field.name, "the column is missing from the table"))?;
+        if n_rows > ROWS && n_cols > 0 {
+            let spread = data
+                .par_chunks_mut(ROWS * n_cols)
+                .enumerate()
+                .try_for_each(|(b, out)| {
+                    self.fill_rows(&columns, b * ROWS, out.len() / n_cols, out)
+                });
+            if let Err(e) = spread {
+                // The error one pass in field order finds first, whichever task hit one.
+                self.fill_rows(&columns, 0, n_rows, &mut data)?;
+                return Err(e);
+            }
+        } else {
+            self.fill_rows(&columns, 0, n_rows, &mut data)?;
+        }
+        Ok(Matrix {
+            n_rows,
+            n_cols,
+            data,
+        })
+    }
+
+    /// `f` of every encoded row of `table`, in row order: the rows of
+    /// [`Pipeline::transform_table`], encoded a block at a time into a buffer each thread
+    /// reuses (the whole matrix is never built: a wide one-hot matrix costs more in page faults
+    /// than the model spends on it), the blocks spread over rayon's threads. The error is
+    /// `transform_table`'s.
+    pub fn map_table_rows<T: Send>(
+        &self,
+        table: &Table,
+        f: impl Fn(&[f64]) -> T + Sync + Send,
+    ) -> Result<Vec<T>, ModelError> {
+        /// Rows per block: small enough for a wide one-hot block to stay in the core's cache.
+        const ROWS: usize = 64;
+        let n_rows = table.n_rows();
+        let n_cols = self.n_encoded();
+        if n_cols == 0 || n_rows == 0 {
+            // Nothing to encode; the table is still checked.
+            let m = self.transform_table(table)?;
+            return Ok(m.rows().map(f).collect());
+        }
+        let columns = self.columns_of(table)?;
+        let starts: Vec<usize> = (0..n_rows).step_by(ROWS).collect();
+        let blocks: Vec<Result<Vec<T>, ModelError>> = starts
+            .par_iter()
+            .map_init(
+                || vec![0.0; ROWS * n_cols],
+                |buf, &start| {
+                    let len = ROWS.min(n_rows - start);
+                    let buf = &mut buf[..len * n_cols];
+                    self.fill_rows(&columns, start, len, buf)?;
+                    Ok(buf.chunks_exact(n_cols).map(&f).collect())
+                },
+            )
+            .collect();
+        let mut out = Vec::with_capacity(n_rows);
+        for block in blocks {
+            match block {
+                Ok(values) => out.extend(values),
+                Err(e) => {
+                    // The error one pass in field order finds first, whichever block hit one.
+                    self.transform_table(table)?;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The input columns of `table`, in input order.
+    fn columns_of<'t>(&self, table: &'t Table) -> Result<Vec<&'t ColumnData>, ModelError> {
+        self.input_schema
+            .fields
+            .iter()
+            .map(|field| {
+                table
+                    .column(&field.name)
+                    .map(|c| &c.data)
+                    .ok_or_else(|| input_error(&field.name, "the column is missing from the table"))
+            })
+            .collect()
+    }
+
+    /// Encodes rows `start..start + len` of `columns` (the input columns, in input order) into
+    /// `out`, row-major; errors name the table's row.
+    fn fill_rows(
+        &self,
+        columns: &[&ColumnData],
+        start: usize,
+        len: usize,
+        out: &mut [f64],
+    ) -> Result<(), ModelError> {
+        let n_cols = self.n_encoded();
+        let range = start..start + len;
+        for ((field, (offset, enc)), data) in self
+            .input_schema
+            .fields
+            .iter()
+            .zip(&self.encoders)
+            .zip(columns)
+        {
             let width = enc.width();
-            let rows = data
+            let rows = out
                 .chunks_exact_mut(n_cols.max(1))
                 .map(|r| &mut r[*offset..*offset + width]);
-            match (enc, &col.data) {
+            match (enc, *data) {
                 (Encoder::Numeric(e), ColumnData::Float(v)) if field.ty.is_numeric() => {
-                    for (i, (out, x)) in rows.zip(v).enumerate() {
+                    for (i, (out, x)) in rows.zip(&v[range.clone()]).enumerate() {
                         let x = match x {
                             Some(x) if x.is_infinite() => {
                                 return Err(ModelError::InvalidInput {
                                     feature: field.name.clone(),
-                                    row: Some(i),
+                                    row: Some(start + i),
                                     reason: format!("{x} is not a finite number"),
                                 });
                             }
@@ -581,31 +686,31 @@ impl Pipeline {
                     }
                 }
                 (Encoder::Numeric(e), ColumnData::Integer(v)) if field.ty.is_numeric() => {
-                    for (out, x) in rows.zip(v) {
+                    for (out, x) in rows.zip(&v[range.clone()]) {
                         e.put(x.map(|i| i as f64), out);
                     }
                 }
                 (Encoder::Numeric(e), ColumnData::Date(v)) if field.ty == ColumnType::Date => {
-                    for (out, d) in rows.zip(v) {
+                    for (out, d) in rows.zip(&v[range.clone()]) {
                         e.put(d.map(date_ordinal), out);
                     }
                 }
                 (Encoder::Date(e), ColumnData::Date(v)) if field.ty == ColumnType::Date => {
-                    for (out, d) in rows.zip(v) {
+                    for (out, d) in rows.zip(&v[range.clone()]) {
                         e.put(d.map(date_ordinal), out);
                     }
                 }
                 (Encoder::Categorical(e), ColumnData::Categorical(v))
                     if field.ty == ColumnType::Categorical =>
                 {
-                    for (out, c) in rows.zip(v) {
+                    for (out, c) in rows.zip(&v[range.clone()]) {
                         e.put(c.as_deref(), out);
                     }
                 }
                 (Encoder::Categorical(e), ColumnData::Boolean(v))
                     if field.ty == ColumnType::Boolean =>
                 {
-                    for (out, b) in rows.zip(v) {
+                    for (out, b) in rows.zip(&v[range.clone()]) {
                         e.put(b.map(bool_category), out);
                     }
                 }
@@ -617,11 +722,7 @@ impl Pipeline {
                 }
             }
         }
-        Ok(Matrix {
-            n_rows,
-            n_cols,
-            data,
-        })
+        Ok(())
     }
 
     pub(crate) fn to_stored(&self) -> StoredPipeline {

@@ -38,18 +38,19 @@ use aurum_core::{
     BinaryTarget, ColumnData, ColumnType, Contribution, Explanation, Field, Params, Schema, Table,
     Value,
 };
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::binning::{BinIndex, BinningOptions, FeatureBinning, StoredBinning, Trend};
 use crate::logistic::{ClassWeight, LogisticParams, Penalty, check_target, fit_dense, sigmoid};
-use crate::pipeline::{Matrix, category_column, numeric_column, table_column};
+use crate::pipeline::{Matrix, bool_category, numeric_column, table_column};
 use crate::policy::{
     CreditParams, DecisionPolicy, ParamReader, ScoreScaling, monotone_to_param, params_from_json,
     parse_monotone,
 };
 use crate::reasons::{Reason, rank_adverse};
 use crate::{FitContext, FittedModel, ModelError, ModelFamily};
-use aurum_contract::{BinaryClassifier, FamilySpec, Task, TrainingData};
+use aurum_contract::{BinaryClassifier, FamilySpec, TableScores, Task, TrainingData};
 
 /// Parameter names, sorted.
 pub const PARAM_NAMES: &[&str] = &[
@@ -523,15 +524,26 @@ pub fn fit(
 
 /// The WoE of every row of a column under a binning.
 fn woe_column(b: &FeatureBinning, data: &ColumnData) -> Result<Vec<f64>, ModelError> {
+    // Categories straight from the cells, without collecting them first.
+    match data {
+        ColumnData::Categorical(v) => {
+            return Ok(v
+                .iter()
+                .map(|c| b.woe(b.bin_of_category(c.as_deref())))
+                .collect());
+        }
+        ColumnData::Boolean(v) => {
+            return Ok(v
+                .iter()
+                .map(|c| b.woe(b.bin_of_category(c.map(bool_category))))
+                .collect());
+        }
+        _ => {}
+    }
     if let Some(values) = numeric_column(&b.field().name, data) {
         Ok(values?
             .into_iter()
             .map(|x| b.woe(b.bin_of_number(x)))
-            .collect())
-    } else if let Some(values) = category_column(data) {
-        Ok(values
-            .into_iter()
-            .map(|c| b.woe(b.bin_of_category(c)))
             .collect())
     } else {
         Err(ModelError::InvalidInput {
@@ -543,6 +555,24 @@ fn woe_column(b: &FeatureBinning, data: &ColumnData) -> Result<Vec<f64>, ModelEr
 }
 
 impl ScorecardModel {
+    /// The WoE column of every input characteristic of `table`, in input order, the columns
+    /// binned in parallel; the first failing column's error, in input order.
+    fn woe_table(&self, table: &Table) -> Result<Vec<Vec<f64>>, ModelError> {
+        let columns = self
+            .input_schema
+            .fields
+            .iter()
+            .map(|field| table_column(table, field))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.binnings
+            .par_iter()
+            .zip(columns)
+            .map(|(b, data)| woe_column(b, data))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect()
+    }
+
     pub fn scorecard_params(&self) -> &ScorecardParams {
         &self.params
     }
@@ -880,14 +910,7 @@ impl BinaryClassifier for ScorecardModel {
 
     fn predict_proba_table(&self, table: &Table) -> Result<Vec<f64>, ModelError> {
         let mut z = vec![self.intercept; table.n_rows()];
-        for (j, (field, b)) in self
-            .input_schema
-            .fields
-            .iter()
-            .zip(&self.binnings)
-            .enumerate()
-        {
-            let woe = woe_column(b, table_column(table, field)?)?;
+        for (j, woe) in self.woe_table(table)?.into_iter().enumerate() {
             for (z, w) in z.iter_mut().zip(woe) {
                 *z += self.coefficients[j] * w;
             }
@@ -939,14 +962,7 @@ impl BinaryClassifier for ScorecardModel {
     fn score_points_table(&self, table: &Table) -> Result<Option<Vec<f64>>, ModelError> {
         let mut points = vec![0.0; table.n_rows()];
         let factor = self.scaling().factor();
-        for (j, (field, b)) in self
-            .input_schema
-            .fields
-            .iter()
-            .zip(&self.binnings)
-            .enumerate()
-        {
-            let woe = woe_column(b, table_column(table, field)?)?;
+        for (j, woe) in self.woe_table(table)?.into_iter().enumerate() {
             for (s, w) in points.iter_mut().zip(woe) {
                 *s += if self.coefficients[j] == 0.0 {
                     0.0
@@ -957,6 +973,27 @@ impl BinaryClassifier for ScorecardModel {
         }
         let base = self.base_points();
         Ok(Some(points.into_iter().map(|s| base + s).collect()))
+    }
+
+    /// [`ScorecardModel::predict_proba_table`] and [`ScorecardModel::score_points_table`] from
+    /// one WoE pass over each column, summed in the same order as each of them.
+    fn score_table(&self, table: &Table) -> Result<TableScores, ModelError> {
+        let n = table.n_rows();
+        let mut z = vec![self.intercept; n];
+        let mut points = vec![0.0; n];
+        let factor = self.scaling().factor();
+        for (j, woe) in self.woe_table(table)?.into_iter().enumerate() {
+            let beta = self.coefficients[j];
+            for ((z, s), w) in z.iter_mut().zip(&mut points).zip(woe) {
+                *z += beta * w;
+                *s += if beta == 0.0 { 0.0 } else { -factor * beta * w };
+            }
+        }
+        let base = self.base_points();
+        Ok(TableScores {
+            pd: z.into_iter().map(sigmoid).collect(),
+            points: Some(points.into_iter().map(|s| base + s).collect()),
+        })
     }
 
     fn policy(&self) -> DecisionPolicy {

@@ -39,7 +39,9 @@ use crate::logistic::{ClassWeight, LogisticParams, Penalty, check_target, fit_de
 use crate::pipeline::{Matrix, Pipeline, PipelineOptions, StoredPipeline};
 use crate::policy::{ParamReader, sigmoid};
 use crate::{FitContext, FittedModel, ModelError, ModelFamily};
-use aurum_contract::{BinaryClassifier, FamilySpec, Task, TrainingData};
+use aurum_contract::{
+    BinaryClassifier, FamilySpec, TableScores, Task, TrainingData, default_points,
+};
 
 /// Parameter names, sorted.
 pub const PARAM_NAMES: &[&str] = &[
@@ -547,8 +549,18 @@ impl BinaryClassifier for SvmModel {
     }
 
     fn predict_proba_table(&self, table: &Table) -> Result<Vec<f64>, ModelError> {
-        let m = self.pipeline.transform_table(table)?;
-        Ok(m.rows().map(|x| sigmoid(self.log_odds(x))).collect())
+        self.pipeline
+            .map_table_rows(table, |x| sigmoid(self.log_odds(x)))
+    }
+
+    /// The default score (the default scaling of the PD) for the whole table at once.
+    fn score_points_table(&self, table: &Table) -> Result<Option<Vec<f64>>, ModelError> {
+        Ok(Some(default_points(&self.predict_proba_table(table)?)))
+    }
+
+    /// One encode of the table: the points are the default scaling of the PDs.
+    fn score_table(&self, table: &Table) -> Result<TableScores, ModelError> {
+        Ok(TableScores::from_pd(self.predict_proba_table(table)?))
     }
 
     fn explain(&self, row: &[Value]) -> Result<Explanation, ModelError> {

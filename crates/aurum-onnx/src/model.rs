@@ -5,7 +5,8 @@
 use aurum_contract::policy::{CreditDecision, Decision, ParamReader, ScoreScaling};
 use aurum_contract::reasons::{ReasonTable, rank_adverse};
 use aurum_contract::{
-    Assessment, BinaryClassifier, FittedModel, ModelError, Output, OutputSpec, Params, Task,
+    Assessment, BinaryClassifier, FittedModel, ModelError, Output, OutputSpec, Params, TableScores,
+    Task, default_points,
 };
 use aurum_core::{ColumnType, Contribution, Explanation, Field, Prediction, Schema, Table, Value};
 
@@ -998,12 +999,11 @@ impl BinaryClassifier for OnnxModel {
     }
 
     fn score_points_table(&self, table: &Table) -> Result<Option<Vec<f64>>, ModelError> {
-        let scaling = ScoreScaling::default();
-        Ok(Some(
-            self.predict_proba_table(table)?
-                .into_iter()
-                .map(|pd| scaling.score_from_pd(pd))
-                .collect(),
-        ))
+        Ok(Some(default_points(&self.predict_proba_table(table)?)))
+    }
+
+    /// One pass over the table: the points are the default scaling of the PDs.
+    fn score_table(&self, table: &Table) -> Result<TableScores, ModelError> {
+        Ok(TableScores::from_pd(self.predict_proba_table(table)?))
     }
 }

@@ -832,10 +832,13 @@ fn fit_binary(
     }
     let threshold = model.threshold();
     // The family's batch path (columnar encode, no per-row `Vec<Value>`).
-    let test_p = model.predict_proba_table(&test_x)?;
+    // The held-out rows' PDs and points come from one pass.
+    let aurum_contract::TableScores {
+        pd: test_p,
+        points: scores_test,
+    } = model.score_table(&test_x)?;
     let train_p = model.predict_proba_table(&train_x)?;
     let mut metrics = aurum_credit::metrics::evaluate_binary(&test_y.y, &test_p, threshold);
-    let scores_test = model.score_points_table(&test_x)?;
     let cutoff = match model.policy().cutoff {
         aurum_credit::policy::Cutoff::Pd(pd) => pd,
         aurum_credit::policy::Cutoff::Score(_) => threshold,

@@ -737,6 +737,113 @@ fn gbdt_shap_tables_equal_the_recursion_on_german_credit_and_lending_club() {
     }
 }
 
+/// The table paths the training job evaluates with (`predict_proba_table`, and `score_table`
+/// for the held-out rows' PDs and points in one pass) on a table large enough to be spread over
+/// several threads: the row paths' values, bit for bit the same on one thread as on all, and
+/// `score_table` is exactly the two separate calls.
+#[test]
+fn table_scores_are_the_row_paths_on_every_thread_count() {
+    let d = german();
+    // 4 200 rows: several blocks and encoding tasks per call.
+    let idx: Vec<usize> = (0..4_200).map(|i| (i * 7) % d.train.n_rows()).collect();
+    let big = d.train.take(&idx);
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    for name in [
+        "logistic",
+        "scorecard",
+        "gbdt",
+        "random_forest",
+        "linear_svm",
+    ] {
+        let m = ctx_fit(|ctx| {
+            aurum_credit::fit_binary(name, &d.train, &d.train_y, &Params::new(), ctx).unwrap()
+        });
+        let inputs = big.select(m.input_schema().names()).unwrap();
+        let pd = m.predict_proba_table(&inputs).unwrap();
+        let points = m.score_points_table(&inputs).unwrap();
+        let both = m.score_table(&inputs).unwrap();
+        assert_eq!(both.pd, pd, "{name}");
+        assert_eq!(both.points, points, "{name}");
+        assert_eq!(
+            one_thread.install(|| m.score_table(&inputs)).unwrap(),
+            both,
+            "{name}: one thread"
+        );
+        let points = points.expect("every credit family scores in points");
+        for (i, row) in rows(&inputs).iter().enumerate() {
+            // The same value; a scorecard's row path adds its terms in another order.
+            let one = m.predict_proba_one(row).unwrap();
+            assert!(
+                (one - pd[i]).abs() <= 1e-12,
+                "{name} row {i}: {one} vs {}",
+                pd[i]
+            );
+            let one = m.score_points(row).unwrap().unwrap();
+            assert!(
+                (one - points[i]).abs() <= 1e-9 * one.abs(),
+                "{name} row {i}: {one} vs {}",
+                points[i]
+            );
+        }
+    }
+}
+
+/// A table with bad cells in two columns gets the error a single pass in input-column order
+/// finds first, however the rows were split across threads.
+#[test]
+fn table_errors_do_not_depend_on_the_thread_split() {
+    let d = german();
+    let idx: Vec<usize> = (0..4_200).map(|i| i % d.train.n_rows()).collect();
+    let big = d.train.take(&idx);
+    let m = ctx_fit(|ctx| {
+        aurum_credit::fit_binary("logistic", &d.train, &d.train_y, &Params::new(), ctx).unwrap()
+    });
+    let inputs = big.select(m.input_schema().names()).unwrap();
+    let numeric: Vec<String> = inputs
+        .columns()
+        .iter()
+        .filter(|c| matches!(c.data, ColumnData::Float(_)))
+        .map(|c| c.name.clone())
+        .collect();
+    assert!(numeric.len() >= 2);
+    // The earlier column is bad only in the last block, the later one in the first.
+    let spoil = |t: &Table, column: &str, row: usize| {
+        let columns = t
+            .columns()
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                if c.name == column
+                    && let ColumnData::Float(v) = &mut c.data
+                {
+                    v[row] = Some(f64::INFINITY);
+                }
+                c
+            })
+            .collect();
+        Table::new(columns).unwrap()
+    };
+    let bad = spoil(&spoil(&inputs, &numeric[0], 4_150), &numeric[1], 3);
+    for err in [
+        m.predict_proba_table(&bad).unwrap_err(),
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| m.predict_proba_table(&bad))
+            .unwrap_err(),
+    ] {
+        let text = err.to_string();
+        assert!(
+            text.contains(&numeric[0]) && text.contains("4150"),
+            "{text}"
+        );
+    }
+}
+
 /// Every trainable family's batch paths give the row paths' answers: `assess_batch` is
 /// `assess` row by row (decisions, reasons, explanations), and `score_points_table` is
 /// `score_points` row by row.
