@@ -908,14 +908,16 @@ impl BinaryClassifier for ScorecardModel {
         self.decision_function(row).map(sigmoid)
     }
 
+    /// The terms summed as [`ScorecardModel::decision_function`] sums them (from `-0.0`, as
+    /// `Iterator::sum` does, then added to the intercept): the same bits.
     fn predict_proba_table(&self, table: &Table) -> Result<Vec<f64>, ModelError> {
-        let mut z = vec![self.intercept; table.n_rows()];
+        let mut z = vec![-0.0; table.n_rows()];
         for (j, woe) in self.woe_table(table)?.into_iter().enumerate() {
             for (z, w) in z.iter_mut().zip(woe) {
                 *z += self.coefficients[j] * w;
             }
         }
-        Ok(z.into_iter().map(sigmoid).collect())
+        Ok(z.into_iter().map(|z| sigmoid(self.intercept + z)).collect())
     }
 
     /// Log-odds contributions `β_j · (WoE_j(x) − mean_j)`; the base value is
@@ -979,7 +981,7 @@ impl BinaryClassifier for ScorecardModel {
     /// one WoE pass over each column, summed in the same order as each of them.
     fn score_table(&self, table: &Table) -> Result<TableScores, ModelError> {
         let n = table.n_rows();
-        let mut z = vec![self.intercept; n];
+        let mut z = vec![-0.0; n];
         let mut points = vec![0.0; n];
         let factor = self.scaling().factor();
         for (j, woe) in self.woe_table(table)?.into_iter().enumerate() {
@@ -991,7 +993,7 @@ impl BinaryClassifier for ScorecardModel {
         }
         let base = self.base_points();
         Ok(TableScores {
-            pd: z.into_iter().map(sigmoid).collect(),
+            pd: z.into_iter().map(|z| sigmoid(self.intercept + z)).collect(),
             points: Some(points.into_iter().map(|s| base + s).collect()),
         })
     }
