@@ -31,7 +31,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -99,13 +99,24 @@ struct Writer {
     spare: Vec<u8>,
 }
 
-/// How far the log is on disk, and whether a committer is at work.
+/// How far the log is on disk, whether a committer is at work, and who is to be told when
+/// their records are on disk ([`DurableEngine::when_durable`]).
 #[derive(Default)]
 struct Commit {
     durable: u64,
     committing: bool,
     failed: bool,
+    waiters: Vec<(u64, Notify)>,
+    /// Whether the background committer thread has been started.
+    background: bool,
 }
+
+/// What [`DurableEngine::when_durable`] calls once its records are on disk (or cannot be).
+pub type Notify = Box<dyn FnOnce(Result<()>) + Send>;
+
+/// How long the background committer waits for work before it checks whether its engine is
+/// still in use.
+const COMMITTER_IDLE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// A place in the log: the records applied up to a call. [`DurableEngine::wait_durable`] returns
 /// once they are all on disk.
@@ -134,6 +145,58 @@ impl std::fmt::Debug for DurableEngine {
         f.debug_struct("DurableEngine")
             .field("dir", &self.dir)
             .finish_non_exhaustive()
+    }
+}
+
+/// The waiters whose records are now on disk (every waiter, when the log failed).
+fn take_ready(c: &mut Commit) -> Vec<(u64, Notify)> {
+    if c.failed {
+        return std::mem::take(&mut c.waiters);
+    }
+    let durable = c.durable;
+    let (ready, waiting) = std::mem::take(&mut c.waiters)
+        .into_iter()
+        .partition(|(t, _)| *t <= durable);
+    c.waiters = waiting;
+    ready
+}
+
+/// The background committer of [`DurableEngine::when_durable`]: whenever a waiter's records are
+/// not on disk and no one else is committing, it commits up to the highest waiter. It holds its
+/// engine only while there is work or for one idle wait, so it ends soon after the engine is
+/// dropped.
+fn background_committer(weak: &Weak<DurableEngine>) {
+    loop {
+        let Some(engine) = weak.upgrade() else {
+            return;
+        };
+        let target = {
+            let mut c = engine.commit_state();
+            loop {
+                let wanted = c
+                    .waiters
+                    .iter()
+                    .map(|(t, _)| *t)
+                    .max()
+                    .filter(|&t| t > c.durable);
+                // Another thread's commit tells the waiters it covers; a failed log told them all.
+                if let Some(t) = wanted.filter(|_| !c.committing && !c.failed) {
+                    break Some(t);
+                }
+                let (guard, waited) = engine
+                    .committed
+                    .wait_timeout(c, COMMITTER_IDLE)
+                    .unwrap_or_else(|p| p.into_inner());
+                c = guard;
+                if waited.timed_out() && c.waiters.is_empty() {
+                    break None;
+                }
+            }
+        };
+        if let Some(t) = target {
+            // Every outcome has been handed to the waiters by `commit_until`.
+            let _ = engine.commit_until(Ticket(t), true);
+        }
     }
 }
 
@@ -483,12 +546,62 @@ impl DurableEngine {
         }
     }
 
+    /// Calls `done` once every record up to `ticket` is on disk, without blocking the caller: the
+    /// asynchronous form of [`DurableEngine::wait_durable`] for callers that must not hold a
+    /// thread while the disk works (an async runtime's workers). A background committer thread,
+    /// started on first use and holding the engine only weakly, commits for every waiter
+    /// registered (one write and one fsync for all of them, as a blocking committer would) and
+    /// calls each `done` outside the engine's locks. `done` gets `Err` when the log could not be
+    /// written (the engine is then poisoned), or, for one caller of a commit, when the snapshot
+    /// that commit took failed (the records are durable: [`DurableEngine::wait_durable`]'s rule).
+    pub fn when_durable(self: &Arc<Self>, ticket: Ticket, done: Notify) {
+        let mut c = self.commit_state();
+        if c.durable >= ticket.0 {
+            drop(c);
+            return done(Ok(()));
+        }
+        if c.failed {
+            drop(c);
+            return done(Err(FraudError::Poisoned));
+        }
+        c.waiters.push((ticket.0, done));
+        if !c.background {
+            c.background = true;
+            let weak = Arc::downgrade(self);
+            let spawned = std::thread::Builder::new()
+                .name("fraud-log-commit".into())
+                .spawn(move || background_committer(&weak));
+            if let Err(e) = spawned {
+                c.background = false;
+                let waiters = std::mem::take(&mut c.waiters);
+                drop(c);
+                for (_, done) in waiters {
+                    done(Err(FraudError::Io(std::io::Error::new(
+                        e.kind(),
+                        format!("cannot start the log's committer thread: {e}"),
+                    ))));
+                }
+                return;
+            }
+        }
+        drop(c);
+        self.committed.notify_all();
+    }
+
     /// Blocks until every record up to `ticket` is on disk. One waiting thread at a time is the
     /// committer: it takes everything queued, writes it with one `write` and one `fsync`, and
     /// wakes every waiter it covered; records queued meanwhile go in the next commit. `Err`
     /// when the write failed: the engine is poisoned (memory is ahead of the disk) and must be
     /// recovered.
     pub fn wait_durable(&self, ticket: Ticket) -> Result<()> {
+        self.commit_until(ticket, false)
+    }
+
+    /// [`DurableEngine::wait_durable`]'s loop. The caller that commits tells every
+    /// [`DurableEngine::when_durable`] waiter its commit covered. A snapshot failure goes to the
+    /// committing caller, or, when that is the background committer (`for_waiters`), to the
+    /// first waiter the commit covered.
+    fn commit_until(&self, ticket: Ticket, for_waiters: bool) -> Result<()> {
         let mut c = self.commit_state();
         loop {
             if c.durable >= ticket.0 {
@@ -510,10 +623,27 @@ impl DurableEngine {
                 Ok((upto, _)) => c.durable = c.durable.max(*upto),
                 Err(_) => c.failed = true,
             }
+            let ready = take_ready(&mut c);
+            let failed = c.failed;
             self.committed.notify_all();
+            drop(c);
             // A failed snapshot leaves the log intact: the records are durable, but the
             // committer reports the failure to its caller, as a write failure would be.
-            result?.1?;
+            let mut outcome = match result {
+                Ok((_, snapshot)) => snapshot,
+                Err(e) => Err(e),
+            };
+            for (_, done) in ready {
+                if failed {
+                    done(Err(FraudError::Poisoned));
+                } else if for_waiters && outcome.is_err() {
+                    done(std::mem::replace(&mut outcome, Ok(())));
+                } else {
+                    done(Ok(()));
+                }
+            }
+            outcome?;
+            c = self.commit_state();
         }
     }
 
@@ -561,7 +691,12 @@ impl DurableEngine {
         let (upto, snapshot) = self.snapshot_locked(&mut w)?;
         let mut c = self.commit_state();
         c.durable = c.durable.max(upto);
+        let ready = take_ready(&mut c);
         self.committed.notify_all();
+        drop(c);
+        for (_, done) in ready {
+            done(Ok(()));
+        }
         snapshot
     }
 

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::durable::{DurableEngine, Ticket};
+use crate::durable::{DurableEngine, Notify, Ticket};
 use crate::engine::{LabelOutcome, LabelRef};
 use crate::error::{FraudError, Result};
 use crate::event::{Event, check_event};
@@ -100,6 +100,14 @@ pub trait OnlineState: Send + Sync {
         Ok(())
     }
 
+    /// Calls `done` once the changes up to `ticket` are durable, without holding the caller's
+    /// thread while the disk works (what an async runtime's worker needs). The default calls
+    /// [`OnlineState::wait_durable`] on the caller's thread, which is right for a store whose
+    /// wait returns at once (the default one); a store with a real wait overrides both.
+    fn when_durable(self: Arc<Self>, ticket: Ticket, done: Notify) {
+        done(self.wait_durable(ticket));
+    }
+
     /// Attaches labels by event id. An id not in state (unknown, or past every window) is
     /// [`LabelOutcome::NotFound`], not an error.
     fn add_labels(
@@ -165,7 +173,7 @@ pub fn validate_batch(
 /// The state in this process: a [`DurableEngine`] (log + snapshots in a directory) and a mutex
 /// that makes check-then-apply one step.
 pub struct LocalState {
-    engine: DurableEngine,
+    engine: Arc<DurableEngine>,
     gate: Mutex<()>,
 }
 
@@ -179,7 +187,7 @@ impl LocalState {
         let (engine, report) = DurableEngine::recover(dir, spec, snapshot_every)?;
         Ok((
             LocalState {
-                engine,
+                engine: Arc::new(engine),
                 gate: Mutex::new(()),
             },
             report,
@@ -225,6 +233,11 @@ impl OnlineState for LocalState {
 
     fn wait_durable(&self, ticket: Ticket) -> Result<()> {
         self.engine.wait_durable(ticket)
+    }
+
+    /// The engine's background committer tells `done` ([`DurableEngine::when_durable`]).
+    fn when_durable(self: Arc<Self>, ticket: Ticket, done: Notify) {
+        self.engine.when_durable(ticket, done);
     }
 
     fn add_labels(

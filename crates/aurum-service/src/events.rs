@@ -108,6 +108,59 @@ struct ModelState {
 }
 
 /// The fraud model of a loaded version (any fraud family: `fraud_gbdt`, `fraud_sequence`).
+/// Events scored on the calling task at most; larger batches go to the blocking pool.
+const INLINE_EVENTS: usize = 64;
+
+/// A batch applied to the state: the ticket of its log records, and its outcomes with the input
+/// hash, or why they could not be decided (the batch stays applied either way).
+struct Scored {
+    ticket: aurum_fraud::Ticket,
+    decided: Result<(Vec<EventOutcome>, String), ServiceError>,
+}
+
+/// Parses the events against the spec, checks and applies them to the state (nothing changes
+/// when that fails: the error is returned), then decides each one with the version's learner
+/// and rules.
+fn score_batch(
+    model: &LoadedModel,
+    state: &ModelState,
+    events: Vec<EventFields>,
+) -> Result<Scored, ServiceError> {
+    let fraud = fraud_model(model)?;
+    let spec = state.state.spec();
+    let parsed: Vec<Event> = events
+        .iter()
+        .enumerate()
+        .map(|(i, fields)| {
+            Event::from_map(spec, fields.iter().map(|(k, v)| (k.as_str(), v)))
+                .map_err(|e| fraud_error(e, &format!("events[{i}].")))
+        })
+        .collect::<Result<_, _>>()?;
+    drop(events);
+    let input_sha256 = events_sha256(spec, &parsed);
+    let (results, ticket) = state
+        .state
+        .score_and_apply_deferred(&parsed)
+        .map_err(|e| batch_error(e, "events"))?;
+    let names = spec.feature_names();
+    let decided = parsed
+        .into_iter()
+        .zip(results)
+        .map(|(e, x)| {
+            let d = fraud.decide(&e, &x)?;
+            Ok(EventOutcome {
+                id: e.id,
+                score: d.score,
+                action: d.action,
+                reasons: d.reasons,
+                features: names.iter().cloned().zip(x).collect(),
+            })
+        })
+        .collect::<Result<Vec<_>, ServiceError>>()
+        .map(|outcomes| (outcomes, input_sha256));
+    Ok(Scored { ticket, decided })
+}
+
 fn fraud_model(model: &LoadedModel) -> Result<&FraudModel, ServiceError> {
     model
         .model
@@ -284,65 +337,54 @@ impl Platform {
             ));
         }
         let state = self.fraud_state(&model).await?;
-        // The blocking half scores and applies the batch, hands the outcomes over, then waits for
-        // the event log's group commit; meanwhile the audit record is written, so the two commits
-        // overlap instead of adding up. The call answers only once both are done.
-        let (scored_tx, scored_rx) = tokio::sync::oneshot::channel();
-        let scoring = model.clone();
-        let work = move || -> Result<(), ServiceError> {
-            let fraud = fraud_model(&scoring)?;
-            let spec = state.state.spec();
-            let parsed: Vec<Event> = events
-                .iter()
-                .enumerate()
-                .map(|(i, fields)| {
-                    Event::from_map(spec, fields.iter().map(|(k, v)| (k.as_str(), v)))
-                        .map_err(|e| fraud_error(e, &format!("events[{i}].")))
-                })
-                .collect::<Result<_, _>>()?;
-            drop(events);
-            let input_sha256 = events_sha256(spec, &parsed);
-            let (results, ticket) = state
-                .state
-                .score_and_apply_deferred(&parsed)
-                .map_err(|e| batch_error(e, "events"))?;
-            let names = spec.feature_names();
-            let mut outcomes = Vec::with_capacity(parsed.len());
-            let mut decided = Ok(());
-            for (e, x) in parsed.into_iter().zip(results) {
-                match fraud.decide(&e, &x) {
-                    Ok(d) => outcomes.push(EventOutcome {
-                        id: e.id,
-                        score: d.score,
-                        action: d.action,
-                        reasons: d.reasons,
-                        features: names.iter().cloned().zip(x).collect(),
-                    }),
-                    Err(err) => {
-                        decided = Err(err);
-                        break;
-                    }
-                }
-            }
-            // The batch is applied whether or not it could be decided: it must be durable
-            // before the call answers, even with an error.
-            if decided.is_ok() {
-                // The receiver is gone only when the call itself was dropped.
-                let _ = scored_tx.send((outcomes, input_sha256));
-            }
-            state
-                .state
-                .wait_durable(ticket)
-                .map_err(|e| fraud_error(e, ""))?;
-            decided.map_err(ServiceError::from)
+        // Once the batch is applied it must get its audit record even if the caller stops
+        // waiting (a request timeout, a dropped connection): the rest runs as its own task.
+        let (this, ctx) = (self.clone(), ctx.clone());
+        self.detached(async move { this.score_events_now(&ctx, model, state, events).await })
+            .await
+    }
+
+    /// [`Platform::score_events`] after the state is open. A batch of up to
+    /// [`INLINE_EVENTS`] events is scored on the calling task (tens of microseconds an event: a
+    /// hand-off to another thread would cost more than the work), a larger one on the blocking
+    /// pool. Then the event log's group commit and the audit record's commit run at the same time;
+    /// neither holds a thread while the disk works (the log's background committer tells this
+    /// task, [`aurum_fraud::OnlineState::when_durable`]). The call answers once both are done.
+    async fn score_events_now(
+        &self,
+        ctx: &CallContext,
+        model: Arc<LoadedModel>,
+        state: Arc<ModelState>,
+        events: Vec<EventFields>,
+    ) -> Result<EventsOutput, ServiceError> {
+        let scored = if events.len() <= INLINE_EVENTS {
+            score_batch(&model, &state, events)?
+        } else {
+            let (m, s) = (model.clone(), state.clone());
+            tokio::task::spawn_blocking(move || score_batch(&m, &s, events))
+                .await
+                .map_err(join_error)??
         };
-        let durable = tokio::task::spawn_blocking(work);
-        let (outcomes, input_sha256) = match scored_rx.await {
-            Ok(scored) => scored,
-            // Refused or failed before scoring: the blocking half has the error.
-            Err(_) => {
-                durable.await.map_err(join_error)??;
-                return Err(internal("event scoring ended without outcomes"));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        state.state.clone().when_durable(
+            scored.ticket,
+            Box::new(move |done| {
+                // The receiver is gone only if this task was, which `detached` prevents.
+                let _ = tx.send(done);
+            }),
+        );
+        let durable = async {
+            rx.await
+                .map_err(|_| internal("the event log's committer went away"))?
+                .map_err(|e| fraud_error(e, ""))
+        };
+        // The batch is applied whether or not it could be decided: it must be durable before
+        // the call answers, even with an error.
+        let (outcomes, input_sha256) = match scored.decided {
+            Ok(decided) => decided,
+            Err(e) => {
+                durable.await?;
+                return Err(e);
             }
         };
         let summary: Vec<serde_json::Value> = outcomes
@@ -359,7 +401,7 @@ impl Platform {
             details: serde_json::json!({"events": outcomes.len(), "outputs": summary}),
         };
         let (audit_seq, durable) = tokio::join!(self.append_event_audit(entry), durable);
-        durable.map_err(join_error)??;
+        durable?;
         let audit_seq = audit_seq?;
         metrics::counter!("aurum_fraud_events_total", "model" => model.name.clone())
             .increment(outcomes.len() as u64);

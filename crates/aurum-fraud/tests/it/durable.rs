@@ -394,3 +394,74 @@ fn refused_events_are_not_logged() {
     assert_eq!(report.events_replayed, 1);
     assert!(d.engine().contains_event("e5") && !d.engine().contains_event("e1"));
 }
+
+/// `when_durable` tells each waiter exactly once, only when its record is in the log file, with
+/// blocking waiters committing beside the background committer; and the engine can be dropped
+/// and reopened afterwards.
+#[test]
+fn asynchronous_waiters_are_told_once_their_records_are_on_disk() {
+    use std::sync::Arc;
+    use std::sync::mpsc;
+    let dir = TempDir::new("when-durable");
+    let spec = rich_spec();
+    let d = Arc::new(DurableEngine::recover(&dir.0, &spec, None).unwrap().0);
+    let (tx, rx) = mpsc::channel();
+    const N: usize = 400;
+    std::thread::scope(|s| {
+        for w in 0..4usize {
+            let (d, tx) = (&d, tx.clone());
+            let dir = dir.0.clone();
+            s.spawn(move || {
+                for i in (w..N).step_by(4) {
+                    // One writer at a time applies (the ticket is then the record count).
+                    let ticket = {
+                        static GATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+                        let _g = GATE.lock().unwrap();
+                        let (r, t) = d.score_and_apply_logged(&[writer_event(w, i)]).unwrap();
+                        r.into_iter().next().unwrap().unwrap();
+                        (t, d.engine().stats().events_applied as usize)
+                    };
+                    let (t, applied) = ticket;
+                    if w == 0 {
+                        // A blocking waiter commits on its own thread meanwhile.
+                        d.wait_durable(t).unwrap();
+                        tx.send((
+                            applied,
+                            Ok(()),
+                            record_ends(&std::fs::read(last_segment(&dir)).unwrap()).len(),
+                        ))
+                        .unwrap();
+                    } else {
+                        let (tx, dir) = (tx.clone(), dir.clone());
+                        d.when_durable(
+                            t,
+                            Box::new(move |done| {
+                                let on_disk =
+                                    record_ends(&std::fs::read(last_segment(&dir)).unwrap()).len();
+                                tx.send((applied, done, on_disk)).unwrap();
+                            }),
+                        );
+                    }
+                }
+            });
+        }
+    });
+    drop(tx);
+    let mut told = HashSet::new();
+    while let Ok((applied, done, on_disk)) = rx.recv_timeout(std::time::Duration::from_secs(20)) {
+        done.unwrap();
+        assert!(
+            on_disk >= applied,
+            "told at record {applied} with {on_disk} on disk"
+        );
+        assert!(told.insert(applied), "record {applied} told twice");
+    }
+    assert_eq!(told.len(), N, "every waiter is told");
+    drop(d);
+    let (again, report) = DurableEngine::recover(&dir.0, &spec, None).unwrap();
+    assert_eq!(
+        again.engine().stats().events_applied,
+        N as u64,
+        "{report:?}"
+    );
+}

@@ -283,3 +283,62 @@ async fn served_features_equal_the_replay(
     }
     served
 }
+
+/// An events call cut off by a timeout (or a dropped connection) at any point still leaves every
+/// batch it applied with its audit record: the events the state applied are exactly the events
+/// the `fraud.events` records count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_batches_cut_off_by_a_timeout_still_have_their_audit_records() {
+    use aurum_service::types::AuditQuery;
+    use aurum_service::{CallContext, ModelRef};
+    use std::time::Duration;
+    let f = trained_fraud().await;
+    let (_, rows) = lines();
+    let ctx = CallContext::cli();
+    let model = f
+        .platform
+        .resolve(&ModelRef::champion("fraud"))
+        .await
+        .unwrap();
+    for (i, chunk) in rows[TRAIN_ROWS..TRAIN_ROWS + 160].chunks(4).enumerate() {
+        let batch = chunk
+            .iter()
+            .map(|l| event_json(l).as_object().unwrap().clone())
+            .collect();
+        let _ = tokio::time::timeout(
+            Duration::from_micros(i as u64 * 150),
+            f.platform.score_events(&ctx, model.clone(), batch),
+        )
+        .await;
+    }
+    // Work that outlived its caller finishes on its own; wait for it (bounded).
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let applied = f
+            .platform
+            .event_state(model.clone())
+            .await
+            .unwrap()
+            .events_applied;
+        let audited: u64 = f
+            .platform
+            .audit_list(AuditQuery {
+                after_seq: 0,
+                limit: 10_000,
+                event: Some("fraud.events".into()),
+                model: None,
+            })
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.details["events"].as_u64().unwrap())
+            .sum();
+        if applied == audited || std::time::Instant::now() > deadline {
+            assert!(applied > 0, "some batches were applied");
+            assert_eq!(applied, audited, "every applied batch has its audit record");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(f.platform.audit_verify().await.unwrap().ok);
+}
