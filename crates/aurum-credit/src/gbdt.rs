@@ -83,7 +83,7 @@ use serde::{Deserialize, Serialize};
 use crate::logistic::{ClassWeight, check_target, sigmoid};
 use crate::pipeline::{
     LevelIndex, category_column, numeric_column, read_category, read_numeric, table_column,
-    value_of_number,
+    table_columns, value_of_number,
 };
 use crate::policy::{
     CreditDecision, CreditParams, Decision, DecisionPolicy, ParamReader, ScoreScaling,
@@ -2184,12 +2184,7 @@ impl GbdtModel {
     fn encode_table(&self, table: &Table) -> Result<Vec<f64>, ModelError> {
         let n = table.n_rows();
         let mut cols = vec![0.0; n * self.encoders.len()];
-        let columns = self
-            .input_schema
-            .fields
-            .iter()
-            .map(|field| table_column(table, field))
-            .collect::<Result<Vec<_>, _>>()?;
+        let columns = table_columns(table, &self.input_schema.fields)?;
         if n == 0 {
             return Ok(cols);
         }

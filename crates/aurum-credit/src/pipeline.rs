@@ -984,6 +984,18 @@ pub(crate) fn category_column(data: &ColumnData) -> Option<Vec<Option<&str>>> {
     }
 }
 
+/// [`table_column`] for each of `fields`, in order: the first missing or mistyped column's
+/// error.
+pub(crate) fn table_columns<'a>(
+    table: &'a Table,
+    fields: &[Field],
+) -> Result<Vec<&'a ColumnData>, ModelError> {
+    fields
+        .iter()
+        .map(|field| table_column(table, field))
+        .collect()
+}
+
 /// Checks that `table` has a column named like `field` with a compatible type (the rule of
 /// [`Pipeline::transform_table`]) and returns it.
 pub(crate) fn table_column<'a>(

@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::binning::{BinIndex, BinningOptions, FeatureBinning, StoredBinning, Trend};
 use crate::logistic::{ClassWeight, LogisticParams, Penalty, check_target, fit_dense, sigmoid};
-use crate::pipeline::{Matrix, bool_category, numeric_column, table_column};
+use crate::pipeline::{Matrix, bool_category, numeric_column, table_column, table_columns};
 use crate::policy::{
     CreditParams, DecisionPolicy, ParamReader, ScoreScaling, monotone_to_param, params_from_json,
     parse_monotone,
@@ -558,12 +558,7 @@ impl ScorecardModel {
     /// The WoE column of every input characteristic of `table`, in input order, the columns
     /// binned in parallel; the first failing column's error, in input order.
     fn woe_table(&self, table: &Table) -> Result<Vec<Vec<f64>>, ModelError> {
-        let columns = self
-            .input_schema
-            .fields
-            .iter()
-            .map(|field| table_column(table, field))
-            .collect::<Result<Vec<_>, _>>()?;
+        let columns = table_columns(table, &self.input_schema.fields)?;
         self.binnings
             .par_iter()
             .zip(columns)
