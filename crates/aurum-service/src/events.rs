@@ -108,9 +108,6 @@ struct ModelState {
 }
 
 /// The fraud model of a loaded version (any fraud family: `fraud_gbdt`, `fraud_sequence`).
-/// Events scored on the calling task at most; larger batches go to the blocking pool.
-const INLINE_EVENTS: usize = 64;
-
 /// A batch applied to the state: the ticket of its log records, and its outcomes with the input
 /// hash, or why they could not be decided (the batch stays applied either way).
 struct Scored {
@@ -344,12 +341,14 @@ impl Platform {
             .await
     }
 
-    /// [`Platform::score_events`] after the state is open. A batch of up to
-    /// [`INLINE_EVENTS`] events is scored on the calling task (tens of microseconds an event: a
-    /// hand-off to another thread would cost more than the work), a larger one on the blocking
-    /// pool. Then the event log's group commit and the audit record's commit run at the same time;
-    /// neither holds a thread while the disk works (the log's background committer tells this
-    /// task, [`aurum_fraud::OnlineState::when_durable`]). The call answers once both are done.
+    /// [`Platform::score_events`] after the state is open. The batch is scored on the blocking
+    /// pool, never on an async worker: applying it takes the state's queue, which a snapshot
+    /// holds while it is written (tens to hundreds of milliseconds every
+    /// [`SNAPSHOT_EVERY`] records), and a worker stalled there would stall every other request
+    /// it serves. Then the event log's group commit and the audit record's commit run at the same
+    /// time; neither holds a thread while the disk works (the log's background committer tells
+    /// this task, [`aurum_fraud::OnlineState::when_durable`]). The call answers once both are
+    /// done.
     async fn score_events_now(
         &self,
         ctx: &CallContext,
@@ -357,14 +356,10 @@ impl Platform {
         state: Arc<ModelState>,
         events: Vec<EventFields>,
     ) -> Result<EventsOutput, ServiceError> {
-        let scored = if events.len() <= INLINE_EVENTS {
-            score_batch(&model, &state, events)?
-        } else {
-            let (m, s) = (model.clone(), state.clone());
-            tokio::task::spawn_blocking(move || score_batch(&m, &s, events))
-                .await
-                .map_err(join_error)??
-        };
+        let (m, s) = (model.clone(), state.clone());
+        let scored = tokio::task::spawn_blocking(move || score_batch(&m, &s, events))
+            .await
+            .map_err(join_error)??;
         let (tx, rx) = tokio::sync::oneshot::channel();
         state.state.clone().when_durable(
             scored.ticket,
