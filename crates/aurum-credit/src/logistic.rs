@@ -537,21 +537,6 @@ impl LogisticModel {
         self.intercept + dot(&self.coefficients, x)
     }
 
-    /// [`LogisticModel::linear`] without the zero columns (most of a one-hot row): the same
-    /// terms added in the same order, less the `coef · 0` ones, which add a signed zero and so
-    /// change nothing but, at most, the sign of a zero log-odds (PD 0.5 either way). A dense
-    /// sum is one dependent add per encoded column, which is what bounds it.
-    #[inline]
-    fn linear_sparse(&self, x: &[f64]) -> f64 {
-        let mut s = 0.0;
-        for (c, x) in self.coefficients.iter().zip(x) {
-            if *x != 0.0 {
-                s += c * x;
-            }
-        }
-        self.intercept + s
-    }
-
     /// The explanation of `row` from its encoded form `x` (see [`FittedModel::explain`]).
     fn explanation_of(&self, row: &[Value], x: &[f64]) -> Explanation {
         let means = self.pipeline.encoded_means();
@@ -737,8 +722,14 @@ impl BinaryClassifier for LogisticModel {
     }
 
     fn predict_proba_table(&self, table: &Table) -> Result<Vec<f64>, ModelError> {
-        self.pipeline
-            .map_table_rows(table, |x| sigmoid(self.linear_sparse(x)))
+        // `linear`'s terms in its order, less the `coef · 0` ones (they add a signed zero, so
+        // change at most the sign of a zero log-odds: PD 0.5 either way).
+        Ok(self
+            .pipeline
+            .linear_table(table, &self.coefficients)?
+            .into_iter()
+            .map(|s| sigmoid(self.intercept + s))
+            .collect())
     }
 
     /// The default scaling of [`BinaryClassifier::predict_proba_table`]'s PDs.

@@ -322,6 +322,83 @@ impl Encoder {
     }
 }
 
+/// Where [`Pipeline::visit_rows`] puts each checked cell of a block of rows: cell of row `i`
+/// (within the block) for the field encoded from column `offset` on.
+trait CellSink {
+    fn numeric(&mut self, i: usize, offset: usize, e: &NumericEncoder, x: Option<f64>);
+    fn date(&mut self, i: usize, offset: usize, e: &DateEncoder, x: Option<f64>);
+    fn categorical(&mut self, i: usize, offset: usize, e: &CategoricalEncoder, c: Option<&str>);
+}
+
+/// Encoded rows, row-major, `n_cols` wide.
+struct RowMajor<'a> {
+    out: &'a mut [f64],
+    n_cols: usize,
+}
+
+impl CellSink for RowMajor<'_> {
+    #[inline]
+    fn numeric(&mut self, i: usize, offset: usize, e: &NumericEncoder, x: Option<f64>) {
+        let at = i * self.n_cols + offset;
+        e.put(x, &mut self.out[at..at + e.width()]);
+    }
+
+    #[inline]
+    fn date(&mut self, i: usize, offset: usize, e: &DateEncoder, x: Option<f64>) {
+        let at = i * self.n_cols + offset;
+        e.put(x, &mut self.out[at..at + e.width()]);
+    }
+
+    #[inline]
+    fn categorical(&mut self, i: usize, offset: usize, e: &CategoricalEncoder, c: Option<&str>) {
+        let at = i * self.n_cols + offset;
+        e.put(c, &mut self.out[at..at + e.width()]);
+    }
+}
+
+/// `z[i] += coef[j] · x_j` for each nonzero encoded value of row `i`, in encoded-column order.
+struct Linear<'a> {
+    z: &'a mut [f64],
+    coef: &'a [f64],
+}
+
+impl Linear<'_> {
+    #[inline]
+    fn add(&mut self, i: usize, offset: usize, x: &[f64]) {
+        for (c, x) in self.coef[offset..offset + x.len()].iter().zip(x) {
+            if *x != 0.0 {
+                self.z[i] += c * x;
+            }
+        }
+    }
+}
+
+impl CellSink for Linear<'_> {
+    #[inline]
+    fn numeric(&mut self, i: usize, offset: usize, e: &NumericEncoder, x: Option<f64>) {
+        let mut buf = [0.0; 2];
+        let w = e.width();
+        e.put(x, &mut buf[..w]);
+        self.add(i, offset, &buf[..w]);
+    }
+
+    #[inline]
+    fn date(&mut self, i: usize, offset: usize, e: &DateEncoder, x: Option<f64>) {
+        let mut buf = [0.0; 4];
+        let w = e.width();
+        e.put(x, &mut buf[..w]);
+        self.add(i, offset, &buf[..w]);
+    }
+
+    /// One-hot: the slot's coefficient times 1, the other slots' zeros skipped.
+    #[inline]
+    fn categorical(&mut self, i: usize, offset: usize, e: &CategoricalEncoder, c: Option<&str>) {
+        if let Some(s) = e.slot(c) {
+            self.z[i] += self.coef[offset + s] * 1.0;
+        }
+    }
+}
+
 /// A fitted preprocessing pipeline (see the module docs for what it does and the unseen-category
 /// rule).
 #[derive(Clone, Debug, PartialEq)]
@@ -655,7 +732,52 @@ impl Pipeline {
         len: usize,
         out: &mut [f64],
     ) -> Result<(), ModelError> {
-        let n_cols = self.n_encoded();
+        let n_cols = self.n_encoded().max(1);
+        self.visit_rows(columns, start, len, &mut RowMajor { out, n_cols })
+    }
+
+    /// `Σ_j coef[j] · x_j` over the nonzero encoded values `x_j` of each row of `table`, added
+    /// in encoded-column order: the bits of that sum over [`Pipeline::transform_table`]'s rows,
+    /// computed column by column without building any row (a one-hot block adds one
+    /// coefficient, not its width of zeros). Blocks of rows spread over rayon's threads; the
+    /// error is `transform_table`'s.
+    pub fn linear_table(&self, table: &Table, coef: &[f64]) -> Result<Vec<f64>, ModelError> {
+        /// Rows per task.
+        const ROWS: usize = 1024;
+        if coef.len() != self.n_encoded() {
+            return Err(ModelError::Numerical {
+                reason: format!(
+                    "{} coefficients for {} encoded columns",
+                    coef.len(),
+                    self.n_encoded()
+                ),
+            });
+        }
+        let n_rows = table.n_rows();
+        let columns = self.columns_of(table)?;
+        let mut z = vec![0.0; n_rows];
+        let spread = z.par_chunks_mut(ROWS).enumerate().try_for_each(|(b, z)| {
+            let len = z.len();
+            self.visit_rows(&columns, b * ROWS, len, &mut Linear { z, coef })
+        });
+        if let Err(e) = spread {
+            // The error one pass in field order finds first, whichever task hit one.
+            self.transform_table(table)?;
+            return Err(e);
+        }
+        Ok(z)
+    }
+
+    /// Reads rows `start..start + len` of `columns` (the input columns, in input order) field
+    /// by field, checking each cell as the row path does, and hands each cell with its
+    /// encoder to `sink`; errors name the table's row.
+    fn visit_rows(
+        &self,
+        columns: &[&ColumnData],
+        start: usize,
+        len: usize,
+        sink: &mut impl CellSink,
+    ) -> Result<(), ModelError> {
         let range = start..start + len;
         for ((field, (offset, enc)), data) in self
             .input_schema
@@ -664,13 +786,11 @@ impl Pipeline {
             .zip(&self.encoders)
             .zip(columns)
         {
-            let width = enc.width();
-            let rows = out
-                .chunks_exact_mut(n_cols.max(1))
-                .map(|r| &mut r[*offset..*offset + width]);
+            let offset = *offset;
+            let rows = 0..len;
             match (enc, *data) {
                 (Encoder::Numeric(e), ColumnData::Float(v)) if field.ty.is_numeric() => {
-                    for (i, (out, x)) in rows.zip(&v[range.clone()]).enumerate() {
+                    for (i, x) in rows.zip(&v[range.clone()]) {
                         let x = match x {
                             Some(x) if x.is_infinite() => {
                                 return Err(ModelError::InvalidInput {
@@ -682,36 +802,36 @@ impl Pipeline {
                             Some(x) if x.is_nan() => None,
                             other => *other,
                         };
-                        e.put(x, out);
+                        sink.numeric(i, offset, e, x);
                     }
                 }
                 (Encoder::Numeric(e), ColumnData::Integer(v)) if field.ty.is_numeric() => {
-                    for (out, x) in rows.zip(&v[range.clone()]) {
-                        e.put(x.map(|i| i as f64), out);
+                    for (i, x) in rows.zip(&v[range.clone()]) {
+                        sink.numeric(i, offset, e, x.map(|i| i as f64));
                     }
                 }
                 (Encoder::Numeric(e), ColumnData::Date(v)) if field.ty == ColumnType::Date => {
-                    for (out, d) in rows.zip(&v[range.clone()]) {
-                        e.put(d.map(date_ordinal), out);
+                    for (i, d) in rows.zip(&v[range.clone()]) {
+                        sink.numeric(i, offset, e, d.map(date_ordinal));
                     }
                 }
                 (Encoder::Date(e), ColumnData::Date(v)) if field.ty == ColumnType::Date => {
-                    for (out, d) in rows.zip(&v[range.clone()]) {
-                        e.put(d.map(date_ordinal), out);
+                    for (i, d) in rows.zip(&v[range.clone()]) {
+                        sink.date(i, offset, e, d.map(date_ordinal));
                     }
                 }
                 (Encoder::Categorical(e), ColumnData::Categorical(v))
                     if field.ty == ColumnType::Categorical =>
                 {
-                    for (out, c) in rows.zip(&v[range.clone()]) {
-                        e.put(c.as_deref(), out);
+                    for (i, c) in rows.zip(&v[range.clone()]) {
+                        sink.categorical(i, offset, e, c.as_deref());
                     }
                 }
                 (Encoder::Categorical(e), ColumnData::Boolean(v))
                     if field.ty == ColumnType::Boolean =>
                 {
-                    for (out, b) in rows.zip(&v[range.clone()]) {
-                        e.put(b.map(bool_category), out);
+                    for (i, b) in rows.zip(&v[range.clone()]) {
+                        sink.categorical(i, offset, e, b.map(bool_category));
                     }
                 }
                 (_, data) => {
