@@ -54,9 +54,14 @@ PID=$!
 trap 'kill $PID 2>/dev/null' EXIT
 for _ in $(seq 1 600); do curl -sf -o /dev/null http://127.0.0.1:18091/readyz && break; sleep 0.05; done
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+# CPU seconds (user + system) of the server over the load, from /proc; the client's from `time`.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+SERVER_TICKS=$(cpu_ticks $PID)
+TIMEFORMAT='client CPU %U s user + %S s system over %R s'
 if [ "$CLIENT" = rust ]; then
-  "$LOAD" http://127.0.0.1:18091 "$KEY" "$WORK/live-stream.csv" "$SECONDS_RUN" "$CONC" "$BATCH"
+  time "$LOAD" http://127.0.0.1:18091 "$KEY" "$WORK/live-stream.csv" "$SECONDS_RUN" "$CONC" "$BATCH"
 else
-  python3 bench/fraud/live.py http://127.0.0.1:18091 "$KEY" "$WORK/live-stream.csv" "$SECONDS_RUN" "$CONC" "$BATCH"
+  time python3 bench/fraud/live.py http://127.0.0.1:18091 "$KEY" "$WORK/live-stream.csv" "$SECONDS_RUN" "$CONC" "$BATCH"
 fi
+echo "server CPU $(( ($(cpu_ticks $PID) - SERVER_TICKS) * 1000 / $(getconf CLK_TCK) )) ms (user + system) over the load"
 echo "model $KIND $PARAMS; client $CLIENT; load at start $LOAD_START; server RSS $(awk '/VmRSS/{print $2}' /proc/$PID/status) KiB; $PROFILE build; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%Y-%m-%d)"

@@ -9,13 +9,24 @@
 //! - `log-<n>.wal` segments, `n` increasing. Each starts with the 8-byte magic `AURFLOG1`, then
 //!   records `[u32 LE payload length][first 8 bytes of SHA-256(payload)][payload]`, the payload
 //!   being the JSON of one [`LogRecord`] (an event or a label).
+//!   A segment may be preallocated: written full of zeros ahead of use (as a temporary file,
+//!   fsynced and renamed into place), so that appending a record overwrites bytes the file
+//!   already has and its `fdatasync` flushes the data alone, not the inode's new size as well
+//!   (half the disk round trips of a commit). Zeros after the last record are unused space, not
+//!   damage.
 //! - `snapshot.json`: the engine state covering every segment before `segment_from`, written to a
 //!   temporary file, fsynced, renamed over the old one, and the directory fsynced.
 //!
+//! A snapshot that is due is taken in two steps so that it holds up live traffic only for an
+//! in-memory copy: with the queue held, the log switches to the next segment and the state is
+//! copied; then a background thread writes the copy, drops the segments it covers and
+//! preallocates the segment after next. A crash at any point leaves either the old snapshot and
+//! every segment after it, or the new snapshot and the segments after it.
+//!
 //! Recovery ([`DurableEngine::recover`]) loads the snapshot and replays the later segments through
-//! the same engine calls as live traffic. A torn tail in the last segment (a record cut short or
-//! failing its checksum, as a crash mid-write leaves it) is cut off and reported; a bad record
-//! anywhere else is corruption and refuses to load.
+//! the same engine calls as live traffic. A torn tail in the last segment that holds records (a
+//! record cut short or failing its checksum, as a crash mid-write leaves it) is cut off and
+//! reported; a bad record anywhere else is corruption and refuses to load.
 //!
 //! Writes go "apply in memory and queue the record, then wait until the queue is on disk, then
 //! answer": an event is acknowledged only after its record is on disk, and a failed write poisons
@@ -29,9 +40,11 @@
 //! from a not-yet-durable event is itself queued behind it, so it is never acknowledged before
 //! what it read.
 
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -48,6 +61,20 @@ const HEADER: usize = 4 + 8;
 /// A record larger than this is treated as damage, not an allocation request.
 const MAX_RECORD: usize = 16 << 20;
 const SNAPSHOT: &str = "snapshot.json";
+/// How the zeros of a preallocated segment are written.
+const ZERO_CHUNK: usize = 1 << 20;
+
+/// How a [`DurableEngine`] keeps its log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DurableOptions {
+    /// Take a snapshot after this many logged records (`None`: only on
+    /// [`DurableEngine::snapshot`]).
+    pub snapshot_every: Option<u64>,
+    /// Bytes of zeros each new segment is written with ahead of use (0: none; segments grow as
+    /// records are appended). A commit inside them flushes one block instead of two. A segment
+    /// that outgrows them keeps growing as an unpreallocated one would.
+    pub preallocate: u64,
+}
 
 /// One log record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,11 +119,181 @@ struct Pending {
 
 /// The file end of the log; held only by the committer (and by snapshots).
 struct Writer {
+    /// Written at its cursor, `len`: the end of the records, which a preallocated segment has
+    /// zeros after.
     file: fs_err::File,
     segment: u64,
+    /// Bytes of the segment in use (magic and records).
+    len: u64,
+    /// Bytes the segment file has: writing past them grows the file (a commit then flushes the
+    /// inode's size too).
+    capacity: u64,
     since_snapshot: u64,
     /// The buffer being written, kept to reuse its allocation.
     spare: Vec<u8>,
+}
+
+/// Work the log hands to a background thread, one piece at a time: writing a snapshot, and
+/// preallocating the segment after the current one.
+#[derive(Default)]
+struct Background {
+    /// A piece of work is running (at most one at a time).
+    running: bool,
+    handle: Option<JoinHandle<()>>,
+    /// A preallocated segment, fsynced and in place, numbered for the next switch.
+    ready: Option<(u64, fs_err::File)>,
+    /// What the last snapshot failed with, if it did.
+    last_error: Option<String>,
+    /// The segment whose preparation last failed: not retried on every commit.
+    prepare_failed: Option<u64>,
+}
+
+struct BackgroundShared {
+    state: Mutex<Background>,
+    done: Condvar,
+    /// `state.running`, readable by every commit without the lock.
+    running: AtomicBool,
+    /// The segment the log writes to; changes only while no background work runs.
+    current: AtomicU64,
+    dir: PathBuf,
+    preallocate: u64,
+}
+
+impl BackgroundShared {
+    fn lock(&self) -> MutexGuard<'_, Background> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Claims the right to run background work; `false` when some is running.
+    fn try_begin(&self) -> bool {
+        let mut s = self.lock();
+        if s.running {
+            return false;
+        }
+        s.running = true;
+        self.running.store(true, Ordering::Release);
+        true
+    }
+
+    /// Waits for running work, then claims the right to run some.
+    fn begin(&self) {
+        let mut s = self.settled();
+        s.running = true;
+        self.running.store(true, Ordering::Release);
+    }
+
+    /// The state once no background work runs.
+    fn settled(&self) -> MutexGuard<'_, Background> {
+        let mut s = self.lock();
+        while s.running {
+            s = self.done.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+        s
+    }
+
+    /// Ends the claimed work; `snapshot` is the outcome of a snapshot, when it was one.
+    fn finish(&self, snapshot: Option<std::result::Result<(), String>>) {
+        let mut s = self.lock();
+        s.running = false;
+        if let Some(outcome) = snapshot {
+            s.last_error = outcome.err();
+        }
+        self.running.store(false, Ordering::Release);
+        drop(s);
+        self.done.notify_all();
+    }
+
+    /// The prepared segment numbered `n`, when it is ready.
+    fn take_ready(&self, n: u64) -> Option<fs_err::File> {
+        let mut s = self.lock();
+        match s.ready.take() {
+            Some((m, file)) if m == n => Some(file),
+            other => {
+                s.ready = other;
+                None
+            }
+        }
+    }
+
+    /// Whether the segment after `segment` is to be prepared: segments are preallocated, it is
+    /// not ready, and its preparation has not already failed.
+    fn wants_next(&self, segment: u64) -> bool {
+        let next = segment + 1;
+        let s = self.lock();
+        self.preallocate > 0
+            && !matches!(&s.ready, Some((n, _)) if *n == next)
+            && s.prepare_failed != Some(next)
+    }
+
+    /// Preallocates the segment after the current one, unless it is ready (or segments are not
+    /// preallocated).
+    fn prepare_next(&self) -> Result<()> {
+        let current = self.current.load(Ordering::Acquire);
+        if !self.wants_next(current) {
+            return Ok(());
+        }
+        let next = current + 1;
+        match preallocated_segment(&self.dir, next, self.preallocate) {
+            Ok(file) => {
+                self.lock().ready = Some((next, file));
+                Ok(())
+            }
+            Err(e) => {
+                self.lock().prepare_failed = Some(next);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs a claimed piece of work: the snapshot, if any, then the next segment's preparation.
+    fn run(&self, snapshot: Option<SnapshotJob>) -> Result<()> {
+        let written = snapshot.map(|job| job.write(&self.dir));
+        if let Some(Err(e)) = &written {
+            tracing::error!(error = %e, "fraud state snapshot failed; the log is kept and replays in full");
+        }
+        if let Err(e) = self.prepare_next() {
+            tracing::warn!(error = %e, "cannot preallocate the next fraud log segment; the current one grows");
+        }
+        self.finish(
+            written
+                .as_ref()
+                .map(|r| r.as_ref().map(|_| ()).map_err(|e| e.to_string())),
+        );
+        written.unwrap_or(Ok(()))
+    }
+}
+
+/// The second step of a snapshot, run without the engine's locks: the copy taken at the switch
+/// to segment `segment_from` is written and the segments before it are dropped.
+struct SnapshotJob {
+    segment_from: u64,
+    engine: EngineSnapshot,
+}
+
+impl SnapshotJob {
+    fn write(self, dir: &Path) -> Result<()> {
+        let SnapshotJob {
+            segment_from,
+            engine,
+        } = self;
+        let snap = SnapshotFile {
+            segment_from,
+            engine,
+        };
+        let bytes =
+            serde_json::to_vec(&snap).map_err(|e| FraudError::input("snapshot", e.to_string()))?;
+        drop(snap);
+        let tmp = dir.join(format!("{SNAPSHOT}.tmp"));
+        let mut f = fs_err::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        fs_err::rename(&tmp, dir.join(SNAPSHOT))?;
+        sync_dir(dir)?;
+        for n in segments(dir)?.into_iter().filter(|&n| n < segment_from) {
+            fs_err::remove_file(segment_path(dir, n))?;
+        }
+        Ok(())
+    }
 }
 
 /// How far the log is on disk, whether a committer is at work, and who is to be told when
@@ -137,7 +334,19 @@ pub struct DurableEngine {
     writer: Mutex<Writer>,
     commit: Mutex<Commit>,
     committed: Condvar,
-    snapshot_every: Option<u64>,
+    options: DurableOptions,
+    background: Arc<BackgroundShared>,
+}
+
+impl Drop for DurableEngine {
+    /// Waits for background work: the directory is whole when the engine is gone, and a new
+    /// engine may open it.
+    fn drop(&mut self) {
+        let handle = self.background.lock().handle.take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for DurableEngine {
@@ -195,7 +404,7 @@ fn background_committer(weak: &Weak<DurableEngine>) {
         };
         if let Some(t) = target {
             // Every outcome has been handed to the waiters by `commit_until`.
-            let _ = engine.commit_until(Ticket(t), true);
+            let _ = engine.commit_until(Ticket(t));
         }
     }
 }
@@ -264,6 +473,12 @@ fn frame(payload: &[u8], buf: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
+/// Whether the bytes after a segment's records are preallocated space (zeros), not a record
+/// cut short or damaged.
+fn unused_tail(rest: &[u8]) -> bool {
+    rest.iter().all(|&b| b == 0)
+}
+
 /// Parses a segment: the records, and the offset where the valid prefix ends.
 fn decode(path: &Path, bytes: &[u8]) -> Result<(Vec<LogRecord>, usize)> {
     if bytes.len() < MAGIC.len() {
@@ -310,17 +525,66 @@ fn new_segment(dir: &Path, n: u64) -> Result<fs_err::File> {
     Ok(f)
 }
 
+/// Segment `n` written with the magic and zeros up to `size` bytes, under a temporary name
+/// until it is on disk, so that it appears whole or not at all; the file's cursor is after
+/// the magic.
+fn preallocated_segment(dir: &Path, n: u64, size: u64) -> Result<fs_err::File> {
+    let path = segment_path(dir, n);
+    let tmp = path.with_extension("wal.tmp");
+    let mut f = fs_err::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&tmp)?;
+    f.write_all(MAGIC)?;
+    let zeros = vec![0u8; ZERO_CHUNK];
+    let mut left = size.saturating_sub(MAGIC.len() as u64);
+    while left > 0 {
+        let k = left.min(ZERO_CHUNK as u64) as usize;
+        f.write_all(&zeros[..k])?;
+        left -= k as u64;
+    }
+    f.sync_all()?;
+    fs_err::rename(&tmp, &path)?;
+    sync_dir(dir)?;
+    f.seek(SeekFrom::Start(MAGIC.len() as u64))?;
+    Ok(f)
+}
+
 impl DurableEngine {
     /// Opens the state in `dir` (created if missing): snapshot, then the log after it.
     /// `snapshot_every` writes a snapshot after that many logged records (`None`: only on
-    /// [`DurableEngine::snapshot`]).
+    /// [`DurableEngine::snapshot`]); segments are not preallocated.
     pub fn recover(
         dir: &Path,
         spec: &FeatureSpec,
         snapshot_every: Option<u64>,
     ) -> Result<(DurableEngine, RecoveryReport)> {
+        DurableEngine::recover_with(
+            dir,
+            spec,
+            DurableOptions {
+                snapshot_every,
+                preallocate: 0,
+            },
+        )
+    }
+
+    /// [`DurableEngine::recover`] with every option.
+    pub fn recover_with(
+        dir: &Path,
+        spec: &FeatureSpec,
+        options: DurableOptions,
+    ) -> Result<(DurableEngine, RecoveryReport)> {
         let compiled = spec.compile()?;
         fs_err::create_dir_all(dir)?;
+        // A segment being preallocated when the process stopped never got its name.
+        for entry in fs_err::read_dir(dir)? {
+            let path = entry?.path();
+            if path.to_string_lossy().ends_with(".wal.tmp") {
+                fs_err::remove_file(&path)?;
+            }
+        }
         let mut report = RecoveryReport::default();
         let columns = compiled.schema().entities.len();
         let store = Box::new(ShardedStore::new(columns, 16));
@@ -346,20 +610,37 @@ impl DurableEngine {
             fs_err::remove_file(segment_path(dir, n))?;
         }
         let live: Vec<u64> = all.into_iter().filter(|&n| n >= segment_from).collect();
-        for (i, &n) in live.iter().enumerate() {
+        // Read every segment first: a record torn by a crash is a clean end only when no later
+        // segment holds anything (a preallocated next segment may already exist, empty).
+        let mut decoded = Vec::with_capacity(live.len());
+        for &n in &live {
             let path = segment_path(dir, n);
             let bytes = fs_err::read(&path)?;
             let (records, valid) = decode(&path, &bytes)?;
-            if valid < bytes.len() {
-                if i + 1 != live.len() {
+            let damaged =
+                valid < bytes.len() && !(valid >= MAGIC.len() && unused_tail(&bytes[valid..]));
+            decoded.push((path, bytes.len(), records, valid, damaged));
+        }
+        let last_used = decoded
+            .iter()
+            .rposition(|(_, _, records, _, damaged)| !records.is_empty() || *damaged);
+        // Where the last segment's records end: writing resumes there.
+        let mut end = MAGIC.len() as u64;
+        // And how many bytes its file has (zeros after `end` when it was preallocated).
+        let mut capacity = end;
+        for (i, (path, len, records, valid, damaged)) in decoded.into_iter().enumerate() {
+            end = valid.max(MAGIC.len()) as u64;
+            capacity = if damaged { end } else { (len as u64).max(end) };
+            if damaged {
+                if Some(i) != last_used {
                     return Err(FraudError::Corrupt {
                         path,
                         message: format!(
-                            "damaged record at byte {valid} in a segment that is not the last"
+                            "damaged record at byte {valid} in a segment followed by later records"
                         ),
                     });
                 }
-                report.torn_tail_bytes = (bytes.len() - valid) as u64;
+                report.torn_tail_bytes = (len - valid) as u64;
                 let f = fs_err::OpenOptions::new().write(true).open(&path)?;
                 f.set_len(valid.max(MAGIC.len()) as u64)?;
                 if valid < MAGIC.len() {
@@ -394,13 +675,20 @@ impl DurableEngine {
         let segment = live.last().copied().unwrap_or(segment_from.max(1));
         let path = segment_path(dir, segment);
         let file = if path.exists() {
-            fs_err::OpenOptions::new().append(true).open(&path)?
+            let mut f = fs_err::OpenOptions::new().write(true).open(&path)?;
+            f.seek(SeekFrom::Start(end))?;
+            f
         } else {
+            // A fresh log starts unpreallocated (opening stays quick); the next segment is
+            // prepared in the background and the log moves to it when it is ready.
+            (end, capacity) = (MAGIC.len() as u64, MAGIC.len() as u64);
             new_segment(dir, segment)?
         };
         let writer = Writer {
             file,
             segment,
+            len: end,
+            capacity,
             since_snapshot: 0,
             spare: Vec::new(),
         };
@@ -410,18 +698,27 @@ impl DurableEngine {
             last: 0,
             poisoned: false,
         };
-        Ok((
-            DurableEngine {
-                engine,
+        let durable = DurableEngine {
+            engine,
+            dir: dir.to_path_buf(),
+            pending: Mutex::new(pending),
+            writer: Mutex::new(writer),
+            commit: Mutex::new(Commit::default()),
+            committed: Condvar::new(),
+            options,
+            background: Arc::new(BackgroundShared {
+                state: Mutex::new(Background::default()),
+                done: Condvar::new(),
+                running: AtomicBool::new(false),
+                current: AtomicU64::new(segment),
                 dir: dir.to_path_buf(),
-                pending: Mutex::new(pending),
-                writer: Mutex::new(writer),
-                commit: Mutex::new(Commit::default()),
-                committed: Condvar::new(),
-                snapshot_every,
-            },
-            report,
-        ))
+                preallocate: options.preallocate,
+            }),
+        };
+        if options.preallocate > 0 && durable.background.try_begin() {
+            durable.spawn_background(None);
+        }
+        Ok((durable, report))
     }
 
     /// Replays history into a fresh state in `dir` (which must hold no state) and snapshots it.
@@ -552,8 +849,7 @@ impl DurableEngine {
     /// started on first use and holding the engine only weakly, commits for every waiter
     /// registered (one write and one fsync for all of them, as a blocking committer would) and
     /// calls each `done` outside the engine's locks. `done` gets `Err` when the log could not be
-    /// written (the engine is then poisoned), or, for one caller of a commit, when the snapshot
-    /// that commit took failed (the records are durable: [`DurableEngine::wait_durable`]'s rule).
+    /// written (the engine is then poisoned).
     pub fn when_durable(self: &Arc<Self>, ticket: Ticket, done: Notify) {
         let mut c = self.commit_state();
         if c.durable >= ticket.0 {
@@ -594,14 +890,12 @@ impl DurableEngine {
     /// when the write failed: the engine is poisoned (memory is ahead of the disk) and must be
     /// recovered.
     pub fn wait_durable(&self, ticket: Ticket) -> Result<()> {
-        self.commit_until(ticket, false)
+        self.commit_until(ticket)
     }
 
     /// [`DurableEngine::wait_durable`]'s loop. The caller that commits tells every
-    /// [`DurableEngine::when_durable`] waiter its commit covered. A snapshot failure goes to the
-    /// committing caller, or, when that is the background committer (`for_waiters`), to the
-    /// first waiter the commit covered.
-    fn commit_until(&self, ticket: Ticket, for_waiters: bool) -> Result<()> {
+    /// [`DurableEngine::when_durable`] waiter its commit covered.
+    fn commit_until(&self, ticket: Ticket) -> Result<()> {
         let mut c = self.commit_state();
         loop {
             if c.durable >= ticket.0 {
@@ -620,45 +914,77 @@ impl DurableEngine {
             c = self.commit_state();
             c.committing = false;
             match &result {
-                Ok((upto, _)) => c.durable = c.durable.max(*upto),
+                Ok(upto) => c.durable = c.durable.max(*upto),
                 Err(_) => c.failed = true,
             }
             let ready = take_ready(&mut c);
             let failed = c.failed;
             self.committed.notify_all();
             drop(c);
-            // A failed snapshot leaves the log intact: the records are durable, but the
-            // committer reports the failure to its caller, as a write failure would be.
-            let mut outcome = match result {
-                Ok((_, snapshot)) => snapshot,
-                Err(e) => Err(e),
-            };
             for (_, done) in ready {
-                if failed {
-                    done(Err(FraudError::Poisoned));
-                } else if for_waiters && outcome.is_err() {
-                    done(std::mem::replace(&mut outcome, Ok(())));
+                done(if failed {
+                    Err(FraudError::Poisoned)
                 } else {
-                    done(Ok(()));
-                }
+                    Ok(())
+                });
             }
-            outcome?;
+            result?;
             c = self.commit_state();
         }
     }
 
-    /// Writes and fsyncs what is queued, then snapshots when one is due: the number of the last
-    /// record now on disk, and how the snapshot went. `Err`: the log could not be written.
-    fn commit_pending(&self) -> Result<(u64, Result<()>)> {
+    /// Writes and fsyncs what is queued, then, when a snapshot is due and no background work
+    /// runs, switches segments and hands the snapshot to a background thread: the number of the
+    /// last record now on disk. `Err`: the log could not be written.
+    fn commit_pending(&self) -> Result<u64> {
         let mut w = self.writer();
         let upto = self.flush_locked(&mut w)?;
-        if self
+        let due = self
+            .options
             .snapshot_every
-            .is_some_and(|every| w.since_snapshot >= every)
-        {
-            return self.snapshot_locked(&mut w);
+            .is_some_and(|every| w.since_snapshot >= every);
+        if !due || self.background.running.load(Ordering::Acquire) || !self.background.try_begin() {
+            return Ok(upto);
         }
-        Ok((upto, Ok(())))
+        let (upto, job) = match self.switch_locked(&mut w) {
+            Ok(switched) => switched,
+            Err(e) => {
+                self.background.finish(Some(Err(e.to_string())));
+                return Err(e);
+            }
+        };
+        drop(w);
+        match job {
+            Ok(job) => self.spawn_background(Some(job)),
+            Err(e) => self.background.finish(Some(Err(e.to_string()))),
+        }
+        Ok(upto)
+    }
+
+    /// Runs claimed background work ([`BackgroundShared::run`]) on its own thread.
+    fn spawn_background(&self, snapshot: Option<SnapshotJob>) {
+        let shared = self.background.clone();
+        let spawned = std::thread::Builder::new()
+            .name("fraud-log-background".into())
+            .spawn(move || {
+                // Failures are logged and kept by `run`: there is no caller to tell.
+                let _ = shared.run(snapshot);
+            });
+        match spawned {
+            Ok(handle) => {
+                let previous = self.background.lock().handle.replace(handle);
+                if let Some(h) = previous {
+                    // Finished: no work was running when this one was claimed.
+                    let _ = h.join();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the fraud log's background thread");
+                self.background.finish(Some(Err(format!(
+                    "cannot start the background thread: {e}"
+                ))));
+            }
+        }
     }
 
     /// Moves the queue to the file, with the writer held (so commits reach the file in queue
@@ -674,21 +1000,61 @@ impl DurableEngine {
             (std::mem::take(&mut p.records), p.last)
         };
         if records > 0 {
-            let written = w.file.write_all(&w.spare).and_then(|()| w.file.sync_data());
-            w.spare.clear();
+            let mut spare = std::mem::take(&mut w.spare);
+            let written = self.write_locked(w, &spare);
+            spare.clear();
+            w.spare = spare;
             if let Err(e) = written {
                 self.pending().poisoned = true;
-                return Err(e.into());
+                return Err(e);
             }
             w.since_snapshot += records;
         }
         Ok(upto)
     }
 
-    /// Writes a snapshot of the current state and drops the log segments it covers.
+    /// Writes `bytes` to the log and fsyncs them. When they do not fit in what the current
+    /// segment file has and the next segment is prepared, the log moves to it first (a
+    /// preallocated segment's commits flush the data only); the one after is then prepared in
+    /// the background.
+    fn write_locked(&self, w: &mut Writer, bytes: &[u8]) -> Result<()> {
+        if w.len + bytes.len() as u64 > w.capacity
+            && let Some(file) = self.background.take_ready(w.segment + 1)
+        {
+            w.file = file;
+            w.segment += 1;
+            w.len = MAGIC.len() as u64;
+            w.capacity = self.options.preallocate.max(w.len);
+            self.background.current.store(w.segment, Ordering::Release);
+        }
+        w.file.write_all(bytes)?;
+        w.file.sync_data()?;
+        w.len += bytes.len() as u64;
+        // The segment after this one is prepared ahead of need (checked after every commit, as
+        // a move above may have happened while other background work ran).
+        if !self.background.running.load(Ordering::Acquire)
+            && self.background.wants_next(w.segment)
+            && self.background.try_begin()
+        {
+            self.spawn_background(None);
+        }
+        Ok(())
+    }
+
+    /// Writes a snapshot of the current state and drops the log segments it covers; returns
+    /// once it is on disk (after any background work in progress).
     pub fn snapshot(&self) -> Result<()> {
+        self.background.begin();
         let mut w = self.writer();
-        let (upto, snapshot) = self.snapshot_locked(&mut w)?;
+        let switched = self.switch_locked(&mut w);
+        drop(w);
+        let (upto, job) = match switched {
+            Ok(s) => s,
+            Err(e) => {
+                self.background.finish(Some(Err(e.to_string())));
+                return Err(e);
+            }
+        };
         let mut c = self.commit_state();
         c.durable = c.durable.max(upto);
         let ready = take_ready(&mut c);
@@ -697,16 +1063,41 @@ impl DurableEngine {
         for (_, done) in ready {
             done(Ok(()));
         }
-        snapshot
+        match job {
+            Ok(job) => self.background.run(Some(job)),
+            Err(e) => {
+                self.background.finish(Some(Err(e.to_string())));
+                Err(e)
+            }
+        }
     }
 
-    /// With the writer held: the queue is written to the current segment, then, with the queue
-    /// held (nothing is applied meanwhile), the snapshot is taken and later records go to a new
-    /// segment. The number of the last record the disk now covers, and how the snapshot went;
-    /// `Err`: the log could not be written.
-    fn snapshot_locked(&self, w: &mut Writer) -> Result<(u64, Result<()>)> {
+    /// What the last snapshot failed with, when it did (a background snapshot has no caller to
+    /// tell; the log it would have dropped is kept and replays in full).
+    pub fn last_snapshot_error(&self) -> Option<String> {
+        self.background.lock().last_error.clone()
+    }
+
+    /// Waits until no background work (a snapshot being written, a segment being prepared)
+    /// runs: for an orderly shutdown, and for tests that look at the files.
+    pub fn settle(&self) {
+        drop(self.background.settled());
+    }
+
+    /// The first step of a snapshot, with the writer held: the queue is written to the current
+    /// segment, then, with the queue held (nothing is applied meanwhile), later records are
+    /// directed to the next segment (the prepared one when it is ready) and the state is copied
+    /// in memory. The number of the last record the disk now covers, and the rest of the
+    /// snapshot to run, or why there is none (no next segment could be created: the log stays
+    /// on the current one). `Err`: the log could not be written.
+    fn switch_locked(&self, w: &mut Writer) -> Result<(u64, Result<SnapshotJob>)> {
         // Most of the queue, without holding up the appliers.
         self.flush_locked(w)?;
+        let next = w.segment + 1;
+        let file = match self.background.take_ready(next) {
+            Some(file) => Ok((file, self.options.preallocate.max(MAGIC.len() as u64))),
+            None => new_segment(&self.dir, next).map(|f| (f, MAGIC.len() as u64)),
+        };
         let mut p = self.pending();
         if p.poisoned {
             return Err(FraudError::Poisoned);
@@ -718,46 +1109,35 @@ impl DurableEngine {
                 p.poisoned = true;
                 return Err(e.into());
             }
+            w.len += p.buf.len() as u64;
+            w.since_snapshot += p.records;
             p.buf.clear();
             p.records = 0;
         }
         let upto = p.last;
-        let next = w.segment + 1;
-        // On failure the old segment stays the write target and nothing it holds is dropped; a
-        // next segment created before the failure is empty and replays as nothing.
-        let file = match self.write_snapshot(next) {
-            Ok(file) => file,
-            Err(e) => return Ok((upto, Err(e))),
+        let (file, capacity) = match file {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start a new fraud log segment; no snapshot this time");
+                w.since_snapshot = 0;
+                return Ok((upto, Err(e)));
+            }
         };
+        let engine = self.engine.snapshot();
         drop(p);
-        let old = w.segment;
         w.file = file;
         w.segment = next;
+        w.len = MAGIC.len() as u64;
+        w.capacity = capacity;
         w.since_snapshot = 0;
-        let removed = segments(&self.dir).and_then(|all| {
-            for n in all.into_iter().filter(|&n| n <= old) {
-                fs_err::remove_file(segment_path(&self.dir, n))?;
-            }
-            Ok(())
-        });
-        Ok((upto, removed))
-    }
-
-    fn write_snapshot(&self, next: u64) -> Result<fs_err::File> {
-        let file = new_segment(&self.dir, next)?;
-        let snap = SnapshotFile {
-            segment_from: next,
-            engine: self.engine.snapshot(),
-        };
-        let bytes =
-            serde_json::to_vec(&snap).map_err(|e| FraudError::input("snapshot", e.to_string()))?;
-        let tmp = self.dir.join(format!("{SNAPSHOT}.tmp"));
-        let mut f = fs_err::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        fs_err::rename(&tmp, self.dir.join(SNAPSHOT))?;
-        sync_dir(&self.dir)?;
-        Ok(file)
+        self.background.current.store(next, Ordering::Release);
+        Ok((
+            upto,
+            Ok(SnapshotJob {
+                segment_from: next,
+                engine,
+            }),
+        ))
     }
 }
 

@@ -38,7 +38,7 @@ mod rules;
 mod spec;
 mod store;
 
-pub use durable::{DurableEngine, LogRecord, Notify, RecoveryReport, Ticket};
+pub use durable::{DurableEngine, DurableOptions, LogRecord, Notify, RecoveryReport, Ticket};
 pub use engine::{
     ApplyCounts, EngineSnapshot, EngineStats, FeatureEngine, LabelOutcome, LabelRef,
     MemoryEstimate, apply_event_to_state, features_from_states, label_in_state, labelled_columns,

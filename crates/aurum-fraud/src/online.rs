@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::durable::{DurableEngine, Notify, Ticket};
+use crate::durable::{DurableEngine, DurableOptions, Notify, Ticket};
 use crate::engine::{LabelOutcome, LabelRef};
 use crate::error::{FraudError, Result};
 use crate::event::{Event, check_event};
@@ -184,7 +184,23 @@ impl LocalState {
         spec: &FeatureSpec,
         snapshot_every: Option<u64>,
     ) -> Result<(LocalState, crate::RecoveryReport)> {
-        let (engine, report) = DurableEngine::recover(dir, spec, snapshot_every)?;
+        LocalState::recover_with(
+            dir,
+            spec,
+            DurableOptions {
+                snapshot_every,
+                preallocate: 0,
+            },
+        )
+    }
+
+    /// [`LocalState::recover`] with every option of the log.
+    pub fn recover_with(
+        dir: &Path,
+        spec: &FeatureSpec,
+        options: DurableOptions,
+    ) -> Result<(LocalState, crate::RecoveryReport)> {
+        let (engine, report) = DurableEngine::recover_with(dir, spec, options)?;
         Ok((
             LocalState {
                 engine: Arc::new(engine),

@@ -29,7 +29,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use aurum_core::{ColumnType, Field, Schema, Value};
 use aurum_fraud::event_family::FraudModel;
 use aurum_fraud::{
-    BatchError, Event, FraudError, LabelOutcome, LabelRequest, LocalState, OnlineState,
+    BatchError, DurableOptions, Event, FraudError, LabelOutcome, LabelRequest, LocalState,
+    OnlineState,
 };
 use aurum_registry::audit::AuditEntry;
 
@@ -39,6 +40,11 @@ use crate::{CallContext, LoadedModel, Platform, ServiceError};
 
 /// Records between snapshots of a model's event state.
 const SNAPSHOT_EVERY: u64 = 100_000;
+
+/// Bytes each segment of a model's event log is preallocated with, so that commits overwrite
+/// zeros instead of growing the file: about a snapshot interval of the handbook spec's events
+/// (about 140 bytes each); a fuller segment moves on to the next prepared one.
+const LOG_PREALLOCATE: u64 = 16 << 20;
 
 pub use aurum_fraud::{Action as FraudAction, Reason as FraudReason};
 
@@ -279,7 +285,10 @@ impl Platform {
                         })?,
                         None => {
                             let (local, report) =
-                                LocalState::recover(&d, &spec, Some(SNAPSHOT_EVERY)).map_err(
+                                LocalState::recover_with(&d, &spec, DurableOptions {
+                                    snapshot_every: Some(SNAPSHOT_EVERY),
+                                    preallocate: LOG_PREALLOCATE,
+                                }).map_err(
                                     |e| match e {
                                         FraudError::SpecMismatch(m) => mismatch(m),
                                         other => internal(other),
@@ -343,9 +352,8 @@ impl Platform {
 
     /// [`Platform::score_events`] after the state is open. The batch is scored on the blocking
     /// pool, never on an async worker: applying it takes the state's queue, which a snapshot
-    /// holds while it is written (tens to hundreds of milliseconds every
-    /// [`SNAPSHOT_EVERY`] records), and a worker stalled there would stall every other request
-    /// it serves. Then the event log's group commit and the audit record's commit run at the same
+    /// holds while it copies the state in memory (milliseconds every [`SNAPSHOT_EVERY`]
+    /// records), and a worker stalled there would stall every other request it serves. Then the event log's group commit and the audit record's commit run at the same
     /// time; neither holds a thread while the disk works (the log's background committer tells
     /// this task, [`aurum_fraud::OnlineState::when_durable`]). The call answers once both are
     /// done.

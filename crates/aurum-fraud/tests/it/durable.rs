@@ -3,7 +3,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use aurum_fraud::{DurableEngine, FeatureEngine, LabelRef};
+use aurum_fraud::{DurableEngine, DurableOptions, FeatureEngine, LabelRef};
 
 use crate::common::{DAY, TempDir, event, rich_spec};
 
@@ -126,7 +126,13 @@ fn crash_child_appends_until_killed() {
     let Some(dir) = std::env::var_os(CHILD_ENV) else {
         return;
     };
-    let (d, _) = DurableEngine::recover(Path::new(&dir), &rich_spec(), Some(100)).unwrap();
+    // Preallocated segments: the kill lands in records written over zeros, with the next
+    // segment prepared beside the current one.
+    let options = DurableOptions {
+        snapshot_every: Some(100),
+        preallocate: 24 << 10,
+    };
+    let (d, _) = DurableEngine::recover_with(Path::new(&dir), &rich_spec(), options).unwrap();
     let mut out = std::io::stdout().lock();
     for i in 0..1_000_000 {
         d.score_and_apply(&nth_event(i)).unwrap();
@@ -464,4 +470,201 @@ fn asynchronous_waiters_are_told_once_their_records_are_on_disk() {
         N as u64,
         "{report:?}"
     );
+}
+
+/// Segment files in `dir`, in order.
+fn all_segments(dir: &Path) -> Vec<PathBuf> {
+    let mut segs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .collect();
+    segs.sort();
+    segs
+}
+
+/// Where the records of a segment end (the documented format; a zero length is unused space).
+fn records_end(bytes: &[u8]) -> usize {
+    let mut at = 8;
+    while at + 12 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 || at + 12 + len > bytes.len() {
+            break;
+        }
+        at += 12 + len;
+    }
+    at
+}
+
+/// Preallocated segments: records are written over zeros, the zeros after them are not
+/// damage, a record torn inside them is cut off (even with the next segment already prepared
+/// after it), and the state replays to a reference engine's.
+#[test]
+fn preallocated_segments_replay_and_cut_a_torn_record() {
+    let spec = rich_spec();
+    let dir = TempDir::new("prealloc");
+    let prealloc = 32 << 10;
+    let options = DurableOptions {
+        snapshot_every: Some(50),
+        preallocate: prealloc,
+    };
+    let n = 180;
+    {
+        let (d, _) = DurableEngine::recover_with(&dir.0, &spec, options).unwrap();
+        for i in 0..n {
+            d.score_and_apply(&nth_event(i)).unwrap();
+            // Let the background work (the next segment, snapshots) keep up, so that every
+            // move finds its segment prepared.
+            if i % 10 == 0 {
+                d.settle();
+            }
+        }
+        // Dropping the engine waits for its background work.
+    }
+    let segs = all_segments(&dir.0);
+    assert!(segs.len() >= 2, "{segs:?}");
+    for s in &segs {
+        assert_eq!(std::fs::metadata(s).unwrap().len(), prealloc, "{s:?}");
+    }
+    // The current segment: records over zeros; after it, the prepared next one, empty.
+    let current_path = segs[segs.len() - 2].clone();
+    let current = std::fs::read(&current_path).unwrap();
+    let end = records_end(&current);
+    assert!(end > 8, "the current segment holds records");
+    assert!(current[end..].iter().all(|&b| b == 0));
+    assert_eq!(
+        records_end(&std::fs::read(&segs[segs.len() - 1]).unwrap()),
+        8
+    );
+
+    let reference = FeatureEngine::new(&spec).unwrap();
+    for i in 0..n {
+        reference.apply(&nth_event(i)).unwrap();
+    }
+    let probe = event("probe", n as i64 * 30 + DAY, "c2", "t3", 7.0);
+    {
+        let (d, report) = DurableEngine::recover_with(&dir.0, &spec, options).unwrap();
+        assert!(report.snapshot_loaded, "{report:?}");
+        assert_eq!(report.torn_tail_bytes, 0, "zeros are not a torn tail");
+        assert!(report.events_replayed > 0, "{report:?}");
+        assert_eq!(
+            d.engine().features(&probe).unwrap(),
+            reference.features(&probe).unwrap()
+        );
+    }
+
+    // A record cut short over the zeros of the current segment, the prepared one after it.
+    let mut torn = current.clone();
+    let payload = br#"{"event":{"id":"torn","#;
+    torn[end..end + 4].copy_from_slice(&500u32.to_le_bytes());
+    torn[end + 4..end + 12].copy_from_slice(&[7; 8]);
+    torn[end + 12..end + 12 + payload.len()].copy_from_slice(payload);
+    std::fs::write(&current_path, &torn).unwrap();
+    let (d, report) = DurableEngine::recover_with(&dir.0, &spec, options).unwrap();
+    assert!(report.torn_tail_bytes > 0, "{report:?}");
+    assert_eq!(std::fs::metadata(&current_path).unwrap().len(), end as u64);
+    assert_eq!(
+        d.engine().features(&probe).unwrap(),
+        reference.features(&probe).unwrap()
+    );
+    // Writing resumes in the prepared segment, and a second recovery finds it whole.
+    d.score_and_apply(&nth_event(n)).unwrap();
+    drop(d);
+    let (again, report) = DurableEngine::recover_with(&dir.0, &spec, options).unwrap();
+    assert_eq!(report.torn_tail_bytes, 0, "{report:?}");
+    assert!(again.engine().contains_event(&format!("e{n}")));
+    assert!(!again.engine().contains_event("torn"));
+
+    // Damage in a segment that later records follow is corruption, not a torn tail: the cut
+    // segment (its records, to `end`) is followed by the one holding e{n}.
+    drop(again);
+    let mut bytes = std::fs::read(&current_path).unwrap();
+    assert_eq!(bytes.len(), end);
+    bytes[end - 2] ^= 0x55;
+    std::fs::write(&current_path, &bytes).unwrap();
+    let err = DurableEngine::recover_with(&dir.0, &spec, options).unwrap_err();
+    assert_eq!(err.code(), "fraud_state_corrupt", "{err}");
+    assert!(
+        err.to_string().contains("followed by later records"),
+        "{err}"
+    );
+}
+
+/// A fresh log starts on a plain segment and moves to the prepared one; a preallocated
+/// segment that is full moves to the next, so no segment file grows past its preallocation;
+/// the log replays across every move.
+#[test]
+fn a_full_preallocated_segment_moves_to_the_next() {
+    let spec = rich_spec();
+    let dir = TempDir::new("prealloc-roll");
+    let prealloc = 1 << 10;
+    let options = DurableOptions {
+        snapshot_every: None,
+        preallocate: prealloc,
+    };
+    let n = 60;
+    {
+        let (d, _) = DurableEngine::recover_with(&dir.0, &spec, options).unwrap();
+        for i in 0..n {
+            d.settle();
+            d.score_and_apply(&nth_event(i)).unwrap();
+        }
+    }
+    let segs = all_segments(&dir.0);
+    // Events of about 150 bytes, a kibibyte per segment: several moves.
+    assert!(segs.len() > 5, "{segs:?}");
+    let first = std::fs::read(&segs[0]).unwrap();
+    assert_eq!(
+        records_end(&first),
+        first.len(),
+        "the first segment is not preallocated"
+    );
+    for s in &segs[1..] {
+        assert_eq!(std::fs::metadata(s).unwrap().len(), prealloc, "{s:?}");
+    }
+    let (d, report) = DurableEngine::recover_with(&dir.0, &spec, options).unwrap();
+    assert_eq!(report.events_replayed, n as u64, "{report:?}");
+    assert_eq!(report.torn_tail_bytes, 0);
+    let reference = FeatureEngine::new(&spec).unwrap();
+    for i in 0..n {
+        reference.apply(&nth_event(i)).unwrap();
+    }
+    let probe = event("probe", n as i64 * 30 + DAY, "c3", "t1", 2.0);
+    assert_eq!(
+        d.engine().features(&probe).unwrap(),
+        reference.features(&probe).unwrap()
+    );
+}
+
+/// A background snapshot that cannot be written leaves the log whole: every commit succeeds,
+/// the failure is kept for the operator, no segment is dropped, and recovery replays every
+/// event.
+#[test]
+fn a_failed_background_snapshot_keeps_the_log() {
+    let spec = rich_spec();
+    let dir = TempDir::new("snapfail");
+    // The snapshot's temporary file cannot be created where a directory stands.
+    std::fs::create_dir_all(dir.0.join("snapshot.json.tmp")).unwrap();
+    let n = 120;
+    {
+        let (d, _) = DurableEngine::recover(&dir.0, &spec, Some(20)).unwrap();
+        for i in 0..n {
+            d.score_and_apply(&nth_event(i)).unwrap();
+        }
+        // The explicit snapshot waits for the background one, then fails the same way.
+        let err = d.snapshot().unwrap_err();
+        assert!(err.to_string().contains("snapshot.json.tmp"), "{err}");
+        assert!(d.last_snapshot_error().is_some());
+    }
+    assert!(!dir.0.join("snapshot.json").exists());
+    assert!(
+        all_segments(&dir.0).len() > 1,
+        "every switched segment is kept"
+    );
+    let (d, report) = DurableEngine::recover(&dir.0, &spec, None).unwrap();
+    assert!(!report.snapshot_loaded);
+    assert_eq!(report.events_replayed, n as u64);
+    for i in 0..n {
+        assert!(d.engine().contains_event(&format!("e{i}")), "e{i}");
+    }
 }
