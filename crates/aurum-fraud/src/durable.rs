@@ -61,8 +61,12 @@ const HEADER: usize = 4 + 8;
 /// A record larger than this is treated as damage, not an allocation request.
 const MAX_RECORD: usize = 16 << 20;
 const SNAPSHOT: &str = "snapshot.json";
-/// How the zeros of a preallocated segment are written.
-const ZERO_CHUNK: usize = 1 << 20;
+/// How the zeros of a preallocated segment are written: a chunk at a time, each flushed before
+/// the next after a short pause, so that the live log's commits wait behind at most one chunk
+/// on the disk rather than the whole segment (in the live benchmark, 16 MiB written in one piece
+/// went with a p99.9 of 17–24 ms against 9–13 ms without preallocation; in chunks, 13.5–14 ms).
+const ZERO_CHUNK: usize = 256 << 10;
+const ZERO_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// How a [`DurableEngine`] keeps its log.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -543,6 +547,10 @@ fn preallocated_segment(dir: &Path, n: u64, size: u64) -> Result<fs_err::File> {
         let k = left.min(ZERO_CHUNK as u64) as usize;
         f.write_all(&zeros[..k])?;
         left -= k as u64;
+        if left > 0 {
+            f.sync_data()?;
+            std::thread::sleep(ZERO_PAUSE);
+        }
     }
     f.sync_all()?;
     fs_err::rename(&tmp, &path)?;
