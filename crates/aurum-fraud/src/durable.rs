@@ -80,6 +80,16 @@ pub struct DurableOptions {
     pub preallocate: u64,
 }
 
+impl DurableOptions {
+    /// Snapshots every `snapshot_every` records, segments not preallocated.
+    pub const fn unpreallocated(snapshot_every: Option<u64>) -> DurableOptions {
+        DurableOptions {
+            snapshot_every,
+            preallocate: 0,
+        }
+    }
+}
+
 /// One log record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -568,14 +578,7 @@ impl DurableEngine {
         spec: &FeatureSpec,
         snapshot_every: Option<u64>,
     ) -> Result<(DurableEngine, RecoveryReport)> {
-        DurableEngine::recover_with(
-            dir,
-            spec,
-            DurableOptions {
-                snapshot_every,
-                preallocate: 0,
-            },
-        )
+        DurableEngine::recover_with(dir, spec, DurableOptions::unpreallocated(snapshot_every))
     }
 
     /// [`DurableEngine::recover`] with every option.

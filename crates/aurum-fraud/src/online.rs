@@ -184,14 +184,7 @@ impl LocalState {
         spec: &FeatureSpec,
         snapshot_every: Option<u64>,
     ) -> Result<(LocalState, crate::RecoveryReport)> {
-        LocalState::recover_with(
-            dir,
-            spec,
-            DurableOptions {
-                snapshot_every,
-                preallocate: 0,
-            },
-        )
+        LocalState::recover_with(dir, spec, DurableOptions::unpreallocated(snapshot_every))
     }
 
     /// [`LocalState::recover`] with every option of the log.

@@ -20,13 +20,7 @@ fn nth_event(i: usize) -> aurum_fraud::Event {
 }
 
 fn last_segment(dir: &Path) -> PathBuf {
-    let mut segs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
-        .collect();
-    segs.sort();
-    segs.pop().unwrap()
+    all_segments(dir).pop().unwrap()
 }
 
 /// Offsets at which each complete record of a segment ends (the documented record format).
