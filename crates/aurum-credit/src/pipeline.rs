@@ -1062,25 +1062,29 @@ pub(crate) fn read_category<'a>(
     }
 }
 
+/// A float cell of column `name`, row `row`: `None` for NaN (missing, as everywhere in
+/// `aurum-core`), an error naming the cell for ±∞.
+pub(crate) fn finite_cell(name: &str, row: usize, x: f64) -> Result<Option<f64>, ModelError> {
+    if x.is_infinite() {
+        Err(ModelError::InvalidInput {
+            feature: name.to_string(),
+            row: Some(row),
+            reason: format!("{x} is not a finite number"),
+        })
+    } else if x.is_nan() {
+        Ok(None)
+    } else {
+        Ok(Some(x))
+    }
+}
+
 /// A training or scoring column read as numbers (`None` = missing, NaN counts as missing), with
 /// infinities refused naming the feature and row. `None` when the column is not numeric.
 pub(crate) fn numeric_column(
     name: &str,
     data: &ColumnData,
 ) -> Option<Result<Vec<Option<f64>>, ModelError>> {
-    let finite = |i: usize, x: f64| -> Result<Option<f64>, ModelError> {
-        if x.is_infinite() {
-            Err(ModelError::InvalidInput {
-                feature: name.to_string(),
-                row: Some(i),
-                reason: format!("{x} is not a finite number"),
-            })
-        } else if x.is_nan() {
-            Ok(None)
-        } else {
-            Ok(Some(x))
-        }
-    };
+    let finite = |i: usize, x: f64| finite_cell(name, i, x);
     match data {
         ColumnData::Float(v) => Some(
             v.iter()

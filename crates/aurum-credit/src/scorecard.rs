@@ -43,7 +43,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::binning::{BinIndex, BinningOptions, FeatureBinning, StoredBinning, Trend};
 use crate::logistic::{ClassWeight, LogisticParams, Penalty, check_target, fit_dense, sigmoid};
-use crate::pipeline::{Matrix, bool_category, numeric_column, table_column, table_columns};
+use crate::pipeline::{
+    Matrix, bool_category, date_ordinal, finite_cell, table_column, table_columns,
+};
 use crate::policy::{
     CreditParams, DecisionPolicy, ParamReader, ScoreScaling, monotone_to_param, params_from_json,
     parse_monotone,
@@ -524,34 +526,60 @@ pub fn fit(
 
 /// The WoE of every row of a column under a binning.
 fn woe_column(b: &FeatureBinning, data: &ColumnData) -> Result<Vec<f64>, ModelError> {
-    // Categories straight from the cells, without collecting them first.
+    let mut out = vec![0.0; data.len()];
+    woe_block(b, data, 0, &mut out)?;
+    Ok(out)
+}
+
+/// The WoE of rows `start..start + out.len()` of a column under a binning, into `out`; a cell
+/// that cannot be binned names its row.
+fn woe_block(
+    b: &FeatureBinning,
+    data: &ColumnData,
+    start: usize,
+    out: &mut [f64],
+) -> Result<(), ModelError> {
+    let range = start..start + out.len();
+    let number = |x: Option<f64>| b.woe(b.bin_of_number(x));
     match data {
         ColumnData::Categorical(v) => {
-            return Ok(v
-                .iter()
-                .map(|c| b.woe(b.bin_of_category(c.as_deref())))
-                .collect());
+            for (o, c) in out.iter_mut().zip(&v[range]) {
+                *o = b.woe(b.bin_of_category(c.as_deref()));
+            }
         }
         ColumnData::Boolean(v) => {
-            return Ok(v
-                .iter()
-                .map(|c| b.woe(b.bin_of_category(c.map(bool_category))))
-                .collect());
+            for (o, c) in out.iter_mut().zip(&v[range]) {
+                *o = b.woe(b.bin_of_category(c.map(bool_category)));
+            }
         }
-        _ => {}
+        ColumnData::Float(v) => {
+            for (i, (o, x)) in out.iter_mut().zip(&v[range]).enumerate() {
+                let x = match x {
+                    Some(x) => finite_cell(&b.field().name, start + i, *x)?,
+                    None => None,
+                };
+                *o = number(x);
+            }
+        }
+        ColumnData::Integer(v) => {
+            for (o, x) in out.iter_mut().zip(&v[range]) {
+                *o = number(x.map(|i| i as f64));
+            }
+        }
+        ColumnData::Date(v) => {
+            for (o, d) in out.iter_mut().zip(&v[range]) {
+                *o = number(d.map(date_ordinal));
+            }
+        }
+        _ => {
+            return Err(ModelError::InvalidInput {
+                feature: b.field().name.clone(),
+                row: None,
+                reason: format!("{} columns cannot be binned", data.column_type()),
+            });
+        }
     }
-    if let Some(values) = numeric_column(&b.field().name, data) {
-        Ok(values?
-            .into_iter()
-            .map(|x| b.woe(b.bin_of_number(x)))
-            .collect())
-    } else {
-        Err(ModelError::InvalidInput {
-            feature: b.field().name.clone(),
-            row: None,
-            reason: format!("{} columns cannot be binned", data.column_type()),
-        })
-    }
+    Ok(())
 }
 
 impl ScorecardModel {
@@ -566,6 +594,45 @@ impl ScorecardModel {
             .collect::<Vec<_>>()
             .into_iter()
             .collect()
+    }
+
+    /// Per row of `table`: `Σ_j β_j · WoE_j` from `-0.0` and `Σ_j points_j` from `0.0`, each
+    /// characteristic added in input order as the row paths add them (so the same bits). Rows
+    /// go in 1 024-row blocks over rayon's threads, each block binning every characteristic
+    /// into one reused buffer; the error is [`ScorecardModel::woe_table`]'s (the first failing
+    /// column in input order), whichever block hit one.
+    fn table_sums(&self, table: &Table) -> Result<(Vec<f64>, Vec<f64>), ModelError> {
+        const ROWS: usize = 1024;
+        let columns = table_columns(table, &self.input_schema.fields)?;
+        let n = table.n_rows();
+        let factor = self.scaling().factor();
+        let mut z = vec![-0.0; n];
+        let mut points = vec![0.0; n];
+        let spread = z
+            .par_chunks_mut(ROWS)
+            .zip(points.par_chunks_mut(ROWS))
+            .enumerate()
+            .try_for_each_init(
+                || vec![0.0; ROWS],
+                |woe, (block, (z, points))| {
+                    let woe = &mut woe[..z.len()];
+                    for ((b, data), &beta) in
+                        self.binnings.iter().zip(&columns).zip(&self.coefficients)
+                    {
+                        woe_block(b, data, block * ROWS, woe)?;
+                        for ((z, s), w) in z.iter_mut().zip(points.iter_mut()).zip(woe.iter()) {
+                            *z += beta * w;
+                            *s += if beta == 0.0 { 0.0 } else { -factor * beta * w };
+                        }
+                    }
+                    Ok(())
+                },
+            );
+        if let Err(e) = spread {
+            self.woe_table(table)?;
+            return Err(e);
+        }
+        Ok((z, points))
     }
 
     pub fn scorecard_params(&self) -> &ScorecardParams {
@@ -906,12 +973,7 @@ impl BinaryClassifier for ScorecardModel {
     /// The terms summed as [`ScorecardModel::decision_function`] sums them (from `-0.0`, as
     /// `Iterator::sum` does, then added to the intercept): the same bits.
     fn predict_proba_table(&self, table: &Table) -> Result<Vec<f64>, ModelError> {
-        let mut z = vec![-0.0; table.n_rows()];
-        for (j, woe) in self.woe_table(table)?.into_iter().enumerate() {
-            for (z, w) in z.iter_mut().zip(woe) {
-                *z += self.coefficients[j] * w;
-            }
-        }
+        let (z, _) = self.table_sums(table)?;
         Ok(z.into_iter().map(|z| sigmoid(self.intercept + z)).collect())
     }
 
@@ -954,38 +1016,18 @@ impl BinaryClassifier for ScorecardModel {
         ))
     }
 
-    /// [`BinaryClassifier::score_points`] column by column: each characteristic's points added
-    /// in input order, as the row path sums them.
+    /// [`BinaryClassifier::score_points`] for a table: each characteristic's points added in
+    /// input order, as the row path sums them.
     fn score_points_table(&self, table: &Table) -> Result<Option<Vec<f64>>, ModelError> {
-        let mut points = vec![0.0; table.n_rows()];
-        let factor = self.scaling().factor();
-        for (j, woe) in self.woe_table(table)?.into_iter().enumerate() {
-            for (s, w) in points.iter_mut().zip(woe) {
-                *s += if self.coefficients[j] == 0.0 {
-                    0.0
-                } else {
-                    -factor * self.coefficients[j] * w
-                };
-            }
-        }
+        let (_, points) = self.table_sums(table)?;
         let base = self.base_points();
         Ok(Some(points.into_iter().map(|s| base + s).collect()))
     }
 
     /// [`ScorecardModel::predict_proba_table`] and [`ScorecardModel::score_points_table`] from
-    /// one WoE pass over each column, summed in the same order as each of them.
+    /// one WoE pass over the table.
     fn score_table(&self, table: &Table) -> Result<TableScores, ModelError> {
-        let n = table.n_rows();
-        let mut z = vec![-0.0; n];
-        let mut points = vec![0.0; n];
-        let factor = self.scaling().factor();
-        for (j, woe) in self.woe_table(table)?.into_iter().enumerate() {
-            let beta = self.coefficients[j];
-            for ((z, s), w) in z.iter_mut().zip(&mut points).zip(woe) {
-                *z += beta * w;
-                *s += if beta == 0.0 { 0.0 } else { -factor * beta * w };
-            }
-        }
+        let (z, points) = self.table_sums(table)?;
         let base = self.base_points();
         Ok(TableScores {
             pd: z.into_iter().map(|z| sigmoid(self.intercept + z)).collect(),

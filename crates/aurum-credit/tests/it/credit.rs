@@ -786,23 +786,14 @@ fn table_scores_are_the_row_paths_on_every_thread_count() {
 }
 
 /// A table with bad cells in two columns gets the error a single pass in input-column order
-/// finds first, however the rows were split across threads.
+/// finds first, however the rows were split across threads, for every family whose table path
+/// splits rows into blocks (logistic: column sums per block; scorecard: WoE per block; GBDT:
+/// columns encoded in parallel).
 #[test]
 fn table_errors_do_not_depend_on_the_thread_split() {
     let d = german();
     let idx: Vec<usize> = (0..4_200).map(|i| i % d.train.n_rows()).collect();
     let big = d.train.take(&idx);
-    let m = ctx_fit(|ctx| {
-        aurum_credit::fit_binary("logistic", &d.train, &d.train_y, &Params::new(), ctx).unwrap()
-    });
-    let inputs = big.select(m.input_schema().names()).unwrap();
-    let numeric: Vec<String> = inputs
-        .columns()
-        .iter()
-        .filter(|c| matches!(c.data, ColumnData::Float(_)))
-        .map(|c| c.name.clone())
-        .collect();
-    assert!(numeric.len() >= 2);
     // The earlier column is bad only in the last block, the later one in the first.
     let spoil = |t: &Table, column: &str, row: usize| {
         let columns = t
@@ -820,21 +811,37 @@ fn table_errors_do_not_depend_on_the_thread_split() {
             .collect();
         Table::new(columns).unwrap()
     };
-    let bad = spoil(&spoil(&inputs, &numeric[0], 4_150), &numeric[1], 3);
-    for err in [
-        m.predict_proba_table(&bad).unwrap_err(),
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap()
-            .install(|| m.predict_proba_table(&bad))
-            .unwrap_err(),
-    ] {
-        let text = err.to_string();
-        assert!(
-            text.contains(&numeric[0]) && text.contains("4150"),
-            "{text}"
-        );
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    for name in ["logistic", "scorecard", "gbdt"] {
+        let m = ctx_fit(|ctx| {
+            aurum_credit::fit_binary(name, &d.train, &d.train_y, &Params::new(), ctx).unwrap()
+        });
+        let inputs = big.select(m.input_schema().names()).unwrap();
+        let numeric: Vec<String> = inputs
+            .columns()
+            .iter()
+            .filter(|c| matches!(c.data, ColumnData::Float(_)))
+            .map(|c| c.name.clone())
+            .collect();
+        assert!(numeric.len() >= 2, "{name}");
+        let bad = spoil(&spoil(&inputs, &numeric[0], 4_150), &numeric[1], 3);
+        for err in [
+            m.predict_proba_table(&bad).unwrap_err(),
+            m.score_table(&bad).unwrap_err(),
+            one_thread
+                .install(|| m.predict_proba_table(&bad))
+                .unwrap_err(),
+            one_thread.install(|| m.score_table(&bad)).unwrap_err(),
+        ] {
+            let text = err.to_string();
+            assert!(
+                text.contains(&numeric[0]) && text.contains("4150"),
+                "{name}: {text}"
+            );
+        }
     }
 }
 
