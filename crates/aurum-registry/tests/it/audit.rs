@@ -335,6 +335,45 @@ async fn failing_batch_fails_every_waiter_and_keeps_the_chain() {
 }
 
 #[tokio::test]
+async fn a_batch_failing_after_its_first_insert_leaves_nothing_and_the_log_goes_on() {
+    // Batches over 32 entries are inserted in several statements; the poisoned entry sits past
+    // the first, so a batch holding it has rows inserted before the failure, which must go.
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(&db_path(&dir), 3).await;
+    let mut raw = raw_connection(&db_path(&dir)).await;
+    sqlx::query(
+        "CREATE TRIGGER poison BEFORE INSERT ON audit_log WHEN NEW.event = 'test.poison' \
+         BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+    )
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    for n in 4..=80 {
+        let entry = if n == 60 {
+            AuditEntry::new("test.poison", "cli")
+        } else {
+            prediction(n)
+        };
+        log.append_nowait(entry).unwrap();
+    }
+    // `Err` when the flush rode in the failed batch; the counts below say what happened.
+    let _ = log.flush().await;
+    let stats = log.stats();
+    assert!(stats.batches_failed >= 1, "{stats:?}");
+    assert!(stats.nowait_lost >= 1, "{stats:?}");
+    assert_eq!(stats.records_committed + stats.nowait_lost, 80, "{stats:?}");
+    assert_eq!(log.count().await.unwrap(), stats.records_committed);
+    sqlx::query("DROP TRIGGER poison")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let next = log.append(prediction(81)).await.unwrap();
+    assert_eq!(next.seq, stats.records_committed + 1);
+    assert!(log.verify().await.unwrap().ok);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn nowait_entries_are_durable_after_close() {
     let dir = tempfile::tempdir().unwrap();
     let log = AuditLog::open(db_path(&dir)).await.unwrap();
