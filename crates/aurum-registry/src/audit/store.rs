@@ -8,7 +8,11 @@
 //!   same log, in any process, read the newest row, chain the entries onto it with
 //!   [`chain_batch`] and insert them. Because the head is read inside the exclusive transaction,
 //!   several processes (a server and a CLI command on one SQLite file, or several replicas on
-//!   one PostgreSQL database) append to one chain without forking it.
+//!   one PostgreSQL database) append to one chain without forking it. (The SQLite store skips
+//!   the read when its own connection made the last commit: it chains onto the head that commit
+//!   left, and if any other writer appended since, that writer took the next seq, the primary
+//!   key, so the insert fails and the batch is chained again onto the head read in the
+//!   transaction.)
 //! - [`AuditStore::read`]: the fixed set of reads in [`ReadQuery`], returning rows exactly as
 //!   stored ([`RawRow`]), so that verification hashes stored text.
 //! - [`AuditStore::scalar`]: counts and the hash or seq of one row.
@@ -164,6 +168,20 @@ impl Chained {
     pub fn format_version(&self) -> i64 {
         FORMAT_VERSION
     }
+
+    /// The entry this record was chained from, to chain it again onto another head.
+    pub fn into_entry(self) -> AuditEntry {
+        let r = self.record;
+        AuditEntry {
+            event: r.event,
+            actor: r.actor,
+            request_id: r.request_id,
+            model: r.model,
+            version: r.version,
+            input_sha256: r.input_sha256,
+            details: r.details,
+        }
+    }
 }
 
 /// Assigns seq, ts, `prev_hash` and `hash` to each entry, continuing from `head` (the newest
@@ -222,7 +240,7 @@ pub fn chain_batch(head: Option<(i64, String)>, entries: Vec<AuditEntry>) -> Vec
 /// write lock, taken up front with `BEGIN IMMEDIATE`.
 pub struct SqliteAuditStore {
     path: PathBuf,
-    writer: Mutex<Option<SqliteConnection>>,
+    writer: Mutex<Option<Writer>>,
     readers: SqlitePool,
 }
 
@@ -285,7 +303,7 @@ impl SqliteAuditStore {
             .map_err(open_error)?;
         Ok(Self {
             path,
-            writer: Mutex::new(Some(conn)),
+            writer: Mutex::new(Some(Writer { conn, head: None })),
             readers,
         })
     }
@@ -313,14 +331,8 @@ impl AuditStore for SqliteAuditStore {
         entries: Vec<AuditEntry>,
     ) -> Result<Vec<AuditRecord>, sqlx::Error> {
         let mut guard = self.writer.lock().await;
-        let conn = guard.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-        let written = write_batch(conn, entries).await;
-        if written.is_err() {
-            // Nothing of the batch stays: roll back whatever part of the transaction is open (an
-            // error here only means none is).
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        }
-        written
+        let writer = guard.as_mut().ok_or(sqlx::Error::PoolClosed)?;
+        writer.append(entries).await
     }
 
     async fn head(&self) -> Result<Option<(i64, String)>, sqlx::Error> {
@@ -363,57 +375,136 @@ impl AuditStore for SqliteAuditStore {
         // Readers first, so that the writer's connection is the last one open and can
         // checkpoint the WAL into the main file as it closes.
         self.readers.close().await;
-        if let Some(conn) = self.writer.lock().await.take()
-            && let Err(error) = conn.close().await
+        if let Some(writer) = self.writer.lock().await.take()
+            && let Err(error) = writer.conn.close().await
         {
             tracing::warn!(path = %self.path.display(), error = %error, "closing the audit log failed");
         }
     }
 }
 
-/// `BEGIN IMMEDIATE` and the head read, as one statement list: one round trip to the
-/// connection's thread instead of two. IMMEDIATE takes the write lock up front rather than on the
-/// first INSERT, so the head read is still the head when the rows go in.
+/// The write connection, and the chain head its own last commit left.
+struct Writer {
+    conn: SqliteConnection,
+    /// The seq and hash of the newest row this connection committed; `None` before its first
+    /// commit and after a failed batch (then the head is read).
+    head: Option<(i64, String)>,
+}
+
+impl Writer {
+    /// One batch in one transaction, opened and closed by statement text rather than sqlx's
+    /// transaction calls: each call to the connection is a round trip to its worker thread (two
+    /// thread wake-ups). A batch of up to [`rows::ROWS_PER_INSERT`] entries takes one round trip
+    /// when this connection made the last commit (`BEGIN IMMEDIATE`, the insert and `COMMIT` in
+    /// one statement list, chained onto the head it remembers), two otherwise (`BEGIN IMMEDIATE`
+    /// with the head read, then the insert with `COMMIT`). Another writer (a second process on
+    /// the file) that appended meanwhile took the next seq, the primary key: the insert fails,
+    /// and the batch is chained again onto the head read inside the transaction. On any other
+    /// failure the transaction is rolled back and nothing of the batch stays.
+    async fn append(&mut self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, sqlx::Error> {
+        let mut entries = entries;
+        if let Some(head) = self.head.take() {
+            let chained = chain_batch(Some(head.clone()), entries);
+            match insert_chained(&mut self.conn, &chained, true).await {
+                Ok(()) => {
+                    self.head = Some(last_head(&chained)?.unwrap_or(head));
+                    return Ok(chained.into_iter().map(|c| c.record).collect());
+                }
+                Err(e) => {
+                    rollback(&mut self.conn).await;
+                    if !e
+                        .as_database_error()
+                        .is_some_and(|d| d.is_unique_violation())
+                    {
+                        return Err(e);
+                    }
+                    entries = chained.into_iter().map(Chained::into_entry).collect();
+                }
+            }
+        }
+        let written = async {
+            let head = sqlx::query(BEGIN_AND_HEAD.as_str())
+                .fetch_optional(&mut self.conn)
+                .await?
+                .map(|row| Ok::<_, sqlx::Error>((row.try_get(0)?, row.try_get(1)?)))
+                .transpose()?;
+            let chained = chain_batch(head.clone(), entries);
+            insert_chained(&mut self.conn, &chained, false).await?;
+            Ok::<_, sqlx::Error>((last_head(&chained)?.or(head), chained))
+        }
+        .await;
+        match written {
+            Ok((head, chained)) => {
+                self.head = head;
+                Ok(chained.into_iter().map(|c| c.record).collect())
+            }
+            Err(e) => {
+                rollback(&mut self.conn).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Rolls back whatever part of a transaction is open (an error only means none is).
+async fn rollback(conn: &mut SqliteConnection) {
+    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+}
+
+/// The seq and hash of the batch's newest record; `None` for an empty batch.
+fn last_head(chained: &[Chained]) -> Result<Option<(i64, String)>, sqlx::Error> {
+    chained
+        .last()
+        .map(|c| Ok((c.seq()?, c.record.hash.clone())))
+        .transpose()
+}
+
+/// `BEGIN IMMEDIATE` and the head read, as one statement list. IMMEDIATE takes the write lock up
+/// front rather than on the first INSERT, so the head read is still the head when the rows go in.
 static BEGIN_AND_HEAD: LazyLock<String> =
     LazyLock::new(|| format!("BEGIN IMMEDIATE; {}", rows::HEAD));
 
-/// `INSERTS_THEN_COMMIT[k - 1]`: the insert of `k` rows ([`rows::insert_rows`]) followed by
-/// `COMMIT`, one round trip for the batch's last chunk and its commit.
-static INSERTS_THEN_COMMIT: LazyLock<Vec<String>> = LazyLock::new(|| {
-    (1..=rows::ROWS_PER_INSERT)
-        .map(|k| format!("{}; COMMIT", rows::insert_rows(k)))
-        .collect()
+/// `INSERTS[begin][commit][k - 1]`: the insert of `k` rows ([`rows::insert_rows`]), after
+/// `BEGIN IMMEDIATE` when `begin`, followed by `COMMIT` when `commit`.
+static INSERTS: LazyLock<[[Vec<String>; 2]; 2]> = LazyLock::new(|| {
+    let variant = |begin: bool, commit: bool| {
+        (1..=rows::ROWS_PER_INSERT)
+            .map(|k| {
+                format!(
+                    "{}{}{}",
+                    if begin { "BEGIN IMMEDIATE; " } else { "" },
+                    rows::insert_rows(k),
+                    if commit { "; COMMIT" } else { "" }
+                )
+            })
+            .collect()
+    };
+    [
+        [variant(false, false), variant(false, true)],
+        [variant(true, false), variant(true, true)],
+    ]
 });
 
-/// One batch in one transaction, opened and closed by statement text rather than sqlx's
-/// transaction calls: each call to the connection is a round trip to its worker thread (two
-/// thread wake-ups), and this way a batch of up to [`rows::ROWS_PER_INSERT`] entries takes two
-/// instead of four. On `Err` the transaction may still be open: the caller rolls it back.
-async fn write_batch(
+/// Inserts `chained` and commits: its first statement opens the transaction when `begin` (else
+/// the caller has), its last one commits. With WAL and synchronous=FULL, COMMIT returns after the
+/// WAL is fsynced. An empty batch with `begin` runs nothing.
+async fn insert_chained(
     conn: &mut SqliteConnection,
-    entries: Vec<AuditEntry>,
-) -> Result<Vec<AuditRecord>, sqlx::Error> {
-    let head = sqlx::query(BEGIN_AND_HEAD.as_str())
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|row| Ok::<_, sqlx::Error>((row.try_get(0)?, row.try_get(1)?)))
-        .transpose()?;
-    let chained = chain_batch(head, entries);
+    chained: &[Chained],
+    begin: bool,
+) -> Result<(), sqlx::Error> {
     let chunks: Vec<&[Chained]> = chained.chunks(rows::ROWS_PER_INSERT).collect();
-    if chunks.is_empty() {
+    if chunks.is_empty() && !begin {
         sqlx::query("COMMIT").execute(&mut *conn).await?;
     }
     for (i, chunk) in chunks.iter().enumerate() {
-        let (sql, args) = insert_statement(chunk)?;
-        // With WAL and synchronous=FULL, COMMIT returns after the WAL is fsynced.
-        let sql = if i + 1 == chunks.len() {
-            INSERTS_THEN_COMMIT[chunk.len() - 1].as_str()
-        } else {
-            sql
-        };
+        let (_, args) = insert_statement(chunk)?;
+        let first = usize::from(begin && i == 0);
+        let last = usize::from(i + 1 == chunks.len());
+        let sql = INSERTS[first][last][chunk.len() - 1].as_str();
         bind(sql, args).execute(&mut *conn).await?;
     }
-    Ok(chained.into_iter().map(|c| c.record).collect())
+    Ok(())
 }
 
 async fn read_head(conn: &mut SqliteConnection) -> Result<Option<(i64, String)>, sqlx::Error> {

@@ -209,6 +209,25 @@ async fn deleted_middle_record_is_a_gap() {
 }
 
 #[tokio::test]
+async fn newest_records_deleted_behind_the_writer_show_as_a_gap_after_its_next_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_with(&db_path(&dir), 8).await;
+    let mut raw = raw_connection(&db_path(&dir)).await;
+    drop_trigger(&mut raw, "audit_log_no_delete").await;
+    sqlx::query("DELETE FROM audit_log WHERE seq > 6")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    // The writer chains onto the head its own last commit left (seq 8), not onto what is left.
+    let next = log.append(prediction(9)).await.unwrap();
+    assert_eq!(next.seq, 9);
+    let report = log.verify().await.unwrap();
+    let broken = report.first_broken.unwrap();
+    assert_eq!(broken.reason, BreakReason::Gap { first: 7, last: 8 });
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn update_and_delete_are_refused_while_the_triggers_stand() {
     let dir = tempfile::tempdir().unwrap();
     let log = log_with(&db_path(&dir), 3).await;
