@@ -211,13 +211,7 @@ async fn deleted_middle_record_is_a_gap() {
 #[tokio::test]
 async fn newest_records_deleted_behind_the_writer_show_as_a_gap_after_its_next_append() {
     let dir = tempfile::tempdir().unwrap();
-    let log = log_with(&db_path(&dir), 8).await;
-    let mut raw = raw_connection(&db_path(&dir)).await;
-    drop_trigger(&mut raw, "audit_log_no_delete").await;
-    sqlx::query("DELETE FROM audit_log WHERE seq > 6")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    let log = log_with_the_newest_two_deleted(&dir).await;
     // The writer chains onto the head its own last commit left (seq 8), not onto what is left.
     let next = log.append(prediction(9)).await.unwrap();
     assert_eq!(next.seq, 9);
@@ -564,6 +558,18 @@ async fn two_writers_on_one_file_share_one_chain() {
     b.close().await.unwrap();
 }
 
+/// A log of 8 records whose newest two (7 and 8) were deleted behind its back.
+async fn log_with_the_newest_two_deleted(dir: &tempfile::TempDir) -> AuditLog {
+    let log = log_with(&db_path(dir), 8).await;
+    let mut raw = raw_connection(&db_path(dir)).await;
+    drop_trigger(&mut raw, "audit_log_no_delete").await;
+    sqlx::query("DELETE FROM audit_log WHERE seq > 6")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    log
+}
+
 /// Drops a trigger the way someone with write access to the file would.
 async fn drop_trigger(raw: &mut SqliteConnection, name: &'static str) {
     let sql = match name {
@@ -593,13 +599,7 @@ async fn untampered_log_verifies_against_its_anchor() {
 #[tokio::test]
 async fn deleting_the_newest_records_is_named_as_truncation() {
     let dir = tempfile::tempdir().unwrap();
-    let log = log_with(&db_path(&dir), 8).await;
-    let mut raw = raw_connection(&db_path(&dir)).await;
-    drop_trigger(&mut raw, "audit_log_no_delete").await;
-    sqlx::query("DELETE FROM audit_log WHERE seq > 6")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    let log = log_with_the_newest_two_deleted(&dir).await;
 
     let report = log.verify().await.unwrap();
     assert!(!report.ok);
