@@ -31,6 +31,19 @@ async fn raw_connection(path: &Path) -> SqliteConnection {
         .expect("raw connection")
 }
 
+/// A raw connection that has added a trigger refusing every `test.poison` entry.
+async fn poison_trigger(path: &Path) -> SqliteConnection {
+    let mut raw = raw_connection(path).await;
+    sqlx::query(
+        "CREATE TRIGGER poison BEFORE INSERT ON audit_log WHEN NEW.event = 'test.poison' \
+         BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+    )
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    raw
+}
+
 async fn log_with(path: &Path, records: u64) -> AuditLog {
     let log = AuditLog::open(path).await.expect("open");
     for n in 1..=records {
@@ -309,14 +322,7 @@ async fn failing_batch_fails_every_waiter_and_keeps_the_chain() {
     let log = log_with(&db_path(&dir), 3).await;
     let head = log.head().await.unwrap().unwrap();
 
-    let mut raw = raw_connection(&db_path(&dir)).await;
-    sqlx::query(
-        "CREATE TRIGGER poison BEFORE INSERT ON audit_log WHEN NEW.event = 'test.poison' \
-         BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
-    )
-    .execute(&mut raw)
-    .await
-    .unwrap();
+    let mut raw = poison_trigger(&db_path(&dir)).await;
 
     log.append_nowait(prediction(4)).unwrap();
     log.append_nowait(prediction(5)).unwrap();
@@ -353,14 +359,7 @@ async fn a_batch_failing_after_its_first_insert_leaves_nothing_and_the_log_goes_
     // the first, so a batch holding it has rows inserted before the failure, which must go.
     let dir = tempfile::tempdir().unwrap();
     let log = log_with(&db_path(&dir), 3).await;
-    let mut raw = raw_connection(&db_path(&dir)).await;
-    sqlx::query(
-        "CREATE TRIGGER poison BEFORE INSERT ON audit_log WHEN NEW.event = 'test.poison' \
-         BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
-    )
-    .execute(&mut raw)
-    .await
-    .unwrap();
+    let mut raw = poison_trigger(&db_path(&dir)).await;
     for n in 4..=80 {
         let entry = if n == 60 {
             AuditEntry::new("test.poison", "cli")
