@@ -401,8 +401,10 @@ impl Writer {
     /// the file) that appended meanwhile took the next seq, the primary key: the insert fails,
     /// and the batch is chained again onto the head read inside the transaction. On any other
     /// failure the transaction is rolled back and nothing of the batch stays.
-    async fn append(&mut self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, sqlx::Error> {
-        let mut entries = entries;
+    async fn append(
+        &mut self,
+        mut entries: Vec<AuditEntry>,
+    ) -> Result<Vec<AuditRecord>, sqlx::Error> {
         if let Some(head) = self.head.take() {
             let chained = chain_batch(Some(head.clone()), entries);
             match insert_chained(&mut self.conn, &chained, true).await {
@@ -493,14 +495,15 @@ async fn insert_chained(
     chained: &[Chained],
     begin: bool,
 ) -> Result<(), sqlx::Error> {
-    let chunks: Vec<&[Chained]> = chained.chunks(rows::ROWS_PER_INSERT).collect();
-    if chunks.is_empty() && !begin {
+    let chunks = chained.chunks(rows::ROWS_PER_INSERT);
+    let count = chunks.len();
+    if count == 0 && !begin {
         sqlx::query("COMMIT").execute(&mut *conn).await?;
     }
-    for (i, chunk) in chunks.iter().enumerate() {
+    for (i, chunk) in chunks.enumerate() {
         let (_, args) = insert_statement(chunk)?;
         let first = usize::from(begin && i == 0);
-        let last = usize::from(i + 1 == chunks.len());
+        let last = usize::from(i + 1 == count);
         let sql = INSERTS[first][last][chunk.len() - 1].as_str();
         bind(sql, args).execute(&mut *conn).await?;
     }
