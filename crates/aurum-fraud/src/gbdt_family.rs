@@ -128,6 +128,11 @@ impl FeatureScorer for GbdtScorer {
         self.gbdt.predict_proba_one(&self.row(features))
     }
 
+    fn proba_many(&self, features: &[&[f64]]) -> Result<Vec<f64>, ModelError> {
+        let rows: Vec<Vec<Value>> = features.iter().map(|x| self.row(x)).collect();
+        self.gbdt.predict_proba_rows(&rows)
+    }
+
     fn explain(&self, features: &[f64]) -> Result<Explanation, ModelError> {
         self.gbdt.explain(&self.row(features))
     }

@@ -60,7 +60,29 @@ pub struct EventOutcome {
     pub action: FraudAction,
     pub reasons: Vec<FraudReason>,
     /// The features the score used, in spec order, computed from state strictly before the event.
-    pub features: Vec<(String, f64)>,
+    pub features: FeatureValues,
+}
+
+/// One event's feature values in spec order, with the names (shared by the events of a call).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureValues {
+    names: Arc<[String]>,
+    values: Vec<f64>,
+}
+
+impl FeatureValues {
+    /// `(name, value)` in spec order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, f64)> + '_ {
+        self.names
+            .iter()
+            .map(String::as_str)
+            .zip(self.values.iter().copied())
+    }
+
+    /// The value of the feature `name`.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
 }
 
 /// The answer for an events call.
@@ -145,22 +167,33 @@ fn score_batch(
         .state
         .score_and_apply_deferred(&parsed)
         .map_err(|e| batch_error(e, "events"))?;
-    let names = spec.feature_names();
-    let decided = parsed
-        .into_iter()
-        .zip(results)
-        .map(|(e, x)| {
-            let d = fraud.decide(&e, &x)?;
-            Ok(EventOutcome {
-                id: e.id,
-                score: d.score,
-                action: d.action,
-                reasons: d.reasons,
-                features: names.iter().cloned().zip(x).collect(),
-            })
-        })
-        .collect::<Result<Vec<_>, ServiceError>>()
-        .map(|outcomes| (outcomes, input_sha256));
+    let names: Arc<[String]> = spec.feature_names().into();
+    let pairs: Vec<(&Event, &[f64])> = parsed
+        .iter()
+        .zip(&results)
+        .map(|(e, x)| (e, x.as_slice()))
+        .collect();
+    let decided = fraud
+        .decide_many(&pairs)
+        .map_err(ServiceError::from)
+        .map(|decisions| {
+            let outcomes = parsed
+                .into_iter()
+                .zip(results)
+                .zip(decisions)
+                .map(|((e, values), d)| EventOutcome {
+                    id: e.id,
+                    score: d.score,
+                    action: d.action,
+                    reasons: d.reasons,
+                    features: FeatureValues {
+                        names: names.clone(),
+                        values,
+                    },
+                })
+                .collect();
+            (outcomes, input_sha256)
+        });
     Ok(Scored { ticket, decided })
 }
 

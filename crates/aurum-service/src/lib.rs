@@ -39,8 +39,8 @@ pub use config::{AuditDurability, Config, ConfigError, ConfigLayer, UnknownField
 pub use document::DocumentOptions;
 pub use error::{ErrorClass, ServiceError};
 pub use events::{
-    EventFields, EventOutcome, EventStateInfo, EventsOutput, FraudAction, FraudReason, LabelInput,
-    LabelsOutput, action_str,
+    EventFields, EventOutcome, EventStateInfo, EventsOutput, FeatureValues, FraudAction,
+    FraudReason, LabelInput, LabelsOutput, action_str,
 };
 pub use flows::{FlowDefinition, FlowOutput};
 pub use forecast::{BacktestOutput, DecompositionOutput, ForecastOutput, SeriesInput};

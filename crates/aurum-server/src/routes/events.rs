@@ -3,12 +3,11 @@
 //! [`aurum_service::Platform::score_events`] and friends. The version answering is the one
 //! named in the body, else the `champion` alias; the state is the model's, shared by its versions.
 
-use std::collections::BTreeMap;
-
-use aurum_service::{EventFields, LabelInput, ModelRef, action_str};
+use aurum_service::{EventFields, FeatureValues, LabelInput, ModelRef, action_str};
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -63,8 +62,20 @@ pub struct EventOut {
     /// `allow`, `review` or `block`.
     pub decision: String,
     pub reasons: Vec<ReasonOut>,
-    /// The features the score used (state strictly before the event), by name.
-    pub features: BTreeMap<String, f64>,
+    /// The features the score used (state strictly before the event), by name, in the order of
+    /// the model's feature spec.
+    #[schema(value_type = std::collections::BTreeMap<String, f64>)]
+    #[serde(serialize_with = "feature_map")]
+    pub features: FeatureValues,
+}
+
+/// The features as one JSON object, written straight from the values.
+fn feature_map<S: Serializer>(f: &FeatureValues, s: S) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(f.iter().len()))?;
+    for (name, value) in f.iter() {
+        map.serialize_entry(name, &value)?;
+    }
+    map.end()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -219,7 +230,7 @@ pub async fn events(
                 score: o.score,
                 decision: action_str(o.action).into(),
                 reasons: o.reasons.into_iter().map(reason_out).collect(),
-                features: o.features.into_iter().collect(),
+                features: o.features,
             })
             .collect(),
         audit_seq: out.audit_seq,
