@@ -61,6 +61,10 @@ const HEADER: usize = 4 + 8;
 /// A record larger than this is treated as damage, not an allocation request.
 const MAX_RECORD: usize = 16 << 20;
 const SNAPSHOT: &str = "snapshot.json";
+/// A batch logged and applied: each event's features (or why it was refused), and the ticket
+/// to wait for before acknowledging them.
+pub type Logged = (Vec<Result<Vec<f64>>>, Ticket);
+
 /// How the zeros of a preallocated segment are written: a chunk at a time, each flushed before
 /// the next after a short pause, so that the live log's commits wait behind at most one chunk
 /// on the disk rather than the whole segment (in the live benchmark, 16 MiB written in one piece
@@ -123,7 +127,7 @@ pub struct RecoveryReport {
 /// The log's tail in memory: records applied to the engine and not yet handed to the file.
 /// Held while an event is checked, applied and encoded, so the order of records here is the order
 /// in which the engine applied them.
-struct Pending {
+pub(crate) struct Pending {
     buf: Vec<u8>,
     records: u64,
     /// Number of the last record added (records are numbered from 1 since the engine opened).
@@ -758,7 +762,7 @@ impl DurableEngine {
         &self.engine
     }
 
-    fn pending(&self) -> MutexGuard<'_, Pending> {
+    pub(crate) fn pending(&self) -> MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -783,11 +787,33 @@ impl DurableEngine {
     /// memory (later calls see them) and queued for the log; they are durable, and may be
     /// acknowledged, once [`DurableEngine::wait_durable`] on the ticket returns `Ok`. Calls that
     /// wait at the same time share one write and one fsync (group commit).
-    pub fn score_and_apply_logged(
+    pub fn score_and_apply_logged(&self, events: &[Event]) -> Result<Logged> {
+        self.apply_queued(self.pending(), events)
+    }
+
+    /// [`DurableEngine::score_and_apply_logged`] only if the queue is free: `None`, and nothing
+    /// done, while another caller holds it (a snapshot copying the state holds it for
+    /// milliseconds; the committer, to take what is queued). Otherwise `check` runs first, with
+    /// the queue held, and the events are applied only when it passes. Never waits for a lock
+    /// another caller holds, so an async runtime's worker may call it.
+    pub fn try_score_and_apply_logged<E: From<FraudError>>(
         &self,
         events: &[Event],
-    ) -> Result<(Vec<Result<Vec<f64>>>, Ticket)> {
-        let mut p = self.pending();
+        check: impl FnOnce(&FeatureEngine) -> std::result::Result<(), E>,
+    ) -> Option<std::result::Result<Logged, E>> {
+        let p = match self.pending.try_lock() {
+            Ok(p) => p,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        if let Err(e) = check(&self.engine) {
+            return Some(Err(e));
+        }
+        Some(self.apply_queued(p, events).map_err(E::from))
+    }
+
+    /// Logs and applies `events` with the queue held.
+    fn apply_queued(&self, mut p: MutexGuard<'_, Pending>, events: &[Event]) -> Result<Logged> {
         if p.poisoned {
             return Err(FraudError::Poisoned);
         }

@@ -38,7 +38,9 @@ mod rules;
 mod spec;
 mod store;
 
-pub use durable::{DurableEngine, DurableOptions, LogRecord, Notify, RecoveryReport, Ticket};
+pub use durable::{
+    DurableEngine, DurableOptions, LogRecord, Logged, Notify, RecoveryReport, Ticket,
+};
 pub use engine::{
     ApplyCounts, EngineSnapshot, EngineStats, FeatureEngine, LabelOutcome, LabelRef,
     MemoryEstimate, apply_event_to_state, features_from_states, label_in_state, labelled_columns,
@@ -48,7 +50,7 @@ pub use error::{FraudError, Result};
 pub use event::{Event, check_event, parse_timestamp};
 pub use iforest::{IsolationForest, IsolationForestParams, average_path_length};
 pub use online::{
-    BatchError, LabelRequest, LocalState, OnlineState, OnlineStateFactory, StateInfo,
+    BatchError, Deferred, LabelRequest, LocalState, OnlineState, OnlineStateFactory, StateInfo,
     validate_batch,
 };
 pub use replay::{FeatureMatrix, TrainingLabel, labels_from_events, replay, replay_into};

@@ -89,8 +89,20 @@ pub trait OnlineState: Send + Sync {
     fn score_and_apply_deferred(
         &self,
         events: &[Event],
-    ) -> std::result::Result<(Vec<Vec<f64>>, Ticket), BatchError> {
+    ) -> std::result::Result<Deferred, BatchError> {
         Ok((self.score_and_apply(events)?, Ticket::DONE))
+    }
+
+    /// [`OnlineState::score_and_apply_deferred`] if it can run now without waiting for a lock
+    /// another caller holds: `None`, and nothing changed, when it would wait (then call
+    /// `score_and_apply_deferred` where waiting is allowed). An async runtime's worker may call
+    /// it. The default is `None`: a store whose step waits on the network never runs there.
+    fn try_score_and_apply_deferred(
+        &self,
+        events: &[Event],
+    ) -> Option<std::result::Result<Deferred, BatchError>> {
+        let _ = events;
+        None
     }
 
     /// Waits until the changes up to `ticket` are durable (see
@@ -170,6 +182,19 @@ pub fn validate_batch(
     Ok(())
 }
 
+/// A batch applied to the state: each event's features, and the ticket to wait for before
+/// acknowledging them ([`OnlineState::score_and_apply_deferred`]).
+pub type Deferred = (Vec<Vec<f64>>, Ticket);
+
+/// A batch's per-event results, or the first event's error with its index.
+fn per_event(results: Vec<Result<Vec<f64>>>) -> std::result::Result<Vec<Vec<f64>>, BatchError> {
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.map_err(|e| BatchError::at(i, e)))
+        .collect()
+}
+
 /// The state in this process: a [`DurableEngine`] (log + snapshots in a directory) and a mutex
 /// that makes check-then-apply one step.
 pub struct LocalState {
@@ -223,7 +248,7 @@ impl OnlineState for LocalState {
     fn score_and_apply_deferred(
         &self,
         events: &[Event],
-    ) -> std::result::Result<(Vec<Vec<f64>>, Ticket), BatchError> {
+    ) -> std::result::Result<Deferred, BatchError> {
         // The gate covers check-then-apply only; the wait for the disk happens outside it, so
         // concurrent calls share a commit.
         let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
@@ -232,12 +257,25 @@ impl OnlineState for LocalState {
             engine.contains_event(id)
         })?;
         let (results, ticket) = self.engine.score_and_apply_logged(events)?;
-        let out = results
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| r.map_err(|e| BatchError::at(i, e)))
-            .collect::<std::result::Result<_, _>>()?;
-        Ok((out, ticket))
+        Ok((per_event(results)?, ticket))
+    }
+
+    /// The gate and the log's queue taken without waiting; the batch checked with both held.
+    fn try_score_and_apply_deferred(
+        &self,
+        events: &[Event],
+    ) -> Option<std::result::Result<Deferred, BatchError>> {
+        let _gate = match self.gate.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(g)) => g.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let applied = self.engine.try_score_and_apply_logged(events, |engine| {
+            validate_batch(engine.spec(), events, engine.watermark(), |id| {
+                engine.contains_event(id)
+            })
+        })?;
+        Some(applied.and_then(|(results, ticket)| Ok((per_event(results)?, ticket))))
     }
 
     fn wait_durable(&self, ticket: Ticket) -> Result<()> {
@@ -297,5 +335,82 @@ impl OnlineState for LocalState {
             bytes_per_entity: mem.bytes_per_entity(),
             watermark: engine.watermark(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r#"
+[schema]
+id = "id"
+timestamp = "ts"
+amount = "amount"
+entities = ["customer_id", "terminal_id"]
+[constraints]
+amount_min = 0.0
+[[features]]
+kind = "count"
+entity = "customer_id"
+window = "1d"
+[[features]]
+kind = "mean"
+entity = "terminal_id"
+window = "1d"
+"#;
+
+    fn ev(id: &str, ts: i64, c: &str, amount: f64) -> Event {
+        Event {
+            id: id.into(),
+            ts,
+            keys: vec![c.into(), "t".into()],
+            amount: Some(amount),
+            label: None,
+            extra: Default::default(),
+        }
+    }
+
+    /// The try path never waits: with the gate or the log's queue held elsewhere it does nothing
+    /// and says so; free, it applies what the waiting path applies, durably, and a refused
+    /// batch changes nothing.
+    #[test]
+    fn the_try_path_never_waits_and_applies_what_the_waiting_path_does() {
+        let dir = std::env::temp_dir().join(format!("aurum-fraud-try-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let spec = FeatureSpec::from_toml_str(SPEC).unwrap();
+        let (state, _) = LocalState::recover(&dir, &spec, None).unwrap();
+        let reference_dir = dir.with_extension("reference");
+        let _ = std::fs::remove_dir_all(&reference_dir);
+        let (reference, _) = LocalState::recover(&reference_dir, &spec, None).unwrap();
+        let batch = [ev("a", 10, "c", 5.0), ev("b", 20, "c", 7.0)];
+        {
+            let _gate = state.gate.lock().unwrap();
+            assert!(state.try_score_and_apply_deferred(&batch).is_none());
+        }
+        {
+            let _queue = state.engine.pending();
+            assert!(state.try_score_and_apply_deferred(&batch).is_none());
+        }
+        assert_eq!(state.info().unwrap().events_applied, 0, "nothing applied");
+        let (got, ticket) = state.try_score_and_apply_deferred(&batch).unwrap().unwrap();
+        let (want, _) = reference.score_and_apply_deferred(&batch).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(got[1], [1.0, 5.0]);
+        state.wait_durable(ticket).unwrap();
+        // A duplicate id in the batch's second event: refused whole, at index 1.
+        let refused = state
+            .try_score_and_apply_deferred(&[ev("c", 30, "c", 1.0), ev("a", 40, "c", 1.0)])
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(refused.index, Some(1));
+        assert_eq!(state.info().unwrap().events_applied, 2);
+        drop(state);
+        let (recovered, report) = LocalState::recover(&dir, &spec, None).unwrap();
+        assert_eq!(report.events_replayed, 2);
+        assert!(recovered.durable().engine().contains_event("b"));
+        drop((recovered, reference));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&reference_dir);
     }
 }

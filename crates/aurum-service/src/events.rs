@@ -143,15 +143,12 @@ struct Scored {
     decided: Result<(Vec<EventOutcome>, String), ServiceError>,
 }
 
-/// Parses the events against the spec, checks and applies them to the state (nothing changes
-/// when that fails: the error is returned), then decides each one with the version's learner
-/// and rules.
-fn score_batch(
-    model: &LoadedModel,
+/// Parses the events against the spec (a bad event fails the call, naming `events[i].<field>`),
+/// with the canonical hash of what was parsed.
+fn parse_events(
     state: &ModelState,
     events: Vec<EventFields>,
-) -> Result<Scored, ServiceError> {
-    let fraud = fraud_model(model)?;
+) -> Result<(Vec<Event>, String), ServiceError> {
     let spec = state.state.spec();
     let parsed: Vec<Event> = events
         .iter()
@@ -163,37 +160,47 @@ fn score_batch(
         .collect::<Result<_, _>>()?;
     drop(events);
     let input_sha256 = events_sha256(spec, &parsed);
-    let (results, ticket) = state
-        .state
-        .score_and_apply_deferred(&parsed)
-        .map_err(|e| batch_error(e, "events"))?;
-    let names: Arc<[String]> = spec.feature_names().into();
-    let pairs: Vec<(&Event, &[f64])> = parsed
-        .iter()
-        .zip(&results)
-        .map(|(e, x)| (e, x.as_slice()))
-        .collect();
-    let decided = fraud
-        .decide_many(&pairs)
-        .map_err(ServiceError::from)
-        .map(|decisions| {
-            let outcomes = parsed
-                .into_iter()
-                .zip(results)
-                .zip(decisions)
-                .map(|((e, values), d)| EventOutcome {
-                    id: e.id,
-                    score: d.score,
-                    action: d.action,
-                    reasons: d.reasons,
-                    features: FeatureValues {
-                        names: names.clone(),
-                        values,
-                    },
-                })
-                .collect();
-            (outcomes, input_sha256)
-        });
+    Ok((parsed, input_sha256))
+}
+
+/// What the state made of a parsed batch: its features and ticket, or why it refused the batch
+/// (then nothing changed).
+type Applied = Result<aurum_fraud::Deferred, BatchError>;
+
+/// Decides each event of an applied batch with the version's learner and rules.
+fn decide_batch(
+    model: &LoadedModel,
+    state: &ModelState,
+    parsed: Vec<Event>,
+    input_sha256: String,
+    applied: Applied,
+) -> Result<Scored, ServiceError> {
+    let (results, ticket) = applied.map_err(|e| batch_error(e, "events"))?;
+    let decided = fraud_model(model).and_then(|fraud| {
+        let names: Arc<[String]> = state.state.spec().feature_names().into();
+        let pairs: Vec<(&Event, &[f64])> = parsed
+            .iter()
+            .zip(&results)
+            .map(|(e, x)| (e, x.as_slice()))
+            .collect();
+        let decisions = fraud.decide_many(&pairs)?;
+        let outcomes = parsed
+            .into_iter()
+            .zip(results)
+            .zip(decisions)
+            .map(|((e, values), d)| EventOutcome {
+                id: e.id,
+                score: d.score,
+                action: d.action,
+                reasons: d.reasons,
+                features: FeatureValues {
+                    names: names.clone(),
+                    values,
+                },
+            })
+            .collect();
+        Ok((outcomes, input_sha256))
+    });
     Ok(Scored { ticket, decided })
 }
 
@@ -383,13 +390,16 @@ impl Platform {
             .await
     }
 
-    /// [`Platform::score_events`] after the state is open. The batch is scored on the blocking
-    /// pool, never on an async worker: applying it takes the state's queue, which a snapshot
-    /// holds while it copies the state in memory (milliseconds every [`SNAPSHOT_EVERY`]
-    /// records), and a worker stalled there would stall every other request it serves. Then the event log's group commit and the audit record's commit run at the same
-    /// time; neither holds a thread while the disk works (the log's background committer tells
-    /// this task, [`aurum_fraud::OnlineState::when_durable`]). The call answers once both are
-    /// done.
+    /// [`Platform::score_events`] after the state is open. The batch is parsed and hashed on the
+    /// calling task, then applied to the state there too when the state's locks are free
+    /// ([`aurum_fraud::OnlineState::try_score_and_apply_deferred`]: no hand-off to another
+    /// thread), else on the blocking pool, never waiting for a lock on an async worker: a
+    /// snapshot holds the state's queue while it copies the state in memory (milliseconds every
+    /// [`SNAPSHOT_EVERY`] records), a shared store waits on the network, and a worker stalled
+    /// there would stall every other request it serves. Then the event log's group commit and
+    /// the audit record's commit run at the same time; neither holds a thread while the disk
+    /// works (the log's background committer tells this task,
+    /// [`aurum_fraud::OnlineState::when_durable`]). The call answers once both are done.
     async fn score_events_now(
         &self,
         ctx: &CallContext,
@@ -397,10 +407,20 @@ impl Platform {
         state: Arc<ModelState>,
         events: Vec<EventFields>,
     ) -> Result<EventsOutput, ServiceError> {
-        let (m, s) = (model.clone(), state.clone());
-        let scored = tokio::task::spawn_blocking(move || score_batch(&m, &s, events))
-            .await
-            .map_err(join_error)??;
+        fraud_model(&model)?;
+        let (parsed, input_sha256) = parse_events(&state, events)?;
+        let scored = match state.state.try_score_and_apply_deferred(&parsed) {
+            Some(applied) => decide_batch(&model, &state, parsed, input_sha256, applied)?,
+            None => {
+                let (m, s) = (model.clone(), state.clone());
+                tokio::task::spawn_blocking(move || {
+                    let applied = s.state.score_and_apply_deferred(&parsed);
+                    decide_batch(&m, &s, parsed, input_sha256, applied)
+                })
+                .await
+                .map_err(join_error)??
+            }
+        };
         let (tx, rx) = tokio::sync::oneshot::channel();
         state.state.clone().when_durable(
             scored.ticket,
