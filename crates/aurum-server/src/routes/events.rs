@@ -5,7 +5,7 @@
 
 use aurum_service::{EventFields, FeatureValues, LabelInput, ModelRef, action_str};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use utoipa::ToSchema;
@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authorized, Path, perm};
-use crate::middleware::JsonBody;
+use crate::middleware::{JsonBody, from_json_value, parse_json_value, read_body};
 
 /// One event (`event`) or a batch in arrival order (`events`); fields as the model's feature
 /// spec names them, e.g. `{"TRANSACTION_ID": 1, "TX_TIME_SECONDS": 634, "CUSTOMER_ID": 927,
@@ -30,6 +30,60 @@ pub struct EventsIn {
     /// A version; default: the `champion` alias.
     #[serde(default)]
     pub version: Option<u32>,
+}
+
+/// The body of an events call, parsed as [`JsonBody`] parses any body (strict JSON, then the
+/// typed shape with its field-naming errors), with one pass fewer for the usual shapes:
+/// `{"event": {…}}` or `{"events": [{…}, …]}`, with or without an integer `version`, is taken
+/// apart as parsed; any other body goes through the typed deserialisation, so its errors are
+/// those of every other route.
+pub struct EventsBody(pub EventsIn);
+
+impl<S: Send + Sync> FromRequest<S> for EventsBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        let value = parse_json_value(&bytes)?;
+        match EventsIn::from_usual(value) {
+            Ok(body) => Ok(EventsBody(body)),
+            Err(value) => from_json_value(value).map(EventsBody),
+        }
+    }
+}
+
+impl EventsIn {
+    /// The body when it has one of the usual shapes (see [`EventsBody`]); the value back when not.
+    fn from_usual(value: serde_json::Value) -> Result<EventsIn, serde_json::Value> {
+        use serde_json::Value as V;
+        let V::Object(mut map) = value else {
+            return Err(value);
+        };
+        let usual = map.iter().all(|(k, v)| match (k.as_str(), v) {
+            ("event", V::Object(_)) => true,
+            ("events", V::Array(a)) => a.iter().all(V::is_object),
+            ("version", V::Number(n)) => n.as_u64().is_some_and(|v| u32::try_from(v).is_ok()),
+            _ => false,
+        });
+        if !usual {
+            return Err(V::Object(map));
+        }
+        let object = |v: V| match v {
+            V::Object(m) => Some(m),
+            _ => None,
+        };
+        Ok(EventsIn {
+            event: map.remove("event").and_then(object),
+            events: map.remove("events").map(|v| match v {
+                V::Array(a) => a.into_iter().filter_map(object).collect(),
+                _ => Vec::new(),
+            }),
+            version: map
+                .remove("version")
+                .and_then(|v| v.as_u64())
+                .and_then(|v| u32::try_from(v).ok()),
+        })
+    }
 }
 
 /// Why an event was reviewed or blocked (`type`: `score`, `feature`, `rule`, `deny_list`,
@@ -201,7 +255,7 @@ pub async fn events(
     State(state): State<AppState>,
     caller: Authorized<perm::Predict>,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody<EventsIn>,
+    EventsBody(body): EventsBody,
 ) -> ApiResult<Json<EventsOut>> {
     let batch = match (body.event, body.events) {
         (Some(e), None) => vec![e],
@@ -307,4 +361,46 @@ pub async fn event_state(
         watermark: s.watermark,
         backend: s.backend,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(body: &serde_json::Value) -> Result<EventsIn, String> {
+        from_json_value::<EventsIn>(body.clone()).map_err(|e| format!("{e:?}"))
+    }
+
+    /// The usual shapes come apart exactly as the typed deserialisation reads them; every other
+    /// body is handed back whole, for the typed deserialisation and its errors.
+    #[test]
+    fn the_usual_shapes_match_the_typed_reading_and_others_go_to_it() {
+        let usual = [
+            serde_json::json!({"event": {"id": 1, "amount": 2.5}}),
+            serde_json::json!({"events": [{"id": 1}, {"id": "2", "k": null}], "version": 3}),
+            serde_json::json!({"events": []}),
+            serde_json::json!({"event": {}, "events": [{}]}),
+            serde_json::json!({}),
+        ];
+        for body in usual {
+            let fast = EventsIn::from_usual(body.clone()).expect("usual");
+            let slow = typed(&body).unwrap();
+            assert_eq!(fast.event, slow.event, "{body}");
+            assert_eq!(fast.events, slow.events, "{body}");
+            assert_eq!(fast.version, slow.version, "{body}");
+        }
+        let others = [
+            serde_json::json!([{"id": 1}]),
+            serde_json::json!({"event": {"id": 1}, "extra": 1}),
+            serde_json::json!({"events": [{"id": 1}, 5]}),
+            serde_json::json!({"event": null}),
+            serde_json::json!({"events": [{}], "version": -1}),
+            serde_json::json!({"events": [{}], "version": 4294967296u64}),
+            serde_json::json!({"events": [{}], "version": 1.5}),
+        ];
+        for body in others {
+            assert_eq!(EventsIn::from_usual(body.clone()).unwrap_err(), body);
+        }
+        assert!(typed(&serde_json::json!({"event": {"id": 1}, "extra": 1})).is_err());
+    }
 }
