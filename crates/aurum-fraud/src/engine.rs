@@ -717,17 +717,13 @@ fn fill(spec: &CompiledSpec, c: usize, st: &EntityState, e: &Event, amount: f64,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{SCHEMA, ev};
 
     const DAY: i64 = 86_400;
 
     fn engine(extra_constraints: &str) -> FeatureEngine {
         let text = format!(
-            r#"
-[schema]
-id = "id"
-timestamp = "ts"
-amount = "amount"
-entities = ["customer_id", "terminal_id"]
+            r#"{SCHEMA}
 [constraints]
 amount_min = 0.0
 {extra_constraints}
@@ -771,17 +767,6 @@ delay = "1d"
 "#
         );
         FeatureEngine::new(&FeatureSpec::from_toml_str(&text).unwrap()).unwrap()
-    }
-
-    fn ev(id: &str, ts: i64, c: &str, t: &str, amount: f64) -> Event {
-        Event {
-            id: id.into(),
-            ts,
-            keys: vec![c.into(), t.into()],
-            amount: Some(amount),
-            label: None,
-            extra: Default::default(),
-        }
     }
 
     #[test]

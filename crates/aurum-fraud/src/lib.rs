@@ -37,6 +37,8 @@ mod replay;
 mod rules;
 mod spec;
 mod store;
+#[cfg(test)]
+mod testing;
 
 pub use durable::{
     DurableEngine, DurableOptions, LogRecord, Logged, Notify, RecoveryReport, Ticket,

@@ -342,14 +342,9 @@ impl OnlineState for LocalState {
 mod tests {
     use super::*;
 
-    const SPEC: &str = r#"
-[schema]
-id = "id"
-timestamp = "ts"
-amount = "amount"
-entities = ["customer_id", "terminal_id"]
-[constraints]
-amount_min = 0.0
+    use crate::testing::{SCHEMA, ev};
+
+    const FEATURES: &str = r#"
 [[features]]
 kind = "count"
 entity = "customer_id"
@@ -360,17 +355,6 @@ entity = "terminal_id"
 window = "1d"
 "#;
 
-    fn ev(id: &str, ts: i64, c: &str, amount: f64) -> Event {
-        Event {
-            id: id.into(),
-            ts,
-            keys: vec![c.into(), "t".into()],
-            amount: Some(amount),
-            label: None,
-            extra: Default::default(),
-        }
-    }
-
     /// The try path never waits: with the gate or the log's queue held elsewhere it does nothing
     /// and says so; free, it applies what the waiting path applies, durably, and a refused
     /// batch changes nothing.
@@ -378,12 +362,12 @@ window = "1d"
     fn the_try_path_never_waits_and_applies_what_the_waiting_path_does() {
         let dir = std::env::temp_dir().join(format!("aurum-fraud-try-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let spec = FeatureSpec::from_toml_str(SPEC).unwrap();
+        let spec = FeatureSpec::from_toml_str(&format!("{SCHEMA}{FEATURES}")).unwrap();
         let (state, _) = LocalState::recover(&dir, &spec, None).unwrap();
         let reference_dir = dir.with_extension("reference");
         let _ = std::fs::remove_dir_all(&reference_dir);
         let (reference, _) = LocalState::recover(&reference_dir, &spec, None).unwrap();
-        let batch = [ev("a", 10, "c", 5.0), ev("b", 20, "c", 7.0)];
+        let batch = [ev("a", 10, "c", "t", 5.0), ev("b", 20, "c", "t", 7.0)];
         {
             let _gate = state.gate.lock().unwrap();
             assert!(state.try_score_and_apply_deferred(&batch).is_none());
@@ -400,7 +384,7 @@ window = "1d"
         state.wait_durable(ticket).unwrap();
         // A duplicate id in the batch's second event: refused whole, at index 1.
         let refused = state
-            .try_score_and_apply_deferred(&[ev("c", 30, "c", 1.0), ev("a", 40, "c", 1.0)])
+            .try_score_and_apply_deferred(&[ev("c", 30, "c", "t", 1.0), ev("a", 40, "c", "t", 1.0)])
             .unwrap()
             .unwrap_err();
         assert_eq!(refused.index, Some(1));

@@ -717,13 +717,7 @@ impl FeatureSpec {
 mod tests {
     use super::*;
 
-    const BASE: &str = r#"
-[schema]
-id = "id"
-timestamp = "ts"
-amount = "amount"
-entities = ["customer_id", "terminal_id"]
-"#;
+    use crate::testing::SCHEMA as BASE;
 
     fn spec_with(features: &str) -> Result<CompiledSpec> {
         FeatureSpec::from_toml_str(&format!("{BASE}\n{features}"))?.compile()
