@@ -38,6 +38,11 @@ use crate::config::AuditDurability;
 use crate::platform::{internal, join_error};
 use crate::{CallContext, LoadedModel, Platform, ServiceError};
 
+/// Events a call may have for its batch to be parsed, hashed, applied and decided on the calling
+/// task (when the state's locks are free); a larger batch goes to the blocking pool whole, so an
+/// async worker never spends more than a fraction of a millisecond on one call.
+const INLINE_EVENTS: usize = 64;
+
 /// Records between snapshots of a model's event state.
 const SNAPSHOT_EVERY: u64 = 100_000;
 
@@ -390,10 +395,11 @@ impl Platform {
             .await
     }
 
-    /// [`Platform::score_events`] after the state is open. The batch is parsed and hashed on the
-    /// calling task, then applied to the state there too when the state's locks are free
-    /// ([`aurum_fraud::OnlineState::try_score_and_apply_deferred`]: no hand-off to another
-    /// thread), else on the blocking pool, never waiting for a lock on an async worker: a
+    /// [`Platform::score_events`] after the state is open. A batch of up to [`INLINE_EVENTS`]
+    /// events is parsed and hashed on the calling task, then applied to the state there too when
+    /// the state's locks are free ([`aurum_fraud::OnlineState::try_score_and_apply_deferred`]: no
+    /// hand-off to another thread), else on the blocking pool; a larger batch runs on the pool
+    /// from the start. An async worker never waits for a lock: a
     /// snapshot holds the state's queue while it copies the state in memory (milliseconds every
     /// [`SNAPSHOT_EVERY`] records), a shared store waits on the network, and a worker stalled
     /// there would stall every other request it serves. Then the event log's group commit and
@@ -408,18 +414,26 @@ impl Platform {
         events: Vec<EventFields>,
     ) -> Result<EventsOutput, ServiceError> {
         fraud_model(&model)?;
-        let (parsed, input_sha256) = parse_events(&state, events)?;
-        let scored = match state.state.try_score_and_apply_deferred(&parsed) {
-            Some(applied) => decide_batch(&model, &state, parsed, input_sha256, applied)?,
-            None => {
-                let (m, s) = (model.clone(), state.clone());
-                tokio::task::spawn_blocking(move || {
+        let (m, s) = (model.clone(), state.clone());
+        let scored = if events.len() <= INLINE_EVENTS {
+            let (parsed, input_sha256) = parse_events(&state, events)?;
+            match state.state.try_score_and_apply_deferred(&parsed) {
+                Some(applied) => decide_batch(&model, &state, parsed, input_sha256, applied)?,
+                None => tokio::task::spawn_blocking(move || {
                     let applied = s.state.score_and_apply_deferred(&parsed);
                     decide_batch(&m, &s, parsed, input_sha256, applied)
                 })
                 .await
-                .map_err(join_error)??
+                .map_err(join_error)??,
             }
+        } else {
+            tokio::task::spawn_blocking(move || {
+                let (parsed, input_sha256) = parse_events(&s, events)?;
+                let applied = s.state.score_and_apply_deferred(&parsed);
+                decide_batch(&m, &s, parsed, input_sha256, applied)
+            })
+            .await
+            .map_err(join_error)??
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
         state.state.clone().when_durable(

@@ -235,8 +235,9 @@ async fn a_sequence_network_scores_events_from_the_live_entity_history() {
     );
 }
 
-/// Streams [`STREAM_ROWS`] events in batches of 50 and checks every served feature against a
-/// replay of the same stream under `spec`; returns the served results.
+/// Streams [`STREAM_ROWS`] events in batches of 50 and 100 in turn (a small batch is scored on
+/// the calling task, a large one on the blocking pool) and checks every served feature against
+/// a replay of the same stream under `spec`; returns the served results.
 async fn served_features_equal_the_replay(
     f: &Fixture,
     spec: &aurum_fraud::FeatureSpec,
@@ -244,7 +245,13 @@ async fn served_features_equal_the_replay(
     let (_, rows) = lines();
     let stream = &rows[TRAIN_ROWS..TRAIN_ROWS + STREAM_ROWS];
     let mut served: Vec<serde_json::Value> = Vec::new();
-    for chunk in stream.chunks(50) {
+    let mut rest = stream;
+    for size in [50, 100].into_iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (chunk, after) = rest.split_at(size.min(rest.len()));
+        rest = after;
         let events: Vec<_> = chunk.iter().map(|l| event_json(l)).collect();
         let r = post_json(
             &f.app,
