@@ -1575,6 +1575,15 @@ impl GbdtModel {
             .collect()
     }
 
+    /// Every row encoded, one after another (row-major); an error names its row.
+    fn encode_rows(&self, rows: &[Vec<Value>]) -> Result<Vec<f64>, ModelError> {
+        let mut x = Vec::with_capacity(rows.len() * self.encoders.len());
+        for (i, row) in rows.iter().enumerate() {
+            x.extend(self.encode_row(row).map_err(|e| e.at_row(i))?);
+        }
+        Ok(x)
+    }
+
     /// Log-odds of one encoded row, walked on the batch layout ([`GbdtModel::add_trees`]):
     /// the same leaves as the training nodes give ([`GbdtModel::raw_nodes`], tested), with a
     /// fixed number of steps and no branch on the data for trees up to [`DENSE_MAX_DEPTH`].
@@ -1687,10 +1696,7 @@ impl GbdtModel {
                 .map(|(i, row)| self.predict_proba_one(row).map_err(|e| e.at_row(i)))
                 .collect();
         }
-        let mut x = Vec::with_capacity(rows.len() * p);
-        for (i, row) in rows.iter().enumerate() {
-            x.extend(self.encode_row(row).map_err(|e| e.at_row(i))?);
-        }
+        let x = self.encode_rows(rows)?;
         Ok(self.raw_rows(&x, p).into_iter().map(sigmoid).collect())
     }
 
@@ -2156,10 +2162,7 @@ impl BinaryClassifier for GbdtModel {
                 .map(|(i, row)| self.assess(row, explain).map_err(|e| e.at_row(i)))
                 .collect();
         }
-        let mut x = Vec::with_capacity(rows.len() * p);
-        for (i, row) in rows.iter().enumerate() {
-            x.extend(self.encode_row(row).map_err(|e| e.at_row(i))?);
-        }
+        let x = self.encode_rows(rows)?;
         let z = self.raw_rows(&x, p);
         Ok(rows
             .iter()
