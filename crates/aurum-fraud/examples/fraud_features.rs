@@ -106,6 +106,23 @@ fn main() -> Result<(), Box<dyn Error>> {
         (swept.entity_bytes + swept.index_bytes) as f64 / 1048576.0
     )?;
     writeln!(out, "stats           {stats:?}")?;
+    // What a due snapshot holds live traffic up for: the in-memory copy of the state (writing
+    // it out happens afterwards, on a background thread).
+    let mut copies: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let snap = engine.snapshot();
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            drop(snap);
+            ms
+        })
+        .collect();
+    copies.sort_by(f64::total_cmp);
+    writeln!(
+        out,
+        "snapshot copy   {:.2} ms (median of 5; min {:.2}, max {:.2})",
+        copies[2], copies[0], copies[4]
+    )?;
 
     // Unsupervised baseline: fit on the first 70 % of the time span, measure on the rest.
     let (t0, t1) = (matrix.ts[0], matrix.ts[matrix.ts.len() - 1]);

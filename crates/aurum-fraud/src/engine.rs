@@ -63,8 +63,9 @@ pub enum LabelOutcome {
     NotFound,
 }
 
-/// An event's entity values, in `schema.entities` order.
-type Keys = Box<[Box<str>]>;
+/// An event's entity values, in `schema.entities` order. Shared (`Arc`) so that copying the
+/// index for a snapshot, which live traffic waits for, moves reference counts, not strings.
+type Keys = Arc<[Box<str>]>;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct IdEntry {
@@ -73,12 +74,13 @@ struct IdEntry {
 }
 
 /// Engine-wide state: the watermark and an index from event id to (time, keys) for labels.
+/// An id is one allocation shared by `ids` and `order`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Meta {
     watermark: Option<i64>,
-    ids: HashMap<Box<str>, IdEntry>,
+    ids: HashMap<Arc<str>, IdEntry>,
     /// Ids in timestamp order, for eviction.
-    order: VecDeque<(i64, Box<str>)>,
+    order: VecDeque<(i64, Arc<str>)>,
     stats: EngineStats,
 }
 
@@ -312,11 +314,11 @@ impl FeatureEngine {
         let wm = meta.watermark.map_or(e.ts, |w| w.max(e.ts));
         meta.watermark = Some(wm);
         meta.stats.events_applied += 1;
-        let keys: Box<[Box<str>]> = e.keys.iter().map(|k| k.as_str().into()).collect();
-        meta.ids
-            .insert(e.id.as_str().into(), IdEntry { ts: e.ts, keys });
+        let keys: Keys = e.keys.iter().map(|k| k.as_str().into()).collect();
+        let id: Arc<str> = e.id.as_str().into();
+        meta.ids.insert(id.clone(), IdEntry { ts: e.ts, keys });
         let pos = meta.order.partition_point(|(t, _)| *t <= e.ts);
-        meta.order.insert(pos, (e.ts, e.id.as_str().into()));
+        meta.order.insert(pos, (e.ts, id));
         let index_cutoff = wm - spec.tolerance - spec.max_horizon_s();
         while meta.order.front().is_some_and(|(t, _)| *t <= index_cutoff) {
             if let Some((_, id)) = meta.order.pop_front() {
@@ -405,15 +407,15 @@ impl FeatureEngine {
             // Map slot: the boxed key, the state inline, a control byte.
             entity_bytes += key.len() + std::mem::size_of::<Box<str>>() + 1 + st.estimated_bytes();
         });
-        let per_id = std::mem::size_of::<Box<str>>() + std::mem::size_of::<IdEntry>() + 1;
+        // Map slot (the shared id, the entry inline, a control byte), the id's allocation (two
+        // reference counts and the text) and the keys' (two counts, a slice of boxed keys).
+        let per_id = std::mem::size_of::<Arc<str>>() + std::mem::size_of::<IdEntry>() + 1 + 16 + 16;
         let index_bytes = meta
             .ids
             .iter()
-            .map(|(id, e)| {
-                2 * id.len() + per_id + e.keys.iter().map(|k| k.len() + 16).sum::<usize>()
-            })
+            .map(|(id, e)| id.len() + per_id + e.keys.iter().map(|k| k.len() + 16).sum::<usize>())
             .sum::<usize>()
-            + meta.order.capacity() * std::mem::size_of::<(i64, Box<str>)>();
+            + meta.order.capacity() * std::mem::size_of::<(i64, Arc<str>)>();
         MemoryEstimate {
             entities,
             events_held,
