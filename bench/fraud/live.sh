@@ -8,6 +8,8 @@
 #   bench/fraud/live.sh [--debug] [SECONDS] [BATCH]
 #
 # BATCH (default 1) events per request; a batch is scored and applied all or nothing.
+# RATE=events/s paces the Rust client (each connection sends on a fixed schedule, latency counted
+# from the scheduled time) instead of the closed loop that measures saturation.
 # AURUM_BIN=path skips the build and uses that binary.
 # KIND=fraud_sequence (default fraud_gbdt) serves the sequence network instead, over each
 # customer's last 16 events of 7 days (a `history` feature appended to the spec); PARAMS adds
@@ -59,7 +61,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 SERVER_TICKS=$(cpu_ticks $PID)
 TIMEFORMAT='client CPU %U s user + %S s system over %R s'
 if [ "$CLIENT" = rust ]; then
-  time "$LOAD" http://127.0.0.1:18091 "$KEY" "$WORK/live-stream.csv" "$SECONDS_RUN" "$CONC" "$BATCH"
+  time "$LOAD" http://127.0.0.1:18091 "$KEY" "$WORK/live-stream.csv" "$SECONDS_RUN" "$CONC" "$BATCH" fraud ${RATE:-}
 else
   time python3 bench/fraud/live.py http://127.0.0.1:18091 "$KEY" "$WORK/live-stream.csv" "$SECONDS_RUN" "$CONC" "$BATCH"
 fi

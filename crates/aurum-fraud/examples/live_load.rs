@@ -1,7 +1,7 @@
 //! Load generator for live event scoring over REST (`POST /v1/models/{name}/events`).
 //!
 //! ```text
-//! cargo run --release -p aurum-fraud --example live_load -- BASE_URL KEY EVENTS_CSV SECONDS [CONCURRENCY] [BATCH] [MODEL]
+//! cargo run --release -p aurum-fraud --example live_load -- BASE_URL KEY EVENTS_CSV SECONDS [CONCURRENCY] [BATCH] [MODEL] [RATE]
 //! ```
 //!
 //! Why a Rust client next to `bench/fraud/live.py`: on a 2-core machine a Python client at tens
@@ -13,6 +13,14 @@
 //! `live.py`. It prints events/s, requests/s, request latency p50/p99/p99.9/max and the state's
 //! memory per entity (`GET /v1/models/{name}/events/state`). The run ends after SECONDS or when
 //! the file is used up, whichever comes first.
+//!
+//! With RATE (events per second, over all connections), the load is paced instead: connection
+//! `c` of `n` is scheduled to send its `k`-th request at `start + (c / n + k) * n * BATCH / RATE`
+//! and waits for that time when it is early. Latency is measured from the scheduled time, not
+//! from the send, so a server that falls behind the rate is charged for the queue it causes
+//! (no coordinated omission: a stall delays every request scheduled during it, and each one
+//! counts). This answers "what is the latency at this throughput", where the closed loop
+//! answers "what is the latency at saturation".
 
 use std::error::Error;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -170,7 +178,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 4 {
         return Err(
-            "usage: live_load BASE_URL KEY EVENTS_CSV SECONDS [CONCURRENCY] [BATCH] [MODEL]".into(),
+            "usage: live_load BASE_URL KEY EVENTS_CSV SECONDS [CONCURRENCY] [BATCH] [MODEL] [RATE]"
+                .into(),
         );
     }
     let addr = args[0]
@@ -183,9 +192,15 @@ fn main() -> Result<(), Box<dyn Error>> {
     let conc: usize = args.get(4).map_or(Ok(8), |s| s.parse())?;
     let batch: usize = args.get(5).map_or(Ok(1), |s| s.parse())?;
     let model = args.get(6).map_or("fraud", String::as_str);
+    let rate: Option<f64> = args.get(7).map(|s| s.parse()).transpose()?;
     if conc == 0 || batch == 0 {
         return Err("CONCURRENCY and BATCH must be at least 1".into());
     }
+    if rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        return Err("RATE must be a positive number of events per second".into());
+    }
+    // Seconds between two requests of one connection when paced.
+    let period = rate.map(|r| (conc * batch) as f64 / r);
     let bodies = bodies(&args[2], batch)?;
     let path = format!("/v1/models/{model}/events");
     let state_path = format!("/v1/models/{model}/events/state");
@@ -202,16 +217,33 @@ fn main() -> Result<(), Box<dyn Error>> {
     let deadline = started + Duration::from_secs_f64(seconds);
     let per_conn: Vec<Vec<Duration>> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..conc)
-            .map(|_| {
-                s.spawn(|| -> Result<Vec<Duration>, String> {
-                    let mut conn = Conn::open(&addr).map_err(|e| e.to_string())?;
+            .map(|c| {
+                let (addr, cursor, bodies, errors, path) =
+                    (&addr, &cursor, &bodies, &errors, &path);
+                s.spawn(move || -> Result<Vec<Duration>, String> {
+                    let mut conn = Conn::open(addr).map_err(|e| e.to_string())?;
                     let mut lat = Vec::with_capacity(1 << 16);
+                    let mut k = 0u32;
                     while Instant::now() < deadline {
                         let i = cursor.fetch_add(1, Ordering::Relaxed);
                         let Some(body) = bodies.get(i) else { break };
-                        let t = Instant::now();
+                        let t = match period {
+                            None => Instant::now(),
+                            Some(p) => {
+                                let at = started
+                                    + Duration::from_secs_f64(
+                                        p * (c as f64 / conc as f64 + k as f64),
+                                    );
+                                k += 1;
+                                let now = Instant::now();
+                                if at > now {
+                                    std::thread::sleep(at - now);
+                                }
+                                at
+                            }
+                        };
                         let (status, answer) = conn
-                            .call("POST", &path, key, body)
+                            .call("POST", path, key, body)
                             .map_err(|e| e.to_string())?;
                         let dt = t.elapsed();
                         if status == 200 {
@@ -246,9 +278,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     let errors = errors.into_inner().unwrap_or_else(|p| p.into_inner());
     let n = lat.len() * batch;
     let mut out = std::io::stdout().lock();
+    let paced = rate.map_or(String::new(), |r| {
+        format!(", paced at {r:.0} events/s (latency from the scheduled send)")
+    });
     writeln!(
         out,
-        "concurrency {conc}, {batch} event(s) per request: {n} events in {wall:.1} s = {:.0} events/s, \
+        "concurrency {conc}, {batch} event(s) per request{paced}: {n} events in {wall:.1} s = {:.0} events/s, \
          {:.0} requests/s; request latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms; errors {}{}",
         n as f64 / wall,
         lat.len() as f64 / wall,
