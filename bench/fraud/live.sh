@@ -51,7 +51,7 @@ for kv in $PARAMS; do EXTRA+=(--param "$kv"); done
 "$AURUM" --data-dir "$DATA" train --dataset tx --target TX_FRAUD --kind "$KIND" --model fraud \
   --date-column TX_DATETIME --alias champion --param "spec=$(cat "$WORK/live-spec.toml")" "${EXTRA[@]}" >/dev/null
 KEY=$("$AURUM" --data-dir "$DATA" keys create --name bench --role client | tail -1)
-AURUM_LOG=warn "$AURUM" --data-dir "$DATA" serve --listen 127.0.0.1:18091 >/dev/null 2>&1 &
+AURUM_LOG=${AURUM_LOG:-warn} "$AURUM" --data-dir "$DATA" serve --listen 127.0.0.1:18091 >"$WORK/server.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null' EXIT
 for _ in $(seq 1 600); do curl -sf -o /dev/null http://127.0.0.1:18091/readyz && break; sleep 0.05; done

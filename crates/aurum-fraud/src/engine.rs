@@ -111,7 +111,8 @@ pub struct EngineSnapshot {
     pub format_version: u32,
     pub spec_fingerprint: String,
     pub(crate) meta: Meta,
-    pub(crate) entities: Vec<(usize, String, EntityState)>,
+    /// Shared with the live store until an update copies its own (see `store`).
+    pub(crate) entities: Vec<(usize, String, Arc<EntityState>)>,
 }
 
 pub struct FeatureEngine {
@@ -427,9 +428,7 @@ impl FeatureEngine {
     /// The whole state, for a snapshot.
     pub fn snapshot(&self) -> EngineSnapshot {
         let meta = self.meta();
-        let mut entities = Vec::new();
-        self.store
-            .for_each(&mut |c, key, st| entities.push((c, key.to_string(), st.clone())));
+        let mut entities = self.store.share_all();
         entities.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         EngineSnapshot {
             format_version: SNAPSHOT_FORMAT_VERSION,
@@ -463,7 +462,7 @@ impl FeatureEngine {
                     "snapshot entity `{key}` has key index {c}"
                 )));
             }
-            store.insert(c, &key, st);
+            store.insert(c, &key, Arc::unwrap_or_clone(st));
         }
         Ok(FeatureEngine {
             spec: Arc::new(spec),
@@ -917,6 +916,36 @@ kind = "amount"
         assert_eq!(eng.features(&ev("d", 500, "c", "t", 1.0)).unwrap()[5], 1.0);
         let f = eng.features(&ev("d", DAY, "c", "t", 1.0)).unwrap();
         assert_eq!(f[..6], [20., (DAY - 100) as f64, 0., 0., -1., 0.]);
+    }
+
+    #[test]
+    fn a_snapshot_keeps_its_state_while_the_live_state_moves_on() {
+        let eng = engine("");
+        eng.apply(&ev("1", 1000, "c", "t", 1.0)).unwrap();
+        eng.apply(&ev("2", 2000, "c", "u", 2.0)).unwrap();
+        let snap = eng.snapshot();
+        let before = serde_json::to_string(&snap).unwrap();
+        // Updates to entities the snapshot shares, a label, a new entity, a sweep.
+        eng.apply(&ev("3", 3000, "c", "t", 3.0)).unwrap();
+        eng.add_label(&LabelRef::EventId("1".into()), true, 3500)
+            .unwrap();
+        eng.apply(&ev("4", 4000, "d", "t", 4.0)).unwrap();
+        eng.sweep();
+        assert_eq!(serde_json::to_string(&snap).unwrap(), before);
+        assert_ne!(serde_json::to_string(&eng.snapshot()).unwrap(), before);
+        // And the snapshot still restores the state as it was when taken.
+        let spec = eng.spec().clone();
+        let back =
+            FeatureEngine::from_snapshot(spec, Box::new(ShardedStore::new(2, 4)), snap).unwrap();
+        assert_eq!(serde_json::to_string(&back.snapshot()).unwrap(), before);
+        let fresh = engine("");
+        fresh.apply(&ev("1", 1000, "c", "t", 1.0)).unwrap();
+        fresh.apply(&ev("2", 2000, "c", "u", 2.0)).unwrap();
+        let next = ev("5", 5000, "c", "t", 5.0);
+        assert_eq!(
+            back.features(&next).unwrap(),
+            fresh.features(&next).unwrap()
+        );
     }
 
     #[test]

@@ -8,9 +8,14 @@
 //! Why shards of `Mutex<HashMap>`: readers of different customers rarely meet on one lock, the
 //! critical sections are microseconds (a scan over one entity's window), and the standard library
 //! is enough. A reader never holds two shard locks at once, so there is no lock order to get wrong.
+//!
+//! Why each state sits in an `Arc`: a snapshot must copy the whole state while appliers wait
+//! (so that it matches one position of the event log). Sharing the states instead of copying
+//! them makes that pause a matter of reference counts; an entity updated while the snapshot
+//! still holds its state is copied then, by that update alone (copy on write).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +100,13 @@ pub trait EntityStore: Send + Sync {
     fn retain(&self, f: &mut dyn FnMut(usize, &mut EntityState) -> bool);
     /// Replaces an entity's state wholesale (loading a snapshot).
     fn insert(&self, column: usize, key: &str, state: EntityState);
+    /// Every entity's state, for a snapshot: `(column, key, state)`. The default copies each
+    /// state; a store that shares its states hands out references instead.
+    fn share_all(&self) -> Vec<(usize, String, Arc<EntityState>)> {
+        let mut out = Vec::new();
+        self.for_each(&mut |c, key, st| out.push((c, key.to_string(), Arc::new(st.clone()))));
+        out
+    }
     /// Number of entities held.
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
@@ -102,7 +114,7 @@ pub trait EntityStore: Send + Sync {
     }
 }
 
-type Shard = Vec<HashMap<Box<str>, EntityState>>;
+type Shard = Vec<HashMap<Box<str>, Arc<EntityState>>>;
 
 /// The in-process store: `N` shards, each a mutex over one map per entity key.
 pub struct ShardedStore {
@@ -141,7 +153,7 @@ impl EntityStore for ShardedStore {
             return f(None);
         }
         let shard = self.shard(column, key);
-        f(shard[column].get(key))
+        f(shard[column].get(key).map(|st| &**st))
     }
 
     fn update(&self, column: usize, key: &str, f: &mut dyn FnMut(&mut EntityState)) {
@@ -150,11 +162,11 @@ impl EntityStore for ShardedStore {
         }
         let mut shard = self.shard(column, key);
         match shard[column].get_mut(key) {
-            Some(state) => f(state),
+            Some(state) => f(Arc::make_mut(state)),
             None => {
                 let mut state = EntityState::default();
                 f(&mut state);
-                shard[column].insert(key.into(), state);
+                shard[column].insert(key.into(), Arc::new(state));
             }
         }
     }
@@ -174,15 +186,29 @@ impl EntityStore for ShardedStore {
         for shard in &self.shards {
             let mut shard = lock(shard);
             for (column, map) in shard.iter_mut().enumerate() {
-                map.retain(|_, state| f(column, state));
+                map.retain(|_, state| f(column, Arc::make_mut(state)));
             }
         }
     }
 
     fn insert(&self, column: usize, key: &str, state: EntityState) {
         if column < self.columns {
-            self.shard(column, key)[column].insert(key.into(), state);
+            self.shard(column, key)[column].insert(key.into(), Arc::new(state));
         }
+    }
+
+    fn share_all(&self) -> Vec<(usize, String, Arc<EntityState>)> {
+        let mut out = Vec::with_capacity(self.len());
+        for shard in &self.shards {
+            let shard = lock(shard);
+            for (column, map) in shard.iter().enumerate() {
+                out.extend(
+                    map.iter()
+                        .map(|(k, st)| (column, k.to_string(), st.clone())),
+                );
+            }
+        }
+        out
     }
 
     fn len(&self) -> usize {
