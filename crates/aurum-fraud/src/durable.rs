@@ -317,6 +317,10 @@ impl BackgroundShared {
 struct SnapshotJob {
     segment_from: u64,
     engine: EngineSnapshot,
+    /// How long appliers waited for the copy.
+    copy: std::time::Duration,
+    /// How long the switch held the log's writer (commits waited), the copy included.
+    switch: std::time::Duration,
 }
 
 impl SnapshotJob {
@@ -324,7 +328,10 @@ impl SnapshotJob {
         let SnapshotJob {
             segment_from,
             engine,
+            copy,
+            switch,
         } = self;
+        let started = std::time::Instant::now();
         let snap = SnapshotFile {
             segment_from,
             engine,
@@ -332,15 +339,27 @@ impl SnapshotJob {
         let bytes =
             serde_json::to_vec(&snap).map_err(|e| FraudError::input("snapshot", e.to_string()))?;
         drop(snap);
+        let encoded = started.elapsed();
         let tmp = dir.join(format!("{SNAPSHOT}.tmp"));
         let mut f = fs_err::File::create(&tmp)?;
         write_paced(&mut f, Paced::Bytes(&bytes))?;
         f.sync_all()?;
         fs_err::rename(&tmp, dir.join(SNAPSHOT))?;
         sync_dir(dir)?;
+        let written = started.elapsed() - encoded;
         for n in segments(dir)?.into_iter().filter(|&n| n < segment_from) {
             fs_err::remove_file(segment_path(dir, n))?;
         }
+        tracing::info!(
+            segment_from,
+            bytes = bytes.len(),
+            copy_ms = copy.as_secs_f64() * 1e3,
+            switch_ms = switch.as_secs_f64() * 1e3,
+            encode_ms = encoded.as_secs_f64() * 1e3,
+            write_ms = written.as_secs_f64() * 1e3,
+            background_ms = started.elapsed().as_secs_f64() * 1e3,
+            "fraud state snapshot written"
+        );
         Ok(())
     }
 }
@@ -1152,6 +1171,7 @@ impl DurableEngine {
     /// snapshot to run, or why there is none (no next segment could be created: the log stays
     /// on the current one). `Err`: the log could not be written.
     fn switch_locked(&self, w: &mut Writer) -> Result<(u64, Result<SnapshotJob>)> {
+        let switching = std::time::Instant::now();
         // Most of the queue, without holding up the appliers.
         self.flush_locked(w)?;
         let next = w.segment + 1;
@@ -1184,7 +1204,9 @@ impl DurableEngine {
                 return Ok((upto, Err(e)));
             }
         };
+        let copying = std::time::Instant::now();
         let engine = self.engine.snapshot();
+        let copy = copying.elapsed();
         drop(p);
         w.file = file;
         w.segment = next;
@@ -1197,6 +1219,8 @@ impl DurableEngine {
             Ok(SnapshotJob {
                 segment_from: next,
                 engine,
+                copy,
+                switch: switching.elapsed(),
             }),
         ))
     }
