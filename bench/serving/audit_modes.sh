@@ -5,14 +5,17 @@
 # the same server. Run after bench/serving/run.sh, which leaves the model, data directory, bodies
 # and wrk scripts in $BENCH_WORK (default /tmp/aurum-bench). 10 s per cell, one pass (REPEATS=n
 # for more); prints raw lines `<durability> <anchor ms> <cell> <req/s> <p50 ms> <p99 ms> <non-2xx>`.
+# AURUM_BIN=path serves with that binary; MODES="sync 100,buffered 0" runs only those settings.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-W=${BENCH_WORK:-/tmp/aurum-bench}; A="$(pwd)/target/release/aurum"; D=$W/aurum-data
+W=${BENCH_WORK:-/tmp/aurum-bench}; A=${AURUM_BIN:-"$(pwd)/target/release/aurum"}; D=$W/aurum-data
+MODES=${MODES:-"sync 0,sync 100,buffered 0,buffered 100"}
 REPEATS=${REPEATS:-1}
 KEY=$("$A" --data-dir "$D" keys create --name "bench-audit-modes-$(date +%s)" --role client | tail -1)
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for rep in $(seq 1 "$REPEATS"); do
-  for mode in "sync 0" "sync 100" "buffered 0" "buffered 100"; do
+  IFS=, read -ra modes <<< "$MODES"
+  for mode in "${modes[@]}"; do
     set -- $mode
     AURUM_LOG=warn AURUM_AUDIT_DURABILITY=$1 AURUM_AUDIT_ANCHOR_INTERVAL_MS=$2 \
       "$A" --data-dir "$D" serve --listen 127.0.0.1:18081 >/dev/null 2>&1 &

@@ -19,13 +19,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// The process allocator. The server allocates and frees small objects on every request (parsed
-/// bodies, features, answers, audit records) from several threads at once; with the system
-/// allocator, `malloc` and `free` alone were about 7 % of the server's CPU under live fraud
-/// traffic at 10 000 events/s (BENCHMARKS.md, fraud section).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
