@@ -123,6 +123,27 @@ fn main() -> Result<(), Box<dyn Error>> {
         "snapshot copy   {:.2} ms (median of 5; min {:.2}, max {:.2})",
         copies[2], copies[0], copies[4]
     )?;
+    // What the background thread then spends encoding it: the state as JSON (the format before)
+    // and as MessagePack with field names (the snapshot file's format), median of 5 each.
+    let snap = engine.snapshot();
+    let timed = |encode: &dyn Fn() -> Vec<u8>| {
+        let mut runs: Vec<(f64, usize)> = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                let bytes = encode();
+                (t.elapsed().as_secs_f64() * 1e3, bytes.len())
+            })
+            .collect();
+        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        runs[2]
+    };
+    let (json_ms, json_bytes) = timed(&|| serde_json::to_vec(&snap).expect("JSON encodes"));
+    let (mp_ms, mp_bytes) = timed(&|| rmp_serde::to_vec_named(&snap).expect("MessagePack encodes"));
+    writeln!(
+        out,
+        "snapshot encode JSON {json_ms:.1} ms, {json_bytes} bytes; MessagePack {mp_ms:.1} ms, {mp_bytes} bytes"
+    )?;
+    drop(snap);
 
     // Unsupervised baseline: fit on the first 70 % of the time span, measure on the rest.
     let (t0, t1) = (matrix.ts[0], matrix.ts[matrix.ts.len() - 1]);

@@ -21,6 +21,11 @@
 //! (no coordinated omission: a stall delays every request scheduled during it, and each one
 //! counts). This answers "what is the latency at this throughput", where the closed loop
 //! answers "what is the latency at saturation".
+//!
+//! With the environment variable TRACE=path, every answered request is also written to `path`
+//! as one line `SENT_MS LATENCY_MS` (ms from the start of the load, in send order, after a first
+//! line `# start_unix_ms T`), to see when
+//! in a run the slow answers came (`bench/fraud/timeline.py` folds it into windows).
 
 use std::error::Error;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -214,13 +219,14 @@ fn main() -> Result<(), Box<dyn Error>> {
     let cursor = AtomicUsize::new(0);
     let errors: Mutex<Vec<(u16, String)>> = Mutex::new(Vec::new());
     let started = Instant::now();
+    let started_wall = std::time::SystemTime::now();
     let deadline = started + Duration::from_secs_f64(seconds);
-    let per_conn: Vec<Vec<Duration>> = std::thread::scope(|s| {
+    let per_conn: Vec<Vec<(Duration, Duration)>> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..conc)
             .map(|c| {
                 let (addr, cursor, bodies, errors, path) =
                     (&addr, &cursor, &bodies, &errors, &path);
-                s.spawn(move || -> Result<Vec<Duration>, String> {
+                s.spawn(move || -> Result<Vec<(Duration, Duration)>, String> {
                     let mut conn = Conn::open(addr).map_err(|e| e.to_string())?;
                     let mut lat = Vec::with_capacity(1 << 16);
                     let mut k = 0u32;
@@ -247,7 +253,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                             .map_err(|e| e.to_string())?;
                         let dt = t.elapsed();
                         if status == 200 {
-                            lat.push(dt);
+                            lat.push((t - started, dt));
                         } else {
                             let text = String::from_utf8_lossy(&answer[..answer.len().min(200)]);
                             errors
@@ -273,7 +279,25 @@ fn main() -> Result<(), Box<dyn Error>> {
             .collect()
     });
     let wall = started.elapsed().as_secs_f64();
-    let mut lat: Vec<Duration> = per_conn.into_iter().flatten().collect();
+    let mut sent: Vec<(Duration, Duration)> = per_conn.into_iter().flatten().collect();
+    if let Ok(path) = std::env::var("TRACE") {
+        // One line per answered request: when it was sent (or scheduled) and how long it took,
+        // both in ms from the start, in send order.
+        sent.sort_unstable();
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+        let epoch = started_wall.duration_since(std::time::UNIX_EPOCH)?;
+        writeln!(f, "# start_unix_ms {}", epoch.as_millis())?;
+        for (at, dt) in &sent {
+            writeln!(
+                f,
+                "{:.3} {:.3}",
+                at.as_secs_f64() * 1e3,
+                dt.as_secs_f64() * 1e3
+            )?;
+        }
+        f.flush()?;
+    }
+    let mut lat: Vec<Duration> = sent.into_iter().map(|(_, dt)| dt).collect();
     lat.sort_unstable();
     let errors = errors.into_inner().unwrap_or_else(|p| p.into_inner());
     let n = lat.len() * batch;

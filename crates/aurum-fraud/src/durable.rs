@@ -14,8 +14,14 @@
 //!   already has and its `fdatasync` flushes the data alone, not the inode's new size as well
 //!   (half the disk round trips of a commit). Zeros after the last record are unused space, not
 //!   damage.
-//! - `snapshot.json`: the engine state covering every segment before `segment_from`, written to a
-//!   temporary file, fsynced, renamed over the old one, and the directory fsynced.
+//! - `snapshot.bin`: the engine state covering every segment before `segment_from`: the 8-byte
+//!   magic `AURFSNP1`, then the state as MessagePack (structs as maps with their field names, so
+//!   fields added later with a default still read older files). Written to a temporary file,
+//!   fsynced, renamed over the old one, and the directory fsynced. A directory written before
+//!   this format holds `snapshot.json` (the same state as JSON): it is read when there is no
+//!   `snapshot.bin`, and removed once a `snapshot.bin` is in place. MessagePack rather than JSON
+//!   because a snapshot is written by a background thread that shares the cores with live
+//!   traffic: on the live benchmark's state it is smaller and cheaper to write and to read.
 //!
 //! A snapshot that is due is taken in two steps so that it holds up live traffic only for an
 //! in-memory copy: with the queue held, the log switches to the next segment and the state is
@@ -60,7 +66,10 @@ const MAGIC: &[u8; 8] = b"AURFLOG1";
 const HEADER: usize = 4 + 8;
 /// A record larger than this is treated as damage, not an allocation request.
 const MAX_RECORD: usize = 16 << 20;
-const SNAPSHOT: &str = "snapshot.json";
+const SNAPSHOT: &str = "snapshot.bin";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"AURFSNP1";
+/// The snapshot as earlier versions wrote it (JSON, no magic); read when no `snapshot.bin` is there.
+const LEGACY_SNAPSHOT: &str = "snapshot.json";
 /// A batch logged and applied: each event's features (or why it was refused), and the ticket
 /// to wait for before acknowledging them.
 pub type Logged = (Vec<Result<Vec<f64>>>, Ticket);
@@ -336,8 +345,7 @@ impl SnapshotJob {
             segment_from,
             engine,
         };
-        let bytes =
-            serde_json::to_vec(&snap).map_err(|e| FraudError::input("snapshot", e.to_string()))?;
+        let bytes = encode_snapshot(&snap)?;
         drop(snap);
         let encoded = started.elapsed();
         let tmp = dir.join(format!("{SNAPSHOT}.tmp"));
@@ -345,6 +353,7 @@ impl SnapshotJob {
         write_paced(&mut f, Paced::Bytes(&bytes))?;
         f.sync_all()?;
         fs_err::rename(&tmp, dir.join(SNAPSHOT))?;
+        remove_legacy_snapshot(dir)?;
         sync_dir(dir)?;
         let written = started.elapsed() - encoded;
         for n in segments(dir)?.into_iter().filter(|&n| n < segment_from) {
@@ -474,6 +483,49 @@ fn background_committer(weak: &Weak<DurableEngine>) {
             // Every outcome has been handed to the waiters by `commit_until`.
             let _ = engine.commit_until(Ticket(t));
         }
+    }
+}
+
+fn encode_snapshot(snap: &SnapshotFile) -> Result<Vec<u8>> {
+    let mut bytes = SNAPSHOT_MAGIC.to_vec();
+    rmp_serde::encode::write_named(&mut bytes, snap)
+        .map_err(|e| FraudError::input("snapshot", e.to_string()))?;
+    Ok(bytes)
+}
+
+/// Reads the snapshot in `dir`, if there is one: `snapshot.bin`, else a `snapshot.json` from
+/// before the binary format.
+fn read_snapshot(dir: &Path) -> Result<Option<SnapshotFile>> {
+    let corrupt = |path: &Path, message: String| FraudError::Corrupt {
+        path: path.to_path_buf(),
+        message,
+    };
+    let path = dir.join(SNAPSHOT);
+    if path.exists() {
+        let bytes = fs_err::read(&path)?;
+        let body = bytes
+            .strip_prefix(SNAPSHOT_MAGIC.as_slice())
+            .ok_or_else(|| corrupt(&path, "not a snapshot: the magic is missing".into()))?;
+        let snap = rmp_serde::from_slice(body)
+            .map_err(|e| corrupt(&path, format!("snapshot does not decode: {e}")))?;
+        return Ok(Some(snap));
+    }
+    let legacy = dir.join(LEGACY_SNAPSHOT);
+    if legacy.exists() {
+        let bytes = fs_err::read(&legacy)?;
+        let snap = serde_json::from_slice(&bytes)
+            .map_err(|e| corrupt(&legacy, format!("snapshot does not parse: {e}")))?;
+        return Ok(Some(snap));
+    }
+    Ok(None)
+}
+
+/// Removes a `snapshot.json` left from before the binary format, once `snapshot.bin` replaces it
+/// (the caller syncs the directory).
+fn remove_legacy_snapshot(dir: &Path) -> Result<()> {
+    match fs_err::remove_file(dir.join(LEGACY_SNAPSHOT)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => Ok(other?),
     }
 }
 
@@ -646,21 +698,15 @@ impl DurableEngine {
         let mut report = RecoveryReport::default();
         let columns = compiled.schema().entities.len();
         let store = Box::new(ShardedStore::new(columns, 16));
-        let snap_path = dir.join(SNAPSHOT);
-        let (engine, segment_from) = if snap_path.exists() {
-            let bytes = fs_err::read(&snap_path)?;
-            let snap: SnapshotFile =
-                serde_json::from_slice(&bytes).map_err(|e| FraudError::Corrupt {
-                    path: snap_path.clone(),
-                    message: format!("snapshot does not parse: {e}"),
-                })?;
-            report.snapshot_loaded = true;
-            (
-                FeatureEngine::from_snapshot(compiled, store, snap.engine)?,
-                snap.segment_from,
-            )
-        } else {
-            (FeatureEngine::with_store(compiled, store), 0)
+        let (engine, segment_from) = match read_snapshot(dir)? {
+            Some(snap) => {
+                report.snapshot_loaded = true;
+                (
+                    FeatureEngine::from_snapshot(compiled, store, snap.engine)?,
+                    snap.segment_from,
+                )
+            }
+            None => (FeatureEngine::with_store(compiled, store), 0),
         };
         let all = segments(dir)?;
         for &n in all.iter().filter(|&&n| n < segment_from) {
@@ -788,7 +834,10 @@ impl DurableEngine {
         label_delay_s: i64,
         snapshot_every: Option<u64>,
     ) -> Result<DurableEngine> {
-        if dir.join(SNAPSHOT).exists() || (dir.exists() && !segments(dir)?.is_empty()) {
+        if dir.join(SNAPSHOT).exists()
+            || dir.join(LEGACY_SNAPSHOT).exists()
+            || (dir.exists() && !segments(dir)?.is_empty())
+        {
             return Err(FraudError::input(
                 "dir",
                 format!("{} already holds state", dir.display()),
@@ -1165,15 +1214,16 @@ impl DurableEngine {
     }
 
     /// The first step of a snapshot, with the writer held: the queue is written to the current
-    /// segment, then, with the queue held (nothing is applied meanwhile), later records are
-    /// directed to the next segment (the prepared one when it is ready) and the state is copied
-    /// in memory. The number of the last record the disk now covers, and the rest of the
+    /// segment; then, with the queue held (nothing is applied meanwhile), what was queued since
+    /// is taken and the state is copied in memory; once the queue is released, what was taken is
+    /// written to the current segment too and later records are directed to the next segment
+    /// (the prepared one when it is ready). The number of the last record the disk now covers, and the rest of the
     /// snapshot to run, or why there is none (no next segment could be created: the log stays
     /// on the current one). `Err`: the log could not be written.
     fn switch_locked(&self, w: &mut Writer) -> Result<(u64, Result<SnapshotJob>)> {
         let switching = std::time::Instant::now();
         // Most of the queue, without holding up the appliers.
-        self.flush_locked(w)?;
+        let flushed = self.flush_locked(w)?;
         let next = w.segment + 1;
         let file = match self.background.take_ready(next) {
             Some(file) => Ok((file, self.options.preallocate.max(MAGIC.len() as u64))),
@@ -1183,31 +1233,38 @@ impl DurableEngine {
         if p.poisoned {
             return Err(FraudError::Poisoned);
         }
-        if p.records > 0 {
-            // Applied since: into the old segment as well, before the snapshot covers them.
-            let written = w.file.write_all(&p.buf).and_then(|()| w.file.sync_data());
-            if let Err(e) = written {
-                p.poisoned = true;
-                return Err(e.into());
-            }
-            w.len += p.buf.len() as u64;
-            w.since_snapshot += p.records;
-            p.buf.clear();
-            p.records = 0;
-        }
-        let upto = p.last;
         let (file, capacity) = match file {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!(error = %e, "cannot start a new fraud log segment; no snapshot this time");
                 w.since_snapshot = 0;
-                return Ok((upto, Err(e)));
+                // What was applied since the flush stays queued for the next commit.
+                return Ok((flushed, Err(e)));
             }
         };
+        let upto = p.last;
+        // Applied since the flush: they belong to the old segment, which the snapshot covers.
+        // They are taken with the queue held and written after it is released, with the writer
+        // still held, so appliers never wait for a disk write: what they apply meanwhile is
+        // queued behind them and reaches the new segment at the next commit.
+        let mut rest = std::mem::take(&mut w.spare);
+        std::mem::swap(&mut p.buf, &mut rest);
+        let rest_records = std::mem::take(&mut p.records);
         let copying = std::time::Instant::now();
         let engine = self.engine.snapshot();
         let copy = copying.elapsed();
         drop(p);
+        if rest_records > 0 {
+            let written = w.file.write_all(&rest).and_then(|()| w.file.sync_data());
+            if let Err(e) = written {
+                self.pending().poisoned = true;
+                return Err(e.into());
+            }
+            w.len += rest.len() as u64;
+            w.since_snapshot += rest_records;
+        }
+        rest.clear();
+        w.spare = rest;
         w.file = file;
         w.segment = next;
         w.len = MAGIC.len() as u64;
@@ -1281,5 +1338,131 @@ mod tests {
             decode(p, b"NOTALOG!").unwrap_err().code(),
             "fraud_state_corrupt"
         );
+    }
+}
+
+#[cfg(test)]
+mod snapshot_format {
+    use super::*;
+    use crate::testing::{SCHEMA, ev};
+
+    fn spec() -> FeatureSpec {
+        FeatureSpec::from_toml_str(&format!(
+            r#"{SCHEMA}
+[[features]]
+kind = "mean"
+entity = "customer_id"
+window = "1d"
+[[features]]
+kind = "distinct"
+entity = "customer_id"
+of = "terminal_id"
+window = "7d"
+[[features]]
+kind = "first_seen"
+entity = "customer_id"
+of = "terminal_id"
+[[features]]
+kind = "fraud_rate"
+entity = "terminal_id"
+window = "7d"
+delay = "1h"
+"#
+        ))
+        .unwrap()
+    }
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("aurum-snapfmt-{name}-{}", std::process::id()));
+        let _ = fs_err::remove_dir_all(&dir);
+        dir
+    }
+
+    /// A state directory from before the binary snapshot (`snapshot.json`) recovers to the
+    /// same state, and the next snapshot replaces the JSON file with `snapshot.bin`.
+    #[test]
+    fn a_json_snapshot_from_before_still_recovers_and_is_replaced() {
+        let dir = temp("legacy");
+        let spec = spec();
+        let live = {
+            let (d, _) = DurableEngine::recover(&dir, &spec, None).unwrap();
+            for i in 0..40 {
+                let e = ev(
+                    &format!("e{i}"),
+                    1_000 + i * 600,
+                    &format!("c{}", i % 3),
+                    &format!("t{}", i % 7),
+                    10.0 + i as f64 * 0.1,
+                );
+                d.score_and_apply(&e).unwrap();
+            }
+            d.add_label(&LabelRef::EventId("e5".into()), true, 30_000)
+                .unwrap();
+            d.snapshot().unwrap();
+            // Two more after the snapshot: they replay from the log.
+            for i in 40..42 {
+                d.score_and_apply(&ev(&format!("e{i}"), 1_000 + i * 600, "c1", "t9", 1.5))
+                    .unwrap();
+            }
+            d.engine().snapshot()
+        };
+        // Rewrite the binary snapshot as the JSON file an earlier version wrote.
+        let bin = dir.join(SNAPSHOT);
+        let snap = read_snapshot(&dir).unwrap().unwrap();
+        fs_err::write(
+            dir.join(LEGACY_SNAPSHOT),
+            serde_json::to_vec(&snap).unwrap(),
+        )
+        .unwrap();
+        fs_err::remove_file(&bin).unwrap();
+        {
+            let (d, report) = DurableEngine::recover(&dir, &spec, None).unwrap();
+            assert!(report.snapshot_loaded, "{report:?}");
+            assert_eq!(report.events_replayed, 2, "{report:?}");
+            assert!(
+                d.engine().snapshot() == live,
+                "the JSON snapshot recovers another state"
+            );
+            d.snapshot().unwrap();
+        }
+        assert!(bin.exists());
+        assert!(
+            !dir.join(LEGACY_SNAPSHOT).exists(),
+            "the JSON snapshot is left behind"
+        );
+        let (d, report) = DurableEngine::recover(&dir, &spec, None).unwrap();
+        assert!(
+            report.snapshot_loaded && report.events_replayed == 0,
+            "{report:?}"
+        );
+        assert!(d.engine().snapshot() == live);
+        drop(d);
+        fs_err::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A snapshot file that is not one (no magic, or a body that does not decode) is reported as
+    /// corruption naming the file, never read as an empty state.
+    #[test]
+    fn a_damaged_snapshot_is_refused_with_its_path() {
+        let dir = temp("damaged");
+        let spec = spec();
+        {
+            let (d, _) = DurableEngine::recover(&dir, &spec, None).unwrap();
+            d.score_and_apply(&ev("e0", 1_000, "c0", "t0", 3.0))
+                .unwrap();
+            d.snapshot().unwrap();
+        }
+        let path = dir.join(SNAPSHOT);
+        let good = fs_err::read(&path).unwrap();
+        for bad in [
+            b"{\"segment_from\":1}".to_vec(),
+            good[..good.len() - 3].to_vec(),
+        ] {
+            fs_err::write(&path, &bad).unwrap();
+            let err = DurableEngine::recover(&dir, &spec, None).unwrap_err();
+            assert!(matches!(err, FraudError::Corrupt { .. }), "{err}");
+            assert!(err.to_string().contains("snapshot.bin"), "{err}");
+        }
+        fs_err::remove_dir_all(&dir).unwrap();
     }
 }

@@ -638,7 +638,7 @@ fn a_failed_background_snapshot_keeps_the_log() {
     let spec = rich_spec();
     let dir = TempDir::new("snapfail");
     // The snapshot's temporary file cannot be created where a directory stands.
-    std::fs::create_dir_all(dir.0.join("snapshot.json.tmp")).unwrap();
+    std::fs::create_dir_all(dir.0.join("snapshot.bin.tmp")).unwrap();
     let n = 120;
     {
         let (d, _) = DurableEngine::recover(&dir.0, &spec, Some(20)).unwrap();
@@ -647,10 +647,10 @@ fn a_failed_background_snapshot_keeps_the_log() {
         }
         // The explicit snapshot waits for the background one, then fails the same way.
         let err = d.snapshot().unwrap_err();
-        assert!(err.to_string().contains("snapshot.json.tmp"), "{err}");
+        assert!(err.to_string().contains("snapshot.bin.tmp"), "{err}");
         assert!(d.last_snapshot_error().is_some());
     }
-    assert!(!dir.0.join("snapshot.json").exists());
+    assert!(!dir.0.join("snapshot.bin").exists());
     assert!(
         all_segments(&dir.0).len() > 1,
         "every switched segment is kept"
