@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{FraudError, Result};
 use crate::event::{Event, check_event};
+use crate::index::{IdMap, TimeOrder};
 use crate::spec::{Compiled, CompiledSpec, FeatureSpec, HistoryField, Stat};
 use crate::store::{EntityState, EntityStore, Mark, Rec, ShardedStore, fnv1a};
 
@@ -78,9 +79,9 @@ struct IdEntry {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Meta {
     watermark: Option<i64>,
-    ids: HashMap<Arc<str>, IdEntry>,
+    ids: IdMap<IdEntry>,
     /// Ids in timestamp order, for eviction.
-    order: VecDeque<(i64, Arc<str>)>,
+    order: TimeOrder,
     stats: EngineStats,
 }
 
@@ -318,8 +319,7 @@ impl FeatureEngine {
         let keys: Keys = e.keys.iter().map(|k| k.as_str().into()).collect();
         let id: Arc<str> = e.id.as_str().into();
         meta.ids.insert(id.clone(), IdEntry { ts: e.ts, keys });
-        let pos = meta.order.partition_point(|(t, _)| *t <= e.ts);
-        meta.order.insert(pos, (e.ts, id));
+        meta.order.insert(e.ts, id);
         let index_cutoff = wm - spec.tolerance - spec.max_horizon_s();
         while meta.order.front().is_some_and(|(t, _)| *t <= index_cutoff) {
             if let Some((_, id)) = meta.order.pop_front() {
@@ -353,10 +353,8 @@ impl FeatureEngine {
                         self.spec.schema().entities.len()
                     )));
                 }
-                let a = meta.order.partition_point(|(t, _)| *t < *ts);
-                let b = meta.order.partition_point(|(t, _)| *t <= *ts);
                 meta.order
-                    .range(a..b)
+                    .at(*ts)
                     .filter_map(|(_, id)| meta.ids.get(id).map(|entry| (id, entry)))
                     .filter(|(_, entry)| entry.keys.iter().zip(keys).all(|(a, b)| **a == **b))
                     .map(|(id, entry)| (entry.ts, entry.keys.clone(), fnv1a(id.as_bytes())))

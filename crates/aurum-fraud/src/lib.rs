@@ -31,6 +31,7 @@ pub mod event_family;
 pub mod family;
 pub mod gbdt_family;
 mod iforest;
+mod index;
 pub mod metrics;
 mod online;
 mod replay;
