@@ -24,9 +24,10 @@
 //!   traffic: on the live benchmark's state it is smaller and cheaper to write and to read.
 //!
 //! A snapshot that is due is taken in two steps so that it holds up live traffic only for an
-//! in-memory copy: with the queue held, the log switches to the next segment and the state is
-//! copied; then a background thread writes the copy, drops the segments it covers and
-//! preallocates the segment after next. A crash at any point leaves either the old snapshot and
+//! in-memory copy: with the queue held, the records queued since the last commit are taken and
+//! the state is copied; with the queue released, those records go to the old segment and the log
+//! switches to the next one; then a background thread writes the copy, drops the segments it
+//! covers and preallocates the segment after next. A crash at any point leaves either the old snapshot and
 //! every segment after it, or the new snapshot and the segments after it.
 //!
 //! Recovery ([`DurableEngine::recover`]) loads the snapshot and replays the later segments through
