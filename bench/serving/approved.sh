@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Single approved applicant (PD below the threshold: no reasons, so no TreeSHAP) at concurrency 8,
-# OIP JSON and binary tensors, 10 s per cell, three repeats, with sync then buffered audit, and the
+# OIP JSON and binary tensors, and a 256-row binary batch of approved rows (req/s; rows/s is 256×),
+# 10 s per cell, three repeats, with sync then buffered audit, and the
 # empty handler in the same windows. Run after bench/serving/run.sh, which leaves the model, data
 # directory, bodies and wrk scripts in $BENCH_WORK (default /tmp/aurum-bench); prints raw lines
-# `<audit> <body> <req/s> <p50 ms> <p99 ms> <non-2xx>`.
+# `<audit> <body> <req/s> <p50 ms> <p99 ms> <non-2xx>`. AURUM_BIN=path serves with that binary;
+# MODES="buffered" runs only that durability; REPEATS=n (default 3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-W=${BENCH_WORK:-/tmp/aurum-bench}; A="$(pwd)/target/release/aurum"; D=$W/aurum-data
+W=${BENCH_WORK:-/tmp/aurum-bench}; A=${AURUM_BIN:-"$(pwd)/target/release/aurum"}; D=$W/aurum-data
 "$W/venv/bin/python" - "$W" <<'PY'
 import json, sys
 import numpy as np
@@ -22,14 +24,24 @@ h = json.dumps({"inputs": [{"name": "input-0", "shape": [1, 20], "datatype": "FP
 open(f"{w}/approve_1.bin", "wb").write(h + raw)
 open(f"{w}/approve_1.hlen", "w").write(str(len(h)))
 print(f"approved applicant: row {i}, PD {p[i]:.3f}")
+# 256 approved rows (the check rows with PD below 0.45, clear of the threshold in FP32, repeated):
+# the batch cell without reasons, beside the benchmark's batch where 41 % of rows are declined.
+ok = np.flatnonzero(p < 0.45)
+batch = X[np.resize(ok, 256)].astype("<f4")
+raw = batch.tobytes()
+h = json.dumps({"inputs": [{"name": "input-0", "shape": [256, 20], "datatype": "FP32", "parameters": {"binary_data_size": len(raw)}}],
+                "parameters": {"binary_data_output": True}}, separators=(",", ":")).encode()
+open(f"{w}/approve_256.bin", "wb").write(h + raw)
+open(f"{w}/approve_256.hlen", "w").write(str(len(h)))
+print(f"approved batch: {len(ok)} distinct rows with PD below 0.45, repeated to 256")
 PY
 KEY=$("$A" --data-dir "$D" keys create --name "bench-approved-$(date +%s)" --role client | tail -1)
-for mode in sync buffered; do
+for mode in ${MODES:-sync buffered}; do
   AURUM_LOG=warn AURUM_AUDIT_DURABILITY=$mode "$A" --data-dir "$D" serve --listen 127.0.0.1:18081 >/dev/null 2>&1 &
   P=$!
   for _ in $(seq 1 200); do curl -sf -o /dev/null http://127.0.0.1:18081/readyz && break; sleep 0.05; done
-  for rep in 1 2 3; do
-    for body in approve_1.json approve_1.bin; do
+  for rep in $(seq 1 "${REPEATS:-3}"); do
+    for body in approve_1.json approve_1.bin approve_256.bin; do
       s=$W/post.lua; [ "${body%.bin}" != "$body" ] && s=$W/post_bin.lua
       r=$(BODY=$W/$body HLEN=$W/${body%.*}.hlen KEY=$KEY wrk -t2 -c8 -d10s -s "$s" http://127.0.0.1:18081/v2/models/bench/infer 2>/dev/null | awk '/^RESULT/{print $2, $3, $4, $5}')
       echo "$mode $body $r"

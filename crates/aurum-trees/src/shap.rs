@@ -16,6 +16,7 @@
 //! module keeps f64 throughout, so ours are the exact values XGBoost's approximate in f32.
 
 use crate::model::{Library, TreeModel};
+use crate::shap_tables::LANES;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct PathElement {
@@ -97,12 +98,22 @@ pub(crate) fn contributions_batch(model: &TreeModel, rows: &[f64], out: &mut [f6
     let n = model.n_features();
     let tables = model.shap_tables();
     out.fill(0.0);
-    let mut state = tables.scratch();
+    let mut lanes = tables.lane_scratch();
     let mut path = Vec::new();
     for t in 0..model.roots.len() {
-        for (row, phi) in rows.chunks_exact(n).zip(out.chunks_exact_mut(n + 1)) {
-            if !tables.add_tree(t, decide(model, row), phi, &mut state) {
-                add_tree_recursive(model, t, row, phi, &mut path);
+        for (rows, phi) in rows.chunks(n * LANES).zip(out.chunks_mut((n + 1) * LANES)) {
+            let k = rows.len() / n;
+            let decide = |i: usize, left: &mut [bool]| {
+                let node = &model.nodes[i];
+                let f = node.feature as usize;
+                for (r, l) in left.iter_mut().enumerate() {
+                    *l = model.goes_left(i, node, rows[r * n + f]);
+                }
+            };
+            if !tables.add_tree_lanes(t, k, decide, phi, n + 1, &mut lanes) {
+                for (row, phi) in rows.chunks_exact(n).zip(phi.chunks_exact_mut(n + 1)) {
+                    add_tree_recursive(model, t, row, phi, &mut path);
+                }
             }
         }
     }

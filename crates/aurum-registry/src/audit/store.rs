@@ -466,7 +466,7 @@ fn last_head(chained: &[Chained]) -> Result<Option<(i64, String)>, sqlx::Error> 
 static BEGIN_AND_HEAD: LazyLock<String> =
     LazyLock::new(|| format!("BEGIN IMMEDIATE; {}", rows::HEAD));
 
-/// `INSERTS[begin][commit][k - 1]`: the insert of `k` rows ([`rows::insert_rows`]), after
+/// `INSERTS[begin][commit][k - 1]`: the insert of `k` rows ([`rows::insert_rows_anonymous`]), after
 /// `BEGIN IMMEDIATE` when `begin`, followed by `COMMIT` when `commit`.
 static INSERTS: LazyLock<[[Vec<String>; 2]; 2]> = LazyLock::new(|| {
     let variant = |begin: bool, commit: bool| {
@@ -475,7 +475,7 @@ static INSERTS: LazyLock<[[Vec<String>; 2]; 2]> = LazyLock::new(|| {
                 format!(
                     "{}{}{}",
                     if begin { "BEGIN IMMEDIATE; " } else { "" },
-                    rows::insert_rows(k),
+                    rows::insert_rows_anonymous(k),
                     if commit { "; COMMIT" } else { "" }
                 )
             })
