@@ -126,10 +126,18 @@ pub enum VersionState {
 /// Loaded versions (bounded, least recently used dropped first) and published aliases.
 pub(crate) struct ModelCache {
     versions: Mutex<VersionCache>,
+    /// One gate per version being loaded: the first caller loads, callers that arrive meanwhile
+    /// wait at its gate and then find the version in the cache, so a cold version is read,
+    /// verified and decoded once however many requests want it at once (at start-up, or after
+    /// an eviction under load), not once per request.
+    loading: Mutex<HashMap<(String, u32), LoadGate>>,
     aliases: ArcSwap<HashMap<(String, String), Arc<LoadedModel>>>,
     /// Serialises alias publications so two concurrent moves cannot lose one another's update.
     publish: tokio::sync::Mutex<()>,
 }
+
+/// Held while one caller loads a version (see `ModelCache::loading`).
+type LoadGate = Arc<tokio::sync::Mutex<()>>;
 
 struct VersionCache {
     entries: HashMap<(String, u32), (Arc<LoadedModel>, u64)>,
@@ -188,6 +196,7 @@ impl ModelCache {
                 tick: 0,
                 capacity: capacity.max(1),
             }),
+            loading: Mutex::new(HashMap::new()),
             aliases: ArcSwap::from_pointee(HashMap::new()),
             publish: tokio::sync::Mutex::new(()),
         }
@@ -300,23 +309,62 @@ impl Platform {
         self.inner.models.aliases.store(Arc::new(next));
     }
 
-    /// Loads (or returns the cached) version, checking the artifact's SHA-256 first.
+    /// Loads (or returns the cached) version, checking the artifact's SHA-256 first. Concurrent
+    /// callers for a version not yet cached load it once: the others wait for that load (see
+    /// `ModelCache::loading`). If it fails, or its caller goes away (a request timeout drops
+    /// the future), the next waiter loads it instead.
     pub(crate) async fn load_version(
         &self,
         name: &str,
         version: u32,
     ) -> Result<Arc<LoadedModel>, ServiceError> {
         let key = (name.to_string(), version);
-        if let Some(m) = self
-            .inner
-            .models
-            .versions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
+        let cached = || {
+            self.inner
+                .models
+                .versions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)
+        };
+        if let Some(m) = cached() {
             return Ok(m);
         }
+        let gate = self
+            .inner
+            .models
+            .loading
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let _turn = gate.lock().await;
+        if let Some(m) = cached() {
+            return Ok(m);
+        }
+        let loaded = self.load_uncached(name, version).await;
+        // The gate goes once a load is over; a caller that took it before this still waits on
+        // it and then finds the version cached (or loads it itself after a failure).
+        let mut loading = self
+            .inner
+            .models
+            .loading
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if loading.get(&key).is_some_and(|g| Arc::ptr_eq(g, &gate)) {
+            loading.remove(&key);
+        }
+        loaded
+    }
+
+    /// Reads, verifies and decodes a version's artifact and puts it in the cache.
+    async fn load_uncached(
+        &self,
+        name: &str,
+        version: u32,
+    ) -> Result<Arc<LoadedModel>, ServiceError> {
+        let key = (name.to_string(), version);
         let record = self.get_version(name, version).await?;
         let bytes = get_verified(
             self.inner.artifacts.as_ref(),

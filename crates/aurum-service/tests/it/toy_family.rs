@@ -10,6 +10,9 @@ use aurum_contract::{
 };
 use aurum_core::{ColumnType, FamilyName, Field, NoProgress, Schema, Value};
 use aurum_service::{CallContext, Config, ModelRef, Platform, TrainRequest};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 const SPEC: FamilySpec = FamilySpec {
     name: "toy_line",
@@ -21,7 +24,13 @@ const SPEC: FamilySpec = FamilySpec {
     importable: false,
 };
 
-struct LineFamily;
+/// Counts the artifacts it decodes (`load_payload`), each taking `load_delay`: long enough
+/// for concurrent callers to overlap.
+#[derive(Default)]
+struct LineFamily {
+    loads: Arc<AtomicUsize>,
+    load_delay: Duration,
+}
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Line {
@@ -75,6 +84,8 @@ impl ModelFamily for LineFamily {
     }
 
     fn load_payload(&self, payload: &[u8]) -> Result<Box<dyn FittedModel>, ModelError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(self.load_delay);
         let line: Line =
             serde_json::from_slice(payload).map_err(|e| ModelError::InvalidArtifact {
                 reason: e.to_string(),
@@ -122,53 +133,9 @@ impl FittedModel for Line {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_family_defined_outside_the_platform_trains_registers_and_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let families = aurum_families::builtin().with(LineFamily);
-    let platform = Platform::open_with_families(
-        Config {
-            data_dir: dir.path().join("data"),
-            ..Default::default()
-        },
-        families,
-    )
-    .await
-    .unwrap();
+    let platform = open(dir.path(), LineFamily::default(), Config::default()).await;
     let ctx = CallContext::cli();
-    // y = 1 + 2x with a deterministic wiggle, and an id column that is not a feature.
-    let mut csv = String::from("id,x,y\n");
-    for i in 0..200 {
-        let x = f64::from(i) / 10.0;
-        let wiggle = if i % 2 == 0 { 0.05 } else { -0.05 };
-        csv.push_str(&format!("row-{i},{x},{}\n", 1.0 + 2.0 * x + wiggle));
-    }
-    platform
-        .import_dataset(
-            &ctx,
-            "line",
-            csv.into_bytes(),
-            Default::default(),
-            Default::default(),
-        )
-        .await
-        .unwrap();
-    let (job, version) = platform
-        .run_training(
-            &ctx,
-            TrainRequest {
-                dataset: "line".into(),
-                target: "y".into(),
-                kind: FamilyName::new("toy_line").unwrap(),
-                model: "lgd".into(),
-                params: Default::default(),
-                positive_label: None,
-                alias: Some("champion".into()),
-                date_column: None,
-                text_columns: None,
-                text_buckets: None,
-            },
-            std::sync::Arc::new(NoProgress),
-        )
-        .await
-        .unwrap();
+    let (job, version) = train(&platform, Some("champion")).await;
     assert_eq!(job.state.as_str(), "succeeded");
     assert_eq!(version.kind, "toy_line");
     let metrics: serde_json::Value = serde_json::from_str(&version.metrics_json).unwrap();
@@ -210,4 +177,161 @@ async fn a_family_defined_outside_the_platform_trains_registers_and_serves() {
     .unwrap();
     let e = plain.resolve(&ModelRef::champion("lgd")).await.unwrap_err();
     assert_eq!(e.code(), "unknown_family", "{e}");
+}
+
+async fn open(dir: &std::path::Path, family: LineFamily, config: Config) -> Platform {
+    let families = aurum_families::builtin().with(family);
+    let config = Config {
+        data_dir: dir.join("data"),
+        ..config
+    };
+    Platform::open_with_families(config, families)
+        .await
+        .unwrap()
+}
+
+/// Imports the line data set (on the first call) and trains a version of model `lgd` on it.
+async fn train(
+    platform: &Platform,
+    alias: Option<&str>,
+) -> (aurum_registry::JobRecord, aurum_registry::VersionRecord) {
+    let ctx = CallContext::cli();
+    // y = 1 + 2x with a deterministic wiggle, and an id column that is not a feature.
+    let mut csv = String::from("id,x,y\n");
+    for i in 0..200 {
+        let x = f64::from(i) / 10.0;
+        let wiggle = if i % 2 == 0 { 0.05 } else { -0.05 };
+        csv.push_str(&format!("row-{i},{x},{}\n", 1.0 + 2.0 * x + wiggle));
+    }
+    if platform.get_dataset("line").await.is_err() {
+        platform
+            .import_dataset(
+                &ctx,
+                "line",
+                csv.into_bytes(),
+                Default::default(),
+                Default::default(),
+            )
+            .await
+            .unwrap();
+    }
+    platform
+        .run_training(
+            &ctx,
+            TrainRequest {
+                dataset: "line".into(),
+                target: "y".into(),
+                kind: FamilyName::new("toy_line").unwrap(),
+                model: "lgd".into(),
+                params: Default::default(),
+                positive_label: None,
+                alias: alias.map(String::from),
+                date_column: None,
+                text_columns: None,
+                text_buckets: None,
+            },
+            Arc::new(NoProgress),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_for_a_cold_version_decode_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = open(dir.path(), LineFamily::default(), Config::default()).await;
+    train(&platform, Some("champion")).await;
+    platform.shutdown().await;
+    drop(platform);
+
+    // A fresh process: nothing loaded. Sixteen requests at once, through the alias and by
+    // version, while the one decode takes 200 ms.
+    let family = LineFamily {
+        load_delay: Duration::from_millis(200),
+        ..LineFamily::default()
+    };
+    let loads = family.loads.clone();
+    let platform = open(dir.path(), family, Config::default()).await;
+    let refs = (0..16).map(|i| {
+        if i % 2 == 0 {
+            ModelRef::champion("lgd")
+        } else {
+            ModelRef::version("lgd", 1)
+        }
+    });
+    let tasks: Vec<_> = refs
+        .map(|r| {
+            let platform = platform.clone();
+            tokio::spawn(async move { platform.resolve(&r).await })
+        })
+        .collect();
+    let mut models = Vec::new();
+    for task in tasks {
+        models.push(task.await.unwrap().unwrap());
+    }
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        1,
+        "one decode for sixteen callers"
+    );
+    assert!(models.iter().all(|m| Arc::ptr_eq(m, &models[0])));
+    assert_eq!(platform.loaded_version_count(), 1);
+
+    // A caller that goes away mid-load (a request timeout) does not strand the next one.
+    platform.shutdown().await;
+    drop(platform);
+    let slow = LineFamily {
+        load_delay: Duration::from_millis(300),
+        ..LineFamily::default()
+    };
+    let platform = open(dir.path(), slow, Config::default()).await;
+    let first = tokio::time::timeout(
+        Duration::from_millis(50),
+        platform.resolve(&ModelRef::version("lgd", 1)),
+    )
+    .await;
+    assert!(first.is_err(), "the first caller gave up");
+    let m = platform
+        .resolve(&ModelRef::version("lgd", 1))
+        .await
+        .unwrap();
+    assert_eq!(m.version, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loaded_versions_are_bounded_least_recently_used_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = open(dir.path(), LineFamily::default(), Config::default()).await;
+    for _ in 0..3 {
+        train(&platform, None).await;
+    }
+    platform.shutdown().await;
+    drop(platform);
+
+    let family = LineFamily::default();
+    let loads = family.loads.clone();
+    let mut config = Config::default();
+    config.server.max_loaded_versions = 2;
+    let platform = open(dir.path(), family, config).await;
+    let get = |v: u32| {
+        let platform = platform.clone();
+        async move {
+            let m = platform
+                .resolve(&ModelRef::version("lgd", v))
+                .await
+                .unwrap();
+            assert_eq!(m.version, v);
+        }
+    };
+    get(1).await;
+    get(2).await;
+    get(1).await; // cached; version 2 is now the least recently used
+    assert_eq!(loads.load(Ordering::SeqCst), 2);
+    get(3).await; // evicts version 2
+    assert_eq!(platform.loaded_version_count(), 2);
+    get(1).await;
+    assert_eq!(loads.load(Ordering::SeqCst), 3, "version 1 stayed loaded");
+    get(2).await; // loaded again
+    assert_eq!(loads.load(Ordering::SeqCst), 4);
+    assert_eq!(platform.loaded_version_count(), 2);
 }
