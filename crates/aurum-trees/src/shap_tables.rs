@@ -137,6 +137,21 @@ struct Step {
     first_cold: f64,
 }
 
+impl Step {
+    /// The row's mask `P` and `Z(P)` at this step, from its parent's and its direction there.
+    /// Branch-free: the row's directions are data, and mispredictions would dominate.
+    #[inline(always)]
+    fn advance(&self, mask: u64, zc: f64, goes_left: bool) -> (u64, f64) {
+        let set = ((mask >> self.slot) & 1) as usize;
+        let hot = usize::from(goes_left == self.left);
+        // Bit clear: the feature is already off the path, every split on it counts in Z. Set
+        // and hot: nothing yet. Set and cold: the feature leaves the path here. (A select by
+        // index measured faster here than branches, multiplying by 0 and 1, or masking bits.)
+        let factor = [self.fraction, self.first_cold, 1.0][set * (1 + hot)];
+        (mask & !(((1 - hot) as u64) << self.slot), zc * factor)
+    }
+}
+
 /// A row's state at a step: the mask `P` so far (bit `s` cleared once the row left the path at
 /// a split on slot `s`'s feature), `Z(P)` so far, and for a split node the row's direction.
 #[derive(Clone, Copy, Debug, Default)]
@@ -282,11 +297,10 @@ impl ShapTables {
         phi: &mut [f64],
         state: &mut [StepState],
     ) -> bool {
-        if !self.tabled[t] {
+        let Some(tree) = self.tree(t) else {
             return false;
-        }
-        let steps = &self.steps[self.tree_steps[t] as usize..self.tree_steps[t + 1] as usize];
-        let Some((root, steps)) = steps.split_first() else {
+        };
+        let Some((root, steps)) = tree else {
             return true; // a single leaf
         };
         let state = &mut state[..steps.len() + 1];
@@ -297,15 +311,7 @@ impl ShapTables {
         };
         for (k, step) in steps.iter().enumerate() {
             let parent = state[step.parent as usize];
-            // Branch-free: the row's directions are data, and mispredictions would dominate.
-            let set = ((parent.mask >> step.slot) & 1) as usize;
-            let hot = usize::from(parent.goes_left == step.left);
-            // Bit clear: the feature is already off the path, every split on it counts in Z.
-            // Set and hot: nothing yet. Set and cold: the feature leaves the path here. (A select
-            // by index measured faster here than branches or multiplying by 0 and 1.)
-            let factor = [step.fraction, step.first_cold, 1.0][set * (1 + hot)];
-            let mask = parent.mask & !(((1 - hot) as u64) << step.slot);
-            let zc = parent.zc * factor;
+            let (mask, zc) = step.advance(parent.mask, parent.zc, parent.goes_left);
             if step.child >= 0 {
                 state[k + 1] = StepState {
                     mask,
@@ -317,6 +323,17 @@ impl ShapTables {
             }
         }
         true
+    }
+
+    /// Tree `t`'s steps as its root and the rest; `None` when the tree is not tabled,
+    /// `Some(None)` for a single leaf.
+    #[inline]
+    fn tree(&self, t: usize) -> Option<Option<(&Step, &[Step])>> {
+        if !self.tabled[t] {
+            return None;
+        }
+        let steps = &self.steps[self.tree_steps[t] as usize..self.tree_steps[t + 1] as usize];
+        Some(steps.split_first())
     }
 
     /// [`ShapTables::add_tree`] for up to [`LANES`] rows in lockstep: every step and leaf is
@@ -337,11 +354,10 @@ impl ShapTables {
         state: &mut [LaneState],
     ) -> bool {
         debug_assert!(n <= LANES && phi.len() >= n * stride);
-        if !self.tabled[t] {
+        let Some(tree) = self.tree(t) else {
             return false;
-        }
-        let steps = &self.steps[self.tree_steps[t] as usize..self.tree_steps[t + 1] as usize];
-        let Some((root, steps)) = steps.split_first() else {
+        };
+        let Some((root, steps)) = tree else {
             return true; // a single leaf
         };
         let state = &mut state[..steps.len() + 1];
@@ -356,11 +372,7 @@ impl ShapTables {
             let mut mask = [0u64; LANES];
             let mut zc = [0.0f64; LANES];
             for r in 0..n {
-                let set = ((parent.mask[r] >> step.slot) & 1) as usize;
-                let hot = usize::from(parent.goes_left[r] == step.left);
-                let factor = [step.fraction, step.first_cold, 1.0][set * (1 + hot)];
-                mask[r] = parent.mask[r] & !(((1 - hot) as u64) << step.slot);
-                zc[r] = parent.zc[r] * factor;
+                (mask[r], zc[r]) = step.advance(parent.mask[r], parent.zc[r], parent.goes_left[r]);
             }
             if step.child >= 0 {
                 let next = &mut state[k + 1];
@@ -368,40 +380,14 @@ impl ShapTables {
                 next.zc = zc;
                 goes_left(step.child as usize, &mut next.goes_left[..n]);
             } else {
-                self.leaf_lanes((!step.child) as usize, &mask[..n], &zc, phi, stride);
+                if let Some(leaf) = self.leaf_at((!step.child) as usize) {
+                    for (r, phi) in phi.chunks_exact_mut(stride).take(n).enumerate() {
+                        leaf.add(mask[r], zc[r], phi);
+                    }
+                }
             }
         }
         true
-    }
-
-    /// [`ShapTables::leaf`] for the rows of [`ShapTables::add_tree_lanes`].
-    #[inline(always)]
-    fn leaf_lanes(
-        &self,
-        leaf: usize,
-        mask: &[u64],
-        zc: &[f64; LANES],
-        phi: &mut [f64],
-        stride: usize,
-    ) {
-        let at = self.leaves[leaf];
-        let d = at.d as usize;
-        if d == 0 {
-            return;
-        }
-        let slots = &self.slots[at.slot as usize..at.slot as usize + d];
-        let table = &self.table[at.table as usize..at.table as usize + (1 << d)];
-        let low = (1u64 << d) - 1;
-        for (r, (&m, phi)) in mask.iter().zip(phi.chunks_exact_mut(stride)).enumerate() {
-            let p = (m & low) as usize;
-            let zc = zc[r];
-            let off = -table[p] * zc;
-            for (s, slot) in slots.iter().enumerate() {
-                let in_p = (p >> s) & 1;
-                let on = slot.one_minus_z * zc * table[p & !(1 << s)];
-                phi[slot.feature as usize] += [off, on][in_p];
-            }
-        }
     }
 
     /// Scratch state for [`ShapTables::add_tree_lanes`].
@@ -417,19 +403,40 @@ impl ShapTables {
     /// Adds one leaf's part: `mask` is `P`, `zc` is `Z(P)` (see the module docs).
     #[inline(always)]
     fn leaf(&self, leaf: usize, mask: u64, zc: f64, phi: &mut [f64]) {
+        if let Some(leaf) = self.leaf_at(leaf) {
+            leaf.add(mask, zc, phi);
+        }
+    }
+
+    /// A leaf's slots and table; `None` when its path tests no feature (nothing to add).
+    #[inline(always)]
+    fn leaf_at(&self, leaf: usize) -> Option<LeafTable<'_>> {
         let at = self.leaves[leaf];
         let d = at.d as usize;
-        if d == 0 {
-            return;
-        }
-        let slots = &self.slots[at.slot as usize..at.slot as usize + d];
-        let table = &self.table[at.table as usize..at.table as usize + (1 << d)];
-        let p = (mask & ((1u64 << d) - 1)) as usize;
-        let off = -table[p] * zc;
-        for (s, slot) in slots.iter().enumerate() {
+        (d > 0).then(|| LeafTable {
+            slots: &self.slots[at.slot as usize..at.slot as usize + d],
+            table: &self.table[at.table as usize..at.table as usize + (1 << d)],
+        })
+    }
+}
+
+/// One leaf's slots and table, read once for every row that reaches it in lockstep.
+#[derive(Clone, Copy)]
+struct LeafTable<'a> {
+    slots: &'a [Slot],
+    table: &'a [f64],
+}
+
+impl LeafTable<'_> {
+    /// Adds the leaf's part for one row: `mask` is `P`, `zc` is `Z(P)` (see the module docs).
+    #[inline(always)]
+    fn add(self, mask: u64, zc: f64, phi: &mut [f64]) {
+        let p = (mask & ((1u64 << self.slots.len()) - 1)) as usize;
+        let off = -self.table[p] * zc;
+        for (s, slot) in self.slots.iter().enumerate() {
             let in_p = (p >> s) & 1;
             // Both candidates, then a select by index: no branch on the row's data.
-            let on = slot.one_minus_z * zc * table[p & !(1 << s)];
+            let on = slot.one_minus_z * zc * self.table[p & !(1 << s)];
             phi[slot.feature as usize] += [off, on][in_p];
         }
     }
