@@ -24,19 +24,31 @@
 //!
 //! `v·F(Q)` for every `Q ⊆ U` is the leaf's table (2^d values, built from the elementary symmetric
 //! polynomials of the `z_j`). At explain time a row's walk of the tree gives `P` for every leaf
-//! as a bit mask (slot `s` of a path is the `s`-th distinct feature from the root), and each leaf
-//! costs `d` table reads and additions. The recursion's sums are regrouped, so results differ
-//! from it by rounding only (tested to 1e-9 against it on random trees and on the fixtures).
+//! as a bit mask (slot `s` of a path is the `s`-th distinct feature from the root) and `Z(P)`,
+//! and each leaf costs `d` table reads and additions. The recursion's sums are regrouped, so
+//! results differ from it by rounding only (tested to 1e-9 against it on random trees and on
+//! the fixtures).
+//!
+//! # Row tables for small trees
+//!
+//! Every factor of `φ_i` above depends on the leaf and `P` only (`z_j` is the leaf's own), so a
+//! leaf can instead hold, for each of its `2^d` masks, the row of `d` values its slots get. A
+//! row's walk then needs only `P` (no `Z(P)`), and each leaf costs one read of `d` adjacent values
+//! and `d` additions: about half the work. The table is `d` times larger, and once one tree's
+//! tables outgrow the core's first caches the reads miss and the rows lose (measured on the
+//! serving benchmark's 31-leaf trees: 41 MiB, one row 1.6× slower). So a tree gets row tables only
+//! when they hold at most [`ROW_TREE_ENTRIES`] values; the others keep the `2^d` tables.
 //!
 //! # Memory bound
 //!
-//! A leaf with `d` distinct path features costs `2^d` f64 (8·2^d bytes) plus 16 bytes per path
-//! feature, and every node and leaf a 32-byte step. A tree is tabled only when every leaf has `d ≤` [`MAX_TABLE_FEATURES`] and the
-//! model's tables stay within [`TABLE_BUDGET_BYTES`]; other trees keep the recursion
-//! ([`crate::shap`]), so memory is bounded whatever an untrusted file holds and the answer is
-//! the same either way. Measured (`shap_speed`): 200 LightGBM trees of 15 leaves 1.3 MiB, of 31
-//! leaves 5.7 MiB (about 29 KiB per tree); 200 XGBoost trees of depth 4 0.6 MiB. The tables are
-//! built on the first explanation (2–5 ms for those models) or by
+//! A leaf with `d` distinct path features costs `2^d` f64 (8·2^d bytes; `d·2^d` in a tree with
+//! row tables) plus 16 bytes per path feature, and every node and leaf a 32-byte step. A tree
+//! is tabled only when every leaf has `d ≤` [`MAX_TABLE_FEATURES`] and the model's tables stay
+//! within [`TABLE_BUDGET_BYTES`]; other trees keep the recursion ([`crate::shap`]), so memory
+//! is bounded whatever an untrusted file holds and the answer is the same either way. Measured
+//! (`shap_speed`, BENCHMARKS.md): 200 LightGBM trees of 15 leaves 3.1 MiB, of 31 leaves
+//! 6.3 MiB (about 32 KiB per tree, few with row tables); 200 XGBoost trees of depth 4
+//! 1.4 MiB. The tables are built on the first explanation (1–8 ms for those models) or by
 //! [`TreeModel::prepare_contributions`](crate::TreeModel::prepare_contributions).
 
 use crate::TreeError;
@@ -83,6 +95,10 @@ pub const MAX_TABLE_FEATURES: usize = 12;
 /// Most bytes of tables one model may hold; trees beyond it use the recursion.
 pub const TABLE_BUDGET_BYTES: usize = 64 << 20;
 
+/// Most values one tree's row tables may hold (32 KiB), else it keeps the `2^d` tables (see
+/// the module docs).
+pub(crate) const ROW_TREE_ENTRIES: usize = 4096;
+
 /// The precomputed tables of one model; leaf indices are the model's global ones.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ShapTables {
@@ -92,6 +108,8 @@ pub(crate) struct ShapTables {
     steps: Vec<Step>,
     /// Per tree: tabled (else the recursion explains it).
     tabled: Vec<bool>,
+    /// Per tree: its leaves hold row tables (`d·2^d` values each) instead of `2^d` values.
+    rows: Vec<bool>,
     /// Most steps in one tree (the size of the per-row scratch state).
     max_steps: usize,
     /// Per leaf: where its slots and table are.
@@ -103,7 +121,7 @@ pub(crate) struct ShapTables {
 }
 
 /// Where a leaf's slots and table are (`d` distinct path features: `slots[slot..slot + d]`,
-/// `table[table..table + 2^d]`).
+/// `table[table..table + 2^d]`, or `d·2^d` values for row tables).
 #[derive(Clone, Copy, Debug, Default)]
 struct LeafAt {
     slot: u32,
@@ -140,10 +158,14 @@ struct Step {
 impl Step {
     /// The row's mask `P` and `Z(P)` at this step, from its parent's and its direction there.
     /// Branch-free: the row's directions are data, and mispredictions would dominate.
+    /// With `ROWS` (a tree with row tables) only the mask is kept and `Z` stays 1.
     #[inline(always)]
-    fn advance(&self, mask: u64, zc: f64, goes_left: bool) -> (u64, f64) {
-        let set = ((mask >> self.slot) & 1) as usize;
+    fn advance<const ROWS: bool>(&self, mask: u64, zc: f64, goes_left: bool) -> (u64, f64) {
         let hot = usize::from(goes_left == self.left);
+        if ROWS {
+            return (mask & !(((1 - hot) as u64) << self.slot), zc);
+        }
+        let set = ((mask >> self.slot) & 1) as usize;
         // Bit clear: the feature is already off the path, every split on it counts in Z. Set
         // and hot: nothing yet. Set and cold: the feature leaves the path here. (A select by
         // index measured faster here than branches, multiplying by 0 and 1, or masking bits.)
@@ -180,6 +202,7 @@ impl ShapTables {
             tree_steps: vec![0],
             leaves: vec![LeafAt::default(); n_leaves],
             tabled: vec![false; model.roots().len()],
+            rows: vec![false; model.roots().len()],
             ..ShapTables::default()
         };
         let mut budget = TABLE_BUDGET_BYTES / 8;
@@ -187,11 +210,12 @@ impl ShapTables {
             if root < 0 {
                 // A single leaf: no feature gets anything; the bias carries it.
                 tables.tabled[t] = true;
-            } else if let Some(cost) = tree_cost(model, root)
+            } else if let Some((cost, rows)) = tree_cost(model, root)
                 && cost <= budget
                 && tables.table.len() + cost <= u32::MAX as usize
             {
                 budget -= cost;
+                tables.rows[t] = rows;
                 let first = tables.steps.len();
                 tables.steps.push(Step {
                     child: root,
@@ -202,7 +226,7 @@ impl ShapTables {
                     first_cold: 1.0,
                 });
                 let mut path = Vec::with_capacity(MAX_TABLE_FEATURES);
-                tables.fill(model, root, first, &mut path);
+                tables.fill(model, root, first, &mut path, rows);
                 tables.max_steps = tables.max_steps.max(tables.steps.len() - first);
                 tables.tabled[t] = true;
             }
@@ -219,6 +243,7 @@ impl ShapTables {
         self.tree_steps.len() * 4
             + self.steps.len() * std::mem::size_of::<Step>()
             + self.tabled.len()
+            + self.rows.len()
             + self.leaves.len() * std::mem::size_of::<LeafAt>()
             + self.slots.len() * std::mem::size_of::<Slot>()
             + self.table.len() * 8
@@ -230,8 +255,16 @@ impl ShapTables {
     }
 
     /// Appends the steps below `child` (whose own step is `at`, within the tree) and the tables
-    /// of its leaves; `path` holds the distinct features `(feature, z)` above `child`.
-    fn fill(&mut self, model: &impl Forest, child: i32, at: usize, path: &mut Vec<(u32, f64)>) {
+    /// of its leaves (row tables when `rows`); `path` holds the distinct features `(feature, z)`
+    /// above `child`.
+    fn fill(
+        &mut self,
+        model: &impl Forest,
+        child: i32,
+        at: usize,
+        path: &mut Vec<(u32, f64)>,
+        rows: bool,
+    ) {
         if child < 0 {
             let leaf = (!child) as usize;
             let d = path.len();
@@ -253,6 +286,11 @@ impl ShapTables {
                 model.leaf_value(leaf),
                 &mut self.table[start..start + (1 << d)],
             );
+            if rows {
+                let values = leaf_rows(path, &self.table[start..]);
+                self.table.truncate(start);
+                self.table.extend(values);
+            }
             return;
         }
         let tree_start = *self.tree_steps.last().unwrap_or(&0) as usize;
@@ -273,12 +311,12 @@ impl ShapTables {
             match slot {
                 Some(s) => {
                     path[s].1 = fraction * before;
-                    self.fill(model, c, step, path);
+                    self.fill(model, c, step, path, rows);
                     path[s].1 = before;
                 }
                 None => {
                     path.push((feature, fraction));
-                    self.fill(model, c, step, path);
+                    self.fill(model, c, step, path, rows);
                     path.pop();
                 }
             }
@@ -293,7 +331,7 @@ impl ShapTables {
     pub(crate) fn add_tree(
         &self,
         t: usize,
-        mut goes_left: impl FnMut(usize) -> bool,
+        goes_left: impl FnMut(usize) -> bool,
         phi: &mut [f64],
         state: &mut [StepState],
     ) -> bool {
@@ -303,6 +341,25 @@ impl ShapTables {
         let Some((root, steps)) = tree else {
             return true; // a single leaf
         };
+        if self.rows[t] {
+            self.walk::<true>(root, steps, goes_left, phi, state);
+        } else {
+            self.walk::<false>(root, steps, goes_left, phi, state);
+        }
+        true
+    }
+
+    /// [`ShapTables::add_tree`] for one tree with steps; `ROWS`: it has row tables, so the walk
+    /// needs no `Z(P)`.
+    #[inline(always)]
+    fn walk<const ROWS: bool>(
+        &self,
+        root: &Step,
+        steps: &[Step],
+        mut goes_left: impl FnMut(usize) -> bool,
+        phi: &mut [f64],
+        state: &mut [StepState],
+    ) {
         let state = &mut state[..steps.len() + 1];
         state[0] = StepState {
             mask: u64::MAX,
@@ -311,18 +368,17 @@ impl ShapTables {
         };
         for (k, step) in steps.iter().enumerate() {
             let parent = state[step.parent as usize];
-            let (mask, zc) = step.advance(parent.mask, parent.zc, parent.goes_left);
+            let (mask, zc) = step.advance::<ROWS>(parent.mask, parent.zc, parent.goes_left);
             if step.child >= 0 {
                 state[k + 1] = StepState {
                     mask,
                     zc,
                     goes_left: goes_left(step.child as usize),
                 };
-            } else {
-                self.leaf((!step.child) as usize, mask, zc, phi);
+            } else if let Some(leaf) = self.leaf_at::<ROWS>((!step.child) as usize) {
+                leaf.add::<ROWS>(mask, zc, phi);
             }
         }
-        true
     }
 
     /// Tree `t`'s steps as its root and the rest; `None` when the tree is not tabled,
@@ -348,7 +404,7 @@ impl ShapTables {
         &self,
         t: usize,
         n: usize,
-        mut goes_left: impl FnMut(usize, &mut [bool]),
+        goes_left: impl FnMut(usize, &mut [bool]),
         phi: &mut [f64],
         stride: usize,
         state: &mut [LaneState],
@@ -360,6 +416,28 @@ impl ShapTables {
         let Some((root, steps)) = tree else {
             return true; // a single leaf
         };
+        if self.rows[t] {
+            self.walk_lanes::<true>(root, steps, n, goes_left, phi, stride, state);
+        } else {
+            self.walk_lanes::<false>(root, steps, n, goes_left, phi, stride, state);
+        }
+        true
+    }
+
+    /// [`ShapTables::add_tree_lanes`] for one tree with steps; `ROWS` as in
+    /// [`ShapTables::walk`].
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn walk_lanes<const ROWS: bool>(
+        &self,
+        root: &Step,
+        steps: &[Step],
+        n: usize,
+        mut goes_left: impl FnMut(usize, &mut [bool]),
+        phi: &mut [f64],
+        stride: usize,
+        state: &mut [LaneState],
+    ) {
         let state = &mut state[..steps.len() + 1];
         state[0] = LaneState {
             mask: [u64::MAX; LANES],
@@ -372,22 +450,20 @@ impl ShapTables {
             let mut mask = [0u64; LANES];
             let mut zc = [0.0f64; LANES];
             for r in 0..n {
-                (mask[r], zc[r]) = step.advance(parent.mask[r], parent.zc[r], parent.goes_left[r]);
+                (mask[r], zc[r]) =
+                    step.advance::<ROWS>(parent.mask[r], parent.zc[r], parent.goes_left[r]);
             }
             if step.child >= 0 {
                 let next = &mut state[k + 1];
                 next.mask = mask;
                 next.zc = zc;
                 goes_left(step.child as usize, &mut next.goes_left[..n]);
-            } else {
-                if let Some(leaf) = self.leaf_at((!step.child) as usize) {
-                    for (r, phi) in phi.chunks_exact_mut(stride).take(n).enumerate() {
-                        leaf.add(mask[r], zc[r], phi);
-                    }
+            } else if let Some(leaf) = self.leaf_at::<ROWS>((!step.child) as usize) {
+                for (r, phi) in phi.chunks_exact_mut(stride).take(n).enumerate() {
+                    leaf.add::<ROWS>(mask[r], zc[r], phi);
                 }
             }
         }
-        true
     }
 
     /// Scratch state for [`ShapTables::add_tree_lanes`].
@@ -400,22 +476,16 @@ impl ShapTables {
         self.tabled[t]
     }
 
-    /// Adds one leaf's part: `mask` is `P`, `zc` is `Z(P)` (see the module docs).
+    /// A leaf's slots and table (`ROWS`: row tables); `None` when its path tests no feature
+    /// (nothing to add).
     #[inline(always)]
-    fn leaf(&self, leaf: usize, mask: u64, zc: f64, phi: &mut [f64]) {
-        if let Some(leaf) = self.leaf_at(leaf) {
-            leaf.add(mask, zc, phi);
-        }
-    }
-
-    /// A leaf's slots and table; `None` when its path tests no feature (nothing to add).
-    #[inline(always)]
-    fn leaf_at(&self, leaf: usize) -> Option<LeafTable<'_>> {
+    fn leaf_at<const ROWS: bool>(&self, leaf: usize) -> Option<LeafTable<'_>> {
         let at = self.leaves[leaf];
         let d = at.d as usize;
+        let len = if ROWS { d << d } else { 1 << d };
         (d > 0).then(|| LeafTable {
             slots: &self.slots[at.slot as usize..at.slot as usize + d],
-            table: &self.table[at.table as usize..at.table as usize + (1 << d)],
+            table: &self.table[at.table as usize..at.table as usize + len],
         })
     }
 }
@@ -428,10 +498,19 @@ struct LeafTable<'a> {
 }
 
 impl LeafTable<'_> {
-    /// Adds the leaf's part for one row: `mask` is `P`, `zc` is `Z(P)` (see the module docs).
+    /// Adds the leaf's part for one row: `mask` is `P`, `zc` is `Z(P)` (see the module docs);
+    /// `ROWS`: the table holds rows, and `zc` is not used.
     #[inline(always)]
-    fn add(self, mask: u64, zc: f64, phi: &mut [f64]) {
-        let p = (mask & ((1u64 << self.slots.len()) - 1)) as usize;
+    fn add<const ROWS: bool>(self, mask: u64, zc: f64, phi: &mut [f64]) {
+        let d = self.slots.len();
+        let p = (mask & ((1u64 << d) - 1)) as usize;
+        if ROWS {
+            let values = &self.table[p * d..p * d + d];
+            for (slot, &value) in self.slots.iter().zip(values) {
+                phi[slot.feature as usize] += value;
+            }
+            return;
+        }
         let off = -self.table[p] * zc;
         for (s, slot) in self.slots.iter().enumerate() {
             let in_p = (p >> s) & 1;
@@ -622,12 +701,13 @@ fn cover(model: &TreeModel, child: i32) -> f64 {
     }
 }
 
-/// Table entries tree `root` needs, or `None` when one of its leaves has more than
-/// [`MAX_TABLE_FEATURES`] distinct path features.
-fn tree_cost(model: &impl Forest, root: i32) -> Option<usize> {
-    fn walk(model: &impl Forest, child: i32, path: &mut Vec<u32>, total: &mut usize) -> bool {
+/// Table entries tree `root` needs and whether they are row tables, or `None` when one of its
+/// leaves has more than [`MAX_TABLE_FEATURES`] distinct path features.
+fn tree_cost(model: &impl Forest, root: i32) -> Option<(usize, bool)> {
+    fn walk(model: &impl Forest, child: i32, path: &mut Vec<u32>, total: &mut [usize; 2]) -> bool {
         if child < 0 {
-            *total += 1 << path.len();
+            total[0] += 1 << path.len();
+            total[1] += path.len() << path.len();
             return true;
         }
         let (feature, children) = model.split(child as usize);
@@ -644,8 +724,14 @@ fn tree_cost(model: &impl Forest, root: i32) -> Option<usize> {
         }
         ok
     }
-    let mut total = 0;
-    walk(model, root, &mut Vec::new(), &mut total).then_some(total)
+    let mut total = [0; 2];
+    walk(model, root, &mut Vec::new(), &mut total).then(|| {
+        if total[1] <= ROW_TREE_ENTRIES {
+            (total[1], true)
+        } else {
+            (total[0], false)
+        }
+    })
 }
 
 /// Fills `out[Q] = v · F(Q)` for every subset mask `Q` of the `d` path features, with
@@ -692,6 +778,34 @@ fn leaf_table(path: &[(u32, f64)], v: f64, out: &mut [f64]) {
         }
         *slot = v * f;
     }
+}
+
+/// A leaf's row table from its `2^d` table `vf` (`v·F(Q)`, see [`leaf_table`]): row `P` holds,
+/// for each slot `s`, `Z(P) · (1 − z_s) · v·F(P∖{s})` when `s ∈ P` and `−Z(P) · v·F(P)`
+/// otherwise, `Z(P)` being the product of the zero fractions outside `P`.
+fn leaf_rows(path: &[(u32, f64)], vf: &[f64]) -> Vec<f64> {
+    let d = path.len();
+    let n = 1usize << d;
+    let full = n - 1;
+    // The product of the zero fractions in each mask, from the mask minus its top bit.
+    let mut z_in = vec![1.0; n];
+    for q in 1..n {
+        let top = usize::BITS as usize - 1 - q.leading_zeros() as usize;
+        z_in[q] = z_in[q & !(1 << top)] * path[top].1;
+    }
+    let mut out = vec![0.0; d << d];
+    for (p, row) in out.chunks_exact_mut(d).enumerate() {
+        let zc = z_in[full & !p];
+        let off = -vf[p] * zc;
+        for (s, value) in row.iter_mut().enumerate() {
+            *value = if p & (1 << s) != 0 {
+                (1.0 - path[s].1) * vf[p & !(1 << s)] * zc
+            } else {
+                off
+            };
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -993,6 +1107,21 @@ mod tests {
             TreeModel::from_xgboost_json(include_bytes!("../tests/fixtures/xgb_german.json"))
                 .unwrap(),
         ];
+        // Both kinds of tables are exercised: row tables for the small trees, `2^d` tables
+        // for the others (lgb_binary's 15-leaf trees have both).
+        let kinds = |rows: bool| {
+            models
+                .iter()
+                .flat_map(|m| m.shap_tables().rows.clone())
+                .filter(|&r| r == rows)
+                .count()
+        };
+        assert!(
+            kinds(true) > 0 && kinds(false) > 0,
+            "{} {}",
+            kinds(true),
+            kinds(false)
+        );
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         for model in &models {
             assert!(
