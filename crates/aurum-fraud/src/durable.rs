@@ -6,6 +6,10 @@
 //! recovery has to replay.
 //!
 //! Layout of a state directory:
+//! - `LOCK`: empty; an engine holds an exclusive advisory lock (`flock`) on it from recovery until
+//!   it is dropped, so that a second engine on the directory, in this process or another, is
+//!   refused ([`FraudError::InUse`]) instead of writing segments the first one also writes. The
+//!   lock goes with the process, however it ends.
 //! - `log-<n>.wal` segments, `n` increasing. Each starts with the 8-byte magic `AURFLOG1`, then
 //!   records `[u32 LE payload length][first 8 bytes of SHA-256(payload)][payload]`, the payload
 //!   being the JSON of one [`LogRecord`] (an event or a label).
@@ -68,6 +72,8 @@ const HEADER: usize = 4 + 8;
 /// A record larger than this is treated as damage, not an allocation request.
 const MAX_RECORD: usize = 16 << 20;
 const SNAPSHOT: &str = "snapshot.bin";
+/// The file whose lock marks the directory's one writer.
+const LOCK: &str = "LOCK";
 const SNAPSHOT_MAGIC: &[u8; 8] = b"AURFSNP1";
 /// The snapshot as earlier versions wrote it (JSON, no magic); read when no `snapshot.bin` is there.
 const LEGACY_SNAPSHOT: &str = "snapshot.json";
@@ -414,6 +420,9 @@ pub struct DurableEngine {
     committed: Condvar,
     options: DurableOptions,
     background: Arc<BackgroundShared>,
+    /// The directory's lock, held while the engine lives (declared last: released after the
+    /// background work is joined and the files are closed).
+    _lock: std::fs::File,
 }
 
 impl Drop for DurableEngine {
@@ -549,6 +558,30 @@ fn segments(dir: &Path) -> Result<Vec<u64>> {
     }
     out.sort_unstable();
     Ok(out)
+}
+
+/// Takes the exclusive lock of the state directory `dir`, or says who has it.
+fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join(LOCK);
+    let with_path = |e: std::io::Error| {
+        FraudError::Io(std::io::Error::new(
+            e.kind(),
+            format!("cannot lock {}: {e}", path.display()),
+        ))
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(with_path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(FraudError::InUse {
+            path: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(with_path(e)),
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -689,6 +722,9 @@ impl DurableEngine {
     ) -> Result<(DurableEngine, RecoveryReport)> {
         let compiled = spec.compile()?;
         fs_err::create_dir_all(dir)?;
+        // Before anything is read or removed: a second writer would remove the first one's
+        // segment in preparation, and each would write segments the other writes too.
+        let lock = lock_dir(dir)?;
         // A segment being preallocated when the process stopped never got its name.
         for entry in fs_err::read_dir(dir)? {
             let path = entry?.path();
@@ -819,6 +855,7 @@ impl DurableEngine {
                 dir: dir.to_path_buf(),
                 preallocate: options.preallocate,
             }),
+            _lock: lock,
         };
         if options.preallocate > 0 && durable.background.try_begin() {
             durable.spawn_background(None);

@@ -49,6 +49,10 @@ pub enum FraudError {
     /// The durable state directory cannot be used as it is.
     #[error("state in {}: {message}", path.display())]
     Corrupt { path: PathBuf, message: String },
+    /// Another engine (in this process or another) holds the state directory: a directory has
+    /// one writer at a time.
+    #[error("the state in {} is open in another engine or process; a state directory has one writer", path.display())]
+    InUse { path: PathBuf },
     /// A previous write failed after the in-memory state moved; recover from the directory.
     #[error("the engine's durable log failed earlier; recover it from its directory")]
     Poisoned,
@@ -76,6 +80,7 @@ impl FraudError {
             FraudError::SpecMismatch(_) => "fraud_spec_mismatch",
             FraudError::InvalidInput { .. } => "fraud_invalid_input",
             FraudError::Corrupt { .. } => "fraud_state_corrupt",
+            FraudError::InUse { .. } => "fraud_state_in_use",
             FraudError::Poisoned => "fraud_engine_poisoned",
             FraudError::Unavailable(_) => "fraud_state_unavailable",
             FraudError::Contended(_) => "fraud_state_contended",
@@ -96,6 +101,7 @@ impl FraudError {
             | FraudError::SpecMismatch(_)
             | FraudError::InvalidInput { .. } => true,
             FraudError::Corrupt { .. }
+            | FraudError::InUse { .. }
             | FraudError::Poisoned
             | FraudError::Unavailable(_)
             | FraudError::Contended(_)

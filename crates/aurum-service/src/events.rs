@@ -20,8 +20,11 @@
 //!
 //! The states live in a process-wide map keyed by state directory (or shared store and model),
 //! not in [`Platform`]: one directory must have one writer per process, however many `Platform`s
-//! a process opens on the same data directory (tests do). Another *process* writing the same
-//! local directory is not detected; processes that share state use the shared store.
+//! a process opens on the same data directory (tests do). A state is opened once: the first caller
+//! opens it on a blocking thread holding the model's slot, and every other caller, including one
+//! that arrives after an earlier caller gave up waiting, takes what that opening made. A local
+//! directory is locked by its engine, so another *process* on it is refused (503,
+//! `fraud_state_in_use`); processes that share state use the shared store.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -228,9 +231,45 @@ fn fraud_model(model: &LoadedModel) -> Result<&FraudModel, ServiceError> {
         })
 }
 
-fn states() -> &'static Mutex<HashMap<String, Arc<ModelState>>> {
-    static STATES: OnceLock<Mutex<HashMap<String, Arc<ModelState>>>> = OnceLock::new();
+/// A model's state once opened; the slot's lock is held while it is being opened.
+type StateSlot = Arc<Mutex<Option<Arc<ModelState>>>>;
+
+fn states() -> &'static Mutex<HashMap<String, StateSlot>> {
+    static STATES: OnceLock<Mutex<HashMap<String, StateSlot>>> = OnceLock::new();
     STATES.get_or_init(Default::default)
+}
+
+/// Opens a model's event state: from the shared store when there is one, else recovered from
+/// its local directory (which one engine per machine may hold: another process on it is refused).
+fn open_state(
+    shared: Option<Arc<dyn aurum_fraud::OnlineStateFactory>>,
+    name: &str,
+    spec: &aurum_fraud::FeatureSpec,
+    dir: &std::path::Path,
+) -> Result<Arc<dyn OnlineState>, ServiceError> {
+    let refused = |e: FraudError| match e {
+        FraudError::SpecMismatch(m) => ServiceError::Conflict(format!(
+            "the event state of `{name}` was built under another feature spec: {m}"
+        )),
+        other => fraud_error(other, ""),
+    };
+    if let Some(factory) = shared {
+        return factory.open(name, spec).map_err(refused);
+    }
+    let options = DurableOptions {
+        snapshot_every: Some(SNAPSHOT_EVERY),
+        preallocate: LOG_PREALLOCATE,
+    };
+    let (local, report) = LocalState::recover_with(dir, spec, options).map_err(refused)?;
+    tracing::info!(
+        model = %name,
+        events = report.events_replayed,
+        labels = report.labels_replayed,
+        snapshot = report.snapshot_loaded,
+        torn_tail_bytes = report.torn_tail_bytes,
+        "fraud event state recovered"
+    );
+    Ok(Arc::new(local))
 }
 
 /// A refused or failed batch as the caller sees it: `events[i].<field>` for a refused event.
@@ -285,7 +324,7 @@ fn fraud_error(e: FraudError, at: &str) -> ServiceError {
         | FraudError::InvalidSpec { .. }) => {
             ServiceError::invalid("invalid_event", None, format!("{at}{e}"))
         }
-        e @ (FraudError::Unavailable(_) | FraudError::Contended(_)) => {
+        e @ (FraudError::Unavailable(_) | FraudError::Contended(_) | FraudError::InUse { .. }) => {
             ServiceError::Unavailable(format!("{at}{e}"))
         }
         e @ (FraudError::Corrupt { .. } | FraudError::Poisoned | FraudError::Io(_)) => internal(e),
@@ -306,55 +345,41 @@ impl Platform {
             Some(f) => format!("shared {} {}", f.describe(), model.name),
             None => format!("local {}", self.state_dir(&model.name).display()),
         };
-        let existing = states()
+        let slot = states()
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            .cloned();
-        let state = match existing {
+            .entry(key)
+            .or_default()
+            .clone();
+        // Opened once per process, whoever asks first: the check and the opening happen on one
+        // blocking thread with the model's slot held, so a caller that stops waiting (a timeout,
+        // a dropped connection) cannot leave a second opening running beside the next caller's.
+        let ready = match slot.try_lock() {
+            Ok(s) => s.clone(),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().clone(),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        let state = match ready {
             Some(s) => s,
             None => {
                 let spec = fraud.feature_spec().clone();
                 let name = model.name.clone();
                 let d = self.state_dir(&model.name);
-                let state = tokio::task::spawn_blocking(move || {
-                    let mismatch = |m: String| {
-                        ServiceError::Conflict(format!(
-                            "the event state of `{name}` was built under another feature spec: {m}"
-                        ))
-                    };
-                    let state: Arc<dyn OnlineState> = match shared {
-                        Some(factory) => factory.open(&name, &spec).map_err(|e| match e {
-                            FraudError::SpecMismatch(m) => mismatch(m),
-                            other => fraud_error(other, ""),
-                        })?,
-                        None => {
-                            let (local, report) =
-                                LocalState::recover_with(&d, &spec, DurableOptions {
-                                    snapshot_every: Some(SNAPSHOT_EVERY),
-                                    preallocate: LOG_PREALLOCATE,
-                                }).map_err(
-                                    |e| match e {
-                                        FraudError::SpecMismatch(m) => mismatch(m),
-                                        other => internal(other),
-                                    },
-                                )?;
-                            tracing::info!(model = %name, events = report.events_replayed, labels = report.labels_replayed,
-                                           snapshot = report.snapshot_loaded, torn_tail_bytes = report.torn_tail_bytes,
-                                           "fraud event state recovered");
-                            Arc::new(local)
-                        }
-                    };
+                tokio::task::spawn_blocking(move || {
+                    let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(s) = &*slot {
+                        return Ok(s.clone());
+                    }
+                    let state = open_state(shared, &name, &spec, &d)?;
+                    let state = Arc::new(ModelState {
+                        state,
+                        checked: Mutex::new(HashSet::new()),
+                    });
+                    *slot = Some(state.clone());
                     Ok::<_, ServiceError>(state)
                 })
                 .await
-                .map_err(join_error)??;
-                let state = Arc::new(ModelState {
-                    state,
-                    checked: Mutex::new(HashSet::new()),
-                });
-                let mut map = states().lock().unwrap_or_else(|p| p.into_inner());
-                map.entry(key).or_insert(state).clone()
+                .map_err(join_error)??
             }
         };
         let mut checked = state.checked.lock().unwrap_or_else(|p| p.into_inner());

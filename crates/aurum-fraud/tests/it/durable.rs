@@ -457,7 +457,18 @@ fn asynchronous_waiters_are_told_once_their_records_are_on_disk() {
         assert!(told.insert(applied), "record {applied} told twice");
     }
     assert_eq!(told.len(), N, "every waiter is told");
+    // The background committer holds the engine for at most one idle wait after its last work;
+    // the directory is free once the engine is gone.
+    let engine = Arc::downgrade(&d);
     drop(d);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while engine.strong_count() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the engine outlived its committer's idle wait"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let (again, report) = DurableEngine::recover(&dir.0, &spec, None).unwrap();
     assert_eq!(
         again.engine().stats().events_applied,
@@ -661,4 +672,37 @@ fn a_failed_background_snapshot_keeps_the_log() {
     for i in 0..n {
         assert!(d.engine().contains_event(&format!("e{i}")), "e{i}");
     }
+}
+
+/// A state directory has one writer: a second engine on it, in the same process or another, is
+/// refused while the first lives (it would remove the first one's segment in preparation and
+/// write segments the first also writes), and opens once the first is gone.
+#[test]
+fn a_second_writer_on_a_directory_is_refused() {
+    let dir = TempDir::new("one-writer");
+    let spec = rich_spec();
+    let options = DurableOptions {
+        snapshot_every: None,
+        preallocate: 64 << 10,
+    };
+    let (first, _) = DurableEngine::recover_with(&dir.0, &spec, options).unwrap();
+    for i in 0..20 {
+        first.score_and_apply(&nth_event(i)).unwrap();
+    }
+    let err = DurableEngine::recover_with(&dir.0, &spec, options).unwrap_err();
+    assert_eq!(err.code(), "fraud_state_in_use", "{err}");
+    assert!(err.to_string().contains("one writer"), "{err}");
+    // The refused engine changed nothing: the first one goes on, and everything it acknowledged
+    // is there once it is gone.
+    for i in 20..40 {
+        first.score_and_apply(&nth_event(i)).unwrap();
+    }
+    let live = first.engine().snapshot();
+    drop(first);
+    let (second, report) = DurableEngine::recover_with(&dir.0, &spec, options).unwrap();
+    assert_eq!(report.events_replayed, 40, "{report:?}");
+    assert!(
+        second.engine().snapshot() == live,
+        "the replayed state differs"
+    );
 }

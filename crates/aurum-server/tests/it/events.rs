@@ -349,3 +349,52 @@ async fn event_batches_cut_off_by_a_timeout_still_have_their_audit_records() {
     }
     assert!(f.platform.audit_verify().await.unwrap().ok);
 }
+
+/// A model's event state is opened once per process: callers that arrive together, and callers
+/// that stop waiting while it opens, share the one opening (a second engine on the directory
+/// would be refused, and before the directory's lock it wrote segments the first also wrote).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_state_is_opened_once_however_callers_arrive_and_leave() {
+    use aurum_service::{CallContext, ModelRef};
+    use std::time::Duration;
+    let f = trained_fraud().await;
+    let model = f
+        .platform
+        .resolve(&ModelRef::champion("fraud"))
+        .await
+        .unwrap();
+    // The first caller gives up as soon as the opening has started.
+    let gave_up = tokio::time::timeout(Duration::ZERO, f.platform.event_state(model.clone())).await;
+    assert!(gave_up.is_err(), "the opening finished within one poll");
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            let (platform, model) = (f.platform.clone(), model.clone());
+            tokio::spawn(async move { platform.event_state(model).await })
+        })
+        .collect();
+    let mut before = None;
+    for c in callers {
+        let info = c.await.unwrap().expect("every caller gets the one state");
+        assert_eq!(info.backend, "local");
+        assert_eq!(
+            *before.get_or_insert(info.events_applied),
+            info.events_applied
+        );
+    }
+    // And the state takes events as usual.
+    let (_, rows) = lines();
+    let batch = rows[TRAIN_ROWS..TRAIN_ROWS + 3]
+        .iter()
+        .map(|l| event_json(l).as_object().unwrap().clone())
+        .collect();
+    let out = f
+        .platform
+        .score_events(&CallContext::cli(), model.clone(), batch)
+        .await
+        .unwrap();
+    assert_eq!(out.outcomes.len(), 3);
+    assert_eq!(
+        f.platform.event_state(model).await.unwrap().events_applied,
+        before.unwrap() + 3
+    );
+}
