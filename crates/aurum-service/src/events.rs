@@ -23,8 +23,8 @@
 //! a process opens on the same data directory (tests do). A state is opened once: the first caller
 //! opens it on a blocking thread holding the model's slot, and every other caller, including one
 //! that arrives after an earlier caller gave up waiting, takes what that opening made. A local
-//! directory is locked by its engine, so another *process* on it is refused (503,
-//! `fraud_state_in_use`); processes that share state use the shared store.
+//! directory is locked by its engine, so another *process* on it is refused (503 `unavailable`,
+//! naming the directory); processes that share state use the shared store.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};

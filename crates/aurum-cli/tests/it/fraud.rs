@@ -241,3 +241,43 @@ async fn concurrently_acknowledged_events_survive_kill_9() {
         assert_eq!(body["code"], "duplicate_event", "{body}");
     }
 }
+
+/// A second server process on the same data directory cannot write the model's local event state
+/// while the first one holds it: its events call is refused with 503 naming the directory, and
+/// nothing it was sent reaches the state. Once the first process is gone the second one opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_the_same_event_state_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, key, stream) = trained(dir.path());
+    let mut first = start_server(&data, &[]);
+    let second = start_server(&data, &[]);
+    let http = reqwest::Client::new();
+    let post = |base: String, events: &[serde_json::Value]| {
+        http.post(format!("{base}/v1/models/fraud/events"))
+            .bearer_auth(&key)
+            .json(&json!({ "events": events }))
+            .send()
+    };
+    let r = post(first.base.clone(), &stream[..2]).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = post(second.base.clone(), &stream[2..4]).await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "unavailable", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("state/fraud"),
+        "{body}"
+    );
+    // The refused call changed nothing: the first process takes the same events.
+    let r = post(first.base.clone(), &stream[2..4]).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    // The lock went with the process: the second one recovers the state and sees all four.
+    let r = post(second.base.clone(), &stream[..1]).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "duplicate_event", "{body}");
+    let r = post(second.base.clone(), &stream[4..5]).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
