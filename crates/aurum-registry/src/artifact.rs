@@ -14,19 +14,17 @@
 //!   recomputes it and refuses mismatching bytes with [`RegistryError::ArtifactCorrupt`], so a
 //!   corrupted or tampered artifact is never deserialised.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
+use crate::atomic_file::{self, Access, sync_dir};
 use crate::error::{Entity, RegistryError, Result};
 
 /// Longest accepted key, in bytes.
 pub const MAX_KEY_LEN: usize = 1024;
 /// Longest accepted path segment, in bytes (common filesystem limit).
 const MAX_SEGMENT_LEN: usize = 255;
-/// Prefix of in-flight temp files; keys cannot produce it because segments may not start with `.`.
-const TEMP_PREFIX: &str = ".tmp-";
 
 /// Bytes by key. Object-safe: the service layer holds an `Arc<dyn ArtifactStore>`.
 #[async_trait]
@@ -229,7 +227,8 @@ async fn blocking<T: Send + 'static>(
         .map_err(RegistryError::from)
 }
 
-/// Temp file in the destination directory → write → fsync → rename → fsync the directory.
+/// Creates the destination's directories (each new one fsynced up to the root), then writes the
+/// file through [`crate::atomic_file::write`].
 fn write_atomic(root: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(root);
     let dir_existed = dir.is_dir();
@@ -245,40 +244,7 @@ fn write_atomic(root: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             parent = p.parent();
         }
     }
-
-    let temp = TempFile(dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple())));
-    let mut file = fs_err::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temp.0)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs_err::rename(&temp.0, path)?;
-    temp.disarm();
-    sync_dir(dir)
-}
-
-/// fsync a directory so that renames and removals in it are durable.
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    fs_err::File::open(dir)?.sync_all()
-}
-
-/// Removes a temp file on early return; disarmed once it has been renamed into place.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn disarm(self) {
-        std::mem::forget(self);
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if let Err(e) = fs_err::remove_file(&self.0) {
-            tracing::warn!(error = %e, "could not remove temporary artifact file");
-        }
-    }
+    atomic_file::write(path, bytes, Access::Default)
 }
 
 #[cfg(test)]

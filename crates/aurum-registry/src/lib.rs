@@ -24,6 +24,7 @@
 //! `Serialize`, and errors carry a stable [`RegistryError::code`] for the server to map.
 
 mod artifact;
+pub mod atomic_file;
 pub mod audit;
 pub mod backend;
 pub mod encrypted;

@@ -187,14 +187,9 @@ impl Platform {
     }
 }
 
-/// Writes a small state file whole or not at all: a synced temp file renamed over `path`
-/// (flows, challenger settings, drift windows).
+/// Writes a small state file whole or not at all (flows, challenger settings, drift windows):
+/// [`aurum_registry::atomic_file::write`], whose unique temporary names keep concurrent writers of
+/// one file from tearing it.
 pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs_err::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    fs_err::write(&tmp, bytes)?;
-    fs_err::File::open(&tmp)?.sync_all()?;
-    fs_err::rename(&tmp, path)
+    aurum_registry::atomic_file::write(path, bytes, aurum_registry::atomic_file::Access::Default)
 }

@@ -457,32 +457,9 @@ pub(super) fn private_options() -> std::fs::OpenOptions {
     options
 }
 
-/// Temp file beside `path` (mode 0600) → write → fsync → rename over `path` → fsync the directory.
+/// Replaces `path` whole, readable by the owner only.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-    let result = (|| {
-        let mut file = private_options()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(|e| named(&temp, e))?;
-        file.write_all(bytes).map_err(|e| named(&temp, e))?;
-        file.sync_all().map_err(|e| named(&temp, e))?;
-        drop(file);
-        std::fs::rename(&temp, path).map_err(|e| named(path, e))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| named(dir, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
+    crate::atomic_file::write(path, bytes, crate::atomic_file::Access::Private)
 }
 
 fn named(path: &Path, error: std::io::Error) -> std::io::Error {
