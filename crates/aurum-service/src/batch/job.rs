@@ -287,7 +287,8 @@ impl Platform {
                 let saved = serde_json::to_vec(&stored)
                     .map_err(internal)
                     .and_then(|b| {
-                        fs_err::write(dir.join(format!("{id}.json")), b).map_err(internal)
+                        crate::flows::write_atomic(&dir.join(format!("{id}.json")), &b)
+                            .map_err(internal)
                     })
                     .and_then(|()| {
                         fs_err::rename(partial(&errors), &errors).map_err(internal)?;
