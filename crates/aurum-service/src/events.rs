@@ -232,7 +232,35 @@ fn fraud_model(model: &LoadedModel) -> Result<&FraudModel, ServiceError> {
 }
 
 /// A model's state once opened; the slot's lock is held while it is being opened.
-type StateSlot = Arc<Mutex<Option<Arc<ModelState>>>>;
+type StateSlot = Arc<Mutex<Slot>>;
+
+#[derive(Default)]
+struct Slot {
+    state: Option<Arc<ModelState>>,
+    /// When the last opening failed, and why: callers that were already waiting behind it get the
+    /// same answer instead of each trying again in turn (a shared store that is down would
+    /// otherwise hold every one of them for its timeout, one after another); a caller that asks
+    /// later tries again.
+    failed: Option<(std::time::Instant, ServiceError)>,
+}
+
+/// The same error again, for another caller.
+fn copy_error(e: &ServiceError) -> ServiceError {
+    match e {
+        ServiceError::Conflict(m) => ServiceError::Conflict(m.clone()),
+        ServiceError::Internal(m) => ServiceError::Internal(m.clone()),
+        ServiceError::Invalid {
+            code,
+            field,
+            message,
+        } => ServiceError::Invalid {
+            code,
+            field: field.clone(),
+            message: message.clone(),
+        },
+        other => ServiceError::Unavailable(other.to_string()),
+    }
+}
 
 fn states() -> &'static Mutex<HashMap<String, StateSlot>> {
     static STATES: OnceLock<Mutex<HashMap<String, StateSlot>>> = OnceLock::new();
@@ -355,8 +383,8 @@ impl Platform {
         // blocking thread with the model's slot held, so a caller that stops waiting (a timeout,
         // a dropped connection) cannot leave a second opening running beside the next caller's.
         let ready = match slot.try_lock() {
-            Ok(s) => s.clone(),
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().clone(),
+            Ok(s) => s.state.clone(),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().state.clone(),
             Err(std::sync::TryLockError::WouldBlock) => None,
         };
         let state = match ready {
@@ -365,18 +393,35 @@ impl Platform {
                 let spec = fraud.feature_spec().clone();
                 let name = model.name.clone();
                 let d = self.state_dir(&model.name);
+                let asked = std::time::Instant::now();
                 tokio::task::spawn_blocking(move || {
                     let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Some(s) = &*slot {
+                    if let Some(s) = &slot.state {
                         return Ok(s.clone());
                     }
-                    let state = open_state(shared, &name, &spec, &d)?;
-                    let state = Arc::new(ModelState {
-                        state,
-                        checked: Mutex::new(HashSet::new()),
-                    });
-                    *slot = Some(state.clone());
-                    Ok::<_, ServiceError>(state)
+                    if let Some((at, e)) = &slot.failed
+                        && *at >= asked
+                    {
+                        return Err(copy_error(e));
+                    }
+                    match open_state(shared, &name, &spec, &d) {
+                        Ok(state) => {
+                            let state = Arc::new(ModelState {
+                                state,
+                                checked: Mutex::new(HashSet::new()),
+                            });
+                            *slot = Slot {
+                                state: Some(state.clone()),
+                                failed: None,
+                            };
+                            Ok(state)
+                        }
+                        Err(e) => {
+                            let answer = copy_error(&e);
+                            slot.failed = Some((std::time::Instant::now(), e));
+                            Err(answer)
+                        }
+                    }
                 })
                 .await
                 .map_err(join_error)??

@@ -375,11 +375,8 @@ async fn the_event_state_is_opened_once_however_callers_arrive_and_leave() {
     let mut before = None;
     for c in callers {
         let info = c.await.unwrap().expect("every caller gets the one state");
-        assert_eq!(info.backend, "local");
-        assert_eq!(
-            *before.get_or_insert(info.events_applied),
-            info.events_applied
-        );
+        let first = before.get_or_insert((info.events_applied, info.backend.clone()));
+        assert_eq!(*first, (info.events_applied, info.backend));
     }
     // And the state takes events as usual.
     let (_, rows) = lines();
@@ -395,6 +392,41 @@ async fn the_event_state_is_opened_once_however_callers_arrive_and_leave() {
     assert_eq!(out.outcomes.len(), 3);
     assert_eq!(
         f.platform.event_state(model).await.unwrap().events_applied,
-        before.unwrap() + 3
+        before.unwrap().0 + 3
     );
+}
+
+/// An opening that fails answers every caller that waited for it, and is not remembered: once
+/// the cause is gone the next caller opens the state. (A local state only: the directory is made
+/// unusable by a file in its place.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_opening_answers_its_waiters_and_the_next_caller_tries_again() {
+    use aurum_service::ModelRef;
+    let f = trained_fraud().await;
+    if f.config.registry.fraud_state_url.is_some() {
+        return;
+    }
+    let model = f
+        .platform
+        .resolve(&ModelRef::champion("fraud"))
+        .await
+        .unwrap();
+    let dir = f.config.data_dir.join("state").join("fraud");
+    assert!(!dir.exists(), "the state is opened at first use");
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    std::fs::write(&dir, b"not a directory").unwrap();
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            let (platform, model) = (f.platform.clone(), model.clone());
+            tokio::spawn(async move { platform.event_state(model).await })
+        })
+        .collect();
+    for c in callers {
+        let err = c.await.unwrap().expect_err("the state cannot open");
+        assert!(err.to_string().contains("state/fraud"), "{err}");
+    }
+    std::fs::remove_file(&dir).unwrap();
+    let info = f.platform.event_state(model).await.unwrap();
+    assert_eq!(info.backend, "local");
+    assert!(dir.is_dir());
 }
