@@ -579,6 +579,21 @@ impl Platform {
             }
         }
         let state = self.fraud_state(&model).await?;
+        // Once labels are applied they must get their audit record even if the caller stops
+        // waiting (a request timeout, a dropped connection): the rest runs as its own task.
+        let (this, ctx) = (self.clone(), ctx.clone());
+        self.detached(async move { this.add_labels_now(&ctx, model, state, labels).await })
+            .await
+    }
+
+    /// [`Platform::add_labels`] after the state is open.
+    async fn add_labels_now(
+        &self,
+        ctx: &CallContext,
+        model: Arc<LoadedModel>,
+        state: Arc<ModelState>,
+        labels: Vec<LabelInput>,
+    ) -> Result<LabelsOutput, ServiceError> {
         let details_labels: Vec<serde_json::Value> = labels
             .iter()
             .map(|l| serde_json::json!({"event_id": l.event_id, "fraud": l.fraud, "known_at": l.known_at}))

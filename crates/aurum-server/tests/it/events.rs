@@ -430,3 +430,82 @@ async fn a_failed_opening_answers_its_waiters_and_the_next_caller_tries_again() 
     assert_eq!(info.backend, "local");
     assert!(dir.is_dir());
 }
+
+/// Labels cut off by a timeout at many points: every label the state took has its audit record
+/// (the labels call runs detached once the state is open, like the events call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_calls_cut_off_by_a_timeout_still_have_their_audit_records() {
+    use aurum_service::types::AuditQuery;
+    use aurum_service::{CallContext, LabelInput, ModelRef};
+    use std::time::Duration;
+    let f = trained_fraud().await;
+    let (_, rows) = lines();
+    let ctx = CallContext::cli();
+    let model = f
+        .platform
+        .resolve(&ModelRef::champion("fraud"))
+        .await
+        .unwrap();
+    let stream = &rows[TRAIN_ROWS..TRAIN_ROWS + 60];
+    let batch = stream
+        .iter()
+        .map(|l| event_json(l).as_object().unwrap().clone())
+        .collect();
+    f.platform
+        .score_events(&ctx, model.clone(), batch)
+        .await
+        .unwrap();
+    let before = f.platform.event_state(model.clone()).await.unwrap();
+    let ids: Vec<&str> = stream
+        .iter()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    // Calls large enough to outlast the runtime's timer (a millisecond), cut off after 0–10 ms:
+    // some before they reach the state, some while it applies them, some after.
+    for i in 0..20u64 {
+        let labels = (0..2_000)
+            .map(|k| LabelInput {
+                event_id: ids[k % ids.len()].to_owned(),
+                fraud: k % 3 == 0,
+                known_at: None,
+            })
+            .collect();
+        let _ = tokio::time::timeout(
+            Duration::from_micros(i * 500),
+            f.platform.add_labels(&ctx, model.clone(), labels),
+        )
+        .await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let info = f.platform.event_state(model.clone()).await.unwrap();
+        let taken = info.labels_applied - before.labels_applied;
+        let audited: u64 = f
+            .platform
+            .audit_list(AuditQuery {
+                after_seq: 0,
+                limit: 10_000,
+                event: Some("fraud.labels".into()),
+                model: None,
+            })
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.details["applied"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|a| a.as_bool() == Some(true))
+                    .count() as u64
+            })
+            .sum();
+        if taken == audited || std::time::Instant::now() > deadline {
+            assert!(taken > 0, "some labels were taken");
+            assert_eq!(taken, audited, "every label taken has its audit record");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(f.platform.audit_verify().await.unwrap().ok);
+}
