@@ -925,9 +925,18 @@ pub(crate) fn make_private(path: &Path) -> std::io::Result<()> {
         let file = PathBuf::from(name);
         match std::fs::metadata(&file) {
             Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
-                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(
-                    |e| std::io::Error::new(e.kind(), format!("{}: {e}", file.display())),
-                )?;
+                match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                    Ok(()) => {}
+                    // SQLite removes `-wal` and `-shm` when another connection (another
+                    // process) closes the database last: a file that is gone needs nothing.
+                    Err(e) if !suffix.is_empty() && e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(std::io::Error::new(
+                            e.kind(),
+                            format!("{}: {e}", file.display()),
+                        ));
+                    }
+                }
             }
             _ => {}
         }

@@ -241,7 +241,12 @@ impl Platform {
             else {
                 continue;
             };
-            let text = fs_err::read_to_string(&path).map_err(crate::platform::internal)?;
+            // Another process starting on the same data directory may have moved it already.
+            let text = match fs_err::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(crate::platform::internal(e)),
+            };
             if !stored.contains_key(&model)
                 && serde_json::from_str::<ChallengerConfig>(&text).is_ok()
             {
@@ -255,7 +260,11 @@ impl Platform {
                     }
                 }
             }
-            fs_err::remove_file(&path).map_err(crate::platform::internal)?;
+            match fs_err::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(crate::platform::internal(e)),
+            }
         }
         Ok(())
     }

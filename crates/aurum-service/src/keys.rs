@@ -415,17 +415,35 @@ impl Platform {
         }
         let mut name = "admin".to_string();
         let existing = self.inner.meta.list_keys().await?;
+        if existing.iter().any(|k| k.is_active()) {
+            // Another process starting on the same registry created one since the count.
+            return Ok(None);
+        }
         let mut n = 1;
         while existing.iter().any(|k| k.name == name) {
             n += 1;
             name = format!("admin-{n}");
         }
-        let (_, plaintext) = self
+        let plaintext = match self
             .create_key(&CallContext::cli(), &name, Role::Admin)
-            .await?;
+            .await
+        {
+            Ok((_, plaintext)) => plaintext,
+            // Another process starting on the same registry created it between the count and
+            // here: the registry has its admin key, and that process wrote and printed it.
+            Err(
+                ServiceError::Conflict(_)
+                | ServiceError::Registry(aurum_registry::RegistryError::Conflict(_)),
+            ) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let path = self.data_dir().join("admin.key");
-        write_secret_file(&path, &plaintext)
-            .map_err(|e| ServiceError::Internal(format!("cannot write {}: {e}", path.display())))?;
+        aurum_registry::atomic_file::write(
+            &path,
+            format!("{plaintext}\n").as_bytes(),
+            aurum_registry::atomic_file::Access::Private,
+        )
+        .map_err(|e| ServiceError::Internal(format!("cannot write {}: {e}", path.display())))?;
         Ok(Some(plaintext))
     }
 }
@@ -473,24 +491,4 @@ fn check_policy(policy: &KeyPolicy) -> Result<(), ServiceError> {
     policy
         .validate()
         .map_err(|e| ServiceError::invalid("invalid_scope", Some("scopes"), e.to_string()))
-}
-
-fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    file.write_all(secret.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
 }

@@ -1,5 +1,6 @@
 //! Integration tests of the service layer (one test binary, modules per topic).
 
+mod bootstrap;
 mod challenger_shared;
 mod encryption;
 mod forecast_jobs;
