@@ -465,7 +465,14 @@ impl Platform {
         }
         let monitor = self.monitor_of(model);
         monitor.started.store(true, Ordering::SeqCst);
-        let reference = self.reference_of(model, &monitor).await?;
+        // Built on its own task: a caller that stops waiting (a request timeout) must not cancel
+        // the build half way, or the version would stay unmonitored (predictions leave the build
+        // to whoever started it) and each retry would start over.
+        let reference = {
+            let (this, model, monitor) = (self.clone(), model.clone(), monitor.clone());
+            self.detached(async move { this.reference_of(&model, &monitor).await })
+                .await?
+        };
         let st = monitor.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut windows = Vec::new();
         if let Some(w) = &st.current {

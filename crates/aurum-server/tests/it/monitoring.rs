@@ -1083,3 +1083,41 @@ async fn live_fairness_reproduces_the_adverse_impact_ratio_of_the_answers_given(
         r.json
     );
 }
+
+/// A drift request that stops waiting while the version's reference is being built does not
+/// cancel the build: the reference is built and stored, and the rows scored meanwhile are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drift_request_cut_off_during_the_reference_build_leaves_it_to_finish() {
+    use aurum_service::ModelRef;
+    use std::time::{Duration, Instant};
+    let f = trained().await;
+    let model = f
+        .platform
+        .resolve(&ModelRef::version("credit", 1))
+        .await
+        .unwrap();
+    let stored = f
+        .config
+        .data_dir
+        .join("monitoring")
+        .join("credit")
+        .join("v1.reference.json");
+    assert!(!stored.exists());
+    let cut = tokio::time::timeout(Duration::ZERO, f.platform.drift_report(&model)).await;
+    assert!(cut.is_err(), "the reference was built within one poll");
+    replay(&f, 1, &population(|_| {})[..100]).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !stored.exists() {
+        assert!(Instant::now() < deadline, "the reference was never built");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/drift",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["reference_rows"], 1000, "{}", r.json);
+    assert_eq!(r.json["windows"][0]["rows"], 100, "{}", r.json);
+}
