@@ -22,9 +22,9 @@
 //! shadow scoring ran, which is where the shadowed requests' p99 went; BENCHMARKS.md). A shadow
 //! record may already be lost at a crash, never a decision or an audit record; `OFF` adds that
 //! an operating-system crash or power loss can leave the shadow file damaged, which is why it is
-//! a separate file: a damaged one is moved aside (`.damaged-<time>`) and the write goes to a new
-//! one, and the registry never depends on it. The comparison joins it with the outcomes of the main file in
-//! the store. Records written into the main file's `shadow_scores` table by earlier versions
+//! a separate file: a damaged one is moved aside (`.damaged-<time>-<random>`) and the write
+//! goes to a new one, and the registry never depends on it. The comparison joins it with the
+//! outcomes of the main file in the store. Records written into the main file's `shadow_scores` table by earlier versions
 //! are moved over at open.
 
 use std::path::{Path, PathBuf};
@@ -240,7 +240,13 @@ impl SqliteStore {
     /// write starts a new one.
     async fn set_damaged_shadow_aside(&self) {
         self.shadow().close().await;
-        let stamp = Utc::now().format("%Y%m%dT%H%M%S");
+        // Unique per setting aside: two processes that find the file damaged in the same second
+        // must not rename one's fresh file over the other's damaged copy.
+        let stamp = format!(
+            "{}-{}",
+            Utc::now().format("%Y%m%dT%H%M%S"),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         for suffix in ["", "-wal", "-shm"] {
             let mut from = self.shadow_path.as_os_str().to_owned();
             from.push(suffix);
