@@ -53,6 +53,9 @@ struct VersionMonitor {
     reference: tokio::sync::OnceCell<Result<Arc<Profile>, String>>,
     started: AtomicBool,
     state: Mutex<WindowState>,
+    /// The copy number of the open window last written to disk; held while writing, so that an
+    /// older copy (taken before a newer one, written after it) is never the one left on disk.
+    written: Mutex<u64>,
 }
 
 #[derive(Default)]
@@ -62,6 +65,8 @@ struct WindowState {
     current: Option<Window>,
     closed: VecDeque<Window>,
     last_flush: Option<Instant>,
+    /// Copies of the open window taken for writing, numbered from 1.
+    copies: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -173,6 +178,7 @@ impl Platform {
                     reference: tokio::sync::OnceCell::new(),
                     started: AtomicBool::new(false),
                     state: Mutex::new(WindowState::default()),
+                    written: Mutex::new(0),
                 })
             })
             .clone()
@@ -235,13 +241,14 @@ impl Platform {
             let due = st.last_flush.is_none_or(|t| t.elapsed() >= FLUSH_EVERY);
             if due {
                 st.last_flush = Some(Instant::now());
-                st.current.clone()
+                st.copies += 1;
+                st.current.clone().map(|w| (st.copies, w))
             } else {
                 None
             }
         };
-        if let Some(window) = flush {
-            self.write_current(model, &window);
+        if let Some((copy, window)) = flush {
+            self.write_current(&model.name, model.version, &monitor, copy, &window);
         }
     }
 
@@ -511,12 +518,25 @@ impl Platform {
         }
     }
 
-    fn write_current(&self, model: &LoadedModel, window: &Window) {
+    /// Writes copy number `copy` of a version's open window, unless a newer copy was written.
+    fn write_current(
+        &self,
+        name: &str,
+        version: u32,
+        monitor: &VersionMonitor,
+        copy: u64,
+        window: &Window,
+    ) {
+        let mut written = monitor.written.lock().unwrap_or_else(|p| p.into_inner());
+        if copy <= *written {
+            return;
+        }
         let path = self
-            .monitoring_dir(&model.name)
-            .join(format!("v{}.current.json", model.version));
-        if let Err(e) = write_json(&path, window) {
-            tracing::warn!(error = %e, "cannot store the open drift window");
+            .monitoring_dir(name)
+            .join(format!("v{version}.current.json"));
+        match write_json(&path, window) {
+            Ok(()) => *written = copy,
+            Err(e) => tracing::warn!(error = %e, "cannot store the open drift window"),
         }
     }
 
@@ -542,19 +562,13 @@ impl Platform {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for ((name, version), monitor) in monitors {
-            let current = monitor
-                .state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .current
-                .clone();
-            if let Some(w) = current {
-                let path = self
-                    .monitoring_dir(&name)
-                    .join(format!("v{version}.current.json"));
-                if let Err(e) = write_json(&path, &w) {
-                    tracing::warn!(error = %e, "cannot store the open drift window");
-                }
+            let current = {
+                let mut st = monitor.state.lock().unwrap_or_else(|p| p.into_inner());
+                st.copies += 1;
+                st.current.clone().map(|w| (st.copies, w))
+            };
+            if let Some((copy, w)) = current {
+                self.write_current(&name, version, &monitor, copy, &w);
             }
         }
     }
