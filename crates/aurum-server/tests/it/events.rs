@@ -69,6 +69,56 @@ async fn trained(kind: &str, params: serde_json::Value) -> Fixture {
     f
 }
 
+/// The version behind `fraud@champion`.
+async fn fraud_champion(f: &Fixture) -> std::sync::Arc<aurum_service::LoadedModel> {
+    f.platform
+        .resolve(&aurum_service::ModelRef::champion("fraud"))
+        .await
+        .unwrap()
+}
+
+/// Waits (15 s at most) until what the state took, `taken()`, equals what the audit records of
+/// `event` account for (`count` of each record's details), then asserts it: work that outlived
+/// its caller finishes on its own.
+async fn assert_every_change_audited<F, Fut>(
+    f: &Fixture,
+    event: &str,
+    taken: F,
+    count: impl Fn(&serde_json::Value) -> u64,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = u64>,
+{
+    use aurum_service::types::AuditQuery;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let taken = taken().await;
+        let audited: u64 = f
+            .platform
+            .audit_list(AuditQuery {
+                after_seq: 0,
+                limit: 10_000,
+                event: Some(event.into()),
+                model: None,
+            })
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| count(&r.details))
+            .sum();
+        if taken == audited || std::time::Instant::now() > deadline {
+            assert!(taken > 0, "some changes were made");
+            assert_eq!(
+                taken, audited,
+                "every change has its audit record ({event})"
+            );
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(f.platform.audit_verify().await.unwrap().ok);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_scored_with_state_labels_fed_back_and_bad_events_change_nothing() {
     let f = trained_fraud().await;
@@ -296,17 +346,12 @@ async fn served_features_equal_the_replay(
 /// the `fraud.events` records count.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_batches_cut_off_by_a_timeout_still_have_their_audit_records() {
-    use aurum_service::types::AuditQuery;
-    use aurum_service::{CallContext, ModelRef};
+    use aurum_service::CallContext;
     use std::time::Duration;
     let f = trained_fraud().await;
     let (_, rows) = lines();
     let ctx = CallContext::cli();
-    let model = f
-        .platform
-        .resolve(&ModelRef::champion("fraud"))
-        .await
-        .unwrap();
+    let model = fraud_champion(&f).await;
     for (i, chunk) in rows[TRAIN_ROWS..TRAIN_ROWS + 160].chunks(4).enumerate() {
         let batch = chunk
             .iter()
@@ -318,36 +363,14 @@ async fn event_batches_cut_off_by_a_timeout_still_have_their_audit_records() {
         )
         .await;
     }
-    // Work that outlived its caller finishes on its own; wait for it (bounded).
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let applied = f
-            .platform
-            .event_state(model.clone())
-            .await
-            .unwrap()
-            .events_applied;
-        let audited: u64 = f
-            .platform
-            .audit_list(AuditQuery {
-                after_seq: 0,
-                limit: 10_000,
-                event: Some("fraud.events".into()),
-                model: None,
-            })
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.details["events"].as_u64().unwrap())
-            .sum();
-        if applied == audited || std::time::Instant::now() > deadline {
-            assert!(applied > 0, "some batches were applied");
-            assert_eq!(applied, audited, "every applied batch has its audit record");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(f.platform.audit_verify().await.unwrap().ok);
+    let applied = || async {
+        let info = f.platform.event_state(model.clone()).await.unwrap();
+        info.events_applied
+    };
+    assert_every_change_audited(&f, "fraud.events", applied, |d| {
+        d["events"].as_u64().unwrap()
+    })
+    .await;
 }
 
 /// A model's event state is opened once per process: callers that arrive together, and callers
@@ -355,14 +378,10 @@ async fn event_batches_cut_off_by_a_timeout_still_have_their_audit_records() {
 /// would be refused, and before the directory's lock it wrote segments the first also wrote).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_event_state_is_opened_once_however_callers_arrive_and_leave() {
-    use aurum_service::{CallContext, ModelRef};
+    use aurum_service::CallContext;
     use std::time::Duration;
     let f = trained_fraud().await;
-    let model = f
-        .platform
-        .resolve(&ModelRef::champion("fraud"))
-        .await
-        .unwrap();
+    let model = fraud_champion(&f).await;
     // The first caller gives up as soon as the opening has started.
     let gave_up = tokio::time::timeout(Duration::ZERO, f.platform.event_state(model.clone())).await;
     assert!(gave_up.is_err(), "the opening finished within one poll");
@@ -401,16 +420,11 @@ async fn the_event_state_is_opened_once_however_callers_arrive_and_leave() {
 /// unusable by a file in its place.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_opening_answers_its_waiters_and_the_next_caller_tries_again() {
-    use aurum_service::ModelRef;
     let f = trained_fraud().await;
     if f.config.registry.fraud_state_url.is_some() {
         return;
     }
-    let model = f
-        .platform
-        .resolve(&ModelRef::champion("fraud"))
-        .await
-        .unwrap();
+    let model = fraud_champion(&f).await;
     let dir = f.config.data_dir.join("state").join("fraud");
     assert!(!dir.exists(), "the state is opened at first use");
     std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
@@ -435,17 +449,12 @@ async fn a_failed_opening_answers_its_waiters_and_the_next_caller_tries_again() 
 /// (the labels call runs detached once the state is open, like the events call).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn label_calls_cut_off_by_a_timeout_still_have_their_audit_records() {
-    use aurum_service::types::AuditQuery;
-    use aurum_service::{CallContext, LabelInput, ModelRef};
+    use aurum_service::{CallContext, LabelInput};
     use std::time::Duration;
     let f = trained_fraud().await;
     let (_, rows) = lines();
     let ctx = CallContext::cli();
-    let model = f
-        .platform
-        .resolve(&ModelRef::champion("fraud"))
-        .await
-        .unwrap();
+    let model = fraud_champion(&f).await;
     let stream = &rows[TRAIN_ROWS..TRAIN_ROWS + 60];
     let batch = stream
         .iter()
@@ -476,36 +485,13 @@ async fn label_calls_cut_off_by_a_timeout_still_have_their_audit_records() {
         )
         .await;
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
+    let taken = || async {
         let info = f.platform.event_state(model.clone()).await.unwrap();
-        let taken = info.labels_applied - before.labels_applied;
-        let audited: u64 = f
-            .platform
-            .audit_list(AuditQuery {
-                after_seq: 0,
-                limit: 10_000,
-                event: Some("fraud.labels".into()),
-                model: None,
-            })
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| {
-                r.details["applied"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter(|a| a.as_bool() == Some(true))
-                    .count() as u64
-            })
-            .sum();
-        if taken == audited || std::time::Instant::now() > deadline {
-            assert!(taken > 0, "some labels were taken");
-            assert_eq!(taken, audited, "every label taken has its audit record");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(f.platform.audit_verify().await.unwrap().ok);
+        info.labels_applied - before.labels_applied
+    };
+    assert_every_change_audited(&f, "fraud.labels", taken, |d| {
+        let applied = d["applied"].as_array().unwrap();
+        applied.iter().filter(|a| a.as_bool() == Some(true)).count() as u64
+    })
+    .await;
 }
