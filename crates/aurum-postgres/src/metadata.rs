@@ -58,15 +58,15 @@ use tokio::sync::watch;
 
 use aurum_core::FamilyName;
 use aurum_registry::backend::{
-    check_console_session, check_name, check_sha256, duplicate_console_session,
+    check_console_session, check_drift_counts, check_name, check_sha256, duplicate_console_session,
     format_timestamp as ts, generate_key, hash_key, now, outcome_attributes_from_db,
     outcome_attributes_to_db, parse_timestamp as parse_ts, verify_key_hash,
 };
 use aurum_registry::{
-    AliasHistoryRecord, AliasMove, AliasRecord, ConsoleSessionRecord, DatasetRecord, Entity,
-    INTERRUPTED_JOB_ERROR, JobRecord, JobState, KeyCredential, KeyPolicy, KeyRecord, MetadataStore,
-    ModelRecord, NewDataset, NewJob, NewVersion, OutcomeRecord, RegistryError, Result, Role,
-    ShadowRecord, StoredKeyHash, VersionRecord,
+    AliasHistoryRecord, AliasMove, AliasRecord, ConsoleSessionRecord, DatasetRecord,
+    DriftCountsRecord, Entity, INTERRUPTED_JOB_ERROR, JobRecord, JobState, KeyCredential,
+    KeyPolicy, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob, NewVersion,
+    OutcomeRecord, RegistryError, Result, Role, ShadowRecord, StoredKeyHash, VersionRecord,
 };
 
 /// The channel the change-epoch triggers notify, with the new epoch as payload.
@@ -1020,6 +1020,104 @@ impl MetadataStore for PgStore {
                 .fetch_all(&self.pool)
                 .await?,
         )
+    }
+
+    async fn put_drift_counts(&self, counts: &DriftCountsRecord) -> Result<bool> {
+        check_drift_counts(counts)?;
+        let stored = sqlx::query(
+            "INSERT INTO drift_counts (model, version, window_start, window_end, writer, seq, \
+             rows_counted, counts, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (model, version, window_start, writer) DO UPDATE SET \
+             window_end = excluded.window_end, seq = excluded.seq, \
+             rows_counted = excluded.rows_counted, counts = excluded.counts, \
+             updated_at = excluded.updated_at WHERE drift_counts.seq < excluded.seq",
+        )
+        .bind(&counts.model)
+        .bind(i64::from(counts.version))
+        .bind(counts.window_start)
+        .bind(counts.window_end)
+        .bind(&counts.writer)
+        .bind(counts.seq)
+        .bind(to_db_count("rows", counts.rows)?)
+        .bind(&counts.counts)
+        .bind(ts(&now()))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(stored > 0)
+    }
+
+    async fn list_drift_counts(
+        &self,
+        model: &str,
+        version: u32,
+        ends_after: i64,
+    ) -> Result<Vec<DriftCountsRecord>> {
+        let rows: Vec<(String, i64, i64, i64, String, i64, i64, String)> = sqlx::query_as(
+            "SELECT model, version, window_start, window_end, writer, seq, rows_counted, counts \
+             FROM drift_counts WHERE model = $1 AND version = $2 AND window_end > $3 \
+             ORDER BY window_start, writer",
+        )
+        .bind(model)
+        .bind(i64::from(version))
+        .bind(ends_after)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(
+                |(model, version, window_start, window_end, writer, seq, rows, counts)| {
+                    Ok(DriftCountsRecord {
+                        model,
+                        version: from_db_version(version)?,
+                        window_start,
+                        window_end,
+                        writer,
+                        seq,
+                        rows: from_db_count("rows", rows)?,
+                        counts,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    async fn claim_drift_window(
+        &self,
+        model: &str,
+        version: u32,
+        window_start: i64,
+        by: &str,
+    ) -> Result<bool> {
+        let claimed = sqlx::query(
+            "INSERT INTO drift_claims (model, version, window_start, claimed_by, claimed_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(model)
+        .bind(i64::from(version))
+        .bind(window_start)
+        .bind(by)
+        .bind(ts(&now()))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(claimed > 0)
+    }
+
+    async fn list_drift_claims(
+        &self,
+        model: &str,
+        version: u32,
+        starts_after: i64,
+    ) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT window_start FROM drift_claims \
+             WHERE model = $1 AND version = $2 AND window_start > $3 ORDER BY window_start",
+        )
+        .bind(model)
+        .bind(i64::from(version))
+        .bind(starts_after)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn put_console_session(

@@ -85,6 +85,27 @@ pub fn check_console_session(session: &crate::ConsoleSessionRecord, max_live: u3
     Ok(())
 }
 
+/// Checks drift counts before they are stored (see [`crate::MetadataStore::put_drift_counts`]).
+pub fn check_drift_counts(counts: &crate::DriftCountsRecord) -> Result<()> {
+    if counts.model.is_empty() || counts.writer.is_empty() {
+        return Err(RegistryError::InvalidInput(
+            "drift counts need a model and a writer".into(),
+        ));
+    }
+    if counts.window_end <= counts.window_start {
+        return Err(RegistryError::InvalidInput(format!(
+            "a drift window must end ({}) after it starts ({})",
+            counts.window_end, counts.window_start
+        )));
+    }
+    if counts.seq < 0 || i64::try_from(counts.rows).is_err() {
+        return Err(RegistryError::InvalidInput(
+            "drift counts need a copy number and a row count in range".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The message of the [`RegistryError::Conflict`] for a console session hash stored twice.
 pub fn duplicate_console_session() -> RegistryError {
     RegistryError::Conflict("a console session with this id already exists".into())

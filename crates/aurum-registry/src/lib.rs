@@ -42,7 +42,8 @@ pub use error::{Entity, RegistryError, Result};
 pub use keys::{StoredKeyHash, digests_equal, key_digest, parse_key_id, verify_argon2};
 pub use metadata::{
     AliasHistoryRecord, AliasMove, AliasRecord, ConsoleSessionRecord, DatasetRecord,
-    INTERRUPTED_JOB_ERROR, JobRecord, JobState, KeyCredential, KeyPolicy, KeyRecord, MetadataStore,
-    ModelRecord, NewDataset, NewJob, NewVersion, OutcomeRecord, Role, ShadowRecord, VersionRecord,
+    DriftCountsRecord, INTERRUPTED_JOB_ERROR, JobRecord, JobState, KeyCredential, KeyPolicy,
+    KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob, NewVersion, OutcomeRecord, Role,
+    ShadowRecord, VersionRecord,
 };
 pub use sqlite::{SqliteStore, shadow_path as sqlite_shadow_path};

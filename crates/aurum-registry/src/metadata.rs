@@ -382,6 +382,28 @@ pub struct ShadowRecord {
     pub scored_at: DateTime<Utc>,
 }
 
+/// One process's counts of one drift-monitoring window of a version. Every process scoring the
+/// version keeps its own counts and stores them under its own `writer` id; a window's
+/// population is the sum over its writers, so replicas (and a process and its successor after
+/// a restart) never count a row twice or overwrite each other's counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriftCountsRecord {
+    pub model: String,
+    pub version: u32,
+    /// The window, `[start, end)` in unix seconds.
+    pub window_start: i64,
+    pub window_end: i64,
+    /// The process that counted them.
+    pub writer: String,
+    /// The writer's copy number: a copy never replaces one with a higher number, so an older
+    /// copy stored late cannot undo a newer one.
+    pub seq: i64,
+    /// Rows counted.
+    pub rows: u64,
+    /// The counts, JSON in the service's format (opaque to the store).
+    pub counts: String,
+}
+
 /// A signed-in web console browser, stored under the SHA-256 of its cookie value (the value
 /// itself is never stored: a copy of the table signs nobody in). Times are unix milliseconds of
 /// the wall clock, so every process sharing the store reads them alike.
@@ -579,6 +601,39 @@ pub trait MetadataStore: Send + Sync {
         model: &str,
         limit: u32,
     ) -> Result<Vec<(ShadowRecord, Option<bool>)>>;
+
+    // ---- drift windows ----
+
+    /// Stores `counts` (replacing the same writer's earlier copy of the window) unless a copy
+    /// with a higher `seq` is stored; `false` when it was not stored for that reason. An empty
+    /// writer or model, a window that does not end after it starts, or a negative `seq` is
+    /// [`RegistryError::InvalidInput`]. Does not bump the change epoch.
+    async fn put_drift_counts(&self, counts: &DriftCountsRecord) -> Result<bool>;
+    /// Every writer's counts of `model`'s `version` in windows that end after `ends_after`
+    /// (unix seconds), by window start and then writer.
+    async fn list_drift_counts(
+        &self,
+        model: &str,
+        version: u32,
+        ends_after: i64,
+    ) -> Result<Vec<DriftCountsRecord>>;
+    /// Claims the judging of a closed window (its alerts are raised once, whichever process
+    /// closes it): `true` for exactly one caller per window.
+    async fn claim_drift_window(
+        &self,
+        model: &str,
+        version: u32,
+        window_start: i64,
+        by: &str,
+    ) -> Result<bool>;
+    /// The starts of `model`'s `version`'s windows claimed by [`MetadataStore::claim_drift_window`]
+    /// that start after `starts_after`, ascending.
+    async fn list_drift_claims(
+        &self,
+        model: &str,
+        version: u32,
+        starts_after: i64,
+    ) -> Result<Vec<i64>>;
 
     // ---- console sessions ----
 

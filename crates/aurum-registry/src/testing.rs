@@ -27,9 +27,9 @@ use async_trait::async_trait;
 use aurum_core::{FamilyName, sha256_hex};
 
 use crate::{
-    AliasMove, ConsoleSessionRecord, Entity, INTERRUPTED_JOB_ERROR, JobState, MetadataStore,
-    NewDataset, NewJob, NewVersion, OutcomeRecord, RegistryError, Role, ShadowRecord,
-    StoredKeyHash, key_digest,
+    AliasMove, ConsoleSessionRecord, DriftCountsRecord, Entity, INTERRUPTED_JOB_ERROR, JobState,
+    MetadataStore, NewDataset, NewJob, NewVersion, OutcomeRecord, RegistryError, Role,
+    ShadowRecord, StoredKeyHash, key_digest,
 };
 
 /// One test's store: fresh and empty when the test starts, private to the test.
@@ -90,6 +90,8 @@ macro_rules! metadata_store_suite {
             challenger_settings_are_shared_and_bump_the_epoch,
             console_sessions_are_shared_expire_and_are_capped,
             concurrent_console_sign_ins_keep_the_cap,
+            drift_counts_are_kept_per_writer_and_never_go_back,
+            concurrent_drift_window_claims_have_one_winner,
         );
     };
     (@tests ($fixture:expr) $($test:ident),+ $(,)?) => {
@@ -1232,6 +1234,149 @@ pub async fn challenger_settings_are_shared_and_bump_the_epoch(fx: Arc<dyn Fixtu
     assert!(other.list_challengers().await.unwrap().is_empty());
     assert!(store.change_epoch().await.unwrap() > e2);
     store.put_challenger("m", None).await.unwrap();
+}
+
+fn drift_counts(writer: &str, start: i64, seq: i64, rows: u64) -> DriftCountsRecord {
+    DriftCountsRecord {
+        model: "credit".into(),
+        version: 2,
+        window_start: start,
+        window_end: start + 60,
+        writer: writer.into(),
+        seq,
+        rows,
+        counts: format!(r#"{{"rows":{rows}}}"#),
+    }
+}
+
+/// Each writer's counts of a window are kept side by side and seen by every handle; a writer's
+/// later copy replaces its earlier one, an older copy stored late does not, and bad input is
+/// refused. None of it moves the change epoch.
+pub async fn drift_counts_are_kept_per_writer_and_never_go_back(fx: Arc<dyn Fixture>) {
+    let store = fx.open().await;
+    let other = fx.open().await;
+    let e0 = store.change_epoch().await.unwrap();
+    assert!(
+        store
+            .put_drift_counts(&drift_counts("a", 600, 1, 10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        other
+            .put_drift_counts(&drift_counts("b", 600, 1, 7))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_drift_counts(&drift_counts("a", 600, 3, 30))
+            .await
+            .unwrap()
+    );
+    // Copy 2 of writer a, stored after copy 3: kept out.
+    assert!(
+        !other
+            .put_drift_counts(&drift_counts("a", 600, 2, 20))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_drift_counts(&drift_counts("a", 600, 3, 99))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_drift_counts(&drift_counts("a", 660, 4, 1))
+            .await
+            .unwrap()
+    );
+    let mut other_version = drift_counts("a", 600, 9, 5);
+    other_version.version = 1;
+    assert!(store.put_drift_counts(&other_version).await.unwrap());
+
+    let all = other.list_drift_counts("credit", 2, 0).await.unwrap();
+    let seen: Vec<(i64, &str, i64, u64)> = all
+        .iter()
+        .map(|c| (c.window_start, c.writer.as_str(), c.seq, c.rows))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(600, "a", 3, 30), (600, "b", 1, 7), (660, "a", 4, 1)]
+    );
+    assert_eq!(all[0], drift_counts("a", 600, 3, 30));
+    // Only windows that end after the bound.
+    let late = store.list_drift_counts("credit", 2, 660).await.unwrap();
+    assert_eq!(late, vec![drift_counts("a", 660, 4, 1)]);
+    assert!(
+        store
+            .list_drift_counts("absent", 2, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.change_epoch().await.unwrap(), e0);
+
+    for bad in [
+        drift_counts("", 600, 1, 1),
+        DriftCountsRecord {
+            window_end: 600,
+            ..drift_counts("a", 600, 5, 1)
+        },
+        drift_counts("a", 600, -1, 1),
+        drift_counts("a", 600, 5, u64::MAX),
+    ] {
+        assert!(
+            matches!(
+                store.put_drift_counts(&bad).await,
+                Err(RegistryError::InvalidInput(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(store.list_drift_counts("credit", 2, 0).await.unwrap(), all);
+}
+
+/// Processes closing the same window at once: exactly one claims its judging.
+pub async fn concurrent_drift_window_claims_have_one_winner(fx: Arc<dyn Fixture>) {
+    let stores = [fx.open().await, fx.open().await];
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = Arc::clone(&stores[i % 2]);
+        tasks.push(tokio::spawn(async move {
+            store
+                .claim_drift_window("credit", 2, 600, &format!("p{i}"))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    assert!(
+        stores[0]
+            .claim_drift_window("credit", 2, 660, "p0")
+            .await
+            .unwrap()
+    );
+    assert!(
+        stores[1]
+            .claim_drift_window("credit", 1, 600, "p0")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        stores[1].list_drift_claims("credit", 2, 0).await.unwrap(),
+        vec![600, 660]
+    );
+    assert_eq!(
+        stores[0].list_drift_claims("credit", 2, 600).await.unwrap(),
+        vec![660]
+    );
 }
 
 /// A console session stored under `name`'s digest, created at `created` (ms), ending at

@@ -43,6 +43,11 @@ pub struct MonitoringConfig {
     pub enabled: bool,
     /// Length of a drift window, in seconds.
     pub window_s: u64,
+    /// How often this process stores its counts of the open window in the registry (shared by
+    /// every process on it), in milliseconds; a closed window is judged once every process
+    /// has had two such intervals to store its last counts of it.
+    #[serde(default = "default_flush_ms")]
+    pub flush_ms: u64,
     /// PSI at or above which a feature (or the score) is flagged `watch` / `alert`.
     pub psi_watch: f64,
     pub psi_alert: f64,
@@ -61,6 +66,10 @@ pub struct MonitoringConfig {
     pub webhook_secret: Option<String>,
 }
 
+fn default_flush_ms() -> u64 {
+    10_000
+}
+
 fn default_auc_alert_ratio() -> f64 {
     0.9
 }
@@ -70,6 +79,7 @@ impl Default for MonitoringConfig {
         MonitoringConfig {
             enabled: true,
             window_s: 3600,
+            flush_ms: default_flush_ms(),
             psi_watch: 0.1,
             psi_alert: 0.25,
             min_rows: 200,
@@ -355,6 +365,7 @@ pub struct ConfigLayer {
 pub struct MonitoringLayer {
     pub enabled: Option<bool>,
     pub window_s: Option<u64>,
+    pub flush_ms: Option<u64>,
     pub psi_watch: Option<f64>,
     pub psi_alert: Option<f64>,
     pub min_rows: Option<u64>,
@@ -758,6 +769,9 @@ impl Config {
         if let Some(v) = m.window_s {
             self.monitoring.window_s = v;
         }
+        if let Some(v) = m.flush_ms {
+            self.monitoring.flush_ms = v;
+        }
         if let Some(v) = m.psi_watch {
             self.monitoring.psi_watch = v;
         }
@@ -868,6 +882,12 @@ impl Config {
         let m = &self.monitoring;
         if m.window_s == 0 {
             problems.push("monitoring.window_s must be positive".into());
+        }
+        if !(100..=3_600_000).contains(&m.flush_ms) {
+            problems.push(format!(
+                "monitoring.flush_ms ({}) must be between 100 and 3600000",
+                m.flush_ms
+            ));
         }
         if !(m.psi_watch > 0.0 && m.psi_watch <= m.psi_alert && m.psi_alert.is_finite()) {
             problems.push(format!(

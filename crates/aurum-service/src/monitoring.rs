@@ -9,19 +9,33 @@
 //!   built on the blocking pool when the version first scores, and kept in
 //!   `<data_dir>/monitoring/<model>/v<version>.reference.json` so that a restart does not redo
 //!   it. Rows scored while it is being built are buffered (up to [`MAX_PENDING`]) and counted
-//!   when it is ready. Imported versions have no training data in aurum and are not monitored.
+//!   when it is ready. Imported versions have no training data in aurum and are not monitored;
+//!   a build that failed for another reason (the registry or the dataset's store unreachable)
+//!   is tried again by the next prediction after [`REFERENCE_RETRY`], or by a drift request.
 //! - **Counting.** A request's rows are binned before the window lock is taken; the lock only
-//!   adds counts. Only successful predictions are counted.
-//! - **Windows.** `monitoring.window_s` long, aligned to the epoch. When a request arrives after
-//!   the window ended, the window is closed: compared with the reference and with the previous
-//!   closed window, its alerts raised (a `warn` log event `drift alert` with model, version,
-//!   feature and PSI; the counter `aurum_drift_alerts_total`; the gauge `aurum_drift_psi`), and
-//!   appended to `v<version>.windows.jsonl`. The open window is written to
-//!   `v<version>.current.json` at most every [`FLUSH_EVERY`] and on shutdown, and restored at
-//!   start if it has not ended.
-//! - **Reading.** [`Platform::drift_report`] compares the open window and the closed ones.
+//!   adds counts. Only successful predictions are counted. Nothing is written on the request's
+//!   path.
+//! - **Windows, shared by every process.** `monitoring.window_s` long, aligned to the epoch.
+//!   Each process counts into its own copy of a window and stores it in the registry under its
+//!   own writer id (the process instance) every `monitoring.flush_ms`, when the window ends and
+//!   at shutdown; a window's population is the sum of its writers' counts. So replicas on one
+//!   database (or processes on one data directory) never overwrite or double each other's
+//!   counts, a restart loses at most the last interval, and every process reports the same
+//!   windows. A writer's copies are numbered, and the registry never replaces a copy with an
+//!   older one.
+//! - **Judging.** Once a window has ended and every process has had two flush intervals to store
+//!   its last counts, the first process to claim it in the registry judges the summed window
+//!   against the reference and the previous window and raises its alerts, once for all
+//!   processes: a `warn` log event `drift alert` with model, version, feature and PSI; the
+//!   counter `aurum_drift_alerts_total`; the gauge `aurum_drift_psi`; the platform's alert sink.
+//!   Windows are judged by the processes that serve the version.
+//! - **Reading.** [`Platform::drift_report`] sums the stored windows (this process's own from
+//!   memory, which is newer) and judges each against the reference and the window before it.
+//! - **Earlier files.** Releases before the shared windows kept them in
+//!   `v<version>.windows.jsonl` and `v<version>.current.json`; they are imported once (as the
+//!   writer [`LEGACY_WRITER`], the closed ones marked judged) and renamed `*.imported`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,19 +43,23 @@ use std::time::{Duration, Instant};
 
 use aurum_core::Value;
 use aurum_monitor::{Comparison, Profile, Thresholds};
+use aurum_registry::DriftCountsRecord;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::models::LoadedModel;
-use crate::platform::join_error;
+use crate::platform::{Inner, join_error};
 use crate::{Platform, ServiceError};
 
 /// Rows buffered per version while its reference is being built.
 pub const MAX_PENDING: usize = 50_000;
-/// How often the open window is written to disk, at most.
-pub const FLUSH_EVERY: Duration = Duration::from_secs(10);
-/// Closed windows kept in memory per version (all are on disk).
+/// How long predictions leave a version unmonitored after its reference could not be built for
+/// a reason that may pass, before they try again.
+pub const REFERENCE_RETRY: Duration = Duration::from_secs(60);
+/// Closed windows a drift report shows (every window stays in the registry).
 const KEEP_CLOSED: usize = 48;
+/// The writer id of windows imported from the files of earlier releases.
+pub const LEGACY_WRITER: &str = "local-files";
 
 /// Every monitored version of this process.
 #[derive(Default)]
@@ -50,23 +68,67 @@ pub(crate) struct Monitors {
 }
 
 struct VersionMonitor {
-    reference: tokio::sync::OnceCell<Result<Arc<Profile>, String>>,
+    name: String,
+    version: u32,
+    reference: tokio::sync::OnceCell<Arc<Profile>>,
+    /// A build of the reference is running (or predictions must not start one).
     started: AtomicBool,
+    /// The last failed build of the reference.
+    failed: Mutex<Option<Failure>>,
     state: Mutex<WindowState>,
-    /// The copy number of the open window last written to disk; held while writing, so that an
-    /// older copy (taken before a newer one, written after it) is never the one left on disk.
-    written: Mutex<u64>,
+    /// Held while this process stores its counts, so that copies reach the registry one
+    /// storing at a time.
+    storing: tokio::sync::Mutex<()>,
+    /// The files of earlier releases were imported (or there were none).
+    legacy_done: AtomicBool,
+}
+
+/// Why a reference could not be built, when, and whether trying again can help.
+#[derive(Clone, Debug)]
+struct Failure {
+    at: Instant,
+    message: String,
+    /// An imported version or a changed dataset: no retry.
+    permanent: bool,
+}
+
+impl VersionMonitor {
+    /// Predictions may count rows (buffered until a reference is built) or start a build: no
+    /// build has failed, or the last failure may have passed.
+    fn may_build(&self) -> bool {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_none_or(|f| !f.permanent && f.at.elapsed() >= REFERENCE_RETRY)
+    }
 }
 
 #[derive(Default)]
 struct WindowState {
     pending: Vec<(Vec<Value>, f64)>,
     dropped: u64,
+    /// This process's counts of the open window.
     current: Option<Window>,
-    closed: VecDeque<Window>,
-    last_flush: Option<Instant>,
-    /// Copies of the open window taken for writing, numbered from 1.
+    /// `current` changed since its last copy was taken for storing.
+    dirty: bool,
+    /// This process's windows that ended, with their copy numbers, not yet stored.
+    ended: Vec<(u64, Window)>,
+    /// Copies taken for storing, numbered from 1.
     copies: u64,
+}
+
+impl WindowState {
+    /// Moves the open window to `ended` once it is over.
+    fn close_if_ended(&mut self, now: DateTime<Utc>) {
+        if self.current.as_ref().is_some_and(|w| now >= w.end)
+            && let Some(w) = self.current.take()
+        {
+            self.copies += 1;
+            self.ended.push((self.copies, w));
+            self.dirty = false;
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -74,6 +136,46 @@ struct Window {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     profile: Profile,
+}
+
+/// A window's counts as the registry keeps them: the bins of every feature, in the reference's
+/// binning and order, and of the score.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredCounts {
+    features: Vec<Vec<u64>>,
+    score: Vec<u64>,
+}
+
+impl StoredCounts {
+    fn of(profile: &Profile) -> StoredCounts {
+        StoredCounts {
+            features: profile.features.iter().map(|f| f.counts.clone()).collect(),
+            score: profile.score.counts.clone(),
+        }
+    }
+
+    /// Adds these counts to `into` (the reference's binning); `false`, adding nothing, when
+    /// they do not fit it.
+    fn add_to(&self, into: &mut Profile) -> bool {
+        let fits = self.features.len() == into.features.len()
+            && self
+                .features
+                .iter()
+                .zip(&into.features)
+                .all(|(c, f)| c.len() == f.counts.len())
+            && self.score.len() == into.score.counts.len();
+        if fits {
+            for (c, f) in self.features.iter().zip(&mut into.features) {
+                for (x, y) in f.counts.iter_mut().zip(c) {
+                    *x += y;
+                }
+            }
+            for (x, y) in into.score.counts.iter_mut().zip(&self.score) {
+                *x += y;
+            }
+        }
+        fits
+    }
 }
 
 /// One window judged against the reference and the window before it.
@@ -99,7 +201,8 @@ pub struct DriftReport {
     pub psi_watch: f64,
     pub psi_alert: f64,
     pub min_rows: u64,
-    /// Rows scored while the reference was being built that did not fit the buffer.
+    /// Rows this process scored while the reference was being built that did not fit the
+    /// buffer, or whose build failed.
     pub unmonitored_rows: u64,
     pub windows: Vec<WindowDrift>,
 }
@@ -109,6 +212,83 @@ pub struct DriftReport {
 pub(crate) enum Prepared {
     Binned(Arc<Profile>, Vec<Vec<u32>>),
     Raw(Vec<Vec<Value>>),
+}
+
+/// Sums stored counts (and this process's own windows from memory, which replace its stored
+/// copies) into one window per start, oldest first. Counts that do not fit the reference's
+/// binning are left out with a warning.
+fn sum_windows(
+    reference: &Profile,
+    stored: &[DriftCountsRecord],
+    own: &[Window],
+    own_writer: &str,
+) -> Vec<Window> {
+    let mut windows: BTreeMap<i64, Window> = BTreeMap::new();
+    fn slot<'a>(
+        windows: &'a mut BTreeMap<i64, Window>,
+        reference: &Profile,
+        start: i64,
+        end: i64,
+    ) -> Option<&'a mut Window> {
+        let s = Utc.timestamp_opt(start, 0).single()?;
+        let e = Utc.timestamp_opt(end, 0).single()?;
+        Some(windows.entry(start).or_insert_with(|| Window {
+            start: s,
+            end: e,
+            profile: reference.empty_like(),
+        }))
+    }
+    let own_starts: HashSet<i64> = own.iter().map(|w| w.start.timestamp()).collect();
+    for c in stored {
+        if c.writer == own_writer && own_starts.contains(&c.window_start) {
+            continue;
+        }
+        let Some(w) = slot(&mut windows, reference, c.window_start, c.window_end) else {
+            continue;
+        };
+        let added = serde_json::from_str::<StoredCounts>(&c.counts)
+            .is_ok_and(|counts| counts.add_to(&mut w.profile));
+        if !added {
+            tracing::warn!(model = %c.model, version = c.version, writer = %c.writer,
+                window_start = c.window_start, "stored drift counts do not fit the reference; left out");
+        }
+    }
+    for w in own {
+        if let Some(into) = slot(
+            &mut windows,
+            reference,
+            w.start.timestamp(),
+            w.end.timestamp(),
+        ) {
+            into.profile.merge(&w.profile);
+        }
+    }
+    windows.into_values().collect()
+}
+
+/// Starts the task that stores this process's counts and judges closed windows every
+/// `monitoring.flush_ms` (when called inside a tokio runtime). It stops when the platform is
+/// dropped.
+pub(crate) fn spawn(platform: &Platform) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if !platform.inner.config.monitoring.enabled {
+        return;
+    }
+    let every = Duration::from_millis(platform.inner.config.monitoring.flush_ms);
+    let weak: std::sync::Weak<Inner> = Arc::downgrade(&platform.inner);
+    handle.spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(inner) = weak.upgrade() else { return };
+            let platform = Platform { inner };
+            for monitor in platform.monitors() {
+                platform.store_counts(&monitor).await;
+                platform.judge_closed(&monitor).await;
+            }
+        }
+    });
 }
 
 impl Platform {
@@ -123,12 +303,12 @@ impl Platform {
         }
         let monitor = self.monitor_of(model);
         match monitor.reference.get() {
-            Some(Ok(reference)) => Some(Prepared::Binned(
+            Some(reference) => Some(Prepared::Binned(
                 reference.clone(),
                 rows.iter().map(|r| reference.bin_row(r)).collect(),
             )),
-            Some(Err(_)) => None,
-            None => Some(Prepared::Raw(rows.to_vec())),
+            None if monitor.may_build() => Some(Prepared::Raw(rows.to_vec())),
+            None => None,
         }
     }
 
@@ -175,13 +355,28 @@ impl Platform {
         map.entry((model.name.clone(), model.version))
             .or_insert_with(|| {
                 Arc::new(VersionMonitor {
+                    name: model.name.clone(),
+                    version: model.version,
                     reference: tokio::sync::OnceCell::new(),
                     started: AtomicBool::new(false),
+                    failed: Mutex::new(None),
                     state: Mutex::new(WindowState::default()),
-                    written: Mutex::new(0),
+                    storing: tokio::sync::Mutex::new(()),
+                    legacy_done: AtomicBool::new(false),
                 })
             })
             .clone()
+    }
+
+    fn monitors(&self) -> Vec<Arc<VersionMonitor>> {
+        self.inner
+            .monitors
+            .by_version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Counts a successful prediction's rows and scores (binary models; called by `predict`).
@@ -195,96 +390,104 @@ impl Platform {
             return;
         }
         let monitor = self.monitor_of(model);
-        match monitor.reference.get() {
-            Some(Ok(reference)) => {
-                let binned: Vec<(Vec<u32>, u32)> = rows
-                    .iter()
-                    .zip(scores)
-                    .map(|(r, s)| (reference.bin_row(r), reference.score_bin(*s)))
-                    .collect();
-                let reference = reference.clone();
-                self.add_binned(model, &reference, &binned);
-            }
-            Some(Err(_)) => {}
-            None => {
-                {
-                    let mut st = monitor.state.lock().unwrap_or_else(|p| p.into_inner());
-                    for (r, s) in rows.iter().zip(scores) {
-                        if st.pending.len() < MAX_PENDING {
-                            st.pending.push((r.clone(), *s));
-                        } else {
-                            st.dropped += 1;
-                        }
-                    }
-                }
-                if !monitor.started.swap(true, Ordering::SeqCst) {
-                    let (this, model, monitor) = (self.clone(), model.clone(), monitor.clone());
-                    tokio::spawn(async move {
-                        let _ = this.reference_of(&model, &monitor).await;
-                    });
+        if let Some(reference) = monitor.reference.get() {
+            let binned: Vec<(Vec<u32>, u32)> = rows
+                .iter()
+                .zip(scores)
+                .map(|(r, s)| (reference.bin_row(r), reference.score_bin(*s)))
+                .collect();
+            let reference = reference.clone();
+            self.add_binned(model, &reference, &binned);
+            return;
+        }
+        if !monitor.may_build() {
+            return;
+        }
+        {
+            let mut st = monitor.state.lock().unwrap_or_else(|p| p.into_inner());
+            for (r, s) in rows.iter().zip(scores) {
+                if st.pending.len() < MAX_PENDING {
+                    st.pending.push((r.clone(), *s));
+                } else {
+                    st.dropped += 1;
                 }
             }
+        }
+        if !monitor.started.swap(true, Ordering::SeqCst) {
+            let (this, model, monitor) = (self.clone(), model.clone(), monitor.clone());
+            tokio::spawn(async move {
+                let _ = this.reference_of(&model, &monitor).await;
+            });
         }
     }
 
+    /// Adds binned rows to this process's open window (opening it, and setting the ended one
+    /// aside for storing, as time goes). Memory only: the periodic task stores the counts.
     fn add_binned(&self, model: &LoadedModel, reference: &Profile, binned: &[(Vec<u32>, u32)]) {
         let monitor = self.monitor_of(model);
-        let flush = {
-            let mut st = monitor.state.lock().unwrap_or_else(|p| p.into_inner());
-            self.roll_window(model, &mut st, reference);
-            if let Some(w) = st.current.as_mut() {
-                for (bins, score_bin) in binned {
-                    w.profile.add_bins(bins);
-                    w.profile.add_score_bin(*score_bin);
-                }
+        let mut st = monitor.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Utc::now();
+        st.close_if_ended(now);
+        let w = st.current.get_or_insert_with(|| {
+            let len = self.inner.config.monitoring.window_s as i64;
+            let start_s = now.timestamp().div_euclid(len) * len;
+            let start = Utc.timestamp_opt(start_s, 0).single().unwrap_or(now);
+            Window {
+                start,
+                end: start + chrono::Duration::seconds(len),
+                profile: reference.empty_like(),
             }
-            let due = st.last_flush.is_none_or(|t| t.elapsed() >= FLUSH_EVERY);
-            if due {
-                st.last_flush = Some(Instant::now());
-                st.copies += 1;
-                st.current.clone().map(|w| (st.copies, w))
-            } else {
-                None
-            }
-        };
-        if let Some((copy, window)) = flush {
-            self.write_current(&model.name, model.version, &monitor, copy, &window);
+        });
+        for (bins, score_bin) in binned {
+            w.profile.add_bins(bins);
+            w.profile.add_score_bin(*score_bin);
         }
+        st.dirty = true;
     }
 
     /// The version's reference, built (or read back) once; buffered rows are counted when it
-    /// is ready.
+    /// is ready. A failed build is remembered (see [`REFERENCE_RETRY`]) and its buffered rows
+    /// counted as unmonitored.
     async fn reference_of(
         &self,
         model: &Arc<LoadedModel>,
         monitor: &Arc<VersionMonitor>,
     ) -> Result<Arc<Profile>, ServiceError> {
-        let result = monitor
+        let built = monitor
             .reference
-            .get_or_init(|| async {
-                match self.build_reference(model).await {
-                    Ok(p) => Ok(Arc::new(p)),
-                    Err(e) => {
-                        tracing::warn!(model = %model.name, version = model.version, error = %e,
-                            "drift monitoring unavailable for this version");
-                        Err(e.to_string())
-                    }
-                }
-            })
+            .get_or_try_init(|| async { self.build_reference(model).await.map(Arc::new) })
             .await
-            .clone();
-        let reference = result.map_err(|e| {
-            ServiceError::invalid(
-                "monitoring_unavailable",
-                None,
-                format!("drift monitoring: {e}"),
-            )
-        })?;
+            .cloned();
+        let reference = match built {
+            Ok(reference) => reference,
+            Err(e) => {
+                let permanent = matches!(
+                    e,
+                    ServiceError::Invalid { .. } | ServiceError::NotFound { .. }
+                );
+                tracing::warn!(model = %model.name, version = model.version, error = %e,
+                    permanent, "drift monitoring unavailable for this version");
+                *monitor.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Failure {
+                    at: Instant::now(),
+                    message: e.to_string(),
+                    permanent,
+                });
+                {
+                    let mut st = monitor.state.lock().unwrap_or_else(|p| p.into_inner());
+                    st.dropped += st.pending.len() as u64;
+                    st.pending = Vec::new();
+                }
+                monitor.started.store(false, Ordering::SeqCst);
+                return Err(if permanent {
+                    unavailable(&e.to_string())
+                } else {
+                    e
+                });
+            }
+        };
+        *monitor.failed.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let pending = {
             let mut st = monitor.state.lock().unwrap_or_else(|p| p.into_inner());
-            if st.current.is_none() {
-                st.current = self.read_current(model, &reference);
-            }
             std::mem::take(&mut st.pending)
         };
         if !pending.is_empty() {
@@ -355,39 +558,198 @@ impl Platform {
         Ok(profile)
     }
 
-    /// Opens the window for now, closing the current one when it has ended.
-    fn roll_window(&self, model: &LoadedModel, st: &mut WindowState, reference: &Profile) {
-        let now = Utc::now();
-        if st.current.as_ref().is_some_and(|w| now < w.end) {
+    /// Stores this process's counts that changed: the windows that ended (kept for the next
+    /// round when the registry refuses them) and a copy of the open one.
+    async fn store_counts(&self, monitor: &VersionMonitor) {
+        let _storing = monitor.storing.lock().await;
+        if monitor.reference.get().is_none() {
             return;
         }
-        if let Some(ended) = st.current.take() {
-            let drift = self.judge(model, &ended, st.closed.front(), reference, false);
-            self.raise(model, &drift);
-            if let Err(e) = append_line(
-                &self
-                    .monitoring_dir(&model.name)
-                    .join(format!("v{}.windows.jsonl", model.version)),
-                &ended,
-            ) {
-                tracing::warn!(error = %e, "cannot store a closed drift window");
+        let copies = {
+            let mut st = monitor.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.close_if_ended(Utc::now());
+            let mut copies = std::mem::take(&mut st.ended);
+            if st.dirty
+                && let Some(w) = st.current.clone()
+            {
+                st.copies += 1;
+                copies.push((st.copies, w));
+                st.dirty = false;
             }
-            st.closed.push_front(ended);
-            st.closed.truncate(KEEP_CLOSED);
+            copies
+        };
+        let mut unstored = Vec::new();
+        for (copy, w) in copies {
+            let record = DriftCountsRecord {
+                model: monitor.name.clone(),
+                version: monitor.version,
+                window_start: w.start.timestamp(),
+                window_end: w.end.timestamp(),
+                writer: self.inner.instance.clone(),
+                seq: copy as i64,
+                rows: w.profile.rows(),
+                counts: serde_json::to_string(&StoredCounts::of(&w.profile)).unwrap_or_default(),
+            };
+            if let Err(e) = self.inner.meta.put_drift_counts(&record).await {
+                tracing::warn!(model = %monitor.name, version = monitor.version, error = %e,
+                    "cannot store drift counts; kept for the next try");
+                unstored.push((copy, w));
+            }
         }
-        let len = self.inner.config.monitoring.window_s as i64;
-        let start_s = now.timestamp().div_euclid(len) * len;
-        let start = Utc.timestamp_opt(start_s, 0).single().unwrap_or(now);
-        st.current = Some(Window {
-            start,
-            end: start + chrono::Duration::seconds(len),
-            profile: reference.empty_like(),
-        });
+        if !unstored.is_empty() {
+            let mut st = monitor.state.lock().unwrap_or_else(|p| p.into_inner());
+            for (copy, w) in unstored {
+                if st.current.as_ref().is_some_and(|c| c.start == w.start) {
+                    st.dirty = true;
+                } else {
+                    st.ended.push((copy, w));
+                }
+            }
+        }
+    }
+
+    /// Judges every window of the version that ended at least two flush intervals ago (every
+    /// process has stored its last counts of it by then) and that no process has claimed,
+    /// raising its alerts once.
+    async fn judge_closed(&self, monitor: &VersionMonitor) {
+        let Some(reference) = monitor.reference.get() else {
+            return;
+        };
+        self.import_legacy_windows(monitor, reference).await;
+        let m = &self.inner.config.monitoring;
+        let grace = chrono::Duration::milliseconds(2 * m.flush_ms as i64);
+        let now = Utc::now();
+        let since = now.timestamp() - (KEEP_CLOSED as i64 + 2) * m.window_s as i64;
+        let meta = &self.inner.meta;
+        let (name, version) = (&monitor.name, monitor.version);
+        let listed = async {
+            let stored = meta.list_drift_counts(name, version, since).await?;
+            let claimed = meta
+                .list_drift_claims(name, version, since - m.window_s as i64)
+                .await?;
+            Ok::<_, aurum_registry::RegistryError>((stored, claimed))
+        };
+        let (stored, claimed) = match listed.await {
+            Ok(listed) => listed,
+            Err(e) => {
+                tracing::warn!(model = %name, version, error = %e, "cannot read drift windows");
+                return;
+            }
+        };
+        let claimed: HashSet<i64> = claimed.into_iter().collect();
+        let windows = sum_windows(reference, &stored, &[], "");
+        for (i, w) in windows.iter().enumerate() {
+            let start = w.start.timestamp();
+            if claimed.contains(&start) || now < w.end + grace {
+                continue;
+            }
+            match meta
+                .claim_drift_window(name, version, start, &self.inner.instance)
+                .await
+            {
+                Ok(true) => {
+                    let previous = i.checked_sub(1).map(|j| &windows[j]);
+                    let drift = self.judge(w, previous, reference, false);
+                    self.raise(name, version, &drift);
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(model = %name, version, error = %e,
+                    "cannot claim a closed drift window"),
+            }
+        }
+    }
+
+    /// Imports the window files of an earlier release once (see the module docs); on a failure
+    /// the files stay and the next round tries again.
+    async fn import_legacy_windows(&self, monitor: &VersionMonitor, reference: &Profile) {
+        if monitor.legacy_done.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let dir = self.monitoring_dir(&monitor.name);
+        let closed_file = dir.join(format!("v{}.windows.jsonl", monitor.version));
+        let current_file = dir.join(format!("v{}.current.json", monitor.version));
+        // Closed windows (judged already) and the open one, summed by start.
+        let mut windows: BTreeMap<i64, (Window, bool)> = BTreeMap::new();
+        let mut read = |text: &str, closed: bool| {
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                match serde_json::from_str::<Window>(line) {
+                    Ok(w) => match windows.entry(w.start.timestamp()) {
+                        std::collections::btree_map::Entry::Occupied(mut e) => {
+                            e.get_mut().0.profile.merge(&w.profile);
+                            e.get_mut().1 |= closed;
+                        }
+                        std::collections::btree_map::Entry::Vacant(e) => {
+                            e.insert((w, closed));
+                        }
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "unreadable drift window in an earlier file; skipped")
+                    }
+                }
+            }
+        };
+        let files: Vec<PathBuf> = [(&closed_file, true), (&current_file, false)]
+            .into_iter()
+            .filter_map(|(path, closed)| {
+                let text = fs_err::read_to_string(path).ok()?;
+                read(&text, closed);
+                Some(path.clone())
+            })
+            .collect();
+        if files.is_empty() {
+            return;
+        }
+        let mut imported = 0;
+        for (start, (w, closed)) in &windows {
+            let counts = StoredCounts::of(&w.profile);
+            if !counts.add_to(&mut reference.empty_like()) {
+                tracing::warn!(model = %monitor.name, version = monitor.version, window_start = start,
+                    "a drift window of an earlier file does not fit the reference; skipped");
+                continue;
+            }
+            let record = DriftCountsRecord {
+                model: monitor.name.clone(),
+                version: monitor.version,
+                window_start: *start,
+                window_end: w.end.timestamp(),
+                writer: LEGACY_WRITER.into(),
+                seq: 1,
+                rows: w.profile.rows(),
+                counts: serde_json::to_string(&counts).unwrap_or_default(),
+            };
+            let stored = async {
+                self.inner.meta.put_drift_counts(&record).await?;
+                if *closed {
+                    self.inner
+                        .meta
+                        .claim_drift_window(&record.model, record.version, *start, LEGACY_WRITER)
+                        .await?;
+                }
+                Ok::<_, aurum_registry::RegistryError>(())
+            };
+            if let Err(e) = stored.await {
+                tracing::warn!(model = %monitor.name, version = monitor.version, error = %e,
+                    "cannot import the drift windows of an earlier file; trying again later");
+                monitor.legacy_done.store(false, Ordering::SeqCst);
+                return;
+            }
+            imported += 1;
+        }
+        for path in files {
+            let mut done = path.clone().into_os_string();
+            done.push(".imported");
+            match fs_err::rename(&path, &done) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(error = %e, "cannot rename an imported drift file"),
+            }
+        }
+        tracing::info!(model = %monitor.name, version = monitor.version, windows = imported,
+            "imported the drift windows of an earlier release");
     }
 
     fn judge(
         &self,
-        _model: &LoadedModel,
         w: &Window,
         previous: Option<&Window>,
         reference: &Profile,
@@ -412,8 +774,8 @@ impl Platform {
     }
 
     /// Logs, counts and exposes the alerts of a judged window.
-    fn raise(&self, model: &LoadedModel, drift: &WindowDrift) {
-        self.raise_gauges_only(model, drift);
+    fn raise(&self, name: &str, version: u32, drift: &WindowDrift) {
+        self.raise_gauges_only(name, version, drift);
         if !drift.alerts.is_empty() {
             let psi_of = |feature: &String| {
                 drift
@@ -426,8 +788,8 @@ impl Platform {
             };
             self.alert(crate::alerts::Alert {
                 kind: "drift",
-                model: model.name.clone(),
-                version: model.version,
+                model: name.to_string(),
+                version,
                 raised_at: chrono::Utc::now(),
                 details: serde_json::json!({
                     "window_start": drift.start,
@@ -446,16 +808,16 @@ impl Platform {
                 .chain(std::iter::once(&drift.vs_reference.score))
                 .find(|f| &f.name == feature)
                 .map_or(f64::NAN, |f| f.psi);
-            tracing::warn!(model = %model.name, version = model.version, feature = %feature, psi,
+            tracing::warn!(model = %name, version, feature = %feature, psi,
                 rows = drift.rows, window_start = %drift.start, "drift alert");
-            metrics::counter!("aurum_drift_alerts_total", "model" => model.name.clone(),
+            metrics::counter!("aurum_drift_alerts_total", "model" => name.to_string(),
                 "feature" => feature.clone())
             .increment(1);
         }
     }
 
-    /// The drift of `model`'s version: the open window and the closed ones, newest first.
-    /// Builds the reference first when needed.
+    /// The drift of `model`'s version: every window stored by any process (this process's own
+    /// from memory), newest first. Builds the reference first when needed.
     pub async fn drift_report(
         &self,
         model: &Arc<LoadedModel>,
@@ -471,6 +833,15 @@ impl Platform {
             ));
         }
         let monitor = self.monitor_of(model);
+        let permanent = monitor
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .filter(|f| f.permanent);
+        if let Some(f) = permanent {
+            return Err(unavailable(&f.message));
+        }
         monitor.started.store(true, Ordering::SeqCst);
         // Built on its own task: a caller that stops waiting (a request timeout) must not cancel
         // the build half way, or the version would stay unmonitored (predictions leave the build
@@ -480,17 +851,40 @@ impl Platform {
             self.detached(async move { this.reference_of(&model, &monitor).await })
                 .await?
         };
-        let st = monitor.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.import_legacy_windows(&monitor, &reference).await;
+        // No copy is on its way to the registry (out of memory, not yet stored) while the
+        // report reads both.
+        let _storing = monitor.storing.lock().await;
+        let (own, dropped) = {
+            let st = monitor.state.lock().unwrap_or_else(|p| p.into_inner());
+            let own: Vec<Window> = st
+                .ended
+                .iter()
+                .map(|(_, w)| w.clone())
+                .chain(st.current.clone())
+                .collect();
+            (own, st.dropped)
+        };
+        let m = &self.inner.config.monitoring;
+        let now = Utc::now();
+        let since = now.timestamp() - (KEEP_CLOSED as i64 + 1) * m.window_s as i64;
+        let stored = self
+            .inner
+            .meta
+            .list_drift_counts(&model.name, model.version, since)
+            .await?;
+        let all = sum_windows(&reference, &stored, &own, &self.inner.instance);
+        let skip = all.len().saturating_sub(KEEP_CLOSED + 1);
         let mut windows = Vec::new();
-        if let Some(w) = &st.current {
-            let drift = self.judge(model, w, st.closed.front(), &reference, true);
-            self.raise_gauges_only(model, &drift);
+        for i in (skip..all.len()).rev() {
+            let w = &all[i];
+            let open = now < w.end;
+            let drift = self.judge(w, i.checked_sub(1).map(|j| &all[j]), &reference, open);
+            if open {
+                self.raise_gauges_only(&model.name, model.version, &drift);
+            }
             windows.push(drift);
         }
-        for (i, w) in st.closed.iter().enumerate() {
-            windows.push(self.judge(model, w, st.closed.get(i + 1), &reference, false));
-        }
-        let m = &self.inner.config.monitoring;
         Ok(DriftReport {
             model: model.name.clone(),
             version: model.version,
@@ -499,79 +893,40 @@ impl Platform {
             psi_watch: m.psi_watch,
             psi_alert: m.psi_alert,
             min_rows: m.min_rows,
-            unmonitored_rows: st.dropped,
+            unmonitored_rows: dropped,
             windows,
         })
     }
 
-    fn raise_gauges_only(&self, model: &LoadedModel, drift: &WindowDrift) {
-        let version = model.version.to_string();
+    fn raise_gauges_only(&self, name: &str, version: u32, drift: &WindowDrift) {
+        let version = version.to_string();
         for f in drift
             .vs_reference
             .features
             .iter()
             .chain(std::iter::once(&drift.vs_reference.score))
         {
-            metrics::gauge!("aurum_drift_psi", "model" => model.name.clone(),
+            metrics::gauge!("aurum_drift_psi", "model" => name.to_string(),
                 "version" => version.clone(), "feature" => f.name.clone())
             .set(f.psi);
         }
     }
 
-    /// Writes copy number `copy` of a version's open window, unless a newer copy was written.
-    fn write_current(
-        &self,
-        name: &str,
-        version: u32,
-        monitor: &VersionMonitor,
-        copy: u64,
-        window: &Window,
-    ) {
-        let mut written = monitor.written.lock().unwrap_or_else(|p| p.into_inner());
-        if copy <= *written {
-            return;
-        }
-        let path = self
-            .monitoring_dir(name)
-            .join(format!("v{version}.current.json"));
-        match write_json(&path, window) {
-            Ok(()) => *written = copy,
-            Err(e) => tracing::warn!(error = %e, "cannot store the open drift window"),
+    /// Stores every version's counts (at shutdown).
+    pub(crate) async fn flush_monitors(&self) {
+        for monitor in self.monitors() {
+            self.store_counts(&monitor).await;
         }
     }
+}
 
-    fn read_current(&self, model: &LoadedModel, reference: &Profile) -> Option<Window> {
-        let path = self
-            .monitoring_dir(&model.name)
-            .join(format!("v{}.current.json", model.version));
-        let mut w: Window = serde_json::from_str(&fs_err::read_to_string(path).ok()?).ok()?;
-        w.profile.rebuild();
-        let same_binning = w.profile.features.len() == reference.features.len();
-        (same_binning && Utc::now() < w.end).then_some(w)
-    }
-
-    /// Writes every open window to disk (at shutdown).
-    pub(crate) fn flush_monitors(&self) {
-        let monitors: Vec<((String, u32), Arc<VersionMonitor>)> = self
-            .inner
-            .monitors
-            .by_version
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for ((name, version), monitor) in monitors {
-            let current = {
-                let mut st = monitor.state.lock().unwrap_or_else(|p| p.into_inner());
-                st.copies += 1;
-                st.current.clone().map(|w| (st.copies, w))
-            };
-            if let Some((copy, w)) = current {
-                self.write_current(&name, version, &monitor, copy, &w);
-            }
-        }
-    }
+/// The answer for a version whose drift cannot be monitored.
+fn unavailable(why: &str) -> ServiceError {
+    ServiceError::invalid(
+        "monitoring_unavailable",
+        None,
+        format!("drift monitoring: {why}"),
+    )
 }
 
 fn write_json(path: &std::path::Path, value: &impl Serialize) -> std::io::Result<()> {
@@ -579,19 +934,4 @@ fn write_json(path: &std::path::Path, value: &impl Serialize) -> std::io::Result
         path,
         &serde_json::to_vec(value).map_err(std::io::Error::other)?,
     )
-}
-
-fn append_line(path: &std::path::Path, value: &impl Serialize) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        fs_err::create_dir_all(dir)?;
-    }
-    let mut line = serde_json::to_vec(value).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    let mut f = fs_err::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    f.write_all(&line)?;
-    f.sync_data()
 }

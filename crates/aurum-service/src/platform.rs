@@ -275,6 +275,7 @@ impl Platform {
             }
         };
         crate::coherence::spawn(&platform, epoch, pushed);
+        crate::monitoring::spawn(&platform);
         Ok(platform)
     }
 
@@ -299,7 +300,7 @@ impl Platform {
 
     /// Flushes the audit log; call before the process exits.
     pub async fn shutdown(&self) {
-        self.flush_monitors();
+        self.flush_monitors().await;
         if let Err(e) = self.inner.audit.flush().await {
             tracing::error!(error = %e, "cannot flush the audit log");
         }

@@ -53,7 +53,12 @@ async fn replay(f: &Fixture, version: u32, records: &[Value]) {
 }
 
 fn feature_alerts(report: &Value) -> Vec<String> {
-    let window = &report["windows"][0];
+    feature_alerts_of(report, 0)
+}
+
+/// The features at the alert level in window `i` (newest first) of a drift report, sorted.
+fn feature_alerts_of(report: &Value, i: usize) -> Vec<String> {
+    let window = &report["windows"][i];
     let mut names: Vec<String> = window["vs_reference"]["features"]
         .as_array()
         .unwrap()
@@ -261,6 +266,7 @@ async fn a_closed_window_is_judged_against_the_reference_and_the_previous_window
     let (hook, received) = webhook_receiver().await;
     let f = fixture_with(|c| {
         c.monitoring.window_s = 3;
+        c.monitoring.flush_ms = 200;
         c.monitoring.webhook_url = Some(hook);
         c.monitoring.webhook_secret = Some("hook-secret".into());
     })
@@ -313,14 +319,34 @@ async fn a_closed_window_is_judged_against_the_reference_and_the_previous_window
     // A one-row window is too small to judge.
     assert_eq!(windows[0]["alerts"], json!([]), "{}", r.json);
 
-    // Closed windows are on disk, one JSON line each.
-    let lines = std::fs::read_to_string(
-        f.platform
-            .data_dir()
-            .join("monitoring/credit/v1.windows.jsonl"),
-    )
-    .unwrap();
-    assert_eq!(lines.lines().count(), 2);
+    // The windows are in the registry: another process on it (a replica, or this one after a
+    // restart) reports the same ones once this process has stored its counts.
+    let other = aurum_backends::open_platform(f.config.clone())
+        .await
+        .unwrap();
+    let other_app = aurum_server::router(aurum_server::AppState::new(other.clone()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let seen = get(
+            &other_app,
+            "/v1/models/credit/versions/1/drift",
+            Some(&f.client),
+        )
+        .await;
+        assert_eq!(seen.status, StatusCode::OK, "{}", seen.json);
+        let rows: Vec<u64> = seen.json["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["rows"].as_u64().unwrap())
+            .collect();
+        if rows == [1, 1000, 1000] {
+            assert_eq!(feature_alerts_of(&seen.json, 1), ["age_in_years"]);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", seen.json);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     // The alert also reached the webhook, once, signed, naming the feature and its PSI.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -1126,4 +1152,144 @@ async fn a_drift_request_cut_off_during_the_reference_build_leaves_it_to_finish(
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["reference_rows"], 1000, "{}", r.json);
     assert_eq!(r.json["windows"][0]["rows"], 100, "{}", r.json);
+}
+
+async fn replay_on(app: &axum::Router, key: &str, records: &[Value]) {
+    for chunk in records.chunks(250) {
+        let r = post_json(
+            app,
+            "/v1/models/credit/versions/1/predict",
+            Some(key),
+            &json!({ "records": chunk }),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    }
+}
+
+/// Rows of each window of a drift report, newest first.
+fn window_rows(report: &Value) -> Vec<u64> {
+    report["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["rows"].as_u64().unwrap())
+        .collect()
+}
+
+/// Two processes on one registry (replicas) scoring the same version in the same window: each
+/// reports the window with every row either of them scored, and the closed window is judged
+/// once, on all its rows, whichever process closes it first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_count_into_one_window_and_it_is_judged_once() {
+    let (hook, received) = webhook_receiver().await;
+    let f = fixture_with(|c| {
+        c.monitoring.window_s = 4;
+        c.monitoring.flush_ms = 200;
+        c.monitoring.webhook_url = Some(hook);
+    })
+    .await;
+    assert_eq!(import_german(&f).await.status, StatusCode::CREATED);
+    let job = train(&f, "credit", json!({}), Some("champion")).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let other = aurum_backends::open_platform(f.config.clone())
+        .await
+        .unwrap();
+    let other_app = aurum_server::router(aurum_server::AppState::new(other.clone()));
+    for app in [&f.app, &other_app] {
+        let r = get(app, "/v1/models/credit/versions/1/drift", Some(&f.client)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    }
+
+    until_next_window(4).await;
+    let shifted = population(|r| {
+        let a = r["age_in_years"].as_i64().unwrap();
+        r.insert("age_in_years".into(), json!(a + 25));
+    });
+    replay_on(&f.app, &f.client, &shifted[..500]).await;
+    replay_on(&other_app, &f.client, &shifted[500..]).await;
+
+    // Each process sees the other's rows once they are stored (every 200 ms here).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for app in [&f.app, &other_app] {
+        loop {
+            let r = get(app, "/v1/models/credit/versions/1/drift", Some(&f.client)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+            if window_rows(&r.json) == [1000] {
+                assert_eq!(feature_alerts(&r.json), ["age_in_years"], "{}", r.json);
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{}", r.json);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    // The window ends with no further request: the periodic task of one process judges it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while received.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no webhook call");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Several more rounds of both processes' tasks: still one call.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let calls = received.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "one window, judged once");
+    let alert: Value = serde_json::from_slice(&calls[0].1).unwrap();
+    assert_eq!(alert["details"]["rows"], 1000, "{alert}");
+    assert_eq!(alert["details"]["features"][0]["name"], "age_in_years");
+}
+
+/// The window files an earlier release kept on local disk are imported into the registry once,
+/// then renamed: the report shows their counts, and a second import adds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn window_files_of_an_earlier_release_are_imported_once() {
+    let f = trained().await;
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/drift",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(window_rows(&r.json), Vec::<u64>::new());
+    let dir = f.config.data_dir.join("monitoring").join("credit");
+    // The reference profile (the training population's counts) stands in for a window.
+    let profile: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("v1.reference.json")).unwrap())
+            .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let open_start = now / 3600 * 3600;
+    let window = |start: i64| {
+        let at = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap().to_rfc3339();
+        json!({"start": at(start), "end": at(start + 3600), "profile": profile})
+    };
+    let closed = format!(
+        "{}\n{}\n",
+        window(open_start - 7200),
+        window(open_start - 3600)
+    );
+    std::fs::write(dir.join("v1.windows.jsonl"), closed).unwrap();
+    std::fs::write(dir.join("v1.current.json"), window(open_start).to_string()).unwrap();
+
+    // A process started after the upgrade imports them.
+    for round in 0..2 {
+        let next = aurum_backends::open_platform(f.config.clone())
+            .await
+            .unwrap();
+        let app = aurum_server::router(aurum_server::AppState::new(next.clone()));
+        let r = get(&app, "/v1/models/credit/versions/1/drift", Some(&f.client)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        assert_eq!(
+            window_rows(&r.json),
+            [1000, 1000, 1000],
+            "round {round}: {}",
+            r.json
+        );
+        assert_eq!(r.json["windows"][0]["open"], true);
+        assert_eq!(r.json["windows"][1]["open"], false);
+        assert!(!dir.join("v1.windows.jsonl").exists());
+        assert!(!dir.join("v1.current.json").exists());
+        assert!(dir.join("v1.windows.jsonl.imported").exists());
+        assert!(dir.join("v1.current.json.imported").exists());
+    }
 }
