@@ -1293,3 +1293,41 @@ async fn window_files_of_an_earlier_release_are_imported_once() {
         assert!(dir.join("v1.current.json.imported").exists());
     }
 }
+
+/// A reference that could not be built for a reason that can pass (the training data
+/// unreadable) is not remembered as unavailable: once the data is whole again, the next drift
+/// request builds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reference_build_that_failed_for_a_passing_reason_is_tried_again() {
+    let f = trained().await;
+    let store = f.platform.artifact_store();
+    let key = store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.starts_with("datasets/"))
+        .expect("the training data set");
+    let whole = store.get(&key).await.unwrap();
+    let mut damaged = whole.clone();
+    let mid = damaged.len() / 2;
+    damaged[mid] ^= 0x01;
+    store.put(&key, damaged).await.unwrap();
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/drift",
+        Some(&f.client),
+    )
+    .await;
+    assert!(r.status.is_server_error(), "{} {}", r.status, r.json);
+
+    store.put(&key, whole).await.unwrap();
+    let r = get(
+        &f.app,
+        "/v1/models/credit/versions/1/drift",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["reference_rows"], 1000, "{}", r.json);
+}
