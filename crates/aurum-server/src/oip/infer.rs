@@ -672,20 +672,22 @@ fn matrix_to_rows(
         let row = chunk
             .iter()
             .zip(fields)
-            .map(|(&x, f)| numeric_value(f, x, &format!("{}[{r}]", t.name)))
+            .map(|(&x, f)| numeric_value(f, x, || format!("{}[{r}]", t.name)))
             .collect::<Result<Vec<_>, _>>()?;
         rows.push(row);
     }
     Ok(rows)
 }
 
-/// A numeric feature's value from a float: finite, and integral for integer features.
-fn numeric_value(f: &Field, x: f64, at: &str) -> Result<Value, ServiceError> {
+/// A numeric feature's value from a float: finite, and integral for integer features. `at`
+/// names the cell in an error (built only then: this runs for every cell of a batch).
+fn numeric_value(f: &Field, x: f64, at: impl FnOnce() -> String) -> Result<Value, ServiceError> {
     if !x.is_finite() {
         return Err(invalid(
             "non_finite_number",
             format!(
-                "{at}: feature `{}` must be a finite number, got {x}",
+                "{}: feature `{}` must be a finite number, got {x}",
+                at(),
                 f.name
             ),
         ));
@@ -694,7 +696,7 @@ fn numeric_value(f: &Field, x: f64, at: &str) -> Result<Value, ServiceError> {
         ColumnType::Integer if x.fract() == 0.0 && x.abs() < 9.0e15 => Ok(Value::Integer(x as i64)),
         ColumnType::Integer => Err(invalid(
             "invalid_type",
-            format!("{at}: feature `{}` is an integer, got {x}", f.name),
+            format!("{}: feature `{}` is an integer, got {x}", at(), f.name),
         )),
         _ => Ok(Value::Float(x)),
     }
@@ -716,7 +718,7 @@ fn feature_column(field: &Field, t: Tensor) -> Result<Vec<Value>, ServiceError> 
     match (field.ty, t.data) {
         (ColumnType::Float | ColumnType::Integer, TensorData::Float(v)) => v
             .into_iter()
-            .map(|x| numeric_value(field, x, &format!("input `{name}`")))
+            .map(|x| numeric_value(field, x, || format!("input `{name}`")))
             .collect(),
         (ColumnType::Float, TensorData::Int(v)) => {
             Ok(v.into_iter().map(|i| Value::Float(i as f64)).collect())
