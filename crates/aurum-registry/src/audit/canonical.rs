@@ -99,115 +99,9 @@ pub fn push_str(out: &mut String, text: &str) {
 
 /// Appends a finite `f64` as a canonical JSON float (shortest round trip, `{:e}` form: `3e1`,
 /// `1.5e0`), exactly as [`canonical_json`] writes a non-integer number.
-///
-/// The same bytes as `format!("{value:e}")` (tested on every kind of value and a million random
-/// bit patterns), several times faster: the shortest round-trip digits come from `ryu` and are
-/// laid out here in the `{:e}` form, instead of going through `core::fmt`. This runs for every
-/// float of every prediction's input hash.
 pub fn push_f64(out: &mut String, value: f64) {
     debug_assert!(value.is_finite());
-    let Some((mut digits, mut q)) = shortest_digits(value) else {
-        let _ = write!(out, "{value:e}");
-        return;
-    };
-    if value.is_sign_negative() {
-        out.push('-');
-    }
-    if digits == 0 {
-        out.push_str("0e0");
-        return;
-    }
-    // Of two shortest candidates equally close to the value, ryu takes the even one and
-    // `core::fmt` the larger: only the lower one of a tie needs changing.
-    if is_midpoint_above(value.abs(), digits, q) {
-        digits += 1;
-        while digits.is_multiple_of(10) {
-            digits /= 10;
-            q += 1;
-        }
-    }
-    let mut text = [0u8; 20];
-    let mut n = 0;
-    let mut rest = digits;
-    while rest > 0 {
-        text[n] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        n += 1;
-    }
-    text[..n].reverse();
-    out.push(char::from(text[0]));
-    if n > 1 {
-        out.push('.');
-        for &d in &text[1..n] {
-            out.push(char::from(d));
-        }
-    }
-    out.push('e');
-    write_i64(out, q + n as i64 - 1);
-}
-
-/// The shortest round-trip digits of `value` (from `ryu`) as an integer without trailing zeros
-/// and the power of ten of its last digit: `|value| ≈ digits × 10^q`. `(0, 0)` for zero; `None`
-/// when ryu's text is not of the expected form (not seen; the caller falls back to `{:e}`).
-fn shortest_digits(value: f64) -> Option<(u64, i64)> {
-    let mut buffer = ryu::Buffer::new();
-    let text = buffer.format_finite(value);
-    let text = text.strip_prefix('-').unwrap_or(text);
-    let (mantissa, exponent) = match text.find(['e', 'E']) {
-        Some(i) => (&text[..i], text[i + 1..].parse::<i64>().ok()?),
-        None => (text, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let mut digits: u64 = 0;
-    let mut significant = 0;
-    for d in int.bytes().chain(frac.bytes()) {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        if digits > 0 || d != b'0' {
-            significant += 1;
-            if significant > 19 {
-                return None;
-            }
-        }
-        digits = digits * 10 + u64::from(d - b'0');
-    }
-    // The last digit written stands for 10^(exponent - frac.len()).
-    let mut q = exponent - frac.len() as i64;
-    if digits == 0 {
-        return Some((0, 0));
-    }
-    while digits.is_multiple_of(10) {
-        digits /= 10;
-        q += 1;
-    }
-    Some((digits, q))
-}
-
-/// Whether `x` (positive, finite) is exactly `(digits + 1/2) × 10^q`.
-fn is_midpoint_above(x: f64, digits: u64, q: i64) -> bool {
-    let bits = x.to_bits();
-    let (exp_bits, fraction) = ((bits >> 52) as i64, bits & ((1 << 52) - 1));
-    let (m, e) = if exp_bits == 0 {
-        (fraction, -1074)
-    } else {
-        (fraction | (1 << 52), exp_bits - 1075)
-    };
-    if m == 0 {
-        return false;
-    }
-    let t = i64::from(m.trailing_zeros());
-    let odd = u128::from(m >> t);
-    let twice = u128::from(digits) * 2 + 1;
-    let pow5 = |k: i64| -> Option<u128> { (0..k).try_fold(1u128, |acc, _| acc.checked_mul(5)) };
-    if q >= 0 {
-        // m·2^e = (2d+1)·5^q·2^(q-1)
-        t + e - q + 1 == 0 && pow5(q).and_then(|p| p.checked_mul(twice)) == Some(odd)
-    } else {
-        // m·2^e·2·10^p = 2d+1, p = -q
-        let p = -q;
-        t + e + p + 1 == 0 && pow5(p).and_then(|f| f.checked_mul(odd)) == Some(twice)
-    }
+    let _ = write!(out, "{value:e}");
 }
 
 /// Appends an integer in canonical (plain decimal) form.
@@ -245,7 +139,7 @@ fn write_value(out: &mut String, value: &Value) {
                 write_u64(out, uint);
             } else if let Some(float) = number.as_f64() {
                 // `serde_json` never holds NaN or infinities, so `{:e}` is valid JSON here.
-                push_f64(out, float);
+                let _ = write!(out, "{float:e}");
             } else {
                 // Unreachable without `arbitrary_precision`; with it, keep the literal.
                 out.push_str(&number.to_string());
@@ -327,82 +221,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    fn assert_same_as_fmt(x: f64) {
-        let mut fast = String::new();
-        push_f64(&mut fast, x);
-        assert_eq!(fast, format!("{x:e}"), "bits {:#018x}", x.to_bits());
-    }
-
-    #[test]
-    fn floats_are_written_as_fmt_writes_them() {
-        for x in [
-            0.0,
-            -0.0,
-            1.0,
-            -1.0,
-            0.1,
-            0.3,
-            1.5,
-            30.0,
-            123_456.0,
-            1e15,
-            1e16,
-            1e17,
-            1e21,
-            1e22,
-            1e23,
-            1.2e-7,
-            1e-5,
-            1e-6,
-            1e-7,
-            0.000_123,
-            f64::MAX,
-            f64::MIN,
-            f64::MIN_POSITIVE,
-            f64::EPSILON,
-            5e-324,
-            -5e-324,
-            2.225_073_858_507_201e-308,
-            9_007_199_254_740_993.0,
-            0.1f32 as f64,
-            16_777_217.0,
-            std::f64::consts::PI,
-        ] {
-            assert_same_as_fmt(x);
-        }
-        // Random bit patterns (every exponent, subnormals), the floats FP32 tensors carry, and
-        // decimals as applicants' amounts and rates look.
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        // `AURUM_FLOAT_ROUNDS=n` checks more (20 million rounds, 100 million values, matched
-        // when this was written).
-        let rounds: usize = std::env::var("AURUM_FLOAT_ROUNDS")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(200_000);
-        for _ in 0..rounds {
-            let x = f64::from_bits(next());
-            if x.is_finite() {
-                assert_same_as_fmt(x);
-            }
-            let y = f32::from_bits(next() as u32);
-            if y.is_finite() {
-                assert_same_as_fmt(f64::from(y));
-            }
-            // Short exact binary fractions: where two shortest candidates can tie.
-            let dyadic = (next() % (1 << 53)) as f64 / f64::powi(2.0, (next() % 80) as i32);
-            assert_same_as_fmt(dyadic);
-            let cents = (next() % 100_000_000) as f64 / 100.0;
-            assert_same_as_fmt(cents);
-            assert_same_as_fmt(-cents / 1000.0);
-        }
-    }
 
     #[test]
     fn object_keys_are_sorted_recursively() {
