@@ -58,9 +58,10 @@ use tokio::sync::watch;
 
 use aurum_core::FamilyName;
 use aurum_registry::backend::{
-    check_console_session, check_drift_counts, check_name, check_sha256, duplicate_console_session,
-    format_timestamp as ts, generate_key, hash_key, now, outcome_attributes_from_db,
-    outcome_attributes_to_db, parse_timestamp as parse_ts, verify_key_hash,
+    DriftCountsRow, check_console_session, check_drift_counts, check_name, check_sha256,
+    drift_counts_from_db, duplicate_console_session, format_timestamp as ts, generate_key,
+    hash_key, now, outcome_attributes_from_db, outcome_attributes_to_db,
+    parse_timestamp as parse_ts, verify_key_hash,
 };
 use aurum_registry::{
     AliasHistoryRecord, AliasMove, AliasRecord, ConsoleSessionRecord, DatasetRecord,
@@ -1053,7 +1054,7 @@ impl MetadataStore for PgStore {
         version: u32,
         ends_after: i64,
     ) -> Result<Vec<DriftCountsRecord>> {
-        let rows: Vec<(String, i64, i64, i64, String, i64, i64, String)> = sqlx::query_as(
+        let rows: Vec<DriftCountsRow> = sqlx::query_as(
             "SELECT model, version, window_start, window_end, writer, seq, rows_counted, counts \
              FROM drift_counts WHERE model = $1 AND version = $2 AND window_end > $3 \
              ORDER BY window_start, writer",
@@ -1063,22 +1064,7 @@ impl MetadataStore for PgStore {
         .bind(ends_after)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(
-                |(model, version, window_start, window_end, writer, seq, rows, counts)| {
-                    Ok(DriftCountsRecord {
-                        model,
-                        version: from_db_version(version)?,
-                        window_start,
-                        window_end,
-                        writer,
-                        seq,
-                        rows: from_db_count("rows", rows)?,
-                        counts,
-                    })
-                },
-            )
-            .collect()
+        rows.into_iter().map(drift_counts_from_db).collect()
     }
 
     async fn claim_drift_window(

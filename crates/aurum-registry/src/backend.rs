@@ -106,6 +106,29 @@ pub fn check_drift_counts(counts: &crate::DriftCountsRecord) -> Result<()> {
     Ok(())
 }
 
+/// A `drift_counts` row as both backends select it: model, version, window start and end,
+/// writer, copy number, rows, counts.
+pub type DriftCountsRow = (String, i64, i64, i64, String, i64, i64, String);
+
+/// The record of a `drift_counts` row.
+pub fn drift_counts_from_db(row: DriftCountsRow) -> Result<crate::DriftCountsRecord> {
+    let (model, version, window_start, window_end, writer, seq, rows, counts) = row;
+    Ok(crate::DriftCountsRecord {
+        model,
+        version: u32::try_from(version)
+            .ok()
+            .filter(|v| *v >= 1)
+            .ok_or_else(|| RegistryError::CorruptRecord(format!("bad version number {version}")))?,
+        window_start,
+        window_end,
+        writer,
+        seq,
+        rows: u64::try_from(rows)
+            .map_err(|_| RegistryError::CorruptRecord(format!("negative rows {rows}")))?,
+        counts,
+    })
+}
+
 /// The message of the [`RegistryError::Conflict`] for a console session hash stored twice.
 pub fn duplicate_console_session() -> RegistryError {
     RegistryError::Conflict("a console session with this id already exists".into())

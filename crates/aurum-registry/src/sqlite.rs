@@ -41,8 +41,9 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 use aurum_core::FamilyName;
 
 use crate::backend::{
-    check_console_session, check_drift_counts, duplicate_console_session, format_timestamp as ts,
-    now, outcome_attributes_from_db, outcome_attributes_to_db, parse_timestamp as parse_ts,
+    DriftCountsRow, check_console_session, check_drift_counts, drift_counts_from_db,
+    duplicate_console_session, format_timestamp as ts, now, outcome_attributes_from_db,
+    outcome_attributes_to_db, parse_timestamp as parse_ts,
 };
 use crate::error::{Entity, RegistryError, Result, check_name, check_sha256};
 use crate::keys::{self, StoredKeyHash};
@@ -1112,7 +1113,7 @@ impl MetadataStore for SqliteStore {
         version: u32,
         ends_after: i64,
     ) -> Result<Vec<DriftCountsRecord>> {
-        let rows: Vec<(String, i64, i64, i64, String, i64, i64, String)> = sqlx::query_as(
+        let rows: Vec<DriftCountsRow> = sqlx::query_as(
             "SELECT model, version, window_start, window_end, writer, seq, rows_counted, counts \
              FROM drift_counts WHERE model = ? AND version = ? AND window_end > ? \
              ORDER BY window_start, writer",
@@ -1122,22 +1123,7 @@ impl MetadataStore for SqliteStore {
         .bind(ends_after)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(
-                |(model, version, window_start, window_end, writer, seq, rows, counts)| {
-                    Ok(DriftCountsRecord {
-                        model,
-                        version: from_db_version(version)?,
-                        window_start,
-                        window_end,
-                        writer,
-                        seq,
-                        rows: from_db_count("rows", rows)?,
-                        counts,
-                    })
-                },
-            )
-            .collect()
+        rows.into_iter().map(drift_counts_from_db).collect()
     }
 
     async fn claim_drift_window(

@@ -237,6 +237,40 @@ async fn until_next_window(secs: u64) {
     tokio::time::sleep(wait).await;
 }
 
+/// Rows of each window of a drift report, newest first.
+fn window_rows(report: &Value) -> Vec<u64> {
+    report["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["rows"].as_u64().unwrap())
+        .collect()
+}
+
+/// Asks `app` for version 1's drift report until its windows hold `rows` (newest first), as they
+/// do once every process has stored its counts; fails after 10 s.
+async fn report_once_stored(app: &axum::Router, key: &str, rows: &[u64]) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = get(app, "/v1/models/credit/versions/1/drift", Some(key)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        if window_rows(&r.json) == rows {
+            return r.json;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", r.json);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits (up to `secs`) for the first webhook call.
+async fn first_webhook_call(received: &Received, secs: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while received.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no webhook call");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// A webhook receiver on a real port: every POST's headers and body.
 type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
 
@@ -325,35 +359,11 @@ async fn a_closed_window_is_judged_against_the_reference_and_the_previous_window
         .await
         .unwrap();
     let other_app = aurum_server::router(aurum_server::AppState::new(other.clone()));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let seen = get(
-            &other_app,
-            "/v1/models/credit/versions/1/drift",
-            Some(&f.client),
-        )
-        .await;
-        assert_eq!(seen.status, StatusCode::OK, "{}", seen.json);
-        let rows: Vec<u64> = seen.json["windows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|w| w["rows"].as_u64().unwrap())
-            .collect();
-        if rows == [1, 1000, 1000] {
-            assert_eq!(feature_alerts_of(&seen.json, 1), ["age_in_years"]);
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{}", seen.json);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let seen = report_once_stored(&other_app, &f.client, &[1, 1000, 1000]).await;
+    assert_eq!(feature_alerts_of(&seen, 1), ["age_in_years"]);
 
     // The alert also reached the webhook, once, signed, naming the feature and its PSI.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while received.lock().unwrap().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "no webhook call");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    first_webhook_call(&received, 10).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let calls = received.lock().unwrap().clone();
     assert_eq!(calls.len(), 1, "one alerting window, one call");
@@ -1167,16 +1177,6 @@ async fn replay_on(app: &axum::Router, key: &str, records: &[Value]) {
     }
 }
 
-/// Rows of each window of a drift report, newest first.
-fn window_rows(report: &Value) -> Vec<u64> {
-    report["windows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["rows"].as_u64().unwrap())
-        .collect()
-}
-
 /// Two processes on one registry (replicas) scoring the same version in the same window: each
 /// reports the window with every row either of them scored, and the closed window is judged
 /// once, on all its rows, whichever process closes it first.
@@ -1210,26 +1210,13 @@ async fn replicas_count_into_one_window_and_it_is_judged_once() {
     replay_on(&other_app, &f.client, &shifted[500..]).await;
 
     // Each process sees the other's rows once they are stored (every 200 ms here).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     for app in [&f.app, &other_app] {
-        loop {
-            let r = get(app, "/v1/models/credit/versions/1/drift", Some(&f.client)).await;
-            assert_eq!(r.status, StatusCode::OK, "{}", r.json);
-            if window_rows(&r.json) == [1000] {
-                assert_eq!(feature_alerts(&r.json), ["age_in_years"], "{}", r.json);
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "{}", r.json);
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        let report = report_once_stored(app, &f.client, &[1000]).await;
+        assert_eq!(feature_alerts(&report), ["age_in_years"], "{report}");
     }
 
     // The window ends with no further request: the periodic task of one process judges it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while received.lock().unwrap().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "no webhook call");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    first_webhook_call(&received, 15).await;
     // Several more rounds of both processes' tasks: still one call.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let calls = received.lock().unwrap().clone();
