@@ -18,15 +18,21 @@
 //! Live fraud state is a fourth, optional store: with `registry.fraud_state_url`
 //! (`redis://…`) every replica reads and writes the same card and terminal windows through
 //! `aurum-redis`; without it each process keeps its own under `<data_dir>/state/`.
+//!
+//! Request limits are a fifth: with `registry.limits_url` (`redis://…`, it may be the same
+//! Redis) every replica takes from one bucket per key and counts one failed-authentication window
+//! per client (`aurum_redis::RedisLimits` behind `aurum_service::SharedLimits`); without it each
+//! process keeps its own.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub mod webhook;
 
 use aurum_objstore::{ObjectArtifactStore, S3Options};
 use aurum_postgres::{PgAuditStore, PgStore};
 use aurum_registry::{ArtifactStore, LocalArtifactStore};
-use aurum_service::{Config, Platform, ServiceError, Stores};
+use aurum_service::{Config, Platform, ServiceError, SharedLimits, Stores};
 
 /// Opens the platform with the built-in families over the configured stores.
 pub async fn open_platform(config: Config) -> Result<Platform, ServiceError> {
@@ -71,7 +77,45 @@ pub async fn open_stores(config: &Config) -> Result<Stores, ServiceError> {
                        "live fraud state shared in Redis");
         stores.fraud_state = Some(Arc::new(factory));
     }
+    if let Some(url) = config.registry.limits_url.clone() {
+        let options = aurum_redis::RedisOptions {
+            key_prefix: config.registry.limits_prefix.clone(),
+            // A check sits on the request path: a Redis that does not answer quickly is
+            // treated as down (the process keeps to its own limits for a second).
+            timeout: LIMITS_TIMEOUT,
+            ..aurum_redis::RedisOptions::default()
+        };
+        let limits =
+            tokio::task::spawn_blocking(move || aurum_redis::RedisLimits::connect(&url, &options))
+                .await
+                .map_err(|e| ServiceError::Internal(format!("limits connect task: {e}")))?
+                .map_err(|e| ServiceError::Internal(format!("registry.limits_url: {e}")))?;
+        tracing::info!(limits = %limits.describe(), "request limits shared in Redis");
+        stores.limits = Some(Arc::new(SharedRedisLimits(limits)));
+    }
     Ok(stores)
+}
+
+/// How long a shared limit check may wait for Redis.
+const LIMITS_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// [`aurum_redis::RedisLimits`] as the platform's [`SharedLimits`].
+struct SharedRedisLimits(aurum_redis::RedisLimits);
+
+impl SharedLimits for SharedRedisLimits {
+    fn take(&self, key_id: &str, limit_per_s: u32) -> Result<Option<Duration>, String> {
+        self.0.take(key_id, limit_per_s).map_err(|e| e.to_string())
+    }
+
+    fn count_failure(&self, client: &str, window: Duration) -> Result<(u32, Duration), String> {
+        self.0
+            .count_failure(client, window)
+            .map_err(|e| e.to_string())
+    }
+
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
 }
 
 /// The registry, audit and artifact stores.
@@ -105,6 +149,7 @@ async fn registry_stores(config: &Config) -> Result<Stores, ServiceError> {
                 audit: Arc::new(audit),
                 artifacts,
                 fraud_state: None,
+                limits: None,
             })
         }
         _ => {
@@ -114,6 +159,7 @@ async fn registry_stores(config: &Config) -> Result<Stores, ServiceError> {
                 audit,
                 artifacts,
                 fraud_state: None,
+                limits: None,
             })
         }
     }

@@ -366,7 +366,8 @@ pub enum KeysCommand {
         /// Without any, every model.
         #[arg(long = "scope")]
         scopes: Vec<String>,
-        /// Sustained requests per second the key may make on one server.
+        /// Sustained requests per second the key may make (bursts of as many): on each server,
+        /// or in all when the servers share `registry.limits_url`.
         #[arg(long)]
         rate_limit: Option<u32>,
     },

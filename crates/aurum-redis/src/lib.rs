@@ -1,4 +1,5 @@
-//! Live fraud state shared by every replica, in Redis.
+//! Live fraud state shared by every replica, in Redis; and the request limits replicas share
+//! ([`RedisLimits`], see the `limits` module).
 //!
 //! Why Redis: a card's velocity features must see every event of that card, whichever replica
 //! scored it. The in-process state ([`aurum_fraud::LocalState`]) is exact for one process; with
@@ -35,6 +36,10 @@
 //! the crash of any aurum process; surviving a Redis crash is Redis's own setting
 //! (`appendonly yes`, `appendfsync always` for no loss; `everysec` loses up to a second). A
 //! warning is logged at connect when persistence is off.
+
+mod limits;
+
+pub use limits::{LimitsUnavailable, RedisLimits};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -465,7 +465,8 @@ pub struct KeyIn {
     /// = every model.
     #[serde(default)]
     pub scopes: Vec<String>,
-    /// Sustained requests per second the key may make on one replica; absent = unlimited.
+    /// Sustained requests per second the key may make (bursts of as many): on each replica, or
+    /// in all when the replicas share `registry.limits_url`; absent = unlimited.
     #[serde(default)]
     pub rate_limit_per_s: Option<u32>,
 }

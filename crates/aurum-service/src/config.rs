@@ -271,10 +271,22 @@ pub struct RegistryConfig {
     /// one Redis (default `aurum:fraud`).
     #[serde(default = "default_fraud_state_prefix")]
     pub fraud_state_prefix: String,
+    /// Where the request limits replicas share live (each key's `rate_limit_per_s`, the failed
+    /// authentications per client): `None` in each process; `redis://…` in a Redis every
+    /// replica shares (it may be the fraud state's). A secret, never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits_url: Option<String>,
+    /// First part of every limit key in `limits_url` (default `aurum:limits`).
+    #[serde(default = "default_limits_prefix")]
+    pub limits_prefix: String,
 }
 
 fn default_fraud_state_prefix() -> String {
     "aurum:fraud".to_owned()
+}
+
+fn default_limits_prefix() -> String {
+    "aurum:limits".to_owned()
 }
 
 impl Default for Config {
@@ -328,6 +340,8 @@ impl Default for Config {
                 encryption_keys: None,
                 fraud_state_url: None,
                 fraud_state_prefix: default_fraud_state_prefix(),
+                limits_url: None,
+                limits_prefix: default_limits_prefix(),
             },
             batching: BatchingConfig {
                 models: Vec::new(),
@@ -449,6 +463,8 @@ pub struct RegistryLayer {
     pub encryption_key_file: Option<PathBuf>,
     pub fraud_state_url: Option<String>,
     pub fraud_state_prefix: Option<String>,
+    pub limits_url: Option<String>,
+    pub limits_prefix: Option<String>,
     /// Environment only: a secret does not belong in a config file.
     #[serde(skip)]
     pub encryption_keys: Option<String>,
@@ -527,6 +543,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("AURUM_ENCRYPTION_KEY_FILE", "registry.encryption_key_file"),
     ("AURUM_FRAUD_STATE_URL", "registry.fraud_state_url"),
     ("AURUM_FRAUD_STATE_PREFIX", "registry.fraud_state_prefix"),
+    ("AURUM_LIMITS_URL", "registry.limits_url"),
+    ("AURUM_LIMITS_PREFIX", "registry.limits_prefix"),
     ("AURUM_ENCRYPTION_KEYS", "registry.encryption_keys"),
     ("AURUM_BATCHING_MODELS", "batching.models"),
     ("AURUM_BATCHING_MAX_BATCH_SIZE", "batching.max_batch_size"),
@@ -639,6 +657,8 @@ impl ConfigLayer {
         layer.registry.encryption_keys = vars.get("AURUM_ENCRYPTION_KEYS").cloned();
         layer.registry.fraud_state_url = vars.get("AURUM_FRAUD_STATE_URL").cloned();
         layer.registry.fraud_state_prefix = vars.get("AURUM_FRAUD_STATE_PREFIX").cloned();
+        layer.registry.limits_url = vars.get("AURUM_LIMITS_URL").cloned();
+        layer.registry.limits_prefix = vars.get("AURUM_LIMITS_PREFIX").cloned();
         if let Some(v) = vars.get("AURUM_S3_ALLOW_HTTP") {
             match v.trim() {
                 "1" | "true" | "yes" => layer.registry.s3_allow_http = Some(true),
@@ -811,6 +831,12 @@ impl Config {
         if let Some(v) = layer.registry.fraud_state_prefix {
             self.registry.fraud_state_prefix = v;
         }
+        if let Some(v) = layer.registry.limits_url {
+            self.registry.limits_url = Some(v);
+        }
+        if let Some(v) = layer.registry.limits_prefix {
+            self.registry.limits_prefix = v;
+        }
         if let Some(v) = layer.registry.s3_endpoint {
             self.registry.s3_endpoint = Some(v);
         }
@@ -959,32 +985,41 @@ impl Config {
                 "registry.artifact_store_url `{url}` must start with s3://, file:/// or memory://"
             ));
         }
-        if let Some(url) = &self.registry.fraud_state_url
-            && !url.starts_with("redis://")
-        {
-            // The URL may hold a password: name the scheme only.
-            let scheme = url.split_once("://").map_or("(none)", |(s, _)| s);
-            problems.push(format!(
-                "registry.fraud_state_url must be a redis:// URL (scheme `{scheme}`; TLS to Redis \
-                 is not built in: reach it through a private network or a TLS sidecar)"
-            ));
+        for (name, url) in [
+            ("fraud_state_url", &self.registry.fraud_state_url),
+            ("limits_url", &self.registry.limits_url),
+        ] {
+            if let Some(url) = url
+                && !url.starts_with("redis://")
+            {
+                // The URL may hold a password: name the scheme only.
+                let scheme = url.split_once("://").map_or("(none)", |(s, _)| s);
+                problems.push(format!(
+                    "registry.{name} must be a redis:// URL (scheme `{scheme}`; TLS to Redis \
+                     is not built in: reach it through a private network or a TLS sidecar)"
+                ));
+            }
         }
         if let Some(url) = &self.monitoring.webhook_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             problems.push("monitoring.webhook_url must be an http:// or https:// URL".to_owned());
         }
-        let prefix = &self.registry.fraud_state_prefix;
-        if prefix.is_empty()
-            || prefix.len() > 128
-            || prefix
-                .chars()
-                .any(|c| c.is_whitespace() || matches!(c, '{' | '}' | '*'))
-        {
-            problems.push(format!(
-                "registry.fraud_state_prefix `{prefix}` must be 1-128 characters without spaces, \
-                 braces or `*`"
-            ));
+        for (name, prefix) in [
+            ("fraud_state_prefix", &self.registry.fraud_state_prefix),
+            ("limits_prefix", &self.registry.limits_prefix),
+        ] {
+            if prefix.is_empty()
+                || prefix.len() > 128
+                || prefix
+                    .chars()
+                    .any(|c| c.is_whitespace() || matches!(c, '{' | '}' | '*'))
+            {
+                problems.push(format!(
+                    "registry.{name} `{prefix}` must be 1-128 characters without spaces, braces \
+                     or `*`"
+                ));
+            }
         }
         if problems.is_empty() {
             Ok(())
@@ -1027,6 +1062,9 @@ impl Config {
         }
         if shown.registry.fraud_state_url.is_some() {
             shown.registry.fraud_state_url = Some("<redacted>".into());
+        }
+        if shown.registry.limits_url.is_some() {
+            shown.registry.limits_url = Some("<redacted>".into());
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
@@ -1179,6 +1217,20 @@ mod tests {
             assert!(err.contains("registry.fraud_state_"), "{err}");
             assert!(!err.contains("hunter2"), "{err}");
         }
+        let env = ConfigLayer::from_env(self::env(&[
+            ("AURUM_LIMITS_URL", "redis://:hunter3@10.0.0.5:6379/3"),
+            ("AURUM_LIMITS_PREFIX", "prod:limits"),
+        ]))
+        .unwrap();
+        let c = Config::from_layers(vec![env]).unwrap();
+        assert_eq!(c.registry.limits_prefix, "prod:limits");
+        assert!(!c.to_redacted_toml().contains("hunter3"));
+        let env = ConfigLayer::from_env(self::env(&[("AURUM_LIMITS_URL", "http://h")])).unwrap();
+        let err = Config::from_layers(vec![env]).unwrap_err().to_string();
+        assert!(
+            err.contains("registry.limits_url must be a redis:// URL"),
+            "{err}"
+        );
         let file: ConfigLayer =
             toml::from_str("[registry]\nfraud_state_url = \"redis://127.0.0.1:6379\"\n").unwrap();
         let c = Config::from_layers(vec![file]).unwrap();

@@ -26,6 +26,14 @@
 //!   128-connection flood at 50 000 refusals a second pushing a legitimate client's p99 from
 //!   22 ms to 146 ms on two cores). Held back, each of its connections costs one request a
 //!   second; a waiting refusal is a sleeping task, bounded by the number of connections.
+//! - **Limits shared by replicas.** Both limits above, and each key's `rate_limit_per_s`, are
+//!   kept per process unless the stores carry [`SharedLimits`] (`registry.limits_url`, Redis):
+//!   then every process takes from one bucket per key and adds to one failure count per client,
+//!   so `n` replicas do not multiply a limit by `n`. A refusal learnt from the shared store is
+//!   remembered here until it expires, so a client that keeps going over costs no round trips.
+//!   When the shared store cannot be asked, the process falls back to its own buckets for
+//!   [`SHARED_RETRY`] (logged, `aurum_shared_limits_errors_total`): limits then hold per
+//!   process, as without it, instead of refusing every caller or none.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +61,21 @@ pub const LEGACY_VERIFY_QUEUE: usize = 8;
 pub const OVER_LIMIT_DELAY: Duration = Duration::from_secs(1);
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 const MAX_TRACKED_CLIENTS: usize = 100_000;
+/// How long a process keeps to its own limits after the shared store failed to answer.
+pub const SHARED_RETRY: Duration = Duration::from_secs(1);
+
+/// Limits every replica shares (`registry.limits_url`). Calls block (network I/O): the platform
+/// makes them on the blocking pool. Errors are the store's message.
+pub trait SharedLimits: Send + Sync {
+    /// Takes one request from `key_id`'s bucket (`limit_per_s` a second, bursts of as many):
+    /// `None` when allowed, else how long until a request would be.
+    fn take(&self, key_id: &str, limit_per_s: u32) -> Result<Option<Duration>, String>;
+    /// Counts one failed authentication of `client` in its window of length `window` (started
+    /// by its first failure): the count, this one included, and the time left in the window.
+    fn count_failure(&self, client: &str, window: Duration) -> Result<(u32, Duration), String>;
+    /// Where the limits live, for logs (no secrets).
+    fn describe(&self) -> String;
+}
 
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,10 +137,16 @@ pub(crate) struct KeyRing {
     failures_per_minute: u32,
     /// Per-key token buckets of keys with a rate limit, by key id.
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// The limits every replica shares, when configured.
+    shared: Option<Arc<dyn SharedLimits>>,
+    /// Keys the shared store refused, until their next request would pass.
+    refused_until: Mutex<HashMap<String, Instant>>,
+    /// Until when the shared store is left alone after it failed.
+    shared_down_until: Mutex<Option<Instant>>,
 }
 
 impl KeyRing {
-    pub(crate) fn new(failures_per_minute: u32) -> Self {
+    pub(crate) fn new(failures_per_minute: u32, shared: Option<Arc<dyn SharedLimits>>) -> Self {
         KeyRing {
             by_id: ArcSwap::from_pointee(HashMap::new()),
             reload: tokio::sync::Mutex::new(()),
@@ -126,7 +155,63 @@ impl KeyRing {
             failures: Mutex::new(HashMap::new()),
             failures_per_minute,
             buckets: Mutex::new(HashMap::new()),
+            shared,
+            refused_until: Mutex::new(HashMap::new()),
+            shared_down_until: Mutex::new(None),
         }
+    }
+
+    /// The shared limits, unless absent or resting after a failure.
+    fn shared(&self) -> Option<Arc<dyn SharedLimits>> {
+        let shared = self.shared.as_ref()?;
+        let mut down = self
+            .shared_down_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match *down {
+            Some(until) if Instant::now() < until => None,
+            Some(_) => {
+                *down = None;
+                Some(Arc::clone(shared))
+            }
+            None => Some(Arc::clone(shared)),
+        }
+    }
+
+    /// The shared store did not answer: this process keeps to its own limits for a while.
+    fn shared_failed(&self, error: &str) {
+        metrics::counter!("aurum_shared_limits_errors_total").increment(1);
+        *self
+            .shared_down_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + SHARED_RETRY);
+        tracing::warn!(
+            error,
+            retry_in_ms = SHARED_RETRY.as_millis() as u64,
+            "shared limits unavailable; limits hold per process meanwhile"
+        );
+    }
+
+    /// Whether the shared store refused `key_id` recently and its wait is not over.
+    fn refused_recently(&self, key_id: &str) -> bool {
+        let mut refused = self.refused_until.lock().unwrap_or_else(|p| p.into_inner());
+        match refused.get(key_id) {
+            Some(until) if Instant::now() < *until => true,
+            Some(_) => {
+                refused.remove(key_id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn remember_refusal(&self, key_id: &str, wait: Duration) {
+        let mut refused = self.refused_until.lock().unwrap_or_else(|p| p.into_inner());
+        if refused.len() >= MAX_TRACKED_CLIENTS {
+            let now = Instant::now();
+            refused.retain(|_, until| *until > now);
+        }
+        refused.insert(key_id.to_string(), Instant::now() + wait);
     }
 
     /// Takes one request from the key's bucket; `false` when it is empty.
@@ -161,6 +246,25 @@ impl KeyRing {
 
     fn record_failure(&self, client: Option<&str>) {
         let Some(client) = client else { return };
+        self.with_failures(client, |entry| {
+            if entry.0.elapsed() >= FAILURE_WINDOW {
+                *entry = (Instant::now(), 0);
+            }
+            entry.1 = entry.1.saturating_add(1);
+        });
+    }
+
+    /// Takes the shared store's count of `client`'s failures as this process's own, so that
+    /// [`KeyRing::blocked_for`] refuses it here once every replica together reached the limit.
+    fn note_shared_failures(&self, client: &str, count: u32, left: Duration) {
+        let elapsed = FAILURE_WINDOW.saturating_sub(left);
+        let start = Instant::now()
+            .checked_sub(elapsed)
+            .unwrap_or_else(Instant::now);
+        self.with_failures(client, |entry| *entry = (start, count));
+    }
+
+    fn with_failures(&self, client: &str, f: impl FnOnce(&mut (Instant, u32))) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if failures.len() >= MAX_TRACKED_CLIENTS {
             failures.retain(|_, (start, _)| start.elapsed() < FAILURE_WINDOW);
@@ -168,13 +272,9 @@ impl KeyRing {
                 failures.clear();
             }
         }
-        let entry = failures
+        f(failures
             .entry(client.to_string())
-            .or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= FAILURE_WINDOW {
-            *entry = (Instant::now(), 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
+            .or_insert((Instant::now(), 0)));
     }
 }
 
@@ -231,7 +331,7 @@ impl Platform {
                     });
                 }
                 if let Some(limit) = policy.rate_limit_per_s
-                    && !ring.take_token(&cred.principal.key_id, limit)
+                    && !self.take_token(&cred.principal.key_id, limit).await
                 {
                     metrics::counter!("aurum_key_rate_limited_total").increment(1);
                     return Err(ServiceError::KeyRateLimited {
@@ -248,13 +348,61 @@ impl Platform {
                     metrics::counter!("aurum_auth_failures_limited_total").increment(1);
                     return Err(refuse_over_limit(retry).await);
                 }
-                ring.record_failure(client);
+                if let Some(retry) = self.count_failure(client).await {
+                    metrics::counter!("aurum_auth_failures_limited_total").increment(1);
+                    return Err(refuse_over_limit(retry).await);
+                }
                 metrics::counter!("aurum_auth_failures_total").increment(1);
                 Err(ServiceError::Unauthenticated(
                     "invalid or revoked API key".into(),
                 ))
             }
         }
+    }
+
+    /// Takes one request from the key's bucket, the replicas' shared one when configured;
+    /// `false` when it is empty.
+    async fn take_token(&self, key_id: &str, limit: u32) -> bool {
+        let ring = &self.inner.keys;
+        if let Some(shared) = ring.shared() {
+            if ring.refused_recently(key_id) {
+                return false;
+            }
+            let id = key_id.to_string();
+            match tokio::task::spawn_blocking(move || shared.take(&id, limit)).await {
+                Ok(Ok(None)) => return true,
+                Ok(Ok(Some(wait))) => {
+                    ring.remember_refusal(key_id, wait);
+                    return false;
+                }
+                Ok(Err(e)) => ring.shared_failed(&e),
+                Err(e) => ring.shared_failed(&e.to_string()),
+            }
+        }
+        ring.take_token(key_id, limit)
+    }
+
+    /// Counts a failed authentication of `client`, in the replicas' shared count when
+    /// configured. `Some(retry)` when this failure is already over the limit (another replica's
+    /// failures filled it since this process last looked).
+    async fn count_failure(&self, client: Option<&str>) -> Option<u64> {
+        let ring = &self.inner.keys;
+        if let (Some(shared), Some(client)) = (ring.shared(), client) {
+            let who = client.to_string();
+            let counted =
+                tokio::task::spawn_blocking(move || shared.count_failure(&who, FAILURE_WINDOW))
+                    .await;
+            match counted {
+                Ok(Ok((count, left))) => {
+                    ring.note_shared_failures(client, count, left);
+                    return (count > ring.failures_per_minute).then(|| left.as_secs().max(1));
+                }
+                Ok(Err(e)) => ring.shared_failed(&e),
+                Err(e) => ring.shared_failed(&e.to_string()),
+            }
+        }
+        ring.record_failure(client);
+        None
     }
 
     /// Checks a key against a legacy argon2 hash on the bounded pool, and on success stores the

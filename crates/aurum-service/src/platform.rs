@@ -58,6 +58,9 @@ pub struct Stores {
     /// Where live fraud state lives when replicas share it (Redis); `None`: in this process,
     /// under `<data_dir>/state/<model>/`.
     pub fraud_state: Option<Arc<dyn aurum_fraud::OnlineStateFactory>>,
+    /// Request limits every replica shares (Redis, `registry.limits_url`); `None`: each
+    /// process keeps its own.
+    pub limits: Option<Arc<dyn crate::keys::SharedLimits>>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -76,9 +79,11 @@ impl Stores {
         if config.registry.backend != "sqlite"
             || config.registry.artifact_store_url.is_some()
             || config.registry.fraud_state_url.is_some()
+            || config.registry.limits_url.is_some()
         {
             return Err(ServiceError::Internal(format!(
-                "registry.backend `{}` / registry.artifact_store_url / registry.fraud_state_url are \
+                "registry.backend `{}` / registry.artifact_store_url / registry.fraud_state_url / \
+                 registry.limits_url are \
                  opened by the aurum binary (aurum-server's open_platform), not by the embedded \
                  stores",
                 config.registry.backend
@@ -90,6 +95,7 @@ impl Stores {
             audit,
             artifacts: Arc::new(LocalArtifactStore::new(config.data_dir.join("artifacts"))?),
             fraud_state: None,
+            limits: None,
         })
     }
 
@@ -211,6 +217,7 @@ impl Platform {
             audit,
             artifacts: raw_artifacts,
             fraud_state,
+            limits,
         } = stores;
         let sealer = encryption_keys(&config)?;
         let artifacts: Arc<dyn ArtifactStore> = match &sealer {
@@ -240,7 +247,7 @@ impl Platform {
         }
         let slots = config.training.max_concurrent_jobs.max(1);
         let epoch = meta.change_epoch().await?;
-        let keys = KeyRing::new(config.server.auth_failures_per_minute);
+        let keys = KeyRing::new(config.server.auth_failures_per_minute, limits);
         let models = ModelCache::new(config.server.max_loaded_versions);
         let platform = Platform {
             inner: Arc::new(Inner {

@@ -1,8 +1,9 @@
 //! Three `aurum serve` replicas on one PostgreSQL database, one S3-compatible store and one
-//! Redis, under load, while an alias moves on one replica, another is killed with SIGKILL and
-//! restarted, and a training job runs on the third. Needs `AURUM_TEST_DATABASE_URL`,
-//! `AURUM_TEST_S3_ENDPOINT`, `AURUM_TEST_S3_BUCKET` and `AURUM_TEST_REDIS_URL`
-//! (`scripts/services/run.sh start`); without them it prints a notice and passes.
+//! Redis (fraud state and request limits), under load, while an alias moves on one replica,
+//! another is killed with SIGKILL and restarted, and a training job runs on the third. Needs
+//! `AURUM_TEST_DATABASE_URL`, `AURUM_TEST_S3_ENDPOINT`, `AURUM_TEST_S3_BUCKET` and
+//! `AURUM_TEST_REDIS_URL` (`scripts/services/run.sh start`); without them it prints a notice and
+//! passes.
 //!
 //! Beside the prediction load, one client streams card transactions (in time order, the spec
 //! allows no reordering) to the replicas in turn: their live fraud state is in Redis, so every
@@ -80,8 +81,10 @@ impl Deployment {
             ("AURUM_S3_REGION", "us-east-1".to_owned()),
             ("AURUM_S3_ACCESS_KEY_ID", "test".to_owned()),
             ("AURUM_S3_SECRET_ACCESS_KEY", "test".to_owned()),
-            ("AURUM_FRAUD_STATE_URL", redis),
+            ("AURUM_FRAUD_STATE_URL", redis.clone()),
             ("AURUM_FRAUD_STATE_PREFIX", format!("aurum-replicas:{id}")),
+            ("AURUM_LIMITS_URL", redis.clone()),
+            ("AURUM_LIMITS_PREFIX", format!("aurum-replicas:{id}:limits")),
             // The load comes from one address; the failure limit is tested elsewhere.
             ("AURUM_AUTH_FAILURES_PER_MINUTE", "1000000".to_owned()),
         ]
@@ -208,6 +211,23 @@ async fn three_replicas_survive_an_alias_move_a_sigkill_and_a_training_job_under
     };
     let client_key = key("app", "client");
     let admin_key = key("ops", "admin");
+    // Three requests a second in all, whichever replica gets them (checked at the end).
+    let metered_key = {
+        let out = ok(&deployment.cli(
+            &cli_data,
+            &[
+                "keys",
+                "create",
+                "--name",
+                "metered",
+                "--role",
+                "client",
+                "--rate-limit",
+                "3",
+            ],
+        ));
+        out.lines().last().unwrap().trim().to_owned()
+    };
     // A fraud model on the first 8 000 card transactions; the next ones are streamed live.
     let (header, rows) = handbook();
     let tx = dir.path().join("tx.csv");
@@ -445,6 +465,27 @@ async fn three_replicas_survive_an_alias_move_a_sigkill_and_a_training_job_under
             "replica {i} kept state on disk"
         );
     }
+
+    // The metered key's limit holds across the replicas (AURUM_LIMITS_URL): nine requests
+    // spread over three replicas pass three, plus what refilled meanwhile, not three per replica.
+    let live: Vec<String> = bases.read().await.iter().flatten().cloned().collect();
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    for i in 0..9 {
+        let r = http
+            .get(format!("{}/v1/models", live[i % live.len()]))
+            .bearer_auth(&metered_key)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    let refilled = (started.elapsed().as_secs_f64() * 3.0).floor() as usize;
+    let passed = statuses.iter().filter(|s| **s == 200).count();
+    assert!(
+        (3..=3 + refilled).contains(&passed) && statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?} (refilled {refilled})"
+    );
 
     // Zero failed requests.
     assert!(

@@ -14,6 +14,8 @@ use aurum_fraud::{
 use aurum_redis::{RedisOptions, RedisStateFactory};
 use serde_json::Value;
 
+mod limits;
+
 const DAY: i64 = 86_400;
 
 fn redis_url(test: &str) -> Option<String> {

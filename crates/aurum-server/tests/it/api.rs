@@ -1,6 +1,5 @@
 //! In-process router tests.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -8,10 +7,8 @@ use std::time::Instant;
 
 use aurum_service::OVER_LIMIT_DELAY;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use serde_json::json;
-use tower::ServiceExt;
 
 use crate::common::*;
 
@@ -440,19 +437,6 @@ async fn oversized_body_is_413_and_unknown_fields_can_be_ignored() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
 }
 
-/// GET `uri` with `key` as if from `peer`, the address the failed-authentication limit counts by.
-async fn get_from(f: &Fixture, peer: &str, uri: &str, key: &str) -> (StatusCode, HeaderMap) {
-    let mut req = Request::builder()
-        .uri(uri)
-        .header("authorization", format!("Bearer {key}"))
-        .body(Body::empty())
-        .unwrap();
-    req.extensions_mut()
-        .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
-    let resp = f.app.clone().oneshot(req).await.unwrap();
-    (resp.status(), resp.headers().clone())
-}
-
 #[tokio::test]
 async fn failures_over_the_limit_are_answered_late_and_a_valid_key_is_not() {
     let f = fixture_with(|c| c.server.auth_failures_per_minute = 2).await;
@@ -462,21 +446,21 @@ async fn failures_over_the_limit_are_answered_late_and_a_valid_key_is_not() {
     let wrong = format!("{}{last}", &f.client[..f.client.len() - 1]);
     for _ in 0..2 {
         let t = Instant::now();
-        let (status, _) = get_from(&f, peer, "/v1/models", &wrong).await;
+        let (status, _) = get_from(&f.app, peer, "/v1/models", &wrong).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(t.elapsed() < OVER_LIMIT_DELAY, "{:?}", t.elapsed());
     }
     let t = Instant::now();
-    let (status, headers) = get_from(&f, peer, "/v1/models", &wrong).await;
+    let (status, headers) = get_from(&f.app, peer, "/v1/models", &wrong).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(headers.contains_key("retry-after"));
     assert!(t.elapsed() >= OVER_LIMIT_DELAY, "{:?}", t.elapsed());
     // The valid key from the same address is answered at once, and other addresses are unaffected.
     let t = Instant::now();
-    let (status, _) = get_from(&f, peer, "/v1/models", &f.client).await;
+    let (status, _) = get_from(&f.app, peer, "/v1/models", &f.client).await;
     assert_eq!(status, StatusCode::OK);
     assert!(t.elapsed() < OVER_LIMIT_DELAY / 2, "{:?}", t.elapsed());
-    let (status, _) = get_from(&f, "192.0.2.8:40000", "/v1/models", &wrong).await;
+    let (status, _) = get_from(&f.app, "192.0.2.8:40000", "/v1/models", &wrong).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 

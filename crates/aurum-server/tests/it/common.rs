@@ -91,8 +91,8 @@ impl Fixture {
 /// With `AURUM_TEST_BACKEND=scale-out`, every fixture runs on the scale-out backends: a fresh
 /// PostgreSQL database (registry and audit log) and a fresh prefix in the S3 test bucket, named
 /// by `AURUM_TEST_DATABASE_URL`, `AURUM_TEST_S3_ENDPOINT` and `AURUM_TEST_S3_BUCKET`
-/// (`scripts/services/run.sh`), and live fraud state in Redis (`AURUM_TEST_REDIS_URL`) under a
-/// fresh key prefix. The same tests then check both backends.
+/// (`scripts/services/run.sh`), and live fraud state and request limits in Redis
+/// (`AURUM_TEST_REDIS_URL`) under a fresh key prefix. The same tests then check both backends.
 pub struct ScaleOut {
     admin_url: String,
     database: String,
@@ -151,6 +151,8 @@ impl ScaleOut {
         if let Some((url, prefix)) = &self.redis {
             r.fraud_state_url = Some(url.clone());
             r.fraud_state_prefix = prefix.clone();
+            r.limits_url = Some(url.clone());
+            r.limits_prefix = format!("{prefix}:limits");
         }
     }
 }
@@ -217,6 +219,25 @@ pub async fn call(
         json,
         headers,
     }
+}
+
+/// GET `uri` with `key` as if from `peer`, the address the failed-authentication limit counts by.
+pub async fn get_from(
+    app: &Router,
+    peer: &str,
+    uri: &str,
+    key: &str,
+) -> (StatusCode, axum::http::HeaderMap) {
+    let mut req = Request::builder()
+        .uri(uri)
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::empty())
+        .unwrap();
+    req.extensions_mut().insert(axum::extract::ConnectInfo(
+        peer.parse::<std::net::SocketAddr>().unwrap(),
+    ));
+    let resp = app.clone().oneshot(req).await.unwrap();
+    (resp.status(), resp.headers().clone())
 }
 
 pub async fn get(app: &Router, uri: &str, key: Option<&str>) -> Resp {

@@ -194,6 +194,192 @@ async fn a_rate_limited_key_gets_429_and_recovers() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
 }
 
+/// Two replicas on one Redis (`registry.limits_url`): a key's rate and a client's failed
+/// authentications are limited once for both, not once per replica.
+#[tokio::test]
+async fn a_key_rate_and_the_failure_limit_hold_across_replicas() {
+    let Some(redis) = std::env::var("AURUM_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!(
+            "skipped a_key_rate_and_the_failure_limit_hold_across_replicas: AURUM_TEST_REDIS_URL not set"
+        );
+        return;
+    };
+    let prefix = format!("aurum-it:{}:limits", uuid::Uuid::new_v4().simple());
+    let f = fixture_with(|c| {
+        c.registry.limits_url = Some(redis.clone());
+        c.registry.limits_prefix = prefix.clone();
+        c.server.auth_failures_per_minute = 4;
+    })
+    .await;
+    let r = create_key(
+        &f,
+        json!({"name": "metered", "role": "client", "rate_limit_per_s": 4}),
+    )
+    .await;
+    let key = r.json["key"].as_str().unwrap().to_string();
+    // The second replica opens after the key exists, so it knows the key from the start.
+    let other = aurum_backends::open_platform(f.config.clone())
+        .await
+        .unwrap();
+    let other_app = aurum_server::router(aurum_server::AppState::new(other));
+    let replicas = [&f.app, &other_app];
+
+    // Eight requests, alternately on each replica: a bucket of 4 per replica would pass all
+    // eight; the shared one passes 4, plus what refilled meanwhile (4 a second).
+    let started = std::time::Instant::now();
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        statuses.push(get(replicas[i % 2], "/v1/models", Some(&key)).await.status);
+    }
+    let refilled = (started.elapsed().as_secs_f64() * 4.0).floor() as usize;
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!(
+        (4..=4 + refilled).contains(&ok),
+        "{statuses:?} (refilled {refilled})"
+    );
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+
+    // Failed authentications from one address, two on each replica: all four are plain 401s
+    // (the limit is 4); the fifth, on either replica, is over the shared limit.
+    let peer = "192.0.2.9:40000";
+    let last = if f.client.ends_with('0') { "1" } else { "0" };
+    let wrong = format!("{}{last}", &f.client[..f.client.len() - 1]);
+    for i in 0..4 {
+        let (status, _) = get_from(replicas[i % 2], peer, "/v1/models", &wrong).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "failure {i}");
+    }
+    for app in replicas {
+        let (status, headers) = get_from(app, peer, "/v1/models", &wrong).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(headers.contains_key("retry-after"));
+    }
+    // Another address has its own count; a valid key from the limited one still works.
+    let (status, _) = get_from(&other_app, "192.0.2.10:40000", "/v1/models", &wrong).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = get_from(&other_app, peer, "/v1/models", &f.client).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// With `registry.limits_url` on a Redis that stops answering, limits fall back to each
+/// process's own instead of refusing every caller.
+#[tokio::test]
+async fn limits_fall_back_to_the_process_when_the_shared_store_is_gone() {
+    // A port that answered nothing at connect would refuse to start: start on a live Redis
+    // server of our own, then stop it.
+    let Some(mut redis) = ScratchRedis::start() else {
+        eprintln!(
+            "skipped limits_fall_back_to_the_process_when_the_shared_store_is_gone: no redis-server"
+        );
+        return;
+    };
+    let url = redis.url();
+    let f = fixture_with(|c| {
+        c.registry.limits_url = Some(url.clone());
+        c.server.auth_failures_per_minute = 2;
+    })
+    .await;
+    let r = create_key(
+        &f,
+        json!({"name": "metered", "role": "client", "rate_limit_per_s": 2}),
+    )
+    .await;
+    let key = r.json["key"].as_str().unwrap().to_string();
+    redis.stop();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(get(&f.app, "/v1/models", Some(&key)).await.status);
+    }
+    // The first check finds Redis gone (a 503 would be wrong: the caller did nothing wrong);
+    // the process's own bucket of 2 takes over.
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert!((2..=3).contains(&ok), "{statuses:?}");
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    let peer = "192.0.2.11:40000";
+    let last = if f.client.ends_with('0') { "1" } else { "0" };
+    let wrong = format!("{}{last}", &f.client[..f.client.len() - 1]);
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        failures.push(get_from(&f.app, peer, "/v1/models", &wrong).await.0);
+    }
+    assert_eq!(
+        failures,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+}
+
+/// A `redis-server` of the test's own on a free loopback port, stopped by the test.
+struct ScratchRedis {
+    child: Option<std::process::Child>,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl ScratchRedis {
+    fn start() -> Option<ScratchRedis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let dir = tempfile::tempdir().ok()?;
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let started = ScratchRedis {
+            child: Some(child),
+            port,
+            _dir: dir,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(started);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ScratchRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 #[tokio::test]
 async fn bad_key_policies_name_their_field() {
     let f = fixture().await;

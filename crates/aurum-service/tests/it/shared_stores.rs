@@ -216,6 +216,7 @@ async fn fraud_events_on_two_replicas_share_one_state_in_redis() {
 async fn replica_stores(shared: &std::path::Path) -> Stores {
     Stores {
         fraud_state: None,
+        limits: None,
         meta: Arc::new(
             SqliteStore::open(&shared.join("registry.db"))
                 .await

@@ -1,0 +1,157 @@
+//! Request limits shared by every replica: per-key request rates and failed authentications per
+//! client address.
+//!
+//! Why: each process otherwise keeps its own buckets, so behind a load balancer a key limited to
+//! `n` requests a second gets `n` per replica, and a client guessing keys gets the failed
+//! authentication budget once per replica. Here both live in one Redis, and each check is one
+//! script run (one round trip), atomic on the server:
+//!
+//! - **Rates** use GCRA (the generic cell rate algorithm), the token bucket `aurum` keeps in
+//!   process expressed as one timestamp per key: the theoretical arrival time `tat`. A request at
+//!   `now` is allowed when `tat - now <= (limit - 1) * T` with `T = 1 / limit` seconds, and then
+//!   moves `tat` to `max(tat, now) + T`: bursts of up to `limit`, `limit` a second sustained. A
+//!   refused request changes nothing and learns how long until one would pass. The clock is the
+//!   Redis server's (`TIME`), so replicas with skewed clocks agree. Key:
+//!   `<prefix>:rate:<key id>`, expiring when its bucket would be full again.
+//! - **Failed authentications** are counted per client address in a fixed window (the first
+//!   failure starts it): `<prefix>:fail:<client>`, `INCR` then `PEXPIRE` on the first. The caller
+//!   gets the count and the time left in the window.
+//!
+//! Nothing here is durable state: losing Redis loses the current windows only.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::{Pool, RedisOptions};
+
+/// GCRA: `KEYS[1]` the key's arrival time (µs, Redis clock), `ARGV[1]` the interval `T` (µs),
+/// `ARGV[2]` the tolerance `(limit - 1) * T` (µs). Returns 0 when allowed, else the wait in µs.
+const TAKE: &str = "local t = redis.call('TIME') \
+     local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) \
+     local interval = tonumber(ARGV[1]) \
+     local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0 \
+     if tat < now then tat = now end \
+     local wait = tat - now - tonumber(ARGV[2]) \
+     if wait > 0 then return math.ceil(wait) end \
+     local new = tat + interval \
+     redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', math.ceil((new - now) / 1000) + 1) \
+     return 0";
+
+/// `KEYS[1]` the client's failure count, `ARGV[1]` the window (ms). Returns `{count, ms left}`.
+const COUNT_FAILURE: &str = "local n = redis.call('INCR', KEYS[1]) \
+     local ttl = redis.call('PTTL', KEYS[1]) \
+     if n == 1 or ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end \
+     return {n, ttl}";
+
+/// Redis could not be asked (connection, timeout, an unexpected reply).
+#[derive(Debug, thiserror::Error)]
+#[error("shared limits unavailable: {0}")]
+pub struct LimitsUnavailable(pub String);
+
+/// Rate and failure limits in one Redis (a standalone server or a primary, `redis://` URL), under
+/// [`RedisOptions::key_prefix`].
+pub struct RedisLimits {
+    pool: Arc<Pool>,
+    prefix: String,
+    location: String,
+}
+
+impl std::fmt::Debug for RedisLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLimits")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisLimits {
+    /// Connects (one `PING`). `options.timeout` bounds every check: keep it short, a check sits
+    /// on the request path.
+    pub fn connect(url: &str, options: &RedisOptions) -> Result<RedisLimits, LimitsUnavailable> {
+        let client = redis::Client::open(url)
+            .map_err(|e| LimitsUnavailable(format!("not a Redis URL: {e}")))?;
+        let info = client.get_connection_info();
+        let location = format!(
+            "redis {}/{} {}",
+            info.addr(),
+            info.redis_settings().db(),
+            options.key_prefix
+        );
+        let pool = Arc::new(Pool {
+            client,
+            idle: Mutex::new(Vec::new()),
+            keep: options.pool_size.max(1),
+            timeout: options.timeout,
+        });
+        pool.get()
+            .and_then(|mut c| c.run(|c| redis::cmd("PING").query::<String>(c)))
+            .map_err(|e| LimitsUnavailable(e.to_string()))?;
+        Ok(RedisLimits {
+            pool,
+            prefix: options.key_prefix.clone(),
+            location,
+        })
+    }
+
+    /// Takes one request from `key_id`'s bucket (`limit_per_s` a second, bursts of as many):
+    /// `None` when it is allowed, else how long until one would be.
+    pub fn take(
+        &self,
+        key_id: &str,
+        limit_per_s: u32,
+    ) -> Result<Option<Duration>, LimitsUnavailable> {
+        let limit = f64::from(limit_per_s.max(1));
+        let interval = 1e6 / limit;
+        let tolerance = (limit - 1.0) * interval;
+        let key = format!("{}:rate:{key_id}", self.prefix);
+        let wait_us: i64 = self
+            .pool
+            .get()
+            .and_then(|mut c| {
+                c.run(|c| {
+                    redis::cmd("EVAL")
+                        .arg(TAKE)
+                        .arg(1)
+                        .arg(&key)
+                        .arg(format!("{interval:.3}"))
+                        .arg(format!("{tolerance:.3}"))
+                        .query(c)
+                })
+            })
+            .map_err(|e| LimitsUnavailable(e.to_string()))?;
+        Ok((wait_us > 0).then(|| Duration::from_micros(wait_us.unsigned_abs())))
+    }
+
+    /// Counts one failed authentication of `client` in its current window of length `window`
+    /// (started by its first failure): the count so far, this one included, and the time left.
+    pub fn count_failure(
+        &self,
+        client: &str,
+        window: Duration,
+    ) -> Result<(u32, Duration), LimitsUnavailable> {
+        let key = format!("{}:fail:{client}", self.prefix);
+        let window_ms = window.as_millis().max(1) as u64;
+        let (count, left_ms): (i64, i64) = self
+            .pool
+            .get()
+            .and_then(|mut c| {
+                c.run(|c| {
+                    redis::cmd("EVAL")
+                        .arg(COUNT_FAILURE)
+                        .arg(1)
+                        .arg(&key)
+                        .arg(window_ms)
+                        .query(c)
+                })
+            })
+            .map_err(|e| LimitsUnavailable(e.to_string()))?;
+        let count = u32::try_from(count.max(0)).unwrap_or(u32::MAX);
+        let left = Duration::from_millis(left_ms.clamp(0, window_ms as i64) as u64);
+        Ok((count, left))
+    }
+
+    /// Where the limits live (no password).
+    pub fn describe(&self) -> String {
+        self.location.clone()
+    }
+}
