@@ -32,7 +32,7 @@ pub mod webhook;
 use aurum_objstore::{ObjectArtifactStore, S3Options};
 use aurum_postgres::{PgAuditStore, PgStore};
 use aurum_registry::{ArtifactStore, LocalArtifactStore};
-use aurum_service::{Config, Platform, ServiceError, SharedLimits, Stores};
+use aurum_service::{Config, Platform, ServiceError, SharedLimits, SharedTake, Stores};
 
 /// Opens the platform with the built-in families over the configured stores.
 pub async fn open_platform(config: Config) -> Result<Platform, ServiceError> {
@@ -103,8 +103,12 @@ const LIMITS_TIMEOUT: Duration = Duration::from_millis(250);
 struct SharedRedisLimits(aurum_redis::RedisLimits);
 
 impl SharedLimits for SharedRedisLimits {
-    fn take(&self, key_id: &str, limit_per_s: u32) -> Result<Option<Duration>, String> {
-        self.0.take(key_id, limit_per_s).map_err(|e| e.to_string())
+    fn take(&self, key_id: &str, limit_per_s: u32, want: u32) -> Result<SharedTake, String> {
+        match self.0.take(key_id, limit_per_s, want) {
+            Ok(aurum_redis::Taken::Granted(n)) => Ok(SharedTake::Granted(n)),
+            Ok(aurum_redis::Taken::Wait(wait)) => Ok(SharedTake::Wait(wait)),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     fn count_failure(&self, client: &str, window: Duration) -> Result<(u32, Duration), String> {

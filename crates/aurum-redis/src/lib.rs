@@ -39,7 +39,7 @@
 
 mod limits;
 
-pub use limits::{LimitsUnavailable, RedisLimits};
+pub use limits::{LimitsUnavailable, RedisLimits, Taken};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

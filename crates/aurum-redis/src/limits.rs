@@ -10,9 +10,11 @@
 //!   process expressed as one timestamp per key: the theoretical arrival time `tat`. A request at
 //!   `now` is allowed when `tat - now <= (limit - 1) * T` with `T = 1 / limit` seconds, and then
 //!   moves `tat` to `max(tat, now) + T`: bursts of up to `limit`, `limit` a second sustained. A
-//!   refused request changes nothing and learns how long until one would pass. The clock is the
-//!   Redis server's (`TIME`), so replicas with skewed clocks agree. Key:
-//!   `<prefix>:rate:<key id>`, expiring when its bucket would be full again.
+//!   caller may take several at once (a lease, see [`RedisLimits::take`]): it gets as many of
+//!   them as fit, and `tat` moves by that many intervals. A refused request changes nothing and
+//!   learns how long until one would pass. The clock is the Redis server's (`TIME`), so replicas
+//!   with skewed clocks agree. Key: `<prefix>:rate:<key id>`, expiring when its bucket would be
+//!   full again.
 //! - **Failed authentications** are counted per client address in a fixed window (the first
 //!   failure starts it): `<prefix>:fail:<client>`, `INCR` then `PEXPIRE` on the first. The caller
 //!   gets the count and the time left in the window.
@@ -25,23 +27,36 @@ use std::time::Duration;
 use crate::{Pool, RedisOptions};
 
 /// GCRA: `KEYS[1]` the key's arrival time (µs, Redis clock), `ARGV[1]` the interval `T` (µs),
-/// `ARGV[2]` the tolerance `(limit - 1) * T` (µs). Returns 0 when allowed, else the wait in µs.
+/// `ARGV[2]` the tolerance `(limit - 1) * T` (µs), `ARGV[3]` how many requests the caller would
+/// like. Returns `{granted, wait µs}`: `granted` of them fit (at least one, at most the wish),
+/// or none and the wait until one would.
 const TAKE: &str = "local t = redis.call('TIME') \
      local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) \
      local interval = tonumber(ARGV[1]) \
+     local tolerance = tonumber(ARGV[2]) \
      local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0 \
      if tat < now then tat = now end \
-     local wait = tat - now - tonumber(ARGV[2]) \
-     if wait > 0 then return math.ceil(wait) end \
-     local new = tat + interval \
+     local room = math.floor((tolerance - (tat - now)) / interval + 1e-9) + 1 \
+     if room < 1 then return {0, math.max(1, math.ceil(tat - now - tolerance))} end \
+     local granted = math.min(tonumber(ARGV[3]), room) \
+     local new = tat + granted * interval \
      redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', math.ceil((new - now) / 1000) + 1) \
-     return 0";
+     return {granted, 0}";
 
 /// `KEYS[1]` the client's failure count, `ARGV[1]` the window (ms). Returns `{count, ms left}`.
 const COUNT_FAILURE: &str = "local n = redis.call('INCR', KEYS[1]) \
      local ttl = redis.call('PTTL', KEYS[1]) \
      if n == 1 or ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end \
      return {n, ttl}";
+
+/// What [`RedisLimits::take`] got from a bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// This many requests (at least one).
+    Granted(u32),
+    /// None: the bucket is empty for this long.
+    Wait(Duration),
+}
 
 /// Redis could not be asked (connection, timeout, an unexpected reply).
 #[derive(Debug, thiserror::Error)]
@@ -93,18 +108,21 @@ impl RedisLimits {
         })
     }
 
-    /// Takes one request from `key_id`'s bucket (`limit_per_s` a second, bursts of as many):
-    /// `None` when it is allowed, else how long until one would be.
+    /// Takes up to `want` requests from `key_id`'s bucket (`limit_per_s` a second, bursts of as
+    /// many): `Ok(Taken::Granted(n))` with `1 <= n <= want` (as many as the bucket holds), or
+    /// `Ok(Taken::Wait(d))` when it is empty, `d` being how long until one request would pass.
+    /// Taking several at once is a lease: the caller spends them without asking again.
     pub fn take(
         &self,
         key_id: &str,
         limit_per_s: u32,
-    ) -> Result<Option<Duration>, LimitsUnavailable> {
+        want: u32,
+    ) -> Result<Taken, LimitsUnavailable> {
         let limit = f64::from(limit_per_s.max(1));
         let interval = 1e6 / limit;
         let tolerance = (limit - 1.0) * interval;
         let key = format!("{}:rate:{key_id}", self.prefix);
-        let wait_us: i64 = self
+        let (granted, wait_us): (i64, i64) = self
             .pool
             .get()
             .and_then(|mut c| {
@@ -115,11 +133,16 @@ impl RedisLimits {
                         .arg(&key)
                         .arg(format!("{interval:.3}"))
                         .arg(format!("{tolerance:.3}"))
+                        .arg(want.max(1))
                         .query(c)
                 })
             })
             .map_err(|e| LimitsUnavailable(e.to_string()))?;
-        Ok((wait_us > 0).then(|| Duration::from_micros(wait_us.unsigned_abs())))
+        Ok(if granted > 0 {
+            Taken::Granted(u32::try_from(granted).unwrap_or(u32::MAX).min(want.max(1)))
+        } else {
+            Taken::Wait(Duration::from_micros(wait_us.max(1).unsigned_abs()))
+        })
     }
 
     /// Counts one failed authentication of `client` in its current window of length `window`

@@ -31,6 +31,11 @@
 //!   then every process takes from one bucket per key and adds to one failure count per client,
 //!   so `n` replicas do not multiply a limit by `n`. A refusal learnt from the shared store is
 //!   remembered here until it expires, so a client that keeps going over costs no round trips.
+//!   A key with a high limit leases a slice of its bucket per round trip ([`lease_size`], a
+//!   hundredth of the limit, at most 1 000) and spends it here. Leased requests were taken from
+//!   the shared bucket when leased, so whenever they are spent the rate across replicas exceeds
+//!   the limit by at most one lease per replica; a lease lapses after [`LEASE_LIFE`], and what a
+//!   replica leased and did not spend is lost to the others until then.
 //!   When the shared store cannot be asked, the process falls back to its own buckets for
 //!   [`SHARED_RETRY`] (logged, `aurum_shared_limits_errors_total`): limits then hold per
 //!   process, as without it, instead of refusing every caller or none.
@@ -61,15 +66,33 @@ pub const LEGACY_VERIFY_QUEUE: usize = 8;
 pub const OVER_LIMIT_DELAY: Duration = Duration::from_secs(1);
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 const MAX_TRACKED_CLIENTS: usize = 100_000;
+/// How long a process may spend a lease of a key's shared bucket before it lapses.
+pub const LEASE_LIFE: Duration = Duration::from_secs(1);
+
+/// What a [`SharedLimits::take`] got from a key's bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharedTake {
+    /// This many requests, at least one and at most the number asked for.
+    Granted(u32),
+    /// None: the bucket is empty for this long.
+    Wait(Duration),
+}
+
+/// Requests a key with `limit` a second takes from the shared bucket per round trip: a
+/// hundredth of the limit, at least 1, at most 1 000.
+pub fn lease_size(limit: u32) -> u32 {
+    (limit / 100).clamp(1, 1000)
+}
+
 /// How long a process keeps to its own limits after the shared store failed to answer.
 pub const SHARED_RETRY: Duration = Duration::from_secs(1);
 
 /// Limits every replica shares (`registry.limits_url`). Calls block (network I/O): the platform
 /// makes them on the blocking pool. Errors are the store's message.
 pub trait SharedLimits: Send + Sync {
-    /// Takes one request from `key_id`'s bucket (`limit_per_s` a second, bursts of as many):
-    /// `None` when allowed, else how long until a request would be.
-    fn take(&self, key_id: &str, limit_per_s: u32) -> Result<Option<Duration>, String>;
+    /// Takes up to `want` requests from `key_id`'s bucket (`limit_per_s` a second, bursts of as
+    /// many): as many as the bucket holds, or how long until one would pass.
+    fn take(&self, key_id: &str, limit_per_s: u32, want: u32) -> Result<SharedTake, String>;
     /// Counts one failed authentication of `client` in its window of length `window` (started
     /// by its first failure): the count, this one included, and the time left in the window.
     fn count_failure(&self, client: &str, window: Duration) -> Result<(u32, Duration), String>;
@@ -116,6 +139,12 @@ impl Principal {
     }
 }
 
+/// What this process holds of a key's shared bucket, until `until`.
+enum Held {
+    Lease { requests: u32, until: Instant },
+    Refused { until: Instant },
+}
+
 /// A token bucket: `limit` requests a second sustained, bursts of up to `limit`.
 struct Bucket {
     tokens: f64,
@@ -139,8 +168,9 @@ pub(crate) struct KeyRing {
     buckets: Mutex<HashMap<String, Bucket>>,
     /// The limits every replica shares, when configured.
     shared: Option<Arc<dyn SharedLimits>>,
-    /// Keys the shared store refused, until their next request would pass.
-    refused_until: Mutex<HashMap<String, Instant>>,
+    /// Per key with a limit, what this process holds of the shared bucket: a lease of requests
+    /// it may spend, or a refusal until its next request would pass.
+    held: Mutex<HashMap<String, Held>>,
     /// Until when the shared store is left alone after it failed.
     shared_down_until: Mutex<Option<Instant>>,
 }
@@ -156,7 +186,7 @@ impl KeyRing {
             failures_per_minute,
             buckets: Mutex::new(HashMap::new()),
             shared,
-            refused_until: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
             shared_down_until: Mutex::new(None),
         }
     }
@@ -192,26 +222,60 @@ impl KeyRing {
         );
     }
 
-    /// Whether the shared store refused `key_id` recently and its wait is not over.
-    fn refused_recently(&self, key_id: &str) -> bool {
-        let mut refused = self.refused_until.lock().unwrap_or_else(|p| p.into_inner());
-        match refused.get(key_id) {
-            Some(until) if Instant::now() < *until => true,
-            Some(_) => {
-                refused.remove(key_id);
-                false
+    /// Answers from what this process holds of `key_id`'s shared bucket: `Some(true)` spends
+    /// one request of its lease, `Some(false)` repeats a refusal whose wait is not over, `None`
+    /// asks the shared store.
+    fn take_held(&self, key_id: &str) -> Option<bool> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let answer = match held.get_mut(key_id)? {
+            Held::Lease { requests, until } if now < *until && *requests > 0 => {
+                *requests -= 1;
+                Some(true)
             }
-            None => false,
+            Held::Refused { until } if now < *until => Some(false),
+            _ => None,
+        };
+        if answer.is_none() {
+            held.remove(key_id);
         }
+        answer
     }
 
-    fn remember_refusal(&self, key_id: &str, wait: Duration) {
-        let mut refused = self.refused_until.lock().unwrap_or_else(|p| p.into_inner());
-        if refused.len() >= MAX_TRACKED_CLIENTS {
-            let now = Instant::now();
-            refused.retain(|_, until| *until > now);
+    /// Keeps what the shared store answered: the rest of a lease (`granted - 1`, for
+    /// [`LEASE_LIFE`]), or a refusal for `wait`.
+    fn hold(&self, key_id: &str, taken: SharedTake) {
+        let now = Instant::now();
+        let new = match taken {
+            SharedTake::Granted(n) if n > 1 => Held::Lease {
+                requests: n - 1,
+                until: now + LEASE_LIFE,
+            },
+            SharedTake::Granted(_) => return,
+            SharedTake::Wait(wait) => Held::Refused { until: now + wait },
+        };
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if held.len() >= MAX_TRACKED_CLIENTS {
+            held.retain(|_, h| match h {
+                Held::Lease { until, .. } | Held::Refused { until } => *until > now,
+            });
         }
-        refused.insert(key_id.to_string(), Instant::now() + wait);
+        match (held.get_mut(key_id), new) {
+            // Two requests of this process leased at once: keep both leases.
+            (
+                Some(Held::Lease { requests, until }),
+                Held::Lease {
+                    requests: more,
+                    until: later,
+                },
+            ) if now < *until => {
+                *requests += more;
+                *until = (*until).max(later);
+            }
+            (_, new) => {
+                held.insert(key_id.to_string(), new);
+            }
+        }
     }
 
     /// Takes one request from the key's bucket; `false` when it is empty.
@@ -365,15 +429,14 @@ impl Platform {
     async fn take_token(&self, key_id: &str, limit: u32) -> bool {
         let ring = &self.inner.keys;
         if let Some(shared) = ring.shared() {
-            if ring.refused_recently(key_id) {
-                return false;
+            if let Some(answer) = ring.take_held(key_id) {
+                return answer;
             }
-            let id = key_id.to_string();
-            match tokio::task::spawn_blocking(move || shared.take(&id, limit)).await {
-                Ok(Ok(None)) => return true,
-                Ok(Ok(Some(wait))) => {
-                    ring.remember_refusal(key_id, wait);
-                    return false;
+            let (id, want) = (key_id.to_string(), lease_size(limit));
+            match tokio::task::spawn_blocking(move || shared.take(&id, limit, want)).await {
+                Ok(Ok(taken)) => {
+                    ring.hold(key_id, taken);
+                    return matches!(taken, SharedTake::Granted(_));
                 }
                 Ok(Err(e)) => ring.shared_failed(&e),
                 Err(e) => ring.shared_failed(&e.to_string()),

@@ -44,7 +44,10 @@ pub use events::{
 };
 pub use flows::{FlowDefinition, FlowOutput};
 pub use forecast::{BacktestOutput, DecompositionOutput, ForecastOutput, SeriesInput};
-pub use keys::{KeyPolicy, OVER_LIMIT_DELAY, Principal, Role, SHARED_RETRY, SharedLimits};
+pub use keys::{
+    KeyPolicy, OVER_LIMIT_DELAY, Principal, Role, SHARED_RETRY, SharedLimits, SharedTake,
+    lease_size,
+};
 pub use models::{LoadedModel, ModelRef, Selector, VersionState};
 pub use monitoring::{DriftReport, WindowDrift};
 pub use outcomes::{FairnessOut, OutcomeIn, OutcomeLabel, PerformanceReport};

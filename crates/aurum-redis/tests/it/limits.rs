@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aurum_redis::{RedisLimits, RedisOptions};
+use aurum_redis::{RedisLimits, RedisOptions, Taken};
 
 use super::{options, redis_url};
 
@@ -25,9 +25,9 @@ fn a_key_gets_its_burst_once_across_replicas_then_its_rate() {
     let mut waits = Vec::new();
     for i in 0..10 {
         let replica = if i % 2 == 0 { &a } else { &b };
-        match replica.take("k1", 5).unwrap() {
-            None => allowed += 1,
-            Some(wait) => waits.push(wait),
+        match replica.take("k1", 5, 1).unwrap() {
+            Taken::Granted(n) => allowed += n as usize,
+            Taken::Wait(wait) => waits.push(wait),
         }
     }
     let elapsed = started.elapsed();
@@ -43,11 +43,11 @@ fn a_key_gets_its_burst_once_across_replicas_then_its_rate() {
         "{waits:?}"
     );
     // Another key has its own bucket.
-    assert_eq!(b.take("k2", 5).unwrap(), None);
+    assert_eq!(b.take("k2", 5, 1).unwrap(), Taken::Granted(1));
     // After the announced wait, one more passes, and only one.
     std::thread::sleep(*waits.last().unwrap() + Duration::from_millis(5));
-    assert_eq!(a.take("k1", 5).unwrap(), None);
-    assert!(b.take("k1", 5).unwrap().is_some());
+    assert_eq!(a.take("k1", 5, 1).unwrap(), Taken::Granted(1));
+    assert!(matches!(b.take("k1", 5, 1).unwrap(), Taken::Wait(_)));
 }
 
 #[test]
@@ -63,8 +63,11 @@ fn concurrent_takes_never_pass_more_than_the_bucket() {
             let r = Arc::clone(&replicas[t % replicas.len()]);
             std::thread::spawn(move || {
                 (0..25)
-                    .filter(|_| r.take("hot", 20).unwrap().is_none())
-                    .count()
+                    .map(|_| match r.take("hot", 20, 1).unwrap() {
+                        Taken::Granted(n) => n as usize,
+                        Taken::Wait(_) => 0,
+                    })
+                    .sum::<usize>()
             })
         })
         .collect();
@@ -75,6 +78,40 @@ fn concurrent_takes_never_pass_more_than_the_bucket() {
         (20..=ceiling).contains(&allowed),
         "{allowed} of 200 allowed in {elapsed:?} (bucket 20, 20/s)"
     );
+}
+
+#[test]
+fn leases_take_what_fits_and_never_more_than_the_bucket() {
+    let Some(url) = redis_url("leases_take_what_fits_and_never_more_than_the_bucket") else {
+        return;
+    };
+    let opts = options();
+    let (a, b) = (limits(&url, &opts), limits(&url, &opts));
+    // A bucket of 1 000 (1 000 a second), leased 300 at a time by two replicas: 300, 300, 300,
+    // then the 100 or so left (plus the refill meanwhile), then nothing.
+    let started = Instant::now();
+    let mut granted = Vec::new();
+    let mut wait = None;
+    for i in 0..50 {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        match replica.take("lease", 1000, 300).unwrap() {
+            Taken::Granted(n) => granted.push(n),
+            Taken::Wait(w) => {
+                wait = Some(w);
+                break;
+            }
+        }
+    }
+    let refilled = (started.elapsed().as_secs_f64() * 1000.0).ceil() as u32;
+    assert_eq!(&granted[..3], [300, 300, 300], "{granted:?}");
+    let total: u32 = granted.iter().sum();
+    assert!(
+        (1000..=1000 + refilled).contains(&total),
+        "{granted:?}, refilled {refilled}"
+    );
+    assert!(granted[3..].iter().all(|n| *n <= 300), "{granted:?}");
+    let wait = wait.expect("the bucket ran dry");
+    assert!(wait <= Duration::from_millis(1), "{wait:?}");
 }
 
 #[test]

@@ -220,7 +220,13 @@ async fn a_key_rate_and_the_failure_limit_hold_across_replicas() {
     )
     .await;
     let key = r.json["key"].as_str().unwrap().to_string();
-    // The second replica opens after the key exists, so it knows the key from the start.
+    let r = create_key(
+        &f,
+        json!({"name": "busy", "role": "client", "rate_limit_per_s": 200}),
+    )
+    .await;
+    let busy = r.json["key"].as_str().unwrap().to_string();
+    // The second replica opens after the keys exist, so it knows them from the start.
     let other = aurum_backends::open_platform(f.config.clone())
         .await
         .unwrap();
@@ -249,6 +255,26 @@ async fn a_key_rate_and_the_failure_limit_hold_across_replicas() {
             .iter()
             .all(|s| *s == StatusCode::OK || *s == StatusCode::TOO_MANY_REQUESTS),
         "{statuses:?}"
+    );
+
+    // A key limited to 200 a second takes leases of 2 from the shared bucket: 300 requests
+    // alternately on both replicas pass the bucket's 200, plus the refill, plus at most one
+    // lease per replica; a bucket per replica would pass all 300.
+    let started = std::time::Instant::now();
+    let mut ok = 0;
+    for i in 0..300 {
+        let status = get(replicas[i % 2], "/v1/models", Some(&busy)).await.status;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::TOO_MANY_REQUESTS,
+            "{status}"
+        );
+        ok += usize::from(status == StatusCode::OK);
+    }
+    let refilled = (started.elapsed().as_secs_f64() * 200.0).ceil() as usize;
+    let lease = aurum_service::lease_size(200) as usize;
+    assert!(
+        (200 - 2 * lease..=200 + refilled + 2 * lease).contains(&ok),
+        "{ok} of 300 passed (refilled {refilled})"
     );
 
     // Failed authentications from one address, two on each replica: all four are plain 401s
