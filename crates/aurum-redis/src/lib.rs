@@ -105,6 +105,25 @@ struct Pool {
 }
 
 impl Pool {
+    /// A pool on `url` (nothing connected yet) and the location it names, without the password.
+    fn open(url: &str, options: &RedisOptions) -> redis::RedisResult<(Pool, String)> {
+        let client = redis::Client::open(url)?;
+        let info = client.get_connection_info();
+        let location = format!(
+            "redis {}/{} {}",
+            info.addr(),
+            info.redis_settings().db(),
+            options.key_prefix
+        );
+        let pool = Pool {
+            client,
+            idle: Mutex::new(Vec::new()),
+            keep: options.pool_size.max(1),
+            timeout: options.timeout,
+        };
+        Ok((pool, location))
+    }
+
     fn get(&self) -> Result<Conn<'_>> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match idle {
@@ -222,23 +241,11 @@ impl std::fmt::Debug for RedisStateFactory {
 impl RedisStateFactory {
     /// Connects (one `PING`) and reports whether Redis persists what it is given.
     pub fn connect(url: &str, options: RedisOptions) -> Result<RedisStateFactory> {
-        let client = redis::Client::open(url).map_err(|e| FraudError::InvalidInput {
+        let (pool, location) = Pool::open(url, &options).map_err(|e| FraudError::InvalidInput {
             field: "fraud_state_url".into(),
             message: format!("not a Redis URL: {e}"),
         })?;
-        let info = client.get_connection_info();
-        let location = format!(
-            "redis {}/{} {}",
-            info.addr(),
-            info.redis_settings().db(),
-            options.key_prefix
-        );
-        let pool = Arc::new(Pool {
-            client,
-            idle: Mutex::new(Vec::new()),
-            keep: options.pool_size.max(1),
-            timeout: options.timeout,
-        });
+        let pool = Arc::new(pool);
         {
             let mut conn = pool.get()?;
             conn.run(|c| redis::cmd("PING").query::<String>(c))?;

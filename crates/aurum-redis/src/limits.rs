@@ -21,7 +21,7 @@
 //!
 //! Nothing here is durable state: losing Redis loses the current windows only.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{Pool, RedisOptions};
@@ -83,21 +83,9 @@ impl RedisLimits {
     /// Connects (one `PING`). `options.timeout` bounds every check: keep it short, a check sits
     /// on the request path.
     pub fn connect(url: &str, options: &RedisOptions) -> Result<RedisLimits, LimitsUnavailable> {
-        let client = redis::Client::open(url)
+        let (pool, location) = Pool::open(url, options)
             .map_err(|e| LimitsUnavailable(format!("not a Redis URL: {e}")))?;
-        let info = client.get_connection_info();
-        let location = format!(
-            "redis {}/{} {}",
-            info.addr(),
-            info.redis_settings().db(),
-            options.key_prefix
-        );
-        let pool = Arc::new(Pool {
-            client,
-            idle: Mutex::new(Vec::new()),
-            keep: options.pool_size.max(1),
-            timeout: options.timeout,
-        });
+        let pool = Arc::new(pool);
         pool.get()
             .and_then(|mut c| c.run(|c| redis::cmd("PING").query::<String>(c)))
             .map_err(|e| LimitsUnavailable(e.to_string()))?;
@@ -122,22 +110,15 @@ impl RedisLimits {
         let interval = 1e6 / limit;
         let tolerance = (limit - 1.0) * interval;
         let key = format!("{}:rate:{key_id}", self.prefix);
-        let (granted, wait_us): (i64, i64) = self
-            .pool
-            .get()
-            .and_then(|mut c| {
-                c.run(|c| {
-                    redis::cmd("EVAL")
-                        .arg(TAKE)
-                        .arg(1)
-                        .arg(&key)
-                        .arg(format!("{interval:.3}"))
-                        .arg(format!("{tolerance:.3}"))
-                        .arg(want.max(1))
-                        .query(c)
-                })
-            })
-            .map_err(|e| LimitsUnavailable(e.to_string()))?;
+        let (granted, wait_us): (i64, i64) = self.eval(
+            TAKE,
+            &key,
+            &[
+                format!("{interval:.3}"),
+                format!("{tolerance:.3}"),
+                want.max(1).to_string(),
+            ],
+        )?;
         Ok(if granted > 0 {
             Taken::Granted(u32::try_from(granted).unwrap_or(u32::MAX).min(want.max(1)))
         } else {
@@ -154,23 +135,33 @@ impl RedisLimits {
     ) -> Result<(u32, Duration), LimitsUnavailable> {
         let key = format!("{}:fail:{client}", self.prefix);
         let window_ms = window.as_millis().max(1) as u64;
-        let (count, left_ms): (i64, i64) = self
-            .pool
+        let (count, left_ms): (i64, i64) =
+            self.eval(COUNT_FAILURE, &key, &[window_ms.to_string()])?;
+        let count = u32::try_from(count.max(0)).unwrap_or(u32::MAX);
+        let left = Duration::from_millis(left_ms.clamp(0, window_ms as i64) as u64);
+        Ok((count, left))
+    }
+
+    /// Runs `script` on one key with `args`, on a pooled connection.
+    fn eval<T: redis::FromRedisValue>(
+        &self,
+        script: &str,
+        key: &str,
+        args: &[String],
+    ) -> Result<T, LimitsUnavailable> {
+        self.pool
             .get()
             .and_then(|mut c| {
                 c.run(|c| {
                     redis::cmd("EVAL")
-                        .arg(COUNT_FAILURE)
+                        .arg(script)
                         .arg(1)
-                        .arg(&key)
-                        .arg(window_ms)
+                        .arg(key)
+                        .arg(args)
                         .query(c)
                 })
             })
-            .map_err(|e| LimitsUnavailable(e.to_string()))?;
-        let count = u32::try_from(count.max(0)).unwrap_or(u32::MAX);
-        let left = Duration::from_millis(left_ms.clamp(0, window_ms as i64) as u64);
-        Ok((count, left))
+            .map_err(|e| LimitsUnavailable(e.to_string()))
     }
 
     /// Where the limits live (no password).
