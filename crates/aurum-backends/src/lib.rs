@@ -111,9 +111,14 @@ impl SharedLimits for SharedRedisLimits {
         }
     }
 
-    fn count_failure(&self, client: &str, window: Duration) -> Result<(u32, Duration), String> {
+    fn count_failures(
+        &self,
+        client: &str,
+        failures: u32,
+        window: Duration,
+    ) -> Result<(u32, Duration), String> {
         self.0
-            .count_failure(client, window)
+            .count_failures(client, failures, window)
             .map_err(|e| e.to_string())
     }
 

@@ -16,8 +16,8 @@
 //!   with skewed clocks agree. Key: `<prefix>:rate:<key id>`, expiring when its bucket would be
 //!   full again.
 //! - **Failed authentications** are counted per client address in a fixed window (the first
-//!   failure starts it): `<prefix>:fail:<client>`, `INCR` then `PEXPIRE` on the first. The caller
-//!   gets the count and the time left in the window.
+//!   failures start it): `<prefix>:fail:<client>`, `INCRBY` then `PEXPIRE` on the first. The
+//!   caller gets the count and the time left in the window.
 //!
 //! Nothing here is durable state: losing Redis loses the current windows only.
 
@@ -43,10 +43,11 @@ const TAKE: &str = "local t = redis.call('TIME') \
      redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', math.ceil((new - now) / 1000) + 1) \
      return {granted, 0}";
 
-/// `KEYS[1]` the client's failure count, `ARGV[1]` the window (ms). Returns `{count, ms left}`.
-const COUNT_FAILURE: &str = "local n = redis.call('INCR', KEYS[1]) \
+/// `KEYS[1]` the client's failure count, `ARGV[1]` the window (ms), `ARGV[2]` the failures to
+/// add. Returns `{count, ms left}`.
+const COUNT_FAILURE: &str = "local n = redis.call('INCRBY', KEYS[1], ARGV[2]) \
      local ttl = redis.call('PTTL', KEYS[1]) \
-     if n == 1 or ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end \
+     if n == tonumber(ARGV[2]) or ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end \
      return {n, ttl}";
 
 /// What [`RedisLimits::take`] got from a bucket.
@@ -126,17 +127,22 @@ impl RedisLimits {
         })
     }
 
-    /// Counts one failed authentication of `client` in its current window of length `window`
-    /// (started by its first failure): the count so far, this one included, and the time left.
-    pub fn count_failure(
+    /// Adds `failures` failed authentications of `client` to its count in its current window of
+    /// length `window` (started by the first of them): the count so far, these included, and the
+    /// time left.
+    pub fn count_failures(
         &self,
         client: &str,
+        failures: u32,
         window: Duration,
     ) -> Result<(u32, Duration), LimitsUnavailable> {
         let key = format!("{}:fail:{client}", self.prefix);
         let window_ms = window.as_millis().max(1) as u64;
-        let (count, left_ms): (i64, i64) =
-            self.eval(COUNT_FAILURE, &key, &[window_ms.to_string()])?;
+        let (count, left_ms): (i64, i64) = self.eval(
+            COUNT_FAILURE,
+            &key,
+            &[window_ms.to_string(), failures.max(1).to_string()],
+        )?;
         let count = u32::try_from(count.max(0)).unwrap_or(u32::MAX);
         let left = Duration::from_millis(left_ms.clamp(0, window_ms as i64) as u64);
         Ok((count, left))

@@ -36,6 +36,9 @@
 //!   the shared bucket when leased, so whenever they are spent the rate across replicas exceeds
 //!   the limit by at most one lease per replica; a lease lapses after [`LEASE_LIFE`], and what a
 //!   replica leased and did not spend is lost to the others until then.
+//!   Failed authentications are added to the shared count in batches of a tenth of the limit
+//!   ([`failure_batch`]), and at once when this process's view reaches the limit, so an address
+//!   can fail at most the limit plus one batch per replica before every replica refuses it.
 //!   When the shared store cannot be asked, the process falls back to its own buckets for
 //!   [`SHARED_RETRY`] (logged, `aurum_shared_limits_errors_total`): limits then hold per
 //!   process, as without it, instead of refusing every caller or none.
@@ -84,6 +87,13 @@ pub fn lease_size(limit: u32) -> u32 {
     (limit / 100).clamp(1, 1000)
 }
 
+/// Failed authentications of one address a process counts before it adds them to the shared
+/// count, for a limit of `per_minute`: a tenth of the limit, at least 1 (every failure) and
+/// never past the limit (see [`KeyRing::unsent_failures`]).
+pub fn failure_batch(per_minute: u32) -> u32 {
+    (per_minute / 10).max(1)
+}
+
 /// How long a process keeps to its own limits after the shared store failed to answer.
 pub const SHARED_RETRY: Duration = Duration::from_secs(1);
 
@@ -93,9 +103,14 @@ pub trait SharedLimits: Send + Sync {
     /// Takes up to `want` requests from `key_id`'s bucket (`limit_per_s` a second, bursts of as
     /// many): as many as the bucket holds, or how long until one would pass.
     fn take(&self, key_id: &str, limit_per_s: u32, want: u32) -> Result<SharedTake, String>;
-    /// Counts one failed authentication of `client` in its window of length `window` (started
-    /// by its first failure): the count, this one included, and the time left in the window.
-    fn count_failure(&self, client: &str, window: Duration) -> Result<(u32, Duration), String>;
+    /// Adds `failures` failed authentications of `client` to its count in its window of length
+    /// `window` (started by its first failure): the count, these included, and the time left.
+    fn count_failures(
+        &self,
+        client: &str,
+        failures: u32,
+        window: Duration,
+    ) -> Result<(u32, Duration), String>;
     /// Where the limits live, for logs (no secrets).
     fn describe(&self) -> String;
 }
@@ -173,6 +188,9 @@ pub(crate) struct KeyRing {
     held: Mutex<HashMap<String, Held>>,
     /// Until when the shared store is left alone after it failed.
     shared_down_until: Mutex<Option<Instant>>,
+    /// Per client address, failures counted here and not yet added to the shared count (and
+    /// since when).
+    unsent: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 impl KeyRing {
@@ -188,6 +206,7 @@ impl KeyRing {
             shared,
             held: Mutex::new(HashMap::new()),
             shared_down_until: Mutex::new(None),
+            unsent: Mutex::new(HashMap::new()),
         }
     }
 
@@ -328,6 +347,42 @@ impl KeyRing {
         self.with_failures(client, |entry| *entry = (start, count));
     }
 
+    /// Counts one more failure of `client` here; `Some(n)` when the `n` counted so far are to be
+    /// added to the shared count now (a batch is full, or with the shared count last seen they
+    /// reach the limit), `None` while they wait for more.
+    fn unsent_failures(&self, client: &str) -> Option<u32> {
+        let seen = {
+            let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            failures
+                .get(client)
+                .filter(|(start, _)| start.elapsed() < FAILURE_WINDOW)
+                .map_or(0, |(_, count)| *count)
+        };
+        let mut unsent = self.unsent.lock().unwrap_or_else(|p| p.into_inner());
+        if unsent.len() >= MAX_TRACKED_CLIENTS {
+            unsent.retain(|_, (since, _)| since.elapsed() < FAILURE_WINDOW);
+            if unsent.len() >= MAX_TRACKED_CLIENTS {
+                unsent.clear();
+            }
+        }
+        let entry = unsent
+            .entry(client.to_string())
+            .or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= FAILURE_WINDOW {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        let n = entry.1;
+        if n >= failure_batch(self.failures_per_minute)
+            || seen.saturating_add(n) >= self.failures_per_minute
+        {
+            unsent.remove(client);
+            Some(n)
+        } else {
+            None
+        }
+    }
+
     fn with_failures(&self, client: &str, f: impl FnOnce(&mut (Instant, u32))) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if failures.len() >= MAX_TRACKED_CLIENTS {
@@ -446,15 +501,19 @@ impl Platform {
     }
 
     /// Counts a failed authentication of `client`, in the replicas' shared count when
-    /// configured. `Some(retry)` when this failure is already over the limit (another replica's
-    /// failures filled it since this process last looked).
+    /// configured (in batches, see [`failure_batch`]). `Some(retry)` when this failure is
+    /// already over the limit (other replicas' failures filled it since this process last
+    /// looked).
     async fn count_failure(&self, client: Option<&str>) -> Option<u64> {
         let ring = &self.inner.keys;
         if let (Some(shared), Some(client)) = (ring.shared(), client) {
+            // Not yet: counted here, added with the rest of its batch.
+            let batch = ring.unsent_failures(client)?;
             let who = client.to_string();
-            let counted =
-                tokio::task::spawn_blocking(move || shared.count_failure(&who, FAILURE_WINDOW))
-                    .await;
+            let counted = tokio::task::spawn_blocking(move || {
+                shared.count_failures(&who, batch, FAILURE_WINDOW)
+            })
+            .await;
             match counted {
                 Ok(Ok((count, left))) => {
                     ring.note_shared_failures(client, count, left);

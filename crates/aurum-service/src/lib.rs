@@ -45,8 +45,8 @@ pub use events::{
 pub use flows::{FlowDefinition, FlowOutput};
 pub use forecast::{BacktestOutput, DecompositionOutput, ForecastOutput, SeriesInput};
 pub use keys::{
-    KeyPolicy, OVER_LIMIT_DELAY, Principal, Role, SHARED_RETRY, SharedLimits, SharedTake,
-    lease_size,
+    KeyPolicy, LEASE_LIFE, OVER_LIMIT_DELAY, Principal, Role, SHARED_RETRY, SharedLimits,
+    SharedTake, failure_batch, lease_size,
 };
 pub use models::{LoadedModel, ModelRef, Selector, VersionState};
 pub use monitoring::{DriftReport, WindowDrift};

@@ -126,11 +126,11 @@ fn failures_are_counted_per_client_across_replicas_in_one_window() {
     let counts: Vec<u32> = (0..4)
         .map(|i| {
             let replica = if i % 2 == 0 { &a } else { &b };
-            replica.count_failure("10.0.0.7", window).unwrap().0
+            replica.count_failures("10.0.0.7", 1, window).unwrap().0
         })
         .collect();
     assert_eq!(counts, [1, 2, 3, 4]);
-    let (n, left) = b.count_failure("10.0.0.8", window).unwrap();
+    let (n, left) = b.count_failures("10.0.0.8", 1, window).unwrap();
     assert_eq!(n, 1, "another client counts on its own");
     assert!(
         left > Duration::from_millis(400) && left <= window,
@@ -138,7 +138,10 @@ fn failures_are_counted_per_client_across_replicas_in_one_window() {
     );
     // The window ends: counting starts again.
     std::thread::sleep(window + Duration::from_millis(50));
-    assert_eq!(a.count_failure("10.0.0.7", window).unwrap().0, 1);
+    assert_eq!(a.count_failures("10.0.0.7", 1, window).unwrap().0, 1);
+    // Several at once (a replica's batch) start a window as one does.
+    assert_eq!(b.count_failures("10.0.0.9", 6, window).unwrap().0, 6);
+    assert_eq!(a.count_failures("10.0.0.9", 1, window).unwrap().0, 7);
 }
 
 #[test]

@@ -211,7 +211,7 @@ async fn a_key_rate_and_the_failure_limit_hold_across_replicas() {
     let f = fixture_with(|c| {
         c.registry.limits_url = Some(redis.clone());
         c.registry.limits_prefix = prefix.clone();
-        c.server.auth_failures_per_minute = 4;
+        c.server.auth_failures_per_minute = 20;
     })
     .await;
     let r = create_key(
@@ -277,15 +277,28 @@ async fn a_key_rate_and_the_failure_limit_hold_across_replicas() {
         "{ok} of 300 passed (refilled {refilled})"
     );
 
-    // Failed authentications from one address, two on each replica: all four are plain 401s
-    // (the limit is 4); the fifth, on either replica, is over the shared limit.
+    // Failed authentications from one address, alternately on each replica, until one is
+    // refused: the limit is 20 for both together (each replica adds its failures to the shared
+    // count in batches of 2), not 20 each; then both replicas refuse the address.
     let peer = "192.0.2.9:40000";
     let last = if f.client.ends_with('0') { "1" } else { "0" };
     let wrong = format!("{}{last}", &f.client[..f.client.len() - 1]);
-    for i in 0..4 {
-        let (status, _) = get_from(replicas[i % 2], peer, "/v1/models", &wrong).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "failure {i}");
+    let mut unauthorized = 0;
+    loop {
+        let (status, _) = get_from(replicas[unauthorized % 2], peer, "/v1/models", &wrong).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "failure {unauthorized}");
+        unauthorized += 1;
+        assert!(unauthorized <= 40, "never refused");
     }
+    let batch = aurum_service::failure_batch(20) as usize;
+    assert_eq!(batch, 2);
+    assert!(
+        (20..=20 + 2 * (batch - 1)).contains(&unauthorized),
+        "{unauthorized} failures before the first refusal"
+    );
     for app in replicas {
         let (status, headers) = get_from(app, peer, "/v1/models", &wrong).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
