@@ -37,8 +37,9 @@
 //!   the limit by at most one lease per replica; a lease lapses after [`LEASE_LIFE`], and what a
 //!   replica leased and did not spend is lost to the others until then.
 //!   Failed authentications are added to the shared count in batches of a tenth of the limit
-//!   ([`failure_batch`]), and at once when this process's view reaches the limit, so an address
-//!   can fail at most the limit plus one batch per replica before every replica refuses it.
+//!   ([`failure_batch`]), and at once when this process's view (the shared count last seen,
+//!   plus its own failures waiting or on their way there) reaches the limit, so an address can
+//!   fail about the limit plus one batch per replica before every replica refuses it.
 //!   When the shared store cannot be asked, the process falls back to its own buckets for
 //!   [`SHARED_RETRY`] (logged, `aurum_shared_limits_errors_total`): limits then hold per
 //!   process, as without it, instead of refusing every caller or none.
@@ -154,6 +155,23 @@ impl Principal {
     }
 }
 
+/// A client address's failures this process has not yet seen in the shared count.
+struct Unsent {
+    /// When the first of `waiting` was counted.
+    since: Instant,
+    /// Counted here, waiting for the rest of their batch.
+    waiting: u32,
+    /// Sent to the shared count, no answer yet.
+    in_flight: u32,
+}
+
+/// What [`KeyRing::unsent_failures`] says to do with a failed authentication.
+enum FailureStep {
+    Wait,
+    Send(u32),
+    Refuse,
+}
+
 /// What this process holds of a key's shared bucket, until `until`.
 enum Held {
     Lease { requests: u32, until: Instant },
@@ -188,9 +206,8 @@ pub(crate) struct KeyRing {
     held: Mutex<HashMap<String, Held>>,
     /// Until when the shared store is left alone after it failed.
     shared_down_until: Mutex<Option<Instant>>,
-    /// Per client address, failures counted here and not yet added to the shared count (and
-    /// since when).
-    unsent: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Per client address, failures counted here and not yet in the shared count.
+    unsent: Mutex<HashMap<String, Unsent>>,
 }
 
 impl KeyRing {
@@ -339,18 +356,27 @@ impl KeyRing {
 
     /// Takes the shared store's count of `client`'s failures as this process's own, so that
     /// [`KeyRing::blocked_for`] refuses it here once every replica together reached the limit.
+    /// Answers that arrive out of order never lower the count within a window.
     fn note_shared_failures(&self, client: &str, count: u32, left: Duration) {
         let elapsed = FAILURE_WINDOW.saturating_sub(left);
         let start = Instant::now()
             .checked_sub(elapsed)
             .unwrap_or_else(Instant::now);
-        self.with_failures(client, |entry| *entry = (start, count));
+        self.with_failures(client, |entry| {
+            let count = if entry.0.elapsed() < FAILURE_WINDOW {
+                count.max(entry.1)
+            } else {
+                count
+            };
+            *entry = (start, count);
+        });
     }
 
-    /// Counts one more failure of `client` here; `Some(n)` when the `n` counted so far are to be
-    /// added to the shared count now (a batch is full, or with the shared count last seen they
-    /// reach the limit), `None` while they wait for more.
-    fn unsent_failures(&self, client: &str) -> Option<u32> {
+    /// Counts one more failure of `client` here and says what to do with it: wait for the rest
+    /// of its batch, add the batch to the shared count now (a batch is full, or with the shared
+    /// count last seen and the failures on their way there it reaches the limit), or refuse it
+    /// (this process alone knows of more failures than the limit, so it is over everywhere).
+    fn unsent_failures(&self, client: &str) -> FailureStep {
         let seen = {
             let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
             failures
@@ -360,26 +386,43 @@ impl KeyRing {
         };
         let mut unsent = self.unsent.lock().unwrap_or_else(|p| p.into_inner());
         if unsent.len() >= MAX_TRACKED_CLIENTS {
-            unsent.retain(|_, (since, _)| since.elapsed() < FAILURE_WINDOW);
+            unsent.retain(|_, u| u.since.elapsed() < FAILURE_WINDOW || u.in_flight > 0);
             if unsent.len() >= MAX_TRACKED_CLIENTS {
                 unsent.clear();
             }
         }
-        let entry = unsent
-            .entry(client.to_string())
-            .or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= FAILURE_WINDOW {
-            *entry = (Instant::now(), 0);
+        let u = unsent.entry(client.to_string()).or_insert(Unsent {
+            since: Instant::now(),
+            waiting: 0,
+            in_flight: 0,
+        });
+        if u.since.elapsed() >= FAILURE_WINDOW {
+            u.since = Instant::now();
+            u.waiting = 0;
         }
-        entry.1 = entry.1.saturating_add(1);
-        let n = entry.1;
-        if n >= failure_batch(self.failures_per_minute)
-            || seen.saturating_add(n) >= self.failures_per_minute
+        let known = seen
+            .saturating_add(u.in_flight)
+            .saturating_add(u.waiting)
+            .saturating_add(1);
+        if known > self.failures_per_minute {
+            return FailureStep::Refuse;
+        }
+        u.waiting += 1;
+        if u.waiting >= failure_batch(self.failures_per_minute) || known >= self.failures_per_minute
         {
-            unsent.remove(client);
-            Some(n)
+            let n = std::mem::take(&mut u.waiting);
+            u.in_flight = u.in_flight.saturating_add(n);
+            FailureStep::Send(n)
         } else {
-            None
+            FailureStep::Wait
+        }
+    }
+
+    /// `n` failures of `client` sent to the shared count have an answer (or none).
+    fn failures_sent(&self, client: &str, n: u32) {
+        let mut unsent = self.unsent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(u) = unsent.get_mut(client) {
+            u.in_flight = u.in_flight.saturating_sub(n);
         }
     }
 
@@ -507,8 +550,12 @@ impl Platform {
     async fn count_failure(&self, client: Option<&str>) -> Option<u64> {
         let ring = &self.inner.keys;
         if let (Some(shared), Some(client)) = (ring.shared(), client) {
-            // Not yet: counted here, added with the rest of its batch.
-            let batch = ring.unsent_failures(client)?;
+            let batch = match ring.unsent_failures(client) {
+                // Counted here, added with the rest of its batch.
+                FailureStep::Wait => return None,
+                FailureStep::Refuse => return Some(ring.blocked_for(Some(client)).unwrap_or(1)),
+                FailureStep::Send(batch) => batch,
+            };
             let who = client.to_string();
             let counted = tokio::task::spawn_blocking(move || {
                 shared.count_failures(&who, batch, FAILURE_WINDOW)
@@ -517,10 +564,17 @@ impl Platform {
             match counted {
                 Ok(Ok((count, left))) => {
                     ring.note_shared_failures(client, count, left);
+                    ring.failures_sent(client, batch);
                     return (count > ring.failures_per_minute).then(|| left.as_secs().max(1));
                 }
-                Ok(Err(e)) => ring.shared_failed(&e),
-                Err(e) => ring.shared_failed(&e.to_string()),
+                Ok(Err(e)) => {
+                    ring.failures_sent(client, batch);
+                    ring.shared_failed(&e);
+                }
+                Err(e) => {
+                    ring.failures_sent(client, batch);
+                    ring.shared_failed(&e.to_string());
+                }
             }
         }
         ring.record_failure(client);

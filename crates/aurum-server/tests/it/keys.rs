@@ -304,6 +304,24 @@ async fn a_key_rate_and_the_failure_limit_hold_across_replicas() {
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
         assert!(headers.contains_key("retry-after"));
     }
+    // Sixty-four failures at once from another address on one replica: this replica counts the
+    // ones on their way to Redis, so no more than the limit are answered 401.
+    let flood = "192.0.2.12:40000";
+    let statuses = futures_util::future::join_all(
+        (0..64).map(|_| get_from(&f.app, flood, "/v1/models", &wrong)),
+    )
+    .await;
+    let passed = statuses
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(
+        (1..=20).contains(&passed)
+            && statuses
+                .iter()
+                .all(|(s, _)| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS),
+        "{passed} of 64 concurrent failures answered 401"
+    );
     // Another address has its own count; a valid key from the limited one still works.
     let (status, _) = get_from(&other_app, "192.0.2.10:40000", "/v1/models", &wrong).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
