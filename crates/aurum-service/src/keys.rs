@@ -531,13 +531,12 @@ impl Platform {
                 return answer;
             }
             let (id, want) = (key_id.to_string(), lease_size(limit));
-            match tokio::task::spawn_blocking(move || shared.take(&id, limit, want)).await {
-                Ok(Ok(taken)) => {
+            match ask_shared(move || shared.take(&id, limit, want)).await {
+                Ok(taken) => {
                     ring.hold(key_id, taken);
                     return matches!(taken, SharedTake::Granted(_));
                 }
-                Ok(Err(e)) => ring.shared_failed(&e),
-                Err(e) => ring.shared_failed(&e.to_string()),
+                Err(e) => ring.shared_failed(&e),
             }
         }
         ring.take_token(key_id, limit)
@@ -557,24 +556,17 @@ impl Platform {
                 FailureStep::Send(batch) => batch,
             };
             let who = client.to_string();
-            let counted = tokio::task::spawn_blocking(move || {
-                shared.count_failures(&who, batch, FAILURE_WINDOW)
-            })
-            .await;
+            let counted =
+                ask_shared(move || shared.count_failures(&who, batch, FAILURE_WINDOW)).await;
+            if let Ok((count, left)) = counted {
+                ring.note_shared_failures(client, count, left);
+            }
+            ring.failures_sent(client, batch);
             match counted {
-                Ok(Ok((count, left))) => {
-                    ring.note_shared_failures(client, count, left);
-                    ring.failures_sent(client, batch);
+                Ok((count, left)) => {
                     return (count > ring.failures_per_minute).then(|| left.as_secs().max(1));
                 }
-                Ok(Err(e)) => {
-                    ring.failures_sent(client, batch);
-                    ring.shared_failed(&e);
-                }
-                Err(e) => {
-                    ring.failures_sent(client, batch);
-                    ring.shared_failed(&e.to_string());
-                }
+                Err(e) => ring.shared_failed(&e),
             }
         }
         ring.record_failure(client);
@@ -773,6 +765,16 @@ impl Platform {
 }
 
 /// The error for a failure over the client's limit, given after [`OVER_LIMIT_DELAY`].
+/// Runs a call to the shared limits on the blocking pool; a task that died is an error like the
+/// store's own.
+async fn ask_shared<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .unwrap_or_else(|e| Err(format!("shared limits task: {e}")))
+}
+
 async fn refuse_over_limit(retry_after_s: u64) -> ServiceError {
     tokio::time::sleep(OVER_LIMIT_DELAY).await;
     too_many_failures(retry_after_s)
