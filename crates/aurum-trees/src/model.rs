@@ -516,8 +516,8 @@ impl TreeModel {
     }
 
     /// Calls `add` with the leaf value of every tree for one row, in model order. Trees are
-    /// walked `LANES` at a time in lockstep (independent walks overlap, as in
-    /// `leaves_lockstep`), then added in order so that sums stay the library's.
+    /// walked `LANES` at a time in lockstep until all have their leaf (independent walks
+    /// overlap, as in `leaves_lockstep`), then added in order so that sums stay the library's.
     #[inline(always)]
     fn for_each_leaf(&self, row: &[f64], mut add: impl FnMut(f64)) {
         let n_trees = self.roots.len();
@@ -538,6 +538,9 @@ impl TreeModel {
                     let next = node.children[usize::from(!self.goes_left(i, node, x))];
                     *n = if cur >= 0 { next } else { cur };
                 }
+                if idx.iter().all(|&n| n < 0) {
+                    break;
+                }
             }
             for n in idx {
                 add(self.leaf_values[(!n) as usize]);
@@ -548,10 +551,12 @@ impl TreeModel {
         }
     }
 
-    /// The leaves tree `t` sends `LANES` rows to, walking all rows together for the tree's
-    /// depth without data-dependent branches: a row that reached its leaf keeps it (the select
+    /// The leaves tree `t` sends `LANES` rows to, walking all rows together without
+    /// data-dependent branches inside a step: a row that reached its leaf keeps it (the select
     /// compiles to a conditional move), so the rows' independent walks overlap instead of each
-    /// waiting on the previous comparison and mispredicted branches.
+    /// waiting on the previous comparison and mispredicted branches. The walk stops when every
+    /// row has its leaf, not at the tree's depth: leaf-wise (LightGBM) trees are often twice as
+    /// deep as their average path (the serving benchmark's: depth 10.3, path 4.8 on average).
     #[inline(always)]
     fn leaves_lockstep(&self, t: usize, rows: &[f64], n_features: usize) -> [usize; LANES] {
         let mut idx = [self.roots[t]; LANES];
@@ -563,6 +568,9 @@ impl TreeModel {
                 let x = rows[lane * n_features + node.feature as usize];
                 let next = node.children[usize::from(!self.goes_left(i, node, x))];
                 *n = if cur >= 0 { next } else { cur };
+            }
+            if idx.iter().all(|&n| n < 0) {
+                break;
             }
         }
         idx.map(|n| (!n) as usize)
