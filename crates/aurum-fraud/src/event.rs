@@ -98,10 +98,33 @@ impl Event {
     }
 }
 
-/// The checks that do not depend on state: shape against the spec and the amount constraint.
-/// The engine runs them again on every event, since `Event`'s fields are public.
+/// Earliest timestamp an event may carry: 0001-01-01T00:00:00Z.
+pub const MIN_TIMESTAMP: i64 = -62_135_596_800;
+
+/// Latest timestamp an event may carry: 9999-12-31T23:59:59Z. Dates cannot spell more, and it
+/// keeps the engine's window arithmetic (watermark minus tolerance minus horizon) far from
+/// overflow.
+pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
+
+/// Largest amount magnitude an event may carry (10^15, a quadrillion in any currency): sums and
+/// sums of squares over an entity's events (at most `max_events_per_entity`) stay finite.
+pub const MAX_ABS_AMOUNT: f64 = 1e15;
+
+/// The checks that do not depend on state: shape against the spec, the timestamp's range and
+/// the amount constraints. The engine runs them again on every event, since `Event`'s fields
+/// are public.
 pub fn check_event(spec: &CompiledSpec, e: &Event) -> Result<()> {
     let s = spec.schema();
+    if !(MIN_TIMESTAMP..=MAX_TIMESTAMP).contains(&e.ts) {
+        return Err(FraudError::InvalidField {
+            field: s.timestamp.clone(),
+            message: format!(
+                "{} is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z \
+                 ({MIN_TIMESTAMP}..{MAX_TIMESTAMP} Unix seconds)",
+                e.ts
+            ),
+        });
+    }
     if e.keys.len() != s.entities.len() {
         return Err(FraudError::SpecMismatch(format!(
             "event `{}` has {} entity keys, the spec has {} ({})",
@@ -131,6 +154,15 @@ pub fn check_event(spec: &CompiledSpec, e: &Event) -> Result<()> {
                 return Err(FraudError::InvalidField {
                     field: name.clone(),
                     message: format!("{a} is not finite"),
+                });
+            }
+            if a.abs() > MAX_ABS_AMOUNT {
+                return Err(FraudError::InvalidField {
+                    field: name.clone(),
+                    message: format!(
+                        "{a} is beyond ±{MAX_ABS_AMOUNT:e}, the largest amount accepted \
+                         (the entity's running sums must stay finite)"
+                    ),
                 });
             }
             if let Some(min) = spec.amount_min

@@ -50,10 +50,13 @@ pub use engine::{
     stateful_columns,
 };
 pub use error::{FraudError, Result};
-pub use event::{Event, check_event, parse_timestamp};
+pub use event::{
+    Event, MAX_ABS_AMOUNT, MAX_TIMESTAMP, MIN_TIMESTAMP, check_event, parse_timestamp,
+};
 pub use iforest::{IsolationForest, IsolationForestParams, average_path_length};
 pub use online::{
-    BatchError, Deferred, LabelRequest, LocalState, OnlineState, OnlineStateFactory, StateInfo,
+    BatchError, Deferred, LabelRequest, LocalState, MAX_AHEAD_OF_CLOCK_S, OnlineState,
+    OnlineStateFactory, StateInfo,
     validate_batch,
 };
 pub use replay::{FeatureMatrix, TrainingLabel, labels_from_events, replay, replay_into};

@@ -140,9 +140,15 @@ pub trait OnlineStateFactory: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// How far ahead of this server's clock a live event's timestamp may be (one day: clock skew
+/// and time-zone slips, not events from the future). The watermark only moves forward, so one
+/// event dated years ahead would otherwise put every later event out of order.
+pub const MAX_AHEAD_OF_CLOCK_S: i64 = 86_400;
+
 /// The checks every store runs before a batch changes anything: each event against the spec,
-/// ids unique within the batch and not already applied (`applied`), and each timestamp no more
-/// than the spec's tolerance behind the watermark as it moves through the batch.
+/// ids unique within the batch and not already applied (`applied`), each timestamp at most
+/// [`MAX_AHEAD_OF_CLOCK_S`] ahead of this server's clock and no more than the spec's tolerance
+/// behind the watermark as it moves through the batch.
 pub fn validate_batch(
     spec: &CompiledSpec,
     events: &[Event],
@@ -150,10 +156,28 @@ pub fn validate_batch(
     applied: impl Fn(&str) -> bool,
 ) -> std::result::Result<(), BatchError> {
     let tolerance = spec.tolerance_s();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     let mut latest = watermark;
     let mut seen = HashSet::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         check_event(spec, e).map_err(|err| BatchError::at(i, err))?;
+        if e.ts > now.saturating_add(MAX_AHEAD_OF_CLOCK_S) {
+            return Err(BatchError::at(
+                i,
+                FraudError::InvalidField {
+                    field: spec.schema().timestamp.clone(),
+                    message: format!(
+                        "{} is {} s ahead of this server's clock ({now}); at most \
+                         {MAX_AHEAD_OF_CLOCK_S} s is accepted, since every later event must \
+                         not be older than the latest applied one",
+                        e.ts,
+                        e.ts - now
+                    ),
+                },
+            ));
+        }
         if !seen.insert(e.id.as_str()) || applied(&e.id) {
             return Err(BatchError::at(
                 i,
@@ -354,6 +378,38 @@ kind = "mean"
 entity = "terminal_id"
 window = "1d"
 "#;
+
+    /// A live event dated more than a day ahead of the clock is refused before it can move the
+    /// watermark (which would put every later event out of order); a day ahead is accepted.
+    #[test]
+    fn a_live_event_from_the_future_is_refused_before_it_moves_the_watermark() {
+        let spec = FeatureSpec::from_toml_str(&format!("{SCHEMA}{FEATURES}")).unwrap();
+        let compiled = spec.compile().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let ok = [ev("a", now, "c", "t", 1.0), ev("b", now + 3600, "c", "t", 1.0)];
+        validate_batch(&compiled, &ok, Some(now - 10), |_| false).unwrap();
+        let far = now + 10 * MAX_AHEAD_OF_CLOCK_S;
+        let refused = validate_batch(
+            &compiled,
+            &[ev("a", now, "c", "t", 1.0), ev("b", far, "c", "t", 1.0)],
+            None,
+            |_| false,
+        )
+        .unwrap_err();
+        assert_eq!(refused.index, Some(1));
+        assert_eq!(refused.error.code(), "fraud_invalid_field");
+        assert!(
+            refused
+                .error
+                .to_string()
+                .contains("ahead of this server's clock"),
+            "{}",
+            refused.error
+        );
+    }
 
     /// The try path never waits: with the gate or the log's queue held elsewhere it does nothing
     /// and says so; free, it applies what the waiting path applies, durably, and a refused
