@@ -265,17 +265,23 @@ pub fn backtest(
 pub struct Selection {
     /// Index of the winning candidate.
     pub best: usize,
+    /// The score it won on: the one asked for, or [`Score::Mae`] when that score is undefined
+    /// for every candidate (MASE on a series with a constant training window, MAPE with a zero
+    /// actual).
+    pub score: Score,
     /// One entry per candidate: its report, or why it could not be evaluated.
     pub reports: Vec<Result<BacktestReport, ForecastError>>,
 }
 
-/// Backtests every candidate and picks the lowest `score` (ties: the earlier candidate).
-/// Candidates that fail to fit on some window are reported and skipped.
+/// Backtests every candidate and picks the lowest `score` (ties: the earlier candidate), or the
+/// lowest MAE when `score` is undefined for every candidate that ran ([`Selection::score`] says
+/// which). Candidates that fail to fit on some window are reported and skipped.
 ///
 /// # Errors
 ///
 /// [`ForecastError::InvalidParameter`] for an empty candidate list; the first candidate's error
-/// when no candidate could be evaluated.
+/// when no candidate could be evaluated; [`ForecastError::FitFailed`] when none forecast finite
+/// values.
 pub fn select_by_backtest(
     y: &[f64],
     candidates: &[Pipeline],
@@ -291,23 +297,35 @@ pub fn select_by_backtest(
         .iter()
         .map(|c| backtest(y, c, &c.name(), cfg))
         .collect();
-    let mut best: Option<(usize, f64)> = None;
-    for (i, r) in reports.iter().enumerate() {
-        if let Ok(rep) = r
-            && let Some(s) = rep.metrics.score(score)
-            && s.is_finite()
-            && best.is_none_or(|(_, b)| s < b)
-        {
-            best = Some((i, s));
+    let pick = |score: Score| {
+        let mut best: Option<(usize, f64)> = None;
+        for (i, r) in reports.iter().enumerate() {
+            if let Ok(rep) = r
+                && let Some(s) = rep.metrics.score(score)
+                && s.is_finite()
+                && best.is_none_or(|(_, b)| s < b)
+            {
+                best = Some((i, s));
+            }
         }
-    }
+        best.map(|(i, _)| (i, score))
+    };
+    // A scale-free score can be undefined for every candidate alike: MASE when a training window
+    // has no in-sample naive error (a constant series), MAPE when an actual is 0. The candidates
+    // still forecast the same actuals, so MAE ranks them (a perfect fit wins).
+    let best = pick(score).or_else(|| pick(Score::Mae));
     crate::cancel::check()?;
     match best {
-        Some((best, _)) => Ok(Selection { best, reports }),
+        Some((best, score)) => Ok(Selection {
+            best,
+            score,
+            reports,
+        }),
         None => match reports.into_iter().find_map(Result::err) {
             Some(e) => Err(e),
-            None => Err(ForecastError::InvalidParameter(format!(
-                "no candidate has a finite {score:?} score"
+            // Every candidate ran, yet none forecast finite values: ours, not the caller's.
+            None => Err(ForecastError::FitFailed(format!(
+                "no candidate has a finite {score:?} or MAE score"
             ))),
         },
     }

@@ -18,7 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ForecastError, check_finite, too_few};
+use crate::error::{ForecastError, check_fittable, too_few};
 
 /// Which benchmark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,7 +77,7 @@ fn rss_sigma(residuals: impl Iterator<Item = f64>, n_params: usize) -> f64 {
 /// Non-finite values, a window or period of 0, or too few observations: 1 for mean, 2 for naive
 /// (one residual), m + 1 for seasonal naive, k for a moving average, 3 for drift.
 pub fn fit_baseline(y: &[f64], kind: BaselineKind) -> Result<BaselineFit, ForecastError> {
-    check_finite(y)?;
+    check_fittable(y)?;
     let n = y.len();
     let fit = match kind {
         BaselineKind::Mean => {
@@ -205,7 +205,7 @@ impl BaselineFit {
 
     /// Moves the data window over new observations.
     pub(crate) fn update(&mut self, new: &[f64]) -> Result<(), ForecastError> {
-        check_finite(new)?;
+        check_fittable(new)?;
         if new.is_empty() {
             return Ok(());
         }

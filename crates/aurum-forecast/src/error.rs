@@ -149,6 +149,22 @@ pub enum ForecastError {
         value: String,
     },
 
+    /// A value so large that a model's sums of squares would overflow (see
+    /// [`MAX_MAGNITUDE`]); rescaling the series (or a log transform) fixes it.
+    #[error(
+        "value {index} of the series is {value}, too large to fit without overflow: models need \
+         values within ±{limit:e}; rescale the series (divide it by a power of ten) or use the \
+         log transform"
+    )]
+    ValueTooLarge {
+        /// 0-based position in the series.
+        index: usize,
+        /// The value, as text.
+        value: String,
+        /// The largest magnitude accepted ([`MAX_MAGNITUDE`]).
+        limit: f64,
+    },
+
     /// A parameter out of its domain (a window of 0, a level of 120 %, log of a negative).
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
@@ -191,6 +207,7 @@ impl ForecastError {
             | ForecastError::UnknownFrequency { .. }
             | ForecastError::TooFewPoints { .. }
             | ForecastError::NonFinite { .. }
+            | ForecastError::ValueTooLarge { .. }
             | ForecastError::InvalidParameter(_)
             | ForecastError::BadArtifact(_)
             | ForecastError::InvalidField { .. }
@@ -214,6 +231,7 @@ impl ForecastError {
             ForecastError::UnknownFrequency { .. } => "forecast_unknown_frequency",
             ForecastError::TooFewPoints { .. } => "forecast_too_few_points",
             ForecastError::NonFinite { .. } => "forecast_non_finite_value",
+            ForecastError::ValueTooLarge { .. } => "forecast_value_too_large",
             ForecastError::InvalidParameter(_) => "forecast_invalid_parameter",
             ForecastError::BadArtifact(_) => "forecast_bad_artifact",
             ForecastError::FitFailed(_) => "forecast_fit_failed",
@@ -235,6 +253,23 @@ pub(crate) fn too_few(what: impl Into<String>, needed: usize, got: usize) -> For
         what: what.into(),
         needed,
         got,
+    }
+}
+
+/// Largest magnitude a model fits: squares stay below 1e200, so sums of squares, variances and
+/// likelihoods over any series length stay finite (`f64::MAX` is 1.8e308).
+pub const MAX_MAGNITUDE: f64 = 1e100;
+
+/// [`check_finite`], and every value within ±[`MAX_MAGNITUDE`]: what a model can fit.
+pub(crate) fn check_fittable(y: &[f64]) -> Result<(), ForecastError> {
+    check_finite(y)?;
+    match y.iter().position(|v| v.abs() > MAX_MAGNITUDE) {
+        Some(index) => Err(ForecastError::ValueTooLarge {
+            index,
+            value: format!("{:e}", y[index]),
+            limit: MAX_MAGNITUDE,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -31,7 +31,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ForecastError, check_finite, too_few};
+use crate::error::{ForecastError, check_fittable, too_few};
 use crate::optim::nelder_mead;
 
 /// Trend component.
@@ -210,6 +210,11 @@ impl Config {
         } + usize::from(self.season != EtsSeason::None)
     }
 
+    /// Fewest observations [`fit_one`] fits: two more than the parameters and σ².
+    fn min_obs(&self) -> usize {
+        self.n_smoothing() + self.n_initial() + 3
+    }
+
     fn n_initial(&self) -> usize {
         1 + usize::from(self.trend != EtsTrend::None)
             + if self.season == EtsSeason::None {
@@ -288,7 +293,7 @@ fn fit_one(y: &[f64], cfg: &Config) -> Option<EtsFit> {
     let n = y.len();
     let n_sm = cfg.n_smoothing();
     let k = n_sm + cfg.n_initial() + 1;
-    if n <= k + 1 {
+    if n < cfg.min_obs() {
         return None;
     }
     let objective = |u: &[f64]| -> f64 {
@@ -356,10 +361,11 @@ fn fit_one(y: &[f64], cfg: &Config) -> Option<EtsFit> {
 ///
 /// # Errors
 ///
-/// Non-finite values, a seasonal model on fewer than two seasons, or too few observations for
-/// any candidate.
+/// Non-finite values or values beyond ±[`crate::MAX_MAGNITUDE`], a seasonal model on fewer than
+/// two seasons, too few observations for any candidate, or ([`ForecastError::FitFailed`]) no
+/// candidate with a finite likelihood.
 pub fn fit_ets(y: &[f64], spec: &EtsSpec) -> Result<EtsFit, ForecastError> {
-    check_finite(y)?;
+    check_fittable(y)?;
     let m = spec.period.max(1);
     let positive = y.iter().all(|v| *v > 0.0);
     if matches!(
@@ -406,6 +412,7 @@ pub fn fit_ets(y: &[f64], spec: &EtsSpec) -> Result<EtsFit, ForecastError> {
         None => vec![EtsError::Additive],
     };
     let mut best: Option<EtsFit> = None;
+    let mut needed = usize::MAX;
     for &error in &errors {
         for &trend in &trends {
             for &season in &seasons {
@@ -422,6 +429,7 @@ pub fn fit_ets(y: &[f64], spec: &EtsSpec) -> Result<EtsFit, ForecastError> {
                     error,
                     m,
                 };
+                needed = needed.min(cfg.min_obs());
                 if let Some(f) = fit_one(y, &cfg)
                     && best.as_ref().is_none_or(|b| f.aicc < b.aicc)
                 {
@@ -430,7 +438,14 @@ pub fn fit_ets(y: &[f64], spec: &EtsSpec) -> Result<EtsFit, ForecastError> {
             }
         }
     }
-    best.ok_or_else(|| too_few("ETS", 4, y.len()))
+    match best {
+        Some(best) => Ok(best),
+        None if y.len() < needed => Err(too_few("ETS", needed, y.len())),
+        // Long enough, yet no candidate has a finite likelihood: our failure, not a short series.
+        None => Err(ForecastError::FitFailed(
+            "no ETS model has a finite likelihood on this series".into(),
+        )),
+    }
 }
 
 /// One step of the error-correction recursions of any form; returns (ŷ, y − ŷ). The forms differ
@@ -760,7 +775,7 @@ impl EtsFit {
 
     /// Updates the state with new observations, parameters fixed.
     pub(crate) fn update(&mut self, new: &[f64]) -> Result<(), ForecastError> {
-        check_finite(new)?;
+        check_fittable(new)?;
         if !self.is_class_1() {
             let mut st = State {
                 level: self.level,

@@ -59,7 +59,7 @@ pub use backtest::{
 pub use baseline::{BaselineFit, BaselineKind, fit_baseline};
 pub use cancel::{check as check_cancelled, with_cancel};
 pub use decompose::{Decomposition, StlOptions, mstl, stl};
-pub use error::ForecastError;
+pub use error::{ForecastError, MAX_MAGNITUDE};
 pub use ets::{EtsError, EtsFit, EtsSeason, EtsSpec, EtsTrend, fit_ets};
 pub use external::{
     ExternalFit, ExternalForecast, ExternalForecaster, ExternalModel, ExternalSpec, register,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::arima::ArimaFit;
 use crate::arima::auto::{AutoArimaSpec, auto_arima};
 use crate::decompose::{StlOptions, mstl};
-use crate::error::{ForecastError, check_finite};
+use crate::error::{ForecastError, check_fittable};
 use crate::ets::{EtsFit, EtsSpec, fit_ets};
 
 /// Which model forecasts the seasonally adjusted series.
@@ -76,7 +76,7 @@ impl fmt::Display for MstlFit {
 /// Non-finite values, no period or one below 2, fewer than two of the longest period, or the
 /// adjusted-series model's own errors.
 pub(crate) fn fit_mstl(y: &[f64], spec: &MstlSpec) -> Result<MstlFit, ForecastError> {
-    check_finite(y)?;
+    check_fittable(y)?;
     let d = mstl(y, &spec.periods, &StlOptions::default())?;
     let n = y.len();
     let adjusted: Vec<f64> = (0..n)
@@ -138,7 +138,7 @@ impl MstlFit {
     /// New observations are seasonally adjusted with the projected seasonal parts, which then
     /// roll forward; the adjusted-series model absorbs the adjusted values.
     pub(crate) fn update(&mut self, new: &[f64]) -> Result<(), ForecastError> {
-        check_finite(new)?;
+        check_fittable(new)?;
         let adjusted: Vec<f64> = new
             .iter()
             .enumerate()

@@ -118,10 +118,12 @@ fn forecast_error(e: ForecastError, source: Source<'_>) -> ServiceError {
         }
         ForecastError::Gap { .. } => whole("timestamps"),
         ForecastError::UnknownFrequency { .. } => "frequency".into(),
-        ForecastError::NonFinite { index, .. } => match source {
-            Source::Request => format!("series.values[{index}]"),
-            Source::File { value, .. } => value.to_string(),
-        },
+        ForecastError::NonFinite { index, .. } | ForecastError::ValueTooLarge { index, .. } => {
+            match source {
+                Source::Request => format!("series.values[{index}]"),
+                Source::File { value, .. } => value.to_string(),
+            }
+        }
         ForecastError::InvalidField { field, .. } => field.clone(),
         ForecastError::InvalidParameter(_) | ForecastError::BadArtifact(_) => "model".into(),
         ForecastError::FitFailed(_) | ForecastError::Cancelled => {

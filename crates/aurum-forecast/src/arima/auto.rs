@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     ArimaFit, ArimaMethod, ArimaOrder, ArimaSpec, SEARCH, difference, fit_arima, fit_arima_tol,
 };
-use crate::error::{ForecastError, check_finite};
+use crate::error::{ForecastError, check_fittable};
 use crate::stats::{KPSS_CRITICAL_5PCT, kpss_statistic};
 
 /// Search limits for [`auto_arima`]; the defaults are R's. (R's `max.order` applies only to its
@@ -131,8 +131,11 @@ pub fn first_diffs(y: &[f64], max_d: usize) -> usize {
     let mut x = y.to_vec();
     let mut d = 0;
     while d < max_d && x.len() > 3 {
+        // Constant to rounding (relative to its magnitude): nothing to difference, and the KPSS
+        // statistic of rounding noise means nothing.
         let first = x[0];
-        if x.iter().all(|v| (v - first).abs() < 1e-12) {
+        let tol = 1e-12_f64.max(1e-10 * x.iter().fold(0.0f64, |a, v| a.max(v.abs())));
+        if x.iter().all(|v| (v - first).abs() < tol) {
             break;
         }
         if kpss_statistic(&x) <= KPSS_CRITICAL_5PCT {
@@ -150,7 +153,7 @@ pub fn first_diffs(y: &[f64], max_d: usize) -> usize {
 ///
 /// Non-finite values, too few observations, or no model in the search that could be fitted.
 pub fn auto_arima(y: &[f64], spec: &AutoArimaSpec) -> Result<AutoArimaResult, ForecastError> {
-    check_finite(y)?;
+    check_fittable(y)?;
     let m = spec.period.max(1);
     let seasonal = m > 1 && y.len() > 2 * m;
     let big_d = if seasonal {

@@ -25,7 +25,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ForecastError, check_finite, too_few};
+use crate::error::{ForecastError, check_fittable, too_few};
 use crate::optim::bfgs;
 use kalman::{Arma, FilterState};
 
@@ -363,6 +363,35 @@ fn css_objective(w: &[f64], ar: &[f64], ma: &[f64], with_mean: bool) -> Option<(
     Some((0.5 * sigma2.ln(), mu, sigma2))
 }
 
+/// Spread of a differenced series, relative to the largest |y|, below which it counts as constant:
+/// rounding, not data (a loess-adjusted constant series, a constant series differenced).
+const FLAT: f64 = 1e-10;
+
+/// The level of a differenced series `w` that is constant to rounding, or `None`: with a mean,
+/// any constant (exactly the common value when all are equal); without one, only zero.
+fn flat_level(y: &[f64], w: &[f64], with_mean: bool) -> Option<f64> {
+    let tol = FLAT * y.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let (lo, hi) = w
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
+    if w.is_empty() {
+        return None;
+    }
+    if with_mean {
+        (hi - lo <= tol).then(|| if hi == lo { lo } else { crate::stats::mean(w) })
+    } else {
+        (lo >= -tol && hi <= tol).then_some(0.0)
+    }
+}
+
+/// Gaussian log-likelihood of `n` residuals with MLE variance `sigma2`, floored at 1e-300 so that
+/// an exact fit (σ² = 0) keeps a finite likelihood and information criteria (as ETS does).
+fn gaussian_loglik(n: f64, sigma2: f64) -> f64 {
+    -0.5 * n * ((2.0 * std::f64::consts::PI * sigma2.max(1e-300)).ln() + 1.0)
+}
+
 /// Fits a seasonal ARIMA model with fixed orders.
 ///
 /// # Errors
@@ -400,7 +429,7 @@ pub(crate) fn fit_arima_tol(
     spec: &ArimaSpec,
     tol: Tolerance,
 ) -> Result<ArimaFit, ForecastError> {
-    check_finite(y)?;
+    check_fittable(y)?;
     let o = spec.order;
     if o.period == 0 {
         return Err(ForecastError::InvalidParameter(
@@ -429,66 +458,97 @@ pub(crate) fn fit_arima_tol(
     let s = o.period;
     let k = o.p + o.q + o.seasonal_p + o.seasonal_q;
     let with_mean = spec.constant;
-
-    let css = |u: &[f64]| -> f64 {
-        let cf = Coefs::from_unconstrained(&o, u);
-        let (ar, ma) = cf.full(s);
-        css_objective(&w, &ar, &ma, with_mean).map_or(f64::INFINITY, |r| r.0)
-    };
-    let ml = |u: &[f64]| -> f64 {
-        let cf = Coefs::from_unconstrained(&o, u);
-        let (ar, ma) = cf.full(s);
-        ml_objective(&w, &ar, &ma, with_mean).map_or(f64::INFINITY, |r| r.0)
-    };
-
-    let zeros = vec![0.0; k];
-    let opt = match spec.method {
-        ArimaMethod::Css => bfgs(css, &zeros, tol.max_iter, tol.gtol, tol.ftol),
-        ArimaMethod::Ml => bfgs(ml, &zeros, tol.max_iter, tol.gtol, tol.ftol),
-        ArimaMethod::CssMl => {
-            let start = bfgs(css, &zeros, 200, 1e-6, 1e-10);
-            // Start ML from the CSS optimum unless it sits on the boundary of the parameter space.
-            let x0 = if start.f.is_finite() && start.x.iter().all(|v| v.abs() < 20.0) {
-                start.x
-            } else {
-                zeros.clone()
-            };
-            let m = bfgs(ml, &x0, tol.max_iter, tol.gtol, tol.ftol);
-            if m.f.is_finite() {
-                m
-            } else {
-                bfgs(ml, &zeros, tol.max_iter, tol.gtol, tol.ftol)
-            }
-        }
-    };
-    let u = opt.x;
-    let cf = Coefs::from_unconstrained(&o, &u);
-    let (ar_full, ma_full) = cf.full(s);
     let n_used = w.len();
     let nf = n_used as f64;
-    let (mu, sigma2, loglik) = match spec.method {
-        ArimaMethod::Css => {
-            let (obj, mu, sigma2) = css_objective(&w, &ar_full, &ma_full, with_mean)
-                .ok_or_else(|| ForecastError::FitFailed(format!("{o}: CSS did not converge")))?;
-            let ncond = ar_full.len() as f64;
-            let _ = obj;
-            (
-                mu,
-                sigma2,
-                -0.5 * (nf - ncond) * ((2.0 * std::f64::consts::PI * sigma2).ln() + 1.0),
-            )
+
+    let (cf, mu, sigma2, loglik, converged) = match flat_level(y, &w, with_mean) {
+        // A differenced series that is constant (to rounding) is fitted exactly by white noise
+        // around that constant: every ARMA coefficient 0 and σ² its spread, 0 for a constant
+        // series. The optimisers cannot run there (the concentrated σ² is 0 whatever the
+        // coefficients, so no likelihood is finite).
+        Some(level) => {
+            let sigma2 = w.iter().map(|v| (v - level) * (v - level)).sum::<f64>() / nf;
+            let cf = Coefs {
+                ar: vec![0.0; o.p],
+                ma: vec![0.0; o.q],
+                sar: vec![0.0; o.seasonal_p],
+                sma: vec![0.0; o.seasonal_q],
+            };
+            (cf, level, sigma2, gaussian_loglik(nf, sigma2), true)
         }
-        _ => {
-            let (obj, mu, sigma2) = ml_objective(&w, &ar_full, &ma_full, with_mean)
-                .ok_or_else(|| ForecastError::FitFailed(format!("{o}: no finite likelihood")))?;
-            // obj = 0.5 ln σ² + Σ ln F / (2n)  ⇒  loglik = −n (obj + 0.5 (ln 2π + 1)).
-            (
-                mu,
-                sigma2,
-                -nf * (obj + 0.5 * ((2.0 * std::f64::consts::PI).ln() + 1.0)),
-            )
+        None => {
+            // The mean is profiled out of centred data: on the raw values its sum of squares is
+            // a difference of two nearly equal large numbers for a nearly constant series.
+            let w_bar = if with_mean {
+                crate::stats::mean(&w)
+            } else {
+                0.0
+            };
+            let wc: Vec<f64> = w.iter().map(|v| v - w_bar).collect();
+            let css = |u: &[f64]| -> f64 {
+                let cf = Coefs::from_unconstrained(&o, u);
+                let (ar, ma) = cf.full(s);
+                css_objective(&wc, &ar, &ma, with_mean).map_or(f64::INFINITY, |r| r.0)
+            };
+            let ml = |u: &[f64]| -> f64 {
+                let cf = Coefs::from_unconstrained(&o, u);
+                let (ar, ma) = cf.full(s);
+                ml_objective(&wc, &ar, &ma, with_mean).map_or(f64::INFINITY, |r| r.0)
+            };
+
+            let zeros = vec![0.0; k];
+            let opt = match spec.method {
+                ArimaMethod::Css => bfgs(css, &zeros, tol.max_iter, tol.gtol, tol.ftol),
+                ArimaMethod::Ml => bfgs(ml, &zeros, tol.max_iter, tol.gtol, tol.ftol),
+                ArimaMethod::CssMl => {
+                    let start = bfgs(css, &zeros, 200, 1e-6, 1e-10);
+                    // Start ML from the CSS optimum unless it sits on the boundary of the
+                    // parameter space.
+                    let x0 = if start.f.is_finite() && start.x.iter().all(|v| v.abs() < 20.0) {
+                        start.x
+                    } else {
+                        zeros.clone()
+                    };
+                    let m = bfgs(ml, &x0, tol.max_iter, tol.gtol, tol.ftol);
+                    if m.f.is_finite() {
+                        m
+                    } else {
+                        bfgs(ml, &zeros, tol.max_iter, tol.gtol, tol.ftol)
+                    }
+                }
+            };
+            let cf = Coefs::from_unconstrained(&o, &opt.x);
+            let (ar_full, ma_full) = cf.full(s);
+            let (mu, sigma2, loglik) = match spec.method {
+                ArimaMethod::Css => {
+                    let (_, mu, sigma2) = css_objective(&wc, &ar_full, &ma_full, with_mean)
+                        .ok_or_else(|| {
+                            ForecastError::FitFailed(format!("{o}: CSS did not converge"))
+                        })?;
+                    let ncond = ar_full.len() as f64;
+                    (
+                        mu,
+                        sigma2,
+                        -0.5 * (nf - ncond) * ((2.0 * std::f64::consts::PI * sigma2).ln() + 1.0),
+                    )
+                }
+                _ => {
+                    let (obj, mu, sigma2) = ml_objective(&wc, &ar_full, &ma_full, with_mean)
+                        .ok_or_else(|| {
+                            ForecastError::FitFailed(format!("{o}: no finite likelihood"))
+                        })?;
+                    // obj = 0.5 ln σ² + Σ ln F / (2n)  ⇒  loglik = −n (obj + 0.5 (ln 2π + 1)).
+                    (
+                        mu,
+                        sigma2,
+                        -nf * (obj + 0.5 * ((2.0 * std::f64::consts::PI).ln() + 1.0)),
+                    )
+                }
+            };
+            (cf, mu + w_bar, sigma2, loglik, opt.converged)
         }
     };
+    let (ar_full, ma_full) = cf.full(s);
     let n_par = (n_params + 1) as f64;
     let aic = -2.0 * loglik + 2.0 * n_par;
     let aicc = if nf - n_par - 1.0 > 0.0 {
@@ -517,7 +577,7 @@ pub(crate) fn fit_arima_tol(
         bic,
         n_used,
         method: spec.method,
-        converged: opt.converged,
+        converged,
         y_tail: y[y.len() - c.len()..].to_vec(),
         state,
     })
@@ -560,7 +620,7 @@ impl ArimaFit {
 
     /// Runs the filter over new observations with the parameters fixed.
     pub(crate) fn update(&mut self, new: &[f64]) -> Result<(), ForecastError> {
-        check_finite(new)?;
+        check_fittable(new)?;
         let c = self.order.diff_coefs();
         let k = c.len();
         let mut window = self.y_tail.clone();

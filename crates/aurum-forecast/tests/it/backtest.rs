@@ -100,6 +100,39 @@ fn selection_picks_the_lowest_score() {
 }
 
 #[test]
+fn selection_falls_back_to_mae_when_mase_is_undefined() {
+    // Constant training windows have no in-sample naive error: MASE is undefined for every
+    // candidate alike, and MAE decides (the perfect fits tie; the earlier one wins).
+    let mut y = vec![5.0; 30];
+    y[29] = 6.0;
+    let candidates: Vec<Pipeline> = vec![
+        ModelSpec::Mean.into(),
+        ModelSpec::Naive.into(),
+        ModelSpec::Drift.into(),
+    ];
+    let cfg = BacktestConfig {
+        horizon: 2,
+        step: 2,
+        windows: 3,
+        ..BacktestConfig::default()
+    };
+    let sel = select_by_backtest(&y, &candidates, &cfg, Score::Mase).expect("selects");
+    assert_eq!(sel.score, Score::Mae);
+    for r in &sel.reports {
+        let r = r.as_ref().expect("ran");
+        assert_eq!(r.metrics.mase, None, "{}", r.model);
+        assert!(r.metrics.mae.is_finite(), "{}", r.model);
+    }
+    let mae = |i: usize| sel.reports[i].as_ref().expect("ran").metrics.mae;
+    assert!((0..3).all(|i| mae(sel.best) <= mae(i)));
+
+    // Where MASE is defined it is still the score.
+    let y: Vec<f64> = (1..=30).map(|t| f64::from(t % 7)).collect();
+    let sel = select_by_backtest(&y, &candidates, &cfg, Score::Mase).expect("selects");
+    assert_eq!(sel.score, Score::Mase);
+}
+
+#[test]
 fn backtest_rejects_impossible_configurations() {
     let y = [1.0, 2.0, 3.0, 4.0];
     let cfg = BacktestConfig {

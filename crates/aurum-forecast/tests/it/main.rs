@@ -5,7 +5,8 @@
 //! `auto_arima` the Hyndman–Khandakar search on the airline data; `baselines` the benchmark
 //! intervals against hand-computed values; `series_csv` ingest, frequency inference, fill policies
 //! and every error case; `calendars` trading days, sessions, integer indexes and date forms; `backtest` the metric formulas; `ets`, `transforms` and `artifacts` the
-//! rest of the public API; `external` the extension point for forecasters defined elsewhere.
+//! rest of the public API; `constant_series` constant inputs with every model and values too
+//! large to fit; `external` the extension point for forecasters defined elsewhere.
 
 mod arima_reference;
 mod artifacts;
@@ -14,6 +15,7 @@ mod backtest;
 mod baselines;
 mod calendars;
 mod common;
+mod constant_series;
 mod ets;
 mod external;
 mod long_season;
