@@ -303,7 +303,16 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
                 .parse()
                 .map_err(|_| anyhow!("role must be admin, analyst or client"))?;
             let expires_at = match (expires_in, expires_at) {
-                (Some(d), _) => Some(chrono::Utc::now() + parse_duration(&d)?),
+                (Some(d), _) => Some(
+                    chrono::Utc::now()
+                        .checked_add_signed(parse_duration(&d)?)
+                        .with_context(|| {
+                            format!(
+                                "--expires-in `{d}` is too far ahead (the latest expiry is \
+                                 9999-12-31T23:59:59Z; leave it out for a key that does not expire)"
+                            )
+                        })?,
+                ),
                 (None, Some(t)) => Some(
                     chrono::DateTime::parse_from_rfc3339(&t)
                         .with_context(|| format!("--expires-at `{t}` is not an RFC 3339 instant"))?
@@ -338,12 +347,15 @@ async fn dispatch(command: Command, platform: &Platform) -> Result<ExitCode> {
                 print_json(&aurum_server::wire::KeyList { keys })?;
                 return Ok(ExitCode::SUCCESS);
             }
+            let now = chrono::Utc::now();
             for k in keys {
-                let mut state = k
-                    .revoked_at
-                    .map(|t| format!("revoked {}", t.to_rfc3339()))
-                    .unwrap_or_else(|| "active".into());
-                if let Some(t) = k.policy.expires_at {
+                let mut state = match (k.revoked_at, k.policy.expires_at) {
+                    (Some(t), _) => format!("revoked {}", t.to_rfc3339()),
+                    (None, Some(t)) if t <= now => format!("expired {}", t.to_rfc3339()),
+                    (None, Some(t)) => format!("active, expires {}", t.to_rfc3339()),
+                    (None, None) => "active".into(),
+                };
+                if let (Some(_), Some(t)) = (k.revoked_at, k.policy.expires_at) {
                     state.push_str(&format!(", expires {}", t.to_rfc3339()));
                 }
                 if !k.policy.scopes.is_empty() {

@@ -56,8 +56,7 @@ pub use event::{
 pub use iforest::{IsolationForest, IsolationForestParams, average_path_length};
 pub use online::{
     BatchError, Deferred, LabelRequest, LocalState, MAX_AHEAD_OF_CLOCK_S, OnlineState,
-    OnlineStateFactory, StateInfo,
-    validate_batch,
+    OnlineStateFactory, StateInfo, validate_batch,
 };
 pub use replay::{FeatureMatrix, TrainingLabel, labels_from_events, replay, replay_into};
 pub use rules::{Action, Decision, ListEntry, Op, Reason, Rule, RuleSet};

@@ -389,7 +389,10 @@ window = "1d"
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs() as i64;
-        let ok = [ev("a", now, "c", "t", 1.0), ev("b", now + 3600, "c", "t", 1.0)];
+        let ok = [
+            ev("a", now, "c", "t", 1.0),
+            ev("b", now + 3600, "c", "t", 1.0),
+        ];
         validate_batch(&compiled, &ok, Some(now - 10), |_| false).unwrap();
         let far = now + 10 * MAX_AHEAD_OF_CLOCK_S;
         let refused = validate_batch(

@@ -1378,17 +1378,18 @@ impl MetadataStore for PgStore {
             return Ok(record);
         }
         if record.role == Role::Admin {
-            let admins: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL",
-            )
-            .fetch_one(&mut *tx)
+            let admins: Vec<KeyRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                key_columns!(),
+                " FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL"
+            ))
+            .fetch_all(&mut *tx)
             .await?;
-            if admins <= 1 {
-                return Err(RegistryError::Conflict(format!(
-                    "`{}` is the last active admin key; create another admin key before revoking it",
-                    record.name
-                )));
-            }
+            let admins = admins
+                .into_iter()
+                .map(KeyRecord::try_from)
+                .collect::<Result<Vec<_>>>()?;
+            aurum_registry::check_not_last_admin(&record, &admins)?;
         }
         let revoked_at = now();
         sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2")

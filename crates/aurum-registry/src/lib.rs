@@ -43,7 +43,7 @@ pub use keys::{StoredKeyHash, digests_equal, key_digest, parse_key_id, verify_ar
 pub use metadata::{
     AliasHistoryRecord, AliasMove, AliasRecord, ConsoleSessionRecord, DatasetRecord,
     DriftCountsRecord, INTERRUPTED_JOB_ERROR, JobRecord, JobState, KeyCredential, KeyPolicy,
-    KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob, NewVersion, OutcomeRecord, Role,
-    ShadowRecord, VersionRecord,
+    KeyRecord, LATEST_KEY_EXPIRY, MetadataStore, ModelRecord, NewDataset, NewJob, NewVersion,
+    OutcomeRecord, Role, ShadowRecord, VersionRecord, check_not_last_admin,
 };
 pub use sqlite::{SqliteStore, shadow_path as sqlite_shadow_path};

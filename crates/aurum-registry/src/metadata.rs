@@ -346,6 +346,37 @@ impl KeyRecord {
     pub fn is_active(&self) -> bool {
         self.revoked_at.is_none()
     }
+
+    /// Whether the key authenticates at `at`: not revoked and not expired.
+    pub fn is_usable_at(&self, at: DateTime<Utc>) -> bool {
+        self.is_active() && self.policy.expires_at.is_none_or(|t| t > at)
+    }
+}
+
+/// The latest expiry a key may have, in Unix seconds: 9999-12-31T23:59:59Z, the last instant
+/// every store writes as a four-digit year and reads back.
+pub const LATEST_KEY_EXPIRY: i64 = 253_402_300_799;
+
+/// The refusal to revoke `record` when no other admin key would still work (every backend's
+/// `revoke_key` asks it inside its transaction): revoking an admin
+/// key that is itself expired takes nothing away, and expired admin keys do not count as the
+/// others.
+pub fn check_not_last_admin(record: &KeyRecord, others: &[KeyRecord]) -> Result<()> {
+    let now = Utc::now();
+    if record.role != Role::Admin || !record.is_usable_at(now) {
+        return Ok(());
+    }
+    if others
+        .iter()
+        .any(|k| k.id != record.id && k.role == Role::Admin && k.is_usable_at(now))
+    {
+        return Ok(());
+    }
+    Err(RegistryError::Conflict(format!(
+        "`{}` is the last active admin key (expired admin keys do not count); create another \
+         admin key before revoking it",
+        record.name
+    )))
 }
 
 /// The realised outcome of one scored record.
@@ -437,6 +468,14 @@ impl KeyPolicy {
     /// Checks the policy's own values: scopes are model names (or name prefixes ending in `*`)
     /// and a rate limit is at least 1.
     pub fn validate(&self) -> Result<()> {
+        if let Some(t) = self.expires_at
+            && t.timestamp() > LATEST_KEY_EXPIRY
+        {
+            return Err(RegistryError::InvalidInput(format!(
+                "expires_at {} is after 9999-12-31T23:59:59Z, the latest expiry a key may have",
+                t.to_rfc3339()
+            )));
+        }
         for scope in &self.scopes {
             let name = scope.strip_suffix('*').unwrap_or(scope);
             if name.is_empty() && scope == "*" {

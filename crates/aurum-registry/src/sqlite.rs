@@ -1395,17 +1395,17 @@ impl MetadataStore for SqliteStore {
             return Ok(record);
         }
         if record.role == Role::Admin {
-            let admins: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL",
+            let admins: Vec<KeyRow> = sqlx::query_as(
+                "SELECT id, name, role, key_hash, created_at, revoked_at, expires_at, scopes, rate_limit_per_s FROM api_keys \
+                 WHERE role = 'admin' AND revoked_at IS NULL",
             )
-            .fetch_one(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
-            if admins <= 1 {
-                return Err(RegistryError::Conflict(format!(
-                    "`{}` is the last active admin key; create another admin key before revoking it",
-                    record.name
-                )));
-            }
+            let admins = admins
+                .into_iter()
+                .map(KeyRecord::try_from)
+                .collect::<Result<Vec<_>>>()?;
+            crate::metadata::check_not_last_admin(&record, &admins)?;
         }
         let revoked_at = now();
         sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ?")

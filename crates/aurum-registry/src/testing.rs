@@ -28,7 +28,7 @@ use aurum_core::{FamilyName, sha256_hex};
 
 use crate::{
     AliasMove, ConsoleSessionRecord, DriftCountsRecord, Entity, INTERRUPTED_JOB_ERROR, JobState,
-    MetadataStore, NewDataset, NewJob, NewVersion, OutcomeRecord, RegistryError, Role,
+    KeyPolicy, MetadataStore, NewDataset, NewJob, NewVersion, OutcomeRecord, RegistryError, Role,
     ShadowRecord, StoredKeyHash, key_digest,
 };
 
@@ -882,6 +882,50 @@ pub async fn api_keys_verify_until_revoked(fx: Arc<dyn Fixture>) {
         matches!(err, RegistryError::Conflict(ref m) if m.contains("last active admin")),
         "{err:?}"
     );
+    // An expired admin key is not another admin: it cannot manage keys.
+    let lapsed = KeyPolicy {
+        expires_at: Some(chrono::Utc::now() - chrono::Duration::seconds(5)),
+        ..KeyPolicy::default()
+    };
+    store
+        .create_key_with_policy("ops-lapsed", Role::Admin, &lapsed)
+        .await
+        .unwrap();
+    let err = store.revoke_key("ops").await.unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Conflict(ref m) if m.contains("last active admin")),
+        "{err:?}"
+    );
+    // Revoking the expired one takes nothing away.
+    assert!(!store.revoke_key("ops-lapsed").await.unwrap().is_active());
+    // An expiry past what the stores can read back is refused before anything is stored.
+    let far = KeyPolicy {
+        expires_at: chrono::DateTime::from_timestamp(crate::LATEST_KEY_EXPIRY + 1, 0),
+        ..KeyPolicy::default()
+    };
+    let err = store
+        .create_key_with_policy("ops-far", Role::Admin, &far)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_input", "{err:?}");
+    assert!(err.to_string().contains("9999-12-31"), "{err}");
+    let latest = KeyPolicy {
+        expires_at: chrono::DateTime::from_timestamp(crate::LATEST_KEY_EXPIRY, 0),
+        ..KeyPolicy::default()
+    };
+    store
+        .create_key_with_policy("ops-latest", Role::Client, &latest)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .list_keys()
+            .await
+            .unwrap()
+            .iter()
+            .any(|k| k.name == "ops-latest" && k.policy.expires_at == latest.expires_at)
+    );
+    store.revoke_key("ops-latest").await.unwrap();
     store.create_key("ops-2", Role::Admin).await.unwrap();
     let revoked = store.revoke_key("ops").await.unwrap();
     assert!(!revoked.is_active());
@@ -898,7 +942,10 @@ pub async fn api_keys_verify_until_revoked(fx: Arc<dyn Fixture>) {
 
     let keys = store.list_keys().await.unwrap();
     let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
-    assert_eq!(names, ["ops", "web-app", "ops-2"]);
+    assert_eq!(
+        names,
+        ["ops", "web-app", "ops-lapsed", "ops-latest", "ops-2"]
+    );
     assert_eq!(keys[0], revoked);
 
     // A key with a policy keeps it.

@@ -807,6 +807,19 @@ fn check_policy(policy: &KeyPolicy) -> Result<(), ServiceError> {
             format!("expires_at {} is not in the future", t.to_rfc3339()),
         ));
     }
+    if let Some(t) = policy.expires_at
+        && t.timestamp() > aurum_registry::LATEST_KEY_EXPIRY
+    {
+        return Err(ServiceError::invalid(
+            "invalid_expiry",
+            Some("expires_at"),
+            format!(
+                "expires_at {} is after 9999-12-31T23:59:59Z, the latest expiry a key may have \
+                 (leave it out for a key that does not expire)",
+                t.to_rfc3339()
+            ),
+        ));
+    }
     if policy.rate_limit_per_s == Some(0) {
         return Err(ServiceError::invalid(
             "invalid_rate_limit",

@@ -231,6 +231,31 @@ async fn import_train_alias_keys_and_a_tampered_audit_log() {
     );
     ok(&aurum(&data, &["keys", "revoke", "frontend"]));
     assert!(ok(&aurum(&data, &["keys", "list"])).contains("revoked"));
+    // An expiry past what the registry can read back is refused with a message, not stored
+    // (it once left the data directory unable to open) and not a panic.
+    for expires in ["99999999999d", "300000000000s"] {
+        let far = aurum(
+            &data,
+            &[
+                "keys",
+                "create",
+                "--name",
+                "far",
+                "--role",
+                "client",
+                "--expires-in",
+                expires,
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&far.stderr);
+        assert_eq!(far.status.code(), Some(1), "{expires}: {stderr}");
+        assert!(
+            stderr.contains("9999-12-31T23:59:59Z"),
+            "{expires}: {stderr}"
+        );
+    }
+    let listed = ok(&aurum(&data, &["keys", "list"]));
+    assert!(!listed.contains("far "), "{listed}");
     // The audit chain verifies, then a tampered record is named.
     let tail = ok(&aurum(&data, &["audit", "tail", "-n", "50"]));
     for event in [

@@ -453,6 +453,11 @@ async fn bad_key_policies_name_their_field() {
             "expires_at",
         ),
         (
+            json!({"name": "b2", "role": "client", "expires_at": "+11533-07-23T04:15:22Z"}),
+            "invalid_expiry",
+            "expires_at",
+        ),
+        (
             json!({"name": "c", "role": "client", "scopes": ["cr*dit"]}),
             "invalid_scope",
             "scopes",
