@@ -173,7 +173,16 @@ pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<
             }
         };
         let (code, field) = if msg.starts_with("unknown field") {
-            ("unknown_field", named.map(join))
+            // The path already ends at the unknown key (it failed while being read); a missing
+            // field's path is the object that lacks it.
+            let at_key = |name: &str| {
+                if path == name || path.ends_with(&format!(".{name}")) {
+                    path.clone()
+                } else {
+                    join(name)
+                }
+            };
+            ("unknown_field", named.map(at_key))
         } else if msg.starts_with("missing field") {
             ("missing_field", named.map(join))
         } else {

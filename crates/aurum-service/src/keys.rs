@@ -710,7 +710,14 @@ impl Platform {
         ctx: &CallContext,
         name_or_id: &str,
     ) -> Result<KeyRecord, ServiceError> {
+        // The registry's clock resolution (microseconds), so that a revocation made by this
+        // call is never earlier than `started`.
+        let started = aurum_registry::backend::now();
         let record = self.inner.meta.revoke_key(name_or_id).await?;
+        if record.revoked_at.is_some_and(|t| t < started) {
+            // Revoked before this call: nothing changed, so nothing to record again.
+            return Ok(record);
+        }
         self.reload_keys().await?;
         self.audit(
             ctx,

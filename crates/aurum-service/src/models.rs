@@ -491,8 +491,7 @@ impl Platform {
         alias: &str,
         version: u32,
     ) -> Result<Option<u32>, ServiceError> {
-        validate_name(alias)
-            .map_err(|e| ServiceError::invalid("invalid_name", Some("alias"), e.to_string()))?;
+        validate_alias(alias)?;
         let record = self.get_version(name, version).await?;
         if record.is_archived() {
             return Err(ServiceError::Conflict(format!(
@@ -563,4 +562,22 @@ impl Platform {
         let aliases = self.inner.meta.list_aliases(name).await?;
         Ok(aliases.into_iter().map(|a| (a.alias, a.version)).collect())
     }
+}
+
+/// An alias name: a valid name that is not all digits, since `model@2` and
+/// `/v2/models/{name}/versions/2` read digits as a version number and would never reach it.
+pub(crate) fn validate_alias(alias: &str) -> Result<(), ServiceError> {
+    validate_name(alias)
+        .map_err(|e| ServiceError::invalid("invalid_name", Some("alias"), e.to_string()))?;
+    if alias.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ServiceError::invalid(
+            "invalid_name",
+            Some("alias"),
+            format!(
+                "alias `{alias}` is all digits, which reads as a version number; \
+                 use a word such as `champion` or `v{alias}-candidate`"
+            ),
+        ));
+    }
+    Ok(())
 }

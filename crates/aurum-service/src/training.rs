@@ -149,8 +149,7 @@ impl Platform {
         validate_name(&req.model)
             .map_err(|e| ServiceError::invalid("invalid_name", Some("model"), e.to_string()))?;
         if let Some(a) = &req.alias {
-            validate_name(a)
-                .map_err(|e| ServiceError::invalid("invalid_name", Some("alias"), e.to_string()))?;
+            crate::models::validate_alias(a)?;
         }
         let mut req = req;
         let family = self.inner.families.get(req.kind.as_str()).map_err(|e| {

@@ -566,6 +566,36 @@ async fn authentication_and_roles() {
         !listed.json.to_string().contains(&temp),
         "key secrets are never listed"
     );
+    // Revoking again answers the same record and records nothing new.
+    let revokes = || async {
+        f.platform
+            .audit_list(aurum_service::types::AuditQuery {
+                after_seq: 0,
+                limit: 10_000,
+                event: Some("key.revoke".into()),
+                model: None,
+            })
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(revokes().await, 1);
+    let again = call(
+        &f.app,
+        Method::DELETE,
+        "/v1/keys/temp",
+        Some(&f.admin),
+        Body::empty(),
+        "application/json",
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.json);
+    assert_eq!(
+        again.json["revoked_at"], r.json["revoked_at"],
+        "{}",
+        again.json
+    );
+    assert_eq!(revokes().await, 1);
 }
 
 #[tokio::test]
@@ -631,6 +661,19 @@ async fn alias_move_under_concurrent_requests_fails_nothing() {
     assert_eq!(moves.len(), 11, "the initial move plus ten");
     assert_eq!(moves[1]["from_version"], 1);
     assert_eq!(moves[1]["to_version"], 2);
+    // An alias of digits would read as a version number (`/versions/2`): refused, nothing moved.
+    let r = put_json(
+        &f.app,
+        "/v1/models/credit/aliases/2",
+        Some(&f.analyst),
+        &json!({"version": 1}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["code"], "invalid_name", "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "alias", "{}", r.json);
+    let history = get(&f.app, "/v1/models/credit/aliases", Some(&f.analyst)).await;
+    assert_eq!(history.json["history"].as_array().unwrap().len(), 11);
 }
 
 #[tokio::test]
@@ -1615,6 +1658,18 @@ async fn duplicate_keys_and_unknown_predict_fields_are_400() {
     )
     .await;
     assert_eq!(r.json["code"], "duplicate_key", "{}", r.json);
+    // An unknown field elsewhere is named once (it once read `foo.foo`).
+    let r = call(
+        &f.app,
+        Method::POST,
+        "/v1/keys",
+        Some(&f.admin),
+        Body::from(r#"{"name": "a", "role": "client", "foo": 2}"#),
+        "application/json",
+    )
+    .await;
+    assert_eq!(r.json["code"], "unknown_field", "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "foo", "{}", r.json);
     // Unknown top-level predict fields are refused by default...
     let r = send(format!(r#"{{"records": [{rec}], "explian": true}}"#)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
