@@ -297,7 +297,7 @@ pub struct PredictArgs {
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Refused rows with line, column and code (`.csv` or `.jsonl`; default:
-    /// `<output>.errors.csv` beside the output).
+    /// `<stem>.errors.csv` beside the output: `scores.errors.csv` for `scores.csv`).
     #[arg(long, value_name = "FILE")]
     pub errors: Option<PathBuf>,
     /// Input column copied to the output before the scores (repeatable), e.g. an id.

@@ -158,9 +158,27 @@ pub fn parse_json_value(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
 /// Converts a parsed body to `T`: 400 `unknown_field` or `missing_field` naming the field, 400
 /// `invalid_field` for a value of the wrong shape.
 pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    let not_an_object = match &value {
+        serde_json::Value::Object(_) => None,
+        serde_json::Value::Array(_) => Some("an array"),
+        serde_json::Value::Null => Some("null"),
+        serde_json::Value::Bool(_) => Some("a boolean"),
+        serde_json::Value::Number(_) => Some("a number"),
+        serde_json::Value::String(_) => Some("a string"),
+    };
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let msg = e.inner().to_string();
+        if path == "."
+            && let Some(got) = not_an_object
+        {
+            return ApiError::invalid(
+                "invalid_field",
+                None,
+                format!("invalid request: the body must be a JSON object, not {got}"),
+            );
+        }
+        // serde names the Rust type it wanted (`expected struct AliasIn`); callers see JSON.
+        let msg = without_type_names(&e.inner().to_string());
         let named = msg
             .split('`')
             .nth(1)
@@ -198,6 +216,23 @@ pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<
             message,
         })
     })
+}
+
+/// `msg` with every `struct Name` spelled `a JSON object`.
+fn without_type_names(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find("struct ") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "struct ".len()..];
+        let end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        out.push_str("a JSON object");
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Adds the body limit to the request extensions.

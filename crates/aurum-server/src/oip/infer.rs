@@ -191,10 +191,10 @@ pub fn model_ref(name: &str, version: Option<&str>) -> Result<ModelRef, ServiceE
     Ok(match version.map(str::trim).filter(|v| !v.is_empty()) {
         None => ModelRef::champion(name),
         Some(v) if v.bytes().all(|b| b.is_ascii_digit()) => {
-            let n = v.parse::<u32>().map_err(|_| {
+            let n = v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
                 invalid(
                     "invalid_version",
-                    format!("model version `{v}` is out of range"),
+                    format!("model version `{v}` is not a version number (1, 2, ...)"),
                 )
             })?;
             ModelRef::version(name, n)

@@ -443,9 +443,17 @@ impl Elements {
                 v.into_iter().map(String::into_bytes).collect(),
             )),
             (DataType::Bytes, Elements::Empty) => Ok(TensorData::Bytes(Vec::new())),
-            (DataType::Fp16 | DataType::Fp64, Elements::Num(v)) => {
+            (DataType::Fp64, Elements::Num(v)) => {
                 Ok(TensorData::Float(v.into_iter().map(Num::as_f64).collect()))
             }
+            // FP16 data is rounded to half precision (to nearest, ties to even), as binary FP16
+            // tensors arrive; beyond ±65 504 it is infinite and refused like any non-finite
+            // value.
+            (DataType::Fp16, Elements::Num(v)) => Ok(TensorData::Float(
+                v.into_iter()
+                    .map(|n| half::f16::from_f64(n.as_f64()).to_f64())
+                    .collect(),
+            )),
             // FP32 data is rounded to f32, so JSON and binary FP32 requests score alike.
             (DataType::Fp32, Elements::Num(v)) => Ok(TensorData::Float(
                 v.into_iter()

@@ -1658,6 +1658,25 @@ async fn duplicate_keys_and_unknown_predict_fields_are_400() {
     )
     .await;
     assert_eq!(r.json["code"], "duplicate_key", "{}", r.json);
+    // A body that is not an object says so, without the server's type names.
+    for (body, got) in [("[]", "an array"), ("null", "null"), ("3", "a number")] {
+        let r = call(
+            &f.app,
+            Method::PUT,
+            "/v1/models/credit/aliases/x",
+            Some(&f.admin),
+            Body::from(body),
+            "application/json",
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+        let text = r.json["message"].as_str().unwrap();
+        assert!(
+            text.ends_with(&format!("must be a JSON object, not {got}")),
+            "{text}"
+        );
+        assert!(!text.contains("AliasIn"), "{text}");
+    }
     // An unknown field elsewhere is named once (it once read `foo.foo`).
     let r = call(
         &f.app,

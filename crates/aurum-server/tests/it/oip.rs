@@ -591,6 +591,15 @@ async fn bad_inputs_are_400_with_an_error_message() {
             "outside the range",
         ),
         (
+            "beyond half precision",
+            with(&|i| {
+                let t = at(i, "credit_amount");
+                t["datatype"] = json!("FP16");
+                t["data"] = json!([1e10, 1]);
+            }),
+            "finite",
+        ),
+        (
             "matrix needs numeric model",
             json!({"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 20], "data": vec![1.0; 20]}]}),
             "send one tensor per feature",
@@ -1240,6 +1249,10 @@ async fn v2_rejections_use_the_protocol_shape_and_duplicate_keys_are_refused() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
     assert_eq!(r.json["code"], "invalid_path");
     assert!(r.json["error"].is_string(), "{}", r.json);
+    // Version 0 is no version, as on /v1 (it was a 404).
+    let r = get(&f.app, "/v2/models/credit/versions/0", Some(&f.client)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["code"], "invalid_version", "{}", r.json);
 
     let records = applicants(1);
     let inputs = feature_tensors(&records);
