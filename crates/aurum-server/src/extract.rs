@@ -180,12 +180,15 @@ mod tests {
     fn query_errors_name_the_parameter() {
         let e = parse_query::<Q>("format=json&limit=abc").unwrap_err().0;
         assert_eq!(e.code(), "invalid_query");
-        assert_eq!(e.field(), Some("limit"));
+        assert_eq!(e.field().as_deref(), Some("limit"));
         let e = parse_query::<Q>("limit=3").unwrap_err().0;
-        assert_eq!(e.field(), Some("format"));
+        assert_eq!(e.field().as_deref(), Some("format"));
         assert!(e.to_string().contains("required"), "{e}");
         let e = parse_query::<Q>("format=json&=false").unwrap_err().0;
-        assert_eq!((e.code(), e.field()), ("invalid_query", Some("")));
+        assert_eq!(
+            (e.code(), e.field().as_deref()),
+            ("invalid_query", Some(""))
+        );
         let ok = parse_query::<Q>("format=json&limit=3").unwrap();
         assert_eq!((ok.format.as_str(), ok.limit), ("json", Some(3)));
     }

@@ -200,10 +200,29 @@ impl ServiceError {
         }
     }
 
-    /// The field the error is about, when there is one.
-    pub fn field(&self) -> Option<&str> {
+    /// The field the error is about, when there is one: the request's field, a training
+    /// parameter as `params.<name>`, the feature a value was refused for, or `target`.
+    pub fn field(&self) -> Option<std::borrow::Cow<'_, str>> {
+        use std::borrow::Cow;
         match self {
-            ServiceError::Invalid { field, .. } => field.as_deref(),
+            ServiceError::Invalid { field, .. } => field.as_deref().map(Cow::Borrowed),
+            ServiceError::Model(e) => match e {
+                ModelError::UnknownParam { name, .. } | ModelError::InvalidParam { name, .. } => {
+                    Some(Cow::Owned(format!("params.{name}")))
+                }
+                ModelError::InvalidInput { feature, .. } => Some(Cow::Borrowed(feature)),
+                ModelError::InvalidTarget { .. } => Some(Cow::Borrowed("target")),
+                _ => None,
+            },
+            ServiceError::Data(e) => match e {
+                DataError::MissingTarget { .. }
+                | DataError::NonBinaryTarget { .. }
+                | DataError::SingleClass { .. }
+                | DataError::NonNumericTarget { .. }
+                | DataError::TooManyClasses { .. } => Some(Cow::Borrowed("target")),
+                DataError::UnknownLabel { .. } => Some(Cow::Borrowed("positive_label")),
+                _ => None,
+            },
             _ => None,
         }
     }

@@ -355,7 +355,7 @@ impl Platform {
         input: SeriesInput,
         spec: ForecastSpec,
     ) -> Result<ForecastOutput, ServiceError> {
-        check_spec(&spec)?;
+        check_spec(&spec).map_err(req_err)?;
         blocking_fit(move || {
             let series = series_from_input(&input, &spec)?;
             let (fitted, candidates) = fit_series(&spec, &series).map_err(req_err)?;
@@ -489,6 +489,15 @@ impl Platform {
                 ..ForecastSpec::default()
             };
             let series = series_from_input(&input, &spec)?;
+            if let Some(i) = periods.iter().position(|p| *p < 2) {
+                return Err(bad(
+                    &format!("periods[{i}]"),
+                    format!(
+                        "a season period must be at least 2 observations, got {}",
+                        periods[i]
+                    ),
+                ));
+            }
             let periods = if periods.is_empty() {
                 vec![series.series.frequency.default_season_period()]
             } else {
@@ -533,7 +542,7 @@ impl Platform {
         spec: ForecastSpec,
         alias: Option<&str>,
     ) -> Result<(VersionRecord, ForecastOutput), ServiceError> {
-        check_spec(&spec)?;
+        check_spec(&spec).map_err(req_err)?;
         let params = aurum_forecast::family::params_of(date_column, &spec);
         let req = crate::TrainRequest {
             dataset: dataset.to_string(),
@@ -604,7 +613,7 @@ impl Platform {
             levels,
             ..ForecastSpec::default()
         };
-        check_spec(&spec)?;
+        check_spec(&spec).map_err(req_err)?;
         if let Some((i, _)) = new_values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(bad(
                 &format!("new_values[{i}]"),

@@ -121,6 +121,7 @@ async fn training_input_errors_are_400_before_any_job() {
     let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &non_binary).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
     assert_eq!(r.json["code"], "non_binary_target", "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "target", "{}", r.json);
     assert!(
         r.json["message"].as_str().unwrap().contains("line"),
         "{}",
@@ -130,11 +131,23 @@ async fn training_input_errors_are_400_before_any_job() {
     bad_param["params"] = json!({"penalty": "l3"});
     let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &bad_param).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "params.penalty", "{}", r.json);
     assert!(
         r.json["message"].as_str().unwrap().contains("penalty"),
         "{}",
         r.json
     );
+    let mut unknown_param = base.clone();
+    unknown_param["params"] = json!({"penalti": "l2"});
+    let r = post_json(
+        &f.app,
+        "/v1/training-jobs",
+        Some(&f.analyst),
+        &unknown_param,
+    )
+    .await;
+    assert_eq!(r.json["code"], "unknown_param", "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "params.penalti", "{}", r.json);
     let mut bad_kind = base.clone();
     bad_kind["kind"] = "forest".into();
     let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &bad_kind).await;

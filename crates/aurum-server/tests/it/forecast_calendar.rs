@@ -188,6 +188,24 @@ async fn plain_sequences_unknown_fields_details_and_auto_backtests() {
         assert_eq!(r.json["details"]["field"], extra);
     }
     // Forecasting errors name their field.
+    let r = post_json(
+        &f.app,
+        "/v1/forecast",
+        Some(&f.client),
+        &json!({"series": {"values": vs}, "horizon": 10_001}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "horizon", "{}", r.json);
+    let r = post_json(
+        &f.app,
+        "/v1/decompose",
+        Some(&f.client),
+        &json!({"series": {"values": vs}, "periods": [7, 0]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "periods[1]", "{}", r.json);
     let r = post_json(&f.app, "/v1/forecast", Some(&f.client), &json!({"series": {"timestamps": ["2024-01-01", "2024-01-02", "2024-01-02"], "values": [1, 2, 3]}, "horizon": 1})).await;
     assert_eq!(r.json["code"], "forecast_duplicate_timestamp", "{}", r.json);
     assert_eq!(r.json["details"]["field"], "series.timestamps[2]");
