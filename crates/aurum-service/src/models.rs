@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use aurum_contract::{BinaryClassifier, FittedModel, Forecaster, Manifest, Task};
+use aurum_contract::{BinaryClassifier, FittedModel, Forecaster, Manifest, ModelError, Task};
 use aurum_core::{Schema, validate_name};
 use aurum_registry::{AliasHistoryRecord, ModelRecord, VersionRecord, get_verified};
 
@@ -95,6 +95,20 @@ impl LoadedModel {
         self.model
             .as_forecaster()
             .ok_or_else(|| self.wrong_task("forecast"))
+    }
+
+    /// `Ok` for a model that scores rows; for a forecaster or a recommender the 400
+    /// `wrong_task` that scoring would give, so that a caller hears it before its records are
+    /// checked against a schema they were never meant for.
+    pub fn check_scores_rows(&self) -> Result<(), ServiceError> {
+        match self.task() {
+            Task::Forecast | Task::Ranking => Err(ServiceError::Model(ModelError::WrongTask {
+                family: self.manifest.family.to_string(),
+                task: self.task(),
+                operation: "scoring records",
+            })),
+            _ => Ok(()),
+        }
     }
 
     fn wrong_task(&self, operation: &str) -> ServiceError {

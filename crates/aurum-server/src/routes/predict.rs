@@ -117,6 +117,9 @@ pub fn records_to_rows(
     unknown: UnknownFields,
     masked: &[String],
 ) -> ApiResult<Vec<Vec<Value>>> {
+    // A forecaster or a recommender is refused before its records are read: its own
+    // endpoint, not a missing column, is what the caller needs to hear about.
+    model.check_scores_rows()?;
     let schema = model.input_schema();
     let mut rows = Vec::with_capacity(records.len());
     for (i, rec) in records.iter().enumerate() {

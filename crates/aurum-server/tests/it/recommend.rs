@@ -232,6 +232,17 @@ async fn bad_recommendation_input_is_a_400_naming_the_field() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
     assert_eq!(r.json["details"]["field"], "item");
+    // Scoring records with a recommender says which endpoint to use before it reads them (it
+    // first asked for columns of the interaction file).
+    let r = post_json(
+        &f.app,
+        "/v1/models/offers/predict",
+        Some(&f.client),
+        &json!({"records": [{"age": 40}]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert_eq!(r.json["code"], "wrong_task", "{}", r.json);
 }
 
 /// The decision flow: an applicant the credit model declines is offered no lending product.
