@@ -101,6 +101,8 @@ pub(crate) enum Reader {
         index: Vec<Option<usize>>,
         record: csv::ByteRecord,
         lines: LineCounter,
+        /// Fields in the header: a line with another count is refused as `ragged_row`.
+        width: usize,
     },
     Parquet {
         batches: aurum_data::ParquetBatches,
@@ -184,6 +186,7 @@ impl Reader {
                 index,
                 record,
                 lines,
+                width: names.len(),
             },
             Header::Columns(names),
         ))
@@ -230,6 +233,7 @@ impl Reader {
                 index,
                 record,
                 lines,
+                width,
             } => {
                 if !reader
                     .read_byte_record(record)
@@ -238,6 +242,16 @@ impl Reader {
                     return Ok(None);
                 }
                 let line = lines.line_of(record);
+                if record.len() != *width {
+                    return Ok(Some(Item::Bad(BadLine {
+                        line,
+                        code: "ragged_row",
+                        message: format!(
+                            "the line has {} fields but the header has {width}",
+                            record.len()
+                        ),
+                    })));
+                }
                 let mut cells = Vec::with_capacity(index.len());
                 for i in index.iter() {
                     let cell = match i.and_then(|i| record.get(i)) {

@@ -84,7 +84,8 @@ pub struct RowError {
     /// The column at fault, when there is one.
     pub column: Option<String>,
     /// A stable code: `missing_feature`, `invalid_type`, `non_finite_number`, `malformed_json`,
-    /// `invalid_utf8`, or the model's own code for a row it refuses.
+    /// `invalid_utf8`, `ragged_row` (a CSV line with more or fewer fields than the header), or
+    /// the model's own code for a row it refuses.
     pub code: &'static str,
     pub message: String,
 }
