@@ -558,15 +558,17 @@ async fn authentication_and_roles() {
             .status,
         StatusCode::OK
     );
-    let r = call(
-        &f.app,
-        Method::DELETE,
-        "/v1/keys/temp",
-        Some(&f.admin),
-        Body::empty(),
-        "application/json",
-    )
-    .await;
+    let revoke_temp = || {
+        call(
+            &f.app,
+            Method::DELETE,
+            "/v1/keys/temp",
+            Some(&f.admin),
+            Body::empty(),
+            "application/json",
+        )
+    };
+    let r = revoke_temp().await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(
         post_json(&f.app, "/v1/models/credit/predict", Some(&temp), &pred)
@@ -593,15 +595,7 @@ async fn authentication_and_roles() {
             .len()
     };
     assert_eq!(revokes().await, 1);
-    let again = call(
-        &f.app,
-        Method::DELETE,
-        "/v1/keys/temp",
-        Some(&f.admin),
-        Body::empty(),
-        "application/json",
-    )
-    .await;
+    let again = revoke_temp().await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.json);
     assert_eq!(
         again.json["revoked_at"], r.json["revoked_at"],
