@@ -191,10 +191,22 @@ async fn events_are_scored_with_state_labels_fed_back_and_bad_events_change_noth
     old["TX_TIME_SECONDS"] = 0.into();
     old["TRANSACTION_ID"] = 99_999_999.into();
     let duplicate = event_json(stream[5]);
+    // One event dated past the calendar, or ten days ahead of the clock, would hold back every
+    // later event (the watermark only moves forward); an amount of 1e308 would make the card's
+    // sums infinite. All refused before anything moves.
+    let mut past_calendar = next.clone();
+    past_calendar["TX_TIME_SECONDS"] = i64::MAX.into();
+    let mut ahead = next.clone();
+    ahead["TX_TIME_SECONDS"] = (chrono::Utc::now().timestamp() + 10 * 86_400).into();
+    let mut huge = next.clone();
+    huge["TX_AMOUNT"] = 1e308.into();
     for (bad, field, code) in [
         (missing, "events[1].CUSTOMER_ID", "missing_field"),
         (unknown, "events[1].colour", "unknown_field"),
         (negative, "events[1].TX_AMOUNT", "invalid_field"),
+        (past_calendar, "events[1].TX_TIME_SECONDS", "invalid_field"),
+        (ahead, "events[1].TX_TIME_SECONDS", "invalid_field"),
+        (huge, "events[1].TX_AMOUNT", "invalid_field"),
         (old, "events[1].TX_TIME_SECONDS", "out_of_order"),
         (duplicate, "events[1].TRANSACTION_ID", "duplicate_event"),
     ] {
