@@ -89,6 +89,7 @@ impl Event {
             extra,
         };
         check_event(spec, &event)?;
+        check_bounds(spec, &event)?;
         Ok(event)
     }
 
@@ -110,10 +111,10 @@ pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
 /// sums of squares over an entity's events (at most `max_events_per_entity`) stay finite.
 pub const MAX_ABS_AMOUNT: f64 = 1e15;
 
-/// The checks that do not depend on state: shape against the spec, the timestamp's range and
-/// the amount constraints. The engine runs them again on every event, since `Event`'s fields
-/// are public.
-pub fn check_event(spec: &CompiledSpec, e: &Event) -> Result<()> {
+/// The bounds on a new event's values: a timestamp within 0001..9999 and an amount within
+/// ±[`MAX_ABS_AMOUNT`]. Run where events enter (parsing, [`crate::validate_batch`]), not by the
+/// engine itself, so that a log written before the bounds existed still replays.
+pub fn check_bounds(spec: &CompiledSpec, e: &Event) -> Result<()> {
     let s = spec.schema();
     if !(MIN_TIMESTAMP..=MAX_TIMESTAMP).contains(&e.ts) {
         return Err(FraudError::InvalidField {
@@ -125,6 +126,24 @@ pub fn check_event(spec: &CompiledSpec, e: &Event) -> Result<()> {
             ),
         });
     }
+    if let (Some(name), Some(a)) = (&s.amount, e.amount)
+        && a.abs() > MAX_ABS_AMOUNT
+    {
+        return Err(FraudError::InvalidField {
+            field: name.clone(),
+            message: format!(
+                "{a} is beyond ±{MAX_ABS_AMOUNT:e}, the largest amount accepted \
+                 (the entity's running sums must stay finite)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The checks that do not depend on state: shape against the spec and the amount constraints.
+/// The engine runs them again on every event, since `Event`'s fields are public.
+pub fn check_event(spec: &CompiledSpec, e: &Event) -> Result<()> {
+    let s = spec.schema();
     if e.keys.len() != s.entities.len() {
         return Err(FraudError::SpecMismatch(format!(
             "event `{}` has {} entity keys, the spec has {} ({})",
@@ -154,15 +173,6 @@ pub fn check_event(spec: &CompiledSpec, e: &Event) -> Result<()> {
                 return Err(FraudError::InvalidField {
                     field: name.clone(),
                     message: format!("{a} is not finite"),
-                });
-            }
-            if a.abs() > MAX_ABS_AMOUNT {
-                return Err(FraudError::InvalidField {
-                    field: name.clone(),
-                    message: format!(
-                        "{a} is beyond ±{MAX_ABS_AMOUNT:e}, the largest amount accepted \
-                         (the entity's running sums must stay finite)"
-                    ),
                 });
             }
             if let Some(min) = spec.amount_min

@@ -51,7 +51,7 @@ pub use engine::{
 };
 pub use error::{FraudError, Result};
 pub use event::{
-    Event, MAX_ABS_AMOUNT, MAX_TIMESTAMP, MIN_TIMESTAMP, check_event, parse_timestamp,
+    Event, MAX_ABS_AMOUNT, MAX_TIMESTAMP, MIN_TIMESTAMP, check_bounds, check_event, parse_timestamp,
 };
 pub use iforest::{IsolationForest, IsolationForestParams, average_path_length};
 pub use online::{

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use crate::durable::{DurableEngine, DurableOptions, Notify, Ticket};
 use crate::engine::{LabelOutcome, LabelRef};
 use crate::error::{FraudError, Result};
-use crate::event::{Event, check_event};
+use crate::event::{Event, check_bounds, check_event};
 use crate::spec::{CompiledSpec, FeatureSpec};
 
 /// A refused or failed call. `index` is the position of the event or label that was refused
@@ -162,7 +162,9 @@ pub fn validate_batch(
     let mut latest = watermark;
     let mut seen = HashSet::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
-        check_event(spec, e).map_err(|err| BatchError::at(i, err))?;
+        check_event(spec, e)
+            .and_then(|()| check_bounds(spec, e))
+            .map_err(|err| BatchError::at(i, err))?;
         if e.ts > now.saturating_add(MAX_AHEAD_OF_CLOCK_S) {
             return Err(BatchError::at(
                 i,
@@ -412,6 +414,17 @@ window = "1d"
             "{}",
             refused.error
         );
+        // Past the calendar, or an amount whose square overflows: refused at the same place,
+        // before the batch changes anything.
+        for bad in [
+            ev("c", i64::MAX, "c", "t", 1.0),
+            ev("d", now, "c", "t", 1e308),
+        ] {
+            let refused =
+                validate_batch(&compiled, &[ok[0].clone(), bad], None, |_| false).unwrap_err();
+            assert_eq!(refused.index, Some(1));
+            assert_eq!(refused.error.code(), "fraud_invalid_field");
+        }
     }
 
     /// The try path never waits: with the gate or the log's queue held elsewhere it does nothing

@@ -177,12 +177,13 @@ pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<
                 format!("invalid request: the body must be a JSON object, not {got}"),
             );
         }
-        // serde names the Rust type it wanted (`expected struct AliasIn`); callers see JSON.
-        let msg = without_type_names(&e.inner().to_string());
-        let named = msg
+        let raw = e.inner().to_string();
+        let named = raw
             .split('`')
             .nth(1)
-            .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"));
+            .filter(|_| raw.starts_with("missing field") || raw.starts_with("unknown field"));
+        // serde names the Rust type it wanted (`expected struct AliasIn`); callers see JSON.
+        let msg = without_type_names(&raw);
         let join = |name: &str| {
             if path == "." {
                 name.to_string()
@@ -218,13 +219,16 @@ pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<
     })
 }
 
-/// `msg` with every `struct Name` spelled `a JSON object`.
+/// `msg` with every `expected struct Name` spelled `expected a JSON object` (only serde's own
+/// phrase: a caller's key that contains "struct " stays as sent).
 fn without_type_names(msg: &str) -> String {
+    const PHRASE: &str = "expected struct ";
     let mut out = String::with_capacity(msg.len());
     let mut rest = msg;
-    while let Some(i) = rest.find("struct ") {
+    while let Some(i) = rest.find(PHRASE) {
         out.push_str(&rest[..i]);
-        let after = &rest[i + "struct ".len()..];
+        out.push_str("expected ");
+        let after = &rest[i + PHRASE.len()..];
         let end = after
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or(after.len());

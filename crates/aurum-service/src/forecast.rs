@@ -616,8 +616,23 @@ impl Platform {
         check_spec(&spec).map_err(req_err)?;
         if let Some((i, _)) = new_values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(bad(
-                &format!("new_values[{i}]"),
+                &format!("new_observations[{i}]"),
                 "values must be finite numbers",
+            ));
+        }
+        if let Some((i, v)) = new_values
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.abs() > aurum_forecast::MAX_MAGNITUDE)
+        {
+            return Err(ServiceError::invalid(
+                "forecast_value_too_large",
+                Some(&format!("new_observations[{i}]")),
+                format!(
+                    "new_observations[{i}] is {v:e}, too large to fit without overflow: models need \
+                     values within ±{:e}",
+                    aurum_forecast::MAX_MAGNITUDE
+                ),
             ));
         }
         let reference = match version {

@@ -134,7 +134,7 @@ pub fn first_diffs(y: &[f64], max_d: usize) -> usize {
         // Constant to rounding (relative to its magnitude): nothing to difference, and the KPSS
         // statistic of rounding noise means nothing.
         let first = x[0];
-        let tol = 1e-12_f64.max(1e-10 * x.iter().fold(0.0f64, |a, v| a.max(v.abs())));
+        let tol = 1e-12_f64.max(super::FLAT * x.iter().fold(0.0f64, |a, v| a.max(v.abs())));
         if x.iter().all(|v| (v - first).abs() < tol) {
             break;
         }

@@ -364,8 +364,10 @@ fn css_objective(w: &[f64], ar: &[f64], ma: &[f64], with_mean: bool) -> Option<(
 }
 
 /// Spread of a differenced series, relative to the largest |y|, below which it counts as constant:
-/// rounding, not data (a loess-adjusted constant series, a constant series differenced).
-const FLAT: f64 = 1e-10;
+/// rounding, not data (a loess-adjusted constant series, a constant series differenced). A few
+/// ulps of the level, so that small real movements on a large level (a counter near 1e12 moving
+/// by units) are still data.
+pub(crate) const FLAT: f64 = 64.0 * f64::EPSILON;
 
 /// The level of a differenced series `w` that is constant to rounding, or `None`: with a mean,
 /// any constant (exactly the common value when all are equal); without one, only zero.

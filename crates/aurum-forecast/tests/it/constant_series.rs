@@ -207,3 +207,18 @@ fn values_too_large_to_fit_are_named_as_such() {
     let f = model.forecast(12, &[95.0]).expect("forecasts");
     assert!(f.mean.iter().all(|m| m.is_finite() && *m > 1e201), "{f:?}");
 }
+
+/// Small movements on a large level are data: a counter near 1e12 rising by about 2 a step once
+/// passed the "constant to rounding" test (a tolerance of 1e-10 of the level is 100 here) and was
+/// fitted as a flat ARIMA(0,0,0).
+#[test]
+fn a_small_trend_on_a_large_level_is_data_not_a_constant() {
+    let y: Vec<f64> = (0..40)
+        .map(|t| 1e12 + 2.0 * t as f64 + [-1.0, 0.0, 1.0][t % 3])
+        .collect();
+    let fit = auto_arima(&y, &AutoArimaSpec::default())
+        .expect("fits")
+        .best;
+    assert_ne!(fit.order, ArimaOrder::new(0, 0, 0), "{fit:?}");
+    assert!(fit.sigma2 > 0.0, "{fit:?}");
+}

@@ -1356,6 +1356,25 @@ async fn one_shot_forecast_decomposition_and_registered_forecasting_models() {
     )
     .await;
     assert_eq!(bad.json["details"]["field"], "horizon");
+    // An observation too large to fit is named where the caller sent it.
+    let huge = post_json(
+        &f.app,
+        "/v1/models/air/forecast",
+        Some(&f.client),
+        &json!({"horizon": 3, "new_observations": [500.0, 1e101]}),
+    )
+    .await;
+    assert_eq!(huge.status, StatusCode::BAD_REQUEST, "{}", huge.json);
+    assert_eq!(
+        huge.json["code"], "forecast_value_too_large",
+        "{}",
+        huge.json
+    );
+    assert_eq!(
+        huge.json["details"]["field"], "new_observations[1]",
+        "{}",
+        huge.json
+    );
     let wrong = post_json(
         &f.app,
         "/v1/models/air/predict",
@@ -1696,6 +1715,17 @@ async fn duplicate_keys_and_unknown_predict_fields_are_400() {
     .await;
     assert_eq!(r.json["code"], "unknown_field", "{}", r.json);
     assert_eq!(r.json["details"]["field"], "foo", "{}", r.json);
+    // A caller's key is named as sent, even one that reads like serde's type phrase.
+    let r = call(
+        &f.app,
+        Method::POST,
+        "/v1/keys",
+        Some(&f.admin),
+        Body::from(r#"{"name": "a", "role": "client", "construct x": 1}"#),
+        "application/json",
+    )
+    .await;
+    assert_eq!(r.json["details"]["field"], "construct x", "{}", r.json);
     // Unknown top-level predict fields are refused by default...
     let r = send(format!(r#"{{"records": [{rec}], "explian": true}}"#)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
