@@ -710,14 +710,20 @@ impl Platform {
         ctx: &CallContext,
         name_or_id: &str,
     ) -> Result<KeyRecord, ServiceError> {
-        // The registry's clock resolution (microseconds), so that a revocation made by this
-        // call is never earlier than `started`.
-        let started = aurum_registry::backend::now();
-        let record = self.inner.meta.revoke_key(name_or_id).await?;
-        if record.revoked_at.is_some_and(|t| t < started) {
-            // Revoked before this call: nothing changed, so nothing to record again.
-            return Ok(record);
+        // A key already revoked is answered as it is, and nothing is recorded again. Decided
+        // before the change (by id first, then name, as the registry looks it up), so that a
+        // revocation made here is always recorded; two concurrent calls may both record one.
+        let keys = self.inner.meta.list_keys().await?;
+        let before = keys
+            .iter()
+            .find(|k| k.id == name_or_id)
+            .or_else(|| keys.iter().find(|k| k.name == name_or_id));
+        if let Some(k) = before
+            && !k.is_active()
+        {
+            return Ok(k.clone());
         }
+        let record = self.inner.meta.revoke_key(name_or_id).await?;
         self.reload_keys().await?;
         self.audit(
             ctx,
