@@ -67,6 +67,16 @@ fn bench(name: &str, model: &TreeModel) {
     }
     let per_row = start.elapsed().as_secs_f64() / 20_000.0;
 
+    // One row through the batch entry point (what a single-row request runs).
+    let start = Instant::now();
+    let mut one = [0.0];
+    let mut batch1_sum = 0.0;
+    for row in data.chunks_exact(n_features).take(20_000) {
+        model.predict_batch(row, n_features, &mut one).unwrap();
+        batch1_sum += one[0];
+    }
+    let per_batch1 = start.elapsed().as_secs_f64() / 20_000.0;
+
     let start = Instant::now();
     let mut phi_sum = 0.0;
     for row in data.chunks_exact(n_features).take(2_000) {
@@ -76,13 +86,14 @@ fn bench(name: &str, model: &TreeModel) {
     println!(
         "{name}: {} trees x {n_features} features: predict_batch {:.2} M rows/s per core by CPU time \
          ({:.0} ns/row), {:.2} M rows/s best wall ({:.0} ns/row); \
-         predict (one row) {:.0} ns; contributions {:.1} µs/row  [checksums {checksum:.3} {row_sum:.3} {phi_sum:.3}]",
+         predict (one row) {:.0} ns; predict_batch of one row {:.0} ns; contributions {:.1} µs/row  [checksums {checksum:.3} {row_sum:.3} {batch1_sum:.3} {phi_sum:.3}]",
         model.n_trees(),
         n_rows as f64 / cpu / 1e6,
         cpu / n_rows as f64 * 1e9,
         n_rows as f64 / best / 1e6,
         best / n_rows as f64 * 1e9,
         per_row * 1e9,
+        per_batch1 * 1e9,
         shap * 1e6,
     );
 }
