@@ -53,8 +53,8 @@ pub use monitoring::{DriftReport, WindowDrift};
 pub use outcomes::{FairnessOut, OutcomeIn, OutcomeLabel, PerformanceReport};
 pub use platform::{CallContext, DatasetImport, JOB_STALE_AFTER, Platform, Stores};
 pub use predict::{
-    PredictOptions, PredictOutput, RecordOutput, TaskPredictOutput, canonical_value, input_sha256,
-    output_json,
+    InputHasher, PredictOptions, PredictOutput, RecordOutput, TaskPredictOutput, canonical_value,
+    input_sha256, output_json,
 };
 pub use recommend::{
     MAX_K, RankFilter, RankReason, RankedItem, RecommendOutput, RecommendRequest, SimilarOutput,

@@ -69,6 +69,8 @@ pub struct LoadedModel {
     /// Rows this loaded version has scored (an operational counter; scoring that stops because
     /// its caller went away stops counting too).
     pub rows_scored: std::sync::atomic::AtomicU64,
+    /// The audited input hash against [`LoadedModel::input_schema`], its prefixes built once.
+    pub input_hasher: crate::InputHasher,
 }
 
 impl LoadedModel {
@@ -408,9 +410,11 @@ impl Platform {
             .enumerate()
             .map(|(i, f)| (f.name.clone(), i))
             .collect();
+        let input_hasher = crate::InputHasher::new(&manifest.input_schema);
         let loaded = Arc::new(LoadedModel {
             name: name.to_string(),
             version,
+            input_hasher,
             manifest,
             model,
             feature_index,

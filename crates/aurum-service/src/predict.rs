@@ -215,52 +215,72 @@ pub fn canonical_value(v: &Value) -> serde_json::Value {
 /// tree: this runs on every prediction, and a 256-row batch would otherwise build thousands of
 /// small arrays and strings.
 pub fn input_sha256(schema: &Schema, rows: &[Vec<Value>]) -> String {
-    use aurum_registry::audit::canonical::{push_f64, push_i64, push_str};
-    // `["name","type",` per field, written once per call.
-    let prefixes: Vec<String> = schema
-        .fields
-        .iter()
-        .map(|f| {
-            let mut p = String::from("[");
-            push_str(&mut p, &f.name);
-            p.push(',');
-            push_str(&mut p, f.ty.as_str());
-            p.push(',');
-            p
-        })
-        .collect();
-    let per_row: usize = prefixes.iter().map(|p| p.len() + 24).sum::<usize>() + 2;
-    let mut out = String::with_capacity(per_row * rows.len() + 2);
-    out.push('[');
-    for (r, row) in rows.iter().enumerate() {
-        if r > 0 {
-            out.push(',');
-        }
+    InputHasher::new(schema).hash(rows)
+}
+
+/// [`input_sha256`] for one schema, its fields' canonical prefixes (`["name","type",`) written
+/// once: a loaded model and a batch job hash every call or row against the same schema.
+#[derive(Clone, Debug)]
+pub struct InputHasher {
+    prefixes: Vec<String>,
+    /// Bytes a row of numbers takes, about: the text's initial capacity per row.
+    per_row: usize,
+}
+
+impl InputHasher {
+    pub fn new(schema: &Schema) -> Self {
+        use aurum_registry::audit::canonical::push_str;
+        let prefixes: Vec<String> = schema
+            .fields
+            .iter()
+            .map(|f| {
+                let mut p = String::from("[");
+                push_str(&mut p, &f.name);
+                p.push(',');
+                push_str(&mut p, f.ty.as_str());
+                p.push(',');
+                p
+            })
+            .collect();
+        let per_row = prefixes.iter().map(|p| p.len() + 24).sum::<usize>() + 2;
+        Self { prefixes, per_row }
+    }
+
+    /// [`input_sha256`] of `rows` (typed against the schema this hasher was built for).
+    pub fn hash(&self, rows: &[Vec<Value>]) -> String {
+        use aurum_registry::audit::canonical::{push_f64, push_i64, push_str};
+        let mut out = String::with_capacity(self.per_row * rows.len() + 2);
         out.push('[');
-        for (i, (prefix, v)) in prefixes.iter().zip(row).enumerate() {
-            if i > 0 {
+        for (r, row) in rows.iter().enumerate() {
+            if r > 0 {
                 out.push(',');
             }
-            out.push_str(prefix);
-            match v {
-                Value::Null => out.push_str("null"),
-                Value::Float(x) if x.is_finite() => push_f64(&mut out, *x),
-                Value::Float(x) => push_str(&mut out, &x.to_string()),
-                Value::Integer(i) => push_i64(&mut out, *i),
-                Value::Boolean(true) => out.push_str("true"),
-                Value::Boolean(false) => out.push_str("false"),
-                Value::Str(s) => push_str(&mut out, s),
-                Value::Date(_) | Value::DateTime(_) => match canonical_value(v) {
-                    serde_json::Value::String(s) => push_str(&mut out, &s),
-                    other => out.push_str(&aurum_registry::audit::canonical_json(&other)),
-                },
+            out.push('[');
+            for (i, (prefix, v)) in self.prefixes.iter().zip(row).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(prefix);
+                match v {
+                    Value::Null => out.push_str("null"),
+                    Value::Float(x) if x.is_finite() => push_f64(&mut out, *x),
+                    Value::Float(x) => push_str(&mut out, &x.to_string()),
+                    Value::Integer(i) => push_i64(&mut out, *i),
+                    Value::Boolean(true) => out.push_str("true"),
+                    Value::Boolean(false) => out.push_str("false"),
+                    Value::Str(s) => push_str(&mut out, s),
+                    Value::Date(_) | Value::DateTime(_) => match canonical_value(v) {
+                        serde_json::Value::String(s) => push_str(&mut out, &s),
+                        other => out.push_str(&aurum_registry::audit::canonical_json(&other)),
+                    },
+                }
+                out.push(']');
             }
             out.push(']');
         }
         out.push(']');
+        aurum_core::sha256_hex(out.as_bytes())
     }
-    out.push(']');
-    aurum_core::sha256_hex(out.as_bytes())
 }
 
 /// [`input_sha256`] through a `serde_json::Value` tree and `canonical_json`: the definition the
@@ -297,7 +317,7 @@ fn audited_inputs(
     recorded: &Recorded,
 ) -> (String, Option<serde_json::Value>) {
     let schema = model.input_schema();
-    let hash = input_sha256(schema, rows);
+    let hash = model.input_hasher.hash(rows);
     let in_clear = (!recorded.clear.is_empty() || !recorded.masked.is_empty())
         .then(|| inputs_in_clear(schema, rows, recorded));
     (hash, in_clear)
@@ -684,12 +704,16 @@ mod tests {
             input_sha256(&schema, &rows),
             input_sha256_via_tree(&schema, &rows)
         );
+        // One hasher, built once, reused across calls (as a loaded model and a batch job do).
+        let hasher = InputHasher::new(&schema);
+        assert_eq!(hasher.hash(&rows), input_sha256_via_tree(&schema, &rows));
         for r in &rows {
             let one = vec![r.clone()];
             assert_eq!(
                 input_sha256(&schema, &one),
                 input_sha256_via_tree(&schema, &one)
             );
+            assert_eq!(hasher.hash(&one), input_sha256_via_tree(&schema, &one));
         }
     }
 

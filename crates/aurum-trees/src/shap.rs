@@ -97,6 +97,9 @@ pub(crate) fn contributions(model: &TreeModel, row: &[f64], phi: &mut [f64]) {
 /// over go one at a time); each row still adds its trees in model order, so the values are
 /// [`contributions`]' to the bit.
 pub(crate) fn contributions_batch(model: &TreeModel, rows: &[f64], out: &mut [f64]) {
+    if rows.is_empty() {
+        return; // a batch with nothing to explain (every row approved) allocates nothing
+    }
     let n = model.n_features();
     let tables = model.shap_tables();
     out.fill(0.0);

@@ -167,6 +167,8 @@ pub enum BatchSource {
 struct Plan {
     schema: Schema,
     keep: Vec<String>,
+    /// The input hash against `schema`, its prefixes built once for the job.
+    hasher: crate::InputHasher,
 }
 
 impl Plan {
@@ -273,7 +275,7 @@ fn decode_part(plan: &Plan, part: Vec<RawRow>) -> Decoded {
         .map(|mut raw| {
             let row = decode(&plan.schema, &raw)?;
             let kept = raw.cells.split_off(n);
-            let hash = crate::input_sha256(&plan.schema, std::slice::from_ref(&row));
+            let hash = plan.hasher.hash(std::slice::from_ref(&row));
             Ok((raw.line, row, kept, hash))
         })
         .collect()
@@ -388,6 +390,7 @@ impl Platform {
         let plan = Plan {
             schema: model.input_schema().clone(),
             keep: opts.keep.clone(),
+            hasher: model.input_hasher.clone(),
         };
         let (source_desc, source_format) = match &source {
             BatchSource::File(p) => (p.display().to_string(), FileFormat::from_path(p)?),
