@@ -71,15 +71,30 @@ async fn file(platform: &Platform, ctx: &CallContext, args: PredictArgs) -> Resu
         bail!("--input, --output and --errors must be three different files");
     }
     let model = platform.resolve(&parse_model_ref(&args.model)?).await?;
+    // Written as `<file>.partial` and renamed once the run ends (completed, stopped at a
+    // refused row or interrupted: the rows so far are kept), so a file the run could not read
+    // leaves no empty output behind, and a killed run no output that looks finished.
+    let partial = |p: &Path| PathBuf::from(format!("{}.partial", p.display()));
+    let (output_partial, errors_partial) = (partial(&output), partial(&errors));
     let create = |p: &Path| -> Result<Box<dyn std::io::Write + Send>> {
         let f = fs_err::File::create(p)?;
         Ok(Box::new(std::io::BufWriter::with_capacity(1 << 20, f)))
     };
-    let sinks = BatchSinks {
-        output: create(&output)?,
-        output_format,
-        errors: create(&errors)?,
-        errors_format,
+    let remove_partials = || {
+        let _ = std::fs::remove_file(&output_partial);
+        let _ = std::fs::remove_file(&errors_partial);
+    };
+    let sinks = match (create(&output_partial), create(&errors_partial)) {
+        (Ok(output), Ok(errors)) => BatchSinks {
+            output,
+            output_format,
+            errors,
+            errors_format,
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            remove_partials();
+            return Err(e);
+        }
     };
     let progress: Arc<dyn BatchProgress> = if !args.json && std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new_spinner();
@@ -123,7 +138,15 @@ async fn file(platform: &Platform, ctx: &CallContext, args: PredictArgs) -> Resu
         )
         .await;
     on_ctrl_c.abort();
-    let summary = summary?;
+    let summary = match summary {
+        Ok(summary) => summary,
+        Err(e) => {
+            remove_partials();
+            return Err(e.into());
+        }
+    };
+    fs_err::rename(&errors_partial, &errors)?;
+    fs_err::rename(&output_partial, &output)?;
     if args.json {
         println!("{}", summary_json(&summary, &args.input, &output, &errors));
     } else {

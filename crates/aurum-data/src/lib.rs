@@ -27,6 +27,7 @@
 mod csv_read;
 mod error;
 mod infer;
+pub mod json;
 mod options;
 mod parquet_guard;
 mod parquet_read;
@@ -42,7 +43,7 @@ pub use infer::{
     expected_spelling, is_missing, parse_cell, parse_field_cell,
 };
 pub use options::{Format, ReadOptions};
-pub use parquet_read::{ParquetBatches, read_parquet};
+pub use parquet_read::{ParquetBatches, check_column_names, read_parquet};
 pub use profile::{
     ColumnProfile, ColumnWarning, DatasetProfile, NumericSummary, TOP_VALUES, profile,
     profile_with_formats,

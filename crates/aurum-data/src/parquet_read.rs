@@ -78,7 +78,7 @@ fn read(bytes: &[u8], opts: &ReadOptions) -> Result<Table, DataError> {
     if names.is_empty() {
         return Err(DataError::EmptyFile);
     }
-    check_names(&names)?;
+    check_column_names(&names, None)?;
     let forced = opts.forced_types(&names)?;
 
     let reader = builder
@@ -129,18 +129,20 @@ fn internal(e: impl std::fmt::Display) -> DataError {
     }
 }
 
-fn check_names(names: &[String]) -> Result<(), DataError> {
+/// The header rules of every tabular input: each column has a name, and no name repeats.
+/// `line` is the header's line in a text file (`None` for Parquet).
+pub fn check_column_names(names: &[String], line: Option<u64>) -> Result<(), DataError> {
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         if name.trim().is_empty() {
             return Err(DataError::EmptyHeader {
-                line: None,
+                line,
                 position: i + 1,
             });
         }
         if let Some(first) = seen.insert(name, i) {
             return Err(DataError::DuplicateHeader {
-                line: None,
+                line,
                 name: name.clone(),
                 first: first + 1,
                 second: i + 1,
@@ -358,6 +360,7 @@ fn coerce(
 pub struct ParquetBatches {
     reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
     names: Vec<String>,
+    types: Vec<DataType>,
     failed: bool,
 }
 
@@ -414,6 +417,13 @@ impl ParquetBatches {
                 .iter()
                 .map(|f| f.name().clone())
                 .collect();
+            check_column_names(&names, None)?;
+            let types: Vec<DataType> = builder
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.data_type().clone())
+                .collect();
             let reader = builder
                 .with_batch_size(batch_rows.max(1))
                 .build()
@@ -421,6 +431,7 @@ impl ParquetBatches {
             Ok(ParquetBatches {
                 reader,
                 names,
+                types,
                 failed: false,
             })
         }))
@@ -431,6 +442,45 @@ impl ParquetBatches {
     pub fn names(&self) -> &[String] {
         &self.names
     }
+
+    /// [`DataError::UnsupportedType`] when column `column` has a type that dataset import does
+    /// not read (binary, lists, structs…): a model's input must arrive as import reads it.
+    pub fn check_supported(&self, column: usize) -> Result<(), DataError> {
+        match self.types.get(column) {
+            Some(ty) if !is_supported(ty) => Err(DataError::UnsupportedType {
+                column: ColumnRef::new(&self.names[column], column),
+                data_type: ty.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The Arrow types [`convert_array`] reads (every other one is [`DataError::UnsupportedType`]).
+fn is_supported(ty: &DataType) -> bool {
+    matches!(
+        ty,
+        DataType::Null
+            | DataType::Boolean
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Float16
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Decimal32(..)
+            | DataType::Decimal64(..)
+            | DataType::Decimal128(..)
+            | DataType::Decimal256(..)
+            | DataType::Date32
+            | DataType::Date64
+            | DataType::Timestamp(..)
+    ) || is_string(ty)
 }
 
 impl Iterator for ParquetBatches {

@@ -14,7 +14,6 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod grpc;
-pub mod json;
 pub mod middleware;
 pub mod oip;
 pub mod routes;

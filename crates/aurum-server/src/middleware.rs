@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::json::StrictError;
+use aurum_data::json::StrictError;
 
 /// The request id: the caller's `x-request-id` when it is sane, else a new UUID.
 #[derive(Clone, Debug)]
@@ -141,7 +141,7 @@ pub fn parse_json_value(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
             "request body is empty; expected a JSON object",
         ));
     }
-    crate::json::parse_strict(bytes).map_err(|e| match e {
+    aurum_data::json::parse_strict(bytes).map_err(|e| match e {
         StrictError::Syntax(e) => ApiError::invalid(
             "malformed_json",
             None,
@@ -166,17 +166,17 @@ pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<
         serde_json::Value::Number(_) => Some("a number"),
         serde_json::Value::String(_) => Some("a string"),
     };
+    // Every body is an object: serde would also read a struct from an array, by position
+    // (`["name","client"]` created a key), which no caller means.
+    if let Some(got) = not_an_object {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            None,
+            format!("invalid request: the body must be a JSON object, not {got}"),
+        ));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        if path == "."
-            && let Some(got) = not_an_object
-        {
-            return ApiError::invalid(
-                "invalid_field",
-                None,
-                format!("invalid request: the body must be a JSON object, not {got}"),
-            );
-        }
         let raw = e.inner().to_string();
         let named = raw
             .split('`')
@@ -219,24 +219,50 @@ pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<
     })
 }
 
-/// `msg` with every `expected struct Name` spelled `expected a JSON object` (only serde's own
-/// phrase: a caller's key that contains "struct " stays as sent).
+/// `msg` with serde's Rust type names spelled as JSON: `expected struct Name` as `expected a
+/// JSON object`, `expected u32` as `expected a non-negative integer (at most 4294967295)`,
+/// `expected i64` as `expected an integer (…)`, `expected f64` as `expected a number`. Only the
+/// phrase serde writes at the end of its message is rewritten: a caller's key or value that
+/// contains the words stays as sent.
 fn without_type_names(msg: &str) -> String {
-    const PHRASE: &str = "expected struct ";
-    let mut out = String::with_capacity(msg.len());
-    let mut rest = msg;
-    while let Some(i) = rest.find(PHRASE) {
-        out.push_str(&rest[..i]);
-        out.push_str("expected ");
-        let after = &rest[i + PHRASE.len()..];
-        let end = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(after.len());
-        out.push_str("a JSON object");
-        rest = &after[end..];
+    // serde's messages end with `, expected <what>` (after a quoted key or value, so a
+    // caller's text never ends the message).
+    const PHRASE: &str = ", expected ";
+    let Some(i) = msg.rfind(PHRASE) else {
+        return msg.to_string();
+    };
+    let (head, what) = msg.split_at(i + PHRASE.len());
+    let json = match what.strip_prefix("struct ") {
+        Some(name)
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            Some("a JSON object".to_string())
+        }
+        Some(_) => None,
+        None => primitive_as_json(what),
+    };
+    match json {
+        Some(json) => format!("{head}{json}"),
+        None => msg.to_string(),
     }
-    out.push_str(rest);
-    out
+}
+
+/// How a caller reads a Rust number type serde names in an error.
+fn primitive_as_json(name: &str) -> Option<String> {
+    let unsigned = |max: u64| format!("a non-negative integer (at most {max})");
+    let signed = |min: i64, max: i64| format!("an integer ({min} to {max})");
+    Some(match name {
+        "u8" => unsigned(u8::MAX.into()),
+        "u16" => unsigned(u16::MAX.into()),
+        "u32" => unsigned(u32::MAX.into()),
+        "u64" | "usize" => unsigned(u64::MAX),
+        "i8" => signed(i8::MIN.into(), i8::MAX.into()),
+        "i16" => signed(i16::MIN.into(), i16::MAX.into()),
+        "i32" => signed(i32::MIN.into(), i32::MAX.into()),
+        "i64" | "isize" => signed(i64::MIN, i64::MAX),
+        "f32" | "f64" => "a number".to_string(),
+        _ => return None,
+    })
 }
 
 /// Adds the body limit to the request extensions.
@@ -248,4 +274,47 @@ pub async fn body_limit_ext(
     req.extensions_mut()
         .insert(BodyLimit(state.platform.config().server.body_limit_bytes));
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_type_names;
+
+    #[test]
+    fn serde_type_names_are_spelled_as_json() {
+        for (raw, want) in [
+            (
+                "invalid type: sequence, expected struct AliasIn",
+                "invalid type: sequence, expected a JSON object",
+            ),
+            (
+                "invalid value: integer `-1`, expected u32",
+                "invalid value: integer `-1`, expected a non-negative integer (at most 4294967295)",
+            ),
+            (
+                "invalid type: floating point `1e20`, expected i64",
+                "invalid type: floating point `1e20`, expected an integer \
+                 (-9223372036854775808 to 9223372036854775807)",
+            ),
+            (
+                "invalid type: string \"x\", expected f64",
+                "invalid type: string \"x\", expected a number",
+            ),
+            // A caller's text is never rewritten: it sits inside quotes, before serde's phrase.
+            (
+                "unknown field `a, expected u32`, expected one of `name`, `role`",
+                "unknown field `a, expected u32`, expected one of `name`, `role`",
+            ),
+            (
+                "missing field `b, expected struct X`",
+                "missing field `b, expected struct X`",
+            ),
+            (
+                "invalid type: string \"y, expected f64\", expected a boolean",
+                "invalid type: string \"y, expected f64\", expected a boolean",
+            ),
+        ] {
+            assert_eq!(without_type_names(raw), want, "{raw}");
+        }
+    }
 }

@@ -221,6 +221,13 @@ impl ServiceError {
                 | DataError::NonNumericTarget { .. }
                 | DataError::TooManyClasses { .. } => Some(Cow::Borrowed("target")),
                 DataError::UnknownLabel { .. } => Some(Cow::Borrowed("positive_label")),
+                // The file's own column: what a caller fixes in the file.
+                DataError::DuplicateHeader { name, .. } => Some(Cow::Borrowed(name)),
+                DataError::BadValue { column, .. }
+                | DataError::InvalidUtf8 { column, .. }
+                | DataError::UnsupportedType { column, .. } => {
+                    column.name.as_deref().map(Cow::Borrowed)
+                }
                 _ => None,
             },
             _ => None,

@@ -383,6 +383,12 @@ fn bad_rows_go_to_the_error_file_and_only_strict_fails() {
         jl.push('\n');
     }
     jl.push_str("{not json\n");
+    // A repeated key refuses its line, as REST refuses the record (it once scored the last).
+    let first = jl.lines().next().unwrap().to_string();
+    jl.push_str(&format!(
+        "{},\"age_in_years\":\"5\"}}\n",
+        &first[..first.len() - 1]
+    ));
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, jl).unwrap();
     let output = dir.path().join("out.jsonl");
@@ -400,7 +406,7 @@ fn bad_rows_go_to_the_error_file_and_only_strict_fails() {
         ],
     ));
     assert_eq!(summary["rows_scored"], 3, "{summary}");
-    assert_eq!(summary["rows_refused"], 2, "{summary}");
+    assert_eq!(summary["rows_refused"], 3, "{summary}");
     let scored = std::fs::read_to_string(&output).unwrap();
     for line in scored.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
@@ -412,6 +418,30 @@ fn bad_rows_go_to_the_error_file_and_only_strict_fails() {
     let errors = std::fs::read_to_string(dir.path().join("out.errors.csv")).unwrap();
     assert!(errors.contains("3,purpose,missing_feature"), "{errors}");
     assert!(errors.contains("5,,malformed_json"), "{errors}");
+    assert!(errors.contains("6,,duplicate_key"), "{errors}");
+
+    // A repeated column name refuses the file, as dataset import does (it once read the
+    // feature from the last of the two columns).
+    let input = dir.path().join("dup.csv");
+    std::fs::write(&input, format!("{header},age_in_years\n{},5\n", lines[0])).unwrap();
+    let out = aurum(
+        &data,
+        &[
+            "predict",
+            "credit",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            dir.path().join("dup.out.csv").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("duplicate column name `age_in_years`"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("dup.out.csv").exists());
 }
 
 /// Data rows of a CSV file.
@@ -730,5 +760,47 @@ fn parquet_input_scores_as_csv_input() {
     assert_eq!(
         csv_probabilities(&dir.path().join("a.csv")),
         csv_probabilities(&dir.path().join("b.csv"))
+    );
+
+    // A feature stored as bytes is refused, as dataset import refuses it (it was read as hex
+    // text: an unseen category that flipped decisions). A kept column may be any type.
+    let purpose = batch.schema().index_of("purpose").unwrap();
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    let as_bytes: Vec<&[u8]> = rows.iter().map(|r| r[purpose].as_bytes()).collect();
+    columns[purpose] = Arc::new(arrow::array::BinaryArray::from(as_bytes));
+    let fields: Vec<arrow::datatypes::Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| arrow::datatypes::Field::new(f.name(), c.data_type().clone(), true))
+        .collect();
+    let binary =
+        RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns).unwrap();
+    let pq_bin = dir.path().join("binary.parquet");
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&pq_bin).unwrap(),
+        binary.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&binary).unwrap();
+    w.close().unwrap();
+    let out = aurum(
+        &data,
+        &[
+            "predict",
+            "credit",
+            "--input",
+            pq_bin.to_str().unwrap(),
+            "--output",
+            dir.path().join("c.csv").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("purpose") && stderr.contains("Binary"),
+        "{stderr}"
     );
 }

@@ -1703,6 +1703,66 @@ async fn duplicate_keys_and_unknown_predict_fields_are_400() {
         );
         assert!(!text.contains("AliasIn"), "{text}");
     }
+    // An array is not read as a struct by position: `["name", "role"]` once created a key.
+    let r = call(
+        &f.app,
+        Method::POST,
+        "/v1/keys",
+        Some(&f.admin),
+        Body::from(r#"["from-an-array", "client"]"#),
+        "application/json",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    assert!(
+        r.json["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("must be a JSON object, not an array"),
+        "{}",
+        r.json
+    );
+    let keys = call(
+        &f.app,
+        Method::GET,
+        "/v1/keys",
+        Some(&f.admin),
+        Body::empty(),
+        "",
+    )
+    .await;
+    assert!(
+        !keys.json.to_string().contains("from-an-array"),
+        "{}",
+        keys.json
+    );
+    let r = call(
+        &f.app,
+        Method::PUT,
+        "/v1/models/credit/aliases/x",
+        Some(&f.admin),
+        Body::from("[1]"),
+        "application/json",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json);
+    // Numbers of the wrong range are described in JSON terms, not Rust's.
+    let r = call(
+        &f.app,
+        Method::PUT,
+        "/v1/models/credit/aliases/x",
+        Some(&f.admin),
+        Body::from(r#"{"version": -1}"#),
+        "application/json",
+    )
+    .await;
+    assert_eq!(r.json["code"], "invalid_field", "{}", r.json);
+    assert_eq!(r.json["details"]["field"], "version", "{}", r.json);
+    let text = r.json["message"].as_str().unwrap();
+    assert!(
+        text.contains("a non-negative integer") && !text.contains("u32"),
+        "{text}"
+    );
     // An unknown field elsewhere is named once (it once read `foo.foo`).
     let r = call(
         &f.app,

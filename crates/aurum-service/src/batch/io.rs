@@ -166,7 +166,7 @@ impl Reader {
                 "the input file is empty",
             ));
         }
-        lines.line_of(&record);
+        let header_line = lines.line_of(&record);
         let names: Vec<String> = record
             .iter()
             .enumerate()
@@ -179,6 +179,9 @@ impl Reader {
                 String::from_utf8_lossy(f).trim().to_string()
             })
             .collect();
+        // The header rules of dataset import (no empty or repeated names): a repeated name
+        // would otherwise be read from its last column.
+        aurum_data::check_column_names(&names, Some(header_line))?;
         let index = project(&names, wanted);
         Ok((
             Reader::Csv {
@@ -192,16 +195,26 @@ impl Reader {
         ))
     }
 
+    /// `features`: the first so many `wanted` columns are the model's inputs, which must have a
+    /// type dataset import reads (the others are kept as text).
     pub fn parquet<T: parquet::file::reader::ChunkReader + 'static>(
         input: T,
         wanted: &[String],
+        features: usize,
         batch_rows: usize,
     ) -> Result<(Self, Header), ServiceError> {
-        // aurum-data's reader: the page checks and array validation of dataset imports.
-        let batches = aurum_data::ParquetBatches::open(input, batch_rows)
-            .map_err(|e| io_error("cannot read the Parquet file", e))?;
+        // aurum-data's reader: the page checks, header rules and array validation of dataset
+        // imports.
+        let batches = aurum_data::ParquetBatches::open(input, batch_rows).map_err(|e| match e {
+            e @ (aurum_data::DataError::DuplicateHeader { .. }
+            | aurum_data::DataError::EmptyHeader { .. }) => ServiceError::from(e),
+            e => io_error("cannot read the Parquet file", e),
+        })?;
         let names = batches.names().to_vec();
         let index = project(&names, wanted);
+        for i in index.iter().take(features).flatten() {
+            batches.check_supported(*i)?;
+        }
         Ok((
             Reader::Parquet {
                 batches,
@@ -334,7 +347,9 @@ impl Reader {
                 if buf.trim().is_empty() {
                     continue;
                 }
-                let obj = match serde_json::from_str::<serde_json::Value>(buf) {
+                // Strictly, as a request body: a repeated key refuses the line (the last one
+                // would be scored, while REST refuses the same record).
+                let obj = match aurum_data::json::parse_strict(buf.as_bytes()) {
                     Ok(serde_json::Value::Object(o)) => o,
                     Ok(_) => {
                         return Ok(Some(Item::Bad(BadLine {
@@ -343,7 +358,16 @@ impl Reader {
                             message: "the line must be a JSON object of column values".into(),
                         })));
                     }
-                    Err(e) => {
+                    Err(aurum_data::json::StrictError::DuplicateKey(path)) => {
+                        return Ok(Some(Item::Bad(BadLine {
+                            line: *line,
+                            code: "duplicate_key",
+                            message: format!(
+                                "`{path}` appears more than once in the same object; send each key once"
+                            ),
+                        })));
+                    }
+                    Err(aurum_data::json::StrictError::Syntax(e)) => {
                         return Ok(Some(Item::Bad(BadLine {
                             line: *line,
                             code: "malformed_json",

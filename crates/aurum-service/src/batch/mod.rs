@@ -509,7 +509,9 @@ fn open(source: BatchSource, plan: &Plan) -> Result<(Reader, String), ServiceErr
                 FileFormat::JsonLines => {
                     Reader::json_lines(Box::new(BufReader::with_capacity(1 << 20, file)), &wanted)
                 }
-                FileFormat::Parquet => Reader::parquet(file, &wanted, 8192)?,
+                FileFormat::Parquet => {
+                    Reader::parquet(file, &wanted, plan.schema.fields.len(), 8192)?
+                }
             };
             (r, h, sha)
         }
@@ -520,7 +522,12 @@ fn open(source: BatchSource, plan: &Plan) -> Result<(Reader, String), ServiceErr
                 FileFormat::JsonLines => {
                     Reader::json_lines(Box::new(std::io::Cursor::new(bytes)), &wanted)
                 }
-                FileFormat::Parquet => Reader::parquet(bytes::Bytes::from(bytes), &wanted, 8192)?,
+                FileFormat::Parquet => Reader::parquet(
+                    bytes::Bytes::from(bytes),
+                    &wanted,
+                    plan.schema.fields.len(),
+                    8192,
+                )?,
             };
             (r, h, sha)
         }

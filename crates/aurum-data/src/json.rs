@@ -1,4 +1,5 @@
-//! JSON request bodies parsed strictly: a duplicate object key anywhere is an error.
+//! JSON parsed strictly: a duplicate object key anywhere is an error. Request bodies (every
+//! JSON route of the server) and JSON Lines batch inputs go through [`parse_strict`].
 //!
 //! `serde_json::Value` keeps the last of two equal keys, so `{"age": 30, "age": 70}` would be
 //! scored with 70 while a reviewer reading the audited body (or a proxy that keeps the first
