@@ -601,6 +601,14 @@ pub trait Ranker: FittedModel {
     /// The item attribute fields filters may name.
     fn category_fields(&self) -> Vec<String>;
 
+    /// How many catalogue items have attribute `field` equal to `value` (0 for a value no item
+    /// has); an unknown field is [`ModelError::InvalidInput`] naming it. Lets a configuration
+    /// that names categories (a flow's lending products) be checked when it is saved.
+    fn items_in_category(&self, field: &str, value: &str) -> Result<usize, ModelError>;
+
+    /// Whether `item` is in the catalogue.
+    fn knows_item(&self, item: &str) -> bool;
+
     /// The top `k` items for `query` after `filter`, with reasons when `explain`. An unknown
     /// user, attribute field, filter field or item is [`ModelError::InvalidInput`] naming the
     /// request field (`user`, `attributes.x`, `include_categories.x`, `exclude_items`).

@@ -1227,6 +1227,31 @@ impl Ranker for RankingModel {
         self.typed.common.item_attrs()
     }
 
+    fn items_in_category(&self, field: &str, value: &str) -> Result<usize, ModelError> {
+        let fields = self.category_fields();
+        let table = self
+            .stored
+            .item_attributes
+            .as_ref()
+            .filter(|_| fields.iter().any(|x| x == field))
+            .ok_or_else(|| {
+                input(
+                    field,
+                    if fields.is_empty() {
+                        "this model has no item attributes (train it with item_attributes)"
+                            .to_string()
+                    } else {
+                        format!("unknown category field; known: {}", fields.join(", "))
+                    },
+                )
+            })?;
+        Ok(table.ids_with(field, &[value]).map_err(model_error)?.len())
+    }
+
+    fn knows_item(&self, item: &str) -> bool {
+        self.history().items.get(item).is_some()
+    }
+
     fn recommend(
         &self,
         query: RankQuery<'_>,

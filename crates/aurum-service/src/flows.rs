@@ -99,13 +99,14 @@ impl Platform {
         let reco = self
             .resolve(&ModelRef::alias(&def.recommender, &def.recommender_alias))
             .await?;
-        if reco.model.as_ranker().is_none() {
+        let Some(ranker) = reco.model.as_ranker() else {
             return Err(ServiceError::invalid(
                 "wrong_model_kind",
                 Some("recommender"),
                 format!("`{}` is not a ranking model", def.recommender),
             ));
-        }
+        };
+        check_lending(ranker, &def)?;
         let (this, ctx, name, stored) = (self.clone(), ctx.clone(), name.to_string(), def.clone());
         self.detached(async move {
             let path = this.flow_path(&name);
@@ -185,6 +186,69 @@ impl Platform {
             offers,
         })
     }
+}
+
+/// Every lending product a flow names exists in its recommender's catalogue: a misspelt
+/// category or item would otherwise exclude nothing, and declined applicants would be offered
+/// loans. Categories are compared exactly, as the recommender's filters compare them.
+fn check_lending(
+    ranker: &dyn aurum_contract::Ranker,
+    def: &FlowDefinition,
+) -> Result<(), ServiceError> {
+    let fields = ranker.category_fields();
+    for (field, values) in &def.lending_categories {
+        let at = format!("lending_categories.{field}");
+        if !fields.contains(field) {
+            return Err(ServiceError::invalid(
+                "invalid_field",
+                Some(&at),
+                if fields.is_empty() {
+                    format!(
+                        "`{}` has no item categories (train it with item_attributes); name lending products with `lending_items`",
+                        def.recommender
+                    )
+                } else {
+                    format!(
+                        "`{field}` is not an item category of `{}`; its categories: {}",
+                        def.recommender,
+                        fields.join(", ")
+                    )
+                },
+            ));
+        }
+        if values.is_empty() {
+            return Err(ServiceError::invalid(
+                "invalid_field",
+                Some(&at),
+                format!("`{field}` lists no values"),
+            ));
+        }
+        for (j, value) in values.iter().enumerate() {
+            let n = ranker
+                .items_in_category(field, value)
+                .map_err(ServiceError::Model)?;
+            if n == 0 {
+                return Err(ServiceError::invalid(
+                    "invalid_field",
+                    Some(&format!("{at}[{j}]")),
+                    format!(
+                        "no item of `{}` has {field} = `{value}` (values are compared exactly, case included)",
+                        def.recommender
+                    ),
+                ));
+            }
+        }
+    }
+    for (i, item) in def.lending_items.iter().enumerate() {
+        if !ranker.knows_item(item) {
+            return Err(ServiceError::invalid(
+                "unknown_item",
+                Some(&format!("lending_items[{i}]")),
+                format!("`{item}` is not an item of `{}`", def.recommender),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Writes a small state file whole or not at all (flows, challenger settings, drift windows):

@@ -337,6 +337,47 @@ async fn a_decision_flow_never_offers_lending_to_a_declined_applicant() {
     )
     .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.json);
+    // Lending products must exist in the recommender's catalogue: a misspelt category once
+    // excluded nothing, and declined applicants were offered loans.
+    for (def, field, code) in [
+        (
+            json!({"lending_categories": {"category": ["Lending"]}}),
+            "lending_categories.category[0]",
+            "invalid_field",
+        ),
+        (
+            json!({"lending_categories": {"Category": ["lending"]}}),
+            "lending_categories.Category",
+            "invalid_field",
+        ),
+        (
+            json!({"lending_categories": {"category": []}}),
+            "lending_categories.category",
+            "invalid_field",
+        ),
+        (
+            json!({"lending_items": [LENDING[0], "Loan_home"]}),
+            "lending_items[1]",
+            "unknown_item",
+        ),
+    ] {
+        let mut body = json!({"credit_model": "credit", "recommender": "offers"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(def.as_object().unwrap().clone());
+        let bad =
+            crate::common::put_json(&f.app, "/v1/flows/cross-sell", Some(&f.analyst), &body).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{def}: {}", bad.json);
+        assert_eq!(bad.json["code"], code, "{def}: {}", bad.json);
+        assert_eq!(bad.json["details"]["field"], field, "{def}: {}", bad.json);
+    }
+    let missing = get(&f.app, "/v1/flows/cross-sell", Some(&f.client)).await;
+    assert_eq!(
+        missing.status,
+        StatusCode::NOT_FOUND,
+        "nothing was saved: {}",
+        missing.json
+    );
     let put = crate::common::put_json(
         &f.app,
         "/v1/flows/cross-sell",
