@@ -65,9 +65,10 @@ use aurum_registry::backend::{
 };
 use aurum_registry::{
     AliasHistoryRecord, AliasMove, AliasRecord, ConsoleSessionRecord, DatasetRecord,
-    DriftCountsRecord, Entity, INTERRUPTED_JOB_ERROR, JobRecord, JobState, KeyCredential,
-    KeyPolicy, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob, NewVersion,
-    OutcomeRecord, RegistryError, Result, Role, ShadowRecord, StoredKeyHash, VersionRecord,
+    DriftCountsRecord, Entity, INTERRUPTED_AFTER_REGISTRATION, INTERRUPTED_JOB_ERROR, JobRecord,
+    JobState, KeyCredential, KeyPolicy, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob,
+    NewVersion, OutcomeRecord, RegistryError, Result, Role, ShadowRecord, StoredKeyHash,
+    VersionRecord, check_job_open,
 };
 
 /// The channel the change-epoch triggers notify, with the new epoch as payload.
@@ -435,12 +436,16 @@ impl MetadataStore for PgStore {
             }
         }
         if let Some(job_id) = &new.job_id {
-            let job: Option<bool> = sqlx::query_scalar("SELECT TRUE FROM jobs WHERE id = $1")
-                .bind(job_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if job.is_none() {
-                return Err(not_found(Entity::Job, job_id));
+            // The row stays locked until this transaction ends, so a process ending the job as
+            // interrupted waits and then sees the version (and records the job succeeded).
+            let state: Option<String> =
+                sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1 FOR UPDATE")
+                    .bind(job_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match state {
+                None => return Err(not_found(Entity::Job, job_id)),
+                Some(state) => check_job_open(job_id, &state)?,
             }
         }
 
@@ -884,25 +889,47 @@ impl MetadataStore for PgStore {
         Ok(next)
     }
 
-    async fn fail_interrupted_jobs(&self, stale_after: Duration) -> Result<u64> {
+    async fn fail_interrupted_jobs(&self, stale_after: Duration) -> Result<Vec<JobRecord>> {
         let stale = chrono::Duration::from_std(stale_after)
             .map_err(|e| RegistryError::InvalidInput(format!("stale_after: {e}")))?;
         let at = now();
         let cutoff = ts(&(at - stale));
-        let ids: Vec<String> = sqlx::query_scalar(
-            "UPDATE jobs SET state = 'failed', error = $1, finished_at = $2 \
+        let mut tx = self.begin().await?;
+        // A job whose version was registered succeeded, whatever did not run after.
+        let mut ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE jobs SET state = 'succeeded', progress = 1.0, stage = 'succeeded', error = $1, \
+             finished_at = $2, \
+             result_version = (SELECT MAX(v.version) FROM model_versions v WHERE v.job_id = jobs.id) \
              WHERE state IN ('queued', 'running') \
-             AND (heartbeat_at IS NULL OR heartbeat_at < $3) RETURNING id",
+             AND (heartbeat_at IS NULL OR heartbeat_at < $3) \
+             AND EXISTS (SELECT 1 FROM model_versions v WHERE v.job_id = jobs.id) RETURNING id",
         )
-        .bind(INTERRUPTED_JOB_ERROR)
+        .bind(INTERRUPTED_AFTER_REGISTRATION)
         .bind(ts(&at))
-        .bind(cutoff)
-        .fetch_all(&self.pool)
+        .bind(&cutoff)
+        .fetch_all(&mut *tx)
         .await?;
-        if !ids.is_empty() {
-            tracing::warn!(count = ids.len(), jobs = ?ids, "marked interrupted training jobs as failed");
+        ids.extend(
+            sqlx::query_scalar::<_, String>(
+                "UPDATE jobs SET state = 'failed', stage = 'failed', error = $1, finished_at = $2 \
+                 WHERE state IN ('queued', 'running') \
+                 AND (heartbeat_at IS NULL OR heartbeat_at < $3) RETURNING id",
+            )
+            .bind(INTERRUPTED_JOB_ERROR)
+            .bind(ts(&at))
+            .bind(&cutoff)
+            .fetch_all(&mut *tx)
+            .await?,
+        );
+        tx.commit().await?;
+        let mut ended = Vec::with_capacity(ids.len());
+        for id in &ids {
+            ended.push(self.get_job(id).await?);
         }
-        Ok(ids.len() as u64)
+        if !ended.is_empty() {
+            tracing::warn!(count = ended.len(), jobs = ?ids, "ended jobs whose process stopped");
+        }
+        Ok(ended)
     }
 
     async fn heartbeat_jobs(&self, owner: &str) -> Result<u64> {

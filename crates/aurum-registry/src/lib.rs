@@ -42,8 +42,9 @@ pub use error::{Entity, RegistryError, Result};
 pub use keys::{StoredKeyHash, digests_equal, key_digest, parse_key_id, verify_argon2};
 pub use metadata::{
     AliasHistoryRecord, AliasMove, AliasRecord, ConsoleSessionRecord, DatasetRecord,
-    DriftCountsRecord, INTERRUPTED_JOB_ERROR, JobRecord, JobState, KeyCredential, KeyPolicy,
-    KeyRecord, LATEST_KEY_EXPIRY, MetadataStore, ModelRecord, NewDataset, NewJob, NewVersion,
-    OutcomeRecord, Role, ShadowRecord, VersionRecord, check_not_last_admin,
+    DriftCountsRecord, INTERRUPTED_AFTER_REGISTRATION, INTERRUPTED_JOB_ERROR, JobRecord, JobState,
+    KeyCredential, KeyPolicy, KeyRecord, LATEST_KEY_EXPIRY, MetadataStore, ModelRecord, NewDataset,
+    NewJob, NewVersion, OutcomeRecord, Role, ShadowRecord, VersionRecord, check_job_open,
+    check_not_last_admin,
 };
 pub use sqlite::{SqliteStore, shadow_path as sqlite_shadow_path};

@@ -238,7 +238,25 @@ impl std::str::FromStr for JobState {
 }
 
 /// The error recorded by [`MetadataStore::fail_interrupted_jobs`].
-pub const INTERRUPTED_JOB_ERROR: &str = "interrupted: the server stopped before the job finished";
+pub const INTERRUPTED_JOB_ERROR: &str =
+    "interrupted: the process running it stopped before the job finished";
+
+/// The note [`MetadataStore::fail_interrupted_jobs`] records on a job whose version was
+/// registered before its process stopped: the job succeeded, but the steps after registration
+/// (the evaluation report, the requested alias) may not have run.
+pub const INTERRUPTED_AFTER_REGISTRATION: &str = "registered, but the process running it stopped before the job finished: the version's report and requested alias may be missing";
+
+/// Refuses a version for job `id` in stored state `state` unless the job is still queued or
+/// running: once another process ended it (its owner looked gone), the owner must not register
+/// anything for it, or a `failed` job would leave a version (and a moved alias) behind.
+pub fn check_job_open(id: &str, state: &str) -> Result<()> {
+    if matches!(state, "queued" | "running") {
+        return Ok(());
+    }
+    Err(RegistryError::Conflict(format!(
+        "job `{id}` is already {state} (another process ended it while this one was working); its version is not registered"
+    )))
+}
 
 /// A training job as recorded.
 #[derive(Clone, Debug, PartialEq)]
@@ -595,11 +613,17 @@ pub trait MetadataStore: Send + Sync {
         error: Option<String>,
         result_version: Option<u32>,
     ) -> Result<JobRecord>;
-    /// Marks as failed, with [`INTERRUPTED_JOB_ERROR`], every queued or running job whose owner
-    /// has not sent a heartbeat for `stale_after` (or never did): its process is gone. Jobs of
-    /// live processes (a CLI training job while a server starts) are left alone. Returns how many
-    /// it failed.
-    async fn fail_interrupted_jobs(&self, stale_after: std::time::Duration) -> Result<u64>;
+    /// Ends every queued or running job whose owner has not sent a heartbeat for `stale_after`
+    /// (or never did): its process is gone. A job whose version was registered (a version names
+    /// it in `job_id`) ends `succeeded` with that version and [`INTERRUPTED_AFTER_REGISTRATION`]
+    /// (the registry and the job agree); the others end `failed` with
+    /// [`INTERRUPTED_JOB_ERROR`]. Jobs of live processes (a CLI training job while a server
+    /// starts) are left alone. Returns the jobs it ended, as they now are, for the caller's
+    /// audit records.
+    async fn fail_interrupted_jobs(
+        &self,
+        stale_after: std::time::Duration,
+    ) -> Result<Vec<JobRecord>>;
     /// Records that `owner` is alive: refreshes the heartbeat of its queued and running jobs.
     async fn heartbeat_jobs(&self, owner: &str) -> Result<u64>;
 

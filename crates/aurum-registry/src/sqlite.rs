@@ -49,9 +49,9 @@ use crate::error::{Entity, RegistryError, Result, check_name, check_sha256};
 use crate::keys::{self, StoredKeyHash};
 use crate::metadata::{
     AliasHistoryRecord, AliasMove, AliasRecord, ConsoleSessionRecord, DatasetRecord,
-    DriftCountsRecord, INTERRUPTED_JOB_ERROR, JobRecord, JobState, KeyCredential, KeyPolicy,
-    KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob, NewVersion, OutcomeRecord, Role,
-    ShadowRecord, VersionRecord,
+    DriftCountsRecord, INTERRUPTED_AFTER_REGISTRATION, INTERRUPTED_JOB_ERROR, JobRecord, JobState,
+    KeyCredential, KeyPolicy, KeyRecord, MetadataStore, ModelRecord, NewDataset, NewJob,
+    NewVersion, OutcomeRecord, Role, ShadowRecord, VersionRecord, check_job_open,
 };
 
 /// The table that records applied migrations of this store. Not sqlx's default name, so that
@@ -504,12 +504,13 @@ impl MetadataStore for SqliteStore {
             }
         }
         if let Some(job_id) = &new.job_id {
-            let job: Option<i64> = sqlx::query_scalar("SELECT 1 FROM jobs WHERE id = ?")
+            let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = ?")
                 .bind(job_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            if job.is_none() {
-                return Err(RegistryError::not_found(Entity::Job, job_id));
+            match state {
+                None => return Err(RegistryError::not_found(Entity::Job, job_id)),
+                Some(state) => check_job_open(job_id, &state)?,
             }
         }
 
@@ -949,24 +950,47 @@ impl MetadataStore for SqliteStore {
         }
     }
 
-    async fn fail_interrupted_jobs(&self, stale_after: Duration) -> Result<u64> {
+    async fn fail_interrupted_jobs(&self, stale_after: Duration) -> Result<Vec<JobRecord>> {
         let stale = chrono::Duration::from_std(stale_after)
             .map_err(|e| RegistryError::InvalidInput(format!("stale_after: {e}")))?;
+        let at = ts(&now());
         let cutoff = ts(&(now() - stale));
-        let ids: Vec<String> = sqlx::query_scalar(
-            "UPDATE jobs SET state = 'failed', error = ?, finished_at = ? \
+        let mut tx = self.write_tx().await?;
+        // A job whose version was registered succeeded, whatever did not run after.
+        let mut ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE jobs SET state = 'succeeded', progress = 1.0, stage = 'succeeded', error = ?, \
+             finished_at = ?, \
+             result_version = (SELECT MAX(v.version) FROM model_versions v WHERE v.job_id = jobs.id) \
              WHERE state IN ('queued', 'running') \
-             AND (heartbeat_at IS NULL OR heartbeat_at < ?) RETURNING id",
+             AND (heartbeat_at IS NULL OR heartbeat_at < ?) \
+             AND EXISTS (SELECT 1 FROM model_versions v WHERE v.job_id = jobs.id) RETURNING id",
         )
-        .bind(INTERRUPTED_JOB_ERROR)
-        .bind(ts(&now()))
-        .bind(cutoff)
-        .fetch_all(&self.pool)
+        .bind(INTERRUPTED_AFTER_REGISTRATION)
+        .bind(&at)
+        .bind(&cutoff)
+        .fetch_all(&mut *tx)
         .await?;
-        if !ids.is_empty() {
-            tracing::warn!(count = ids.len(), jobs = ?ids, "marked interrupted training jobs as failed");
+        ids.extend(
+            sqlx::query_scalar::<_, String>(
+                "UPDATE jobs SET state = 'failed', stage = 'failed', error = ?, finished_at = ? \
+                 WHERE state IN ('queued', 'running') \
+                 AND (heartbeat_at IS NULL OR heartbeat_at < ?) RETURNING id",
+            )
+            .bind(INTERRUPTED_JOB_ERROR)
+            .bind(&at)
+            .bind(&cutoff)
+            .fetch_all(&mut *tx)
+            .await?,
+        );
+        tx.commit().await?;
+        let mut ended = Vec::with_capacity(ids.len());
+        for id in &ids {
+            ended.push(self.get_job(id).await?);
         }
-        Ok(ids.len() as u64)
+        if !ended.is_empty() {
+            tracing::warn!(count = ended.len(), jobs = ?ids, "ended jobs whose process stopped");
+        }
+        Ok(ended)
     }
 
     async fn heartbeat_jobs(&self, owner: &str) -> Result<u64> {

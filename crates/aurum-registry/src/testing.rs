@@ -27,9 +27,9 @@ use async_trait::async_trait;
 use aurum_core::{FamilyName, sha256_hex};
 
 use crate::{
-    AliasMove, ConsoleSessionRecord, DriftCountsRecord, Entity, INTERRUPTED_JOB_ERROR, JobState,
-    KeyPolicy, MetadataStore, NewDataset, NewJob, NewVersion, OutcomeRecord, RegistryError, Role,
-    ShadowRecord, StoredKeyHash, key_digest,
+    AliasMove, ConsoleSessionRecord, DriftCountsRecord, Entity, INTERRUPTED_AFTER_REGISTRATION,
+    INTERRUPTED_JOB_ERROR, JobState, KeyPolicy, MetadataStore, NewDataset, NewJob, NewVersion,
+    OutcomeRecord, RegistryError, Role, ShadowRecord, StoredKeyHash, key_digest,
 };
 
 /// One test's store: fresh and empty when the test starts, private to the test.
@@ -731,11 +731,26 @@ pub async fn job_transitions_are_enforced(fx: Arc<dyn Fixture>) {
         Entity::Job,
     );
 
-    // A version may name the job that produced it.
+    // A version may name the job that produced it, while that job runs (an ended job
+    // registers nothing: see `interrupted_jobs_fail_at_startup`).
+    let producing = store.create_job(new_job("credit")).await.unwrap();
+    store
+        .transition_job(&producing.id, JobState::Running, None, None)
+        .await
+        .unwrap();
     let ds = dataset("credit", "x,y\n1,true\n");
     let mut v = version("m", &ds, b"from job");
+    v.job_id = Some(producing.id.clone());
+    assert_eq!(
+        store.create_version(v).await.unwrap().job_id,
+        Some(producing.id)
+    );
+    let mut v = version("m", &ds, b"from an ended job");
     v.job_id = Some(job.id.clone());
-    assert_eq!(store.create_version(v).await.unwrap().job_id, Some(job.id));
+    assert!(matches!(
+        store.create_version(v).await.unwrap_err(),
+        RegistryError::Conflict(_)
+    ));
 }
 
 /// Several processes trying the same transition at once: exactly one wins, the others see the
@@ -786,41 +801,79 @@ pub async fn interrupted_jobs_fail_at_startup(fx: Arc<dyn Fixture>) {
         .transition_job(&finished.id, JobState::Cancelled, None, None)
         .await
         .unwrap();
+    // A job whose process stopped after registering its version (before the job's own end).
+    let registered = store.create_job(new_job("credit")).await.unwrap();
+    store
+        .transition_job(&registered.id, JobState::Running, None, None)
+        .await
+        .unwrap();
+    let ds = dataset("credit", "x,y\n1,true\n");
+    let mut v = version("m", &ds, b"registered, then the process stopped");
+    v.job_id = Some(registered.id.clone());
+    let v = store.create_version(v).await.unwrap();
     drop(store);
 
     // "Restart": a new process opens the same store. While the owner's heartbeat is fresh,
     // its jobs are left alone; once it is stale, they fail.
     let store = fx.open().await;
-    assert_eq!(
+    assert!(
         store
             .fail_interrupted_jobs(Duration::from_secs(60))
             .await
-            .unwrap(),
-        0
+            .unwrap()
+            .is_empty()
     );
-    assert_eq!(store.heartbeat_jobs("process-a").await.unwrap(), 2);
+    assert_eq!(store.heartbeat_jobs("process-a").await.unwrap(), 3);
     assert_eq!(store.heartbeat_jobs("process-b").await.unwrap(), 0);
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(
-        store
-            .fail_interrupted_jobs(Duration::from_millis(5))
-            .await
-            .unwrap(),
-        2
-    );
+    let ended = store
+        .fail_interrupted_jobs(Duration::from_millis(5))
+        .await
+        .unwrap();
+    let mut ended_ids: Vec<&str> = ended.iter().map(|j| j.id.as_str()).collect();
+    ended_ids.sort_unstable();
+    let mut want = vec![
+        queued.id.as_str(),
+        running.id.as_str(),
+        registered.id.as_str(),
+    ];
+    want.sort_unstable();
+    assert_eq!(ended_ids, want);
     for id in [&queued.id, &running.id] {
         let job = store.get_job(id).await.unwrap();
         assert_eq!(job.state, JobState::Failed);
+        assert_eq!(job.stage, "failed");
         assert_eq!(job.error.as_deref(), Some(INTERRUPTED_JOB_ERROR));
         assert!(job.finished_at.is_some());
+        assert_eq!(ended.iter().find(|j| &j.id == id), Some(&job));
     }
+    // The registry and the job agree: the version exists, so the job succeeded with it.
+    let job = store.get_job(&registered.id).await.unwrap();
+    assert_eq!(job.state, JobState::Succeeded);
+    assert_eq!(job.result_version, Some(v.version));
+    assert_eq!(job.error.as_deref(), Some(INTERRUPTED_AFTER_REGISTRATION));
     assert_eq!(
         store.get_job(&finished.id).await.unwrap().state,
         JobState::Cancelled
     );
+    assert!(
+        store
+            .fail_interrupted_jobs(Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // An ended job registers nothing more: its owner may still be working (a stalled process
+    // whose job another one ended) and must not leave a version behind a failed job.
+    for id in [&running.id, &finished.id, &registered.id] {
+        let mut late = version("m", &ds, b"too late");
+        late.job_id = Some(id.clone());
+        let err = store.create_version(late).await.unwrap_err();
+        assert!(matches!(err, RegistryError::Conflict(_)), "{err:?}");
+    }
     assert_eq!(
-        store.fail_interrupted_jobs(Duration::ZERO).await.unwrap(),
-        0
+        store.get_model("m").await.unwrap().latest_version,
+        v.version
     );
 }
 

@@ -96,8 +96,7 @@ async fn run(
                 .fail_interrupted_jobs(JOB_STALE_AFTER)
                 .await
             {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(jobs = n, "failed training jobs whose process is gone"),
+                Ok(ended) => platform.audit_ended_jobs(ended).await,
                 Err(e) => tracing::warn!(error = %e, "cannot check for interrupted jobs"),
             }
         }

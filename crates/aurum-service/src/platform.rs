@@ -36,6 +36,14 @@ impl CallContext {
             request_id: None,
         }
     }
+
+    /// What the process does on its own (ending jobs whose process stopped): actor `aurum`.
+    pub fn recovery() -> Self {
+        CallContext {
+            actor: "aurum".into(),
+            request_id: None,
+        }
+    }
 }
 
 /// The result of a dataset import.
@@ -239,12 +247,6 @@ impl Platform {
         )
         .await?;
         let interrupted = meta.fail_interrupted_jobs(JOB_STALE_AFTER).await?;
-        if interrupted > 0 {
-            tracing::warn!(
-                jobs = interrupted,
-                "marked jobs interrupted by a previous stop as failed"
-            );
-        }
         let slots = config.training.max_concurrent_jobs.max(1);
         let epoch = meta.change_epoch().await?;
         let keys = KeyRing::new(config.server.auth_failures_per_minute, limits);
@@ -271,6 +273,7 @@ impl Platform {
                 shadow_queue: Default::default(),
             }),
         };
+        platform.audit_ended_jobs(interrupted).await;
         platform.reload_keys().await?;
         platform.import_legacy_challengers().await?;
         platform.reload_challengers().await?;
@@ -322,6 +325,33 @@ impl Platform {
         F: std::future::Future<Output = Result<T, ServiceError>> + Send + 'static,
     {
         tokio::spawn(work).await.map_err(join_error)?
+    }
+
+    /// Writes the `training.finish` or `batch_job.finish` record of each job that
+    /// [`MetadataStore::fail_interrupted_jobs`](aurum_registry::MetadataStore::fail_interrupted_jobs)
+    /// ended (its own process stopped before it could), so that every job's end is audited.
+    pub(crate) async fn audit_ended_jobs(&self, jobs: Vec<aurum_registry::JobRecord>) {
+        for job in jobs {
+            tracing::warn!(job = %job.id, kind = %job.kind, state = %job.state, "ended a job whose process stopped");
+            let event = if job.kind.as_str() == crate::batch::BATCH_JOB_KIND {
+                "batch_job.finish"
+            } else {
+                "training.finish"
+            };
+            let details = serde_json::json!({"job_id": job.id, "state": job.state.as_str(),
+                "error": job.error, "version": job.result_version, "process_stopped": true});
+            if let Err(e) = self
+                .audit(
+                    &CallContext::recovery(),
+                    event,
+                    Some((&job.model, job.result_version)),
+                    details,
+                )
+                .await
+            {
+                tracing::error!(job = %job.id, error = %e, "cannot audit the end of an interrupted job");
+            }
+        }
     }
 
     pub(crate) async fn audit(

@@ -336,6 +336,7 @@ impl Platform {
         progress: Arc<JobProgress>,
         cancel: CancelToken,
     ) -> Result<VersionRecord, ServiceError> {
+        let model = prepared.req.model.clone();
         let result = self
             .execute_inner(ctx, id, prepared, progress, cancel.clone())
             .await;
@@ -371,17 +372,29 @@ impl Platform {
                 None,
             ),
         };
-        if let Err(e) = self
+        match self
             .inner
             .meta
             .transition_job(id, state, error.clone(), version)
             .await
         {
-            tracing::error!(job = id, error = %e, "cannot record job outcome");
-        }
-        let details = serde_json::json!({"job_id": id, "state": state.as_str(), "error": error, "version": version});
-        if let Err(e) = self.audit(ctx, "training.finish", None, details).await {
-            tracing::error!(job = id, error = %e, "cannot audit job outcome");
+            // Another process ended the job (its owner looked gone) and audited that end; this
+            // one registered nothing (the registry refuses a version for an ended job).
+            Err(e @ aurum_registry::RegistryError::InvalidTransition { .. }) => {
+                tracing::error!(job = id, error = %e, "the job was ended by another process");
+            }
+            recorded => {
+                if let Err(e) = recorded {
+                    tracing::error!(job = id, error = %e, "cannot record job outcome");
+                }
+                let details = serde_json::json!({"job_id": id, "state": state.as_str(), "error": error, "version": version});
+                if let Err(e) = self
+                    .audit(ctx, "training.finish", Some((&model, version)), details)
+                    .await
+                {
+                    tracing::error!(job = id, error = %e, "cannot audit job outcome");
+                }
+            }
         }
         match &result {
             Ok(v) => {
@@ -453,13 +466,13 @@ impl Platform {
 
         let key = format!("models/{}/{}.aurum", req.model, id);
         self.inner.artifacts.put(&key, fitted.artifact).await?;
-        let version = self
+        let registered = self
             .inner
             .meta
             .create_version(NewVersion {
                 model: req.model.clone(),
                 kind: req.kind.clone(),
-                artifact_key: key,
+                artifact_key: key.clone(),
                 artifact_sha256: fitted.artifact_sha256.clone(),
                 dataset_name: req.dataset.clone(),
                 dataset_sha256: dataset_sha.clone(),
@@ -470,7 +483,17 @@ impl Platform {
                 created_by: ctx.actor.clone(),
                 job_id: Some(id.to_string()),
             })
-            .await?;
+            .await;
+        let version = match registered {
+            Ok(v) => v,
+            Err(e) => {
+                // No version names the artifact: it would never be served or cleaned up.
+                if let Err(del) = self.inner.artifacts.delete(&key).await {
+                    tracing::warn!(key, error = %del, "cannot remove the artifact of an unregistered version");
+                }
+                return Err(e.into());
+            }
+        };
         self.audit(
             ctx,
             "model.register",

@@ -286,3 +286,78 @@ async fn verify_names_a_log_whose_newest_records_were_removed() {
         "{text}"
     );
 }
+
+/// A training job whose process is killed is ended by the next process to open the data
+/// directory once its heartbeat is stale, and that end is audited (it once left the log at
+/// `training.submit`, with no record of the job's end).
+#[test]
+fn a_killed_training_job_is_ended_and_its_end_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&aurum(
+        &data,
+        &["data", "import", GERMAN, "--name", "german"],
+    ));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aurum"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "train",
+            "--dataset",
+            "german",
+            "--target",
+            "creditability",
+            "--kind",
+            "gbdt",
+            "--model",
+            "slow",
+            "--param",
+            "n_estimators=20000",
+            "--param",
+            "early_stopping_rounds=20000",
+            "--param",
+            "learning_rate=0.001",
+        ])
+        .env_remove("AURUM_LOG")
+        .env_remove("AURUM_DATA_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the job's submit record, then kill the process while it fits.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let tail = ok(&aurum(&data, &["audit", "tail", "-n", "5", "--json"]));
+        if tail.contains("training.submit") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no training.submit: {tail}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The job's heartbeat goes stale after 15 s; any command then ends the job.
+    std::thread::sleep(Duration::from_secs(16));
+    ok(&aurum(&data, &["models", "list"]));
+    let tail: Value =
+        serde_json::from_str(&ok(&aurum(&data, &["audit", "tail", "-n", "5", "--json"]))).unwrap();
+    let finish = tail["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["event"] == "training.finish")
+        .unwrap_or_else(|| panic!("no training.finish: {tail}"));
+    assert_eq!(finish["details"]["state"], "failed", "{finish}");
+    assert_eq!(finish["details"]["process_stopped"], true, "{finish}");
+    assert_eq!(finish["model"], "slow", "{finish}");
+    assert_eq!(finish["actor"], "aurum", "{finish}");
+    assert!(
+        finish["details"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted"),
+        "{finish}"
+    );
+    ok(&aurum(&data, &["audit", "verify"]));
+}

@@ -313,13 +313,19 @@ impl Platform {
             let _ = std::fs::remove_file(partial(&output));
             let _ = std::fs::remove_file(partial(&errors));
         }
-        if let Err(e) = self
+        match self
             .inner
             .meta
             .transition_job(id, state, error.clone(), version)
             .await
         {
-            tracing::error!(job = id, error = %e, "cannot record batch job outcome");
+            // Another process ended the job (its owner looked gone) and audited that end.
+            Err(e @ aurum_registry::RegistryError::InvalidTransition { .. }) => {
+                tracing::error!(job = id, error = %e, "the batch job was ended by another process");
+                return;
+            }
+            Err(e) => tracing::error!(job = id, error = %e, "cannot record batch job outcome"),
+            Ok(_) => {}
         }
         let details = serde_json::json!({"job_id": id, "state": state.as_str(), "error": error});
         if let Err(e) = self
