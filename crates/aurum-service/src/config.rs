@@ -674,6 +674,28 @@ impl ConfigLayer {
     }
 }
 
+/// A log filter as `log.level` takes it: comma-separated directives, each a level or
+/// `target=level`. `Err` names the first directive that is neither: the subscriber would read
+/// a bare word (`loud`) as a target to log everything for, and the server would log nothing
+/// else.
+fn check_log_level(level: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let is_level = |s: &str| LEVELS.iter().any(|l| l.eq_ignore_ascii_case(s.trim()));
+    if level.trim().is_empty() {
+        return Err(level.to_string());
+    }
+    for directive in level.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let ok = match directive.rsplit_once('=') {
+            Some((target, lvl)) => !target.trim().is_empty() && is_level(lvl),
+            None => is_level(directive),
+        };
+        if !ok {
+            return Err(directive.to_string());
+        }
+    }
+    Ok(())
+}
+
 impl Config {
     /// Applies `layer` on top of `self`, collecting problems instead of stopping at the first.
     pub fn apply(&mut self, layer: ConfigLayer, problems: &mut Vec<String>) {
@@ -865,6 +887,11 @@ impl Config {
 
     /// Checks the whole configuration and reports every problem at once.
     pub fn validate(&self, mut problems: Vec<String>) -> Result<(), ConfigError> {
+        if let Err(bad) = check_log_level(&self.log.level) {
+            problems.push(format!(
+                "log.level (AURUM_LOG): `{bad}` is not a level (trace, debug, info, warn, error, off) or `target=level`"
+            ));
+        }
         if self.server.body_limit_bytes < 1024 {
             problems.push("server.body_limit_bytes must be at least 1024".into());
         }
@@ -1133,6 +1160,26 @@ mod tests {
         let bad = ConfigLayer::from_env(env(&[("AURUM_AUDIT_DURABILITY", "eventually")])).unwrap();
         let err = Config::from_layers(vec![bad]).unwrap_err().to_string();
         assert!(err.contains("audit.durability"), "{err}");
+    }
+
+    #[test]
+    fn log_levels_are_levels_or_target_directives() {
+        for ok in [
+            "info",
+            "WARN",
+            "aurum=debug,warn",
+            "aurum_server=trace, info",
+            "off",
+        ] {
+            let layer = ConfigLayer::from_env(env(&[("AURUM_LOG", ok)])).unwrap();
+            assert!(Config::from_layers(vec![layer]).is_ok(), "{ok}");
+        }
+        // A bare word once passed and silenced every log line (it is read as a target name).
+        for bad in ["loud", "aurum=loud", "", "info,verbose", "=debug"] {
+            let layer = ConfigLayer::from_env(env(&[("AURUM_LOG", bad)])).unwrap();
+            let err = Config::from_layers(vec![layer]).unwrap_err().to_string();
+            assert!(err.contains("log.level (AURUM_LOG)"), "{bad}: {err}");
+        }
     }
 
     #[test]
