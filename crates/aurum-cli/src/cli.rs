@@ -159,7 +159,8 @@ pub struct TrainArgs {
     /// or `sequence_classification`. By default the family's own task.
     #[arg(long)]
     pub task: Option<String>,
-    /// Model family by name (`aurum families` lists them): logistic, scorecard, gbdt, forecast, …
+    /// Model family by name: logistic, scorecard, gbdt, forecast, … (an unknown name is refused
+    /// with the list of known families).
     #[arg(long)]
     pub kind: String,
     /// Registered model name for the new version.

@@ -88,6 +88,24 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Forecast(args) = cli.command {
         return forecast(args).await;
     }
+    // Only commands that create state may start a new data directory: a mistyped `--data-dir`
+    // under `audit verify` or `models list` would otherwise answer "0 records, OK" from an
+    // empty directory it just made.
+    let creates = matches!(
+        cli.command,
+        Command::Serve(_)
+            | Command::Quickstart(_)
+            | Command::Data(DataCommand::Import { .. } | DataCommand::Synthesize(_))
+            | Command::Import(_)
+            | Command::Keys(KeysCommand::Create { .. })
+    );
+    if !creates && config.registry.backend == "sqlite" && !config.data_dir.exists() {
+        bail!(
+            "the data directory {} does not exist (set by --data-dir, AURUM_DATA_DIR or data_dir); \
+             check the path, or create it with `aurum data import`, `aurum import`, `aurum keys create` or `aurum serve`",
+            config.data_dir.display()
+        );
+    }
     let platform = aurum_backends::open_platform(config)
         .await
         .context("cannot open the data directory and stores")?;

@@ -431,3 +431,32 @@ fn forecast_prints_a_table_and_writes_a_plot() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("Nope"));
 }
+
+/// A mistyped data directory is an error for commands that only read, and is not created (it
+/// once answered "audit chain OK: 0 records" from a directory it had just made).
+#[test]
+fn reading_commands_refuse_a_data_directory_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo");
+    for args in [
+        &["audit", "verify"][..],
+        &["models", "list"][..],
+        &["keys", "list"][..],
+        &["data", "list"][..],
+    ] {
+        let out = aurum(&typo, args);
+        assert!(!out.status.success(), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("does not exist") && stderr.contains("--data-dir"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!typo.exists(), "{args:?} created the directory");
+    }
+    // Creating state starts a new directory, as before.
+    ok(&aurum(
+        &typo,
+        &["data", "import", GERMAN, "--name", "german"],
+    ));
+    ok(&aurum(&typo, &["models", "list"]));
+}
