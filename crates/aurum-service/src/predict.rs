@@ -594,8 +594,24 @@ impl Platform {
         Ok(self.inner.audit.list(&q).await?)
     }
 
+    /// Verifies the chain and its anchor; and, since the log alone cannot tell that it was
+    /// removed with its anchor (a new one anchors itself at genesis), an empty log beside a
+    /// registry that holds datasets, models or keys is reported as emptied.
     pub async fn audit_verify(&self) -> Result<aurum_registry::audit::VerifyReport, ServiceError> {
-        Ok(self.inner.audit.verify().await?)
+        let mut report = self.inner.audit.verify().await?;
+        if report.ok && report.records_checked == 0 {
+            let meta = &self.inner.meta;
+            let entries = meta.list_datasets().await?.len()
+                + meta.list_models().await?.len()
+                + meta.list_keys().await?.len();
+            if entries > 0 {
+                report.ok = false;
+                report.anchor_problem = Some(aurum_registry::audit::AnchorProblem::Emptied {
+                    registry_entries: entries as u64,
+                });
+            }
+        }
+        Ok(report)
     }
 }
 

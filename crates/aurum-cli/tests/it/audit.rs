@@ -361,3 +361,28 @@ fn a_killed_training_job_is_ended_and_its_end_audited() {
     );
     ok(&aurum(&data, &["audit", "verify"]));
 }
+
+/// Removing the whole log and its anchor is found: a fresh log anchors itself at genesis, so
+/// the chain alone verifies, but the registry still holds what the log recorded (it once
+/// answered "audit chain OK: 0 records verified").
+#[test]
+fn a_removed_audit_log_and_anchor_fail_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(&aurum(
+        &data,
+        &["data", "import", GERMAN, "--name", "german"],
+    ));
+    ok(&aurum(&data, &["audit", "verify"]));
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("audit.db") || name == "audit.anchor" {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    let out = aurum(&data, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("audit log emptied"), "{stdout}");
+}

@@ -35,6 +35,10 @@ pub enum AnchorProblem {
     Invalid { detail: String },
     /// The log has records but no anchor: it was deleted (or never written, see `AuditLog::open`).
     Missing { path: PathBuf, last_seq: u64 },
+    /// The log has no records, but the registry holds state whose creation it would have
+    /// recorded: the log and its anchor were removed (a fresh log then anchors itself at
+    /// genesis). Found by the caller that knows the registry, not by the log alone.
+    Emptied { registry_entries: u64 },
 }
 
 impl fmt::Display for AnchorProblem {
@@ -56,6 +60,10 @@ impl fmt::Display for AnchorProblem {
                 f,
                 "audit anchor missing: the log ends at seq {last_seq} but {} does not exist",
                 path.display()
+            ),
+            Self::Emptied { registry_entries } => write!(
+                f,
+                "audit log emptied: it has no records, but the registry holds {registry_entries} datasets, models and keys whose creation it recorded (the log and its anchor were removed or replaced)"
             ),
         }
     }
