@@ -187,6 +187,49 @@ fn anchor_options(config: &Config) -> AnchorOptions {
     }
 }
 
+/// For a re-import of the same bytes under the same name: 409 unless every type override and
+/// date format the call gives is what the stored schema already has. A dataset is read once, at
+/// import; reading it another way is a new dataset.
+fn check_same_reading(
+    name: &str,
+    stored: &aurum_core::Schema,
+    overrides: &BTreeMap<String, ColumnType>,
+    date_formats: &BTreeMap<String, String>,
+) -> Result<(), ServiceError> {
+    let field = |col: &str| stored.fields.iter().find(|f| f.name == col);
+    let differs = |what: String| {
+        Err(ServiceError::Conflict(format!(
+            "dataset `{name}` already holds these bytes with {what}; a dataset is read once, when \
+             it is imported: import under a new name to read it another way"
+        )))
+    };
+    for (col, ty) in overrides {
+        match field(col) {
+            Some(f) if f.ty == *ty => {}
+            Some(f) => {
+                return differs(format!("`{col}` as {}, not {}", f.ty.as_str(), ty.as_str()));
+            }
+            None => return differs(format!("no column `{col}`")),
+        }
+    }
+    for (col, fmt) in date_formats {
+        match field(col) {
+            Some(f) if f.format.as_deref() == Some(fmt.as_str()) => {}
+            Some(f) => {
+                return differs(format!(
+                    "`{col}` read {}, not with the date format `{fmt}`",
+                    f.format.as_deref().map_or_else(
+                        || format!("as {}", f.ty.as_str()),
+                        |g| format!("with the date format `{g}`")
+                    )
+                ));
+            }
+            None => return differs(format!("no column `{col}`")),
+        }
+    }
+    Ok(())
+}
+
 impl Platform {
     /// Opens (creating if needed) the data directory: registry, audit log and artifact store.
     ///
@@ -414,6 +457,9 @@ impl Platform {
         };
         if let Some(existing) = existing {
             if existing.sha256 == sha {
+                // The same bytes again: a no-op, unless the call asks to read them differently
+                // (it once answered `created: false` and kept the old types silently).
+                check_same_reading(name, &existing.schema()?, &overrides, &date_formats)?;
                 return Ok(DatasetImport {
                     record: existing,
                     created: false,

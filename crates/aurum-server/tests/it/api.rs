@@ -34,6 +34,29 @@ async fn import_profiles_german_credit_and_is_idempotent() {
     let again = import_german(&f).await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.json["created"], false);
+    // The same bytes read another way are another dataset: 409 naming the column (the call
+    // once answered `created: false` and kept the first types). The same reading again is fine.
+    let bytes = crate::common::GERMAN.to_vec();
+    for (query, status) in [
+        ("types=purpose:text", StatusCode::CONFLICT),
+        ("types=purpose:categorical", StatusCode::OK),
+        ("types=nope:integer", StatusCode::CONFLICT),
+    ] {
+        let r = call(
+            &f.app,
+            Method::POST,
+            &format!("/v1/datasets?name=german&{query}"),
+            Some(&f.analyst),
+            Body::from(bytes.clone()),
+            "text/csv",
+        )
+        .await;
+        assert_eq!(r.status, status, "{query}: {}", r.json);
+        if status == StatusCode::CONFLICT {
+            let msg = r.json["message"].as_str().unwrap();
+            assert!(msg.contains("import under a new name"), "{query}: {msg}");
+        }
+    }
     // Different bytes under the same name: 409.
     let other = call(
         &f.app,
