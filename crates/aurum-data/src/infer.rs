@@ -40,6 +40,10 @@
 //!   1. boolean — `true`/`false`, `True`/`False`, `TRUE`/`FALSE` only (a 0/1 column is an
 //!      integer column unless a type override says boolean);
 //!   2. integer — an `i64` in plain decimal, optional sign;
+//!
+//!   a column with any value written with a leading zero before another digit (`007`, `0123`)
+//!   is a column of codes, not numbers, and is neither integer nor any float type (`007` and
+//!   `7` must not become one customer); `0`, `0.5` and `-0.25` are ordinary numbers;
 //!   3. float — every value a plain number;
 //!   4. float with format [`CellFormat::Currency`] — every value a plain or currency number (at
 //!      least one in currency spelling);
@@ -566,6 +570,11 @@ pub(crate) fn infer(col: &RawColumn) -> (ColumnType, Option<CellFormat>) {
         if boolean && parse_bool_strict(s).is_none() {
             boolean = false;
         }
+        if (integer || float || amount || percent) && zero_padded(s) {
+            // An identifier (`007`, an account or branch code): as a number `007` and `7`
+            // would be one customer.
+            (integer, float, amount, percent) = (false, false, false, false);
+        }
         let is_int = integer && parse_int(s).is_some();
         integer = is_int;
         if (float || amount || percent) && !is_int {
@@ -622,6 +631,13 @@ pub(crate) fn infer(col: &RawColumn) -> (ColumnType, Option<CellFormat>) {
     } else {
         (infer_string(col.iter().flatten()), None)
     }
+}
+
+/// Whether `s` is written with a leading zero before another digit (`007`, `-01`, `0012.5`):
+/// the spelling of codes and identifiers, not of quantities (`0`, `0.5` and `-0.25` are not).
+fn zero_padded(s: &str) -> bool {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s).as_bytes();
+    digits.len() > 1 && digits[0] == b'0' && digits[1].is_ascii_digit()
 }
 
 /// Categorical or text for a column of non-missing strings, counting distinct values only as far
@@ -733,6 +749,18 @@ mod tests {
     #[test]
     fn numbers() {
         assert_eq!(ty(&raw(&["1", "-2", "+3"])), ColumnType::Integer);
+        // Zero-padded codes are not numbers: `007` and `7` stay two values.
+        for codes in [&["007", "7", "12"][..], &["0123", "0456"], &["01.5", "2"]] {
+            let t = ty(&raw(codes));
+            assert!(
+                matches!(t, ColumnType::Categorical | ColumnType::Text),
+                "{codes:?}: {t:?}"
+            );
+        }
+        assert_eq!(ty(&raw(&["0", "10", "-0"])), ColumnType::Integer);
+        assert_eq!(ty(&raw(&["0.5", "-0.25", "3"])), ColumnType::Float);
+        // Dates keep their zero-padded days and months.
+        assert_eq!(ty(&raw(&["02/28/1997", "01/02/2003"])), ColumnType::Date);
         assert_eq!(ty(&raw(&["1", "2.5", "1e3", ".5"])), ColumnType::Float);
         assert_eq!(ty(&raw(&["1", "inf"])), ColumnType::Categorical);
         assert_eq!(ty(&raw(&["1", "Infinity"])), ColumnType::Categorical);
