@@ -83,6 +83,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// For endpoints that take no query parameters: any parameter is 400 `invalid_query` naming it
+/// (a misspelt `?limt=5` would otherwise be ignored without a word).
+pub struct NoQuery;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        match form_urlencoded::parse(query.as_bytes()).next() {
+            None => Ok(NoQuery),
+            Some((name, _)) => Err(ApiError::invalid(
+                "invalid_query",
+                Some(&name),
+                format!(
+                    "unknown query parameter `{name}`: this endpoint takes no query parameters"
+                ),
+            )),
+        }
+    }
+}
+
 /// Parses a query string, naming the offending parameter on failure.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));

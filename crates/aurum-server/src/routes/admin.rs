@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authorized, Path, Query, perm};
+use crate::extract::{Authorized, NoQuery, Path, Query, perm};
 use crate::middleware::JsonBody;
 use crate::wire::{AuditList, AuditOut, BrokenOut, KeyIn, KeyList, KeyOut, VerifyOut};
 
@@ -66,6 +66,7 @@ pub async fn create_key(
 pub async fn list_keys(
     State(state): State<AppState>,
     _: Authorized<perm::ManageKeys>,
+    _query: NoQuery,
 ) -> ApiResult<Json<KeyList>> {
     let keys = state.platform.list_keys().await?;
     Ok(Json(KeyList {
@@ -138,6 +139,7 @@ pub async fn audit(
 pub async fn verify(
     State(state): State<AppState>,
     _: Authorized<perm::ReadAudit>,
+    _query: NoQuery,
 ) -> ApiResult<Json<VerifyOut>> {
     let r = state.platform.audit_verify().await?;
     Ok(Json(VerifyOut {

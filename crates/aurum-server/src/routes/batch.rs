@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authorized, Path, Query, perm};
+use crate::extract::{Authorized, NoQuery, Path, Query, perm};
 use crate::middleware::JsonBody;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -173,6 +173,7 @@ pub async fn submit(
 pub async fn get(
     State(state): State<AppState>,
     _: Authorized<perm::Training>,
+    _query: NoQuery,
     Path(id): Path<String>,
 ) -> ApiResult<Json<BatchJobOut>> {
     Ok(Json(BatchJobOut::from(

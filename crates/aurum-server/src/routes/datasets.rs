@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authorized, Path, Query, perm};
+use crate::extract::{Authorized, NoQuery, Path, Query, perm};
 use crate::middleware::{JsonBody, read_body};
 use crate::wire::{DatasetList, DatasetOut, SynthesisJobOut, SynthesizeIn, SynthesizeOut};
 
@@ -178,6 +178,7 @@ pub async fn import(
 pub async fn list(
     State(state): State<AppState>,
     _: Authorized<perm::Datasets>,
+    _query: NoQuery,
 ) -> ApiResult<Json<DatasetList>> {
     let records = state.platform.list_datasets().await?;
     Ok(Json(DatasetList {
@@ -195,6 +196,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     _: Authorized<perm::Datasets>,
+    _query: NoQuery,
     Path(name): Path<String>,
 ) -> ApiResult<Json<DatasetOut>> {
     let (record, _) = state.platform.get_dataset(&name).await?;

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authorized, Path, perm};
+use crate::extract::{Authorized, NoQuery, Path, perm};
 use crate::middleware::{JsonBody, from_json_value, parse_json_value, read_body};
 
 /// One event (`event`) or a batch in arrival order (`events`); fields as the model's feature
@@ -346,6 +346,7 @@ pub async fn labels(
 pub async fn event_state(
     State(state): State<AppState>,
     _caller: Authorized<perm::Predict>,
+    _query: NoQuery,
     Path(name): Path<String>,
 ) -> ApiResult<Json<EventStateOut>> {
     let model = state.platform.resolve(&ModelRef::champion(&name)).await?;

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::{Authorized, Path, perm};
+use crate::extract::{Authorized, NoQuery, Path, perm};
 use crate::middleware::JsonBody;
 use crate::routes::recommend::{FiltersIn, ItemOut, items_out, k_of};
 
@@ -84,6 +84,7 @@ pub async fn put(
 pub async fn get(
     State(state): State<AppState>,
     _: Authorized<perm::ReadModels>,
+    _query: NoQuery,
     Path(name): Path<String>,
 ) -> ApiResult<Json<FlowIn>> {
     Ok(Json(flow_out(state.platform.get_flow(&name).await?)))

@@ -8,7 +8,7 @@ use axum::extract::State;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authorized, Path, Query, perm};
+use crate::extract::{Authorized, NoQuery, Path, Query, perm};
 use crate::middleware::JsonBody;
 use crate::wire::{
     AliasHistory, AliasIn, AliasMoveOut, AliasOut, ModelList, ModelOut, VersionList, VersionOut,
@@ -42,6 +42,7 @@ async fn model_out(state: &AppState, m: &ModelRecord, with_versions: bool) -> Ap
 pub async fn list(
     State(state): State<AppState>,
     caller: Authorized<perm::ReadModels>,
+    _query: NoQuery,
 ) -> ApiResult<Json<ModelList>> {
     let mut models = Vec::new();
     // A scoped key sees only the models it may use.
@@ -61,6 +62,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     _: Authorized<perm::ReadModels>,
+    _query: NoQuery,
     Path(name): Path<String>,
 ) -> ApiResult<Json<ModelOut>> {
     let m = state.platform.get_model(&name).await?;
@@ -74,6 +76,7 @@ pub async fn get(
 pub async fn versions(
     State(state): State<AppState>,
     _: Authorized<perm::ReadModels>,
+    _query: NoQuery,
     Path(name): Path<String>,
 ) -> ApiResult<Json<VersionList>> {
     let aliases = state.platform.list_aliases(&name).await?;
@@ -94,6 +97,7 @@ pub async fn versions(
 pub async fn version(
     State(state): State<AppState>,
     _: Authorized<perm::ReadModels>,
+    _query: NoQuery,
     Path((name, version)): Path<(String, String)>,
 ) -> ApiResult<Json<VersionOut>> {
     let version = parse_version(&version)?;
@@ -165,6 +169,7 @@ pub async fn set_alias(
 pub async fn alias_history(
     State(state): State<AppState>,
     _: Authorized<perm::ReadModels>,
+    _query: NoQuery,
     Path(name): Path<String>,
 ) -> ApiResult<Json<AliasHistory>> {
     let history = state.platform.alias_history(&name).await?;
@@ -319,6 +324,7 @@ pub async fn import(
 pub async fn drift(
     State(state): State<AppState>,
     _: Authorized<perm::ReadModels>,
+    _query: NoQuery,
     Path((name, version)): Path<(String, String)>,
 ) -> ApiResult<Json<aurum_service::DriftReport>> {
     let version = parse_version(&version)?;
@@ -433,6 +439,7 @@ pub async fn outcomes(
 pub async fn performance(
     State(state): State<AppState>,
     _: Authorized<perm::ReadModels>,
+    _query: NoQuery,
     Path((name, version)): Path<(String, String)>,
 ) -> ApiResult<Json<aurum_service::PerformanceReport>> {
     let version = parse_version(&version)?;
@@ -673,6 +680,7 @@ pub async fn clear_challenger(
 pub async fn challenger(
     State(state): State<AppState>,
     _: Authorized<perm::ReadModels>,
+    _query: NoQuery,
     Path(name): Path<String>,
 ) -> ApiResult<Json<aurum_service::ChallengerReport>> {
     Ok(Json(state.platform.challenger_report(&name).await?))

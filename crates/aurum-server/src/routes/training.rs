@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authorized, Path, Query, perm};
+use crate::extract::{Authorized, NoQuery, Path, Query, perm};
 use crate::middleware::JsonBody;
 use crate::wire::{JobList, JobOut, TrainingJobIn};
 
@@ -58,6 +58,7 @@ pub async fn submit(
 pub async fn get(
     State(state): State<AppState>,
     _: Authorized<perm::Training>,
+    _query: NoQuery,
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobOut>> {
     Ok(Json(JobOut::from(&state.platform.get_job(&id).await?)))

@@ -1619,6 +1619,25 @@ async fn transport_rejections_have_the_documented_error_shape() {
     )
     .await;
     shape(&r, StatusCode::BAD_REQUEST, "invalid_query", Some("format"));
+    // Endpoints without query parameters refuse one instead of ignoring it.
+    for uri in [
+        "/v1/models?bogus=1",
+        "/v1/datasets?limt=5",
+        "/v1/keys?bogus",
+        "/v1/audit/verify?full=true",
+        "/v1/models/m/versions?bogus=1",
+    ] {
+        let r = get(&f.app, uri, Some(&f.admin)).await;
+        let name = uri.split('?').nth(1).unwrap().split('=').next().unwrap();
+        shape(&r, StatusCode::BAD_REQUEST, "invalid_query", Some(name));
+    }
+    let r = get(&f.app, "/v1/models?bogus=1", None).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "auth comes first: {}",
+        r.json
+    );
     // A path parameter that is not UTF-8 once decoded.
     let r = get(&f.app, "/v1/datasets/%FF%FE", Some(&f.admin)).await;
     shape(&r, StatusCode::BAD_REQUEST, "invalid_path", Some("name"));
