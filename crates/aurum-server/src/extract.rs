@@ -83,6 +83,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// A list's `limit` query parameter: `default` when absent, else 1 to `max` (400
+/// `invalid_query` naming `limit` outside that range, rather than a silent clamp).
+pub fn list_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::invalid(
+            "invalid_query",
+            Some("limit"),
+            format!("query parameter `limit` must be between 1 and {max}, got {n}"),
+        )),
+    }
+}
+
 /// For endpoints that take no query parameters: any parameter is 400 `invalid_query` naming it
 /// (a misspelt `?limt=5` would otherwise be ignored without a word).
 pub struct NoQuery;

@@ -257,7 +257,7 @@ pub async fn list(
 ) -> ApiResult<Json<BatchJobList>> {
     let jobs = state
         .platform
-        .list_batch_jobs(q.limit.unwrap_or(100))
+        .list_batch_jobs(crate::extract::list_limit(q.limit, 100, 1000)?)
         .await?;
     Ok(Json(BatchJobList {
         batch_jobs: jobs.iter().map(BatchJobOut::from).collect(),

@@ -67,7 +67,7 @@ pub async fn get(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
-    /// Most recent jobs first; at most this many (default 50).
+    /// Most recent jobs first; at most this many (1–1000, default 50).
     pub limit: Option<u32>,
 }
 
@@ -81,7 +81,7 @@ pub async fn list(
 ) -> ApiResult<Json<JobList>> {
     let jobs = state
         .platform
-        .list_jobs(q.limit.unwrap_or(50).min(1000))
+        .list_jobs(crate::extract::list_limit(q.limit, 50, 1000)?)
         .await?;
     Ok(Json(JobList {
         jobs: jobs.iter().map(JobOut::from).collect(),

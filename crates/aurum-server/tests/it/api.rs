@@ -1609,6 +1609,15 @@ async fn transport_rejections_have_the_documented_error_shape() {
     shape(&r, StatusCode::BAD_REQUEST, "invalid_query", Some("limit"));
     let r = get(&f.app, "/v1/training-jobs?limit=-1", Some(&f.admin)).await;
     shape(&r, StatusCode::BAD_REQUEST, "invalid_query", Some("limit"));
+    // Out of range is refused, not clamped (a batch-job list of `limit=0` once gave one job).
+    for uri in [
+        "/v1/training-jobs?limit=0",
+        "/v1/batch-jobs?limit=0",
+        "/v1/batch-jobs?limit=1001",
+    ] {
+        let r = get(&f.app, uri, Some(&f.admin)).await;
+        shape(&r, StatusCode::BAD_REQUEST, "invalid_query", Some("limit"));
+    }
     let r = call(
         &f.app,
         Method::POST,
