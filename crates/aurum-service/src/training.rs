@@ -822,10 +822,29 @@ fn fit_binary(
         return Err(internal("a binary family was given a non-binary target"));
     };
     progress.report("splitting", 0.0);
-    let split = match &p.order_keys {
-        Some(keys) => aurum_data::time_ordered_split(keys, cfg.test_fraction)?,
-        None => aurum_data::stratified_split(&target.y, cfg.test_fraction, cfg.seed)?,
-    };
+    let split =
+        match &p.order_keys {
+            Some(keys) => aurum_data::time_ordered_split(keys, cfg.test_fraction)?,
+            None => aurum_data::stratified_split(&target.y, cfg.test_fraction, cfg.seed).map_err(
+                |e| match e {
+                    // The split sees 0/1; the caller knows the class by its label.
+                    aurum_data::DataError::ClassTooSmall {
+                        class,
+                        count,
+                        fraction,
+                    } => aurum_data::DataError::ClassTooSmall {
+                        class: match class.as_str() {
+                            "1" => format!("`{}`", target.positive_label),
+                            "0" => format!("`{}`", target.negative_label),
+                            _ => class,
+                        },
+                        count,
+                        fraction,
+                    },
+                    e => e,
+                },
+            )?,
+        };
     let train_x = p.table.take(&split.train);
     let train_target = p.target.take(&split.train);
     let train_y = target.take(&split.train);

@@ -460,3 +460,37 @@ fn reading_commands_refuse_a_data_directory_that_does_not_exist() {
     ));
     ok(&aurum(&typo, &["models", "list"]));
 }
+
+/// A class too small for the held-out split is named by its label (it read `class 0`).
+#[test]
+fn a_class_too_small_to_split_is_named_by_its_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("tiny.csv");
+    let mut csv = String::from("x,outcome\n");
+    for i in 0..30 {
+        csv.push_str(&format!("{i},{}\n", if i == 7 { "bad" } else { "good" }));
+    }
+    std::fs::write(&file, csv).unwrap();
+    ok(&aurum(
+        &data,
+        &["data", "import", file.to_str().unwrap(), "--name", "tiny"],
+    ));
+    let out = aurum(
+        &data,
+        &[
+            "train",
+            "--dataset",
+            "tiny",
+            "--target",
+            "outcome",
+            "--kind",
+            "logistic",
+            "--model",
+            "m",
+        ],
+    );
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("class `bad` has 1 row"), "{stderr}");
+}
