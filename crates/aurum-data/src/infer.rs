@@ -39,11 +39,7 @@
 //!   accepts all of them, in this order:
 //!   1. boolean — `true`/`false`, `True`/`False`, `TRUE`/`FALSE` only (a 0/1 column is an
 //!      integer column unless a type override says boolean);
-//!   2. integer — an `i64` in plain decimal, optional sign;
-//!
-//!   a column with any value written with a leading zero before another digit (`007`, `0123`)
-//!   is a column of codes, not numbers, and is neither integer nor any float type (`007` and
-//!   `7` must not become one customer); `0`, `0.5` and `-0.25` are ordinary numbers;
+//!   2. integer — an `i64` in plain decimal, optional sign (see zero-padded codes below);
 //!   3. float — every value a plain number;
 //!   4. float with format [`CellFormat::Currency`] — every value a plain or currency number (at
 //!      least one in currency spelling);
@@ -54,6 +50,9 @@
 //!      datetime column (dates read as midnight);
 //!   8. otherwise a string column: categorical when it has at most [`categorical_limit`]`(n)`
 //!      distinct values (n = non-missing count), text otherwise.
+//! * **Zero-padded codes.** A column with any value written with a leading zero before another
+//!   digit (`007`, `0123`) is a column of codes, not numbers: neither integer nor any float type
+//!   (`007` and `7` must not become one customer). `0`, `0.5` and `-0.25` are ordinary numbers.
 //! * A column with no non-missing value is categorical (every value `None`): it carries no
 //!   information, and categorical is the type that every consumer can encode without failing.
 //! * When a type is *forced* (a type override, a stored schema, or a served model's feature),
