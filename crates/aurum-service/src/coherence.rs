@@ -109,6 +109,7 @@ impl Platform {
     pub(crate) async fn refresh_after_change(&self) -> Result<(), crate::ServiceError> {
         self.reload_keys().await?;
         self.reload_challengers().await?;
+        self.refresh_archived().await?;
         self.refresh_aliases().await
     }
 }

@@ -58,6 +58,12 @@ pub enum ServiceError {
     AliasNotFound { model: String, alias: String },
     #[error("{0}")]
     Conflict(String),
+    /// A version that was archived: its record, reports and artifact stay, but it makes no
+    /// more decisions (a pinned caller or a batch job naming it is refused).
+    #[error(
+        "{model} v{version} is archived: it keeps its record and reports but no longer scores; use a current version or an alias"
+    )]
+    VersionArchived { model: String, version: u32 },
     #[error("{method} is not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
     #[error("{0}")]
@@ -116,7 +122,9 @@ impl ServiceError {
             ServiceError::NotFound { .. } | ServiceError::AliasNotFound { .. } => {
                 ErrorClass::NotFound
             }
-            ServiceError::Conflict(_) => ErrorClass::Conflict,
+            ServiceError::Conflict(_) | ServiceError::VersionArchived { .. } => {
+                ErrorClass::Conflict
+            }
             ServiceError::MethodNotAllowed { .. } => ErrorClass::MethodNotAllowed,
             ServiceError::Unauthenticated(_) => ErrorClass::Unauthenticated,
             ServiceError::Forbidden { .. } => ErrorClass::Forbidden,
@@ -172,6 +180,7 @@ impl ServiceError {
             },
             ServiceError::AliasNotFound { .. } => "alias_not_found",
             ServiceError::Conflict(_) => "conflict",
+            ServiceError::VersionArchived { .. } => "version_archived",
             ServiceError::MethodNotAllowed { .. } => "method_not_allowed",
             ServiceError::Unauthenticated(_) => "unauthenticated",
             ServiceError::Forbidden { .. } => "forbidden",

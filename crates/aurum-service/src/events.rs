@@ -450,6 +450,7 @@ impl Platform {
         model: Arc<LoadedModel>,
         events: Vec<EventFields>,
     ) -> Result<EventsOutput, ServiceError> {
+        model.check_scoring()?;
         if events.is_empty() {
             return Err(ServiceError::invalid(
                 "empty_batch",

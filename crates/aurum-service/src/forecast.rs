@@ -640,6 +640,7 @@ impl Platform {
             None => crate::ModelRef::alias(model, alias),
         };
         let loaded = self.resolve(&reference).await?;
+        loaded.check_scoring()?;
         let out = forecast_with(&loaded, &new_values, spec.horizon, &spec.levels).await?;
         let n_new = new_values.len();
         self.audit(

@@ -71,6 +71,9 @@ pub struct LoadedModel {
     pub rows_scored: std::sync::atomic::AtomicU64,
     /// The audited input hash against [`LoadedModel::input_schema`], its prefixes built once.
     pub input_hasher: crate::InputHasher,
+    /// The version was archived (seen at load, at an archive by this process, or at a registry
+    /// change another process made): it no longer scores ([`LoadedModel::check_scoring`]).
+    pub archived: std::sync::atomic::AtomicBool,
 }
 
 impl LoadedModel {
@@ -82,6 +85,19 @@ impl LoadedModel {
 
     pub fn task(&self) -> Task {
         self.manifest.task
+    }
+
+    /// 409 `version_archived` once the version is archived: every scoring path (predict on
+    /// `/v1` and the Open Inference Protocol, batch jobs, recommendations, events, forecasts)
+    /// asks before it scores, so an archived version answers nothing, as its readiness says.
+    pub fn check_scoring(&self) -> Result<(), ServiceError> {
+        if self.archived.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(ServiceError::VersionArchived {
+                model: self.name.clone(),
+                version: self.version,
+            });
+        }
+        Ok(())
     }
 
     /// The binary-classification view, or a 400 `wrong_model_kind` saying where this model's
@@ -162,6 +178,11 @@ struct VersionCache {
 }
 
 impl VersionCache {
+    /// Every cached version (without touching their use order).
+    fn all(&self) -> Vec<Arc<LoadedModel>> {
+        self.entries.values().map(|(m, _)| m.clone()).collect()
+    }
+
     fn get(&mut self, key: &(String, u32)) -> Option<Arc<LoadedModel>> {
         self.tick += 1;
         let tick = self.tick;
@@ -415,6 +436,7 @@ impl Platform {
             name: name.to_string(),
             version,
             input_hasher,
+            archived: record.is_archived().into(),
             manifest,
             model,
             feature_index,
@@ -565,6 +587,7 @@ impl Platform {
             )));
         }
         self.inner.meta.archive_version(name, version).await?;
+        self.mark_archived(name, version);
         self.audit(
             ctx,
             "model.archive",
@@ -572,6 +595,39 @@ impl Platform {
             serde_json::json!({}),
         )
         .await?;
+        Ok(())
+    }
+
+    /// Marks a cached version archived, so that it stops scoring at once in this process.
+    fn mark_archived(&self, name: &str, version: u32) {
+        let mut cache = self
+            .inner
+            .models
+            .versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = cache.get(&(name.to_string(), version)) {
+            m.archived.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// After a registry change by any process: marks the cached versions that were archived
+    /// meanwhile (another process archived them).
+    pub(crate) async fn refresh_archived(&self) -> Result<(), ServiceError> {
+        let cached: Vec<Arc<LoadedModel>> = self
+            .inner
+            .models
+            .versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .all();
+        for m in cached {
+            if !m.archived.load(std::sync::atomic::Ordering::Relaxed)
+                && self.get_version(&m.name, m.version).await?.is_archived()
+            {
+                m.archived.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         Ok(())
     }
 

@@ -466,6 +466,7 @@ impl Platform {
         rows: Vec<Vec<Value>>,
         opts: PredictOptions,
     ) -> Result<PredictOutput, ServiceError> {
+        model.check_scoring()?;
         let started = opts.started.unwrap_or_else(Instant::now);
         if rows.is_empty() {
             return Err(ServiceError::invalid(
@@ -836,6 +837,7 @@ impl Platform {
         model: Arc<LoadedModel>,
         rows: Vec<Vec<Value>>,
     ) -> Result<TaskPredictOutput, ServiceError> {
+        model.check_scoring()?;
         if rows.is_empty() {
             return Err(ServiceError::invalid(
                 "empty_batch",

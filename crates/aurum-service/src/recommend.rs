@@ -151,6 +151,7 @@ impl Platform {
         model: Arc<LoadedModel>,
         req: RecommendRequest,
     ) -> Result<RecommendOutput, ServiceError> {
+        model.check_scoring()?;
         let started = req.started.unwrap_or_else(Instant::now);
         check_k(req.k)?;
         ranker(&model)?;
@@ -228,6 +229,7 @@ impl Platform {
         item: &str,
         k: usize,
     ) -> Result<SimilarOutput, ServiceError> {
+        model.check_scoring()?;
         let started = Instant::now();
         check_k(k)?;
         let items = ranker(&model)?

@@ -1784,3 +1784,69 @@ async fn grpc_refuses_a_key_outside_its_scope() {
         .unwrap()
         .unwrap();
 }
+
+/// An archived version makes no more decisions on any route (its OIP readiness already said
+/// `archived`, while pinned `/v1` and `/v2` calls and batch jobs were still answered), but
+/// keeps its record and reports; the champion is unaffected.
+#[tokio::test]
+async fn an_archived_version_scores_on_no_route_but_keeps_its_records() {
+    let f = trained().await;
+    let job = train(&f, "credit", json!({}), None).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let records = applicants(1);
+    let v1_body = json!({"record": records[0]});
+    let oip_body = json!({"inputs": feature_tensors(&records)});
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/versions/2/predict",
+        Some(&f.client),
+        &v1_body,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let archive = call(
+        &f.app,
+        Method::POST,
+        "/v1/models/credit/versions/2/archive",
+        Some(&f.admin),
+        Body::empty(),
+        "",
+    )
+    .await;
+    assert!(archive.status.is_success(), "{}", archive.json);
+    for (uri, body) in [
+        ("/v1/models/credit/versions/2/predict", &v1_body),
+        ("/v2/models/credit/versions/2/infer", &oip_body),
+    ] {
+        let r = post_json(&f.app, uri, Some(&f.client), body).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{uri}: {}", r.json);
+        assert_eq!(r.json["code"], "version_archived", "{uri}: {}", r.json);
+    }
+    let batch = post_json(
+        &f.app,
+        "/v1/batch-jobs",
+        Some(&f.admin),
+        &json!({"model": "credit", "version": 2, "dataset": "german"}),
+    )
+    .await;
+    assert_eq!(batch.status, StatusCode::CONFLICT, "{}", batch.json);
+    assert_eq!(batch.json["code"], "version_archived", "{}", batch.json);
+    // Its record and report stay readable; the champion (version 1) still answers.
+    let v2 = get(&f.app, "/v1/models/credit/versions/2", Some(&f.client)).await;
+    assert_eq!(v2.status, StatusCode::OK, "{}", v2.json);
+    let report = get(
+        &f.app,
+        "/v1/models/credit/versions/2/report?format=json",
+        Some(&f.client),
+    )
+    .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.json);
+    let r = post_json(
+        &f.app,
+        "/v1/models/credit/predict",
+        Some(&f.client),
+        &v1_body,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+}

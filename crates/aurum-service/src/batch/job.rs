@@ -138,6 +138,7 @@ impl Platform {
         req: BatchJobRequest,
     ) -> Result<JobRecord, ServiceError> {
         let model = self.resolve(&req.model).await?;
+        model.check_scoring()?;
         model.binary()?;
         let (record, profile) = self.get_dataset(&req.dataset).await?;
         let missing: Vec<String> = model

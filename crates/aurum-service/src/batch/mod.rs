@@ -374,6 +374,7 @@ impl Platform {
         cancel: CancelToken,
         job_id: Option<&str>,
     ) -> Result<BatchSummary, ServiceError> {
+        model.check_scoring()?;
         let started = Instant::now();
         let threshold = model.binary()?.threshold();
         if let Some(clash) = opts
