@@ -90,6 +90,12 @@ pub enum ModelError {
     #[error("numerical failure while fitting: {reason}")]
     Numerical { reason: String },
 
+    /// A model's output is not what its task promises (an imported graph's "probability"
+    /// outside [0, 1]): the version is wrong, not the request. Its message is shown to the
+    /// caller, who needs it to fix the import.
+    #[error("the model's output `{output}` is invalid: {reason}")]
+    BadOutput { output: String, reason: String },
+
     /// A fitted model could not be serialised.
     #[error("could not serialise the model: {reason}")]
     Serialization { reason: String },
@@ -117,6 +123,7 @@ impl ModelError {
             ModelError::UnsupportedFormatVersion { .. } => "unsupported_format_version",
             ModelError::InvalidArtifact { .. } => "invalid_artifact",
             ModelError::Numerical { .. } => "numerical_failure",
+            ModelError::BadOutput { .. } => "model_output_invalid",
             ModelError::Serialization { .. } => "serialization_failed",
         }
     }
@@ -143,6 +150,7 @@ impl ModelError {
             | ModelError::UnsupportedFormatVersion { .. }
             | ModelError::InvalidArtifact { .. }
             | ModelError::Numerical { .. }
+            | ModelError::BadOutput { .. }
             | ModelError::Serialization { .. } => false,
         }
     }
@@ -230,6 +238,10 @@ mod tests {
             },
             ModelError::invalid_artifact("r"),
             ModelError::Numerical { reason: "r".into() },
+            ModelError::BadOutput {
+                output: "o".into(),
+                reason: "r".into(),
+            },
             ModelError::Serialization { reason: "r".into() },
         ]
     }

@@ -177,7 +177,7 @@ impl OnnxModel {
             r.str("input_shape").map(parse_shape).transpose()?,
             features_param.as_ref().map(Vec::len),
         )?;
-        let width: usize = row_shape.iter().product();
+        let width = row_width(&input.name, &row_shape, r.str("input_shape"))?;
         let features = match features_param {
             Some(f) => {
                 if f.len() != width {
@@ -416,11 +416,11 @@ impl OnnxModel {
                 if (0.0..=1.0).contains(&p) {
                     Ok(p)
                 } else {
-                    Err(ModelError::Numerical {
+                    Err(ModelError::BadOutput {
+                        output: self.resolved.output.clone(),
                         reason: format!(
-                            "output `{}` gave {p} for row {i}, which is not a probability \
-                             (import a score or logit output with task=regression)",
-                            self.resolved.output
+                            "it gave {p} for row {i}, which is not a probability (import a \
+                             score or logit output with task=regression)"
                         ),
                     })
                 }
@@ -559,6 +559,36 @@ fn names(ports: &[graph::Port]) -> String {
         .map(|p| format!("`{}`", p.name))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Most values one row may hold (a 224×224×3 image is 150 528): every row, the trial row of
+/// the import and the schema's feature names are sized by it, so a declared dimension of two
+/// billion is refused here rather than allocated.
+pub const MAX_ROW_VALUES: usize = 1 << 18;
+
+/// The number of values in one row of `shape`, within [`MAX_ROW_VALUES`]; the error names
+/// `input_shape` when the caller gave it, else the graph's input.
+fn row_width(input: &str, shape: &[usize], given: Option<&str>) -> Result<usize, ModelError> {
+    let width = shape
+        .iter()
+        .try_fold(1usize, |w, &d| w.checked_mul(d))
+        .filter(|w| (1..=MAX_ROW_VALUES).contains(w));
+    width.ok_or_else(|| {
+        let what = format!(
+            "a row shape of 1 to {MAX_ROW_VALUES} values (this one is [{}])",
+            join(shape)
+        );
+        match given {
+            Some(g) => ModelError::invalid_param("input_shape", g, what),
+            None => input_error(
+                input,
+                format!(
+                    "input `{input}` takes rows of shape [{}]; aurum takes {what}",
+                    join(shape)
+                ),
+            ),
+        }
+    })
 }
 
 /// The shape of one row and whether the file fixes the batch to 1.

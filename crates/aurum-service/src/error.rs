@@ -254,6 +254,8 @@ impl ServiceError {
                     "a stored artifact cannot be decrypted with the configured keys; see the server log"
                         .into()
                 }
+                // The version's own defect: its owner needs the words to fix the import.
+                ServiceError::Model(e @ ModelError::BadOutput { .. }) => e.to_string(),
                 _ => "internal error".into(),
             },
             _ => self.to_string(),
