@@ -137,6 +137,14 @@ pub trait ModelFamily: Send + Sync {
         false
     }
 
+    /// Whether the family takes its columns by position and needs every one, constant ones
+    /// included (an image's pixels: a border pixel that is always 0 in the training set is
+    /// still pixel 0 of every image served). Otherwise the job runner leaves constant columns
+    /// out, as they carry no information.
+    fn keeps_constant_columns(&self) -> bool {
+        false
+    }
+
     /// Rebuilds a model from the bytes its [`FittedModel::payload`] produced. Never panics on
     /// arbitrary bytes; anything unusable is [`ModelError::InvalidArtifact`].
     fn load_payload(&self, payload: &[u8]) -> Result<Box<dyn FittedModel>, ModelError>;

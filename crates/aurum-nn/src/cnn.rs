@@ -87,6 +87,15 @@ impl CnnParams {
         let height = required("height")?;
         let width = required("width")?;
         let channels = r.usize("channels", 1..=64)?.unwrap_or(1);
+        if height * width * channels > MAX_PIXELS {
+            return Err(ModelError::invalid_param(
+                "height",
+                height,
+                format!(
+                    "an image of at most {MAX_PIXELS} values (height × width × channels; this one is {height}×{width}×{channels})"
+                ),
+            ));
+        }
         let conv_channels = match r.str("conv_channels") {
             None => vec![16, 32],
             Some(s) => parse_widths(s).map_err(|_| {
@@ -184,9 +193,19 @@ impl CnnParams {
     }
 }
 
+/// Most values one image may hold (1024 × 1024 in one channel): the network's maps and every
+/// image in training are sized by it.
+pub const MAX_PIXELS: usize = 1 << 20;
+
 impl ModelFamily for CnnFamily {
     fn spec(&self) -> &FamilySpec {
         &SPEC
+    }
+
+    /// Pixels are taken by position: a border pixel that is always 0 in training is still a
+    /// pixel of every image served.
+    fn keeps_constant_columns(&self) -> bool {
+        true
     }
 
     fn validate_params(&self, params: &Params) -> Result<serde_json::Value, ModelError> {
@@ -398,7 +417,8 @@ fn pixel(field: &Field, value: &Value) -> Result<f64, ModelError> {
     }
 }
 
-/// Pixels (interleaved channels; column `k` is pixel `positions[k]`, absent pixels are 0) to a
+/// Pixels (interleaved channels; column `k` is pixel `positions[k]`, absent pixels are 0: a
+/// model stored before every pixel column was kept) to a
 /// `[channels, height, width]` map.
 fn to_planes(pixels: &[f64], positions: &[usize], p: &CnnParams) -> Vec<f64> {
     let (h, w, c) = (p.height, p.width, p.channels);
@@ -471,33 +491,10 @@ pub fn fit(
         }
         fields.push(Field::new(col.name.clone(), ty));
     }
-    // Every pixel column, or fewer when constant columns were left out before the fit (the job
-    // runner drops them): then each column's position is the number its name ends with
-    // (`pixel_37`), and an absent pixel reads as 0.
-    let positions: Option<Vec<usize>> = if fields.len() == params.n_pixels() {
-        Some((0..fields.len()).collect())
-    } else if fields.len() < params.n_pixels() {
-        let p: Option<Vec<usize>> = fields
-            .iter()
-            .map(|f| {
-                let digits =
-                    f.name.len() - f.name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-                f.name[f.name.len() - digits..]
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|&i| i < params.n_pixels())
-            })
-            .collect();
-        p.filter(|p| {
-            let mut sorted = p.clone();
-            sorted.sort_unstable();
-            sorted.dedup();
-            sorted.len() == p.len()
-        })
-    } else {
-        None
-    };
-    let Some(positions) = positions else {
+    // Every pixel column, constant ones included (the job runner keeps them for this family:
+    // `keeps_constant_columns`), so the geometry is checked exactly: a height × width that
+    // does not cover the columns, or covers more, is refused before anything is sized by it.
+    if fields.len() != params.n_pixels() {
         return Err(ModelError::invalid_param(
             "height",
             params.height,
@@ -510,7 +507,8 @@ pub fn fit(
                 fields.len()
             ),
         ));
-    };
+    }
+    let positions: Vec<usize> = (0..fields.len()).collect();
     let schema = Schema { fields };
     let raw: Vec<Vec<f64>> = (0..n)
         .map(|i| {
@@ -1026,6 +1024,22 @@ mod tests {
         let p = CnnParams::from_params(&params(&[("height", "4")])).unwrap();
         let e = fit(&table, &target, &p, &ctx).unwrap_err().to_string();
         assert!(e.contains("`height`") && e.contains("(64)"), "{e}");
+        // A geometry larger than the columns is refused too (8×9 once trained on 64 pixels,
+        // and 4096×4096 sized every image at 16 M values until the process aborted).
+        let p = CnnParams::from_params(&params(&[("width", "9")])).unwrap();
+        let e = fit(&table, &target, &p, &ctx).unwrap_err().to_string();
+        assert!(e.contains("`height`") && e.contains("= 72"), "{e}");
+        let e = CnnFamily
+            .validate_params(&params(&[("height", "4096"), ("width", "4096")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`height`") && e.contains("1048576"), "{e}");
+        // Every pixel is an input, constant ones included: one column fewer is refused.
+        let fewer = table.drop_column("pixel_0").unwrap();
+        let p = CnnParams::from_params(&params(&[])).unwrap();
+        let e = fit(&fewer, &target, &p, &ctx).unwrap_err().to_string();
+        assert!(e.contains("(63)"), "{e}");
+        assert!(CnnFamily.keeps_constant_columns());
 
         let m = fit_on(
             &table,

@@ -190,6 +190,7 @@ impl Platform {
                 ),
             ));
         }
+        let keep_constant = family.keeps_constant_columns();
         let (table, target, order_keys, excluded, text_columns) =
             tokio::task::spawn_blocking(move || {
                 let target = match task {
@@ -229,7 +230,7 @@ impl Platform {
                         Some(keys)
                     }
                 };
-                let kept = candidate_features(features, text_request.as_deref())?;
+                let kept = candidate_features(features, text_request.as_deref(), keep_constant)?;
                 excluded.extend(kept.excluded);
                 Ok::<_, ServiceError>((kept.features, target, order_keys, excluded, kept.text))
             })
@@ -1089,12 +1090,15 @@ struct Candidates {
 ///   average) and nearly unique per row (90 % distinct): that is a name or an identifier, never
 ///   a feature unless listed, as names are no basis for a credit decision;
 /// * datetime columns (dates are features, timestamps are not encoded);
-/// * columns with no value at all, and constant columns (one value, never missing).
+/// * columns with no value at all, and constant columns (one value, never missing), unless
+///   `keep_constant` (a family that takes its columns by position, such as an image's pixels:
+///   [`aurum_contract::ModelFamily::keeps_constant_columns`]).
 ///
 /// The target and the split date column are removed by the caller.
 fn candidate_features(
     table: Table,
     text_request: Option<&[String]>,
+    keep_constant: bool,
 ) -> Result<Candidates, ServiceError> {
     let profile = aurum_data::profile(&table);
     if let Some(list) = text_request {
@@ -1168,7 +1172,9 @@ fn candidate_features(
             }
             aurum_core::ColumnType::DateTime => Some("datetime: not encoded".to_string()),
             _ if c.distinct_count == 0 => Some("all missing".to_string()),
-            _ if c.distinct_count == 1 && c.missing_count == 0 => Some("constant".to_string()),
+            _ if c.distinct_count == 1 && c.missing_count == 0 && !keep_constant => {
+                Some("constant".to_string())
+            }
             _ => None,
         };
         if let Some(reason) = reason {

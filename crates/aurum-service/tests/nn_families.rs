@@ -186,6 +186,9 @@ async fn cnn_trains_on_digits_serves_classes_and_reloads_bit_identically() {
         })
         .await
         .unwrap();
+    // Every pixel is an input, the digits' always-blank corner pixels included: a client
+    // sends whole images (a served model once refused `pixel_0` as "not a feature").
+    assert_eq!(v.input_schema().fields.len(), 64);
     let rows = rows_of(DIGITS, v.input_schema(), 40);
     let first = platform
         .predict_outputs(&ctx, v.clone(), rows.clone())
