@@ -230,6 +230,14 @@ impl ServiceError {
                 | DataError::NonNumericTarget { .. }
                 | DataError::TooManyClasses { .. } => Some(Cow::Borrowed("target")),
                 DataError::UnknownLabel { .. } => Some(Cow::Borrowed("positive_label")),
+                // The request's field that named a column the data does not have.
+                DataError::UnknownColumn { context, .. } => match *context {
+                    "target" => Some(Cow::Borrowed("target")),
+                    "type override" => Some(Cow::Borrowed("types")),
+                    "date format" => Some(Cow::Borrowed("date_format")),
+                    _ => None,
+                },
+                DataError::InvalidDateFormat { .. } => Some(Cow::Borrowed("date_format")),
                 // The file's own column: what a caller fixes in the file.
                 DataError::DuplicateHeader { name, .. } => Some(Cow::Borrowed(name)),
                 DataError::BadValue { column, .. }

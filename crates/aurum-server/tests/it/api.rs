@@ -139,6 +139,25 @@ async fn training_input_errors_are_400_before_any_job() {
         "{}",
         r.json
     );
+    assert_eq!(r.json["details"]["field"], "target", "{}", r.json);
+    // A type override or date format naming no column names its query parameter.
+    for (query, field) in [
+        ("types=nope:integer", "types"),
+        ("date_format=nope:%25d.%25m.%25Y", "date_format"),
+    ] {
+        let r = call(
+            &f.app,
+            Method::POST,
+            &format!("/v1/datasets?name=other&{query}"),
+            Some(&f.analyst),
+            Body::from(crate::common::GERMAN.to_vec()),
+            "text/csv",
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.json);
+        assert_eq!(r.json["code"], "unknown_column", "{query}: {}", r.json);
+        assert_eq!(r.json["details"]["field"], field, "{query}: {}", r.json);
+    }
     let mut non_binary = base.clone();
     non_binary["target"] = "purpose".into();
     let r = post_json(&f.app, "/v1/training-jobs", Some(&f.analyst), &non_binary).await;
