@@ -20,7 +20,7 @@ pub enum ModelError {
     },
 
     /// A training parameter has a value outside what the family accepts.
-    #[error("invalid value `{value}` for parameter `{name}`: expected {expected}")]
+    #[error("{}", param_message(name, value, expected))]
     InvalidParam {
         name: String,
         value: String,
@@ -103,6 +103,16 @@ pub enum ModelError {
 
 fn row_suffix(row: Option<usize>) -> String {
     row.map_or_else(String::new, |r| format!(" (row {r})"))
+}
+
+/// `invalid value `v` for parameter `p`: expected …`; without a value (a required parameter,
+/// or a family's own sentence about it) `invalid parameter `p`: …`, not an empty quote.
+fn param_message(name: &str, value: &str, expected: &str) -> String {
+    if value.is_empty() {
+        format!("invalid parameter `{name}`: {expected}")
+    } else {
+        format!("invalid value `{value}` for parameter `{name}`: expected {expected}")
+    }
 }
 
 impl ModelError {
@@ -295,6 +305,15 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "unknown parameter `lamda` for logistic (allowed: lambda, penalty)"
+        );
+        assert_eq!(
+            ModelError::invalid_param("lambda", -1, "a positive number").to_string(),
+            "invalid value `-1` for parameter `lambda`: expected a positive number"
+        );
+        // Without a value, no empty quote before a family's own sentence.
+        assert_eq!(
+            ModelError::invalid_param("max_items", "", "the catalogue has 3 items").to_string(),
+            "invalid parameter `max_items`: the catalogue has 3 items"
         );
         let e = ModelError::InvalidInput {
             feature: "age".into(),

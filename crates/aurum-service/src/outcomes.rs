@@ -394,7 +394,21 @@ impl Platform {
             .meta
             .get_version(&model.name, model.version)
             .await?;
-        let target = target.map(String::from).unwrap_or(record.target.clone());
+        let target = match target {
+            Some(t) => t.to_string(),
+            // An imported version has no training target to fall back on.
+            None if record.target.is_empty() => {
+                return Err(ServiceError::invalid(
+                    "missing_field",
+                    Some("target"),
+                    format!(
+                        "{} v{} was imported, so it has no training target: name the outcome column with `target`",
+                        model.name, model.version
+                    ),
+                ));
+            }
+            None => record.target.clone(),
+        };
         let table = self
             .load_dataset(&self.dataset_record(dataset).await?)
             .await?;
