@@ -895,29 +895,41 @@ impl MetadataStore for PgStore {
         let at = now();
         let cutoff = ts(&(at - stale));
         let mut tx = self.begin().await?;
+        // Lock the stale jobs first: a `create_version` in flight holds its job's row, so this
+        // waits for it to commit, and the statements below (each a new snapshot under READ
+        // COMMITTED) then see its version. Without the lock, the `succeeded` update's snapshot
+        // could miss an uncommitted version and the `failed` update would then wait and fail a
+        // job that had just registered one.
+        let stale: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE state IN ('queued', 'running') \
+             AND (heartbeat_at IS NULL OR heartbeat_at < $1) ORDER BY id FOR UPDATE",
+        )
+        .bind(&cutoff)
+        .fetch_all(&mut *tx)
+        .await?;
         // A job whose version was registered succeeded, whatever did not run after.
         let mut ids: Vec<String> = sqlx::query_scalar(
             "UPDATE jobs SET state = 'succeeded', progress = 1.0, stage = 'succeeded', error = $1, \
              finished_at = $2, \
              result_version = (SELECT MAX(v.version) FROM model_versions v WHERE v.job_id = jobs.id) \
-             WHERE state IN ('queued', 'running') \
-             AND (heartbeat_at IS NULL OR heartbeat_at < $3) \
+             WHERE id = ANY($3) AND state IN ('queued', 'running') \
              AND EXISTS (SELECT 1 FROM model_versions v WHERE v.job_id = jobs.id) RETURNING id",
         )
         .bind(INTERRUPTED_AFTER_REGISTRATION)
         .bind(ts(&at))
-        .bind(&cutoff)
+        .bind(&stale)
         .fetch_all(&mut *tx)
         .await?;
         ids.extend(
             sqlx::query_scalar::<_, String>(
                 "UPDATE jobs SET state = 'failed', stage = 'failed', error = $1, finished_at = $2 \
-                 WHERE state IN ('queued', 'running') \
-                 AND (heartbeat_at IS NULL OR heartbeat_at < $3) RETURNING id",
+                 WHERE id = ANY($3) AND state IN ('queued', 'running') \
+                 AND NOT EXISTS (SELECT 1 FROM model_versions v WHERE v.job_id = jobs.id) \
+                 RETURNING id",
             )
             .bind(INTERRUPTED_JOB_ERROR)
             .bind(ts(&at))
-            .bind(&cutoff)
+            .bind(&stale)
             .fetch_all(&mut *tx)
             .await?,
         );

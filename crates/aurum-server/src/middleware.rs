@@ -224,7 +224,7 @@ pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<
 /// `expected i64` as `expected an integer (…)`, `expected f64` as `expected a number`. Only the
 /// phrase serde writes at the end of its message is rewritten: a caller's key or value that
 /// contains the words stays as sent.
-fn without_type_names(msg: &str) -> String {
+pub(crate) fn without_type_names(msg: &str) -> String {
     // serde's messages end with `, expected <what>` (after a quoted key or value, so a
     // caller's text never ends the message).
     const PHRASE: &str = ", expected ";

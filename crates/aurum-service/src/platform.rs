@@ -203,13 +203,20 @@ fn check_same_reading(
              it is imported: import under a new name to read it another way"
         )))
     };
+    let unknown = |col: &str, context: &'static str| {
+        Err(ServiceError::Data(aurum_data::DataError::UnknownColumn {
+            name: col.to_string(),
+            context,
+            available: stored.fields.iter().map(|f| f.name.clone()).collect(),
+        }))
+    };
     for (col, ty) in overrides {
         match field(col) {
             Some(f) if f.ty == *ty => {}
             Some(f) => {
                 return differs(format!("`{col}` as {}, not {}", f.ty.as_str(), ty.as_str()));
             }
-            None => return differs(format!("no column `{col}`")),
+            None => return unknown(col, "type override"),
         }
     }
     for (col, fmt) in date_formats {
@@ -224,7 +231,7 @@ fn check_same_reading(
                     )
                 ));
             }
-            None => return differs(format!("no column `{col}`")),
+            None => return unknown(col, "date format"),
         }
     }
     Ok(())
@@ -376,20 +383,23 @@ impl Platform {
     pub(crate) async fn audit_ended_jobs(&self, jobs: Vec<aurum_registry::JobRecord>) {
         for job in jobs {
             tracing::warn!(job = %job.id, kind = %job.kind, state = %job.state, "ended a job whose process stopped");
-            let event = if job.kind.as_str() == crate::batch::BATCH_JOB_KIND {
-                "batch_job.finish"
-            } else {
-                "training.finish"
+            // The finish record each kind of job writes itself (a synthesis job's `model` is
+            // the dataset it would create: no model subject).
+            let (event, subject) = match job.kind.as_str() {
+                crate::batch::BATCH_JOB_KIND => (
+                    "batch_job.finish",
+                    Some((job.model.as_str(), job.result_version)),
+                ),
+                crate::synthesis::SYNTHESIS_JOB_KIND => ("synthesis_job.finish", None),
+                _ => (
+                    "training.finish",
+                    Some((job.model.as_str(), job.result_version)),
+                ),
             };
             let details = serde_json::json!({"job_id": job.id, "state": job.state.as_str(),
                 "error": job.error, "version": job.result_version, "process_stopped": true});
             if let Err(e) = self
-                .audit(
-                    &CallContext::recovery(),
-                    event,
-                    Some((&job.model, job.result_version)),
-                    details,
-                )
+                .audit(&CallContext::recovery(), event, subject, details)
                 .await
             {
                 tracing::error!(job = %job.id, error = %e, "cannot audit the end of an interrupted job");
@@ -508,6 +518,14 @@ impl Platform {
             created_by: ctx.actor.clone(),
         };
         let (record, created) = self.inner.meta.insert_dataset(new).await?;
+        if !created && record.schema()? != schema {
+            // Another import of the same bytes won the race with another reading of them.
+            return Err(ServiceError::Conflict(format!(
+                "dataset `{name}` was just imported from these bytes with other column types or \
+                 date formats; a dataset is read once, when it is imported: import under a new \
+                 name to read it another way"
+            )));
+        }
         if created {
             self.audit(
                 ctx,

@@ -912,13 +912,21 @@ impl Platform {
                     Some(format!("{}: {}", e.code(), e.public_message())),
                 ),
             };
-            if let Err(e) = this
+            match this
                 .inner
                 .meta
                 .transition_job(&id, state, error.clone(), None)
                 .await
             {
-                tracing::error!(job = %id, error = %e, "cannot record synthesis job outcome");
+                // Another process ended the job (its owner looked gone) and audited that end.
+                Err(e @ aurum_registry::RegistryError::InvalidTransition { .. }) => {
+                    tracing::error!(job = %id, error = %e, "the synthesis job was ended by another process");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(job = %id, error = %e, "cannot record synthesis job outcome")
+                }
+                Ok(_) => {}
             }
             let dataset = result.as_ref().ok().map(|o| o.import.record.name.clone());
             let details = serde_json::json!({"job_id": id, "state": state.as_str(), "error": error, "dataset": dataset});

@@ -488,8 +488,19 @@ impl Platform {
         let version = match registered {
             Ok(v) => v,
             Err(e) => {
-                // No version names the artifact: it would never be served or cleaned up.
-                if let Err(del) = self.inner.artifacts.delete(&key).await {
+                // Refused before anything was written (an ended job, a name or input the
+                // registry refuses): no version names the artifact, so it would never be served
+                // or cleaned up. Any other error (a connection lost at COMMIT) leaves the
+                // artifact: the version may have been registered.
+                use aurum_registry::RegistryError as R;
+                let refused = matches!(
+                    e,
+                    R::Conflict(_)
+                        | R::NotFound { .. }
+                        | R::InvalidInput(_)
+                        | R::InvalidName { .. }
+                );
+                if refused && let Err(del) = self.inner.artifacts.delete(&key).await {
                     tracing::warn!(key, error = %del, "cannot remove the artifact of an unregistered version");
                 }
                 return Err(e.into());

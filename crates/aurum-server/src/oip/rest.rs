@@ -168,9 +168,23 @@ struct UnloadJson {
 /// parse that only failing requests pay for). Keys the protocol does not define are skipped
 /// unread, so a repeated one cannot change the answer.
 fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T, ServiceError> {
+    // Every request is an object: serde would also read a struct from an array, by position.
+    if let Some(&first) = bytes.iter().find(|b| !b.is_ascii_whitespace())
+        && first != b'{'
+    {
+        return Err(invalid(
+            "malformed_request",
+            format!("invalid {what}: the body must be a JSON object"),
+        ));
+    }
     serde_json::from_slice(bytes).map_err(|e| {
         if !e.to_string().starts_with("duplicate field") {
-            return invalid("malformed_request", format!("invalid {what}: {e}"));
+            // serde's Rust type names (`expected u64`, `expected struct …`) in JSON terms; its
+            // position suffix kept.
+            let text = e.to_string();
+            let (head, at) = text.rfind(" at line ").map_or((text.as_str(), ""), |i| text.split_at(i));
+            let text = format!("{}{at}", crate::middleware::without_type_names(head));
+            return invalid("malformed_request", format!("invalid {what}: {text}"));
         }
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let path = match serde_path_to_error::deserialize::<_, T>(&mut de) {

@@ -207,6 +207,7 @@ pub async fn cancel(
 pub async fn output(
     State(state): State<AppState>,
     _: Authorized<perm::Training>,
+    _query: NoQuery,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let (path, format) = state.platform.batch_job_output(&id).await?;
@@ -228,6 +229,7 @@ pub async fn output(
 pub async fn errors(
     State(state): State<AppState>,
     _: Authorized<perm::Training>,
+    _query: NoQuery,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let path = state.platform.batch_job_errors(&id).await?;

@@ -299,6 +299,7 @@ pub async fn submit_synthesis(
 pub async fn get_synthesis(
     State(state): State<AppState>,
     _: Authorized<perm::Datasets>,
+    _query: NoQuery,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SynthesisJobOut>> {
     Ok(Json(SynthesisJobOut::from(

@@ -40,7 +40,7 @@ async fn import_profiles_german_credit_and_is_idempotent() {
     for (query, status) in [
         ("types=purpose:text", StatusCode::CONFLICT),
         ("types=purpose:categorical", StatusCode::OK),
-        ("types=nope:integer", StatusCode::CONFLICT),
+        ("types=nope:integer", StatusCode::BAD_REQUEST),
     ] {
         let r = call(
             &f.app,
@@ -55,6 +55,11 @@ async fn import_profiles_german_credit_and_is_idempotent() {
         if status == StatusCode::CONFLICT {
             let msg = r.json["message"].as_str().unwrap();
             assert!(msg.contains("import under a new name"), "{query}: {msg}");
+        }
+        if status == StatusCode::BAD_REQUEST {
+            // As on a first import: the column is unknown, named under its parameter.
+            assert_eq!(r.json["code"], "unknown_column", "{query}: {}", r.json);
+            assert_eq!(r.json["details"]["field"], "types", "{query}: {}", r.json);
         }
     }
     // Different bytes under the same name: 409.

@@ -1297,6 +1297,30 @@ async fn v2_rejections_use_the_protocol_shape_and_duplicate_keys_are_refused() {
     .await;
     let j: Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(j["code"], "duplicate_key", "{j}");
+    // A body that is not an object is refused (an array was read by position), and serde's
+    // Rust type names are spelled in JSON terms.
+    for body in [
+        json!([inputs]).to_string(),
+        "\"x\"".to_string(),
+        json!({"inputs": [{"name": "a", "shape": [1], "datatype": "FP32",
+                           "parameters": {"binary_data_size": -1}, "data": [1]}]})
+        .to_string(),
+    ] {
+        let r = raw_post(
+            &f.app,
+            "/v2/models/credit/infer",
+            Some(&f.client),
+            &[],
+            body.clone().into(),
+        )
+        .await;
+        let j: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {j}");
+        let text = j["error"].as_str().unwrap();
+        for rust in ["struct ", "u64", "InferRequest"] {
+            assert!(!text.contains(rust), "{body}: {text}");
+        }
+    }
 }
 
 /// A version whose artifact fails its SHA-256 check is reported not ready everywhere the
