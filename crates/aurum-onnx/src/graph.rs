@@ -9,6 +9,12 @@ use aurum_contract::ModelError;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
+/// Most values any one tensor of the graph (input, intermediate or output) may hold for one
+/// row: the widest layer of a 224×224 image network is about 3.2 million. Checked on the
+/// optimised plan's shapes before the import's trial row runs, so a graph that tiles or expands
+/// a row into billions of values is refused rather than run.
+pub(crate) const MAX_TENSOR_VALUES_PER_ROW: i64 = 1 << 26;
+
 /// The element types an input may have: rows are numbers, sent as `f32` or `f64` tensors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Element {
@@ -212,11 +218,12 @@ impl Plan {
         let mut model = tract_onnx::onnx()
             .model_for_proto_model(proto)
             .map_err(|e| fail("loaded", e))?;
+        let batch = model.sym("N");
         let mut shape: TVec<TDim> = TVec::new();
         if single_row {
             shape.push(1.to_dim());
         } else {
-            shape.push(model.sym("N").to_dim());
+            shape.push(batch.to_dim());
         }
         shape.extend(row_shape.iter().map(|d| d.to_dim()));
         let dt = match element {
@@ -253,6 +260,30 @@ impl Plan {
                         .join(", ")
                 ),
             })?;
+        let one_row = SymbolValues::default().with(&batch, 1);
+        for node in typed.nodes() {
+            for o in &node.outputs {
+                // A shape that depends on the data (not only on the batch) is left to run.
+                let Ok(values) = o.fact.shape.volume().eval(&one_row).to_i64() else {
+                    continue;
+                };
+                if values > MAX_TENSOR_VALUES_PER_ROW {
+                    return Err(model_file_error(format!(
+                        "node `{}` ({}) makes a tensor of {values} values (shape [{}]) for one \
+                         row; aurum runs graphs whose tensors hold at most \
+                         {MAX_TENSOR_VALUES_PER_ROW} values a row",
+                        node.name,
+                        node.op.name(),
+                        o.fact
+                            .shape
+                            .iter()
+                            .map(|d| d.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+            }
+        }
         let runnable = typed.into_runnable().map_err(|e| fail("planned", e))?;
         Ok(Plan {
             runnable,

@@ -11,7 +11,12 @@
 //! `[batch, d1, d2, ...]`; a row of the table contract is the `d1·d2·…` values of one sample,
 //! flattened row-major (an LSTM input `[batch, steps, features]` takes rows
 //! `t0f0, t0f1, …, t1f0, …`). The feature columns are named by `features=a,b,c` or `f0…` by
-//! default; every feature is a float column, `null` is sent to the graph as NaN.
+//! default; every feature is a float column, `null` is sent to the graph as NaN. A row holds at
+//! most [`MAX_ROW_VALUES`] (262 144) values, whether the file declares them or `input_shape=`
+//! gives them: a larger row is refused (naming the input or `input_shape`) before anything is
+//! sized by it, and batches are sized by the values sent, never by rows × a declared width. A
+//! graph whose tensors would hold more than 2²⁶ values for one row (a `Tile` or `Expand` that
+//! blows a row up) is refused from the plan's shapes before the import's trial row runs.
 //!
 //! **Task.** Read from the chosen output's width and the operator producing it, unless `task=`
 //! says otherwise: two columns are the class probabilities of a binary classifier (the positive
@@ -21,12 +26,19 @@
 //! (binary), `onnx_multiclass` and `onnx_regression`; `--format onnx` imports any of them and the
 //! version is registered under the family of the task found.
 //!
+//! **Probabilities are checked.** A binary model's output must be probabilities: each value in
+//! [0, 1] and, with two columns, each row summing to 1 (within 1e-3). The import runs the
+//! baseline row as a probe and refuses an output that fails this, naming it, as the uploader's
+//! error; at serving (a stored version, or a row the probe did not reach) the same check is
+//! `model_output_invalid` naming the output, never a numerical (fit) failure.
+//!
 //! **Explanations** (binary models): one-at-a-time occlusion against a baseline row
 //! (`baseline=`, zeros by default): a feature's contribution is `logit p(x) − logit p(x with that
 //! feature set to its baseline value)`, and the base value is `logit p(baseline)`. Unlike TreeSHAP
 //! or the logistic decomposition these do not add up to the row's log-odds unless the model is
 //! additive in its inputs; they rank the features for adverse-action reasons and say which way
-//! each one pushed the score. All rows of an explanation run as one batch.
+//! each one pushed the score. The occluded rows of an explanation run as one batch, or in
+//! slices of at most a million values when the rows are wide.
 //!
 //! **Reload is bit-identical**: the payload keeps the original ONNX bytes and the resolved
 //! parameters (input, shape, output, task, labels, baseline); loading re-plans the same graph
@@ -40,7 +52,7 @@ use aurum_contract::{
     FamilySpec, FitContext, FittedModel, ModelError, ModelFamily, Params, Task, TrainingData,
 };
 
-pub use model::OnnxModel;
+pub use model::{MAX_ROW_VALUES, OnnxModel};
 
 /// The import parameters (all optional).
 const PARAM_NAMES: &[&str] = &[

@@ -17,6 +17,13 @@ const PAYLOAD_MAGIC: &[u8; 9] = b"AURUMONNX";
 const PAYLOAD_VERSION: u32 = 1;
 /// Probabilities are clamped this far from 0 and 1 before taking log-odds.
 const LOGIT_EPS: f64 = 1e-15;
+/// How far a two-column probability output's row may sum from 1 (a float32 softmax or
+/// `predict_proba` is within 1e-6; a graph off by more is not giving probabilities).
+const PROBABILITY_SUM_TOLERANCE: f64 = 1e-3;
+/// Most values one run of occluded rows holds: an explanation needs `features + 1` rows of
+/// `features` values for each row, so wide rows are occluded a slice at a time rather than
+/// sized as one batch (262 144 features would be 550 GB at once).
+const OCCLUSION_BATCH_VALUES: usize = 1 << 20;
 
 /// The import parameters resolved against the graph; stored (as raw `key=value` text) in the
 /// payload so a reload resolves to the same thing.
@@ -123,11 +130,25 @@ pub struct OnnxModel {
 
 impl OnnxModel {
     /// Parses, checks and optimises `bytes`, resolving `params` against the graph. `forced`
-    /// fixes the task (the `onnx_multiclass` and `onnx_regression` families).
+    /// fixes the task (the `onnx_multiclass` and `onnx_regression` families). A binary model's
+    /// baseline row is run as a probe: an output that does not give probabilities for it is
+    /// refused here, naming the output, rather than at every prediction.
     pub(crate) fn import(
         bytes: &[u8],
         params: &Params,
         forced: Option<Task>,
+    ) -> Result<Self, ModelError> {
+        Self::resolve(bytes, params, forced, true)
+    }
+
+    /// [`Self::import`]; `probe` is false when reloading a stored version, so a version
+    /// imported before the probe existed still loads (its predictions then fail with
+    /// `model_output_invalid` naming the output).
+    fn resolve(
+        bytes: &[u8],
+        params: &Params,
+        forced: Option<Task>,
+        probe: bool,
     ) -> Result<Self, ModelError> {
         let r = ParamReader::new("onnx", params, PARAM_NAMES)?;
         let info = graph::inspect(bytes)?;
@@ -278,6 +299,24 @@ impl OnnxModel {
                 format!("{width} numbers, one per feature"),
             ));
         }
+        if probe && task == Task::Binary {
+            let (out, _) = plan.run(&baseline, 1)?;
+            // A graph that gives NaN at the baseline (a log of zero) is left to prediction.
+            if out.iter().all(|v| v.is_finite())
+                && let Err(e) = read_probabilities(&out, output_width, positive_column, 0)
+            {
+                return Err(input_error(
+                    &output.name,
+                    format!(
+                        "output `{}` is read as a binary classifier's probabilities, but for the \
+                         baseline row [{}] it gave [{}]: {e}",
+                        output.name,
+                        join(&baseline),
+                        join(&out)
+                    ),
+                ));
+            }
+        }
         let resolved = Resolved {
             task,
             input: input.name.clone(),
@@ -329,7 +368,7 @@ impl OnnxModel {
         let (json, onnx) = rest.split_at(len);
         let params: Params =
             serde_json::from_slice(json).map_err(|e| bad(&format!("parameters: {e}")))?;
-        let model = Self::import(onnx, &params, forced)
+        let model = Self::resolve(onnx, &params, forced, false)
             .map_err(|e| ModelError::invalid_artifact(format!("onnx payload: {e}")))?;
         if model.resolved.to_params() != params {
             return Err(bad("the stored parameters no longer resolve to themselves"));
@@ -339,8 +378,9 @@ impl OnnxModel {
 
     /// The rows as one row-major `f64` matrix (`null` → NaN).
     fn matrix(&self, rows: &[Vec<Value>]) -> Result<Vec<f64>, ModelError> {
-        let p = self.schema.len();
-        let mut x = Vec::with_capacity(rows.len() * p);
+        // Sized by the values sent, never by rows × the declared width: a batch of short rows
+        // is refused by `push_row`, not allocated as if every row were full.
+        let mut x = Vec::with_capacity(rows.iter().map(Vec::len).sum());
         for (i, row) in rows.iter().enumerate() {
             self.push_row(row, &mut x).map_err(|e| e.at_row(i))?;
         }
@@ -405,27 +445,31 @@ impl OnnxModel {
         Ok(out)
     }
 
-    /// The probabilities of the positive class of `n` rows.
+    /// The probabilities of the positive class of `n` rows; an output that is not a
+    /// probability is [`ModelError::BadOutput`] naming the output (the version is wrong, not
+    /// the request).
     fn probabilities(&self, x: &[f64], n: usize) -> Result<Vec<f64>, ModelError> {
-        let w = self.resolved.output_width;
+        self.probabilities_from(x, n, 0)
+    }
+
+    /// [`Self::probabilities`], numbering the rows from `first_row` in the error.
+    fn probabilities_from(
+        &self,
+        x: &[f64],
+        n: usize,
+        first_row: usize,
+    ) -> Result<Vec<f64>, ModelError> {
         let out = self.run(x, n)?;
-        out.chunks_exact(w)
-            .enumerate()
-            .map(|(i, r)| {
-                let p = r[self.resolved.positive_column];
-                if (0.0..=1.0).contains(&p) {
-                    Ok(p)
-                } else {
-                    Err(ModelError::BadOutput {
-                        output: self.resolved.output.clone(),
-                        reason: format!(
-                            "it gave {p} for row {i}, which is not a probability (import a \
-                             score or logit output with task=regression)"
-                        ),
-                    })
-                }
-            })
-            .collect()
+        read_probabilities(
+            &out,
+            self.resolved.output_width,
+            self.resolved.positive_column,
+            first_row,
+        )
+        .map_err(|reason| ModelError::BadOutput {
+            output: self.resolved.output.clone(),
+            reason,
+        })
     }
 
     fn prediction(&self, p: f64) -> Prediction {
@@ -439,19 +483,37 @@ impl OnnxModel {
 
     /// Occlusion contributions of each row of `x` (`n` rows), with the base value: for feature
     /// `j`, `logit p(x) − logit p(x with x_j = baseline_j)`. One batch for all rows.
+    ///
+    /// The occluded rows (`n·(p + 1) + 1` of `p` values) run in slices of at most
+    /// [`OCCLUSION_BATCH_VALUES`] values, so wide rows never size one huge batch.
     fn occlusion(&self, x: &[f64], n: usize) -> Result<(Vec<Vec<f64>>, f64), ModelError> {
         let p = self.schema.len();
-        let mut batch = Vec::with_capacity((n * (p + 1) + 1) * p);
-        batch.extend_from_slice(&self.resolved.baseline);
-        for row in x.chunks_exact(p.max(1)).take(n) {
-            batch.extend_from_slice(row);
-            for j in 0..p {
-                let start = batch.len();
-                batch.extend_from_slice(row);
-                batch[start + j] = self.resolved.baseline[j];
+        let total = n * (p + 1) + 1;
+        let per_batch = (OCCLUSION_BATCH_VALUES / p.max(1)).max(1);
+        // Occluded row `k`: 0 is the baseline; then, for each row, the row itself and the row
+        // with each feature in turn set to its baseline value.
+        let occluded = |k: usize, out: &mut Vec<f64>| {
+            if k == 0 {
+                out.extend_from_slice(&self.resolved.baseline);
+                return;
             }
+            let (i, j) = ((k - 1) / (p + 1), (k - 1) % (p + 1));
+            let start = out.len();
+            out.extend_from_slice(&x[i * p..(i + 1) * p]);
+            if j > 0 {
+                out[start + j - 1] = self.resolved.baseline[j - 1];
+            }
+        };
+        let mut probs = Vec::with_capacity(total);
+        let mut batch = Vec::with_capacity(per_batch.min(total) * p);
+        for first in (0..total).step_by(per_batch) {
+            let rows = per_batch.min(total - first);
+            batch.clear();
+            for k in first..first + rows {
+                occluded(k, &mut batch);
+            }
+            probs.extend(self.probabilities_from(&batch, rows, first)?);
         }
-        let probs = self.probabilities(&batch, n * (p + 1) + 1)?;
         let base = logit(probs[0]);
         let phi = probs[1..]
             .chunks_exact(p + 1)
@@ -541,6 +603,46 @@ impl OnnxModel {
             })
         }
     }
+}
+
+/// The positive class's probability of each row of `out` (`width` values a row), or why the
+/// output is not probabilities: every value must lie in [0, 1] and a two-column row must sum
+/// to 1 (within [`PROBABILITY_SUM_TOLERANCE`]). Rows are numbered from `first_row`.
+fn read_probabilities(
+    out: &[f64],
+    width: usize,
+    positive_column: usize,
+    first_row: usize,
+) -> Result<Vec<f64>, String> {
+    out.chunks_exact(width.max(1))
+        .enumerate()
+        .map(|(i, r)| {
+            let row = first_row + i;
+            if let Some(v) = r.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+                return Err(if width == 1 {
+                    format!(
+                        "it gave {v} for row {row}, which is not a probability (import a score \
+                         or logit output with task=regression)"
+                    )
+                } else {
+                    format!(
+                        "it gave {v} for row {row}, which is not a probability (choose the \
+                         graph's class-probability output with output=)"
+                    )
+                });
+            }
+            let sum: f64 = r.iter().sum();
+            if width == 2 && (sum - 1.0).abs() > PROBABILITY_SUM_TOLERANCE {
+                return Err(format!(
+                    "it gave [{}] for row {row}, which sum to {sum}, not 1: not the two class \
+                     probabilities of a binary classifier (choose the graph's class-probability \
+                     output with output=)",
+                    join(r)
+                ));
+            }
+            Ok(r[positive_column])
+        })
+        .collect()
 }
 
 fn logit(p: f64) -> f64 {

@@ -326,20 +326,9 @@ fn identity_graph(dims: &[Option<i64>]) -> Vec<u8> {
 #[test]
 fn a_huge_row_shape_is_refused_before_any_allocation() {
     let ok = aurum_onnx::ONNX
-        .import(&identity_graph(&[Some(2)]), &Params::new())
+        .import(&identity_graph(&[Some(2)]), &identity_params())
         .unwrap();
     assert_eq!(ok.input_schema().len(), 2);
-    // Read as two class probabilities, this graph gives -3 for a row with -3 in it: the
-    // version is wrong, and the error names its output (it was a generic internal error).
-    let b = ok
-        .as_binary()
-        .expect("two float outputs are read as a binary classifier");
-    let e = b
-        .assess_batch(&[vec![Value::Float(5.0), Value::Float(-3.0)]], false)
-        .unwrap_err();
-    assert_eq!(e.code(), "model_output_invalid", "{e}");
-    assert!(!e.is_user_error());
-    assert!(e.to_string().contains("output `Y`"), "{e}");
 
     let e = aurum_onnx::ONNX
         .import(&identity_graph(&[Some(2_000_000_000)]), &Params::new())
@@ -363,4 +352,253 @@ fn a_huge_row_shape_is_refused_before_any_allocation() {
         .import(&identity_graph(&[None, None, None]), &params)
         .unwrap_err();
     assert!(e.to_string().contains("input_shape"), "{e}");
+}
+
+/// Import parameters under which the identity graph passes the import's probe: its baseline
+/// row is two class probabilities.
+fn identity_params() -> Params {
+    let mut params = Params::new();
+    params.insert("baseline".into(), "0.25,0.75".into());
+    params
+}
+
+/// Read as two class probabilities, the identity graph gives -3 for a row with -3 in it, or two
+/// values in [0, 1] that do not sum to 1: the version is wrong, not the request, and the error
+/// names its output (it was a generic `numerical_failure` "internal error").
+#[test]
+fn a_binary_output_that_is_not_probabilities_is_model_output_invalid() {
+    let model = aurum_onnx::ONNX
+        .import(&identity_graph(&[Some(2)]), &identity_params())
+        .unwrap();
+    let b = model
+        .as_binary()
+        .expect("two float outputs are read as a binary classifier");
+    let ok = b
+        .predict(&[vec![Value::Float(0.4), Value::Float(0.6)]])
+        .unwrap();
+    assert!((ok[0].probability - 0.6).abs() < 1e-6);
+    for row in [
+        vec![Value::Float(5.0), Value::Float(-3.0)],
+        vec![Value::Float(0.5), Value::Float(0.9)],
+    ] {
+        for e in [
+            b.assess_batch(std::slice::from_ref(&row), false)
+                .unwrap_err(),
+            b.predict(std::slice::from_ref(&row)).unwrap_err(),
+            model.predict_rows(std::slice::from_ref(&row)).unwrap_err(),
+        ] {
+            assert_eq!(e.code(), "model_output_invalid", "{e}");
+            assert!(!e.is_user_error());
+            assert!(e.to_string().contains("output `Y`"), "{e}");
+        }
+    }
+    // Explanations run their occluded rows through the same check.
+    let e = b
+        .explain(&[Value::Float(0.5), Value::Float(0.9)])
+        .unwrap_err();
+    assert_eq!(e.code(), "model_output_invalid", "{e}");
+}
+
+/// The import runs a binary model's baseline row as a probe: an output that gives no
+/// probabilities for it is refused at import, as the uploader's error naming the output,
+/// instead of failing every prediction later. A reload of a stored version skips the probe.
+#[test]
+fn a_binary_output_that_is_not_probabilities_is_refused_at_import() {
+    let graph = identity_graph(&[Some(2)]);
+    // Zeros (the default baseline) sum to 0.
+    let e = aurum_onnx::ONNX.import(&graph, &Params::new()).unwrap_err();
+    assert_eq!(e.code(), "invalid_input", "{e}");
+    assert!(e.is_user_error(), "{e}");
+    assert!(e.to_string().contains("output `Y`"), "{e}");
+    // A value outside [0, 1].
+    let mut params = Params::new();
+    params.insert("baseline".into(), "2,-1".into());
+    let e = aurum_onnx::ONNX.import(&graph, &params).unwrap_err();
+    assert!(e.is_user_error(), "{e}");
+    assert!(e.to_string().contains("output `Y`"), "{e}");
+    assert!(e.to_string().contains("-1"), "{e}");
+    // A one-column graph forced to binary whose value at the baseline is no probability.
+    let mut params = Params::new();
+    params.insert("task".into(), "binary".into());
+    params.insert("baseline".into(), "3".into());
+    let e = aurum_onnx::ONNX
+        .import(&identity_graph(&[Some(1)]), &params)
+        .unwrap_err();
+    assert!(e.is_user_error(), "{e}");
+    assert!(e.to_string().contains("task=regression"), "{e}");
+    // The same graph as a regression imports.
+    params.insert("task".into(), "regression".into());
+    params.remove("baseline");
+    aurum_onnx::ONNX
+        .import(&identity_graph(&[Some(1)]), &params)
+        .unwrap();
+
+    // A stored version still loads without the probe (its predictions fail as above).
+    let model = aurum_onnx::ONNX.import(&graph, &identity_params()).unwrap();
+    let payload = model.payload().unwrap();
+    // MAGIC (9 bytes), version, length of the parameters' JSON, the JSON, the ONNX bytes.
+    let len = u32::from_le_bytes(payload[13..17].try_into().unwrap()) as usize;
+    let mut params: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&payload[17..17 + len]).unwrap();
+    params.insert("baseline".into(), "0,0".into());
+    let json = serde_json::to_vec(&params).unwrap();
+    let mut old = payload[..13].to_vec();
+    old.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    old.extend_from_slice(&json);
+    old.extend_from_slice(&payload[17 + len..]);
+    let reloaded = aurum_onnx::ONNX.load_payload(&old).unwrap();
+    let e = reloaded
+        .predict_rows(&[vec![Value::Float(0.5), Value::Float(0.9)]])
+        .unwrap_err();
+    assert_eq!(e.code(), "model_output_invalid", "{e}");
+}
+
+/// A batch of short rows against a wide model is refused row by row; the matrix is sized by
+/// the values sent, not by rows × the declared width (100 000 empty rows against 262 144
+/// features asked for 210 GB up front and aborted the process).
+#[test]
+fn short_rows_against_a_wide_model_allocate_nothing_by_the_width() {
+    let model = aurum_onnx::ONNX
+        .import(&identity_graph(&[Some(1 << 18)]), &Params::new())
+        .unwrap();
+    assert_eq!(model.input_schema().len(), 1 << 18);
+    let rows = vec![Vec::new(); 100_000];
+    let e = model.predict_rows(&rows).unwrap_err();
+    assert_eq!(e.code(), "row_length_mismatch", "{e}");
+}
+
+/// Explanations of rows wider than one occlusion slice run in several runs and give the
+/// same contributions as row-by-row occlusion computed here by hand.
+#[test]
+fn occlusion_in_slices_matches_occlusion_by_hand() {
+    // [N, p] -> ReduceSum over the features (keepdims) -> Sigmoid: p(x) = σ(Σx).
+    let p = 1100usize;
+    let model = aurum_onnx::ONNX
+        .import(&sum_sigmoid_graph(p as i64), &Params::new())
+        .unwrap();
+    assert_eq!(model.task(), Task::Binary);
+    let b = model.as_binary().unwrap();
+    let rows: Vec<Vec<Value>> = (0..2)
+        .map(|r| {
+            (0..p)
+                .map(|j| Value::Float(((j * 7 + r * 3) % 11) as f64 / 100.0 - 0.05))
+                .collect()
+        })
+        .collect();
+    let logit = |q: f64| (q / (1.0 - q)).ln();
+    let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
+    let assessed = b.assess_batch(&rows, true).unwrap();
+    for (row, a) in rows.iter().zip(&assessed) {
+        let x: Vec<f64> = row
+            .iter()
+            .map(|v| match v {
+                Value::Float(f) => *f,
+                _ => unreachable!(),
+            })
+            .collect();
+        let total: f64 = x.iter().sum();
+        let explanation = a.explanation.as_ref().unwrap();
+        assert_eq!(explanation.contributions.len(), p);
+        assert!(
+            explanation.base_value.abs() < 1e-4,
+            "{}",
+            explanation.base_value
+        );
+        for c in &explanation.contributions {
+            let j: usize = c.feature[1..].parse().unwrap();
+            let expected = logit(sigmoid(total)) - logit(sigmoid(total - x[j]));
+            assert!(
+                (c.contribution - expected).abs() < 1e-3,
+                "{}: {} vs {expected}",
+                c.feature,
+                c.contribution
+            );
+        }
+    }
+}
+
+/// `[N, p]` float input `X` → `ReduceSum(axes=[1], keepdims=1)` → `Sigmoid` → output `Y` `[N, 1]`.
+fn sum_sigmoid_graph(p: i64) -> Vec<u8> {
+    use tract_onnx::pb;
+    graph_2d(
+        p,
+        vec![
+            pb::NodeProto {
+                op_type: "ReduceSum".into(),
+                input: vec!["X".into(), "axes".into()],
+                output: vec!["S".into()],
+                attribute: vec![pb::AttributeProto {
+                    name: "keepdims".into(),
+                    r#type: pb::attribute_proto::AttributeType::Int as i32,
+                    i: 1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            pb::NodeProto {
+                op_type: "Sigmoid".into(),
+                input: vec!["S".into()],
+                output: vec!["Y".into()],
+                ..Default::default()
+            },
+        ],
+        vec![pb::TensorProto {
+            name: "axes".into(),
+            dims: vec![1],
+            data_type: 7,
+            int64_data: vec![1],
+            ..Default::default()
+        }],
+    )
+}
+
+/// A graph of `node`s from float input `X` `[N, p]` to float output `Y` `[N, ?]`.
+fn graph_2d(
+    p: i64,
+    node: Vec<tract_onnx::pb::NodeProto>,
+    initializer: Vec<tract_onnx::pb::TensorProto>,
+) -> Vec<u8> {
+    use prost::Message;
+    use tract_onnx::pb;
+    use tract_onnx::pb::tensor_shape_proto::{Dimension, dimension};
+    let port = |name: &str, width: Option<dimension::Value>| pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            denotation: String::new(),
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(pb::TensorShapeProto {
+                    dim: vec![
+                        Dimension {
+                            denotation: String::new(),
+                            value: Some(dimension::Value::DimParam("N".into())),
+                        },
+                        Dimension {
+                            denotation: String::new(),
+                            value: width,
+                        },
+                    ],
+                }),
+            })),
+        }),
+        doc_string: String::new(),
+    };
+    pb::ModelProto {
+        ir_version: 7,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        graph: Some(pb::GraphProto {
+            name: "g".into(),
+            node,
+            initializer,
+            input: vec![port("X", Some(dimension::Value::DimValue(p)))],
+            // The output's width is left for the graph to say.
+            output: vec![port("Y", None)],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
 }
