@@ -87,12 +87,15 @@ impl CnnParams {
         let height = required("height")?;
         let width = required("width")?;
         let channels = r.usize("channels", 1..=64)?.unwrap_or(1);
+        // Refused here, before anything is sized by the geometry: the exact match with the
+        // pixel columns is checked at fit, when the columns are known.
         if height * width * channels > MAX_PIXELS {
             return Err(ModelError::invalid_param(
                 "height",
                 height,
                 format!(
-                    "an image of at most {MAX_PIXELS} values (height × width × channels; this one is {height}×{width}×{channels})"
+                    "height × width × channels to equal the number of pixel columns, at most {MAX_PIXELS} values (this one is {height}×{width}×{channels} = {})",
+                    height * width * channels
                 ),
             ));
         }
@@ -178,8 +181,12 @@ impl CnnParams {
             .map_err(|e| ModelError::invalid_artifact(format!("cnn params: {e}")))
     }
 
+    /// Values in one image (saturating: the fields are public, and a product past `usize` is
+    /// refused like any other geometry that does not match the pixel columns).
     fn n_pixels(&self) -> usize {
-        self.height * self.width * self.channels
+        self.height
+            .saturating_mul(self.width)
+            .saturating_mul(self.channels)
     }
 
     /// Height, width and channels after the convolutions and poolings.
@@ -417,17 +424,43 @@ fn pixel(field: &Field, value: &Value) -> Result<f64, ModelError> {
     }
 }
 
-/// Pixels (interleaved channels; column `k` is pixel `positions[k]`, absent pixels are 0: a
-/// model stored before every pixel column was kept) to a
-/// `[channels, height, width]` map.
-fn to_planes(pixels: &[f64], positions: &[usize], p: &CnnParams) -> Vec<f64> {
+/// How many values the `[channels, height, width]` map of one image holds, checked against the
+/// pixel inputs before anything is sized by the geometry: exactly one per input for a model
+/// whose columns are the whole image in order (every model trained now: constant pixel columns
+/// are kept), and at most [`MAX_PIXELS`], each input inside the image, for a model stored
+/// before every pixel column was kept (constant ones left out, so its positions skip them).
+fn plane_len(inputs: usize, positions: &[usize], p: &CnnParams) -> Result<usize, ModelError> {
+    let n = p.n_pixels();
+    let whole = positions.iter().enumerate().all(|(k, &i)| k == i);
+    if inputs != positions.len()
+        || n > MAX_PIXELS
+        || n < inputs
+        || (whole && n != inputs)
+        || positions.iter().any(|&i| i >= n)
+    {
+        return Err(ModelError::invalid_param(
+            "height",
+            p.height,
+            format!(
+                "height × width × channels ({}×{}×{} = {n}) to equal the number of pixel inputs ({inputs})",
+                p.height, p.width, p.channels
+            ),
+        ));
+    }
+    Ok(n)
+}
+
+/// Pixels (interleaved channels; column `k` is pixel `positions[k]`; an absent pixel, only in a
+/// model stored before every pixel column was kept, reads as 0) to a `[channels, height, width]`
+/// map, sized by [`plane_len`]: a geometry the inputs do not fill is refused, never allocated.
+fn to_planes(pixels: &[f64], positions: &[usize], p: &CnnParams) -> Result<Vec<f64>, ModelError> {
     let (h, w, c) = (p.height, p.width, p.channels);
-    let mut out = vec![0.0; c * h * w];
+    let mut out = vec![0.0; plane_len(pixels.len(), positions, p)?];
     for (&i, &v) in positions.iter().zip(pixels) {
         let (yx, ch) = (i / c, i % c);
         out[ch * h * w + yx] = v;
     }
-    out
+    Ok(out)
 }
 
 fn forward(convs: &[ConvLayer], network: &Perceptron, p: &CnnParams, planes: &[f64]) -> Vec<f64> {
@@ -529,7 +562,7 @@ pub fn fit(
             let scaled: Vec<f64> = r.iter().map(|x| x / scale).collect();
             to_planes(&scaled, &positions, params)
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
 
     let opt = &params.optimisation;
     let mut rng = train::rng(ctx.seed);
@@ -692,9 +725,8 @@ impl CnnModel {
         let mut sorted = self.positions.clone();
         sorted.sort_unstable();
         sorted.dedup();
-        if self.positions.len() != self.schema.fields.len()
-            || sorted.len() != self.positions.len()
-            || sorted.last().is_some_and(|&i| i >= p.n_pixels())
+        if sorted.len() != self.positions.len()
+            || plane_len(self.schema.fields.len(), &self.positions, p).is_err()
         {
             return Err(format!(
                 "{} pixel columns do not fit a {}×{}×{} image",
@@ -758,7 +790,8 @@ impl CnnModel {
             .zip(&self.schema.fields)
             .map(|(v, f)| pixel(f, v).map(|x| x / self.scale))
             .collect::<Result<Vec<f64>, _>>()?;
-        let planes = to_planes(&pixels, &self.positions, &self.params);
+        let planes = to_planes(&pixels, &self.positions, &self.params)
+            .map_err(|e| ModelError::invalid_artifact(format!("cnn: {e}")))?;
         Ok(softmax(&forward(
             &self.convs,
             &self.network,
@@ -1061,6 +1094,92 @@ mod tests {
             CnnFamily
                 .load_payload(&serde_json::to_vec(&v).unwrap())
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn an_image_larger_than_its_pixel_inputs_is_refused_before_it_is_allocated() {
+        // The geometry alone once sized the map: 1 M × 1 M pixels for 64 inputs asked for 8 TB
+        // and aborted the process (QA: 4096×4096 on the 8×8 digits).
+        let p = CnnParams {
+            height: 1 << 20,
+            width: 1 << 20,
+            ..CnnParams::from_params(&params(&[])).unwrap()
+        };
+        let positions: Vec<usize> = (0..64).collect();
+        let e = to_planes(&[0.5; 64], &positions, &p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`height`") && e.contains("pixel inputs (64)"),
+            "{e}"
+        );
+        // A geometry past `usize` saturates and is refused the same way.
+        let p = CnnParams {
+            height: usize::MAX,
+            width: 3,
+            ..p
+        };
+        assert!(to_planes(&[0.5; 64], &positions, &p).is_err());
+        let p = CnnParams::from_params(&params(&[("width", "9")])).unwrap();
+        assert!(to_planes(&[0.5; 64], &positions, &p).is_err());
+        let p = CnnParams::from_params(&params(&[])).unwrap();
+        assert_eq!(to_planes(&[0.5; 64], &positions, &p).unwrap().len(), 64);
+        // The message says what is required, not only the ceiling.
+        let e = CnnFamily
+            .validate_params(&params(&[("height", "4096"), ("width", "4096")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`height`") && e.contains("to equal the number of pixel columns"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_stored_model_whose_image_the_pixels_do_not_fill_is_refused_on_load() {
+        let (table, target) = digits();
+        let m = fit_on(
+            &table,
+            &target,
+            &[
+                ("epochs", "1"),
+                ("patience", "0"),
+                ("validation_fraction", "0"),
+                ("conv_channels", "4"),
+                ("dense", "8"),
+            ],
+            5,
+        );
+        // Trained on the whole image, the digits' always-blank pixels included: a client's
+        // full image is accepted.
+        assert_eq!(m.input_schema().fields.len(), 64);
+        assert_eq!(m.input_schema().fields[0].name, "pixel_0");
+        assert!(m.predict_rows(&[table.row(0)]).is_ok());
+        let v: serde_json::Value = serde_json::from_slice(&m.payload().unwrap()).unwrap();
+        // 8×9 cells over 64 pixel columns (padded, as the release once trained them): refused.
+        let mut wide = v.clone();
+        wide["params"]["width"] = 9.into();
+        let Err(e) = CnnFamily.load_payload(&serde_json::to_vec(&wide).unwrap()) else {
+            panic!("an 8×9 image over 64 pixel columns loaded");
+        };
+        let e = e.to_string();
+        assert!(
+            e.contains("64 pixel columns do not fit a 8×9×1 image"),
+            "{e}"
+        );
+        // A model stored before constant pixel columns were kept (here `pixel_0` left out,
+        // positions 1..64) still loads and serves 63 columns, the absent pixel read as 0.
+        let mut legacy = v;
+        legacy["schema"]["fields"].as_array_mut().unwrap().remove(0);
+        legacy["positions"] = (1..64).collect::<Vec<usize>>().into();
+        let old = CnnFamily
+            .load_payload(&serde_json::to_vec(&legacy).unwrap())
+            .unwrap();
+        let row = table.row(0);
+        assert_eq!(
+            old.predict_rows(&[row[1..].to_vec()]).unwrap(),
+            m.predict_rows(&[row]).unwrap()
         );
     }
 
