@@ -268,36 +268,43 @@ fn binary_models_decide_and_explain_through_the_credit_path() {
     assert!(declined + adverse > 0, "no adverse decisions to check");
 }
 
-/// An ONNX file (Identity, one float input and output) whose input rows have `dims` after a
-/// dynamic batch dimension: a `Some(n)` is a fixed size, `None` a named (dynamic) one.
-fn identity_graph(dims: &[Option<i64>]) -> Vec<u8> {
-    use prost::Message;
+/// A float port of shape `[N, dims…]` (`N` the dynamic batch; a `None` dimension unknown).
+fn float_port(
+    name: &str,
+    dims: Vec<Option<tract_onnx::pb::tensor_shape_proto::dimension::Value>>,
+) -> tract_onnx::pb::ValueInfoProto {
     use tract_onnx::pb;
     use tract_onnx::pb::tensor_shape_proto::{Dimension, dimension};
-    let shape = |name: &str| {
-        let mut dim = vec![Dimension {
+    let batch = Some(dimension::Value::DimParam("N".into()));
+    let dim = std::iter::once(batch)
+        .chain(dims)
+        .map(|value| Dimension {
             denotation: String::new(),
-            value: Some(dimension::Value::DimParam("N".into())),
-        }];
-        dim.extend(dims.iter().enumerate().map(|(i, d)| Dimension {
+            value,
+        })
+        .collect();
+    pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
             denotation: String::new(),
-            value: Some(match d {
-                Some(n) => dimension::Value::DimValue(*n),
-                None => dimension::Value::DimParam(format!("d{i}")),
-            }),
-        }));
-        pb::ValueInfoProto {
-            name: name.into(),
-            r#type: Some(pb::TypeProto {
-                denotation: String::new(),
-                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                    elem_type: 1,
-                    shape: Some(pb::TensorShapeProto { dim }),
-                })),
-            }),
-            doc_string: String::new(),
-        }
-    };
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(pb::TensorShapeProto { dim }),
+            })),
+        }),
+        doc_string: String::new(),
+    }
+}
+
+/// The bytes of an opset-13 model of one graph.
+fn model_bytes(
+    node: Vec<tract_onnx::pb::NodeProto>,
+    initializer: Vec<tract_onnx::pb::TensorProto>,
+    input: tract_onnx::pb::ValueInfoProto,
+    output: tract_onnx::pb::ValueInfoProto,
+) -> Vec<u8> {
+    use prost::Message;
+    use tract_onnx::pb;
     pb::ModelProto {
         ir_version: 7,
         opset_import: vec![pb::OperatorSetIdProto {
@@ -306,19 +313,44 @@ fn identity_graph(dims: &[Option<i64>]) -> Vec<u8> {
         }],
         graph: Some(pb::GraphProto {
             name: "g".into(),
-            node: vec![pb::NodeProto {
-                op_type: "Identity".into(),
-                input: vec!["X".into()],
-                output: vec!["Y".into()],
-                ..Default::default()
-            }],
-            input: vec![shape("X")],
-            output: vec![shape("Y")],
+            node,
+            initializer,
+            input: vec![input],
+            output: vec![output],
             ..Default::default()
         }),
         ..Default::default()
     }
     .encode_to_vec()
+}
+
+/// An ONNX file (Identity, one float input and output) whose input rows have `dims` after a
+/// dynamic batch dimension: a `Some(n)` is a fixed size, `None` a named (dynamic) one.
+fn identity_graph(dims: &[Option<i64>]) -> Vec<u8> {
+    use tract_onnx::pb;
+    use tract_onnx::pb::tensor_shape_proto::dimension;
+    let shape: Vec<_> = dims
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            Some(match d {
+                Some(n) => dimension::Value::DimValue(*n),
+                None => dimension::Value::DimParam(format!("d{i}")),
+            })
+        })
+        .collect();
+    let node = pb::NodeProto {
+        op_type: "Identity".into(),
+        input: vec!["X".into()],
+        output: vec!["Y".into()],
+        ..Default::default()
+    };
+    model_bytes(
+        vec![node],
+        Vec::new(),
+        float_port("X", shape.clone()),
+        float_port("Y", shape),
+    )
 }
 
 /// A declared or requested row of two billion values is refused before anything is sized by
@@ -552,53 +584,18 @@ fn sum_sigmoid_graph(p: i64) -> Vec<u8> {
     )
 }
 
-/// A graph of `node`s from float input `X` `[N, p]` to float output `Y` `[N, ?]`.
+/// A graph of `node`s from float input `X` `[N, p]` to float output `Y` `[N, ?]` (the
+/// output's width is left for the graph to say).
 fn graph_2d(
     p: i64,
     node: Vec<tract_onnx::pb::NodeProto>,
     initializer: Vec<tract_onnx::pb::TensorProto>,
 ) -> Vec<u8> {
-    use prost::Message;
-    use tract_onnx::pb;
-    use tract_onnx::pb::tensor_shape_proto::{Dimension, dimension};
-    let port = |name: &str, width: Option<dimension::Value>| pb::ValueInfoProto {
-        name: name.into(),
-        r#type: Some(pb::TypeProto {
-            denotation: String::new(),
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: 1,
-                shape: Some(pb::TensorShapeProto {
-                    dim: vec![
-                        Dimension {
-                            denotation: String::new(),
-                            value: Some(dimension::Value::DimParam("N".into())),
-                        },
-                        Dimension {
-                            denotation: String::new(),
-                            value: width,
-                        },
-                    ],
-                }),
-            })),
-        }),
-        doc_string: String::new(),
-    };
-    pb::ModelProto {
-        ir_version: 7,
-        opset_import: vec![pb::OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        graph: Some(pb::GraphProto {
-            name: "g".into(),
-            node,
-            initializer,
-            input: vec![port("X", Some(dimension::Value::DimValue(p)))],
-            // The output's width is left for the graph to say.
-            output: vec![port("Y", None)],
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    use tract_onnx::pb::tensor_shape_proto::dimension;
+    model_bytes(
+        node,
+        initializer,
+        float_port("X", vec![Some(dimension::Value::DimValue(p))]),
+        float_port("Y", vec![None]),
+    )
 }
